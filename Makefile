@@ -1,0 +1,55 @@
+# azr — two commands on a fresh machine: `make selfplay` and `make test`. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# onnxruntime-node's install step downloads CUDA libraries (and fails offline) unless told not to.
+export ONNXRUNTIME_NODE_INSTALL := skip
+# The Python interpreter with Debian's packages (numpy, msgpack, pebble, torch); see README.
+export AZR_PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3)
+
+MODEL ?= tiny
+APT_PACKAGES := nats-server python3 python3-numpy python3-msgpack python3-pebble python3-sympy \
+                python3-torch libopenblas0-pthread bubblewrap
+TEST_FILES = $(shell find test -name '*.test.ts' | sort)
+BENCHES = $(basename $(notdir $(wildcard bench/*.bench.ts)))
+NODE_TS := node --import tsx
+
+.PHONY: help setup system-deps test typecheck bench selfplay clean
+
+help: ## list the targets
+	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+setup: node_modules/.azr-installed system-deps ## install npm and Debian dependencies (idempotent)
+
+node_modules/.azr-installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "azr needs these Debian packages: $$missing"; \
+	    echo "run as root:  apt-get update && apt-get install -y $$missing"; exit 1; \
+	  fi; \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+typecheck: setup ## type-check the whole project
+	npx tsc --noEmit -p .
+
+test: setup typecheck ## type-check, then run every test (real nats-server, Python, onnxruntime)
+	$(NODE_TS) --test --test-reporter=spec --test-timeout=300000 $(TEST_FILES)
+
+bench: setup ## run every benchmark; tables printed, JSON in bench/out/
+	@for b in $(BENCHES); do $(MAKE) --no-print-directory bench-$${b%.bench} || exit 1; done
+
+bench-%: setup ## run one benchmark, e.g. make bench-actors
+	$(NODE_TS) bench/$*.bench.ts
+
+selfplay: setup ## run Absolute Zero self-play with a recipe (MODEL=tiny by default)
+	$(NODE_TS) cli/main.ts selfplay --recipe $(MODEL)
+
+clean: ## remove run folders and bench output
+	rm -rf bench/out runs

@@ -1,6 +1,7 @@
-/** The `azr` command. Each subcommand is a function over runtime + recipes. */
+/** The `azr` command (yargs). Each subcommand lives in cli/commands/ as a function over runtime + recipes. */
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
+import { doctorCommand } from "./commands/doctor.ts";
 
 await yargs(hideBin(process.argv))
   .scriptName("azr")
@@ -13,6 +14,7 @@ await yargs(hideBin(process.argv))
       process.exitCode = 2;
     },
   )
+  .command(doctorCommand)
   .demandCommand(1, "name a command; `azr --help` lists them")
   .strict()
   .help()

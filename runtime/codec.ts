@@ -359,14 +359,22 @@ export function encode(value: unknown): Uint8Array {
   if (pendingViews.length === 0) return body.slice();
 
   const areaStart = align(FRAME_HEADER_BYTES + body.length);
-  const frame = new Uint8Array(areaStart + pendingBytes);
+  // Not zero-filled (zeroing a large frame costs as much as the copy): every byte is written
+  // below, the gaps explicitly, so no stale memory goes on the wire. Unpooled, so offset 0.
+  const frame = new Uint8Array(Buffer.allocUnsafeSlow(areaStart + pendingBytes).buffer);
   frame[0] = FRAME_MAGIC;
   frame[1] = FRAME_VERSION;
+  frame[2] = 0;
+  frame[3] = 0;
   writeU32(frame, 4, body.length);
   frame.set(body, FRAME_HEADER_BYTES);
+  frame.fill(0, FRAME_HEADER_BYTES + body.length, areaStart);
   for (let i = 0; i < pendingViews.length; i++) {
     const v = pendingViews[i];
-    frame.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), areaStart + pendingOffsets[i]);
+    const at = areaStart + pendingOffsets[i];
+    frame.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), at);
+    const end = i + 1 < pendingViews.length ? areaStart + pendingOffsets[i + 1] : frame.length;
+    frame.fill(0, at + v.byteLength, end);
   }
   pendingViews.length = 0; // drop references to the caller's arrays
   pendingOffsets.length = 0;

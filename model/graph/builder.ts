@@ -33,7 +33,8 @@ export type OpType =
   | "Neg" | "Sqrt" | "Reciprocal" | "Exp" | "Log" | "Sigmoid" | "Tanh" | "Cos" | "Sin" | "Relu"
   | "Reshape" | "Transpose" | "Unsqueeze" | "Squeeze" | "Concat" | "Slice" | "Split" | "Expand"
   | "Gather" | "GatherElements" | "Cast" | "Where" | "Equal" | "Less"
-  | "Softmax" | "LogSoftmax" | "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceLogSumExp" | "Identity";
+  | "Softmax" | "LogSoftmax" | "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceLogSumExp" | "Identity"
+  | "Shape";
 
 export interface GraphNode {
   readonly op: OpType;
@@ -186,6 +187,21 @@ export class Graph {
     if (typeof before === "number" && typeof after === "number" && before !== after)
       throw new ShapeError(`Reshape(${x.name}): ${fmtShape(x.shape)} has ${before} elements, target ${fmtShape(out)} has ${after}`);
     return this.node("Reshape", [x, this.constInt64(target)], [{ dtype: x.dtype, shape: out, hint }])[0];
+  }
+
+  /** The runtime shape of `x` as an int64 vector (no gradient: it is integer data). */
+  shapeOf(x: Value, hint?: string): Value {
+    return this.node("Shape", [x], [{ dtype: "int64", shape: [x.shape.length], hint }])[0];
+  }
+
+  /**
+   * Reshape to a shape computed at run time (for symbolic dims that a 0/-1 target cannot express,
+   * e.g. [B*T, H*D] → [B, T, H, D]); `shape` states the result's dims for build-time tracking.
+   */
+  reshapeTo(x: Value, target: Value, shape: Shape, hint?: string): Value {
+    if (target.dtype !== "int64" || target.shape[0] !== shape.length)
+      throw new ShapeError(`Reshape(${x.name}): target ${target.name} must be int64 of length ${shape.length}`);
+    return this.node("Reshape", [x, target], [{ dtype: x.dtype, shape, hint }])[0];
   }
 
   transpose(x: Value, perm: number[], hint?: string): Value {

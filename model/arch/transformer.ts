@@ -1,0 +1,211 @@
+/**
+ * The decoder of the Qwen2 / Llama 3 / Qwen3 family as graphs, one definition for four uses:
+ *   prefill — whole prompts in, log-probs of the next token and the K/V of every position out;
+ *   decode  — one token per sequence against the KV cache, out only the new K/V slice and log-probs;
+ *   score   — log-probs of given target tokens at every position (reference model, learner);
+ *   logits  — full logits at every position (parity tests, debugging).
+ * Weights are graph inputs under their Hugging Face names, in HF's [out, in] layout (each Linear
+ * is one Gemm with transB), so checkpoints need no transposition and tied embeddings no copy.
+ *
+ * Layouts: hidden states are [N, h] with N = B·T rows. The KV cache is K [B, Hkv, D, S] (already
+ * transposed for q·Kᵀ) and V [B, Hkv, S, D]. Attention groups query heads under their KV head
+ * ([B, Hkv, rep, T, D]), so GQA never copies K/V. Masks are additive fp32 biases built by the
+ * caller: `key_bias` [B, S] (0 or MASKED per key) and `causal` [T, T].
+ * Not: sliding windows, MoE, dropout (training issue adds what it needs on the same helpers).
+ */
+import { Graph, type Value } from "../graph/builder.ts";
+import { weightShapes, type ArchConfig } from "../config.ts";
+
+/** Additive bias for a masked key: large and finite, so a fully masked row stays NaN-free. */
+export const MASKED = -1e9;
+
+export type GraphKind = "prefill" | "decode" | "score" | "logits";
+
+interface Ctx {
+  g: Graph;
+  c: ArchConfig;
+  w: (name: string) => Value;
+  cos: Value; // [*, D/2] gathered rows for the positions in this run
+  sin: Value;
+}
+
+function declareWeights(g: Graph, c: ArchConfig): (name: string) => Value {
+  const inputs = new Map<string, Value>();
+  for (const [name, shape] of weightShapes(c)) inputs.set(name, g.input(name, "float32", shape));
+  return (name) => {
+    const v = inputs.get(name);
+    if (!v) throw new Error(`weight ${name} is not an input of graph ${g.name}`);
+    return v;
+  };
+}
+
+/** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w. */
+function rmsNorm(ctx: Ctx, x: Value, weight: Value): Value {
+  const { g } = ctx;
+  const ms = g.reduceMean(g.mul(x, x), [-1]); // (...,1)
+  const inv = g.reciprocal(g.sqrt(g.add(ms, g.scalar(ctx.c.rmsNormEps))));
+  return g.mul(g.mul(x, inv), weight);
+}
+
+/** Rotate-half RoPE on the last axis; cos/sin already broadcast against x's leading dims. */
+function rope(g: Graph, x: Value, cos: Value, sin: Value): Value {
+  const half = (x.shape[x.shape.length - 1] as number) / 2;
+  const [x1, x2] = g.split(x, -1, [half, half]);
+  return g.concat([g.sub(g.mul(x1, cos), g.mul(x2, sin)), g.add(g.mul(x2, cos), g.mul(x1, sin))], -1);
+}
+
+function mlp(ctx: Ctx, x: Value, p: string): Value {
+  const { g, w } = ctx;
+  const gate = g.linear(x, w(p + "mlp.gate_proj.weight")); // (N,I)
+  const up = g.linear(x, w(p + "mlp.up_proj.weight")); // (N,I)
+  const act = g.mul(g.mul(gate, g.sigmoid(gate)), up); // SiLU(gate)·up
+  return g.linear(act, w(p + "mlp.down_proj.weight")); // (N,h)
+}
+
+function qkv(ctx: Ctx, x: Value, p: string) {
+  const { g, w, c } = ctx;
+  const bias = (n: string) => (c.qkvBias ? w(p + `self_attn.${n}_proj.bias`) : undefined);
+  return {
+    q: g.linear(x, w(p + "self_attn.q_proj.weight"), bias("q")), // (N,H·D)
+    k: g.linear(x, w(p + "self_attn.k_proj.weight"), bias("k")), // (N,Hkv·D)
+    v: g.linear(x, w(p + "self_attn.v_proj.weight"), bias("v")), // (N,Hkv·D)
+  };
+}
+
+interface FullInputs {
+  bt: Value; // int64 [2] = (B, T) at run time
+  bias: Value; // [B,1,1,T,T]
+}
+
+/** Attention over T positions of B sequences at once (prefill, score). Returns output and this layer's K/V. */
+function fullAttention(ctx: Ctx, x: Value, p: string, fi: FullInputs) {
+  const { g, c, w } = ctx;
+  const Hkv = c.numKvHeads, rep = c.numHeads / c.numKvHeads, D = c.headDim;
+  const shape = (dims: number[]) => g.concat([fi.bt, g.constInt64(dims)], 0);
+  let { q, k, v } = qkv(ctx, x, p);
+  let q5 = g.reshapeTo(q, shape([Hkv, rep, D]), ["B", "T", Hkv, rep, D]); // (B,T,Hkv,rep,D)
+  let k4 = g.reshapeTo(k, shape([Hkv, D]), ["B", "T", Hkv, D]); // (B,T,Hkv,D)
+  const v4 = g.reshapeTo(v, shape([Hkv, D]), ["B", "T", Hkv, D]); // (B,T,Hkv,D)
+  if (c.qkNorm) {
+    q5 = rmsNorm(ctx, q5, w(p + "self_attn.q_norm.weight"));
+    k4 = rmsNorm(ctx, k4, w(p + "self_attn.k_norm.weight"));
+  }
+  const cos4 = g.unsqueeze(ctx.cos, [2]), sin4 = g.unsqueeze(ctx.sin, [2]); // (B,T,1,D/2)
+  q5 = rope(g, q5, g.unsqueeze(cos4, [3]), g.unsqueeze(sin4, [3]));
+  k4 = rope(g, k4, cos4, sin4);
+  const qT = g.mul(g.transpose(q5, [0, 2, 3, 1, 4]), g.scalar(1 / Math.sqrt(D))); // (B,Hkv,rep,T,D)
+  const kT = g.transpose(k4, [0, 2, 3, 1]); // (B,Hkv,D,T) — the cache layout
+  const vT = g.transpose(v4, [0, 2, 1, 3]); // (B,Hkv,T,D) — the cache layout
+  const scores = g.add(g.matmul(qT, g.unsqueeze(kT, [2])), fi.bias); // (B,Hkv,rep,T,T)
+  const probs = g.softmax(scores, -1);
+  const o = g.matmul(probs, g.unsqueeze(vT, [2])); // (B,Hkv,rep,T,D)
+  const o2 = g.reshape(g.transpose(o, [0, 3, 1, 2, 4]), [-1, c.numHeads * D]); // (N,H·D)
+  return { out: g.linear(o2, w(p + "self_attn.o_proj.weight")), k: kT, v: vT };
+}
+
+interface DecodeInputs {
+  bias: Value; // [B,1,1,S]
+  pastK: Value[]; // per layer (B,Hkv,D,S)
+  pastV: Value[]; // per layer (B,Hkv,S,D)
+}
+
+/**
+ * One new token per sequence against the cache. Scores against the past and against the new key
+ * are computed separately and joined before the softmax, so the cache is only read, never copied.
+ */
+function decodeAttention(ctx: Ctx, x: Value, p: string, layer: number, di: DecodeInputs) {
+  const { g, c, w } = ctx;
+  const Hkv = c.numKvHeads, rep = c.numHeads / c.numKvHeads, D = c.headDim;
+  let { q, k, v } = qkv(ctx, x, p);
+  let q4 = g.reshape(q, [-1, Hkv, rep, D]); // (B,Hkv,rep,D)
+  let k3 = g.reshape(k, [-1, Hkv, D]); // (B,Hkv,D)
+  if (c.qkNorm) {
+    q4 = rmsNorm(ctx, q4, w(p + "self_attn.q_norm.weight"));
+    k3 = rmsNorm(ctx, k3, w(p + "self_attn.k_norm.weight"));
+  }
+  const cos3 = g.unsqueeze(ctx.cos, [1]), sin3 = g.unsqueeze(ctx.sin, [1]); // (B,1,D/2)
+  q4 = g.mul(rope(g, q4, g.unsqueeze(cos3, [1]), g.unsqueeze(sin3, [1])), g.scalar(1 / Math.sqrt(D)));
+  k3 = rope(g, k3, cos3, sin3);
+  const kNew = g.reshape(k3, [-1, Hkv, D, 1]); // (B,Hkv,D,1)
+  const vNew = g.reshape(v, [-1, Hkv, 1, D]); // (B,Hkv,1,D)
+  const sPast = g.add(g.matmul(q4, di.pastK[layer]), di.bias); // (B,Hkv,rep,S)
+  const sNew = g.matmul(q4, kNew); // (B,Hkv,rep,1)
+  const probs = g.softmax(g.concat([sPast, sNew], -1), -1); // (B,Hkv,rep,S+1)
+  const pPast = g.slice(probs, -1, 0, -1); // (B,Hkv,rep,S)
+  const pNew = g.slice(probs, -1, -1); // (B,Hkv,rep,1)
+  const o = g.add(g.matmul(pPast, di.pastV[layer]), g.matmul(pNew, vNew)); // (B,Hkv,rep,D)
+  const o2 = g.reshape(o, [-1, c.numHeads * D]); // (B,H·D)
+  return { out: g.linear(o2, w(p + "self_attn.o_proj.weight")), k: kNew, v: vNew };
+}
+
+function lmHead(ctx: Ctx, h: Value): Value {
+  const { g, w, c } = ctx;
+  const normed = rmsNorm(ctx, h, w("model.norm.weight"));
+  return g.linear(normed, w(c.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight")); // (N,V)
+}
+
+/** Builds one of the four graphs; input and output names are listed in GRAPH_IO. */
+export function buildGraph(c: ArchConfig, kind: GraphKind): Graph {
+  const g = new Graph(`${c.family}-${kind}`);
+  const w = declareWeights(g, c);
+  const cosTable = g.input("rope.cos", "float32", ["R", c.headDim / 2]);
+  const sinTable = g.input("rope.sin", "float32", ["R", c.headDim / 2]);
+
+  if (kind === "decode") {
+    const ids = g.input("input_ids", "int64", ["B"]);
+    const pos = g.input("positions", "int64", ["B"]);
+    const keyBias = g.input("key_bias", "float32", ["B", "S"]);
+    const pastK: Value[] = [], pastV: Value[] = [];
+    for (let i = 0; i < c.numLayers; i++) {
+      pastK.push(g.input(`past.${i}.key`, "float32", ["B", c.numKvHeads, c.headDim, "S"]));
+      pastV.push(g.input(`past.${i}.value`, "float32", ["B", c.numKvHeads, "S", c.headDim]));
+    }
+    const ctx: Ctx = { g, c, w, cos: g.gather(cosTable, pos), sin: g.gather(sinTable, pos) }; // (B,D/2)
+    const di = { bias: g.unsqueeze(keyBias, [1, 2]), pastK, pastV };
+    let x = g.gather(w("model.embed_tokens.weight"), ids); // (B,h)
+    for (let i = 0; i < c.numLayers; i++) {
+      const p = `model.layers.${i}.`;
+      const att = decodeAttention(ctx, rmsNorm(ctx, x, w(p + "input_layernorm.weight")), p, i, di);
+      x = g.add(x, att.out);
+      x = g.add(x, mlp(ctx, rmsNorm(ctx, x, w(p + "post_attention_layernorm.weight")), p));
+      g.output(att.k, `new.${i}.key`);
+      g.output(att.v, `new.${i}.value`);
+    }
+    g.output(g.logSoftmax(lmHead(ctx, x), -1), "logprobs"); // (B,V)
+    return g;
+  }
+
+  const ids = g.input("input_ids", "int64", ["B", "T"]);
+  const pos = g.input("positions", "int64", ["B", "T"]);
+  const keyBias = g.input("key_bias", "float32", ["B", "T"]);
+  const causal = g.input("causal", "float32", ["T", "T"]);
+  const targets = kind === "score" ? g.input("targets", "int64", ["B", "T"]) : undefined;
+  const bt = g.shapeOf(ids, "bt"); // (B,T) at run time
+  const ctx: Ctx = { g, c, w, cos: g.gather(cosTable, pos), sin: g.gather(sinTable, pos) }; // (B,T,D/2)
+  const bias = g.add(g.unsqueeze(keyBias, [1, 2, 3]), causal); // (B,1,1,T,T)
+  let x = g.reshape(g.gather(w("model.embed_tokens.weight"), ids), [-1, c.hiddenSize]); // (N,h)
+  for (let i = 0; i < c.numLayers; i++) {
+    const p = `model.layers.${i}.`;
+    const att = fullAttention(ctx, rmsNorm(ctx, x, w(p + "input_layernorm.weight")), p, { bt, bias });
+    x = g.add(x, att.out);
+    x = g.add(x, mlp(ctx, rmsNorm(ctx, x, w(p + "post_attention_layernorm.weight")), p));
+    if (kind === "prefill") {
+      g.output(att.k, `present.${i}.key`);
+      g.output(att.v, `present.${i}.value`);
+    }
+  }
+  const btV = (extra: number[]) => g.concat([bt, g.constInt64(extra)], 0);
+  if (kind === "prefill") {
+    // Prompts are left-padded, so every row's last token sits at T-1.
+    const last = g.reshape(g.slice(g.reshapeTo(x, btV([c.hiddenSize]), ["B", "T", c.hiddenSize]), 1, -1), [-1, c.hiddenSize]); // (B,h)
+    g.output(g.logSoftmax(lmHead(ctx, last), -1), "logprobs"); // (B,V)
+  } else if (kind === "logits") {
+    g.output(g.reshapeTo(lmHead(ctx, x), btV([c.vocabSize]), ["B", "T", c.vocabSize]), "logits"); // (B,T,V)
+  } else {
+    const logits = lmHead(ctx, x); // (N,V)
+    const lse = g.reduceLogSumExp(logits, [-1]); // (N,1)
+    const picked = g.gatherElements(logits, g.reshape(targets!, [-1, 1]), 1); // (N,1)
+    g.output(g.reshapeTo(g.sub(picked, lse), bt, ["B", "T"]), "token_logprobs"); // (B,T)
+  }
+  return g;
+}

@@ -1,0 +1,84 @@
+/**
+ * A Hugging Face model directory ↔ (ArchConfig, named fp32 weights). Loading checks every
+ * expected tensor is present with the right shape and reads them one at a time (no second copy).
+ * Covers: config.json + model.safetensors[.index.json]. Not: tokenizer files (./tokenizer.ts).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readConfig, toHfConfig, weightShapes, type ArchConfig } from "./config.ts";
+import { listTensors, readTensor, writeSafetensors, writeSharded, type StDtype } from "./safetensors.ts";
+
+export type Weights = Map<string, Float32Array>;
+
+export class CheckpointError extends Error {
+  override name = "CheckpointError";
+}
+
+export interface LoadedModel {
+  config: ArchConfig;
+  weights: Weights;
+}
+
+export function loadModel(dir: string): LoadedModel {
+  const config = readConfig(dir);
+  return { config, weights: loadWeights(dir, config) };
+}
+
+export function loadWeights(dir: string, config: ArchConfig): Weights {
+  const expected = weightShapes(config);
+  const found = new Map(listTensors(dir).map((t) => [t.name, t]));
+  const missing = [...expected.keys()].filter((k) => !found.has(k));
+  if (missing.length)
+    throw new CheckpointError(`${dir}: ${missing.length} weight(s) missing, e.g. ${missing.slice(0, 3).join(", ")} (does config.json match the checkpoint?)`);
+  const weights: Weights = new Map();
+  for (const [name, shape] of expected) {
+    const t = found.get(name)!;
+    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+      throw new CheckpointError(`${dir}: tensor ${name} has shape [${t.shape}], config.json implies [${shape}]`);
+    weights.set(name, readTensor(t));
+  }
+  return weights;
+}
+
+export interface SaveOptions {
+  dtype?: StDtype;
+  /** Split into shards of this many bytes with an index file (default: one file). */
+  maxShardBytes?: number;
+}
+
+export function saveModel(dir: string, config: ArchConfig, weights: Weights, opts: SaveOptions = {}): void {
+  mkdirSync(dir, { recursive: true });
+  const tensors = [...weightShapes(config)].map(([name, shape]) => {
+    const data = weights.get(name);
+    if (!data) throw new CheckpointError(`cannot save ${dir}: weight ${name} is missing`);
+    return { name, shape, data };
+  });
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ ...toHfConfig(config), torch_dtype: dtypeName(opts.dtype ?? "F32") }, null, 2) + "\n");
+  if (opts.maxShardBytes) writeSharded(dir, tensors, opts.maxShardBytes, opts.dtype);
+  else writeSafetensors(join(dir, "model.safetensors"), tensors, opts.dtype);
+}
+
+const dtypeName = (d: StDtype) => ({ F32: "float32", F16: "float16", BF16: "bfloat16" })[d];
+
+/** Deterministic random weights (HF-like init: normal(0, 0.02) matrices, ones for norms). */
+export function randomWeights(config: ArchConfig, seed = 0, std = 0.02): Weights {
+  let s = seed >>> 0 || 1;
+  const uniform = () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; // xorshift32
+    return (s + 0.5) / 4294967296;
+  };
+  const w: Weights = new Map();
+  for (const [name, shape] of weightShapes(config)) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    if (name.endsWith("norm.weight")) for (let i = 0; i < n; i++) data[i] = 1 + 0.1 * (uniform() - 0.5);
+    else
+      for (let i = 0; i < n; i += 2) {
+        const r = Math.sqrt(-2 * Math.log(uniform())), th = 2 * Math.PI * uniform(); // Box–Muller
+        data[i] = std * r * Math.cos(th);
+        if (i + 1 < n) data[i + 1] = std * r * Math.sin(th);
+      }
+    w.set(name, data);
+  }
+  return w;
+}

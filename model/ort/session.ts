@@ -1,0 +1,144 @@
+/**
+ * onnxruntime sessions for one model's graphs, run in the calling thread (the engine calls this
+ * from its worker thread). Weights and RoPE tables are wrapped as tensors once and passed on
+ * every run without copying; setWeights swaps the arrays without rebuilding sessions.
+ * Covers: building/caching sessions per graph kind, typed run wrappers for the four graphs.
+ * Not: batching policy, sampling, the KV cache bookkeeping (./kv-cache.ts, ../generate/).
+ */
+import ort from "onnxruntime-node";
+import { buildGraph, type GraphKind } from "../arch/transformer.ts";
+import { serializeGraph } from "../graph/serialize.ts";
+import { weightShapes, type ArchConfig } from "../config.ts";
+import { ropeTables } from "../rope.ts";
+import type { Weights } from "../checkpoint.ts";
+
+export interface SessionOptions {
+  /** onnxruntime intra-op threads (default: onnxruntime's choice, one per core). */
+  threads?: number;
+  /** Longest sequence (prompt + generation) the RoPE tables cover. */
+  maxPositions?: number;
+  graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
+}
+
+export interface PrefillOut {
+  logprobs: Float32Array; // [B,V]
+  keys: Float32Array[]; // per layer [B,Hkv,D,T]
+  values: Float32Array[]; // per layer [B,Hkv,T,D]
+}
+
+export interface DecodeOut {
+  logprobs: Float32Array; // [B,V]
+  keys: Float32Array[]; // per layer [B,Hkv,D]
+  values: Float32Array[]; // per layer [B,Hkv,D]
+}
+
+const i64 = (a: ArrayLike<number>) => BigInt64Array.from(Array.from(a, (x) => BigInt(x)));
+
+export class ModelSessions {
+  private readonly sessions = new Map<GraphKind, Promise<ort.InferenceSession>>();
+  private weightFeeds: Record<string, ort.Tensor> = {};
+  readonly maxPositions: number;
+
+  constructor(readonly config: ArchConfig, weights: Weights, private readonly opts: SessionOptions = {}) {
+    this.maxPositions = opts.maxPositions ?? Math.min(config.maxPositionEmbeddings, 8192);
+    this.setWeights(weights);
+    const { cos, sin } = ropeTables(config, this.maxPositions);
+    const half = config.headDim / 2;
+    this.weightFeeds["rope.cos"] = new ort.Tensor("float32", cos, [this.maxPositions, half]);
+    this.weightFeeds["rope.sin"] = new ort.Tensor("float32", sin, [this.maxPositions, half]);
+  }
+
+  /** Replaces weight arrays (same names and shapes); the next run uses them. */
+  setWeights(weights: Weights): void {
+    for (const [name, shape] of weightShapes(this.config)) {
+      const data = weights.get(name);
+      if (!data) throw new Error(`setWeights: weight ${name} is missing`);
+      const n = shape.reduce((a, b) => a * b, 1);
+      if (data.length !== n) throw new Error(`setWeights: ${name} has ${data.length} values, shape [${shape}] needs ${n}`);
+      this.weightFeeds[name] = new ort.Tensor("float32", data, shape);
+    }
+  }
+
+  session(kind: GraphKind): Promise<ort.InferenceSession> {
+    let s = this.sessions.get(kind);
+    if (!s) {
+      const bytes = serializeGraph(buildGraph(this.config, kind));
+      s = ort.InferenceSession.create(bytes, {
+        intraOpNumThreads: this.opts.threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: this.opts.graphOptimizationLevel ?? "all",
+        executionMode: "sequential",
+      });
+      this.sessions.set(kind, s);
+    }
+    return s;
+  }
+
+  private checkPositions(T: number) {
+    if (T > this.maxPositions) throw new Error(`sequence of ${T} positions exceeds the RoPE table (${this.maxPositions}); raise maxPositions`);
+  }
+
+  private async run(kind: GraphKind, feeds: Record<string, ort.Tensor>) {
+    const s = await this.session(kind);
+    return s.run({ ...this.weightFeeds, ...feeds });
+  }
+
+  /** Shared feeds of the full-sequence graphs: ids/positions [B,T], key bias [B,T], causal [T,T]. */
+  private fullFeeds(ids: ArrayLike<number>, positions: ArrayLike<number>, keyBias: Float32Array, B: number, T: number) {
+    this.checkPositions(T);
+    const causal = new Float32Array(T * T);
+    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e9;
+    return {
+      input_ids: new ort.Tensor("int64", i64(ids), [B, T]),
+      positions: new ort.Tensor("int64", i64(positions), [B, T]),
+      key_bias: new ort.Tensor("float32", keyBias, [B, T]),
+      causal: new ort.Tensor("float32", causal, [T, T]),
+    };
+  }
+
+  async prefill(ids: ArrayLike<number>, positions: ArrayLike<number>, keyBias: Float32Array, B: number, T: number): Promise<PrefillOut> {
+    const out = await this.run("prefill", this.fullFeeds(ids, positions, keyBias, B, T));
+    const L = this.config.numLayers;
+    return {
+      logprobs: out.logprobs.data as Float32Array,
+      keys: Array.from({ length: L }, (_, i) => out[`present.${i}.key`].data as Float32Array),
+      values: Array.from({ length: L }, (_, i) => out[`present.${i}.value`].data as Float32Array),
+    };
+  }
+
+  async logits(ids: ArrayLike<number>, positions: ArrayLike<number>, keyBias: Float32Array, B: number, T: number): Promise<Float32Array> {
+    const out = await this.run("logits", this.fullFeeds(ids, positions, keyBias, B, T));
+    return out.logits.data as Float32Array;
+  }
+
+  async score(ids: ArrayLike<number>, positions: ArrayLike<number>, keyBias: Float32Array, targets: ArrayLike<number>, B: number, T: number): Promise<Float32Array> {
+    const feeds = { ...this.fullFeeds(ids, positions, keyBias, B, T), targets: new ort.Tensor("int64", i64(targets), [B, T]) };
+    const out = await this.run("score", feeds);
+    return out.token_logprobs.data as Float32Array;
+  }
+
+  /** One decode step: `pastK/pastV` are the cache arrays ([B,Hkv,D,S] / [B,Hkv,S,D]), read in place. */
+  async decode(ids: ArrayLike<number>, positions: ArrayLike<number>, keyBias: Float32Array, pastK: Float32Array[], pastV: Float32Array[], B: number, S: number): Promise<DecodeOut> {
+    const c = this.config;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor("int64", i64(ids), [B]),
+      positions: new ort.Tensor("int64", i64(positions), [B]),
+      key_bias: new ort.Tensor("float32", keyBias, [B, S]),
+    };
+    for (let i = 0; i < c.numLayers; i++) {
+      feeds[`past.${i}.key`] = new ort.Tensor("float32", pastK[i], [B, c.numKvHeads, c.headDim, S]);
+      feeds[`past.${i}.value`] = new ort.Tensor("float32", pastV[i], [B, c.numKvHeads, S, c.headDim]);
+    }
+    const out = await this.run("decode", feeds);
+    return {
+      logprobs: out.logprobs.data as Float32Array,
+      keys: Array.from({ length: c.numLayers }, (_, i) => out[`new.${i}.key`].data as Float32Array),
+      values: Array.from({ length: c.numLayers }, (_, i) => out[`new.${i}.value`].data as Float32Array),
+    };
+  }
+
+  async dispose(): Promise<void> {
+    for (const s of this.sessions.values()) await (await s).release();
+    this.sessions.clear();
+  }
+}

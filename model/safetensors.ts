@@ -1,0 +1,193 @@
+/**
+ * safetensors read/write, streaming: each tensor is read from disk straight into its own
+ * Float32Array (fp16/bf16 converted chunk by chunk), and written from it, so a large model is
+ * never held twice. Covers: F32/F16/BF16 (read as fp32 — onnxruntime-node has no bf16), sharded
+ * checkpoints with `model.safetensors.index.json`. Not: other dtypes (ints, fp8), mmap.
+ */
+import { closeSync, existsSync, openSync, readSync, writeSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export type StDtype = "F32" | "F16" | "BF16";
+
+export interface TensorInfo {
+  name: string;
+  dtype: StDtype;
+  shape: number[];
+  /** Byte range inside the file (absolute offsets). */
+  begin: number;
+  end: number;
+  file: string;
+}
+
+export class SafetensorsError extends Error {
+  override name = "SafetensorsError";
+}
+
+const BYTES: Record<StDtype, number> = { F32: 4, F16: 2, BF16: 2 };
+const CHUNK_ELEMS = 1 << 20;
+
+/** Reads the header of one .safetensors file: tensor names, dtypes, shapes, byte ranges. */
+export function readHeader(file: string): TensorInfo[] {
+  if (!existsSync(file)) throw new SafetensorsError(`safetensors file not found: ${file}`);
+  const fd = openSync(file, "r");
+  try {
+    const lenBuf = Buffer.alloc(8);
+    readSync(fd, lenBuf, 0, 8, 0);
+    const n = Number(lenBuf.readBigUInt64LE(0));
+    if (n <= 0 || n > 100_000_000) throw new SafetensorsError(`${file}: header length ${n} is not plausible; is this a .safetensors file?`);
+    const hdr = Buffer.alloc(n);
+    readSync(fd, hdr, 0, n, 8);
+    const json = JSON.parse(hdr.toString("utf8")) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    const out: TensorInfo[] = [];
+    for (const [name, t] of Object.entries(json)) {
+      if (name === "__metadata__") continue;
+      if (!(t.dtype in BYTES)) throw new SafetensorsError(`${file}: tensor ${name} has dtype ${t.dtype}; azr reads F32, F16 and BF16`);
+      const begin = 8 + n + t.data_offsets[0], end = 8 + n + t.data_offsets[1];
+      const count = t.shape.reduce((a, b) => a * b, 1);
+      if (end - begin !== count * BYTES[t.dtype as StDtype])
+        throw new SafetensorsError(`${file}: tensor ${name} spans ${end - begin} bytes, shape [${t.shape}] × ${t.dtype} needs ${count * BYTES[t.dtype as StDtype]}`);
+      out.push({ name, dtype: t.dtype as StDtype, shape: t.shape, begin, end, file });
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Every tensor of a model directory: `model.safetensors`, or the shards named by the index. */
+export function listTensors(dir: string): TensorInfo[] {
+  const single = join(dir, "model.safetensors");
+  const index = join(dir, "model.safetensors.index.json");
+  if (existsSync(index)) {
+    const map = (JSON.parse(readFileSync(index, "utf8")) as { weight_map: Record<string, string> }).weight_map;
+    const files = [...new Set(Object.values(map))];
+    return files.flatMap((f) => readHeader(join(dir, f)));
+  }
+  if (existsSync(single)) return readHeader(single);
+  throw new SafetensorsError(`no weights in ${dir}: expected model.safetensors or model.safetensors.index.json`);
+}
+
+export function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
+export function f32ToF16(x: number): number {
+  f32[0] = x;
+  const b = u32[0], s = (b >>> 16) & 0x8000, e = (b >>> 23) & 0xff, m = b & 0x7fffff;
+  if (e === 0xff) return s | 0x7c00 | (m ? 0x200 : 0);
+  const ne = e - 127 + 15;
+  if (ne >= 31) return s | 0x7c00;
+  if (ne <= 0) {
+    if (ne < -10) return s;
+    const mm = (m | 0x800000) >>> (1 - ne);
+    return s | ((mm + 0x1000 + ((mm >>> 13) & 1) - 1) >>> 13); // round to nearest even
+  }
+  const r = (m + 0xfff + ((m >>> 13) & 1)) >>> 13; // round to nearest even, may carry into e
+  return (s | (ne << 10)) + r;
+}
+export function f32ToBf16(x: number): number {
+  f32[0] = x;
+  const b = u32[0];
+  if ((b & 0x7fffffff) > 0x7f800000) return (b >>> 16) | 0x40;
+  return (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+}
+
+/** Reads one tensor into a fresh Float32Array, converting half types chunk by chunk. */
+export function readTensor(t: TensorInfo): Float32Array {
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(count);
+  const fd = openSync(t.file, "r");
+  try {
+    if (t.dtype === "F32") {
+      readFully(fd, new Uint8Array(out.buffer), t.begin);
+      return out;
+    }
+    const chunk = new Uint16Array(Math.min(count, CHUNK_ELEMS));
+    const u8 = new Uint8Array(chunk.buffer);
+    const o32 = new Uint32Array(out.buffer);
+    for (let i = 0; i < count; i += chunk.length) {
+      const n = Math.min(chunk.length, count - i);
+      readFully(fd, u8.subarray(0, 2 * n), t.begin + 2 * i);
+      if (t.dtype === "BF16") for (let j = 0; j < n; j++) o32[i + j] = chunk[j] << 16;
+      else for (let j = 0; j < n; j++) out[i + j] = f16ToF32(chunk[j]);
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readFully(fd: number, dst: Uint8Array, pos: number): void {
+  let done = 0;
+  while (done < dst.length) {
+    const n = readSync(fd, dst, done, dst.length - done, pos + done);
+    if (n === 0) throw new SafetensorsError(`unexpected end of file at byte ${pos + done}`);
+    done += n;
+  }
+}
+
+export interface NamedTensor {
+  name: string;
+  shape: number[];
+  data: Float32Array;
+}
+
+/** Writes tensors to one .safetensors file in `dtype`, converting chunk by chunk. */
+export function writeSafetensors(file: string, tensors: NamedTensor[], dtype: StDtype = "F32", metadata: Record<string, string> = { format: "pt" }): void {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let off = 0;
+  for (const t of tensors) {
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (count !== t.data.length) throw new SafetensorsError(`tensor ${t.name}: shape [${t.shape}] needs ${count} values, has ${t.data.length}`);
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + count * BYTES[dtype]] };
+    off += count * BYTES[dtype];
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - (json.length % 8)) % 8); // keeps tensor data 8-byte aligned
+  const fd = openSync(file, "w");
+  try {
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+    writeSync(fd, len);
+    writeSync(fd, Buffer.from(json, "utf8"));
+    for (const t of tensors) {
+      if (dtype === "F32") {
+        writeSync(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        continue;
+      }
+      const chunk = new Uint16Array(Math.min(t.data.length, CHUNK_ELEMS));
+      for (let i = 0; i < t.data.length; i += chunk.length) {
+        const n = Math.min(chunk.length, t.data.length - i);
+        for (let j = 0; j < n; j++) chunk[j] = dtype === "BF16" ? f32ToBf16(t.data[i + j]) : f32ToF16(t.data[i + j]);
+        writeSync(fd, new Uint8Array(chunk.buffer, 0, 2 * n));
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes shards of at most `maxShardBytes` plus `model.safetensors.index.json`. */
+export function writeSharded(dir: string, tensors: NamedTensor[], maxShardBytes: number, dtype: StDtype = "F32"): string[] {
+  const shards: NamedTensor[][] = [[]];
+  let size = 0;
+  for (const t of tensors) {
+    const bytes = t.data.length * BYTES[dtype];
+    if (size + bytes > maxShardBytes && shards[shards.length - 1].length > 0) (shards.push([]), (size = 0));
+    shards[shards.length - 1].push(t);
+    size += bytes;
+  }
+  const names = shards.map((_, i) => `model-${String(i + 1).padStart(5, "0")}-of-${String(shards.length).padStart(5, "0")}.safetensors`);
+  const weightMap: Record<string, string> = {};
+  shards.forEach((s, i) => {
+    writeSafetensors(join(dir, names[i]), s, dtype);
+    for (const t of s) weightMap[t.name] = names[i];
+  });
+  const total = tensors.reduce((a, t) => a + t.data.length * BYTES[dtype], 0);
+  writeFileSync(join(dir, "model.safetensors.index.json"), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+  return names;
+}

@@ -1,0 +1,73 @@
+/** safetensors I/O and config.json mapping: dtypes, shards, and the errors users will meet. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { f16ToF32, f32ToBf16, f32ToF16, readHeader, readTensor, writeSafetensors } from "../../model/safetensors.ts";
+import { loadModel, loadWeights, randomWeights, saveModel } from "../../model/checkpoint.ts";
+import { parseConfig, paramCount, readConfig } from "../../model/config.ts";
+import { smallConfigs } from "./fixtures.ts";
+
+const tmp = () => mkdtempSync(join(tmpdir(), "azr-ckpt-"));
+
+test("safetensors - every finite fp16 bit pattern survives fp16 → fp32 → fp16", () => {
+  for (let h = 0; h < 0x10000; h++) {
+    if ((h & 0x7c00) === 0x7c00 && h & 0x3ff) continue; // NaNs
+    assert.equal(f32ToF16(f16ToF32(h)), h, `pattern ${h.toString(16)}`);
+  }
+  assert.equal(f32ToF16(1 + 2 ** -11), f32ToF16(1)); // tie rounds to even
+  assert.equal(f32ToF16(70000), 0x7c00); // overflow → inf
+  assert.equal(f32ToBf16(1.00390625), 0x3f80); // 1 + 2^-8 ties to even
+});
+
+test("safetensors - F32, F16 and BF16 files read back as the fp32 values they encode", () => {
+  const dir = tmp();
+  const data = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 3);
+  for (const dtype of ["F32", "F16", "BF16"] as const) {
+    const file = join(dir, `${dtype}.safetensors`);
+    writeSafetensors(file, [{ name: "w", shape: [10, 100], data }], dtype);
+    const [info] = readHeader(file);
+    const back = readTensor(info);
+    const tol = { F32: 0, F16: 2 ** -11 * 4, BF16: 2 ** -8 * 4 }[dtype];
+    for (let i = 0; i < data.length; i++) assert.ok(Math.abs(back[i] - data[i]) <= tol, `${dtype}[${i}]: ${back[i]} vs ${data[i]}`);
+    assert.deepEqual(info.shape, [10, 100]);
+  }
+});
+
+test("checkpoint - sharded save loads back identical, with the index naming every tensor", () => {
+  const config = smallConfigs.llama;
+  const weights = randomWeights(config, 3);
+  const dir = tmp();
+  saveModel(dir, config, weights, { maxShardBytes: 100_000 });
+  const index = JSON.parse(readFileSync(join(dir, "model.safetensors.index.json"), "utf8"));
+  assert.ok(new Set(Object.values(index.weight_map)).size > 1, "expected several shards");
+  const back = loadModel(dir);
+  assert.deepEqual(back.config, config);
+  for (const [name, w] of weights) assert.deepEqual(back.weights.get(name), w, name);
+  assert.equal(paramCount(config), [...weights.values()].reduce((a, w) => a + w.length, 0));
+});
+
+test("checkpoint - bf16 checkpoint loads as fp32", () => {
+  const config = smallConfigs.qwen3;
+  const dir = tmp();
+  saveModel(dir, config, randomWeights(config, 4), { dtype: "BF16" });
+  const w = loadModel(dir).weights.get("model.layers.0.self_attn.q_norm.weight")!;
+  assert.equal(w.length, config.headDim);
+  assert.ok(w.every((x) => Math.abs(x - 1) < 0.06));
+});
+
+test("checkpoint - clear errors: missing file, wrong shape, unknown architecture", () => {
+  const config = smallConfigs.qwen2;
+  const dir = tmp();
+  assert.throws(() => readConfig(dir), /no config.json in .*Hugging Face model directory/);
+  saveModel(dir, config, randomWeights(config, 5));
+  rmSync(join(dir, "model.safetensors"));
+  assert.throws(() => loadModel(dir), /expected model.safetensors or model.safetensors.index.json/);
+  const wrong = { ...config, intermediateSize: config.intermediateSize + 1 };
+  saveModel(dir, wrong, randomWeights(wrong, 5));
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(dir, "config.json"), "utf8")), intermediate_size: config.intermediateSize }));
+  assert.throws(() => loadWeights(dir, readConfig(dir)), /mlp.gate_proj.weight has shape \[113,64\], config.json implies \[112,64\]/);
+  assert.throws(() => parseConfig({ architectures: ["GPT2LMHeadModel"] }), /unknown architecture GPT2LMHeadModel; azr supports Qwen2ForCausalLM/);
+  assert.throws(() => parseConfig({ architectures: ["LlamaForCausalLM"], rope_scaling: { rope_type: "yarn" }, vocab_size: 1, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2 }), /rope_scaling type 'yarn' is not supported/);
+});

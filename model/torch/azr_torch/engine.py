@@ -1,0 +1,200 @@
+"""One model engine inside the worker: the methods the TypeScript driver calls by name.
+
+Covers: init (device/dtype checks, model load, LoRA apply or load), info, generate (a stream),
+score, train_step, get_weights (a stream, one tensor per frame), set_weights (in place, in parts),
+save (HF layout; PEFT layout for adapters), set_adapters (the frozen base as reference model).
+Tensors cross the pipe as little-endian fp32 bytes plus a shape.
+
+Design notes for what is not built here yet:
+- FSDP / multi-GPU: the learner actor starts one worker per GPU with the standard
+  torch.distributed environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT, LOCAL_RANK); each rank calls
+  init_process_group (NCCL on GPU, gloo on CPU), builds the model on the meta device exactly as
+  loading.py does, wraps every DecoderLayer in FSDP (FULL_SHARD, bf16 mixed precision with fp32
+  master weights) and loads shards with `sync_module_states` from rank 0; rank 0 alone answers
+  the pipe for get_weights/save (FULL_STATE_DICT gathered on CPU, offloaded tensor by tensor).
+  The batch is split by rank, and token-mean aggregation divides by the global token count
+  (all-reduced before backward) so the update equals one rank's.
+- Weight sync: on one node the learner writes fp32/bf16 tensors into a shared-memory segment
+  (or exports CUDA IPC handles with torch.multiprocessing's reductions) and the rollout worker
+  copies them into its parameters with set_weights semantics, no disk; across nodes the actor
+  puts the same bytes in the JetStream object store. With LoRA only adapter_state moves (MBs).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Callable, Dict, Iterator, List, Optional
+
+import numpy as np
+import torch
+
+from . import lora as lora_mod
+from .detok import Detokenizer
+from .generation import GenOptions, Generator
+from .loading import DTYPES, load_model, state_for_save
+from .safetensors_io import HAVE_SAFETENSORS_PACKAGE, save_checkpoint
+from .training import LossSettings, OptimSettings, Trainer, response_logprobs
+
+
+class TorchUnavailable(Exception):
+    """The installed torch cannot serve the request (e.g. a CUDA device with a CPU-only build)."""
+
+
+def _tensor_out(t: torch.Tensor) -> dict:
+    a = t.detach().to("cpu", torch.float32).contiguous().numpy()
+    return {"shape": list(a.shape), "data": a.astype("<f4", copy=False).tobytes()}
+
+
+def _f32(data: bytes, shape=None) -> torch.Tensor:
+    t = torch.from_numpy(np.frombuffer(data, dtype="<f4").copy())
+    return t if shape is None else t.reshape(shape)
+
+
+class Engine:
+    def __init__(self, a: dict):
+        threads = a.get("threads")
+        if threads:
+            torch.set_num_threads(int(threads))
+        torch.manual_seed(int(a.get("seed", 0)))  # LoRA init and dropout
+        device = str(a.get("device", "cpu"))
+        if device.startswith("cuda"):
+            if not torch.cuda.is_available():
+                build = "a CPU-only build" if torch.version.cuda is None else f"built for CUDA {torch.version.cuda}, but no GPU is visible"
+                raise TorchUnavailable(
+                    f"device {device!r} was asked for, but torch {torch.__version__} is {build}. Install a CUDA build of PyTorch "
+                    f"for this interpreter (pip install torch --index-url https://download.pytorch.org/whl/cu124) or set AZR_PYTHON "
+                    f"to a Python that has one; check with: python3 -c 'import torch; print(torch.cuda.is_available())'")
+        self.device = torch.device(device)
+        dtype_name = a.get("dtype") or ("bfloat16" if self.device.type == "cuda" else "float32")
+        if dtype_name not in DTYPES:
+            raise ValueError(f"dtype {dtype_name!r}: use one of {', '.join(DTYPES)}")
+        self.dtype_name = dtype_name
+        self.model_dir = a["modelDir"]
+        self.raw_config, self.model = load_model(self.model_dir, self.device, DTYPES[dtype_name])
+        self.model.eval()
+        self.lora: Optional[lora_mod.LoraSettings] = None
+        if a.get("lora"):
+            la = a["lora"]
+            if la.get("adapterDir"):
+                self.lora, tensors = lora_mod.read_adapter(la["adapterDir"])
+                lora_mod.apply_lora(self.model, self.lora)
+                lora_mod.load_adapter_state(self.model, tensors)
+            else:
+                self.lora = lora_mod.LoraSettings.from_args(la)
+                lora_mod.apply_lora(self.model, self.lora)
+        self.detok = Detokenizer.from_dir(self.model_dir)
+        self.generator = Generator(self.model, self.detok, self.model.cfg.eos_token_ids)
+        self.optim = OptimSettings.from_args(a.get("optim") or {})
+        self.loss = LossSettings.from_args(a.get("loss") or {})
+        self.trainer: Optional[Trainer] = None
+        self.max_batch = int(a.get("maxBatch", 64))
+        self.version = 0
+
+    def info(self, _a=None) -> dict:
+        cfg = self.model.cfg
+        return {
+            "torch": torch.__version__,
+            "cuda": torch.version.cuda,
+            "device": str(self.device),
+            "deviceName": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+            "dtype": self.dtype_name,
+            "modelType": cfg.model_type,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "trainableParameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad) if self.lora else None,
+            "eosTokenIds": cfg.eos_token_ids,
+            "lora": None if self.lora is None else {"rank": self.lora.r, "alpha": self.lora.alpha, "targetModules": self.lora.target_modules},
+            "safetensorsPackage": HAVE_SAFETENSORS_PACKAGE,
+            "version": self.version,
+        }
+
+    def generate(self, a: dict, cancelled: Callable[[], bool]) -> Iterator[dict]:
+        o = GenOptions(
+            max_new_tokens=int(a["maxNewTokens"]),
+            temperature=float(a.get("temperature") or 0.0),
+            top_p=float(a.get("topP") if a.get("topP") is not None else 1.0),
+            top_k=int(a.get("topK") or 0),
+            seed=int(a.get("seed") or 0),
+            stop=list(a.get("stop") or []),
+            max_batch=int(a.get("maxBatch") or self.max_batch),
+        )
+        yield from self.generator.run(a["prompts"], o, cancelled)
+
+    def score(self, a: dict) -> List[bytes]:
+        prompts, responses = a["prompts"], a["responses"]
+        if len(prompts) != len(responses):
+            raise ValueError(f"score: {len(prompts)} prompts but {len(responses)} responses")
+        mb = int(a.get("microBatch") or self.optim.micro_batch)
+        out: List[bytes] = []
+        with torch.inference_mode():
+            for i in range(0, len(prompts), mb):
+                logps, _ = response_logprobs(self.model, prompts[i: i + mb], responses[i: i + mb])
+                out.extend(lp.float().cpu().numpy().astype("<f4").tobytes() for lp in logps)
+        return out
+
+    def train_step(self, a: dict) -> dict:
+        if self.trainer is None:
+            self.trainer = Trainer(self.model, self.optim, self.loss)
+        batch = []
+        for s in a["batch"]:
+            seq = {"prompt": s["prompt"], "response": s["response"], "advantages": np.frombuffer(s["advantages"], dtype="<f4")}
+            for k in ("oldLogprobs", "refLogprobs"):
+                seq[k] = None if s.get(k) is None else np.frombuffer(s[k], dtype="<f4")
+            batch.append(seq)
+        return self.trainer.step(batch)
+
+    def _named_for_sync(self) -> Dict[str, torch.Tensor]:
+        return lora_mod.adapter_state(self.model) if self.lora else state_for_save(self.model)
+
+    def get_weights(self, _a=None) -> Iterator[dict]:
+        for name, t in self._named_for_sync().items():
+            yield {"name": name, **_tensor_out(t)}
+
+    def set_weights(self, a: dict) -> dict:
+        """Copies the given tensors into the live parameters; `final` marks the last part of a version."""
+        targets = self._named_for_sync()
+        if self.model.cfg.tie_word_embeddings and not self.lora:
+            targets["lm_head.weight"] = self.model.lm_head.weight  # same storage as the embeddings
+        unknown = [n for n in a["tensors"] if n not in targets]
+        if unknown:
+            raise ValueError(f"setWeights: no parameter named {unknown[:3]} ({'LoRA adapters' if self.lora else 'HF names'} expected)")
+        with torch.no_grad():
+            params = {n: p for n, p in self.model.named_parameters()}
+            for name, blob in a["tensors"].items():
+                dst = targets[name]
+                src = _f32(blob["data"])
+                if src.numel() != dst.numel():
+                    raise ValueError(f"setWeights: {name} has {src.numel()} values, the parameter has {dst.numel()}")
+                dst.copy_(src.reshape(dst.shape))  # targets are detached views of the parameters
+        if a.get("final", True):
+            self.version = int(a["version"])
+        return {"version": self.version}
+
+    def set_adapters(self, a: dict) -> dict:
+        if not self.lora:
+            raise ValueError("setAdapters: this engine has no LoRA adapters")
+        lora_mod.set_adapters_enabled(self.model, bool(a["enabled"]))
+        return {"enabled": bool(a["enabled"])}
+
+    def save(self, a: dict) -> dict:
+        out = a["dir"]
+        os.makedirs(out, exist_ok=True)
+        merged = bool(a.get("merged"))
+        if self.lora and not merged:
+            lora_mod.save_adapter(self.model, self.lora, out, os.path.abspath(self.model_dir))
+            return {"files": ["adapter_config.json", "adapter_model.safetensors"]}
+        tensors = lora_mod.merged_state(self.model) if self.lora else state_for_save(self.model)
+        if self.model.cfg.tie_word_embeddings:
+            tensors.pop("lm_head.weight", None)
+        dtype = DTYPES.get(a.get("dtype") or self.dtype_name, torch.float32)
+        files = save_checkpoint({n: t.to(dtype) for n, t in tensors.items()}, out, int(a.get("maxShardBytes") or 5 * 1024**3))
+        cfg = dict(self.raw_config)
+        cfg["torch_dtype"] = a.get("dtype") or self.dtype_name
+        import json
+
+        with open(os.path.join(out, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
+        for extra in ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"):
+            src = os.path.join(self.model_dir, extra)
+            if os.path.exists(src) and os.path.abspath(src) != os.path.abspath(os.path.join(out, extra)):
+                shutil.copyfile(src, os.path.join(out, extra))
+        return {"files": ["config.json", *files]}

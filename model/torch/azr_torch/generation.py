@@ -1,0 +1,183 @@
+"""Batched generation with a preallocated KV cache and continuous batching.
+
+Covers: S slots (S = min(maxBatch, prompts)); each slot's keys/values live in a cache of shape
+(S, Hkv, Lmax, D) per layer, allocated once. Prompts waiting in the queue are prefilled together
+(right-padded) into the free slots, then every active slot decodes one token per step; a sequence
+that ends (eos, stop string, maxNewTokens) is yielded at once and its slot is refilled by the next
+prompt. Decode runs over slots [0, highest active] only, so a draining batch gets cheaper.
+Log-probs are of the raw logits (before temperature), as the interface promises.
+Stop strings are matched on bytes of the decoded text; the sequence keeps the tokens that end
+before the stop string begins, and its text is cut there.
+Not: paged attention, prefix sharing, speculative decoding, torch.compile / CUDA graphs of the
+decode step (the step's shapes change as slots fill and drain; a later change can pad them to
+buckets and capture one graph per bucket).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, List, Optional
+
+import numpy as np
+import torch
+
+from .detok import Detokenizer
+from .modeling import CausalLM, causal_keep
+from .sampling import choose, row_key
+
+
+@dataclass
+class GenOptions:
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int = 0
+    stop: List[str] = field(default_factory=list)
+    max_batch: int = 64
+
+
+@dataclass
+class _Seq:
+    index: int
+    length: int  # tokens in the cache for this slot
+    tokens: List[int] = field(default_factory=list)
+    logprobs: List[float] = field(default_factory=list)
+    text_bytes: bytes = b""
+    byte_ends: List[int] = field(default_factory=list)  # cumulative text bytes after each token
+
+
+class Generator:
+    def __init__(self, model: CausalLM, detok: Optional[Detokenizer], eos_ids: List[int]):
+        self.model, self.detok, self.eos = model, detok, set(eos_ids)
+
+    @torch.inference_mode()
+    def run(self, prompts: List[List[int]], o: GenOptions, cancelled: Callable[[], bool] = lambda: False) -> Iterator[dict]:
+        if o.stop and self.detok is None:
+            raise ValueError("stop strings need the model folder's tokenizer.json (none found)")
+        if o.max_new_tokens <= 0:
+            raise ValueError(f"maxNewTokens must be >= 1, got {o.max_new_tokens}")
+        for i, p in enumerate(prompts):
+            if len(p) == 0:
+                raise ValueError(f"prompt {i} is empty; generation needs at least one prompt token")
+        if not prompts:
+            return
+        m, cfg = self.model, self.model.cfg
+        dev = m.lm_head.weight.device
+        dtype = m.model.embed_tokens.weight.dtype
+        S = max(1, min(o.max_batch, len(prompts)))
+        Lmax = max(len(p) for p in prompts) + o.max_new_tokens
+        shape = (S, cfg.num_key_value_heads, Lmax, cfg.head_dim)
+        cache_k = [torch.zeros(shape, dtype=dtype, device=dev) for _ in range(cfg.num_hidden_layers)]
+        cache_v = [torch.zeros(shape, dtype=dtype, device=dev) for _ in range(cfg.num_hidden_layers)]
+        stop_bytes = [s.encode("utf-8") for s in o.stop if s]
+        longest_stop = max((len(s) for s in stop_bytes), default=0)
+
+        slots: List[Optional[_Seq]] = [None] * S
+        queue = deque(range(len(prompts)))
+
+        def accept(seq: _Seq, token: int, logprob: float) -> Optional[str]:
+            """Records one sampled token; returns the finish reason if the sequence is done."""
+            seq.logprobs.append(logprob)
+            seq.tokens.append(token)
+            if self.detok is not None:
+                piece = b"" if token in self.detok.special else self.detok.pieces.get(token, b"")
+                seq.text_bytes += piece
+                seq.byte_ends.append(len(seq.text_bytes))
+                if stop_bytes and piece:
+                    window_from = max(0, len(seq.text_bytes) - len(piece) - longest_stop + 1)
+                    hits = [h for h in (seq.text_bytes.find(s, window_from) for s in stop_bytes) if h >= 0]
+                    if hits:
+                        cut = min(hits)
+                        keep = sum(1 for e in seq.byte_ends if e <= cut)
+                        del seq.tokens[keep:], seq.logprobs[keep:]
+                        seq.text_bytes = seq.text_bytes[:cut]
+                        return "stop"
+            if token in self.eos:
+                return "eos"
+            if len(seq.tokens) >= o.max_new_tokens:
+                return "length"
+            return None
+
+        def finished(seq: _Seq, reason: str) -> dict:
+            text = seq.text_bytes.decode("utf-8", errors="replace") if self.detok else ""
+            return {
+                "index": seq.index,
+                "tokens": seq.tokens,
+                "text": text,
+                "logprobs": np.asarray(seq.logprobs, dtype="<f4").tobytes(),
+                "finishReason": reason,
+            }
+
+        def sample(rows: torch.Tensor, seqs: List[_Seq]):
+            """rows (n,V) fp32 logits -> [(token, log-prob under the raw logits)] per row, one sync."""
+            keys = [row_key(o.seed, s.index, len(s.tokens)) for s in seqs]
+            toks = choose(rows, keys, o.temperature, o.top_k, o.top_p)  # (n,)
+            lps = torch.log_softmax(rows, dim=-1).gather(-1, toks[:, None])[:, 0]  # (n,)
+            return list(zip(toks.tolist(), lps.tolist()))
+
+        while queue or any(s is not None for s in slots):
+            if cancelled():
+                raise GenerationCancelled("generate was cancelled by the caller")
+            # admit waiting prompts into free slots: one right-padded prefill for all of them
+            free = [i for i, s in enumerate(slots) if s is None]
+            if free and queue:
+                take = [queue.popleft() for _ in range(min(len(free), len(queue)))]
+                slot_ids = free[: len(take)]
+                lens = [len(prompts[i]) for i in take]
+                T = max(lens)
+                ids = torch.zeros((len(take), T), dtype=torch.long, device=dev)
+                for r, i in enumerate(take):
+                    ids[r, : lens[r]] = torch.tensor(prompts[i], dtype=torch.long)
+                lengths = torch.tensor(lens, device=dev)
+                slot_t = torch.tensor(slot_ids, device=dev)
+
+                def prefill_hook(layer, k, v):  # k (n,Hkv,T,D): store, attend over the fresh keys
+                    cache_k[layer][slot_t, :, :T] = k
+                    cache_v[layer][slot_t, :, :T] = v
+                    return k, v
+
+                positions = torch.arange(T, device=dev)[None].expand(len(take), T)
+                h = m.hidden_states(ids, positions, causal_keep(T, dev, lengths), prefill_hook)  # (n,T,C)
+                last = m.logits(h[torch.arange(len(take), device=dev), lengths - 1])  # (n,V)
+                seqs = [_Seq(index=i, length=lens[r]) for r, i in enumerate(take)]
+                for r, (seq, (tok, lp)) in enumerate(zip(seqs, sample(last, seqs))):
+                    reason = accept(seq, tok, lp)
+                    if reason:
+                        yield finished(seq, reason)
+                    else:
+                        slots[slot_ids[r]] = seq
+                continue  # admit more before decoding if slots freed up immediately
+            active = [i for i, s in enumerate(slots) if s is not None]
+            n = active[-1] + 1
+            tok = torch.zeros((n, 1), dtype=torch.long, device=dev)
+            pos_list = [0] * n
+            for i in active:
+                tok[i, 0] = slots[i].tokens[-1]
+                pos_list[i] = slots[i].length
+            pos = torch.tensor(pos_list, device=dev)  # (n,) where the new token goes
+            L = max(pos_list) + 1
+            rows = torch.arange(n, device=dev)
+
+            def decode_hook(layer, k, v):  # k (n,Hkv,1,D): write at each slot's position, attend over the cache
+                cache_k[layer][rows, :, pos] = k[:, :, 0]
+                cache_v[layer][rows, :, pos] = v[:, :, 0]
+                return cache_k[layer][:n, :, :L], cache_v[layer][:n, :, :L]
+
+            keep = (torch.arange(L, device=dev)[None, :] <= pos[:, None])[:, None, None, :]  # (n,1,1,L)
+            h = m.hidden_states(tok, pos[:, None], keep, decode_hook)  # (n,1,C)
+            logits = m.logits(h[:, 0])  # (n,V)
+            act_t = torch.tensor(active, device=dev)
+            seqs = [slots[i] for i in active]
+            chosen = sample(logits[act_t], seqs)
+            for r, i in enumerate(active):
+                seq = slots[i]
+                seq.length += 1
+                reason = accept(seq, *chosen[r])
+                if reason:
+                    slots[i] = None
+                    yield finished(seq, reason)
+
+
+class GenerationCancelled(Exception):
+    pass

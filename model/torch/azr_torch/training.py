@@ -1,0 +1,226 @@
+"""Response log-probs (score) and the learner's policy-gradient step (azr-spec.md §7.2).
+
+Covers: per-token log-probs of responses given prompts, right-padded micro-batches, logits only
+at response positions; the PPO-clip / TRR++ token loss
+  ρ = exp(clamp(logπ − logπ_old, −20, 20)),  ℓ = max(−Aρ, −A·clip(ρ, 1−ε_low, 1+ε_high)),
+  dual clip ℓ = min(ℓ, −A·c) for A < 0 when c is set,
+plus an optional KL to reference log-probs (k1, k2 = ½(Δ)², k3 = e^{−Δ} + Δ − 1 with
+Δ = logπ − logπ_ref) and an entropy bonus; aggregation token-mean (over the whole step),
+microbatch-token-mean or seq-mean-token-mean; AdamW, global-norm clipping (a non-finite norm skips
+the step), linear warm-up then constant or cosine decay, gradient accumulation over micro-batches,
+optional bf16 autocast on CUDA.
+Not: value heads / GAE (TRR++ needs none), several epochs per batch (one optimiser step per call,
+as the spec's recipes do), optimiser state in checkpoints (see engine.py's notes).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .modeling import CausalLM, causal_keep
+
+
+def response_logprobs(model: CausalLM, prompts: List[List[int]], responses: List[List[int]], with_entropy: bool = False
+                      ) -> Tuple[List[torch.Tensor], Optional[List[torch.Tensor]]]:
+    """Log-prob (and entropy) of each response token under `model`; grads flow if enabled."""
+    dev = model.lm_head.weight.device
+    lens = [len(p) + len(r) for p, r in zip(prompts, responses)]
+    for i, (p, r) in enumerate(zip(prompts, responses)):
+        if len(p) == 0:
+            raise ValueError(f"sequence {i}: empty prompt (the first response token needs a context)")
+    B, T = len(lens), max(lens)
+    ids = torch.zeros((B, T), dtype=torch.long, device=dev)
+    for b, (p, r) in enumerate(zip(prompts, responses)):
+        ids[b, : lens[b]] = torch.tensor(p + r, dtype=torch.long)
+    lengths = torch.tensor(lens, device=dev)
+    positions = torch.arange(T, device=dev)[None].expand(B, T)
+    h = model.hidden_states(ids, positions, causal_keep(T, dev, lengths))  # (B,T,C)
+    # position t predicts token t+1: gather the hidden states that predict response tokens only
+    rows = torch.cat([torch.full((len(r),), b, dtype=torch.long) for b, r in enumerate(responses)]).to(dev)
+    cols = torch.cat([torch.arange(len(p) - 1, len(p) - 1 + len(r)) for p, r in zip(prompts, responses)]).to(dev)
+    targets = torch.cat([torch.tensor(r, dtype=torch.long) for r in responses]).to(dev)
+    logits = model.logits(h[rows, cols])  # (N,V) fp32, N = response tokens in the batch
+    logp_all = torch.log_softmax(logits, dim=-1)
+    logp = logp_all.gather(-1, targets[:, None])[:, 0]  # (N,)
+    sizes = [len(r) for r in responses]
+    ent = None
+    if with_entropy:
+        ent = list(torch.split(-(logp_all.exp() * logp_all).sum(-1), sizes))
+    return list(torch.split(logp, sizes)), ent
+
+
+@dataclass
+class LossSettings:
+    clip_low: float = 0.2
+    clip_high: float = 0.2
+    dual_clip: Optional[float] = None
+    entropy_coef: float = 0.001
+    kl_coef: float = 0.0
+    kl_type: str = "k3"
+    agg: str = "token-mean"
+
+    @staticmethod
+    def from_args(a: dict) -> "LossSettings":
+        s = LossSettings()
+        s.clip_low = float(a.get("clipLow", s.clip_low))
+        s.clip_high = float(a.get("clipHigh", s.clip_high))
+        s.dual_clip = a.get("dualClip", s.dual_clip)
+        s.entropy_coef = float(a.get("entropyCoef", s.entropy_coef))
+        s.kl_coef = float(a.get("klCoef", s.kl_coef))
+        s.kl_type = a.get("klType", s.kl_type)
+        s.agg = a.get("lossAgg", s.agg)
+        if s.kl_type not in ("k1", "k2", "k3"):
+            raise ValueError(f"klType must be k1, k2 or k3, got {s.kl_type!r}")
+        if s.agg not in ("token-mean", "microbatch-token-mean", "seq-mean-token-mean"):
+            raise ValueError(f"lossAgg must be token-mean, microbatch-token-mean or seq-mean-token-mean, got {s.agg!r}")
+        return s
+
+
+@dataclass
+class OptimSettings:
+    lr: float = 1e-6
+    betas: Tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    warmup_steps: int = 0
+    schedule: str = "constant"  # or "cosine"
+    total_steps: int = 0  # cosine horizon
+    min_lr_ratio: float = 0.0
+    micro_batch: int = 16
+    gradient_checkpointing: bool = False
+    autocast_bf16: bool = False
+
+    @staticmethod
+    def from_args(a: dict) -> "OptimSettings":
+        s = OptimSettings()
+        s.lr = float(a.get("lr", s.lr))
+        if "betas" in a:
+            s.betas = (float(a["betas"][0]), float(a["betas"][1]))
+        s.eps = float(a.get("eps", s.eps))
+        s.weight_decay = float(a.get("weightDecay", s.weight_decay))
+        s.max_grad_norm = float(a.get("maxGradNorm", s.max_grad_norm))
+        s.warmup_steps = int(a.get("warmupSteps", s.warmup_steps))
+        s.schedule = a.get("schedule", s.schedule)
+        s.total_steps = int(a.get("totalSteps", s.total_steps))
+        s.min_lr_ratio = float(a.get("minLrRatio", s.min_lr_ratio))
+        s.micro_batch = int(a.get("microBatch", s.micro_batch))
+        s.gradient_checkpointing = bool(a.get("gradientCheckpointing", s.gradient_checkpointing))
+        s.autocast_bf16 = bool(a.get("autocastBf16", s.autocast_bf16))
+        if s.schedule not in ("constant", "cosine"):
+            raise ValueError(f"optim.schedule must be constant or cosine, got {s.schedule!r}")
+        if s.schedule == "cosine" and s.total_steps <= s.warmup_steps:
+            raise ValueError(f"optim.schedule cosine needs totalSteps > warmupSteps (got {s.total_steps} <= {s.warmup_steps})")
+        if s.micro_batch <= 0:
+            raise ValueError(f"optim.microBatch must be >= 1, got {s.micro_batch}")
+        return s
+
+
+def lr_at(s: OptimSettings, step: int) -> float:
+    """Learning rate of optimiser step `step` (0-based): linear warm-up, then constant or cosine."""
+    if step < s.warmup_steps:
+        return s.lr * (step + 1) / s.warmup_steps
+    if s.schedule == "constant":
+        return s.lr
+    progress = min(1.0, (step - s.warmup_steps) / max(1, s.total_steps - s.warmup_steps))
+    return s.lr * (s.min_lr_ratio + (1 - s.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def token_losses(logp, old, ref, adv, ent, ls: LossSettings) -> Dict[str, torch.Tensor]:
+    """Per-token loss terms for one sequence (all (T,))."""
+    ratio = torch.exp(torch.clamp(logp - old, -20.0, 20.0))
+    unclipped = -adv * ratio
+    clipped = -adv * torch.clamp(ratio, 1 - ls.clip_low, 1 + ls.clip_high)
+    pg = torch.maximum(unclipped, clipped)
+    if ls.dual_clip:
+        pg = torch.where(adv < 0, torch.minimum(pg, -adv * ls.dual_clip), pg)
+    out = {"pg": pg, "clipfrac": (clipped > unclipped).float(), "approxKl": 0.5 * (logp - old).detach() ** 2}
+    total = pg
+    if ls.kl_coef and ref is not None:
+        d = logp - ref
+        kl = d if ls.kl_type == "k1" else 0.5 * d * d if ls.kl_type == "k2" else torch.exp(-d) + d - 1
+        out["kl"] = kl
+        total = total + ls.kl_coef * kl
+    if ent is not None:
+        out["entropy"] = ent
+        if ls.entropy_coef:
+            total = total - ls.entropy_coef * ent
+    out["loss"] = total
+    return out
+
+
+class Trainer:
+    def __init__(self, model: CausalLM, opt: OptimSettings, loss: LossSettings):
+        self.model, self.opt_s, self.loss_s = model, opt, loss
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError("no trainable parameters (LoRA with no matching targets?)")
+        self.optimizer = torch.optim.AdamW(self.params, lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay)
+        self.step_count = 0
+        model.gradient_checkpointing = opt.gradient_checkpointing
+
+    def _autocast(self):
+        dev = self.model.lm_head.weight.device
+        if self.opt_s.autocast_bf16 and dev.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def step(self, batch: List[dict]) -> dict:
+        if not batch:
+            raise ValueError("trainStep got an empty batch")
+        dev = self.model.lm_head.weight.device
+        ls, os_ = self.loss_s, self.opt_s
+        needs_ref = bool(ls.kl_coef)
+        for i, s in enumerate(batch):
+            if len(s["advantages"]) != len(s["response"]):
+                raise ValueError(f"sequence {i}: {len(s['advantages'])} advantages for {len(s['response'])} response tokens")
+            if needs_ref and s.get("refLogprobs") is None:
+                raise ValueError(f"sequence {i}: klCoef is set but refLogprobs is missing")
+        n_tokens = sum(len(s["response"]) for s in batch)
+        if n_tokens == 0:
+            raise ValueError("trainStep batch has no response tokens")
+        micro = [batch[i: i + os_.micro_batch] for i in range(0, len(batch), os_.micro_batch)]
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        sums: Dict[str, float] = {}
+        total_loss = 0.0
+        with_entropy = True  # reported every step; its cost is one exp over the response logits
+        for mb in micro:
+            with self._autocast():
+                logps, ents = response_logprobs(self.model, [s["prompt"] for s in mb], [s["response"] for s in mb], with_entropy)
+            mb_tokens = sum(len(s["response"]) for s in mb)
+            mb_loss = torch.zeros((), device=dev)
+            for s, logp, ent in zip(mb, logps, ents):
+                f = lambda k: None if s.get(k) is None else torch.as_tensor(np.asarray(s[k], dtype=np.float32), device=dev)
+                old = f("oldLogprobs")
+                terms = token_losses(logp, logp.detach() if old is None else old, f("refLogprobs"), f("advantages"), ent, ls)
+                if ls.agg == "token-mean":
+                    w = 1.0 / n_tokens
+                    mb_loss = mb_loss + terms["loss"].sum() * w
+                elif ls.agg == "microbatch-token-mean":
+                    mb_loss = mb_loss + terms["loss"].sum() / (mb_tokens * len(micro))
+                else:
+                    mb_loss = mb_loss + terms["loss"].mean() / len(batch)
+                for k, v in terms.items():
+                    if k != "loss":
+                        sums[k] = sums.get(k, 0.0) + float(v.detach().sum())
+            mb_loss.backward()
+            total_loss += float(mb_loss.detach())
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, os_.max_grad_norm))
+        lr = lr_at(os_, self.step_count)
+        skipped = not math.isfinite(grad_norm)
+        if not skipped:
+            for g in self.optimizer.param_groups:
+                g["lr"] = lr
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.eval()
+        self.step_count += 1
+        terms = {k: v / n_tokens for k, v in sums.items()}
+        terms["skipped"] = 1.0 if skipped else 0.0
+        return {"step": self.step_count, "loss": total_loss, "gradNorm": grad_norm, "lr": lr, "tokens": n_tokens, "terms": terms}

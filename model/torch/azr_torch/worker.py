@@ -1,0 +1,135 @@
+"""The engine worker process: msgpack frames in on stdin, frames out on the original stdout.
+
+Frame: 4-byte big-endian length, then a msgpack map.
+  request   {"id": n, "method": "generate", "args": {...}}
+  cancel    {"cancel": n}                      (ends a running stream at its next step)
+  replies   {"id": n, "ok": value}             (unary result)
+            {"id": n, "item": value} ... {"id": n, "end": true}   (streams)
+            {"id": n, "error": {"type", "message", "traceback"}}
+Calls run one at a time, in arrival order (the driver keeps a FIFO); a reader thread takes
+frames off stdin so cancels arrive while a generate runs. Anything printed by Python or C code
+goes to stderr: fd 1 is moved aside for frames only. If msgpack, numpy or torch cannot be
+imported the worker prints one `AZR_WORKER_FATAL <json>` line on stderr and exits 3, so the driver
+can name what to install.
+Not: concurrency between calls (one engine, one device stream).
+"""
+from __future__ import annotations
+
+import json
+import os
+import queue
+import struct
+import sys
+import threading
+import traceback
+
+FATAL_EXIT = 3
+
+
+def _fatal(kind: str, message: str) -> None:
+    sys.stderr.write("AZR_WORKER_FATAL " + json.dumps({"type": kind, "message": message}) + "\n")
+    sys.stderr.flush()
+    sys.exit(FATAL_EXIT)
+
+
+try:
+    import msgpack  # noqa: E402
+except ImportError:
+    _fatal("MissingPackage", f"the engine worker's Python ({sys.executable}) cannot import msgpack: "
+           "apt-get install python3-msgpack (or pip install msgpack), or point AZR_PYTHON at a Python that has it")
+try:
+    import numpy  # noqa: E402,F401
+except ImportError:
+    _fatal("MissingPackage", f"{sys.executable} cannot import numpy: apt-get install python3-numpy (or pip install numpy)")
+try:
+    import torch  # noqa: E402,F401
+except ImportError as e:
+    _fatal("TorchMissing", f"{sys.executable} cannot import torch ({e}): on CPU apt-get install python3-torch; on GPUs "
+           "pip install torch (a CUDA build from https://pytorch.org), or set AZR_PYTHON to a Python that has it")
+
+
+class Channel:
+    def __init__(self):
+        self._out = os.fdopen(os.dup(1), "wb", buffering=0)
+        os.dup2(2, 1)  # stray prints (ours or a library's) must never corrupt the frame stream
+        sys.stdout = sys.stderr
+        self._in = os.fdopen(0, "rb", buffering=0)
+        self._lock = threading.Lock()
+
+    def send(self, msg: dict) -> None:
+        body = msgpack.packb(msg, use_bin_type=True)
+        with self._lock:
+            self._out.write(struct.pack(">I", len(body)) + body)
+
+    def _read_exact(self, n: int):
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self._in.read(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return bytes(buf)
+
+    def recv(self):
+        head = self._read_exact(4)
+        if head is None:
+            return None
+        (n,) = struct.unpack(">I", head)
+        body = self._read_exact(n)
+        return None if body is None else msgpack.unpackb(body, raw=False)
+
+
+def main() -> None:
+    from .engine import Engine
+
+    ch = Channel()
+    requests: "queue.Queue" = queue.Queue()
+    cancelled = set()
+
+    def reader():
+        while True:
+            msg = ch.recv()
+            if msg is None:
+                requests.put(None)  # the driver closed our stdin: exit
+                return
+            if "cancel" in msg:
+                cancelled.add(msg["cancel"])
+            else:
+                requests.put(msg)
+
+    threading.Thread(target=reader, daemon=True).start()
+    engine = None
+    while True:
+        req = requests.get()
+        if req is None:
+            break
+        rid, method, args = req["id"], req["method"], req.get("args") or {}
+        try:
+            if method == "init":
+                engine = Engine(args)
+                ch.send({"id": rid, "ok": engine.info()})
+                continue
+            if engine is None:
+                raise RuntimeError(f"{method} called before init")
+            if method == "generate":
+                for item in engine.generate(args, lambda: rid in cancelled):
+                    ch.send({"id": rid, "item": item})
+                ch.send({"id": rid, "end": True})
+            elif method == "get_weights":
+                for item in engine.get_weights(args):
+                    ch.send({"id": rid, "item": item})
+                ch.send({"id": rid, "end": True})
+            elif method in ("info", "score", "train_step", "set_weights", "set_adapters", "save"):
+                ch.send({"id": rid, "ok": getattr(engine, method)(args)})
+            elif method == "crash_for_test":
+                os._exit(int(args.get("code", 9)))  # lets the driver's tests see a real worker death
+            else:
+                raise ValueError(f"unknown method {method!r}")
+        except Exception as e:  # noqa: BLE001 - every failure goes back to the caller, typed
+            ch.send({"id": rid, "error": {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}})
+        finally:
+            cancelled.discard(rid)
+
+
+if __name__ == "__main__":
+    main()

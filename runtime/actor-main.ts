@@ -1,0 +1,76 @@
+/**
+ * Entry point of an actor process (started by a node agent with `node --import tsx`). Receives
+ * its ChildSpec over IPC, connects, imports the class from its module, constructs it, restores
+ * the saved state (`loadState`), serves it, then reports ready and sends heartbeats. Exits when
+ * the agent goes away (IPC disconnect) or on SIGTERM after draining. Not: restarts (the agent).
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import { ActorClient } from "./client.ts";
+import { openConnection } from "./connection.ts";
+import { describeMethods, type ActorClass } from "./define.ts";
+import { ActorHost } from "./host.ts";
+import { lookupActor } from "./lookup.ts";
+import { Registry } from "./registry.ts";
+import { StateStore } from "./state-store.ts";
+import { initTelemetry } from "./telemetry.ts";
+import { HEARTBEAT_MS, type ChildMessage, type ChildSpec, type ParentMessage } from "./actor-process.ts";
+
+function send(m: ChildMessage): void {
+  if (process.connected) process.send!(m);
+}
+
+async function main(spec: ChildSpec): Promise<void> {
+  const telemetry = await initTelemetry(`azr-actor-${spec.name}`);
+  let nc: NatsConnection | undefined;
+  let host: ActorHost | undefined;
+  const shutdown = async (code: number) => {
+    await host?.stop().catch(() => undefined);
+    await nc?.drain().catch(() => undefined);
+    await telemetry.shutdown().catch(() => undefined);
+    process.exit(code);
+  };
+  process.once("SIGTERM", () => void shutdown(0));
+  // The agent is our supervisor: without it no one would restart or stop us.
+  process.once("disconnect", () => void shutdown(0));
+  try {
+    nc = await openConnection(spec.connection, `azr-actor-${spec.name}`);
+    const mod = (await import(spec.moduleUrl)) as Record<string, unknown>;
+    const Cls = mod[spec.exportName] as ActorClass | undefined;
+    if (typeof Cls !== "function") {
+      throw new Error(`module ${spec.moduleUrl} has no export named '${spec.exportName}': export the class under its own name`);
+    }
+    const instance = new Cls(...spec.args) as { loadState?: (s: unknown) => unknown };
+    const [registry, states, client] = await Promise.all([
+      Registry.open(nc, spec.cluster),
+      StateStore.open(nc, spec.cluster),
+      ActorClient.start(nc, spec.cluster),
+    ]);
+    if (typeof instance.loadState === "function") {
+      const saved = await states.load(spec.name);
+      if (saved !== undefined) await instance.loadState(saved);
+    }
+    const methods = describeMethods(instance, spec.concurrent);
+    host = await ActorHost.start({
+      nc,
+      cluster: spec.cluster,
+      name: spec.name,
+      instance,
+      methods,
+      checkpoint: spec.checkpoint,
+      persistState: (s) => states.save(spec.name, s),
+      getActor: (name) => lookupActor(registry, client, name),
+      payloads: client.payloads,
+    });
+    send({ t: "ready", methods });
+    setInterval(() => send({ t: "hb" }), HEARTBEAT_MS);
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    send({ t: "failed", name: err.name, message: err.message, stack: err.stack });
+    console.error(err);
+    await shutdown(1);
+  }
+}
+
+process.once("message", (m: ParentMessage) => {
+  if (m.t === "start") void main(m.spec);
+});

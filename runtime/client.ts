@@ -1,0 +1,318 @@
+/**
+ * The untyped caller: `call(actor, method, args)` and `stream(actor, method, args)`. Covers: one
+ * reply inbox per client (replies routed by token, no subscription per call), error replies
+ * re-thrown as ActorMethodError, no-responders and death events turned into ActorDiedError at
+ * once, AbortSignal and timeouts that also cancel the call at the actor, credit-based stream
+ * reading (the buffer never exceeds the window), one client span per call with W3C trace context
+ * in the headers. Not: the typed proxy (handle.ts), looking actors up (cluster.ts).
+ */
+import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { SpanKind } from "@opentelemetry/api";
+import { decode, encode } from "./codec.ts";
+import { ActorCallAbortedError, ActorCallTimeoutError, ActorDiedError, wireToError } from "./errors.ts";
+import type { ActorEvent } from "./events.ts";
+import { subjects, type Subjects } from "./names.ts";
+import { Payloads } from "./payloads.ts";
+import { injectTraceHeaders, withSpan } from "./telemetry.ts";
+import { CallMode, FRAME_END, HDR_ERROR, HDR_FRAME, requestTuple, type ControlFrame } from "./wire.ts";
+
+export interface CallOptions {
+  /** Aborting rejects the call with ActorCallAbortedError and cancels it at the actor. */
+  signal?: AbortSignal;
+  /** Rejects with ActorCallTimeoutError after this long and cancels the call at the actor. */
+  timeoutMs?: number;
+}
+
+export interface StreamOptions extends CallOptions {
+  /** Frames the actor may send ahead of the consumer; the client buffers at most this many. */
+  window?: number;
+}
+
+export const DEFAULT_STREAM_WINDOW = 16;
+
+interface Pending {
+  readonly actor: string;
+  onMessage(msg: Msg): void;
+  fail(e: Error): void;
+}
+
+const NO_RESPONDERS = 503;
+
+export class ActorClient {
+  readonly cluster: string;
+  readonly nc: NatsConnection;
+  readonly payloads: Payloads;
+  readonly #s: Subjects;
+  readonly #prefix: string;
+  readonly #pending = new Map<string, Pending>();
+  #next = 0;
+  #subs: Subscription[] = [];
+
+  private constructor(nc: NatsConnection, cluster: string, payloads?: Payloads) {
+    this.nc = nc;
+    this.cluster = cluster;
+    this.payloads = payloads ?? new Payloads(nc);
+    this.#s = subjects(cluster);
+    this.#prefix = createInbox();
+  }
+
+  /** Subscribes the reply inbox and the death events; resolves once the server has them. */
+  static async start(nc: NatsConnection, cluster: string, payloads?: Payloads): Promise<ActorClient> {
+    const c = new ActorClient(nc, cluster, payloads);
+    const cut = c.#prefix.length + 1;
+    c.#subs.push(
+      nc.subscribe(`${c.#prefix}.*`, {
+        callback: (err, msg) => {
+          if (!err) c.#pending.get(msg.subject.slice(cut))?.onMessage(msg);
+        },
+      }),
+      nc.subscribe(c.#s.events("*"), { callback: (err, msg) => void (err || c.#onEvent(msg)) }),
+    );
+    await nc.flush();
+    return c;
+  }
+
+  /** Fails every call in flight with ActorDiedError and stops listening. */
+  close(): void {
+    for (const s of this.#subs) s.unsubscribe();
+    for (const p of [...this.#pending.values()]) p.fail(new ActorDiedError(p.actor, "the calling client was closed"));
+    this.#pending.clear();
+  }
+
+  #onEvent(msg: Msg): void {
+    let e: ActorEvent;
+    try {
+      e = decode<ActorEvent>(msg.data);
+    } catch {
+      return;
+    }
+    if (e.type !== "died" && e.type !== "dead" && e.type !== "killed") return;
+    for (const [token, p] of this.#pending) {
+      if (p.actor !== e.actor) continue;
+      this.#pending.delete(token);
+      p.fail(new ActorDiedError(e.actor, `${e.type}: ${e.reason ?? "no reason given"} (incarnation ${e.incarnation})`));
+    }
+  }
+
+  #token(): string {
+    return (this.#next++).toString(36);
+  }
+
+  #traceHeaders(): MsgHdrs | undefined {
+    const h = natsHeaders();
+    injectTraceHeaders(h);
+    return h.keys().length ? h : undefined;
+  }
+
+  #cancel(actor: string, id: string): void {
+    const c: ControlFrame = { t: "cancel", id };
+    this.nc.publish(this.#s.ctl(actor), encode(c));
+  }
+
+  /** Calls `actor.method(...args)` and resolves with its result. */
+  call(actor: string, method: string, args: unknown[], opts: CallOptions = {}): Promise<unknown> {
+    return withSpan(`${actor}.${method}`, { kind: SpanKind.CLIENT, attributes: { "azr.actor": actor, "azr.method": method } }, () =>
+      this.#call(actor, method, args, opts),
+    );
+  }
+
+  #call(actor: string, method: string, args: unknown[], opts: CallOptions): Promise<unknown> {
+    opts.signal?.throwIfAborted();
+    const token = this.#token();
+    const reply = `${this.#prefix}.${token}`;
+    const body = encode(requestTuple(method, args, CallMode.Unary));
+    const hdrs = this.#traceHeaders();
+    return new Promise<unknown>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => settle(new ActorCallAbortedError(actor, method, opts.signal!.reason), true);
+      const settle = (err: Error | undefined, cancelAtActor = false, value?: unknown) => {
+        if (!this.#pending.delete(token)) return;
+        if (timer) clearTimeout(timer);
+        opts.signal?.removeEventListener("abort", onAbort);
+        if (cancelAtActor) this.#cancel(actor, reply);
+        if (err) reject(err);
+        else resolve(value);
+      };
+      this.#pending.set(token, {
+        actor,
+        fail: (e) => settle(e),
+        onMessage: (msg) => {
+          const h = msg.headers;
+          if (h && h.code === NO_RESPONDERS) return settle(new ActorDiedError(actor, "no process serves it (never started, dead, or restarting)"));
+          if (h && this.payloads.isLarge(h)) {
+            this.payloads.unpack(msg.data, h).then(
+              (bytes) => this.#settleReply(actor, method, bytes, h, settle),
+              (e: Error) => settle(e),
+            );
+            return;
+          }
+          this.#settleReply(actor, method, msg.data, h, settle);
+        },
+      });
+      if (opts.timeoutMs !== undefined) timer = setTimeout(() => settle(new ActorCallTimeoutError(actor, method, opts.timeoutMs!), true), opts.timeoutMs);
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      const subject = this.#s.call(actor);
+      if (body.length <= this.payloads.inlineLimit) {
+        this.nc.publish(subject, body, { reply, headers: hdrs });
+      } else {
+        this.payloads.publish(subject, body, { reply, headers: hdrs }).catch((e: Error) => settle(e));
+      }
+    });
+  }
+
+  #settleReply(
+    actor: string,
+    method: string,
+    bytes: Uint8Array,
+    h: MsgHdrs | undefined,
+    settle: (err: Error | undefined, cancel?: boolean, value?: unknown) => void,
+  ): void {
+    try {
+      if (h && h.get(HDR_ERROR) === "1") settle(wireToError(actor, method, decode(bytes)));
+      else settle(undefined, false, bytes.length === 0 ? undefined : decode(bytes));
+    } catch (e) {
+      settle(new Error(`reply from ${actor}.${method}() could not be decoded: ${(e as Error).message}`, { cause: e }));
+    }
+  }
+
+  /**
+   * Calls an async-generator method; the iterator yields its values as they arrive. The actor
+   * sends at most `window` values ahead of the consumer. Breaking out of the loop cancels the
+   * generator at the actor.
+   */
+  stream(actor: string, method: string, args: unknown[], opts: StreamOptions = {}): AsyncIterableIterator<unknown> {
+    return new StreamReader(this, actor, method, args, opts);
+  }
+
+  /** Used by StreamReader: registers a stream's reply token and sends its request. */
+  _openStream(actor: string, method: string, args: unknown[], window: number, p: Pending): { id: string; close(cancelAtActor: boolean): void; grant(n: number): void } {
+    const token = this.#token();
+    const reply = `${this.#prefix}.${token}`;
+    this.#pending.set(token, p);
+    const hdrs = this.#traceHeaders();
+    const body = encode(requestTuple(method, args, CallMode.Stream, window));
+    this.payloads.publish(this.#s.call(actor), body, { reply, headers: hdrs }).catch((e: Error) => p.fail(e));
+    return {
+      id: reply,
+      close: (cancelAtActor) => {
+        if (this.#pending.delete(token) && cancelAtActor) this.#cancel(actor, reply);
+      },
+      grant: (n) => {
+        const c: ControlFrame = { t: "credit", id: reply, n };
+        this.nc.publish(this.#s.ctl(actor), encode(c));
+      },
+    };
+  }
+}
+
+/** The consumer side of a stream: a bounded buffer that grants credit as values are taken. */
+class StreamReader implements AsyncIterableIterator<unknown> {
+  readonly #buffer: unknown[] = [];
+  readonly #window: number;
+  #ended = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+  #taken = 0;
+  #chain: Promise<void> = Promise.resolve();
+  #handle: ReturnType<ActorClient["_openStream"]> | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #onAbort: () => void;
+
+  constructor(
+    private readonly client: ActorClient,
+    private readonly actor: string,
+    private readonly method: string,
+    private readonly args: unknown[],
+    private readonly opts: StreamOptions,
+  ) {
+    this.#window = Math.max(1, opts.window ?? DEFAULT_STREAM_WINDOW);
+    this.#onAbort = () => this.#finish(new ActorCallAbortedError(actor, method, opts.signal!.reason), true);
+  }
+
+  /** How many values are buffered but not yet taken (never more than the window). */
+  get buffered(): number {
+    return this.#buffer.length;
+  }
+
+  #open(): void {
+    this.opts.signal?.throwIfAborted();
+    const self = this;
+    this.#handle = this.client._openStream(this.actor, this.method, this.args, this.#window, {
+      actor: this.actor,
+      fail: (e) => self.#finish(e, false),
+      // Large frames are fetched asynchronously: a chain keeps frames in arrival order.
+      onMessage: (msg) => {
+        this.#chain = this.#chain.then(() => this.#frame(msg));
+      },
+    });
+    if (this.opts.timeoutMs !== undefined) {
+      this.#timer = setTimeout(() => this.#finish(new ActorCallTimeoutError(this.actor, this.method, this.opts.timeoutMs!), true), this.opts.timeoutMs);
+    }
+    this.opts.signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  async #frame(msg: Msg): Promise<void> {
+    if (this.#ended) return;
+    const h = msg.headers;
+    try {
+      if (h && h.code === NO_RESPONDERS) return this.#finish(new ActorDiedError(this.actor, "no process serves it (never started, dead, or restarting)"), false);
+      if (h && h.get(HDR_FRAME) === FRAME_END) return this.#finish(undefined, false);
+      const bytes = await this.client.payloads.unpack(msg.data, h);
+      if (h && h.get(HDR_ERROR) === "1") return this.#finish(wireToError(this.actor, this.method, decode(bytes)), false);
+      this.#buffer.push(bytes.length === 0 ? undefined : decode(bytes));
+      this.#wakeUp();
+    } catch (e) {
+      this.#finish(e as Error, true);
+    }
+  }
+
+  #wakeUp(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+
+  #finish(err: Error | undefined, cancelAtActor: boolean): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#error = err;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.opts.signal?.removeEventListener("abort", this.#onAbort);
+    this.#handle?.close(cancelAtActor);
+    this.#wakeUp();
+  }
+
+  async next(): Promise<IteratorResult<unknown>> {
+    if (!this.#handle) this.#open();
+    for (;;) {
+      if (this.#buffer.length) {
+        const value = this.#buffer.shift();
+        // Grant credit in batches of half a window: fewer control messages, no stall.
+        if (++this.#taken >= Math.ceil(this.#window / 2) && !this.#ended) {
+          this.#handle!.grant(this.#taken);
+          this.#taken = 0;
+        }
+        return { value, done: false };
+      }
+      if (this.#ended) {
+        if (this.#error) {
+          const e = this.#error;
+          this.#error = undefined; // thrown once; later next() calls report done
+          throw e;
+        }
+        return { value: undefined, done: true };
+      }
+      await new Promise<void>((r) => (this.#wake = r));
+    }
+  }
+
+  async return(): Promise<IteratorResult<unknown>> {
+    this.#buffer.length = 0;
+    this.#finish(undefined, true);
+    return { value: undefined, done: true };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+}

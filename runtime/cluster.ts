@@ -1,0 +1,271 @@
+/**
+ * The public entry: `connect()` → a Cluster with `spawn`, `getActor`, `kill`, `restart`, `serve`
+ * (host an actor in this process, like Ray's local mode), `events()`, `close()`. Covers: wiring
+ * the connection, registry, client and (optionally) an in-process node agent together, placing
+ * spawned actors. Not: any of those pieces' internals.
+ *
+ * ```ts
+ * await using cluster = await connect({ agent: true });
+ * const counter = await cluster.spawn(Counter, [10], { name: "counter", maxRestarts: 3 });
+ * await counter.add(1);
+ * ```
+ */
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { ActorClient, type CallOptions } from "./client.ts";
+import { connectOrEmbed, type ConnectionSpec, type Connected } from "./connection.ts";
+import { describeMethods, requireActorMeta, type ActorClass, type ActorOptions } from "./define.ts";
+import { ActorDefinitionError, ActorNotFoundError } from "./errors.ts";
+import { followEvents, publishEvent, type ActorEvent } from "./events.ts";
+import { createHandle, handleRef, type Handle } from "./handle.ts";
+import { ActorHost } from "./host.ts";
+import { lookupActor } from "./lookup.ts";
+import { checkName, nodeServiceName } from "./names.ts";
+import { NodeAgent, type NodeAgentOptions, type NodeServiceApi, type SpawnSpec } from "./node-agent.ts";
+import { place } from "./placement.ts";
+import { Registry, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
+import { StateStore } from "./state-store.ts";
+
+export const DEFAULT_CLUSTER = "azr";
+
+export interface ConnectOptions {
+  /** Subject and bucket namespace; several clusters can share one server. Default "azr". */
+  cluster?: string;
+  /** Where to connect; default: from NATS_* env vars, else an embedded nats-server. */
+  connection?: ConnectionSpec;
+  /** Use this connection instead of opening one (`connection` then tells agents how children connect). */
+  nc?: NatsConnection;
+  /** Run folder: embedded server store and actor logs. Default `./runs/<cluster>`. */
+  runDir?: string;
+  /** Start a node agent in this process, so spawn works with no other process. */
+  agent?: boolean | Partial<Omit<NodeAgentOptions, "nc" | "connection" | "cluster">>;
+}
+
+export interface SpawnOptions {
+  name: string;
+  resources?: Resources;
+  /** Restarts after a crash before the actor is declared dead. Default 0. */
+  maxRestarts?: number;
+  /** Pin to this node id instead of placing by resources. */
+  node?: string;
+  /** Discard a state saved by an earlier actor of this name instead of resuming it. */
+  freshState?: boolean;
+  startTimeoutMs?: number;
+}
+
+export interface ServeOptions<A extends object> extends ActorOptions<A> {
+  name: string;
+}
+
+export class Cluster {
+  readonly name: string;
+  readonly nc: NatsConnection;
+  readonly spec: ConnectionSpec;
+  readonly runDir: string;
+  readonly client: ActorClient;
+  readonly registry: Registry;
+  readonly agent?: NodeAgent;
+  readonly #states: StateStore;
+  readonly #local = new Map<string, ActorHost>();
+  readonly #conn?: Connected;
+  #closing?: Promise<void>;
+
+  private constructor(p: {
+    name: string;
+    nc: NatsConnection;
+    spec: ConnectionSpec;
+    runDir: string;
+    client: ActorClient;
+    registry: Registry;
+    states: StateStore;
+    conn?: Connected;
+    agent?: NodeAgent;
+  }) {
+    this.name = p.name;
+    this.nc = p.nc;
+    this.spec = p.spec;
+    this.runDir = p.runDir;
+    this.client = p.client;
+    this.registry = p.registry;
+    this.#states = p.states;
+    this.#conn = p.conn;
+    this.agent = p.agent;
+  }
+
+  static async connect(opts: ConnectOptions = {}): Promise<Cluster> {
+    const name = checkName("cluster", opts.cluster ?? DEFAULT_CLUSTER);
+    const runDir = opts.runDir ?? join(process.cwd(), "runs", name);
+    let conn: Connected | undefined;
+    let nc: NatsConnection;
+    let spec: ConnectionSpec;
+    if (opts.nc) {
+      nc = opts.nc;
+      spec = opts.connection ?? { servers: [nc.getServer()] };
+    } else {
+      conn = await connectOrEmbed({ spec: opts.connection, runDir, name: `azr-${name}-${process.pid}` });
+      ({ nc, spec } = conn);
+    }
+    try {
+      const [client, registry, states] = await Promise.all([ActorClient.start(nc, name), Registry.open(nc, name), StateStore.open(nc, name)]);
+      const agentOpts = opts.agent === true ? {} : opts.agent || undefined;
+      const agent = agentOpts ? await NodeAgent.start({ runDir, ...agentOpts, nc, connection: spec, cluster: name }) : undefined;
+      return new Cluster({ name, nc, spec, runDir, client, registry, states, conn, agent });
+    } catch (e) {
+      await conn?.close();
+      throw e;
+    }
+  }
+
+  #handle<T>(name: string, methods: ActorEntry["methods"]): Handle<T> {
+    return createHandle<T>({ name, methods, client: this.client, options: {} });
+  }
+
+  #node(id: string): Handle<NodeServiceApi> {
+    return this.#handle<NodeServiceApi>(nodeServiceName(id), describeMethods(NodeAgentServiceShape));
+  }
+
+  /** Starts `cls` in its own process on a node whose free resources fit; resolves once it serves calls. */
+  async spawn<C extends ActorClass>(cls: C, args: ConstructorParameters<C>, opts: SpawnOptions): Promise<Handle<InstanceType<C>>> {
+    checkName("actor", opts.name);
+    const meta = requireActorMeta(cls);
+    const mod = (await import(meta.moduleUrl)) as Record<string, unknown>;
+    if (mod[meta.exportName] !== cls) {
+      throw new ActorDefinitionError(`class ${cls.name} is not exported as '${meta.exportName}' from ${meta.moduleUrl}: export it under its class name`);
+    }
+    const resources = opts.resources ?? {};
+    const [nodes, actors] = await Promise.all([this.registry.listNodes(), this.registry.list()]);
+    const nodeId = place(opts.name, resources, nodes, actors, { node: opts.node });
+    const spec: SpawnSpec = {
+      name: opts.name,
+      moduleUrl: meta.moduleUrl,
+      exportName: meta.exportName,
+      args,
+      resources,
+      maxRestarts: opts.maxRestarts ?? 0,
+      concurrent: [...meta.concurrent],
+      checkpoint: meta.checkpoint,
+      freshState: opts.freshState ?? false,
+      startTimeoutMs: opts.startTimeoutMs,
+    };
+    const entry = await this.#node(nodeId).spawnActor(spec);
+    return this.#handle<InstanceType<C>>(entry.name, entry.methods);
+  }
+
+  /** A handle to the named actor; throws ActorNotFoundError if the name was never registered. */
+  getActor<T extends object>(name: string): Promise<Handle<T>> {
+    return lookupActor<T>(this.registry, this.client, name);
+  }
+
+  /**
+   * Serves `instance` from this process under `name` (Ray's local mode): same wire, registry
+   * entry and events as a spawned actor, but no restarts. Useful for drivers and tests.
+   */
+  async serve<A extends object>(instance: A, opts: ServeOptions<A>): Promise<Handle<A>> {
+    const name = checkName("actor", opts.name);
+    const methods = describeMethods(instance, opts.concurrent ?? []);
+    const now = Date.now();
+    const entry: ActorEntry = {
+      name,
+      node: `local-${process.pid}`,
+      pid: process.pid,
+      state: "alive",
+      restarts: 0,
+      maxRestarts: 0,
+      incarnation: 1,
+      startedAt: now,
+      lastHeartbeat: now,
+      methods,
+      resources: {},
+    };
+    const withState = instance as { loadState?: (s: unknown) => unknown };
+    if (typeof withState.loadState === "function") {
+      const saved = await this.#states.load(name);
+      if (saved !== undefined) await withState.loadState(saved);
+    }
+    await this.registry.claim(entry);
+    const host = await ActorHost.start({
+      nc: this.nc,
+      cluster: this.name,
+      name,
+      instance,
+      methods,
+      checkpoint: opts.checkpoint ?? "after-each-call",
+      persistState: (s) => this.#states.save(name, s),
+      getActor: (n) => this.getActor(n),
+      payloads: this.client.payloads,
+    });
+    this.#local.set(name, host);
+    publishEvent(this.nc, this.name, { type: "started", actor: name, node: entry.node, incarnation: 1, pid: process.pid, at: now });
+    return this.#handle<A>(name, methods);
+  }
+
+  /** Stops the actor for good (a spawned one on its node, a served one here). */
+  async kill(actor: string | object, reason = "killed on request"): Promise<void> {
+    const name = typeof actor === "string" ? actor : handleRef(actor).name;
+    const local = this.#local.get(name);
+    if (local) {
+      this.#local.delete(name);
+      await local.stop();
+      await this.registry.transition(name, (x) => ({ ...x, state: "dead", reason }));
+      publishEvent(this.nc, this.name, { type: "killed", actor: name, node: `local-${process.pid}`, incarnation: 1, reason, at: Date.now() });
+      return;
+    }
+    const e = await this.registry.get(name);
+    if (!e) throw new ActorNotFoundError(name, this.name);
+    if (e.state === "dead") return;
+    await this.#node(e.node).killActor(name, reason);
+  }
+
+  /** Replaces the actor's process with a new incarnation (its saved state is loaded). */
+  async restart(actor: string | object): Promise<ActorEntry> {
+    const name = typeof actor === "string" ? actor : handleRef(actor).name;
+    const e = await this.registry.get(name);
+    if (!e) throw new ActorNotFoundError(name, this.name);
+    return this.#node(e.node).restartActor(name);
+  }
+
+  /** Untyped call, for tools that only know names (the CLI). */
+  call(actor: string, method: string, args: unknown[], opts?: CallOptions): Promise<unknown> {
+    return this.client.call(actor, method, args, opts);
+  }
+
+  /** Lifecycle events (started, died, restarted, dead, killed) of every actor, or one. */
+  events(opts: { actor?: string; signal?: AbortSignal } = {}): AsyncIterable<ActorEvent> {
+    return followEvents(this.nc, this.name, opts);
+  }
+
+  actors(): Promise<ActorEntry[]> {
+    return this.registry.list();
+  }
+
+  nodes(): Promise<NodeEntry[]> {
+    return this.registry.listNodes();
+  }
+
+  /** Stops served actors and the in-process agent (its actors die), then the connection and any embedded server. */
+  close(): Promise<void> {
+    return (this.#closing ??= (async () => {
+      for (const name of [...this.#local.keys()]) await this.kill(name, "cluster closed").catch(() => undefined);
+      await this.agent?.close();
+      this.client.close();
+      await this.#conn?.close();
+    })());
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/** The method table of a node agent's service, for building its handle without an instance. */
+class NodeAgentServiceShape {
+  async spawnActor() {}
+  async killActor() {}
+  async restartActor() {}
+  async info() {}
+  async pids() {}
+}
+
+export function connect(opts: ConnectOptions = {}): Promise<Cluster> {
+  return Cluster.connect(opts);
+}

@@ -1,0 +1,127 @@
+/**
+ * Connecting to NATS. Covers: the connection spec (servers, user/password, token, creds or
+ * nkey seed file, TLS files) read from the environment in this one place, opening a connection
+ * from a spec, and the embedded default: with no NATS_URL, a local `nats-server -js` with its
+ * store in the run folder, stopped at close or at process exit. A spec is plain data so a node
+ * agent can hand it to the actor processes it starts. Not: clustering of servers.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
+import { startNatsServer, type NatsServerHandle } from "./nats-server.ts";
+
+export interface ConnectionSpec {
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** A `.creds` file (JWT + nkey seed), as `nsc` writes it. */
+  credsFile?: string;
+  /** A file holding an nkey seed (`SU…`). */
+  nkeySeedFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string };
+}
+
+/** The variables read, with what each means; `azr doctor` and error messages can print this. */
+export const CONNECTION_ENV = {
+  NATS_URL: "server URL(s), comma-separated; unset = embedded nats-server",
+  NATS_USER: "user name (with NATS_PASSWORD)",
+  NATS_PASSWORD: "password",
+  NATS_TOKEN: "authorization token",
+  NATS_CREDS: "path of a .creds file",
+  NATS_NKEY: "path of a file with an nkey seed",
+  NATS_CA: "path of the CA certificate (TLS)",
+  NATS_CERT: "path of the client certificate (TLS)",
+  NATS_KEY: "path of the client key (TLS)",
+} as const;
+
+/** The spec the environment describes; undefined when NATS_URL is unset (embedded server). */
+export function connectionSpecFromEnv(env: NodeJS.ProcessEnv = process.env): ConnectionSpec | undefined {
+  if (!env.NATS_URL) return undefined;
+  const spec: ConnectionSpec = { servers: env.NATS_URL.split(",").map((s) => s.trim()).filter(Boolean) };
+  if (env.NATS_USER) Object.assign(spec, { user: env.NATS_USER, pass: env.NATS_PASSWORD ?? "" });
+  if (env.NATS_TOKEN) spec.token = env.NATS_TOKEN;
+  if (env.NATS_CREDS) spec.credsFile = env.NATS_CREDS;
+  if (env.NATS_NKEY) spec.nkeySeedFile = env.NATS_NKEY;
+  if (env.NATS_CA || env.NATS_CERT || env.NATS_KEY) spec.tls = { caFile: env.NATS_CA, certFile: env.NATS_CERT, keyFile: env.NATS_KEY };
+  return spec;
+}
+
+function readSecret(kind: string, file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new Error(`cannot read the NATS ${kind} file '${file}': ${(e as Error).message}`, { cause: e });
+  }
+}
+
+export function connectionOptions(spec: ConnectionSpec, name?: string): ConnectionOptions {
+  if (spec.credsFile && spec.nkeySeedFile) throw new Error("NATS_CREDS and NATS_NKEY are both set: use one");
+  const o: ConnectionOptions = { servers: spec.servers, name, maxReconnectAttempts: -1 };
+  if (spec.user !== undefined) Object.assign(o, { user: spec.user, pass: spec.pass });
+  if (spec.token !== undefined) o.token = spec.token;
+  if (spec.credsFile) o.authenticator = credsAuthenticator(readSecret("creds", spec.credsFile));
+  if (spec.nkeySeedFile) {
+    const seed = new TextDecoder().decode(readSecret("nkey seed", spec.nkeySeedFile)).trim();
+    o.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+  }
+  if (spec.tls || spec.servers.some((s) => s.startsWith("tls://"))) o.tls = { ...spec.tls };
+  return o;
+}
+
+export async function openConnection(spec: ConnectionSpec, name?: string): Promise<NatsConnection> {
+  try {
+    return await connect(connectionOptions(spec, name));
+  } catch (e) {
+    throw new Error(`cannot connect to NATS at ${spec.servers.join(",")}: ${(e as Error).message} (check NATS_URL and its credentials)`, {
+      cause: e,
+    });
+  }
+}
+
+export interface Connected {
+  nc: NatsConnection;
+  /** How other processes (actor children) connect to the same server. */
+  spec: ConnectionSpec;
+  /** The embedded server, when NATS_URL was unset. */
+  server?: NatsServerHandle;
+  /** Drains the connection and stops the embedded server. */
+  close(): Promise<void>;
+}
+
+/**
+ * Connects with `spec` (default: from the environment); without one, starts an embedded
+ * `nats-server -js` whose store lives in `<runDir>/nats`.
+ */
+export async function connectOrEmbed(opts: { spec?: ConnectionSpec; runDir: string; name?: string }): Promise<Connected> {
+  const spec0 = opts.spec ?? connectionSpecFromEnv();
+  let server: NatsServerHandle | undefined;
+  let spec: ConnectionSpec;
+  if (spec0) {
+    spec = spec0;
+  } else {
+    server = await startNatsServer({ storeDir: join(opts.runDir, "nats") });
+    spec = { servers: [server.url] };
+  }
+  // The server is our child: if this process exits without close(), do not leave it running.
+  const onExit = () => server && process.kill(server.pid, "SIGTERM");
+  if (server) process.once("exit", onExit);
+  let nc: NatsConnection;
+  try {
+    nc = await openConnection(spec, opts.name);
+  } catch (e) {
+    await server?.stop();
+    throw e;
+  }
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+      if (server) {
+        process.off("exit", onExit);
+        await server.stop();
+      }
+    })());
+  return { nc, spec, server, close };
+}

@@ -1,0 +1,173 @@
+/**
+ * The runtime's failures, one class per failure, and the converter pair that carries a thrown
+ * value across the wire. Covers: remote exceptions (name, message, remote stack), dead actors,
+ * timeouts and aborts, malformed messages, placement, naming. Not: transport errors of the NATS
+ * client itself, which are passed through as the `cause`.
+ *
+ * `instanceof` works by symbol marker (`Symbol.for`), so an error built by a second copy of this
+ * module (another realm, another package copy) still matches.
+ */
+
+/** The closed set of codes an error reply carries. */
+export type ActorErrorCode =
+  | "METHOD_THREW" // the actor's method threw
+  | "NO_SUCH_METHOD" // the method is not a public method of the actor
+  | "MALFORMED" // the request could not be decoded
+  | "CANCELLED" // the caller aborted or timed out and the actor stopped the call
+  | "INTERNAL"; // the runtime itself failed while serving the call
+
+/** An error as it travels in an error reply (flagged by the `azr-error` header). */
+export interface WireError {
+  name: string;
+  message: string;
+  stack?: string;
+  code: ActorErrorCode;
+  cause?: WireError;
+}
+
+function marked<T extends abstract new (...a: never[]) => Error>(cls: T, key: string): void {
+  const mark = Symbol.for(key);
+  Object.defineProperty(cls.prototype, mark, { value: true });
+  Object.defineProperty(cls, Symbol.hasInstance, {
+    value: (v: unknown) => typeof v === "object" && v !== null && (v as Record<symbol, unknown>)[mark] === true,
+  });
+}
+
+/** The actor's method threw (or the actor refused the request); `name` is the remote error's name. */
+export class ActorMethodError extends Error {
+  readonly code: ActorErrorCode;
+  readonly actor: string;
+  readonly method: string;
+  /** The stack as it was in the actor process. */
+  readonly remoteStack: string;
+  constructor(actor: string, method: string, wire: WireError) {
+    super(wire.message, wire.cause ? { cause: wireToError(actor, method, wire.cause) } : undefined);
+    this.name = wire.name;
+    this.code = wire.code;
+    this.actor = actor;
+    this.method = method;
+    this.remoteStack = wire.stack ?? `${wire.name}: ${wire.message}`;
+    // The local frames say where the caller awaited; the remote ones say where it failed.
+    this.stack = `${this.remoteStack}\n    --- called as ${actor}.${method}() from ---\n${(this.stack ?? "").split("\n").slice(1).join("\n")}`;
+  }
+  isMalformed(): boolean {
+    return this.code === "MALFORMED";
+  }
+  isNoSuchMethod(): boolean {
+    return this.code === "NO_SUCH_METHOD";
+  }
+}
+marked(ActorMethodError, "azr.ActorMethodError");
+
+/** The actor is not running, or the incarnation serving this call died before answering. */
+export class ActorDiedError extends Error {
+  override name = "ActorDiedError";
+  constructor(
+    readonly actor: string,
+    readonly reason: string,
+    options?: ErrorOptions,
+  ) {
+    super(`actor '${actor}' died or is not running: ${reason}`, options);
+  }
+}
+marked(ActorDiedError, "azr.ActorDiedError");
+
+/** The caller's timeout expired; the actor was told to cancel the call. */
+export class ActorCallTimeoutError extends Error {
+  override name = "ActorCallTimeoutError";
+  constructor(
+    readonly actor: string,
+    readonly method: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`call ${actor}.${method}() timed out after ${timeoutMs} ms; the actor was told to cancel it`);
+  }
+}
+marked(ActorCallTimeoutError, "azr.ActorCallTimeoutError");
+
+/** The caller's AbortSignal fired; `cause` is the signal's reason. */
+export class ActorCallAbortedError extends Error {
+  override name = "ActorCallAbortedError";
+  constructor(
+    readonly actor: string,
+    readonly method: string,
+    reason: unknown,
+  ) {
+    super(`call ${actor}.${method}() aborted by the caller; the actor was told to cancel it`, { cause: reason });
+  }
+}
+marked(ActorCallAbortedError, "azr.ActorCallAbortedError");
+
+export class ActorNotFoundError extends Error {
+  override name = "ActorNotFoundError";
+  constructor(readonly actor: string, cluster: string) {
+    super(`no actor named '${actor}' in cluster '${cluster}': spawn it first, or list actors with \`azr top\``);
+  }
+}
+
+export class ActorExistsError extends Error {
+  override name = "ActorExistsError";
+  constructor(readonly actor: string, state: string, node: string) {
+    super(`an actor named '${actor}' already exists (${state} on node ${node}): kill it first, or use getActor('${actor}')`);
+  }
+}
+
+/** Thrown when no node's free resources fit the request. */
+export class PlacementError extends Error {
+  override name = "PlacementError";
+  constructor(
+    readonly actor: string,
+    readonly request: object,
+    readonly free: Record<string, object>,
+    why = "no node has enough free resources",
+  ) {
+    const nodes = Object.entries(free).map(([id, f]) => `${id}: ${JSON.stringify(f)}`);
+    super(
+      `cannot place actor '${actor}' requesting ${JSON.stringify(request)}: ${why}. ` +
+        (nodes.length ? `Free per node: ${nodes.join("; ")}` : "No node agent is running: start one (NodeAgent.start or `connect({ agent: true })`)."),
+    );
+  }
+}
+
+/** The class passed to spawn cannot be loaded by a child process. */
+export class ActorDefinitionError extends Error {
+  override name = "ActorDefinitionError";
+}
+
+/** A thrown value → its wire form. Non-Error values become an Error named after their type. */
+export function errorToWire(e: unknown, code: ActorErrorCode = "METHOD_THREW", depth = 0): WireError {
+  if (e instanceof ActorMethodError) {
+    // A nested remote failure keeps its own remote stack.
+    return { name: e.name, message: e.message, stack: e.remoteStack, code };
+  }
+  if (e instanceof Error) {
+    const cause = depth < 4 && e.cause !== undefined ? errorToWire(e.cause, code, depth + 1) : undefined;
+    return { name: e.name, message: e.message, stack: cutRuntimeFrames(e.stack), code, ...(cause ? { cause } : {}) };
+  }
+  return { name: "NonErrorThrown", message: `the actor threw a non-Error value: ${safeString(e)}`, code };
+}
+
+export function wireToError(actor: string, method: string, w: unknown): ActorMethodError {
+  const ok = typeof w === "object" && w !== null && typeof (w as WireError).message === "string";
+  const wire: WireError = ok
+    ? (w as WireError)
+    : { name: "MalformedErrorReply", message: `actor sent an error reply that is not a WireError: ${safeString(w)}`, code: "INTERNAL" };
+  return new ActorMethodError(actor, method, wire);
+}
+
+/** Frames of the runtime's own dispatch say nothing about the user's failure: cut them. */
+function cutRuntimeFrames(stack?: string): string | undefined {
+  if (!stack) return stack;
+  const lines = stack.split("\n");
+  const cut = lines.findIndex((l) => l.includes("/runtime/host.ts") || l.includes("node:internal/async_local_storage"));
+  return (cut > 0 ? lines.slice(0, cut) : lines).join("\n");
+}
+
+function safeString(v: unknown): string {
+  try {
+    const s = typeof v === "string" ? v : JSON.stringify(v);
+    return (s ?? String(v)).slice(0, 200);
+  } catch {
+    return String(v).slice(0, 200);
+  }
+}

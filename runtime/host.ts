@@ -1,0 +1,285 @@
+/**
+ * The actor host: serves one object's public methods on `azr.<cluster>.actor.<name>.call`.
+ * Covers: decoding requests (a malformed one gets an error reply, the actor stays up), one call
+ * at a time in arrival order unless the method is concurrent, cancellation from the caller,
+ * async-generator methods as credit-based streams, checkpoint after each call, one span and
+ * metrics per call. Not: processes, registry or restarts (node-agent.ts), the caller side
+ * (client.ts).
+ */
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { headers as natsHeaders } from "@nats-io/nats-core";
+import { SpanKind, type Context } from "@opentelemetry/api";
+import { encode } from "./codec.ts";
+import { runInCallContext, type CallContext } from "./context.ts";
+import type { CheckpointPolicy, MethodInfo } from "./define.ts";
+import { errorToWire, type ActorErrorCode } from "./errors.ts";
+import type { Handle } from "./handle.ts";
+import { subjects } from "./names.ts";
+import { Payloads } from "./payloads.ts";
+import { ActorMetrics, extractTraceContext, withSpan } from "./telemetry.ts";
+import {
+  CallMode,
+  decodeControl,
+  decodeRequest,
+  FRAME_END,
+  HDR_ERROR,
+  HDR_FRAME,
+  MalformedMessageError,
+  type RequestFrame,
+} from "./wire.ts";
+
+export interface ActorHostOptions {
+  nc: NatsConnection;
+  cluster: string;
+  name: string;
+  instance: object;
+  methods: MethodInfo[];
+  /** When to call the instance's `saveState()` (if it has one). */
+  checkpoint?: CheckpointPolicy;
+  /** Stores what `saveState()` returned (JetStream, in production). */
+  persistState?: (state: unknown) => Promise<void>;
+  /** Resolves other actors for `callContext().getActor`. */
+  getActor: <T extends object>(name: string) => Promise<Handle<T>>;
+  payloads?: Payloads;
+}
+
+interface StreamCredit {
+  credit: number;
+  wake?: () => void;
+}
+
+type Job = () => Promise<void>;
+
+const EMPTY = new Uint8Array(0);
+
+export class ActorHost {
+  readonly name: string;
+  readonly #o: ActorHostOptions;
+  readonly #nc: NatsConnection;
+  readonly #methods: Map<string, MethodInfo>;
+  readonly #payloads: Payloads;
+  readonly #metrics: ActorMetrics;
+  readonly #inflight = new Map<string, AbortController>();
+  readonly #streams = new Map<string, StreamCredit>();
+  readonly #queue: Job[] = [];
+  #busy = false;
+  #idle: (() => void)[] = [];
+  #subs: Subscription[] = [];
+  #stopped = false;
+
+  private constructor(o: ActorHostOptions) {
+    this.#o = o;
+    this.#nc = o.nc;
+    this.name = o.name;
+    this.#methods = new Map(o.methods.map((m) => [m.name, m]));
+    this.#payloads = o.payloads ?? new Payloads(o.nc);
+    this.#metrics = new ActorMetrics(o.name);
+  }
+
+  /** Subscribes and resolves once the server has registered the subscriptions. */
+  static async start(o: ActorHostOptions): Promise<ActorHost> {
+    const host = new ActorHost(o);
+    const s = subjects(o.cluster);
+    host.#subs.push(
+      o.nc.subscribe(s.call(o.name), { callback: (err, msg) => void (err || host.#onRequest(msg)) }),
+      o.nc.subscribe(s.ctl(o.name), { callback: (err, msg) => void (err || host.#onControl(msg)) }),
+    );
+    await o.nc.flush();
+    return host;
+  }
+
+  /** Stops taking calls, aborts the ones in flight, and waits for the queue to empty. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const s of this.#subs) s.unsubscribe();
+    for (const ac of this.#inflight.values()) ac.abort(new Error(`actor '${this.name}' is stopping`));
+    for (const st of this.#streams.values()) st.wake?.();
+    if (this.#busy) await new Promise<void>((r) => this.#idle.push(r));
+  }
+
+  #onRequest(msg: Msg): void {
+    const reply = msg.reply;
+    if (!reply || this.#stopped) return; // no one to answer: a request always carries a reply subject
+    if (this.#payloads.isLarge(msg.headers)) {
+      // Fetching the body is async: keep the caller's order by doing it inside the queue.
+      const ac = this.#register(reply);
+      this.#enqueue(async () => {
+        try {
+          const frame = decodeRequest(await this.#payloads.unpack(msg.data, msg.headers));
+          const info = this.#lookup(reply, frame);
+          if (info) await this.#run(reply, msg.headers, frame, info, ac);
+        } catch (e) {
+          this.#inflight.delete(reply);
+          this.#replyError(reply, e, e instanceof MalformedMessageError ? "MALFORMED" : "INTERNAL");
+        }
+      });
+      return;
+    }
+    let frame: RequestFrame;
+    try {
+      frame = decodeRequest(msg.data);
+    } catch (e) {
+      this.#replyError(reply, e, "MALFORMED");
+      return;
+    }
+    const info = this.#lookup(reply, frame);
+    if (!info) return;
+    const ac = this.#register(reply);
+    const job = () => this.#run(reply, msg.headers, frame, info, ac);
+    if (info.concurrent) void job();
+    else this.#enqueue(job);
+  }
+
+  #lookup(reply: string, frame: RequestFrame): MethodInfo | undefined {
+    const info = this.#methods.get(frame.method);
+    if (!info) {
+      const known = [...this.#methods.keys()].join(", ");
+      const e = new Error(`actor '${this.name}' has no public method '${frame.method}' (it has: ${known})`);
+      e.name = "NoSuchMethodError";
+      this.#replyError(reply, e, "NO_SUCH_METHOD");
+    }
+    return info;
+  }
+
+  #register(reply: string): AbortController {
+    const ac = new AbortController();
+    this.#inflight.set(reply, ac);
+    return ac;
+  }
+
+  #enqueue(job: Job): void {
+    this.#queue.push(job);
+    this.#metrics.setQueueDepth(this.#queue.length);
+    if (!this.#busy) void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    this.#busy = true;
+    for (let job = this.#queue.shift(); job; job = this.#queue.shift()) {
+      this.#metrics.setQueueDepth(this.#queue.length);
+      await job();
+    }
+    this.#busy = false;
+    for (const r of this.#idle.splice(0)) r();
+  }
+
+  #onControl(msg: Msg): void {
+    const c = decodeControl(msg.data);
+    if (!c) return;
+    if (c.t === "cancel") {
+      this.#inflight.get(c.id)?.abort(new Error("cancelled by the caller"));
+      this.#streams.get(c.id)?.wake?.();
+    } else {
+      const st = this.#streams.get(c.id);
+      if (st) {
+        st.credit += c.n;
+        st.wake?.();
+      }
+    }
+  }
+
+  #context(method: string, signal: AbortSignal): CallContext {
+    return {
+      signal,
+      actor: this.name,
+      method,
+      getActor: this.#o.getActor,
+      checkpoint: () => this.#checkpoint(),
+    };
+  }
+
+  async #checkpoint(): Promise<void> {
+    const inst = this.#o.instance as { saveState?: () => unknown };
+    if (typeof inst.saveState !== "function" || !this.#o.persistState) return;
+    await this.#o.persistState(await inst.saveState());
+  }
+
+  async #run(reply: string, hdrs: MsgHdrs | undefined, frame: RequestFrame, info: MethodInfo, ac: AbortController): Promise<void> {
+    if (ac.signal.aborted) {
+      this.#inflight.delete(reply); // cancelled while queued: the caller is gone, nothing to answer
+      return;
+    }
+    const t0 = performance.now();
+    let ok = false;
+    const parent: Context | undefined = hdrs ? extractTraceContext(hdrs) : undefined;
+    const ctx = this.#context(info.name, ac.signal);
+    const fn = (this.#o.instance as Record<string, (...a: unknown[]) => unknown>)[info.name];
+    const spanOpts = { kind: SpanKind.SERVER, parent, attributes: { "azr.actor": this.name, "azr.method": info.name } };
+    try {
+      if (frame.mode === CallMode.Stream) {
+        await withSpan(`${this.name}.${info.name}`, spanOpts, () => this.#stream(reply, ctx, fn, frame, ac));
+      } else {
+        const result = await withSpan(`${this.name}.${info.name}`, spanOpts, async () =>
+          runInCallContext(ctx, () => fn.apply(this.#o.instance, frame.args)),
+        );
+        if (this.#o.checkpoint !== "manual") await this.#checkpoint();
+        await this.#reply(reply, result, info.name);
+      }
+      ok = true;
+    } catch (e) {
+      this.#replyError(reply, e, ac.signal.aborted ? "CANCELLED" : "METHOD_THREW");
+    } finally {
+      this.#inflight.delete(reply);
+      this.#metrics.recordCall(info.name, performance.now() - t0, ok);
+    }
+  }
+
+  async #reply(reply: string, result: unknown, method: string): Promise<void> {
+    // `undefined` (a void method) travels as an empty body, which no msgpack value can be.
+    if (result === undefined) {
+      this.#nc.publish(reply, EMPTY);
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = encode(result);
+    } catch (e) {
+      throw new Error(`actor '${this.name}'.${method}() returned a value the codec cannot encode: ${(e as Error).message}`, { cause: e });
+    }
+    await this.#payloads.publish(reply, bytes);
+  }
+
+  /** Runs an async generator, sending one data frame per value while the caller has credit. */
+  async #stream(
+    reply: string,
+    ctx: CallContext,
+    fn: (...a: unknown[]) => unknown,
+    frame: RequestFrame,
+    ac: AbortController,
+  ): Promise<void> {
+    const gen = runInCallContext(ctx, () => fn.apply(this.#o.instance, frame.args)) as AsyncGenerator<unknown>;
+    const st: StreamCredit = { credit: frame.credit };
+    this.#streams.set(reply, st);
+    try {
+      for (;;) {
+        while (st.credit <= 0 && !ac.signal.aborted) await new Promise<void>((r) => (st.wake = r));
+        if (ac.signal.aborted) {
+          await gen.return(undefined); // the consumer left: run the generator's finally blocks
+          return;
+        }
+        const r = await runInCallContext(ctx, () => gen.next());
+        if (r.done) break;
+        st.credit--;
+        await this.#reply(reply, r.value, frame.method);
+      }
+      const h = natsHeaders();
+      h.set(HDR_FRAME, FRAME_END);
+      this.#nc.publish(reply, new Uint8Array(0), { headers: h });
+    } finally {
+      this.#streams.delete(reply);
+    }
+  }
+
+  #replyError(reply: string, e: unknown, code: ActorErrorCode): void {
+    const h = natsHeaders();
+    h.set(HDR_ERROR, "1");
+    let body: Uint8Array;
+    try {
+      body = encode(errorToWire(e, code));
+    } catch {
+      body = encode(errorToWire(new Error(String(e)), code));
+    }
+    this.#nc.publish(reply, body, { headers: h });
+  }
+}

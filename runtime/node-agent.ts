@@ -1,0 +1,352 @@
+/**
+ * The node agent: one per machine (or process). Covers: advertising the node's resources
+ * (cpu, gpu, memory, labels) in the nodes bucket with a heartbeat; starting actor processes on
+ * request (re-checking that they fit); supervising them: a crashed actor is restarted up to
+ * `maxRestarts` with exponential back-off, a hung one (no heartbeat) is killed and restarted;
+ * registry transitions and lifecycle events for each; logs per actor; kill and restart on
+ * request. Its control methods are served as an actor named `_node-<id>`, so they use the same
+ * wire, errors and large-payload path as any call. Not: choosing the node (placement.ts).
+ */
+import { availableParallelism, hostname, totalmem } from "node:os";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { ActorClient } from "./client.ts";
+import type { ConnectionSpec } from "./connection.ts";
+import { describeMethods, type CheckpointPolicy, type MethodInfo } from "./define.ts";
+import { ActorNotFoundError, PlacementError } from "./errors.ts";
+import { publishEvent, type ActorEvent } from "./events.ts";
+import { ActorHost } from "./host.ts";
+import { ActorLog } from "./logs.ts";
+import { lookupActor } from "./lookup.ts";
+import { checkName, nodeServiceName } from "./names.ts";
+import { fits, freeResources } from "./placement.ts";
+import { ActorProcess, DEFAULT_START_TIMEOUT_MS } from "./actor-process.ts";
+import { Registry, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
+import { StateStore } from "./state-store.ts";
+
+export const DEFAULT_NODE_HEARTBEAT_MS = 2000;
+/** An actor that has not sent a heartbeat for this long is killed (and restarted if allowed). */
+export const DEFAULT_HANG_MS = 60_000;
+const MAX_BACKOFF_MS = 5000;
+const FIRST_BACKOFF_MS = 100;
+
+export function restartBackoffMs(restarts: number): number {
+  return Math.min(FIRST_BACKOFF_MS * 2 ** restarts, MAX_BACKOFF_MS);
+}
+
+/** What spawn sends to the chosen node. */
+export interface SpawnSpec {
+  name: string;
+  moduleUrl: string;
+  exportName: string;
+  args: unknown[];
+  resources: Resources;
+  maxRestarts: number;
+  concurrent: string[];
+  checkpoint: CheckpointPolicy;
+  /** Discard a state saved by an earlier actor of this name instead of resuming it. */
+  freshState: boolean;
+  startTimeoutMs?: number;
+}
+
+export interface NodeAgentOptions {
+  nc: NatsConnection;
+  /** How the actor processes connect (the same server as `nc`). */
+  connection: ConnectionSpec;
+  cluster: string;
+  /** Default: `<hostname>-<pid>`. */
+  id?: string;
+  /** Advertised totals; default: this machine's cores, no GPU, its memory. */
+  resources?: Partial<NodeEntry["resources"]>;
+  /** Logs go to `<runDir>/logs/<actor>.log`. */
+  runDir: string;
+  /** Also print actor log lines on this process's stdout/stderr. */
+  echoLogs?: boolean;
+  heartbeatMs?: number;
+  hangMs?: number;
+}
+
+interface Supervised {
+  spec: SpawnSpec;
+  proc?: ActorProcess;
+  log: ActorLog;
+  incarnation: number;
+  restarts: number;
+  methods: MethodInfo[];
+  /** Set when the agent itself stops the process (kill or requested restart). */
+  intent?: "kill" | "restart";
+  /** Resolves when the current process's exit has been handled (state written, restart done). */
+  exitHandled?: Promise<void>;
+}
+
+export class NodeAgent {
+  readonly id: string;
+  readonly node: NodeEntry;
+  readonly #o: NodeAgentOptions;
+  readonly #actors = new Map<string, Supervised>();
+  #registry!: Registry;
+  #states!: StateStore;
+  #client!: ActorClient;
+  #host?: ActorHost;
+  #timer?: NodeJS.Timeout;
+  #closed = false;
+
+  private constructor(o: NodeAgentOptions) {
+    this.#o = o;
+    this.id = checkName("node", o.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "_")}-${process.pid}`);
+    this.node = {
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      resources: {
+        cpu: o.resources?.cpu ?? availableParallelism(),
+        gpu: o.resources?.gpu ?? 0,
+        memoryMB: o.resources?.memoryMB ?? Math.floor(totalmem() / 2 ** 20),
+        labels: o.resources?.labels ?? {},
+      },
+      lastHeartbeat: Date.now(),
+    };
+  }
+
+  static async start(o: NodeAgentOptions): Promise<NodeAgent> {
+    const a = new NodeAgent(o);
+    [a.#registry, a.#states, a.#client] = await Promise.all([
+      Registry.open(o.nc, o.cluster),
+      StateStore.open(o.nc, o.cluster),
+      ActorClient.start(o.nc, o.cluster),
+    ]);
+    const service = new NodeService(a);
+    a.#host = await ActorHost.start({
+      nc: o.nc,
+      cluster: o.cluster,
+      name: nodeServiceName(a.id),
+      instance: service,
+      methods: describeMethods(service).map((m) => ({ ...m, concurrent: true })),
+      checkpoint: "manual",
+      getActor: (name) => lookupActor(a.#registry, a.#client, name),
+      payloads: a.#client.payloads,
+    });
+    await a.#registry.putNode(a.node);
+    a.#timer = setInterval(() => void a.#tick(), o.heartbeatMs ?? DEFAULT_NODE_HEARTBEAT_MS);
+    return a;
+  }
+
+  /** Stops every actor on this node (they become dead), then leaves the cluster. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    await this.#host?.stop();
+    await Promise.all([...this.#actors.keys()].map((n) => this.kill(n, `node ${this.id} shut down`).catch(() => undefined)));
+    await this.#registry.removeNode(this.id).catch(() => undefined);
+    this.#client.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #event(e: ActorEvent): void {
+    publishEvent(this.#o.nc, this.#o.cluster, e);
+  }
+
+  async #tick(): Promise<void> {
+    const now = Date.now();
+    this.node.lastHeartbeat = now;
+    try {
+      await this.#registry.putNode(this.node);
+      for (const [name, s] of this.#actors) {
+        if (!s.proc) continue;
+        if (now - s.proc.lastHeartbeat > (this.#o.hangMs ?? DEFAULT_HANG_MS)) {
+          this.#log(s, `no heartbeat for ${now - s.proc.lastHeartbeat} ms: killing the process so it can be restarted`);
+          s.proc.child.kill("SIGKILL");
+          continue;
+        }
+        const hb = s.proc.lastHeartbeat;
+        await this.#registry.transition(name, (e) => (e.state === "alive" && e.incarnation === s.incarnation ? { ...e, lastHeartbeat: hb } : undefined));
+      }
+    } catch (e) {
+      if (!this.#closed) console.error(`node agent ${this.id}: heartbeat failed: ${(e as Error).message}`);
+    }
+  }
+
+  #log(s: Supervised, line: string): void {
+    s.log.write("stderr", `azr: ${line}`);
+  }
+
+  /** Starts an actor here (the caller chose this node; the fit is checked again). */
+  async spawn(spec: SpawnSpec): Promise<ActorEntry> {
+    checkName("actor", spec.name);
+    const free = freeResources(this.node, await this.#registry.list());
+    if (!fits(spec.resources, free)) throw new PlacementError(spec.name, spec.resources, { [this.id]: free }, `node '${this.id}' no longer has enough free`);
+    const now = Date.now();
+    const entry: ActorEntry = {
+      name: spec.name,
+      node: this.id,
+      pid: 0,
+      state: "starting",
+      restarts: 0,
+      maxRestarts: spec.maxRestarts,
+      incarnation: 1,
+      startedAt: now,
+      lastHeartbeat: now,
+      methods: [],
+      resources: spec.resources,
+    };
+    await this.#registry.claim(entry);
+    if (spec.freshState) await this.#states.delete(spec.name);
+    const s: Supervised = {
+      spec,
+      log: new ActorLog(this.#o.nc, this.#o.cluster, spec.name, this.#o.runDir, this.#o.echoLogs ?? false),
+      incarnation: 1,
+      restarts: 0,
+      methods: [],
+    };
+    this.#actors.set(spec.name, s);
+    try {
+      await this.#startProcess(s);
+    } catch (e) {
+      this.#actors.delete(spec.name);
+      await this.#registry.transition(spec.name, (x) => ({ ...x, state: "dead", reason: (e as Error).message }));
+      await s.log.close();
+      throw e;
+    }
+    const alive = await this.#markAlive(s);
+    this.#event({ type: "started", actor: spec.name, node: this.id, incarnation: 1, pid: s.proc!.pid, at: Date.now() });
+    return alive;
+  }
+
+  async #startProcess(s: Supervised): Promise<void> {
+    const { proc, methods } = await ActorProcess.start(
+      {
+        cluster: this.#o.cluster,
+        name: s.spec.name,
+        moduleUrl: s.spec.moduleUrl,
+        exportName: s.spec.exportName,
+        args: s.spec.args,
+        concurrent: s.spec.concurrent,
+        checkpoint: s.spec.checkpoint,
+        connection: this.#o.connection,
+        incarnation: s.incarnation,
+      },
+      s.log,
+      s.spec.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+    );
+    s.proc = proc;
+    s.methods = methods;
+    s.exitHandled = proc.exited.then(({ code, signal }) => this.#onExit(s, proc, signal ? `killed by ${signal}` : `exited with code ${code}`));
+  }
+
+  async #markAlive(s: Supervised): Promise<ActorEntry> {
+    const now = Date.now();
+    const e = await this.#registry.transition(s.spec.name, (x) => ({
+      ...x,
+      state: "alive",
+      pid: s.proc!.pid,
+      incarnation: s.incarnation,
+      restarts: s.restarts,
+      methods: s.methods,
+      startedAt: now,
+      lastHeartbeat: now,
+    }));
+    if (!e) throw new ActorNotFoundError(s.spec.name, this.#o.cluster);
+    return e;
+  }
+
+  async #onExit(s: Supervised, proc: ActorProcess, how: string): Promise<void> {
+    if (s.proc !== proc) return; // an older incarnation
+    s.proc = undefined;
+    const name = s.spec.name;
+    const base = { actor: name, node: this.id, incarnation: s.incarnation };
+    if (s.intent === "kill") {
+      await this.#registry.transition(name, (x) => ({ ...x, state: "dead", reason: `killed (${how})` }));
+      this.#event({ ...base, type: "killed", reason: how, at: Date.now() });
+      return;
+    }
+    const requested = s.intent === "restart";
+    s.intent = undefined;
+    let reason = requested ? "restart requested" : how;
+    this.#log(s, `process ${proc.pid} ${how}`);
+    for (;;) {
+      const willRestart = !this.#closed && (requested || s.restarts < s.spec.maxRestarts);
+      this.#event({ ...base, incarnation: s.incarnation, type: "died", reason, willRestart, at: Date.now() });
+      if (!willRestart) {
+        this.#actors.delete(name);
+        await this.#registry.transition(name, (x) => ({ ...x, state: "dead", reason }));
+        this.#event({ ...base, incarnation: s.incarnation, type: "dead", reason, restarts: s.restarts, at: Date.now() });
+        await s.log.close();
+        return;
+      }
+      await this.#registry.transition(name, (x) => ({ ...x, state: "restarting", reason }));
+      if (!requested) await sleep(restartBackoffMs(s.restarts));
+      if (!requested) s.restarts++;
+      s.incarnation++;
+      try {
+        await this.#startProcess(s);
+        await this.#markAlive(s);
+        this.#log(s, `restarted as process ${s.proc!.pid} (restart ${s.restarts} of ${s.spec.maxRestarts})`);
+        this.#event({ ...base, incarnation: s.incarnation, type: "restarted", pid: s.proc!.pid, restarts: s.restarts, at: Date.now() });
+        return;
+      } catch (e) {
+        reason = (e as Error).message; // a failed restart counts as another crash
+      }
+    }
+  }
+
+  /** Stops the actor's process for good; its saved state is kept (a later spawn resumes it unless freshState). */
+  async kill(name: string, reason = "killed on request"): Promise<void> {
+    const s = this.#actors.get(name);
+    if (!s) throw new ActorNotFoundError(name, this.#o.cluster);
+    s.intent = "kill";
+    this.#actors.delete(name);
+    const proc = s.proc;
+    if (proc) {
+      this.#log(s, reason);
+      await proc.stop();
+      await s.exitHandled; // #onExit writes the dead state and the event
+    } else {
+      await this.#registry.transition(name, (x) => ({ ...x, state: "dead", reason }));
+    }
+    await s.log.close();
+  }
+
+  /** Stops the actor's process and starts a new incarnation (not counted against maxRestarts). */
+  async restart(name: string): Promise<ActorEntry> {
+    const s = this.#actors.get(name);
+    if (!s?.proc) throw new ActorNotFoundError(name, this.#o.cluster);
+    s.intent = "restart";
+    const handled = s.exitHandled;
+    await s.proc.stop();
+    await handled; // #onExit starts the new incarnation
+    const e = await this.#registry.get(name);
+    if (!e) throw new ActorNotFoundError(name, this.#o.cluster);
+    return e;
+  }
+
+  /** For tests and `azr top`: the pids of this node's actor processes. */
+  pids(): Record<string, number> {
+    return Object.fromEntries([...this.#actors].map(([n, s]) => [n, s.proc?.pid ?? 0]));
+  }
+}
+
+/** The node agent's remote interface (served as actor `_node-<id>`). */
+class NodeService {
+  constructor(private readonly agent: NodeAgent) {}
+  async spawnActor(spec: SpawnSpec): Promise<ActorEntry> {
+    return this.agent.spawn(spec);
+  }
+  async killActor(name: string, reason?: string): Promise<void> {
+    await this.agent.kill(name, reason);
+  }
+  async restartActor(name: string): Promise<ActorEntry> {
+    return this.agent.restart(name);
+  }
+  async info(): Promise<NodeEntry> {
+    return this.agent.node;
+  }
+  async pids(): Promise<Record<string, number>> {
+    return this.agent.pids();
+  }
+}
+
+export type NodeServiceApi = NodeService;

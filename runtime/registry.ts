@@ -1,0 +1,162 @@
+/**
+ * The registry: two JetStream KV buckets, `azr-<cluster>-actors` (name → ActorEntry) and
+ * `azr-<cluster>-nodes` (node id → NodeEntry), JSON values so `nats kv get` shows them plainly.
+ * Covers: reading, creating a name (refusing one that is alive), CAS transitions by revision
+ * (a lost race retries on the fresh value), listing and watching. Not: deciding transitions
+ * (node-agent.ts) or placement (placement.ts).
+ */
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import type { MethodInfo } from "./define.ts";
+import { ActorExistsError } from "./errors.ts";
+import { buckets } from "./names.ts";
+
+export type ActorState = "starting" | "alive" | "restarting" | "dead";
+
+export interface Resources {
+  cpu?: number;
+  gpu?: number;
+  memoryMB?: number;
+  /** Every label must match the node's label of the same key. */
+  labels?: Record<string, string>;
+}
+
+export interface ActorEntry {
+  name: string;
+  node: string;
+  pid: number;
+  state: ActorState;
+  restarts: number;
+  maxRestarts: number;
+  /** 1 for the first process, +1 per restart. */
+  incarnation: number;
+  startedAt: number;
+  lastHeartbeat: number;
+  methods: MethodInfo[];
+  resources: Resources;
+  /** Why the last process ended, when one did. */
+  reason?: string;
+}
+
+export interface NodeEntry {
+  id: string;
+  host: string;
+  pid: number;
+  resources: { cpu: number; gpu: number; memoryMB: number; labels: Record<string, string> };
+  lastHeartbeat: number;
+}
+
+const DEFAULT_HISTORY = 5;
+const enc = new TextEncoder();
+
+function parse<T>(e: KvEntry | null): T | undefined {
+  return e && e.operation === "PUT" && e.length > 0 ? (e.json<T>()) : undefined;
+}
+
+/** A transition lost its CAS race more times than is plausible: someone keeps rewriting the key. */
+export class RegistryConflictError extends Error {
+  override name = "RegistryConflictError";
+}
+
+export class Registry {
+  private constructor(
+    readonly actors: KV,
+    readonly nodes: KV,
+  ) {}
+
+  static async open(nc: NatsConnection, cluster: string): Promise<Registry> {
+    const kvm = new Kvm(nc);
+    const [actors, nodes] = await Promise.all([
+      kvm.create(buckets.actors(cluster), { history: DEFAULT_HISTORY }),
+      kvm.create(buckets.nodes(cluster), { history: 1 }),
+    ]);
+    return new Registry(actors, nodes);
+  }
+
+  async get(name: string): Promise<ActorEntry | undefined> {
+    return parse<ActorEntry>(await this.actors.get(name));
+  }
+
+  /** Claims `entry.name`; an existing entry is replaced only when it is dead. */
+  async claim(entry: ActorEntry): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const cur = await this.actors.get(entry.name);
+      const prev = parse<ActorEntry>(cur);
+      try {
+        if (!prev) {
+          // create() fails if a value exists; a deleted key is re-creatable only through update.
+          if (cur && cur.revision > 0) await this.actors.update(entry.name, enc.encode(JSON.stringify(entry)), cur.revision);
+          else await this.actors.create(entry.name, enc.encode(JSON.stringify(entry)));
+          return;
+        }
+        if (prev.state !== "dead") throw new ActorExistsError(entry.name, prev.state, prev.node);
+        await this.actors.update(entry.name, enc.encode(JSON.stringify(entry)), cur!.revision);
+        return;
+      } catch (e) {
+        if (e instanceof ActorExistsError) throw e;
+        /* lost the race: read again */
+      }
+    }
+    throw new RegistryConflictError(`could not claim actor name '${entry.name}': the registry entry kept changing`);
+  }
+
+  /**
+   * Compare-and-set: applies `fn` to the current entry and writes the result at that revision,
+   * retrying on a concurrent write. `fn` returning undefined leaves the entry as it is.
+   */
+  async transition(name: string, fn: (e: ActorEntry) => ActorEntry | undefined): Promise<ActorEntry | undefined> {
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const cur = await this.actors.get(name);
+      const prev = parse<ActorEntry>(cur);
+      if (!prev || !cur) return undefined;
+      const next = fn(prev);
+      if (!next) return prev;
+      try {
+        await this.actors.update(name, enc.encode(JSON.stringify(next)), cur.revision);
+        return next;
+      } catch {
+        /* a concurrent write won: apply fn to the newer value */
+      }
+    }
+    throw new RegistryConflictError(`registry entry '${name}' kept changing under 10 compare-and-set attempts`);
+  }
+
+  async list(): Promise<ActorEntry[]> {
+    return this.#all<ActorEntry>(this.actors);
+  }
+
+  async putNode(n: NodeEntry): Promise<void> {
+    await this.nodes.put(n.id, enc.encode(JSON.stringify(n)));
+  }
+
+  async removeNode(id: string): Promise<void> {
+    await this.nodes.delete(id);
+  }
+
+  async listNodes(): Promise<NodeEntry[]> {
+    return this.#all<NodeEntry>(this.nodes);
+  }
+
+  async #all<T>(kv: KV): Promise<T[]> {
+    const keys: string[] = [];
+    for await (const k of await kv.keys()) keys.push(k);
+    const vals = await Promise.all(keys.map(async (k) => parse<T>(await kv.get(k))));
+    return vals.filter((v): v is Awaited<T> => v !== undefined) as T[];
+  }
+
+  /** Every change to the actors bucket, starting with the current values. */
+  async *watch(signal?: AbortSignal): AsyncGenerator<ActorEntry> {
+    const it = await this.actors.watch();
+    const stop = () => it.stop();
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const e of it) {
+        const v = parse<ActorEntry>(e as KvEntry);
+        if (v) yield v;
+      }
+    } finally {
+      signal?.removeEventListener("abort", stop);
+      it.stop();
+    }
+  }
+}

@@ -67,17 +67,18 @@ class LossSettings:
     @staticmethod
     def from_args(a: dict) -> "LossSettings":
         s = LossSettings()
-        s.clip_low = float(a.get("clipLow", s.clip_low))
-        s.clip_high = float(a.get("clipHigh", s.clip_high))
+        # same keys as azr/loss.ts (the ORT learner's reference): epsLow/epsHigh, klEstimator
+        s.clip_low = float(a.get("epsLow", s.clip_low))
+        s.clip_high = float(a.get("epsHigh", s.clip_high))
         s.dual_clip = a.get("dualClip", s.dual_clip)
         s.entropy_coef = float(a.get("entropyCoef", s.entropy_coef))
         s.kl_coef = float(a.get("klCoef", s.kl_coef))
-        s.kl_type = a.get("klType", s.kl_type)
+        s.kl_type = a.get("klEstimator", s.kl_type)
         s.agg = a.get("lossAgg", s.agg)
         if s.kl_type not in ("k1", "k2", "k3"):
-            raise ValueError(f"klType must be k1, k2 or k3, got {s.kl_type!r}")
+            raise ValueError(f"loss.klEstimator must be k1, k2 or k3, got {s.kl_type!r}")
         if s.agg not in ("token-mean", "microbatch-token-mean", "seq-mean-token-mean"):
-            raise ValueError(f"lossAgg must be token-mean, microbatch-token-mean or seq-mean-token-mean, got {s.agg!r}")
+            raise ValueError(f"loss.lossAgg must be token-mean, microbatch-token-mean or seq-mean-token-mean, got {s.agg!r}")
         return s
 
 

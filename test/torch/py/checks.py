@@ -8,8 +8,10 @@ Usage: PYTHONPATH=model/torch python3 test/torch/py/checks.py [check ...]
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -28,6 +30,7 @@ from azr_torch.engine import Engine  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("AZR_TEST_THREADS", "1")))
 TMP = tempfile.mkdtemp(prefix="azr-torch-checks-")
+atexit.register(shutil.rmtree, TMP, True)
 # different lengths so padding is exercised; one long enough (200) that RoPE's low frequencies and
 # the llama3 rescaling of them change the logits measurably
 SEQS = [[256, 72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100], [256, 7, 99, 280, 3],

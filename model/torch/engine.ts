@@ -1,0 +1,217 @@
+/**
+ * The `torch` backend of `ModelEngine`: a PyTorch engine worker (../torch/azr_torch) driven over
+ * pipes. Covers: starting the worker with the chosen Python (`findPython()` unless given), model
+ * load on CPU or a CUDA device (bf16 by default there, fp32 on CPU), generate as a stream of
+ * finished sequences (AbortSignal cancels it in the worker), score, trainStep, weights in/out
+ * (full weights, or only the LoRA adapters when LoRA is on), save in the HF / PEFT layout, and
+ * adapters on/off so a LoRA engine's frozen base can serve as the reference model.
+ * Not: FSDP / several ranks (design in azr_torch/engine.py's header), weight sync transports
+ * (shared memory, object store: the actors' job), restarts (the actor supervisor's job).
+ */
+import type { GenerateRequest, Generation, ModelEngine, ScoreRequest, TrainSequence, TrainStats } from "../engine.ts";
+import { findPython } from "../python.ts";
+import { WorkerClient } from "./worker-client.ts";
+
+export type TorchDtype = "float32" | "bfloat16" | "float16";
+
+/** New LoRA adapters (PEFT semantics), or existing ones from a PEFT folder. */
+export type TorchLoraOptions =
+  | { rank: number; alpha: number; dropout?: number; targetModules?: string[] }
+  | { adapterDir: string };
+
+export interface TorchOptimOptions {
+  /** Default 1e-6 (azr-spec §7.2). */
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  /** Default 0.01. */
+  weightDecay?: number;
+  /** Global-norm clip; default 1.0. A non-finite norm skips the step. */
+  maxGradNorm?: number;
+  warmupSteps?: number;
+  schedule?: "constant" | "cosine";
+  /** Cosine horizon in optimiser steps. */
+  totalSteps?: number;
+  minLrRatio?: number;
+  /** Sequences per forward/backward; gradients accumulate over the batch. Default 16. */
+  microBatch?: number;
+  gradientCheckpointing?: boolean;
+  /** On CUDA: keep fp32 weights, run the forward in bf16 (set dtype "float32" with it). */
+  autocastBf16?: boolean;
+}
+
+/** The learner's loss settings; names as in azr/loss.ts. */
+export interface TorchLossOptions {
+  epsLow?: number;
+  epsHigh?: number;
+  dualClip?: number | null;
+  /** Default 0.001. */
+  entropyCoef?: number;
+  /** 0 = no KL term (default). */
+  klCoef?: number;
+  klEstimator?: "k1" | "k2" | "k3";
+  lossAgg?: "token-mean" | "microbatch-token-mean" | "seq-mean-token-mean";
+}
+
+export interface TorchEngineOptions {
+  /** A Hugging Face model folder (config.json, *.safetensors, tokenizer.json for text/stop strings). */
+  modelDir: string;
+  /** "cpu" (default), "cuda" or "cuda:N". */
+  device?: string;
+  /** Parameter dtype; default bfloat16 on CUDA, float32 on CPU. */
+  dtype?: TorchDtype;
+  lora?: TorchLoraOptions;
+  optim?: TorchOptimOptions;
+  loss?: TorchLossOptions;
+  /** torch intra-op threads (CPU). */
+  threads?: number;
+  /** Seeds LoRA initialisation and dropout. */
+  seed?: number;
+  /** Sequences decoded together at most (slots of the KV cache); default 64. */
+  maxBatch?: number;
+  /** Interpreter; default `findPython().path`. */
+  python?: string;
+  /** Extra environment for the worker (e.g. CUDA_VISIBLE_DEVICES). */
+  env?: NodeJS.ProcessEnv;
+  onStderr?: (text: string) => void;
+}
+
+export interface TorchEngineInfo {
+  torch: string;
+  cuda: string | null;
+  device: string;
+  deviceName: string;
+  dtype: TorchDtype;
+  modelType: "qwen2" | "llama" | "qwen3";
+  parameters: number;
+  trainableParameters: number | null;
+  eosTokenIds: number[];
+  lora: { rank: number; alpha: number; targetModules: string[] } | null;
+  safetensorsPackage: boolean;
+  version: number;
+}
+
+export interface TorchSaveOptions {
+  /** With LoRA: write the merged model in HF layout instead of the PEFT adapter files. */
+  merged?: boolean;
+  /** dtype of the written tensors; default the engine's. */
+  dtype?: TorchDtype;
+  /** Shard above this size (model-0000i-of-0000n.safetensors + index); default 5 GiB. */
+  maxShardBytes?: number;
+}
+
+/** Frames carry fp32 tensors as bytes; most of a 0.5B model's weights fit well under this per frame. */
+const SET_WEIGHTS_FRAME_BYTES = 256 * 1024 * 1024;
+
+interface WireGeneration {
+  index: number;
+  tokens: number[];
+  text: string;
+  logprobs: Uint8Array;
+  finishReason: Generation["finishReason"];
+}
+
+export class TorchEngine implements ModelEngine, AsyncDisposable {
+  readonly backend = "torch" as const;
+  #version = 0;
+
+  private constructor(readonly worker: WorkerClient, readonly info: TorchEngineInfo) {}
+
+  /** Starts the worker and loads the model; fails with TorchUnavailableError when this Python cannot. */
+  static async start(opts: TorchEngineOptions): Promise<TorchEngine> {
+    const python = opts.python ?? findPython().path;
+    const worker = new WorkerClient({ python, env: opts.env, onStderr: opts.onStderr });
+    try {
+      const { python: _p, env: _e, onStderr: _s, ...init } = opts;
+      const info = await worker.call<TorchEngineInfo>("init", init);
+      return new TorchEngine(worker, info);
+    } catch (e) {
+      await worker.close(1000);
+      throw e;
+    }
+  }
+
+  /** The weight version last installed by setWeights (0 = as loaded); rollouts are tagged with it. */
+  get weightVersion(): number {
+    return this.#version;
+  }
+
+  async *generate(req: GenerateRequest, signal?: AbortSignal): AsyncIterable<Generation> {
+    for await (const g of this.worker.stream<WireGeneration>("generate", req, signal)) {
+      yield { index: g.index, tokens: g.tokens, text: g.text, logprobs: f32(g.logprobs), finishReason: g.finishReason };
+    }
+  }
+
+  async score(req: ScoreRequest): Promise<Float32Array[]> {
+    const out = await this.worker.call<Uint8Array[]>("score", req);
+    return out.map(f32);
+  }
+
+  async trainStep(batch: TrainSequence[]): Promise<TrainStats> {
+    const wire = batch.map((s) => ({
+      prompt: s.prompt,
+      response: s.response,
+      advantages: bytes(s.advantages),
+      oldLogprobs: s.oldLogprobs ? bytes(s.oldLogprobs) : null,
+      refLogprobs: s.refLogprobs ? bytes(s.refLogprobs) : null,
+    }));
+    return this.worker.call<TrainStats>("train_step", { batch: wire });
+  }
+
+  /** HF-named weights (or PEFT-named adapters under LoRA), fp32, flattened; one frame per tensor. */
+  async getWeights(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for await (const t of this.worker.stream<{ name: string; data: Uint8Array }>("get_weights", {})) out.set(t.name, f32(t.data));
+    return out;
+  }
+
+  /** Copies the tensors into the live parameters (in parts of ≤ 256 MiB), then sets the version. */
+  async setWeights(weights: Map<string, Float32Array>, version: number): Promise<void> {
+    let part: Record<string, { data: Uint8Array }> = {};
+    let size = 0;
+    const flush = async (final: boolean) => {
+      await this.worker.call("set_weights", { tensors: part, version, final });
+      part = {};
+      size = 0;
+    };
+    for (const [name, t] of weights) {
+      if (size > 0 && size + t.byteLength > SET_WEIGHTS_FRAME_BYTES) await flush(false);
+      part[name] = { data: bytes(t) };
+      size += t.byteLength;
+    }
+    await flush(true);
+    this.#version = version;
+  }
+
+  /** HF layout (config.json + model.safetensors[.index.json] + tokenizer files), or PEFT adapter files under LoRA. */
+  async save(dir: string, opts: TorchSaveOptions = {}): Promise<void> {
+    await this.worker.call("save", { dir, ...opts });
+  }
+
+  /** LoRA only: off = the frozen base model (the reference policy), on = base + adapters. */
+  async setAdapters(enabled: boolean): Promise<void> {
+    await this.worker.call("set_adapters", { enabled });
+  }
+
+  async dispose(): Promise<void> {
+    await this.worker.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}
+
+/** `selectEngine`-friendly factory: `engine: "torch"` in a recipe maps here. */
+export function createTorchEngine(opts: TorchEngineOptions): Promise<TorchEngine> {
+  return TorchEngine.start(opts);
+}
+
+/** Msgpack bin arrives as a view that may be unaligned for Float32Array: copy once. */
+function f32(b: Uint8Array): Float32Array {
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+}
+
+function bytes(a: Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}

@@ -7,7 +7,7 @@
  */
 import ort from "onnxruntime-node";
 import { buildGraph, type GraphKind } from "../arch/transformer.ts";
-import { serializeGraph } from "../graph/serialize.ts";
+import { externalDataFor, serializeGraph } from "../graph/serialize.ts";
 import { weightShapes, type ArchConfig } from "../config.ts";
 import { ropeTables } from "../rope.ts";
 import type { Weights } from "../checkpoint.ts";
@@ -18,6 +18,12 @@ export interface SessionOptions {
   /** Longest sequence (prompt + generation) the RoPE tables cover. */
   maxPositions?: number;
   graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
+  /**
+   * Graphs whose weights are baked in as constants (pre-packed by onnxruntime, rebuilt after
+   * setWeights) rather than fed as inputs (re-packed on every run). Worth it where GEMMs have few
+   * rows: decode. Default ["decode"].
+   */
+  constantWeights?: GraphKind[];
 }
 
 export interface PrefillOut {
@@ -37,19 +43,27 @@ const i64 = (a: ArrayLike<number>) => BigInt64Array.from(Array.from(a, (x) => Bi
 export class ModelSessions {
   private readonly sessions = new Map<GraphKind, Promise<ort.InferenceSession>>();
   private weightFeeds: Record<string, ort.Tensor> = {};
+  private readonly ropeFeeds: Record<string, ort.Tensor> = {};
+  private readonly constantKinds: Set<GraphKind>;
   readonly maxPositions: number;
 
   constructor(readonly config: ArchConfig, weights: Weights, private readonly opts: SessionOptions = {}) {
     this.maxPositions = opts.maxPositions ?? Math.min(config.maxPositionEmbeddings, 8192);
+    this.constantKinds = new Set(opts.constantWeights ?? ["decode"]);
     this.setWeights(weights);
     const { cos, sin } = ropeTables(config, this.maxPositions);
     const half = config.headDim / 2;
-    this.weightFeeds["rope.cos"] = new ort.Tensor("float32", cos, [this.maxPositions, half]);
-    this.weightFeeds["rope.sin"] = new ort.Tensor("float32", sin, [this.maxPositions, half]);
+    this.ropeFeeds["rope.cos"] = new ort.Tensor("float32", cos, [this.maxPositions, half]);
+    this.ropeFeeds["rope.sin"] = new ort.Tensor("float32", sin, [this.maxPositions, half]);
   }
 
-  /** Replaces weight arrays (same names and shapes); the next run uses them. */
+  /** Replaces weight arrays (same names and shapes); the next run uses them (sessions with constant weights are rebuilt). */
   setWeights(weights: Weights): void {
+    for (const kind of this.constantKinds) {
+      const s = this.sessions.get(kind);
+      if (s) void s.then((x) => x.release());
+      this.sessions.delete(kind);
+    }
     for (const [name, shape] of weightShapes(this.config)) {
       const data = weights.get(name);
       if (!data) throw new Error(`setWeights: weight ${name} is missing`);
@@ -62,8 +76,11 @@ export class ModelSessions {
   session(kind: GraphKind): Promise<ort.InferenceSession> {
     let s = this.sessions.get(kind);
     if (!s) {
-      const bytes = serializeGraph(buildGraph(this.config, kind));
+      const constant = this.constantKinds.has(kind);
+      const names = Object.keys(this.weightFeeds);
+      const bytes = serializeGraph(buildGraph(this.config, kind), { externalInputs: constant ? new Set(names) : undefined });
       s = ort.InferenceSession.create(bytes, {
+        externalData: constant ? names.map((n) => externalDataFor(n, this.weightFeeds[n].data as Float32Array)) : undefined,
         intraOpNumThreads: this.opts.threads,
         interOpNumThreads: 1,
         graphOptimizationLevel: this.opts.graphOptimizationLevel ?? "all",
@@ -80,7 +97,9 @@ export class ModelSessions {
 
   private async run(kind: GraphKind, feeds: Record<string, ort.Tensor>) {
     const s = await this.session(kind);
-    return s.run({ ...this.weightFeeds, ...feeds });
+    Object.assign(feeds, this.ropeFeeds);
+    if (!this.constantKinds.has(kind)) Object.assign(feeds, this.weightFeeds);
+    return s.run(feeds);
   }
 
   /** Shared feeds of the full-sequence graphs: ids/positions [B,T], key bias [B,T], causal [T,T]. */

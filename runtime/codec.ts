@@ -361,7 +361,8 @@ export function encode(value: unknown): Uint8Array {
   const areaStart = align(FRAME_HEADER_BYTES + body.length);
   // Not zero-filled (zeroing a large frame costs as much as the copy): every byte is written
   // below, the gaps explicitly, so no stale memory goes on the wire. Unpooled, so offset 0.
-  const frame = new Uint8Array(Buffer.allocUnsafeSlow(areaStart + pendingBytes).buffer);
+  const raw = Buffer.allocUnsafeSlow(areaStart + pendingBytes);
+  const frame = new Uint8Array(raw.buffer, raw.byteOffset, raw.length);
   frame[0] = FRAME_MAGIC;
   frame[1] = FRAME_VERSION;
   frame[2] = 0;

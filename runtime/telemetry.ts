@@ -189,6 +189,7 @@ export class ActorMetrics {
   #ringNext = 0;
   readonly #createdAt = performance.now();
   readonly #attrs: Attributes;
+  readonly #methodAttrs = new Map<string, Attributes>();
   readonly #callCounter;
   readonly #errorCounter;
   readonly #latency;
@@ -211,10 +212,21 @@ export class ActorMetrics {
     this.#ringMs[this.#ringNext % RECENT_CALLS] = ms;
     this.#ringAt[this.#ringNext % RECENT_CALLS] = performance.now();
     this.#ringNext++;
-    const attrs = { "azr.actor": this.actorName, "azr.method": method, "azr.outcome": ok ? "ok" : "error" };
+    const attrs = this.#attrsFor(method, ok);
     this.#callCounter.add(1, attrs);
     if (!ok) this.#errorCounter.add(1, attrs);
     this.#latency.record(ms, attrs);
+  }
+
+  /** Attribute sets are reused per (method, outcome): no allocation per call. */
+  #attrsFor(method: string, ok: boolean): Attributes {
+    const key = ok ? method : `${method}\u0000error`;
+    let attrs = this.#methodAttrs.get(key);
+    if (!attrs) {
+      attrs = { "azr.actor": this.actorName, "azr.method": method, "azr.outcome": ok ? "ok" : "error" };
+      this.#methodAttrs.set(key, attrs);
+    }
+    return attrs;
   }
 
   setQueueDepth(n: number): void {

@@ -167,6 +167,26 @@ test("codec - encode copies: later changes to the input or later encodes do not 
   assert.equal(decode<{ s: string }>(second).s, "second");
 });
 
+test("codec - frames carry no stale memory: header reserve, padding and gaps are zero", () => {
+  // Dirty the allocator first, so unwritten bytes in a new frame would likely be non-zero.
+  for (let i = 0; i < 8; i++) Buffer.allocUnsafeSlow(1 << 20).fill(0xee);
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 13 }), { minLength: 1, maxLength: 6 }), (lengths) => {
+      const arrays = lengths.map((n) => new Int8Array(n).fill(0x55));
+      const frame = encode({ arrays });
+      assert.equal(frame[0], 0xc1);
+      assert.equal(frame[2] | frame[3], 0, "reserved header bytes");
+      const bodyEnd = 8 + (frame[4] | (frame[5] << 8) | (frame[6] << 16) | (frame[7] << 24));
+      const tail = frame.subarray(bodyEnd);
+      const payload = tail.filter((b) => b === 0x55).length;
+      const other = tail.filter((b) => b !== 0x55 && b !== 0).length;
+      assert.equal(payload, lengths.reduce((a, n) => a + n, 0));
+      assert.equal(other, 0, "only payload bytes and zero padding after the body");
+    }),
+    { numRuns: 100 },
+  );
+});
+
 test("codec - undefined is dropped from objects and becomes null elsewhere, as in JSON", () => {
   assert.deepStrictEqual(decode(encode({ a: undefined, b: 1 })), { b: 1 });
   assert.deepStrictEqual(decode(encode([undefined, 1])), [null, 1]);

@@ -17,7 +17,7 @@ export abstract class TorchEngineError extends Error {
   static override [Symbol.hasInstance](x: unknown): boolean {
     const marked = typeof x === "object" && x !== null && (x as Record<symbol, unknown>)[MARK] === true;
     // the base class matches any of ours; a subclass matches by name (same class in another copy)
-    return marked && (this === TorchEngineError || (x as Error).name === this.prototype.name);
+    return marked && (this === TorchEngineError || (x as Error).name === this.name);
   }
 }
 

@@ -161,8 +161,10 @@ export class WorkerClient {
     if (!p) return; // a late item of a cancelled stream
     if (r.item !== undefined) return p.onItem?.(r.item);
     this.#pending.delete(r.id);
-    if (r.error) p.reject(new TorchWorkerError(p.method, r.error.type, r.error.message, r.error.traceback));
-    else p.resolve(r.ok);
+    if (!r.error) return p.resolve(r.ok);
+    const raised = new TorchWorkerError(p.method, r.error.type, r.error.message, r.error.traceback);
+    // the engine's own "this torch cannot do that" (e.g. CUDA asked of a CPU-only build) is not a bug in the call
+    p.reject(r.error.type === "TorchUnavailable" ? new TorchUnavailableError(r.error.message, this.#python, { cause: raised }) : raised);
   }
 
   #deathError(method: string, code: number | null, signal: NodeJS.Signals | null): Error {

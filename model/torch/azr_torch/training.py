@@ -140,7 +140,8 @@ def token_losses(logp, old, ref, adv, ent, ls: LossSettings) -> Dict[str, torch.
     pg = torch.maximum(unclipped, clipped)
     if ls.dual_clip:
         pg = torch.where(adv < 0, torch.minimum(pg, -adv * ls.dual_clip), pg)
-    out = {"pg": pg, "clipfrac": (clipped > unclipped).float(), "approxKl": 0.5 * (logp - old).detach() ** 2}
+    # clipped = the clip (or dual clip) changed the value, as azr/loss.ts counts it
+    out = {"pg": pg, "clipfrac": (pg != unclipped).float(), "approxKl": 0.5 * (logp - old).detach() ** 2}
     total = pg
     if ls.kl_coef and ref is not None:
         d = logp - ref
@@ -183,6 +184,7 @@ class Trainer:
             if needs_ref and s.get("refLogprobs") is None:
                 raise ValueError(f"sequence {i}: klCoef is set but refLogprobs is missing")
         n_tokens = sum(len(s["response"]) for s in batch)
+        n_seqs = sum(1 for s in batch if len(s["response"]) > 0)  # seq-mean skips empty responses, as azr/loss.ts does
         if n_tokens == 0:
             raise ValueError("trainStep batch has no response tokens")
         micro = [batch[i: i + os_.micro_batch] for i in range(0, len(batch), os_.micro_batch)]
@@ -205,8 +207,8 @@ class Trainer:
                     mb_loss = mb_loss + terms["loss"].sum() * w
                 elif ls.agg == "microbatch-token-mean":
                     mb_loss = mb_loss + terms["loss"].sum() / (mb_tokens * len(micro))
-                else:
-                    mb_loss = mb_loss + terms["loss"].mean() / len(batch)
+                elif len(logp) > 0:
+                    mb_loss = mb_loss + terms["loss"].mean() / n_seqs
                 for k, v in terms.items():
                     if k != "loss":
                         sums[k] = sums.get(k, 0.0) + float(v.detach().sum())

@@ -1,0 +1,108 @@
+/**
+ * Choosing the next token from a row of log-probs: greedy, temperature, top-k, top-p, with a
+ * seeded random stream per sequence so a sample depends only on (seed, sequence index, step),
+ * never on which other sequences share the batch. Covers: one token per call. Not: beam search,
+ * repetition penalties.
+ */
+
+/** Mulberry32 over a 32-bit state: small, fast, and good enough for sampling. */
+export class Rng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
+  /** Stream for sequence `index` of a request seeded with `seed`. */
+  static forSequence(seed: number, index: number): Rng {
+    let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(index + 1, 0xc2b2ae35);
+    h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+    return new Rng(h ^ (h >>> 15));
+  }
+  next(): number {
+    let t = (this.s = (this.s + 0x6d2b79f5) >>> 0);
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+}
+
+export interface Sampler {
+  temperature: number;
+  topK: number;
+  topP: number;
+}
+
+/** Indices of the k largest values (unordered), by a bounded min-heap. */
+function topKIndices(row: Float32Array, k: number): number[] {
+  const heap: number[] = [];
+  const less = (a: number, b: number) => row[a] < row[b];
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < heap.length && less(heap[l], heap[m])) m = l;
+      if (r < heap.length && less(heap[r], heap[m])) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  };
+  for (let i = 0; i < row.length; i++) {
+    if (heap.length < k) {
+      heap.push(i);
+      for (let j = heap.length - 1; j > 0; ) {
+        const p = (j - 1) >> 1;
+        if (!less(heap[j], heap[p])) break;
+        [heap[j], heap[p]] = [heap[p], heap[j]];
+        j = p;
+      }
+    } else if (row[i] > row[heap[0]]) {
+      heap[0] = i;
+      down(0);
+    }
+  }
+  return heap;
+}
+
+export function argmax(row: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+/** Picks a token from `logprobs` (one row, log-softmax of the logits). */
+export function sampleToken(logprobs: Float32Array, s: Sampler, rng: Rng): number {
+  if (s.temperature <= 0) return argmax(logprobs);
+  const V = logprobs.length;
+  const topK = s.topK > 0 ? Math.min(s.topK, V) : 0;
+  // Candidates: the top-k, or for top-p alone a generous top-k first (widened if its mass is short).
+  let k = topK || (s.topP < 1 ? Math.min(V, 256) : V);
+  for (;;) {
+    const cand = k === V ? Array.from({ length: V }, (_, i) => i) : topKIndices(logprobs, k);
+    cand.sort((a, b) => logprobs[b] - logprobs[a]);
+    const maxLp = logprobs[cand[0]];
+    const w = cand.map((i) => Math.exp((logprobs[i] - maxLp) / s.temperature));
+    let total = 0;
+    for (const x of w) total += x;
+    let n = cand.length;
+    if (s.topP < 1) {
+      // Nucleus over the tempered distribution; needs the full mass, which the candidates only
+      // approximate when k < V: accept when the candidates' untempered mass already covers topP.
+      let full = 0;
+      for (const i of cand) full += Math.exp(logprobs[i]);
+      if (!topK && k < V && full < s.topP) {
+        k = Math.min(V, k * 4);
+        continue;
+      }
+      let acc = 0;
+      for (n = 0; n < cand.length; ) {
+        acc += w[n++] / total;
+        if (acc >= s.topP) break;
+      }
+      total = 0;
+      for (let i = 0; i < n; i++) total += w[i];
+    }
+    let u = rng.next() * total;
+    for (let i = 0; i < n; i++) if ((u -= w[i]) <= 0) return cand[i];
+    return cand[n - 1];
+  }
+}

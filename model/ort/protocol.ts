@@ -1,0 +1,40 @@
+/** Messages between OrtEngine (host thread) and its worker thread. */
+import type { ArchConfig } from "../config.ts";
+import type { GenerateRequest, Generation, ScoreRequest } from "../engine.ts";
+
+export interface OrtEngineOptions {
+  /** onnxruntime intra-op threads (default: onnxruntime's choice). */
+  threads?: number;
+  /** Sequences decoded together at most; larger requests run in consecutive batches (default 32). */
+  maxBatch?: number;
+  /** Longest prompt + generation supported (RoPE table size; default min(config, 8192)). */
+  maxPositions?: number;
+  /** Where tokenizer.json lives when it is not the model directory. */
+  tokenizerDir?: string;
+}
+
+export type WorkerInit =
+  | { source: "dir"; dir: string; options: OrtEngineOptions }
+  | { source: "weights"; config: ArchConfig; weights: Map<string, Float32Array>; options: OrtEngineOptions };
+
+export type HostMessage =
+  | { id: number; kind: "generate"; req: GenerateRequest }
+  | { id: number; kind: "score"; req: ScoreRequest }
+  | { id: number; kind: "getWeights" }
+  | { id: number; kind: "setWeights"; weights: Map<string, Float32Array>; version: number }
+  | { id: number; kind: "save"; dir: string }
+  | { id: number; kind: "abort" }
+  | { id: number; kind: "dispose" };
+
+export interface RemoteError {
+  name: string;
+  message: string;
+  stack?: string;
+}
+
+export type WorkerMessage =
+  | { id: 0; kind: "ready"; config: ArchConfig; eosTokenIds: number[]; hasTokenizer: boolean }
+  | { id: 0; kind: "initError"; error: RemoteError }
+  | { id: number; kind: "generation"; gen: Generation }
+  | { id: number; kind: "result"; value: unknown }
+  | { id: number; kind: "error"; error: RemoteError };

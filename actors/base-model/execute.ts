@@ -51,6 +51,18 @@ export interface ExecutionStats {
   runsPerSecond: number;
 }
 
+/**
+ * Up to `n` pairs, preferring distinct outputs: first one pair per distinct output (in candidate
+ * order), then the rest. A counting program returns 0 on most random inputs; keeping all of those
+ * would make "always answer 0" look smart and show the induction solver little of the function.
+ */
+export function diversePairs<T extends { output: string }>(passing: readonly T[], n: number): T[] {
+  const seen = new Set<string>();
+  const first: T[] = [], rest: T[] = [];
+  for (const p of passing) (seen.has(p.output) ? rest : first).push(p), seen.add(p.output);
+  return [...first, ...rest].slice(0, n);
+}
+
 export async function executePrograms(
   programs: readonly GeneratedProgram[],
   runner: ProgramRunner,
@@ -67,20 +79,21 @@ export async function executePrograms(
     const p = programs[i];
     const inputs = distinctInputs(p.params, Rng.derive(o.seed, "inputs", p.id), o.candidates);
     const res = await runner.run(p.source, inputs);
-    const pairs: { input: string; output: string }[] = [];
+    const passing: { input: string; output: string }[] = [];
     res.forEach((r, k) => {
       runs++;
       if (r.ok) {
         runsPassed++;
-        if (pairs.length < o.pairsPerProgram) pairs.push({ input: inputs[k], output: r.output });
+        passing.push({ input: inputs[k], output: r.output });
       } else failures[r.reason] = (failures[r.reason] ?? 0) + 1;
     });
+    const pairs = diversePairs(passing, o.pairsPerProgram);
     const level = (byLevel[p.level] ??= [0, 0]);
     level[1]++;
     if (pairs.length < o.minPairs) droppedFewPairs++;
     else if (new Set(pairs.map((x) => x.output)).size < o.minDistinctOutputs) droppedConstant++;
     else {
-      results[i] = { id: p.id, level: p.level, template: p.template, source: p.source, message: p.message, pairs };
+      results[i] = { id: p.id, level: p.level, template: p.template, params: p.params, source: p.source, message: p.message, pairs };
       level[0]++;
       kept++;
     }

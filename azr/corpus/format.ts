@@ -21,12 +21,14 @@
 import { fence, formatResponse, proposerPrompt, solverPrompt, splitInductionPairs, type ProposerOptions, type Prompt, type ReferenceTask } from "../prompts.ts";
 import type { Level } from "./programs.ts";
 import { Rng } from "./rng.ts";
+import type { ValueType } from "./values.ts";
 
 /** A program with its true input/output pairs (all checked by execution). */
 export interface ExecutedProgram {
   id: string;
   level: Level;
   template: string;
+  params: ValueType[];
   source: string;
   message: string;
   pairs: { input: string; output: string }[];

@@ -7,7 +7,8 @@
  *   1  one branch (if/else, if/elif/else, ternary), a local variable, or a comprehension;
  *   2  one loop with an accumulator (sum, string or list builder, digit loop, counting dict, max);
  *   3  loops with nested conditions, two accumulators, enumerate, early return, bounded while;
- *   4  nested loops, two stages, prefix sums, neighbours, and (optionally) a helper function.
+ *   4  nested loops, two stages, prefix sums with resets, neighbour runs, nested string loops,
+ *      and (optionally) a helper function.
  * Covers: program text, parameter types, a plain-words message per program (the induction hint).
  * Not: running programs (actors/base-model does that) — a template may still produce a program
  * that fails on some input (e.g. a too-long output); execution filters those out.
@@ -505,7 +506,7 @@ const level3: Template[] = [
   },
 ];
 
-// Level 4: nested loops, two stages, prefix sums, neighbours, helper functions.
+// Level 4: nested loops, two stages, prefix sums with resets, neighbours, nested string loops.
 const level4: Template[] = [
   {
     name: "pairs",
@@ -513,15 +514,11 @@ const level4: Template[] = [
     body: ({ rng, params }) => {
       const [l, t] = [params[0].name, params[1]?.name ?? String(rng.int(3, 10))];
       const rel = rng.pick([`${l}[i] + ${l}[j] == ${t}`, `${l}[i] > ${l}[j]`, `(${l}[i] * ${l}[j]) % ${rng.int(2, 5)} == 0`, `abs(${l}[i] - ${l}[j]) <= ${t}`]);
-      const act = rng.pick([["count = 0", "count += 1", "count"], ["found = []", "found.append(i)", "found"], ["best = 0", `best = max(best, ${l}[i] + ${l}[j])`, "best"]]);
-      return {
-        lines: [
-          `${I(1)}${act[0]}`, `${I(1)}for i in range(len(${l})):`, `${I(2)}for j in range(i + 1, len(${l})):`,
-          `${I(3)}if ${rel}:`, `${I(4)}${act[1]}`, `${I(1)}return ${act[2]}`,
-        ],
-        returns: act[2] === "found" ? "list[int]" : "int",
-        phrase: "checks every pair of positions in a list",
-      };
+      const act = rng.pick([["count = 0", "count += 1", "count -= 1", "count"], ["found = []", "found.append(i)", "found.append(-j)", "found"], ["best = 0", `best = max(best, ${l}[i] + ${l}[j])`, `best = max(best, ${l}[i] - ${l}[j])`, "best"]]);
+      const lines = [`${I(1)}${act[0]}`, `${I(1)}for i in range(len(${l})):`, `${I(2)}for j in range(i + 1, len(${l})):`, `${I(3)}if ${rel}:`, `${I(4)}${act[1]}`];
+      if (rng.chance(0.5)) lines.push(`${I(3)}elif ${l}[i] == ${l}[j]:`, `${I(4)}${act[2]}`);
+      lines.push(`${I(1)}return ${act[3]}`);
+      return { lines, returns: act[3] === "found" ? "list[int]" : "int", phrase: "checks every pair of positions in a list" };
     },
   },
   {
@@ -532,6 +529,7 @@ const level4: Template[] = [
       return scoped(gen, loop.bound, () => {
         const item = loop.bound[0];
         const e = mentioning(() => gen.expr("int", rng.int(1, 2)), [item.name]) ?? { code: item.type === "int" ? item.name : `len(${item.name})`, prec: 0 };
+        const other = mentioning(() => gen.expr("int", 1), [item.name]) ?? { code: "0", prec: 0 };
         const cond = gen.condOn(item);
         const stage2 = rng.pick([
           ["sum(v for v in vals if v % 2 == 0)", "int"],
@@ -539,10 +537,12 @@ const level4: Template[] = [
           ["max(vals, default=0) - min(vals, default=0)", "int"],
           ["[v - vals[0] for v in vals]", "list[int]"],
           ["len(set(vals))", "int"],
+          ["[v for i, v in enumerate(vals) if i % 2 == 0]", "list[int]"],
         ] as const);
         return {
           lines: [
             `${I(1)}vals = []`, `${I(1)}${loop.header}`, `${I(2)}if ${cond.code}:`, `${I(3)}vals.append(${e.code})`,
+            `${I(2)}elif vals:`, `${I(3)}vals[-1] += ${other.code}`,
             `${I(1)}return ${stage2[0]}`,
           ],
           returns: stage2[1] as ValueType,
@@ -556,14 +556,16 @@ const level4: Template[] = [
     params: () => ["list[int]"],
     body: ({ rng, params }) => {
       const l = params[0].name;
-      const op = rng.pick([["acc + v", "the running sums"], ["max(acc, v)", "the running maximum"], ["acc * 2 + v", "a rolling value"], ["acc - v if acc > v else acc + v", "a zig-zag running value"]]);
+      const op = rng.pick([["acc + v", "running sums"], ["max(acc, v)", "a running maximum"], ["acc * 2 + v", "a rolling value"], ["acc - v if acc > v else acc + v", "a zig-zag running value"]]);
+      const cap = rng.int(8, 30);
+      const reset = rng.pick([[`if acc > ${cap}:`, `acc -= ${cap}`], ["if v < 0:", "acc = 0"], [`if acc % ${rng.int(3, 5)} == 0:`, "acc //= 2"]]);
       return {
         lines: [
           `${I(1)}acc = ${rng.int(0, 2)}`, `${I(1)}out = []`, `${I(1)}for v in ${l}:`,
-          `${I(2)}acc = ${op[0]}`, `${I(2)}out.append(acc)`, `${I(1)}return out`,
+          `${I(2)}acc = ${op[0]}`, `${I(2)}${reset[0]}`, `${I(3)}${reset[1]}`, `${I(2)}out.append(acc)`, `${I(1)}return out`,
         ],
         returns: "list[int]",
-        phrase: `returns ${op[1]} of a list`,
+        phrase: `returns ${op[1]} over a list, with a reset rule`,
       };
     },
   },
@@ -573,15 +575,31 @@ const level4: Template[] = [
     body: ({ rng, params }) => {
       const l = params[0].name;
       const cmp = rng.pick([">", "<", "==", "!="]);
-      const act = rng.pick([["count = 0", "count += 1", "count"], ["idx = []", "idx.append(i)", "idx"]]);
+      const act = rng.pick([["up, down = 0, 0", "up += 1", "down += 1", "(up, down)"], ["idx = []", "idx.append(i)", "idx.append(-i)", "idx"], ["run, best = 1, 1", "run += 1", "run = 1", "max(best, run)"]]);
+      const lines = [`${I(1)}${act[0]}`, `${I(1)}for i in range(1, len(${l})):`, `${I(2)}if ${l}[i] ${cmp} ${l}[i - 1]:`, `${I(3)}${act[1]}`];
+      if (act[3] === "max(best, run)") lines.push(`${I(3)}best = max(best, run)`);
+      lines.push(`${I(2)}else:`, `${I(3)}${act[2]}`, `${I(1)}return ${act[3]}`);
       return {
-        lines: [
-          `${I(1)}${act[0]}`, `${I(1)}for i in range(1, len(${l})):`,
-          `${I(2)}if ${l}[i] ${cmp} ${l}[i - 1]:`, `${I(3)}${act[1]}`, `${I(1)}return ${act[2]}`,
-        ],
-        returns: act[2] === "idx" ? "list[int]" : "int",
+        lines,
+        returns: act[3] === "idx" ? "list[int]" : act[3].startsWith("(") ? "tuple[int, int]" : "int",
         phrase: "compares each element with the one before it",
       };
+    },
+  },
+  {
+    name: "nested-strings",
+    params: () => ["list[str]"],
+    body: ({ rng, params, gen }) => {
+      const ws = params[0].name;
+      const w: Var = { name: "w", type: "str" }, ch: Var = { name: "ch", type: "str" };
+      return scoped(gen, [w, ch], () => {
+        const cond = gen.condOn(ch);
+        const kind = rng.pick(["dict", "list"]);
+        const lines = kind === "dict"
+          ? [`${I(1)}result = {}`, `${I(1)}for w in ${ws}:`, `${I(2)}n = 0`, `${I(2)}for ch in w:`, `${I(3)}if ${cond.code}:`, `${I(4)}n += 1`, `${I(2)}result[w] = n`, `${I(1)}return result`]
+          : [`${I(1)}result = []`, `${I(1)}for w in ${ws}:`, `${I(2)}n = 0`, `${I(2)}for ch in w:`, `${I(3)}if ${cond.code}:`, `${I(4)}n += ${rng.int(1, 3)}`, `${I(3)}else:`, `${I(4)}n -= 1`, `${I(2)}result.append(n)`, `${I(1)}return result`];
+        return { lines, returns: (kind === "dict" ? "dict[str, int]" : "list[int]") as ValueType, phrase: "scores each string of a list by its characters" };
+      });
     },
   },
 ];

@@ -1,0 +1,195 @@
+/**
+ * `node --import tsx actors/base-model/make-corpus.ts --out <dir> --seed N --programs N`
+ *
+ * Builds the tiny base model's pretraining data from nothing: generates programs (seed), runs
+ * them to true input/output pairs, formats the corpus in the tiny recipe's prompt forms (in
+ * curriculum order), trains the tokenizer on it, and builds the held-out evaluation set from a
+ * DIFFERENT seed with its trivial baselines. Writes into <dir>:
+ *   corpus.jsonl          one example per line: form, programId, level, text, promptChars, segments
+ *   programs.jsonl        the pretraining programs with their pairs
+ *   heldout.jsonl         held-out tasks (deduction, abduction, induction), never in pretraining
+ *   heldout-programs.jsonl
+ *   tokenizer.json        Hugging Face tokenizer (byte-level BPE), plus tokenizer_config.json
+ *   stats.json            survival, throughput, corpus sizes, vocab, chars/token, baselines
+ * Covers: the pipeline and its files. Not: pretraining (the engine's job), scoring a model.
+ */
+import { mkdirSync, writeFileSync, createWriteStream } from "node:fs";
+import { join } from "node:path";
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { CORPUS_FORMS, curriculumOrder, formatCorpus, TINY_FORMAT_OPTIONS, type CorpusExample } from "../../azr/corpus/format.ts";
+import { dedupeBySource, heldOutTasks, withoutHeldOut } from "../../azr/corpus/heldout.ts";
+import { generatePrograms } from "../../azr/corpus/programs.ts";
+import { tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { executePrograms, type ExecutionStats } from "./execute.ts";
+import { ProgramRunner } from "./harness.ts";
+import { scoreBaselines, type BaselineReport } from "./heldout.ts";
+
+export interface MakeCorpusOptions {
+  out: string;
+  seed: number;
+  programs: number;
+  /** Seed of the held-out set; must differ from `seed`. */
+  evalSeed: number;
+  evalPrograms: number;
+  vocabSize: number;
+  workers: number;
+  /** Examples the tokenizer is trained on (a prefix of the corpus in generation order). */
+  tokenizerSample: number;
+  /** Progress lines go here (stderr by default); null for silence. */
+  log?: ((line: string) => void) | null;
+}
+
+export interface CorpusStats {
+  train: ExecutionStats;
+  heldOut: ExecutionStats;
+  /** Pretraining programs removed: duplicates of each other, equal to a held-out program. */
+  removedDuplicates: number;
+  removedForOverlap: number;
+  examples: number;
+  chars: number;
+  examplesByForm: Record<string, number>;
+  charsByForm: Record<string, number>;
+  answerChars: number;
+  tokenizer: { vocabSize: number; charsPerToken: number; tokens: number; roundTripFailures: number };
+  heldOutTasks: Record<string, number>;
+  baselines: BaselineReport;
+  seconds: number;
+}
+
+function progress(log: MakeCorpusOptions["log"], label: string, unit = "programs") {
+  const t0 = performance.now();
+  let last = 0;
+  return (done: number, total: number, kept: number) => {
+    const now = performance.now();
+    if (done !== total && now - last < 500) return;
+    last = now;
+    const rate = done / ((now - t0) / 1000);
+    const eta = rate > 0 ? (total - done) / rate : 0;
+    const keptPart = kept === done ? "" : `, ${kept} kept`;
+    log?.(`${label}: ${done}/${total} ${unit}${keptPart}, ${rate.toFixed(0)} ${unit}/s, ETA ${eta.toFixed(0)} s`);
+  };
+}
+
+export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
+  if (o.evalSeed === o.seed) throw new Error(`--eval-seed must differ from --seed (both ${o.seed}): the held-out set must never be in pretraining`);
+  // On a terminal the progress line rewrites itself; in a log file each update is a line.
+  const log = o.log === undefined
+    ? (line: string) => process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : line + "\n")
+    : o.log;
+  const t0 = performance.now();
+  mkdirSync(o.out, { recursive: true });
+  const runner = ProgramRunner.start({ workers: o.workers });
+  try {
+    // Held-out first: pretraining programs that equal one of them are removed.
+    const evalGenerated = generatePrograms({ seed: o.evalSeed, count: o.evalPrograms });
+    const heldOut = await executePrograms(evalGenerated, runner, { seed: o.evalSeed, onProgress: progress(log, "held-out") });
+    const trainGenerated = generatePrograms({ seed: o.seed, count: o.programs });
+    const train = await executePrograms(trainGenerated, runner, { seed: o.seed, onProgress: progress(log, "pretraining") });
+    const heldOutPrograms = dedupeBySource(heldOut.executed).kept;
+    const unique = dedupeBySource(train.executed);
+    const { kept: trainPrograms, removed } = withoutHeldOut(unique.kept, heldOutPrograms);
+
+    const examples = formatCorpus(trainPrograms, o.seed, TINY_FORMAT_OPTIONS);
+    log?.(`formatted ${examples.length} examples from ${trainPrograms.length} programs (removed: ${unique.removed} duplicates, ${removed} equal to a held-out program)`);
+
+    const sample = examples.slice(0, o.tokenizerSample).map((e) => e.text);
+    const bpe = trainBpe(sample, { vocabSize: o.vocabSize });
+    const tokJson = tokenizerJson(bpe);
+    const tokConfig = tokenizerConfig();
+    writeFileSync(join(o.out, "tokenizer.json"), JSON.stringify(tokJson));
+    writeFileSync(join(o.out, "tokenizer_config.json"), JSON.stringify(tokConfig, null, 2) + "\n");
+    // Loaded back the way a model's tokenizer is loaded, and checked on every corpus text.
+    const tokenizer = new Tokenizer(tokJson, tokConfig);
+    const ordered = curriculumOrder(examples, o.seed);
+    let tokens = 0, roundTripFailures = 0, chars = 0, answerChars = 0;
+    const examplesByForm: Record<string, number> = {}, charsByForm: Record<string, number> = {};
+    const corpusFile = createWriteStream(join(o.out, "corpus.jsonl"));
+    const tick = progress(log, "tokenizing + round-trip check", "examples");
+    for (const [i, e] of ordered.entries()) {
+      const ids = tokenizer.encode(e.text).ids;
+      tokens += ids.length;
+      if (tokenizer.decode(ids) !== e.text) roundTripFailures++;
+      chars += e.text.length;
+      answerChars += e.segments.filter((s) => s.kind === "answer").reduce((a, s) => a + s.end - s.start, 0);
+      examplesByForm[e.form] = (examplesByForm[e.form] ?? 0) + 1;
+      charsByForm[e.form] = (charsByForm[e.form] ?? 0) + e.text.length;
+      if (!corpusFile.write(JSON.stringify(e satisfies CorpusExample) + "\n")) await new Promise<void>((r) => corpusFile.once("drain", () => r()));
+      tick(i + 1, ordered.length, i + 1);
+    }
+    await new Promise<void>((resolve, reject) => corpusFile.on("error", reject).end(() => resolve()));
+    if (roundTripFailures > 0) throw new Error(`tokenizer does not round-trip ${roundTripFailures} corpus texts: a pre-tokenizer or decoder bug`);
+
+    writeFileSync(join(o.out, "programs.jsonl"), trainPrograms.map((p) => JSON.stringify(p)).join("\n") + "\n");
+    writeFileSync(join(o.out, "heldout-programs.jsonl"), heldOutPrograms.map((p) => JSON.stringify(p)).join("\n") + "\n");
+    const tasks = heldOutTasks(heldOutPrograms, TINY_FORMAT_OPTIONS.proposer.nInputs);
+    writeFileSync(join(o.out, "heldout.jsonl"), tasks.map((t) => JSON.stringify(t)).join("\n") + "\n");
+    const baselines = await scoreBaselines(tasks, heldOutPrograms, trainPrograms, runner);
+
+    const heldOutTaskCounts: Record<string, number> = {};
+    for (const t of tasks) heldOutTaskCounts[t.type] = (heldOutTaskCounts[t.type] ?? 0) + 1;
+    for (const f of CORPUS_FORMS) examplesByForm[f] ??= 0;
+    const stats: CorpusStats = {
+      train: train.stats, heldOut: heldOut.stats, removedDuplicates: unique.removed, removedForOverlap: removed,
+      examples: examples.length, chars, examplesByForm, charsByForm, answerChars,
+      tokenizer: { vocabSize: tokenizer.get_vocab(true).size, charsPerToken: chars / tokens, tokens, roundTripFailures },
+      heldOutTasks: heldOutTaskCounts, baselines, seconds: (performance.now() - t0) / 1000,
+    };
+    writeFileSync(join(o.out, "stats.json"), JSON.stringify(stats, null, 2) + "\n");
+    return stats;
+  } finally {
+    await runner.close();
+  }
+}
+
+function pct(x: number): string {
+  return (100 * x).toFixed(1) + "%";
+}
+
+/** A short human summary of the stats. */
+export function summary(s: CorpusStats): string {
+  const lines = [
+    `programs: ${s.train.kept}/${s.train.programs} survived (${pct(s.train.survivalRate)}), ${s.train.programsPerSecond.toFixed(0)} programs/s, ${s.train.runsPerSecond.toFixed(0)} runs/s`,
+    `held-out: ${s.heldOut.kept}/${s.heldOut.programs} programs survived; pretraining programs removed: ${s.removedDuplicates} duplicates, ${s.removedForOverlap} equal to a held-out one`,
+    `corpus: ${s.examples} examples, ${(s.chars / 1e6).toFixed(2)} M chars (${pct(s.answerChars / s.chars)} answer), ${s.tokenizer.tokens} tokens`,
+    `tokenizer: vocab ${s.tokenizer.vocabSize}, ${s.tokenizer.charsPerToken.toFixed(2)} chars/token, round trip exact`,
+    "held-out trivial baselines (accuracy [95% bootstrap]):",
+  ];
+  for (const b of ["constant", "copy"] as const)
+    for (const t of ["deduction", "abduction", "induction"] as const) {
+      const a = s.baselines[b][t];
+      lines.push(`  ${b.padEnd(8)} ${t.padEnd(9)} ${pct(a.accuracy).padStart(6)} [${pct(a.low)}, ${pct(a.high)}] (${a.correct}/${a.total})`);
+    }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  const argv = await yargs(hideBin(process.argv))
+    .scriptName("make-corpus")
+    .usage("$0 --out <dir> [--seed N] [--programs N]: build the tiny base model's corpus, tokenizer and held-out set")
+    .option("out", { type: "string", demandOption: true, describe: "output directory (created if missing)" })
+    .option("seed", { type: "number", default: 1, describe: "generator seed of the pretraining programs" })
+    .option("programs", { type: "number", default: 20000, describe: "programs to generate for pretraining (before filtering)" })
+    .option("eval-seed", { type: "number", default: 1_000_003, describe: "generator seed of the held-out set; must differ from --seed" })
+    .option("eval-programs", { type: "number", default: 400, describe: "held-out programs to generate (before filtering)" })
+    .option("vocab-size", { type: "number", default: 1024, describe: "tokenizer vocabulary size, including bytes and added tokens" })
+    .option("workers", { type: "number", default: 2, describe: "Python processes running programs" })
+    .option("tokenizer-sample", { type: "number", default: 50000, describe: "corpus examples the tokenizer is trained on" })
+    .strict()
+    .help()
+    .parse();
+  const stats = await makeCorpus({
+    out: argv.out, seed: argv.seed, programs: argv.programs, evalSeed: argv["eval-seed"], evalPrograms: argv["eval-programs"],
+    vocabSize: argv["vocab-size"], workers: argv.workers, tokenizerSample: argv["tokenizer-sample"],
+  });
+  if (process.stderr.isTTY) process.stderr.write("\n");
+  process.stdout.write(summary(stats) + `\nwritten to ${argv.out} in ${stats.seconds.toFixed(1)} s\n`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`make-corpus: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,132 @@
+/**
+ * The tiny model's held-out evaluation set and its trivial baselines.
+ *
+ * The set is made from a generator seed never used for pretraining, and any pretraining program
+ * whose normalised text equals a held-out one is removed from pretraining (`withoutHeldOut`).
+ * Tasks per held-out program: one deduction (pair 0), one abduction (pair 1), one induction
+ * (the first N pairs: ⌊N/2⌋ shown with the message, the rest hidden).
+ *
+ * Trivial baselines — what a model gets without reading the program:
+ *   constant  deduction: the most frequent output of the pretraining corpus;
+ *             abduction: the most frequent pretraining input with the same parameter types;
+ *             induction: `f` returning the most frequent shown output, whatever its arguments;
+ *   copy      deduction: the input text as the output; abduction: the output text as the input;
+ *             induction: `f` returning its first argument.
+ * Covers: building tasks and baseline answers, accuracy with a bootstrap interval. Not: running
+ * answers (abduction and induction need execution: actors/base-model/heldout.ts does that).
+ */
+import { normalisedProgramKey } from "../pysource.ts";
+import { splitInductionPairs } from "../prompts.ts";
+import type { ExecutedProgram } from "./format.ts";
+import { Rng } from "./rng.ts";
+
+export type HeldOutTask =
+  | { type: "deduction"; programId: string; program: string; input: string; output: string }
+  | { type: "abduction"; programId: string; program: string; input: string; output: string }
+  | { type: "induction"; programId: string; program: string; message: string; shown: IoPair[]; hidden: IoPair[] };
+
+export interface IoPair {
+  input: string;
+  output: string;
+}
+
+export function heldOutTasks(programs: readonly ExecutedProgram[], nInputs: number): HeldOutTask[] {
+  const out: HeldOutTask[] = [];
+  for (const p of programs) {
+    if (p.pairs.length < Math.max(2, nInputs)) throw new Error(`held-out program ${p.id} has ${p.pairs.length} pairs; needs ${nInputs}`);
+    out.push({ type: "deduction", programId: p.id, program: p.source, ...p.pairs[0] });
+    out.push({ type: "abduction", programId: p.id, program: p.source, ...p.pairs[1] });
+    const { shown, hidden } = splitInductionPairs(p.pairs.slice(0, nInputs));
+    out.push({ type: "induction", programId: p.id, program: p.source, message: p.message, shown, hidden });
+  }
+  return out;
+}
+
+/** The first program of each normalised text (self-play's buffers de-duplicate the same way). */
+export function dedupeBySource<T extends { source: string }>(programs: readonly T[]): { kept: T[]; removed: number } {
+  const seen = new Set<string>();
+  const kept = programs.filter((p) => {
+    const key = normalisedProgramKey(p.source);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return { kept, removed: programs.length - kept.length };
+}
+
+/** Pretraining programs minus those whose normalised text is a held-out program's. */
+export function withoutHeldOut<T extends { source: string }>(train: readonly T[], heldOut: readonly { source: string }[]): { kept: T[]; removed: number } {
+  const keys = new Set(heldOut.map((p) => normalisedProgramKey(p.source)));
+  const kept = train.filter((p) => !keys.has(normalisedProgramKey(p.source)));
+  return { kept, removed: train.length - kept.length };
+}
+
+function mostFrequent(items: Iterable<string>): string | undefined {
+  const counts = new Map<string, number>();
+  for (const x of items) counts.set(x, (counts.get(x) ?? 0) + 1);
+  let best: string | undefined, bestN = 0;
+  for (const [x, n] of counts) if (n > bestN || (n === bestN && best !== undefined && x < best)) [best, bestN] = [x, n];
+  return best;
+}
+
+/** What the constant baseline answers, learned from the pretraining programs only. */
+export interface ConstantAnswers {
+  output: string;
+  /** Most frequent input per parameter signature (`int,str`). */
+  inputBySignature: Record<string, string>;
+}
+
+export function constantAnswers(train: readonly ExecutedProgram[]): ConstantAnswers {
+  const output = mostFrequent(train.flatMap((p) => p.pairs.map((x) => x.output))) ?? "0";
+  const bySig = new Map<string, string[]>();
+  for (const p of train) {
+    const sig = p.params.join(",");
+    const list = bySig.get(sig) ?? [];
+    list.push(...p.pairs.map((x) => x.input));
+    bySig.set(sig, list);
+  }
+  const inputBySignature: Record<string, string> = {};
+  for (const [sig, inputs] of bySig) inputBySignature[sig] = mostFrequent(inputs)!;
+  return { output, inputBySignature };
+}
+
+export type BaselineName = "constant" | "copy";
+
+/** A baseline's answer to a task: a literal (deduction), an argument list (abduction) or a program (induction). */
+export function baselineAnswer(task: HeldOutTask, baseline: BaselineName, consts: ConstantAnswers, signature: string): string {
+  switch (task.type) {
+    case "deduction":
+      return baseline === "constant" ? consts.output : task.input;
+    case "abduction":
+      return baseline === "constant" ? (consts.inputBySignature[signature] ?? "0") : task.output;
+    case "induction":
+      return baseline === "constant"
+        ? `def f(*args):\n    return ${mostFrequent(task.shown.map((p) => p.output)) ?? "0"}`
+        : "def f(a, *rest):\n    return a";
+  }
+}
+
+export interface Accuracy {
+  correct: number;
+  total: number;
+  accuracy: number;
+  /** 95% percentile bootstrap interval. */
+  low: number;
+  high: number;
+}
+
+/** Accuracy with a seeded 95% percentile bootstrap interval (1,000 resamples). */
+export function accuracyWithInterval(outcomes: readonly boolean[], seed = 0, resamples = 1000): Accuracy {
+  const n = outcomes.length;
+  const correct = outcomes.filter(Boolean).length;
+  if (n === 0) return { correct: 0, total: 0, accuracy: 0, low: 0, high: 0 };
+  const rng = Rng.derive(seed, "bootstrap");
+  const means: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    let c = 0;
+    for (let i = 0; i < n; i++) if (outcomes[rng.int(0, n - 1)]) c++;
+    means.push(c / n);
+  }
+  means.sort((a, b) => a - b);
+  return { correct, total: n, accuracy: correct / n, low: means[Math.floor(0.025 * resamples)], high: means[Math.ceil(0.975 * resamples) - 1] };
+}

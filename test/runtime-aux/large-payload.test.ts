@@ -95,6 +95,33 @@ test("large payload - a replaced object fails the digest check, naming the objec
   await assert.rejects(store.unpack(encode({ not: "a reference" }), true), /not a version-1 payload reference/);
 });
 
+test("large payload - objects are ordinary object-store objects: @nats-io/obj reads ours, we read its", async () => {
+  const bucket = freshBucket();
+  const nc = await connection();
+  const store = await PayloadStore.open(nc, { bucket, thresholdBytes: 1000 });
+  const os = await new Objm(nc).open(bucket);
+  const bytes = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => i * 31);
+  const packed = await store.pack(bytes);
+  const ref = decode<PayloadReference>(packed.body);
+  const info = await os.info(ref.name);
+  assert.equal(info?.size, bytes.length);
+  assert.equal(info?.chunks, Math.ceil(bytes.length / (nc.info!.max_payload - 4096)));
+  assert.equal(Buffer.compare(Buffer.from((await os.getBlob(ref.name))!), Buffer.from(bytes)), 0, "the library's digest check passes");
+  assert.equal(Buffer.compare(Buffer.from(await store.unpack(packed.body, true)), Buffer.from(bytes)), 0);
+});
+
+test("large payload - an object whose chunks are gone fails at once, naming it", async () => {
+  const bucket = freshBucket();
+  const nc = await connection();
+  const store = await PayloadStore.open(nc, { bucket, thresholdBytes: 1000 });
+  const packed = await store.pack(new Uint8Array(5000));
+  const ref = decode<PayloadReference>(packed.body);
+  const info = (await (await new Objm(nc).open(bucket)).info(ref.name))!;
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.purge(`OBJ_${bucket}`, { filter: `$O.${bucket}.C.${info.nuid}` });
+  await assert.rejects(store.unpack(packed.body, true), new RegExp(`${ref.name}: 0 of its 1 chunks are in the stream`));
+});
+
 test("large payload - orphans: unconsumed objects and chunks of a sender killed mid-upload are collected", async () => {
   const bucket = freshBucket();
   const nc = await connection();

@@ -1,0 +1,55 @@
+/**
+ * `tiny`: the embedded CPU default — azr's own tiny base model on 2 cores, onnxruntime-node, the
+ * compact prompts. It keeps everything spec §11 says a scaled run must keep (three task types,
+ * six groups, TRR++, the reward levels, n ≥ 2, tags, fences, format regex, every executor check,
+ * one optimiser step per self-play step, the solver mix) and scales the rest down.
+ *
+ * The sizes below are the spec's suggested starting points; they are provisional until the tiny
+ * model lands and `make selfplay` is timed (target: the default steps finish in ≤ 30 minutes).
+ */
+import type { RecipeOverrides } from "./schema.ts";
+
+export const recipe: RecipeOverrides = {
+  name: "tiny",
+  description: "Embedded CPU default: azr's tiny base model, 2 cores, compact prompts, B = 8 per group.",
+  model: {
+    id: "azr/tiny", // project-made; never downloaded
+    path: "data/tiny", // written by `make base-model` (config.json, model.safetensors, tokenizer.json)
+    engine: "ort", // in-process onnxruntime-node: the only engine that needs no GPU or PyTorch
+    dtype: "fp32", // onnxruntime-node has no bf16 on CPU
+  },
+  resources: { gpus: 0, rolloutTensorParallel: 1, sequenceParallel: 1 }, // CPU only
+  actors: {
+    "rollout-engine": { replicas: 1, cpus: 1, gpus: 0, maxRestarts: 3 }, // 2 cores shared by every actor
+    learner: { replicas: 1, cpus: 1, gpus: 0, maxRestarts: 3 },
+    "code-executor": { replicas: 1, cpus: 1, gpus: 0, maxRestarts: 3 },
+  },
+  selfplay: {
+    batchSize: 8, // spec §11 example: 6 × 8 = 48 trained sequences per step fit a 2-core budget
+    references: 3, // K ≈ 3 keeps the compact proposer prompt short
+    inductionInputs: 6, // N even: 3 shown / 3 hidden
+    nSamples: 4, // n ≥ 2 keeps learnability informative; 4 → r_prop ∈ {0.25, 0.5, 0.75}
+    steps: 20, // provisional: re-measure so the default run finishes in ≤ 30 minutes
+  },
+  prompt: {
+    variant: "compact", // a tiny model follows a few lines, not 500 words (§3.4)
+    maxTokens: 896, // proposer prompts over this are re-drawn (K = 3 references)
+  },
+  data: {
+    maxPromptTokens: 1024, // provisional: the tiny model's context budget
+    maxResponseTokens: 256, // tiny responses are short programs and values
+  },
+  seed: {
+    dir: "data/tiny", // seeds made by the project sit beside the tiny model
+    triplets: null, // none yet: start from the identity triplet and top up with model-made seeds
+    induction: null,
+  },
+  executor: { workers: 1 }, // one sandboxed worker on a 2-core machine
+  trainer: {
+    optimizer: { lr: 1e-4 }, // a small model wants ~1e-4 (spec §11); to be confirmed by measurement
+    microBatch: 8, // one micro-batch per group-sized slice
+    gradientCheckpointing: false, // activations are small; recomputation would only cost time
+    saveEvery: 5, // short runs: checkpoint often enough that resume is exercised
+  },
+  eval: { every: 0, maxNewTokens: 256 }, // the paper's suites are far beyond a tiny model
+};

@@ -1,0 +1,218 @@
+/**
+ * Recipe validation: every problem names the field, what is wrong, and the fix — unknown keys
+ * (with the closest known key), wrong types, values out of range, cross-field rules. Also the
+ * deep merge used by recipe files (`extends` + overrides) and `--set key=value` parsing.
+ *
+ * Covers: pure checks over plain objects. Not: file loading (index.ts), whether model paths
+ * or GPUs exist on this machine (checked by the driver before any actor starts).
+ */
+import { levenshtein } from "../azr/reward-registry.ts";
+import { BASE, RULES, type Recipe, type RecipeOverrides, type Rule } from "./schema.ts";
+
+export interface RecipeIssue {
+  path: string;
+  problem: string;
+  fix: string;
+}
+
+export class RecipeError extends Error {
+  override name = "RecipeError";
+  constructor(readonly recipe: string, readonly issues: RecipeIssue[]) {
+    super(`recipe '${recipe}' is invalid:\n${issues.map((i) => `  - ${i.path}: ${i.problem}; ${i.fix}`).join("\n")}`);
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function closest(word: string, options: string[]): string | undefined {
+  let best: string | undefined, bestD = Infinity;
+  for (const o of options) {
+    const d = levenshtein(word.toLowerCase(), o.toLowerCase());
+    if (d < bestD) { best = o; bestD = d; }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+}
+
+function describeRule(r: Rule): string {
+  switch (r.kind) {
+    case "number": {
+      const lo = r.min === undefined ? "" : r.exclusiveMin ? `> ${r.min}` : `≥ ${r.min}`;
+      const hi = r.max === undefined || r.max === Infinity ? "" : `≤ ${r.max}`;
+      return `${r.integer ? "an integer" : "a number"}${lo || hi ? ` ${[lo, hi].filter(Boolean).join(" and ")}` : ""}${r.nullable ? " (or null)" : ""}`;
+    }
+    case "string": return `a ${r.nonEmpty ? "non-empty " : ""}string${r.nullable ? " (or null)" : ""}`;
+    case "boolean": return "true or false";
+    case "enum": return `one of ${r.values.map((v) => `'${v}'`).join(", ")}`;
+    case "enum[]": return `a list of ${r.values.map((v) => `'${v}'`).join(", ")}${r.unique ? " without repeats" : ""}${r.minItems ? ` (at least ${r.minItems})` : ""}`;
+    case "string[]": return "a list of strings";
+    case "pair": return `two numbers in [${r.min}, ${r.max}]`;
+    case "terms": return "an object of { enabled: boolean, coef: number ≥ 0, max: number }";
+  }
+}
+
+function checkLeaf(path: string, v: unknown, r: Rule, out: RecipeIssue[]): void {
+  const bad = (problem: string): void => { out.push({ path, problem, fix: `use ${describeRule(r)}` }); };
+  switch (r.kind) {
+    case "number":
+      if (v === null && r.nullable) return;
+      if (typeof v !== "number" || Number.isNaN(v)) return bad(`expected a number, got ${JSON.stringify(v)}`);
+      if (r.integer && !Number.isInteger(v)) return bad(`${v} is not an integer`);
+      if (r.min !== undefined && (r.exclusiveMin ? v <= r.min : v < r.min)) return bad(`${v} is out of range`);
+      if (r.max !== undefined && v > r.max) return bad(`${v} is out of range`);
+      return;
+    case "string":
+      if (v === null && r.nullable) return;
+      if (typeof v !== "string") return bad(`expected a string, got ${JSON.stringify(v)}`);
+      if (r.nonEmpty && v === "") return bad("is empty");
+      return;
+    case "boolean":
+      if (typeof v !== "boolean") return bad(`expected true or false, got ${JSON.stringify(v)}`);
+      return;
+    case "enum":
+      if (typeof v !== "string" || !r.values.includes(v)) {
+        const guess = typeof v === "string" ? closest(v, [...r.values]) : undefined;
+        out.push({ path, problem: `${JSON.stringify(v)} is not allowed`, fix: guess ? `did you mean '${guess}'? (${describeRule(r)})` : `use ${describeRule(r)}` });
+      }
+      return;
+    case "enum[]":
+      if (!Array.isArray(v)) return bad(`expected a list, got ${JSON.stringify(v)}`);
+      for (const x of v) if (typeof x !== "string" || !r.values.includes(x)) return bad(`${JSON.stringify(x)} is not allowed`);
+      if (r.unique && new Set(v).size !== v.length) return bad("has repeated entries");
+      if (r.minItems && v.length < r.minItems) return bad(`has ${v.length} entries`);
+      return;
+    case "string[]":
+      if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) return bad(`expected a list of strings, got ${JSON.stringify(v)}`);
+      return;
+    case "pair":
+      if (!Array.isArray(v) || v.length !== 2 || v.some((x) => typeof x !== "number" || x < r.min || x > r.max)) return bad(`got ${JSON.stringify(v)}`);
+      return;
+    case "terms":
+      if (!isObject(v)) return bad(`expected an object, got ${JSON.stringify(v)}`);
+      for (const [name, s] of Object.entries(v)) {
+        const p = `${path}.${name}`;
+        if (!isObject(s)) { out.push({ path: p, problem: "expected { enabled, coef, max }", fix: "write e.g. { enabled: true, coef: 0.1, max: 0.5 }" }); continue; }
+        for (const k of Object.keys(s)) if (!["enabled", "coef", "max"].includes(k)) out.push({ path: `${p}.${k}`, problem: "unknown key", fix: "a term has only enabled, coef and max" });
+        if (typeof s.enabled !== "boolean") out.push({ path: `${p}.enabled`, problem: `expected true or false, got ${JSON.stringify(s.enabled)}`, fix: "use true or false" });
+        if (typeof s.coef !== "number" || s.coef < 0) out.push({ path: `${p}.coef`, problem: `expected a number ≥ 0, got ${JSON.stringify(s.coef)}`, fix: "use a number ≥ 0" });
+        if (typeof s.max !== "number" || Number.isNaN(s.max)) out.push({ path: `${p}.max`, problem: `expected a number, got ${JSON.stringify(s.max)}`, fix: "use a number" });
+      }
+      return;
+  }
+}
+
+/** Walk `v` against the shape of `shape` (BASE), checking keys and leaves. */
+function walk(v: unknown, shape: unknown, path: string, out: RecipeIssue[]): void {
+  const rule = RULES[path];
+  if (rule) return checkLeaf(path, v, rule, out);
+  if (!isObject(shape)) throw new Error(`schema bug: no rule for leaf '${path}'`);
+  if (!isObject(v)) { out.push({ path: path || "(root)", problem: `expected an object, got ${JSON.stringify(v)}`, fix: `give the section as { ${Object.keys(shape).join(", ")} }` }); return; }
+  const known = Object.keys(shape);
+  for (const k of Object.keys(v)) {
+    if (!(k in shape)) {
+      const guess = closest(k, known);
+      out.push({ path: path ? `${path}.${k}` : k, problem: "unknown key", fix: guess ? `did you mean '${guess}'?` : `known keys here: ${known.join(", ")}` });
+    }
+  }
+  for (const k of known) {
+    const p = path ? `${path}.${k}` : k;
+    if (!(k in v)) { out.push({ path: p, problem: "missing", fix: `add it (default ${JSON.stringify((shape as Record<string, unknown>)[k])})` }); continue; }
+    walk(v[k], shape[k], p, out);
+  }
+}
+
+/** Rules that involve more than one field. */
+function crossChecks(r: Recipe, out: RecipeIssue[]): void {
+  const add = (path: string, problem: string, fix: string) => out.push({ path, problem, fix });
+  if (r.selfplay.compositeFunctionsMin > r.selfplay.compositeFunctionsMax) {
+    add("selfplay.compositeFunctionsMin", `${r.selfplay.compositeFunctionsMin} > compositeFunctionsMax ${r.selfplay.compositeFunctionsMax}`, "make min ≤ max (0/0 = off)");
+  }
+  if (r.prompt.maxTokens > r.data.maxPromptTokens) {
+    add("prompt.maxTokens", `${r.prompt.maxTokens} exceeds data.maxPromptTokens ${r.data.maxPromptTokens}`, "lower prompt.maxTokens or raise data.maxPromptTokens");
+  }
+  if (r.trainer.kl.estimator !== "off" && r.actors["reference-model"].replicas < 1) {
+    add("actors.reference-model.replicas", `KL estimator '${r.trainer.kl.estimator}' needs a reference model, but 0 replicas are started`, "set actors.reference-model.replicas to 1, or trainer.kl.estimator to 'off'");
+  }
+  if (r.trainer.kl.estimator === "off" && r.trainer.kl.coef !== 0) {
+    add("trainer.kl.coef", `${r.trainer.kl.coef} has no effect while trainer.kl.estimator is 'off'`, "set trainer.kl.coef to 0, or choose an estimator (k1, k2, k3)");
+  }
+  if (r.model.engine === "ort" && r.model.dtype !== "fp32") {
+    add("model.dtype", `'${r.model.dtype}' with the ort engine (onnxruntime-node has no bf16 on CPU)`, "use 'fp32' with engine 'ort', or engine 'torch'");
+  }
+  if (r.resources.gpus > 0 && r.resources.rolloutTensorParallel > r.resources.gpus) {
+    add("resources.rolloutTensorParallel", `${r.resources.rolloutTensorParallel} exceeds resources.gpus ${r.resources.gpus}`, "use at most the GPU count");
+  }
+  if (r.resources.gpus > 0 && r.resources.sequenceParallel > r.resources.gpus) {
+    add("resources.sequenceParallel", `${r.resources.sequenceParallel} exceeds resources.gpus ${r.resources.gpus}`, "use at most the GPU count");
+  }
+  const need = (n: keyof Recipe["actors"]) => r.actors[n].replicas * r.actors[n].gpus;
+  const shared = r.resources.colocate ? Math.max(need("rollout-engine"), need("learner")) : need("rollout-engine") + need("learner");
+  const actorGpus = shared + (Object.keys(r.actors) as (keyof Recipe["actors"])[]).filter((n) => n !== "rollout-engine" && n !== "learner").reduce((a, n) => a + need(n), 0);
+  if (actorGpus > r.resources.gpus) {
+    add("actors", `the actors ask for ${actorGpus} GPUs${r.resources.colocate ? " (rollout engine and learner colocated)" : ""} but resources.gpus is ${r.resources.gpus}`, "raise resources.gpus or lower the actors' gpus");
+  }
+  if (r.resources.gpus > 0 && r.actors["rollout-engine"].gpus > 0 && r.actors["rollout-engine"].gpus % r.resources.rolloutTensorParallel !== 0) {
+    add("actors.rollout-engine.gpus", `${r.actors["rollout-engine"].gpus} is not a multiple of resources.rolloutTensorParallel ${r.resources.rolloutTensorParallel}`, "give each rollout engine a whole number of tensor-parallel groups");
+  }
+  if (r.selfplay.taskTypes.includes("error") && r.seed.errors === null && !r.seed.topUp) {
+    add("seed.errors", "the error task type is on, but there is no error seed file and topUp is off", "give seed.errors or turn seed.topUp on");
+  }
+}
+
+/** Check a complete recipe object; returns it typed, or throws {@link RecipeError} listing every problem. */
+export function validateRecipe(v: unknown, name = isObject(v) && typeof v.name === "string" ? v.name : "(unnamed)"): Recipe {
+  const issues: RecipeIssue[] = [];
+  walk(v, BASE, "", issues);
+  if (issues.length === 0) crossChecks(v as Recipe, issues);
+  if (issues.length) throw new RecipeError(name, issues);
+  return v as Recipe;
+}
+
+function clone<T>(v: T): T {
+  return structuredClone(v);
+}
+
+/**
+ * Merge overrides into a parent recipe: objects merge key by key, everything else (numbers,
+ * strings, arrays, null) replaces. Unknown keys are kept so validation can name them.
+ */
+export function mergeRecipe(parent: Recipe, overrides: RecipeOverrides): unknown {
+  const merge = (a: unknown, b: unknown): unknown => {
+    if (!isObject(a) || !isObject(b)) return clone(b);
+    const out: Record<string, unknown> = clone(a);
+    for (const [k, x] of Object.entries(b)) out[k] = k in out ? merge(out[k], x) : clone(x);
+    return out;
+  };
+  const { extends: _parent, ...rest } = overrides;
+  return merge(parent, rest);
+}
+
+/** Parse a `--set path=value` string by the field's rule and return a new, validated recipe. */
+export function applySetting(recipe: Recipe, assignment: string): Recipe {
+  const eq = assignment.indexOf("=");
+  if (eq < 1) throw new RecipeError(recipe.name, [{ path: assignment, problem: "not of the form key=value", fix: "write e.g. --set trainer.optimizer.lr=2e-6" }]);
+  const path = assignment.slice(0, eq).trim(), raw = assignment.slice(eq + 1).trim();
+  const rule = RULES[path];
+  if (!rule) {
+    const last = path.split(".").at(-1)!;
+    const sameLeaf = Object.keys(RULES).filter((k) => k.split(".").at(-1) === last);
+    const guess = sameLeaf.length ? sameLeaf.join("' or '") : closest(path, Object.keys(RULES));
+    throw new RecipeError(recipe.name, [{ path, problem: "no such setting", fix: guess ? `did you mean '${guess}'?` : "run `azr recipes show <name>` to list the settings" }]);
+  }
+  let value: unknown;
+  const asJson = () => { try { return JSON.parse(raw); } catch { return raw; } };
+  switch (rule.kind) {
+    case "number": value = raw === "null" ? null : raw === "" ? NaN : Number(raw); break;
+    case "boolean": value = raw === "true" ? true : raw === "false" ? false : raw; break;
+    case "string": value = raw === "null" && rule.nullable ? null : raw; break;
+    case "enum": value = raw; break;
+    case "enum[]": case "string[]": value = raw.startsWith("[") ? asJson() : raw === "" ? [] : raw.split(",").map((s) => s.trim()); break;
+    case "pair": value = raw.startsWith("[") ? asJson() : raw.split(",").map((s) => Number(s.trim())); break;
+    case "terms": value = asJson(); break;
+  }
+  const next = clone(recipe) as unknown as Record<string, unknown>;
+  const keys = path.split(".");
+  let node = next;
+  for (const k of keys.slice(0, -1)) node = node[k] as Record<string, unknown>;
+  node[keys[keys.length - 1]] = value;
+  return validateRecipe(next, recipe.name);
+}

@@ -1,0 +1,155 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  applySeedEnv, applySettings, BASE, flattenRecipe, getRecipe, listRecipes, loadRecipe, RecipeError, resolveSeedPaths, RULES, validateRecipe,
+} from "../../recipes/index.ts";
+
+const SEEDS = "/work/shared/azr-seeds";
+
+/** Throws a RecipeError whose message matches every pattern. */
+function rejects(fn: () => unknown, ...patterns: RegExp[]) {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof RecipeError, String(e));
+    for (const p of patterns) assert.match((e as Error).message, p);
+    return true;
+  });
+}
+
+test("recipes - every leaf of the schema has a rule, and every rule a leaf", () => {
+  const leaves = flattenRecipe(BASE).map(([p]) => p).sort();
+  assert.deepEqual(leaves, Object.keys(RULES).sort());
+  validateRecipe(BASE);
+});
+
+test("recipes - every key the spec names exists with the spec's default", () => {
+  const spec: [string, unknown][] = [
+    ["selfplay.batchSize", 64], ["selfplay.references", 6], ["selfplay.nSamples", 8], ["selfplay.inductionInputs", 10],
+    ["selfplay.temperature", 1], ["selfplay.topP", 1], ["selfplay.learnabilityTemperature", 1], ["selfplay.solveFrom", "same-step"],
+    ["selfplay.solverMix", "max-new"], ["selfplay.steps", 500], ["selfplay.taskTypes", ["deduction", "abduction", "induction"]],
+    ["selfplay.trainPropose", true], ["selfplay.pretrainPredSteps", 0], ["selfplay.offPolicy", 0],
+    ["seed.factor", 4], ["seed.temperature", 1], ["seed.topUp", true],
+    ["buffer.maxEntries", 16384], ["buffer.capPolicy", "evict-oldest"], ["buffer.dedupe", "exact"],
+    ["prompt.chatTemplate", false], ["prompt.maxTokens", 5600], ["prompt.maxRedraws", 100], ["data.maxPromptTokens", 6144], ["data.maxResponseTokens", 8096],
+    ["validation.determinismRuns", 2], ["validation.hashSeedCheck", false], ["validation.maxOutputChars", 400], ["validation.allowDuplicateInputs", false],
+    ["validation.rejectMultipleFunctions", true], ["validation.entryFunction", "first"], ["validation.rejectTestCodeInProgram", false],
+    ["validation.bannedWords", ["logging", "random", "multiprocessing", "pebble", "subprocess", "threading", "datetime", "time", "hashlib", "hmac", "bcrypt", "os.sys", "os.path", "sys.exit", "os.environ", "calendar"]],
+    ["executor.timeoutSeconds", 10], ["executor.memoryMB", 1024], ["executor.maxProcs", 1], ["executor.hashSeed", 0], ["executor.mode", "pooled"],
+    ["reward.formatCheck", true], ["reward.trivialProposal", -0.5], ["reward.learnability", "one-minus"], ["reward.validProgramFilter", "all"],
+    ["reward.inductionMode", "binary"], ["reward.extra.combine", "sum"],
+    ["trainer.advantageStats", "per-response"], ["trainer.lossAgg", "token-mean"], ["trainer.clipLow", 0.2], ["trainer.clipHigh", 0.2],
+    ["trainer.dualClip", null], ["trainer.entropyCoef", 0.001], ["trainer.kl.estimator", "off"], ["trainer.optimizer.lr", 1e-6],
+    ["trainer.optimizer.betas", [0.9, 0.999]], ["trainer.optimizer.eps", 1e-8], ["trainer.optimizer.weightDecay", 0.01], ["trainer.optimizer.warmupSteps", 0],
+    ["trainer.gradClip", 1], ["trainer.microBatch", 16], ["trainer.epochs", 1], ["trainer.saveEvery", 10], ["trainer.keepCheckpoints", 2],
+    ["trainer.gradientCheckpointing", true], ["trainer.logRatioClamp", 20], ["trainer.skipNonFiniteGrad", true],
+    ["eval.every", 10], ["eval.codePrompt", "r1"], ["eval.mathTemplate", "azr"], ["actors.reference-model.replicas", 0],
+  ];
+  const flat = new Map(flattenRecipe(BASE));
+  for (const [path, want] of spec) assert.deepEqual(flat.get(path), want, path);
+  for (const t of Object.values(BASE.reward.extra.terms)) assert.deepEqual(t, { enabled: false, coef: 0, max: 0.5 }, "extra rewards off, coef 0, max 0.5");
+});
+
+test("recipes - the spec's recipe table, row by row", () => {
+  const table: [string, string, number, number, number, string | null, string | null, number, boolean, string][] = [
+    // name, model, GPUs, rollout TP, micro-batch, triplet seeds, induction seeds, seed factor, reject multiple defs, entry
+    ["coder3b", "Qwen/Qwen2.5-Coder-3B", 2, 2, 16, "3b_coder_seed_io.jsonl", "3b_coder_code_f_seed_io.jsonl", 4, true, "first"],
+    ["7b", "Qwen/Qwen2.5-7B", 4, 2, 16, "7b_seed_io.jsonl", "7b_code_f_seed_io.jsonl", 4, true, "first"],
+    ["coder7b", "Qwen/Qwen2.5-Coder-7B", 4, 2, 16, "7b_coder_seed_io.jsonl", "7b_coder_code_f_seed_io.jsonl", 4, true, "first"],
+    ["14b", "Qwen/Qwen2.5-14B", 8, 4, 16, "14b_seed_io.jsonl", "14b_code_f_seed_io.jsonl", 4, true, "first"],
+    ["coder14b", "Qwen/Qwen2.5-Coder-14B", 8, 4, 16, "14b_coder_seed_io.jsonl", "14b_coder_code_f_seed_io.jsonl", 4, true, "first"],
+    ["llama8b", "meta-llama/Llama-3.1-8B", 4, 2, 16, "llama_64_seed_io.jsonl", "llama_64_code_f_seed_io.jsonl", 1, false, "last"],
+    ["qwen3-4b", "Qwen/Qwen3-4B-Base", 2, 2, 8, "qwen3_4b_seed_io.jsonl", "qwen3_4b_code_f_seed_io.jsonl", 4, false, "last"],
+    ["3b", "Qwen/Qwen2.5-3B", 2, 2, 16, null, null, 4, true, "first"],
+  ];
+  for (const [name, model, gpus, tp, micro, trip, ind, factor, reject, entry] of table) {
+    const r = getRecipe(name);
+    assert.deepEqual(
+      [r.model.id, r.model.engine, r.resources.gpus, r.resources.rolloutTensorParallel, r.resources.sequenceParallel, r.trainer.microBatch, r.seed.triplets, r.seed.induction, r.seed.factor, r.validation.rejectMultipleFunctions, r.validation.entryFunction],
+      [model, "torch", gpus, tp, gpus, micro, trip, ind, factor, reject, entry],
+      name,
+    );
+    // the common settings of §11 hold for every published recipe
+    assert.deepEqual([r.selfplay.batchSize, r.selfplay.references, r.selfplay.nSamples, r.selfplay.inductionInputs, r.selfplay.steps, r.trainer.optimizer.lr, r.trainer.kl.estimator], [64, 6, 8, 10, 500, 1e-6, "off"], name);
+  }
+  assert.equal(getRecipe("qwen3-4b").model.thinkTokensAsText, true);
+  assert.equal(getRecipe("coder7b").eval.mathTemplate, "azr_boxed");
+  assert.deepEqual(listRecipes()[0], "tiny");
+  assert.deepEqual(listRecipes().sort(), ["14b", "3b", "7b", "coder14b", "coder3b", "coder7b", "llama8b", "qwen3-4b", "tiny"]);
+});
+
+test("recipes - tiny keeps what §11 says a scaled run must keep", () => {
+  const r = getRecipe("tiny");
+  assert.deepEqual(r.selfplay.taskTypes, ["deduction", "abduction", "induction"]);
+  assert.ok(r.selfplay.nSamples >= 2);
+  assert.ok(r.selfplay.inductionInputs >= 2 && r.selfplay.inductionInputs % 2 === 0);
+  assert.deepEqual([r.model.engine, r.model.dtype, r.resources.gpus, r.prompt.variant, r.model.path], ["ort", "fp32", 0, "compact", "data/tiny"]);
+  assert.deepEqual([r.reward.trivialProposal, r.reward.formatCheck, r.trainer.epochs, r.selfplay.solverMix, r.trainer.advantageStats], [-0.5, true, 1, "max-new", "per-response"]);
+  assert.ok(r.prompt.maxTokens <= r.data.maxPromptTokens);
+});
+
+test("recipes - seed files named by the recipes exist in the shared folder", { skip: existsSync(SEEDS) ? false : `${SEEDS} is absent` }, () => {
+  for (const name of listRecipes()) {
+    const paths = resolveSeedPaths(getRecipe(name), "/work/main");
+    for (const p of [paths.triplets, paths.induction]) if (p !== null) assert.ok(existsSync(p), `${name}: ${p}`);
+  }
+});
+
+test("recipes - validation names the field, the problem and the fix", () => {
+  const bad = (patch: (r: Record<string, any>) => void) => { const r = structuredClone(BASE) as Record<string, any>; patch(r); return () => validateRecipe(r); };
+  rejects(bad((r) => { r.selfplay.nSampels = 8; }), /selfplay\.nSampels: unknown key; did you mean 'nSamples'\?/);
+  rejects(bad((r) => { r.trainr = {}; }), /trainr: unknown key; did you mean 'trainer'\?/);
+  rejects(bad((r) => { r.selfplay.batchSize = "64"; }), /selfplay\.batchSize: expected a number, got "64"; use an integer ≥ 1/);
+  rejects(bad((r) => { r.selfplay.nSamples = 1; }), /selfplay\.nSamples: 1 is out of range; use an integer ≥ 2/);
+  rejects(bad((r) => { r.selfplay.batchSize = 6.5; }), /selfplay\.batchSize: 6\.5 is not an integer/);
+  rejects(bad((r) => { r.buffer.capPolicy = "evict-olde"; }), /buffer\.capPolicy: "evict-olde" is not allowed; did you mean 'evict-oldest'\?/);
+  rejects(bad((r) => { r.selfplay.taskTypes = ["deduction", "deduction"]; }), /selfplay\.taskTypes: has repeated entries/);
+  rejects(bad((r) => { delete r.reward.inductionMode; }), /reward\.inductionMode: missing; add it \(default "binary"\)/);
+  rejects(bad((r) => { r.trainer.kl.estimator = "k3"; }), /actors\.reference-model\.replicas: KL estimator 'k3' needs a reference model/);
+  rejects(bad((r) => { r.prompt.maxTokens = 7000; }), /prompt\.maxTokens: 7000 exceeds data\.maxPromptTokens 6144/);
+  rejects(bad((r) => { r.model.engine = "ort"; }), /model\.dtype: 'bf16' with the ort engine/);
+  rejects(bad((r) => { r.reward.extra.terms.complexity.coef = -1; }), /reward\.extra\.terms\.complexity\.coef: expected a number ≥ 0/);
+  rejects(bad((r) => { r.actors.learner.gpus = 2; }), /actors: the actors ask for 2 GPUs .* but resources\.gpus is 0/);
+  // several problems are reported together
+  rejects(bad((r) => { r.selfplay.steps = 0; r.executor.timeoutSeconds = 0; }), /selfplay\.steps/, /executor\.timeoutSeconds: 0 is out of range; use a number > 0/);
+  // a user's own reward term is allowed
+  validateRecipe({ ...structuredClone(BASE), reward: { ...BASE.reward, extra: { combine: "sum", terms: { ...BASE.reward.extra.terms, mine: { enabled: true, coef: 0.1, max: 0.5 } } } } });
+});
+
+test("recipes - --set parses by the field's type and validates", () => {
+  const r = applySettings(getRecipe("7b"), ["trainer.optimizer.lr=2e-6", "selfplay.solveFrom=previous-step", "buffer.dedupe=none", "trainer.dualClip=3", "selfplay.taskTypes=deduction,abduction,induction,error", "seed.triplets=null"]);
+  assert.deepEqual([r.trainer.optimizer.lr, r.selfplay.solveFrom, r.buffer.dedupe, r.trainer.dualClip, r.selfplay.taskTypes.length, r.seed.triplets], [2e-6, "previous-step", "none", 3, 4, null]);
+  assert.equal(getRecipe("7b").trainer.optimizer.lr, 1e-6, "the original is untouched");
+  rejects(() => applySettings(getRecipe("tiny"), ["trainer.lr=1"]), /trainer\.lr: no such setting; did you mean 'trainer\.optimizer\.lr'\?/);
+  rejects(() => applySettings(getRecipe("tiny"), ["selfplay.steps=ten"]), /selfplay\.steps: expected a number/);
+  rejects(() => applySettings(getRecipe("tiny"), ["reward.formatCheck=yes"]), /reward\.formatCheck: expected true or false/);
+  rejects(() => applySettings(getRecipe("tiny"), ["novalue"]), /not of the form key=value/);
+});
+
+test("recipes - loadRecipe: names, JSON and TS files with extends, and clear errors", async () => {
+  assert.equal((await loadRecipe("14b")).resources.gpus, 8);
+  await assert.rejects(loadRecipe("14bb"), /no such recipe; did you mean '14b'\?/);
+  const dir = mkdtempSync(join(tmpdir(), "azr-recipe-"));
+  try {
+    writeFileSync(join(dir, "mine.json"), JSON.stringify({ extends: "tiny", selfplay: { steps: 3 } }));
+    const mine = await loadRecipe(join(dir, "mine.json"));
+    assert.deepEqual([mine.selfplay.steps, mine.selfplay.batchSize, mine.model.engine], [3, 8, "ort"]);
+    writeFileSync(join(dir, "mine.ts"), `export const recipe = { extends: "coder7b", name: "mine", trainer: { optimizer: { lr: 5e-7 } } };\n`);
+    const ts = await loadRecipe(join(dir, "mine.ts"));
+    assert.deepEqual([ts.name, ts.model.id, ts.trainer.optimizer.lr, ts.trainer.optimizer.betas], ["mine", "Qwen/Qwen2.5-Coder-7B", 5e-7, [0.9, 0.999]]);
+    writeFileSync(join(dir, "typo.json"), JSON.stringify({ extends: "tiny", selfplay: { stepz: 3 } }));
+    await assert.rejects(loadRecipe(join(dir, "typo.json")), /selfplay\.stepz: unknown key; did you mean 'steps'\?/);
+    writeFileSync(join(dir, "broken.json"), "{");
+    await assert.rejects(loadRecipe(join(dir, "broken.json")), /not valid JSON/);
+    await assert.rejects(loadRecipe(join(dir, "absent.json")), /does not exist/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("recipes - seed paths: OUTPUT_SEED_PATH-style variables and resolution against seed.dir", () => {
+  const r = applySeedEnv(getRecipe("7b"), { OUTPUT_SEED_PATH: "/data/my_seed.jsonl", OUTPUT_CODE_F_SEED_PATH: "", UNRELATED: "x" });
+  assert.deepEqual(resolveSeedPaths(r, "/repo"), { triplets: "/data/my_seed.jsonl", induction: "/shared/azr-seeds/7b_code_f_seed_io.jsonl", errors: null });
+  assert.deepEqual(resolveSeedPaths(getRecipe("tiny"), "/repo"), { triplets: null, induction: null, errors: null });
+});

@@ -1,0 +1,317 @@
+/**
+ * The code executor's public API: validate proposals and check answers under Absolute Zero's
+ * rules, streaming verdicts as they finish, with per-call statistics.
+ *
+ * Covers: options and defaults (azr-spec §5.3–5.4: timeout 10 s, 1,024 MB, 400 output chars,
+ * two determinism runs, hash seed 0, the reference ban list), the isolation check at start
+ * (refuses to run without memory and CPU limits, warns loudly with less than full isolation),
+ * turning proposals and answers into jobs and observations into verdicts. Not: the actor
+ * wrapper (actor.ts), the sandbox details (sandbox.ts, worker.py).
+ */
+import { availableParallelism } from "node:os";
+import type { PythonChoice } from "../../model/python.ts";
+import { findPython } from "../../model/python.ts";
+import { WorkerPool, type Outcome } from "./pool.ts";
+import type { Job } from "./protocol.ts";
+import { bubblewrapUsable, describeIsolation, IsolationError, type IsolationReport } from "./sandbox.ts";
+import {
+  fail, inputVerdict, judgeAbduction, judgeDeduction, judgeHashSeed, judgeInduction, judgeValidation, wrong,
+  type AnswerVerdict, type InductionMode, type SolverTask, type Verdict,
+} from "./verdicts.ts";
+
+/** The reference's ban list (azr-spec §5.3 check 2, `validation.bannedWords`). */
+export const DEFAULT_BANNED_WORDS: readonly string[] = [
+  "logging", "random", "multiprocessing", "pebble", "subprocess", "threading", "datetime", "time",
+  "hashlib", "hmac", "bcrypt", "os.sys", "os.path", "sys.exit", "os.environ", "calendar",
+];
+
+export interface ExecutorLimits {
+  /** Wall clock per task, both determinism calls included (`executor.timeoutSeconds` × 1000). */
+  timeoutMs: number;
+  /** Address-space limit per worker process (`executor.memoryMB`). */
+  memoryMB: number;
+  /** Longest accepted output repr (`validation.maxOutputChars`). */
+  maxOutputChars: number;
+}
+
+export const DEFAULT_LIMITS: ExecutorLimits = { timeoutMs: 10_000, memoryMB: 1024, maxOutputChars: 400 };
+
+export type ExecutionMode = "pooled" | "strict";
+
+export interface ExecutorOptions {
+  /** `pooled` (default): tasks run in long-lived workers; `strict`: a forked child per task. */
+  mode: ExecutionMode;
+  /** Worker processes (default: one per core). */
+  workers: number;
+  limits: Partial<ExecutorLimits>;
+  bannedWords: readonly string[];
+  /** `validation.determinismRuns` (the paper's j = 2). */
+  determinismRuns: number;
+  /** `executor.hashSeed`: PYTHONHASHSEED of every worker. */
+  hashSeed: number;
+  /** `validation.hashSeedCheck`: also run valid proposals under hashSeed + 1. */
+  hashSeedCheck: boolean;
+  /** Run without bubblewrap when it cannot work here (loudly); false → refuse instead. */
+  allowPartialIsolation: boolean;
+  python: PythonChoice;
+  /** Jobs in flight per worker. */
+  inflightPerWorker: number;
+  /** Where loud isolation warnings go (default console.warn). */
+  warn: (message: string) => void;
+}
+
+export type ProposalCheck =
+  | { type: "deduction" | "abduction"; program: string; input: string }
+  | { type: "induction"; program: string; inputs: string[] };
+
+export type ProposalVerdict = Verdict & {
+  index: number;
+  /** repr of f(input) for each input (one for deduction/abduction), when valid. */
+  outputs?: string[];
+};
+
+export interface AnswerCheck {
+  task: SolverTask;
+  /** The extracted answer: a literal (deduction), an argument list (abduction), a program (induction). */
+  answer: string;
+}
+
+export type IndexedAnswerVerdict = AnswerVerdict & { index: number };
+
+export interface CallStats {
+  tasks: number;
+  seconds: number;
+  tasksPerSecond: number;
+  byReason: Record<string, number>;
+  /** Tasks whose in-process run was replaced by a strict re-run. */
+  rerunStrict: number;
+  /** Worker replacements during this call, by why. */
+  workersReplaced: Record<string, number>;
+}
+
+/** An async iterable of verdicts in completion order, with statistics once it is drained. */
+export interface VerdictStream<T> extends AsyncIterable<T> {
+  stats(): CallStats;
+}
+
+export interface ExecutorStats {
+  mode: ExecutionMode;
+  workers: number;
+  workersStarted: number;
+  tasks: number;
+  byReason: Record<string, number>;
+  workersReplaced: Record<string, number>;
+  isolation: IsolationReport;
+}
+
+let nextJobId = 1;
+
+export class CodeExecutor {
+  private readonly totals = { tasks: 0, byReason: new Map<string, number>() };
+  private altPool: WorkerPool | undefined;
+
+  private constructor(
+    readonly options: ExecutorOptions,
+    readonly limits: ExecutorLimits,
+    readonly isolation: IsolationReport,
+    private readonly pool: WorkerPool,
+  ) {}
+
+  static async start(opts: Partial<ExecutorOptions> = {}): Promise<CodeExecutor> {
+    const o: ExecutorOptions = {
+      mode: "pooled",
+      workers: availableParallelism(),
+      limits: {},
+      bannedWords: DEFAULT_BANNED_WORDS,
+      determinismRuns: 2,
+      hashSeed: 0,
+      hashSeedCheck: false,
+      allowPartialIsolation: true,
+      python: findPython(),
+      inflightPerWorker: 8,
+      warn: (m) => console.warn(m),
+      ...opts,
+    };
+    if (o.mode !== "pooled" && o.mode !== "strict") throw new Error(`executor mode '${String(o.mode)}' is not pooled or strict`);
+    const limits = { ...DEFAULT_LIMITS, ...o.limits };
+    const bw = bubblewrapUsable(o.python.path);
+    if (!bw.ok && !o.allowPartialIsolation) throw new IsolationError(`refusing to run model code without the sandbox: ${bw.why}`);
+    const pool = new WorkerPool({ size: o.workers, memoryMB: limits.memoryMB, inflight: o.inflightPerWorker, sandbox: { python: o.python, hashSeed: o.hashSeed, bubblewrap: bw.ok } });
+    await pool.start();
+    const ready = pool.firstReady!;
+    const isolation = isolationFrom(bw, ready.limits, o.python);
+    if (!isolation.limits.memoryBytes || !isolation.limits.cpu) {
+      await pool.close();
+      throw new IsolationError(`refusing to run model code without resource limits (${ready.limits.as_error ?? "no address-space limit"}); check ulimit -Hv / the container's rlimits`);
+    }
+    if (isolation.level !== "full") {
+      const bar = "!".repeat(78);
+      o.warn(`${bar}\n${describeIsolation(isolation)}\n${isolation.warnings.map((w) => `  - ${w}`).join("\n")}\n${bar}`);
+    }
+    return new CodeExecutor(o, limits, isolation, pool);
+  }
+
+  /** Checks 1–7 of azr-spec §5.3 for each proposal; verdicts stream as they finish. */
+  validateProposals(batch: readonly ProposalCheck[]): VerdictStream<ProposalVerdict> {
+    return this.stream(batch.map((p, index) => this.validateOne(p, index)), (v) => v.reason);
+  }
+
+  /** Judge solver answers per task type (azr-spec §6.2); verdicts stream as they finish. */
+  checkAnswers(batch: readonly AnswerCheck[], opts: { inductionMode?: InductionMode } = {}): VerdictStream<IndexedAnswerVerdict> {
+    const mode = opts.inductionMode ?? "binary";
+    return this.stream(batch.map((a, index) => this.checkOne(a, index, mode)), (v) => v.reason);
+  }
+
+  stats(): ExecutorStats {
+    return {
+      mode: this.options.mode,
+      workers: this.options.workers,
+      workersStarted: this.pool.workersStarted,
+      tasks: this.totals.tasks,
+      byReason: Object.fromEntries(this.totals.byReason),
+      workersReplaced: Object.fromEntries(this.pool.replaced),
+      isolation: this.isolation,
+    };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.pool.close(), this.altPool?.close()]);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  // ---------------------------------------------------------------- internals
+  private job(code: string, calls: string[], runs: number, banned: readonly string[], extra: Partial<Job> = {}): Job {
+    return {
+      id: nextJobId++,
+      code,
+      calls,
+      runs,
+      banned: [...banned],
+      maxOutputChars: this.limits.maxOutputChars,
+      timeoutMs: this.limits.timeoutMs,
+      strict: this.options.mode === "strict",
+      ...extra,
+    };
+  }
+
+  private async validateOne(p: ProposalCheck, index: number): Promise<{ v: ProposalVerdict; rerun: boolean }> {
+    const inputs = p.type === "induction" ? p.inputs : [p.input];
+    for (const [i, input] of inputs.entries()) {
+      const bad = inputVerdict(input);
+      if (bad) return { v: { ...bad, message: inputs.length > 1 ? `input ${i + 1}: ${bad.message}` : bad.message, index }, rerun: false };
+    }
+    // The ban list is a rule for new programs; an induction proposal reuses a buffer program.
+    const banned = p.type === "induction" ? [] : this.options.bannedWords;
+    const job = this.job(p.program, inputs, this.options.determinismRuns, banned);
+    const out = await this.pool.run(job);
+    const o = { timeoutMs: this.limits.timeoutMs, maxOutputChars: this.limits.maxOutputChars, calls: inputs.length };
+    const r = judgeValidation(out.obs, o);
+    if (!("outputs" in r)) return { v: { ...r, index }, rerun: out.rerunStrict };
+    if (this.options.hashSeedCheck) {
+      const alt = await this.alternatePool();
+      const second = await alt.run({ ...job, id: nextJobId++, runs: 1 });
+      const bad = judgeHashSeed(r.values, second.obs, o);
+      if (bad) return { v: { ...bad, index }, rerun: out.rerunStrict };
+    }
+    return { v: { ok: true, reason: "valid", message: `valid; output ${r.outputs[0]?.slice(0, 60) ?? ""}`, outputs: r.outputs, index }, rerun: out.rerunStrict };
+  }
+
+  private async checkOne(a: AnswerCheck, index: number, mode: InductionMode): Promise<{ v: IndexedAnswerVerdict; rerun: boolean }> {
+    const t = a.task;
+    const o = { timeoutMs: this.limits.timeoutMs, maxOutputChars: this.limits.maxOutputChars };
+    if (t.type === "deduction") return { v: { ...judgeDeduction(t, a.answer), index }, rerun: false };
+    if (t.type === "abduction") {
+      const bad = inputVerdict(a.answer);
+      if (bad) return { v: { ...wrong("answer not a literal", bad.message), index }, rerun: false };
+      const out = await this.pool.run(this.job(t.program, [a.answer], 1, []));
+      return { v: { ...judgeAbduction(t, out.obs, o), index }, rerun: out.rerunStrict };
+    }
+    const job = this.job(a.answer, t.hidden.map((h) => h.input), 1, this.options.bannedWords, { prelude: t.imports.join("\n"), continueOnError: true });
+    const out = await this.pool.run(job);
+    return { v: { ...judgeInduction(t, out.obs, mode, o), index }, rerun: out.rerunStrict };
+  }
+
+  private async alternatePool(): Promise<WorkerPool> {
+    if (!this.altPool) {
+      const o = this.options;
+      this.altPool = new WorkerPool({ size: 1, memoryMB: this.limits.memoryMB, inflight: o.inflightPerWorker, sandbox: { python: o.python, hashSeed: o.hashSeed + 1, bubblewrap: this.isolation.bubblewrap } });
+      await this.altPool.start();
+    }
+    return this.altPool;
+  }
+
+  private stream<T extends { index: number }>(work: Promise<{ v: T; rerun: boolean }>[], reasonOf: (v: T) => string): VerdictStream<T> {
+    const t0 = performance.now();
+    const replacedBefore = new Map(this.pool.replaced);
+    const byReason = new Map<string, number>();
+    let rerunStrict = 0;
+    let done = 0;
+    let t1 = t0;
+    const record = (v: T, rerun: boolean) => {
+      const r = reasonOf(v);
+      byReason.set(r, (byReason.get(r) ?? 0) + 1);
+      this.totals.byReason.set(r, (this.totals.byReason.get(r) ?? 0) + 1);
+      this.totals.tasks++;
+      if (rerun) rerunStrict++;
+      done++;
+      t1 = performance.now();
+    };
+    const pool = this.pool;
+    async function* iterate(): AsyncGenerator<T> {
+      const pending = new Map(work.map((p, i) => [i, p.then((x) => ({ i, x }))]));
+      while (pending.size) {
+        const { i, x } = await Promise.race(pending.values());
+        pending.delete(i);
+        record(x.v, x.rerun);
+        yield x.v;
+      }
+    }
+    return {
+      [Symbol.asyncIterator]: iterate,
+      stats(): CallStats {
+        const seconds = (t1 - t0) / 1000;
+        const workersReplaced: Record<string, number> = {};
+        for (const [k, n] of pool.replaced) {
+          const d = n - (replacedBefore.get(k) ?? 0);
+          if (d) workersReplaced[k] = d;
+        }
+        return { tasks: done, seconds, tasksPerSecond: seconds > 0 ? done / seconds : 0, byReason: Object.fromEntries(byReason), rerunStrict, workersReplaced };
+      },
+    };
+  }
+}
+
+function isolationFrom(bw: { ok: true } | { ok: false; why: string }, limits: { as?: number; nproc?: number; cpu?: boolean; nproc_error?: string }, python: PythonChoice): IsolationReport {
+  const warnings: string[] = [];
+  if (!bw.ok) warnings.push(`no OS sandbox: ${bw.why}`);
+  if (!limits.nproc) warnings.push(`no process limit: ${limits.nproc_error ?? "RLIMIT_NPROC could not be set"} — run as root (workers then get their own uids) or as a user with few processes`);
+  const full = bw.ok && !!limits.nproc && !!limits.as && !!limits.cpu;
+  return {
+    level: full ? "full" : "partial",
+    bubblewrap: bw.ok,
+    network: bw.ok ? "none" : "host",
+    filesystem: bw.ok ? "read-only binds + private tmpfs" : "host filesystem",
+    uid: bw.ok && typeof process.getuid === "function" && process.getuid() === 0 ? "per-worker" : "shared",
+    limits: { memoryBytes: limits.as ?? null, cpu: !!limits.cpu, nproc: limits.nproc ?? null },
+    python,
+    warnings,
+  };
+}
+
+/** What isolation the executor gets on this machine (for `azr doctor`): starts one worker and stops it. */
+export async function probeIsolation(opts: { python?: PythonChoice; memoryMB?: number } = {}): Promise<IsolationReport> {
+  const python = opts.python ?? findPython();
+  const bw = bubblewrapUsable(python.path);
+  const pool = new WorkerPool({ size: 1, memoryMB: opts.memoryMB ?? DEFAULT_LIMITS.memoryMB, inflight: 1, sandbox: { python, hashSeed: 0, bubblewrap: bw.ok } });
+  try {
+    await pool.start();
+    return isolationFrom(bw, pool.firstReady!.limits, python);
+  } finally {
+    await pool.close();
+  }
+}
+
+export { fail };

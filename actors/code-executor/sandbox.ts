@@ -1,0 +1,155 @@
+/**
+ * The OS sandbox around every Python worker, and the probe that says what is really active.
+ *
+ * Covers: the bubblewrap command line (all namespaces unshared — so no network but an empty
+ * loopback —, read-only binds of only what Python needs, a private tmpfs as scratch, a cleared
+ * environment, every capability dropped, killed with its parent), a distinct unprivileged uid
+ * per worker when we run as root (RLIMIT_NPROC does not bind root, and a shared uid would let
+ * workers' process counts mix), and `probeIsolation()` for `azr doctor`. Not: the in-process
+ * guard (audit hook, integrity check) — that is worker.py — nor the resource limits themselves,
+ * which the worker sets and reports in its ready message.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, lstatSync, mkdtempSync, realpathSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { findPython, type PythonChoice } from "../../model/python.ts";
+
+export const WORKER_DIR = dirname(fileURLToPath(import.meta.url));
+const SANDBOX_DIR = "/azr";
+const SANDBOX_SCRATCH = "/tmp/scratch";
+/** First uid handed to workers when we run as root; each spawn takes the next one. */
+const UID_BASE = 61000;
+const UID_SPAN = 4000;
+let uidCounter = 0;
+
+export interface IsolationReport {
+  /** "full": bubblewrap + per-worker uid + memory, CPU and process limits; else "partial". */
+  level: "full" | "partial";
+  bubblewrap: boolean;
+  /** Own network namespace (only an empty loopback inside). */
+  network: "none" | "host";
+  filesystem: "read-only binds + private tmpfs" | "host filesystem";
+  uid: "per-worker" | "shared";
+  limits: { memoryBytes: number | null; cpu: boolean; nproc: number | null };
+  python: PythonChoice;
+  /** What is missing and how to fix it, one line each. */
+  warnings: string[];
+}
+
+export class IsolationError extends Error {
+  override name = "IsolationError";
+}
+
+/** How to start one worker process. */
+export interface LaunchPlan {
+  command: string;
+  args: string[];
+  uid?: number;
+  gid?: number;
+  /** Scratch directory as the worker sees it. */
+  scratch: string;
+  env: Record<string, string>;
+  sandboxed: boolean;
+}
+
+export interface SandboxOptions {
+  python?: PythonChoice;
+  hashSeed: number;
+  /** false: run Python without bubblewrap (only when bubblewrap cannot work here). */
+  bubblewrap: boolean;
+}
+
+function workerEnv(hashSeed: number, home: string): Record<string, string> {
+  return {
+    PYTHONHASHSEED: String(hashSeed),
+    PATH: "/usr/bin:/bin",
+    LANG: "C.UTF-8",
+    HOME: home,
+    PYTHONDONTWRITEBYTECODE: "1",
+    OPENBLAS_NUM_THREADS: "1",
+    OMP_NUM_THREADS: "1",
+    MKL_NUM_THREADS: "1",
+  };
+}
+
+/** Host paths the interpreter needs, bound read-only (symlinked top-level dirs stay symlinks). */
+function pythonBinds(python: string): string[] {
+  const args: string[] = ["--ro-bind", "/usr", "/usr"];
+  for (const top of ["/lib", "/lib64", "/bin", "/sbin"]) {
+    if (!existsSync(top)) continue;
+    const st = lstatSync(top);
+    if (st.isSymbolicLink()) args.push("--symlink", realpathSync(top).replace(/^\//, ""), top);
+    else args.push("--ro-bind", top, top);
+  }
+  const real = realpathSync(python);
+  if (!real.startsWith("/usr/")) {
+    const prefix = dirname(dirname(real)); // e.g. /opt/python3.11 for /opt/python3.11/bin/python3
+    args.push("--ro-bind", prefix, prefix);
+  }
+  return args;
+}
+
+export function bubblewrapArgs(python: string, env: Record<string, string>): string[] {
+  const args = [
+    "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
+    ...pythonBinds(python),
+    "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", SANDBOX_SCRATCH,
+    "--ro-bind", WORKER_DIR, SANDBOX_DIR,
+    "--chdir", SANDBOX_SCRATCH, "--clearenv",
+  ];
+  for (const [k, v] of Object.entries(env)) args.push("--setenv", k, v);
+  return [...args, "--", python, "-s", "-B", `${SANDBOX_DIR}/worker.py`];
+}
+
+const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0;
+
+let bwrapPath: string | undefined;
+/** Absolute path of bwrap (workers are spawned with an empty environment, so no PATH lookup). */
+function findBwrap(): string | undefined {
+  if (bwrapPath) return bwrapPath;
+  const r = spawnSync("sh", ["-c", "command -v bwrap"], { encoding: "utf8" });
+  if (r.status === 0 && r.stdout.trim()) bwrapPath = r.stdout.trim();
+  return bwrapPath;
+}
+
+export function launchPlan(opts: SandboxOptions): LaunchPlan {
+  const python = (opts.python ?? findPython()).path;
+  if (opts.bubblewrap) {
+    const env = workerEnv(opts.hashSeed, SANDBOX_SCRATCH);
+    if (process.env.AZR_WORKER_STDERR) env.AZR_WORKER_STDERR = "1"; // debugging aid, see worker.py
+    const bwrap = findBwrap();
+    if (!bwrap) throw new Error("bubblewrap (bwrap) is not installed: apt-get install bubblewrap");
+    const plan: LaunchPlan = { command: bwrap, args: bubblewrapArgs(python, env), scratch: SANDBOX_SCRATCH, env: {}, sandboxed: true };
+    if (isRoot()) {
+      const uid = UID_BASE + (uidCounter++ % UID_SPAN);
+      plan.uid = uid;
+      plan.gid = uid;
+    }
+    return plan;
+  }
+  const scratch = mkdtempSync(join(tmpdir(), "azr-scratch-"));
+  return { command: python, args: ["-s", "-B", join(WORKER_DIR, "worker.py")], scratch, env: workerEnv(opts.hashSeed, scratch), sandboxed: false };
+}
+
+/** Whether bubblewrap can start a sandbox here; if not, the reason and the fix. */
+export function bubblewrapUsable(python: string): { ok: true } | { ok: false; why: string } {
+  const bwrap = findBwrap();
+  if (!bwrap) return { ok: false, why: "bubblewrap is not installed (apt-get install bubblewrap)" };
+  const env = workerEnv(0, SANDBOX_SCRATCH);
+  const args = bubblewrapArgs(python, env).slice(0, -5); // drop "-- python -s -B worker.py"
+  const uid = isRoot() ? UID_BASE + UID_SPAN : undefined;
+  const r = spawnSync(bwrap, [...args, "--", python, "-c", "pass"], { encoding: "utf8", timeout: 10_000, uid, gid: uid });
+  if (r.status === 0) return { ok: true };
+  const err = (r.stderr || r.error?.message || "").trim();
+  if (/uid map|user namespace|Operation not permitted/i.test(err)) {
+    return { ok: false, why: `bubblewrap cannot create a user namespace here (${err}); enable unprivileged user namespaces: sysctl -w kernel.unprivileged_userns_clone=1 (Debian) or user.max_user_namespaces>0, or allow them in the container runtime` };
+  }
+  return { ok: false, why: `bubblewrap failed (${err || `exit ${r.status}`})` };
+}
+
+export function describeIsolation(r: IsolationReport): string {
+  const lim = `memory ${r.limits.memoryBytes ? `${Math.round(r.limits.memoryBytes / 2 ** 20)} MB` : "UNLIMITED"}, CPU ${r.limits.cpu ? "limited" : "UNLIMITED"}, processes ${r.limits.nproc ?? "UNLIMITED"}`;
+  return `executor isolation: ${r.level} — ${r.bubblewrap ? "bubblewrap" : "NO bubblewrap"}, network ${r.network}, filesystem ${r.filesystem}, uid ${r.uid}, ${lim}; python ${r.python.path} (${r.python.reason})`;
+}

@@ -1,0 +1,211 @@
+/**
+ * Absolute Zero's verdicts (azr-spec §5.3, §6.2), decided in trusted code from what a sandboxed
+ * worker observed.
+ *
+ * Covers: the order of the validation checks (first failure is the verdict), determinism as
+ * identical reprs of two calls on fresh arguments, the output rules (exact builtin types — checked
+ * in the worker without calling the object —, repr parses back as a literal, at most
+ * maxOutputChars), the optional second-hash-seed check, building the solver tasks of each type
+ * from a valid proposal, and judging answers per type by comparing parsed literals here, never in
+ * the sandbox and never through an object's own `__eq__`. Not: parsing the model's response
+ * into program / input fences (azr/proposal.ts) or running anything (pool.ts).
+ */
+import { parseArgs, parseLiteral, pyEqual, tryParseLiteral, LiteralError, type PyValue } from "../../azr/literal.ts";
+import type { Triplet, InductionEntry } from "../../azr/tasks.ts";
+import { text, type CallOutput, type Observation } from "./protocol.ts";
+
+export type Reason =
+  | "valid"
+  | "correct"
+  | "syntax error"
+  | "input not a literal"
+  | "banned import"
+  | "no function f"
+  | "wrong arity"
+  | "exception"
+  | "timeout"
+  | "memory"
+  | "crashed"
+  | "left a thread running"
+  | "non-deterministic"
+  | "hash-order dependent"
+  | "output not a literal"
+  | "output too long"
+  | "answer not a literal"
+  | "mismatch"
+  | "infrastructure";
+
+/** Every verdict says why, in a short fixed reason and a message with the specifics. */
+export interface Verdict {
+  ok: boolean;
+  reason: Reason;
+  message: string;
+}
+
+export const fail = (reason: Reason, message: string): Verdict => ({ ok: false, reason, message });
+
+const SIGNAL_NAMES: Record<number, string> = { 6: "SIGABRT", 7: "SIGBUS", 9: "SIGKILL", 11: "SIGSEGV", 24: "SIGXCPU", 25: "SIGXFSZ" };
+
+/** The verdict of a run that did not produce outputs, or undefined when all calls returned. */
+export function stageVerdict(obs: Observation, timeoutMs: number): Verdict | undefined {
+  const err = obs.error ? `${text(obs.error.type)}: ${text(obs.error.message)}` : "";
+  switch (obs.stage) {
+    case "ok": return undefined;
+    case "syntax": return fail("syntax error", err || "the program does not parse");
+    case "input": return fail("input not a literal", err);
+    case "banned": return fail("banned import", `banned import ${obs.banned}`);
+    case "no-f": return fail("no function f", obs.error ? err : "the program defines no callable f");
+    case "arity": return fail("wrong arity", text(obs.error?.message));
+    case "error": return fail("exception", err);
+    case "memory": return fail("memory", "MemoryError: the task exceeded its memory limit");
+    case "timeout": return fail("timeout", `did not finish within ${timeoutMs} ms`);
+    case "threads": return fail("left a thread running", "the task left a thread running after it returned");
+    case "crash": {
+      if (obs.error?.type && text(obs.error.type) === "infrastructure") return fail("infrastructure", text(obs.error.message));
+      if (obs.signal === 24) return fail("timeout", `exceeded its CPU-time limit (${Math.ceil(timeoutMs / 1000)} s)`);
+      const how = obs.signal ? `killed by signal ${obs.signal}${SIGNAL_NAMES[obs.signal] ? ` (${SIGNAL_NAMES[obs.signal]})` : ""}` : `exited with code ${obs.exitCode}`;
+      return fail("crashed", `the process ${how} during the task`);
+    }
+  }
+  return fail("crashed", `unknown stage ${String(obs.stage)}`);
+}
+
+/** Parsed output of one call, or the verdict against it (checks 6–7 for one argument list). */
+export function judgeCall(runs: CallOutput[], maxOutputChars: number): { ok: true; repr: string; value: PyValue } | Verdict {
+  const first = runs[0];
+  if (!first) return fail("crashed", "the worker returned no output for a call");
+  if (first.error) return fail("exception", `${text(first.error.type)}: ${text(first.error.message)}`);
+  for (const r of runs.slice(1)) {
+    if (r.literal !== first.literal || (first.literal && (r.repr !== first.repr || r.len !== first.len))) {
+      const a = first.literal ? clip(first.repr ?? "") : `<${text(first.type)}>`;
+      const b = r.literal ? clip(r.repr ?? "") : `<${text(r.type)}>`;
+      return fail("non-deterministic", `two calls on the same input returned ${a} and ${b}`);
+    }
+  }
+  if (!first.literal) return fail("output not a literal", `f returned a ${text(first.type)}, not a literal of builtin types`);
+  const len = first.len ?? 0;
+  if (len > maxOutputChars) return fail("output too long", `the output's repr has ${len >= 2 ** 30 ? "more than 4300 digits" : `${len} characters`} (limit ${maxOutputChars})`);
+  const repr = first.repr ?? "";
+  try {
+    return { ok: true, repr, value: parseLiteral(repr) };
+  } catch (e) {
+    if (e instanceof LiteralError) return fail("output not a literal", `the output's repr ${clip(repr)} does not parse back as a literal (${e.message})`);
+    throw e;
+  }
+}
+
+function clip(s: string, n = 80): string {
+  return s.length > n ? `${s.slice(0, n)}…` : s;
+}
+
+/** Check 1, input half: the argument list parses as literals (in trusted code). */
+export function inputVerdict(input: string): Verdict | undefined {
+  try {
+    parseArgs(input);
+    return undefined;
+  } catch (e) {
+    if (e instanceof LiteralError) return fail("input not a literal", `input ${clip(input)}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Validation of one program over its inputs: the reprs, or the first failing check. */
+export function judgeValidation(obs: Observation, o: { timeoutMs: number; maxOutputChars: number; calls: number }): { ok: true; outputs: string[]; values: PyValue[] } | Verdict {
+  const v = stageVerdict(obs, o.timeoutMs);
+  if (v) return v;
+  const outs = obs.outputs ?? [];
+  if (outs.length !== o.calls) return fail("crashed", `the worker returned ${outs.length} outputs for ${o.calls} inputs`);
+  const outputs: string[] = [];
+  const values: PyValue[] = [];
+  for (let i = 0; i < outs.length; i++) {
+    const c = judgeCall(outs[i], o.maxOutputChars);
+    if (!("repr" in c)) return o.calls > 1 ? { ...c, message: `input ${i + 1}: ${c.message}` } : c;
+    outputs.push(c.repr);
+    values.push(c.value);
+  }
+  return { ok: true, outputs, values };
+}
+
+/** The optional second-hash-seed check: the same values (not reprs: a set may print in another order). */
+export function judgeHashSeed(first: PyValue[], second: Observation, o: { timeoutMs: number; maxOutputChars: number }): Verdict | undefined {
+  const r = judgeValidation(second, { ...o, calls: first.length });
+  if (!("outputs" in r)) return fail("hash-order dependent", `under another string-hash seed: ${r.reason}: ${r.message}`);
+  const i = first.findIndex((v, k) => !pyEqual(v, r.values[k]));
+  if (i >= 0) return fail("hash-order dependent", `input ${i + 1} gives ${clip(r.outputs[i])} under another string-hash seed`);
+  return undefined;
+}
+
+// ---------------------------------------------------------------- solver tasks (azr-spec §1, §4.4)
+export interface DeductionTask { type: "deduction"; program: string; input: string; /** gold */ output: string }
+export interface AbductionTask { type: "abduction"; program: string; output: string; /** one gold input */ input: string }
+export interface InductionTask {
+  type: "induction";
+  message: string;
+  imports: string[];
+  shown: { input: string; output: string }[];
+  hidden: { input: string; output: string }[];
+  /** The gold program (not shown to the solver). */
+  program: string;
+}
+export type SolverTask = DeductionTask | AbductionTask | InductionTask;
+
+export const deductionTask = (t: Pick<Triplet, "program" | "input" | "output">): DeductionTask =>
+  ({ type: "deduction", program: t.program, input: t.input, output: t.output });
+export const abductionTask = (t: Pick<Triplet, "program" | "input" | "output">): AbductionTask =>
+  ({ type: "abduction", program: t.program, input: t.input, output: t.output });
+
+/** First ⌊N/2⌋ pairs shown with the message, the rest hidden for checking (§4.4). */
+export function inductionTask(e: Pick<InductionEntry, "program" | "inputs" | "outputs" | "message" | "imports">): InductionTask {
+  const pairs = e.inputs.map((input, i) => ({ input, output: e.outputs[i] }));
+  const k = Math.floor(pairs.length / 2);
+  return { type: "induction", program: e.program, message: e.message, imports: e.imports, shown: pairs.slice(0, k), hidden: pairs.slice(k) };
+}
+
+// ---------------------------------------------------------------- answers (azr-spec §6.2)
+export type InductionMode = "binary" | "accuracy" | "any";
+
+export interface AnswerVerdict extends Verdict {
+  /** 1 / 0, or the fraction of hidden pairs passed in `accuracy` mode. */
+  score: number;
+}
+
+export const wrong = (reason: Reason, message: string): AnswerVerdict => ({ ok: false, reason, message, score: 0 });
+
+/** Deduction needs no execution: the answer literal against the gold output. */
+export function judgeDeduction(task: DeductionTask, answer: string): AnswerVerdict {
+  const got = tryParseLiteral(answer);
+  if (got === undefined) return wrong("answer not a literal", `the answer ${clip(answer)} is not a Python literal`);
+  const gold = parseLiteral(task.output);
+  return pyEqual(got, gold)
+    ? { ok: true, reason: "correct", message: "equals the gold output", score: 1 }
+    : wrong("mismatch", `${clip(answer)} ≠ gold ${clip(task.output)}`);
+}
+
+/** Abduction: f(answer) as observed in the sandbox, compared with the gold output here. */
+export function judgeAbduction(task: AbductionTask, obs: Observation, o: { timeoutMs: number; maxOutputChars: number }): AnswerVerdict {
+  const v = stageVerdict(obs, o.timeoutMs);
+  if (v) return { ...v, ok: false, score: 0 };
+  const c = judgeCall(obs.outputs?.[0] ?? [], o.maxOutputChars);
+  if (!("repr" in c)) return { ...c, ok: false, score: 0 };
+  return pyEqual(c.value, parseLiteral(task.output))
+    ? { ok: true, reason: "correct", message: "f(answer) equals the gold output", score: 1 }
+    : wrong("mismatch", `f(answer) = ${clip(c.repr)} ≠ gold ${clip(task.output)}`);
+}
+
+/** Induction: the answered program on every hidden input, scored per `mode`. */
+export function judgeInduction(task: InductionTask, obs: Observation, mode: InductionMode, o: { timeoutMs: number; maxOutputChars: number }): AnswerVerdict {
+  const v = stageVerdict(obs, o.timeoutMs);
+  if (v) return { ...v, ok: false, score: 0 };
+  const outs = obs.outputs ?? [];
+  let passed = 0;
+  let firstFailure = "";
+  task.hidden.forEach((pair, i) => {
+    const c = judgeCall(outs[i] ?? [], o.maxOutputChars);
+    if ("repr" in c && pyEqual(c.value, parseLiteral(pair.output))) passed++;
+    else firstFailure ||= `hidden input ${i + 1}: ${"repr" in c ? `${clip(c.repr)} ≠ ${clip(pair.output)}` : `${c.reason}: ${c.message}`}`;
+  });
+  const n = task.hidden.length;
+  const score = mode === "accuracy" ? (n ? passed / n : 0) : mode === "any" ? (passed > 0 ? 1 : 0) : (passed === n && n > 0 ? 1 : 0);
+  if (score === 1) return { ok: true, reason: "correct", message: `${passed}/${n} hidden pairs reproduced`, score };
+  return { ok: false, reason: "mismatch", message: `${passed}/${n} hidden pairs reproduced; ${firstFailure || "no hidden pairs"}`, score };
+}

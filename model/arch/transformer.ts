@@ -21,7 +21,7 @@ export const MASKED = -1e9;
 
 export type GraphKind = "prefill" | "decode" | "score" | "logits";
 
-interface Ctx {
+export interface Ctx {
   g: Graph;
   c: ArchConfig;
   w: (name: string) => Value;
@@ -29,7 +29,7 @@ interface Ctx {
   sin: Value;
 }
 
-function declareWeights(g: Graph, c: ArchConfig): (name: string) => Value {
+export function declareWeights(g: Graph, c: ArchConfig): (name: string) => Value {
   const inputs = new Map<string, Value>();
   for (const [name, shape] of weightShapes(c)) inputs.set(name, g.input(name, "float32", shape));
   return (name) => {
@@ -40,7 +40,7 @@ function declareWeights(g: Graph, c: ArchConfig): (name: string) => Value {
 }
 
 /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) · w. */
-function rmsNorm(ctx: Ctx, x: Value, weight: Value): Value {
+export function rmsNorm(ctx: Ctx, x: Value, weight: Value): Value {
   const { g } = ctx;
   const ms = g.reduceMean(g.mul(x, x), [-1]); // (...,1)
   const inv = g.reciprocal(g.sqrt(g.add(ms, g.scalar(ctx.c.rmsNormEps))));
@@ -48,13 +48,13 @@ function rmsNorm(ctx: Ctx, x: Value, weight: Value): Value {
 }
 
 /** Rotate-half RoPE on the last axis; cos/sin already broadcast against x's leading dims. */
-function rope(g: Graph, x: Value, cos: Value, sin: Value): Value {
+export function rope(g: Graph, x: Value, cos: Value, sin: Value): Value {
   const half = (x.shape[x.shape.length - 1] as number) / 2;
   const [x1, x2] = g.split(x, -1, [half, half]);
   return g.concat([g.sub(g.mul(x1, cos), g.mul(x2, sin)), g.add(g.mul(x2, cos), g.mul(x1, sin))], -1);
 }
 
-function mlp(ctx: Ctx, x: Value, p: string): Value {
+export function mlp(ctx: Ctx, x: Value, p: string): Value {
   const { g, w } = ctx;
   const gate = g.linear(x, w(p + "mlp.gate_proj.weight")); // (N,I)
   const up = g.linear(x, w(p + "mlp.up_proj.weight")); // (N,I)
@@ -62,7 +62,7 @@ function mlp(ctx: Ctx, x: Value, p: string): Value {
   return g.linear(act, w(p + "mlp.down_proj.weight")); // (N,h)
 }
 
-function qkv(ctx: Ctx, x: Value, p: string) {
+export function qkv(ctx: Ctx, x: Value, p: string) {
   const { g, w, c } = ctx;
   const bias = (n: string) => (c.qkvBias ? w(p + `self_attn.${n}_proj.bias`) : undefined);
   return {
@@ -138,7 +138,7 @@ function decodeAttention(ctx: Ctx, x: Value, p: string, layer: number, di: Decod
   return { out: g.linear(o2, w(p + "self_attn.o_proj.weight")), k: kNew, v: vNew };
 }
 
-function lmHead(ctx: Ctx, h: Value): Value {
+export function lmHead(ctx: Ctx, h: Value): Value {
   const { g, w, c } = ctx;
   const normed = rmsNorm(ctx, h, w("model.norm.weight"));
   return g.linear(normed, w(c.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight")); // (N,V)

@@ -34,7 +34,7 @@ export type OpType =
   | "Reshape" | "Transpose" | "Unsqueeze" | "Squeeze" | "Concat" | "Slice" | "Split" | "Expand"
   | "Gather" | "GatherElements" | "Cast" | "Where" | "Equal" | "Less"
   | "Softmax" | "LogSoftmax" | "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceLogSumExp" | "Identity"
-  | "Shape"
+  | "Shape" | "Range"
   // emitted only by backward graphs (model/train/): scatter-add is the gradient of the gathers
   | "ScatterND" | "ScatterElements";
 
@@ -189,6 +189,11 @@ export class Graph {
     if (typeof before === "number" && typeof after === "number" && before !== after)
       throw new ShapeError(`Reshape(${x.name}): ${fmtShape(x.shape)} has ${before} elements, target ${fmtShape(out)} has ${after}`);
     return this.node("Reshape", [x, this.constInt64(target)], [{ dtype: x.dtype, shape: out, hint }])[0];
+  }
+
+  /** [start, start+delta, …) below `limit`: int64 scalars in, an int64 vector of `length` out (integer data, no gradient). */
+  range(start: Value, limit: Value, delta: Value, length: Dim, hint?: string): Value {
+    return this.node("Range", [start, limit, delta], [{ dtype: start.dtype, shape: [length], hint }])[0];
   }
 
   /** The runtime shape of `x` as an int64 vector (no gradient: it is integer data). */

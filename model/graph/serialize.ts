@@ -43,6 +43,8 @@ export interface SerializeOptions {
    * model bytes.
    */
   externalInputs?: ReadonlySet<string>;
+  /** Where each external input's bytes are (default: a "file" named after the input, offset 0). */
+  externalLayout?: ReadonlyMap<string, { location: string; offset: number }>;
   producer?: string;
 }
 
@@ -78,8 +80,8 @@ export function serializeGraph(g: Graph, opts: SerializeOptions = {}): Uint8Arra
             dims: v.shape as number[],
             data_location: 1, // EXTERNAL
             external_data: [
-              { key: "location", value: v.name },
-              { key: "offset", value: "0" },
+              { key: "location", value: opts.externalLayout?.get(v.name)?.location ?? v.name },
+              { key: "offset", value: String(opts.externalLayout?.get(v.name)?.offset ?? 0) },
               { key: "length", value: String(bytesOf(v)) },
             ],
           };

@@ -87,9 +87,8 @@ export class ActorClient {
       return;
     }
     if (e.type !== "died" && e.type !== "dead" && e.type !== "killed") return;
-    for (const [token, p] of this.#pending) {
+    for (const p of [...this.#pending.values()]) {
       if (p.actor !== e.actor) continue;
-      this.#pending.delete(token);
       p.fail(new ActorDiedError(e.actor, `${e.type}: ${e.reason ?? "no reason given"} (incarnation ${e.incarnation})`));
     }
   }

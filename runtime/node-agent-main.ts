@@ -1,0 +1,66 @@
+/**
+ * Runs a node agent as its own process (one per machine):
+ *   node --import tsx runtime/node-agent-main.ts --cluster azr --gpu 1 --label zone=a --run-dir runs/azr
+ * Connects with the NATS_* environment (NATS_URL is required: agents join an existing server).
+ * Prints `azr node agent <id> ready` on stdout once it is registered; SIGTERM/SIGINT stop its
+ * actors and leave the cluster. Not: the `azr` CLI's flags and help (cli/ wraps this).
+ */
+import { parseArgs } from "node:util";
+import { connectionSpecFromEnv, openConnection } from "./connection.ts";
+import { DEFAULT_CLUSTER } from "./cluster.ts";
+import { NodeAgent } from "./node-agent.ts";
+
+const { values } = parseArgs({
+  options: {
+    cluster: { type: "string", default: DEFAULT_CLUSTER },
+    id: { type: "string" },
+    cpu: { type: "string" },
+    gpu: { type: "string" },
+    "memory-mb": { type: "string" },
+    label: { type: "string", multiple: true, default: [] },
+    "run-dir": { type: "string", default: "runs" },
+    "echo-logs": { type: "boolean", default: false },
+  },
+});
+
+function num(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${flag} must be a non-negative number, got '${v}'`);
+  return n;
+}
+
+const labels: Record<string, string> = {};
+for (const l of values.label ?? []) {
+  const i = l.indexOf("=");
+  if (i <= 0) throw new Error(`--label must be key=value, got '${l}'`);
+  labels[l.slice(0, i)] = l.slice(i + 1);
+}
+
+const spec = connectionSpecFromEnv();
+if (!spec) {
+  console.error("node agent: NATS_URL is not set; a standalone agent joins an existing server (set NATS_URL and its credentials)");
+  process.exit(2);
+}
+const nc = await openConnection(spec, `azr-node-${values.id ?? process.pid}`);
+const agent = await NodeAgent.start({
+  nc,
+  connection: spec,
+  cluster: values.cluster!,
+  id: values.id,
+  resources: { cpu: num("cpu", values.cpu), gpu: num("gpu", values.gpu), memoryMB: num("memory-mb", values["memory-mb"]), labels },
+  runDir: values["run-dir"]!,
+  echoLogs: values["echo-logs"],
+});
+console.log(`azr node agent ${agent.id} ready`);
+
+let stopping = false;
+const stop = async () => {
+  if (stopping) return;
+  stopping = true;
+  await agent.close();
+  await nc.drain();
+  process.exit(0);
+};
+process.once("SIGTERM", () => void stop());
+process.once("SIGINT", () => void stop());

@@ -1,0 +1,201 @@
+/**
+ * The actor wire, end to end on a real nats-server, with actors served in this process (no child
+ * processes, so this file is fast): typed calls, remote errors, malformed messages, ordering and
+ * concurrency, streams with flow control, cancellation, dead actors, a 50 MB argument.
+ */
+import { strict as assert } from "node:assert";
+import { before, describe, test } from "node:test";
+import { decode } from "../../runtime/codec.ts";
+import {
+  ActorCallAbortedError,
+  ActorCallTimeoutError,
+  ActorDiedError,
+  ActorMethodError,
+  ActorNotFoundError,
+  handleRef,
+  withCallOptions,
+  type Cluster,
+  type Handle,
+} from "../../runtime/index.ts";
+import { subjects } from "../../runtime/names.ts";
+import { useCluster } from "./helpers.ts";
+import { Counter } from "./fixtures/actors.ts";
+
+let cluster: Cluster;
+let counter: Handle<Counter>;
+
+describe("actors on a real nats-server", () => {
+const t = useCluster("t-actors");
+before(async () => {
+  cluster = t.cluster;
+  counter = await cluster.serve(new Counter(10), { name: "counter", concurrent: ["get", "release", "waitStarted", "producedSoFar", "streamClosed"] });
+});
+
+describe("calls", () => {
+  test("typed handle - a method's result comes back, typed", async () => {
+    const n: number = await counter.add(5);
+    assert.equal(n, 15);
+    assert.equal(await counter.get(), 15);
+  });
+
+  test("typed handle - a void method resolves to undefined, not null", async () => {
+    assert.equal(await counter.nothing(), undefined);
+  });
+
+  test("typed handle - is not thenable, so awaiting it returns it", async () => {
+    const h = await Promise.resolve(counter);
+    assert.equal((counter as unknown as { then?: unknown }).then, undefined);
+    assert.equal(handleRef(h).name, "counter");
+  });
+
+  test("untyped call - the core the proxy maps onto", async () => {
+    assert.deepEqual(await cluster.call("counter", "echo", [{ a: [1, "x", null] }]), { a: [1, "x", null] });
+  });
+
+  test("getActor - finds a served actor by name; unknown names throw ActorNotFoundError", async () => {
+    const h = await cluster.getActor<Counter>("counter");
+    assert.equal(typeof (await h.get()), "number");
+    await assert.rejects(cluster.getActor("nobody-by-that-name"), ActorNotFoundError);
+  });
+});
+
+describe("errors", () => {
+  test("remote exception - re-thrown with its name, message and the remote stack", async () => {
+    const err = await counter.fail("out of range on purpose").then(
+      () => assert.fail("fail() resolved"),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ActorMethodError, `got ${err}`);
+    assert.equal(err.name, "RangeError");
+    assert.equal(err.message, "out of range on purpose");
+    assert.equal(err.code, "METHOD_THREW");
+    assert.match(err.remoteStack, /fixtures\/actors\.ts/, "the remote stack names the actor's source file");
+    assert.match(err.stack ?? "", /called as counter\.fail\(\)/);
+  });
+
+  test("no such method - an error reply naming the methods there are", async () => {
+    const err = await cluster.call("counter", "nope", []).catch((e: unknown) => e);
+    assert.ok(err instanceof ActorMethodError);
+    assert.ok(err.isNoSuchMethod());
+    assert.match(err.message, /no public method 'nope'.*add/);
+  });
+
+  test("garbage bytes on the actor subject - an error reply, and the actor stays up", async () => {
+    const garbage = new Uint8Array([0xc1, 0xff, 0x00, 0x13, 0x37, 0xde, 0xad]);
+    const reply = await cluster.nc.request(subjects("t-actors").call("counter"), garbage, { timeout: 2000 });
+    assert.equal(reply.headers?.get("azr-error"), "1");
+    const wire = decode<{ code: string; name: string }>(reply.data);
+    assert.equal(wire.code, "MALFORMED");
+    assert.equal(wire.name, "MalformedMessageError");
+    // Well-formed msgpack of the wrong shape is refused the same way.
+    const wrongShape = await cluster.nc.request(subjects("t-actors").call("counter"), new Uint8Array([0x93, 1, 2, 3]), { timeout: 2000 });
+    assert.equal(decode<{ code: string }>(wrongShape.data).code, "MALFORMED");
+    assert.equal(typeof (await counter.add(0)), "number", "the actor still answers");
+  });
+
+  test("a call to an actor that was never started fails fast with ActorDiedError", async () => {
+    const t0 = performance.now();
+    await assert.rejects(cluster.call("never-started", "add", [1]), ActorDiedError);
+    assert.ok(performance.now() - t0 < 1000, "no-responders answers at once");
+  });
+
+  test("a call to a killed actor fails fast with ActorDiedError", async () => {
+    const h = await cluster.serve(new Counter(), { name: "short-lived" });
+    assert.equal(await h.add(1), 1);
+    await cluster.kill("short-lived");
+    await assert.rejects(h.add(1), ActorDiedError);
+    assert.equal((await cluster.registry.get("short-lived"))?.state, "dead");
+  });
+});
+
+describe("ordering and concurrency", () => {
+  test("calls run one at a time in arrival order; a concurrent method does not wait", async () => {
+    const blocked = counter.block();
+    const added = counter.add(1); // queued behind block()
+    const before = await counter.get(); // concurrent: answers while block() holds the queue
+    await counter.release(); // concurrent
+    assert.equal(await blocked, "released");
+    assert.equal(await added, before + 1, "add ran after block, not before get");
+  });
+});
+
+describe("streams", () => {
+  test("an async-generator method streams its values, then ends", async () => {
+    const got: number[] = [];
+    for await (const x of counter.count(50)) got.push(x);
+    assert.deepEqual(got, Array.from({ length: 50 }, (_, i) => i));
+  });
+
+  test("a slow consumer holds the producer back: it never runs more than a window ahead", async () => {
+    const window = 4;
+    const c2 = await cluster.serve(new Counter(), { name: "producer", concurrent: ["producedSoFar"] });
+    const it = withCallOptions(c2, { window }).count(200);
+    let consumed = 0;
+    let maxAhead = 0;
+    for await (const x of it) {
+      assert.equal(x, consumed);
+      consumed++;
+      // A consumer doing a round trip per value is far slower than the generator.
+      const produced = await c2.producedSoFar();
+      maxAhead = Math.max(maxAhead, produced - consumed);
+      assert.ok((it as unknown as { buffered: number }).buffered <= window);
+    }
+    assert.equal(consumed, 200);
+    assert.ok(maxAhead <= window, `producer ran ${maxAhead} ahead with a window of ${window}`);
+    await cluster.kill("producer");
+  });
+
+  test("an exception in the generator arrives as an error frame after the values", async () => {
+    const got: number[] = [];
+    const err = await (async () => {
+      for await (const x of counter.failAfter(3)) got.push(x);
+    })().catch((e: unknown) => e);
+    assert.deepEqual(got, [0, 1, 2]);
+    assert.ok(err instanceof ActorMethodError);
+    assert.equal(err.name, "TypeError");
+    assert.equal(err.message, "stream broke after 3");
+  });
+
+  test("breaking out of the loop stops the generator at the actor (its finally runs)", async () => {
+    let n = 0;
+    for await (const _ of counter.forever()) if (++n === 3) break;
+    assert.equal(await counter.streamClosed(), true);
+  });
+});
+
+describe("cancellation", () => {
+  test("abort - the caller rejects at once and the actor's method sees its signal abort", async () => {
+    const before = await counter.abortedCount();
+    const ac = new AbortController();
+    const call = withCallOptions(counter, { signal: ac.signal }).waitForAbort();
+    await counter.waitStarted();
+    ac.abort(new Error("user pressed stop"));
+    const err = await call.catch((e: unknown) => e);
+    assert.ok(err instanceof ActorCallAbortedError, `got ${err}`);
+    assert.equal((err.cause as Error).message, "user pressed stop");
+    assert.equal(await counter.abortedCount(), before + 1, "the actor's method was cancelled");
+  });
+
+  test("timeout - rejects with ActorCallTimeoutError and cancels the call at the actor", async () => {
+    const before = await counter.abortedCount();
+    await assert.rejects(withCallOptions(counter, { timeoutMs: 100 }).waitForAbort(), ActorCallTimeoutError);
+    assert.equal(await counter.abortedCount(), before + 1);
+  });
+
+  test("an already-aborted signal rejects without sending", async () => {
+    await assert.rejects(withCallOptions(counter, { signal: AbortSignal.abort() }).add(1), { name: "AbortError" });
+  });
+});
+
+describe("payloads", () => {
+  test("a 50 MB Float32Array argument arrives whole (through the object store)", async () => {
+    const n = (50 * 1024 * 1024) / 4;
+    const xs = new Float32Array(n);
+    for (let i = 0; i < n; i++) xs[i] = (i % 7) - 3;
+    let expected = 0;
+    for (let i = 0; i < n; i++) expected += xs[i];
+    const r = await counter.sum(xs);
+    assert.deepEqual(r, { length: n, sum: expected, isFloat32: true });
+  });
+});
+});

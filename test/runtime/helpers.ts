@@ -1,0 +1,49 @@
+/**
+ * Test helper for the runtime: a real nats-server and a connected Cluster per test file, torn
+ * down in the right order (cluster first, then the server; node's `after` hooks run in
+ * registration order, so both live in one hook pair).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before } from "node:test";
+import { connect, type Cluster, type ConnectOptions } from "../../runtime/index.ts";
+import { startNatsServer, type NatsServerHandle } from "../../runtime/nats-server.ts";
+
+export interface TestCluster {
+  readonly cluster: Cluster;
+  readonly server: NatsServerHandle;
+  readonly runDir: string;
+}
+
+export function useCluster(name: string, opts: Omit<ConnectOptions, "cluster" | "connection" | "runDir"> = {}): TestCluster {
+  let cluster: Cluster | undefined;
+  let server: NatsServerHandle | undefined;
+  const runDir = mkdtempSync(join(tmpdir(), `azr-${name}-`));
+  before(async () => {
+    server = await startNatsServer();
+    cluster = await connect({ ...opts, cluster: name, connection: { servers: [server.url] }, runDir });
+  });
+  after(async () => {
+    await cluster?.close();
+    await server?.stop();
+    rmSync(runDir, { recursive: true, force: true });
+  });
+  return {
+    get cluster() {
+      if (!cluster) throw new Error("cluster not connected yet: use it inside a test or hook");
+      return cluster;
+    },
+    get server() {
+      if (!server) throw new Error("nats-server not started yet");
+      return server;
+    },
+    runDir,
+  };
+}
+
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}

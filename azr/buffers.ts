@@ -15,7 +15,7 @@
  * - the identity induction seed is written with literals only (the reference's file has
  *   `dict(a=1, b=2)`, a call).
  */
-import { nextInt, sampleIndices, sampleWithoutReplacement, type Rng } from "./rng.ts";
+import { nextInt, sampleIndices, sampleWeightedWithoutReplacement, sampleWithoutReplacement, type Rng } from "./rng.ts";
 import { argsKey, tryParseArgs } from "./literal.ts";
 import { normalisedProgramKey } from "./pysource.ts";
 import { isInductionEntry, type BufferEntry, type InductionEntry, type Triplet } from "./tasks.ts";
@@ -24,6 +24,40 @@ import { isInductionEntry, type BufferEntry, type InductionEntry, type Triplet }
 /** K references uniformly without replacement; K = min(k, buffer size). Independent per call. */
 export function sampleReferences<T>(rng: Rng, buffer: readonly T[], k: number): T[] {
   return sampleWithoutReplacement(rng, buffer, k);
+}
+
+export type ReferenceSampling = "uniform" | "recency";
+
+/**
+ * K references under `selfplay.referenceSampling`: `uniform` (published), or `recency` — the
+ * reference's `step` strategy, weight = creation step + 1, drawn without replacement (reported
+ * as prone to collapse; off by default).
+ */
+export function sampleReferencesBy<T extends { step: number }>(rng: Rng, buffer: readonly T[], k: number, mode: ReferenceSampling): T[] {
+  if (mode === "uniform") return sampleWithoutReplacement(rng, buffer, k);
+  return sampleWeightedWithoutReplacement(rng, buffer, buffer.map((e) => e.step + 1), k);
+}
+
+export class PromptLimitError extends Error {
+  override name = "PromptLimitError";
+}
+
+/**
+ * Draw references until the proposer prompt built from them fits (§4.3): `fits(refs)` measures
+ * the prompt; after `maxRedraws` re-draws the step fails with an error naming the buffer (the
+ * reference loops forever). Returns the references and how many re-draws it took.
+ */
+export function drawFittingReferences<T extends { step: number }>(
+  rng: Rng, buffer: readonly T[], k: number, mode: ReferenceSampling, fits: (refs: T[]) => boolean, maxRedraws: number, bufferName: string,
+): { references: T[]; redraws: number } {
+  for (let redraws = 0; redraws <= maxRedraws; redraws++) {
+    const references = sampleReferencesBy(rng, buffer, k, mode);
+    if (fits(references)) return { references, redraws };
+  }
+  throw new PromptLimitError(
+    `no proposer prompt from the ${bufferName} buffer fits prompt.maxTokens after ${maxRedraws} re-draws of ${k} references; ` +
+      "raise prompt.maxTokens (and data.maxPromptTokens), lower selfplay.references, or lower validation.maxOutputChars",
+  );
 }
 
 /** One program for an induction proposer, uniform over the deduction and abduction buffers together. */

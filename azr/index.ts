@@ -15,3 +15,5 @@ export * from "./reward-registry.ts";
 export * from "./advantages.ts";
 export * from "./loss.ts";
 export * from "./buffers.ts";
+export * from "./responses.ts";
+export * from "./metrics.ts";

@@ -103,3 +103,29 @@ export function sampleWithoutReplacement<T>(rng: Rng, items: readonly T[], k: nu
 export function shuffle<T>(rng: Rng, items: readonly T[]): T[] {
   return sampleWithoutReplacement(rng, items, items.length);
 }
+
+/**
+ * k distinct items drawn one after another, each with probability proportional to its weight
+ * among those left (weights ≥ 0; zero-weight items are drawn only when nothing else is left).
+ */
+export function sampleWeightedWithoutReplacement<T>(rng: Rng, items: readonly T[], weights: readonly number[], k: number): T[] {
+  if (weights.length !== items.length) throw new Error(`${items.length} items but ${weights.length} weights`);
+  for (const w of weights) if (!(w >= 0) || !Number.isFinite(w)) throw new Error(`weights must be finite and ≥ 0, got ${w}`);
+  const left = items.map((_, i) => i);
+  const out: T[] = [];
+  const m = Math.min(Math.max(0, k), items.length);
+  while (out.length < m) {
+    const total = left.reduce((a, i) => a + weights[i], 0);
+    let pick = left.length - 1;
+    if (total > 0) {
+      let x = nextFloat(rng) * total;
+      pick = left.findIndex((i) => (x -= weights[i]) < 0);
+      if (pick < 0) pick = left.length - 1; // rounding at the top end
+    } else {
+      pick = nextInt(rng, left.length);
+    }
+    out.push(items[left[pick]]);
+    left.splice(pick, 1);
+  }
+  return out;
+}

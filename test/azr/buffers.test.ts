@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   admitEntries, entryKey, identityInductionEntry, identityTriplet, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine,
-  pickSolverTasks, sampleInductionProgram, sampleReferences, SeedFormatError,
+  drawFittingReferences, pickSolverTasks, PromptLimitError, sampleInductionProgram, sampleReferences, sampleReferencesBy, SeedFormatError,
 } from "../../azr/buffers.ts";
 import { createRng } from "../../azr/rng.ts";
 import { parseArgs, parseLiteral, pyEqual } from "../../azr/literal.ts";
@@ -105,4 +105,26 @@ test("buffers - seed lines: fields checked, first `limit` kept, errors name the 
   assert.throws(() => parseSeedFile('{"snippet": 1}', "bad.jsonl", 9, parseTripletSeedLine), (e: unknown) => e instanceof SeedFormatError && /bad\.jsonl:1: field 'snippet'/.test((e as Error).message));
   assert.throws(() => parseSeedFile("not json", "bad.jsonl", 9, parseTripletSeedLine), /bad\.jsonl:1: not JSON/);
   assert.throws(() => parseInductionSeedLine(JSON.stringify({ snippet: "x", inputs: ["1"], outputs: [], message: "m" }), "i.jsonl:3"), /1 inputs but 0 outputs/);
+});
+
+test("buffers - recency sampling weighs entries by creation step + 1; uniform ignores it", () => {
+  const buf = [t("def f(a): return 0", "0", 0), t("def f(a): return 9", "9", 9)]; // weights 1 and 10
+  const rng = createRng(11);
+  let late = 0;
+  for (let i = 0; i < 2000; i++) if (sampleReferencesBy(rng, buf, 1, "recency")[0].step === 9) late++;
+  assert.ok(Math.abs(late / 2000 - 10 / 11) < 0.03, String(late));
+  late = 0;
+  for (let i = 0; i < 2000; i++) if (sampleReferencesBy(rng, buf, 1, "uniform")[0].step === 9) late++;
+  assert.ok(Math.abs(late / 2000 - 0.5) < 0.05, String(late));
+  assert.equal(new Set(sampleReferencesBy(rng, buf, 2, "recency")).size, 2, "without replacement");
+});
+
+test("buffers - over-long proposer prompts are re-drawn, then the step fails naming the buffer", () => {
+  const buf = Array.from({ length: 6 }, (_, i) => t(`def f(a): return ${i}`, String(i)));
+  const rng = createRng(2);
+  let calls = 0;
+  const got = drawFittingReferences(rng, buf, 2, "uniform", (refs) => { calls++; return refs.every((r) => r.input !== "0"); }, 100, "deduction");
+  assert.ok(got.references.every((r) => r.input !== "0"));
+  assert.equal(got.redraws, calls - 1);
+  assert.throws(() => drawFittingReferences(rng, buf, 2, "uniform", () => false, 5, "abduction"), (e: unknown) => e instanceof PromptLimitError && /abduction buffer .* after 5 re-draws/.test((e as Error).message));
 });

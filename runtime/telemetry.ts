@@ -123,6 +123,8 @@ const hasGlobalPropagator = (): boolean => propagation.fields().length > 0;
 
 /** Writes the active trace context into NATS headers (`traceparent`, `tracestate`). */
 export function injectTraceHeaders(headers: MsgHdrs, ctx: Context = context.active()): void {
+  // Nothing to carry (no span, no baggage) is the common untraced case: skip the propagators.
+  if (trace.getSpanContext(ctx) === undefined && propagation.getBaggage(ctx) === undefined) return;
   if (hasGlobalPropagator()) propagation.inject(ctx, headers, headerSetter);
   else w3c.inject(ctx, headers, headerSetter);
 }

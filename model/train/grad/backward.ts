@@ -18,6 +18,16 @@ import { GradError, isFloat, scalarLike, expandTo, sumTo } from "./tensors.ts";
 
 export { GradError } from "./tensors.ts";
 
+/** Values whose gradient is cut (PyTorch's `detach`): created by `detach`, honoured by `gradients`. */
+const detached = new WeakSet<Value>();
+
+/** An Identity of `x` that gradients do not flow through (e.g. π_old = π_θ when no old log-probs are given). */
+export function detach(g: Graph, x: Value, hint?: string): Value {
+  const y = g.identity(x, hint);
+  detached.add(y);
+  return y;
+}
+
 export interface GradientOptions {
   /** d loss / d loss; default ones of loss's shape. */
   seed?: Value;
@@ -27,7 +37,8 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[], opts: Gr
   const forward = [...g.nodes]; // the nodes present now; backward nodes are appended after them
   // Values that depend on a target (forward pass).
   const depends = new Set<Value>(wrt);
-  for (const n of forward) if (n.inputs.some((v) => depends.has(v))) for (const o of n.outputs) if (isFloat(o)) depends.add(o);
+  for (const n of forward)
+    if (n.inputs.some((v) => depends.has(v))) for (const o of n.outputs) if (isFloat(o) && !detached.has(o)) depends.add(o);
   if (!depends.has(loss)) throw new GradError(`gradients: loss ${loss.name} does not depend on any of ${wrt.length} target(s)`);
   // Values the loss depends on (backward pass over producers).
   const producer = new Map<Value, GraphNode>();

@@ -1,0 +1,64 @@
+/**
+ * The training graph of one micro-batch: the architecture's forward pass (model/arch, the same
+ * definition inference uses), the hidden states of the M loss positions gathered before the LM
+ * head, the configured loss (./losses.ts), and d loss / d θ for the trainable tensors (all
+ * weights, or only LoRA adapters with the base frozen) — one onnxruntime run gives loss, terms,
+ * per-token log-probs and gradients.
+ *
+ * Inputs: the weights (and adapters, dropout masks), rope.cos/sin, input_ids/positions/key_bias
+ * [B,T], causal [T,T], rows [M] (flat b·T+t of each position that predicts a loss token), and the
+ * loss inputs of ./losses.ts. Outputs: loss, term.<name>, token_logprobs [M], grad.<name>.
+ * Not: the optimiser (./optim.ts runs it in TypeScript), activation recomputation.
+ */
+import { buildGraph } from "../arch/transformer.ts";
+import type { Graph, GraphNode, Value } from "../graph/builder.ts";
+import { weightShapes, type ArchConfig } from "../config.ts";
+import { gradients, prune } from "./grad/backward.ts";
+import { buildLoss, type LossSettings } from "./losses.ts";
+import { applyLora, type LoraSettings } from "./lora.ts";
+
+export interface TrainGraphSpec {
+  config: ArchConfig;
+  loss: LossSettings;
+  /** Policy loss: old log-probs are fed (else π_old = π_θ detached, ρ = 1). */
+  hasOld: boolean;
+  lora?: LoraSettings;
+}
+
+export interface TrainGraph {
+  graph: Graph;
+  /** Names of the tensors that get gradients (`grad.<name>` outputs), in a fixed order. */
+  trainable: string[];
+  /** Names of the term outputs (`term.<name>`). */
+  terms: string[];
+  /** LoRA dropout mask inputs: module → input name (empty without dropout). */
+  masks: Map<string, Value>;
+}
+
+export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
+  const g = buildGraph(spec.config, "logits");
+  g.outputs.length = 0;
+  const lora = spec.lora ? applyLora(g, spec.lora) : undefined;
+  // The logits graph ends Gemm(normed, W_head) → Reshape(B,T,V); gather the loss rows before the Gemm.
+  const producer = new Map<Value, GraphNode>();
+  for (const n of g.nodes) for (const o of n.outputs) producer.set(o, n);
+  const headName = spec.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  const head = g.nodes.findLast((n) => n.op === "Gemm" && n.inputs[1].name === headName);
+  if (!head) throw new Error(`buildTrainGraph: no LM-head Gemm reading ${headName} in ${g.name}`);
+  const rows = g.input("rows", "int64", ["M"]);
+  const picked = g.gather(head.inputs[0], rows); // (M,h)
+  const logits = g.linear(picked, head.inputs[1]); // (M,V)
+  const lossGraph = buildLoss(g, logits, spec.loss, spec.hasOld);
+
+  const byName = new Map(g.inputs.map((v) => [v.name, v]));
+  const trainable = lora ? [...lora.adapters.keys()] : [...weightShapes(spec.config).keys()];
+  const targets = trainable.map((n) => byName.get(n)!);
+  const grads = gradients(g, lossGraph.loss, targets);
+  g.output(lossGraph.loss, "loss");
+  const terms = Object.keys(lossGraph.termSums);
+  for (const t of terms) g.output(lossGraph.termSums[t], `term.${t}`);
+  g.output(lossGraph.logprobs, "token_logprobs");
+  for (const v of targets) g.output(grads.get(v)!, `grad.${v.name}`);
+  prune(g);
+  return { graph: g, trainable, terms, masks: lora?.masks ?? new Map() };
+}

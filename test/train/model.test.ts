@@ -1,0 +1,132 @@
+/**
+ * Whole-model gradients of the training graph: small Qwen2/Llama/Qwen3-shaped models, the
+ * policy-gradient loss of azr-spec §7.2 (clipping on both sides, dual clip, KL, entropy) and the
+ * weighted cross-entropy, against PyTorch float64 autograd of an independent forward pass on the
+ * same weights and batch; and against finite differences of our own loss.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { findPython } from "../../model/python.ts";
+import { loadModel } from "../../model/checkpoint.ts";
+import { TrainCore, type TrainItem } from "../../model/train/core.ts";
+import type { LossSettings } from "../../model/train/losses.ts";
+import { smallConfigs, writeRandomModel } from "../model/fixtures.ts";
+
+export function torchTrain(req: object): any {
+  const out = execFileSync(findPython().path, [join(import.meta.dirname, "torch_train.py")], { input: JSON.stringify(req), maxBuffer: 1 << 28 });
+  return JSON.parse(out.toString());
+}
+
+/** max |a − b| / max |b| over a tensor. */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0, s = 0;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    s = Math.max(s, Math.abs(b[i]));
+  }
+  return s === 0 ? d : d / s;
+}
+
+function noise(seed: number) {
+  let s = seed;
+  return () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+}
+
+const BATCH: TrainItem[] = [
+  { prompt: [5, 17, 33, 2], response: [90, 41, 8, 8, 61] },
+  { prompt: [44, 1, 9, 70, 71, 72], response: [12, 77] },
+  { prompt: [3], response: [50, 51, 52, 53] },
+];
+
+function compare(name: string, ours: { loss: number; terms: Record<string, number>; grads: Map<string, Float32Array> }, ref: any, tol: number) {
+  assert.ok(Math.abs(ours.loss - ref.loss) <= tol * Math.max(1, Math.abs(ref.loss)), `${name}: loss ${ours.loss} vs PyTorch ${ref.loss}`);
+  for (const [t, v] of Object.entries(ref.terms as Record<string, number>))
+    assert.ok(Math.abs(ours.terms[t] - v) <= tol * Math.max(1, Math.abs(v)), `${name}: term ${t} ${ours.terms[t]} vs PyTorch ${v}`);
+  let worst = 0, worstName = "";
+  for (const [n, g] of ours.grads) {
+    const r = ref.grads[n] as number[] | undefined;
+    assert.ok(r, `${name}: PyTorch has no gradient for ${n}`);
+    const e = relErr(g, r);
+    if (e > worst) [worst, worstName] = [e, n];
+  }
+  assert.ok(worst <= tol, `${name}: gradient of ${worstName} off by ${worst.toExponential(2)} (relative to its largest entry)`);
+  return worst;
+}
+
+const policy: LossSettings = { kind: "policy", epsLow: 0.2, epsHigh: 0.28, dualClip: 3, entropyCoef: 0.01, klCoef: 0.1, klEstimator: "k3", lossAgg: "token-mean" };
+
+for (const family of ["llama", "qwen3"] as const) {
+  test(`train graph - ${family}: policy-gradient loss, terms and gradients match PyTorch autograd within 1e-4`, async () => {
+    const { dir } = writeRandomModel(smallConfigs[family], 3);
+    const { config, weights } = loadModel(dir);
+    const core = new TrainCore({ config, weights, loss: policy, optim: { microBatch: 2 }, threads: 1 });
+    // Current log-probs first (π_old = π_θ), then old/ref perturbed so clipping happens on both sides.
+    const u = noise(7);
+    const first = await core.micro(BATCH.map((s) => ({ ...s, advantages: new Float32Array(s.response.length), refLogprobs: new Float32Array(s.response.length) })), new Float32Array(11).fill(1 / 11));
+    let m = 0;
+    const batch = BATCH.map((s) => {
+      const n = s.response.length, lp = first.logprobs.subarray(m, m + n);
+      m += n;
+      return {
+        ...s,
+        advantages: Float32Array.from({ length: n }, () => u() * 2),
+        oldLogprobs: Float32Array.from(lp, (x) => x + 0.5 * u()),
+        refLogprobs: Float32Array.from(lp, (x) => x + 0.3 * u()),
+      };
+    });
+    const ours = await core.accumulate(batch);
+    const ref = torchTrain({
+      mode: "grad", dir, loss: policy,
+      batch: batch.map((s) => ({ prompt: s.prompt, response: s.response, advantages: [...s.advantages], old: [...s.oldLogprobs], ref: [...s.refLogprobs] })),
+    });
+    assert.ok(ref.terms.clipfrac > 0.05 && ref.terms.clipfrac < 0.95, `the batch should clip some tokens, clipfrac ${ref.terms.clipfrac}`);
+    compare(family, ours, ref, 1e-4);
+    await core.dispose();
+  });
+}
+
+test("train graph - qwen2: weighted cross-entropy (seq-mean aggregation of a tied, biased model) matches PyTorch", async () => {
+  const { dir } = writeRandomModel(smallConfigs.qwen2, 5);
+  const { config, weights } = loadModel(dir);
+  const core = new TrainCore({ config, weights, loss: { kind: "cross-entropy" }, optim: { microBatch: 2 }, threads: 1 });
+  const batch = BATCH.map((s, i) => ({ ...s, lossWeights: s.response.map((_, j) => (i === 0 && j > 2 ? 3 : 1)) }));
+  const ours = await core.accumulate(batch);
+  const ref = torchTrain({ mode: "grad", dir, loss: { kind: "cross-entropy" }, batch });
+  compare("qwen2 CE", ours, ref, 1e-4);
+  await core.dispose();
+});
+
+test("train graph - seq-mean-token-mean and π_old = π_θ (no old log-probs) match PyTorch", async () => {
+  const { dir } = writeRandomModel(smallConfigs.llama, 9);
+  const { config, weights } = loadModel(dir);
+  const loss: LossSettings = { ...policy, klCoef: 0, lossAgg: "seq-mean-token-mean", dualClip: null };
+  const core = new TrainCore({ config, weights, loss, optim: { microBatch: 3 }, threads: 1 });
+  const u = noise(3);
+  const batch = BATCH.map((s) => ({ ...s, advantages: Float32Array.from(s.response, () => u()) }));
+  const ours = await core.accumulate(batch);
+  const ref = torchTrain({ mode: "grad", dir, loss, batch: batch.map((s) => ({ ...s, advantages: [...s.advantages] })) });
+  compare("seq-mean", ours, ref, 1e-4);
+  await core.dispose();
+});
+
+test("train graph - gradients agree with finite differences of the loss (fp32, largest entries)", async () => {
+  const { dir } = writeRandomModel(smallConfigs.qwen2, 13);
+  const { config, weights } = loadModel(dir);
+  const core = new TrainCore({ config, weights, loss: { kind: "cross-entropy" }, optim: { microBatch: 8 }, threads: 1 });
+  const { grads } = await core.accumulate(BATCH);
+  const lossAt = async () => (await core.accumulate(BATCH)).loss;
+  for (const name of ["model.layers.1.mlp.down_proj.weight", "model.layers.0.self_attn.k_proj.bias", "model.embed_tokens.weight"]) {
+    const g = Float32Array.from(grads.get(name)!);
+    let k = 0;
+    for (let i = 1; i < g.length; i++) if (Math.abs(g[i]) > Math.abs(g[k])) k = i;
+    const w = weights.get(name)!, orig = w[k], eps = 1e-2;
+    w[k] = orig + eps; const lp = await lossAt();
+    w[k] = orig - eps; const lm = await lossAt();
+    w[k] = orig;
+    const fd = (lp - lm) / (2 * eps);
+    assert.ok(Math.abs(fd - g[k]) <= 2e-2 * Math.abs(g[k]) + 1e-4, `${name}[${k}]: analytic ${g[k]} vs finite difference ${fd}`);
+  }
+  await core.dispose();
+});

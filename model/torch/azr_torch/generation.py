@@ -126,9 +126,7 @@ class Generator:
                 slot_ids = free[: len(take)]
                 lens = [len(prompts[i]) for i in take]
                 T = max(lens)
-                ids = torch.zeros((len(take), T), dtype=torch.long, device=dev)
-                for r, i in enumerate(take):
-                    ids[r, : lens[r]] = torch.tensor(prompts[i], dtype=torch.long)
+                ids = torch.tensor([prompts[i] + [0] * (T - len(prompts[i])) for i in take], dtype=torch.long).to(dev)  # (n,T)
                 lengths = torch.tensor(lens, device=dev)
                 slot_t = torch.tensor(slot_ids, device=dev)
 
@@ -150,12 +148,12 @@ class Generator:
                 continue  # admit more before decoding if slots freed up immediately
             active = [i for i, s in enumerate(slots) if s is not None]
             n = active[-1] + 1
-            tok = torch.zeros((n, 1), dtype=torch.long, device=dev)
-            pos_list = [0] * n
+            tok_list, pos_list = [0] * n, [0] * n  # idle slots below the highest active one decode a dummy token
             for i in active:
-                tok[i, 0] = slots[i].tokens[-1]
+                tok_list[i] = slots[i].tokens[-1]
                 pos_list[i] = slots[i].length
-            pos = torch.tensor(pos_list, device=dev)  # (n,) where the new token goes
+            tok = torch.tensor(tok_list, dtype=torch.long).to(dev)[:, None]  # (n,1): one host->device copy per step
+            pos = torch.tensor(pos_list).to(dev)  # (n,) where the new token goes
             L = max(pos_list) + 1
             rows = torch.arange(n, device=dev)
 
@@ -167,9 +165,8 @@ class Generator:
             keep = (torch.arange(L, device=dev)[None, :] <= pos[:, None])[:, None, None, :]  # (n,1,1,L)
             h = m.hidden_states(tok, pos[:, None], keep, decode_hook)  # (n,1,C)
             logits = m.logits(h[:, 0])  # (n,V)
-            act_t = torch.tensor(active, device=dev)
             seqs = [slots[i] for i in active]
-            chosen = sample(logits[act_t], seqs)
+            chosen = sample(logits if len(active) == n else logits[torch.tensor(active).to(dev)], seqs)
             for r, i in enumerate(active):
                 seq = slots[i]
                 seq.length += 1

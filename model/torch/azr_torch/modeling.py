@@ -23,6 +23,17 @@ SUPPORTED_MODEL_TYPES = ("qwen2", "llama", "qwen3")
 HAVE_SDPA = hasattr(F, "scaled_dot_product_attention")  # torch >= 2.0
 
 
+def _sdpa_has_gqa() -> bool:  # torch >= 2.5: grouped heads without copying K/V to every query head
+    try:
+        major, minor = (int(x) for x in torch.__version__.split(".")[:2])
+        return (major, minor) >= (2, 5)
+    except ValueError:
+        return False
+
+
+SDPA_GQA = HAVE_SDPA and _sdpa_has_gqa()
+
+
 @dataclass
 class ModelConfig:
     model_type: str
@@ -136,6 +147,8 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor
     B, H, T, D = q.shape
     Hkv, L = k.shape[1], k.shape[2]
     G = H // Hkv
+    if SDPA_GQA and q.is_cuda:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=True)
     if HAVE_SDPA and q.is_cuda:
         kx = k[:, :, None].expand(B, Hkv, G, L, D).reshape(B, H, L, D)
         vx = v[:, :, None].expand(B, Hkv, G, L, D).reshape(B, H, L, D)

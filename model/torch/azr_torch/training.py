@@ -34,9 +34,7 @@ def response_logprobs(model: CausalLM, prompts: List[List[int]], responses: List
         if len(p) == 0:
             raise ValueError(f"sequence {i}: empty prompt (the first response token needs a context)")
     B, T = len(lens), max(lens)
-    ids = torch.zeros((B, T), dtype=torch.long, device=dev)
-    for b, (p, r) in enumerate(zip(prompts, responses)):
-        ids[b, : lens[b]] = torch.tensor(p + r, dtype=torch.long)
+    ids = torch.tensor([p + r + [0] * (T - len(p) - len(r)) for p, r in zip(prompts, responses)], dtype=torch.long).to(dev)  # (B,T)
     lengths = torch.tensor(lens, device=dev)
     positions = torch.arange(T, device=dev)[None].expand(B, T)
     h = model.hidden_states(ids, positions, causal_keep(T, dev, lengths))  # (B,T,C)

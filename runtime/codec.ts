@@ -161,8 +161,13 @@ function unsupported(value: unknown, hint: string): never {
 /** Encoders by Map/Set nesting depth: the library's encoder is not re-entrant without cloning. */
 const encoders: Encoder[] = [];
 let encodeDepth = 0;
+/** Maps/Sets inside Maps/Sets deeper than this are refused: a cycle, or a hostile frame. */
+const MAX_MAP_NESTING = 64;
 
 function nestedEncode(items: unknown[]): Uint8Array {
+  if (encodeDepth >= MAX_MAP_NESTING) {
+    throw new CodecError("unsupported-value", `cannot encode: Maps/Sets nested more than ${MAX_MAP_NESTING} deep (cyclic?)`);
+  }
   encodeDepth++;
   try {
     const enc = (encoders[encodeDepth] ??= newEncoder());
@@ -258,6 +263,7 @@ const decoders: Decoder[] = [];
 let decodeDepth = 0;
 
 function nestedDecode(bytes: Uint8Array): unknown[] {
+  if (decodeDepth >= MAX_MAP_NESTING) throw new CodecError("corrupt", `Maps/Sets nested more than ${MAX_MAP_NESTING} deep`);
   decodeDepth++;
   try {
     const dec = (decoders[decodeDepth] ??= newDecoder());

@@ -209,6 +209,9 @@ test("codec - values that are not data are refused with a CodecError naming them
   const cyclic: Record<string, unknown> = {};
   cyclic.self = cyclic;
   assert.throws(() => encode(cyclic), (e: unknown) => e instanceof CodecError && /too deep or cyclic/.test(e.message));
+  const cyclicMap = new Map<string, unknown>();
+  cyclicMap.set("self", cyclicMap);
+  assert.throws(() => encode(cyclicMap), (e: unknown) => e instanceof CodecError && /nested more than 64 deep \(cyclic\?\)/.test(e.message));
   // A failed encode leaves no state behind.
   assert.deepStrictEqual(normalize(decode(encode({ x: new Int32Array([7]) }))), normalize({ x: new Int32Array([7]) }));
 });
@@ -225,6 +228,25 @@ test("codec - unknown extension types and stray typed-array references are named
   const ext = (type: number) => new Uint8Array([0xd7, type, 0, 0, 0, 0, 4, 0, 0, 0]);
   assert.throws(() => decode(ext(99)), (e: unknown) => e instanceof CodecError && /unknown extension type 99/.test(e.message));
   assert.throws(() => decode(ext(1)), (e: unknown) => e instanceof CodecError && /Float32Array reference/.test(e.message));
+});
+
+test("codec - a frame of Maps nested thousands deep is refused, not a stack overflow", () => {
+  // Hand-built: each level is a Map extension (type 20) holding [key, next level].
+  let inner: Uint8Array = new Uint8Array([0x90]); // innermost: an empty array of pairs
+  for (let depth = 0; depth < 5000; depth++) {
+    const items = new Uint8Array(2 + 5 + 1 + inner.length);
+    items.set([0x92, 0x01, 0xc9], 0); // [1, ext32 ...]
+    new DataView(items.buffer).setUint32(3, inner.length);
+    items[7] = 20;
+    items.set(inner, 8);
+    inner = items;
+  }
+  const frame = new Uint8Array(6 + inner.length);
+  frame[0] = 0xc9;
+  new DataView(frame.buffer).setUint32(1, inner.length);
+  frame[5] = 20;
+  frame.set(inner, 6);
+  assert.throws(() => decode(frame), (e: unknown) => e instanceof CodecError && /nested more than 64 deep/.test(e.message));
 });
 
 test("codec - random garbage bytes decode or fail with CodecError, nothing else", () => {

@@ -260,13 +260,20 @@ export class CodeExecutor {
       t1 = performance.now();
     };
     const pool = this.pool;
+    // Settled results queue up in completion order; the generator waits on one deferred at a
+    // time (Promise.race over every pending task would cost O(n²) for a large batch).
+    const settled: ({ ok: true; x: { v: T; rerun: boolean } } | { ok: false; e: unknown })[] = [];
+    let wake: (() => void) | undefined;
+    for (const p of work) {
+      p.then((x) => settled.push({ ok: true, x }), (e) => settled.push({ ok: false, e })).finally(() => { wake?.(); wake = undefined; });
+    }
     async function* iterate(): AsyncGenerator<T> {
-      const pending = new Map(work.map((p, i) => [i, p.then((x) => ({ i, x }))]));
-      while (pending.size) {
-        const { i, x } = await Promise.race(pending.values());
-        pending.delete(i);
-        record(x.v, x.rerun);
-        yield x.v;
+      for (let seen = 0; seen < work.length; seen++) {
+        while (settled.length === 0) await new Promise<void>((res) => { wake = res; });
+        const s = settled.shift()!;
+        if (!s.ok) throw s.e;
+        record(s.x.v, s.x.rerun);
+        yield s.x.v;
       }
     }
     return {

@@ -265,6 +265,8 @@ def main():
     _getrlimit, _setrlimit, _getrusage = resource.getrlimit, resource.setrlimit, resource.getrusage
     _sig_signal, _sig_getsignal, _sigmask, _alarm = signal.signal, signal.getsignal, signal.pthread_sigmask, signal.alarm
     _setitimer = signal.setitimer
+    import _signal
+    _c_getsignal, _c_sigmask = _signal.getsignal, _signal.pthread_sigmask
     _settrace, _setprofile, _getrecursionlimit = sys.settrace, sys.setprofile, sys.getrecursionlimit
     _gc_collect, _gc_disable = gc.collect, gc.disable
     _select = select.select
@@ -409,23 +411,44 @@ def main():
 
     std_streams = (sys_mod.stdin, sys_mod.stdout, sys_mod.stderr)
     signals = [s for s in range(1, signal.NSIG) if s not in (signal.SIGKILL, signal.SIGSTOP) and _safe_getsignal(s) is not None]
-    sig_handlers = _tuple([_sig_getsignal(s) for s in signals])
+    sig_handlers = _tuple(_map(_c_getsignal, signals))
     ALL_SIGNALS = signal.valid_signals()
+
+    _chain, _values_of = itertools.chain.from_iterable, operator.methodcaller("values")
+    env_data = os_environ._data  # the bytes dict behind os.environ (putenv itself is denied)
+
+    _is, _all, _sum = operator.is_, all, sum
+
+    def same_entries(dicts, keys, values, total):
+        """Every key and value of every dict is the very object snapshotted (C-level passes;
+        identity only, so no __eq__ of a planted object ever runs)."""
+        return (_sum(_map(_len, dicts)) == total and _all(_map(_is, _chain(dicts), keys))
+                and _all(_map(_is, _chain(_map(_values_of, dicts)), values)))
 
     def snapshot():
         dicts = module_dicts()
-        return (dicts, [_tuple(_map(_id, d.values())) for d in dicts], [_tuple(d.keys()) for d in dicts],
-                _tuple(sys_mod.modules.keys()), _tuple(_map(_id, sys_mod.modules.values())), sys_state(),
-                _dict(os_environ), _getrecursionlimit())
+        keys, values = _tuple(_chain(dicts)), _tuple(_chain(_map(_values_of, dicts)))
+        return (dicts, keys, values, _len(keys), _tuple(sys_mod.modules.keys()), _tuple(_map(_id, sys_mod.modules.values())),
+                sys_state(), _tuple(env_data.items()), _getrecursionlimit())
 
     snap = [None]
 
     def refresh_snapshot():
         snap[0] = snapshot()
 
+    def changed_dict(dicts, keys, values):
+        """The first snapshotted dict that differs (slow path, only after the fast check failed)."""
+        at = 0
+        for d in dicts:
+            n = _len(d)
+            if not same_entries([d], keys[at:at + n], values[at:at + n], n):
+                return d
+            at += n
+        return None
+
     def integrity():
         """Index into POLLUTION_KINDS of the first thing the last task changed, or -1."""
-        dicts, ids, keys, mod_names, mod_ids, sys_st, env, rec = snap[0]
+        dicts, keys, values, total, mod_names, mod_ids, sys_st, env, rec = snap[0]
         if _thread_count() or _len(_listdir("/proc/self/task")) != 1:
             return 2
         if _tuple(sys_mod.modules.keys()) != mod_names:
@@ -441,19 +464,17 @@ def main():
         for a, b in _zip(cur, sys_st):
             if a is not b and not (_type(a) is _tuple and _type(b) is _tuple and _tuple(_map(_id, a)) == _tuple(_map(_id, b))):
                 return 7
-        for d, i, k in _zip(dicts, ids, keys):
-            if _tuple(_map(_id, d.values())) != i or _tuple(d.keys()) != k:
-                # A warning raised inside a stdlib function leaves a registry in that module:
-                # a cache, not a change of behaviour. Drop it and compare again.
-                if "__warningregistry__" in d and "__warningregistry__" not in k:
-                    del d["__warningregistry__"]
-                    if _tuple(_map(_id, d.values())) == i and _tuple(d.keys()) == k:
-                        continue
-                if debug:
-                    changed = [n for n, a, b in _zip(d.keys(), _map(_id, d.values()), i) if a != b] + [n for n in d.keys() if n not in k]
-                    _os_write(2, ("integrity: %s changed in %s\n" % (changed[:5], d.get("__name__"))).encode())
-                return 1 if d is builtins_dict else 0
-        if _tuple([_sig_getsignal(s) for s in signals]) != sig_handlers:
+        while not same_entries(dicts, keys, values, total):
+            d = changed_dict(dicts, keys, values)
+            # A warning raised inside a stdlib function leaves a registry in that module: a
+            # cache, not a change of behaviour. Drop it and compare again.
+            if d is not None and _type(d) is _dict and "__warningregistry__" in d:
+                del d["__warningregistry__"]
+                continue
+            if debug and d is not None:
+                _os_write(2, ("integrity: %s changed\n" % (d.get("__name__"),)).encode())
+            return 1 if d is builtins_dict else 0
+        if _tuple(_map(_c_getsignal, signals)) != sig_handlers:
             return 3
         if _sorted(_listdir("/proc/self/fd")) != fds_expected:
             return 4
@@ -461,7 +482,7 @@ def main():
             return 4
         if _getcwd() != scratch:
             return 5
-        if _dict(os_environ) != env:
+        if os_environ._data is not env_data or _tuple(env_data.items()) != env:
             return 6
         if _getrecursionlimit() != rec:
             return 8
@@ -626,21 +647,21 @@ def main():
         if _thread_count() or _len(_listdir("/proc/self/task")) != 1:
             _exit(EXIT_POLLUTED + 2)
         # (sys.settrace / sys.setprofile are denied to the task, so no tracer runs our code.)
-        _sigmask(signal.SIG_BLOCK, ALL_SIGNALS)
+        _c_sigmask(signal.SIG_BLOCK, ALL_SIGNALS)
         _alarm(0)
         _setitimer(signal.ITIMER_REAL, 0)
         _setitimer(signal.ITIMER_VIRTUAL, 0)
         _setitimer(signal.ITIMER_PROF, 0)
         for s, h in _zip(signals, sig_handlers):
             try:
-                if _sig_getsignal(s) is not h:
+                if _c_getsignal(s) is not h:
                     _sig_signal(s, h)
             except (OSError, ValueError, TypeError):
                 pass
         sys_mod.stdin, sys_mod.stdout, sys_mod.stderr = std_streams
         ns.clear()
         f = None
-        _gc_collect()
+        _gc_collect(0)
         state[0] = False
         obs["stage"] = stage
         if err is not None:
@@ -760,7 +781,8 @@ def main():
 
 def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, ALL_SIGNALS):
     """The request loop: jobs in, one result frame per job out."""
-    _exit, _monotonic, _listdir, _sigmask = os._exit, time.monotonic, os.listdir, signal.pthread_sigmask
+    import _signal
+    _exit, _monotonic, _listdir, _sigmask = os._exit, time.monotonic, os.listdir, _signal.pthread_sigmask
     while True:
         msg = recv()
         if msg is None or msg.get("t") == "exit":

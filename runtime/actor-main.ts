@@ -12,7 +12,7 @@ import { ActorHost } from "./host.ts";
 import { lookupActor } from "./lookup.ts";
 import { Registry } from "./registry.ts";
 import { StateStore } from "./state-store.ts";
-import { initTelemetry } from "./telemetry.ts";
+import { configuredSignals, initTelemetry } from "./telemetry.ts";
 import { HEARTBEAT_MS, type ChildMessage, type ChildSpec, type ParentMessage } from "./actor-process.ts";
 
 function send(m: ChildMessage): void {
@@ -20,7 +20,10 @@ function send(m: ChildMessage): void {
 }
 
 async function main(spec: ChildSpec): Promise<void> {
-  const telemetry = await initTelemetry(`azr-actor-${spec.name}`);
+  // Loading the OTel SDK costs ~1 s of start-up; with no OTEL_* exporter configured it would
+  // export nothing, so it is loaded only when something is configured.
+  const signals = configuredSignals();
+  const telemetry = signals.traces || signals.metrics || signals.logs ? await initTelemetry(`azr-actor-${spec.name}`) : { shutdown: async () => {} };
   let nc: NatsConnection | undefined;
   let host: ActorHost | undefined;
   const shutdown = async (code: number) => {

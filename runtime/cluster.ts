@@ -15,11 +15,13 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { ActorClient, type CallOptions } from "./client.ts";
 import { connectOrEmbed, type ConnectionSpec, type Connected } from "./connection.ts";
 import { describeMethods, requireActorMeta, type ActorClass, type ActorOptions } from "./define.ts";
-import { ActorDefinitionError, ActorNotFoundError } from "./errors.ts";
+import { ActorDefinitionError, ActorExistsError, ActorMethodError, ActorNotFoundError, PlacementError } from "./errors.ts";
+import { ActorStartError } from "./actor-process.ts";
 import { followEvents, publishEvent, type ActorEvent } from "./events.ts";
 import { createHandle, handleRef, type Handle } from "./handle.ts";
 import { ActorHost } from "./host.ts";
 import { lookupActor } from "./lookup.ts";
+import { followLogs, type LogLine } from "./logs.ts";
 import { checkName, nodeServiceName } from "./names.ts";
 import { NodeAgent, type NodeAgentOptions, type NodeServiceApi, type SpawnSpec } from "./node-agent.ts";
 import { place } from "./placement.ts";
@@ -124,6 +126,15 @@ export class Cluster {
     return this.#handle<NodeServiceApi>(nodeServiceName(id), describeMethods(NodeAgentServiceShape));
   }
 
+  /** Calls a node agent; the runtime's own errors thrown there are re-thrown here as their classes. */
+  async #nodeCall<T>(id: string, fn: (n: Handle<NodeServiceApi>) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.#node(id));
+    } catch (e) {
+      throw localizeRuntimeError(e);
+    }
+  }
+
   /** Starts `cls` in its own process on a node whose free resources fit; resolves once it serves calls. */
   async spawn<C extends ActorClass>(cls: C, args: ConstructorParameters<C>, opts: SpawnOptions): Promise<Handle<InstanceType<C>>> {
     checkName("actor", opts.name);
@@ -147,7 +158,7 @@ export class Cluster {
       freshState: opts.freshState ?? false,
       startTimeoutMs: opts.startTimeoutMs,
     };
-    const entry = await this.#node(nodeId).spawnActor(spec);
+    const entry = await this.#nodeCall(nodeId, (n) => n.spawnActor(spec));
     return this.#handle<InstanceType<C>>(entry.name, entry.methods);
   }
 
@@ -213,7 +224,7 @@ export class Cluster {
     const e = await this.registry.get(name);
     if (!e) throw new ActorNotFoundError(name, this.name);
     if (e.state === "dead") return;
-    await this.#node(e.node).killActor(name, reason);
+    await this.#nodeCall(e.node, (n) => n.killActor(name, reason));
   }
 
   /** Replaces the actor's process with a new incarnation (its saved state is loaded). */
@@ -221,7 +232,7 @@ export class Cluster {
     const name = typeof actor === "string" ? actor : handleRef(actor).name;
     const e = await this.registry.get(name);
     if (!e) throw new ActorNotFoundError(name, this.name);
-    return this.#node(e.node).restartActor(name);
+    return this.#nodeCall(e.node, (n) => n.restartActor(name));
   }
 
   /** Untyped call, for tools that only know names (the CLI). */
@@ -230,8 +241,13 @@ export class Cluster {
   }
 
   /** Lifecycle events (started, died, restarted, dead, killed) of every actor, or one. */
-  events(opts: { actor?: string; signal?: AbortSignal } = {}): AsyncIterable<ActorEvent> {
+  events(opts: { actor?: string; signal?: AbortSignal } = {}): AsyncGenerator<ActorEvent> {
     return followEvents(this.nc, this.name, opts);
+  }
+
+  /** Live log lines of one actor, or all; the actor processes' stdout/stderr. */
+  logs(actor = "*", signal?: AbortSignal): AsyncGenerator<LogLine> {
+    return followLogs(this.nc, this.name, actor, signal);
   }
 
   actors(): Promise<ActorEntry[]> {
@@ -264,6 +280,28 @@ class NodeAgentServiceShape {
   async restartActor() {}
   async info() {}
   async pids() {}
+}
+
+/** Runtime errors a node agent may throw, by name, so callers can `instanceof` them. */
+const RUNTIME_ERRORS: Record<string, { prototype: Error }> = {
+  ActorExistsError,
+  ActorNotFoundError,
+  ActorDefinitionError,
+  ActorStartError,
+  PlacementError,
+};
+
+function localizeRuntimeError(e: unknown): unknown {
+  if (!(e instanceof ActorMethodError) || !RUNTIME_ERRORS[e.name]) return e;
+  // Same class, message and remote stack; the constructor's fields stay in the message.
+  const local = Object.create(RUNTIME_ERRORS[e.name].prototype) as Error;
+  Object.defineProperties(local, {
+    name: { value: e.name, configurable: true, writable: true },
+    message: { value: e.message, configurable: true, writable: true },
+    stack: { value: e.stack, configurable: true, writable: true },
+    cause: { value: e, configurable: true, writable: true },
+  });
+  return local;
 }
 
 export function connect(opts: ConnectOptions = {}): Promise<Cluster> {

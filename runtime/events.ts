@@ -27,21 +27,27 @@ export function publishEvent(nc: NatsConnection, cluster: string, e: ActorEvent)
   nc.publish(subjects(cluster).events(e.actor), encode(e));
 }
 
-/** Follows the events of all actors (or one) until `signal` aborts or the connection closes. */
-export async function* followEvents(nc: NatsConnection, cluster: string, opts: { actor?: string; signal?: AbortSignal } = {}): AsyncGenerator<ActorEvent> {
+/**
+ * Follows the events of all actors (or one) until `signal` aborts or the connection closes. The
+ * subscription is made at once (not on the first `next()`), so no event published after this
+ * call returns is missed once the server has it (`await nc.flush()` to be sure).
+ */
+export function followEvents(nc: NatsConnection, cluster: string, opts: { actor?: string; signal?: AbortSignal } = {}): AsyncGenerator<ActorEvent> {
   const sub = nc.subscribe(subjects(cluster).events(opts.actor ?? "*"));
   const stop = () => sub.unsubscribe();
   opts.signal?.addEventListener("abort", stop, { once: true });
-  try {
-    for await (const m of sub) {
-      try {
-        yield decode<ActorEvent>(m.data);
-      } catch {
-        /* not an event: someone else published on our subject */
+  return (async function* () {
+    try {
+      for await (const m of sub) {
+        try {
+          yield decode<ActorEvent>(m.data);
+        } catch {
+          /* not an event: someone else published on our subject */
+        }
       }
+    } finally {
+      opts.signal?.removeEventListener("abort", stop);
+      sub.unsubscribe();
     }
-  } finally {
-    opts.signal?.removeEventListener("abort", stop);
-    sub.unsubscribe();
-  }
+  })();
 }

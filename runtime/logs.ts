@@ -65,21 +65,23 @@ export class ActorLog {
   }
 }
 
-/** Follows live log lines of one actor (or `*` for all) until `signal` aborts. */
-export async function* followLogs(nc: NatsConnection, cluster: string, actor = "*", signal?: AbortSignal): AsyncGenerator<LogLine> {
+/** Follows live log lines of one actor (or `*` for all) until `signal` aborts; subscribes at once. */
+export function followLogs(nc: NatsConnection, cluster: string, actor = "*", signal?: AbortSignal): AsyncGenerator<LogLine> {
   const sub = nc.subscribe(subjects(cluster).logs(actor));
   const stop = () => sub.unsubscribe();
   signal?.addEventListener("abort", stop, { once: true });
-  try {
-    for await (const m of sub) {
-      try {
-        yield decode<LogLine>(m.data);
-      } catch {
-        /* not a log line */
+  return (async function* () {
+    try {
+      for await (const m of sub) {
+        try {
+          yield decode<LogLine>(m.data);
+        } catch {
+          /* not a log line */
+        }
       }
+    } finally {
+      signal?.removeEventListener("abort", stop);
+      sub.unsubscribe();
     }
-  } finally {
-    signal?.removeEventListener("abort", stop);
-    sub.unsubscribe();
-  }
+  })();
 }

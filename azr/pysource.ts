@@ -1,7 +1,9 @@
 /**
  * A small Python tokenizer, enough to read a proposed program's structure without running it:
  * its `def`s (count, names, order), its import statements, renaming the entry function, a
- * whitespace-insensitive key for de-duplication, and token counts for the complexity rewards.
+ * whitespace-insensitive key for de-duplication, token counts for the complexity rewards, and
+ * the comment / docstring / module-statement stripping of seeding (§4.2). Tests check the def,
+ * import and stripping results against CPython's `ast` on every published seed program.
  *
  * Covers: names, numbers, strings (all prefixes, triple quotes, escapes), comments, operators,
  * bracket depth, logical lines (implicit joins inside brackets, backslash continuations) and
@@ -230,4 +232,80 @@ export function halstead(src: string): { volume: number; difficulty: number; eff
   const volume = n > 0 ? N * Math.log2(n) : 0;
   const difficulty = n2 > 0 ? (n1 / 2) * (N2 / n2) : 0;
   return { volume, difficulty, effort: difficulty * volume, length: N };
+}
+
+interface LogicalLine {
+  first: PyTok;
+  last: PyTok;
+  /** Code tokens of the line (no comments). */
+  toks: PyTok[];
+}
+
+function logicalLines(all: PyTok[]): LogicalLine[] {
+  const lines: LogicalLine[] = [];
+  for (const t of all) {
+    if (t.kind === "comment") continue;
+    const cur = lines.at(-1);
+    if (cur && cur.first.line === t.line) { cur.toks.push(t); cur.last = t; }
+    else lines.push({ first: t, last: t, toks: [t] });
+  }
+  return lines;
+}
+
+/**
+ * What seeding keeps of a program (azr-spec §4.2): comments, docstrings and module-level
+ * statements other than imports, functions (with their decorators) and classes are removed;
+ * a body left empty by a removed docstring gets `pass`. Self-play proposals are never stripped.
+ */
+export function stripForSeeding(src: string): string {
+  const all = tokenizePython(src);
+  const lines = logicalLines(all);
+  const lineStart = (pos: number) => src.lastIndexOf("\n", pos - 1) + 1;
+  const lineEnd = (pos: number) => { const n = src.indexOf("\n", pos); return n < 0 ? src.length : n + 1; };
+  const cuts: { from: number; to: number; insert?: string }[] = [];
+  const KEEP_AT_TOP = new Set(["import", "from", "def", "class", "async", "@"]);
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i];
+    const span = { from: lineStart(l.first.start), to: lineEnd(l.last.end - 1) };
+    if (l.first.indent === 0 && !KEEP_AT_TOP.has(l.first.text)) {
+      // a module-level statement and the block under it, up to the next module-level line
+      let j = i + 1;
+      while (j < lines.length && lines[j].first.indent > 0) j++;
+      cuts.push({ from: span.from, to: j < lines.length ? lineStart(lines[j].first.start) : src.length });
+      i = j - 1;
+      continue;
+    }
+    const onlyStrings = l.toks.every((t) => t.kind === "string");
+    if (!onlyStrings) continue;
+    const prev = lines[i - 1];
+    const opensBody = prev && prev.last.text === ":" && ["def", "class", "async"].includes(prev.first.text) && l.first.indent > prev.first.indent;
+    if (!opensBody) continue;
+    const next = lines[i + 1];
+    const bodyEmpty = !next || next.first.indent <= prev.first.indent;
+    const indentText = src.slice(span.from, l.first.start);
+    cuts.push({ ...span, insert: bodyEmpty ? `${indentText}pass\n` : undefined });
+  }
+  for (const c of all) if (c.kind === "comment") cuts.push({ from: c.start, to: c.end });
+  // merge overlapping cuts (a comment inside a removed block, a block inside a removed block)
+  cuts.sort((a, b) => a.from - b.from || b.to - a.to);
+  const merged: typeof cuts = [];
+  for (const c of cuts) {
+    const m = merged.at(-1);
+    if (m && c.from < m.to) { if (c.to > m.to) { m.to = c.to; m.insert = undefined; } continue; }
+    merged.push({ ...c });
+  }
+  let out = src;
+  for (const c of merged.reverse()) out = out.slice(0, c.from) + (c.insert ?? "") + out.slice(c.to);
+  // drop lines left blank (only whitespace) outside strings, and trailing spaces before newlines
+  const strings = tokenizePython(out).filter((t) => t.kind === "string");
+  const inString = (pos: number) => strings.some((s) => pos > s.start && pos < s.end);
+  const kept: string[] = [];
+  let pos = 0;
+  for (const line of out.split("\n")) {
+    const keep = line.trim() !== "" || inString(pos);
+    if (keep) kept.push(inString(pos + line.length) ? line : line.replace(/[ \t]+$/, ""));
+    pos += line.length + 1;
+  }
+  const text = kept.join("\n");
+  return out.endsWith("\n") && text !== "" ? text + "\n" : text;
 }

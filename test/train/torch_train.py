@@ -5,6 +5,7 @@ The model forward is test/model/reference_forward.py's (written independently of
 its module-level `main()` call is cut off so it can be reused here as a library.
 stdin: {"mode": "grad", "dir", "batch": [{prompt, response, advantages?, old?, ref?, lossWeights?}], "loss": {...}}
     -> {"loss", "terms": {...}, "grads": {name: [...]}, "logprobs": [[...]]}
+stdin: {"requests": [req, ...]} -> {"results": [answer, ...]}
 stdin: {"mode": "adamw", "params": {name: [...]}, "grads": [{name: [...]}, ...], "optim": {...}}
     -> {"params": {name: [...]}, "norms": [...]}
 """
@@ -94,5 +95,10 @@ def adamw_mode(req):
     return {"params": {k: p.detach().tolist() for k, p in params.items()}, "norms": norms}
 
 
+def run(req):
+    return grad_mode(req) if req["mode"] == "grad" else adamw_mode(req)
+
+
 req = json.load(sys.stdin)
-json.dump(grad_mode(req) if req["mode"] == "grad" else adamw_mode(req), sys.stdout)
+# {"requests": [...]} answers several in one process (torch's import is the slow part).
+json.dump({"results": [run(r) for r in req["requests"]]} if "requests" in req else run(req), sys.stdout)

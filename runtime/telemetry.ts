@@ -79,6 +79,8 @@ export async function initTelemetry(serviceName: string, opts: TelemetryOptions 
   const [{ NodeSDK }, { SimpleSpanProcessor }] = await Promise.all([import("@opentelemetry/sdk-node"), import("@opentelemetry/sdk-trace-base")]);
   const signals = configuredSignals();
   const sdk = new NodeSDK({
+    // The user's OTEL_SERVICE_NAME wins over ours, as OTel's configuration spec has it; the
+    // actor's name is on every span as an attribute either way.
     serviceName: process.env.OTEL_SERVICE_NAME?.trim() || serviceName,
     // undefined = let the SDK build exporters from OTEL_*; [] = export nothing.
     spanProcessors: opts.spanExporter ? [new SimpleSpanProcessor(opts.spanExporter)] : signals.traces ? undefined : [],

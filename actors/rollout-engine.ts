@@ -1,0 +1,124 @@
+/**
+ * The `rollout-engine` actor: the model engine's generate behind a batch, streaming API that
+ * takes prompts as text (or chat messages) and returns the token ids the learner trains on.
+ * Takes a new weight version from the learner without a restart (`setWeights`).
+ *
+ * Covers: tokenising prompts (plain R1 text, or the tokenizer's chat template plus the
+ * `<think>` prefill), the prompt-length limit, streaming generations back as they finish.
+ * Not: sampling itself (model/), which prompts to build (azr/), rewards (the driver).
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Prompt } from "../azr/prompts.ts";
+import type { ModelEngine } from "../model/engine.ts";
+import { OrtEngine } from "../model/ort/engine.ts";
+import { TextTokenizer } from "../model/tokenizer.ts";
+import { defineActor, callContext } from "../runtime/index.ts";
+import type { RolloutOptions, RolloutPort, RolloutSample } from "./selfplay/ports.ts";
+
+export interface RolloutEngineOptions {
+  /** Hugging Face layout folder: config.json, model.safetensors[.index.json], tokenizer.json. */
+  modelDir: string;
+  engine: "ort" | "torch";
+  /** Prompts longer than this (in tokens) are not generated (spec §4.3: r̄ = 0 / re-draw). */
+  maxPromptTokens: number;
+  /** onnxruntime intra-op threads. */
+  threads?: number;
+  /** Sequences decoded together at most. */
+  maxBatch?: number;
+}
+
+/** The caller's AbortSignal when served as an actor; none when used in-process. */
+function callerSignal(): AbortSignal | undefined {
+  try {
+    return callContext().signal;
+  } catch {
+    return undefined;
+  }
+}
+
+export class RolloutEngineError extends Error {
+  override name = "RolloutEngineError";
+}
+
+export class RolloutEngine implements RolloutPort {
+  private readonly ready: Promise<{ engine: ModelEngine; tokenizer: TextTokenizer }>;
+  private weightsVersion = 0;
+  private generated = 0;
+
+  constructor(private readonly opts: RolloutEngineOptions) {
+    this.ready = this.start();
+    this.ready.catch(() => {}); // surfaced by the first call, not as an unhandled rejection
+  }
+
+  private async start(): Promise<{ engine: ModelEngine; tokenizer: TextTokenizer }> {
+    const { modelDir } = this.opts;
+    if (!existsSync(join(modelDir, "config.json"))) {
+      throw new RolloutEngineError(`no model at ${modelDir} (config.json missing): for the tiny recipe run \`make base-model\`, else point model.path at a Hugging Face folder`);
+    }
+    if (this.opts.engine !== "ort") {
+      const { createTorchEngine } = await import("../model/torch/engine.ts");
+      const tokenizer = TextTokenizer.fromDir(modelDir);
+      return { engine: await createTorchEngine({ modelDir }), tokenizer };
+    }
+    const engine = await OrtEngine.fromPretrained(modelDir, { threads: this.opts.threads, maxBatch: this.opts.maxBatch });
+    return { engine, tokenizer: TextTokenizer.fromDir(modelDir) };
+  }
+
+  private encode(tokenizer: TextTokenizer, p: Prompt): number[] {
+    if (p.kind === "text") return tokenizer.encode(p.text);
+    const rendered = tokenizer.applyChatTemplate(p.messages, { addGenerationPrompt: true });
+    return tokenizer.encode(rendered + p.assistantPrefill);
+  }
+
+  async countTokens(prompts: Prompt[]): Promise<number[]> {
+    const { tokenizer } = await this.ready;
+    return prompts.map((p) => this.encode(tokenizer, p).length);
+  }
+
+  /** Generations in completion order; each carries its prompt's index. */
+  async *generate(prompts: Prompt[], options: RolloutOptions): AsyncGenerator<RolloutSample> {
+    const { engine, tokenizer } = await this.ready;
+    const encoded = prompts.map((p) => this.encode(tokenizer, p));
+    const runnable: number[] = [];
+    for (const [i, ids] of encoded.entries()) {
+      if (ids.length > this.opts.maxPromptTokens) {
+        yield { index: i, promptTokens: ids, tokens: [], text: "", finishReason: "length", promptTooLong: true };
+      } else runnable.push(i);
+    }
+    if (runnable.length === 0) return;
+    const signal = callerSignal();
+    const stream = engine.generate(
+      {
+        prompts: runnable.map((i) => encoded[i]),
+        maxNewTokens: options.maxNewTokens,
+        temperature: options.temperature,
+        topP: options.topP,
+        seed: options.seed,
+      },
+      signal,
+    );
+    for await (const g of stream) {
+      const index = runnable[g.index];
+      this.generated++;
+      yield { index, promptTokens: encoded[index], tokens: g.tokens, text: g.text, finishReason: g.finishReason, promptTooLong: false };
+    }
+  }
+
+  /** A new weight version from the learner (full weights; LoRA adapters merged by the learner). */
+  async setWeights(weights: Map<string, Float32Array>, version: number): Promise<void> {
+    const { engine } = await this.ready;
+    await engine.setWeights(weights, version);
+    this.weightsVersion = version;
+  }
+
+  async stats(): Promise<{ weightsVersion: number; generated: number; modelDir: string }> {
+    return { weightsVersion: this.weightsVersion, generated: this.generated, modelDir: this.opts.modelDir };
+  }
+
+  async close(): Promise<void> {
+    const { engine } = await this.ready;
+    await engine.dispose();
+  }
+}
+defineActor(import.meta.url, RolloutEngine);

@@ -1,0 +1,60 @@
+/**
+ * What one self-play step needs from the other actors, as plain interfaces. The driver passes
+ * actor handles (runtime/) in a run and in-process objects in tests; both satisfy these, since a
+ * handle's method has the class method's signature (async generators become async iterables).
+ *
+ * Covers: the contract only. Not: how each actor does its job.
+ */
+import type { Prompt } from "../../azr/prompts.ts";
+import type { InductionEntry, TaskType, Triplet } from "../../azr/tasks.ts";
+import type { TrainSequence, TrainStats } from "../../model/engine.ts";
+import type { AnswerCheck, IndexedAnswerVerdict, ProposalCheck, ProposalVerdict } from "../code-executor/index.ts";
+
+export interface RolloutOptions {
+  maxNewTokens: number;
+  temperature: number;
+  topP: number;
+  /** Sequence i samples from a stream derived from (seed, i): reruns draw the same tokens. */
+  seed: number;
+}
+
+/** One finished generation, with the tokens the learner trains on. */
+export interface RolloutSample {
+  index: number;
+  promptTokens: number[];
+  tokens: number[];
+  text: string;
+  finishReason: "eos" | "stop" | "length";
+  /** The prompt alone was longer than the engine's prompt limit: nothing was generated. */
+  promptTooLong: boolean;
+}
+
+export interface RolloutPort {
+  generate(prompts: Prompt[], options: RolloutOptions): AsyncIterable<RolloutSample>;
+  /** Token count of each prompt (for the prompt-length limits of §4.3). */
+  countTokens(prompts: Prompt[]): Promise<number[]>;
+}
+
+export interface ExecutorPort {
+  validateProposals(checks: ProposalCheck[]): AsyncIterable<ProposalVerdict>;
+  checkAnswers(checks: AnswerCheck[]): AsyncIterable<IndexedAnswerVerdict>;
+}
+
+export interface LearnerPort {
+  trainStep(batch: TrainSequence[]): Promise<TrainStats>;
+}
+
+export type TripletBufferName = "deduction" | "abduction";
+
+/** The task buffers' remote surface (actors/selfplay/task-buffer.ts implements it). */
+export interface BufferPort {
+  /** For each of `count` prompts, K references drawn from the named buffer (rng from seed). */
+  drawReferences(buffer: TripletBufferName, count: number, k: number, seed: number): Promise<Triplet[][]>;
+  /** `count` programs drawn uniformly from the union of the deduction and abduction buffers. */
+  drawInductionPrograms(count: number, seed: number): Promise<Triplet[]>;
+  /** Admit validated entries made at `step`; returns the entries that entered (new ones). */
+  admit(buffer: TaskType, entries: (Triplet | InductionEntry)[], step: number): Promise<(Triplet | InductionEntry)[]>;
+  /** L solver tasks from the new entries and the buffer (`selfplay.solverMix`). */
+  solverTasks(buffer: TaskType, fresh: (Triplet | InductionEntry)[], count: number, seed: number): Promise<(Triplet | InductionEntry)[]>;
+  sizes(): Promise<Record<string, number>>;
+}

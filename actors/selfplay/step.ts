@@ -1,0 +1,320 @@
+/**
+ * One Absolute Zero self-play step (azr-spec §2), over the ports of ports.ts:
+ * propose → validate → learnability estimate → admit → solve → TRR++ advantages → one update.
+ *
+ * Covers: the order of the phases, which samples are trained on, the rewards each gets, and the
+ * step's metrics. The rules themselves are azr/'s pure functions; execution is the executor's.
+ * Not: checkpoints, weight publication, the loop (driver.ts).
+ *
+ * Departures from the reference, each a recipe option (spec Decisions):
+ * - learnability samples are drawn at `selfplay.learnabilityTemperature` (default 1.0; the
+ *   reference's current branch decodes them greedily);
+ * - the solver solves this step's new tasks (`selfplay.solveFrom: same-step`, paper Algorithm 1);
+ *   `previous-step` reproduces the reference, which solves what step t−1 proposed. The solve
+ *   batch is its own generation phase here (its tasks depend on this step's admissions).
+ * - the optional `error` task type is not wired into the step yet: a recipe naming it fails at
+ *   start with a clear error rather than silently skipping it.
+ */
+import {
+  admits, broadcastAdvantage, deriveRng, groupKey, inductionSolverCase, learnability, nextU32, proposerPrompt, proposerReward,
+  readInductionProposer, readSolver, readTripletProposer, solveRate, solverPrompt, solverReward, summarize, trrAdvantages,
+  tripletSolverCase, countReasons, reflectionShare, clipRatio,
+  type GroupKey, type InductionEntry, type Prompt, type Scored, type TaskType, type Triplet, type SolverCase,
+} from "../../azr/index.ts";
+import type { TrainSequence, TrainStats } from "../../model/engine.ts";
+import { abductionTask, deductionTask, inductionTask, type AnswerCheck, type ProposalCheck, type SolverTask as ExecTask } from "../code-executor/index.ts";
+import type { BufferPort, ExecutorPort, LearnerPort, RolloutPort, RolloutSample } from "./ports.ts";
+
+/** The recipe fields a step reads (a Recipe satisfies it structurally). */
+export interface StepConfig {
+  selfplay: {
+    taskTypes: TaskType[]; batchSize: number; references: number; inductionInputs: number; nSamples: number;
+    temperature: number; topP: number; learnabilityTemperature: number; solveFrom: "same-step" | "previous-step"; trainPropose: boolean;
+  };
+  prompt: { variant: "full" | "compact"; chatTemplate: boolean };
+  data: { maxResponseTokens: number };
+  validation: { bannedWords: string[]; rejectMultipleFunctions: boolean; entryFunction: "first" | "last"; allowDuplicateInputs: boolean };
+  executor: { timeoutSeconds: number };
+  reward: {
+    formatCheck: boolean; trivialProposal: number; learnability: "one-minus" | "inverse";
+    validProgramFilter: "all" | "not-always-solved" | "not-extremes"; inductionMode: "binary" | "accuracy" | "any";
+  };
+  trainer: { advantageStats: "per-response" | "per-token"; seed: number };
+}
+
+export interface StepPorts {
+  rollout: RolloutPort;
+  executor: ExecutorPort;
+  buffer: BufferPort;
+  learner: LearnerPort;
+}
+
+type Entry = Triplet | InductionEntry;
+
+/** What the next step needs from this one (`solveFrom: previous-step`). */
+export interface StepCarry {
+  fresh: Partial<Record<TaskType, Entry[]>>;
+}
+
+export interface GroupMetrics {
+  count: number;
+  rewardMean: number;
+  formatRate: number;
+  responseLength: { mean: number; max: number; min: number };
+  clipRatio: number;
+  reflectionShare: number;
+  /** Proposers: share of proposals the executor accepted. */
+  validRate?: number;
+  invalidReasons?: Record<string, number>;
+  /** Proposers: mean learnability r_prop and mean solve rate r̄ over valid proposals. */
+  learnabilityMean?: number;
+  solveRateMean?: number;
+  newEntries?: number;
+  /** Solvers: share answered correctly. */
+  accuracy?: number;
+}
+
+export interface StepResult {
+  step: number;
+  groups: Partial<Record<GroupKey, GroupMetrics>>;
+  train: TrainStats | null;
+  bufferSizes: Record<string, number>;
+  seconds: Record<string, number>;
+  /** A few of this step's proposals with their verdicts, for the run's views. */
+  samples: { type: TaskType; program: string; verdict: string; solveRate?: number }[];
+  carry: StepCarry;
+}
+
+const TRIPLET_TYPES = ["deduction", "abduction"] as const;
+
+interface Trained {
+  group: GroupKey;
+  reward: number;
+  sample: RolloutSample;
+  formatOk: boolean;
+  correct?: boolean;
+}
+
+async function collect(stream: AsyncIterable<RolloutSample>, n: number): Promise<RolloutSample[]> {
+  const out = new Array<RolloutSample>(n);
+  for await (const s of stream) out[s.index] = s;
+  for (let i = 0; i < n; i++) if (!out[i]) throw new Error(`rollout engine returned no generation for prompt ${i} of ${n}`);
+  return out;
+}
+
+async function collectIndexed<T extends { index: number }>(stream: AsyncIterable<T>, n: number, what: string): Promise<T[]> {
+  const out = new Array<T>(n);
+  for await (const v of stream) out[v.index] = v;
+  for (let i = 0; i < n; i++) if (!out[i]) throw new Error(`executor returned no verdict for ${what} ${i} of ${n}`);
+  return out;
+}
+
+function execTask(c: SolverCase, e: Entry): ExecTask {
+  if (c.task.type === "induction") return inductionTask(e as InductionEntry);
+  return c.task.type === "deduction" ? deductionTask(e as Triplet) : abductionTask(e as Triplet);
+}
+
+function solverCase(type: TaskType, e: Entry): SolverCase {
+  return type === "induction" ? inductionSolverCase(e as InductionEntry) : tripletSolverCase(type as "deduction" | "abduction", e as Triplet);
+}
+
+/** Score solver responses to (entry, type) cases: reading, then execution where needed. */
+async function scoreAnswers(
+  cfg: StepConfig, executor: ExecutorPort, items: { type: TaskType; entry: Entry; response: string }[],
+): Promise<{ formatOk: boolean; score: number }[]> {
+  const checks: AnswerCheck[] = [];
+  const where: number[] = [];
+  const results = items.map(({ type, entry, response }, i) => {
+    const reading = readSolver(type, response, { formatCheck: cfg.reward.formatCheck });
+    if (reading.answer !== undefined && reading.answer.trim() !== "") {
+      checks.push({ task: execTask(solverCase(type, entry), entry), answer: reading.answer });
+      where.push(i);
+    }
+    return { formatOk: reading.formatOk, score: 0 };
+  });
+  if (checks.length > 0) {
+    const verdicts = await collectIndexed(executor.checkAnswers(checks), checks.length, "answer");
+    verdicts.forEach((v, j) => (results[where[j]].score = v.score));
+  }
+  return results;
+}
+
+function groupMetrics(items: Trained[]): GroupMetrics {
+  const lengths = items.map((t) => t.sample.tokens.length);
+  const len = summarize(lengths.length ? lengths : [0]);
+  return {
+    count: items.length,
+    rewardMean: items.length ? items.reduce((a, t) => a + t.reward, 0) / items.length : 0,
+    formatRate: items.length ? items.filter((t) => t.formatOk).length / items.length : 0,
+    responseLength: { mean: len.mean, max: len.max, min: len.min },
+    clipRatio: clipRatio(items.map((t) => t.sample.finishReason)),
+    reflectionShare: reflectionShare(items.map((t) => t.sample.text)),
+  };
+}
+
+export function checkStepConfig(cfg: StepConfig): void {
+  for (const t of cfg.selfplay.taskTypes) {
+    if (t === "error") throw new Error("selfplay.taskTypes: the optional `error` type is not supported by the self-play step yet; remove it from the recipe");
+  }
+}
+
+/** Runs step `step` (1-based). `carry` is the previous step's result carry (seeds' step: empty). */
+export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, carry: StepCarry = { fresh: {} }): Promise<StepResult> {
+  checkStepConfig(cfg);
+  const sp = cfg.selfplay;
+  const B = sp.batchSize;
+  const seed = (purpose: string) => nextU32(deriveRng(cfg.trainer.seed, step, purpose));
+  const t0 = performance.now();
+  const seconds: Record<string, number> = {};
+  const lap = (name: string, since: number) => (seconds[name] = (performance.now() - since) / 1000);
+  const types = sp.taskTypes;
+  const proposerOpts = {
+    variant: cfg.prompt.variant, chatTemplate: cfg.prompt.chatTemplate, bannedWords: cfg.validation.bannedWords,
+    rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions, timeoutSeconds: cfg.executor.timeoutSeconds, nInputs: sp.inductionInputs,
+  };
+  const solverOpts = { variant: cfg.prompt.variant, chatTemplate: cfg.prompt.chatTemplate, rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions };
+  const sampling = (temperature: number, purpose: string) => ({ maxNewTokens: cfg.data.maxResponseTokens, temperature, topP: sp.topP, seed: seed(purpose) });
+
+  // 1. Propose: B prompts per type (K references for deduction/abduction, one program for induction).
+  let t = performance.now();
+  const proposals: { type: TaskType; prompt: Prompt; program?: Triplet }[] = [];
+  for (const type of types) {
+    if (type === "induction") {
+      const programs = await ports.buffer.drawInductionPrograms(B, seed("induction-programs"));
+      for (const program of programs) proposals.push({ type, program, prompt: proposerPrompt({ type, program: program.program }, proposerOpts) });
+    } else if (type === "deduction" || type === "abduction") {
+      const refSets = await ports.buffer.drawReferences(type, B, sp.references, seed(`${type}-references`));
+      for (const refs of refSets) proposals.push({ type, prompt: proposerPrompt({ type, references: refs }, proposerOpts) });
+    }
+  }
+  const proposed = await collect(ports.rollout.generate(proposals.map((p) => p.prompt), sampling(sp.temperature, "propose")), proposals.length);
+  lap("propose", t);
+
+  // 2. Validate: parse, then run every parsed proposal in the executor.
+  t = performance.now();
+  const programOpts = { rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions, entryFunction: cfg.validation.entryFunction };
+  const read = proposals.map((p, i) => {
+    const text = proposed[i].text;
+    if (p.type === "induction") {
+      const r = readInductionProposer(text, { nInputs: sp.inductionInputs, allowDuplicateInputs: cfg.validation.allowDuplicateInputs }, { formatCheck: cfg.reward.formatCheck });
+      return { formatOk: r.formatOk, parsed: r.proposal.ok ? { kind: "induction" as const, inputs: r.proposal.inputs, message: r.proposal.message } : undefined, reason: r.proposal.ok ? "" : r.proposal.reason };
+    }
+    const r = readTripletProposer(text, programOpts, { formatCheck: cfg.reward.formatCheck });
+    return { formatOk: r.formatOk, parsed: r.proposal.ok ? { kind: "triplet" as const, program: r.proposal.program, input: r.proposal.input, imports: r.proposal.imports } : undefined, reason: r.proposal.ok ? "" : r.proposal.reason };
+  });
+  const checks: ProposalCheck[] = [];
+  const checkOf: number[] = [];
+  read.forEach((r, i) => {
+    if (!r.parsed) return;
+    const p = proposals[i];
+    if (r.parsed.kind === "induction") checks.push({ type: "induction", program: p.program!.program, inputs: r.parsed.inputs });
+    else checks.push({ type: p.type as "deduction" | "abduction", program: r.parsed.program, input: r.parsed.input });
+    checkOf.push(i);
+  });
+  const verdicts = checks.length ? await collectIndexed(ports.executor.validateProposals(checks), checks.length, "proposal") : [];
+  const reasons: string[] = read.map((r) => (r.parsed ? "" : r.reason));
+  const candidates = new Map<number, Entry>(); // proposal index → entry it would add
+  verdicts.forEach((v, j) => {
+    const i = checkOf[j];
+    reasons[i] = v.reason;
+    if (!v.ok || !v.outputs) return;
+    const parsed = read[i].parsed!;
+    if (parsed.kind === "induction") {
+      const program = proposals[i].program!;
+      candidates.set(i, { program: program.program, inputs: parsed.inputs, outputs: v.outputs, message: parsed.message, imports: program.imports, step });
+    } else {
+      candidates.set(i, { program: parsed.program, input: parsed.input, output: v.outputs[0], imports: parsed.imports, step });
+    }
+  });
+  lap("validate", t);
+
+  // 3. Learnability: n solver samples per valid proposal (not trained on) → r̄ → proposer reward.
+  t = performance.now();
+  const candIdx = [...candidates.keys()];
+  const lPrompts: Prompt[] = [];
+  const lItems: { type: TaskType; entry: Entry }[] = [];
+  for (const i of candIdx) {
+    const entry = candidates.get(i)!;
+    const prompt = solverPrompt(solverCase(proposals[i].type, entry).task, solverOpts);
+    for (let s = 0; s < sp.nSamples; s++) { lPrompts.push(prompt); lItems.push({ type: proposals[i].type, entry }); }
+  }
+  const lSamples = lPrompts.length ? await collect(ports.rollout.generate(lPrompts, sampling(sp.learnabilityTemperature, "learnability")), lPrompts.length) : [];
+  const lScores = await scoreAnswers(cfg, ports.executor, lItems.map((x, k) => ({ ...x, response: lSamples[k].text })));
+  const rbar = new Map<number, number>();
+  candIdx.forEach((i, c) => {
+    const slice = lSamples.slice(c * sp.nSamples, (c + 1) * sp.nSamples);
+    const overLimit = slice.some((s) => s.promptTooLong);
+    rbar.set(i, solveRate(lScores.slice(c * sp.nSamples, (c + 1) * sp.nSamples).map((s) => s.score), overLimit));
+  });
+  lap("learnability", t);
+
+  // 4. Admit: valid proposals that pass the admission filter enter their buffer (dedupe + cap inside).
+  t = performance.now();
+  const fresh: Partial<Record<TaskType, Entry[]>> = {};
+  for (const type of types) {
+    const entries = candIdx.filter((i) => proposals[i].type === type && admits(cfg.reward.validProgramFilter, rbar.get(i)!)).map((i) => candidates.get(i)!);
+    fresh[type] = await ports.buffer.admit(type, entries, step);
+  }
+  lap("admit", t);
+
+  // 5. Solve: B tasks per type (new ones first, per `selfplay.solverMix`), one response each.
+  t = performance.now();
+  const solveFrom = sp.solveFrom === "same-step" ? fresh : carry.fresh;
+  const solveItems: { type: TaskType; entry: Entry; prompt: Prompt }[] = [];
+  for (const type of types) {
+    const tasks = await ports.buffer.solverTasks(type, solveFrom[type] ?? [], B, seed(`${type}-solve`));
+    for (const entry of tasks) solveItems.push({ type, entry, prompt: solverPrompt(solverCase(type, entry).task, solverOpts) });
+  }
+  const solved = await collect(ports.rollout.generate(solveItems.map((s) => s.prompt), sampling(sp.temperature, "solve")), solveItems.length);
+  const solveScores = await scoreAnswers(cfg, ports.executor, solveItems.map((s, k) => ({ type: s.type, entry: s.entry, response: solved[k].text })));
+  lap("solve", t);
+
+  // 6. Rewards → TRR++ advantages over the six groups → one optimiser step.
+  t = performance.now();
+  const trained: Trained[] = [];
+  proposals.forEach((p, i) => {
+    const valid = candidates.has(i);
+    const r = valid ? learnability(rbar.get(i)!, cfg.reward.learnability) : 0;
+    const reward = proposerReward({ valid, formatOk: read[i].formatOk, learnability: r }, { trivialProposal: cfg.reward.trivialProposal });
+    trained.push({ group: groupKey("propose", p.type), reward, sample: proposed[i], formatOk: read[i].formatOk });
+  });
+  solveItems.forEach((s, k) => {
+    const { formatOk, score } = solveScores[k];
+    trained.push({ group: groupKey("solve", s.type), reward: solverReward(formatOk, score), sample: solved[k], formatOk, correct: score >= 1 });
+  });
+  const forUpdate = trained.filter((x) => (sp.trainPropose || !x.group.startsWith("propose/")) && x.sample.tokens.length > 0);
+  const { advantages } = trrAdvantages(forUpdate.map((x): Scored => ({ group: x.group, reward: x.reward, length: x.sample.tokens.length })), cfg.trainer.advantageStats);
+  const batch: TrainSequence[] = forUpdate.map((x, k) => ({
+    prompt: x.sample.promptTokens, response: x.sample.tokens, advantages: broadcastAdvantage(advantages[k], x.sample.tokens.length),
+  }));
+  const train = batch.length ? await ports.learner.trainStep(batch) : null;
+  lap("train", t);
+
+  // 7. Metrics per group (§8).
+  const groups: StepResult["groups"] = {};
+  for (const type of types) {
+    const pk = groupKey("propose", type);
+    const pItems = trained.filter((x) => x.group === pk);
+    const pIdx = proposals.map((p, i) => i).filter((i) => proposals[i].type === type);
+    const valid = pIdx.filter((i) => candidates.has(i));
+    groups[pk] = {
+      ...groupMetrics(pItems),
+      validRate: pIdx.length ? valid.length / pIdx.length : 0,
+      invalidReasons: countReasons(pIdx.filter((i) => !candidates.has(i)).map((i) => reasons[i] || "unknown")),
+      learnabilityMean: valid.length ? valid.reduce((a, i) => a + learnability(rbar.get(i)!, cfg.reward.learnability), 0) / valid.length : 0,
+      solveRateMean: valid.length ? valid.reduce((a, i) => a + rbar.get(i)!, 0) / valid.length : 0,
+      newEntries: fresh[type]?.length ?? 0,
+    };
+    const sk = groupKey("solve", type);
+    const sItems = trained.filter((x) => x.group === sk);
+    groups[sk] = { ...groupMetrics(sItems), accuracy: sItems.length ? sItems.filter((x) => x.correct).length / sItems.length : 0 };
+  }
+  seconds.total = (performance.now() - t0) / 1000;
+  const samples = proposals.slice(0, 12).map((p, i) => ({
+    type: p.type,
+    program: (read[i].parsed && read[i].parsed.kind === "triplet" ? read[i].parsed.program : p.program?.program) ?? proposed[i].text.slice(0, 400),
+    verdict: candidates.has(i) ? "valid" : reasons[i] || "unparsed",
+    solveRate: rbar.get(i),
+  }));
+  return { step, groups, train, bufferSizes: await ports.buffer.sizes(), seconds, samples, carry: { fresh } };
+}

@@ -1,0 +1,129 @@
+/**
+ * One self-play step end to end over a real executor and a real task buffer, with a scripted
+ * policy standing in for the model (so every reward is known in advance) and a learner port
+ * that records the batch. The model engine and learner have their own tests; this one attacks
+ * the step's bookkeeping: which samples are trained, the rewards they get, admission, metrics.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { identityInductionEntry, identityTriplet, promptText, type Prompt } from "../../azr/index.ts";
+import { CodeExecutor } from "../../actors/code-executor/index.ts";
+import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
+import { runStep, type StepConfig } from "../../actors/selfplay/step.ts";
+import type { RolloutOptions, RolloutPort, RolloutSample } from "../../actors/selfplay/ports.ts";
+import type { TrainSequence } from "../../model/engine.ts";
+import { BASE } from "../../recipes/index.ts";
+
+const N_SAMPLES = 4;
+const B = 4;
+
+/** Scripted answers keyed on the compact prompts' first line; `i % N_SAMPLES` < 2 answers right in learnability. */
+function respond(prompt: string, index: number, call: number): string {
+  const wrap = (answer: string) => `<think>ok</think> <answer>${answer}</answer>`;
+  const program = /```python\n([\s\S]*?)\n```/.exec(prompt)?.[1] ?? "";
+  const k = Number(/return a \* (\d+)/.exec(program)?.[1] ?? 1);
+  const task = prompt.split("User: ")[1] ?? "";
+  if (task.startsWith("Write a new Python function")) {
+    if (index % B === 3) return wrap("```python\nimport random\ndef f(a):\n    return random.random()\n```\n```input\n1\n```"); // banned
+    return wrap(`\`\`\`python\ndef f(a):\n    return a * ${index + 2}\n\`\`\`\n\`\`\`input\n${index + 1}\n\`\`\``);
+  }
+  if (task.startsWith("Write ")) return wrap("```input\n1\n```\n```input\n2\n```\n```input\n3\n```\n```input\n4\n```\n```message\nscales\n```");
+  const right = call === 3 || index % N_SAMPLES < 2;
+  if (task.startsWith("Predict the output")) {
+    const input = Number(/```input\n([\s\S]*?)\n```/.exec(task)?.[1]);
+    return wrap("```output\n" + (right ? input * k : -1) + "\n```");
+  }
+  if (task.startsWith("Give one input")) {
+    const output = Number(/```output\n([\s\S]*?)\n```/.exec(task)?.[1]);
+    return wrap("```input\n" + (right ? output / k : 0.5) + "\n```");
+  }
+  const i0 = Number(/```input_0\n([\s\S]*?)\n```/.exec(task)?.[1]);
+  const o0 = Number(/```output_0\n([\s\S]*?)\n```/.exec(task)?.[1]);
+  return wrap("```python\ndef f(a):\n    return a * " + (right ? o0 / i0 : 0) + "\n```");
+}
+
+class ScriptedRollout implements RolloutPort {
+  calls = 0;
+  async *generate(prompts: Prompt[], _o: RolloutOptions): AsyncGenerator<RolloutSample> {
+    const call = ++this.calls;
+    for (const [index, p] of prompts.entries()) {
+      const text = respond(promptText(p), index, call);
+      yield { index, promptTokens: [1, 2, 3], tokens: Array.from(text, (c) => c.charCodeAt(0)), text, finishReason: "eos", promptTooLong: false };
+    }
+  }
+  async countTokens(prompts: Prompt[]): Promise<number[]> {
+    return prompts.map((p) => promptText(p).length);
+  }
+}
+
+let executor: CodeExecutor;
+before(async () => {
+  executor = await CodeExecutor.start({ workers: 1, warn: () => {} });
+});
+after(async () => {
+  await executor?.close();
+});
+
+/** The identity seeds; B induction entries (the identity program on shifted inputs) so every solve batch is full. */
+async function seed(buffer: TaskBuffer): Promise<void> {
+  await buffer.admit("deduction", [identityTriplet()], 0);
+  await buffer.admit("abduction", [identityTriplet()], 0);
+  const base = identityInductionEntry();
+  const entries = Array.from({ length: B }, (_, k) => ({ ...base, inputs: base.inputs.map((x, j) => (j === 0 ? String(k) : x)), outputs: base.outputs.map((x, j) => (j === 0 ? String(k) : x)) }));
+  assert.equal((await buffer.admit("induction", entries, 0)).length, B);
+}
+
+function config(): StepConfig {
+  return {
+    ...BASE,
+    selfplay: { ...BASE.selfplay, batchSize: B, nSamples: N_SAMPLES, inductionInputs: 4, references: 2 },
+    prompt: { ...BASE.prompt, variant: "compact" },
+  };
+}
+
+test("selfplay step - rewards, admission and the trained batch follow the spec", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await seed(buffer);
+  const batches: TrainSequence[][] = [];
+  const learner = { trainStep: async (b: TrainSequence[]) => (batches.push(b), { step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  const rollout = new ScriptedRollout();
+  const r = await runStep(1, config(), { rollout, executor, buffer, learner });
+
+  assert.equal(rollout.calls, 3, "propose, learnability, solve");
+  for (const type of ["deduction", "abduction"] as const) {
+    const g = r.groups[`propose/${type}`]!;
+    assert.equal(g.validRate, 3 / 4, `${type}: the banned-import proposal is invalid`);
+    assert.deepEqual(g.invalidReasons, { "banned import": 1 });
+    assert.equal(g.solveRateMean, 0.5, `${type}: 2 of 4 learnability samples right`);
+    assert.equal(g.newEntries, 3);
+    assert.equal(g.rewardMean, (3 * 0.5 - 1) / 4);
+    assert.equal(r.groups[`solve/${type}`]!.accuracy, 1);
+  }
+  // Induction proposals all reuse one program with the same inputs: valid, but de-duplicated to one entry.
+  assert.equal(r.groups["propose/induction"]!.validRate, 1);
+  assert.equal(r.groups["propose/induction"]!.newEntries, 1);
+  assert.equal(r.bufferSizes.deduction, 4);
+
+  assert.equal(batches.length, 1, "one optimiser step per self-play step");
+  const batch = batches[0];
+  assert.equal(batch.length, 6 * B, "B proposer + B solver sequences per type");
+  for (const seq of batch) assert.equal(seq.advantages.length, seq.response.length);
+  // TRR++: within each group the advantages have zero mean (or are all zero).
+  for (let g = 0; g < 6; g++) {
+    const groupAdv = batch.slice(g * B, (g + 1) * B).map((s) => s.advantages[0]);
+    assert.ok(Math.abs(groupAdv.reduce((a, b) => a + b, 0)) < 1e-6, `group ${g} advantages ${groupAdv} sum to 0`);
+  }
+});
+
+test("selfplay step - previous-step solves what the last step admitted, and a disabled proposer is not trained", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await seed(buffer);
+  const cfg = config();
+  cfg.selfplay = { ...cfg.selfplay, solveFrom: "previous-step", trainPropose: false };
+  const batches: TrainSequence[][] = [];
+  const learner = { trainStep: async (b: TrainSequence[]) => (batches.push(b), { step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  const r = await runStep(1, cfg, { rollout: new ScriptedRollout(), executor, buffer, learner });
+  assert.equal(batches[0].length, 3 * B, "solver sequences only");
+  assert.equal(r.carry.fresh.deduction?.length, 3);
+  assert.deepEqual(r.groups["propose/deduction"]!.learnabilityMean, 0.5, "proposer metrics are still reported");
+});

@@ -1,6 +1,6 @@
 /**
  * Generated programs → true input/output pairs: draws candidate inputs for each program, runs
- * them through the harness and keeps the program only if enough pairs pass self-play's rules.
+ * them (harness or executor: runners.ts) and keeps the program only if enough pairs pass self-play's rules.
  * Covers: candidate inputs, the keep/drop decision, survival statistics and throughput.
  * Not: generating programs (azr/corpus/programs.ts) or formatting them (azr/corpus/format.ts).
  */
@@ -8,7 +8,7 @@ import type { ExecutedProgram } from "../../azr/corpus/format.ts";
 import type { GeneratedProgram } from "../../azr/corpus/programs.ts";
 import { Rng } from "../../azr/corpus/rng.ts";
 import { distinctInputs } from "../../azr/corpus/values.ts";
-import type { ProgramRunner } from "./harness.ts";
+import type { PairRunner } from "./runners.ts";
 
 export interface ExecuteOptions {
   /** Seed for the candidate inputs (with the program id). */
@@ -65,7 +65,7 @@ export function diversePairs<T extends { output: string }>(passing: readonly T[]
 
 export async function executePrograms(
   programs: readonly GeneratedProgram[],
-  runner: ProgramRunner,
+  runner: Pick<PairRunner, "run">,
   opts: ExecuteOptions,
 ): Promise<{ executed: ExecutedProgram[]; stats: ExecutionStats }> {
   const o = { ...DEFAULT_EXECUTE, ...opts };

@@ -1,34 +1,15 @@
 /**
- * Scores answers to held-out tasks by execution, as self-play's solver checks do (azr-spec §6.2,
- * evaluation mode: 1 or 0): deduction compares literals; abduction runs the program on the
- * answered input; induction runs the answered program on the hidden inputs (all must match).
- * Used here for the trivial baselines; a model's answers are scored the same way.
- * Covers: scoring one answer, scoring the two baselines over a task set. Not: producing model
- * answers (the eval command does that), sandboxing (the harness runs trusted text only:
- * TODO(executor) score model answers through actors/code-executor once its API exists).
+ * The trivial baselines on the held-out set, scored as self-play's solver checks score answers
+ * (azr-spec §6.2, evaluation mode: 1 or 0) by a PairRunner (harness or executor). Covers: both
+ * baselines over every task type, accuracy with a 95% bootstrap interval. Not: model answers
+ * (the eval command produces those; they are scored through the same `PairRunner.score`).
  */
 import {
   accuracyWithInterval, baselineAnswer, constantAnswers,
   type Accuracy, type BaselineName, type HeldOutTask,
 } from "../../azr/corpus/heldout.ts";
 import type { ExecutedProgram } from "../../azr/corpus/format.ts";
-import { literalTextsEqual } from "../../azr/literal.ts";
-import type { ProgramRunner } from "./harness.ts";
-
-export async function scoreAnswer(task: HeldOutTask, answer: string, runner: ProgramRunner): Promise<boolean> {
-  switch (task.type) {
-    case "deduction":
-      return literalTextsEqual(answer, task.output);
-    case "abduction": {
-      const [r] = await runner.run(task.program, [answer]);
-      return r.ok && literalTextsEqual(r.output, task.output);
-    }
-    case "induction": {
-      const rs = await runner.run(answer, task.hidden.map((p) => p.input));
-      return rs.every((r, i) => r.ok && literalTextsEqual(r.output, task.hidden[i].output));
-    }
-  }
-}
+import type { PairRunner } from "./runners.ts";
 
 export type BaselineReport = Record<BaselineName, Record<HeldOutTask["type"], Accuracy>>;
 
@@ -37,7 +18,7 @@ export async function scoreBaselines(
   tasks: readonly HeldOutTask[],
   heldOutPrograms: readonly ExecutedProgram[],
   train: readonly ExecutedProgram[],
-  runner: ProgramRunner,
+  runner: Pick<PairRunner, "score">,
 ): Promise<BaselineReport> {
   const consts = constantAnswers(train);
   const signature = new Map(heldOutPrograms.map((p) => [p.id, p.params.join(",")]));
@@ -45,7 +26,7 @@ export async function scoreBaselines(
   for (const baseline of ["constant", "copy"] as const) {
     const outcomes: Record<HeldOutTask["type"], boolean[]> = { deduction: [], abduction: [], induction: [] };
     // Scored concurrently, collected in task order so the bootstrap interval is reproducible.
-    const oks = await Promise.all(tasks.map((t) => scoreAnswer(t, baselineAnswer(t, baseline, consts, signature.get(t.programId) ?? ""), runner)));
+    const oks = await Promise.all(tasks.map((t) => runner.score(t, baselineAnswer(t, baseline, consts, signature.get(t.programId) ?? ""))));
     tasks.forEach((t, i) => outcomes[t.type].push(oks[i]));
     report[baseline] = {
       deduction: accuracyWithInterval(outcomes.deduction),

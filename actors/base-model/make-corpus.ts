@@ -23,7 +23,7 @@ import { generatePrograms } from "../../azr/corpus/programs.ts";
 import { tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { executePrograms, type ExecutionStats } from "./execute.ts";
-import { ProgramRunner } from "./harness.ts";
+import { startPairRunner, type RunnerKind } from "./runners.ts";
 import { scoreBaselines, type BaselineReport } from "./heldout.ts";
 
 export interface MakeCorpusOptions {
@@ -35,6 +35,8 @@ export interface MakeCorpusOptions {
   evalPrograms: number;
   vocabSize: number;
   workers: number;
+  /** Who runs programs: our fast harness (default) or the sandboxed executor (self-play's own path). */
+  runner?: RunnerKind;
   /** Examples the tokenizer is trained on (a prefix of the corpus in generation order). */
   tokenizerSample: number;
   /** Progress lines go here (stderr by default); null for silence. */
@@ -80,7 +82,7 @@ export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
     : o.log;
   const t0 = performance.now();
   mkdirSync(o.out, { recursive: true });
-  const runner = ProgramRunner.start({ workers: o.workers });
+  const runner = await startPairRunner(o.runner ?? "harness", { workers: o.workers });
   try {
     // Held-out first: pretraining programs that equal one of them are removed.
     const evalGenerated = generatePrograms({ seed: o.evalSeed, count: o.evalPrograms });
@@ -175,13 +177,14 @@ async function main(): Promise<void> {
     .option("eval-programs", { type: "number", default: 400, describe: "held-out programs to generate (before filtering)" })
     .option("vocab-size", { type: "number", default: 1024, describe: "tokenizer vocabulary size, including bytes and added tokens" })
     .option("workers", { type: "number", default: 2, describe: "Python processes running programs" })
+    .option("runner", { choices: ["harness", "executor"] as const, default: "harness" as const, describe: "harness: fast, for our own generated programs; executor: the sandboxed self-play executor (slow)" })
     .option("tokenizer-sample", { type: "number", default: 50000, describe: "corpus examples the tokenizer is trained on" })
     .strict()
     .help()
     .parse();
   const stats = await makeCorpus({
     out: argv.out, seed: argv.seed, programs: argv.programs, evalSeed: argv["eval-seed"], evalPrograms: argv["eval-programs"],
-    vocabSize: argv["vocab-size"], workers: argv.workers, tokenizerSample: argv["tokenizer-sample"],
+    vocabSize: argv["vocab-size"], workers: argv.workers, runner: argv.runner, tokenizerSample: argv["tokenizer-sample"],
   });
   if (process.stderr.isTTY) process.stderr.write("\n");
   process.stdout.write(summary(stats) + `\nwritten to ${argv.out} in ${stats.seconds.toFixed(1)} s\n`);

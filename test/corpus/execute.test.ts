@@ -7,6 +7,7 @@ import { strict as assert } from "node:assert";
 import { after, before, describe, it } from "node:test";
 import { diversePairs, executePrograms } from "../../actors/base-model/execute.ts";
 import { ProgramRunner } from "../../actors/base-model/harness.ts";
+import { HarnessRunner } from "../../actors/base-model/runners.ts";
 import { generatePrograms } from "../../azr/corpus/programs.ts";
 
 describe("corpus harness verdicts", () => {
@@ -60,7 +61,7 @@ describe("corpus harness verdicts", () => {
 describe("executePrograms", () => {
   it("keeps most generated programs, each with 6-8 pairs and varied outputs, reproducibly", async () => {
     const programs = generatePrograms({ seed: 31, count: 300 });
-    const runner = ProgramRunner.start();
+    const runner = HarnessRunner.start();
     try {
       const a = await executePrograms(programs, runner, { seed: 31 });
       const b = await executePrograms(programs, runner, { seed: 31 });

@@ -1,16 +1,18 @@
 /**
- * The decoder of the Qwen2 / Llama 3 / Qwen3 family as graphs, one definition for four uses:
- *   prefill — whole prompts in, log-probs of the next token and the K/V of every position out;
- *   decode  — one token per sequence against the KV cache, out only the new K/V slice and log-probs;
- *   score   — log-probs of given target tokens at every position (reference model, learner);
- *   logits  — full logits at every position (parity tests, debugging).
+ * The decoder of the Qwen2 / Llama 3 / Qwen3 family as graphs, one definition for three uses:
+ *   step   — T new tokens per sequence against a KV cache of S columns: out the new tokens' K/V
+ *            and the log-probs of the next token after the last one. Prefill is a step over the
+ *            whole prompt with an empty (one masked column) cache; decode is a step with T = 1.
+ *            One graph for both means one session, one pre-packed copy of the weights.
+ *   score  — log-probs of given target tokens at every position (reference model, learner);
+ *   logits — full logits at every position (parity tests, training).
  * Weights are graph inputs under their Hugging Face names, in HF's [out, in] layout (each Linear
  * is one Gemm with transB), so checkpoints need no transposition and tied embeddings no copy.
  *
  * Layouts: hidden states are [N, h] with N = B·T rows. The KV cache is K [B, Hkv, D, S] (already
  * transposed for q·Kᵀ) and V [B, Hkv, S, D]. Attention groups query heads under their KV head
  * ([B, Hkv, rep, T, D]), so GQA never copies K/V. Masks are additive fp32 biases built by the
- * caller: `key_bias` [B, S] (0 or MASKED per key) and `causal` [T, T].
+ * caller: per-key biases [B, S] / [B, T] (0 or MASKED) and `causal` [T, T].
  * Not: sliding windows, MoE, dropout (training issue adds what it needs on the same helpers).
  */
 import { Graph, type Value } from "../graph/builder.ts";
@@ -19,7 +21,7 @@ import { weightShapes, type ArchConfig } from "../config.ts";
 /** Additive bias for a masked key: large and finite, so a fully masked row stays NaN-free. */
 export const MASKED = -1e9;
 
-export type GraphKind = "prefill" | "decode" | "score" | "logits";
+export type GraphKind = "step" | "score" | "logits";
 
 export interface Ctx {
   g: Graph;
@@ -77,11 +79,11 @@ interface FullInputs {
   bias: Value; // [B,1,1,T,T]
 }
 
-/** Attention over T positions of B sequences at once (prefill, score). Returns output and this layer's K/V. */
-function fullAttention(ctx: Ctx, x: Value, p: string, fi: FullInputs) {
+/** q grouped under its KV head and scaled, K and V in cache layout, RoPE and q/k norm applied. */
+export function projectHeads(ctx: Ctx, x: Value, p: string, bt: Value) {
   const { g, c, w } = ctx;
   const Hkv = c.numKvHeads, rep = c.numHeads / c.numKvHeads, D = c.headDim;
-  const shape = (dims: number[]) => g.concat([fi.bt, g.constInt64(dims)], 0);
+  const shape = (dims: number[]) => g.concat([bt, g.constInt64(dims)], 0);
   let { q, k, v } = qkv(ctx, x, p);
   let q5 = g.reshapeTo(q, shape([Hkv, rep, D]), ["B", "T", Hkv, rep, D]); // (B,T,Hkv,rep,D)
   let k4 = g.reshapeTo(k, shape([Hkv, D]), ["B", "T", Hkv, D]); // (B,T,Hkv,D)
@@ -96,46 +98,44 @@ function fullAttention(ctx: Ctx, x: Value, p: string, fi: FullInputs) {
   const qT = g.mul(g.transpose(q5, [0, 2, 3, 1, 4]), g.scalar(1 / Math.sqrt(D))); // (B,Hkv,rep,T,D)
   const kT = g.transpose(k4, [0, 2, 3, 1]); // (B,Hkv,D,T) — the cache layout
   const vT = g.transpose(v4, [0, 2, 1, 3]); // (B,Hkv,T,D) — the cache layout
+  return { q5: qT, kT, vT };
+}
+
+/** Attention over T positions of B sequences at once (score, logits). */
+function fullAttention(ctx: Ctx, x: Value, p: string, fi: FullInputs) {
+  const { g, c, w } = ctx;
+  const { q5: qT, kT, vT } = projectHeads(ctx, x, p, fi.bt);
   const scores = g.add(g.matmul(qT, g.unsqueeze(kT, [2])), fi.bias); // (B,Hkv,rep,T,T)
   const probs = g.softmax(scores, -1);
   const o = g.matmul(probs, g.unsqueeze(vT, [2])); // (B,Hkv,rep,T,D)
-  const o2 = g.reshape(g.transpose(o, [0, 3, 1, 2, 4]), [-1, c.numHeads * D]); // (N,H·D)
-  return { out: g.linear(o2, w(p + "self_attn.o_proj.weight")), k: kT, v: vT };
+  const o2 = g.reshape(g.transpose(o, [0, 3, 1, 2, 4]), [-1, c.numHeads * c.headDim]); // (N,H·D)
+  return { out: g.linear(o2, w(p + "self_attn.o_proj.weight")) };
 }
 
-interface DecodeInputs {
-  bias: Value; // [B,1,1,S]
+interface StepInputs {
+  bt: Value; // int64 [2] = (B, T) at run time
+  pastBias: Value; // [B,1,1,1,S]
+  newBias: Value; // [B,1,1,T,T]: causal + padding among the new tokens
   pastK: Value[]; // per layer (B,Hkv,D,S)
   pastV: Value[]; // per layer (B,Hkv,S,D)
+  S: Value; // int64 [1]: cache columns
 }
 
 /**
- * One new token per sequence against the cache. Scores against the past and against the new key
- * are computed separately and joined before the softmax, so the cache is only read, never copied.
+ * T new tokens per sequence against the cache. Scores against the cache and against the new keys
+ * are computed separately and joined only for the softmax, so the cache is read, never copied.
  */
-function decodeAttention(ctx: Ctx, x: Value, p: string, layer: number, di: DecodeInputs) {
-  const { g, c, w } = ctx;
-  const Hkv = c.numKvHeads, rep = c.numHeads / c.numKvHeads, D = c.headDim;
-  let { q, k, v } = qkv(ctx, x, p);
-  let q4 = g.reshape(q, [-1, Hkv, rep, D]); // (B,Hkv,rep,D)
-  let k3 = g.reshape(k, [-1, Hkv, D]); // (B,Hkv,D)
-  if (c.qkNorm) {
-    q4 = rmsNorm(ctx, q4, w(p + "self_attn.q_norm.weight"));
-    k3 = rmsNorm(ctx, k3, w(p + "self_attn.k_norm.weight"));
-  }
-  const cos3 = g.unsqueeze(ctx.cos, [1]), sin3 = g.unsqueeze(ctx.sin, [1]); // (B,1,D/2)
-  q4 = g.mul(rope(g, q4, g.unsqueeze(cos3, [1]), g.unsqueeze(sin3, [1])), g.scalar(1 / Math.sqrt(D)));
-  k3 = rope(g, k3, cos3, sin3);
-  const kNew = g.reshape(k3, [-1, Hkv, D, 1]); // (B,Hkv,D,1)
-  const vNew = g.reshape(v, [-1, Hkv, 1, D]); // (B,Hkv,1,D)
-  const sPast = g.add(g.matmul(q4, di.pastK[layer]), di.bias); // (B,Hkv,rep,S)
-  const sNew = g.matmul(q4, kNew); // (B,Hkv,rep,1)
-  const probs = g.softmax(g.concat([sPast, sNew], -1), -1); // (B,Hkv,rep,S+1)
-  const pPast = g.slice(probs, -1, 0, -1); // (B,Hkv,rep,S)
-  const pNew = g.slice(probs, -1, -1); // (B,Hkv,rep,1)
-  const o = g.add(g.matmul(pPast, di.pastV[layer]), g.matmul(pNew, vNew)); // (B,Hkv,rep,D)
-  const o2 = g.reshape(o, [-1, c.numHeads * D]); // (B,H·D)
-  return { out: g.linear(o2, w(p + "self_attn.o_proj.weight")), k: kNew, v: vNew };
+function stepAttention(ctx: Ctx, x: Value, p: string, layer: number, si: StepInputs) {
+  const { g, c } = ctx;
+  const { q5, kT, vT } = projectHeads(ctx, x, p, si.bt);
+  const sPast = g.add(g.matmul(q5, g.unsqueeze(si.pastK[layer], [2])), si.pastBias); // (B,Hkv,rep,T,S)
+  const sNew = g.add(g.matmul(q5, g.unsqueeze(kT, [2])), si.newBias); // (B,Hkv,rep,T,T)
+  const probs = g.softmax(g.concat([sPast, sNew], -1), -1); // (B,Hkv,rep,T,S+T)
+  const pPast = g.sliceDynamic(probs, -1, g.constInt64([0]), si.S, "S"); // (B,Hkv,rep,T,S)
+  const pNew = g.sliceDynamic(probs, -1, si.S, g.constInt64([2 ** 62]), "T"); // (B,Hkv,rep,T,T)
+  const o = g.add(g.matmul(pPast, g.unsqueeze(si.pastV[layer], [2])), g.matmul(pNew, g.unsqueeze(vT, [2]))); // (B,Hkv,rep,T,D)
+  const o2 = g.reshape(g.transpose(o, [0, 3, 1, 2, 4]), [-1, c.numHeads * c.headDim]); // (N,H·D)
+  return { out: g.linear(o2, ctx.w(p + "self_attn.o_proj.weight")), k: kT, v: vT };
 }
 
 export function lmHead(ctx: Ctx, h: Value): Value {
@@ -151,55 +151,47 @@ export function buildGraph(c: ArchConfig, kind: GraphKind): Graph {
   const cosTable = g.input("rope.cos", "float32", ["R", c.headDim / 2]);
   const sinTable = g.input("rope.sin", "float32", ["R", c.headDim / 2]);
 
-  if (kind === "decode") {
-    const ids = g.input("input_ids", "int64", ["B"]);
-    const pos = g.input("positions", "int64", ["B"]);
-    const keyBias = g.input("key_bias", "float32", ["B", "S"]);
+  const ids = g.input("input_ids", "int64", ["B", "T"]);
+  const pos = g.input("positions", "int64", ["B", "T"]);
+  const keyBias = g.input("key_bias", "float32", ["B", "T"]);
+  const causal = g.input("causal", "float32", ["T", "T"]);
+  const bt = g.shapeOf(ids, "bt"); // (B,T) at run time
+  const ctx: Ctx = { g, c, w, cos: g.gather(cosTable, pos), sin: g.gather(sinTable, pos) }; // (B,T,D/2)
+  const newBias = g.add(g.unsqueeze(keyBias, [1, 2, 3]), causal); // (B,1,1,T,T)
+  let x = g.reshape(g.gather(w("model.embed_tokens.weight"), ids), [-1, c.hiddenSize]); // (N,h)
+  const btV = (extra: number[]) => g.concat([bt, g.constInt64(extra)], 0);
+
+  if (kind === "step") {
+    const pastBias = g.input("past_bias", "float32", ["B", "S"]);
     const pastK: Value[] = [], pastV: Value[] = [];
     for (let i = 0; i < c.numLayers; i++) {
       pastK.push(g.input(`past.${i}.key`, "float32", ["B", c.numKvHeads, c.headDim, "S"]));
       pastV.push(g.input(`past.${i}.value`, "float32", ["B", c.numKvHeads, "S", c.headDim]));
     }
-    const ctx: Ctx = { g, c, w, cos: g.gather(cosTable, pos), sin: g.gather(sinTable, pos) }; // (B,D/2)
-    const di = { bias: g.unsqueeze(keyBias, [1, 2]), pastK, pastV };
-    let x = g.gather(w("model.embed_tokens.weight"), ids); // (B,h)
+    const S = g.slice(g.shapeOf(pastBias), 0, 1); // int64 [1]
+    const si: StepInputs = { bt, pastBias: g.unsqueeze(pastBias, [1, 2, 3]), newBias, pastK, pastV, S };
     for (let i = 0; i < c.numLayers; i++) {
       const p = `model.layers.${i}.`;
-      const att = decodeAttention(ctx, rmsNorm(ctx, x, w(p + "input_layernorm.weight")), p, i, di);
+      const att = stepAttention(ctx, rmsNorm(ctx, x, w(p + "input_layernorm.weight")), p, i, si);
       x = g.add(x, att.out);
       x = g.add(x, mlp(ctx, rmsNorm(ctx, x, w(p + "post_attention_layernorm.weight")), p));
-      g.output(att.k, `new.${i}.key`);
-      g.output(att.v, `new.${i}.value`);
+      g.output(att.k, `new.${i}.key`); // (B,Hkv,D,T)
+      g.output(att.v, `new.${i}.value`); // (B,Hkv,T,D)
     }
-    g.output(g.logSoftmax(lmHead(ctx, x), -1), "logprobs"); // (B,V)
+    // Rows are left-padded, so every row's last token sits at T-1.
+    const last = g.reshape(g.slice(g.reshapeTo(x, btV([c.hiddenSize]), ["B", "T", c.hiddenSize]), 1, -1), [-1, c.hiddenSize]); // (B,h)
+    g.output(g.logSoftmax(lmHead(ctx, last), -1), "logprobs"); // (B,V)
     return g;
   }
 
-  const ids = g.input("input_ids", "int64", ["B", "T"]);
-  const pos = g.input("positions", "int64", ["B", "T"]);
-  const keyBias = g.input("key_bias", "float32", ["B", "T"]);
-  const causal = g.input("causal", "float32", ["T", "T"]);
   const targets = kind === "score" ? g.input("targets", "int64", ["B", "T"]) : undefined;
-  const bt = g.shapeOf(ids, "bt"); // (B,T) at run time
-  const ctx: Ctx = { g, c, w, cos: g.gather(cosTable, pos), sin: g.gather(sinTable, pos) }; // (B,T,D/2)
-  const bias = g.add(g.unsqueeze(keyBias, [1, 2, 3]), causal); // (B,1,1,T,T)
-  let x = g.reshape(g.gather(w("model.embed_tokens.weight"), ids), [-1, c.hiddenSize]); // (N,h)
   for (let i = 0; i < c.numLayers; i++) {
     const p = `model.layers.${i}.`;
-    const att = fullAttention(ctx, rmsNorm(ctx, x, w(p + "input_layernorm.weight")), p, { bt, bias });
+    const att = fullAttention(ctx, rmsNorm(ctx, x, w(p + "input_layernorm.weight")), p, { bt, bias: newBias });
     x = g.add(x, att.out);
     x = g.add(x, mlp(ctx, rmsNorm(ctx, x, w(p + "post_attention_layernorm.weight")), p));
-    if (kind === "prefill") {
-      g.output(att.k, `present.${i}.key`);
-      g.output(att.v, `present.${i}.value`);
-    }
   }
-  const btV = (extra: number[]) => g.concat([bt, g.constInt64(extra)], 0);
-  if (kind === "prefill") {
-    // Prompts are left-padded, so every row's last token sits at T-1.
-    const last = g.reshape(g.slice(g.reshapeTo(x, btV([c.hiddenSize]), ["B", "T", c.hiddenSize]), 1, -1), [-1, c.hiddenSize]); // (B,h)
-    g.output(g.logSoftmax(lmHead(ctx, last), -1), "logprobs"); // (B,V)
-  } else if (kind === "logits") {
+  if (kind === "logits") {
     g.output(g.reshapeTo(lmHead(ctx, x), btV([c.vocabSize]), ["B", "T", c.vocabSize]), "logits"); // (B,T,V)
   } else {
     const logits = lmHead(ctx, x); // (N,V)

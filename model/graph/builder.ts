@@ -255,6 +255,13 @@ export class Graph {
     return this.node("Slice", inputs, [{ dtype: x.dtype, shape: x.shape.map((v, i) => (i === a ? len : v)), hint }])[0];
   }
 
+  /** x[start:end] along `axis` with int64 [1] bounds computed at run time; `length` states the result dim. */
+  sliceDynamic(x: Value, axis: number, start: Value, end: Value, length: Dim, hint?: string): Value {
+    const a = normAxis(axis, x.shape.length, "Slice");
+    const inputs = [x, start, end, this.constInt64([axis])];
+    return this.node("Slice", inputs, [{ dtype: x.dtype, shape: x.shape.map((v, i) => (i === a ? length : v)), hint }])[0];
+  }
+
   split(x: Value, axis: number, sizes: number[], hint?: string): Value[] {
     const a = normAxis(axis, x.shape.length, "Split");
     const d = x.shape[a];

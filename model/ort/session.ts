@@ -6,7 +6,7 @@
  * Not: batching policy, sampling, the KV cache bookkeeping (./kv-cache.ts, ../generate/).
  */
 import ort from "onnxruntime-node";
-import { buildGraph, type GraphKind } from "../arch/transformer.ts";
+import { buildGraph, MASKED, type GraphKind } from "../arch/transformer.ts";
 import { externalDataFor, serializeGraph } from "../graph/serialize.ts";
 import { weightShapes, type ArchConfig } from "../config.ts";
 import { ropeTables } from "../rope.ts";
@@ -21,21 +21,15 @@ export interface SessionOptions {
   /**
    * Graphs whose weights are baked in as constants (pre-packed by onnxruntime, rebuilt after
    * setWeights) rather than fed as inputs (re-packed on every run). Worth it where GEMMs have few
-   * rows: decode. Default ["decode"].
+   * rows: decode. Default ["step"] (prefill and decode share that session).
    */
   constantWeights?: GraphKind[];
 }
 
-export interface PrefillOut {
-  logprobs: Float32Array; // [B,V]
+export interface StepOut {
+  logprobs: Float32Array; // [B,V] after each row's last new token
   keys: Float32Array[]; // per layer [B,Hkv,D,T]
   values: Float32Array[]; // per layer [B,Hkv,T,D]
-}
-
-export interface DecodeOut {
-  logprobs: Float32Array; // [B,V]
-  keys: Float32Array[]; // per layer [B,Hkv,D]
-  values: Float32Array[]; // per layer [B,Hkv,D]
 }
 
 const i64 = (a: ArrayLike<number>) => BigInt64Array.from(Array.from(a, (x) => BigInt(x)));
@@ -49,7 +43,7 @@ export class ModelSessions {
 
   constructor(readonly config: ArchConfig, weights: Weights, private readonly opts: SessionOptions = {}) {
     this.maxPositions = opts.maxPositions ?? Math.min(config.maxPositionEmbeddings, 8192);
-    this.constantKinds = new Set(opts.constantWeights ?? ["decode"]);
+    this.constantKinds = new Set(opts.constantWeights ?? ["step"]);
     this.setWeights(weights);
     const { cos, sin } = ropeTables(config, this.maxPositions);
     const half = config.headDim / 2;
@@ -106,7 +100,7 @@ export class ModelSessions {
   private fullFeeds(ids: ArrayLike<number>, positions: ArrayLike<number>, keyBias: Float32Array, B: number, T: number) {
     this.checkPositions(T);
     const causal = new Float32Array(T * T);
-    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e9;
+    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = MASKED;
     return {
       input_ids: new ort.Tensor("int64", i64(ids), [B, T]),
       positions: new ort.Tensor("int64", i64(positions), [B, T]),
@@ -115,14 +109,35 @@ export class ModelSessions {
     };
   }
 
-  async prefill(ids: ArrayLike<number>, positions: ArrayLike<number>, keyBias: Float32Array, B: number, T: number): Promise<PrefillOut> {
-    const out = await this.run("prefill", this.fullFeeds(ids, positions, keyBias, B, T));
-    const L = this.config.numLayers;
+  /**
+   * One step: T new tokens per row ([B,T], left-padded) after S cached columns. Prefill is a step
+   * over the prompts with a one-column masked cache (S = 1: keeps every dim non-empty).
+   */
+  async step(ids: ArrayLike<number>, positions: ArrayLike<number>, newBias: Float32Array, pastBias: Float32Array, pastK: Float32Array[], pastV: Float32Array[], B: number, T: number, S: number): Promise<StepOut> {
+    const c = this.config;
+    const feeds: Record<string, ort.Tensor> = { ...this.fullFeeds(ids, positions, newBias, B, T), past_bias: new ort.Tensor("float32", pastBias, [B, S]) };
+    for (let i = 0; i < c.numLayers; i++) {
+      feeds[`past.${i}.key`] = new ort.Tensor("float32", pastK[i], [B, c.numKvHeads, c.headDim, S]);
+      feeds[`past.${i}.value`] = new ort.Tensor("float32", pastV[i], [B, c.numKvHeads, S, c.headDim]);
+    }
+    const out = await this.run("step", feeds);
     return {
       logprobs: out.logprobs.data as Float32Array,
-      keys: Array.from({ length: L }, (_, i) => out[`present.${i}.key`].data as Float32Array),
-      values: Array.from({ length: L }, (_, i) => out[`present.${i}.value`].data as Float32Array),
+      keys: Array.from({ length: c.numLayers }, (_, i) => out[`new.${i}.key`].data as Float32Array),
+      values: Array.from({ length: c.numLayers }, (_, i) => out[`new.${i}.value`].data as Float32Array),
     };
+  }
+
+  /** The prompts' K/V and next-token log-probs (a step over an empty cache). */
+  prefill(ids: ArrayLike<number>, positions: ArrayLike<number>, keyBias: Float32Array, B: number, T: number): Promise<StepOut> {
+    const c = this.config;
+    const empty = Array.from({ length: c.numLayers }, () => new Float32Array(B * c.numKvHeads * c.headDim));
+    return this.step(ids, positions, keyBias, new Float32Array(B).fill(MASKED), empty, empty, B, T, 1);
+  }
+
+  /** One token per row against the cache arrays ([B,Hkv,D,S] / [B,Hkv,S,D], read in place). */
+  decode(ids: ArrayLike<number>, positions: ArrayLike<number>, pastBias: Float32Array, pastK: Float32Array[], pastV: Float32Array[], B: number, S: number): Promise<StepOut> {
+    return this.step(ids, positions, new Float32Array(B), pastBias, pastK, pastV, B, 1, S);
   }
 
   async logits(ids: ArrayLike<number>, positions: ArrayLike<number>, keyBias: Float32Array, B: number, T: number): Promise<Float32Array> {
@@ -134,26 +149,6 @@ export class ModelSessions {
     const feeds = { ...this.fullFeeds(ids, positions, keyBias, B, T), targets: new ort.Tensor("int64", i64(targets), [B, T]) };
     const out = await this.run("score", feeds);
     return out.token_logprobs.data as Float32Array;
-  }
-
-  /** One decode step: `pastK/pastV` are the cache arrays ([B,Hkv,D,S] / [B,Hkv,S,D]), read in place. */
-  async decode(ids: ArrayLike<number>, positions: ArrayLike<number>, keyBias: Float32Array, pastK: Float32Array[], pastV: Float32Array[], B: number, S: number): Promise<DecodeOut> {
-    const c = this.config;
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor("int64", i64(ids), [B]),
-      positions: new ort.Tensor("int64", i64(positions), [B]),
-      key_bias: new ort.Tensor("float32", keyBias, [B, S]),
-    };
-    for (let i = 0; i < c.numLayers; i++) {
-      feeds[`past.${i}.key`] = new ort.Tensor("float32", pastK[i], [B, c.numKvHeads, c.headDim, S]);
-      feeds[`past.${i}.value`] = new ort.Tensor("float32", pastV[i], [B, c.numKvHeads, S, c.headDim]);
-    }
-    const out = await this.run("decode", feeds);
-    return {
-      logprobs: out.logprobs.data as Float32Array,
-      keys: Array.from({ length: c.numLayers }, (_, i) => out[`new.${i}.key`].data as Float32Array),
-      values: Array.from({ length: c.numLayers }, (_, i) => out[`new.${i}.value`].data as Float32Array),
-    };
   }
 
   async dispose(): Promise<void> {

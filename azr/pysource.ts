@@ -14,7 +14,10 @@
  *
  * Departures from the reference (azr-spec §5.1):
  * - the entry function is renamed by tokens, not text substitution: names inside strings and
- *   comments, attribute names (`obj.name(`) and keyword-argument names are left alone.
+ *   comments, attribute names (`obj.name(`) and keyword-argument names are left alone; names
+ *   inside f-string replacement fields are renamed. Not scope-resolved: a parameter or local
+ *   variable that shadows the entry function's own name is renamed with it (CPython agrees on
+ *   every published seed program apart from such shadowing).
  */
 
 export type PyTokKind = "name" | "number" | "string" | "op" | "comment";
@@ -165,9 +168,14 @@ export function importStatements(src: string): string[] {
  */
 export function renameFunction(src: string, from: string, to: string): string {
   const t = tokenizePython(src);
-  const edits: PyTok[] = [];
+  const edits: { start: number; end: number; text: string }[] = [];
   for (let k = 0; k < t.length; k++) {
     const tok = t[k];
+    if (tok.kind === "string") {
+      const f = renameInFString(tok.text, from, to);
+      if (f !== tok.text) edits.push({ start: tok.start, end: tok.end, text: f });
+      continue;
+    }
     if (tok.kind !== "name" || tok.text !== from) continue;
     let p = k - 1;
     while (p >= 0 && t[p].kind === "comment") p--;
@@ -175,10 +183,38 @@ export function renameFunction(src: string, from: string, to: string): string {
     const next = t.slice(k + 1).find((x) => x.kind !== "comment");
     if (prev?.kind === "op" && prev.text === ".") continue; // obj.from(...)
     if (tok.depth > 0 && next?.kind === "op" && next.text === "=") continue; // call(from=1)
-    edits.push(tok);
+    edits.push({ start: tok.start, end: tok.end, text: to });
   }
   let out = src;
-  for (const e of edits.reverse()) out = out.slice(0, e.start) + to + out.slice(e.end);
+  for (const e of edits.reverse()) out = out.slice(0, e.start) + e.text + out.slice(e.end);
+  return out;
+}
+
+/** Rename inside the `{…}` replacement fields of an f-string token (other strings are returned as they are). */
+function renameInFString(tokText: string, from: string, to: string): string {
+  const prefix = /^[A-Za-z]*/.exec(tokText)![0];
+  if (!/f/i.test(prefix) || !tokText.includes(from)) return tokText;
+  let out = "";
+  let i = 0;
+  while (i < tokText.length) {
+    const c = tokText[i];
+    if (c === "{" && tokText[i + 1] === "{") { out += "{{"; i += 2; continue; }
+    if (c !== "{") { out += c; i++; continue; }
+    // a replacement field: find its matching close brace, skipping nested quotes
+    let depth = 0, j = i, quote = "";
+    for (; j < tokText.length; j++) {
+      const d = tokText[j];
+      if (quote) { if (d === quote) quote = ""; continue; }
+      if (d === "'" || d === '"') { quote = d; continue; }
+      if (d === "{") depth++;
+      else if (d === "}" && --depth === 0) break;
+    }
+    const expr = tokText.slice(i + 1, j);
+    let renamed = expr;
+    try { renamed = renameFunction(expr, from, to); } catch { /* leave an unreadable field alone */ }
+    out += "{" + renamed + (j < tokText.length ? "}" : "");
+    i = j + 1;
+  }
   return out;
 }
 

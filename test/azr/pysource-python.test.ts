@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { findPython } from "../../model/python.ts";
-import { functionDefs, importStatements, stripForSeeding } from "../../azr/pysource.ts";
+import { functionDefs, importStatements, renameFunction, stripForSeeding } from "../../azr/pysource.ts";
 
 const SEEDS = "/work/shared/azr-seeds";
 
@@ -45,8 +45,32 @@ def counts(src):
     fns = [n.name for n in ast.walk(t) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     imps = sum(1 for n in ast.walk(t) if isinstance(n, (ast.Import, ast.ImportFrom)))
     return [sorted(fns), imps]
-pairs = json.load(sys.stdin)
-json.dump([[problems(o, s), counts(o)] for o, s in pairs], sys.stdout)
+class Rename(ast.NodeTransformer):
+    def visit_Name(self, n):
+        if n.id == "f": n.id = "entry_fn"
+        return n
+    def visit_arg(self, n):
+        if n.arg == "f": n.arg = "entry_fn"
+        return n
+    def visit_FunctionDef(self, n):
+        if n.name == "f": n.name = "entry_fn"
+        self.generic_visit(n)
+        return n
+def renamed_same(orig, ours):
+    try:
+        tree = ast.parse(orig)
+    except SyntaxError:
+        return True
+    if any(isinstance(n, ast.arg) and n.arg == "f" for n in ast.walk(tree)):
+        return True  # a parameter shadows the entry function: needs scope analysis (documented limit)
+    want = ast.dump(Rename().visit(tree))
+    try:
+        return ast.dump(ast.parse(ours)) == want
+    except SyntaxError:
+        return False
+data = json.load(sys.stdin)
+pairs = data["pairs"]
+json.dump({"verdicts": [[problems(o, s), counts(o)] for o, s in pairs], "renames": [renamed_same(o, r) for o, r in data["renames"]]}, sys.stdout)
 `;
 
 test("seeding strip - comments, docstrings and module-level statements go; the rest parses unchanged in structure", () => {
@@ -60,13 +84,18 @@ test("seeding strip - comments, docstrings and module-level statements go; the r
   for (const [src, want] of cases) assert.equal(stripForSeeding(src), want, src);
 });
 
-test("pysource - CPython agrees on every published seed program: stripping, defs, imports", { skip: existsSync(SEEDS) ? false : `${SEEDS} is absent`, timeout: 30_000 }, (t) => {
+test("pysource - CPython agrees on every published seed program: stripping, defs, imports, renaming", { skip: existsSync(SEEDS) ? false : `${SEEDS} is absent`, timeout: 30_000 }, (t) => {
   const programs = new Set<string>();
   for (const file of readdirSync(SEEDS).filter((f) => f.endsWith(".jsonl"))) {
     for (const line of readFileSync(`${SEEDS}/${file}`, "utf8").split("\n").filter(Boolean)) programs.add(JSON.parse(line).snippet);
   }
   const pairs = [...programs].map((p) => [p, stripForSeeding(p)]);
-  const verdicts = JSON.parse(execFileSync(findPython().path, ["-c", PY], { input: JSON.stringify(pairs), maxBuffer: 1 << 28 }).toString()) as [string | null, [string[], number] | null][];
+  const renames = [...programs].map((p) => [p, renameFunction(p, "f", "entry_fn")]);
+  const reply = JSON.parse(execFileSync(findPython().path, ["-c", PY], { input: JSON.stringify({ pairs, renames }), maxBuffer: 1 << 28 }).toString()) as { verdicts: [string | null, [string[], number] | null][]; renames: boolean[] };
+  const verdicts = reply.verdicts;
+  // renaming by tokens gives the same tree as renaming the names in CPython's AST
+  const badRenames = reply.renames.flatMap((ok, i) => (ok ? [] : [renames[i][1].slice(0, 300)]));
+  assert.deepEqual(badRenames, []);
   const bad = verdicts.flatMap(([v], i) => (v ? [`${v}\n--- program:\n${pairs[i][0].slice(0, 300)}`] : []));
   t.diagnostic(`${pairs.length} distinct programs stripped, ${bad.length} problems`);
   assert.deepEqual(bad, []);

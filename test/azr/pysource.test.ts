@@ -42,6 +42,11 @@ test("pysource - renaming touches the def and calls, not strings, attributes or 
   );
 });
 
+test("pysource - renaming reaches into f-string replacement fields only", () => {
+  assert.equal(renameFunction("def g(d):\n    return f\"{k}: {g(d[k])} {{g}} 'g'\"", "g", "f"), "def f(d):\n    return f\"{k}: {f(d[k])} {{g}} 'g'\"");
+  assert.equal(renameFunction("x = '{g(1)}'", "g", "f"), "x = '{g(1)}'", "a plain string is text");
+});
+
 test("pysource - the de-duplication key ignores whitespace but keeps structure and strings", () => {
   const a = "def f(a):\n    return a+1\n";
   const b = "def f( a ):\n\n  return a + 1";

@@ -58,8 +58,8 @@ let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
-  await agent.close();
-  await nc.drain();
+  await agent.close().catch((e: Error) => console.error(`node agent ${agent.id}: close: ${e.message}`));
+  await nc.drain().catch(() => nc.close());
   process.exit(0);
 };
 process.once("SIGTERM", () => void stop());

@@ -234,7 +234,12 @@ export class NodeAgent {
     );
     s.proc = proc;
     s.methods = methods;
-    s.exitHandled = proc.exited.then(({ code, signal }) => this.#onExit(s, proc, signal ? `killed by ${signal}` : `exited with code ${code}`));
+    s.exitHandled = proc.exited
+      .then(({ code, signal }) => this.#onExit(s, proc, signal ? `killed by ${signal}` : `exited with code ${code}`))
+      .catch((e: Error) => {
+        // The registry or the server is unreachable: the actor's state there is stale until we can write again.
+        console.error(`node agent ${this.id}: handling the exit of actor '${s.spec.name}' failed: ${e.message}`);
+      });
   }
 
   async #markAlive(s: Supervised): Promise<ActorEntry> {

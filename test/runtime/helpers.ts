@@ -14,17 +14,21 @@ export interface TestCluster {
   readonly cluster: Cluster;
   readonly server: NatsServerHandle;
   readonly runDir: string;
+  /** Registers teardown that must run while the server is still up (before the cluster closes). */
+  onTeardown(fn: () => Promise<void>): void;
 }
 
 export function useCluster(name: string, opts: Omit<ConnectOptions, "cluster" | "connection" | "runDir"> = {}): TestCluster {
   let cluster: Cluster | undefined;
   let server: NatsServerHandle | undefined;
   const runDir = mkdtempSync(join(tmpdir(), `azr-${name}-`));
+  const teardown: (() => Promise<void>)[] = [];
   before(async () => {
     server = await startNatsServer();
     cluster = await connect({ ...opts, cluster: name, connection: { servers: [server.url] }, runDir });
   });
   after(async () => {
+    for (const fn of teardown.reverse()) await fn();
     await cluster?.close();
     await server?.stop();
     rmSync(runDir, { recursive: true, force: true });
@@ -39,6 +43,7 @@ export function useCluster(name: string, opts: Omit<ConnectOptions, "cluster" | 
       return server;
     },
     runDir,
+    onTeardown: (fn) => void teardown.push(fn),
   };
 }
 

@@ -101,6 +101,8 @@ export interface ExecutorStats {
   tasks: number;
   byReason: Record<string, number>;
   workersReplaced: Record<string, number>;
+  /** uids the workers ran as (to look for stray processes after close). */
+  workerUids: number[];
   isolation: IsolationReport;
 }
 
@@ -170,6 +172,7 @@ export class CodeExecutor {
       tasks: this.totals.tasks,
       byReason: Object.fromEntries(this.totals.byReason),
       workersReplaced: Object.fromEntries(this.pool.replaced),
+      workerUids: [...this.pool.uids, ...(this.altPool?.uids ?? [])],
       isolation: this.isolation,
     };
   }

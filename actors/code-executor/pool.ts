@@ -48,6 +48,8 @@ export class WorkerPool {
   /** Why workers were replaced, by reason. */
   readonly replaced = new Map<string, number>();
   workersStarted = 0;
+  /** Every uid a worker of this pool ran as (per-worker uids when we run as root). */
+  readonly uids = new Set<number>();
   firstReady: WorkerProcess["ready"] | undefined;
 
   constructor(private readonly opts: PoolOptions) {}
@@ -96,6 +98,7 @@ export class WorkerPool {
       this.starting--;
       this.workersStarted++;
       this.firstReady ??= w.ready;
+      this.uids.add(w.ready.uid);
       this.startFailures = 0;
       if (this.closed) { w.close(); return; }
       this.workers.add(w);

@@ -794,6 +794,8 @@ def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, A
             t0 = _monotonic()
             if job.get("strict"):
                 obs = run_strict(job)
+                if _listdir(scratch):  # the child shared our scratch directory
+                    clean_scratch()
                 _sigmask(signal.SIG_UNBLOCK, ALL_SIGNALS)
             else:
                 obs = run_task(job, None)

@@ -1,0 +1,68 @@
+/**
+ * Pool behaviour through the real sandbox: isolation is reported, a polluting task is re-run in
+ * strict mode and its worker replaced, verdicts do not depend on worker count or mode, and the
+ * hash seed is the same in every worker.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { CodeExecutor, probeIsolation } from "../../actors/code-executor/index.ts";
+import { triplet, useExecutor, validateAll } from "./helpers.ts";
+
+const x = useExecutor({ limits: { timeoutMs: 3000, memoryMB: 512 } });
+
+test("pool - probeIsolation reports bubblewrap, no network, per-worker uid and all limits", async () => {
+  const r = await probeIsolation();
+  assert.equal(r.level, "full", r.warnings.join("; "));
+  assert.equal(r.network, "none");
+  assert.ok(r.limits.memoryBytes && r.limits.cpu && r.limits.nproc);
+  if (process.getuid?.() === 0) assert.equal(r.uid, "per-worker");
+});
+
+test("pool - a task that patches builtins is re-run in strict mode and its worker replaced", async () => {
+  const before = x.ex.stats().workersReplaced["polluted: builtins"] ?? 0;
+  const s = x.ex.validateProposals([triplet("import builtins\ndef f(a):\n    builtins.abs = lambda v: 7\n    return abs(-a)", "2")]);
+  const vs = [];
+  for await (const v of s) vs.push(v);
+  assert.deepEqual(vs[0].outputs, ["7"]);
+  assert.equal(s.stats().rerunStrict, 1);
+  assert.equal((x.ex.stats().workersReplaced["polluted: builtins"] ?? 0) - before, 1);
+  const [after] = await validateAll(x.ex, [triplet("def f(a):\n    return abs(a)", "-3")]);
+  assert.deepEqual(after.outputs, ["3"]);
+});
+
+test("pool - every worker has the same string-hash seed, so set order never depends on the worker", async () => {
+  const p = triplet("def f(a):\n    return list({'apple', 'kiwi', 'fig', 'plum', 'pear', 'lime'})", "0");
+  const vs = await validateAll(x.ex, Array.from({ length: 8 }, () => p));
+  assert.equal(new Set(vs.map((v) => v.outputs?.[0])).size, 1);
+});
+
+test("pool - hashSeedCheck rejects outputs that depend on string-hash order", async () => {
+  const ex = await CodeExecutor.start({ workers: 1, hashSeedCheck: true, limits: { timeoutMs: 3000 } });
+  try {
+    const vs = await validateAll(ex, [
+      triplet("def f(a):\n    return list({'apple', 'kiwi', 'fig', 'plum', 'pear', 'lime'})", "0"),
+      triplet("def f(a):\n    return {'apple', 'kiwi', 'fig', 'plum', 'pear', 'lime'}", "0"),
+    ]);
+    assert.equal(vs[0].reason, "hash-order dependent");
+    assert.equal(vs[1].reason, "valid"); // a set is the same value whatever order it prints in
+  } finally {
+    await ex.close();
+  }
+});
+
+test("pool - a large batch streams verdicts identical to the strict mode's, in any order", async () => {
+  const programs = [
+    "def f(a):\n    return sorted(a)[::-1]",
+    "def f(a):\n    return {x: x * x for x in a}",
+    "def f(a):\n    return sum(a) / len(a)",
+    "def f(a):\n    return a[10]",
+  ];
+  const batch = Array.from({ length: 60 }, (_, i) => triplet(programs[i % 4], `[${i}, ${i + 1}, ${i % 7}]`));
+  const strict = await CodeExecutor.start({ mode: "strict", workers: 2, limits: { timeoutMs: 3000 } });
+  try {
+    const [a, b] = await Promise.all([validateAll(x.ex, batch), validateAll(strict, batch)]);
+    assert.deepEqual(a.map((v) => [v.reason, v.message, v.outputs]), b.map((v) => [v.reason, v.message, v.outputs]));
+  } finally {
+    await strict.close();
+  }
+});

@@ -37,6 +37,8 @@ export interface TrainCoreOptions {
   threads?: number;
   maxPositions?: number;
   graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
+  /** Resume: optimiser state and the schedule's step (./checkpoint.ts). */
+  resume?: { adam: AdamState; stepCount: number };
 }
 
 export interface StepStats {
@@ -84,7 +86,8 @@ export class TrainCore {
     this.seed = opts.seed ?? 0;
     this.weights = opts.weights;
     this.params = opts.lora ? (opts.adapters ?? initAdapters(opts.config, opts.lora, this.seed)) : opts.weights;
-    this.adam = newAdamState(this.params);
+    this.adam = opts.resume?.adam ?? newAdamState(this.params);
+    this.stepCount = opts.resume?.stepCount ?? 0;
     this.maxPositions = opts.maxPositions ?? Math.min(opts.config.maxPositionEmbeddings, 4096);
     const { cos, sin } = ropeTables(opts.config, this.maxPositions);
     const half = opts.config.headDim / 2;

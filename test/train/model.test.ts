@@ -6,18 +6,12 @@
  */
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { join } from "node:path";
-import { findPython } from "../../model/python.ts";
+import { torchTrain } from "./torch.ts";
 import { loadModel } from "../../model/checkpoint.ts";
 import { TrainCore, type TrainItem } from "../../model/train/core.ts";
 import type { LossSettings, PolicyLossSettings } from "../../model/train/losses.ts";
 import { smallConfigs, writeRandomModel } from "../model/fixtures.ts";
 
-export function torchTrain(req: object): any {
-  const out = execFileSync(findPython().path, [join(import.meta.dirname, "torch_train.py")], { input: JSON.stringify(req), maxBuffer: 1 << 28 });
-  return JSON.parse(out.toString());
-}
 
 /** max |a − b| / max |b| over a tensor. */
 function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {

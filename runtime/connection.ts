@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
 import { startNatsServer, type NatsServerHandle } from "./nats-server.ts";
+import { removeServerFile, writeServerFile } from "./monitor-server-file.ts";
 
 export interface ConnectionSpec {
   servers: string[];
@@ -103,6 +104,8 @@ export async function connectOrEmbed(opts: { spec?: ConnectionSpec; runDir: stri
   } else {
     server = await startNatsServer({ storeDir: join(opts.runDir, "nats") });
     spec = { servers: [server.url] };
+    // So `azr top` / `azr attach` in another terminal find this run's server without NATS_URL.
+    writeServerFile(opts.runDir, { url: server.url, monitorUrl: server.monitorUrl, pid: server.pid });
   }
   // The server is our child: if this process exits without close(), do not leave it running.
   const onExit = () => server && process.kill(server.pid, "SIGTERM");
@@ -120,6 +123,7 @@ export async function connectOrEmbed(opts: { spec?: ConnectionSpec; runDir: stri
       if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
       if (server) {
         process.off("exit", onExit);
+        removeServerFile(opts.runDir, server.pid);
         await server.stop();
       }
     })());

@@ -43,8 +43,16 @@ type Tok =
   | { k: "op"; text: string }
   | { k: "end" };
 
-const STR_PREFIX = /^(?:[rRbBuU]|[rR][bB]|[bB][rR])?(?='|")/;
-const NUMBER = /^(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:\d(?:_?\d)*)?\.?\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?(?:[eE][+-]?\d(?:_?\d)*)?)[jJ]?/;
+const STR_PREFIX = /(?:[rRbBuU]|[rR][bB]|[bB][rR])?(?='|")/y;
+const NAME = /[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*/y;
+const NUMBER = /(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:\d(?:_?\d)*)?\.?\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?(?:[eE][+-]?\d(?:_?\d)*)?)[jJ]?/y;
+
+/** Match a sticky regex at position i (no slicing: long literals stay linear). */
+function matchAt(re: RegExp, src: string, i: number): string | undefined {
+  re.lastIndex = i;
+  const m = re.exec(src);
+  return m ? m[0] : undefined;
+}
 
 function decodeEscapes(body: string, bytes: boolean, where: number): string {
   let out = "";
@@ -87,13 +95,12 @@ function tokenize(src: string): Tok[] {
       while (i < src.length && src[i] !== "\n") i++;
       continue;
     }
-    const rest = src.slice(i);
-    const pre = STR_PREFIX.exec(rest);
-    if (pre) {
-      const prefix = pre[0].toLowerCase();
+    const pre = matchAt(STR_PREFIX, src, i);
+    if (pre !== undefined) {
+      const prefix = pre.toLowerCase();
       const raw = prefix.includes("r");
       const bytes = prefix.includes("b");
-      let j = i + pre[0].length;
+      let j = i + pre.length;
       const q = src[j];
       const triple = src.startsWith(q.repeat(3), j);
       const quote = triple ? q.repeat(3) : q;
@@ -113,20 +120,20 @@ function tokenize(src: string): Tok[] {
       continue;
     }
     if (/[0-9.]/.test(c) && !(c === "." && !/[0-9]/.test(src[i + 1] ?? ""))) {
-      const m = NUMBER.exec(rest);
-      if (!m || m[0] === "") throw new LiteralError(`bad number at ${i}`);
-      if (/[A-Za-z_0-9]/.test(src[i + m[0].length] ?? "")) throw new LiteralError(`bad number '${rest.slice(0, m[0].length + 1)}' at ${i}`);
-      toks.push({ k: "num", text: m[0] });
-      i += m[0].length;
+      const m = matchAt(NUMBER, src, i);
+      if (!m) throw new LiteralError(`bad number at ${i}`);
+      if (/[A-Za-z_0-9]/.test(src[i + m.length] ?? "")) throw new LiteralError(`bad number '${src.slice(i, i + m.length + 1)}' at ${i}`);
+      toks.push({ k: "num", text: m });
+      i += m.length;
       continue;
     }
-    const nm = /^[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*/.exec(rest);
+    const nm = matchAt(NAME, src, i);
     if (nm) {
-      if (/^[fF]/.test(nm[0]) && /^(?:[fF]|[fF][rR]|[rR][fF])$/.test(nm[0]) && /['"]/.test(src[i + nm[0].length] ?? "")) {
+      if (/^(?:[fF]|[fF][rR]|[rR][fF])$/.test(nm) && /['"]/.test(src[i + nm.length] ?? "")) {
         throw new LiteralError(`an f-string is not a literal (at ${i})`);
       }
-      toks.push({ k: "name", text: nm[0] });
-      i += nm[0].length;
+      toks.push({ k: "name", text: nm });
+      i += nm.length;
       continue;
     }
     if ("()[]{},:=+-".includes(c)) {

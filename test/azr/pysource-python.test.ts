@@ -84,7 +84,7 @@ test("seeding strip - comments, docstrings and module-level statements go; the r
   for (const [src, want] of cases) assert.equal(stripForSeeding(src), want, src);
 });
 
-test("pysource - CPython agrees on every published seed program: stripping, defs, imports, renaming", { skip: existsSync(SEEDS) ? false : `${SEEDS} is absent`, timeout: 30_000 }, (t) => {
+test("pysource - CPython agrees on every published seed program: stripping, defs, imports, renaming", { skip: existsSync(SEEDS) ? false : `${SEEDS} is absent`, timeout: 120_000 }, (t) => {
   const programs = new Set<string>();
   for (const file of readdirSync(SEEDS).filter((f) => f.endsWith(".jsonl"))) {
     for (const line of readFileSync(`${SEEDS}/${file}`, "utf8").split("\n").filter(Boolean)) programs.add(JSON.parse(line).snippet);

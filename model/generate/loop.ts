@@ -42,6 +42,8 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
   const V = s.config.vocabSize;
 
   const batch = leftPad(req.prompts);
+  if (batch.T + req.maxNewTokens > s.maxPositions)
+    throw new Error(`prompt (${batch.T} tokens) + maxNewTokens (${req.maxNewTokens}) exceeds the engine's maxPositions ${s.maxPositions}; start the engine with a larger maxPositions`);
   const pre = await s.prefill(batch.ids, batch.positions, batch.keyBias, batch.B, batch.T);
   const cache = new KvCache(s.config, batch.B, batch.T + req.maxNewTokens);
   cache.writePrefill(pre.keys, pre.values, batch.T, batch.keyBias);

@@ -15,6 +15,9 @@ import { TextTokenizer } from "../../model/tokenizer.ts";
 import { StopChecker } from "../../model/generate/stop.ts";
 import type { Generation, GenerateRequest } from "../../model/engine.ts";
 import { tokenizerDir } from "./fixtures.ts";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const config = parseConfig({
   architectures: ["Qwen2ForCausalLM"], vocab_size: 151680, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 2,
@@ -131,7 +134,7 @@ test("generate - a sequence ending at eos streams out first and leaves the other
 
 test("generate - an aborted request stops with the abort reason", async () => {
   const ctrl = new AbortController();
-  const it = engine.generate({ prompts: [prompts[0]], maxNewTokens: 400 }, ctrl.signal);
+  const it = engine.generate({ prompts: [prompts[0]], maxNewTokens: 240 }, ctrl.signal);
   const p = (async () => {
     for await (const _ of it);
   })();
@@ -148,4 +151,31 @@ test("score - padded batch equals scoring each pair alone", async () => {
     const [alone] = await engine.score({ prompts: [prompts[i]], responses: [responses[i]] });
     for (let t = 0; t < alone.length; t++) assert.ok(Math.abs(alone[t] - batch[i][t]) < 1e-5);
   }
+});
+
+test("engine - setWeights switches the model in place; save() writes a checkpoint that reloads to the same generations", async () => {
+  const other = randomWeights(config, 43, 0.3);
+  const e = await OrtEngine.fromWeights(config, weights, { threads: 1, maxPositions: 256 });
+  try {
+    const before = await collect({ prompts, maxNewTokens: 6 }, e);
+    await e.setWeights(other, 1);
+    const after = await collect({ prompts, maxNewTokens: 6 }, e);
+    assert.notDeepEqual(after.map((g) => g.tokens), before.map((g) => g.tokens));
+    const fresh = await OrtEngine.fromWeights(config, other, { threads: 1, maxPositions: 256 });
+    assert.deepEqual((await collect({ prompts, maxNewTokens: 6 }, fresh)).map((g) => g.tokens), after.map((g) => g.tokens));
+    await fresh.dispose();
+    const got = await e.getWeights();
+    assert.deepEqual(got.get("model.norm.weight"), other.get("model.norm.weight"));
+    const dir = mkdtempSync(join(tmpdir(), "azr-save-"));
+    await e.save(dir);
+    const reloaded = await OrtEngine.fromPretrained(dir, { threads: 1, maxPositions: 256 });
+    assert.deepEqual((await collect({ prompts, maxNewTokens: 6 }, reloaded)).map((g) => g.tokens), after.map((g) => g.tokens));
+    await reloaded.dispose();
+  } finally {
+    await e.dispose();
+  }
+});
+
+test("engine - a prompt longer than maxPositions is refused with the fix", async () => {
+  await assert.rejects(collect({ prompts: [new Array(250).fill(5)], maxNewTokens: 10 }), /exceeds the engine's maxPositions 256; start the engine with a larger maxPositions/);
 });

@@ -19,7 +19,7 @@ import { ActorDefinitionError, ActorExistsError, ActorMethodError, ActorNotFound
 import { ActorStartError } from "./actor-process.ts";
 import { followEvents, publishEvent, type ActorEvent } from "./events.ts";
 import { createHandle, handleRef, type Handle } from "./handle.ts";
-import { ActorHost } from "./host.ts";
+import { ActorHost, STATS_METHOD, type ActorStats } from "./host.ts";
 import { lookupActor } from "./lookup.ts";
 import { followLogs, type LogLine } from "./logs.ts";
 import { checkName, nodeServiceName } from "./names.ts";
@@ -233,6 +233,11 @@ export class Cluster {
     const e = await this.registry.get(name);
     if (!e) throw new ActorNotFoundError(name, this.name);
     return this.#nodeCall(e.node, (n) => n.restartActor(name));
+  }
+
+  /** The actor's call statistics (calls, errors, p50/p99 latency, rate, queue depth), from the actor itself. */
+  async stats(actor: string, opts: CallOptions = { timeoutMs: 5000 }): Promise<ActorStats> {
+    return (await this.client.call(actor, STATS_METHOD, [], opts)) as ActorStats;
   }
 
   /** Untyped call, for tools that only know names (the CLI). */

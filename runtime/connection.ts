@@ -95,8 +95,8 @@ export interface Connected {
  * Connects with `spec` (default: from the environment); without one, starts an embedded
  * `nats-server -js` whose store lives in `<runDir>/nats`.
  */
-export async function connectOrEmbed(opts: { spec?: ConnectionSpec; runDir: string; name?: string }): Promise<Connected> {
-  const spec0 = opts.spec ?? connectionSpecFromEnv();
+export async function connectOrEmbed(opts: { spec?: ConnectionSpec; runDir: string; name?: string; env?: NodeJS.ProcessEnv }): Promise<Connected> {
+  const spec0 = opts.spec ?? connectionSpecFromEnv(opts.env);
   let server: NatsServerHandle | undefined;
   let spec: ConnectionSpec;
   if (spec0) {

@@ -16,7 +16,7 @@ import { errorToWire, type ActorErrorCode } from "./errors.ts";
 import type { Handle } from "./handle.ts";
 import { subjects } from "./names.ts";
 import { Payloads } from "./payloads.ts";
-import { ActorMetrics, extractTraceContext, withSpan } from "./telemetry.ts";
+import { ActorMetrics, extractTraceContext, withSpan, type ActorMetricsSnapshot } from "./telemetry.ts";
 import {
   CallMode,
   decodeControl,
@@ -49,6 +49,15 @@ interface StreamCredit {
 }
 
 type Job = () => Promise<void>;
+
+/** The reserved method every actor answers with its ActorStats (`cluster.stats(name)`). */
+export const STATS_METHOD = "$stats";
+
+export interface ActorStats extends ActorMetricsSnapshot {
+  actor: string;
+  pid: number;
+  inFlight: number;
+}
 
 const EMPTY = new Uint8Array(0);
 
@@ -88,6 +97,11 @@ export class ActorHost {
     return host;
   }
 
+  /** Calls, errors, latency percentiles, rate and queue depth of this actor, as served here. */
+  stats(): ActorStats {
+    return { actor: this.name, pid: process.pid, inFlight: this.#inflight.size, ...this.#metrics.snapshot() };
+  }
+
   /** Stops taking calls, aborts the ones in flight, and waits for the queue to empty. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
@@ -121,6 +135,11 @@ export class ActorHost {
       frame = decodeRequest(msg.data);
     } catch (e) {
       this.#replyError(reply, e, "MALFORMED");
+      return;
+    }
+    if (frame.method === STATS_METHOD) {
+      // Answered outside the queue, like a NATS service's STATS: a busy actor still reports.
+      void this.#reply(reply, this.stats(), STATS_METHOD).catch(() => undefined);
       return;
     }
     const info = this.#lookup(reply, frame);

@@ -187,6 +187,21 @@ describe("cancellation", () => {
   });
 });
 
+describe("metrics", () => {
+  test("stats - the actor reports its calls, errors, latency and queue depth", async () => {
+    const h = await cluster.serve(new Counter(), { name: "measured" });
+    for (let i = 0; i < 5; i++) await h.add(1);
+    await assert.rejects(h.fail("counted"));
+    const s = await cluster.stats("measured");
+    assert.equal(s.actor, "measured");
+    assert.equal(s.calls, 6);
+    assert.equal(s.errors, 1);
+    assert.equal(s.queueDepth, 0);
+    assert.ok(s.p50Ms !== null && s.p50Ms >= 0 && s.p99Ms! >= s.p50Ms);
+    await cluster.kill("measured");
+  });
+});
+
 describe("payloads", () => {
   test("a 50 MB Float32Array argument arrives whole (through the object store)", async () => {
     const n = (50 * 1024 * 1024) / 4;

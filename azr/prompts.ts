@@ -137,8 +137,22 @@ function difficultyRule(type: TaskType): string {
 }
 
 // ------------------------------------------------------------------ proposer prompts
-/** Task text for a deduction / abduction / error proposer (§3.2). */
-export function tripletProposerTask(type: "deduction" | "abduction" | "error", refs: readonly ReferenceTask[], o: ProposerOptions): string {
+/**
+ * The composite-functions section (§12, optional, off in every recipe): earlier programs, already
+ * renamed `g_0 … g_{c−1}` (see `compositeFunctions` in proposal.ts), that the new `f` must call.
+ */
+export function compositeSection(composites: readonly string[], variant: PromptVariant): string {
+  if (composites.length === 0) return "";
+  const names = composites.map((_, i) => `g_${i}`).join(", ");
+  const intro = variant === "compact"
+    ? `These functions exist; f must call each of them (${names}) on its own values:`
+    : `### Functions you must use\nThe functions below are already defined. Your \`f\` must call every one of them (${names}) on values it computes itself — not simply return one of their results. Do not redefine them.`;
+  return [intro, ...composites.map((c) => fence("python", c))].join("\n");
+}
+
+/** Task text for a deduction / abduction / error proposer (§3.2); `composites` only with composite functions on. */
+export function tripletProposerTask(type: "deduction" | "abduction" | "error", refs: readonly ReferenceTask[], o: ProposerOptions, composites: readonly string[] = []): string {
+  const composite = compositeSection(composites, o.variant);
   const banned = o.bannedWords.join(", ");
   const errorRule = type === "error" && o.bannedErrorKeywords?.length
     ? `\n- The program may fail on its input, but only through ordinary operations: do not use ${o.bannedErrorKeywords.map((w) => `\`${w}\``).join(", ")}.`
@@ -149,6 +163,7 @@ export function tripletProposerTask(type: "deduction" | "abduction" | "error", r
       `Rules: f takes at least one argument, returns a value, is deterministic, and uses none of: ${banned}.${errorRule}`,
       functionRule(o).slice(2),
       "Answer with the code in a ```python block, then the input in a ```input block.",
+      composite,
       refs.length ? "Examples:\n" + referenceBlocks(refs) : "",
     ].filter(Boolean).join("\n");
   }
@@ -188,6 +203,7 @@ export function tripletProposerTask(type: "deduction" | "abduction" | "error", r
     "",
     "Before writing, plan: say what will make the puzzle hard and how it differs from the references. Then write the snippet and its input.",
     "",
+    ...(composite ? [composite, ""] : []),
     "### Reference snippets",
     referenceBlocks(refs),
   ].join("\n");
@@ -357,12 +373,12 @@ export function solverPrompt(task: SolverTask, o: SolverOptions): Prompt {
 
 /** What a proposer is shown, per task type. */
 export type ProposerInput =
-  | { type: "deduction" | "abduction" | "error"; references: ReferenceTask[] }
+  | { type: "deduction" | "abduction" | "error"; references: ReferenceTask[]; composites?: string[] }
   | { type: "induction"; program: string };
 
 /** The full proposer prompt. */
 export function proposerPrompt(input: ProposerInput, o: ProposerOptions & { chatTemplate: boolean }): Prompt {
-  const task = input.type === "induction" ? inductionProposerTask(input.program, o) : tripletProposerTask(input.type, input.references, o);
+  const task = input.type === "induction" ? inductionProposerTask(input.program, o) : tripletProposerTask(input.type, input.references, o, input.composites);
   return wrapPrompt(task, o);
 }
 

@@ -17,7 +17,7 @@
  * - imports are recorded and left in the program text, never prepended a second time.
  */
 import { fencesOf, markerLine, tagContent } from "./answer.ts";
-import { functionDefs, importStatements, PySourceError, renameFunction } from "./pysource.ts";
+import { functionDefs, importStatements, PySourceError, renameFunction, tokenizePython } from "./pysource.ts";
 import { argsKey, tryParseArgs } from "./literal.ts";
 
 /** Why a proposal was rejected before execution; the executor adds its own reasons (§5.3). */
@@ -137,4 +137,19 @@ export function parseInductionProposal(text: string, opts: InductionParseOptions
     }
   }
   return { ok: true, inputs, message: message.trim() };
+}
+
+// ------------------------------------------------------------------ composite functions (§12, optional)
+/** Earlier programs renamed `g_0 … g_{c−1}` (their `f` renamed by tokens), for the proposer prompt and for execution. */
+export function compositeFunctions(programs: readonly string[]): string[] {
+  return programs.map((p, i) => renameFunction(p, "f", `g_${i}`));
+}
+
+/** Does `program` call every `g_i` (i < c)? A name followed by `(` counts as a call; strings and comments do not. */
+export function callsAllComposites(program: string, c: number): boolean {
+  let toks;
+  try { toks = tokenizePython(program).filter((t) => t.kind !== "comment"); } catch { return false; }
+  const called = new Set<string>();
+  toks.forEach((t, k) => { if (t.kind === "name" && toks[k + 1]?.text === "(" && toks[k - 1]?.text !== ".") called.add(t.text); });
+  return Array.from({ length: c }, (_, i) => `g_${i}`).every((n) => called.has(n));
 }

@@ -87,3 +87,12 @@ test("prompts - induction split shows the first ⌊N/2⌋ pairs", () => {
   assert.deepEqual(splitInductionPairs([1, 2, 3, 4, 5, 6]), { shown: [1, 2, 3], hidden: [4, 5, 6] });
   assert.deepEqual(splitInductionPairs([1, 2, 3]), { shown: [1], hidden: [2, 3] });
 });
+
+test("prompts - composite functions appear only when given", () => {
+  const plain = promptText(proposerPrompt({ type: "deduction", references: refs }, opts("full")));
+  assert.doesNotMatch(plain, /g_0/);
+  for (const variant of ["full", "compact"] as const) {
+    const text = promptText(proposerPrompt({ type: "deduction", references: refs, composites: ["def g_0(a):\n    return a + 1"] }, opts(variant)));
+    assert.ok(text.includes("```python\ndef g_0(a):\n    return a + 1\n```") && /call .*g_0/.test(text), variant);
+  }
+});

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseInductionProposal, parseTripletProposal, prepareProgram } from "../../azr/proposal.ts";
+import { callsAllComposites, compositeFunctions, parseInductionProposal, parseTripletProposal, prepareProgram } from "../../azr/proposal.ts";
 
 const single = { rejectMultipleFunctions: true, entryFunction: "first" as const };
 const many = { rejectMultipleFunctions: false, entryFunction: "last" as const };
@@ -57,4 +57,19 @@ test("proposal - induction: last N inputs, message fallbacks, duplicate inputs",
   ];
   for (const [name, text, want] of cases) assert.deepEqual(parseInductionProposal(text, opts), want, name);
   assert.equal(parseInductionProposal(inputs(["1", "1", "2"]) + "```message\nm\n```", { nInputs: 3, allowDuplicateInputs: true }).ok, true, "reference behaviour");
+});
+
+test("proposal - composite functions (optional): earlier programs become g_i, and f must call each", () => {
+  assert.deepEqual(compositeFunctions(["def f(a):\n    return f(a - 1) if a else 0", "def f(s):\n    return s[::-1]"]), [
+    "def g_0(a):\n    return g_0(a - 1) if a else 0",
+    "def g_1(s):\n    return s[::-1]",
+  ]);
+  const cases: [string, number, boolean][] = [
+    ["def f(x):\n    y = g_0(x)\n    return g_1(str(y))", 2, true],
+    ["def f(x):\n    return g_0(x)", 2, false],
+    ["def f(x):\n    # g_1(x)\n    return g_0(x), 'g_1(x)'", 2, false],
+    ["def f(x):\n    return obj.g_0(x)", 1, false],
+    ["def f(x):\n    return x", 0, true],
+  ];
+  for (const [program, c, want] of cases) assert.equal(callsAllComposites(program, c), want, program);
 });

@@ -79,6 +79,15 @@ export class TaskBuffer implements BufferPort {
     return { sizes: await this.sizes(), admittedTotal: this.admittedTotal };
   }
 
+  /** The whole state, for the driver's run checkpoints (the runtime also persists it after every call). */
+  async snapshot(): Promise<TaskBufferState> {
+    return this.saveState();
+  }
+
+  async restore(s: TaskBufferState): Promise<void> {
+    this.loadState(s);
+  }
+
   saveState(): TaskBufferState {
     return { version: 1, buffers: this.buffers, admittedTotal: this.admittedTotal };
   }

@@ -1,0 +1,109 @@
+/**
+ * The `learner` actor: TRR++ updates (the policy-gradient loss of azr-spec §7.2) with the
+ * recipe's optimiser settings, one optimiser step per self-play step; weight versions for the
+ * rollout engine; training checkpoints (weights + optimiser state) that resume bit-identically.
+ *
+ * Covers: mapping recipe settings onto the engine's trainer and the actor surface the driver
+ * uses. Not: the loss, gradients or optimiser (model/train), which batch to train (the driver).
+ * π_old: with one optimiser step per batch, the old policy is the current one, so the trainer
+ * evaluates the ratio against its own detached log-probs (ρ = 1 in value, the clip inert).
+ */
+import type { TrainSequence, TrainStats } from "../model/engine.ts";
+import { createOrtTrainer, type OrtTrainer } from "../model/train/trainer.ts";
+import type { PolicyLossSettings } from "../model/train/losses.ts";
+import type { OptimSettings } from "../model/train/optim.ts";
+import { defineActor } from "../runtime/index.ts";
+import type { LearnerControl } from "./selfplay/driver.ts";
+
+/** The recipe's `trainer` section, as the learner reads it. */
+export interface LearnerSettings {
+  lossAgg: PolicyLossSettings["lossAgg"];
+  clipLow: number;
+  clipHigh: number;
+  dualClip: number | null;
+  entropyCoef: number;
+  kl: { estimator: "off" | "k1" | "k2" | "k3"; coef: number };
+  optimizer: { lr: number; betas: [number, number]; eps: number; weightDecay: number; warmupSteps: number; schedule: "constant" | "cosine" };
+  gradClip: number;
+  microBatch: number;
+  seed: number;
+}
+
+export interface LearnerOptions {
+  modelDir: string;
+  engine: "ort" | "torch";
+  trainer: LearnerSettings;
+  /** Total optimiser steps (the cosine schedule's horizon). */
+  steps: number;
+  threads?: number;
+  maxPositions?: number;
+}
+
+export function lossSettings(t: LearnerSettings): PolicyLossSettings {
+  return {
+    kind: "policy", epsLow: t.clipLow, epsHigh: t.clipHigh, dualClip: t.dualClip, entropyCoef: t.entropyCoef,
+    klCoef: t.kl.estimator === "off" ? 0 : t.kl.coef, klEstimator: t.kl.estimator === "off" ? "k3" : t.kl.estimator, lossAgg: t.lossAgg,
+  };
+}
+
+export function optimSettings(t: LearnerSettings, steps: number): Partial<OptimSettings> {
+  const o = t.optimizer;
+  return {
+    lr: o.lr, betas: o.betas, eps: o.eps, weightDecay: o.weightDecay, warmupSteps: o.warmupSteps, schedule: o.schedule,
+    totalSteps: steps, maxGradNorm: t.gradClip, microBatch: t.microBatch,
+  };
+}
+
+export class Learner implements LearnerControl {
+  private trainer: Promise<OrtTrainer>;
+  private version = 0;
+  private last: TrainStats | null = null;
+
+  constructor(private readonly opts: LearnerOptions) {
+    if (opts.engine !== "ort") throw new Error(`learner: engine '${opts.engine}' is wired through model/torch; this build's learner runs the ort trainer only — set model.engine: ort`);
+    this.trainer = this.start({ modelDir: opts.modelDir });
+    this.trainer.catch(() => {}); // surfaced by the first call
+  }
+
+  private start(source: { modelDir: string } | { checkpointDir: string }): Promise<OrtTrainer> {
+    const o = this.opts;
+    if ("checkpointDir" in source) return createOrtTrainer(source, { threads: o.threads, maxPositions: o.maxPositions });
+    return createOrtTrainer(source, {
+      loss: lossSettings(o.trainer), optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads, maxPositions: o.maxPositions,
+    });
+  }
+
+  async trainStep(batch: TrainSequence[]): Promise<TrainStats> {
+    const stats = await (await this.trainer).trainStep(batch.map((s) => ({ prompt: s.prompt, response: s.response, advantages: s.advantages, refLogprobs: s.refLogprobs })));
+    this.version++;
+    this.last = stats;
+    return stats;
+  }
+
+  async weights(): Promise<{ version: number; tensors: Map<string, Float32Array> }> {
+    return { version: this.version, tensors: await (await this.trainer).getWeights() };
+  }
+
+  async save(dir: string): Promise<void> {
+    await (await this.trainer).save(dir);
+  }
+
+  /** Replaces the trainer with a checkpoint's (weights, optimiser state, step). */
+  async load(dir: string): Promise<void> {
+    const step = await (await this.trainer).load(dir);
+    this.version = step;
+  }
+
+  async exportModel(dir: string): Promise<void> {
+    await (await this.trainer).exportModel(dir);
+  }
+
+  async stats(): Promise<{ version: number; last: TrainStats | null }> {
+    return { version: this.version, last: this.last };
+  }
+
+  async close(): Promise<void> {
+    await (await this.trainer).dispose();
+  }
+}
+defineActor(import.meta.url, Learner);

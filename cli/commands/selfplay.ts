@@ -1,0 +1,134 @@
+/**
+ * `azr selfplay`: load a recipe, check what it needs before anything starts, start the cluster
+ * (embedded nats-server unless NATS_URL), spawn the actors, and run the driver with progress.
+ * Covers: wiring recipe → actors → driver, the run folder, progress lines, shutdown on Ctrl-C
+ * (the last checkpoint stays; `--resume` continues). Not: the loop itself (actors/selfplay).
+ */
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join, resolve } from "node:path";
+import type { CommandModule } from "yargs";
+import { CodeExecutorActor } from "../../actors/code-executor-actor.ts";
+import { Learner } from "../../actors/learner.ts";
+import { RolloutEngine } from "../../actors/rollout-engine.ts";
+import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
+import type { StepResult } from "../../actors/selfplay/step.ts";
+import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
+import { applySeedEnv, applySettings, loadRecipe, type Recipe } from "../../recipes/index.ts";
+import { connect } from "../../runtime/index.ts";
+
+export interface SelfplayArgs {
+  recipe: string;
+  set: string[];
+  runDir?: string;
+  resume: boolean;
+  steps?: number;
+  web: boolean;
+}
+
+export class SelfplaySetupError extends Error {
+  override name = "SelfplaySetupError";
+}
+
+/** Everything that must hold before any actor starts (spec §11: a missing model stops the run first). */
+export function checkRecipeRunnable(r: Recipe, repoRoot: string): string {
+  if (!r.model.path) throw new SelfplaySetupError(`recipe '${r.name}': model.path is not set — point it at a Hugging Face folder (config.json, model.safetensors, tokenizer.json): --set model.path=/path/to/${r.model.id.split("/").pop()}`);
+  const dir = resolve(repoRoot, r.model.path);
+  for (const f of ["config.json", "tokenizer.json"]) {
+    if (!existsSync(join(dir, f))) {
+      const fix = r.name === "tiny" ? "run `make base-model` to make the tiny base model" : `download ${r.model.id} there yourself (azr never downloads weights), or --set model.path=…`;
+      throw new SelfplaySetupError(`recipe '${r.name}': ${join(dir, f)} is missing: ${fix}`);
+    }
+  }
+  if (r.resources.gpus > 0 && r.model.engine === "ort") throw new SelfplaySetupError(`recipe '${r.name}' asks for ${r.resources.gpus} GPUs with the ort engine: set model.engine=torch`);
+  return dir;
+}
+
+function progressLine(r: StepResult, total: number, started: number): string {
+  const g = r.groups;
+  const pct = (x: number | undefined) => (x === undefined ? "  -  " : `${(100 * x).toFixed(0).padStart(3)}%`);
+  const elapsed = (Date.now() - started) / 1000;
+  const eta = (elapsed / r.step) * (total - r.step);
+  return (
+    `step ${String(r.step).padStart(4)}/${total}  valid d/a/i ${pct(g["propose/deduction"]?.validRate)} ${pct(g["propose/abduction"]?.validRate)} ${pct(g["propose/induction"]?.validRate)}` +
+    `  solve d/a/i ${pct(g["solve/deduction"]?.accuracy)} ${pct(g["solve/abduction"]?.accuracy)} ${pct(g["solve/induction"]?.accuracy)}` +
+    `  loss ${r.train ? r.train.loss.toFixed(4) : "-"}  ${r.seconds.total.toFixed(1)}s/step  ETA ${Math.round(eta)}s`
+  );
+}
+
+export async function selfplay(args: SelfplayArgs): Promise<void> {
+  const repoRoot = process.cwd();
+  let recipe = applySettings(applySeedEnv(await loadRecipe(args.recipe), process.env), args.set);
+  if (args.steps !== undefined) recipe = { ...recipe, selfplay: { ...recipe.selfplay, steps: args.steps } };
+  const modelDir = checkRecipeRunnable(recipe, repoRoot);
+  const runDir = resolve(args.runDir ?? join("runs", `${recipe.name}-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`));
+  console.log(`azr selfplay: recipe ${recipe.name}, model ${modelDir}, run folder ${runDir}`);
+
+  const cores = availableParallelism();
+  await using cluster = await connect({ cluster: "azr", runDir, agent: { resources: { cpu: Math.max(cores, 4) } } });
+  const abort = new AbortController();
+  const onSigint = () => {
+    console.error("\nstopping after this step (Ctrl-C again to quit at once); the last checkpoint is kept — continue with --resume");
+    if (abort.signal.aborted) process.exit(130);
+    abort.abort();
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    const a = recipe.actors;
+    const executor = await cluster.spawn(CodeExecutorActor, [{
+      mode: recipe.executor.mode, workers: recipe.executor.workers,
+      limits: { timeoutMs: recipe.executor.timeoutSeconds * 1000, memoryMB: recipe.executor.memoryMB, maxOutputChars: recipe.validation.maxOutputChars },
+      bannedWords: recipe.validation.bannedWords, determinismRuns: recipe.validation.determinismRuns, hashSeed: recipe.executor.hashSeed, hashSeedCheck: recipe.validation.hashSeedCheck,
+    }], { name: "code-executor", maxRestarts: a["code-executor"].maxRestarts, freshState: !args.resume });
+    const buffer = await cluster.spawn(TaskBuffer, [{
+      maxEntries: recipe.buffer.maxEntries, capPolicy: recipe.buffer.capPolicy, dedupe: recipe.buffer.dedupe,
+      referenceSampling: recipe.selfplay.referenceSampling, solverMix: recipe.selfplay.solverMix,
+    }], { name: "task-buffer", maxRestarts: a["task-buffer"].maxRestarts, freshState: !args.resume });
+    const rollout = await cluster.spawn(RolloutEngine, [{
+      modelDir, engine: recipe.model.engine, maxPromptTokens: recipe.data.maxPromptTokens, threads: a["rollout-engine"].cpus,
+    }], { name: "rollout-engine", maxRestarts: a["rollout-engine"].maxRestarts, freshState: true });
+    const learner = await cluster.spawn(Learner, [{
+      modelDir, engine: recipe.model.engine, trainer: recipe.trainer, steps: recipe.selfplay.steps, threads: a.learner.cpus,
+      maxPositions: recipe.data.maxPromptTokens + recipe.data.maxResponseTokens,
+    }], { name: "learner", maxRestarts: a.learner.maxRestarts, freshState: true });
+
+    const started = Date.now();
+    const cfg: DriverConfig = recipe;
+    const last = await runSelfplay(cfg, { rollout, executor, buffer, learner }, {
+      runDir, resume: args.resume, signal: abort.signal,
+      log: (s) => console.log(s),
+      onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started)),
+    });
+    console.log(last ? `done: ${last.step} steps; metrics in ${join(runDir, "metrics.jsonl")}` : "nothing to do: the run is already at its last step");
+  } catch (e) {
+    if (abort.signal.aborted) console.error(`stopped; resume with: azr selfplay --recipe ${args.recipe} --run-dir ${runDir} --resume`);
+    else throw e;
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}
+
+export const selfplayCommand: CommandModule<object, SelfplayArgs> = {
+  command: "selfplay",
+  describe: "run Absolute Zero self-play with a recipe (tiny by default)",
+  builder: (y) =>
+    y
+      .option("recipe", { type: "string", default: "tiny", describe: "built-in recipe name (azr recipes) or a .json/.ts recipe file" })
+      .option("set", { type: "string", array: true, default: [], describe: "override a recipe field, e.g. --set selfplay.steps=5 (repeatable)" })
+      .option("run-dir", { type: "string", describe: "run folder (default runs/<recipe>-<time>)" })
+      .option("resume", { type: "boolean", default: false, describe: "continue the run in --run-dir from its newest checkpoint" })
+      .option("steps", { type: "number", describe: "shortcut for --set selfplay.steps=N" })
+      .option("web", { type: "boolean", default: false, describe: "serve the run's web view while it runs" }) as never,
+  handler: async (argv) => {
+    try {
+      await selfplay(argv);
+    } catch (e) {
+      if (e instanceof SelfplaySetupError || (e as Error).name === "RecipeError" || (e as Error).name === "RunFolderError") {
+        console.error(`azr selfplay: ${(e as Error).message}`);
+        process.exitCode = 2;
+        return;
+      }
+      throw e;
+    }
+  },
+};

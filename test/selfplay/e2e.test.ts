@@ -1,0 +1,34 @@
+/**
+ * The whole loop on real actors: embedded nats-server, actor processes for the executor, task
+ * buffer, rollout engine (onnxruntime) and learner (ORT trainer), the driver, checkpoints and
+ * resume. The model is random, so this attacks plumbing, not learning.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { selfplay } from "../../cli/commands/selfplay.ts";
+import { completeCheckpoints } from "../../actors/selfplay/driver.ts";
+import { writeRandomTinyModel } from "./fixtures.ts";
+
+test("selfplay e2e - two steps on actors, checkpoint, resume to a third", { timeout: 600_000 }, async () => {
+  const model = writeRandomTinyModel();
+  const runDir = mkdtempSync(join(tmpdir(), "azr-run-"));
+  const common = ["model.path=" + model, "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=24", "trainer.saveEvery=2", "trainer.microBatch=4"];
+  try {
+    await selfplay({ recipe: "tiny", set: common, runDir, resume: false, steps: 2, web: false });
+    const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, 2);
+    assert.ok(lines[0].train, "the learner took a step");
+    assert.ok(Number.isFinite(lines[0].train.loss));
+    assert.deepEqual(completeCheckpoints(runDir).map((c) => c.step), [2]);
+    await selfplay({ recipe: "tiny", set: common, runDir, resume: true, steps: 3, web: false });
+    const after = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(after.map((l) => l.step), [1, 2, 3], "resume continues at step + 1");
+    assert.ok(existsSync(join(runDir, "checkpoints", "step-3", "complete")));
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+    rmSync(model, { recursive: true, force: true });
+  }
+});

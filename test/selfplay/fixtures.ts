@@ -1,0 +1,28 @@
+/** A random tiny model with the project's own tokenizer format, for self-play tests (until data/tiny lands). */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { identityTriplet, proposerPrompt, promptText } from "../../azr/index.ts";
+import { tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
+import { parseConfig } from "../../model/config.ts";
+import { randomWeights, saveModel } from "../../model/checkpoint.ts";
+
+export function writeRandomTinyModel(seed = 1): string {
+  const dir = mkdtempSync(join(tmpdir(), "azr-tiny-random-"));
+  const sample = promptText(proposerPrompt({ type: "deduction", references: [identityTriplet()] }, {
+    variant: "compact", chatTemplate: false, bannedWords: ["random"], rejectMultipleFunctions: true, timeoutSeconds: 10, nInputs: 4,
+  }));
+  const bpe = trainBpe([sample, "def f(a):\n    return a * 2\n```python\n```input\n```output\n"], { vocabSize: 320 });
+  const tok = tokenizerJson(bpe);
+  writeFileSync(join(dir, "tokenizer.json"), JSON.stringify(tok));
+  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(tokenizerConfig()));
+  const vocab = bpe.vocab.length + (tok.added_tokens as unknown[]).length;
+  const eos = bpe.vocab.length; // the first added token is <|endoftext|>
+  const config = parseConfig({
+    architectures: ["Qwen2ForCausalLM"], vocab_size: vocab, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
+    num_attention_heads: 2, num_key_value_heads: 1, rms_norm_eps: 1e-6, max_position_embeddings: 2048, rope_theta: 10000,
+    tie_word_embeddings: true, eos_token_id: eos,
+  });
+  saveModel(dir, config, randomWeights(config, seed, 0.02));
+  return dir;
+}

@@ -158,6 +158,26 @@ export function identityInductionEntry(): InductionEntry {
   return { program: IDENTITY_PROGRAM, inputs: values, outputs: [...values], message: "The function returns its input unchanged.", imports: [], step: 0 };
 }
 
+export class SeedShortfallError extends Error {
+  override name = "SeedShortfallError";
+}
+
+/**
+ * How many model-made seeds to add after loading a seed file (§4.2): when fewer than B entries
+ * survive re-validation, top up to S·B (logged by the caller); with `topUp` off that is an error
+ * naming the file. Enough entries → 0.
+ */
+export function seedTopUp(kept: number, o: { batchSize: number; factor: number; topUp: boolean; file: string }): number {
+  if (kept >= o.batchSize) return 0;
+  if (!o.topUp) {
+    throw new SeedShortfallError(
+      `${o.file}: only ${kept} seed entries survived re-validation, fewer than the batch size ${o.batchSize}; ` +
+        "turn seed.topUp on to add model-made seeds, or give a larger seed file",
+    );
+  }
+  return o.batchSize * o.factor - kept;
+}
+
 export class SeedFormatError extends Error {
   override name = "SeedFormatError";
 }

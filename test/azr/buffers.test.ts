@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   admitEntries, entryKey, identityInductionEntry, identityTriplet, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine,
-  drawFittingReferences, pickSolverTasks, PromptLimitError, sampleInductionProgram, sampleReferences, sampleReferencesBy, SeedFormatError,
+  drawFittingReferences, seedTopUp, SeedShortfallError, pickSolverTasks, PromptLimitError, sampleInductionProgram, sampleReferences, sampleReferencesBy, SeedFormatError,
 } from "../../azr/buffers.ts";
 import { createRng } from "../../azr/rng.ts";
 import { parseArgs, parseLiteral, pyEqual } from "../../azr/literal.ts";
@@ -127,4 +127,10 @@ test("buffers - over-long proposer prompts are re-drawn, then the step fails nam
   assert.ok(got.references.every((r) => r.input !== "0"));
   assert.equal(got.redraws, calls - 1);
   assert.throws(() => drawFittingReferences(rng, buf, 2, "uniform", () => false, 5, "abduction"), (e: unknown) => e instanceof PromptLimitError && /abduction buffer .* after 5 re-draws/.test((e as Error).message));
+});
+
+test("buffers - seed top-up: only below B, up to S·B; off → an error naming the file", () => {
+  const cases: [number, number, number, number][] = [[256, 64, 4, 0], [64, 64, 4, 0], [59, 64, 1, 5], [47, 64, 4, 209]];
+  for (const [kept, B, S, want] of cases) assert.equal(seedTopUp(kept, { batchSize: B, factor: S, topUp: true, file: "x.jsonl" }), want, `${kept}/${B}×${S}`);
+  assert.throws(() => seedTopUp(59, { batchSize: 64, factor: 1, topUp: false, file: "llama_64_seed_io.jsonl" }), (e: unknown) => e instanceof SeedShortfallError && /llama_64_seed_io\.jsonl: only 59 .* seed\.topUp/.test((e as Error).message));
 });

@@ -153,3 +153,18 @@ test("recipes - seed paths: OUTPUT_SEED_PATH-style variables and resolution agai
   assert.deepEqual(resolveSeedPaths(r, "/repo"), { triplets: "/data/my_seed.jsonl", induction: "/shared/azr-seeds/7b_code_f_seed_io.jsonl", errors: null });
   assert.deepEqual(resolveSeedPaths(getRecipe("tiny"), "/repo"), { triplets: null, induction: null, errors: null });
 });
+
+test("recipes - preflight names what is missing before anything starts", async () => {
+  const { preflight } = await import("../../recipes/preflight.ts");
+  const files = new Set(["/repo/data/tiny", "/repo/data/tiny/config.json", "/repo/data/tiny/tokenizer.json", "/repo/data/tiny/model.safetensors"]);
+  const probe = { root: "/repo", gpus: 0, torch: { available: false, reason: "no torch" }, exists: (p: string) => files.has(p) };
+  assert.deepEqual(preflight(getRecipe("tiny"), probe), []);
+  files.delete("/repo/data/tiny/model.safetensors");
+  assert.deepEqual(preflight(getRecipe("tiny"), probe).map((p) => p.fix), ["run `make base-model` to build the tiny model"]);
+  const big = preflight(getRecipe("14b"), probe).map((p) => p.what);
+  assert.equal(big.length, 5, big.join("\n"));
+  assert.match(big[0], /names no local model folder/);
+  assert.match(big[1], /seed\.triplets = \/shared\/azr-seeds\/14b_seed_io\.jsonl does not exist/);
+  assert.match(big[3], /needs 8 GPUs .* offers 0/);
+  assert.match(big[4], /torch engine is not available here: no torch/);
+});

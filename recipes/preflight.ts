@@ -1,0 +1,62 @@
+/**
+ * Before any actor starts: can this machine run this recipe? Names what is missing and how to
+ * provide it — the model folder, the seed files, the GPUs, the engine (issue: "a recipe whose
+ * model path or hardware is missing stops before starting anything, naming what to provide").
+ *
+ * Covers: checks over the recipe and a description of the machine (`probe`), so tests and
+ * `azr doctor` can pass their own. Not: detecting GPUs (the node agent does, and passes the count).
+ */
+import { existsSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import type { Recipe } from "./schema.ts";
+import { resolveSeedPaths } from "./index.ts";
+
+export interface MachineProbe {
+  /** Repository root: relative model and seed paths resolve against it. */
+  root: string;
+  /** GPUs this machine (or cluster) offers. */
+  gpus: number;
+  /** Whether the torch engine can run here (a GPU build of PyTorch for GPU recipes); a reason when not. */
+  torch: { available: boolean; reason?: string };
+  exists?: (path: string) => boolean;
+}
+
+export interface PreflightProblem {
+  what: string;
+  fix: string;
+}
+
+/** Every reason the recipe cannot start here; empty = go. */
+export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem[] {
+  const exists = probe.exists ?? existsSync;
+  const out: PreflightProblem[] = [];
+  const where = (p: string) => (isAbsolute(p) ? p : resolve(probe.root, p));
+  if (recipe.model.path === null) {
+    out.push({
+      what: `recipe '${recipe.name}' names no local model folder (model.path is null)`,
+      fix: `download ${recipe.model.id || "the model"} (config.json, *.safetensors, tokenizer.json) and pass --set model.path=<folder>; azr never downloads weights`,
+    });
+  } else {
+    const dir = where(recipe.model.path);
+    const missing = ["config.json", "tokenizer.json"].filter((f) => !exists(join(dir, f)));
+    const weights = exists(join(dir, "model.safetensors")) || exists(join(dir, "model.safetensors.index.json"));
+    if (!exists(dir) || missing.length || !weights) {
+      out.push({
+        what: `model folder ${dir} is ${exists(dir) ? `incomplete (missing ${[...missing, ...(weights ? [] : ["model.safetensors"])].join(", ")})` : "missing"}`,
+        fix: recipe.name === "tiny" ? "run `make base-model` to build the tiny model" : `put ${recipe.model.id}'s Hugging Face files there, or pass --set model.path=<folder>`,
+      });
+    }
+  }
+  const seeds = resolveSeedPaths(recipe, probe.root);
+  for (const [key, p] of Object.entries(seeds)) {
+    if (p === null || (key === "errors" && !recipe.selfplay.taskTypes.includes("error"))) continue;
+    if (!exists(p)) out.push({ what: `seed file seed.${key} = ${p} does not exist`, fix: "check seed.dir and the file name, set OUTPUT_SEED_PATH / OUTPUT_CODE_F_SEED_PATH, or set it to null to make seeds with the model (`azr seed`)" });
+  }
+  if (recipe.resources.gpus > probe.gpus) {
+    out.push({ what: `recipe '${recipe.name}' needs ${recipe.resources.gpus} GPUs (80 GB class); this machine offers ${probe.gpus}`, fix: "run it on a machine or cluster with enough GPUs, or choose a smaller recipe (`azr recipes list`)" });
+  }
+  if (recipe.model.engine === "torch" && !probe.torch.available) {
+    out.push({ what: `the torch engine is not available here${probe.torch.reason ? `: ${probe.torch.reason}` : ""}`, fix: recipe.resources.gpus > 0 ? "install a CUDA build of PyTorch for the Python that azr uses (AZR_PYTHON)" : "install python3-torch (`make setup`)" });
+  }
+  return out;
+}

@@ -69,6 +69,8 @@ export interface TorchEngineOptions {
   seed?: number;
   /** Sequences decoded together at most (slots of the KV cache); default 64. */
   maxBatch?: number;
+  /** On CUDA, replay the decode step as a captured CUDA graph (default true; eager if capture fails). */
+  cudaGraphs?: boolean;
   /** Interpreter; default `findPython().path`. */
   python?: string;
   /** Extra environment for the worker (e.g. CUDA_VISIBLE_DEVICES). */

@@ -88,6 +88,7 @@ class Engine:
         self.loss = LossSettings.from_args(a.get("loss") or {})
         self.trainer: Optional[Trainer] = None
         self.max_batch = int(a.get("maxBatch", 64))
+        self.cuda_graphs = bool(a.get("cudaGraphs", True))
         self.version = 0
 
     def info(self, _a=None) -> dict:
@@ -116,6 +117,7 @@ class Engine:
             seed=int(a.get("seed") or 0),
             stop=list(a.get("stop") or []),
             max_batch=int(a.get("maxBatch") or self.max_batch),
+            cuda_graphs=self.cuda_graphs,
         )
         yield from self.generator.run(a["prompts"], o, cancelled)
 

@@ -35,6 +35,7 @@ class GenOptions:
     seed: int = 0
     stop: List[str] = field(default_factory=list)
     max_batch: int = 64
+    cuda_graphs: bool = True  # on CUDA: replay one captured decode step (see _GraphDecode)
 
 
 @dataclass
@@ -73,6 +74,8 @@ class Generator:
         stop_bytes = [s.encode("utf-8") for s in o.stop if s]
         longest_stop = max((len(s) for s in stop_bytes), default=0)
 
+        # captured before any prefill: its warm-up runs write dummy keys at position 0 of every slot
+        graph = _GraphDecode.try_capture(m, cache_k, cache_v, S, Lmax, dev) if o.cuda_graphs and dev.type == "cuda" else None
         slots: List[Optional[_Seq]] = [None] * S
         queue = deque(range(len(prompts)))
 
@@ -152,19 +155,10 @@ class Generator:
             for i in active:
                 tok_list[i] = slots[i].tokens[-1]
                 pos_list[i] = slots[i].length
-            tok = torch.tensor(tok_list, dtype=torch.long).to(dev)[:, None]  # (n,1): one host->device copy per step
-            pos = torch.tensor(pos_list).to(dev)  # (n,) where the new token goes
-            L = max(pos_list) + 1
-            rows = torch.arange(n, device=dev)
-
-            def decode_hook(layer, k, v):  # k (n,Hkv,1,D): write at each slot's position, attend over the cache
-                cache_k[layer][rows, :, pos] = k[:, :, 0]
-                cache_v[layer][rows, :, pos] = v[:, :, 0]
-                return cache_k[layer][:n, :, :L], cache_v[layer][:n, :, :L]
-
-            keep = (torch.arange(L, device=dev)[None, :] <= pos[:, None])[:, None, None, :]  # (n,1,1,L)
-            h = m.hidden_states(tok, pos[:, None], keep, decode_hook)  # (n,1,C)
-            logits = m.logits(h[:, 0])  # (n,V)
+            if graph is not None:
+                logits = graph(tok_list, pos_list)  # (n,V)
+            else:
+                logits = _eager_decode(m, cache_k, cache_v, tok_list, pos_list, dev)  # (n,V)
             seqs = [slots[i] for i in active]
             chosen = sample(logits if len(active) == n else logits[torch.tensor(active).to(dev)], seqs)
             for r, i in enumerate(active):
@@ -178,3 +172,84 @@ class Generator:
 
 class GenerationCancelled(Exception):
     pass
+
+
+def _eager_decode(m: CausalLM, cache_k, cache_v, tok_list: List[int], pos_list: List[int], dev) -> torch.Tensor:
+    """One decode step over slots [0, n): attends over the cache up to the longest position only."""
+    n = len(tok_list)
+    tok = torch.tensor(tok_list, dtype=torch.long).to(dev)[:, None]  # (n,1): one host->device copy per step
+    pos = torch.tensor(pos_list).to(dev)  # (n,) where the new token goes
+    L = max(pos_list) + 1
+    rows = torch.arange(n, device=dev)
+
+    def hook(layer, k, v):  # k (n,Hkv,1,D): write at each slot's position, attend over the cache
+        cache_k[layer][rows, :, pos] = k[:, :, 0]
+        cache_v[layer][rows, :, pos] = v[:, :, 0]
+        return cache_k[layer][:n, :, :L], cache_v[layer][:n, :, :L]
+
+    keep = (torch.arange(L, device=dev)[None, :] <= pos[:, None])[:, None, None, :]  # (n,1,1,L)
+    h = m.hidden_states(tok, pos[:, None], keep, hook)  # (n,1,C)
+    return m.logits(h[:, 0])  # (n,V)
+
+
+class _GraphDecode:
+    """The decode step captured once as a CUDA graph over all S slots and the full cache length.
+
+    Why: a small model's decode step is hundreds of tiny kernels, and launching them from Python
+    costs more than running them; a replay launches them all at once. Static shapes are the price:
+    every slot computes each step (idle ones on a dummy token at position 0, harmless because a
+    slot is prefilled from position 0 when a prompt joins) and attention spans Lmax keys, masked.
+    """
+
+    def __init__(self, m: CausalLM, cache_k, cache_v, S: int, Lmax: int, dev):
+        self.S = S
+        self.tok = torch.zeros((S, 1), dtype=torch.long, device=dev)
+        self.pos = torch.zeros((S,), dtype=torch.long, device=dev)
+        # every tensor the graph reads must outlive it: a replay reads raw addresses, and memory
+        # freed by Python would be reused by the next prefill (garbage indices)
+        self.rows = torch.arange(S, device=dev)
+        self.keys = torch.arange(Lmax, device=dev)
+        self.cache_k, self.cache_v = cache_k, cache_v
+
+        def hook(layer, k, v):
+            cache_k[layer][self.rows, :, self.pos] = k[:, :, 0]
+            cache_v[layer][self.rows, :, self.pos] = v[:, :, 0]
+            return cache_k[layer], cache_v[layer]
+
+        def step():
+            keep = (self.keys[None, :] <= self.pos[:, None])[:, None, None, :]  # (S,1,1,Lmax)
+            return m.logits(m.hidden_states(self.tok, self.pos[:, None], keep, hook)[:, 0])  # (S,V)
+
+        side = torch.cuda.Stream(device=dev)
+        side.wait_stream(torch.cuda.current_stream(dev))
+        with torch.cuda.stream(side):  # warm-up off the capture stream, as CUDA graphs require
+            for _ in range(2):
+                step()
+        torch.cuda.current_stream(dev).wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self.logits = step()
+
+    @staticmethod
+    def try_capture(m, cache_k, cache_v, S, Lmax, dev) -> Optional["_GraphDecode"]:
+        if not hasattr(torch.cuda, "CUDAGraph"):
+            return None
+        try:
+            return _GraphDecode(m, cache_k, cache_v, S, Lmax, dev)
+        except Exception as e:  # noqa: BLE001 - eager decode is always correct, only slower
+            import sys
+
+            import traceback
+
+            print(f"azr_torch: CUDA graph capture failed, decoding eagerly: {e!r}\n{traceback.format_exc()}", file=sys.stderr)
+            for ck, cv in zip(cache_k, cache_v):  # the warm-up may have written dummy keys
+                ck.zero_()
+                cv.zero_()
+            return None
+
+    def __call__(self, tok_list: List[int], pos_list: List[int]) -> torch.Tensor:
+        n, pad = len(tok_list), [0] * (self.S - len(tok_list))
+        self.tok.copy_(torch.tensor(tok_list + pad, dtype=torch.long).view(self.S, 1), non_blocking=False)
+        self.pos.copy_(torch.tensor(pos_list + pad, dtype=torch.long), non_blocking=False)
+        self.graph.replay()
+        return self.logits[:n]

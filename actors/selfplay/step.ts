@@ -18,7 +18,7 @@
 import {
   admits, broadcastAdvantage, deriveRng, groupKey, inductionSolverCase, learnability, nextU32, proposerPrompt, proposerReward,
   readInductionProposer, readSolver, readTripletProposer, solveRate, solverPrompt, solverReward, summarize, trrAdvantages,
-  tripletSolverCase, countReasons, reflectionShare, clipRatio,
+  tripletSolverCase, countReasons, reflectionShare, clipRatio, PromptLimitError,
   type GroupKey, type InductionEntry, type Prompt, type Scored, type TaskType, type Triplet, type SolverCase,
 } from "../../azr/index.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
@@ -31,7 +31,7 @@ export interface StepConfig {
     taskTypes: TaskType[]; batchSize: number; references: number; inductionInputs: number; nSamples: number;
     temperature: number; topP: number; learnabilityTemperature: number; solveFrom: "same-step" | "previous-step"; trainPropose: boolean;
   };
-  prompt: { variant: "full" | "compact"; chatTemplate: boolean };
+  prompt: { variant: "full" | "compact"; chatTemplate: boolean; maxTokens: number; maxRedraws: number };
   data: { maxResponseTokens: number };
   validation: { bannedWords: string[]; rejectMultipleFunctions: boolean; entryFunction: "first" | "last"; allowDuplicateInputs: boolean };
   executor: { timeoutSeconds: number };
@@ -158,6 +158,39 @@ export function checkStepConfig(cfg: StepConfig): void {
   }
 }
 
+/**
+ * Proposer prompts over `prompt.maxTokens` get new references (deduction/abduction) or a new
+ * program (induction), up to `prompt.maxRedraws` times; then the step fails naming the buffer
+ * (spec §4.3; the reference loops forever).
+ */
+async function redrawLongProposerPrompts(
+  step: number, cfg: StepConfig, ports: StepPorts, proposals: { type: TaskType; prompt: Prompt; program?: Triplet }[],
+  opts: Parameters<typeof proposerPrompt>[1], seed: (purpose: string) => number,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const lengths = await ports.rollout.countTokens(proposals.map((p) => p.prompt));
+    const over = proposals.map((_, i) => i).filter((i) => lengths[i] > cfg.prompt.maxTokens);
+    if (over.length === 0) return;
+    if (attempt >= cfg.prompt.maxRedraws) {
+      const p = proposals[over[0]];
+      throw new PromptLimitError(
+        `step ${step}: ${over.length} ${p.type} proposer prompt(s) still exceed prompt.maxTokens = ${cfg.prompt.maxTokens} after ${attempt} re-draws from the ${p.type === "induction" ? "deduction+abduction" : p.type} buffer; ` +
+          "raise prompt.maxTokens (and data.maxPromptTokens), lower selfplay.references, or lower validation.maxOutputChars",
+      );
+    }
+    for (const type of new Set(over.map((i) => proposals[i].type))) {
+      const idx = over.filter((i) => proposals[i].type === type);
+      if (type === "induction") {
+        const programs = await ports.buffer.drawInductionPrograms(idx.length, seed(`induction-programs-redraw-${attempt}`));
+        idx.forEach((i, j) => (proposals[i] = { type, program: programs[j], prompt: proposerPrompt({ type, program: programs[j].program }, opts) }));
+      } else if (type === "deduction" || type === "abduction") {
+        const sets = await ports.buffer.drawReferences(type, idx.length, cfg.selfplay.references, seed(`${type}-references-redraw-${attempt}`));
+        idx.forEach((i, j) => (proposals[i] = { type, prompt: proposerPrompt({ type, references: sets[j] }, opts) }));
+      }
+    }
+  }
+}
+
 /** Runs step `step` (1-based). `carry` is the previous step's result carry (seeds' step: empty). */
 export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, carry: StepCarry = { fresh: {} }): Promise<StepResult> {
   checkStepConfig(cfg);
@@ -187,6 +220,7 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
       for (const refs of refSets) proposals.push({ type, prompt: proposerPrompt({ type, references: refs }, proposerOpts) });
     }
   }
+  await redrawLongProposerPrompts(step, cfg, ports, proposals, proposerOpts, seed);
   const proposed = await collect(ports.rollout.generate(proposals.map((p) => p.prompt), sampling(sp.temperature, "propose")), proposals.length);
   lap("propose", t);
 

@@ -127,3 +127,14 @@ test("selfplay step - previous-step solves what the last step admitted, and a di
   assert.equal(r.carry.fresh.deduction?.length, 3);
   assert.deepEqual(r.groups["propose/deduction"]!.learnabilityMean, 0.5, "proposer metrics are still reported");
 });
+
+test("selfplay step - a proposer prompt that never fits prompt.maxTokens fails the step naming the buffer", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await seed(buffer);
+  const cfg = config();
+  cfg.prompt = { ...cfg.prompt, maxTokens: 10, maxRedraws: 2 };
+  const rollout = new ScriptedRollout();
+  const learner = { trainStep: async () => ({ step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  await assert.rejects(runStep(1, cfg, { rollout, executor, buffer, learner }), /deduction proposer prompt\(s\) still exceed prompt\.maxTokens = 10 after 2 re-draws/);
+  assert.equal(rollout.calls, 0, "nothing was generated");
+});

@@ -3,6 +3,8 @@
  * statistics, the clip ratio, the reflection share and program size.
  *
  * Covers: what a metrics line is computed from. Not: writing JSONL or OpenTelemetry (actors).
+ *
+ * Departures: the reflection word list is ours (the paper reports the share without a list).
  */
 
 /**

@@ -6,6 +6,9 @@
  * Covers: the format predicate (optional), answer extraction, proposal parsing (whole response
  * when seeding, §4.2), solver answer extraction, solver tasks and gold answers. Not: running
  * anything (abduction and induction answers go to the executor), reward arithmetic (rewards.ts).
+ *
+ * Departures from the reference: those of answer.ts and proposal.ts (no `Assistant:` split,
+ * python-only program fence, duplicate-input rule); nothing new here.
  */
 import { extractAnswer, extractErrorName, extractSolverProgram, extractSolverValue, formatOk } from "./answer.ts";
 import {

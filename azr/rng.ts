@@ -4,6 +4,9 @@
  *
  * Covers: xoshiro128** seeded through splitmix32, uniform ints/floats, sampling K without
  * replacement, shuffles. Not: cryptographic randomness.
+ *
+ * Departures from the reference: it never seeds its driver's generators (azr-spec §9); every
+ * draw here comes from an explicit, checkpointable state.
  */
 
 /** The generator's state; mutate only through the functions below. */

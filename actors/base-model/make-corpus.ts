@@ -20,7 +20,7 @@ import { hideBin } from "yargs/helpers";
 import { CORPUS_FORMS, curriculumOrder, formatCorpus, TINY_FORMAT_OPTIONS, type CorpusExample } from "../../azr/corpus/format.ts";
 import { dedupeBySource, heldOutTasks, withoutHeldOut } from "../../azr/corpus/heldout.ts";
 import { generatePrograms } from "../../azr/corpus/programs.ts";
-import { tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
+import { CorpusEncoder, tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { executePrograms, type ExecutionStats } from "./execute.ts";
 import { startPairRunner, type RunnerKind } from "./runners.ts";
@@ -39,6 +39,11 @@ export interface MakeCorpusOptions {
   runner?: RunnerKind;
   /** Examples the tokenizer is trained on (a prefix of the corpus in generation order). */
   tokenizerSample: number;
+  /**
+   * Examples (evenly spaced) on which @huggingface/tokenizers itself must give our encoder's ids
+   * and round-trip; default 2000. Every example is round-tripped by our encoder regardless.
+   */
+  hfCheckSample?: number;
   /** Progress lines go here (stderr by default); null for silence. */
   log?: ((line: string) => void) | null;
 }
@@ -54,7 +59,7 @@ export interface CorpusStats {
   examplesByForm: Record<string, number>;
   charsByForm: Record<string, number>;
   answerChars: number;
-  tokenizer: { vocabSize: number; charsPerToken: number; tokens: number; roundTripFailures: number };
+  tokenizer: { vocabSize: number; charsPerToken: number; tokens: number; roundTripFailures: number; hfChecked: number };
   heldOutTasks: Record<string, number>;
   baselines: BaselineReport;
   seconds: number;
@@ -102,17 +107,26 @@ export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
     const tokConfig = tokenizerConfig();
     writeFileSync(join(o.out, "tokenizer.json"), JSON.stringify(tokJson));
     writeFileSync(join(o.out, "tokenizer_config.json"), JSON.stringify(tokConfig, null, 2) + "\n");
-    // Loaded back the way a model's tokenizer is loaded, and checked on every corpus text.
+    // Loaded back the way a model's tokenizer is loaded: it must agree with our fast encoder
+    // (which counts and round-trips every text) on an evenly spaced sample.
     const tokenizer = new Tokenizer(tokJson, tokConfig);
+    const encoder = new CorpusEncoder(tokJson);
     const ordered = curriculumOrder(examples, o.seed);
-    let tokens = 0, roundTripFailures = 0, chars = 0, answerChars = 0;
+    const hfEvery = Math.max(1, Math.floor(ordered.length / (o.hfCheckSample ?? 2000)));
+    let tokens = 0, roundTripFailures = 0, hfChecked = 0, chars = 0, answerChars = 0;
     const examplesByForm: Record<string, number> = {}, charsByForm: Record<string, number> = {};
     const corpusFile = createWriteStream(join(o.out, "corpus.jsonl"));
-    const tick = progress(log, "tokenizing + round-trip check", "examples");
+    const tick = progress(log, "tokenizing", "examples");
     for (const [i, e] of ordered.entries()) {
-      const ids = tokenizer.encode(e.text).ids;
+      const ids = encoder.encode(e.text);
       tokens += ids.length;
-      if (tokenizer.decode(ids) !== e.text) roundTripFailures++;
+      if (encoder.decode(ids) !== e.text) roundTripFailures++;
+      if (i % hfEvery === 0) {
+        hfChecked++;
+        const hf = tokenizer.encode(e.text).ids;
+        if (hf.length !== ids.length || hf.some((x: number, k: number) => x !== ids[k])) throw new Error(`@huggingface/tokenizers and CorpusEncoder disagree on example ${i} (${e.programId}/${e.form}): an encoder bug`);
+        if (tokenizer.decode(hf) !== e.text) roundTripFailures++;
+      }
       chars += e.text.length;
       answerChars += e.segments.filter((s) => s.kind === "answer").reduce((a, s) => a + s.end - s.start, 0);
       examplesByForm[e.form] = (examplesByForm[e.form] ?? 0) + 1;
@@ -135,7 +149,7 @@ export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
     const stats: CorpusStats = {
       train: train.stats, heldOut: heldOut.stats, removedDuplicates: unique.removed, removedForOverlap: removed,
       examples: examples.length, chars, examplesByForm, charsByForm, answerChars,
-      tokenizer: { vocabSize: tokenizer.get_vocab(true).size, charsPerToken: chars / tokens, tokens, roundTripFailures },
+      tokenizer: { vocabSize: tokenizer.get_vocab(true).size, charsPerToken: chars / tokens, tokens, roundTripFailures, hfChecked },
       heldOutTasks: heldOutTaskCounts, baselines, seconds: (performance.now() - t0) / 1000,
     };
     writeFileSync(join(o.out, "stats.json"), JSON.stringify(stats, null, 2) + "\n");
@@ -155,7 +169,7 @@ export function summary(s: CorpusStats): string {
     `programs: ${s.train.kept}/${s.train.programs} survived (${pct(s.train.survivalRate)}), ${s.train.programsPerSecond.toFixed(0)} programs/s, ${s.train.runsPerSecond.toFixed(0)} runs/s`,
     `held-out: ${s.heldOut.kept}/${s.heldOut.programs} programs survived; pretraining programs removed: ${s.removedDuplicates} duplicates, ${s.removedForOverlap} equal to a held-out one`,
     `corpus: ${s.examples} examples, ${(s.chars / 1e6).toFixed(2)} M chars (${pct(s.answerChars / s.chars)} answer), ${s.tokenizer.tokens} tokens`,
-    `tokenizer: vocab ${s.tokenizer.vocabSize}, ${s.tokenizer.charsPerToken.toFixed(2)} chars/token, round trip exact`,
+    `tokenizer: vocab ${s.tokenizer.vocabSize}, ${s.tokenizer.charsPerToken.toFixed(2)} chars/token, round trip exact (${s.tokenizer.hfChecked} texts also through @huggingface/tokenizers)`,
     "held-out trivial baselines (accuracy [95% bootstrap]):",
   ];
   for (const b of ["constant", "copy"] as const)

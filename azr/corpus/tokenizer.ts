@@ -40,6 +40,7 @@ export function bytesToUnicode(): string[] {
 
 const BYTE_CHARS = bytesToUnicode();
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** A piece's bytes as byte-level symbols. */
 export function byteLevel(piece: string): string[] {
@@ -163,4 +164,100 @@ export function tokenizerConfig(): Record<string, unknown> {
     clean_up_tokenization_spaces: false,
     model_max_length: 2048,
   };
+}
+
+/**
+ * A fast encoder for the tokenizers this module writes (byte-level BPE, our pre-tokenizer, atomic
+ * added tokens), caching each distinct piece: a code corpus repeats few pieces, so encoding is
+ * mostly cache hits. It must give exactly @huggingface/tokenizers' ids (tests and make-corpus check
+ * that on corpus texts); it exists so a corpus of tens of millions of characters tokenises in
+ * seconds. Not: a general tokenizer.json reader (other models load through @huggingface/tokenizers).
+ */
+export class CorpusEncoder {
+  private readonly ranks = new Map<string, number>();
+  private readonly ids = new Map<string, number>();
+  private readonly added = new Map<string, number>();
+  private readonly addedRe: RegExp;
+  private readonly pieceRe = new RegExp(PRETOKENIZE_PATTERN, "gu");
+  private readonly cache = new Map<string, number[]>();
+
+  constructor(json: Record<string, unknown>) {
+    const model = json.model as { type: string; vocab: Record<string, number>; merges: (string | [string, string])[] };
+    if (model.type !== "BPE") throw new Error(`CorpusEncoder reads byte-level BPE tokenizers, got model type ${model.type}`);
+    for (const [t, id] of Object.entries(model.vocab)) this.ids.set(t, id);
+    model.merges.forEach((m, i) => this.ranks.set(typeof m === "string" ? m.replace(" ", "\u0000") : m.join("\u0000"), i));
+    for (const a of json.added_tokens as { id: number; content: string }[]) this.added.set(a.content, a.id);
+    const escaped = [...this.added.keys()].sort((a, b) => b.length - a.length).map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"));
+    this.addedRe = new RegExp(`(${escaped.join("|")})`);
+  }
+
+  encode(text: string): number[] {
+    const out: number[] = [];
+    for (const chunk of text.split(this.addedRe)) {
+      if (chunk === "") continue;
+      const special = this.added.get(chunk);
+      if (special !== undefined) {
+        out.push(special);
+        continue;
+      }
+      for (const m of chunk.matchAll(this.pieceRe)) for (const id of this.piece(m[0])) out.push(id);
+    }
+    return out;
+  }
+
+  /** Ids back to text (added tokens as their text): what a byte-level decoder returns. */
+  decode(ids: readonly number[]): string {
+    this.tokens ??= new Map([...[...this.ids].map(([t, id]) => [id, t] as const), ...[...this.added].map(([t, id]) => [id, t] as const)]);
+    this.byteOf ??= new Map(BYTE_CHARS.map((c, b) => [c, b]));
+    let text = "";
+    let bytes: number[] = [];
+    const flush = () => {
+      if (bytes.length) text += decoder.decode(new Uint8Array(bytes));
+      bytes = [];
+    };
+    for (const id of ids) {
+      const t = this.tokens.get(id);
+      if (t === undefined) throw new Error(`CorpusEncoder.decode: unknown id ${id}`);
+      if (this.added.has(t)) {
+        flush();
+        text += t;
+      } else for (const ch of t) bytes.push(this.byteOf.get(ch)!);
+    }
+    flush();
+    return text;
+  }
+
+  private tokens: Map<number, string> | undefined;
+  private byteOf: Map<string, number> | undefined;
+
+  /** BPE on one piece: repeatedly merge the adjacent pair with the lowest merge rank. */
+  private piece(p: string): number[] {
+    const hit = this.cache.get(p);
+    if (hit) return hit;
+    let syms = byteLevel(p);
+    for (;;) {
+      let best = -1, bestRank = Infinity;
+      for (let i = 0; i + 1 < syms.length; i++) {
+        const r = this.ranks.get(syms[i] + "\u0000" + syms[i + 1]);
+        if (r !== undefined && r < bestRank) [best, bestRank] = [i, r];
+      }
+      if (best < 0) break;
+      const [a, b] = [syms[best], syms[best + 1]];
+      const next: string[] = [];
+      for (let i = 0; i < syms.length; i++) {
+        if (i + 1 < syms.length && syms[i] === a && syms[i + 1] === b) {
+          next.push(a + b);
+          i++;
+        } else next.push(syms[i]);
+      }
+      syms = next;
+    }
+    const ids = syms.map((s) => {
+      const id = this.ids.get(s);
+      if (id === undefined) throw new Error(`CorpusEncoder: symbol ${JSON.stringify(s)} is not in the vocabulary`);
+      return id;
+    });
+    this.cache.set(p, ids);
+    return ids;
+  }
 }

@@ -8,10 +8,10 @@ import { describe, it } from "node:test";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { formatCorpus, TINY_FORMAT_OPTIONS, type ExecutedProgram } from "../../azr/corpus/format.ts";
 import { generatePrograms } from "../../azr/corpus/programs.ts";
-import { EOS_TOKEN, pretokenize, TAG_TOKENS, tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
+import { CorpusEncoder, EOS_TOKEN, pretokenize, TAG_TOKENS, tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
 
 // A corpus without execution: outputs are placeholders, which is all a tokenizer needs.
-const programs: ExecutedProgram[] = generatePrograms({ seed: 2, count: 250 }).map((p) => ({
+const programs: ExecutedProgram[] = generatePrograms({ seed: 2, count: 120 }).map((p) => ({
   ...p,
   pairs: Array.from({ length: 8 }, (_, k) => ({ input: `${k * 37}, 'abc'`, output: `[${k}, ${k * k}]` })),
 }));
@@ -64,6 +64,16 @@ describe("corpus tokenizer", () => {
     for (const t of texts.slice(0, 50)) {
       const pieces = pretokenize(t);
       assert.equal(pieces.join(""), t.replace(new RegExp([EOS_TOKEN, ...TAG_TOKENS].map((x) => x.replace(/[|<>/]/g, "\\$&")).join("|"), "g"), ""));
+    }
+  });
+
+  it("the fast CorpusEncoder gives exactly the library's ids, and decodes back", () => {
+    const enc = new CorpusEncoder(json);
+    const odd = ["naïve café — 日本語\tTAB\r\nCRLF 🙂 ", "<think><think></answer><|endoftext|>x", "   \n  a  "];
+    for (const t of [...texts, ...odd]) {
+      const ids = enc.encode(t);
+      assert.deepEqual(ids, tok.encode(t).ids, t.slice(0, 80));
+      assert.equal(enc.decode(ids), t);
     }
   });
 

@@ -1,0 +1,131 @@
+/**
+ * `azr attach` on the library level, against a spawned actor process and the node agent, on a
+ * real nats-server: evaluate on the live instance with top-level await, change a field and see
+ * the actor's calls use it, Ctrl-C mid-line and during an await, tab completion, two sessions
+ * at once, Ctrl-D detaches with the actor still serving; a shell on the node through node-pty;
+ * no attach without the cluster's credentials.
+ */
+import { strict as assert } from "node:assert";
+import { describe, test } from "node:test";
+import { connect as natsConnect } from "@nats-io/transport-node";
+import { attach, AttachError, type AttachSession } from "../../runtime/attach-client.ts";
+import { Greeter } from "./fixtures/actors.ts";
+import { Screen, useOpsCluster } from "./helpers.ts";
+
+describe("attach", () => {
+  const t = useOpsCluster("t-attach");
+
+  async function open(name: string): Promise<{ s: AttachSession; screen: Screen }> {
+    const screen = new Screen();
+    const s = await attach(t.cluster.nc, t.cluster.name, { kind: "actor", name }, { onOutput: screen.push, cols: 100, rows: 30 });
+    await screen.waitFor(new RegExp(`${name}> `));
+    return { s, screen };
+  }
+
+  test("repl - evaluates on the live instance; a changed field is what the actor's calls use", async () => {
+    const g = await t.cluster.spawn(Greeter, [], { name: "g1" });
+    const pid = await g.pid();
+    const { s, screen } = await open("g1");
+    assert.match(s.banner, /attached to actor 'g1'/);
+    let m = screen.mark();
+    s.write("await actor.greet('repl')\r");
+    await screen.waitFor(/'hello, repl'/, m);
+    m = screen.mark();
+    s.write("process.pid\r");
+    await screen.waitFor(new RegExp(`\\n${pid}\\n`), m);
+    s.write("actor.greeting = 'howdy'\r");
+    m = screen.mark();
+    s.write("actor.calls\r");
+    await screen.waitFor(/\n1\n/, m);
+    assert.equal(await g.greet("caller"), "howdy, caller", "the field set in the REPL is the one the actor uses");
+    assert.equal(await s.detach(), "detached");
+  });
+
+  test("Ctrl-C - clears the typed line and abandons an awaited expression; the actor keeps serving", async () => {
+    const g = await t.cluster.getActor<Greeter>("g1");
+    const { s, screen } = await open("g1");
+    s.write("actor.greeting = 'never-set'");
+    s.write("\x03");
+    let m = screen.mark();
+    s.write("actor.greeting\r");
+    await screen.waitFor(/'howdy'/, m);
+    // An await that never settles: Ctrl-C gives the prompt back; the actor is untouched.
+    s.write("await new Promise(() => {})\r");
+    const during = await g.greet("during"); // the actor answers while the REPL is waiting
+    assert.equal(during, "howdy, during");
+    m = screen.mark();
+    s.write("\x03");
+    await screen.waitFor(/interrupted/i, m);
+    m = screen.mark();
+    s.write("1 + 41\r");
+    await screen.waitFor(/\n42\n/, m);
+    assert.equal(await g.greet("after"), "howdy, after");
+    await s.detach();
+  });
+
+  test("tab completion - completes the instance's members", async () => {
+    const { s, screen } = await open("g1");
+    const m = screen.mark();
+    s.write("actor.gree");
+    s.write("\t"); // readline completes only on a tab that arrives as its own keypress, as typed
+    s.write("\t");
+    await screen.waitFor(/greeting/, m);
+    await screen.waitFor(/greet\b/, m);
+    await s.detach();
+  });
+
+  test("two sessions at once - each has its own variables; Ctrl-D detaches one, the actor and the other stay", async () => {
+    const g = await t.cluster.getActor<Greeter>("g1");
+    const pid = await g.pid();
+    const a = await open("g1");
+    const b = await open("g1");
+    a.s.write("let mine = 'from-a'\r");
+    let m = b.screen.mark();
+    b.s.write("typeof mine\r");
+    await b.screen.waitFor(/'undefined'/, m);
+    a.s.write("\x04"); // Ctrl-D on an empty line
+    assert.equal(await a.s.ended, "detached (Ctrl-D)");
+    m = b.screen.mark();
+    b.s.write("await actor.greet('b')\r");
+    await b.screen.waitFor(/'howdy, b'/, m);
+    assert.equal(await g.pid(), pid, "same process: detaching never stops the actor");
+    assert.equal(await g.greet("x"), "howdy, x");
+    await b.s.detach();
+  });
+
+  test("history - a later session's up-arrow finds what an earlier one typed", async () => {
+    const a = await open("g1");
+    a.s.write("'remember-me'.length\r");
+    await a.screen.waitFor(/\n11\n/);
+    await a.s.detach();
+    const b = await open("g1");
+    const m = b.screen.mark();
+    b.s.write("\x1b[A\r"); // up arrow, enter
+    await b.screen.waitFor(/\n11\n/, m);
+    await b.s.detach();
+  });
+
+  test("shell - a terminal on the node through node-pty: commands run, resize reaches it, exit ends it", async () => {
+    const screen = new Screen();
+    const s = await attach(t.cluster.nc, t.cluster.name, { kind: "node", id: "n1" }, { onOutput: screen.push, cols: 80, rows: 24 });
+    s.write("echo azr-$((40+2)) $AZR_NODE\r");
+    await screen.waitFor(/azr-42 n1/);
+    s.resize(123, 37);
+    s.write("stty size\r");
+    await screen.waitFor(/37 123/);
+    s.write("exit\r");
+    assert.match(await s.ended, /the shell exited with code 0/);
+  });
+
+  test("no target - attaching to an actor that does not run names it", async () => {
+    await assert.rejects(
+      attach(t.cluster.nc, t.cluster.name, { kind: "actor", name: "nobody" }, { onOutput: () => {} }),
+      (e: Error) => e instanceof AttachError && /nothing serves attach for actor 'nobody'/.test(e.message),
+    );
+  });
+
+  test("credentials - a client without the cluster's credentials cannot even connect", async () => {
+    await assert.rejects(natsConnect({ servers: t.server.url, reconnect: false }), /Authorization Violation/i);
+    await assert.rejects(natsConnect({ servers: t.server.url, user: "azr", pass: "wrong", reconnect: false }), /Authorization Violation/i);
+  });
+});

@@ -9,6 +9,7 @@ import { ActorClient } from "./client.ts";
 import { openConnection } from "./connection.ts";
 import { describeMethods, type ActorClass } from "./define.ts";
 import { ActorHost } from "./host.ts";
+import { serveActorOps, type ActorOps } from "./attach-actor.ts";
 import { lookupActor } from "./lookup.ts";
 import { Registry } from "./registry.ts";
 import { StateStore } from "./state-store.ts";
@@ -26,7 +27,9 @@ async function main(spec: ChildSpec): Promise<void> {
   const telemetry = signals.traces || signals.metrics || signals.logs ? await initTelemetry(`azr-actor-${spec.name}`) : { shutdown: async () => {} };
   let nc: NatsConnection | undefined;
   let host: ActorHost | undefined;
+  let ops: ActorOps | undefined;
   const shutdown = async (code: number) => {
+    ops?.stop();
     await host?.stop().catch(() => undefined);
     await nc?.drain().catch(() => undefined);
     await telemetry.shutdown().catch(() => undefined);
@@ -64,6 +67,8 @@ async function main(spec: ChildSpec): Promise<void> {
       getActor: (name) => lookupActor(registry, client, name),
       payloads: client.payloads,
     });
+    // `azr attach <actor>` (a REPL on this instance) and the process figures `azr top` shows.
+    ops = await serveActorOps({ nc, cluster: spec.cluster, name: spec.name, instance });
     send({ t: "ready", methods });
     setInterval(() => send({ t: "hb" }), HEARTBEAT_MS);
   } catch (e) {

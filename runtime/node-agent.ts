@@ -16,6 +16,8 @@ import { describeMethods, type CheckpointPolicy, type MethodInfo } from "./defin
 import { ActorNotFoundError, PlacementError } from "./errors.ts";
 import { publishEvent, type ActorEvent } from "./events.ts";
 import { ActorHost } from "./host.ts";
+import type { AttachServer } from "./attach-server.ts";
+import { serveNodeShell } from "./attach-shell.ts";
 import { ActorLog } from "./logs.ts";
 import { lookupActor } from "./lookup.ts";
 import { checkName, nodeServiceName } from "./names.ts";
@@ -88,6 +90,7 @@ export class NodeAgent {
   #states!: StateStore;
   #client!: ActorClient;
   #host?: ActorHost;
+  #shell?: AttachServer;
   #timer?: NodeJS.Timeout;
   #closed = false;
 
@@ -126,6 +129,8 @@ export class NodeAgent {
       getActor: (name) => lookupActor(a.#registry, a.#client, name),
       payloads: a.#client.payloads,
     });
+    // `azr attach --shell <node>`: a terminal on this machine for holders of the cluster's credentials.
+    a.#shell = await serveNodeShell({ nc: o.nc, cluster: o.cluster, nodeId: a.id });
     await a.#registry.putNode(a.node);
     a.#timer = setInterval(() => void a.#tick(), o.heartbeatMs ?? DEFAULT_NODE_HEARTBEAT_MS);
     return a;
@@ -137,6 +142,7 @@ export class NodeAgent {
     this.#closed = true;
     clearInterval(this.#timer);
     await this.#host?.stop();
+    this.#shell?.stop(`node ${this.id} shut down`);
     await Promise.all([...this.#actors.keys()].map((n) => this.kill(n, `node ${this.id} shut down`).catch(() => undefined)));
     await this.#registry.removeNode(this.id).catch(() => undefined);
     this.#client.close();

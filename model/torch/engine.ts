@@ -190,6 +190,11 @@ export class TorchEngine implements ModelEngine, AsyncDisposable {
     await this.worker.call("save", { dir, ...opts });
   }
 
+  /** New loss settings and/or optimiser overrides from the next trainStep on; optimiser state is kept. */
+  async configureTraining(opts: { loss?: TorchLossOptions; optim?: TorchOptimOptions }): Promise<void> {
+    await this.worker.call("configure_training", opts);
+  }
+
   /** LoRA only: off = the frozen base model (the reference policy), on = base + adapters. */
   async setAdapters(enabled: boolean): Promise<void> {
     await this.worker.call("set_adapters", { enabled });

@@ -16,7 +16,7 @@ import { makeModelDir, useTempDir } from "./helpers.ts";
 const tmp = useTempDir();
 const modelDir = makeModelDir(join(tmp, "m"), "llama", 1);
 
-test("errors - a Python exception becomes TorchWorkerError with the traceback, and the engine lives on", async () => {
+test("errors - a Python exception becomes TorchWorkerError with the traceback; a dying worker fails calls, never hangs", async () => {
   await using engine = await createTorchEngine({ modelDir, threads: 1 });
   const err = await engine.score({ prompts: [[]], responses: [[1]] }).then(() => null, (e: unknown) => e);
   assert.ok(err instanceof TorchWorkerError && err instanceof TorchEngineError);
@@ -24,10 +24,8 @@ test("errors - a Python exception becomes TorchWorkerError with the traceback, a
   assert.match(err.message, /score: ValueError: sequence 0: empty prompt/);
   assert.match(err.pythonTraceback, /training\.py.*in response_logprobs/);
   assert.equal((await engine.score({ prompts: [[1]], responses: [[2]] }))[0]!.length, 1);
-});
 
-test("errors - a worker that dies mid-call fails that call and later ones with TorchWorkerDiedError", async () => {
-  await using engine = await createTorchEngine({ modelDir, threads: 1 });
+  // then a worker that dies mid-call fails that call, the queued one and later ones with TorchWorkerDiedError
   const crash = engine.worker.call("crash_for_test", { code: 9 });
   const queued = engine.score({ prompts: [[1]], responses: [[2]] }); // waits behind the crash in the worker's FIFO
   await assert.rejects(crash, (e: unknown) => e instanceof TorchWorkerDiedError && e.exitCode === 9 && /exited with code 9 during crash_for_test/.test(e.message));

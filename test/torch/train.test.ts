@@ -39,10 +39,15 @@ const cases: { agg: LossAgg; kl: KlEstimator; dualClip: number | null }[] = [
   { agg: "microbatch-token-mean", kl: "k2", dualClip: 3 },
 ];
 
+let shared: TorchEngine;
+before(async () => { shared = await createTorchEngine({ modelDir, threads: 1, optim: { lr: 1e-4, microBatch: 2 } }); });
+after(() => shared?.dispose());
+
 for (const c of cases) {
   test(`trainStep - loss equals azr/loss.ts (${c.agg}, ${c.kl}, dual clip ${c.dualClip})`, async () => {
     const loss: TorchLossOptions = { epsLow: 0.2, epsHigh: 0.28, dualClip: c.dualClip, klCoef: 0.1, klEstimator: c.kl, entropyCoef: 0, lossAgg: c.agg };
-    await using engine = await createTorchEngine({ modelDir, threads: 1, loss, optim: { lr: 1e-4, microBatch: 2 } });
+    const engine = shared;
+    await engine.configureTraining({ loss }); // each case re-scores first, so earlier steps do not matter
     const { batch, logp } = await makeBatch(engine);
     const o = { epsLow: 0.2, epsHigh: 0.28, dualClip: c.dualClip };
     let clipped = 0;

@@ -84,7 +84,8 @@ class Engine:
                 lora_mod.apply_lora(self.model, self.lora)
         self.detok = Detokenizer.from_dir(self.model_dir)
         self.generator = Generator(self.model, self.detok, self.model.cfg.eos_token_ids)
-        self.optim = OptimSettings.from_args(a.get("optim") or {})
+        self.optim_args = dict(a.get("optim") or {})
+        self.optim = OptimSettings.from_args(self.optim_args)
         self.loss = LossSettings.from_args(a.get("loss") or {})
         self.trainer: Optional[Trainer] = None
         self.max_batch = int(a.get("maxBatch", 64))
@@ -143,6 +144,21 @@ class Engine:
                 seq[k] = None if s.get(k) is None else np.frombuffer(s[k], dtype="<f4")
             batch.append(seq)
         return self.trainer.step(batch)
+
+    def configure_training(self, a: dict) -> dict:
+        """Replaces the loss settings and/or overrides optimiser settings from the next step on
+        (a learner may anneal a KL or entropy coefficient); optimiser state is kept."""
+        if a.get("loss") is not None:
+            self.loss = LossSettings.from_args(a["loss"])
+        if a.get("optim") is not None:
+            self.optim_args.update(a["optim"])
+            self.optim = OptimSettings.from_args(self.optim_args)
+        if self.trainer is not None:
+            self.trainer.loss_s, self.trainer.opt_s = self.loss, self.optim
+            self.model.gradient_checkpointing = self.optim.gradient_checkpointing
+            for g in self.trainer.optimizer.param_groups:
+                g.update(betas=self.optim.betas, eps=self.optim.eps, weight_decay=self.optim.weight_decay)
+        return {}
 
     def _named_for_sync(self) -> Dict[str, torch.Tensor]:
         return lora_mod.adapter_state(self.model) if self.lora else state_for_save(self.model)

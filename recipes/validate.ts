@@ -138,6 +138,9 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
   if (r.model.engine === "ort" && r.model.dtype !== "fp32") {
     add("model.dtype", `'${r.model.dtype}' with the ort engine (onnxruntime-node has no bf16 on CPU)`, "use 'fp32' with engine 'ort', or engine 'torch'");
   }
+  if (r.model.engine === "ort" && r.resources.gpus > 0) {
+    add("model.engine", `'ort' runs on CPU only, but resources.gpus is ${r.resources.gpus}`, "use engine 'torch' for GPU recipes, or set resources.gpus to 0");
+  }
   if (r.resources.gpus > 0 && r.resources.rolloutTensorParallel > r.resources.gpus) {
     add("resources.rolloutTensorParallel", `${r.resources.rolloutTensorParallel} exceeds resources.gpus ${r.resources.gpus}`, "use at most the GPU count");
   }

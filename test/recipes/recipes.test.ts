@@ -109,6 +109,7 @@ test("recipes - validation names the field, the problem and the fix", () => {
   rejects(bad((r) => { r.trainer.kl.estimator = "k3"; }), /actors\.reference-model\.replicas: KL estimator 'k3' needs a reference model/);
   rejects(bad((r) => { r.prompt.maxTokens = 7000; }), /prompt\.maxTokens: 7000 exceeds data\.maxPromptTokens 6144/);
   rejects(bad((r) => { r.model.engine = "ort"; }), /model\.dtype: 'bf16' with the ort engine/);
+  rejects(() => applySettings(getRecipe("7b"), ["model.engine=ort"]), /model\.engine: 'ort' runs on CPU only, but resources\.gpus is 4/);
   rejects(bad((r) => { r.reward.extra.terms.complexity.coef = -1; }), /reward\.extra\.terms\.complexity\.coef: expected a number ≥ 0/);
   rejects(bad((r) => { r.actors.learner.gpus = 2; }), /actors: the actors ask for 2 GPUs .* but resources\.gpus is 0/);
   // several problems are reported together

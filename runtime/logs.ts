@@ -1,6 +1,6 @@
 /**
  * Per-actor logs. Covers: splitting a child's stdout/stderr into lines, prefixing each with the
- * actor's name, appending it to `<runDir>/logs/<actor>.log`, publishing it on
+ * actor's name, appending it with its ISO time to `<runDir>/logs/<actor>.log`, publishing it on
  * `azr.<cluster>.logs.<actor>` (what `azr logs` follows), optionally echoing it; and following
  * that subject. Not: log retention (the file grows for the run; the subject keeps no history).
  */
@@ -51,11 +51,13 @@ export class ActorLog {
   }
 
   write(stream: LogLine["stream"], line: string): void {
+    const at = Date.now();
     const text = `[${this.actor}] ${line}`;
-    this.#out.write(text + "\n");
+    // The file's lines carry their time so `azr logs --since` can filter past lines.
+    this.#out.write(`${new Date(at).toISOString()} ${text}\n`);
     if (this.echo) (stream === "stderr" ? process.stderr : process.stdout).write(text + "\n");
     if (!this.nc.isClosed()) {
-      const l: LogLine = { actor: this.actor, stream, line, at: Date.now() };
+      const l: LogLine = { actor: this.actor, stream, line, at };
       this.nc.publish(subjects(this.cluster).logs(this.actor), encode(l));
     }
   }

@@ -92,8 +92,8 @@ describe("spawned actors", () => {
       }
     }
     const file = readFileSync(join(t.runDir, "logs", "c1.log"), "utf8");
-    assert.match(file, /^\[c1\] hello from c1$/m);
-    assert.match(file, /^\[c1\] azr: process \d+ killed by SIGKILL$/m, "the agent logs the crash in the actor's log");
+    assert.match(file, /^\d{4}-\d\d-\d\dT\S+Z \[c1\] hello from c1$/m);
+    assert.match(file, /^\S+ \[c1\] azr: process \d+ killed by SIGKILL$/m, "the agent logs the crash in the actor's log");
   });
 
   test("maxRestarts exhausted - the actor is dead and calls fail fast", async () => {

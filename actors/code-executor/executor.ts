@@ -66,6 +66,8 @@ export type ProposalCheck =
 
 export type ProposalVerdict = Verdict & {
   index: number;
+  /** Wall time of the task inside its worker (checks, both calls, integrity check), ms. */
+  ms?: number;
   /** repr of f(input) for each input (one for deduction/abduction), when valid. */
   outputs?: string[];
 };
@@ -212,14 +214,15 @@ export class CodeExecutor {
     const out = await this.pool.run(job);
     const o = { timeoutMs: this.limits.timeoutMs, maxOutputChars: this.limits.maxOutputChars, calls: inputs.length };
     const r = judgeValidation(out.obs, o);
-    if (!("outputs" in r)) return { v: { ...r, index }, rerun: out.rerunStrict };
+    const ms = out.obs.wallMs;
+    if (!("outputs" in r)) return { v: { ...r, index, ms }, rerun: out.rerunStrict };
     if (this.options.hashSeedCheck) {
       const alt = await this.alternatePool();
       const second = await alt.run({ ...job, id: nextJobId++, runs: 1 });
       const bad = judgeHashSeed(r.values, second.obs, o);
-      if (bad) return { v: { ...bad, index }, rerun: out.rerunStrict };
+      if (bad) return { v: { ...bad, index, ms }, rerun: out.rerunStrict };
     }
-    return { v: { ok: true, reason: "valid", message: `valid; output ${r.outputs[0]?.slice(0, 60) ?? ""}`, outputs: r.outputs, index }, rerun: out.rerunStrict };
+    return { v: { ok: true, reason: "valid", message: `valid; output ${r.outputs[0]?.slice(0, 60) ?? ""}`, outputs: r.outputs, index, ms }, rerun: out.rerunStrict };
   }
 
   private async checkOne(a: AnswerCheck, index: number, mode: InductionMode): Promise<{ v: IndexedAnswerVerdict; rerun: boolean }> {

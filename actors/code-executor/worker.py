@@ -409,7 +409,11 @@ def main():
                 _tuple(sys_mod.path_hooks), _tuple(sys_mod.path), sys_mod.modules,
                 sys_mod.flags, builtins.__dict__, os.environ)
 
-    std_streams = (sys_mod.stdin, sys_mod.stdout, sys_mod.stderr)
+    # One set of capture streams for the worker's life: re-assigning sys.stdout per task would
+    # mutate sys's dict every time and defeat the one-version-tag-per-dict integrity check.
+    cap_in, cap_out, cap_err = _StringIO(""), _StringIO(), _StringIO()
+    sys_mod.stdin, sys_mod.stdout, sys_mod.stderr = cap_in, cap_out, cap_err
+    std_streams = (cap_in, cap_out, cap_err)
     signals = [s for s in range(1, signal.NSIG) if s not in (signal.SIGKILL, signal.SIGSTOP) and _safe_getsignal(s) is not None]
     sig_handlers = _tuple(_map(_c_getsignal, signals))
     ALL_SIGNALS = signal.valid_signals()
@@ -425,11 +429,19 @@ def main():
         return (_sum(_map(_len, dicts)) == total and _all(_map(_is, _chain(dicts), keys))
                 and _all(_map(_is, _chain(_map(_values_of, dicts)), values)))
 
+    version_cell = dict_version_cells()
+    _value = operator.attrgetter("value")
+
+    def env_ids():
+        return (_tuple(_map(_id, env_data)), _tuple(_map(_id, env_data.values())))
+
     def snapshot():
         dicts = module_dicts()
         keys, values = _tuple(_chain(dicts)), _tuple(_chain(_map(_values_of, dicts)))
-        return (dicts, keys, values, _len(keys), _tuple(sys_mod.modules.keys()), _tuple(_map(_id, sys_mod.modules.values())),
-                sys_state(), _tuple(env_data.items()), _getrecursionlimit())
+        cells = [version_cell(d if _type(d) is _dict else gc.get_referents(d)[0]) for d in dicts] if version_cell else None
+        versions = [_tuple(_map(_value, cells)) if cells else None]
+        return (dicts, keys, values, _len(keys), _tuple(_map(_id, sys_mod.modules)), _tuple(_map(_id, sys_mod.modules.values())),
+                sys_state(), env_ids(), _getrecursionlimit(), cells, versions)
 
     snap = [None]
 
@@ -448,11 +460,13 @@ def main():
 
     def integrity():
         """Index into POLLUTION_KINDS of the first thing the last task changed, or -1."""
-        dicts, keys, values, total, mod_names, mod_ids, sys_st, env, rec = snap[0]
+        dicts, keys, values, total, mod_names, mod_ids, sys_st, env, rec, cells, versions = snap[0]
         if _thread_count() or _len(_listdir("/proc/self/task")) != 1:
             return 2
-        if _tuple(sys_mod.modules.keys()) != mod_names:
-            if _len(sys_mod.modules) > _len(mod_names) and _tuple(sys_mod.modules.keys())[:_len(mod_names)] == mod_names:
+        # ids, never ==: a planted key with its own __eq__ must not run here.
+        names_now = _tuple(_map(_id, sys_mod.modules))
+        if names_now != mod_names:
+            if _len(names_now) > _len(mod_names) and names_now[:_len(mod_names)] == mod_names:
                 new = 11
             else:
                 return 0
@@ -464,7 +478,12 @@ def main():
         for a, b in _zip(cur, sys_st):
             if a is not b and not (_type(a) is _tuple and _type(b) is _tuple and _tuple(_map(_id, a)) == _tuple(_map(_id, b))):
                 return 7
-        while not same_entries(dicts, keys, values, total):
+        # Fast path: no snapshotted dict was mutated at all (one version tag per dict).
+        unchanged = cells is not None and _tuple(_map(_value, cells)) == versions[0]
+        if debug and not unchanged and cells is not None:
+            now = _tuple(_map(_value, cells))
+            _os_write(2, ("versions changed: %s\n" % [dicts[i].get("__name__", dicts[i].get("__qualname__")) for i in range(_len(now)) if now[i] != versions[0][i]][:8]).encode())
+        while not unchanged and not same_entries(dicts, keys, values, total):
             d = changed_dict(dicts, keys, values)
             # A warning raised inside a stdlib function leaves a registry in that module: a
             # cache, not a change of behaviour. Drop it and compare again.
@@ -474,6 +493,8 @@ def main():
             if debug and d is not None:
                 _os_write(2, ("integrity: %s changed\n" % (d.get("__name__"),)).encode())
             return 1 if d is builtins_dict else 0
+        if not unchanged and cells is not None:
+            versions[0] = _tuple(_map(_value, cells))  # mutated, but every entry is the same object
         if _tuple(_map(_c_getsignal, signals)) != sig_handlers:
             return 3
         if _sorted(_listdir("/proc/self/fd")) != fds_expected:
@@ -482,10 +503,12 @@ def main():
             return 4
         if _getcwd() != scratch:
             return 5
-        if os_environ._data is not env_data or _tuple(env_data.items()) != env:
+        if os_environ._data is not env_data or env_ids() != env:
             return 6
         if _getrecursionlimit() != rec:
             return 8
+        if cap_in.closed or cap_out.closed or cap_err.closed:
+            return 9
         return new
 
     # ---------------------------------------------------------------- channel i/o
@@ -574,15 +597,16 @@ def main():
         keep_going = bool(job.get("continueOnError"))
         ns = {"__name__": "__azr_task__", "__builtins__": builtins}
         outputs = []
-        out_io = _StringIO()
-        err_io = _StringIO()
+        out_io, err_io = cap_out, cap_err
+        for stream in std_streams:
+            stream.seek(0)
+            stream.truncate(0)
         err = None
         stage = "ok"
         used0 = _getrusage(resource.RUSAGE_SELF)
         cpu_used = int(used0.ru_utime + used0.ru_stime)
         timeout_s = max(1, int((job.get("timeoutMs", 10000) + 999) // 1000))
         _setrlimit(resource.RLIMIT_CPU, (min(cpu_used + timeout_s + 1, cpu_hard if cpu_hard >= 0 else 1 << 40), cpu_hard))
-        sys_mod.stdout, sys_mod.stderr, sys_mod.stdin = out_io, err_io, _StringIO("")
         state[0] = True
         # ------------------------------------------------ task window (hostile code runs here)
         try:
@@ -636,8 +660,8 @@ def main():
                     err = (_str_encode(_type(e).__name__, "utf-8", "replace"), _str_encode(str(e)[:300], "utf-8", "replace"))
                 except _BaseException:
                     err = (b"Exception", b"<unprintable exception>")
-            out_text = out_io.getvalue()
-            err_text = err_io.getvalue()
+            out_text = out_io.getvalue() if not out_io.closed else ""
+            err_text = err_io.getvalue() if not err_io.closed else ""
         except _BaseException:  # e.g. an exception whose __str__ raises BaseException again
             stage = "error"
             err = (b"BaseException", b"<escaped while reporting>")
@@ -658,7 +682,8 @@ def main():
                     _sig_signal(s, h)
             except (OSError, ValueError, TypeError):
                 pass
-        sys_mod.stdin, sys_mod.stdout, sys_mod.stderr = std_streams
+        if sys_mod.stdin is not cap_in or sys_mod.stdout is not cap_out or sys_mod.stderr is not cap_err:
+            sys_mod.stdin, sys_mod.stdout, sys_mod.stderr = std_streams
         ns.clear()
         f = None
         _gc_collect(0)
@@ -814,6 +839,40 @@ def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, A
                     _exit(EXIT_POLLUTED + 11)
             obs["wallMs"] = (_monotonic() - t0) * 1000.0
             send({"t": "result", "r": obs})
+
+
+def dict_version_cells():
+    """A function giving a live view of a dict's version tag, or None where unavailable.
+
+    CPython 3.11 stamps PyDictObject.ma_version_tag (offset 24) with a fresh global number on
+    every mutation of that dict, so one integer per dict tells whether anything in it changed —
+    about 20× cheaper than comparing every entry. The layout is verified on a probe dict first;
+    ctypes is then dropped from sys.modules, so a task's `import ctypes` is a fresh, denied import
+    (and the ctypes classes it might find by walking __subclasses__ raise denied audit events).
+    """
+    if sys.version_info[:2] != (3, 11):
+        return None
+    before = set(sys.modules)
+    try:
+        import ctypes
+    except ImportError:
+        return None
+    try:
+        c_uint64 = ctypes.c_uint64
+        probe = {}
+        tag = c_uint64.from_address(id(probe) + 24)
+        used = ctypes.c_ssize_t.from_address(id(probe) + 16)
+        v0 = tag.value
+        probe["x"] = 1
+        v1 = tag.value
+        probe["x"] = 2
+        v2 = tag.value
+        if not (used.value == 1 and v0 != v1 != v2):
+            return None
+        return lambda d: c_uint64.from_address(id(d) + 24)
+    finally:
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
 
 
 def _safe_getsignal(s):

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""PyTorch peer for bench/train.bench.ts: trains the same Hugging Face model directory on the same
+batch with the same loss (next-token cross-entropy over every position but the first) and the same
+optimiser (AdamW, grad-norm clip 1.0), one optimiser step per timed step, fp32 on CPU.
+The model is model/torch's CausalLM (plain nn.Modules, PyTorch's own kernels).
+Also reports torch's 1024x1024 fp32 matmul GFLOP/s, so a reader can see which BLAS it got.
+
+stdin: {"dir", "ids": [[int]] (B,T), "threads", "warmup", "steps", "lr"}
+stdout: {"step_s": [...], "matmul_gflops": float, "torch": version, "blas": str}
+"""
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "model", "torch"))
+import torch  # noqa: E402
+from azr_torch.loading import load_model  # noqa: E402
+
+
+def matmul_gflops() -> float:
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    for _ in range(3):
+        a @ b
+    n, t0 = 20, time.perf_counter()
+    for _ in range(n):
+        a @ b
+    return 2 * 1024 ** 3 * n / (time.perf_counter() - t0) / 1e9
+
+
+def main():
+    req = json.load(sys.stdin)
+    torch.set_num_threads(req["threads"])
+    torch.manual_seed(0)
+    _, model = load_model(req["dir"], torch.device("cpu"), torch.float32)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=req["lr"], weight_decay=0.01)
+    ids = torch.tensor(req["ids"], dtype=torch.long)
+
+    def step():
+        logits = model(ids)  # (B,T,V)
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return float(loss)
+
+    for _ in range(req["warmup"]):
+        step()
+    times = []
+    for _ in range(req["steps"]):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    cfg = torch.__config__.show()
+    blas = "openblas" if "OpenBLAS" in cfg or "BLAS_INFO=open" in cfg else "other"
+    json.dump({"step_s": times, "matmul_gflops": matmul_gflops(), "torch": torch.__version__, "blas": blas}, sys.stdout)
+
+
+main()

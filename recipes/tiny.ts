@@ -6,6 +6,12 @@
  *
  * The sizes below are the spec's suggested starting points; they are provisional until the tiny
  * model lands and `make selfplay` is timed (target: the default steps finish in ≤ 30 minutes).
+ *
+ * Prompt lengths measured with azr/prompts.ts (2026-11-26), in characters, taking the published
+ * Qwen2.5-Coder-3B seed programs as references (larger than a tiny model's own programs, so an
+ * upper bound): compact proposer with K = 3: median 2,028, p95 3,212, max 4,641; compact
+ * deduction solver: median 525, p95 988; compact induction solver: median 986, p95 2,081.
+ * (Full prompts with K = 6: proposer median 5,187 chars, far below the 5,600-token limit.)
  */
 import type { RecipeOverrides } from "./schema.ts";
 
@@ -33,7 +39,7 @@ export const recipe: RecipeOverrides = {
   },
   prompt: {
     variant: "compact", // a tiny model follows a few lines, not 500 words (§3.4)
-    maxTokens: 896, // proposer prompts over this are re-drawn (K = 3 references)
+    maxTokens: 896, // proposer prompts over this are re-drawn; ≈ 3,000 chars at 3–4 chars/token covers the measured p95 above
   },
   data: {
     maxPromptTokens: 1024, // provisional: the tiny model's context budget

@@ -4,6 +4,7 @@
  * common code words single tokens, tags atomic and kept when special tokens are skipped.
  */
 import { strict as assert } from "node:assert";
+import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { formatCorpus, TINY_FORMAT_OPTIONS, type ExecutedProgram } from "../../azr/corpus/format.ts";
@@ -79,5 +80,20 @@ describe("corpus tokenizer", () => {
 
   it("training is deterministic", () => {
     assert.deepEqual(trainBpe(texts.slice(0, 300), { vocabSize: 400 }), trainBpe(texts.slice(0, 300), { vocabSize: 400 }));
+  });
+});
+
+describe("the committed tokenizer (data/tiny)", () => {
+  it("loads through @huggingface/tokenizers and round-trips corpus texts", () => {
+    const dir = new URL("../../data/tiny/", import.meta.url);
+    const committed = JSON.parse(readFileSync(new URL("tokenizer.json", dir), "utf8")) as Record<string, unknown>;
+    const t = new Tokenizer(committed, JSON.parse(readFileSync(new URL("tokenizer_config.json", dir), "utf8")));
+    assert.equal(t.get_vocab(true).size, 1024);
+    const enc = new CorpusEncoder(committed);
+    for (const text of texts.slice(0, 100)) {
+      const ids = t.encode(text).ids;
+      assert.equal(t.decode(ids), text);
+      assert.deepEqual(enc.encode(text), ids);
+    }
   });
 });

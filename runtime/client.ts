@@ -7,7 +7,7 @@
  * in the headers. Not: the typed proxy (handle.ts), looking actors up (cluster.ts).
  */
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
-import { SpanKind } from "@opentelemetry/api";
+import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
 import { decode, encode } from "./codec.ts";
 import { ActorCallAbortedError, ActorCallTimeoutError, ActorDiedError, wireToError } from "./errors.ts";
 import type { ActorEvent } from "./events.ts";
@@ -98,6 +98,9 @@ export class ActorClient {
   }
 
   #traceHeaders(): MsgHdrs | undefined {
+    // Untraced calls (no span, no baggage) carry no headers at all: nothing to allocate or encode.
+    const ctx = context.active();
+    if (trace.getSpanContext(ctx) === undefined && propagation.getBaggage(ctx) === undefined) return undefined;
     const h = natsHeaders();
     injectTraceHeaders(h);
     return h.keys().length ? h : undefined;

@@ -189,11 +189,20 @@ export function mergeRecipe(parent: Recipe, overrides: RecipeOverrides): unknown
   return merge(parent, rest);
 }
 
+/** Short names accepted by `--set` (the issue's `learner.lr` among them). */
+export const SETTING_ALIASES: Readonly<Record<string, string>> = {
+  "learner.lr": "trainer.optimizer.lr",
+  "trainer.lr": "trainer.optimizer.lr",
+  "learner.microBatch": "trainer.microBatch",
+  steps: "selfplay.steps",
+};
+
 /** Parse a `--set path=value` string by the field's rule and return a new, validated recipe. */
 export function applySetting(recipe: Recipe, assignment: string): Recipe {
   const eq = assignment.indexOf("=");
   if (eq < 1) throw new RecipeError(recipe.name, [{ path: assignment, problem: "not of the form key=value", fix: "write e.g. --set trainer.optimizer.lr=2e-6" }]);
-  const path = assignment.slice(0, eq).trim(), raw = assignment.slice(eq + 1).trim();
+  const given = assignment.slice(0, eq).trim(), raw = assignment.slice(eq + 1).trim();
+  const path = SETTING_ALIASES[given] ?? given;
   const rule = RULES[path];
   if (!rule) {
     const last = path.split(".").at(-1)!;

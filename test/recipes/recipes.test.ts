@@ -122,7 +122,9 @@ test("recipes - --set parses by the field's type and validates", () => {
   const r = applySettings(getRecipe("7b"), ["trainer.optimizer.lr=2e-6", "selfplay.solveFrom=previous-step", "buffer.dedupe=none", "trainer.dualClip=3", "selfplay.taskTypes=deduction,abduction,induction,error", "seed.triplets=null"]);
   assert.deepEqual([r.trainer.optimizer.lr, r.selfplay.solveFrom, r.buffer.dedupe, r.trainer.dualClip, r.selfplay.taskTypes.length, r.seed.triplets], [2e-6, "previous-step", "none", 3, 4, null]);
   assert.equal(getRecipe("7b").trainer.optimizer.lr, 1e-6, "the original is untouched");
-  rejects(() => applySettings(getRecipe("tiny"), ["trainer.lr=1"]), /trainer\.lr: no such setting; did you mean 'trainer\.optimizer\.lr'\?/);
+  rejects(() => applySettings(getRecipe("tiny"), ["trainer.optimizer.rate=1"]), /trainer\.optimizer\.rate: no such setting; did you mean/);
+  rejects(() => applySettings(getRecipe("tiny"), ["learner.betas=1"]), /learner\.betas: no such setting; did you mean 'trainer\.optimizer\.betas'\?/);
+  assert.equal(applySettings(getRecipe("14b"), ["learner.lr=2e-6"]).trainer.optimizer.lr, 2e-6, "the issue's example alias");
   rejects(() => applySettings(getRecipe("tiny"), ["selfplay.steps=ten"]), /selfplay\.steps: expected a number/);
   rejects(() => applySettings(getRecipe("tiny"), ["reward.formatCheck=yes"]), /reward\.formatCheck: expected true or false/);
   rejects(() => applySettings(getRecipe("tiny"), ["novalue"]), /not of the form key=value/);

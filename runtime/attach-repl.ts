@@ -56,6 +56,10 @@ class RemoteTerminal extends Writable {
 
 export function replBackend(actorName: string, instance: object): BackendFactory {
   return (ctx) => {
+    const banner =
+      `attached to actor '${actorName}' (pid ${process.pid}). The instance is \`actor\`; top-level await works.\r\n` +
+      `Tab completes, Ctrl-C cancels the line, Ctrl-D detaches (the actor keeps running).\r\n`;
+    ctx.send(banner); // before the REPL writes its first prompt
     const input = new PassThrough();
     const output = new RemoteTerminal(ctx.cols, ctx.rows, ctx.send);
     const server = repl.start({
@@ -82,9 +86,6 @@ export function replBackend(actorName: string, instance: object): BackendFactory
     server.on("exit", () => {
       if (!closing) ctx.end("detached (Ctrl-D)");
     });
-    const banner =
-      `attached to actor '${actorName}' (pid ${process.pid}). The instance is \`actor\`; top-level await works.\n` +
-      `Tab completes, Ctrl-C cancels the line, Ctrl-D detaches (the actor keeps running).\n`;
     return {
       banner,
       backend: {

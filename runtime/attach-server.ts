@@ -40,6 +40,7 @@ export interface BackendContext {
   end(reason: string): void;
 }
 
+/** Starts a terminal; it sends its banner as its first output (the reply repeats it for programs). */
 export type BackendFactory = (ctx: BackendContext) => { backend: TerminalBackend; banner: string };
 
 export interface AttachServerOptions {

@@ -14,6 +14,8 @@ type PtyModule = typeof import("node-pty");
 
 export function shellBackend(pty: PtyModule, nodeId: string, shell = process.env.SHELL || "/bin/bash"): BackendFactory {
   return (ctx) => {
+    const banner = `shell on node '${nodeId}' (${shell}); exit the shell to detach.\r\n`;
+    ctx.send(banner);
     const p = pty.spawn(shell, [], {
       name: ctx.term,
       cols: ctx.cols,
@@ -27,7 +29,7 @@ export function shellBackend(pty: PtyModule, nodeId: string, shell = process.env
       if (!closing) ctx.end(signal ? `the shell ended by signal ${signal}` : `the shell exited with code ${exitCode}`);
     });
     return {
-      banner: `shell on node '${nodeId}' (${shell}, pid ${p.pid}); exit the shell to detach.\n`,
+      banner,
       backend: {
         write: (d) => p.write(Buffer.from(d).toString("utf8")),
         resize: (c, r) => p.resize(c, r),

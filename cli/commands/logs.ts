@@ -1,0 +1,105 @@
+/**
+ * `azr logs <actor> [-f] [--since 10m] [--tail N]`: an actor's stdout/stderr, across restarts.
+ * Past lines come from the run folder's `logs/<actor>.log` (the node agent appends every
+ * incarnation's output there, each line with its time), live ones from the actor's logs
+ * subject. With -f the subject is subscribed before the file is read, and lines already printed
+ * from the file are skipped, so nothing falls in the gap or shows twice. Not: logs of actors on
+ * another machine's run folder (their live lines still arrive with -f).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CommandModule } from "yargs";
+import type { Cluster, LogLine } from "../../runtime/index.ts";
+import { parseSince } from "./ops-format.ts";
+import { withRun, withRunOptions, type RunArgs } from "./run-connection.ts";
+
+export interface LogsOptions {
+  cluster: Cluster;
+  runDir: string;
+  actor: string;
+  follow: boolean;
+  /** Epoch ms: only lines at or after it. */
+  since?: number;
+  /** Only the last N past lines. */
+  tail?: number;
+  write: (line: string) => void;
+  /** Ends following. */
+  signal?: AbortSignal;
+}
+
+interface FileLine {
+  at: number;
+  text: string;
+  raw: string;
+}
+
+const FILE_LINE = /^(\d{4}-\d\d-\d\dT[\d:.]+Z) (.*)$/;
+
+export function logFile(runDir: string, actor: string): string {
+  return join(runDir, "logs", `${actor}.log`);
+}
+
+function readFileLines(file: string): FileLine[] {
+  if (!existsSync(file)) return [];
+  const out: FileLine[] = [];
+  for (const raw of readFileSync(file, "utf8").split("\n")) {
+    if (!raw) continue;
+    const m = FILE_LINE.exec(raw);
+    // Lines written before log times existed have none: keep them, as the oldest.
+    out.push(m ? { at: Date.parse(m[1]), text: m[2], raw } : { at: 0, text: raw, raw });
+  }
+  return out;
+}
+
+function formatLive(l: LogLine): string {
+  return `${new Date(l.at).toISOString()} [${l.actor}] ${l.line}`;
+}
+
+/** Prints past lines, then (with follow) live ones until `signal` aborts. */
+export async function printLogs(o: LogsOptions): Promise<void> {
+  const live = o.follow ? o.cluster.logs(o.actor, o.signal) : undefined;
+  if (live) await o.cluster.nc.flush(); // subscribed before the file is read
+  const file = logFile(o.runDir, o.actor);
+  let past = readFileLines(file).filter((l) => o.since === undefined || l.at >= o.since);
+  if (o.tail !== undefined) past = past.slice(Math.max(0, past.length - o.tail));
+  for (const l of past) o.write(l.raw);
+  if (!live) {
+    if (!existsSync(file)) {
+      throw new Error(`no log file for actor '${o.actor}' at ${file}: is --run-dir the run's folder, and is the actor on this machine? (-f follows live lines from any machine)`);
+    }
+    return;
+  }
+  const lastAt = past.at(-1)?.at ?? -Infinity;
+  const printedAtLast = new Set(past.filter((l) => l.at === lastAt).map((l) => l.text));
+  for await (const l of live) {
+    if (o.since !== undefined && l.at < o.since) continue;
+    if (l.at < lastAt || (l.at === lastAt && printedAtLast.has(`[${l.actor}] ${l.line}`))) continue; // already printed from the file
+    o.write(formatLive(l));
+  }
+}
+
+export const logsCommand: CommandModule<object, RunArgs & { actor: string; follow: boolean; since?: string; tail?: number }> = {
+  command: "logs <actor>",
+  describe: "an actor's logs: past lines from the run folder, live ones with -f (across restarts)",
+  builder: (y) =>
+    withRunOptions(y)
+      .positional("actor", { type: "string", demandOption: true, describe: "the actor's name (see `azr actors`)" })
+      .option("follow", { alias: "f", type: "boolean", default: false, describe: "keep printing new lines until Ctrl-C" })
+      .option("since", { type: "string", describe: "only lines since a duration ago (30s, 10m, 2h, 1d) or a date/time" })
+      .option("tail", { alias: "n", type: "number", describe: "only the last N past lines" }),
+  handler: (a) =>
+    withRun(a, async ({ cluster, runDir }) => {
+      const ac = new AbortController();
+      process.once("SIGINT", () => ac.abort());
+      await printLogs({
+        cluster,
+        runDir,
+        actor: a.actor,
+        follow: a.follow,
+        since: a.since === undefined ? undefined : parseSince(a.since),
+        tail: a.tail,
+        write: (l) => process.stdout.write(l + "\n"),
+        signal: ac.signal,
+      });
+    }),
+};

@@ -1,0 +1,82 @@
+/**
+ * How the ops commands (`azr actors`, `top`, `logs`, `attach`, `kill`, …) reach a live run:
+ * the flags they share and the one function that connects. Order: `--nats` (with the NATS_*
+ * credentials from the environment), else NATS_URL, else the run's embedded server recorded in
+ * `<run-dir>/nats.json`. These commands never start a server of their own: an empty new
+ * server would show nothing. Not: the commands themselves.
+ */
+import { join } from "node:path";
+import type { Argv } from "yargs";
+import { connect, connectionSpecFromEnv, DEFAULT_CLUSTER, type Cluster, type ConnectionSpec } from "../../runtime/index.ts";
+import { guessMonitorUrl } from "../../runtime/monitor.ts";
+import { readServerFile, serverFilePath } from "../../runtime/monitor-server-file.ts";
+
+export interface RunArgs {
+  cluster: string;
+  "run-dir"?: string;
+  nats?: string;
+  monitor?: string;
+}
+
+/** Adds the shared flags to a command's builder. */
+export function withRunOptions<T>(y: Argv<T>): Argv<T & RunArgs> {
+  return y
+    .option("cluster", { type: "string", default: DEFAULT_CLUSTER, describe: "cluster name (subject and bucket namespace)" })
+    .option("run-dir", { type: "string", describe: "the run's folder (default ./runs/<cluster>): finds its embedded server and its log files" })
+    .option("nats", { type: "string", describe: "NATS server URL; default NATS_URL, else the run's embedded server (credentials from NATS_USER/NATS_PASSWORD/NATS_CREDS/…)" })
+    .option("monitor", {
+      type: "string",
+      describe: "nats-server monitoring URL; default NATS_MONITOR_URL, else the embedded server's, else port 8222 of the NATS host",
+    }) as Argv<T & RunArgs>;
+}
+
+export function runDirOf(a: RunArgs): string {
+  return a["run-dir"] ?? join(process.cwd(), "runs", a.cluster);
+}
+
+/** No server to talk to: says where we looked and what to do. */
+export class NoLiveRunError extends Error {
+  override name = "NoLiveRunError";
+}
+
+export interface RunTarget {
+  spec: ConnectionSpec;
+  monitorUrl: string;
+  runDir: string;
+}
+
+export function resolveRun(a: RunArgs, env: NodeJS.ProcessEnv = process.env): RunTarget {
+  const runDir = runDirOf(a);
+  const fromEnv = connectionSpecFromEnv(a.nats ? { ...env, NATS_URL: a.nats } : env);
+  const file = fromEnv ? undefined : readServerFile(runDir);
+  const spec = fromEnv ?? (file ? { servers: [file.url] } : undefined);
+  if (!spec) {
+    throw new NoLiveRunError(
+      `no live run found: NATS_URL is unset and ${serverFilePath(runDir)} is missing or its server has stopped. ` +
+        `Start the run, pass --run-dir <its folder>, or set NATS_URL (or --nats) to the cluster's server`,
+    );
+  }
+  const monitorUrl = a.monitor ?? env.NATS_MONITOR_URL ?? (file?.monitorUrl || guessMonitorUrl(spec.servers[0]));
+  return { spec, monitorUrl, runDir };
+}
+
+/** Connects to the live run (no embedded server, no node agent). */
+export async function connectToRun(a: RunArgs, env: NodeJS.ProcessEnv = process.env): Promise<{ cluster: Cluster } & RunTarget> {
+  const target = resolveRun(a, env);
+  const cluster = await connect({ cluster: a.cluster, connection: target.spec, runDir: target.runDir });
+  return { cluster, ...target };
+}
+
+/** Runs a command body with a connection, closing it after; errors become one line on stderr and exit code 1. */
+export async function withRun(a: RunArgs, body: (c: { cluster: Cluster } & RunTarget) => Promise<void>): Promise<void> {
+  let c: ({ cluster: Cluster } & RunTarget) | undefined;
+  try {
+    c = await connectToRun(a);
+    await body(c);
+  } catch (e) {
+    process.stderr.write(`azr: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  } finally {
+    await c?.cluster.close();
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * `azr top`: a live view of the run, redrawn every second — each actor (state, node, restarts,
+ * calls/s, p50/p99 latency, queue depth, calls in flight, errors, memory, CPU) and the NATS
+ * server from its monitoring endpoint (connections, subscriptions, slow consumers, messages and
+ * bytes per second in/out, JetStream usage). `--once --json` prints one snapshot for scripts.
+ * Covers: collecting a snapshot (registry + each actor's `$stats` and process figures + the
+ * server's /varz /connz /jsz /subsz), rendering it as text. Not: history (the web view keeps curves).
+ */
+import type { CommandModule } from "yargs";
+import type { ActorStats, Cluster, NodeEntry } from "../../runtime/index.ts";
+import { natsRates, readNatsFigures, type NatsFigures, type NatsRates } from "../../runtime/monitor.ts";
+import { readProcessFigures, type ProcessFigures } from "../../runtime/monitor-process.ts";
+import { userActors } from "./actors.ts";
+import { age, bytes, ms, rate, table } from "./ops-format.ts";
+import { withRun, withRunOptions, type RunArgs } from "./run-connection.ts";
+
+export const TOP_INTERVAL_MS = 1000;
+const ASK_TIMEOUT_MS = 800;
+
+export interface ActorRow {
+  name: string;
+  state: string;
+  node: string;
+  pid: number;
+  restarts: number;
+  maxRestarts: number;
+  incarnation: number;
+  uptimeSec: number | null;
+  /** From the actor itself; absent when it is not alive or did not answer in time. */
+  stats?: Omit<ActorStats, "actor">;
+  process?: ProcessFigures;
+}
+
+export interface TopSnapshot {
+  at: string;
+  cluster: string;
+  actors: ActorRow[];
+  nodes: NodeEntry[];
+  nats: { monitorUrl: string; figures?: NatsFigures; rates?: NatsRates; error?: string };
+}
+
+/** One reading of everything `azr top` shows; `prev` (the last reading) gives the NATS rates. */
+export async function collectTop(cluster: Cluster, monitorUrl: string, prev?: TopSnapshot): Promise<TopSnapshot> {
+  const now = Date.now();
+  const [entries, nodes, nats] = await Promise.all([
+    cluster.actors(),
+    cluster.nodes(),
+    readNatsFigures(monitorUrl).then(
+      (figures) => ({ figures, error: undefined }),
+      (e: Error) => ({ figures: undefined, error: e.message }),
+    ),
+  ]);
+  const actors = await Promise.all(
+    userActors(entries).map(async (e): Promise<ActorRow> => {
+      const row: ActorRow = {
+        name: e.name,
+        state: e.state,
+        node: e.node,
+        pid: e.pid,
+        restarts: e.restarts,
+        maxRestarts: e.maxRestarts,
+        incarnation: e.incarnation,
+        uptimeSec: e.state === "alive" ? (now - e.startedAt) / 1000 : null,
+      };
+      if (e.state !== "alive") return row;
+      const [stats, proc] = await Promise.all([
+        cluster.stats(e.name, { timeoutMs: ASK_TIMEOUT_MS }).catch(() => undefined),
+        readProcessFigures(cluster.nc, cluster.name, e.name, ASK_TIMEOUT_MS),
+      ]);
+      if (stats) {
+        const { actor: _actor, ...rest } = stats;
+        row.stats = rest;
+      }
+      if (proc) row.process = proc;
+      return row;
+    }),
+  );
+  const prevFigures = prev?.nats.figures;
+  return {
+    at: new Date(now).toISOString(),
+    cluster: cluster.name,
+    actors,
+    nodes: [...nodes].sort((a, b) => a.id.localeCompare(b.id)),
+    nats: {
+      monitorUrl,
+      figures: nats.figures,
+      rates: nats.figures && prevFigures ? natsRates(prevFigures, nats.figures) : undefined,
+      error: nats.error,
+    },
+  };
+}
+
+export function renderTop(s: TopSnapshot): string {
+  const out: string[] = [`azr top — cluster '${s.cluster}' — ${s.at.replace("T", " ").slice(0, 19)} UTC   (q or Ctrl-C quits)`, ""];
+  if (s.actors.length === 0) out.push("no actors registered");
+  else {
+    out.push(
+      table(
+        ["ACTOR", "STATE", "NODE", "PID", "RESTARTS", "UPTIME", "CALLS/S", "P50_MS", "P99_MS", "QUEUE", "INFLIGHT", "CALLS", "ERRORS", "RSS", "CPU%", "ATTACHED"],
+        s.actors.map((a) => [
+          a.name,
+          a.state,
+          a.node,
+          a.pid,
+          `${a.restarts}/${a.maxRestarts}`,
+          a.uptimeSec === null ? "-" : age(a.uptimeSec * 1000),
+          a.stats ? rate(a.stats.callsPerSec) : "-",
+          ms(a.stats?.p50Ms),
+          ms(a.stats?.p99Ms),
+          a.stats?.queueDepth ?? "-",
+          a.stats?.inFlight ?? "-",
+          a.stats?.calls ?? "-",
+          a.stats?.errors ?? "-",
+          a.process ? bytes(a.process.rss) : "-",
+          a.process?.cpuPercent == null ? "-" : a.process.cpuPercent.toFixed(0),
+          a.process?.attachSessions ?? "-",
+        ]),
+      ),
+    );
+  }
+  out.push("");
+  const f = s.nats.figures;
+  if (!f) out.push(`NATS: monitoring unavailable at ${s.nats.monitorUrl}: ${s.nats.error ?? "no answer"}`);
+  else {
+    const r = s.nats.rates;
+    out.push(
+      `NATS ${f.version} up ${f.uptime}  cpu ${f.cpu.toFixed(0)}%  mem ${bytes(f.mem)}  connections ${f.connections} (total ${f.totalConnections})  ` +
+        `subscriptions ${f.subscriptions}  slow consumers ${f.slowConsumers}`,
+      `  msgs  in ${f.inMsgs} (${r ? rate(r.inMsgsPerSec) : "-"}/s)  out ${f.outMsgs} (${r ? rate(r.outMsgsPerSec) : "-"}/s)` +
+        `   bytes in ${bytes(f.inBytes)} (${r ? bytes(r.inBytesPerSec) : "-"}/s)  out ${bytes(f.outBytes)} (${r ? bytes(r.outBytesPerSec) : "-"}/s)`,
+      f.jetstream.enabled
+        ? `  JetStream: ${f.jetstream.streams} streams, ${f.jetstream.consumers} consumers, ${f.jetstream.messages} msgs, ` +
+            `storage ${bytes(f.jetstream.storage)}${f.jetstream.maxStorage > 0 ? ` of ${bytes(f.jetstream.maxStorage)}` : ""}, memory ${bytes(f.jetstream.memory)}`
+        : "  JetStream: off",
+    );
+  }
+  out.push("");
+  out.push(
+    s.nodes.length === 0
+      ? "no node agents"
+      : table(
+          ["NODE", "HOST", "CPU", "GPU", "MEM_MB", "HEARTBEAT"],
+          s.nodes.map((n) => [n.id, n.host, n.resources.cpu, n.resources.gpu, n.resources.memoryMB, age(Date.parse(s.at) - n.lastHeartbeat)]),
+        ),
+  );
+  return out.join("\n");
+}
+
+export const topCommand: CommandModule<object, RunArgs & { once: boolean; json: boolean; interval: number }> = {
+  command: "top",
+  describe: "live view of the actors and the NATS server, refreshed every second",
+  builder: (y) =>
+    withRunOptions(y)
+      .option("once", { type: "boolean", default: false, describe: "print one snapshot and exit" })
+      .option("json", { type: "boolean", default: false, describe: "print snapshots as JSON (one per line when live)" })
+      .option("interval", { type: "number", default: TOP_INTERVAL_MS, describe: "refresh period in ms" }),
+  handler: (a) =>
+    withRun(a, async ({ cluster, monitorUrl }) => {
+      // Two readings a moment apart, so even --once shows NATS rates.
+      let snap = await collectTop(cluster, monitorUrl);
+      if (a.once) {
+        await new Promise((r) => setTimeout(r, 250));
+        snap = await collectTop(cluster, monitorUrl, snap);
+        process.stdout.write((a.json ? JSON.stringify(snap, null, 2) : renderTop(snap)) + "\n");
+        return;
+      }
+      const ac = new AbortController();
+      const quit = () => ac.abort();
+      process.once("SIGINT", quit);
+      const tty = process.stdin.isTTY && !a.json;
+      if (tty) {
+        process.stdin.setRawMode(true);
+        process.stdin.on("data", (d: Buffer) => {
+          if (d.includes(0x71) || d.includes(0x03)) quit(); // q, Ctrl-C
+        });
+        process.stdout.write("\x1b[?1049h\x1b[?25l"); // alternate screen, hide the cursor
+      }
+      try {
+        while (!ac.signal.aborted) {
+          if (a.json) process.stdout.write(JSON.stringify(snap) + "\n");
+          else process.stdout.write((tty ? "\x1b[H\x1b[2J" : "\n") + renderTop(snap) + "\n");
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, a.interval);
+            ac.signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+          });
+          if (!ac.signal.aborted) snap = await collectTop(cluster, monitorUrl, snap);
+        }
+      } finally {
+        if (tty) {
+          process.stdout.write("\x1b[?25h\x1b[?1049l");
+          process.stdin.setRawMode(false);
+          process.stdin.pause();
+        }
+      }
+    }),
+};

@@ -4,12 +4,26 @@ import { hideBin } from "yargs/helpers";
 import { doctorCommand } from "./commands/doctor.ts";
 import { selfplayCommand } from "./commands/selfplay.ts";
 import { recipesCommand } from "./commands/recipes.ts";
+import { actorsCommand } from "./commands/actors.ts";
+import { nodesCommand } from "./commands/nodes.ts";
+import { killCommand } from "./commands/kill.ts";
+import { restartCommand } from "./commands/restart.ts";
+import { logsCommand } from "./commands/logs.ts";
+import { topCommand } from "./commands/top.ts";
+import { attachCommand } from "./commands/attach.ts";
 
 await yargs(hideBin(process.argv))
   .scriptName("azr")
   .command(selfplayCommand)
   .command(doctorCommand)
   .command(recipesCommand)
+  .command(actorsCommand)
+  .command(nodesCommand)
+  .command(killCommand)
+  .command(restartCommand)
+  .command(logsCommand)
+  .command(topCommand)
+  .command(attachCommand)
   .demandCommand(1, "name a command; `azr --help` lists them")
   .strict()
   .help()

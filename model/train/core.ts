@@ -140,7 +140,7 @@ export class TrainCore {
     for (const [mod, v] of tg.masks) feeds[v.name] = f32(this.dropoutMask(mod, microIndex, p.B * p.T, v.shape[1] as number), [p.B * p.T, v.shape[1] as number]);
     const out = await (await session).run(feeds);
     const grads = new Map<string, Float32Array>();
-    for (const n of tg.trainable) grads.set(n, out[`grad.${n}`].data as Float32Array);
+    for (const [n, o] of tg.gradOutputs) grads.set(n, out[o].data as Float32Array);
     const terms: Record<string, number> = {};
     for (const t of tg.terms) terms[t] = Number(out[`term.${t}`].data[0]);
     return { loss: Number(out.loss.data[0]), terms, logprobs: out.token_logprobs.data as Float32Array, grads };

@@ -7,7 +7,7 @@
  *
  * Inputs: the weights (and adapters, dropout masks), rope.cos/sin, input_ids/positions/key_bias
  * [B,T], causal [T,T], rows [M] (flat b·T+t of each position that predicts a loss token), and the
- * loss inputs of ./losses.ts. Outputs: loss, term.<name>, token_logprobs [M], grad.<name>.
+ * loss inputs of ./losses.ts. Outputs: loss, term.<name>, token_logprobs [M], and one gradient per trainable tensor (see gradOutputs).
  * Not: the optimiser (./optim.ts runs it in TypeScript), activation recomputation.
  */
 import { buildGraph } from "../arch/transformer.ts";
@@ -27,8 +27,11 @@ export interface TrainGraphSpec {
 
 export interface TrainGraph {
   graph: Graph;
-  /** Names of the tensors that get gradients (`grad.<name>` outputs), in a fixed order. */
+  /** Names of the tensors that get gradients, in a fixed order. */
   trainable: string[];
+  /** Trainable tensor → the graph output holding its gradient (the gradient value's own name: an
+   * output renamed through Identity would copy every gradient once more). */
+  gradOutputs: Map<string, string>;
   /** Names of the term outputs (`term.<name>`). */
   terms: string[];
   /** LoRA dropout mask inputs: module → input name (empty without dropout). */
@@ -58,7 +61,14 @@ export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
   const terms = Object.keys(lossGraph.termSums);
   for (const t of terms) g.output(lossGraph.termSums[t], `term.${t}`);
   g.output(lossGraph.logprobs, "token_logprobs");
-  for (const v of targets) g.output(grads.get(v)!, `grad.${v.name}`);
+  const gradOutputs = new Map<string, string>();
+  const outputNames = new Set(g.outputs.map((o) => o.name));
+  for (const v of targets) {
+    const gv = grads.get(v)!;
+    const out = outputNames.has(gv.name) || g.inputs.includes(gv) ? g.output(gv, `grad.${v.name}`) : g.output(gv);
+    outputNames.add(out.name);
+    gradOutputs.set(v.name, out.name);
+  }
   prune(g);
-  return { graph: g, trainable, terms, masks: lora?.masks ?? new Map() };
+  return { graph: g, trainable, gradOutputs, terms, masks: lora?.masks ?? new Map() };
 }

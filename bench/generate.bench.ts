@@ -3,7 +3,8 @@
  * onnxruntime-node, same thread count: tokens/s (prompt + greedy decode, wall clock) at batch 1
  * and 16 for the tiny config and a ~100M-parameter Qwen2-shaped random model, plus the
  * memory-bandwidth floor of a decode step (weight bytes ÷ measured copy bandwidth).
- * Env: AZR_BENCH_THREADS (default: all cores), AZR_BENCH_QUICK=1 (fewer tokens, for a smoke run).
+ * Env: AZR_BENCH_THREADS (default: all cores), AZR_BENCH_QUICK=1 (fewer tokens, for a smoke run),
+ * AZR_BENCH_SPIN=1 (onnxruntime threads spin-wait, its own default; applied to both sides).
  */
 import { availableParallelism, tmpdir } from "node:os";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -14,17 +15,20 @@ import { paramCount, parseConfig, type ArchConfig } from "../model/config.ts";
 import { randomWeights, saveModel } from "../model/checkpoint.ts";
 import { exportTransformersJs } from "../model/export/transformers-js.ts";
 import { OrtEngine } from "../model/ort/engine.ts";
+import { ortThreadingOptions } from "../model/ort/session.ts";
 
 const threads = Number(process.env.AZR_BENCH_THREADS ?? availableParallelism());
 const quick = process.env.AZR_BENCH_QUICK === "1";
+// Both sides get the same onnxruntime thread-pool settings (azr's default: no spin-waiting).
+const spin = process.env.AZR_BENCH_SPIN === "1";
 const PROMPT_LEN = 32;
 
 const qwen2 = (o: Record<string, unknown>): ArchConfig =>
   ({ ...parseConfig({ architectures: ["Qwen2ForCausalLM"], tie_word_embeddings: true, max_position_embeddings: 1024, rope_theta: 1e6, ...o }), eosTokenIds: [] });
 
 const MODELS = [
-  // ~1.8M parameters: the scale of azr's tiny recipe; an 8k vocabulary keeps the head from dominating.
-  { label: "tiny", config: qwen2({ vocab_size: 8192, hidden_size: 128, intermediate_size: 384, num_hidden_layers: 4, num_attention_heads: 4, num_key_value_heads: 2 }), newTokens: quick ? 16 : 64 },
+  // ~2.6M parameters, the vocabulary of data/tiny's tokenizer (1024): the scale of azr's tiny recipe.
+  { label: "tiny", config: qwen2({ vocab_size: 1024, hidden_size: 192, intermediate_size: 512, num_hidden_layers: 6, num_attention_heads: 6, num_key_value_heads: 2 }), newTokens: quick ? 16 : 64 },
   // ~98M parameters: Qwen2 shape (GQA 12:2, head_dim 64, SwiGLU, tied 32k embeddings).
   { label: "100M", config: qwen2({ vocab_size: 32000, hidden_size: 768, intermediate_size: 2048, num_hidden_layers: 12, num_attention_heads: 12, num_key_value_heads: 2 }), newTokens: quick ? 8 : 32 },
 ];
@@ -69,7 +73,7 @@ function copyBandwidth(): number {
 }
 
 const rows: BenchRow[] = [];
-const notes: string[] = [`onnxruntime-node 1.30 CPU, ${threads} intra-op thread(s) on both sides; prompt ${PROMPT_LEN} tokens, greedy, no eos; tokens/s = generated tokens ÷ wall time (prefill included)`];
+const notes: string[] = [`onnxruntime-node 1.30 CPU, ${threads} intra-op thread(s) and allow_spinning=${spin ? 1 : 0} on both sides; prompt ${PROMPT_LEN} tokens, greedy, no eos; tokens/s = generated tokens ÷ wall time (prefill included)`];
 env.allowRemoteModels = false;
 env.localModelPath = "/";
 const bw = copyBandwidth();
@@ -81,8 +85,8 @@ for (const m of MODELS) {
   saveModel(ourDir, m.config, weights);
   exportTransformersJs(tjsDir, m.config, weights);
   weights.clear();
-  const engine = await OrtEngine.fromPretrained(ourDir, { threads, maxPositions: 1024 });
-  const tjs = await AutoModelForCausalLM.from_pretrained(tjsDir, { dtype: "fp32", device: "cpu", local_files_only: true, session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 } } as never);
+  const engine = await OrtEngine.fromPretrained(ourDir, { threads, maxPositions: 1024, spin });
+  const tjs = await AutoModelForCausalLM.from_pretrained(tjsDir, { dtype: "fp32", device: "cpu", local_files_only: true, session_options: { intraOpNumThreads: threads, interOpNumThreads: 1, ...ortThreadingOptions(spin) } } as never);
   for (const batch of [1, 16]) {
     const ours = await timeOurs(engine, batch, m.config.vocabSize, m.newTokens);
     const peer = await timeTjs(tjs, batch, m.config.vocabSize, m.newTokens);

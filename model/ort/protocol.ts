@@ -9,6 +9,8 @@ export interface OrtEngineOptions {
   maxBatch?: number;
   /** Longest prompt + generation supported (RoPE table size; default min(config, 8192)). */
   maxPositions?: number;
+  /** Let onnxruntime threads spin-wait (default false; see SessionOptions.spin). */
+  spin?: boolean;
   /** Where tokenizer.json lives when it is not the model directory. */
   tokenizerDir?: string;
 }

@@ -38,7 +38,7 @@ try {
   if (tokenizerDir && existsSync(join(tokenizerDir, "tokenizer.json"))) tokenizer = TextTokenizer.fromDir(tokenizerDir);
   // The model's eos ids plus the tokenizer's (chat models end a turn with their own token).
   eosTokenIds = [...new Set([...config.eosTokenIds, ...(tokenizer?.eosTokenIds() ?? [])])];
-  sessions = new ModelSessions(config, weights, { threads: init.options.threads, maxPositions: init.options.maxPositions });
+  sessions = new ModelSessions(config, weights, { threads: init.options.threads, maxPositions: init.options.maxPositions, spin: init.options.spin });
   post({ id: 0, kind: "ready", config, eosTokenIds, hasTokenizer: tokenizer !== undefined });
 } catch (e) {
   post({ id: 0, kind: "initError", error: asRemote(e) });

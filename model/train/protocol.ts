@@ -28,6 +28,7 @@ export type TrainerInit =
 export type TrainerRequest =
   | { id: number; kind: "trainStep"; batch: TrainItem[] }
   | { id: number; kind: "getWeights" }
+  | { id: number; kind: "getMergedWeights" }
   | { id: number; kind: "setWeights"; weights: Map<string, Float32Array> }
   | { id: number; kind: "save"; dir: string }
   | { id: number; kind: "load"; dir: string }

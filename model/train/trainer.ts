@@ -92,6 +92,11 @@ export class OrtTrainer {
     return this.call({ kind: "getWeights" });
   }
 
+  /** Full weights for an inference engine: the weights, or the base with the adapters merged in. */
+  getMergedWeights(): Promise<Map<string, Float32Array>> {
+    return this.call({ kind: "getMergedWeights" });
+  }
+
   /** Replaces the trained tensors (same names and sizes), keeping optimiser state. */
   async setWeights(weights: Map<string, Float32Array>, _version?: number): Promise<void> {
     await this.call({ kind: "setWeights", weights });

@@ -8,7 +8,7 @@ import { loadModel } from "../checkpoint.ts";
 import { exportMerged, loadTrainState, saveTrainState } from "./checkpoint.ts";
 import { TrainCore } from "./core.ts";
 import { DEFAULT_POLICY_LOSS } from "./losses.ts";
-import { loadAdapters } from "./lora.ts";
+import { loadAdapters, mergeLora } from "./lora.ts";
 import type { RemoteError, TrainerInit, TrainerReply, TrainerRequest } from "./protocol.ts";
 
 const port = parentPort!;
@@ -52,6 +52,7 @@ async function handle(m: TrainerRequest): Promise<unknown> {
   switch (m.kind) {
     case "trainStep": return core.step(m.batch);
     case "getWeights": return core.params; // structured clone copies
+    case "getMergedWeights": return core.lora ? mergeLora(core.config, core.weights, core.params, core.lora) : core.weights;
     case "setWeights":
       for (const [name, p] of core.params) {
         const next = m.weights.get(name);

@@ -33,6 +33,7 @@ test("trainer - cross-entropy training on a small synthetic text drives the loss
   const data = corpus(8);
   const losses: number[] = [];
   for (let i = 0; i < 30; i++) losses.push((await trainer.trainStep(data)).loss);
+  console.log(`cross-entropy over 30 steps: ${losses[0].toFixed(3)} → ${losses.at(-1)!.toFixed(3)}`);
   assert.ok(losses[0] > 4, `starts near ln(96) ≈ 4.56, got ${losses[0]}`);
   assert.ok(losses.at(-1)! < 1.2, `loss after 30 steps ${losses.at(-1)} (from ${losses[0]})`);
 });
@@ -75,4 +76,24 @@ test("trainer - resume is bit-identical with LoRA and dropout (masks derive from
     loss: { kind: "cross-entropy" }, optim: { lr: 5e-3, microBatch: 2 }, threads: 1, seed: 42,
     lora: { r: 4, alpha: 8, dropout: 0.1, targetModules: ["q_proj", "v_proj", "down_proj"] },
   }, corpus(3));
+});
+
+test("trainer - composed with OrtEngine: a train step hands the engine new weights, and its scores move", async () => {
+  const { OrtEngine } = await import("../../model/ort/engine.ts");
+  const { withTrainer } = await import("../../model/train/compose.ts");
+  const config = smallConfigs.qwen2;
+  const weights = randomWeights(config, 4, 0.05);
+  const engine = withTrainer(
+    await OrtEngine.fromWeights(config, weights, { threads: 1, maxPositions: 64 }),
+    await createOrtTrainer({ config, weights }, { loss: { kind: "cross-entropy" }, optim: { lr: 1e-2, weightDecay: 0 }, threads: 1 }),
+  );
+  const seq = { prompt: [7, 8, 9], response: [60, 61, 62, 63] };
+  const mean = (a: Float32Array) => a.reduce((x, y) => x + y, 0) / a.length;
+  const before = mean((await engine.score({ prompts: [seq.prompt], responses: [seq.response] }))[0]);
+  const stats = await engine.trainStep!([{ ...seq, advantages: new Float32Array(4) }]);
+  const after = mean((await engine.score({ prompts: [seq.prompt], responses: [seq.response] }))[0]);
+  assert.equal(stats.step, 1);
+  assert.ok(Math.abs(before - -stats.loss) < 1e-4, `engine's mean log-prob ${before} vs trainer's loss ${stats.loss} before the step`);
+  assert.ok(after > before + 0.1, `trained sequence's mean log-prob ${before} → ${after}`);
+  await engine.dispose();
 });

@@ -1,0 +1,33 @@
+/**
+ * One ModelEngine from an inference engine (model/ort's OrtEngine, or any ModelEngine) and an
+ * OrtTrainer: generate/score run on the engine; trainStep trains, then hands the engine the new
+ * full weights (LoRA merged) as version `step`, so the next rollouts sample from the updated
+ * policy. save writes the trainer's checkpoint (HF layout + optimiser state, resumable).
+ * Not: a frozen reference model (with LoRA, the base itself: a second engine on the base weights).
+ */
+import type { ModelEngine, TrainSequence, TrainStats } from "../engine.ts";
+import type { OrtTrainer } from "./trainer.ts";
+
+export function withTrainer(engine: ModelEngine, trainer: OrtTrainer): ModelEngine & { readonly trainer: OrtTrainer } {
+  return {
+    backend: engine.backend,
+    trainer,
+    generate: (req, signal) => engine.generate(req, signal),
+    score: (req) => engine.score(req),
+    async trainStep(batch: TrainSequence[]): Promise<TrainStats> {
+      const stats = await trainer.trainStep(batch);
+      await engine.setWeights(await trainer.getMergedWeights(), stats.step);
+      return stats;
+    },
+    getWeights: () => engine.getWeights(),
+    async setWeights(weights, version) {
+      await engine.setWeights(weights, version);
+      await trainer.setWeights(weights, version); // full weights; under LoRA the names would not match: refused there
+    },
+    save: (dir) => trainer.save(dir),
+    async dispose() {
+      await trainer.dispose();
+      await engine.dispose();
+    },
+  };
+}

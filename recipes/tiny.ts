@@ -7,11 +7,12 @@
  * The sizes below are the spec's suggested starting points; they are provisional until the tiny
  * model lands and `make selfplay` is timed (target: the default steps finish in ≤ 30 minutes).
  *
- * Prompt lengths measured with azr/prompts.ts (2026-11-26), in characters, taking the published
- * Qwen2.5-Coder-3B seed programs as references (larger than a tiny model's own programs, so an
- * upper bound): compact proposer with K = 3: median 2,028, p95 3,212, max 4,641; compact
- * deduction solver: median 525, p95 988; compact induction solver: median 986, p95 2,081.
- * (Full prompts with K = 6: proposer median 5,187 chars, far below the 5,600-token limit.)
+ * Prompt lengths measured with azr/prompts.ts and the tiny tokenizer (data/tiny/tokenizer.json,
+ * 2026-11-26), compact variant: with programs of the tiny corpus generator as references, the
+ * proposer prompt (K = 3) is median 423 / p95 474 / max 517 tokens, the induction proposer 126 /
+ * 158 / 194, the deduction solver 108 / 140 / 176. With the (much larger) published
+ * Qwen2.5-Coder-3B seed programs as references the proposer is median 757 / p95 1,236 tokens —
+ * the upper end a grown buffer could approach. (Full prompts, K = 6, same seeds: median 2,247.)
  */
 import type { RecipeOverrides } from "./schema.ts";
 
@@ -39,10 +40,10 @@ export const recipe: RecipeOverrides = {
   },
   prompt: {
     variant: "compact", // a tiny model follows a few lines, not 500 words (§3.4)
-    maxTokens: 896, // proposer prompts over this are re-drawn; ≈ 3,000 chars at 3–4 chars/token covers the measured p95 above
+    maxTokens: 896, // proposer prompts over this are re-drawn: ~2× the measured p95 (474) of corpus-sized references
   },
   data: {
-    maxPromptTokens: 1024, // provisional: the tiny model's context budget
+    maxPromptTokens: 1024, // with 256 response tokens, within the tokenizer's model_max_length 2,048
     maxResponseTokens: 256, // tiny responses are short programs and values
   },
   seed: {

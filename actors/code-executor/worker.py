@@ -60,7 +60,7 @@ EXIT_PROTOCOL = 70
 PROC_OPEN_DENIED = ("/proc", "/sys", "/dev/fd", "/dev/std", "/dev/mem", "/dev/kmem", "/dev/port")
 DENIED_EVENTS = frozenset((
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill",
-    "os.killpg", "os.putenv", "os.unsetenv", "os.chdir", "os.chroot", "os.chmod", "os.chown",
+    "os.killpg", "os.chdir", "os.chroot", "os.chmod", "os.chown",
     "os.link", "os.symlink", "os.rename", "os.mkfifo", "os.mknod", "os.setxattr",
     "os.removexattr", "os.truncate", "os.utime", "os.add_dll_directory", "os.startfile",
     "signal.pthread_kill", "subprocess.Popen", "pty.spawn", "mmap.__new__", "resource.setrlimit",
@@ -81,8 +81,9 @@ DENIED_MODULES = frozenset(("ctypes", "_ctypes", "subprocess", "_posixsubprocess
 # Reads that hand out a frame (from which f_back/f_locals reach this module's locals).
 FRAME_ATTRS = frozenset(("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code"))
 # Writes that would change code we run after the task (or a class's ancestry).
-SETATTR_DENIED = frozenset(("__code__", "__defaults__", "__kwdefaults__", "__bases__", "__class__",
-                            "__dict__", "__mro__"))
+# (__defaults__ stays writable: libraries such as sympy set it while importing; our own
+# helpers are called through captured references with every argument given.)
+SETATTR_DENIED = frozenset(("__code__", "__bases__", "__class__", "__dict__", "__mro__"))
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -344,6 +345,13 @@ def main():
     stdout_cap = int(cfg.get("stdoutCap", 8192))
     os.makedirs(scratch, exist_ok=True)
     os.chdir(scratch)
+    # Modules earlier tasks needed (the parent learns them from retirements, from an allowlist):
+    # imported here by trusted code, before the integrity snapshot.
+    for name in cfg.get("preload") or []:
+        try:
+            __import__(name)
+        except Exception:
+            pass
 
     # Channels: fds 0/1 are FIFOs whose other ends the Node parent holds open for reading and
     # writing (so dropping ours never reads as EOF there). Keep them only as O_PATH (unwritable)
@@ -501,9 +509,11 @@ def main():
                 sys_state(), env_ids(), _getrecursionlimit(), cells, versions)
 
     snap = [None]
+    len_modules = [0]
 
     def refresh_snapshot():
         snap[0] = snapshot()
+        len_modules[0] = _len(sys_mod.modules)
 
     def changed_dict(dicts, keys, values):
         """The first snapshotted dict that differs (slow path, only after the fast check failed)."""
@@ -855,7 +865,7 @@ def main():
     send({"t": "ready", "pid": os.getpid(), "uid": os.getuid(), "limits": limits,
           "python": sys.version.split()[0], "hashSeed": os.environ.get("PYTHONHASHSEED")})
     try:
-        serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, ALL_SIGNALS)
+        serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, ALL_SIGNALS, len_modules)
     except BaseException:
         state[0] = False  # our own failure, not the task's: let traceback read frames
         if os.environ.get("AZR_WORKER_STDERR"):
@@ -866,7 +876,7 @@ def main():
             _exit(EXIT_PROTOCOL)
 
 
-def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, ALL_SIGNALS):
+def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, ALL_SIGNALS, len_modules):
     """The request loop: jobs in, one result frame per job out."""
     import _signal
     _exit, _monotonic, _listdir, _sigmask = os._exit, time.monotonic, os.listdir, _signal.pthread_sigmask
@@ -897,6 +907,7 @@ def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, A
                     # from a fresh worker's, so retire after reporting.
                     obs["wallMs"] = (_monotonic() - t0) * 1000.0
                     obs["retire"] = "new-modules"
+                    obs["newModules"] = sorted({n.split(".")[0] for n in list(sys.modules)[len_modules[0]:]})
                     send({"t": "result", "r": obs})
                     _exit(EXIT_POLLUTED + 11)
             obs["wallMs"] = (_monotonic() - t0) * 1000.0

@@ -32,11 +32,28 @@ export const DEFAULT_STREAM_WINDOW = 16;
 
 interface Pending {
   readonly actor: string;
+  /** Date.now() when published (Infinity while a large body is still uploading), for the liveness check. */
+  sentAt: number;
+  /** A reply (or the first stream frame) arrived: the actor had the call. */
+  answered?: boolean;
   onMessage(msg: Msg): void;
   fail(e: Error): void;
 }
 
 const NO_RESPONDERS = 503;
+
+/**
+ * The liveness check behind "a call never hangs on a dead actor". Death events fail calls at
+ * once; in case one is lost (a reconnect, an agent that died with its actor), every
+ * LIVENESS_CHECK_MS the client asks each actor with calls older than LIVENESS_AFTER_MS which of
+ * them it still holds (`$holds`). Requests and the question travel in order on one connection,
+ * so a call the actor does not hold, and whose reply has not arrived, was lost with a dead
+ * incarnation; no responders means no process serves the actor. A timeout proves nothing (a
+ * blocked event loop) and fails nothing. No clocks are compared across machines.
+ */
+export const LIVENESS_CHECK_MS = 2000;
+export const LIVENESS_AFTER_MS = 2000;
+const HOLDS_METHOD = "$holds";
 
 export class ActorClient {
   readonly cluster: string;
@@ -47,6 +64,10 @@ export class ActorClient {
   readonly #pending = new Map<string, Pending>();
   #next = 0;
   #subs: Subscription[] = [];
+  readonly #watchdog: NodeJS.Timeout;
+  #checking = false;
+  /** Per actor: the instance seen at the last liveness check and when it was asked. */
+  readonly #seen = new Map<string, { instance: string; askedAt: number }>();
 
   private constructor(nc: NatsConnection, cluster: string, payloads?: Payloads) {
     this.nc = nc;
@@ -54,6 +75,8 @@ export class ActorClient {
     this.payloads = payloads ?? new Payloads(nc);
     this.#s = subjects(cluster);
     this.#prefix = createInbox();
+    this.#watchdog = setInterval(() => void this.#checkLiveness(), LIVENESS_CHECK_MS);
+    this.#watchdog.unref(); // the check must not keep a finished script alive
   }
 
   /** Subscribes the reply inbox and the death events; resolves once the server has them. */
@@ -74,6 +97,7 @@ export class ActorClient {
 
   /** Fails every call in flight with ActorDiedError and stops listening. */
   close(): void {
+    clearInterval(this.#watchdog);
     for (const s of this.#subs) s.unsubscribe();
     for (const p of [...this.#pending.values()]) p.fail(new ActorDiedError(p.actor, "the calling client was closed"));
     this.#pending.clear();
@@ -90,6 +114,37 @@ export class ActorClient {
     for (const p of [...this.#pending.values()]) {
       if (p.actor !== e.actor) continue;
       p.fail(new ActorDiedError(e.actor, `${e.type}: ${e.reason ?? "no reason given"} (incarnation ${e.incarnation})`));
+    }
+  }
+
+  async #checkLiveness(): Promise<void> {
+    if (this.#checking || this.nc.isClosed()) return;
+    this.#checking = true;
+    try {
+      const now = Date.now();
+      const old = new Map<string, Map<string, Pending>>(); // actor → reply subject → call
+      for (const [token, p] of this.#pending) {
+        if (now - p.sentAt < LIVENESS_AFTER_MS || p.answered) continue;
+        if (!old.has(p.actor)) old.set(p.actor, new Map());
+        old.get(p.actor)!.set(`${this.#prefix}.${token}`, p);
+      }
+      await Promise.all(
+        [...old].map(async ([actor, calls]) => {
+          let held: string[];
+          try {
+            held = (await this.#call(actor, HOLDS_METHOD, [[...calls.keys()]], { timeoutMs: LIVENESS_CHECK_MS })) as string[];
+          } catch (e) {
+            if (e instanceof ActorDiedError) for (const p of calls.values()) p.fail(new ActorDiedError(actor, "no process serves it any more (found by the liveness check)"));
+            return;
+          }
+          const keep = new Set(held);
+          for (const [id, p] of calls) {
+            if (!keep.has(id) && !p.answered) p.fail(new ActorDiedError(actor, "the incarnation that took this call is gone (found by the liveness check)"));
+          }
+        }),
+      );
+    } finally {
+      this.#checking = false;
     }
   }
 
@@ -135,10 +190,12 @@ export class ActorClient {
         if (err) reject(err);
         else resolve(value);
       };
-      this.#pending.set(token, {
+      const pending: Pending = {
         actor,
+        sentAt: Date.now(),
         fail: (e) => settle(e),
         onMessage: (msg) => {
+          pending.answered = true;
           const h = msg.headers;
           if (h && h.code === NO_RESPONDERS) return settle(new ActorDiedError(actor, "no process serves it (never started, dead, or restarting)"));
           if (h && this.payloads.isLarge(h)) {
@@ -150,14 +207,19 @@ export class ActorClient {
           }
           this.#settleReply(actor, method, msg.data, h, settle);
         },
-      });
+      };
+      this.#pending.set(token, pending);
       if (opts.timeoutMs !== undefined) timer = setTimeout(() => settle(new ActorCallTimeoutError(actor, method, opts.timeoutMs!), true), opts.timeoutMs);
       opts.signal?.addEventListener("abort", onAbort, { once: true });
       const subject = this.#s.call(actor);
       if (body.length <= this.payloads.inlineLimit) {
         this.nc.publish(subject, body, { reply, headers: hdrs });
       } else {
-        this.payloads.publish(subject, body, { reply, headers: hdrs }).catch((e: Error) => settle(e));
+        pending.sentAt = Number.POSITIVE_INFINITY; // not sent until the upload is done
+        this.payloads.publish(subject, body, { reply, headers: hdrs }).then(
+          () => (pending.sentAt = Date.now()),
+          (e: Error) => settle(e),
+        );
       }
     });
   }
@@ -193,7 +255,11 @@ export class ActorClient {
     this.#pending.set(token, p);
     const hdrs = this.#traceHeaders();
     const body = encode(requestTuple(method, args, CallMode.Stream, window));
-    this.payloads.publish(this.#s.call(actor), body, { reply, headers: hdrs }).catch((e: Error) => p.fail(e));
+    p.sentAt = Number.POSITIVE_INFINITY; // not sent until the (possibly large) body is published
+    this.payloads.publish(this.#s.call(actor), body, { reply, headers: hdrs }).then(
+      () => (p.sentAt = Date.now()),
+      (e: Error) => p.fail(e),
+    );
     return {
       id: reply,
       close: (cancelAtActor) => {
@@ -238,15 +304,19 @@ class StreamReader implements AsyncIterableIterator<unknown> {
 
   #open(): void {
     this.opts.signal?.throwIfAborted();
-    const self = this;
-    this.#handle = this.client._openStream(this.actor, this.method, this.args, this.#window, {
+    const pending: Pending = {
       actor: this.actor,
-      fail: (e) => self.#finish(e, false),
+      sentAt: Date.now(),
+      fail: (e) => this.#finish(e, false),
       // Large frames are fetched asynchronously: a chain keeps frames in arrival order.
       onMessage: (msg) => {
+        const h = msg.headers;
+        // The last frame has arrived: the actor no longer holds the call, and that is fine.
+        if (h && (h.get(HDR_FRAME) === FRAME_END || h.get(HDR_ERROR) === "1" || h.code === NO_RESPONDERS)) pending.answered = true;
         this.#chain = this.#chain.then(() => this.#frame(msg));
       },
-    });
+    };
+    this.#handle = this.client._openStream(this.actor, this.method, this.args, this.#window, pending);
     if (this.opts.timeoutMs !== undefined) {
       this.#timer = setTimeout(() => this.#finish(new ActorCallTimeoutError(this.actor, this.method, this.opts.timeoutMs!), true), this.opts.timeoutMs);
     }

@@ -6,6 +6,7 @@
  * metrics per call. Not: processes, registry or restarts (node-agent.ts), the caller side
  * (client.ts).
  */
+import { randomUUID } from "node:crypto";
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { SpanKind, type Context } from "@opentelemetry/api";
@@ -89,10 +90,14 @@ type Job = () => Promise<void>;
 
 /** The reserved method every actor answers with its ActorStats (`cluster.stats(name)`). */
 export const STATS_METHOD = "$stats";
+/** The reserved method a client's liveness check asks: which of these calls do you hold? */
+export const HOLDS_METHOD = "$holds";
 
 export interface ActorStats extends ActorMetricsSnapshot {
   actor: string;
   pid: number;
+  /** Unique per host: a different value means a different incarnation answered. */
+  instance: string;
   inFlight: number;
 }
 
@@ -100,6 +105,7 @@ const EMPTY = new Uint8Array(0);
 
 export class ActorHost {
   readonly name: string;
+  readonly instance = randomUUID();
   readonly #o: ActorHostOptions;
   readonly #nc: NatsConnection;
   readonly #methods: Map<string, MethodInfo>;
@@ -139,7 +145,7 @@ export class ActorHost {
 
   /** Calls, errors, latency percentiles, rate and queue depth of this actor, as served here. */
   stats(): ActorStats {
-    return { actor: this.name, pid: process.pid, inFlight: this.#inflight.size, ...this.#metrics.snapshot() };
+    return { actor: this.name, pid: process.pid, instance: this.instance, inFlight: this.#inflight.size, ...this.#metrics.snapshot() };
   }
 
   /** Stops taking calls, aborts the ones in flight, and waits for the queue to empty. */
@@ -180,6 +186,12 @@ export class ActorHost {
     if (frame.method === STATS_METHOD) {
       // Answered outside the queue, like a NATS service's STATS: a busy actor still reports.
       void this.#reply(reply, this.stats(), STATS_METHOD).catch(() => undefined);
+      return;
+    }
+    if (frame.method === HOLDS_METHOD) {
+      // Which of the caller's calls (by reply subject) are queued or running here.
+      const ids = Array.isArray(frame.args[0]) ? (frame.args[0] as unknown[]) : [];
+      void this.#reply(reply, ids.filter((id) => typeof id === "string" && this.#inflight.has(id)), HOLDS_METHOD).catch(() => undefined);
       return;
     }
     const info = this.#lookup(reply, frame);

@@ -108,6 +108,35 @@ describe("errors", () => {
   });
 });
 
+describe("lost death events", () => {
+  test("a caller never hangs: the liveness check fails calls whose actor vanished or was replaced", async () => {
+    const { ActorHost } = await import("../../runtime/host.ts");
+    const { describeMethods } = await import("../../runtime/define.ts");
+    const { openConnection } = await import("../../runtime/connection.ts");
+    // Two actors served on their own connections, which vanish without any death event.
+    const serveRaw = async (name: string) => {
+      const nc = await openConnection({ servers: [cluster.nc.getServer()] });
+      const inst = new Counter();
+      await ActorHost.start({ nc, cluster: "t-actors", name, instance: inst, methods: describeMethods(inst, ["waitStarted"]), getActor: cluster.getActor.bind(cluster) });
+      return nc;
+    };
+    const [gone, replaced] = await Promise.all([serveRaw("vanishing"), serveRaw("replaced")]);
+    const callGone = cluster.call("vanishing", "hang", []);
+    const callReplaced = cluster.call("replaced", "hang", []);
+    await Promise.all([cluster.call("vanishing", "waitStarted", []), cluster.call("replaced", "waitStarted", [])]);
+    await gone.close(); // the process is gone: nobody serves the subject
+    await replaced.close();
+    const successor = await serveRaw("replaced"); // a new incarnation that never saw the call
+    const [e1, e2] = await Promise.all([callGone.catch((e: unknown) => e), callReplaced.catch((e: unknown) => e)]);
+    assert.ok(e1 instanceof ActorDiedError, `got ${e1}`);
+    assert.match(e1.message, /no process serves it/);
+    assert.ok(e2 instanceof ActorDiedError, `got ${e2}`);
+    assert.match(e2.message, /incarnation that took this call is gone/);
+    assert.equal(typeof (await cluster.call("replaced", "get", [])), "number", "later calls reach the new incarnation");
+    await successor.close();
+  });
+});
+
 describe("ordering and concurrency", () => {
   test("calls run one at a time in arrival order; a concurrent method does not wait", async () => {
     const blocked = counter.block();

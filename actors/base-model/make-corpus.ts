@@ -193,12 +193,13 @@ async function main(): Promise<void> {
     .option("workers", { type: "number", default: 2, describe: "Python processes running programs" })
     .option("runner", { choices: ["harness", "executor"] as const, default: "harness" as const, describe: "harness: fast, for our own generated programs; executor: the sandboxed self-play executor (slow)" })
     .option("tokenizer-sample", { type: "number", default: 50000, describe: "corpus examples the tokenizer is trained on" })
+    .option("hf-check-sample", { type: "number", default: 2000, describe: "examples also encoded by @huggingface/tokenizers, which must give the same ids" })
     .strict()
     .help()
     .parse();
   const stats = await makeCorpus({
     out: argv.out, seed: argv.seed, programs: argv.programs, evalSeed: argv["eval-seed"], evalPrograms: argv["eval-programs"],
-    vocabSize: argv["vocab-size"], workers: argv.workers, runner: argv.runner, tokenizerSample: argv["tokenizer-sample"],
+    vocabSize: argv["vocab-size"], workers: argv.workers, runner: argv.runner, tokenizerSample: argv["tokenizer-sample"], hfCheckSample: argv["hf-check-sample"],
   });
   if (process.stderr.isTTY) process.stderr.write("\n");
   process.stdout.write(summary(stats) + `\nwritten to ${argv.out} in ${stats.seconds.toFixed(1)} s\n`);

@@ -1,7 +1,7 @@
 /**
  * The make-corpus command end to end, small: files written, tokenizer.json loads from disk and
  * round-trips the corpus, the held-out programs never appear in pretraining, baselines computed,
- * and the same seeds rebuild byte-identical files.
+ * and the command rebuilds byte-identical files from the same seeds.
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
@@ -19,7 +19,7 @@ const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 const fresh = () => { const d = mkdtempSync(join(tmpdir(), "azr-corpus-")); dirs.push(d); return d; };
 const lines = <T>(file: string): T[] => readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as T);
-const OPTS = { seed: 5, programs: 100, evalSeed: 6, evalPrograms: 40, vocabSize: 512, workers: 2, tokenizerSample: 100000, log: null };
+const OPTS = { seed: 5, programs: 80, evalSeed: 6, evalPrograms: 30, vocabSize: 512, workers: 2, tokenizerSample: 100000, hfCheckSample: 50, log: null };
 
 describe("make-corpus", () => {
   it("writes corpus, tokenizer and a held-out set disjoint from pretraining", async () => {
@@ -29,7 +29,7 @@ describe("make-corpus", () => {
     const train = lines<ExecutedProgram>(join(out, "programs.jsonl"));
     const heldOut = lines<HeldOutTask>(join(out, "heldout.jsonl"));
     assert.equal(corpus.length, stats.examples);
-    assert.ok(train.length > 60 && heldOut.length >= 3 * 30, `${train.length} programs, ${heldOut.length} held-out tasks`);
+    assert.ok(train.length > 50 && heldOut.length >= 3 * 20, `${train.length} programs, ${heldOut.length} held-out tasks`);
 
     const trainKeys = new Set(train.map((p) => normalisedProgramKey(p.source)));
     assert.ok(heldOut.every((t) => !trainKeys.has(normalisedProgramKey(t.program))), "a held-out program is in pretraining");
@@ -57,20 +57,18 @@ describe("make-corpus", () => {
     assert.ok(onDisk.baselines.copy.deduction.accuracy < 0.3);
   });
 
-  it("the same seeds rebuild identical files; the eval seed must differ", async () => {
+  it("the command rebuilds what the function built from the same seeds, with a progress line and a summary", async () => {
     const [a, b] = [fresh(), fresh()];
-    await makeCorpus({ ...OPTS, programs: 40, evalPrograms: 15, out: a });
-    await makeCorpus({ ...OPTS, programs: 40, evalPrograms: 15, out: b });
-    for (const f of ["corpus.jsonl", "tokenizer.json", "heldout.jsonl", "programs.jsonl"]) assert.equal(readFileSync(join(a, f), "utf8"), readFileSync(join(b, f), "utf8"), f);
-    await assert.rejects(makeCorpus({ ...OPTS, evalSeed: OPTS.seed, out: fresh() }), /--eval-seed must differ/);
-  });
-
-  it("runs as a command with a progress line and a summary", () => {
-    const out = fresh();
-    const r = spawnSync(process.execPath, ["--import", "tsx", "actors/base-model/make-corpus.ts", "--out", out, "--seed", "3", "--programs", "40", "--eval-programs", "20", "--vocab-size", "400"], { encoding: "utf8" });
+    await makeCorpus({ ...OPTS, seed: 3, programs: 40, evalPrograms: 15, vocabSize: 400, out: a });
+    const r = spawnSync(process.execPath, ["--import", "tsx", "actors/base-model/make-corpus.ts", "--out", b, "--seed", "3", "--programs", "40", "--eval-seed", "6", "--eval-programs", "15", "--vocab-size", "400", "--hf-check-sample", "50"], { encoding: "utf8" });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /pretraining: 40\/40 programs/);
     assert.match(r.stdout, /tokenizer: vocab 400, [\d.]+ chars\/token/);
     assert.match(r.stdout, /constant deduction/);
+    for (const f of ["corpus.jsonl", "tokenizer.json", "heldout.jsonl", "programs.jsonl"]) assert.equal(readFileSync(join(a, f), "utf8"), readFileSync(join(b, f), "utf8"), f);
+  });
+
+  it("refuses an eval seed equal to the pretraining seed", async () => {
+    await assert.rejects(makeCorpus({ ...OPTS, evalSeed: OPTS.seed, out: fresh() }), /--eval-seed must differ/);
   });
 });

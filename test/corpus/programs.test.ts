@@ -101,7 +101,7 @@ describe("program generator", () => {
   });
 
   it("every program is valid Python with one def, no imports, no banned words, and runs on its inputs", () => {
-    const ps = generatePrograms({ seed: 21, count: 1500 });
+    const ps = generatePrograms({ seed: 21, count: 1000 });
     const jobs = ps.map((p) => ({ source: p.source, inputs: distinctInputs(p.params, Rng.derive(21, "inputs", p.id), 4) }));
     const r = check(jobs);
     assert.deepEqual(r.syntax, []);

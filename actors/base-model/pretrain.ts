@@ -1,0 +1,160 @@
+/**
+ * Pretraining the tiny base model: next-token cross-entropy over the corpus that make-corpus
+ * wrote (answers weighted heavier, curriculum order kept), AdamW with warm-up and cosine decay,
+ * a progress line (tokens/s, loss, ETA), a checkpoint every `saveEvery` steps that `--resume`
+ * continues from, and the final model exported in Hugging Face layout beside the tokenizer.
+ *
+ * Covers: the loop, batching by token budget, the files. Not: the gradients or optimiser
+ * (model/train), the corpus (make-corpus.ts).
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CorpusExample } from "../../azr/corpus/format.ts";
+import { CorpusEncoder, EOS_TOKEN } from "../../azr/corpus/tokenizer.ts";
+import { tokenizeExample } from "../../azr/corpus/training-data.ts";
+import { parseConfig } from "../../model/config.ts";
+import { randomWeights } from "../../model/checkpoint.ts";
+import { createOrtTrainer, type OrtTrainer } from "../../model/train/trainer.ts";
+
+/** The tiny architecture: ≤ ~1–3 M parameters on CPU (issue: compute, not size, is the limit). */
+export const TINY_ARCH = {
+  architectures: ["Qwen2ForCausalLM"], hidden_size: 128, intermediate_size: 384, num_hidden_layers: 4,
+  num_attention_heads: 4, num_key_value_heads: 2, rms_norm_eps: 1e-6, max_position_embeddings: 1536, rope_theta: 10000,
+  tie_word_embeddings: true,
+} as const;
+
+export interface PretrainOptions {
+  /** make-corpus output folder (corpus.jsonl, tokenizer.json, tokenizer_config.json). */
+  corpusDir: string;
+  /** Where the finished model goes (config.json, model.safetensors, tokenizer files). */
+  outDir: string;
+  /** Checkpoints and progress state. */
+  workDir: string;
+  /** Tokens per optimiser step (sequences are packed up to this budget). */
+  batchTokens: number;
+  microBatch: number;
+  lr: number;
+  warmupSteps: number;
+  /** Passes over the corpus. */
+  epochs: number;
+  /** Stop after this many optimiser steps (0 = run all epochs). */
+  maxSteps: number;
+  /** Stop after this many seconds, checkpointing first (0 = no limit). */
+  maxSeconds: number;
+  saveEvery: number;
+  maxSeqTokens: number;
+  seed: number;
+  threads?: number;
+  resume: boolean;
+  log: (line: string) => void;
+}
+
+interface Example {
+  ids: number[];
+  weights: number[];
+}
+
+function loadExamples(o: PretrainOptions): { examples: Example[]; vocab: number; eos: number } {
+  const tokFile = join(o.corpusDir, "tokenizer.json");
+  const corpusFile = join(o.corpusDir, "corpus.jsonl");
+  for (const f of [tokFile, corpusFile]) if (!existsSync(f)) throw new Error(`${f} is missing: run make-corpus first (make base-model does both)`);
+  const tok = JSON.parse(readFileSync(tokFile, "utf8")) as Record<string, unknown>;
+  const enc = new CorpusEncoder(tok);
+  const vocab = Object.keys((tok.model as { vocab: Record<string, number> }).vocab).length + (tok.added_tokens as unknown[]).length;
+  const eos = (tok.added_tokens as { content: string; id: number }[]).find((t) => t.content === EOS_TOKEN)!.id;
+  const examples: Example[] = [];
+  let dropped = 0;
+  for (const line of readFileSync(corpusFile, "utf8").split("\n")) {
+    if (!line) continue;
+    const t = tokenizeExample(JSON.parse(line) as CorpusExample, (s) => enc.encode(s), eos);
+    if (t.ids.length > o.maxSeqTokens) { dropped++; continue; }
+    examples.push(t);
+  }
+  o.log(`corpus: ${examples.length} examples, ${examples.reduce((a, e) => a + e.ids.length, 0)} tokens (${dropped} longer than ${o.maxSeqTokens} tokens dropped)`);
+  return { examples, vocab, eos };
+}
+
+/** Consecutive examples packed into batches of at most `batchTokens` tokens (curriculum order kept). */
+export function batchesOf(examples: readonly Example[], batchTokens: number): Example[][] {
+  const out: Example[][] = [];
+  let cur: Example[] = [];
+  let tokens = 0;
+  for (const e of examples) {
+    if (tokens + e.ids.length > batchTokens && cur.length) { out.push(cur); cur = []; tokens = 0; }
+    cur.push(e);
+    tokens += e.ids.length;
+  }
+  if (cur.length) out.push(cur);
+  return out;
+}
+
+interface Progress {
+  step: number;
+  tokens: number;
+  seconds: number;
+}
+
+export async function pretrain(o: PretrainOptions): Promise<{ steps: number; loss: number }> {
+  const { examples, vocab, eos } = loadExamples(o);
+  const batches = batchesOf(examples, o.batchTokens);
+  const total = o.maxSteps > 0 ? Math.min(o.maxSteps, batches.length * o.epochs) : batches.length * o.epochs;
+  mkdirSync(o.workDir, { recursive: true });
+  const ckpt = join(o.workDir, "checkpoint");
+  const progressFile = join(o.workDir, "progress.json");
+  let progress: Progress = { step: 0, tokens: 0, seconds: 0 };
+  let trainer: OrtTrainer;
+  if (o.resume && existsSync(join(ckpt, "complete"))) {
+    trainer = await createOrtTrainer({ checkpointDir: ckpt }, { threads: o.threads, maxPositions: o.maxSeqTokens });
+    progress = JSON.parse(readFileSync(progressFile, "utf8")) as Progress;
+    o.log(`resumed at step ${progress.step}/${total}`);
+  } else {
+    const config = parseConfig({ ...TINY_ARCH, vocab_size: vocab, eos_token_id: eos });
+    trainer = await createOrtTrainer({ config, weights: randomWeights(config, o.seed, 0.02) }, {
+      loss: { kind: "cross-entropy" }, seed: o.seed, threads: o.threads, maxPositions: o.maxSeqTokens,
+      optim: { lr: o.lr, warmupSteps: o.warmupSteps, schedule: "cosine", totalSteps: total, minLrRatio: 0.1, weightDecay: 0.01, microBatch: o.microBatch, maxGradNorm: 1 },
+    });
+    o.log(`new tiny model: ${trainer.trainableParams} parameters, ${total} steps of ≤ ${o.batchTokens} tokens`);
+  }
+  const save = async () => {
+    const tmp = `${ckpt}.partial`;
+    rmSync(tmp, { recursive: true, force: true });
+    await trainer.save(tmp);
+    writeFileSync(join(tmp, "complete"), "");
+    rmSync(ckpt, { recursive: true, force: true });
+    renameSync(tmp, ckpt);
+    writeFileSync(progressFile, JSON.stringify(progress));
+  };
+  const t0 = performance.now() - progress.seconds * 1000;
+  let loss = NaN;
+  let ema = NaN;
+  try {
+    while (progress.step < total) {
+      const batch = batches[progress.step % batches.length];
+      const stats = await trainer.trainStep(batch.map((e) => ({ prompt: e.ids.slice(0, 1), response: e.ids.slice(1), lossWeights: e.weights.slice(1), advantages: new Float32Array(e.ids.length - 1) })));
+      loss = stats.loss;
+      ema = Number.isNaN(ema) ? loss : 0.95 * ema + 0.05 * loss;
+      progress = { step: progress.step + 1, tokens: progress.tokens + stats.tokens, seconds: (performance.now() - t0) / 1000 };
+      if (progress.step % 10 === 0 || progress.step === total) {
+        const rate = progress.tokens / progress.seconds;
+        const eta = (progress.seconds / progress.step) * (total - progress.step);
+        o.log(`step ${progress.step}/${total}  loss ${ema.toFixed(4)}  lr ${stats.lr.toExponential(2)}  ${rate.toFixed(0)} tok/s  elapsed ${(progress.seconds / 60).toFixed(1)} min  ETA ${(eta / 60).toFixed(1)} min`);
+      }
+      if (progress.step % o.saveEvery === 0) await save();
+      if (o.maxSeconds > 0 && progress.seconds >= o.maxSeconds) {
+        o.log(`time budget of ${o.maxSeconds}s reached at step ${progress.step}: checkpointing (continue with --resume)`);
+        break;
+      }
+    }
+    await save();
+    mkdirSync(o.outDir, { recursive: true });
+    await trainer.exportModel(o.outDir);
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
+      if (join(o.corpusDir, f) !== join(o.outDir, f)) copyFileSync(join(o.corpusDir, f), join(o.outDir, f));
+    }
+    writeFileSync(join(o.outDir, "pretraining.json"), JSON.stringify({ ...progress, totalSteps: total, loss: ema, batchTokens: o.batchTokens, lr: o.lr, seed: o.seed }, null, 2) + "\n");
+    o.log(`model written to ${o.outDir} (step ${progress.step}/${total}, loss ${ema.toFixed(4)})`);
+    return { steps: progress.step, loss: ema };
+  } finally {
+    await trainer.dispose();
+  }
+}

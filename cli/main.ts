@@ -11,6 +11,7 @@ import { restartCommand } from "./commands/restart.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { topCommand } from "./commands/top.ts";
 import { attachCommand } from "./commands/attach.ts";
+import { webCommand } from "./commands/web.ts";
 
 await yargs(hideBin(process.argv))
   .scriptName("azr")
@@ -24,6 +25,7 @@ await yargs(hideBin(process.argv))
   .command(logsCommand)
   .command(topCommand)
   .command(attachCommand)
+  .command(webCommand)
   .demandCommand(1, "name a command; `azr --help` lists them")
   .strict()
   .help()

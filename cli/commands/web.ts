@@ -1,0 +1,46 @@
+/**
+ * `azr web <run-dir>`: serves the run's web view (actors, NATS figures, self-play curves, latest
+ * proposed tasks) until Ctrl-C. Connects to the run's cluster when one is live (NATS_URL, or
+ * the run's embedded server from <run-dir>/nats.json); otherwise shows the run folder alone.
+ */
+import type { CommandModule } from "yargs";
+import { DEFAULT_CLUSTER, type Cluster } from "../../runtime/index.ts";
+import { startWebView } from "../web/server.ts";
+import { connectToRun, NoLiveRunError } from "./run-connection.ts";
+
+interface WebArgs {
+  runDir: string;
+  cluster: string;
+  port: number;
+  host: string;
+  nats?: string;
+  monitor?: string;
+}
+
+export const webCommand: CommandModule<object, WebArgs> = {
+  command: "web <run-dir>",
+  describe: "serve a run's web view (actors, NATS, curves, latest tasks) on http://127.0.0.1:<port>/",
+  builder: (y) =>
+    y
+      .positional("run-dir", { type: "string", demandOption: true, describe: "the run folder (holds metrics.jsonl)" })
+      .option("cluster", { type: "string", default: DEFAULT_CLUSTER, describe: "cluster name" })
+      .option("port", { type: "number", default: 8265, describe: "port to listen on (0 = any free port)" })
+      .option("host", { type: "string", default: "127.0.0.1", describe: "address to listen on (the view has no login: keep it local, tunnel over SSH)" })
+      .option("nats", { type: "string", describe: "NATS server URL (default NATS_URL, else the run's embedded server)" })
+      .option("monitor", { type: "string", describe: "nats-server monitoring URL" }) as never,
+  handler: async (a) => {
+    let cluster: Cluster | undefined;
+    let monitorUrl: string | undefined;
+    try {
+      ({ cluster, monitorUrl } = await connectToRun({ cluster: a.cluster, "run-dir": a.runDir, nats: a.nats, monitor: a.monitor }));
+    } catch (e) {
+      if (!(e instanceof NoLiveRunError)) throw e;
+      process.stderr.write(`azr web: ${e.message}\nazr web: showing the run folder only\n`);
+    }
+    const view = await startWebView({ runDir: a.runDir, cluster, monitorUrl, port: a.port, host: a.host });
+    process.stdout.write(`azr web: ${view.url}\n`);
+    await new Promise<void>((r) => process.once("SIGINT", () => r()));
+    await view.close();
+    await cluster?.close();
+  },
+};

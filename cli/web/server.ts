@@ -1,0 +1,152 @@
+/**
+ * The run's web view: a small node:http server that serves one plain HTML page (cli/web/
+ * index.html + app.js, no build step) and the JSON it polls. `azr web <run-dir>` starts it
+ * alone; `azr selfplay --web` calls `startWebView` with its own cluster.
+ *
+ * Endpoints:
+ *   GET /               the page
+ *   GET /app.js         its script
+ *   GET /api/top        the `azr top` snapshot (actors with call and process figures, NATS figures, nodes)
+ *   GET /api/metrics?from=N   metrics.jsonl lines N.. as {steps, next}: step, time, groups, train, seconds
+ *   GET /api/samples    the latest step's proposed tasks with their verdicts
+ * Covers: serving, reading metrics.jsonl incrementally (a half-written last line waits for the
+ * next poll), caching the top snapshot so many open pages cost one reading per second. Not:
+ * authentication — it listens on 127.0.0.1 unless told otherwise; reach it over an SSH tunnel.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Cluster } from "../../runtime/index.ts";
+import { readServerFile } from "../../runtime/monitor-server-file.ts";
+import { collectTop, type TopSnapshot } from "../commands/top.ts";
+
+export interface WebViewOptions {
+  /** The run folder holding metrics.jsonl. */
+  runDir: string;
+  /** The live cluster; without it the page shows the metrics only. */
+  cluster?: Cluster;
+  /** nats-server monitoring URL; default: NATS_MONITOR_URL, else the embedded server's from nats.json. */
+  monitorUrl?: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 0: any free port (read `url`). */
+  port?: number;
+}
+
+export interface WebView {
+  url: string;
+  close(): Promise<void>;
+}
+
+export const TOP_CACHE_MS = 900;
+const STATIC = fileURLToPath(new URL(".", import.meta.url));
+const PAGES: Record<string, { file: string; type: string }> = {
+  "/": { file: "index.html", type: "text/html; charset=utf-8" },
+  "/index.html": { file: "index.html", type: "text/html; charset=utf-8" },
+  "/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
+};
+
+/** One metrics.jsonl line as the charts need it (samples are served separately: they are large). */
+export interface StepPoint {
+  step: number;
+  time?: string;
+  groups: Record<string, Record<string, unknown>>;
+  train: Record<string, unknown> | null;
+  seconds: Record<string, number>;
+}
+
+/** Reads metrics.jsonl from line `from`; stops before a last line that is still being written. */
+export function readMetrics(file: string, from: number): { lines: Record<string, unknown>[]; next: number } {
+  if (!existsSync(file)) return { lines: [], next: 0 };
+  const text = readFileSync(file, "utf8");
+  const complete = text.endsWith("\n") ? text : text.slice(0, text.lastIndexOf("\n") + 1);
+  const raw = complete.split("\n").filter(Boolean);
+  const lines: Record<string, unknown>[] = [];
+  for (const l of raw.slice(from)) {
+    try {
+      lines.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {
+      lines.push({}); // keep numbering aligned with the file
+    }
+  }
+  return { lines, next: raw.length };
+}
+
+function toPoint(l: Record<string, unknown>): StepPoint {
+  return {
+    step: typeof l.step === "number" ? l.step : NaN,
+    time: typeof l.time === "string" ? l.time : undefined,
+    groups: (l.groups ?? {}) as StepPoint["groups"],
+    train: (l.train ?? null) as StepPoint["train"],
+    seconds: (l.seconds ?? {}) as StepPoint["seconds"],
+  };
+}
+
+function send(res: ServerResponse, status: number, body: string | Buffer, type = "application/json; charset=utf-8"): void {
+  res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+  res.end(body);
+}
+
+export async function startWebView(o: WebViewOptions): Promise<WebView> {
+  const metricsFile = join(o.runDir, "metrics.jsonl");
+  const monitorUrl =
+    o.monitorUrl ??
+    process.env.NATS_MONITOR_URL ??
+    (o.cluster ? readServerFile(o.cluster.runDir)?.monitorUrl : undefined) ??
+    readServerFile(o.runDir)?.monitorUrl ??
+    "";
+  let top: { at: number; snap?: TopSnapshot; pending?: Promise<TopSnapshot> } = { at: 0 };
+
+  const readTop = async (): Promise<TopSnapshot | { error: string }> => {
+    if (!o.cluster) return { error: "no live cluster: this web view shows the run folder only" };
+    if (top.snap && Date.now() - top.at < TOP_CACHE_MS) return top.snap;
+    // One reading at a time however many pages poll.
+    top.pending ??= collectTop(o.cluster, monitorUrl, top.snap).finally(() => (top.pending = undefined));
+    const snap = await top.pending;
+    top = { at: Date.now(), snap };
+    return snap;
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    if (req.method !== "GET") return send(res, 405, JSON.stringify({ error: "GET only" }));
+    const page = PAGES[url.pathname];
+    if (page) return send(res, 200, readFileSync(join(STATIC, page.file)), page.type);
+    if (url.pathname === "/api/top") return send(res, 200, JSON.stringify(await readTop()));
+    if (url.pathname === "/api/metrics") {
+      const from = Math.max(0, Number(url.searchParams.get("from") ?? 0) || 0);
+      const { lines, next } = readMetrics(metricsFile, from);
+      return send(res, 200, JSON.stringify({ runDir: o.runDir, steps: lines.map(toPoint), next }));
+    }
+    if (url.pathname === "/api/samples") {
+      const { lines } = readMetrics(metricsFile, 0);
+      const last = lines.at(-1);
+      const mtime = existsSync(metricsFile) ? statSync(metricsFile).mtimeMs : null;
+      return send(res, 200, JSON.stringify({ step: last?.step ?? null, samples: (last?.samples as unknown[]) ?? [], updatedAt: mtime }));
+    }
+    send(res, 404, JSON.stringify({ error: `no such page: ${url.pathname}` }));
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: Error) => {
+      if (!res.headersSent) send(res, 500, JSON.stringify({ error: e.message }));
+      else res.destroy(e);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(o.port ?? 0, o.host ?? "127.0.0.1", () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${host}:${addr.port}/`,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * The run's web view: the page and its script are served; the JSON endpoints the page polls
+ * report the live actors and NATS figures and the run folder's metrics.jsonl (incrementally,
+ * a half-written last line held back until it is whole) and latest samples.
+ * (No browser check: Debian's chromium is not installed on the test machines.)
+ */
+import { strict as assert } from "node:assert";
+import { appendFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Script } from "node:vm";
+import { after, describe, test } from "node:test";
+import { startWebView, type WebView } from "../../cli/web/server.ts";
+import type { TopSnapshot } from "../../cli/commands/top.ts";
+import { Greeter } from "./fixtures/actors.ts";
+import { useOpsCluster } from "./helpers.ts";
+
+function stepLine(step: number): string {
+  const g = (reward: number, extra: object) => ({ count: 4, rewardMean: reward, formatRate: 1, responseLength: { mean: 40 + step, max: 60, min: 20 }, clipRatio: 0, reflectionShare: 0, ...extra });
+  return JSON.stringify({
+    time: new Date(Date.UTC(2026, 10, 26, 10, step)).toISOString(),
+    step,
+    groups: {
+      "propose/deduction": g(0.1 * step, { validRate: 0.5 + 0.1 * step }),
+      "solve/deduction": g(0.2 * step, { accuracy: 0.25 * step }),
+    },
+    train: { step, loss: 1 / step, gradNorm: 1, lr: 1e-4, tokens: 100, terms: {} },
+    bufferSizes: { deduction: 10 + step },
+    seconds: { propose: 1, solve: 2 },
+    samples: [{ type: "deduction", program: `def f(x):\n    return x + ${step}`, verdict: "valid", solveRate: 0.5 }],
+  });
+}
+
+describe("web view", () => {
+  const t = useOpsCluster("t-web");
+  let view: WebView | undefined;
+  after(() => view?.close());
+  const get = async (path: string) => {
+    const r = await fetch(new URL(path, view!.url));
+    return { status: r.status, type: r.headers.get("content-type") ?? "", text: await r.text() };
+  };
+
+  test("page - index.html and app.js are served; unknown paths are 404", async () => {
+    await t.cluster.spawn(Greeter, [], { name: "wv" });
+    view = await startWebView({ runDir: t.runDir, cluster: t.cluster, monitorUrl: t.server.monitorUrl });
+    const [page, js, missing] = await Promise.all([get("/"), get("/app.js"), get("/nope")]);
+    assert.equal(page.status, 200);
+    assert.match(page.type, /^text\/html/);
+    assert.match(page.text, /<script src="app.js"><\/script>/);
+    assert.match(page.text, /id="actors"/);
+    assert.equal(js.status, 200);
+    assert.match(js.type, /javascript/);
+    assert.match(js.text, /api\/top/);
+    assert.doesNotThrow(() => new Script(js.text, { filename: "app.js" }), "the page's script parses");
+    assert.equal(missing.status, 404);
+  });
+
+  test("/api/top - the live actors with their figures, and the NATS server's", async () => {
+    const wv = await t.cluster.getActor<Greeter>("wv");
+    await wv.greet("web");
+    const top = JSON.parse((await get("/api/top")).text) as TopSnapshot;
+    const row = top.actors.find((a) => a.name === "wv");
+    assert.equal(row?.state, "alive");
+    assert.ok(row?.stats && row.stats.calls >= 1);
+    assert.ok(row?.process && row.process.rss > 0);
+    assert.ok(top.nats.figures && top.nats.figures.connections >= 2, `NATS: ${top.nats.error}`);
+  });
+
+  test("/api/metrics and /api/samples - the run's steps, read incrementally", async () => {
+    const file = join(t.runDir, "metrics.jsonl");
+    writeFileSync(file, [stepLine(1), stepLine(2), stepLine(3)].join("\n") + "\n");
+    const partial = stepLine(4);
+    appendFileSync(file, partial.slice(0, 50)); // the driver is mid-write
+    const all = JSON.parse((await get("/api/metrics")).text);
+    assert.equal(all.next, 3, "the half-written line is held back");
+    assert.deepEqual(all.steps.map((s: { step: number }) => s.step), [1, 2, 3]);
+    assert.equal(all.steps[1].groups["solve/deduction"].accuracy, 0.5);
+    assert.equal(all.steps[2].groups["propose/deduction"].validRate, 0.5 + 0.1 * 3);
+    assert.equal(all.steps[0].train.loss, 1);
+    assert.equal("samples" in all.steps[0], false, "samples are served on their own");
+    appendFileSync(file, partial.slice(50) + "\n");
+    const more = JSON.parse((await get("/api/metrics?from=3")).text);
+    assert.equal(more.next, 4);
+    assert.deepEqual(more.steps.map((s: { step: number }) => s.step), [4]);
+    const samples = JSON.parse((await get("/api/samples")).text);
+    assert.equal(samples.step, 4);
+    assert.equal(samples.samples[0].program, "def f(x):\n    return x + 4");
+    assert.equal(samples.samples[0].verdict, "valid");
+  });
+});

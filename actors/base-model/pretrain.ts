@@ -130,7 +130,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
   try {
     while (progress.step < total) {
       const batch = batches[progress.step % batches.length];
-      const stats = await trainer.trainStep(batch.map((e) => ({ prompt: e.ids.slice(0, 1), response: e.ids.slice(1), lossWeights: e.weights.slice(1), advantages: new Float32Array(e.ids.length - 1) })));
+      const stats = await trainer.trainStep(batch.map((e) => ({ prompt: e.ids.slice(0, 1), response: e.ids.slice(1), lossWeights: e.weights.slice(1) })));
       loss = stats.loss;
       ema = Number.isNaN(ema) ? loss : 0.95 * ema + 0.05 * loss;
       progress = { step: progress.step + 1, tokens: progress.tokens + stats.tokens, seconds: (performance.now() - t0) / 1000 };

@@ -109,7 +109,7 @@ export class ExprGen {
     }
   }
 
-  /** Is there any way to build `type` from the variables in scope (within `depth` steps)? */
+  /** Is a variable of `type` in scope? */
   private has(type: ValueType): boolean {
     return this.vars(type).length > 0;
   }

@@ -608,12 +608,11 @@ const level4: Template[] = [
 const helperTemplate: Template = {
   name: "helper",
   params: (rng) => [rng.pick<ValueType>(["list[int]", "list[str]"])],
-  body: ({ rng, params, gen }) => {
+  body: ({ rng, params }) => {
     const itemType: ValueType = params[0].type === "list[int]" ? "int" : "str";
     const hg = new ExprGen(rng, [{ name: "v", type: itemType }]);
     const cond = hg.condOn({ name: "v", type: itemType });
     const a = hg.expr("int", 1), b = hg.expr("int", 1);
-    void gen;
     return {
       before: ["def g(v):", `${I(1)}if ${cond.code}:`, `${I(2)}return ${a.code}`, `${I(1)}return ${b.code}`, ""],
       lines: [`${I(1)}total = 0`, `${I(1)}for item in ${params[0].name}:`, `${I(2)}total += g(item)`, `${I(1)}return total`],

@@ -19,7 +19,7 @@ const dirs: string[] = [];
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 const fresh = () => { const d = mkdtempSync(join(tmpdir(), "azr-corpus-")); dirs.push(d); return d; };
 const lines = <T>(file: string): T[] => readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as T);
-const OPTS = { seed: 5, programs: 80, evalSeed: 6, evalPrograms: 30, vocabSize: 512, workers: 2, tokenizerSample: 100000, hfCheckSample: 50, log: null };
+const OPTS = { seed: 5, programs: 80, evalSeed: 6, evalPrograms: 30, vocabSize: 512, workers: 2, tokenizerSample: 100000, hfCheckSample: 50, runner: "harness" as const, log: null };
 
 describe("make-corpus", () => {
   it("writes corpus, tokenizer and a held-out set disjoint from pretraining", async () => {
@@ -57,7 +57,7 @@ describe("make-corpus", () => {
     assert.ok(onDisk.baselines.copy.deduction.accuracy < 0.3);
   });
 
-  it("the command rebuilds what the function built from the same seeds, with a progress line and a summary", async () => {
+  it("the command (sandboxed executor, its default) rebuilds what the harness built from the same seeds", async () => {
     const [a, b] = [fresh(), fresh()];
     await makeCorpus({ ...OPTS, seed: 3, programs: 40, evalPrograms: 15, vocabSize: 400, out: a });
     const r = spawnSync(process.execPath, ["--import", "tsx", "actors/base-model/make-corpus.ts", "--out", b, "--seed", "3", "--programs", "40", "--eval-seed", "6", "--eval-programs", "15", "--vocab-size", "400", "--hf-check-sample", "50"], { encoding: "utf8" });

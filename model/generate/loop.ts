@@ -35,6 +35,8 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
   const stops = req.stop ?? [];
   if (stops.length && !opts.decode) throw new Error("stop strings need a tokenizer (no tokenizer.json in the model directory)");
   if (req.prompts.some((p) => p.length === 0)) throw new Error("generate: every prompt needs at least one token");
+  if (!(req.maxNewTokens >= 1)) throw new Error(`generate: maxNewTokens must be ≥ 1, got ${req.maxNewTokens}`);
+  if (req.topP !== undefined && !(req.topP > 0 && req.topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${req.topP}`);
   const sampler: Sampler = { temperature: req.temperature ?? 0, topK: req.topK ?? 0, topP: req.topP ?? 1 };
   const seed = req.seed ?? 0;
   const eos = new Set(opts.eosTokenIds);

@@ -69,38 +69,42 @@ export function argmax(row: Float32Array): number {
   return best;
 }
 
-/** Picks a token from `logprobs` (one row, log-softmax of the logits). */
+/**
+ * Picks a token from `logprobs` (one row, log-softmax of the logits). Order as in Hugging Face:
+ * temperature, then top-k, then top-p over what top-k left (renormalised).
+ */
 export function sampleToken(logprobs: Float32Array, s: Sampler, rng: Rng): number {
   if (s.temperature <= 0) return argmax(logprobs);
   const V = logprobs.length;
   const topK = s.topK > 0 ? Math.min(s.topK, V) : 0;
-  // Candidates: the top-k, or for top-p alone a generous top-k first (widened if its mass is short).
+  const maxLp = logprobs[argmax(logprobs)];
+  const tempered = (lp: number) => Math.exp((lp - maxLp) / s.temperature);
+  // Top-p without top-k needs the whole vocabulary's tempered mass as its normaliser; candidates
+  // start as a generous top-256 and widen until they hold topP of that mass.
+  let fullMass = 0;
+  if (!topK && s.topP < 1) for (let i = 0; i < V; i++) fullMass += tempered(logprobs[i]);
   let k = topK || (s.topP < 1 ? Math.min(V, 256) : V);
   for (;;) {
     const cand = k === V ? Array.from({ length: V }, (_, i) => i) : topKIndices(logprobs, k);
-    cand.sort((a, b) => logprobs[b] - logprobs[a]);
-    const maxLp = logprobs[cand[0]];
-    const w = cand.map((i) => Math.exp((logprobs[i] - maxLp) / s.temperature));
-    let total = 0;
-    for (const x of w) total += x;
+    if (s.topP < 1) cand.sort((a, b) => logprobs[b] - logprobs[a]);
+    const w = cand.map((i) => tempered(logprobs[i]));
+    let candMass = 0;
+    for (const x of w) candMass += x;
+    const norm = topK ? candMass : fullMass || candMass;
     let n = cand.length;
     if (s.topP < 1) {
-      // Nucleus over the tempered distribution; needs the full mass, which the candidates only
-      // approximate when k < V: accept when the candidates' untempered mass already covers topP.
-      let full = 0;
-      for (const i of cand) full += Math.exp(logprobs[i]);
-      if (!topK && k < V && full < s.topP) {
+      if (!topK && k < V && candMass / norm < s.topP) {
         k = Math.min(V, k * 4);
         continue;
       }
       let acc = 0;
       for (n = 0; n < cand.length; ) {
-        acc += w[n++] / total;
+        acc += w[n++] / norm;
         if (acc >= s.topP) break;
       }
-      total = 0;
-      for (let i = 0; i < n; i++) total += w[i];
     }
+    let total = 0;
+    for (let i = 0; i < n; i++) total += w[i];
     let u = rng.next() * total;
     for (let i = 0; i < n; i++) if ((u -= w[i]) <= 0) return cand[i];
     return cand[n - 1];

@@ -1,0 +1,41 @@
+/** The sampler against exact distributions: temperature, top-k, top-p frequencies over many draws. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Rng, sampleToken } from "../../model/generate/sampling.ts";
+
+const probs = [0.5, 0.25, 0.15, 0.06, 0.04];
+const row = Float32Array.from(probs.map(Math.log));
+
+function frequencies(s: { temperature: number; topK: number; topP: number }, n = 40000): number[] {
+  const rng = new Rng(1);
+  const f = new Array(probs.length).fill(0);
+  for (let i = 0; i < n; i++) f[sampleToken(row, s, rng)]++;
+  return f.map((x) => x / n);
+}
+
+const close = (got: number[], want: number[], tol = 0.01) =>
+  got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) < tol, `token ${i}: ${g.toFixed(3)} vs ${want[i].toFixed(3)} (${got.map((x) => x.toFixed(3))})`));
+
+test("sampling - temperature 1 draws the distribution itself", () => close(frequencies({ temperature: 1, topK: 0, topP: 1 }), probs));
+
+test("sampling - temperature 0.5 squares and renormalises", () => {
+  const sq = probs.map((p) => p * p), z = sq.reduce((a, b) => a + b);
+  close(frequencies({ temperature: 0.5, topK: 0, topP: 1 }), sq.map((p) => p / z));
+});
+
+test("sampling - top-k 2 keeps the two best, renormalised", () => close(frequencies({ temperature: 1, topK: 2, topP: 1 }), [2 / 3, 1 / 3, 0, 0, 0]));
+
+test("sampling - top-p 0.8 keeps the smallest prefix reaching 0.8", () => close(frequencies({ temperature: 1, topK: 0, topP: 0.8 }), [0.5 / 0.9, 0.25 / 0.9, 0.15 / 0.9, 0, 0]));
+
+test("sampling - temperature 0 is argmax and ignores the stream", () => {
+  assert.equal(sampleToken(row, { temperature: 0, topK: 0, topP: 1 }, new Rng(5)), 0);
+});
+
+test("sampling - top-p over a large vocabulary widens its candidates until they hold the mass", () => {
+  // 4096 equally likely tokens: top-p 0.5 must keep ~2048 of them, far past the first 256 candidates.
+  const flat = new Float32Array(4096).fill(Math.log(1 / 4096));
+  const rng = new Rng(3);
+  const seen = new Set<number>();
+  for (let i = 0; i < 20000; i++) seen.add(sampleToken(flat, { temperature: 1, topK: 0, topP: 0.5 }, rng));
+  assert.ok(seen.size > 1500 && seen.size <= 2049, `${seen.size} distinct tokens`);
+});

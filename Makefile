@@ -14,7 +14,7 @@ TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 BENCHES = $(basename $(notdir $(wildcard bench/*.bench.ts)))
 NODE_TS := node --import tsx
 
-.PHONY: help setup system-deps test typecheck bench selfplay clean
+.PHONY: help setup system-deps test typecheck bench selfplay base-model clean
 
 help: ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -50,6 +50,11 @@ bench-%: setup ## run one benchmark, e.g. make bench-actors
 
 selfplay: setup ## run Absolute Zero self-play with a recipe (MODEL=tiny by default)
 	$(NODE_TS) cli/main.ts selfplay --recipe $(MODEL)
+
+BASE_MODEL_ARGS ?=
+base-model: setup ## make the tiny base model from nothing: corpus, tokenizer, pretraining (resumable) → data/tiny
+	@[ -f runs/base-model/corpus/corpus.jsonl ] || $(NODE_TS) actors/base-model/make-corpus.ts --out runs/base-model/corpus
+	$(NODE_TS) cli/main.ts base-model --corpus runs/base-model/corpus --out data/tiny --resume $(BASE_MODEL_ARGS)
 
 clean: ## remove run folders and bench output
 	rm -rf bench/out runs

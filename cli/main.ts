@@ -4,6 +4,7 @@ import { hideBin } from "yargs/helpers";
 import { doctorCommand } from "./commands/doctor.ts";
 import { selfplayCommand } from "./commands/selfplay.ts";
 import { recipesCommand } from "./commands/recipes.ts";
+import { baseModelCommand } from "./commands/base-model.ts";
 import { actorsCommand } from "./commands/actors.ts";
 import { nodesCommand } from "./commands/nodes.ts";
 import { killCommand } from "./commands/kill.ts";
@@ -18,6 +19,7 @@ await yargs(hideBin(process.argv))
   .command(selfplayCommand)
   .command(doctorCommand)
   .command(recipesCommand)
+  .command(baseModelCommand)
   .command(actorsCommand)
   .command(nodesCommand)
   .command(killCommand)

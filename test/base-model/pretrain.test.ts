@@ -1,0 +1,51 @@
+/** Pretraining: the loss falls on a small corpus, a stopped run resumes at its step, and the result loads as a model. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pretrain, type PretrainOptions } from "../../actors/base-model/pretrain.ts";
+import { curriculumOrder, formatCorpus, TINY_FORMAT_OPTIONS, type ExecutedProgram } from "../../azr/corpus/format.ts";
+import { OrtEngine } from "../../model/ort/engine.ts";
+
+/** A corpus of one repeated deduction example, so a few steps must lower the loss. */
+function smallCorpus(dir: string): void {
+  const prog: ExecutedProgram = {
+    id: "p0", level: 0, template: "add", params: ["int"], source: "def f(a):\n    return a + 1", message: "adds one",
+    pairs: [{ input: "1", output: "2" }, { input: "5", output: "6" }, { input: "7", output: "8" }, { input: "9", output: "10" }],
+  };
+  const examples = curriculumOrder(formatCorpus([prog], 1, TINY_FORMAT_OPTIONS), 1);
+  writeFileSync(join(dir, "corpus.jsonl"), examples.map((e) => JSON.stringify(e)).join("\n") + "\n");
+  for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join("data/tiny", f), join(dir, f));
+}
+
+test("pretrain - loss falls, a time-boxed run resumes at its step, the export loads in the engine", { timeout: 600_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "azr-pretrain-"));
+  try {
+    smallCorpus(dir);
+    const lines: string[] = [];
+    const o: PretrainOptions = {
+      corpusDir: dir, outDir: join(dir, "model"), workDir: join(dir, "work"), batchTokens: 4096, microBatch: 8, lr: 3e-3, warmupSteps: 1,
+      epochs: 40, maxSteps: 4, maxSeconds: 0, saveEvery: 2, maxSeqTokens: 1024, seed: 1, threads: 2, resume: false, log: (s) => lines.push(s),
+    };
+    const first = await pretrain(o);
+    assert.equal(first.steps, 4);
+    const second = await pretrain({ ...o, maxSteps: 8, resume: true });
+    assert.ok(lines.some((l) => l.startsWith("resumed at step 4/8")), lines.join("\n"));
+    assert.equal(second.steps, 8);
+    assert.ok(second.loss < first.loss, `loss ${second.loss} after 8 steps < ${first.loss} after 4`);
+    const meta = JSON.parse(readFileSync(join(dir, "model", "pretraining.json"), "utf8"));
+    assert.equal(meta.step, 8);
+    assert.ok(existsSync(join(dir, "model", "tokenizer.json")));
+    const engine = await OrtEngine.fromPretrained(join(dir, "model"), { threads: 1 });
+    try {
+      const gens = [];
+      for await (const g of engine.generate({ prompts: [[1, 2, 3]], maxNewTokens: 4, temperature: 0 })) gens.push(g);
+      assert.equal(gens.length, 1);
+    } finally {
+      await engine.dispose();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

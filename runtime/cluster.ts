@@ -15,7 +15,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { ActorClient, type CallOptions } from "./client.ts";
 import { connectOrEmbed, type ConnectionSpec, type Connected } from "./connection.ts";
 import { describeMethods, requireActorMeta, type ActorClass, type ActorOptions } from "./define.ts";
-import { ActorDefinitionError, ActorExistsError, ActorMethodError, ActorNotFoundError, PlacementError } from "./errors.ts";
+import { ActorDefinitionError, ActorDiedError, ActorExistsError, ActorMethodError, ActorNotFoundError, PlacementError } from "./errors.ts";
 import { ActorStartError } from "./actor-process.ts";
 import { followEvents, publishEvent, type ActorEvent } from "./events.ts";
 import { createHandle, handleRef, type Handle } from "./handle.ts";
@@ -224,7 +224,13 @@ export class Cluster {
     const e = await this.registry.get(name);
     if (!e) throw new ActorNotFoundError(name, this.name);
     if (e.state === "dead") return;
-    await this.#nodeCall(e.node, (n) => n.killActor(name, reason));
+    try {
+      await this.#nodeCall(e.node, (n) => n.killActor(name, reason));
+    } catch (err) {
+      // The node (or the process that served it locally) is gone: nobody else will mark it dead.
+      if (!(err instanceof ActorDiedError)) throw err;
+      await this.registry.transition(name, (x) => (x.state === "dead" ? undefined : { ...x, state: "dead", reason: `${reason}; its node ${e.node} is gone` }));
+    }
   }
 
   /** Replaces the actor's process with a new incarnation (its saved state is loaded). */

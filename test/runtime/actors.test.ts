@@ -38,6 +38,24 @@ describe("calls", () => {
     assert.equal(await counter.get(), 15);
   });
 
+  test("typed handle - arguments and results follow the class (checked by tsc over this file)", () => {
+    // Never called: the assertions are the compile errors `make test`'s tsc step would report.
+    const typeChecks = (h: Handle<Counter>) => {
+      const sum: Promise<number> = h.add(1);
+      const values: AsyncIterableIterator<number> = h.count(3);
+      // @ts-expect-error add takes a number
+      void h.add("1");
+      // @ts-expect-error not a method of Counter
+      void h.nope();
+      // @ts-expect-error lifecycle hooks are not remote methods
+      void h.saveState();
+      // @ts-expect-error fields are not remote: only methods are
+      void h.n;
+      return [sum, values];
+    };
+    assert.equal(typeof typeChecks, "function");
+  });
+
   test("typed handle - a void method resolves to undefined, not null", async () => {
     assert.equal(await counter.nothing(), undefined);
   });
@@ -134,6 +152,22 @@ describe("lost death events", () => {
     assert.match(e2.message, /incarnation that took this call is gone/);
     assert.equal(typeof (await cluster.call("replaced", "get", [])), "number", "later calls reach the new incarnation");
     await successor.close();
+  });
+});
+
+describe("stale registry entries", () => {
+  test("kill marks an actor dead when the process that served it vanished; the name can be served again", async () => {
+    const { connect } = await import("../../runtime/index.ts");
+    const other = await connect({ connection: { servers: [cluster.nc.getServer()] }, cluster: "t-actors", runDir: cluster.runDir });
+    await other.serve(new Counter(), { name: "orphan" });
+    await other.nc.close(); // gone without a word: the registry still says alive
+    assert.equal((await cluster.registry.get("orphan"))?.state, "alive");
+    await assert.rejects(cluster.serve(new Counter(), { name: "orphan" }), { name: "ActorExistsError" });
+    await cluster.kill("orphan");
+    assert.equal((await cluster.registry.get("orphan"))?.state, "dead");
+    const h = await cluster.serve(new Counter(3), { name: "orphan" });
+    assert.equal(await h.get(), 3);
+    await cluster.kill("orphan");
   });
 });
 

@@ -95,9 +95,15 @@ def tokenizer_json() -> dict:
     vocab = {b2u[b]: b for b in range(256)}
     for i in range(258, VOCAB):  # unused ids: multi-byte pieces so decode of any id is defined
         vocab[b2u[97 + i % 26] + b2u[97 + (i * 7) % 26]] = i
-    return {"version": "1.0", "added_tokens": [{"id": 256, "content": "<|bos|>", "special": True},
-                                               {"id": EOS, "content": "<|eos|>", "special": True}],
-            "model": {"type": "BPE", "vocab": vocab, "merges": []}, "decoder": {"type": "ByteLevel"}}
+    special = lambda i, c: {"id": i, "content": c, "single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+    return {"version": "1.0", "truncation": None, "padding": None,
+            "added_tokens": [special(256, "<|bos|>"), special(EOS, "<|eos|>")],
+            "normalizer": None,
+            "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": True},
+            "post_processor": None,
+            "decoder": {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": True},
+            "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                      "fuse_unk": False, "byte_fallback": False, "ignore_merges": False, "vocab": vocab, "merges": []}}
 
 
 def make_model_dir(out: str, arch: str, shards: int = 1, seed: int = 0, bf16: bool = False) -> dict:

@@ -146,6 +146,30 @@ def check_lora_roundtrip():
     return ok, {"freshIsNoop": fresh_is_noop, "peftConfig": {k: cfg[k] for k in ("r", "lora_alpha", "target_modules")}}
 
 
+def check_gradient_checkpointing():
+    """Recomputing activations in backward must not change the gradients (LoRA on a frozen base too)."""
+    d = os.path.join(TMP, "gc")
+    fixtures.make_model_dir(d, "llama", seed=6)
+    from azr_torch.training import response_logprobs
+
+    grads = {}
+    for lora in (None, {"rank": 2, "alpha": 4}):
+        for gc in (False, True):
+            e = Engine({"modelDir": d, "device": "cpu", "lora": lora, "seed": 0})
+            e.model.train()
+            e.model.gradient_checkpointing = gc
+            logps, _ = response_logprobs(e.model, [s[:4] for s in SEQS], [s[4:] for s in SEQS])
+            torch.stack([lp.sum() for lp in logps]).sum().backward()
+            grads[(lora is not None, gc)] = {n: p.grad.clone() for n, p in e.model.named_parameters() if p.grad is not None}
+    worst = 0.0
+    for lora in (False, True):
+        a, b = grads[(lora, False)], grads[(lora, True)]
+        if set(a) != set(b) or not a:
+            return False, {"error": f"gradient sets differ (lora={lora})"}
+        worst = max(worst, max(float((a[n] - b[n]).abs().max() / (a[n].abs().max() + 1e-12)) for n in a))
+    return worst <= 1e-5, {"maxRelErr": worst}
+
+
 CHECKS = {
     "reference qwen2": lambda: check_reference("qwen2"),
     "reference llama (llama3 rope, untied)": lambda: check_reference("llama"),
@@ -158,6 +182,7 @@ CHECKS = {
     "kv cache decode equals full recompute": check_kv_cache,
     "saved checkpoint reloads": check_save_reload,
     "lora save/load round-trips": check_lora_roundtrip,
+    "gradient checkpointing keeps gradients": check_gradient_checkpointing,
 }
 
 if __name__ == "__main__":

@@ -36,19 +36,6 @@ interface Pending {
 }
 
 const MAX_INFRA_TRIES = 3;
-
-/**
- * Modules a replacement worker may import at start-up (trusted, before its integrity snapshot)
- * because a task needed them: a worker whose task imports a new module retires, and without
- * this every numpy/sympy task would cost a restart. Only well-known libraries without import
- * side effects are adopted; anything else keeps retiring its worker.
- */
-export const ADOPTABLE_MODULES = new Set([
-  "numpy", "sympy", "scipy", "statistics", "json", "queue", "base64", "zlib", "secrets", "random",
-  "hashlib", "hmac", "datetime", "calendar", "textwrap", "array", "enum", "dataclasses", "numbers",
-  "cmath", "pprint", "difflib", "struct", "binascii", "uuid", "timeit", "time", "string", "abc",
-]);
-
 export class WorkerPool {
   private readonly queue: Pending[] = [];
   private readonly byId = new Map<number, Pending>();
@@ -60,8 +47,6 @@ export class WorkerPool {
   /** Why workers were replaced, by reason. */
   readonly replaced = new Map<string, number>();
   workersStarted = 0;
-  /** Modules replacement workers import at start (learnt from retirements). */
-  readonly preload = new Set<string>();
   /** Every uid a worker of this pool ran as (per-worker uids when we run as root). */
   readonly uids = new Set<number>();
   firstReady: WorkerProcess["ready"] | undefined;
@@ -105,7 +90,7 @@ export class WorkerPool {
     if (this.closed) return Promise.resolve();
     this.starting++;
     const plan = launchPlan(this.opts.sandbox);
-    return WorkerProcess.start(plan, { memoryMB: this.opts.memoryMB, preload: [...this.preload] }, {
+    return WorkerProcess.start(plan, { memoryMB: this.opts.memoryMB }, {
       onResult: (job, obs) => this.onResult(job, obs),
       onEnd: (w, end) => this.onEnd(w, end),
     }).then((w) => {
@@ -146,7 +131,6 @@ export class WorkerPool {
   }
 
   private onResult(job: Job, obs: Observation): void {
-    for (const m of obs.newModules ?? []) if (ADOPTABLE_MODULES.has(m)) this.preload.add(m);
     const p = this.byId.get(job.id);
     if (!p) return;
     this.byId.delete(job.id);

@@ -102,8 +102,6 @@ export interface Observation {
   signal?: number;
   exitCode?: number;
   retire?: string;
-  /** With retire = "new-modules": the top-level modules the task imported. */
-  newModules?: string[];
 }
 
 export interface ReadyMessage {

@@ -95,6 +95,8 @@ export function bubblewrapArgs(python: string, env: Record<string, string>): str
   const args = [
     "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
     ...pythonBinds(python),
+    // Debian resolves libblas/liblapack (numpy) through /etc/alternatives; nothing else of /etc.
+    "--ro-bind-try", "/etc/alternatives", "/etc/alternatives", "--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
     "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", SANDBOX_SCRATCH,
     "--ro-bind", WORKER_DIR, SANDBOX_DIR,
     "--chdir", SANDBOX_SCRATCH, "--clearenv",

@@ -97,7 +97,7 @@ export class WorkerProcess {
   ) {}
 
   /** Spawn, send the config frame, and resolve once the worker reports ready. */
-  static start(plan: LaunchPlan, config: { memoryMB: number; preload: string[] }, events: WorkerEvents): Promise<WorkerProcess> {
+  static start(plan: LaunchPlan, config: { memoryMB: number }, events: WorkerEvents): Promise<WorkerProcess> {
     return new Promise((resolve, reject) => {
       let channel: Channel;
       try {
@@ -165,7 +165,7 @@ export class WorkerProcess {
         }
         w.onExit(code, signal);
       });
-      w.toWorker.write(encodeFrame({ scratch: plan.scratch, memoryMB: config.memoryMB, preload: config.preload }));
+      w.toWorker.write(encodeFrame({ scratch: plan.scratch, memoryMB: config.memoryMB }));
     });
   }
 

@@ -211,6 +211,17 @@ def build_value(node):
     raise NotLiteral(type(node).__name__)
 
 
+# Modules trusted code imports on a program's behalf (see adopt_imports): common libraries
+# without import-time side effects.
+ADOPTABLE_MODULES = frozenset((
+    "numpy", "sympy", "scipy", "statistics", "json", "queue", "base64", "zlib", "secrets", "random",
+    "hashlib", "hmac", "datetime", "calendar", "textwrap", "array", "enum", "dataclasses", "numbers",
+    "cmath", "pprint", "difflib", "struct", "binascii", "uuid", "timeit", "time", "string", "abc",
+    "bisect", "heapq", "itertools", "functools", "collections", "math", "re", "copy", "typing",
+    "fractions", "decimal", "operator", "unicodedata", "contextlib", "weakref", "graphlib", "io",
+))
+IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import\b|import[ \t]+([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*))", re.M)
+
 LITERAL_NODES = (ast.Expression, ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.UnaryOp,
                  ast.USub, ast.UAdd, ast.Load, ast.Name, ast.Call, ast.keyword)
 LITERAL_NAMES = ("inf", "nan", "set")
@@ -349,13 +360,7 @@ def main():
     stdout_cap = int(cfg.get("stdoutCap", 8192))
     os.makedirs(scratch, exist_ok=True)
     os.chdir(scratch)
-    # Modules earlier tasks needed (the parent learns them from retirements, from an allowlist):
-    # imported here by trusted code, before the integrity snapshot.
-    for name in cfg.get("preload") or []:
-        try:
-            __import__(name)
-        except Exception:
-            pass
+
 
     # Channels: fds 0/1 are FIFOs whose other ends the Node parent holds open for reading and
     # writing (so dropping ours never reads as EOF there). Keep them only as O_PATH (unwritable)
@@ -618,6 +623,31 @@ def main():
             if r is not None:
                 _os_close(r)
 
+    # ---------------------------------------------------------------- trusted imports
+    def adopt_imports(job):
+        """Import, as trusted code, the allowlisted modules the program's import lines name.
+
+        Libraries such as sympy inspect frames while importing, which the task window forbids;
+        importing them here (then re-taking the integrity snapshot) makes the verdict depend on
+        the program text only, never on what earlier tasks left loaded."""
+        text = (job.get("prelude") or "") + "\n" + job["code"]
+        if "import" not in text:
+            return
+        names = set()
+        for m in IMPORT_LINE.finditer(text):
+            if m.group(1):
+                names.add(m.group(1).split(".")[0])
+            else:
+                names.update(part.strip().split(".")[0] for part in m.group(2).split(","))
+        new = [n for n in sorted(names) if n in ADOPTABLE_MODULES and n not in sys_mod.modules]
+        if new:
+            for n in new:
+                try:
+                    __import__(n)
+                except Exception:
+                    pass
+            refresh_snapshot()
+
     # ---------------------------------------------------------------- one task
     def clean_scratch():
         for name in _listdir(scratch):
@@ -870,7 +900,7 @@ def main():
     send({"t": "ready", "pid": os.getpid(), "uid": os.getuid(), "limits": limits,
           "python": sys.version.split()[0], "hashSeed": os.environ.get("PYTHONHASHSEED")})
     try:
-        serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, ALL_SIGNALS, len_modules)
+        serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, ALL_SIGNALS, len_modules, adopt_imports)
     except BaseException:
         state[0] = False  # our own failure, not the task's: let traceback read frames
         if os.environ.get("AZR_WORKER_STDERR"):
@@ -881,7 +911,7 @@ def main():
             _exit(EXIT_PROTOCOL)
 
 
-def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, ALL_SIGNALS, len_modules):
+def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, ALL_SIGNALS, len_modules, adopt_imports):
     """The request loop: jobs in, one result frame per job out."""
     import _signal
     _exit, _monotonic, _listdir, _sigmask = os._exit, time.monotonic, os.listdir, _signal.pthread_sigmask
@@ -894,6 +924,7 @@ def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, A
             _exit(EXIT_PROTOCOL)
         for job in msg["jobs"]:
             t0 = _monotonic()
+            adopt_imports(job)
             if job.get("strict"):
                 obs = run_strict(job)
                 if _listdir(scratch):  # the child shared our scratch directory
@@ -912,7 +943,6 @@ def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, A
                     # from a fresh worker's, so retire after reporting.
                     obs["wallMs"] = (_monotonic() - t0) * 1000.0
                     obs["retire"] = "new-modules"
-                    obs["newModules"] = sorted({n.split(".")[0] for n in list(sys.modules)[len_modules[0]:]})
                     send({"t": "result", "r": obs})
                     _exit(EXIT_POLLUTED + 11)
             obs["wallMs"] = (_monotonic() - t0) * 1000.0

@@ -1,7 +1,21 @@
 /**
- * The runtime's public API. Define an actor with `defineActor`, connect with `connect()`, then
- * `spawn` / `getActor` / `kill` / `restart` / `serve`; inside a method, `callContext()` gives the
- * caller's AbortSignal and other actors. Everything else in runtime/ is internal.
+ * The runtime's public API. Everything else in runtime/ is internal.
+ *
+ * Define an actor (a class of public async methods; `async *` methods stream):
+ *   export class Counter { n = 0; async add(k: number) { return (this.n += k); } async *ticks(n: number) { ... }
+ *                          saveState() { return { n: this.n }; } loadState(s: { n: number }) { this.n = s.n; } }
+ *   defineActor(import.meta.url, Counter, { concurrent: ["peek"] }); // exported under its class name
+ * Connect, spawn, call:
+ *   await using cluster = await connect({ agent: true });              // NATS_URL, or an embedded server
+ *   const c = await cluster.spawn(Counter, [], { name: "counter", maxRestarts: 3, resources: { gpu: 1 } });
+ *   await c.add(1);                                   // Handle<Counter>: typed, a NATS request/reply
+ *   for await (const t of c.ticks(10)) …              // credit-based stream
+ *   await withCallOptions(c, { timeoutMs: 5000, signal }).add(1);  // cancels at the actor too
+ *   const same = await cluster.getActor<Counter>("counter"); await cluster.kill("counter");
+ *   const local = await cluster.serve(new Counter(), { name: "here" }); // hosted in this process
+ * Inside a method: `callContext()` → { signal, actor, method, getActor, checkpoint }.
+ * Failures: ActorMethodError (remote name/message/stack), ActorDiedError, ActorCallTimeoutError,
+ * ActorCallAbortedError, PlacementError, ActorExistsError, ActorNotFoundError, ActorStartError.
  */
 export { connect, Cluster, DEFAULT_CLUSTER, type ConnectOptions, type SpawnOptions, type ServeOptions } from "./cluster.ts";
 export { defineActor, type ActorClass, type ActorOptions, type CheckpointPolicy, type MethodInfo } from "./define.ts";

@@ -44,7 +44,7 @@ export interface AttachSession {
   readonly ended: Promise<string>;
 }
 
-function describe(t: AttachTarget): string {
+function targetName(t: AttachTarget): string {
   return t.kind === "actor" ? `actor '${t.name}'` : `node '${t.id}'`;
 }
 
@@ -77,7 +77,7 @@ export async function attach(nc: NatsConnection, cluster: string, target: Attach
     reply = decodeJson<OpenReply>(m.data);
   } catch (e) {
     sub.unsubscribe();
-    const what = describe(target);
+    const what = targetName(target);
     const noOne = /no responders|503/i.test(String((e as Error).message)) || (e as { code?: string }).code === "503";
     throw new AttachError(
       noOne
@@ -88,7 +88,7 @@ export async function attach(nc: NatsConnection, cluster: string, target: Attach
   }
   if (!reply.ok) {
     sub.unsubscribe();
-    throw new AttachError(`${describe(target)} refused the attach: ${reply.error}`);
+    throw new AttachError(`${targetName(target)} refused the attach: ${reply.error}`);
   }
   const { input, control } = reply;
   const ctl = (c: Control) => {
@@ -97,7 +97,7 @@ export async function attach(nc: NatsConnection, cluster: string, target: Attach
   timer = setInterval(() => {
     if (done || nc.isClosed()) return;
     nc.request(control, encodeJson({ t: "ping" } satisfies Control), { timeout: ATTACH_PING_MS }).catch(() =>
-      finish(`${describe(target)} stopped answering (its process ended or restarted): detached`),
+      finish(`${targetName(target)} stopped answering (its process ended or restarted): detached`),
     );
   }, o.pingMs ?? ATTACH_PING_MS);
   const enc = new TextEncoder();

@@ -9,6 +9,8 @@ import { strict as assert } from "node:assert";
 import { describe, test } from "node:test";
 import { connect as natsConnect } from "@nats-io/transport-node";
 import { attach, AttachError, type AttachSession } from "../../runtime/attach-client.ts";
+import { replBackend } from "../../runtime/attach-repl.ts";
+import { AttachServer } from "../../runtime/attach-server.ts";
 import { Greeter } from "./fixtures/actors.ts";
 import { Screen, useOpsCluster } from "./helpers.ts";
 
@@ -115,6 +117,32 @@ describe("attach", () => {
     await screen.waitFor(/37 123/);
     s.write("exit\r");
     assert.match(await s.ended, /the shell exited with code 0/);
+  });
+
+  test("restart - an open session ends with the reason when the actor's process is replaced", async () => {
+    const { s } = await open("g1");
+    await t.cluster.restart("g1");
+    assert.equal(await s.ended, "actor 'g1' is stopping");
+    const again = await open("g1"); // the new incarnation serves attach too
+    await again.s.detach();
+  });
+
+  test("idle - a session whose client vanished (no input, no ping) is dropped by the server", async () => {
+    const server = await AttachServer.start({
+      nc: t.cluster.nc,
+      cluster: t.cluster.name,
+      target: { kind: "actor", name: "idle-probe" },
+      open: replBackend("idle-probe", { x: 1 }),
+      idleMs: 300,
+    });
+    try {
+      const s = await attach(t.cluster.nc, t.cluster.name, { kind: "actor", name: "idle-probe" }, { onOutput: () => {}, pingMs: 60_000 });
+      assert.equal(server.sessions, 1);
+      assert.match(await s.ended, /no input or ping for 300 ms: session dropped/);
+      assert.equal(server.sessions, 0);
+    } finally {
+      server.stop();
+    }
   });
 
   test("no target - attaching to an actor that does not run names it", async () => {

@@ -10,7 +10,7 @@
  * which the worker sets and reports in its ready message.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, lstatSync, mkdtempSync, realpathSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, realpathSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -107,6 +107,40 @@ export function bubblewrapArgs(python: string, env: Record<string, string>): str
 
 const isRoot = () => typeof process.getuid === "function" && process.getuid() === 0;
 
+/** uids that own a process right now (from /proc). */
+function uidsInUse(): Set<number> {
+  const used = new Set<number>();
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      used.add(statSync(`/proc/${name}`).uid);
+    } catch {
+      /* the process is gone */
+    }
+  }
+  return used;
+}
+
+/**
+ * A uid no process uses now, different for every spawn of every executor on this host (the start
+ * point depends on our pid): RLIMIT_NPROC counts per uid, so two workers must never share one.
+ */
+function freeUid(): number {
+  const used = uidsInUse();
+  const start = (process.pid * 97 + uidCounter++) % UID_SPAN;
+  for (let i = 0; i < UID_SPAN; i++) {
+    const uid = UID_BASE + ((start + i) % UID_SPAN);
+    if (!used.has(uid) && !recentUids.has(uid)) {
+      recentUids.add(uid);
+      if (recentUids.size > 256) recentUids.delete(recentUids.values().next().value!);
+      return uid;
+    }
+  }
+  throw new Error(`no free uid in ${UID_BASE}..${UID_BASE + UID_SPAN - 1} for a worker`);
+}
+/** Handed out lately by this process (a just-spawned worker may not own a process yet). */
+const recentUids = new Set<number>();
+
 let bwrapPath: string | undefined;
 /** Absolute path of bwrap (workers are spawned with an empty environment, so no PATH lookup). */
 function findBwrap(): string | undefined {
@@ -125,7 +159,7 @@ export function launchPlan(opts: SandboxOptions): LaunchPlan {
     if (!bwrap) throw new Error("bubblewrap (bwrap) is not installed: apt-get install bubblewrap");
     const plan: LaunchPlan = { command: bwrap, args: bubblewrapArgs(python, env), scratch: SANDBOX_SCRATCH, env: {}, sandboxed: true };
     if (isRoot()) {
-      const uid = UID_BASE + (uidCounter++ % UID_SPAN);
+      const uid = freeUid();
       plan.uid = uid;
       plan.gid = uid;
     }

@@ -69,6 +69,13 @@ export interface TorchEngineOptions {
   seed?: number;
   /** Sequences decoded together at most (slots of the KV cache); default 64. */
   maxBatch?: number;
+  /**
+   * Data-parallel training: this worker is `rank` of `worldSize` (gloo on CPU, NCCL on CUDA).
+   * Every rank gets the same full batch in trainStep and takes every worldSize-th micro-batch;
+   * gradients are summed over ranks, so the update equals a single rank's. Call trainStep on all
+   * ranks together (collectives wait for each other).
+   */
+  distributed?: { rank: number; worldSize: number; masterPort: number; masterAddr?: string; backend?: "gloo" | "nccl"; timeoutS?: number };
   /** On CUDA, replay the decode step as a captured CUDA graph (default true; eager if capture fails). */
   cudaGraphs?: boolean;
   /** Interpreter; default `findPython().path`. */
@@ -91,6 +98,7 @@ export interface TorchEngineInfo {
   lora: { rank: number; alpha: number; targetModules: string[] } | null;
   safetensorsPackage: boolean;
   version: number;
+  distributed: { rank: number; worldSize: number; backend: string } | null;
 }
 
 export interface TorchSaveOptions {

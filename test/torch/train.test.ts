@@ -7,6 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { aggregateLoss, klEstimate, tokenLoss, type KlEstimator, type LossAgg } from "../../azr/loss.ts";
 import type { TrainSequence } from "../../model/engine.ts";
@@ -103,3 +104,41 @@ test("lora - trains only adapters, ships PEFT names, saves, reloads and switches
   await eng.setAdapters(false);
   assert.deepEqual(await eng.score({ prompts, responses }), base, "adapters off = the frozen base (the reference model)");
 });
+
+test("data parallel - two gloo ranks give the update of one rank", async () => {
+  const port = await freePort();
+  const opts = { modelDir, threads: 1, optim: { lr: 1e-3, microBatch: 2, weightDecay: 0 }, loss: { entropyCoef: 0.01 } } as const;
+  const single = await createTorchEngine(opts);
+  const ranks = await Promise.all([0, 1].map((rank) => createTorchEngine({ ...opts, distributed: { rank, worldSize: 2, masterPort: port } })));
+  try {
+    assert.deepEqual(ranks.map((r) => r.info.distributed?.rank), [0, 1]);
+    const { batch } = await makeBatch(single);
+    const one = await single.trainStep(batch);
+    const two = await Promise.all(ranks.map((r) => r.trainStep(batch))); // 5 sequences, 3 micro-batches: rank 0 takes 2, rank 1 takes 1
+    for (const s of two) {
+      assert.ok(Math.abs(s.loss - one.loss) < 1e-6 && Math.abs(s.gradNorm - one.gradNorm) < 1e-5 * one.gradNorm, `${JSON.stringify(s)} vs ${JSON.stringify(one)}`);
+    }
+    const [w1, w20, w21] = [await single.getWeights(), await ranks[0]!.getWeights(), await ranks[1]!.getWeights()];
+    let vsSingle = 0;
+    let acrossRanks = 0;
+    for (const [name, t] of w1) {
+      t.forEach((v, i) => { vsSingle = Math.max(vsSingle, Math.abs(v - w20.get(name)![i]!)); });
+      w20.get(name)!.forEach((v, i) => { acrossRanks = Math.max(acrossRanks, Math.abs(v - w21.get(name)![i]!)); });
+    }
+    assert.equal(acrossRanks, 0, "ranks hold identical weights after the step");
+    assert.ok(vsSingle < 1e-5, `two-rank update differs from one rank's by ${vsSingle}`);
+  } finally {
+    await Promise.all([single, ...ranks].map((e) => e.dispose()));
+  }
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}

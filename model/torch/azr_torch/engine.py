@@ -65,6 +65,11 @@ class Engine:
                     f"for this interpreter (pip install torch --index-url https://download.pytorch.org/whl/cu124) or set AZR_PYTHON "
                     f"to a Python that has one; check with: python3 -c 'import torch; print(torch.cuda.is_available())'")
         self.device = torch.device(device)
+        self.dist = None
+        if a.get("distributed"):
+            from .distributed import init_distributed
+
+            self.dist = init_distributed(a["distributed"], self.device)
         dtype_name = a.get("dtype") or ("bfloat16" if self.device.type == "cuda" else "float32")
         if dtype_name not in DTYPES:
             raise ValueError(f"dtype {dtype_name!r}: use one of {', '.join(DTYPES)}")
@@ -107,6 +112,7 @@ class Engine:
             "lora": None if self.lora is None else {"rank": self.lora.r, "alpha": self.lora.alpha, "targetModules": self.lora.target_modules},
             "safetensorsPackage": HAVE_SAFETENSORS_PACKAGE,
             "version": self.version,
+            "distributed": None if self.dist is None else {"rank": self.dist.rank, "worldSize": self.dist.world, "backend": self.dist.backend},
         }
 
     def generate(self, a: dict, cancelled: Callable[[], bool]) -> Iterator[dict]:
@@ -136,7 +142,7 @@ class Engine:
 
     def train_step(self, a: dict) -> dict:
         if self.trainer is None:
-            self.trainer = Trainer(self.model, self.optim, self.loss)
+            self.trainer = Trainer(self.model, self.optim, self.loss, self.dist)
         batch = []
         for s in a["batch"]:
             seq = {"prompt": s["prompt"], "response": s["response"], "advantages": np.frombuffer(s["advantages"], dtype="<f4")}

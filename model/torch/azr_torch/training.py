@@ -155,8 +155,9 @@ def token_losses(logp, old, ref, adv, ent, ls: LossSettings) -> Dict[str, torch.
 
 
 class Trainer:
-    def __init__(self, model: CausalLM, opt: OptimSettings, loss: LossSettings):
+    def __init__(self, model: CausalLM, opt: OptimSettings, loss: LossSettings, dist_info=None):
         self.model, self.opt_s, self.loss_s = model, opt, loss
+        self.dist = dist_info if dist_info is not None and dist_info.world > 1 else None
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("no trainable parameters (LoRA with no matching targets?)")
@@ -186,12 +187,16 @@ class Trainer:
         if n_tokens == 0:
             raise ValueError("trainStep batch has no response tokens")
         micro = [batch[i: i + os_.micro_batch] for i in range(0, len(batch), os_.micro_batch)]
+        # data parallel: every rank gets the whole batch and takes every world-th micro-batch, so the
+        # global counts above (and the micro-batch split) are those of a single rank
+        mine = micro if self.dist is None else micro[self.dist.rank:: self.dist.world]
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        sums: Dict[str, float] = {}
+        term_keys = ["pg", "clipfrac", "approxKl", "entropy"] + (["kl"] if ls.kl_coef else [])
+        sums: Dict[str, float] = {k: 0.0 for k in term_keys}
         total_loss = 0.0
         with_entropy = True  # reported every step; its cost is one exp over the response logits
-        for mb in micro:
+        for mb in mine:
             with self._autocast():
                 logps, ents = response_logprobs(self.model, [s["prompt"] for s in mb], [s["response"] for s in mb], with_entropy)
             mb_tokens = sum(len(s["response"]) for s in mb)
@@ -207,11 +212,16 @@ class Trainer:
                     mb_loss = mb_loss + terms["loss"].sum() / (mb_tokens * len(micro))
                 elif len(logp) > 0:
                     mb_loss = mb_loss + terms["loss"].mean() / n_seqs
-                for k, v in terms.items():
-                    if k != "loss":
-                        sums[k] = sums.get(k, 0.0) + float(v.detach().sum())
+                for k in term_keys:
+                    sums[k] += float(terms[k].detach().sum())
             mb_loss.backward()
             total_loss += float(mb_loss.detach())
+        if self.dist is not None:
+            from .distributed import all_reduce_floats, all_reduce_grads
+
+            all_reduce_grads(self.params)
+            reduced = all_reduce_floats([total_loss] + [sums[k] for k in term_keys], dev)
+            total_loss, sums = reduced[0], dict(zip(term_keys, reduced[1:]))
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, os_.max_grad_norm))
         lr = lr_at(os_, self.step_count)
         skipped = not math.isfinite(grad_norm)

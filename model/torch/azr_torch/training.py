@@ -42,14 +42,39 @@ def response_logprobs(model: CausalLM, prompts: List[List[int]], responses: List
     rows = torch.cat([torch.full((len(r),), b, dtype=torch.long) for b, r in enumerate(responses)]).to(dev)
     cols = torch.cat([torch.arange(len(p) - 1, len(p) - 1 + len(r)) for p, r in zip(prompts, responses)]).to(dev)
     targets = torch.cat([torch.tensor(r, dtype=torch.long) for r in responses]).to(dev)
-    logits = model.logits(h[rows, cols])  # (N,V) fp32, N = response tokens in the batch
-    logp_all = torch.log_softmax(logits, dim=-1)
-    logp = logp_all.gather(-1, targets[:, None])[:, 0]  # (N,)
+    logp, ent = _token_logprobs(model, h[rows, cols], targets, with_entropy)  # (N,), N = response tokens in the batch
     sizes = [len(r) for r in responses]
-    ent = None
-    if with_entropy:
-        ent = list(torch.split(-(logp_all.exp() * logp_all).sum(-1), sizes))
-    return list(torch.split(logp, sizes)), ent
+    return list(torch.split(logp, sizes)), (list(torch.split(ent, sizes)) if with_entropy else None)
+
+
+# fp32 logits of N positions over a 152k vocabulary are N * 0.6 MB: 16 responses of 8k tokens would
+# need 80 GB. Chunks of this many positions bound that; under autograd each chunk's logits are
+# recomputed in backward instead of kept (activation checkpointing of the lm_head + softmax).
+LOGITS_CHUNK = 2048
+
+
+def _token_logprobs(model: CausalLM, h: torch.Tensor, targets: torch.Tensor, with_entropy: bool):
+    """h (N,C) hidden states, targets (N,) -> log-prob of each target (N,) and entropy (N,) if asked."""
+
+    def chunk(hc: torch.Tensor, tc: torch.Tensor):
+        logp_all = torch.log_softmax(model.logits(hc), dim=-1)  # (n,V) fp32
+        lp = logp_all.gather(-1, tc[:, None])[:, 0]
+        ent = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else torch.zeros_like(lp)
+        return lp, ent
+
+    if h.shape[0] <= LOGITS_CHUNK:
+        return chunk(h, targets)
+    use_ckpt = torch.is_grad_enabled() and h.requires_grad
+    outs = []
+    for i in range(0, h.shape[0], LOGITS_CHUNK):
+        hc, tc = h[i: i + LOGITS_CHUNK], targets[i: i + LOGITS_CHUNK]
+        if use_ckpt:
+            from torch.utils.checkpoint import checkpoint
+
+            outs.append(checkpoint(chunk, hc, tc, use_reentrant=False))
+        else:
+            outs.append(chunk(hc, tc))
+    return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
 
 @dataclass

@@ -170,6 +170,27 @@ def check_gradient_checkpointing():
     return worst <= 1e-5, {"maxRelErr": worst}
 
 
+def check_logits_chunking():
+    """Log-probs, entropies and their gradients do not depend on the lm_head chunk size."""
+    import azr_torch.training as T
+
+    d = os.path.join(TMP, "chunk")
+    fixtures.make_model_dir(d, "qwen2", seed=7)
+    out = {}
+    for size in (T.LOGITS_CHUNK, 7):  # 7 < tokens: several checkpointed chunks, one ragged
+        T.LOGITS_CHUNK, saved = size, T.LOGITS_CHUNK
+        try:
+            e = Engine({"modelDir": d, "device": "cpu"})
+            lps, ents = T.response_logprobs(e.model, [s[:3] for s in SEQS], [s[3:] for s in SEQS], True)
+            (torch.cat(lps).sum() + torch.cat(ents).sum()).backward()
+            out[size] = (torch.cat(lps).detach(), torch.cat(ents).detach(), e.model.model.embed_tokens.weight.grad.clone())
+        finally:
+            T.LOGITS_CHUNK = saved
+    (a, b) = out.values()
+    worst = max(float((x - y).abs().max() / (y.abs().max() + 1e-12)) for x, y in zip(a, b))
+    return worst <= 1e-6, {"maxRelErr": worst}
+
+
 CHECKS = {
     "reference qwen2": lambda: check_reference("qwen2"),
     "reference llama (llama3 rope, untied)": lambda: check_reference("llama"),
@@ -183,6 +204,7 @@ CHECKS = {
     "saved checkpoint reloads": check_save_reload,
     "lora save/load round-trips": check_lora_roundtrip,
     "gradient checkpointing keeps gradients": check_gradient_checkpointing,
+    "lm_head chunking keeps log-probs and gradients": check_logits_chunking,
 }
 
 if __name__ == "__main__":

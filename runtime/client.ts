@@ -6,6 +6,7 @@
  * reading (the buffer never exceeds the window), one client span per call with W3C trace context
  * in the headers. Not: the typed proxy (handle.ts), looking actors up (cluster.ts).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
 import { decode, encode } from "./codec.ts";
@@ -21,7 +22,17 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Rejects with ActorCallTimeoutError after this long and cancels the call at the actor. */
   timeoutMs?: number;
+  /**
+   * Calls are at-most-once by default: a call in flight when its actor dies fails with
+   * ActorDiedError even if it ran. With `retries: n` a unary call that fails that way is sent
+   * again, up to n times, with back-off while the actor restarts (at-least-once: use it for
+   * methods that are safe to repeat). Streams are never retried.
+   */
+  retries?: number;
 }
+
+const FIRST_RETRY_MS = 100;
+const MAX_RETRY_MS = 2000;
 
 export interface StreamOptions extends CallOptions {
   /** Frames the actor may send ahead of the consumer; the client buffers at most this many. */
@@ -168,9 +179,22 @@ export class ActorClient {
 
   /** Calls `actor.method(...args)` and resolves with its result. */
   call(actor: string, method: string, args: unknown[], opts: CallOptions = {}): Promise<unknown> {
-    return withSpan(`${actor}.${method}`, { kind: SpanKind.CLIENT, attributes: { "azr.actor": actor, "azr.method": method } }, () =>
-      this.#call(actor, method, args, opts),
-    );
+    const once = () =>
+      withSpan(`${actor}.${method}`, { kind: SpanKind.CLIENT, attributes: { "azr.actor": actor, "azr.method": method } }, () =>
+        this.#call(actor, method, args, opts),
+      );
+    return opts.retries ? this.#withRetries(once, opts) : once();
+  }
+
+  async #withRetries(once: () => Promise<unknown>, opts: CallOptions): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await once();
+      } catch (e) {
+        if (!(e instanceof ActorDiedError) || attempt >= opts.retries! || this.nc.isClosed()) throw e;
+        await sleep(Math.min(FIRST_RETRY_MS * 2 ** attempt, MAX_RETRY_MS), undefined, { signal: opts.signal });
+      }
+    }
   }
 
   #call(actor: string, method: string, args: unknown[], opts: CallOptions): Promise<unknown> {

@@ -13,6 +13,7 @@ import {
   ActorDiedError,
   ActorExistsError,
   ActorStartError,
+  withCallOptions,
   type ActorEvent,
   type Cluster,
 } from "../../runtime/index.ts";
@@ -61,6 +62,8 @@ describe("spawned actors", () => {
     const t0 = performance.now();
     await assert.rejects(inFlight, ActorDiedError);
     assert.ok(performance.now() - t0 < 5000, "the dead incarnation's caller is told promptly");
+    // A caller that asked for retries rides through the restart instead of failing.
+    assert.equal(await withCallOptions(c, { retries: 8 }).get(), 16);
     const ev = await restarted();
     assert.equal(ev.type === "restarted" && ev.restarts, 1);
     assert.equal(await c.get(), 16, "state restored by loadState");

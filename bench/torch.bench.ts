@@ -24,7 +24,7 @@ if (probe.stdout.trim() !== "True") {
   process.exit(0);
 }
 const out = mkdtempSync(join(tmpdir(), "azr-bench-torch-"));
-const run = spawnSync(python, [join(root, "model/torch/gpu_smoke.py"), "--skip", "cpu,parity,kv", "--out", out], {
+const run = spawnSync(python, [join(root, "model/torch/gpu_smoke.py"), "--skip", "cpu,parity,kv,variants", "--out", out], {
   cwd: root, env: { ...process.env, PYTHONPATH: join(root, "model/torch") }, stdio: ["ignore", "inherit", "inherit"], timeout: 900_000,
 });
 if (run.status !== 0) throw new Error(`gpu_smoke.py exited with ${run.status}`);

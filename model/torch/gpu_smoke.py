@@ -13,7 +13,9 @@ Covers, printing one JSON line per result (and writing DIR/gpu_smoke.json):
 4. a random 0.5B Qwen2-shaped model (Qwen2.5-0.5B dimensions) in bf16: load time, decode
    tokens/s at batch 1 and 64 vs transformers' generate, a train step's tokens/s (fp32 master
    weights, bf16 autocast, AdamW) vs a plain transformers + AdamW loop, and the time to move all
-   weights learner -> rollout engine through the engine's get/set_weights (fp32 bytes, no pipe).
+   weights learner -> rollout engine through the engine's get/set_weights (fp32 bytes, no pipe);
+5. (train variants) LoRA on the bf16 0.5B base with gradient checkpointing, adapter save -> reload,
+   and full fine-tuning on 16 x 4096-token sequences (peak memory with the chunked lm_head).
 Not: multi-GPU/FSDP, torch.compile (not implemented in the engine).
 """
 from __future__ import annotations
@@ -177,7 +179,7 @@ def make_05b(d):
 
 def time_ours_decode(eng, batch, prompt_len, new):
     g = torch.Generator().manual_seed(batch)
-    prompts = [torch.randint(0, 150000, (prompt_len,), generator=g).tolist() for _ in range(batch)]
+    prompts = [torch.randint(0, QWEN25_05B["vocab_size"] - 1000, (prompt_len,), generator=g).tolist() for _ in range(batch)]
     list(eng.generate({"prompts": prompts[:2], "maxNewTokens": 8}, lambda: False))  # warm-up
     sync()
     t0 = time.time()
@@ -190,7 +192,7 @@ def time_ours_decode(eng, batch, prompt_len, new):
 
 def time_hf_decode(hf, batch, prompt_len, new):
     g = torch.Generator().manual_seed(batch)
-    ids = torch.randint(0, 150000, (batch, prompt_len), generator=g).to(DEVICE)
+    ids = torch.randint(0, QWEN25_05B["vocab_size"] - 1000, (batch, prompt_len), generator=g).to(DEVICE)
     mask = torch.ones_like(ids)
     with torch.no_grad():
         hf.generate(input_ids=ids[:2], attention_mask=mask[:2], max_new_tokens=8, do_sample=False, pad_token_id=0)
@@ -209,8 +211,8 @@ def train_batch(n_seq, prompt_len, resp_len, seed=0):
 
     out = []
     for i in range(n_seq):
-        out.append({"prompt": torch.randint(0, 150000, (prompt_len,), generator=g).tolist(),
-                    "response": torch.randint(0, 150000, (resp_len,), generator=g).tolist(),
+        out.append({"prompt": torch.randint(0, QWEN25_05B["vocab_size"] - 1000, (prompt_len,), generator=g).tolist(),
+                    "response": torch.randint(0, QWEN25_05B["vocab_size"] - 1000, (resp_len,), generator=g).tolist(),
                     "advantages": np.full(resp_len, 1.0 if i % 2 else -1.0, dtype="<f4").tobytes()})
     return out
 
@@ -276,6 +278,55 @@ def timings(tmp, quick):
         emit("transformers train", skipped="transformers not importable")
 
 
+@section("0.5B train variants")
+def train_variants(tmp):
+    """LoRA on a bf16 base with gradient checkpointing (save -> reload -> same scores), and full
+    fine-tuning on long responses (16 x 4096 tokens) to show the chunked lm_head's memory bound."""
+    d = os.path.join(tmp, "qwen2-0.5b")
+    if not os.path.exists(os.path.join(d, "config.json")):
+        make_05b(d)
+    batch = train_batch(16, 64, 448, seed=1)
+    tokens = sum(len(s["prompt"]) + len(s["response"]) for s in batch)
+    if DEVICE == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    lo = Engine({"modelDir": d, "device": DEVICE, "dtype": "bfloat16" if DEVICE == "cuda" else "float32", "seed": 1,
+                 "lora": {"rank": 16, "alpha": 32}, "optim": {"lr": 1e-4, "microBatch": 4, "gradientCheckpointing": True}})
+    lo.train_step({"batch": batch})
+    sync()
+    t0 = time.time()
+    st = lo.train_step({"batch": batch})
+    sync()
+    dt = time.time() - t0
+    emit("lora train tokens/s (bf16 base, fp32 adapters, r=16, gradient checkpointing)", ours=round(tokens / dt, 1), loss=st["loss"],
+         gradNorm=st["gradNorm"], trainable=lo.info()["trainableParameters"],
+         peakMemGiB=round(torch.cuda.max_memory_allocated() / 2**30, 1) if DEVICE == "cuda" else None)
+    req = {"prompts": [s["prompt"] for s in batch[:4]], "responses": [s["response"] for s in batch[:4]]}
+    before = lo.score(req)
+    out = os.path.join(tmp, "adapter")
+    lo.save({"dir": out})
+    lo2 = Engine({"modelDir": d, "device": DEVICE, "dtype": "bfloat16" if DEVICE == "cuda" else "float32", "lora": {"adapterDir": out}})
+    import numpy as np
+
+    diff = max(float(np.abs(np.frombuffer(a, "<f4") - np.frombuffer(b, "<f4")).max()) for a, b in zip(before, lo2.score(req)))
+    emit("lora adapter save -> reload scores equal", ok=diff == 0.0, maxAbsDiff=diff)
+    del lo, lo2
+    if DEVICE == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    long_batch = train_batch(16, 64, 4032 if DEVICE == "cuda" else 192, seed=2)
+    long_tokens = sum(len(s["prompt"]) + len(s["response"]) for s in long_batch)
+    ft = Engine({"modelDir": d, "device": DEVICE, "dtype": "float32",
+                 "optim": {"lr": 1e-6, "microBatch": 4, "autocastBf16": True, "gradientCheckpointing": True}})
+    ft.train_step({"batch": long_batch[:4]})
+    sync()
+    t0 = time.time()
+    st = ft.train_step({"batch": long_batch})
+    sync()
+    dt = time.time() - t0
+    emit("full fine-tune, 16 x 4096 tokens, micro-batch 4, gradient checkpointing", ours=round(long_tokens / dt, 1), secondsPerStep=round(dt, 2),
+         loss=st["loss"], peakMemGiB=round(torch.cuda.max_memory_allocated() / 2**30, 1) if DEVICE == "cuda" else None)
+
+
 def hf_train_peer(d, batch, steps):
     """A plain transformers + AdamW loop on the same batch: same micro-batches, autocast, token-mean PG loss."""
     from transformers import AutoModelForCausalLM
@@ -319,15 +370,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: cpu,parity,kv,timings")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: cpu,parity,kv,timings,variants")
     ap.add_argument("--dry-run-cpu", action="store_true", help="exercise the timing section's code on CPU with a shrunken model (numbers meaningless)")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
     if a.dry_run_cpu:
         global DEVICE
         DEVICE = "cpu"
-        QWEN25_05B.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2)
-        timings(tempfile.mkdtemp(prefix="azr-gpu-smoke-dry-"), True)
+        QWEN25_05B.update(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, vocab_size=2000)
+        dry = tempfile.mkdtemp(prefix="azr-gpu-smoke-dry-")
+        if "timings" not in skip:
+            timings(dry, True)
+        if "variants" not in skip:
+            train_variants(dry)
         return
     if not torch.cuda.is_available():
         raise SystemExit(f"gpu_smoke.py needs a CUDA GPU; torch {torch.__version__} sees none")
@@ -348,6 +403,8 @@ def main():
         gpu_kv(tmp)
     if "timings" not in skip:
         timings(tmp, a.quick)
+    if "variants" not in skip:
+        train_variants(tmp)
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "gpu_smoke.json"), "w") as f:
         json.dump(RESULTS, f, indent=1)

@@ -37,7 +37,15 @@ export const webCommand: CommandModule<object, WebArgs> = {
       if (!(e instanceof NoLiveRunError)) throw e;
       process.stderr.write(`azr web: ${e.message}\nazr web: showing the run folder only\n`);
     }
-    const view = await startWebView({ runDir: a.runDir, cluster, monitorUrl, port: a.port, host: a.host });
+    let view;
+    try {
+      view = await startWebView({ runDir: a.runDir, cluster, monitorUrl, port: a.port, host: a.host });
+    } catch (e) {
+      process.stderr.write(`azr web: ${(e as Error).message}\n`);
+      process.exitCode = 1;
+      await cluster?.close();
+      return;
+    }
     process.stdout.write(`azr web: ${view.url}\n`);
     await new Promise<void>((r) => process.once("SIGINT", () => r()));
     await view.close();

@@ -135,9 +135,12 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
       else res.destroy(e);
     });
   });
+  const host0 = o.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(o.port ?? 0, o.host ?? "127.0.0.1", () => resolve());
+    server.once("error", (e: NodeJS.ErrnoException) =>
+      reject(new Error(`the web view cannot listen on ${host0}:${o.port ?? 0} (${e.code ?? e.message}): pass another --port, or --port 0 for any free one`, { cause: e })),
+    );
+    server.listen(o.port ?? 0, host0, () => resolve());
   });
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;

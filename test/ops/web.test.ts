@@ -54,6 +54,11 @@ describe("web view", () => {
     assert.equal(missing.status, 404);
   });
 
+  test("port taken - a second view on the same port says so and how to fix it", async () => {
+    const port = Number(new URL(view!.url).port);
+    await assert.rejects(startWebView({ runDir: t.runDir, port }), /cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\): pass another --port/);
+  });
+
   test("/api/top - the live actors with their figures, and the NATS server's", async () => {
     const wv = await t.cluster.getActor<Greeter>("wv");
     await wv.greet("web");

@@ -76,7 +76,11 @@ export function replBackend(actorName: string, instance: object): BackendFactory
       // SIGINT of the process, which a remote Ctrl-C is not: a busy loop typed here blocks the actor.
       breakEvalOnSigint: true,
     });
-    Object.defineProperty(server.context, "actor", { value: instance, enumerable: true, configurable: false, writable: false });
+    const expose = (context: object) =>
+      Object.defineProperty(context, "actor", { value: instance, enumerable: true, configurable: false, writable: false });
+    expose(server.context);
+    server.on("reset", expose); // `.clear` makes a fresh context: the instance stays in scope
+
     const rl = server as unknown as { history: string[] } & NodeJS.EventEmitter;
     rl.history.push(...sharedHistory);
     rl.on("history", (h: string[]) => {

@@ -87,6 +87,7 @@ describe("attach", () => {
     await b.screen.waitFor(/'undefined'/, m);
     a.s.write("\x04"); // Ctrl-D on an empty line
     assert.equal(await a.s.ended, "detached (Ctrl-D)");
+    b.s.write(".clear\r"); // a fresh context keeps `actor`
     m = b.screen.mark();
     b.s.write("await actor.greet('b')\r");
     await b.screen.waitFor(/'howdy, b'/, m);

@@ -5,7 +5,7 @@ optimiser (AdamW, grad-norm clip 1.0), one optimiser step per timed step, fp32 o
 The model is model/torch's CausalLM (plain nn.Modules, PyTorch's own kernels).
 Also reports torch's 1024x1024 fp32 matmul GFLOP/s, so a reader can see which BLAS it got.
 
-stdin: {"dir", "ids": [[int]] (B,T), "threads", "warmup", "steps", "lr"}
+stdin: {"dir", "ids": [[int]] (B,T), "threads", "warmup", "steps", "lr", "lora"?: {r, alpha, targetModules}}
 stdout: {"step_s": [...], "matmul_gflops": float, "torch": version, "blas": str}
 """
 import json
@@ -16,6 +16,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "model", "torch"))
 import torch  # noqa: E402
 from azr_torch.loading import load_model  # noqa: E402
+from azr_torch.lora import LoraSettings, apply_lora  # noqa: E402
 
 
 def matmul_gflops() -> float:
@@ -33,15 +34,18 @@ def main():
     torch.set_num_threads(req["threads"])
     torch.manual_seed(0)
     _, model = load_model(req["dir"], torch.device("cpu"), torch.float32)
+    if req.get("lora"):
+        apply_lora(model, LoraSettings.from_args(req["lora"]))  # base frozen, adapters trainable
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=req["lr"], weight_decay=0.01)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=req["lr"], weight_decay=0.01)
     ids = torch.tensor(req["ids"], dtype=torch.long)
 
     def step():
         logits = model(ids)  # (B,T,V)
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         return float(loss)

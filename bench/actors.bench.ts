@@ -1,8 +1,9 @@
 /**
  * make bench-actors: actor call round trips against raw NATS request/reply, same server, same
  * run, same processes. A child process serves both an echo actor (the runtime's host, codec,
- * headers and queue) and a raw NATS echo responder; this process calls each, on one connection,
- * in alternating blocks so machine noise hits both alike. Payloads: a small object, and a
+ * headers and queue) and a raw NATS echo responder; this process calls each on one connection,
+ * alternating call by call (1 in flight) or block by block (64 in flight) so machine noise hits
+ * both alike. Payloads: a small object, and a
  * 1 MB Float32Array (250,000 floats = 1,000,000 bytes, which fits the server's default
  * 1 MiB max_payload in both paths, so neither goes through the object store).
  * Rows: p50/p99 latency and calls/s with 1 and 64 calls in flight, per payload.
@@ -40,15 +41,8 @@ interface Sample {
   callsPerSec: number;
 }
 
-async function timeSequential(n: number, call: () => Promise<unknown>): Promise<Sample> {
-  const lat: number[] = [];
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    const s = performance.now();
-    await call();
-    lat.push((performance.now() - s) * 1000);
-  }
-  return { latenciesUs: lat, callsPerSec: n / ((performance.now() - t0) / 1000) };
+async function warmUp(n: number, call: () => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < n; i++) await call();
 }
 
 async function timeConcurrent(n: number, inFlight: number, call: () => Promise<unknown>): Promise<Sample> {
@@ -65,6 +59,25 @@ async function timeConcurrent(n: number, inFlight: number, call: () => Promise<u
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+}
+
+/** One call in flight, ours and the peer's alternating call by call, so load spikes hit both alike. */
+async function interleaved(n: number, ours: () => Promise<unknown>, peer: () => Promise<unknown>): Promise<{ ours: Sample; peer: Sample }> {
+  const lat = { ours: [] as number[], peer: [] as number[] };
+  const total = { ours: 0, peer: 0 };
+  for (let i = 0; i < n; i++) {
+    for (const which of i % 2 ? (["ours", "peer"] as const) : (["peer", "ours"] as const)) {
+      const t0 = performance.now();
+      await (which === "ours" ? ours() : peer());
+      const dt = performance.now() - t0;
+      lat[which].push(dt * 1000);
+      total[which] += dt;
+    }
+  }
+  return {
+    ours: { latenciesUs: lat.ours, callsPerSec: n / (total.ours / 1000) },
+    peer: { latenciesUs: lat.peer, callsPerSec: n / (total.peer / 1000) },
+  };
 }
 
 /** Runs peer and ours in alternating blocks; returns merged samples. */
@@ -105,12 +118,12 @@ async function benchMode(): Promise<void> {
   const rows: BenchRow[] = [];
   const sizes = [
     { label: "small", ours: callOurs(small), peer: callPeer(smallBytes), seq: 4000, conc: 20_000, warm: 500 },
-    { label: "1 MB", ours: callOurs(big), peer: callPeer(bigBytes), seq: 150, conc: 400, warm: 20 },
+    { label: "1 MB", ours: callOurs(big), peer: callPeer(bigBytes), seq: 200, conc: 400, warm: 20 },
   ];
   for (const s of sizes) {
-    await timeSequential(s.warm, s.ours);
-    await timeSequential(s.warm, s.peer);
-    const seq = await compare(4, (w) => timeSequential(s.seq / 4, w === "ours" ? s.ours : s.peer));
+    await warmUp(s.warm, s.ours);
+    await warmUp(s.warm, s.peer);
+    const seq = await interleaved(s.seq, s.ours, s.peer);
     const conc = await compare(2, (w) => timeConcurrent(s.conc / 2, 64, w === "ours" ? s.ours : s.peer));
     rows.push(
       { metric: `p50 latency (${s.label})`, unit: "µs", ours: pct(seq.ours.latenciesUs, 0.5), peer: pct(seq.peer.latenciesUs, 0.5) },

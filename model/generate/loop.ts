@@ -1,10 +1,12 @@
 /**
- * Batched generation: one prefill over the left-padded prompts, then one decode step per token
- * for every live sequence. A sequence that finishes (eos, stop string, length) is yielded at once
- * and dropped from the batch, cache included, so it stops costing compute. An eos token is kept
- * in `tokens` and `logprobs` (so training sees the stop) and left out of `text`.
+ * Continuous batched generation: up to `maxBatch` sequences decode together, one step per token;
+ * a sequence that finishes (eos, stop string, length) is yielded at once and leaves the batch,
+ * cache included, and the next waiting prompt is prefilled and joins in its place, so the batch
+ * stays full until the queue runs dry. An eos token is kept in `tokens` and `logprobs` (so
+ * training sees the stop) and left out of `text`. Each sequence samples from its own seeded
+ * stream, so results do not depend on which sequences shared a batch.
  * Covers: the loop over ModelSessions + KvCache + sampler + stop strings. Not: threads (the
- * engine runs this inside its worker), request queueing across calls.
+ * engine runs this inside its worker), queueing across requests.
  */
 import type { Generation, GenerateRequest } from "../engine.ts";
 import type { ModelSessions } from "../ort/session.ts";
@@ -27,8 +29,8 @@ export interface LoopOptions {
   /** Token ids → text; without it, stop strings are refused and `text` is empty. */
   decode?: Decode;
   signal?: AbortSignal;
-  /** Added to each prompt's position in `req.prompts` for `Generation.index` and its seed stream. */
-  indexOffset?: number;
+  /** Sequences decoded together at most (default: all prompts at once). */
+  maxBatch?: number;
 }
 
 export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opts: LoopOptions): AsyncGenerator<Generation> {
@@ -37,21 +39,15 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
   if (req.prompts.some((p) => p.length === 0)) throw new Error("generate: every prompt needs at least one token");
   if (!(req.maxNewTokens >= 1)) throw new Error(`generate: maxNewTokens must be ≥ 1, got ${req.maxNewTokens}`);
   if (req.topP !== undefined && !(req.topP > 0 && req.topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${req.topP}`);
+  const longest = Math.max(0, ...req.prompts.map((p) => p.length));
+  if (longest + req.maxNewTokens > s.maxPositions)
+    throw new Error(`prompt (${longest} tokens) + maxNewTokens (${req.maxNewTokens}) exceeds the engine's maxPositions ${s.maxPositions}; start the engine with a larger maxPositions`);
   const sampler: Sampler = { temperature: req.temperature ?? 0, topK: req.topK ?? 0, topP: req.topP ?? 1 };
   const seed = req.seed ?? 0;
   const eos = new Set(opts.eosTokenIds);
   const stop = new StopChecker(stops, opts.decode ?? (() => ""));
   const V = s.config.vocabSize;
-
-  const batch = leftPad(req.prompts);
-  if (batch.T + req.maxNewTokens > s.maxPositions)
-    throw new Error(`prompt (${batch.T} tokens) + maxNewTokens (${req.maxNewTokens}) exceeds the engine's maxPositions ${s.maxPositions}; start the engine with a larger maxPositions`);
-  const pre = await s.prefill(batch.ids, batch.positions, batch.keyBias, batch.B, batch.T);
-  const cache = new KvCache(s.config, batch.B, batch.T + req.maxNewTokens);
-  cache.writePrefill(pre.keys, pre.values, batch.T, batch.keyBias);
-  const offset = opts.indexOffset ?? 0;
-  let live: Live[] = req.prompts.map((p, i) => ({ index: offset + i, row: i, promptLen: p.length, tokens: [], logprobs: [], rng: Rng.forSequence(seed, offset + i) }));
-  let logprobs = pre.logprobs;
+  const maxBatch = Math.max(1, opts.maxBatch ?? req.prompts.length);
 
   const finish = (l: Live, reason: Generation["finishReason"], keep = l.tokens.length, text?: string): Generation => {
     const tokens = l.tokens.slice(0, keep);
@@ -64,43 +60,59 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
     };
   };
 
-  while (live.length > 0) {
-    // session.run holds the thread while it computes: yield once per step so messages (abort,
-    // new requests) get read between steps.
-    await new Promise((r) => setImmediate(r));
-    opts.signal?.throwIfAborted();
-    const still: Live[] = [];
-    for (const l of live) {
+  /** Samples each row's next token; returns the finished generations and the rows still going. */
+  const sampleAll = (rows: Live[], logprobs: Float32Array) => {
+    const done: Generation[] = [], still: Live[] = [];
+    for (const l of rows) {
       const row = logprobs.subarray(l.row * V, (l.row + 1) * V);
       const tok = sampleToken(row, sampler, l.rng);
       l.tokens.push(tok);
       l.logprobs.push(row[tok]);
-      if (eos.has(tok)) {
-        // The eos token stays in `tokens`/`logprobs` (the learner must train the stop) but not in `text`.
-        yield finish(l, "eos", l.tokens.length, opts.decode ? opts.decode(l.tokens.slice(0, -1)) : "");
-        continue;
-      }
-      const m = stop.check(l.tokens);
-      if (m) {
-        yield finish(l, "stop", m.keep, m.text);
-        continue;
-      }
-      if (l.tokens.length >= req.maxNewTokens) {
-        yield finish(l, "length");
-        continue;
-      }
-      still.push(l);
+      const m = eos.has(tok) ? undefined : stop.check(l.tokens);
+      if (eos.has(tok)) done.push(finish(l, "eos", l.tokens.length, opts.decode ? opts.decode(l.tokens.slice(0, -1)) : ""));
+      else if (m) done.push(finish(l, "stop", m.keep, m.text));
+      else if (l.tokens.length >= req.maxNewTokens) done.push(finish(l, "length"));
+      else still.push(l);
     }
-    if (still.length === 0) break;
-    if (still.length < live.length) {
-      cache.keep(still.map((l) => l.row));
-      still.forEach((l, i) => (l.row = i));
+    return { done, still };
+  };
+
+  const cache = new KvCache(s.config, 0, 0);
+  let live: Live[] = [];
+  let next = 0; // next prompt to admit
+  while (live.length > 0 || next < req.prompts.length) {
+    // session.run holds the thread while it computes: yield once per step so messages (abort,
+    // new requests) get read between steps.
+    await new Promise((r) => setImmediate(r));
+    opts.signal?.throwIfAborted();
+    if (live.length > 0) {
+      const ids = live.map((l) => l.tokens[l.tokens.length - 1]);
+      const positions = live.map((l) => l.promptLen + l.tokens.length - 1);
+      const out = await s.decode(ids, positions, cache.keyBias, cache.keys, cache.values, cache.batch, cache.capacity);
+      cache.append(out.keys, out.values);
+      const r = sampleAll(live, out.logprobs);
+      for (const g of r.done) yield g;
+      if (r.still.length < live.length) {
+        cache.keep(r.still.map((l) => l.row));
+        r.still.forEach((l, i) => (l.row = i));
+      }
+      live = r.still;
     }
-    live = still;
-    const ids = live.map((l) => l.tokens[l.tokens.length - 1]);
-    const positions = live.map((l) => l.promptLen + l.tokens.length - 1);
-    const out = await s.decode(ids, positions, cache.keyBias, cache.keys, cache.values, cache.batch, cache.capacity);
-    cache.append(out.keys, out.values);
-    logprobs = out.logprobs;
+    if (live.length < maxBatch && next < req.prompts.length) {
+      // Admit waiting prompts into the free slots: prefill them alone, then join the cache.
+      const idx = Array.from({ length: Math.min(maxBatch - live.length, req.prompts.length - next) }, (_, i) => next + i);
+      next += idx.length;
+      const batch = leftPad(idx.map((i) => req.prompts[i]));
+      const pre = await s.prefill(batch.ids, batch.positions, batch.keyBias, batch.B, batch.T);
+      cache.admit(pre.keys, pre.values, batch.B, batch.T, batch.keyBias, req.maxNewTokens);
+      // `row` indexes the prefill's log-probs here; in the cache these rows follow the live ones.
+      const joined: Live[] = idx.map((i, j) => ({ index: i, row: j, promptLen: req.prompts[i].length, tokens: [], logprobs: [], rng: Rng.forSequence(seed, i) }));
+      const r = sampleAll(joined, pre.logprobs);
+      const keepRows = [...live.map((l) => l.row), ...r.still.map((l) => live.length + l.row)];
+      if (keepRows.length < cache.batch) cache.keep(keepRows);
+      live = [...live, ...r.still];
+      live.forEach((l, i) => (l.row = i));
+      for (const g of r.done) yield g;
+    }
   }
 }

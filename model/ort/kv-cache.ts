@@ -2,7 +2,10 @@
  * The KV cache of a decoding batch, kept in JavaScript memory and passed to the decode graph
  * without copying: per layer K [B, Hkv, D, S] and V [B, Hkv, S, D] with S = capacity, plus the
  * key bias [B, S] that masks padding and not-yet-written columns. Each step writes only the new
- * column; `keep` compacts the batch when sequences finish so they stop costing compute.
+ * column; `keep` compacts the batch when sequences finish so they stop costing compute, and
+ * `admit` adds newly prefilled rows (continuous batching). All rows share one column structure:
+ * every row's next token goes to column `length`; a row's earlier columns that it does not use
+ * are masked.
  */
 import { MASKED } from "../arch/transformer.ts";
 import type { ArchConfig } from "../config.ts";
@@ -16,7 +19,7 @@ export class KvCache {
   private readonly hkv: number;
   private readonly d: number;
 
-  constructor(private readonly config: ArchConfig, public batch: number, readonly capacity: number) {
+  constructor(private readonly config: ArchConfig, public batch: number, public capacity: number) {
     this.hkv = config.numKvHeads;
     this.d = config.headDim;
     const n = batch * this.hkv * this.d * capacity;
@@ -53,6 +56,73 @@ export class KvCache {
     }
     for (let b = 0; b < this.batch; b++) this.keyBias[b * S + s] = 0;
     this.length = s + 1;
+  }
+
+  /** First column any row uses (columns before it are masked in every row). */
+  firstUsedColumn(): number {
+    let first = this.length;
+    for (let b = 0; b < this.batch; b++)
+      for (let col = 0; col < first; col++)
+        if (this.keyBias[b * this.capacity + col] === 0) {
+          first = col;
+          break;
+        }
+    return first;
+  }
+
+  /**
+   * Moves column c to c - shift (a negative shift opens masked columns at the front) into arrays
+   * of `capacity` columns. Positions live in the graph inputs, not in columns, so this is free of
+   * numerical effect.
+   */
+  relayout(shift: number, capacity: number): void {
+    const newLength = this.length - shift;
+    if (newLength > capacity) throw new Error(`relayout: ${newLength} columns do not fit in ${capacity}`);
+    const S = this.capacity, D = this.d, rows = this.batch * this.hkv;
+    const from = Math.max(0, shift), n = this.length - from, to = from - shift;
+    const K2 = this.keys.map(() => new Float32Array(rows * D * capacity));
+    const V2 = this.values.map(() => new Float32Array(rows * D * capacity));
+    for (let l = 0; l < this.keys.length; l++)
+      for (let r = 0; r < rows; r++) {
+        for (let d = 0; d < D; d++) K2[l].set(this.keys[l].subarray((r * D + d) * S + from, (r * D + d) * S + from + n), (r * D + d) * capacity + to);
+        V2[l].set(this.values[l].subarray((r * S + from) * D, (r * S + from + n) * D), (r * capacity + to) * D);
+      }
+    const bias = new Float32Array(this.batch * capacity).fill(MASKED);
+    for (let b = 0; b < this.batch; b++) bias.set(this.keyBias.subarray(b * S + from, b * S + from + n), b * capacity + to);
+    this.keys = K2;
+    this.values = V2;
+    this.keyBias = bias;
+    this.capacity = capacity;
+    this.length = newLength;
+  }
+
+  /**
+   * Appends rows prefilled elsewhere (K [n,Hkv,D,T], V [n,Hkv,T,D], bias [n,T]) so that their last
+   * prompt token sits in column length-1 like every other row's latest token; makes room first
+   * (drops columns no row uses, opens columns at the front, grows) so `extra` more columns fit.
+   */
+  admit(keys: Float32Array[], values: Float32Array[], n: number, T: number, bias: Float32Array, extra: number): void {
+    const first = Math.min(this.firstUsedColumn(), this.length - T);
+    const newLength = this.length - first;
+    if (first !== 0 || newLength + extra > this.capacity) this.relayout(first, Math.max(this.capacity, newLength + extra));
+    const S = this.capacity, D = this.d, per = this.hkv * D, at = this.length - T;
+    const grow = (a: Float32Array, add: number) => {
+      const out = new Float32Array(a.length + add);
+      out.set(a);
+      return out;
+    };
+    const B0 = this.batch;
+    this.keys = this.keys.map((a) => grow(a, n * per * S));
+    this.values = this.values.map((a) => grow(a, n * per * S));
+    this.keyBias = grow(this.keyBias, n * S).fill(MASKED, B0 * S);
+    for (let l = 0; l < keys.length; l++)
+      for (let r = 0; r < n * this.hkv; r++) {
+        const R = B0 * this.hkv + r;
+        for (let d = 0; d < D; d++) this.keys[l].set(keys[l].subarray((r * D + d) * T, (r * D + d + 1) * T), (R * D + d) * S + at);
+        this.values[l].set(values[l].subarray(r * T * D, (r + 1) * T * D), (R * S + at) * D);
+      }
+    for (let b = 0; b < n; b++) this.keyBias.set(bias.subarray(b * T, (b + 1) * T), (B0 + b) * S + at);
+    this.batch = B0 + n;
   }
 
   /** Keeps only `rows` (in that order), reallocating smaller arrays. */

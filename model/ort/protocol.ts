@@ -5,7 +5,7 @@ import type { GenerateRequest, Generation, ScoreRequest } from "../engine.ts";
 export interface OrtEngineOptions {
   /** onnxruntime intra-op threads (default: onnxruntime's choice). */
   threads?: number;
-  /** Sequences decoded together at most; larger requests run in consecutive batches (default 32). */
+  /** Sequences decoded together at most; further prompts join as others finish (default 32). */
   maxBatch?: number;
   /** Longest prompt + generation supported (RoPE table size; default min(config, 8192)). */
   maxPositions?: number;

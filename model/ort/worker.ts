@@ -49,12 +49,8 @@ async function handle(m: HostMessage): Promise<void> {
     case "generate": {
       const ctrl = aborts.get(m.id)!;
       const decode = tokenizer ? (ids: number[]) => tokenizer!.decode(ids, { skipSpecialTokens: false }) : undefined;
-      for (let start = 0; start < m.req.prompts.length; start += maxBatch) {
-        const prompts = m.req.prompts.slice(start, start + maxBatch);
-        // Keep each sequence's random stream tied to its index in the whole request.
-        for await (const gen of generateBatch(sessions, { ...m.req, prompts }, { eosTokenIds, decode, signal: ctrl.signal, indexOffset: start })) {
-          post({ id: m.id, kind: "generation", gen }, [gen.logprobs.buffer as ArrayBuffer]);
-        }
+      for await (const gen of generateBatch(sessions, m.req, { eosTokenIds, decode, signal: ctrl.signal, maxBatch })) {
+        post({ id: m.id, kind: "generation", gen }, [gen.logprobs.buffer as ArrayBuffer]);
       }
       post({ id: m.id, kind: "result", value: null });
       return;

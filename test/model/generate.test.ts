@@ -179,3 +179,22 @@ test("engine - setWeights switches the model in place; save() writes a checkpoin
 test("engine - a prompt longer than maxPositions is refused with the fix", async () => {
   await assert.rejects(collect({ prompts: [new Array(250).fill(5)], maxNewTokens: 10 }), /exceeds the engine's maxPositions 256; start the engine with a larger maxPositions/);
 });
+
+test("generate - continuous batching: with 2 slots, 5 prompts of mixed lengths give the full batch's results", async () => {
+  const many = ["1, 2, 3,", "x", "def add(a, b):", "The quick brown fox jumps over the lazy dog while more words follow", "hi"].map((t) => tok.encode(t));
+  const free = await collect({ prompts: many, maxNewTokens: 10 });
+  // Two eos ids that end some sequences early, at different steps, so slots free up at different times.
+  const eosIds = [free[0].tokens[1], free[2].tokens[5]];
+  const expected = free.map((g) => {
+    const at = g.tokens.findIndex((t) => eosIds.includes(t));
+    return at < 0 ? { tokens: g.tokens, finishReason: "length" } : { tokens: g.tokens.slice(0, at + 1), finishReason: "eos" };
+  });
+  assert.ok(expected.filter((e) => e.finishReason === "eos").length >= 2);
+  const e = await OrtEngine.fromWeights({ ...config, eosTokenIds: eosIds }, weights, { threads: 1, maxPositions: 256, maxBatch: 2 });
+  try {
+    const got = await collect({ prompts: many, maxNewTokens: 10 }, e);
+    assert.deepEqual(got.map((g) => ({ tokens: g.tokens, finishReason: g.finishReason })), expected);
+  } finally {
+    await e.dispose();
+  }
+});

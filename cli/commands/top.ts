@@ -7,7 +7,8 @@
  * server's /varz /connz /jsz /subsz), rendering it as text. Not: history (the web view keeps curves).
  */
 import type { CommandModule } from "yargs";
-import type { ActorStats, Cluster, NodeEntry } from "../../runtime/index.ts";
+import type { KV } from "@nats-io/kv";
+import type { ActorEntry, ActorStats, Cluster, NodeEntry } from "../../runtime/index.ts";
 import { natsRates, readNatsFigures, type NatsFigures, type NatsRates } from "../../runtime/monitor.ts";
 import { readProcessFigures, type ProcessFigures } from "../../runtime/monitor-process.ts";
 import { userActors } from "./actors.ts";
@@ -39,12 +40,68 @@ export interface TopSnapshot {
   nats: { monitorUrl: string; figures?: NatsFigures; rates?: NatsRates; error?: string };
 }
 
+/** What the registry holds; `RegistryView` keeps it current by watching, one-shot readers list it. */
+export interface RegistrySource {
+  actors(): Promise<ActorEntry[]>;
+  nodes(): Promise<NodeEntry[]>;
+}
+
+/**
+ * The registry's two buckets followed with KV watches, so a live `azr top` reads them from memory
+ * each second instead of listing the buckets (each listing is a JetStream consumer on the server).
+ */
+export class RegistryView implements RegistrySource {
+  readonly #actors = new Map<string, ActorEntry>();
+  readonly #nodes = new Map<string, NodeEntry>();
+  readonly #stops: (() => void)[] = [];
+
+  static async start(cluster: Cluster): Promise<RegistryView> {
+    const v = new RegistryView();
+    await Promise.all([
+      v.#follow(cluster.registry.actors, v.#actors, () => cluster.actors(), (e) => e.name),
+      v.#follow(cluster.registry.nodes, v.#nodes, () => cluster.nodes(), (n) => n.id),
+    ]);
+    return v;
+  }
+
+  /**
+   * Watches the bucket, and seeds the map with one listing so that an empty bucket (which the
+   * watch announces with nothing) is ready at once; keys the watch has already seen, deleted
+   * ones included, are not overwritten by the older listing.
+   */
+  async #follow<T>(kv: KV, into: Map<string, T>, list: () => Promise<T[]>, key: (v: T) => string): Promise<void> {
+    const seen = new Set<string>();
+    const it = await kv.watch();
+    this.#stops.push(() => it.stop());
+    void (async () => {
+      for await (const e of it) {
+        seen.add(e.key);
+        if (e.operation === "PUT" && e.length > 0) into.set(e.key, e.json<T>());
+        else into.delete(e.key); // DEL / PURGE: the node left, the name was removed
+      }
+    })();
+    for (const v of await list()) if (!seen.has(key(v))) into.set(key(v), v);
+  }
+
+  async actors(): Promise<ActorEntry[]> {
+    return [...this.#actors.values()];
+  }
+
+  async nodes(): Promise<NodeEntry[]> {
+    return [...this.#nodes.values()];
+  }
+
+  stop(): void {
+    for (const s of this.#stops) s();
+  }
+}
+
 /** One reading of everything `azr top` shows; `prev` (the last reading) gives the NATS rates. */
-export async function collectTop(cluster: Cluster, monitorUrl: string, prev?: TopSnapshot): Promise<TopSnapshot> {
+export async function collectTop(cluster: Cluster, monitorUrl: string, prev?: TopSnapshot, registry: RegistrySource = cluster): Promise<TopSnapshot> {
   const now = Date.now();
   const [entries, nodes, nats] = await Promise.all([
-    cluster.actors(),
-    cluster.nodes(),
+    registry.actors(),
+    registry.nodes(),
     readNatsFigures(monitorUrl).then(
       (figures) => ({ figures, error: undefined }),
       (e: Error) => ({ figures: undefined, error: e.message }),
@@ -164,6 +221,7 @@ export const topCommand: CommandModule<object, RunArgs & { once: boolean; json: 
         process.stdout.write((a.json ? JSON.stringify(snap, null, 2) : renderTop(snap)) + "\n");
         return;
       }
+      const view = await RegistryView.start(cluster);
       const ac = new AbortController();
       const quit = () => ac.abort();
       process.once("SIGINT", quit);
@@ -183,9 +241,10 @@ export const topCommand: CommandModule<object, RunArgs & { once: boolean; json: 
             const t = setTimeout(r, a.interval);
             ac.signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
           });
-          if (!ac.signal.aborted) snap = await collectTop(cluster, monitorUrl, snap);
+          if (!ac.signal.aborted) snap = await collectTop(cluster, monitorUrl, snap, view);
         }
       } finally {
+        view.stop();
         if (tty) {
           process.stdout.write("\x1b[?25h\x1b[?1049l");
           process.stdin.setRawMode(false);

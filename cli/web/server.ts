@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Cluster } from "../../runtime/index.ts";
 import { readServerFile } from "../../runtime/monitor-server-file.ts";
-import { collectTop, type TopSnapshot } from "../commands/top.ts";
+import { collectTop, RegistryView, type TopSnapshot } from "../commands/top.ts";
 
 export interface WebViewOptions {
   /** The run folder holding metrics.jsonl. */
@@ -98,12 +98,13 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
     readServerFile(o.runDir)?.monitorUrl ??
     "";
   let top: { at: number; snap?: TopSnapshot; pending?: Promise<TopSnapshot> } = { at: 0 };
+  const registry = o.cluster ? await RegistryView.start(o.cluster) : undefined;
 
   const readTop = async (): Promise<TopSnapshot | { error: string }> => {
     if (!o.cluster) return { error: "no live cluster: this web view shows the run folder only" };
     if (top.snap && Date.now() - top.at < TOP_CACHE_MS) return top.snap;
     // One reading at a time however many pages poll.
-    top.pending ??= collectTop(o.cluster, monitorUrl, top.snap).finally(() => (top.pending = undefined));
+    top.pending ??= collectTop(o.cluster, monitorUrl, top.snap, registry).finally(() => (top.pending = undefined));
     const snap = await top.pending;
     top = { at: Date.now(), snap };
     return snap;
@@ -141,6 +142,9 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
       reject(new Error(`the web view cannot listen on ${host0}:${o.port ?? 0} (${e.code ?? e.message}): pass another --port, or --port 0 for any free one`, { cause: e })),
     );
     server.listen(o.port ?? 0, host0, () => resolve());
+  }).catch((e: Error) => {
+    registry?.stop();
+    throw e;
   });
   const addr = server.address() as AddressInfo;
   const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
@@ -148,6 +152,7 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
     url: `http://${host}:${addr.port}/`,
     close: () =>
       new Promise<void>((r) => {
+        registry?.stop();
         server.closeAllConnections();
         server.close(() => r());
       }),

@@ -11,7 +11,7 @@ import { promisify } from "node:util";
 import * as pty from "node-pty";
 import { printLogs } from "../../cli/commands/logs.ts";
 import { nodesTable } from "../../cli/commands/nodes.ts";
-import { renderTop, type TopSnapshot } from "../../cli/commands/top.ts";
+import { RegistryView, renderTop, type TopSnapshot } from "../../cli/commands/top.ts";
 import { Greeter } from "./fixtures/actors.ts";
 import { Screen, useOpsCluster } from "./helpers.ts";
 
@@ -158,9 +158,21 @@ describe("azr ops commands", () => {
     });
   });
 
-  test("kill - the actor is dead for good", async () => {
-    const { stdout } = await azr(["kill", "w1"]);
-    assert.equal(stdout, "w1: dead\n");
-    assert.equal((await t.cluster.registry.get("w1"))?.state, "dead");
+  test("kill - the actor is dead for good; a live registry view (KV watch) sees it", async () => {
+    const view = await RegistryView.start(t.cluster);
+    try {
+      assert.equal((await view.actors()).find((a) => a.name === "w1")?.state, "alive");
+      assert.deepEqual((await view.nodes()).map((n) => n.id), ["n1"]);
+      const { stdout } = await azr(["kill", "w1"]);
+      assert.equal(stdout, "w1: dead\n");
+      assert.equal((await t.cluster.registry.get("w1"))?.state, "dead");
+      // The watch delivers the change after the write; round-trips to the server order us after it.
+      for (let i = 0; (await view.actors()).find((a) => a.name === "w1")?.state !== "dead"; i++) {
+        assert.ok(i < 50, "the view never saw the kill");
+        await t.cluster.nc.flush();
+      }
+    } finally {
+      view.stop();
+    }
   });
 });

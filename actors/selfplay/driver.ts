@@ -17,7 +17,7 @@ import {
   type InductionEntry, type TaskType, type Triplet,
 } from "../../azr/index.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
-import type { BufferPort, ExecutorPort, RolloutPort } from "./ports.ts";
+import type { BufferPort, ExecutorPort, ReferencePort, RolloutPort } from "./ports.ts";
 import { runStep, checkStepConfig, type StepCarry, type StepConfig, type StepResult } from "./step.ts";
 import type { TaskBufferState } from "./task-buffer.ts";
 
@@ -51,6 +51,7 @@ export interface DriverPorts {
   executor: ExecutorPort;
   buffer: BufferControl;
   learner: LearnerControl;
+  reference?: ReferencePort;
 }
 
 export interface DriverOptions {
@@ -162,7 +163,7 @@ export async function runSelfplay(cfg: DriverConfig, ports: DriverPorts, o: Driv
   while (state.step < last) {
     o.signal?.throwIfAborted();
     const step = state.step + 1;
-    result = await runStep(step, cfg, { rollout: ports.rollout, executor: ports.executor, buffer: ports.buffer, learner: ports.learner }, state.carry);
+    result = await runStep(step, cfg, { rollout: ports.rollout, executor: ports.executor, buffer: ports.buffer, learner: ports.learner, reference: ports.reference }, state.carry);
     const w = await ports.learner.weights();
     await ports.rollout.setWeights(w.tensors, w.version);
     state = { step, carry: result.carry };

@@ -44,6 +44,11 @@ export interface LearnerPort {
   trainStep(batch: TrainSequence[]): Promise<TrainStats>;
 }
 
+/** Log-probs of responses under the frozen reference policy (only when the loss has a KL term). */
+export interface ReferencePort {
+  score(prompts: number[][], responses: number[][]): Promise<Float32Array[]>;
+}
+
 export type TripletBufferName = "deduction" | "abduction";
 
 /** The task buffers' remote surface (actors/selfplay/task-buffer.ts implements it). */

@@ -23,7 +23,7 @@ import {
 } from "../../azr/index.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
 import { abductionTask, deductionTask, inductionTask, type AnswerCheck, type ProposalCheck, type SolverTask as ExecTask } from "../code-executor/index.ts";
-import type { BufferPort, ExecutorPort, LearnerPort, RolloutPort, RolloutSample } from "./ports.ts";
+import type { BufferPort, ExecutorPort, LearnerPort, ReferencePort, RolloutPort, RolloutSample } from "./ports.ts";
 
 /** The recipe fields a step reads (a Recipe satisfies it structurally). */
 export interface StepConfig {
@@ -47,6 +47,8 @@ export interface StepPorts {
   executor: ExecutorPort;
   buffer: BufferPort;
   learner: LearnerPort;
+  /** Present when the loss has a KL term: every trained sequence gets its reference log-probs. */
+  reference?: ReferencePort;
 }
 
 type Entry = Triplet | InductionEntry;
@@ -321,6 +323,10 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
   const batch: TrainSequence[] = forUpdate.map((x, k) => ({
     prompt: x.sample.promptTokens, response: x.sample.tokens, advantages: broadcastAdvantage(advantages[k], x.sample.tokens.length),
   }));
+  if (ports.reference && batch.length) {
+    const ref = await ports.reference.score(batch.map((b) => b.prompt), batch.map((b) => b.response));
+    batch.forEach((b, k) => (b.refLogprobs = ref[k]));
+  }
   const train = batch.length ? await ports.learner.trainStep(batch) : null;
   lap("train", t);
 

@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { CodeExecutorActor } from "../../actors/code-executor-actor.ts";
 import { Learner } from "../../actors/learner.ts";
+import { ReferenceModel } from "../../actors/reference-model.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
 import type { StepResult } from "../../actors/selfplay/step.ts";
@@ -92,9 +93,14 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       maxPositions: recipe.data.maxPromptTokens + recipe.data.maxResponseTokens,
     }], { name: "learner", maxRestarts: a.learner.maxRestarts, freshState: true });
 
+    // The published recipes have no KL term, so no reference model is started there (spec §7.2).
+    const reference = recipe.trainer.kl.estimator === "off" ? undefined : await cluster.spawn(ReferenceModel, [{
+      modelDir, engine: recipe.model.engine, threads: a["reference-model"].cpus,
+    }], { name: "reference-model", maxRestarts: a["reference-model"].maxRestarts, freshState: true });
+
     const started = Date.now();
     const cfg: DriverConfig = recipe;
-    const last = await runSelfplay(cfg, { rollout, executor, buffer, learner }, {
+    const last = await runSelfplay(cfg, { rollout, executor, buffer, learner, reference }, {
       runDir, resume: args.resume, signal: abort.signal,
       log: (s) => console.log(s),
       onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started)),

@@ -138,3 +138,14 @@ test("selfplay step - a proposer prompt that never fits prompt.maxTokens fails t
   await assert.rejects(runStep(1, cfg, { rollout, executor, buffer, learner }), /deduction proposer prompt\(s\) still exceed prompt\.maxTokens = 10 after 2 re-draws/);
   assert.equal(rollout.calls, 0, "nothing was generated");
 });
+
+test("selfplay step - with a reference model every trained sequence carries its reference log-probs", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await seed(buffer);
+  let batch: TrainSequence[] = [];
+  const learner = { trainStep: async (b: TrainSequence[]) => ((batch = b), { step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  const reference = { score: async (_p: number[][], r: number[][]) => r.map((x) => new Float32Array(x.length).fill(-2)) };
+  await runStep(1, config(), { rollout: new ScriptedRollout(), executor, buffer, learner, reference });
+  assert.ok(batch.length > 0);
+  for (const s of batch) assert.equal(s.refLogprobs?.length, s.response.length);
+});

@@ -1,0 +1,36 @@
+/**
+ * The `reference-model` actor: per-token log-probs of responses under the frozen starting
+ * weights, for the KL term of the loss. Started only when the recipe's `trainer.kl.estimator`
+ * is not `off` (the published recipes have no KL, so none is started there).
+ * Covers: the actor surface over the engine's `score`. Not: the KL itself (the learner's loss).
+ */
+import type { ModelEngine } from "../model/engine.ts";
+import { OrtEngine } from "../model/ort/engine.ts";
+import { defineActor } from "../runtime/index.ts";
+import type { ReferencePort } from "./selfplay/ports.ts";
+
+export interface ReferenceModelOptions {
+  modelDir: string;
+  engine: "ort" | "torch";
+  threads?: number;
+}
+
+export class ReferenceModel implements ReferencePort {
+  private readonly ready: Promise<ModelEngine>;
+
+  constructor(opts: ReferenceModelOptions) {
+    this.ready = opts.engine === "ort"
+      ? OrtEngine.fromPretrained(opts.modelDir, { threads: opts.threads })
+      : import("../model/torch/engine.ts").then((m) => m.createTorchEngine({ modelDir: opts.modelDir }));
+    this.ready.catch(() => {}); // surfaced by the first call
+  }
+
+  async score(prompts: number[][], responses: number[][]): Promise<Float32Array[]> {
+    return (await this.ready).score({ prompts, responses });
+  }
+
+  async close(): Promise<void> {
+    await (await this.ready).dispose();
+  }
+}
+defineActor(import.meta.url, ReferenceModel);

@@ -127,6 +127,15 @@ for (const m of MODELS) {
   const bytes = paramCount(m.config) * 4;
   const floorMs = (bytes / bw) * 1000;
   rows.push({ metric: `bandwidth floor ms/decode step (${m.label})`, unit: "ms", ours: floorMs, peer: null });
+  if (m.label === "tiny" && !quick) {
+    // RL rollouts are long: the peer's per-step KV concatenation and full-cache outputs grow with
+    // the sequence, ours do not. One longer run on the tiny model shows the trend cheaply.
+    const LONG = 512;
+    const ours = await timeOurs(engine, 16, m.config.vocabSize, LONG);
+    const peer = await timeTjs(tjs, 16, m.config.vocabSize, LONG);
+    rows.push({ metric: `tokens/s batch 16, ${LONG} new tokens (tiny)`, unit: "tok/s", ours: ours.wall, peer: peer.wall });
+    cpuRows.push({ metric: `tokens per CPU-second batch 16, ${LONG} new tokens (tiny)`, unit: "tok/cpu-s", ours: ours.cpu, peer: peer.cpu });
+  }
   notes.push(`${m.label}: ${(paramCount(m.config) / 1e6).toFixed(1)}M params = ${(bytes / 1e6).toFixed(0)} MB fp32 read per decode step ÷ ${(bw / 1e9).toFixed(1)} GB/s copy bandwidth = ${floorMs.toFixed(2)} ms/step floor (≤ ${(1000 / floorMs).toFixed(0)} tok/s at batch 1)`);
   await engine.dispose();
   await tjs.dispose();

@@ -78,6 +78,7 @@ export class ActorProcess {
       child.on("message", (m: ChildMessage) => {
         if (m.t === "ready") {
           clearTimeout(timer);
+          proc.lastHeartbeat = Date.now(); // a slow start-up (a model load) is not a hang
           resolve(m.methods);
         } else if (m.t === "failed") {
           clearTimeout(timer);

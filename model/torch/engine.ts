@@ -198,6 +198,16 @@ export class TorchEngine implements ModelEngine, AsyncDisposable {
     await this.worker.call("save", { dir, ...opts });
   }
 
+  /** Optimiser state, step and RNG to `<dir>/training_state.pt` (weights go through `save`). */
+  async saveTrainingState(dir: string): Promise<{ step: number }> {
+    return this.worker.call("save_training_state", { dir });
+  }
+
+  /** Restores what saveTrainingState wrote; the next trainStep continues the same run. */
+  async loadTrainingState(dir: string): Promise<{ step: number }> {
+    return this.worker.call("load_training_state", { dir });
+  }
+
   /** New loss settings and/or optimiser overrides from the next trainStep on; optimiser state is kept. */
   async configureTraining(opts: { loss?: TorchLossOptions; optim?: TorchOptimOptions }): Promise<void> {
     await this.worker.call("configure_training", opts);

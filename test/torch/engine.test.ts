@@ -108,6 +108,22 @@ test("generate - an AbortSignal stops the stream and the engine keeps serving", 
   assert.equal(after[0]!.length, 1);
 });
 
+test("generate - leaving the loop early cancels the rest in the worker", { timeout: 60_000 }, async () => {
+  // 3000 prompts one at a time (each ends at its first vowel, ~10 tokens) keep the worker busy for
+  // minutes: the score below only returns before the test's timeout if breaking out of the loop
+  // really stopped the generation (checked: with the cancel frame disabled this test times out)
+  const prompts = Array.from({ length: 3000 }, (_, i) => ids(`p${i}`));
+  let got = 0;
+  const req = { prompts, maxNewTokens: 2000, temperature: 1, seed: 4, stop: ["a", "e", "i", "o", "u"], maxBatch: 1 };
+  for await (const g of engine.generate(req as never)) {
+    got += g.tokens.length >= 0 ? 1 : 0;
+    break;
+  }
+  assert.equal(got, 1);
+  const after = await engine.score({ prompts: [ids("a")], responses: [[98]] });
+  assert.equal(after[0]!.length, 1);
+});
+
 test("trainStep - a few steps lower the PPO loss of a fixed batch and move log-probs with the advantage", async () => {
   const prompts = [ids("def f("), ids("return "), ids("x = "), ids("print(")];
   const responses = [ids("a, b):").slice(1), ids("x + 1").slice(1), ids("42").slice(1), ids("'hi')").slice(1)];

@@ -142,3 +142,21 @@ function freePort(): Promise<number> {
     });
   });
 }
+
+test("resume - weights from save plus saveTrainingState continue the run bit for bit", async () => {
+  const opts = { threads: 1, optim: { lr: 1e-3, microBatch: 5, warmupSteps: 4 } } as const;
+  await using a = await createTorchEngine({ modelDir, ...opts });
+  const { batch } = await makeBatch(a);
+  await a.trainStep(batch);
+  await a.trainStep(batch);
+  const ckpt = join(tmp, "resume");
+  await a.save(ckpt);
+  assert.deepEqual(await a.saveTrainingState(ckpt), { step: 2 });
+  await using b = await createTorchEngine({ modelDir: ckpt, ...opts });
+  assert.deepEqual(await b.loadTrainingState(ckpt), { step: 2 });
+  const [sa, sb] = [await a.trainStep(batch), await b.trainStep(batch)];
+  assert.equal(sb.step, 3);
+  assert.equal(sb.lr, sa.lr, "the warm-up schedule continues from step 3");
+  assert.equal(sb.loss, sa.loss);
+  assert.deepEqual(await b.getWeights(), await a.getWeights());
+});

@@ -166,6 +166,35 @@ class Engine:
                 g.update(betas=self.optim.betas, eps=self.optim.eps, weight_decay=self.optim.weight_decay)
         return {}
 
+    def save_training_state(self, a: dict) -> dict:
+        """Optimiser moments, step count and torch RNG (dropout) to <dir>/training_state.pt, so a
+        restarted learner (weights from `save`, this file) continues as if never stopped."""
+        if self.trainer is None:
+            raise ValueError("saveTrainingState: no trainStep has run yet, there is no optimiser state")
+        os.makedirs(a["dir"], exist_ok=True)
+        state = {"optimizer": self.trainer.optimizer.state_dict(), "step": self.trainer.step_count,
+                 "cpu_rng": torch.get_rng_state(), "optim_args": self.optim_args,
+                 "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
+        path = os.path.join(a["dir"], "training_state.pt")
+        torch.save(state, path + ".tmp")
+        os.replace(path + ".tmp", path)
+        return {"step": self.trainer.step_count}
+
+    def load_training_state(self, a: dict) -> dict:
+        path = os.path.join(a["dir"], "training_state.pt")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{path} not found; it is written by saveTrainingState")
+        kw = {"weights_only": False} if "weights_only" in __import__("inspect").signature(torch.load).parameters else {}
+        state = torch.load(path, map_location=self.device, **kw)
+        if self.trainer is None:
+            self.trainer = Trainer(self.model, self.optim, self.loss, self.dist)
+        self.trainer.optimizer.load_state_dict(state["optimizer"])
+        self.trainer.step_count = int(state["step"])
+        torch.set_rng_state(state["cpu_rng"].cpu())
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+        return {"step": self.trainer.step_count}
+
     def _named_for_sync(self) -> Dict[str, torch.Tensor]:
         return lora_mod.adapter_state(self.model) if self.lora else state_for_save(self.model)
 

@@ -119,7 +119,8 @@ def main() -> None:
                 for item in engine.get_weights(args):
                     ch.send({"id": rid, "item": item})
                 ch.send({"id": rid, "end": True})
-            elif method in ("info", "score", "train_step", "set_weights", "set_adapters", "save", "configure_training"):
+            elif method in ("info", "score", "train_step", "set_weights", "set_adapters", "save", "configure_training",
+                            "save_training_state", "load_training_state"):
                 ch.send({"id": rid, "ok": getattr(engine, method)(args)})
             elif method == "crash_for_test":
                 os._exit(int(args.get("code", 9)))  # lets the driver's tests see a real worker death

@@ -290,6 +290,8 @@ export class NodeAgent {
       }
       await this.#registry.transition(name, (x) => ({ ...x, state: "restarting", reason }));
       if (!requested) await sleep(restartBackoffMs(s.restarts));
+      // Killed (or the agent closed) during the back-off: kill() has written the dead state.
+      if (this.#actors.get(name) !== s || this.#closed) return;
       if (!requested) s.restarts++;
       s.incarnation++;
       try {

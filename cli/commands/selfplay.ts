@@ -4,7 +4,7 @@
  * Covers: wiring recipe → actors → driver, the run folder, progress lines, shutdown on Ctrl-C
  * (the last checkpoint stays; `--resume` continues). Not: the loop itself (actors/selfplay).
  */
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
@@ -15,7 +15,9 @@ import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
 import type { StepResult } from "../../actors/selfplay/step.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
-import { applySeedEnv, applySettings, loadRecipe, type Recipe } from "../../recipes/index.ts";
+import { applySeedEnv, applySettings, loadRecipe, resolveSeedPaths, type Recipe } from "../../recipes/index.ts";
+import { preflight, type MachineProbe } from "../../recipes/preflight.ts";
+import { findPython } from "../../model/python.ts";
 import { connect } from "../../runtime/index.ts";
 
 export interface SelfplayArgs {
@@ -31,18 +33,31 @@ export class SelfplaySetupError extends Error {
   override name = "SelfplaySetupError";
 }
 
-/** Everything that must hold before any actor starts (spec §11: a missing model stops the run first). */
-export function checkRecipeRunnable(r: Recipe, repoRoot: string): string {
-  if (!r.model.path) throw new SelfplaySetupError(`recipe '${r.name}': model.path is not set — point it at a Hugging Face folder (config.json, model.safetensors, tokenizer.json): --set model.path=/path/to/${r.model.id.split("/").pop()}`);
-  const dir = resolve(repoRoot, r.model.path);
-  for (const f of ["config.json", "tokenizer.json"]) {
-    if (!existsSync(join(dir, f))) {
-      const fix = r.name === "tiny" ? "run `make base-model` to make the tiny base model" : `download ${r.model.id} there yourself (azr never downloads weights), or --set model.path=…`;
-      throw new SelfplaySetupError(`recipe '${r.name}': ${join(dir, f)} is missing: ${fix}`);
-    }
+/** What the machine offers, for the recipe preflight: GPUs (nvidia-smi) and, for torch recipes, PyTorch. */
+function probeMachine(root: string, engine: string): MachineProbe {
+  let gpus = 0;
+  try {
+    gpus = execFileSync("nvidia-smi", ["-L"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).split("\n").filter((l) => l.startsWith("GPU ")).length;
+  } catch {
+    /* no NVIDIA driver: 0 GPUs */
   }
-  if (r.resources.gpus > 0 && r.model.engine === "ort") throw new SelfplaySetupError(`recipe '${r.name}' asks for ${r.resources.gpus} GPUs with the ort engine: set model.engine=torch`);
-  return dir;
+  if (engine !== "torch") return { root, gpus, torch: { available: false, reason: "not needed" } };
+  const py = findPython();
+  try {
+    execFileSync(py.path, ["-c", "import torch"], { stdio: "ignore" });
+    return { root, gpus, torch: { available: true } };
+  } catch {
+    return { root, gpus, torch: { available: false, reason: `${py.path} cannot import torch (${py.reason})` } };
+  }
+}
+
+/** Everything that must hold before any actor starts (spec §11: a missing model stops the run first). */
+export function checkRecipeRunnable(r: Recipe, root: string, probe: MachineProbe = probeMachine(root, r.model.engine)): Recipe {
+  const problems = preflight(r, probe);
+  if (problems.length) throw new SelfplaySetupError(`recipe '${r.name}' cannot start here:\n` + problems.map((p) => `  - ${p.what}\n    fix: ${p.fix}`).join("\n"));
+  // Absolute paths from here on, so actors started elsewhere read the same files.
+  const seeds = resolveSeedPaths(r, root);
+  return { ...r, model: { ...r.model, path: resolve(root, r.model.path!) }, seed: { ...r.seed, ...seeds } };
 }
 
 function progressLine(r: StepResult, total: number, started: number): string {
@@ -61,7 +76,8 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   const repoRoot = process.cwd();
   let recipe = applySettings(applySeedEnv(await loadRecipe(args.recipe), process.env), args.set);
   if (args.steps !== undefined) recipe = { ...recipe, selfplay: { ...recipe.selfplay, steps: args.steps } };
-  const modelDir = checkRecipeRunnable(recipe, repoRoot);
+  recipe = checkRecipeRunnable(recipe, repoRoot);
+  const modelDir = recipe.model.path!;
   const runDir = resolve(args.runDir ?? join("runs", `${recipe.name}-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`));
   console.log(`azr selfplay: recipe ${recipe.name}, model ${modelDir}, run folder ${runDir}`);
 

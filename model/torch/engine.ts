@@ -146,7 +146,8 @@ export class TorchEngine implements ModelEngine, AsyncDisposable {
     return this.#version;
   }
 
-  async *generate(req: GenerateRequest, signal?: AbortSignal): AsyncIterable<Generation> {
+  /** `maxBatch` overrides the engine's slot count for this call (sequences decoded together). */
+  async *generate(req: GenerateRequest & { maxBatch?: number }, signal?: AbortSignal): AsyncIterable<Generation> {
     for await (const g of this.worker.stream<WireGeneration>("generate", req, signal)) {
       yield { index: g.index, tokens: g.tokens, text: g.text, logprobs: f32(g.logprobs), finishReason: g.finishReason };
     }

@@ -37,7 +37,7 @@ test("engine - info reports the backend, dtype and architecture", () => {
 
 test("generate - greedy is deterministic and text is the decoded tokens", async () => {
   const a = byIndex(await collect(engine.generate({ prompts: PROMPTS, maxNewTokens: 10 })));
-  const b = byIndex(await collect(engine.generate({ prompts: PROMPTS, maxNewTokens: 10, maxBatch: 1 } as never)));
+  const b = byIndex(await collect(engine.generate({ prompts: PROMPTS, maxNewTokens: 10, maxBatch: 1 })));
   assert.deepEqual(a.map((g) => g.tokens), b.map((g) => g.tokens));
   for (const g of a) {
     assert.equal(g.logprobs.length, g.tokens.length);
@@ -50,7 +50,7 @@ test("generate - greedy is deterministic and text is the decoded tokens", async 
 test("generate - seeded sampling repeats per seed, differs across seeds, ignores batch composition", async () => {
   const opts = { maxNewTokens: 12, temperature: 1.0, topP: 0.95, topK: 50 };
   const s1 = byIndex(await collect(engine.generate({ prompts: PROMPTS, ...opts, seed: 1 })));
-  const s1again = byIndex(await collect(engine.generate({ prompts: PROMPTS, ...opts, seed: 1, maxBatch: 2 } as never)));
+  const s1again = byIndex(await collect(engine.generate({ prompts: PROMPTS, ...opts, seed: 1, maxBatch: 2 })));
   const s2 = byIndex(await collect(engine.generate({ prompts: PROMPTS, ...opts, seed: 2 })));
   assert.deepEqual(s1.map((g) => g.tokens), s1again.map((g) => g.tokens));
   assert.notDeepEqual(s1.map((g) => g.tokens), s2.map((g) => g.tokens));
@@ -115,7 +115,7 @@ test("generate - leaving the loop early cancels the rest in the worker", { timeo
   const prompts = Array.from({ length: 3000 }, (_, i) => ids(`p${i}`));
   let got = 0;
   const req = { prompts, maxNewTokens: 2000, temperature: 1, seed: 4, stop: ["a", "e", "i", "o", "u"], maxBatch: 1 };
-  for await (const g of engine.generate(req as never)) {
+  for await (const g of engine.generate(req)) {
     got += g.tokens.length >= 0 ? 1 : 0;
     break;
   }

@@ -40,13 +40,36 @@ class TorchUnavailable(Exception):
     """The installed torch cannot serve the request (e.g. a CUDA device with a CPU-only build)."""
 
 
-def _tensor_out(t: torch.Tensor) -> dict:
-    a = t.detach().to("cpu", torch.float32).contiguous().numpy()
-    return {"shape": list(a.shape), "data": a.astype("<f4", copy=False).tobytes()}
+class _Staging:
+    """One pinned host buffer reused for every device -> host copy of get_weights: pageable copies
+    of fp32 weights ran at ~1 GB/s on an H100 host, pinned ones at PCIe speed."""
+
+    def __init__(self):
+        self.buf = None
+
+    def to_bytes(self, t: torch.Tensor) -> bytes:
+        t = t.detach()
+        if t.device.type != "cuda":
+            return t.to(torch.float32).contiguous().numpy().astype("<f4", copy=False).tobytes()
+        n = t.numel()
+        if self.buf is None or self.buf.numel() < n:
+            self.buf = torch.empty(n, dtype=torch.float32, pin_memory=True)
+        view = self.buf[:n]
+        view.copy_(t.reshape(-1).to(torch.float32))  # cast on the device, one DMA into pinned memory
+        return view.numpy().tobytes()
+
+
+def _tensor_out(t: torch.Tensor, staging: Optional[_Staging] = None) -> dict:
+    return {"shape": list(t.shape), "data": (staging or _Staging()).to_bytes(t)}
 
 
 def _f32(data: bytes, shape=None) -> torch.Tensor:
-    t = torch.from_numpy(np.frombuffer(data, dtype="<f4").copy())
+    """A read-only view of the frame's bytes (callers only copy out of it)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # non-writable buffer: fine, nothing writes to it
+        t = torch.from_numpy(np.frombuffer(data, dtype="<f4"))
     return t if shape is None else t.reshape(shape)
 
 
@@ -199,8 +222,9 @@ class Engine:
         return lora_mod.adapter_state(self.model) if self.lora else state_for_save(self.model)
 
     def get_weights(self, _a=None) -> Iterator[dict]:
+        staging = _Staging()
         for name, t in self._named_for_sync().items():
-            yield {"name": name, **_tensor_out(t)}
+            yield {"name": name, **_tensor_out(t, staging)}
 
     def set_weights(self, a: dict) -> dict:
         """Copies the given tensors into the live parameters; `final` marks the last part of a version."""

@@ -227,7 +227,7 @@ class Trainer:
             mb_tokens = sum(len(s["response"]) for s in mb)
             mb_loss = torch.zeros((), device=dev)
             for s, logp, ent in zip(mb, logps, ents):
-                f = lambda k: None if s.get(k) is None else torch.as_tensor(np.asarray(s[k], dtype=np.float32), device=dev)
+                f = lambda k: None if s.get(k) is None else torch.tensor(np.asarray(s[k], dtype=np.float32), device=dev)  # copies: the wire buffer is read-only
                 old = f("oldLogprobs")
                 terms = token_losses(logp, logp.detach() if old is None else old, f("refLogprobs"), f("advantages"), ent, ls)
                 if ls.agg == "token-mean":

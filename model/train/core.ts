@@ -37,6 +37,8 @@ export interface TrainCoreOptions {
   threads?: number;
   maxPositions?: number;
   graphOptimizationLevel?: "disabled" | "basic" | "extended" | "all";
+  /** Recompute each layer's activations in the backward pass (less memory, more compute). */
+  recompute?: boolean;
   /** Resume: optimiser state and the schedule's step (./checkpoint.ts). */
   resume?: { adam: AdamState; stepCount: number };
 }
@@ -98,7 +100,7 @@ export class TrainCore {
     const key = hasOld ? "old" : "self";
     let e = this.graphs.get(key);
     if (!e) {
-      const tg = buildTrainGraph({ config: this.config, loss: this.loss, hasOld, lora: this.lora });
+      const tg = buildTrainGraph({ config: this.config, loss: this.loss, hasOld, lora: this.lora, recompute: this.opts.recompute });
       const session = ort.InferenceSession.create(serializeGraph(tg.graph), {
         intraOpNumThreads: this.opts.threads,
         interOpNumThreads: 1,

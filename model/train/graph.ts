@@ -8,7 +8,9 @@
  * Inputs: the weights (and adapters, dropout masks), rope.cos/sin, input_ids/positions/key_bias
  * [B,T], causal [T,T], rows [M] (flat b·T+t of each position that predicts a loss token), and the
  * loss inputs of ./losses.ts. Outputs: loss, term.<name>, token_logprobs [M], and one gradient per trainable tensor (see gradOutputs).
- * Not: the optimiser (./optim.ts runs it in TypeScript), activation recomputation.
+ * With `recompute`, each layer's activations are recomputed during the backward pass from the
+ * residual stream at the layer's input (see GradientOptions.recomputeBoundaries).
+ * Not: the optimiser (./optim.ts runs it in TypeScript).
  */
 import { buildGraph } from "../arch/transformer.ts";
 import type { Graph, GraphNode, Value } from "../graph/builder.ts";
@@ -23,6 +25,8 @@ export interface TrainGraphSpec {
   /** Policy loss: old log-probs are fed (else π_old = π_θ detached, ρ = 1). */
   hasOld: boolean;
   lora?: LoraSettings;
+  /** Recompute each layer's activations in the backward pass instead of keeping them (less memory, ~⅓ more compute). */
+  recompute?: boolean;
 }
 
 export interface TrainGraph {
@@ -36,6 +40,23 @@ export interface TrainGraph {
   terms: string[];
   /** LoRA dropout mask inputs: module → input name (empty without dropout). */
   masks: Map<string, Value>;
+}
+
+/**
+ * The residual stream entering each layer and leaving the last one: the x of each layer's
+ * input RMSNorm (and of the final norm), found through the node that multiplies by its weight.
+ */
+function layerBoundaries(g: Graph, c: ArchConfig): Value[] {
+  const producer = new Map<Value, GraphNode>();
+  for (const n of g.nodes) for (const o of n.outputs) producer.set(o, n);
+  const normInput = (weight: string): Value => {
+    const scale = g.nodes.find((n) => n.op === "Mul" && n.inputs[1].name === weight); // (x·inv)·w
+    const xInv = scale && producer.get(scale.inputs[0]);
+    if (!xInv) throw new Error(`recompute: cannot find the RMSNorm reading ${weight}`);
+    return xInv.inputs[0];
+  };
+  const names = Array.from({ length: c.numLayers }, (_, i) => `model.layers.${i}.input_layernorm.weight`);
+  return [...names, "model.norm.weight"].map(normInput);
 }
 
 export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
@@ -56,7 +77,7 @@ export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
   const byName = new Map(g.inputs.map((v) => [v.name, v]));
   const trainable = lora ? [...lora.adapters.keys()] : [...weightShapes(spec.config).keys()];
   const targets = trainable.map((n) => byName.get(n)!);
-  const grads = gradients(g, lossGraph.loss, targets);
+  const grads = gradients(g, lossGraph.loss, targets, { recomputeBoundaries: spec.recompute ? layerBoundaries(g, spec.config) : undefined });
   g.output(lossGraph.loss, "loss");
   const terms = Object.keys(lossGraph.termSums);
   for (const t of terms) g.output(lossGraph.termSums[t], `term.${t}`);

@@ -130,7 +130,7 @@ export class OrtTrainer {
 }
 
 export function createOrtTrainer(source: TrainerSource, options: OrtTrainerOptions = {}): Promise<OrtTrainer> {
-  if ("checkpointDir" in source) return OrtTrainer.start({ source: "checkpoint", dir: source.checkpointDir, options: { threads: options.threads, maxPositions: options.maxPositions } });
+  if ("checkpointDir" in source) return OrtTrainer.start({ source: "checkpoint", dir: source.checkpointDir, options: { threads: options.threads, maxPositions: options.maxPositions, recompute: options.recompute } });
   if ("modelDir" in source) return OrtTrainer.start({ source: "dir", dir: source.modelDir, options });
   return OrtTrainer.start({ source: "weights", config: source.config, weights: source.weights, options });
 }

@@ -21,7 +21,7 @@ function start(init: TrainerInit): TrainCore {
     const s = loadTrainState(init.dir);
     return new TrainCore({
       config: s.config, weights: s.weights, loss: s.loss, optim: s.optim, lora: s.lora, adapters: s.adapters, seed: s.seed,
-      threads: init.options.threads, maxPositions: init.options.maxPositions, resume: { adam: s.adam, stepCount: s.stepCount },
+      threads: init.options.threads, maxPositions: init.options.maxPositions, recompute: init.options.recompute, resume: { adam: s.adam, stepCount: s.stepCount },
     });
   }
   const { config, weights } = init.source === "dir" ? loadModel(init.dir) : init;
@@ -30,7 +30,7 @@ function start(init: TrainerInit): TrainCore {
   const adapters = o.lora && adapterDir ? loadAdapters(adapterDir, config).adapters : undefined;
   return new TrainCore({
     config, weights, loss: o.loss ?? DEFAULT_POLICY_LOSS, optim: o.optim, lora: o.lora ? lora : undefined, adapters,
-    seed: o.seed, threads: o.threads, maxPositions: o.maxPositions,
+    seed: o.seed, threads: o.threads, maxPositions: o.maxPositions, recompute: o.recompute,
   });
 }
 
@@ -63,7 +63,7 @@ async function handle(m: TrainerRequest): Promise<unknown> {
     case "save": saveTrainState(m.dir, state()); return null;
     case "load": {
       const init = workerData as TrainerInit;
-      const next = start({ source: "checkpoint", dir: m.dir, options: { threads: init.options.threads, maxPositions: init.options.maxPositions } });
+      const next = start({ source: "checkpoint", dir: m.dir, options: { threads: init.options.threads, maxPositions: init.options.maxPositions, recompute: init.options.recompute } });
       await core.dispose();
       core = next;
       return core.stepCount;

@@ -31,6 +31,16 @@ export function detach(g: Graph, x: Value, hint?: string): Value {
 export interface GradientOptions {
   /** d loss / d loss; default ones of loss's shape. */
   seed?: Value;
+  /**
+   * Activation recomputation: values that cut the forward graph into segments (e.g. each
+   * layer's residual output). The backward pass of a segment reads a fresh copy of that
+   * segment's forward nodes, emitted just before it, instead of the activations kept from the
+   * forward pass, so only the boundaries stay alive across segments. Each copy starts from its
+   * boundary plus 0·(one element of the gradient arriving at that boundary): the data
+   * dependency keeps onnxruntime from running the copy early, and keeps its common-
+   * subexpression pass from merging it back into the forward nodes.
+   */
+  recomputeBoundaries?: readonly Value[];
 }
 
 export function gradients(g: Graph, loss: Value, wrt: readonly Value[], opts: GradientOptions = {}): Map<Value, Value> {
@@ -63,7 +73,12 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[], opts: Gr
   };
   grads.set(loss, opts.seed ?? expandTo(g, scalarLike(g, loss, 1), loss));
 
+  const segments = segmentsOf(forward, producer, opts.recomputeBoundaries ?? []);
+  let copy = new Map<Value, Value>(); // forward value → its recomputed copy, for the segment being walked
   for (let i = forward.length - 1; i >= 0; i--) {
+    if (segments.some((sg) => sg.first - 1 === i)) copy = new Map(); // left a segment
+    const seg = segments.find((sg) => sg.last === i);
+    if (seg) copy = recomputeSegment(g, forward, seg, grads); // entering one
     const n = forward[i];
     if (!reachesLoss.has(n)) continue;
     if (!n.outputs.some((o) => grads.has(o))) continue;
@@ -71,7 +86,8 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[], opts: Gr
     if (!rule) throw new GradError(`no gradient rule for op ${n.op} (node ${i}, output ${n.outputs[0].name}); add one to model/train/grad/rules.ts`);
     const wants = n.inputs.map((v) => depends.has(v) && isFloat(v));
     const gys = n.outputs.map((o) => grads.get(o) ?? zerosOf(g, o));
-    const gxs = rule(gys, { g, node: n, wants });
+    const seen = copy.size ? { ...n, inputs: n.inputs.map((v) => copy.get(v) ?? v), outputs: n.outputs.map((v) => copy.get(v) ?? v) } : n;
+    const gxs = rule(gys, { g, node: seen, wants });
     n.inputs.forEach((x, k) => {
       const gx = gxs[k];
       if (!wants[k] || !gx) return;
@@ -85,6 +101,43 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[], opts: Gr
     out.set(v, gv);
   }
   return out;
+}
+
+interface Segment {
+  /** Index (in the forward node list) of the first node after the previous boundary, and of the boundary's producer. */
+  first: number;
+  last: number;
+  start: Value; // the previous boundary (the segment's input)
+}
+
+function segmentsOf(forward: readonly GraphNode[], producer: Map<Value, GraphNode>, boundaries: readonly Value[]): Segment[] {
+  const at = boundaries.map((b) => {
+    const n = producer.get(b);
+    if (!n) throw new GradError(`recompute boundary ${b.name} is not produced by a node`);
+    return forward.indexOf(n);
+  });
+  for (let k = 1; k < at.length; k++) if (at[k] <= at[k - 1]) throw new GradError(`recompute boundaries must be in forward order (${boundaries[k].name})`);
+  return at.slice(1).map((last, k) => ({ first: at[k] + 1, last, start: boundaries[k] }));
+}
+
+/** Emits copies of the segment's forward nodes (in forward order) and returns original → copy. */
+function recomputeSegment(g: Graph, forward: readonly GraphNode[], seg: Segment, grads: Map<Value, Value>): Map<Value, Value> {
+  const copy = new Map<Value, Value>();
+  const end = forward[seg.last].outputs[0];
+  const gEnd = grads.get(end);
+  if (gEnd) {
+    // start' = start + 0·gEnd[0]: equal to start, but only computable once gEnd exists.
+    const first = g.slice(g.reshape(gEnd, [-1]), 0, 0, 1); // (1)
+    copy.set(seg.start, g.add(seg.start, g.mul(first, scalarLike(g, first, 0))));
+  }
+  for (let i = seg.first; i <= seg.last; i++) {
+    const n = forward[i];
+    if (!n.inputs.some((v) => copy.has(v))) continue; // does not depend on the segment's input: kept from the forward pass
+    const outs = g.node(n.op, n.inputs.map((v) => copy.get(v) ?? v), n.outputs.map((o) => ({ dtype: o.dtype, shape: o.shape, hint: `${o.name}_re` })), { ...n.attrs });
+    n.outputs.forEach((o, k) => copy.set(o, outs[k]));
+  }
+  copy.delete(seg.start); // the segment's input is read as is by rules of its first nodes
+  return copy;
 }
 
 function zerosOf(g: Graph, like: Value): Value {

@@ -19,6 +19,7 @@ import { applySeedEnv, applySettings, loadRecipe, resolveSeedPaths, type Recipe 
 import { preflight, type MachineProbe } from "../../recipes/preflight.ts";
 import { findPython } from "../../model/python.ts";
 import { connect } from "../../runtime/index.ts";
+import { startWebView } from "../web/server.ts";
 
 export interface SelfplayArgs {
   recipe: string;
@@ -90,6 +91,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     abort.abort();
   };
   process.on("SIGINT", onSigint);
+  let web: Awaited<ReturnType<typeof startWebView>> | undefined;
   try {
     const a = recipe.actors;
     const executor = await cluster.spawn(CodeExecutorActor, [{
@@ -114,6 +116,8 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       modelDir, engine: recipe.model.engine, threads: a["reference-model"].cpus,
     }], { name: "reference-model", maxRestarts: a["reference-model"].maxRestarts, freshState: true });
 
+    web = args.web ? await startWebView({ runDir, cluster }) : undefined;
+    if (web) console.log(`web view: ${web.url}`);
     const started = Date.now();
     const cfg: DriverConfig = recipe;
     const last = await runSelfplay(cfg, { rollout, executor, buffer, learner, reference }, {
@@ -126,6 +130,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     if (abort.signal.aborted) console.error(`stopped; resume with: azr selfplay --recipe ${args.recipe} --run-dir ${runDir} --resume`);
     else throw e;
   } finally {
+    await web?.close();
     process.off("SIGINT", onSigint);
   }
 }

@@ -1,0 +1,109 @@
+/**
+ * Code scoring with EvalPlus's rule in the sandbox: canonical solutions pass (a subset of the
+ * 542; `azr eval --suite code --self-check` runs them all), and wrong, crashing, hanging and
+ * hostile programs fail their problem without hurting the harness.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { extractProgram, loadCodeBenchmark, tuplePlan, type CodeProblem } from "../../actors/eval/code-bench.ts";
+import { CodeScorer } from "../../actors/eval/code-score.ts";
+import { benchmarksDir } from "../../actors/eval/paths.ts";
+
+const dir = benchmarksDir();
+const he = loadCodeBenchmark(dir, "humaneval+");
+const mbpp = loadCodeBenchmark(dir, "mbpp+");
+const byId = new Map([...he, ...mbpp].map((p) => [p.id, p]));
+const problem = (id: string): CodeProblem => byId.get(id)!;
+
+describe("code benchmarks: loading", () => {
+  it("reads all 164 HumanEval+ and 378 MBPP+ problems with base and plus inputs", () => {
+    assert.equal(he.length, 164);
+    assert.equal(mbpp.length, 378);
+    for (const p of [...he, ...mbpp]) assert.ok(p.inputs.nBase > 0, `${p.id} has base inputs`);
+  });
+  it("keeps inputs as written: Infinity, big integers and 1e+20 floats reach Python untouched", () => {
+    const inf = mbpp.find((p) => p.inputs.plus.includes("Infinity"));
+    assert.ok(inf, "one MBPP+ problem has Infinity among its inputs");
+    assert.match(problem("HumanEval/79").inputs.plus + problem("HumanEval/79").inputs.base, /\d{17,}|e\+/);
+  });
+  it("turns contract-declared tuple arguments into tuples", () => {
+    assert.deepEqual(tuplePlan('assert isinstance(test_tup, tuple), "x"', ["test_tup"]), [[0, "self"]]);
+    assert.deepEqual(tuplePlan("assert all(isinstance(x, tuple) for x in test_list)", ["test_list"]), [[0, "items"]]);
+    assert.deepEqual(tuplePlan("assert isinstance(test_list, (list, tuple))", ["test_list"]), []);
+    assert.deepEqual(problem("Mbpp/2").tupleArgs, [[0, "self"], [1, "self"]]);
+  });
+  it("extracts the last python block inside <answer>, with the prompt's imports", () => {
+    const p = problem("HumanEval/0");
+    const r = "<think>x</think><answer>```python\ndef a(): pass\n```\n```python\ndef has_close_elements(n, t):\n    return False\n```</answer>";
+    const prog = extractProgram(r, p, "r1")!;
+    assert.match(prog, /^from typing import List\n/);
+    assert.match(prog, /return False/);
+    assert.equal(extractProgram("```python\nx=1\n```", p, "r1"), undefined, "no <answer>: no program");
+  });
+});
+
+describe("code scoring in the sandbox", () => {
+  let scorer: CodeScorer;
+  before(async () => {
+    scorer = await CodeScorer.start({ workers: 2, cacheDir: mkdtempSync(join(tmpdir(), "azr-eval-gt-")), minTestLimitMs: 1000 });
+  });
+  after(() => scorer.close());
+
+  const canonical = ["HumanEval/0", "HumanEval/32", "HumanEval/79", "HumanEval/108", "Mbpp/2", "Mbpp/88", "Mbpp/124", "Mbpp/580", "Mbpp/737", "Mbpp/793"];
+  it(`passes the canonical solutions of ${canonical.join(", ")}`, async () => {
+    const verdicts = await Promise.all(canonical.map((id) => scorer.score(problem(id), problem(id).canonical)));
+    verdicts.forEach((v, i) => assert.ok(v.pass, `${canonical[i]}: ${JSON.stringify(v)}`));
+  });
+
+  const p = () => problem("HumanEval/0");
+  const head = "from typing import List\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n";
+  const cases: [string, string, string][] = [
+    ["a wrong value", head + "    return False\n", "wrong"],
+    ["a right base but wrong plus", head + "    if len(numbers) > 5 and threshold < 0.3: return not any(abs(a-b) < threshold for i,a in enumerate(numbers) for b in numbers[i+1:])\n    return any(abs(a-b) < threshold for i,a in enumerate(numbers) for b in numbers[i+1:])\n", "wrong"],
+    ["an exception", head + "    raise ValueError('no')\n", "raise"],
+    ["a loop forever", head + "    while True: pass\n", "timeout"],
+    ["a loop that swallows every exception", head + "    while True:\n        try:\n            while True: pass\n        except BaseException: pass\n", "timeout"],
+    ["sys.exit before the tests", "import sys\nsys.exit(0)\n", "load"],
+    ["os._exit inside the call", head + "    import os; os._exit(0)\n", "crashed"],
+    ["killing its parent", head + "    import os, signal; os.kill(os.getppid(), signal.SIGKILL)\n", "crashed"],
+    ["an object whose == is always true", head + "    class A:\n        def __eq__(s, o): return True\n    return A()\n", "type"],
+    ["a bool subclass lying about itself", head + "    class B(int):\n        def __eq__(s, o): return True\n    return B(7)\n", "wrong"],
+    ["a fork", head + "    import os; os.fork(); return True\n", "raise"],
+    ["a socket to the outside", head + "    import socket; socket.create_connection(('1.1.1.1', 80), timeout=1); return True\n", "raise"],
+    ["reading the benchmark files", head + `    open(${JSON.stringify(join(dir, "code/MbppPlus.jsonl"))}).read(); return True\n`, "raise"],
+    ["writing forged results to the harness's stdout", head + "    import os\n    fd = os.open('/proc/%d/fd/1' % os.getppid(), os.O_WRONLY)\n    os.write(fd, b'{\"id\": 1, \"pass\": true}\\n'); return True\n", "raise"],
+    ["eating all memory", head + "    x = bytearray(8 << 30); return True\n", "raise"],
+  ];
+  for (const [what, program, why] of cases) {
+    it(`fails ${what} (${why})`, async () => {
+      const v = await scorer.score(p(), program);
+      assert.equal(v.pass, false);
+      assert.equal(v.why, why, JSON.stringify(v));
+    });
+  }
+  it("cannot find the expected outputs anywhere in its own memory", async () => {
+    const needle = (await scorer.groundTruth(p())).outputs.slice(0, 48);
+    const hunt = head + [
+      "    import re",
+      `    needle = ${JSON.stringify(needle)}.encode()`,
+      "    mem = open('/proc/self/mem', 'rb', 0)",
+      "    for line in open('/proc/self/maps'):",
+      "        a, b = (int(x, 16) for x in line.split()[0].split('-'))",
+      "        if 'r' not in line.split()[1]: continue",
+      "        try:",
+      "            mem.seek(a); chunk = mem.read(b - a)",
+      "        except OSError: continue",
+      "        if needle in chunk and chunk.count(needle) > 1: raise SystemExit('found')",
+      "    return False",
+    ].join("\n") + "\n";
+    const v = await scorer.score(p(), hunt);
+    // Either its memory is closed to it (it inherits our non-dumpable flag) or the values are not there.
+    assert.ok(v.why === "wrong" || (v.why === "raise" && /PermissionError/.test(v.detail ?? "")), JSON.stringify(v));
+  });
+  it("still scores correctly after all of that", async () => {
+    assert.ok((await scorer.score(p(), p().canonical)).pass);
+  });
+});

@@ -5,16 +5,16 @@
  * does not reach the loss, costs nothing); each node's rule comes from the table in ./rules.ts, a
  * missing rule is an error naming the op; gradients of a value used several times are added;
  * broadcasts are summed back in one place (sumTo). The backward graph reads forward activations
- * directly (they stay alive in onnxruntime's arena until their last reader).
+ * directly (they stay alive in onnxruntime's arena until their last reader), or, given
+ * `recomputeBoundaries`, recomputes each segment's activations just before its backward pass.
  *
  * `prune(g)` then drops nodes and constants no graph output depends on (rules may build pieces
  * that a later rule makes dead).
- * Covers: any float dtype, symbolic batch dims. Not: recomputation (activation checkpointing),
- * higher-order gradients.
+ * Covers: any float dtype, symbolic batch dims. Not: higher-order gradients.
  */
 import type { Graph, GraphNode, Value } from "../../graph/builder.ts";
 import { gradRules } from "./rules.ts";
-import { GradError, isFloat, scalarLike, expandTo, sumTo } from "./tensors.ts";
+import { expandTo, GradError, isFloat, scalarLike, sumTo, zerosLike } from "./tensors.ts";
 
 export { GradError } from "./tensors.ts";
 
@@ -85,7 +85,7 @@ export function gradients(g: Graph, loss: Value, wrt: readonly Value[], opts: Gr
     const rule = gradRules[n.op];
     if (!rule) throw new GradError(`no gradient rule for op ${n.op} (node ${i}, output ${n.outputs[0].name}); add one to model/train/grad/rules.ts`);
     const wants = n.inputs.map((v) => depends.has(v) && isFloat(v));
-    const gys = n.outputs.map((o) => grads.get(o) ?? zerosOf(g, o));
+    const gys = n.outputs.map((o) => grads.get(o) ?? zerosLike(g, o));
     const seen = copy.size ? { ...n, inputs: n.inputs.map((v) => copy.get(v) ?? v), outputs: n.outputs.map((v) => copy.get(v) ?? v) } : n;
     const gxs = rule(gys, { g, node: seen, wants });
     n.inputs.forEach((x, k) => {
@@ -138,10 +138,6 @@ function recomputeSegment(g: Graph, forward: readonly GraphNode[], seg: Segment,
   }
   copy.delete(seg.start); // the segment's input is read as is by rules of its first nodes
   return copy;
-}
-
-function zerosOf(g: Graph, like: Value): Value {
-  return expandTo(g, scalarLike(g, like, 0), like);
 }
 
 /** Removes nodes and constants that no graph output depends on. */

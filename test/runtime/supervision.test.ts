@@ -107,7 +107,7 @@ describe("spawned actors", () => {
     assert.equal((await t.cluster.registry.get("fragile"))?.state, "dead");
     const t0 = performance.now();
     await assert.rejects(c.get(), ActorDiedError);
-    assert.ok(performance.now() - t0 < 1000);
+    assert.ok(performance.now() - t0 < 3000, "fails fast, not after a timeout");
   });
 
   test("kill - the actor is stopped for good", async () => {

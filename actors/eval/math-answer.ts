@@ -261,7 +261,8 @@ export function latexToSympy(s: string): string {
     else throw new LatexError(`unsupported character ${JSON.stringify(ch)}`);
     i++;
   }
-  return checkSympyText(out);
+  // Python reads 025 as 0 followed by 25 (then 0·25): integers lose their leading zeros.
+  return checkSympyText(out.replace(/(^|[^\d.])0+(?=\d)/g, "$1"));
 }
 
 /** Only numbers, operators, brackets, single-letter symbols (with _n), and allowlisted names. */

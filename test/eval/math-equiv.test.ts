@@ -1,0 +1,116 @@
+/**
+ * Math answers: extraction with the spec's fallbacks, and a table of equivalence verdicts
+ * decided by normalisation and sympy in the sandboxed eval worker (3 s per comparison).
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { extractMathAnswer, latexToSympy, LatexError, normaliseMath } from "../../actors/eval/math-answer.ts";
+import { MathJudge } from "../../actors/eval/math-equiv.ts";
+import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
+
+describe("math answer extraction (spec §10)", () => {
+  const cases: [string, string, string][] = [
+    ["the last \\boxed inside <answer>", "<think>\\boxed{1}</think><answer>so \\boxed{2} or \\boxed{3}</answer>", "3"],
+    ["<answer> text without a box", "<think>\\boxed{1}</think><answer> 42 </answer>", "42"],
+    ["nested braces in the box", "<answer>\\boxed{\\frac{1}{\\sqrt{2}}}</answer>", "\\frac{1}{\\sqrt{2}}"],
+    ["no <answer>: the last \\boxed anywhere", "so \\boxed{5} and then \\boxed{6}.", "6"],
+    ["no <answer>, no box: the first \\[…\\] block", "we get \\[ x = 7 \\] and \\[ 8 \\]", "x = 7"],
+    ["nothing at all", "I do not know", ""],
+    ["\\boxed with a space and no braces", "<answer>\\boxed 9</answer>", "9"],
+  ];
+  for (const [what, response, want] of cases) it(what, () => assert.equal(extractMathAnswer(response), want));
+});
+
+describe("the LaTeX reader only writes arithmetic", () => {
+  it("reads \\frac, \\sqrt[3]{}, powers and \\pi", () => {
+    assert.equal(latexToSympy("\\frac{1}{2}"), "((1)/(2))");
+    assert.match(latexToSympy("\\sqrt[3]{x}^2+\\pi"), /\*\*\(1\/\(3\)\)/);
+  });
+  it("refuses names outside the allowlist, attribute access and quotes", () => {
+    for (const bad of ["__import__(os)", "x.real", "exec(1)", "'a'", "\\foo{1}"]) {
+      assert.throws(() => latexToSympy(normaliseMath(bad)), LatexError, bad);
+    }
+  });
+});
+
+describe("math equivalence (table)", () => {
+  let pool: EvalWorkerPool;
+  let judge: MathJudge;
+  before(async () => {
+    pool = await EvalWorkerPool.start({ workers: 2, math: true });
+    judge = new MathJudge(pool);
+  });
+  after(() => pool.close());
+
+  // [predicted, gold, equal?, note]
+  const table: [string, string, boolean, string][] = [
+    ["\\frac{1}{2}", "0.5", true, "fraction vs decimal"],
+    ["0.5", "\\frac12", true, "decimal vs \\frac12"],
+    ["1/2", "\\frac{1}{2}", true, "slash vs \\frac"],
+    ["\\dfrac{3}{4}", "\\frac{3}{4}", true, "\\dfrac"],
+    ["\\tfrac{3}{4}", "0.75", true, "\\tfrac vs decimal"],
+    ["0.33", "\\frac{1}{3}", false, "rounded decimal is not 1/3"],
+    ["\\sqrt{8}", "2\\sqrt{2}", true, "\\sqrt{8} vs 2\\sqrt{2}"],
+    ["2\\sqrt2", "\\sqrt{8}", true, "\\sqrt2 without braces"],
+    ["\\sqrt{12}", "3\\sqrt{2}", false, "different surds"],
+    ["\\frac{\\sqrt{3}}{2}", "\\frac{1}{2}\\sqrt{3}", true, "surd in a fraction"],
+    ["\\sqrt[3]{27}", "3", true, "cube root"],
+    ["2^{10}", "1024", true, "power"],
+    ["10^{-2}", "0.01", true, "negative power"],
+    ["\\pi", "3.14159265358979", true, "pi numerically"],
+    ["2\\pi", "\\frac{4\\pi}{2}", true, "pi symbolically"],
+    ["x^2+2x+1", "(x+1)^2", true, "polynomial identity"],
+    ["x^2+1", "(x+1)^2", false, "different polynomials"],
+    ["\\frac{x}{2}", "0.5x", true, "symbolic with decimal"],
+    ["(1, 2)", "(1,2)", true, "tuple spacing"],
+    ["(2, 1)", "(1, 2)", false, "tuple order matters"],
+    ["\\left( 3, \\frac{\\pi}{2} \\right)", "(3,\\frac{\\pi}{2})", true, "\\left(\\right) tuple"],
+    ["[1, 5)", "[1,5)", true, "half-open interval"],
+    ["[1, 5)", "[1, 5]", false, "interval ends differ"],
+    ["(-\\infty, 2) \\cup (3, \\infty)", "(-\\infty,2)\\cup(3,\\infty)", true, "union of intervals"],
+    ["(-\\infty, 2] \\cup (3, \\infty)", "(-\\infty,2)\\cup(3,\\infty)", false, "union with a different end"],
+    ["\\{1, 2, 3\\}", "\\{3, 2, 1\\}", true, "set in any order"],
+    ["1, 2, 3", "3,1,2", true, "bare list in any order"],
+    ["1, 2", "1, 2, 3", false, "list of another length"],
+    ["30^\\circ", "30", true, "degrees with ^\\circ"],
+    ["30°", "30", true, "degree sign"],
+    ["45^{\\circ}", "45", true, "degrees with ^{\\circ}"],
+    ["50\\%", "50", true, "percent"],
+    ["10 \\text{ cm}", "10", true, "unit in \\text"],
+    ["12 inches", "12", true, "unit word"],
+    ["\\$1,000", "1000", true, "dollars and thousands separator"],
+    ["5\\text{ dollars}", "5", true, "dollars in \\text"],
+    ["x = 5", "5", true, "x = prefix"],
+    ["\\text{Yes}", "yes", true, "text answer, case"],
+    ["\\text{no}", "yes", false, "different text answers"],
+    ["\\text{(C)}", "(C)", true, "choice letter"],
+    ["3.0", "3", true, "trailing .0"],
+    ["-.5", "-\\frac{1}{2}", true, "leading dot"],
+    ["025", "25", true, "leading zero (AIME)"],
+    ["\\frac{1}{2", "\\frac{1}{2}", false, "malformed LaTeX: unbalanced brace"],
+    ["\\frac{}{}", "1", false, "malformed LaTeX: empty fraction"],
+    ["\\foo{3}", "3", false, "unknown command"],
+    ["", "3", false, "empty answer"],
+    ["e^{i\\pi}", "-1", true, "Euler's identity"],
+    ["\\binom{5}{2}", "10", true, "binomial"],
+    ["3!", "6", true, "factorial"],
+  ];
+  for (const [a, b, want, note] of table) {
+    it(`${note}: ${JSON.stringify(a)} vs ${JSON.stringify(b)} → ${want ? "equal" : "different"}`, async () => {
+      const v = await judge.equivalent(a, b);
+      assert.equal(v.equal, want, JSON.stringify(v));
+    });
+  }
+
+  it("a comparison that runs past its limit is wrong, and the next one still works", async () => {
+    const slow = new MathJudge(pool, 300);
+    const v = await slow.equivalent("(x+1)^{200}-(x-1)^{200}+x^{3}", "x^{3}+(x+1)^{200}-(x-1)^{200}+1");
+    assert.equal(v.equal, false);
+    assert.ok((await judge.equivalent("2", "2.0")).equal);
+  });
+
+  it("minerva keeps units (its answers are quantities)", () => {
+    assert.equal(normaliseMath("1.6 cm", { units: false }), "1.6cm");
+    assert.equal(normaliseMath("1.6 cm", { units: true }), "1.6");
+  });
+});

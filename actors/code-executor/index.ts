@@ -5,6 +5,9 @@
  *   for await (const v of ex.validateProposals([{ type: "deduction", program, input }])) use(v);
  *   for await (const v of ex.checkAnswers([{ task: deductionTask(triplet), answer }])) use(v);
  *   await ex.close();
+ *
+ * The actor wrapper (`CodeExecutorActor`, streams of verdict events for the runtime) lives in
+ * ./actor.ts, so that using the library does not load the actor runtime.
  */
 export {
   CodeExecutor, probeIsolation, DEFAULT_BANNED_WORDS, DEFAULT_LIMITS,

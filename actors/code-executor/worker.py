@@ -334,23 +334,23 @@ def main():
     _fork, _waitpid, _kill, _exit, _pipe = os.fork, os.waitpid, os.kill, os._exit, os.pipe
     _packb, _unpackb = msgpack.packb, msgpack.unpackb
     _getrlimit, _setrlimit, _getrusage = resource.getrlimit, resource.setrlimit, resource.getrusage
-    _sig_signal, _sig_getsignal, _sigmask, _alarm = signal.signal, signal.getsignal, signal.pthread_sigmask, signal.alarm
+    _sig_signal, _alarm = signal.signal, signal.alarm
     _setitimer = signal.setitimer
     import _signal
     _c_getsignal, _c_sigmask = _signal.getsignal, _signal.pthread_sigmask
-    _settrace, _setprofile, _getrecursionlimit = sys.settrace, sys.setprofile, sys.getrecursionlimit
+    _getrecursionlimit = sys.getrecursionlimit
     _gc_collect, _gc_disable = gc.collect, gc.disable
     _select = select.select
     _thread_count, _start_thread = _thread._count, _thread.start_new_thread
-    _tuple, _map, _id, _len, _zip, _type, _sorted, _list, _set = tuple, map, id, len, zip, type, sorted, list, set
-    _isinstance, _repr, _str_encode, _dict, _StringIO = isinstance, repr, str.encode, dict, io.StringIO
-    _monotonic, _rmtree_entries = time.monotonic, None
-    _literal_kind, _find_banned, _parse_call, _build_value, _arity_error = literal_kind, find_banned, parse_call, build_value, arity_error
+    _tuple, _map, _id, _len, _zip, _type, _sorted, _list = tuple, map, id, len, zip, type, sorted, list
+    _repr, _str_encode, _dict, _StringIO = repr, str.encode, dict, io.StringIO
+    _monotonic = time.monotonic
+    _literal_kind, _find_banned, _parse_call, _arity_error = literal_kind, find_banned, parse_call, arity_error
     _may_hit = may_hit_banned
     _BaseException, _MemoryError, _SyntaxError, _NotLiteral = BaseException, MemoryError, SyntaxError, NotLiteral
     _compile, _exec, _callable, _eval = compile, exec, callable, eval
     literal_globals = {"__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "set": set}
-    _ast_parse, _ast_walk, _FunctionDef = ast.parse, ast.walk, (ast.FunctionDef, ast.AsyncFunctionDef)
+    _ast_parse = ast.parse
     sys_mod, builtins_dict, os_environ = sys, builtins.__dict__, os.environ
     debug = bool(os.environ.get("AZR_WORKER_STDERR"))
 

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 
 
 class Timeout(Exception):
@@ -23,6 +24,7 @@ def _alarm(signum, frame):
 
 
 def run_slice(pairs, timeout):
+    warnings.filterwarnings("ignore")  # SyntaxWarnings of seed programs are not results
     signal.signal(signal.SIGALRM, _alarm)
     for p in pairs:
         signal.alarm(timeout)

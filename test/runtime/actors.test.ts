@@ -155,6 +155,25 @@ describe("lost death events", () => {
   });
 });
 
+describe("registry", () => {
+  test("watch - yields current entries, then each change (what azr top reads)", async () => {
+    const ac = new AbortController();
+    const seen: string[] = [];
+    const watching = (async () => {
+      for await (const e of cluster.registry.watch(ac.signal)) {
+        if (e.name !== "watched") continue;
+        seen.push(e.state);
+        if (e.state === "dead") break;
+      }
+    })();
+    await cluster.serve(new Counter(), { name: "watched" });
+    await cluster.kill("watched");
+    await watching;
+    ac.abort();
+    assert.deepEqual(seen, ["alive", "dead"]);
+  });
+});
+
 describe("stale registry entries", () => {
   test("kill marks an actor dead when the process that served it vanished; the name can be served again", async () => {
     const { connect } = await import("../../runtime/index.ts");

@@ -1,0 +1,69 @@
+/** Loaders of benchmarks given by path, on small hand-made files in each public format. */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { loadCruxEval, loadLcbExecution, loadLcbGeneration, loadTinyHeldOut, stripCall } from "../../actors/eval/file-bench.ts";
+import { loadMathBenchmark, MATH_BENCHMARKS } from "../../actors/eval/math-bench.ts";
+import { parsePyJson, rawField, stringifyPyJson } from "../../actors/eval/pyjson.ts";
+import { benchmarksDir } from "../../actors/eval/paths.ts";
+
+const fx = (name: string) => join(dirname(fileURLToPath(import.meta.url)), "fixtures", name);
+
+describe("file benchmarks", () => {
+  it("cruxeval: each row is a CruxEval-O (deduction) and a CruxEval-I (abduction) task", () => {
+    const ps = loadCruxEval(fx("cruxeval.jsonl"));
+    assert.equal(ps.length, 4);
+    assert.deepEqual(ps.map((p) => p.benchmark), ["cruxeval-o", "cruxeval-i", "cruxeval-o", "cruxeval-i"]);
+    assert.deepEqual(ps[2].check, { type: "deduction", program: "def f(text, ch):\n    return text.count(ch)", input: "'banana', 'a'", output: "3" });
+    assert.equal(ps[3].prompt.type, "abduction");
+  });
+  it("lcb execution: scored as deduction, call stripped, entry f added", () => {
+    const ps = loadLcbExecution(fx("lcb-execution.jsonl"));
+    assert.equal(ps[0].benchmark, "lcb-execution");
+    assert.equal(ps[0].check.type, "deduction");
+    assert.equal((ps[0].check as { input: string }).input, "nums = [1, 2, 3]");
+    assert.match((ps[0].check as { program: string }).program, /def f\(\*args, \*\*kwargs\):\n {4}return distinctDifferenceArray/);
+    assert.equal((ps[1].check as { input: string }).input, "2, 3");
+    assert.equal(stripCall("g(1)", "f"), "g(1)", "a call to another function is an argument");
+  });
+  it("lcb generation: public tests as JSON, private tests through base64/zlib/pickle(str)", () => {
+    const ps = loadLcbGeneration(fx("lcb-generation.jsonl"));
+    assert.deepEqual(ps[0].tests, [{ input: "1\n", output: "2\n", testtype: "stdin" }, { input: "3\n", output: "6\n", testtype: "stdin" }]);
+    assert.equal(ps[1].funcName, "add");
+    assert.equal(ps[1].tests.length, 2);
+    assert.match(ps[1].starterCode, /class Solution/);
+  });
+  it("tiny held-out: deduction, abduction and induction rows", () => {
+    const ps = loadTinyHeldOut(fx("heldout.jsonl"));
+    assert.deepEqual(ps.map((p) => p.check.type), ["deduction", "abduction", "induction"]);
+    assert.deepEqual((ps[2].check as { hidden: unknown }).hidden, [{ input: "3", output: "9" }]);
+  });
+  it("a malformed line names the file and line", () => {
+    assert.throws(() => loadCruxEval(fx("lcb-generation.jsonl")), /lcb-generation\.jsonl:1: missing "code"/);
+  });
+});
+
+describe("python JSON", () => {
+  it("reads Infinity and NaN and writes them back for Python", () => {
+    const v = parsePyJson('[1, -Infinity, NaN, "Infinity"]') as number[];
+    assert.equal(v[1], -Infinity);
+    assert.ok(Number.isNaN(v[2]));
+    assert.equal(v[3], "Infinity");
+    assert.equal(stringifyPyJson(v), '[1,-Infinity,NaN,"Infinity"]');
+  });
+  it("keeps a field's text exactly (big ints, 1e+20)", () => {
+    assert.equal(rawField('{"a": "x,]", "b": [[123456789012345678901, 1e+20]], "c": 1}', "b"), "[[123456789012345678901, 1e+20]]");
+    assert.equal(rawField('{"a": 1}', "b"), undefined);
+  });
+});
+
+describe("math benchmarks", () => {
+  it("loads the six sets with a gold answer each", () => {
+    const sizes = Object.fromEntries(MATH_BENCHMARKS.map((b) => [b, loadMathBenchmark(benchmarksDir(), b).length]));
+    assert.deepEqual(sizes, { aime24: 30, aime25: 30, amc23: 40, math500: 500, minerva: 272, olympiadbench: 675 });
+    const minerva = loadMathBenchmark(benchmarksDir(), "minerva")[0];
+    assert.equal(minerva.gold, "1.6");
+    assert.equal(minerva.units, false);
+  });
+});

@@ -169,6 +169,7 @@ export class ActorHost {
           const frame = decodeRequest(await this.#payloads.unpack(msg.data, msg.headers));
           const info = this.#lookup(reply, frame);
           if (info) await this.#run(reply, msg.headers, frame, info, ac);
+          else this.#inflight.delete(reply);
         } catch (e) {
           this.#inflight.delete(reply);
           this.#replyError(reply, e, e instanceof MalformedMessageError ? "MALFORMED" : "INTERNAL");

@@ -15,6 +15,9 @@ import { KvCache } from "../ort/kv-cache.ts";
 import { Rng, sampleToken, type Sampler } from "./sampling.ts";
 import { StopChecker, type Decode } from "./stop.ts";
 
+/** Columns the KV cache grows by at least (it doubles beyond that). */
+const MIN_GROWTH = 32;
+
 interface Live {
   index: number; // into req.prompts
   row: number; // row in the current batch
@@ -86,6 +89,12 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
     await new Promise((r) => setImmediate(r));
     opts.signal?.throwIfAborted();
     if (live.length > 0) {
+      if (cache.length >= cache.capacity) {
+        // Attention reads every column, written or not: grow the cache by doubling as it fills
+        // (amortised O(1) copies) rather than allocating prompt + maxNewTokens columns up front.
+        const first = cache.firstUsedColumn(), used = cache.length - first;
+        cache.relayout(first, used + Math.max(MIN_GROWTH, used));
+      }
       const ids = live.map((l) => l.tokens[l.tokens.length - 1]);
       const positions = live.map((l) => l.promptLen + l.tokens.length - 1);
       const out = await s.decode(ids, positions, cache.keyBias, cache.keys, cache.values, cache.batch, cache.capacity);
@@ -104,7 +113,7 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
       next += idx.length;
       const batch = leftPad(idx.map((i) => req.prompts[i]));
       const pre = await s.prefill(batch.ids, batch.positions, batch.keyBias, batch.B, batch.T);
-      cache.admit(pre.keys, pre.values, batch.B, batch.T, batch.keyBias, req.maxNewTokens);
+      cache.admit(pre.keys, pre.values, batch.B, batch.T, batch.keyBias, Math.min(req.maxNewTokens, MIN_GROWTH));
       // `row` indexes the prefill's log-probs here; in the cache these rows follow the live ones.
       const joined: Live[] = idx.map((i, j) => ({ index: i, row: j, promptLen: req.prompts[i].length, tokens: [], logprobs: [], rng: Rng.forSequence(seed, i) }));
       const r = sampleAll(joined, pre.logprobs);

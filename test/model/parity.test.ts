@@ -67,3 +67,29 @@ for (const [family, config] of Object.entries(smallConfigs)) {
     await s.dispose();
   });
 }
+
+test("parity - moving the KV cache (grow, drop unused columns, open front columns) leaves decode unchanged", async () => {
+  const config = smallConfigs.qwen2;
+  const { dir } = writeRandomModel(config, 13);
+  const model = loadModel(dir);
+  const s = new ModelSessions(model.config, model.weights, { threads: 1, maxPositions: 64 });
+  const b = leftPad([SEQS[1], SEQS[2]]); // different lengths: row 0 has masked pad columns
+  const pre = await s.prefill(b.ids, b.positions, b.keyBias, b.B, b.T);
+  const roomy = new KvCache(config, b.B, b.T + 8);
+  const tight = new KvCache(config, b.B, b.T);
+  roomy.writePrefill(pre.keys, pre.values, b.T, b.keyBias);
+  tight.writePrefill(pre.keys, pre.values, b.T, b.keyBias);
+  const moves = [() => tight.relayout(-3, tight.length + 5), () => tight.relayout(tight.firstUsedColumn(), tight.length + 2), () => tight.relayout(0, tight.length + 4)];
+  let ids = [7, 8];
+  for (let step = 0; step < 6; step++) {
+    if (step < moves.length) moves[step]();
+    const positions = [SEQS[1].length + step, SEQS[2].length + step];
+    const a = await s.decode(ids, positions, roomy.keyBias, roomy.keys, roomy.values, 2, roomy.capacity);
+    const c = await s.decode(ids, positions, tight.keyBias, tight.keys, tight.values, 2, tight.capacity);
+    assert.ok(relativeError(c.logprobs, a.logprobs) < 1e-5, `step ${step}`);
+    roomy.append(a.keys, a.values);
+    tight.append(c.keys, c.values);
+    ids = [ids[0] + 1, ids[1] + 1];
+  }
+  await s.dispose();
+});

@@ -1,0 +1,97 @@
+/**
+ * Suites as lists of scored items: prompts (the R1 wrapper of spec §3.1 for code and math, the
+ * EvalPlus completion prompt as an option, the solver prompts for executor tasks) and the
+ * scoring closure of each problem.
+ *
+ * Covers: `code` (HumanEval+, MBPP+), `math` (the six sets), executor tasks (CruxEval,
+ * LCB-Execution, the tiny held-out set). Not: LiveCodeBench code generation scoring (loader
+ * only, file-bench.ts), running (runner.ts).
+ */
+import { r1Preamble, solverPrompt, wrapPrompt, type Prompt } from "../../azr/prompts.ts";
+import { readSolver } from "../../azr/responses.ts";
+import type { CodeExecutor } from "../code-executor/index.ts";
+import { extractProgram, type CodeProblem } from "./code-bench.ts";
+import type { CodeScorer } from "./code-score.ts";
+import type { ExecProblem } from "./file-bench.ts";
+import { extractMathAnswer } from "./math-answer.ts";
+import type { MathProblem } from "./math-bench.ts";
+import type { MathJudge } from "./math-equiv.ts";
+import type { SuiteItem } from "./runner.ts";
+
+export type CodePrompt = "r1" | "evalplus";
+export type MathTemplate = "azr" | "azr_boxed";
+
+export interface PromptOptions {
+  codePrompt: CodePrompt;
+  mathTemplate: MathTemplate;
+  chatTemplate: boolean;
+  /** Overrides every suite's default new-token budget. */
+  maxNewTokens?: number;
+}
+
+/** New-token budgets of spec §10 (R1 code: the LCB figure; EvalPlus prompt: its own 768). */
+export const DEFAULT_MAX_NEW = { code: 8096, evalplus: 768, math: 16_000, exec: 8096 } as const;
+
+export function codeTask(p: CodeProblem): string {
+  const lead = p.benchmark === "humaneval+"
+    ? "Complete the Python function below so that it does what its docstring says."
+    : "Write a Python function for the task below; the assert shows its name and how it is called.";
+  return `${lead} Reply with the whole program (imports included) in one \`\`\`python block inside your answer.\n\n\`\`\`python\n${p.prompt.trim()}\n\`\`\``;
+}
+
+export function codePromptFor(p: CodeProblem, o: PromptOptions): Prompt {
+  if (o.codePrompt === "evalplus") return { kind: "text", text: p.prompt };
+  return wrapPrompt(codeTask(p), { variant: "full", chatTemplate: o.chatTemplate });
+}
+
+/** Math: the R1 wrapper ending at `Assistant:` (spec §10), optionally asking for \boxed{}. */
+export function mathPromptFor(p: MathProblem, o: PromptOptions): Prompt {
+  const ask = o.mathTemplate === "azr_boxed" ? " Put the final answer inside \\boxed{}." : "";
+  if (o.chatTemplate) return { kind: "chat", messages: [{ role: "system", content: r1Preamble("full") }, { role: "user", content: p.question + ask }], assistantPrefill: "" };
+  return { kind: "text", text: `${r1Preamble("full")}\nUser: ${p.question}${ask}\nAssistant:` };
+}
+
+export function codeItems(problems: readonly CodeProblem[], scorer: CodeScorer, o: PromptOptions): SuiteItem[] {
+  return problems.map((p) => ({
+    benchmark: p.benchmark,
+    id: p.id,
+    prompt: codePromptFor(p, o),
+    maxNewTokens: o.maxNewTokens ?? (o.codePrompt === "evalplus" ? DEFAULT_MAX_NEW.evalplus : DEFAULT_MAX_NEW.code),
+    score: async (response) => {
+      const v = await scorer.score(p, extractProgram(response, p, o.codePrompt));
+      return { correct: v.pass, detail: v.pass ? undefined : `${v.why}${v.part ? ` (${v.part} test ${v.test})` : ""}: ${v.detail ?? ""}`.slice(0, 300) };
+    },
+  }));
+}
+
+export function mathItems(problems: readonly MathProblem[], judge: MathJudge, o: PromptOptions): SuiteItem[] {
+  return problems.map((p) => ({
+    benchmark: p.benchmark,
+    id: p.id,
+    prompt: mathPromptFor(p, o),
+    maxNewTokens: o.maxNewTokens ?? DEFAULT_MAX_NEW.math,
+    score: async (response) => {
+      const answer = extractMathAnswer(response);
+      const v = await judge.equivalent(answer, p.gold, { units: p.units });
+      return { correct: v.equal, detail: v.equal ? undefined : `${v.how}: ${JSON.stringify(answer.slice(0, 80))} vs ${JSON.stringify(p.gold)}` };
+    },
+  }));
+}
+
+/** Executor tasks, answered with the compact solver prompt for the tiny model, the full one otherwise. */
+export function execItems(problems: readonly ExecProblem[], executor: CodeExecutor, o: PromptOptions): SuiteItem[] {
+  return problems.map((p) => ({
+    benchmark: p.benchmark,
+    id: p.id,
+    prompt: solverPrompt(p.prompt, { variant: p.benchmark === "tiny" ? "compact" : "full", chatTemplate: o.chatTemplate, rejectMultipleFunctions: true }),
+    maxNewTokens: o.maxNewTokens ?? DEFAULT_MAX_NEW.exec,
+    score: async (response) => {
+      const { answer } = readSolver(p.check.type, response, { formatCheck: false });
+      if (answer === undefined) return { correct: false, detail: "no answer" };
+      for await (const v of executor.checkAnswers([{ task: p.check, answer }])) {
+        return { correct: v.score === 1, detail: v.score === 1 ? undefined : `${v.reason}: ${v.message ?? ""}`.slice(0, 300) };
+      }
+      return { correct: false, detail: "no verdict" };
+    },
+  }));
+}

@@ -1,0 +1,237 @@
+/**
+ * `azr eval`: score a model (or, with --self-check, the harness itself) on the paper's code and
+ * math benchmarks, the tiny model's held-out set, or a CruxEval / LiveCodeBench file (spec §10).
+ *
+ *   azr eval --suite code --self-check                 # canonical solutions: must print 542/542
+ *   azr eval --suite math --self-check                 # each set's own reference answers
+ *   azr eval --model data/tiny --suite all --limit 5 --out results.json
+ *   azr eval --model ./Qwen2.5-Coder-7B --engine torch --suite code
+ *   azr eval --model ckpt --suite file --data cruxeval.jsonl --format cruxeval
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import type { CommandModule } from "yargs";
+import { writeFileSync } from "node:fs";
+import { RolloutEngine } from "../../actors/rollout-engine.ts";
+import { CodeExecutor } from "../../actors/code-executor/index.ts";
+import { loadCodeBenchmark, type CodeProblem } from "../../actors/eval/code-bench.ts";
+import { CodeScorer, mapLimit } from "../../actors/eval/code-score.ts";
+import { isLcbGenerationRow, loadCruxEval, loadLcbExecution, loadTinyHeldOut, type ExecProblem } from "../../actors/eval/file-bench.ts";
+import { extractMathAnswer } from "../../actors/eval/math-answer.ts";
+import { loadMathBenchmark, MATH_BENCHMARKS, type MathProblem } from "../../actors/eval/math-bench.ts";
+import { MathJudge } from "../../actors/eval/math-equiv.ts";
+import { benchmarksDir } from "../../actors/eval/paths.ts";
+import { formatResults, summarise } from "../../actors/eval/report.ts";
+import { runSuite, type Generator, type SuiteItem } from "../../actors/eval/runner.ts";
+import { codeItems, execItems, mathItems, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
+import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
+
+type Suite = "code" | "math" | "tiny" | "all" | "file";
+
+interface EvalArgs {
+  model?: string;
+  suite: Suite;
+  engine: "ort" | "torch";
+  limit?: number;
+  out: string;
+  selfCheck: boolean;
+  data?: string;
+  format?: "lcb" | "cruxeval";
+  codePrompt: CodePrompt;
+  mathTemplate: MathTemplate;
+  chatTemplate: boolean;
+  batchSize: number;
+  maxNewTokens?: number;
+  workers: number;
+  benchmarks?: string;
+  threads?: number;
+}
+
+class EvalUsageError extends Error {
+  override name = "EvalUsageError";
+}
+
+const limited = <T>(xs: T[], limit: number | undefined): T[] => (limit === undefined ? xs : xs.slice(0, limit));
+
+function codeProblems(dir: string, limit: number | undefined): CodeProblem[] {
+  return [...limited(loadCodeBenchmark(dir, "humaneval+"), limit), ...limited(loadCodeBenchmark(dir, "mbpp+"), limit)];
+}
+
+function mathProblems(dir: string, limit: number | undefined): MathProblem[] {
+  return MATH_BENCHMARKS.flatMap((b) => limited(loadMathBenchmark(dir, b), limit));
+}
+
+function execProblems(a: EvalArgs): ExecProblem[] {
+  if (a.suite === "tiny") {
+    const path = a.data ?? join(a.model ?? "data/tiny", "heldout.jsonl");
+    if (!existsSync(path)) throw new EvalUsageError(`no held-out set at ${path}: make-corpus writes heldout.jsonl into its --out folder; pass it with --data`);
+    return limited(loadTinyHeldOut(path), a.limit);
+  }
+  if (!a.data || !a.format) throw new EvalUsageError("--suite file needs --data <path> and --format lcb|cruxeval");
+  if (a.format === "cruxeval") {
+    const ps = loadCruxEval(a.data);
+    return [...limited(ps.filter((p) => p.benchmark === "cruxeval-o"), a.limit), ...limited(ps.filter((p) => p.benchmark === "cruxeval-i"), a.limit)];
+  }
+  const first = readFileSync(a.data, "utf8").split("\n").find((l) => l.trim());
+  if (first && isLcbGenerationRow(JSON.parse(first) as Record<string, unknown>)) {
+    throw new EvalUsageError(`${a.data} is LiveCodeBench code generation: its loader exists (actors/eval/file-bench.ts) but its stdin/functional test scoring is not implemented yet; LCB execution files (code, input, output) are supported`);
+  }
+  return limited(loadLcbExecution(a.data), a.limit);
+}
+
+async function selfCheckCode(a: EvalArgs, dir: string): Promise<boolean> {
+  const problems = codeProblems(dir, a.limit);
+  const scorer = await CodeScorer.start({ workers: a.workers });
+  const t0 = Date.now();
+  let passed = 0;
+  let finished = 0;
+  const misses: string[] = [];
+  try {
+    await mapLimit(problems, a.workers * 2, async (p) => {
+      try {
+        const v = await scorer.score(p, p.canonical);
+        if (v.pass) passed++;
+        else misses.push(`${p.id}: ${v.why} (${v.part} test ${v.test}) ${v.detail ?? ""}`);
+      } catch (e) {
+        misses.push(`${p.id}: ${(e as Error).message}`);
+      }
+      if (++finished % 50 === 0) console.log(`  ${finished}/${problems.length} scored, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    });
+  } finally {
+    await scorer.close();
+  }
+  for (const m of misses) console.log(`MISS ${m}`);
+  console.log(`code self-check: ${passed}/${problems.length} canonical solutions pass (base + plus tests) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return passed === problems.length;
+}
+
+async function selfCheckMath(a: EvalArgs, dir: string): Promise<boolean> {
+  const pool = await EvalWorkerPool.start({ workers: a.workers, math: true });
+  const judge = new MathJudge(pool);
+  let all = true;
+  try {
+    for (const b of MATH_BENCHMARKS) {
+      const problems = limited(loadMathBenchmark(dir, b), a.limit);
+      const misses: string[] = [];
+      const verdicts = await mapLimit(problems, a.workers * 2, async (p) => {
+        const answer = extractMathAnswer(p.reference);
+        const v = await judge.equivalent(answer, p.gold, { units: p.units });
+        if (!v.equal) misses.push(`  ${b} ${p.id}: ${v.how}${v.detail ? ` (${v.detail})` : ""}: ${JSON.stringify(answer.slice(0, 100))} vs gold ${JSON.stringify(p.gold)}`);
+        return v.equal;
+      });
+      const ok = verdicts.filter(Boolean).length;
+      console.log(`${b.padEnd(14)} ${ok}/${problems.length} (${((100 * ok) / problems.length).toFixed(1)}%)`);
+      for (const m of misses) console.log(m);
+      all &&= ok === problems.length;
+    }
+  } finally {
+    await pool.close();
+  }
+  return all;
+}
+
+/** Greedy generation through the rollout engine (in-process), with the model's context as the prompt limit. */
+function rolloutGenerator(a: EvalArgs, model: string): { gen: Generator; close: () => Promise<void> } {
+  const config = JSON.parse(readFileSync(join(model, "config.json"), "utf8")) as { max_position_embeddings?: number };
+  const maxPos = config.max_position_embeddings ?? 32_768;
+  const engine = new RolloutEngine({ modelDir: model, engine: a.engine, maxPromptTokens: maxPos, threads: a.threads, maxBatch: a.batchSize });
+  const gen: Generator = {
+    async *generate(prompts, maxNewTokens) {
+      const counts = await engine.countTokens(prompts);
+      const budget = Math.max(1, Math.min(maxNewTokens, maxPos - Math.max(...counts)));
+      for await (const s of engine.generate(prompts, { maxNewTokens: budget, temperature: 0, topP: 1, seed: 0 })) {
+        yield { index: s.index, text: s.text, skipped: s.promptTooLong ? `prompt longer than the model's ${maxPos} positions` : undefined };
+      }
+    },
+  };
+  return { gen, close: () => engine.close() };
+}
+
+async function evaluate(a: EvalArgs): Promise<void> {
+  if (!a.model) throw new EvalUsageError("--model <dir> is required (or --self-check to test the harness)");
+  if (!existsSync(join(a.model, "config.json"))) throw new EvalUsageError(`no model at ${a.model} (config.json missing): give a Hugging Face layout folder or a checkpoint folder`);
+  const o: PromptOptions = { codePrompt: a.codePrompt, mathTemplate: a.mathTemplate, chatTemplate: a.chatTemplate, maxNewTokens: a.maxNewTokens };
+  const items: SuiteItem[] = [];
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    if (a.suite === "code" || a.suite === "all") {
+      const scorer = await CodeScorer.start({ workers: a.workers });
+      closers.push(() => scorer.close());
+      items.push(...codeItems(codeProblems(benchmarksDir(), a.limit), scorer, o));
+    }
+    if (a.suite === "math" || a.suite === "all") {
+      const pool = await EvalWorkerPool.start({ workers: a.workers, math: true });
+      closers.push(() => pool.close());
+      items.push(...mathItems(mathProblems(benchmarksDir(), a.limit), new MathJudge(pool), o));
+    }
+    if (a.suite === "tiny" || a.suite === "file") {
+      const problems = execProblems(a);
+      const executor = await CodeExecutor.start({ workers: a.workers });
+      closers.push(() => executor.close());
+      items.push(...execItems(problems, executor, o));
+    }
+    const { gen, close } = rolloutGenerator(a, a.model);
+    closers.push(close);
+    const recordFile = a.out.replace(/\.json$/, "") + ".problems.jsonl";
+    console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
+    const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile });
+    const results = summarise(a.model, a.suite, a.codePrompt, tallies, modelName(a.model));
+    writeFileSync(a.out, JSON.stringify(results, null, 2) + "\n");
+    console.log("");
+    console.log(formatResults(results));
+    console.log(`\nresults: ${a.out}`);
+  } finally {
+    for (const c of closers.reverse()) await c().catch(() => {});
+  }
+}
+
+/** The name a model goes by: config's _name_or_path when it has one, else the folder. */
+function modelName(dir: string): string {
+  try {
+    const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { _name_or_path?: string };
+    return c._name_or_path || dir;
+  } catch {
+    return dir;
+  }
+}
+
+export const evalCommand: CommandModule<object, EvalArgs> = {
+  command: "eval",
+  describe: "score a model on HumanEval+/MBPP+, the six math sets, the tiny held-out set or a CruxEval/LCB file (greedy pass@1, spec §10)",
+  builder: (y) =>
+    y
+      .option("model", { type: "string", describe: "model folder (Hugging Face layout or an azr checkpoint)" })
+      .option("suite", { choices: ["code", "math", "tiny", "all", "file"] as const, default: "all" as Suite, describe: "what to run: code (HumanEval+, MBPP+), math (six sets), all (both), tiny (held-out set), file (--data)" })
+      .option("engine", { choices: ["ort", "torch"] as const, default: "ort" as const, describe: "model backend: ort (CPU, in-process) or torch (Python worker, GPUs)" })
+      .option("limit", { type: "number", describe: "first N problems of each benchmark" })
+      .option("out", { type: "string", default: "eval-results.json", describe: "results JSON; the per-problem JSONL beside it (<out>.problems.jsonl) makes a rerun resume" })
+      .option("self-check", { type: "boolean", default: false, describe: "score the benchmarks' own solutions instead of a model (harness check)" })
+      .option("data", { type: "string", describe: "--suite file: the JSONL file; --suite tiny: heldout.jsonl (default <model>/heldout.jsonl)" })
+      .option("format", { choices: ["lcb", "cruxeval"] as const, describe: "--suite file: the file's format" })
+      .option("code-prompt", { choices: ["r1", "evalplus"] as const, default: "r1" as CodePrompt, describe: "r1: R1 wrapper, code from the last ```python block in <answer>; evalplus: EvalPlus's completion prompt" })
+      .option("math-template", { choices: ["azr", "azr_boxed"] as const, default: "azr" as MathTemplate, describe: "azr_boxed adds a sentence asking for \\boxed{} (used for Coder-7B)" })
+      .option("chat-template", { type: "boolean", default: false, describe: "apply the tokenizer's chat template (instruct models)" })
+      .option("batch-size", { type: "number", default: 8, describe: "prompts generated together" })
+      .option("max-new-tokens", { type: "number", describe: "new-token budget for every suite (default: spec §10's per suite)" })
+      .option("workers", { type: "number", default: availableParallelism(), describe: "sandboxed scoring workers" })
+      .option("benchmarks", { type: "string", describe: "benchmark data folder (default $AZR_BENCHMARKS or ../shared/benchmarks)" })
+      .option("threads", { type: "number", describe: "onnxruntime threads (ort engine)" }) as never,
+  handler: async (a) => {
+    if (a.benchmarks) process.env.AZR_BENCHMARKS = a.benchmarks;
+    try {
+      if (a.selfCheck) {
+        if (a.suite !== "code" && a.suite !== "math" && a.suite !== "all") throw new EvalUsageError("--self-check runs with --suite code, math or all");
+        let ok = true;
+        if (a.suite !== "math") ok = (await selfCheckCode(a, benchmarksDir())) && ok;
+        if (a.suite !== "code") ok = (await selfCheckMath(a, benchmarksDir())) && ok;
+        if (!ok) process.exitCode = 1;
+        return;
+      }
+      await evaluate(a);
+    } catch (e) {
+      console.error(`azr eval: ${(e as Error).message}`);
+      process.exitCode = e instanceof EvalUsageError ? 2 : 1;
+    }
+  },
+};

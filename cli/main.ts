@@ -13,6 +13,7 @@ import { logsCommand } from "./commands/logs.ts";
 import { topCommand } from "./commands/top.ts";
 import { attachCommand } from "./commands/attach.ts";
 import { webCommand } from "./commands/web.ts";
+import { evalCommand } from "./commands/eval.ts";
 
 await yargs(hideBin(process.argv))
   .scriptName("azr")
@@ -28,6 +29,7 @@ await yargs(hideBin(process.argv))
   .command(topCommand)
   .command(attachCommand)
   .command(webCommand)
+  .command(evalCommand)
   .demandCommand(1, "name a command; `azr --help` lists them")
   .strict()
   .help()

@@ -132,7 +132,7 @@ export class CodeExecutor {
       hashSeedCheck: false,
       allowPartialIsolation: true,
       python: findPython(),
-      inflightPerWorker: 8,
+      inflightPerWorker: 32, // deep enough that a descheduled parent does not starve a worker
       warn: (m) => console.warn(m),
       ...opts,
     };

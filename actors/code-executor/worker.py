@@ -804,8 +804,22 @@ def main():
         obs["stdoutLen"] = _len(out_text) if _type(out_text) is str else 0
         return obs
 
+    unreaped = []
+
+    def reap():
+        """Children that already delivered their result: kill (they are exiting anyway) and reap,
+        so RLIMIT_NPROC has room for the next fork."""
+        while unreaped:
+            pid = unreaped.pop()
+            try:
+                _kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            _waitpid(pid, 0)
+
     def run_strict(job):
         """Fork a child that runs the job and reports through its own pipe; kill it on the wall clock."""
+        reap()
         r, w = _pipe()
         _setrlimit(resource.RLIMIT_NPROC, (limits.get("nproc", 1 << 20), limits.get("nproc", 1 << 20))) if "nproc" in limits else None
         try:
@@ -824,6 +838,7 @@ def main():
                     _setrlimit(resource.RLIMIT_NPROC, (0, 0))
                 obs = run_task(job, wp)
                 data = _packb(obs, use_bin_type=True)
+                data = _len(data).to_bytes(4, "big") + data
                 ww = _os_open("/proc/self/fd/%d" % wp, os.O_WRONLY | os.O_CLOEXEC)
                 while data:
                     n = _os_write(ww, data)
@@ -845,7 +860,9 @@ def main():
         chunks = []
         timed_out = False
         exited = False
-        while not exited:
+        got = 0
+        complete = False
+        while not exited and not complete:
             left = deadline - _monotonic()
             if left <= 0:
                 timed_out = True
@@ -862,9 +879,23 @@ def main():
                     if not chunk:
                         break
                     chunks.append(chunk)
+                    got += _len(chunk)
+                if got >= 4:
+                    head = b"".join(chunks)
+                    complete = got >= 4 + int.from_bytes(head[:4], "big")
         _os_close(r)
         _os_close(w)
         _os_close(pidfd)
+        if complete and not timed_out:
+            # The result is whole: decode it now and let the child's exit happen off our path.
+            data = b"".join(chunks)
+            try:
+                obs = _unpackb(data[4:4 + int.from_bytes(data[:4], "big")], raw=False)
+                if _type(obs) is _dict and obs.get("id") == job["id"]:
+                    unreaped.append(pid)
+                    return obs
+            except Exception:
+                pass
         if timed_out:
             try:
                 _kill(pid, signal.SIGKILL)
@@ -873,14 +904,6 @@ def main():
         _, status = _waitpid(pid, 0)
         if timed_out:
             return {"id": job["id"], "stage": "timeout"}
-        data = b"".join(chunks)
-        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and data:
-            try:
-                obs = _unpackb(data, raw=False)
-                if _type(obs) is _dict and obs.get("id") == job["id"]:
-                    return obs
-            except Exception:
-                pass
         if os.WIFSIGNALED(status):
             return {"id": job["id"], "stage": "crash", "signal": os.WTERMSIG(status)}
         code = os.WEXITSTATUS(status)

@@ -9,7 +9,7 @@
  * evaluates the ratio against its own detached log-probs (ρ = 1 in value, the clip inert).
  */
 import type { TrainSequence, TrainStats } from "../model/engine.ts";
-import { createOrtTrainer, type OrtTrainer } from "../model/train/trainer.ts";
+import { createOrtTrainer } from "../model/train/trainer.ts";
 import type { PolicyLossSettings } from "../model/train/losses.ts";
 import type { OptimSettings } from "../model/train/optim.ts";
 import { defineActor } from "../runtime/index.ts";
@@ -32,6 +32,8 @@ export interface LearnerSettings {
 export interface LearnerOptions {
   modelDir: string;
   engine: "ort" | "torch";
+  /** torch engine: "cuda" when the recipe has GPUs, else "cpu". */
+  device?: string;
   trainer: LearnerSettings;
   /** Total optimiser steps (the cosine schedule's horizon). */
   steps: number;
@@ -54,27 +56,65 @@ export function optimSettings(t: LearnerSettings, steps: number): Partial<OptimS
   };
 }
 
+/** What the learner needs from a training backend (the ORT trainer or the torch engine worker). */
+interface TrainerBackend {
+  trainStep(batch: TrainSequence[]): Promise<TrainStats>;
+  getWeights(): Promise<Map<string, Float32Array>>;
+  save(dir: string): Promise<void>;
+  /** Replaces the state with a checkpoint's; returns its optimiser step. */
+  load(dir: string): Promise<number>;
+  exportModel(dir: string): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
+  const trainer = await createOrtTrainer({ modelDir: o.modelDir }, {
+    loss: lossSettings(o.trainer), optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads, maxPositions: o.maxPositions,
+  });
+  return {
+    trainStep: (b) => trainer.trainStep(b.map((s) => ({ prompt: s.prompt, response: s.response, advantages: s.advantages, refLogprobs: s.refLogprobs }))),
+    getWeights: () => trainer.getWeights(),
+    save: (dir) => trainer.save(dir),
+    load: (dir) => trainer.load(dir),
+    exportModel: (dir) => trainer.exportModel(dir),
+    dispose: () => trainer.dispose(),
+  };
+}
+
+async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
+  const { createTorchEngine } = await import("../model/torch/engine.ts");
+  const { kind: _kind, ...loss } = lossSettings(o.trainer);
+  const start = (modelDir: string) => createTorchEngine({ modelDir, device: o.device ?? "cpu", loss, optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads });
+  let engine = await start(o.modelDir);
+  return {
+    trainStep: (b) => engine.trainStep(b),
+    getWeights: () => engine.getWeights(),
+    save: async (dir) => {
+      await engine.save(dir);
+      await engine.saveTrainingState(dir);
+    },
+    load: async (dir) => {
+      await engine.dispose();
+      engine = await start(dir);
+      return (await engine.loadTrainingState(dir)).step;
+    },
+    exportModel: (dir) => engine.save(dir),
+    dispose: () => engine.dispose(),
+  };
+}
+
 export class Learner implements LearnerControl {
-  private trainer: Promise<OrtTrainer>;
+  private trainer: Promise<TrainerBackend>;
   private version = 0;
   private last: TrainStats | null = null;
 
   constructor(private readonly opts: LearnerOptions) {
-    if (opts.engine !== "ort") throw new Error(`learner: engine '${opts.engine}' is wired through model/torch; this build's learner runs the ort trainer only — set model.engine: ort`);
-    this.trainer = this.start({ modelDir: opts.modelDir });
+    this.trainer = opts.engine === "torch" ? torchBackend(opts) : ortBackend(opts);
     this.trainer.catch(() => {}); // surfaced by the first call
   }
 
-  private start(source: { modelDir: string } | { checkpointDir: string }): Promise<OrtTrainer> {
-    const o = this.opts;
-    if ("checkpointDir" in source) return createOrtTrainer(source, { threads: o.threads, maxPositions: o.maxPositions });
-    return createOrtTrainer(source, {
-      loss: lossSettings(o.trainer), optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads, maxPositions: o.maxPositions,
-    });
-  }
-
   async trainStep(batch: TrainSequence[]): Promise<TrainStats> {
-    const stats = await (await this.trainer).trainStep(batch.map((s) => ({ prompt: s.prompt, response: s.response, advantages: s.advantages, refLogprobs: s.refLogprobs })));
+    const stats = await (await this.trainer).trainStep(batch);
     this.version++;
     this.last = stats;
     return stats;
@@ -88,10 +128,9 @@ export class Learner implements LearnerControl {
     await (await this.trainer).save(dir);
   }
 
-  /** Replaces the trainer with a checkpoint's (weights, optimiser state, step). */
+  /** Replaces the trainer's state with a checkpoint's (weights, optimiser state, step). */
   async load(dir: string): Promise<void> {
-    const step = await (await this.trainer).load(dir);
-    this.version = step;
+    this.version = await (await this.trainer).load(dir);
   }
 
   async exportModel(dir: string): Promise<void> {

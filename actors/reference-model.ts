@@ -12,6 +12,8 @@ import type { ReferencePort } from "./selfplay/ports.ts";
 export interface ReferenceModelOptions {
   modelDir: string;
   engine: "ort" | "torch";
+  /** torch engine: "cuda" when the recipe has GPUs, else "cpu". */
+  device?: string;
   threads?: number;
 }
 
@@ -21,7 +23,7 @@ export class ReferenceModel implements ReferencePort {
   constructor(opts: ReferenceModelOptions) {
     this.ready = opts.engine === "ort"
       ? OrtEngine.fromPretrained(opts.modelDir, { threads: opts.threads })
-      : import("../model/torch/engine.ts").then((m) => m.createTorchEngine({ modelDir: opts.modelDir }));
+      : import("../model/torch/engine.ts").then((m) => m.createTorchEngine({ modelDir: opts.modelDir, device: opts.device ?? "cpu" }));
     this.ready.catch(() => {}); // surfaced by the first call
   }
 

@@ -20,6 +20,8 @@ export interface RolloutEngineOptions {
   /** Hugging Face layout folder: config.json, model.safetensors[.index.json], tokenizer.json. */
   modelDir: string;
   engine: "ort" | "torch";
+  /** torch engine: "cuda" when the recipe has GPUs, else "cpu". */
+  device?: string;
   /** Prompts longer than this (in tokens) are not generated (spec §4.3: r̄ = 0 / re-draw). */
   maxPromptTokens: number;
   /** onnxruntime intra-op threads. */
@@ -59,7 +61,7 @@ export class RolloutEngine implements RolloutPort {
     if (this.opts.engine !== "ort") {
       const { createTorchEngine } = await import("../model/torch/engine.ts");
       const tokenizer = TextTokenizer.fromDir(modelDir);
-      return { engine: await createTorchEngine({ modelDir }), tokenizer };
+      return { engine: await createTorchEngine({ modelDir, device: this.opts.device ?? "cpu", maxBatch: this.opts.maxBatch }), tokenizer };
     }
     const engine = await OrtEngine.fromPretrained(modelDir, { threads: this.opts.threads, maxBatch: this.opts.maxBatch });
     return { engine, tokenizer: TextTokenizer.fromDir(modelDir) };

@@ -83,6 +83,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   console.log(`azr selfplay: recipe ${recipe.name}, model ${modelDir}, run folder ${runDir}`);
 
   const cores = availableParallelism();
+  const device = recipe.resources.gpus > 0 ? "cuda" : "cpu";
   await using cluster = await connect({ cluster: "azr", runDir, agent: { resources: { cpu: Math.max(cores, 4) } } });
   const abort = new AbortController();
   const onSigint = () => {
@@ -104,16 +105,16 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       referenceSampling: recipe.selfplay.referenceSampling, solverMix: recipe.selfplay.solverMix,
     }], { name: "task-buffer", maxRestarts: a["task-buffer"].maxRestarts, freshState: !args.resume });
     const rollout = await cluster.spawn(RolloutEngine, [{
-      modelDir, engine: recipe.model.engine, maxPromptTokens: recipe.data.maxPromptTokens, threads: a["rollout-engine"].cpus,
+      modelDir, engine: recipe.model.engine, device, maxPromptTokens: recipe.data.maxPromptTokens, threads: a["rollout-engine"].cpus,
     }], { name: "rollout-engine", maxRestarts: a["rollout-engine"].maxRestarts, freshState: true });
     const learner = await cluster.spawn(Learner, [{
-      modelDir, engine: recipe.model.engine, trainer: recipe.trainer, steps: recipe.selfplay.steps, threads: a.learner.cpus,
+      modelDir, engine: recipe.model.engine, device, trainer: recipe.trainer, steps: recipe.selfplay.steps, threads: a.learner.cpus,
       maxPositions: recipe.data.maxPromptTokens + recipe.data.maxResponseTokens,
     }], { name: "learner", maxRestarts: a.learner.maxRestarts, freshState: true });
 
     // The published recipes have no KL term, so no reference model is started there (spec §7.2).
     const reference = recipe.trainer.kl.estimator === "off" ? undefined : await cluster.spawn(ReferenceModel, [{
-      modelDir, engine: recipe.model.engine, threads: a["reference-model"].cpus,
+      modelDir, engine: recipe.model.engine, device, threads: a["reference-model"].cpus,
     }], { name: "reference-model", maxRestarts: a["reference-model"].maxRestarts, freshState: true });
 
     web = args.web ? await startWebView({ runDir, cluster }) : undefined;

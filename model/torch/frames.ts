@@ -9,7 +9,8 @@ import { decode, encode } from "@msgpack/msgpack";
 export const MAX_FRAME_BYTES = 0xffff_ffff;
 
 export function encodeFrame(message: unknown): Uint8Array {
-  const body = encode(message);
+  // An unset option (undefined) must read as absent in Python, not as None: drop such keys.
+  const body = encode(message, { ignoreUndefined: true });
   if (body.byteLength > MAX_FRAME_BYTES) throw new RangeError(`frame of ${body.byteLength} bytes exceeds the 4 GiB frame limit; split the payload`);
   const out = new Uint8Array(4 + body.byteLength);
   new DataView(out.buffer).setUint32(0, body.byteLength, false);

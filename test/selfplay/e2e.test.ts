@@ -32,3 +32,19 @@ test("selfplay e2e - two steps on actors, checkpoint, resume to a third", { time
     rmSync(model, { recursive: true, force: true });
   }
 });
+
+test("selfplay e2e - the torch engine (CPU here, GPUs in the 3B–14B recipes) behind the same actors, with resume", { timeout: 600_000 }, async () => {
+  const model = writeRandomTinyModel(2);
+  const runDir = mkdtempSync(join(tmpdir(), "azr-run-torch-"));
+  const set = ["model.path=" + model, "model.engine=torch", "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=16", "trainer.saveEvery=1", "trainer.microBatch=4"];
+  try {
+    await selfplay({ recipe: "tiny", set, runDir, resume: false, steps: 1, web: false });
+    await selfplay({ recipe: "tiny", set, runDir, resume: true, steps: 2, web: false });
+    const steps = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(steps.map((l) => l.step), [1, 2]);
+    assert.ok(steps.every((l) => Number.isFinite(l.train.loss)));
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+    rmSync(model, { recursive: true, force: true });
+  }
+});

@@ -135,7 +135,7 @@ async function selfCheckMath(a: EvalArgs, dir: string): Promise<boolean> {
 function rolloutGenerator(a: EvalArgs, model: string): { gen: Generator; close: () => Promise<void> } {
   const config = JSON.parse(readFileSync(join(model, "config.json"), "utf8")) as { max_position_embeddings?: number };
   const maxPos = config.max_position_embeddings ?? 32_768;
-  const engine = new RolloutEngine({ modelDir: model, engine: a.engine, maxPromptTokens: maxPos, threads: a.threads, maxBatch: a.batchSize });
+  const engine = new RolloutEngine({ modelDir: model, engine: a.engine, maxPromptTokens: maxPos, threads: a.threads ?? availableParallelism(), maxBatch: a.batchSize });
   const gen: Generator = {
     async *generate(prompts, maxNewTokens) {
       const counts = await engine.countTokens(prompts);

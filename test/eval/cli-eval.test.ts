@@ -1,0 +1,61 @@
+/**
+ * `azr eval` end to end on a small random model: greedy generation through the rollout engine,
+ * scoring, the results table, and resume (a second run generates nothing new).
+ */
+import { describe, it, before } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { writeRandomTinyModel } from "../selfplay/fixtures.ts";
+
+const run = promisify(execFile);
+const fixture = (n: string) => join(import.meta.dirname, "fixtures", n);
+
+async function azr(args: string[], env: Record<string, string>): Promise<string> {
+  const r = await run(process.execPath, ["--import", "tsx", "cli/bin.ts", "eval", ...args], { env: { ...process.env, ...env }, timeout: 120_000 });
+  return r.stdout;
+}
+
+describe("azr eval with a random tiny model", () => {
+  let model: string;
+  let dir: string;
+  let env: Record<string, string>;
+  before(() => {
+    model = writeRandomTinyModel(3);
+    dir = mkdtempSync(join(tmpdir(), "azr-eval-cli-"));
+    env = { XDG_CACHE_HOME: join(dir, "cache") };
+  });
+
+  it("--suite all --limit 1: a table with every benchmark, the averages, and a record per problem; a rerun resumes", async () => {
+    const out = join(dir, "all.json");
+    const args = ["--model", model, "--suite", "all", "--limit", "1", "--max-new-tokens", "6", "--batch-size", "4", "--workers", "1", "--out", out];
+    const first = await azr(args, env);
+    assert.match(first, /\[humaneval\+\] 1\/1 .*problems\/s .*pass@1 .*ETA/);
+    assert.match(first, /Code Avg/);
+    assert.match(first, /Total Avg/);
+    const results = JSON.parse(readFileSync(out, "utf8"));
+    assert.deepEqual(Object.keys(results.benchmarks), ["humaneval+", "mbpp+", "aime24", "aime25", "amc23", "math500", "minerva", "olympiadbench"]);
+    assert.equal(results.codeAvg, 0, "a random model solves nothing");
+    const records = readFileSync(out.replace(/\.json$/, ".problems.jsonl"), "utf8").trim().split("\n");
+    assert.equal(records.length, 8);
+    const second = await azr(args, env);
+    assert.match(second, /\[humaneval\+\] resuming: 1\/1 already scored/);
+    assert.equal(readFileSync(out.replace(/\.json$/, ".problems.jsonl"), "utf8").trim().split("\n").length, 8, "nothing generated again");
+  });
+
+  it("--suite file --format cruxeval and --suite tiny score executor tasks", async () => {
+    const crux = await azr(["--model", model, "--suite", "file", "--data", fixture("cruxeval.jsonl"), "--format", "cruxeval", "--max-new-tokens", "4", "--workers", "1", "--out", join(dir, "crux.json")], env);
+    assert.match(crux, /cruxeval-o\s+2\s+0\.0/);
+    assert.match(crux, /cruxeval-i\s+2\s+0\.0/);
+    const tiny = await azr(["--model", model, "--suite", "tiny", "--data", fixture("heldout.jsonl"), "--max-new-tokens", "4", "--workers", "1", "--out", join(dir, "tiny.json")], env);
+    assert.match(tiny, /tiny\s+3\s+0\.0/);
+  });
+
+  it("names what is missing", async () => {
+    await assert.rejects(azr(["--model", join(dir, "nope"), "--suite", "code"], env), /no model at .*config\.json missing/);
+    await assert.rejects(azr(["--model", model, "--suite", "file"], env), /--suite file needs --data/);
+  });
+});

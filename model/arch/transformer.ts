@@ -23,12 +23,22 @@ export const MASKED = -1e9;
 
 export type GraphKind = "step" | "score" | "logits";
 
+/** A value every layer uses (shape vectors, RoPE broadcasts), built once per graph. */
+function shared(ctx: Ctx, key: string, make: () => Value): Value {
+  ctx.memo ??= new Map();
+  let v = ctx.memo.get(key);
+  if (!v) ctx.memo.set(key, (v = make()));
+  return v;
+}
+
 export interface Ctx {
   g: Graph;
   c: ArchConfig;
   w: (name: string) => Value;
   cos: Value; // [*, D/2] gathered rows for the positions in this run
   sin: Value;
+  /** Values shared across layers (see `shared`). */
+  memo?: Map<string, Value>;
 }
 
 export function declareWeights(g: Graph, c: ArchConfig): (name: string) => Value {
@@ -83,17 +93,22 @@ interface FullInputs {
 export function projectHeads(ctx: Ctx, x: Value, p: string, bt: Value) {
   const { g, c, w } = ctx;
   const Hkv = c.numKvHeads, rep = c.numHeads / c.numKvHeads, D = c.headDim;
-  const shape = (dims: number[]) => g.concat([bt, g.constInt64(dims)], 0);
+  // Shape vectors and RoPE broadcasts are the same for every layer: built once per graph.
+  const qShape = shared(ctx, "qShape", () => g.concat([bt, g.constInt64([Hkv, rep, D])], 0));
+  const kvShape = shared(ctx, "kvShape", () => g.concat([bt, g.constInt64([Hkv, D])], 0));
   let { q, k, v } = qkv(ctx, x, p);
-  let q5 = g.reshapeTo(q, shape([Hkv, rep, D]), ["B", "T", Hkv, rep, D]); // (B,T,Hkv,rep,D)
-  let k4 = g.reshapeTo(k, shape([Hkv, D]), ["B", "T", Hkv, D]); // (B,T,Hkv,D)
-  const v4 = g.reshapeTo(v, shape([Hkv, D]), ["B", "T", Hkv, D]); // (B,T,Hkv,D)
+  let q5 = g.reshapeTo(q, qShape, ["B", "T", Hkv, rep, D]); // (B,T,Hkv,rep,D)
+  let k4 = g.reshapeTo(k, kvShape, ["B", "T", Hkv, D]); // (B,T,Hkv,D)
+  const v4 = g.reshapeTo(v, kvShape, ["B", "T", Hkv, D]); // (B,T,Hkv,D)
   if (c.qkNorm) {
     q5 = rmsNorm(ctx, q5, w(p + "self_attn.q_norm.weight"));
     k4 = rmsNorm(ctx, k4, w(p + "self_attn.k_norm.weight"));
   }
-  const cos4 = g.unsqueeze(ctx.cos, [2]), sin4 = g.unsqueeze(ctx.sin, [2]); // (B,T,1,D/2)
-  q5 = rope(g, q5, g.unsqueeze(cos4, [3]), g.unsqueeze(sin4, [3]));
+  const cos4 = shared(ctx, "cos4", () => g.unsqueeze(ctx.cos, [2])); // (B,T,1,D/2)
+  const sin4 = shared(ctx, "sin4", () => g.unsqueeze(ctx.sin, [2]));
+  const cos5 = shared(ctx, "cos5", () => g.unsqueeze(cos4, [3])); // (B,T,1,1,D/2)
+  const sin5 = shared(ctx, "sin5", () => g.unsqueeze(sin4, [3]));
+  q5 = rope(g, q5, cos5, sin5);
   k4 = rope(g, k4, cos4, sin4);
   const qT = g.mul(g.transpose(q5, [0, 2, 3, 1, 4]), g.scalar(1 / Math.sqrt(D))); // (B,Hkv,rep,T,D)
   const kT = g.transpose(k4, [0, 2, 3, 1]); // (B,Hkv,D,T) — the cache layout

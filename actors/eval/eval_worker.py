@@ -1,11 +1,12 @@
 """Benchmark scoring worker for `azr eval`, run inside the executor's bubblewrap sandbox.
 
-Covers two kinds of job, one at a time, read as JSON lines on stdin, answered as JSON lines on
+Covers three kinds of job, one at a time, read as JSON lines on stdin, answered as JSON lines on
 stdout:
   - "code": run a program's entry function on a list of inputs (EvalPlus semantics: a fresh
     deep copy of the arguments per call, stop at the first failure), each call under its own
     wall-clock limit; with `expected` the outputs are compared here, else they are returned
     (marshal bytes, base64) with their times, which is how reference outputs are made;
+  - "lcb": LiveCodeBench generation tests (stdin programs or Solution methods), 60 s each;
   - "math": is sympy expression A equal to B (symbolically or numerically), under a limit.
 Not: answer extraction, LaTeX reading, normalisation (TypeScript, actors/eval/math-*.ts), the
 sandbox itself (actors/code-executor/sandbox.ts starts us), the job deadline (Node kills the
@@ -145,6 +146,93 @@ def _child_code(job, out_fd):
         _write_all(out_fd, struct.pack("<I", len(data) + 1) + b"V" + data)
 
 
+def _child_lcb(job, out_fd):
+    """LiveCodeBench generation: stdin tests run the whole program per test with the test's
+    input as stdin and its stdout captured; functional tests call Solution().<name>(*args)
+    with one JSON value per input line."""
+    import io
+    code = compile(job["program"], "<program>", "exec")
+    for i, t in enumerate(job["tests"]):
+        t0 = time.perf_counter()
+        try:
+            if t["testtype"] == "functional":
+                ns = {"__name__": "__lcb__"}
+                exec(code, ns)
+                method = getattr(ns["Solution"](), job["funcName"])
+                out = method(*[json.loads(line) for line in t["input"].split("\n") if line.strip()])
+                out = json.loads(json.dumps(out))  # tuples as lists, as the expected JSON has them
+            else:
+                sys.stdin = io.StringIO(t["input"])
+                sys.stdout = captured = io.StringIO()
+                try:
+                    exec(code, {"__name__": "__main__"})
+                except SystemExit:
+                    pass
+                finally:
+                    sys.stdout = sys.__stdout__
+                out = captured.getvalue()
+        except BaseException as e:  # noqa: BLE001
+            _send(out_fd, ("raise", i, time.perf_counter() - t0, "%s: %s" % (type(e).__name__, str(e)[:300])))
+            return
+        try:
+            data = marshal.dumps(out, 2)
+        except BaseException:  # noqa: BLE001
+            _send(out_fd, ("type", i, 0.0, "output of type %s is not a builtin value" % type(out).__name__))
+            return
+        _write_all(out_fd, struct.pack("<I", len(data) + 1) + b"V" + data)
+
+
+def _stdout_matches(out, expected):
+    """Line by line with surrounding spaces ignored; tokens that are both numbers may differ by 1e-6."""
+    a = [l.strip() for l in str(out).strip().splitlines()]
+    b = [l.strip() for l in str(expected).strip().splitlines()]
+    if a == b:
+        return True
+    if len(a) != len(b):
+        return False
+    for x, y in zip(a, b):
+        tx, ty = x.split(), y.split()
+        if len(tx) != len(ty):
+            return False
+        for u, v in zip(tx, ty):
+            if u == v:
+                continue
+            try:
+                if abs(float(u) - float(v)) > 1e-6:
+                    return False
+            except ValueError:
+                return False
+    return True
+
+
+def run_lcb(spare, job):
+    tests = job["tests"]
+    spare.start({"kind": "lcb", "program": job["program"], "tests": tests, "funcName": job.get("funcName")})
+    i = 0
+    while i < len(tests):
+        rec = spare.next_record(time.monotonic() + job.get("limitMs", 60000) / 1000.0)
+        if rec == "timeout":
+            return {"pass": False, "test": i, "why": "timeout", "detail": "test %d ran past %d ms" % (i, job.get("limitMs", 60000))}
+        if rec is None:
+            return {"pass": False, "test": i, "why": "crashed", "detail": "the program's process ended during test %d" % i}
+        if rec[:1] != b"V":
+            kind, at, _dt, msg = marshal.loads(rec)
+            return {"pass": False, "test": at, "why": kind, "detail": str(msg)}
+        out = marshal.loads(rec[1:])
+        t = tests[i]
+        if t["testtype"] == "functional":
+            try:
+                ok = out == json.loads(t["output"])
+            except ValueError:
+                ok = False
+        else:
+            ok = _stdout_matches(out, t["output"])
+        if not ok:
+            return {"pass": False, "test": i, "why": "wrong", "detail": "test %d: got %s" % (i, repr(out)[:200])}
+        i += 1
+    return {"pass": True}
+
+
 def _child_math(job, out_fd):
     import re
     from sympy import N, Symbol, simplify
@@ -197,6 +285,8 @@ def _child_main(in_fd, out_fd):
         sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
         if job["kind"] == "code":
             _child_code(job, out_fd)
+        elif job["kind"] == "lcb":
+            _child_lcb(job, out_fd)
         else:
             _child_math(job, out_fd)
     except BaseException:  # noqa: BLE001
@@ -453,6 +543,8 @@ def main():
                 result = run_code_timed(spare, job) if job.get("reference") else run_code(spare, job)
             elif job["kind"] == "math":
                 result = run_math(spare, job)
+            elif job["kind"] == "lcb":
+                result = run_lcb(spare, job)
             else:
                 result = {"error": "unknown job kind %r" % job.get("kind")}
         finally:

@@ -13,7 +13,7 @@
  *                   JSON text, and private ones may be base64 → zlib → pickle(str) as in the
  *                   published "lite" release (we read only that pickle shape).
  *   tiny held-out:  what actors/base-model/make-corpus.ts writes to heldout.jsonl.
- * Not: scoring (the executor's checkAnswers; code generation scoring is not done yet).
+ * Not: scoring (the executor's checkAnswers; lcb-score.ts for code generation).
  */
 import { inflateSync } from "node:zlib";
 import type { SolverTask as PromptTask } from "../../azr/prompts.ts";

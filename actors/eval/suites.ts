@@ -4,8 +4,8 @@
  * scoring closure of each problem.
  *
  * Covers: `code` (HumanEval+, MBPP+), `math` (the six sets), executor tasks (CruxEval,
- * LCB-Execution, the tiny held-out set). Not: LiveCodeBench code generation scoring (loader
- * only, file-bench.ts), running (runner.ts).
+ * LCB-Execution, the tiny held-out set). Not: LiveCodeBench code generation (lcb-score.ts;
+ * the CLI builds its items), running (runner.ts).
  */
 import { r1Preamble, solverPrompt, wrapPrompt, type Prompt } from "../../azr/prompts.ts";
 import { readSolver } from "../../azr/responses.ts";

@@ -22,7 +22,7 @@ const START_TIMEOUT_MS = 30_000;
 
 /** A job as eval_worker.py reads it (kind-specific fields pass through). */
 export interface WorkerJob {
-  kind: "code" | "math";
+  kind: "code" | "math" | "lcb";
   [field: string]: unknown;
 }
 

@@ -17,14 +17,15 @@ import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import { loadCodeBenchmark, type CodeProblem } from "../../actors/eval/code-bench.ts";
 import { CodeScorer, mapLimit } from "../../actors/eval/code-score.ts";
-import { isLcbGenerationRow, loadCruxEval, loadLcbExecution, loadTinyHeldOut, type ExecProblem } from "../../actors/eval/file-bench.ts";
+import { isLcbGenerationRow, loadCruxEval, loadLcbExecution, loadLcbGeneration, loadTinyHeldOut, type ExecProblem } from "../../actors/eval/file-bench.ts";
+import { lcbProgram, lcbPrompt, scoreLcb } from "../../actors/eval/lcb-score.ts";
 import { extractMathAnswer } from "../../actors/eval/math-answer.ts";
 import { loadMathBenchmark, MATH_BENCHMARKS, type MathProblem } from "../../actors/eval/math-bench.ts";
 import { MathJudge } from "../../actors/eval/math-equiv.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import { formatResults, summarise } from "../../actors/eval/report.ts";
 import { runSuite, type Generator, type SuiteItem } from "../../actors/eval/runner.ts";
-import { codeItems, execItems, mathItems, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
+import { codeItems, DEFAULT_MAX_NEW, execItems, mathItems, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
 import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
 
 type Suite = "code" | "math" | "tiny" | "all" | "file";
@@ -62,6 +63,12 @@ function mathProblems(dir: string, limit: number | undefined): MathProblem[] {
   return MATH_BENCHMARKS.flatMap((b) => limited(loadMathBenchmark(dir, b), limit));
 }
 
+/** A LiveCodeBench file holds code generation rows (question_content) or execution rows (code, input, output). */
+function isLcbGenerationFile(path: string): boolean {
+  const first = readFileSync(path, "utf8").split("\n").find((l) => l.trim());
+  return first !== undefined && isLcbGenerationRow(JSON.parse(first) as Record<string, unknown>);
+}
+
 function execProblems(a: EvalArgs): ExecProblem[] {
   if (a.suite === "tiny") {
     const path = a.data ?? join(a.model ?? "data/tiny", "heldout.jsonl");
@@ -72,10 +79,6 @@ function execProblems(a: EvalArgs): ExecProblem[] {
   if (a.format === "cruxeval") {
     const ps = loadCruxEval(a.data);
     return [...limited(ps.filter((p) => p.benchmark === "cruxeval-o"), a.limit), ...limited(ps.filter((p) => p.benchmark === "cruxeval-i"), a.limit)];
-  }
-  const first = readFileSync(a.data, "utf8").split("\n").find((l) => l.trim());
-  if (first && isLcbGenerationRow(JSON.parse(first) as Record<string, unknown>)) {
-    throw new EvalUsageError(`${a.data} is LiveCodeBench code generation: its loader exists (actors/eval/file-bench.ts) but its stdin/functional test scoring is not implemented yet; LCB execution files (code, input, output) are supported`);
   }
   return limited(loadLcbExecution(a.data), a.limit);
 }
@@ -165,7 +168,20 @@ async function evaluate(a: EvalArgs): Promise<void> {
       closers.push(() => pool.close());
       items.push(...mathItems(mathProblems(benchmarksDir(), a.limit), new MathJudge(pool), o));
     }
-    if (a.suite === "tiny" || a.suite === "file") {
+    if (a.suite === "file" && a.format === "lcb" && a.data && isLcbGenerationFile(a.data)) {
+      const pool = await EvalWorkerPool.start({ workers: a.workers });
+      closers.push(() => pool.close());
+      items.push(...limited(loadLcbGeneration(a.data), a.limit).map((p): SuiteItem => ({
+        benchmark: "lcb",
+        id: p.id,
+        prompt: lcbPrompt(p, a.chatTemplate),
+        maxNewTokens: a.maxNewTokens ?? DEFAULT_MAX_NEW.code,
+        score: async (response) => {
+          const v = await scoreLcb(pool, p, lcbProgram(response));
+          return { correct: v.pass, detail: v.detail };
+        },
+      })));
+    } else if (a.suite === "tiny" || a.suite === "file") {
       const problems = execProblems(a);
       const executor = await CodeExecutor.start({ workers: a.workers });
       closers.push(() => executor.close());

@@ -67,3 +67,20 @@ describe("math benchmarks", () => {
     assert.equal(minerva.units, false);
   });
 });
+
+describe("LiveCodeBench generation scoring in the sandbox", () => {
+  it("passes right stdin and functional programs, fails wrong and hanging ones", async () => {
+    const { EvalWorkerPool } = await import("../../actors/eval/worker-pool.ts");
+    const { scoreLcb } = await import("../../actors/eval/lcb-score.ts");
+    const [stdin, functional] = loadLcbGeneration(fx("lcb-generation.jsonl"));
+    const pool = await EvalWorkerPool.start({ workers: 1 });
+    try {
+      assert.deepEqual(await scoreLcb(pool, stdin, "n = int(input())\nprint(2 * n)\n"), { pass: true });
+      assert.equal((await scoreLcb(pool, stdin, "print(2)\n")).pass, false, "right on the public test only");
+      assert.deepEqual(await scoreLcb(pool, functional, "class Solution:\n    def add(self, a, b):\n        return a + b\n"), { pass: true });
+      assert.match((await scoreLcb(pool, functional, "class Solution:\n    def add(self, a, b):\n        while True: pass\n", 500)).detail!, /^timeout/);
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -5,6 +5,7 @@ import { doctorCommand } from "./commands/doctor.ts";
 import { selfplayCommand } from "./commands/selfplay.ts";
 import { recipesCommand } from "./commands/recipes.ts";
 import { baseModelCommand } from "./commands/base-model.ts";
+import { modelCommand } from "./commands/model.ts";
 import { actorsCommand } from "./commands/actors.ts";
 import { nodesCommand } from "./commands/nodes.ts";
 import { killCommand } from "./commands/kill.ts";
@@ -21,6 +22,7 @@ await yargs(hideBin(process.argv))
   .command(doctorCommand)
   .command(recipesCommand)
   .command(baseModelCommand)
+  .command(modelCommand)
   .command(actorsCommand)
   .command(nodesCommand)
   .command(killCommand)

@@ -7,6 +7,7 @@ import { execFileSync } from "node:child_process";
 import type { CommandModule } from "yargs";
 import { natsServerVersion } from "../../runtime/nats-server.ts";
 import { findPython } from "../../model/python.ts";
+import { describeIsolation, probeIsolation } from "../../actors/code-executor/index.ts";
 
 export interface Check {
   name: string;
@@ -71,8 +72,22 @@ async function checkOnnxruntime(): Promise<Check> {
   }
 }
 
+async function checkSandbox(): Promise<Check> {
+  try {
+    const r = await probeIsolation();
+    return {
+      name: "executor sandbox",
+      ok: r.level === "full",
+      detail: describeIsolation(r),
+      fix: r.warnings.length ? r.warnings.join("; ") : undefined,
+    };
+  } catch (e) {
+    return { name: "executor sandbox", ok: false, detail: (e as Error).message, fix: "make setup (installs bubblewrap); see the message above" };
+  }
+}
+
 export async function runDoctor(): Promise<Check[]> {
-  return [checkNats(), ...checkPython(), await checkOnnxruntime()];
+  return [checkNats(), ...checkPython(), await checkOnnxruntime(), await checkSandbox()];
 }
 
 export const doctorCommand: CommandModule<object, { json: boolean }> = {

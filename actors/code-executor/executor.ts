@@ -15,7 +15,7 @@ import { WorkerPool, type Outcome } from "./pool.ts";
 import type { Job } from "./protocol.ts";
 import { bubblewrapUsable, describeIsolation, IsolationError, type IsolationReport } from "./sandbox.ts";
 import {
-  fail, inputVerdict, judgeAbduction, judgeDeduction, judgeHashSeed, judgeInduction, judgeValidation, wrong,
+  inputVerdict, judgeAbduction, judgeDeduction, judgeHashSeed, judgeInduction, judgeValidation, wrong,
   type AnswerVerdict, type InductionMode, type SolverTask, type Verdict,
 } from "./verdicts.ts";
 
@@ -327,4 +327,3 @@ export async function probeIsolation(opts: { python?: PythonChoice; memoryMB?: n
   }
 }
 
-export { fail };

@@ -77,10 +77,10 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    const ends = [...this.workers].map((w) => new Promise<void>((res) => {
-      const check = setInterval(() => { if (!w.alive) { clearInterval(check); res(); } }, 5);
+    const ends = [...this.workers].map((w) => {
       w.close();
-    }));
+      return w.exited;
+    });
     await Promise.all(ends);
     for (const p of this.queue) p.reject(new Error("the executor was closed before this task ran"));
     this.queue.length = 0;

@@ -177,6 +177,11 @@ export class WorkerProcess {
     return !this.ended;
   }
 
+  // Declared before `exited`, whose initializer assigns it (fields initialise in order).
+  private resolveExited!: () => void;
+  /** Resolves once the worker process has exited (never rejects). */
+  readonly exited: Promise<void> = new Promise((res) => (this.resolveExited = res));
+
   /** Alive and not on its way out. */
   get accepting(): boolean {
     return !this.ended && !this.killReason && !this.retiring;
@@ -240,6 +245,7 @@ export class WorkerProcess {
   private onExit(code: number | null, signal: NodeJS.Signals | null): void {
     if (this.ended) return;
     this.ended = true;
+    this.resolveExited();
     clearTimeout(this.timer);
     const head = this.inflight[0];
     const rest = this.inflight.slice(1);

@@ -57,6 +57,7 @@ EXIT_POLLUTED = 80  # 80 + index into POLLUTION_KINDS; Node maps it back to a na
 POLLUTION_KINDS = ("modules", "builtins", "threads", "signals", "fds", "cwd", "environment",
                    "hooks", "recursion", "references", "scratch", "new-modules", "limits")
 EXIT_PROTOCOL = 70
+CACHE_SIZE = 512  # compiled programs / argument builders kept per worker
 PROC_OPEN_DENIED = ("/proc", "/sys", "/dev/fd", "/dev/std", "/dev/mem", "/dev/kmem", "/dev/port")
 DENIED_EVENTS = frozenset((
     "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill",
@@ -653,16 +654,15 @@ def main():
         for name in _listdir(scratch):
             _remove_tree(scratch + "/" + name)
 
-    def run_task(job, result_fd):
-        """Run one job in this process; return its observation dict. `state[0]` brackets the
-        task window; everything inside it may be hostile, everything after it is ours."""
-        code_text = job["code"]
-        calls = job.get("calls") or []
-        runs = int(job.get("runs", 2))
-        max_chars = int(job.get("maxOutputChars", 400))
-        banned = job.get("banned") or []
-        obs = {"id": job["id"]}
-        # Static checks first (trusted: parsing only).
+    static_cache = {}
+    call_cache = {}
+
+    def static_check(code_text, banned):
+        """("ok", code object) | ("syntax", {"error": …}) | ("banned", {"banned": entry}), cached."""
+        key = (code_text, _tuple(banned))
+        got = static_cache.get(key)
+        if got is not None:
+            return got
         try:
             # The AST walk for banned imports only runs when every word of some entry occurs in
             # the (NFKC-normalised, as Python reads identifiers) text; otherwise no match exists.
@@ -672,27 +672,50 @@ def main():
                 code_obj = _compile(tree, "<program>", "exec")
             else:
                 code_obj = _compile(code_text, "<program>", "exec")
+            hit = _find_banned(tree, banned) if tree is not None else None
+            got = ("banned", {"banned": hit}) if hit else ("ok", code_obj)
         except _SyntaxError as e:
-            obs["stage"] = "syntax"
-            obs["error"] = {"type": "SyntaxError", "message": "%s (line %s)" % (e.msg, e.lineno)}
-            return obs
+            got = ("syntax", {"error": {"type": "SyntaxError", "message": "%s (line %s)" % (e.msg, e.lineno)}})
         except (ValueError, OverflowError, _MemoryError, RecursionError) as e:
-            obs["stage"] = "syntax"
-            obs["error"] = {"type": _type(e).__name__, "message": str(e)[:300]}
+            got = ("syntax", {"error": {"type": _type(e).__name__, "message": str(e)[:300]}})
+        if _len(static_cache) >= CACHE_SIZE:
+            static_cache.clear()
+        static_cache[key] = got
+        return got
+
+    def run_task(job, result_fd):
+        """Run one job in this process; return its observation dict. `state[0]` brackets the
+        task window; everything inside it may be hostile, everything after it is ours."""
+        code_text = job["code"]
+        calls = job.get("calls") or []
+        runs = int(job.get("runs", 2))
+        max_chars = int(job.get("maxOutputChars", 400))
+        banned = job.get("banned") or []
+        obs = {"id": job["id"]}
+        # Static checks first (trusted: parsing only), cached by text: the same program is run
+        # on many inputs (induction, abduction checks) and the same inputs recur.
+        static = static_check(code_text, banned)
+        if static[0] != "ok":
+            obs["stage"] = static[0]
+            obs.update(static[1])
             return obs
-        hit = _find_banned(tree, banned) if tree is not None else None
-        if hit:
-            obs["stage"] = "banned"
-            obs["banned"] = hit
-            return obs
+        code_obj = static[1]
         parsed_calls = []
         for text in calls:
-            try:
-                parsed_calls.append(_parse_call(text))
-            except (_SyntaxError, _NotLiteral, ValueError, RecursionError, _MemoryError) as e:
+            parsed = call_cache.get(text)
+            if parsed is None:
+                try:
+                    parsed = ("ok", _parse_call(text))
+                except (_SyntaxError, _NotLiteral, ValueError, RecursionError, _MemoryError) as e:
+                    parsed = ("input", {"type": _type(e).__name__, "message": str(e)[:300]})
+                if _len(call_cache) >= CACHE_SIZE:
+                    call_cache.clear()
+                call_cache[text] = parsed
+            if parsed[0] != "ok":
                 obs["stage"] = "input"
-                obs["error"] = {"type": _type(e).__name__, "message": str(e)[:300]}
+                obs["error"] = parsed[1]
                 return obs
+            parsed_calls.append(parsed[1])
         prelude_obj = None
         prelude = job.get("prelude") or ""
         if prelude:

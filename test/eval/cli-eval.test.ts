@@ -2,10 +2,10 @@
  * `azr eval` end to end on a small random model: greedy generation through the rollout engine,
  * scoring, the results table, and resume (a second run generates nothing new).
  */
-import { describe, it, before } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -27,6 +27,10 @@ describe("azr eval with a random tiny model", () => {
     model = writeRandomTinyModel(3);
     dir = mkdtempSync(join(tmpdir(), "azr-eval-cli-"));
     env = { XDG_CACHE_HOME: join(dir, "cache") };
+  });
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(model, { recursive: true, force: true });
   });
 
   it("--suite all --limit 1: a table with every benchmark, the averages, and a record per problem; a rerun resumes", async () => {

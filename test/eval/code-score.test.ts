@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { extractProgram, loadCodeBenchmark, tuplePlan, type CodeProblem } from "../../actors/eval/code-bench.ts";
@@ -47,10 +47,14 @@ describe("code benchmarks: loading", () => {
 
 describe("code scoring in the sandbox", () => {
   let scorer: CodeScorer;
+  const cacheDir = mkdtempSync(join(tmpdir(), "azr-eval-gt-"));
   before(async () => {
-    scorer = await CodeScorer.start({ workers: 2, cacheDir: mkdtempSync(join(tmpdir(), "azr-eval-gt-")), minTestLimitMs: 1000 });
+    scorer = await CodeScorer.start({ workers: 2, cacheDir, minTestLimitMs: 1000 });
   });
-  after(() => scorer.close());
+  after(async () => {
+    await scorer.close();
+    rmSync(cacheDir, { recursive: true, force: true });
+  });
 
   const canonical = ["HumanEval/0", "HumanEval/32", "HumanEval/79", "HumanEval/108", "Mbpp/2", "Mbpp/88", "Mbpp/124", "Mbpp/580", "Mbpp/737", "Mbpp/793"];
   it(`passes the canonical solutions of ${canonical.join(", ")}`, async () => {

@@ -87,8 +87,10 @@ function classify(p: Pair, v: ProposalVerdict): string | undefined {
   return `environment (${v.reason})`;
 }
 
+// The peers run model-written seed programs with their own privileges (as the reference does):
+// give them the temp folder as cwd, so a program that writes a file (some seeds do) cannot touch the repository.
 function pythonJson(args: string[]): Record<string, number> {
-  const out = execFileSync(findPython().path, args, { encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "inherit"] });
+  const out = execFileSync(findPython().path, args, { cwd: dir, encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "inherit"] });
   const last = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
   if (!last) throw new Error(`${args[0]} printed no JSON result`);
   return JSON.parse(last) as Record<string, number>;

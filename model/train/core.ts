@@ -10,6 +10,7 @@
 import ort from "onnxruntime-node";
 import type { ArchConfig } from "../config.ts";
 import type { Weights } from "../checkpoint.ts";
+import type { TrainStats } from "../engine.ts";
 import { serializeGraph } from "../graph/serialize.ts";
 import { ropeTables } from "../rope.ts";
 import { tokenWeights, type WeightedSequence } from "./aggregate.ts";
@@ -43,14 +44,8 @@ export interface TrainCoreOptions {
   resume?: { adam: AdamState; stepCount: number };
 }
 
-export interface StepStats {
-  step: number;
-  loss: number;
-  gradNorm: number;
-  lr: number;
-  tokens: number;
-  terms: Record<string, number>;
-}
+/** What one optimiser step reports: the engine interface's TrainStats (one definition). */
+export type StepStats = TrainStats;
 
 export interface MicroResult {
   loss: number;

@@ -9,8 +9,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { findPython } from "../../model/python.ts";
 import { tryParseArgs, tryParseLiteral, type PyValue } from "../../azr/literal.ts";
+import { SEEDS_DIR } from "../helpers/shared.ts";
 
-const SEEDS = "/work/shared/azr-seeds";
+const SEEDS = SEEDS_DIR;
 
 // Python side: a typed JSON tree per text, or null when it is not a literal by azr's rules
 // (literal_eval, plus the names inf/nan, minus complex numbers).

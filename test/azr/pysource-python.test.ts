@@ -9,8 +9,9 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { findPython } from "../../model/python.ts";
 import { functionDefs, importStatements, renameFunction, stripForSeeding } from "../../azr/pysource.ts";
+import { SEEDS_DIR } from "../helpers/shared.ts";
 
-const SEEDS = "/work/shared/azr-seeds";
+const SEEDS = SEEDS_DIR;
 
 const PY = String.raw`
 import ast, json, sys

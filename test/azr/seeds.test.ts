@@ -9,8 +9,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { admitEntries, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine } from "../../azr/buffers.ts";
 import { prepareProgram } from "../../azr/proposal.ts";
 import { tryParseArgs, tryParseLiteral } from "../../azr/literal.ts";
+import { SEEDS_DIR } from "../helpers/shared.ts";
 
-const SEEDS = "/work/shared/azr-seeds";
+const SEEDS = SEEDS_DIR;
 const skip = existsSync(SEEDS) ? false : `${SEEDS} is absent (the shared seed files are not on this machine); nothing to read`;
 
 test("seeds - 7b triplet seeds parse; programs, inputs and outputs read as the spec describes", { skip }, (t) => {

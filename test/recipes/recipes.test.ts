@@ -3,11 +3,12 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SEEDS_DIR } from "../helpers/shared.ts";
 import {
   applySeedEnv, applySettings, BASE, flattenRecipe, getRecipe, listRecipes, loadRecipe, RecipeError, resolveSeedPaths, RULES, validateRecipe,
 } from "../../recipes/index.ts";
 
-const SEEDS = "/work/shared/azr-seeds";
+const SEEDS = SEEDS_DIR;
 
 /** Throws a RecipeError whose message matches every pattern. */
 function rejects(fn: () => unknown, ...patterns: RegExp[]) {

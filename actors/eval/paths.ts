@@ -1,6 +1,7 @@
 /**
  * Where the benchmark data lives: `AZR_BENCHMARKS`, else `../shared/benchmarks` beside the
- * project (the layout the issue names; the data is never copied into the project).
+ * project (the layout the issue names; the data is never copied into the project), else the
+ * workplace's /work/shared/benchmarks (a clone made elsewhere on the same machine).
  */
 import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
@@ -9,7 +10,8 @@ import { fileURLToPath } from "node:url";
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 export function benchmarksDir(env: NodeJS.ProcessEnv = process.env): string {
-  const dir = env.AZR_BENCHMARKS ?? join(PROJECT_ROOT, "..", "shared", "benchmarks");
+  const beside = join(PROJECT_ROOT, "..", "shared", "benchmarks");
+  const dir = env.AZR_BENCHMARKS ?? [beside, "/work/shared/benchmarks"].find((d) => existsSync(d)) ?? beside;
   if (!existsSync(dir)) {
     throw new Error(`benchmark data not found at ${dir}: set AZR_BENCHMARKS (or --benchmarks) to the folder holding code/HumanEvalPlus.jsonl.gz, code/MbppPlus.jsonl and math/*/test.jsonl`);
   }

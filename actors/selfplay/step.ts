@@ -97,17 +97,11 @@ interface Trained {
   correct?: boolean;
 }
 
-async function collect(stream: AsyncIterable<RolloutSample>, n: number): Promise<RolloutSample[]> {
-  const out = new Array<RolloutSample>(n);
-  for await (const s of stream) out[s.index] = s;
-  for (let i = 0; i < n; i++) if (!out[i]) throw new Error(`rollout engine returned no generation for prompt ${i} of ${n}`);
-  return out;
-}
-
+/** Items of a stream that answers n requests in any order, placed by their index; a missing one is an error naming `what`. */
 async function collectIndexed<T extends { index: number }>(stream: AsyncIterable<T>, n: number, what: string): Promise<T[]> {
   const out = new Array<T>(n);
   for await (const v of stream) out[v.index] = v;
-  for (let i = 0; i < n; i++) if (!out[i]) throw new Error(`executor returned no verdict for ${what} ${i} of ${n}`);
+  for (let i = 0; i < n; i++) if (!out[i]) throw new Error(`no ${what} came back for item ${i} of ${n}`);
   return out;
 }
 
@@ -135,7 +129,7 @@ async function scoreAnswers(
     return { formatOk: reading.formatOk, score: 0 };
   });
   if (checks.length > 0) {
-    const verdicts = await collectIndexed(executor.checkAnswers(checks), checks.length, "answer");
+    const verdicts = await collectIndexed(executor.checkAnswers(checks), checks.length, "answer verdict from the executor");
     verdicts.forEach((v, j) => (results[where[j]].score = v.score));
   }
   return results;
@@ -223,7 +217,7 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
     }
   }
   await redrawLongProposerPrompts(step, cfg, ports, proposals, proposerOpts, seed);
-  const proposed = await collect(ports.rollout.generate(proposals.map((p) => p.prompt), sampling(sp.temperature, "propose")), proposals.length);
+  const proposed = await collectIndexed(ports.rollout.generate(proposals.map((p) => p.prompt), sampling(sp.temperature, "propose")), proposals.length, "generation from the rollout engine");
   lap("propose", t);
 
   // 2. Validate: parse, then run every parsed proposal in the executor.
@@ -247,7 +241,7 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
     else checks.push({ type: p.type as "deduction" | "abduction", program: r.parsed.program, input: r.parsed.input });
     checkOf.push(i);
   });
-  const verdicts = checks.length ? await collectIndexed(ports.executor.validateProposals(checks), checks.length, "proposal") : [];
+  const verdicts = checks.length ? await collectIndexed(ports.executor.validateProposals(checks), checks.length, "proposal verdict from the executor") : [];
   const reasons: string[] = read.map((r) => (r.parsed ? "" : r.reason));
   const candidates = new Map<number, Entry>(); // proposal index → entry it would add
   verdicts.forEach((v, j) => {
@@ -274,7 +268,7 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
     const prompt = solverPrompt(solverCase(proposals[i].type, entry).task, solverOpts);
     for (let s = 0; s < sp.nSamples; s++) { lPrompts.push(prompt); lItems.push({ type: proposals[i].type, entry }); }
   }
-  const lSamples = lPrompts.length ? await collect(ports.rollout.generate(lPrompts, sampling(sp.learnabilityTemperature, "learnability")), lPrompts.length) : [];
+  const lSamples = lPrompts.length ? await collectIndexed(ports.rollout.generate(lPrompts, sampling(sp.learnabilityTemperature, "learnability")), lPrompts.length, "generation from the rollout engine") : [];
   const lScores = await scoreAnswers(cfg, ports.executor, lItems.map((x, k) => ({ ...x, response: lSamples[k].text })));
   const rbar = new Map<number, number>();
   candIdx.forEach((i, c) => {
@@ -301,7 +295,7 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
     const tasks = await ports.buffer.solverTasks(type, solveFrom[type] ?? [], B, seed(`${type}-solve`));
     for (const entry of tasks) solveItems.push({ type, entry, prompt: solverPrompt(solverCase(type, entry).task, solverOpts) });
   }
-  const solved = await collect(ports.rollout.generate(solveItems.map((s) => s.prompt), sampling(sp.temperature, "solve")), solveItems.length);
+  const solved = await collectIndexed(ports.rollout.generate(solveItems.map((s) => s.prompt), sampling(sp.temperature, "solve")), solveItems.length, "generation from the rollout engine");
   const solveScores = await scoreAnswers(cfg, ports.executor, solveItems.map((s, k) => ({ type: s.type, entry: s.entry, response: solved[k].text })));
   lap("solve", t);
 

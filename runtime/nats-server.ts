@@ -63,7 +63,8 @@ export function natsServerVersion(binary = natsServerBinary()): string {
   }
 }
 
-function versionAtLeast(v: string, major: number, minor: number): boolean {
+/** "2.10.3" ≥ (2, 10)? */
+export function versionAtLeast(v: string, major: number, minor: number): boolean {
   const [a, b] = v.split(".").map(Number);
   return a > major || (a === major && b >= minor);
 }

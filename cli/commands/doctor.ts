@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import type { CommandModule } from "yargs";
-import { natsServerVersion } from "../../runtime/nats-server.ts";
+import { natsServerVersion, versionAtLeast } from "../../runtime/nats-server.ts";
 import { findPython } from "../../model/python.ts";
 import { describeIsolation, probeIsolation } from "../../actors/code-executor/index.ts";
 
@@ -14,11 +14,6 @@ export interface Check {
   ok: boolean;
   detail: string;
   fix?: string;
-}
-
-function versionAtLeast(v: string, major: number, minor: number, patch = 0): boolean {
-  const [a, b, c] = v.split(".").map(Number);
-  return a !== major ? a > major : b !== minor ? b > minor : c >= patch;
 }
 
 function checkNats(): Check {

@@ -125,6 +125,8 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
     writeFileSync(progressFile, JSON.stringify(progress));
   };
   const t0 = performance.now() - progress.seconds * 1000;
+  // The time budget is this invocation's: a resumed run gets its full --max-minutes again.
+  const sessionStart = performance.now();
   let loss = NaN;
   let ema = NaN;
   try {
@@ -140,7 +142,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
         o.log(`step ${progress.step}/${total}  loss ${ema.toFixed(4)}  lr ${stats.lr.toExponential(2)}  ${rate.toFixed(0)} tok/s  elapsed ${(progress.seconds / 60).toFixed(1)} min  ETA ${(eta / 60).toFixed(1)} min`);
       }
       if (progress.step % o.saveEvery === 0) await save();
-      if (o.maxSeconds > 0 && progress.seconds >= o.maxSeconds) {
+      if (o.maxSeconds > 0 && (performance.now() - sessionStart) / 1000 >= o.maxSeconds) {
         o.log(`time budget of ${o.maxSeconds}s reached at step ${progress.step}: checkpointing (continue with --resume)`);
         break;
       }

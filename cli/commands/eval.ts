@@ -8,11 +8,10 @@
  *   azr eval --model ./Qwen2.5-Coder-7B --engine torch --suite code
  *   azr eval --model ckpt --suite file --data cruxeval.jsonl --format cruxeval
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
-import { writeFileSync } from "node:fs";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import { loadCodeBenchmark, type CodeProblem } from "../../actors/eval/code-bench.ts";
@@ -190,6 +189,7 @@ async function evaluate(a: EvalArgs): Promise<void> {
     const { gen, close } = rolloutGenerator(a, a.model);
     closers.push(close);
     const recordFile = a.out.replace(/\.json$/, "") + ".problems.jsonl";
+    mkdirSync(dirname(resolve(a.out)), { recursive: true });
     console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
     const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile });
     const results = summarise(a.model, a.suite, a.codePrompt, tallies, modelName(a.model));

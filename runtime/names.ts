@@ -22,6 +22,8 @@ export interface Subjects {
   events(actor: string): string;
   /** An actor's stdout/stderr lines; `actor` may be `*`. */
   logs(actor: string): string;
+  /** Finished spans of self-play steps, one JSON record each (telemetry-local.ts). */
+  spans(): string;
 }
 
 export function subjects(cluster: string): Subjects {
@@ -31,6 +33,7 @@ export function subjects(cluster: string): Subjects {
     ctl: (a) => `${p}.actor.${a}.ctl`,
     events: (a) => `${p}.events.${a}`,
     logs: (a) => `${p}.logs.${a}`,
+    spans: () => `${p}.spans`,
   };
 }
 

@@ -7,19 +7,22 @@
  * Not: starting actors (the CLI spawns them and passes handles), the step itself (step.ts).
  *
  * Departures: seeding re-validates the seed file's entries with the executor and keeps the
- * valid ones (spec §4.2); topping up a short seed set with model-made seeds (`seed.topUp`) is
- * not built yet — a short set is used as it is and the log says so.
+ * valid ones (spec §4.2); a set shorter than B is topped up with model-made seeds
+ * (`seed.topUp`, seeding.ts), bounded by `seed.maxRounds` where the reference loops forever.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
-  identityInductionEntry, identityTriplet, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine,
+  errorGold, identityInductionEntry, identityTriplet, inductionSeedLine, NO_ERROR, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine, seedTopUp, tripletSeedLine,
   type InductionEntry, type TaskType, type Triplet,
 } from "../../azr/index.ts";
+import type { ProposalCheck, ProposalVerdict } from "../code-executor/index.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
 import type { BufferPort, ExecutorPort, ReferencePort, RolloutPort } from "./ports.ts";
+import { makeInductionSeeds, makeTripletSeeds, type MadeSeeds, type SeedingConfig } from "./seeding.ts";
 import { runStep, checkStepConfig, type StepCarry, type StepConfig, type StepResult } from "./step.ts";
 import type { TaskBufferState } from "./task-buffer.ts";
+import { withStepSpan } from "../../runtime/telemetry-local.ts";
 
 /** The learner's surface the driver uses (actors/learner.ts implements it). */
 export interface LearnerControl {
@@ -39,10 +42,10 @@ export interface RolloutControl extends RolloutPort {
   setWeights(weights: Map<string, Float32Array>, version: number): Promise<void>;
 }
 
-export interface DriverConfig extends StepConfig {
+export interface DriverConfig extends StepConfig, SeedingConfig {
   name: string;
   selfplay: StepConfig["selfplay"] & { steps: number };
-  seed: { dir: string; triplets: string | null; induction: string | null; factor: number };
+  seed: SeedingConfig["seed"] & { dir: string; triplets: string | null; induction: string | null; errors: string | null; factor: number; topUp: boolean };
   trainer: StepConfig["trainer"] & { saveEvery: number; keepCheckpoints: number };
 }
 
@@ -87,34 +90,95 @@ export function completeCheckpoints(runDir: string): { step: number; dir: string
     .sort((a, b) => a.step - b.step);
 }
 
-async function loadSeeds(cfg: DriverConfig, executor: ExecutorPort, log: (s: string) => void): Promise<{ triplets: Triplet[]; induction: InductionEntry[] }> {
+type Entry = Triplet | InductionEntry;
+type Judged<E> = { ok: true; entry: E } | { ok: false; reason: string };
+
+/**
+ * Re-validate seed entries with our executor (§4.2): `judge` turns each verdict into the entry
+ * to keep (outputs recomputed) or the reason it is dropped; reasons are counted into `dropped`.
+ */
+async function revalidate<E extends Entry>(
+  executor: ExecutorPort, entries: E[], check: (e: E) => ProposalCheck, judge: (e: E, v: ProposalVerdict) => Judged<E>, dropped: Map<string, number>,
+): Promise<E[]> {
+  const kept: E[] = [];
+  for await (const v of executor.validateProposals(entries.map(check))) {
+    const j = judge(entries[v.index], v);
+    if (j.ok) kept[v.index] = j.entry;
+    else dropped.set(j.reason, (dropped.get(j.reason) ?? 0) + 1);
+  }
+  return kept.filter(Boolean);
+}
+
+const tripletCheck = (t: Triplet): ProposalCheck => ({ type: "deduction", program: t.program, input: t.input });
+const judgeTriplet = (t: Triplet, v: ProposalVerdict): Judged<Triplet> => (v.ok && v.outputs ? { ok: true, entry: { ...t, output: v.outputs[0], step: 0 } } : { ok: false, reason: v.reason });
+const judgeInduction = (e: InductionEntry, v: ProposalVerdict): Judged<InductionEntry> => (v.ok && v.outputs ? { ok: true, entry: { ...e, outputs: v.outputs, step: 0 } } : { ok: false, reason: v.reason });
+const judgeError = (t: Triplet, v: ProposalVerdict): Judged<Triplet> => {
+  const g = errorGold(v);
+  return g.ok ? { ok: true, entry: { ...t, output: g.gold, step: 0 } } : { ok: false, reason: g.reason };
+};
+
+interface Seeds {
+  triplets: Triplet[];
+  induction: InductionEntry[];
+  /** Only when `error` is a task type. */
+  errors?: Triplet[];
+}
+
+/**
+ * The seed buffers: the recipe's seed files (or the identity seeds), re-validated, then topped
+ * up with model-made seeds when fewer than B survive (`seed.topUp`, §4.2) — the model-made ones
+ * are written to the run folder beside the config. With no seed file and `seed.topUp` off the
+ * run starts from the identity seeds alone.
+ */
+async function loadSeeds(cfg: DriverConfig, ports: DriverPorts, runDir: string, log: (s: string) => void): Promise<Seeds> {
   const limit = cfg.seed.factor * cfg.selfplay.batchSize;
-  const read = <T>(file: string | null, parse: (l: string, w: string) => T): T[] | undefined => {
+  const read = <T>(file: string | null, key: string, parse: (l: string, w: string) => T): T[] | undefined => {
     if (!file) return undefined;
     const path = resolve(cfg.seed.dir, file);
-    if (!existsSync(path)) throw new RunFolderError(`seed file ${path} not found: fix seed.${parse === parseTripletSeedLine ? "triplets" : "induction"} in the recipe (or set it to null to start from the identity seed)`);
+    if (!existsSync(path)) throw new RunFolderError(`seed file ${path} not found: fix seed.${key} in the recipe (or set it to null to start from the identity seed)`);
     return parseSeedFile(readFileSync(path, "utf8"), path, limit, parse);
   };
-  const triplets = read(cfg.seed.triplets, parseTripletSeedLine) ?? [identityTriplet()];
-  const induction = read(cfg.seed.induction, parseInductionSeedLine) ?? [identityInductionEntry()];
-  // Re-validate every seed with our executor and keep the recomputed outputs (§4.2).
-  const keptT: Triplet[] = [];
-  const reasons = new Map<string, number>();
-  for await (const v of executor.validateProposals(triplets.map((t) => ({ type: "deduction" as const, program: t.program, input: t.input })))) {
-    if (v.ok && v.outputs) keptT[v.index] = { ...triplets[v.index], output: v.outputs[0], step: 0 };
-    else reasons.set(v.reason, (reasons.get(v.reason) ?? 0) + 1);
-  }
-  const keptI: InductionEntry[] = [];
-  for await (const v of executor.validateProposals(induction.map((e) => ({ type: "induction" as const, program: e.program, inputs: e.inputs })))) {
-    if (v.ok && v.outputs) keptI[v.index] = { ...induction[v.index], outputs: v.outputs, step: 0 };
-    else reasons.set(v.reason, (reasons.get(v.reason) ?? 0) + 1);
-  }
-  const t = keptT.filter(Boolean), i = keptI.filter(Boolean);
+  const dropped = new Map<string, number>();
+  const triplets = read(cfg.seed.triplets, "triplets", parseTripletSeedLine) ?? [identityTriplet()];
+  const induction = read(cfg.seed.induction, "induction", parseInductionSeedLine) ?? [identityInductionEntry()];
+  let t = await revalidate(ports.executor, triplets, tripletCheck, judgeTriplet, dropped);
+  let i = await revalidate(ports.executor, induction, (e) => ({ type: "induction", program: e.program, inputs: e.inputs }), judgeInduction, dropped);
   log(`seeds: ${t.length}/${triplets.length} triplets and ${i.length}/${induction.length} induction entries re-validated` +
-    (reasons.size ? ` (dropped: ${[...reasons].map(([r, n]) => `${r} ×${n}`).join(", ")})` : ""));
+    (dropped.size ? ` (dropped: ${[...dropped].map(([r, n]) => `${r} ×${n}`).join(", ")})` : ""));
   if (t.length === 0) throw new RunFolderError("no seed triplet survived re-validation: check the seed file or the executor (`azr doctor`)");
-  if (t.length < cfg.selfplay.batchSize && cfg.seed.triplets) log(`seeds: fewer than B = ${cfg.selfplay.batchSize} triplets remain; model-made top-up is not built yet, continuing with ${t.length}`);
-  return { triplets: t, induction: i };
+
+  const fileName = (f: string | null) => f ?? "(no seed file: the identity seed)";
+  const topUp = (kept: number, file: string | null) =>
+    file === null && !cfg.seed.topUp ? 0 : seedTopUp(kept, { batchSize: cfg.selfplay.batchSize, factor: cfg.seed.factor, topUp: cfg.seed.topUp, file: fileName(file) });
+  const moreT = topUp(t.length, cfg.seed.triplets);
+  if (moreT > 0) {
+    log(`seeds: ${t.length} triplets < B = ${cfg.selfplay.batchSize}; topping up to ${t.length + moreT} with model-made seeds (seed.topUp)`);
+    const made = await makeTripletSeeds(cfg, ports, t, t.length + moreT, log);
+    logMade("triplet", made, t.length + moreT, log);
+    writeFileSync(join(runDir, "seed-triplets.jsonl"), made.entries.map((x) => tripletSeedLine(x, made.originals.get(x))).join("\n") + "\n");
+    t = made.entries;
+  }
+  const moreI = topUp(i.length, cfg.seed.induction);
+  if (moreI > 0) {
+    log(`seeds: ${i.length} induction entries < B = ${cfg.selfplay.batchSize}; topping up to ${i.length + moreI} with model-made seeds (seed.topUp)`);
+    const made = await makeInductionSeeds(cfg, ports, t, i, i.length + moreI, log);
+    logMade("induction", made, i.length + moreI, log);
+    writeFileSync(join(runDir, "seed-induction.jsonl"), made.entries.map((x) => inductionSeedLine(x)).join("\n") + "\n");
+    i = made.entries;
+  }
+  if (!cfg.selfplay.taskTypes.includes("error")) return { triplets: t, induction: i };
+  // The error buffer: the seed.errors file (triplet lines whose output is the exception name), else the identity program (NoError).
+  const errors = read(cfg.seed.errors, "errors", parseTripletSeedLine) ?? [{ ...identityTriplet(), output: NO_ERROR }];
+  const e = await revalidate(ports.executor, errors, tripletCheck, judgeError, dropped);
+  log(`seeds: ${e.length}/${errors.length} error-type entries re-validated`);
+  if (e.length === 0) throw new RunFolderError(`no error-type seed survived re-validation${cfg.seed.errors ? `: check ${cfg.seed.errors}` : ""}`);
+  return { triplets: t, induction: i, errors: e };
+}
+
+function logMade(what: string, m: MadeSeeds<unknown>, target: number, log: (s: string) => void): void {
+  const why = Object.entries(m.rejected).map(([r, n]) => `${r} ×${n}`).join(", ");
+  log(`seeds: the model made ${m.made} ${what} seeds in ${m.rounds} round(s)${why ? ` (rejected: ${why})` : ""}` +
+    (m.entries.length < target ? `; stopped at seed.maxRounds = ${m.rounds} with ${m.entries.length}/${target}, continuing with those` : ""));
 }
 
 async function saveCheckpoint(runDir: string, state: DriverState, ports: DriverPorts, keep: number): Promise<string> {
@@ -153,9 +217,10 @@ export async function runSelfplay(cfg: DriverConfig, ports: DriverPorts, o: Driv
   } else {
     if (existsSync(metricsFile)) throw new RunFolderError(`${o.runDir} already holds a run: pass --resume to continue it, or choose another --run-dir`);
     writeFileSync(join(o.runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
-    const seeds = await loadSeeds(cfg, ports.executor, log);
+    const seeds = await loadSeeds(cfg, ports, o.runDir, log);
     for (const type of ["deduction", "abduction"] as TaskType[]) await ports.buffer.admit(type, seeds.triplets, 0);
     await ports.buffer.admit("induction", seeds.induction, 0);
+    if (seeds.errors) await ports.buffer.admit("error", seeds.errors, 0);
   }
 
   const last = Math.min(cfg.selfplay.steps, o.stopAfter ?? Infinity);
@@ -163,9 +228,13 @@ export async function runSelfplay(cfg: DriverConfig, ports: DriverPorts, o: Driv
   while (state.step < last) {
     o.signal?.throwIfAborted();
     const step = state.step + 1;
-    result = await runStep(step, cfg, { rollout: ports.rollout, executor: ports.executor, buffer: ports.buffer, learner: ports.learner, reference: ports.reference }, state.carry);
-    const w = await ports.learner.weights();
-    await ports.rollout.setWeights(w.tensors, w.version);
+    // One trace per step (its root span carries the step number): what `azr trace <step>` shows.
+    result = await withStepSpan(step, async () => {
+      const r = await runStep(step, cfg, { rollout: ports.rollout, executor: ports.executor, buffer: ports.buffer, learner: ports.learner, reference: ports.reference }, state.carry);
+      const w = await ports.learner.weights();
+      await ports.rollout.setWeights(w.tensors, w.version);
+      return r;
+    });
     state = { step, carry: result.carry };
     const { carry: _carry, ...line } = result;
     appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line }) + "\n");

@@ -5,9 +5,11 @@
  * the node agent's working folder with TERM from the client, resize, ending the session when
  * the shell exits, hanging the shell up when the client detaches. Not: the transport
  * (attach-server.ts). The shell runs as the node agent's user: whoever holds the cluster's NATS
- * credentials gets that user's shell on every node, as with `ssh` keys shared by a team.
+ * credentials gets that user's shell on every node that serves one, as with `ssh` keys shared by
+ * a team; nodeShellEnabled says which nodes do.
  */
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
+import { attachSubject, encodeJson, type OpenReply } from "./attach-protocol.ts";
 import { AttachServer, type BackendFactory } from "./attach-server.ts";
 
 type PtyModule = typeof import("node-pty");
@@ -54,4 +56,39 @@ export async function serveNodeShell(o: { nc: NatsConnection; cluster: string; n
     target: { kind: "node", id: o.nodeId },
     open: shellBackend(pty, o.nodeId),
   });
+}
+
+/**
+ * Whether a node agent serves `azr attach --shell`: its explicit option, else AZR_NODE_SHELL
+ * (on/off), else `defaultOn`. The defaults, chosen deliberately: the agent inside the process
+ * that starts a run (`connect({ agent })`, `azr selfplay`) serves a shell, since it is the
+ * machine of the user who started the run; a standalone agent (node-agent-main.ts), which joins
+ * someone's machine to a cluster, does not unless its operator says so. A shell is an
+ * interactive login for everyone holding the cluster's credentials; on a shared GPU machine that
+ * should be its operator's explicit choice, not a side effect of joining a cluster.
+ */
+export function nodeShellEnabled(option: boolean | undefined, env: NodeJS.ProcessEnv, defaultOn: boolean): boolean {
+  if (option !== undefined) return option;
+  const v = (env.AZR_NODE_SHELL ?? "").trim().toLowerCase();
+  if (v === "") return defaultOn;
+  if (/^(on|1|true|yes)$/.test(v)) return true;
+  if (/^(off|0|false|no)$/.test(v)) return false;
+  throw new Error(`AZR_NODE_SHELL='${env.AZR_NODE_SHELL}': use on or off`);
+}
+
+/**
+ * A node with its shell switched off still answers `azr attach --shell`, with a refusal that
+ * says how to switch it on (no answer at all would read as "the node is not running").
+ */
+export async function refuseNodeShell(o: { nc: NatsConnection; cluster: string; nodeId: string }): Promise<{ stop(reason?: string): void }> {
+  const error =
+    `the shell is switched off on node '${o.nodeId}': its operator can allow \`azr attach --shell\` by restarting the node agent ` +
+    `with --shell on (or AZR_NODE_SHELL=on)`;
+  const sub: Subscription = o.nc.subscribe(attachSubject(o.cluster, { kind: "node", id: o.nodeId }), {
+    callback: (err, msg) => {
+      if (!err) msg.respond(encodeJson({ ok: false, error } satisfies OpenReply));
+    },
+  });
+  await o.nc.flush();
+  return { stop: () => sub.unsubscribe() };
 }

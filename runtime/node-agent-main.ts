@@ -1,6 +1,6 @@
 /**
  * Runs a node agent as its own process (one per machine):
- *   node --import tsx runtime/node-agent-main.ts --cluster azr --gpu 1 --label zone=a --run-dir runs/azr
+ *   node --import tsx runtime/node-agent-main.ts --cluster azr --gpu 1 --label zone=a --run-dir runs/azr [--shell on]
  * Connects with the NATS_* environment (NATS_URL is required: agents join an existing server).
  * Prints `azr node agent <id> ready` on stdout once it is registered; SIGTERM/SIGINT stop its
  * actors and leave the cluster. Not: the `azr` CLI's flags and help (cli/ wraps this).
@@ -9,6 +9,7 @@ import { parseArgs } from "node:util";
 import { connectionSpecFromEnv, openConnection } from "./connection.ts";
 import { DEFAULT_CLUSTER } from "./cluster.ts";
 import { NodeAgent } from "./node-agent.ts";
+import { nodeShellEnabled } from "./attach-shell.ts";
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +21,9 @@ const { values } = parseArgs({
     label: { type: "string", multiple: true, default: [] },
     "run-dir": { type: "string", default: "runs" },
     "echo-logs": { type: "boolean", default: false },
+    // on/off; default AZR_NODE_SHELL, else off: a standalone agent joins a machine to a cluster,
+    // and a shell there for every credential holder is its operator's call (attach-shell.ts).
+    shell: { type: "string" },
   },
 });
 
@@ -28,6 +32,12 @@ function num(flag: string, v: string | undefined): number | undefined {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new Error(`--${flag} must be a non-negative number, got '${v}'`);
   return n;
+}
+
+function onOff(flag: string, v: string): boolean {
+  if (v === "on") return true;
+  if (v === "off") return false;
+  throw new Error(`--${flag} must be on or off, got '${v}'`);
 }
 
 const labels: Record<string, string> = {};
@@ -51,6 +61,7 @@ const agent = await NodeAgent.start({
   resources: { cpu: num("cpu", values.cpu), gpu: num("gpu", values.gpu), memoryMB: num("memory-mb", values["memory-mb"]), labels },
   runDir: values["run-dir"]!,
   echoLogs: values["echo-logs"],
+  shell: nodeShellEnabled(values.shell === undefined ? undefined : onOff("shell", values.shell), process.env, false),
 });
 console.log(`azr node agent ${agent.id} ready`);
 

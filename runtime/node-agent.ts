@@ -17,7 +17,7 @@ import { ActorNotFoundError, PlacementError } from "./errors.ts";
 import { publishEvent, type ActorEvent } from "./events.ts";
 import { ActorHost } from "./host.ts";
 import type { AttachServer } from "./attach-server.ts";
-import { serveNodeShell } from "./attach-shell.ts";
+import { nodeShellEnabled, refuseNodeShell, serveNodeShell } from "./attach-shell.ts";
 import { ActorLog } from "./logs.ts";
 import { lookupActor } from "./lookup.ts";
 import { checkName, nodeServiceName } from "./names.ts";
@@ -66,6 +66,12 @@ export interface NodeAgentOptions {
   echoLogs?: boolean;
   heartbeatMs?: number;
   hangMs?: number;
+  /**
+   * Serve `azr attach --shell <this node>`. Default: AZR_NODE_SHELL (on/off), else on — this
+   * option's default is for agents inside the process that starts a run; node-agent-main.ts
+   * passes off unless told otherwise (see nodeShellEnabled for why).
+   */
+  shell?: boolean;
 }
 
 interface Supervised {
@@ -90,7 +96,7 @@ export class NodeAgent {
   #states!: StateStore;
   #client!: ActorClient;
   #host?: ActorHost;
-  #shell?: AttachServer;
+  #shell?: Pick<AttachServer, "stop">;
   #timer?: NodeJS.Timeout;
   #closed = false;
 
@@ -129,8 +135,10 @@ export class NodeAgent {
       getActor: (name) => lookupActor(a.#registry, a.#client, name),
       payloads: a.#client.payloads,
     });
-    // `azr attach --shell <node>`: a terminal on this machine for holders of the cluster's credentials.
-    a.#shell = await serveNodeShell({ nc: o.nc, cluster: o.cluster, nodeId: a.id });
+    // `azr attach --shell <node>`: a terminal on this machine for holders of the cluster's
+    // credentials, or, switched off, a refusal saying how to switch it on.
+    const shellOpts = { nc: o.nc, cluster: o.cluster, nodeId: a.id };
+    a.#shell = nodeShellEnabled(o.shell, process.env, true) ? await serveNodeShell(shellOpts) : await refuseNodeShell(shellOpts);
     await a.#registry.putNode(a.node);
     a.#timer = setInterval(() => void a.#tick(), o.heartbeatMs ?? DEFAULT_NODE_HEARTBEAT_MS);
     return a;

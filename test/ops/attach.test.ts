@@ -2,8 +2,8 @@
  * `azr attach` on the library level, against a spawned actor process and the node agent, on a
  * real nats-server: evaluate on the live instance with top-level await, change a field and see
  * the actor's calls use it, Ctrl-C mid-line and during an await, tab completion, two sessions
- * at once, Ctrl-D detaches with the actor still serving; a shell on the node through node-pty;
- * no attach without the cluster's credentials.
+ * at once, Ctrl-D detaches with the actor still serving; a shell on the node through node-pty,
+ * refused where the node's shell is switched off; no attach without the cluster's credentials.
  */
 import { strict as assert } from "node:assert";
 import { describe, test } from "node:test";
@@ -11,6 +11,9 @@ import { connect as natsConnect } from "@nats-io/transport-node";
 import { attach, AttachError, type AttachSession } from "../../runtime/attach-client.ts";
 import { replBackend } from "../../runtime/attach-repl.ts";
 import { AttachServer } from "../../runtime/attach-server.ts";
+import { nodeShellEnabled } from "../../runtime/attach-shell.ts";
+import { NodeAgent } from "../../runtime/node-agent.ts";
+import { startAgentProcess, stopAgentProcess } from "../runtime/helpers.ts";
 import { Greeter } from "./fixtures/actors.ts";
 import { Screen, useOpsCluster } from "./helpers.ts";
 
@@ -118,6 +121,39 @@ describe("attach", () => {
     await screen.waitFor(/37 123/);
     s.write("exit\r");
     assert.match(await s.ended, /the shell exited with code 0/);
+  });
+
+  test("shell off - a node with its shell switched off refuses `attach --shell` and says how to switch it on", async () => {
+    const agent = await NodeAgent.start({ nc: t.cluster.nc, connection: t.spec, cluster: t.cluster.name, runDir: t.runDir, id: "n-noshell", shell: false });
+    try {
+      const screen = new Screen();
+      await assert.rejects(
+        attach(t.cluster.nc, t.cluster.name, { kind: "node", id: "n-noshell" }, { onOutput: screen.push }),
+        (e: Error) =>
+          e instanceof AttachError &&
+          /node 'n-noshell' refused the attach: the shell is switched off on node 'n-noshell': .*--shell on \(or AZR_NODE_SHELL=on\)/.test(e.message),
+      );
+      assert.equal(screen.text, "", "no terminal output: no shell was started");
+    } finally {
+      await agent.close();
+    }
+  });
+
+  test("shell switch - explicit option, then AZR_NODE_SHELL, then the default; standalone agents default to off", async () => {
+    assert.equal(nodeShellEnabled(undefined, {}, true), true);
+    assert.equal(nodeShellEnabled(undefined, {}, false), false);
+    assert.equal(nodeShellEnabled(undefined, { AZR_NODE_SHELL: "off" }, true), false);
+    assert.equal(nodeShellEnabled(undefined, { AZR_NODE_SHELL: "on" }, false), true);
+    assert.equal(nodeShellEnabled(false, { AZR_NODE_SHELL: "on" }, true), false);
+    assert.throws(() => nodeShellEnabled(undefined, { AZR_NODE_SHELL: "maybe" }, true), /AZR_NODE_SHELL='maybe': use on or off/);
+    // A standalone agent process without --shell: refused, with the fix named.
+    const env = { ...t.env(), AZR_NODE_SHELL: "" };
+    const proc = await startAgentProcess({ cluster: t.cluster.name, id: "n-standalone", runDir: t.runDir, env });
+    try {
+      await assert.rejects(attach(t.cluster.nc, t.cluster.name, { kind: "node", id: "n-standalone" }, { onOutput: () => {} }), /the shell is switched off on node 'n-standalone'/);
+    } finally {
+      await stopAgentProcess(proc);
+    }
   });
 
   test("restart - an open session ends with the reason when the actor's process is replaced", async () => {

@@ -14,6 +14,7 @@ import { logsCommand } from "./commands/logs.ts";
 import { topCommand } from "./commands/top.ts";
 import { attachCommand } from "./commands/attach.ts";
 import { webCommand } from "./commands/web.ts";
+import { traceCommand } from "./commands/trace.ts";
 import { evalCommand } from "./commands/eval.ts";
 
 await yargs(hideBin(process.argv))
@@ -31,6 +32,7 @@ await yargs(hideBin(process.argv))
   .command(topCommand)
   .command(attachCommand)
   .command(webCommand)
+  .command(traceCommand)
   .command(evalCommand)
   .demandCommand(1, "name a command; `azr --help` lists them")
   .strict()

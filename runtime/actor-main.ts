@@ -13,7 +13,7 @@ import { serveActorOps, type ActorOps } from "./attach-actor.ts";
 import { lookupActor } from "./lookup.ts";
 import { Registry } from "./registry.ts";
 import { StateStore } from "./state-store.ts";
-import { configuredSignals, initTelemetry } from "./telemetry.ts";
+import { startProcessTelemetry } from "./telemetry-local.ts";
 import { HEARTBEAT_MS, type ChildMessage, type ChildSpec, type ParentMessage } from "./actor-process.ts";
 
 function send(m: ChildMessage): void {
@@ -21,25 +21,27 @@ function send(m: ChildMessage): void {
 }
 
 async function main(spec: ChildSpec): Promise<void> {
-  // Loading the OTel SDK costs ~1 s of start-up; with no OTEL_* exporter configured it would
-  // export nothing, so it is loaded only when something is configured.
-  const signals = configuredSignals();
-  const telemetry = signals.traces || signals.metrics || signals.logs ? await initTelemetry(`azr-actor-${spec.name}`) : { shutdown: async () => {} };
+  // The full OTel SDK (~1 s of start-up) only when OTEL_* configures an exporter; else the
+  // lighter local step tracing, loaded while the connection opens.
+  const starting = startProcessTelemetry(`azr-actor-${spec.name}`);
+  let telemetry: Awaited<typeof starting> | undefined;
   let nc: NatsConnection | undefined;
   let host: ActorHost | undefined;
   let ops: ActorOps | undefined;
   const shutdown = async (code: number) => {
     ops?.stop();
     await host?.stop().catch(() => undefined);
+    // Before the drain: local spans still waiting go out on this connection.
+    await telemetry?.shutdown().catch(() => undefined);
     await nc?.drain().catch(() => undefined);
-    await telemetry.shutdown().catch(() => undefined);
     process.exit(code);
   };
   process.once("SIGTERM", () => void shutdown(0));
   // The agent is our supervisor: without it no one would restart or stop us.
   process.once("disconnect", () => void shutdown(0));
   try {
-    nc = await openConnection(spec.connection, `azr-actor-${spec.name}`);
+    [nc, telemetry] = await Promise.all([openConnection(spec.connection, `azr-actor-${spec.name}`), starting]);
+    telemetry.attach(nc, spec.cluster);
     const mod = (await import(spec.moduleUrl)) as Record<string, unknown>;
     const Cls = mod[spec.exportName] as ActorClass | undefined;
     if (typeof Cls !== "function") {

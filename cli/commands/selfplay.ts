@@ -19,6 +19,7 @@ import { applySeedEnv, applySettings, loadRecipe, resolveSeedPaths, type Recipe 
 import { preflight, type MachineProbe } from "../../recipes/preflight.ts";
 import { findPython } from "../../model/python.ts";
 import { connect } from "../../runtime/index.ts";
+import { recordRunTraces } from "../../runtime/telemetry-collector.ts";
 import { startWebView } from "../web/server.ts";
 
 export interface SelfplayArgs {
@@ -85,6 +86,9 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   const cores = availableParallelism();
   const device = recipe.resources.gpus > 0 ? "cuda" : "cpu";
   await using cluster = await connect({ cluster: "azr", runDir, agent: { resources: { cpu: Math.max(cores, 4) } } });
+  // Step traces: to OTLP when OTEL_* configures it, else into the run folder for `azr trace <step>`.
+  await using traces = await recordRunTraces(cluster.nc, cluster.name, runDir);
+  if (traces.collector) console.log(`step traces: ${traces.collector.file} (azr trace <step> --run-dir ${runDir})`);
   const abort = new AbortController();
   const onSigint = () => {
     console.error("\nstopping after this step (Ctrl-C again to quit at once); the last checkpoint is kept — continue with --resume");

@@ -202,6 +202,20 @@ export function parseInductionSeedLine(line: string, where: string): InductionEn
 }
 
 /**
+ * A triplet as a seed-file line in the published format (§4.2): `snippet`, `input`, `output`,
+ * `imports`, `original_snippet` (the program before seeding stripped it), `composite_functions`
+ * (always empty: composites are off). {@link parseTripletSeedLine} reads it back.
+ */
+export function tripletSeedLine(t: Triplet, originalProgram = t.program): string {
+  return JSON.stringify({ snippet: t.program, input: t.input, output: t.output, imports: t.imports, original_snippet: originalProgram, composite_functions: [] });
+}
+
+/** An induction entry as a seed-file line (`snippet`, `inputs`, `outputs`, `message`, `imports`). */
+export function inductionSeedLine(e: InductionEntry): string {
+  return JSON.stringify({ snippet: e.program, inputs: e.inputs, outputs: e.outputs, message: e.message, imports: e.imports });
+}
+
+/**
  * Parse a seed file's text, keeping the first `limit` entries (S·B; §4.2). Blank lines are
  * skipped; a malformed line is an error naming the file and line.
  */

@@ -17,3 +17,4 @@ export * from "./loss.ts";
 export * from "./buffers.ts";
 export * from "./responses.ts";
 export * from "./metrics.ts";
+export * from "./error-task.ts";

@@ -52,6 +52,11 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
     if (p === null || (key === "errors" && !recipe.selfplay.taskTypes.includes("error"))) continue;
     if (!exists(p)) out.push({ what: `seed file seed.${key} = ${p} does not exist`, fix: "check seed.dir and the file name, set OUTPUT_SEED_PATH / OUTPUT_CODE_F_SEED_PATH, or set it to null to make seeds with the model (`azr seed`)" });
   }
+  // Checked here rather than in the schema, so `--set eval.suites=tiny --set eval.data=…` works in either order.
+  const fileSuites = recipe.eval.suites.filter((s) => s === "tiny" || s === "file");
+  if (recipe.eval.every > 0 && fileSuites.length > 0 && recipe.eval.data === null) {
+    out.push({ what: `eval.suites lists ${fileSuites.join(" and ")}, which read a JSONL file, but eval.data is null`, fix: "give eval.data (the tiny held-out set: data/tiny/heldout.jsonl), remove the suite, or set eval.every=0" });
+  }
   if (recipe.resources.gpus > probe.gpus) {
     out.push({ what: `recipe '${recipe.name}' needs ${recipe.resources.gpus} GPUs (80 GB class); this machine offers ${probe.gpus}`, fix: "run it on a machine or cluster with enough GPUs, or choose a smaller recipe (`azr recipes list`)" });
   }

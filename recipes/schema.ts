@@ -32,6 +32,9 @@ export const KL_ESTIMATORS = ["off", "k1", "k2", "k3"] as const;
 export const LR_SCHEDULES = ["constant", "cosine"] as const;
 export const CODE_PROMPTS = ["r1", "evalplus"] as const;
 export const MATH_TEMPLATES = ["azr", "azr_boxed"] as const;
+/** `azr eval --suite` names: code (HumanEval+, MBPP+), math (six sets), all (both), tiny (held-out set), file (eval.data). */
+export const EVAL_SUITES = ["code", "math", "tiny", "all", "file"] as const;
+export const EVAL_FILE_FORMATS = ["cruxeval", "lcb"] as const;
 export const ACTOR_NAMES = ["rollout-engine", "learner", "reference-model", "code-executor", "task-buffer", "selfplay"] as const;
 
 type Of<T extends readonly string[]> = T[number];
@@ -138,6 +141,11 @@ export interface Recipe {
     temperature: number;
     /** Top up with model-made seeds when fewer than B survive re-validation (off: an error naming the file). */
     topUp: boolean;
+    /**
+     * Rounds of B proposals each seeding phase (triplets, induction) may take before it stops
+     * with what it has; the reference loops until it has enough, forever if no proposal is valid.
+     */
+    maxRounds: number;
   };
   buffer: {
     maxEntries: number;
@@ -220,13 +228,21 @@ export interface Recipe {
     seed: number;
   };
   eval: {
-    /** Steps between evaluations (0 = never). */
+    /** Steps between evaluations of the current policy during self-play (0 = never). */
     every: number;
-    /** Suites to run (names under ../shared/benchmarks); empty = none. */
-    suites: string[];
+    /** Suites to run (as `azr eval --suite`); empty = no in-training evaluation. */
+    suites: Of<typeof EVAL_SUITES>[];
+    /** First N problems of each benchmark (null = all, as the paper). */
+    limit: number | null;
+    /** The JSONL file of the `tiny` (held-out set) and `file` suites, relative to the repository root. */
+    data: string | null;
+    /** Format of a `file` suite's data (CruxEval, LiveCodeBench execution or generation). */
+    format: Of<typeof EVAL_FILE_FORMATS>;
     codePrompt: Of<typeof CODE_PROMPTS>;
     mathTemplate: Of<typeof MATH_TEMPLATES>;
     maxNewTokens: number;
+    /** Prompts generated together. */
+    batchSize: number;
   };
 }
 
@@ -272,7 +288,7 @@ export const BASE: Recipe = {
   },
   prompt: { variant: "full", chatTemplate: false, maxTokens: 5600, maxRedraws: 100 },
   data: { maxPromptTokens: 6144, maxResponseTokens: 8096 },
-  seed: { dir: "../shared/azr-seeds", triplets: null, induction: null, errors: null, factor: 4, temperature: 1.0, topUp: true },
+  seed: { dir: "../shared/azr-seeds", triplets: null, induction: null, errors: null, factor: 4, temperature: 1.0, topUp: true, maxRounds: 100 },
   buffer: { maxEntries: 16384, capPolicy: "evict-oldest", dedupe: "exact" },
   validation: {
     bannedWords: ["logging", "random", "multiprocessing", "pebble", "subprocess", "threading", "datetime", "time", "hashlib", "hmac", "bcrypt", "os.sys", "os.path", "sys.exit", "os.environ", "calendar"],
@@ -324,7 +340,7 @@ export const BASE: Recipe = {
     keepCheckpoints: 2,
     seed: 0,
   },
-  eval: { every: 10, suites: [], codePrompt: "r1", mathTemplate: "azr", maxNewTokens: 16000 },
+  eval: { every: 10, suites: [], limit: null, data: null, format: "cruxeval", codePrompt: "r1", mathTemplate: "azr", maxNewTokens: 16000, batchSize: 8 },
 };
 
 // ------------------------------------------------------------------ rules for every leaf
@@ -394,6 +410,7 @@ export const RULES: Record<string, Rule> = {
   "seed.factor": int(1, 1024),
   "seed.temperature": num(0, 10),
   "seed.topUp": bool,
+  "seed.maxRounds": int(1, 1e7),
   "buffer.maxEntries": int(1, 1e8),
   "buffer.capPolicy": en(CAP_POLICIES),
   "buffer.dedupe": en(DEDUPE_MODES),
@@ -444,7 +461,11 @@ export const RULES: Record<string, Rule> = {
   "trainer.keepCheckpoints": int(1, 1000),
   "trainer.seed": int(0, 4294967295),
   "eval.every": int(0, 1e7),
-  "eval.suites": { kind: "string[]" },
+  "eval.suites": { kind: "enum[]", values: EVAL_SUITES, unique: true },
+  "eval.limit": { kind: "number", integer: true, min: 1, max: 1e9, nullable: true },
+  "eval.data": { kind: "string", nullable: true, nonEmpty: true },
+  "eval.format": en(EVAL_FILE_FORMATS),
+  "eval.batchSize": int(1, 1 << 16),
   "eval.codePrompt": en(CODE_PROMPTS),
   "eval.mathTemplate": en(MATH_TEMPLATES),
   "eval.maxNewTokens": int(1, 1 << 20),

@@ -50,6 +50,7 @@ export const recipe: RecipeOverrides = {
     dir: "data/tiny", // seeds made by the project sit beside the tiny model
     triplets: null, // none yet: start from the identity triplet and top up with model-made seeds
     induction: null,
+    maxRounds: 8, // provisional bound on seeding rounds (B = 8 proposals each) so a weak model cannot stall the start
   },
   executor: { workers: 1 }, // one sandboxed worker on a 2-core machine
   trainer: {
@@ -58,5 +59,14 @@ export const recipe: RecipeOverrides = {
     gradientCheckpointing: false, // activations are small; recomputation would only cost time
     saveEvery: 5, // short runs: checkpoint often enough that resume is exercised
   },
-  eval: { every: 0, maxNewTokens: 256 }, // the paper's suites are far beyond a tiny model
+  eval: {
+    // The paper's suites are far beyond a tiny model; its own held-out tasks (never pretrained
+    // on) show whether self-play moves it. 12 problems = 4 per task type, kept small so an
+    // evaluation costs about one step.
+    every: 5,
+    suites: ["tiny"],
+    data: "data/tiny/heldout.jsonl",
+    limit: 12,
+    maxNewTokens: 256,
+  },
 };

@@ -156,9 +156,7 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
   if (r.resources.gpus > 0 && r.actors["rollout-engine"].gpus > 0 && r.actors["rollout-engine"].gpus % r.resources.rolloutTensorParallel !== 0) {
     add("actors.rollout-engine.gpus", `${r.actors["rollout-engine"].gpus} is not a multiple of resources.rolloutTensorParallel ${r.resources.rolloutTensorParallel}`, "give each rollout engine a whole number of tensor-parallel groups");
   }
-  if (r.selfplay.taskTypes.includes("error") && r.seed.errors === null && !r.seed.topUp) {
-    add("seed.errors", "the error task type is on, but there is no error seed file and topUp is off", "give seed.errors or turn seed.topUp on");
-  }
+  // (The error type needs no seed file: without seed.errors its buffer starts from the identity program, gold `NoError`.)
 }
 
 /** Check a complete recipe object; returns it typed, or throws {@link RecipeError} listing every problem. */

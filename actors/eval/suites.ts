@@ -9,7 +9,7 @@
  */
 import { r1Preamble, solverPrompt, wrapPrompt, type Prompt } from "../../azr/prompts.ts";
 import { readSolver } from "../../azr/responses.ts";
-import type { CodeExecutor } from "../code-executor/index.ts";
+import type { AnswerCheck, IndexedAnswerVerdict } from "../code-executor/index.ts";
 import { extractProgram, type CodeProblem } from "./code-bench.ts";
 import type { CodeScorer } from "./code-score.ts";
 import type { ExecProblem } from "./file-bench.ts";
@@ -19,6 +19,11 @@ import type { MathJudge } from "./math-equiv.ts";
 import type { SuiteItem } from "./runner.ts";
 
 export type CodePrompt = "r1" | "evalplus";
+
+/** What scoring executor tasks needs: the code executor in-process, or a run's code-executor actor. */
+export interface AnswerChecker {
+  checkAnswers(checks: AnswerCheck[]): AsyncIterable<IndexedAnswerVerdict>;
+}
 export type MathTemplate = "azr" | "azr_boxed";
 
 export interface PromptOptions {
@@ -79,7 +84,7 @@ export function mathItems(problems: readonly MathProblem[], judge: MathJudge, o:
 }
 
 /** Executor tasks, answered with the compact solver prompt for the tiny model, the full one otherwise. */
-export function execItems(problems: readonly ExecProblem[], executor: CodeExecutor, o: PromptOptions): SuiteItem[] {
+export function execItems(problems: readonly ExecProblem[], executor: AnswerChecker, o: PromptOptions): SuiteItem[] {
   return problems.map((p) => ({
     benchmark: p.benchmark,
     id: p.id,

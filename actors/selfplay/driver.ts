@@ -18,6 +18,7 @@ import {
 } from "../../azr/index.ts";
 import type { ProposalCheck, ProposalVerdict } from "../code-executor/index.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
+import type { EvalScores } from "../eval/in-training.ts";
 import type { BufferPort, ExecutorPort, ReferencePort, RolloutPort } from "./ports.ts";
 import { makeInductionSeeds, makeTripletSeeds, type MadeSeeds, type SeedingConfig } from "./seeding.ts";
 import { runStep, checkStepConfig, type StepCarry, type StepConfig, type StepResult } from "./step.ts";
@@ -45,8 +46,15 @@ export interface RolloutControl extends RolloutPort {
 export interface DriverConfig extends StepConfig, SeedingConfig {
   name: string;
   selfplay: StepConfig["selfplay"] & { steps: number };
+  // Both bases read these; the step's shapes are the wider ones.
+  prompt: StepConfig["prompt"];
+  data: StepConfig["data"];
+  validation: StepConfig["validation"];
+  executor: StepConfig["executor"];
   seed: SeedingConfig["seed"] & { dir: string; triplets: string | null; induction: string | null; errors: string | null; factor: number; topUp: boolean };
   trainer: StepConfig["trainer"] & { saveEvery: number; keepCheckpoints: number };
+  /** Evaluate the current policy every `every` steps (0 = never) when the caller gives an evaluator. */
+  eval: { every: number };
 }
 
 export interface DriverPorts {
@@ -65,6 +73,11 @@ export interface DriverOptions {
   stopAfter?: number;
   log?: (line: string) => void;
   onStep?: (r: StepResult) => void;
+  /**
+   * Scores the policy the rollout engine holds (the weights of the step just taken); called
+   * every `eval.every` steps, its scores go into that step's metrics line as `eval`.
+   */
+  evaluate?: (step: number) => Promise<EvalScores>;
   signal?: AbortSignal;
 }
 
@@ -237,7 +250,9 @@ export async function runSelfplay(cfg: DriverConfig, ports: DriverPorts, o: Driv
     });
     state = { step, carry: result.carry };
     const { carry: _carry, ...line } = result;
-    appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line }) + "\n");
+    const scores = o.evaluate && cfg.eval.every > 0 && step % cfg.eval.every === 0 ? await o.evaluate(step) : undefined;
+    if (scores) log(`eval after step ${step}: ${Object.entries(scores.benchmarks).map(([b, s]) => `${b} ${(100 * s.accuracy).toFixed(1)}% (${s.correct}/${s.n})`).join(", ")} in ${scores.seconds.toFixed(1)} s`);
+    appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...(scores ? { eval: scores } : {}) }) + "\n");
     o.onStep?.(result);
     if (step % cfg.trainer.saveEvery === 0 || step === last) {
       const dir = await saveCheckpoint(o.runDir, state, ports, cfg.trainer.keepCheckpoints);

@@ -7,6 +7,7 @@
  */
 import type { Prompt } from "../../azr/prompts.ts";
 import type { InductionEntry, TaskType, Triplet } from "../../azr/tasks.ts";
+import type { BufferCounters, BufferValueStats } from "./task-buffer.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
 import type { AnswerCheck, IndexedAnswerVerdict, ProposalCheck, ProposalVerdict } from "../code-executor/index.ts";
 
@@ -49,7 +50,8 @@ export interface ReferencePort {
   score(prompts: number[][], responses: number[][]): Promise<Float32Array[]>;
 }
 
-export type TripletBufferName = "deduction" | "abduction";
+/** The buffers of (program, input, output) triplets; `error` only when the recipe lists that type. */
+export type TripletBufferName = "deduction" | "abduction" | "error";
 
 /** The task buffers' remote surface (actors/selfplay/task-buffer.ts implements it). */
 export interface BufferPort {
@@ -62,4 +64,8 @@ export interface BufferPort {
   /** L solver tasks from the new entries and the buffer (`selfplay.solverMix`). */
   solverTasks(buffer: TaskType, fresh: (Triplet | InductionEntry)[], count: number, seed: number): Promise<(Triplet | InductionEntry)[]>;
   sizes(): Promise<Record<string, number>>;
+  /** How often each input / output value and type entered the named buffer (for the diversity rewards, §6.3). */
+  valueCounters(buffer: TaskType): Promise<BufferCounters>;
+  /** Per buffer: size, distinct types and unique values of inputs and outputs (metrics, §8). */
+  valueStats(): Promise<Record<string, BufferValueStats>>;
 }

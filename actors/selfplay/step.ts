@@ -12,14 +12,19 @@
  * - the solver solves this step's new tasks (`selfplay.solveFrom: same-step`, paper Algorithm 1);
  *   `previous-step` reproduces the reference, which solves what step t−1 proposed. The solve
  *   batch is its own generation phase here (its tasks depend on this step's admissions).
- * - the optional `error` task type is not wired into the step yet: a recipe naming it fails at
- *   start with a clear error rather than silently skipping it.
+ * - the optional `error` task type (§12, off by default) runs when a recipe lists it: its
+ *   proposals are run as deduction checks and the gold answer is the exception's type name or
+ *   `NoError` (azr/error-task.ts); its answers are compared here, in trusted code.
+ * - the optional extra proposer rewards (§6.3, all off in the published recipes) are added for
+ *   valid, well-formed proposals with r_prop > 0 when `reward.extra.terms` enables them, against
+ *   the buffer's value counters as they stood before this step's admissions.
  */
 import {
   admits, broadcastAdvantage, deriveRng, groupKey, inductionSolverCase, learnability, nextU32, proposerPrompt, proposerReward,
   readInductionProposer, readSolver, readTripletProposer, solveRate, solverPrompt, solverReward, summarize, trrAdvantages,
-  tripletSolverCase, countReasons, reflectionShare, clipRatio, PromptLimitError,
-  type GroupKey, type InductionEntry, type Prompt, type Scored, type TaskType, type Triplet, type SolverCase,
+  tripletSolverCase, countReasons, reflectionShare, clipRatio, PromptLimitError, errorGold, bannedErrorKeyword, errorCorrect,
+  createRewardRegistry, extraTerms, combineExtras,
+  type GroupKey, type RewardRegistry, type TermSettings, type CombineMode, type InductionEntry, type Prompt, type Scored, type TaskType, type Triplet, type SolverCase,
 } from "../../azr/index.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
 import { abductionTask, deductionTask, inductionTask, type AnswerCheck, type ProposalCheck, type SolverTask as ExecTask } from "../code-executor/index.ts";
@@ -33,11 +38,12 @@ export interface StepConfig {
   };
   prompt: { variant: "full" | "compact"; chatTemplate: boolean; maxTokens: number; maxRedraws: number };
   data: { maxResponseTokens: number };
-  validation: { bannedWords: string[]; rejectMultipleFunctions: boolean; entryFunction: "first" | "last"; allowDuplicateInputs: boolean };
+  validation: { bannedWords: string[]; bannedErrorKeywords: string[]; rejectMultipleFunctions: boolean; entryFunction: "first" | "last"; allowDuplicateInputs: boolean };
   executor: { timeoutSeconds: number };
   reward: {
     formatCheck: boolean; trivialProposal: number; learnability: "one-minus" | "inverse";
     validProgramFilter: "all" | "not-always-solved" | "not-extremes"; inductionMode: "binary" | "accuracy" | "any";
+    extra: { combine: CombineMode; terms: Record<string, TermSettings> };
   };
   trainer: { advantageStats: "per-response" | "per-token"; seed: number };
 }
@@ -49,6 +55,8 @@ export interface StepPorts {
   learner: LearnerPort;
   /** Present when the loss has a KL term: every trained sequence gets its reference log-probs. */
   reference?: ReferencePort;
+  /** Extra proposer reward terms (built-ins plus the user's); default: the built-ins. */
+  rewards?: RewardRegistry;
 }
 
 type Entry = Triplet | InductionEntry;
@@ -81,6 +89,8 @@ export interface StepResult {
   groups: Partial<Record<GroupKey, GroupMetrics>>;
   train: TrainStats | null;
   bufferSizes: Record<string, number>;
+  /** Distinct types and unique values of each buffer's inputs and outputs (§8). */
+  bufferValues: Awaited<ReturnType<BufferPort["valueStats"]>>;
   seconds: Record<string, number>;
   /** A few of this step's proposals with their verdicts, for the run's views. */
   samples: { type: TaskType; program: string; verdict: string; solveRate?: number }[];
@@ -105,16 +115,16 @@ async function collectIndexed<T extends { index: number }>(stream: AsyncIterable
   return out;
 }
 
-function execTask(c: SolverCase, e: Entry): ExecTask {
-  if (c.task.type === "induction") return inductionTask(e as InductionEntry);
-  return c.task.type === "deduction" ? deductionTask(e as Triplet) : abductionTask(e as Triplet);
+function execTask(type: Exclude<TaskType, "error">, e: Entry): ExecTask {
+  if (type === "induction") return inductionTask(e as InductionEntry);
+  return type === "deduction" ? deductionTask(e as Triplet) : abductionTask(e as Triplet);
 }
 
 function solverCase(type: TaskType, e: Entry): SolverCase {
-  return type === "induction" ? inductionSolverCase(e as InductionEntry) : tripletSolverCase(type as "deduction" | "abduction", e as Triplet);
+  return type === "induction" ? inductionSolverCase(e as InductionEntry) : tripletSolverCase(type, e as Triplet);
 }
 
-/** Score solver responses to (entry, type) cases: reading, then execution where needed. */
+/** Score solver responses to (entry, type) cases: reading, then execution where needed (error answers are names, compared here). */
 async function scoreAnswers(
   cfg: StepConfig, executor: ExecutorPort, items: { type: TaskType; entry: Entry; response: string }[],
 ): Promise<{ formatOk: boolean; score: number }[]> {
@@ -122,10 +132,10 @@ async function scoreAnswers(
   const where: number[] = [];
   const results = items.map(({ type, entry, response }, i) => {
     const reading = readSolver(type, response, { formatCheck: cfg.reward.formatCheck });
-    if (reading.answer !== undefined && reading.answer.trim() !== "") {
-      checks.push({ task: execTask(solverCase(type, entry), entry), answer: reading.answer });
-      where.push(i);
-    }
+    if (reading.answer === undefined || reading.answer.trim() === "") return { formatOk: reading.formatOk, score: 0 };
+    if (type === "error") return { formatOk: reading.formatOk, score: errorCorrect(reading.answer, (entry as Triplet).output) ? 1 : 0 };
+    checks.push({ task: execTask(type, entry), answer: reading.answer });
+    where.push(i);
     return { formatOk: reading.formatOk, score: 0 };
   });
   if (checks.length > 0) {
@@ -148,11 +158,17 @@ function groupMetrics(items: Trained[]): GroupMetrics {
   };
 }
 
-export function checkStepConfig(cfg: StepConfig): void {
-  for (const t of cfg.selfplay.taskTypes) {
-    if (t === "error") throw new Error("selfplay.taskTypes: the optional `error` type is not supported by the self-play step yet; remove it from the recipe");
+/** Fails before the first step on settings a step would only trip over later: unknown extra reward terms. */
+export function checkStepConfig(cfg: StepConfig, rewards: RewardRegistry = createRewardRegistry()): void {
+  for (const name of Object.keys(cfg.reward.extra.terms)) {
+    if (!rewards.has(name)) throw new Error(`reward.extra.terms.${name}: no reward term of that name is registered; known: ${[...rewards.keys()].join(", ")}`);
   }
 }
+
+const anyExtraTerm = (cfg: StepConfig) => Object.values(cfg.reward.extra.terms).some((t) => t.enabled);
+
+/** A proposer prompt: deduction / abduction / error ones keep their references (for the edit-distance reward), induction its program. */
+type ProposalPrompt = { type: TaskType; prompt: Prompt; program?: Triplet; references?: Triplet[] };
 
 /**
  * Proposer prompts over `prompt.maxTokens` get new references (deduction/abduction) or a new
@@ -160,7 +176,7 @@ export function checkStepConfig(cfg: StepConfig): void {
  * (spec §4.3; the reference loops forever).
  */
 async function redrawLongProposerPrompts(
-  step: number, cfg: StepConfig, ports: StepPorts, proposals: { type: TaskType; prompt: Prompt; program?: Triplet }[],
+  step: number, cfg: StepConfig, ports: StepPorts, proposals: ProposalPrompt[],
   opts: Parameters<typeof proposerPrompt>[1], seed: (purpose: string) => number,
 ): Promise<void> {
   for (let attempt = 0; ; attempt++) {
@@ -179,9 +195,9 @@ async function redrawLongProposerPrompts(
       if (type === "induction") {
         const programs = await ports.buffer.drawInductionPrograms(idx.length, seed(`induction-programs-redraw-${attempt}`));
         idx.forEach((i, j) => (proposals[i] = { type, program: programs[j], prompt: proposerPrompt({ type, program: programs[j].program }, opts) }));
-      } else if (type === "deduction" || type === "abduction") {
+      } else {
         const sets = await ports.buffer.drawReferences(type, idx.length, cfg.selfplay.references, seed(`${type}-references-redraw-${attempt}`));
-        idx.forEach((i, j) => (proposals[i] = { type, prompt: proposerPrompt({ type, references: sets[j] }, opts) }));
+        idx.forEach((i, j) => (proposals[i] = { type, references: sets[j], prompt: proposerPrompt({ type, references: sets[j] }, opts) }));
       }
     }
   }
@@ -189,7 +205,8 @@ async function redrawLongProposerPrompts(
 
 /** Runs step `step` (1-based). `carry` is the previous step's result carry (seeds' step: empty). */
 export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, carry: StepCarry = { fresh: {} }): Promise<StepResult> {
-  checkStepConfig(cfg);
+  const rewards = ports.rewards ?? createRewardRegistry();
+  checkStepConfig(cfg, rewards);
   const sp = cfg.selfplay;
   const B = sp.batchSize;
   const seed = (purpose: string) => nextU32(deriveRng(cfg.trainer.seed, step, purpose));
@@ -200,20 +217,21 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
   const proposerOpts = {
     variant: cfg.prompt.variant, chatTemplate: cfg.prompt.chatTemplate, bannedWords: cfg.validation.bannedWords,
     rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions, timeoutSeconds: cfg.executor.timeoutSeconds, nInputs: sp.inductionInputs,
+    bannedErrorKeywords: cfg.validation.bannedErrorKeywords,
   };
   const solverOpts = { variant: cfg.prompt.variant, chatTemplate: cfg.prompt.chatTemplate, rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions };
   const sampling = (temperature: number, purpose: string) => ({ maxNewTokens: cfg.data.maxResponseTokens, temperature, topP: sp.topP, seed: seed(purpose) });
 
   // 1. Propose: B prompts per type (K references for deduction/abduction, one program for induction).
   let t = performance.now();
-  const proposals: { type: TaskType; prompt: Prompt; program?: Triplet }[] = [];
+  const proposals: ProposalPrompt[] = [];
   for (const type of types) {
     if (type === "induction") {
       const programs = await ports.buffer.drawInductionPrograms(B, seed("induction-programs"));
       for (const program of programs) proposals.push({ type, program, prompt: proposerPrompt({ type, program: program.program }, proposerOpts) });
-    } else if (type === "deduction" || type === "abduction") {
+    } else {
       const refSets = await ports.buffer.drawReferences(type, B, sp.references, seed(`${type}-references`));
-      for (const refs of refSets) proposals.push({ type, prompt: proposerPrompt({ type, references: refs }, proposerOpts) });
+      for (const refs of refSets) proposals.push({ type, references: refs, prompt: proposerPrompt({ type, references: refs }, proposerOpts) });
     }
   }
   await redrawLongProposerPrompts(step, cfg, ports, proposals, proposerOpts, seed);
@@ -230,7 +248,10 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
       return { formatOk: r.formatOk, parsed: r.proposal.ok ? { kind: "induction" as const, inputs: r.proposal.inputs, message: r.proposal.message } : undefined, reason: r.proposal.ok ? "" : r.proposal.reason };
     }
     const r = readTripletProposer(text, programOpts, { formatCheck: cfg.reward.formatCheck });
-    return { formatOk: r.formatOk, parsed: r.proposal.ok ? { kind: "triplet" as const, program: r.proposal.program, input: r.proposal.input, imports: r.proposal.imports } : undefined, reason: r.proposal.ok ? "" : r.proposal.reason };
+    if (!r.proposal.ok) return { formatOk: r.formatOk, parsed: undefined, reason: r.proposal.reason };
+    // An error task that raises on purpose is trivial: its keywords are banned (validation.bannedErrorKeywords).
+    if (p.type === "error" && bannedErrorKeyword(r.proposal.program, cfg.validation.bannedErrorKeywords)) return { formatOk: r.formatOk, parsed: undefined, reason: "banned error keyword" };
+    return { formatOk: r.formatOk, parsed: { kind: "triplet" as const, program: r.proposal.program, input: r.proposal.input, imports: r.proposal.imports }, reason: "" };
   });
   const checks: ProposalCheck[] = [];
   const checkOf: number[] = [];
@@ -238,7 +259,8 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
     if (!r.parsed) return;
     const p = proposals[i];
     if (r.parsed.kind === "induction") checks.push({ type: "induction", program: p.program!.program, inputs: r.parsed.inputs });
-    else checks.push({ type: p.type as "deduction" | "abduction", program: r.parsed.program, input: r.parsed.input });
+    // An error proposal runs as a deduction check; its verdict becomes the gold exception name below.
+    else checks.push({ type: p.type === "abduction" ? "abduction" : "deduction", program: r.parsed.program, input: r.parsed.input });
     checkOf.push(i);
   });
   const verdicts = checks.length ? await collectIndexed(ports.executor.validateProposals(checks), checks.length, "proposal verdict from the executor") : [];
@@ -246,9 +268,15 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
   const candidates = new Map<number, Entry>(); // proposal index → entry it would add
   verdicts.forEach((v, j) => {
     const i = checkOf[j];
+    const parsed = read[i].parsed!;
+    if (proposals[i].type === "error" && parsed.kind === "triplet") {
+      const g = errorGold(v);
+      reasons[i] = g.ok ? "valid" : g.reason;
+      if (g.ok) candidates.set(i, { program: parsed.program, input: parsed.input, output: g.gold, imports: parsed.imports, step });
+      return;
+    }
     reasons[i] = v.reason;
     if (!v.ok || !v.outputs) return;
-    const parsed = read[i].parsed!;
     if (parsed.kind === "induction") {
       const program = proposals[i].program!;
       candidates.set(i, { program: program.program, inputs: parsed.inputs, outputs: v.outputs, message: parsed.message, imports: program.imports, step });
@@ -276,6 +304,8 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
     const overLimit = slice.some((s) => s.promptTooLong);
     rbar.set(i, solveRate(lScores.slice(c * sp.nSamples, (c + 1) * sp.nSamples).map((s) => s.score), overLimit));
   });
+  // The extra rewards compare against the buffers as they were before this step's admissions.
+  const counters = anyExtraTerm(cfg) ? new Map(await Promise.all(types.map(async (type) => [type, await ports.buffer.valueCounters(type)] as const))) : undefined;
   lap("learnability", t);
 
   // 4. Admit: valid proposals that pass the admission filter enter their buffer (dedupe + cap inside).
@@ -305,7 +335,15 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
   proposals.forEach((p, i) => {
     const valid = candidates.has(i);
     const r = valid ? learnability(rbar.get(i)!, cfg.reward.learnability) : 0;
-    const reward = proposerReward({ valid, formatOk: read[i].formatOk, learnability: r }, { trivialProposal: cfg.reward.trivialProposal });
+    const extras = valid && counters ? (rProp: number) => {
+      const e = candidates.get(i)!, c = counters.get(p.type)!;
+      const ctx = {
+        type: p.type, program: e.program, inputs: "inputs" in e ? e.inputs : [e.input], outputs: "outputs" in e ? e.outputs : [e.output],
+        referencePrograms: p.references?.map((x) => x.program) ?? [], inputCounters: c.inputs, outputCounters: c.outputs,
+      };
+      return combineExtras(rProp, extraTerms(rewards, cfg.reward.extra.terms, ctx).map((x) => x.c), cfg.reward.extra.combine);
+    } : undefined;
+    const reward = proposerReward({ valid, formatOk: read[i].formatOk, learnability: r, combineExtras: extras }, { trivialProposal: cfg.reward.trivialProposal });
     trained.push({ group: groupKey("propose", p.type), reward, sample: proposed[i], formatOk: read[i].formatOk });
   });
   solveItems.forEach((s, k) => {
@@ -350,5 +388,5 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
     verdict: candidates.has(i) ? "valid" : reasons[i] || "unparsed",
     solveRate: rbar.get(i),
   }));
-  return { step, groups, train, bufferSizes: await ports.buffer.sizes(), seconds, samples, carry: { fresh } };
+  return { step, groups, train, bufferSizes: await ports.buffer.sizes(), bufferValues: await ports.buffer.valueStats(), seconds, samples, carry: { fresh } };
 }

@@ -1,12 +1,14 @@
 /**
  * The `task-buffer` actor: the deduction, abduction and induction buffers of azr-spec §4.
  * Covers: storage, the draws (through azr/buffers.ts rules, one RNG per call derived from the
- * caller's seed so a resumed run replays them), admission (de-duplication, cap), and the state
+ * caller's seed so a resumed run replays them), admission (de-duplication, cap), the value
+ * counters of every buffer (how often each input / output value and type entered it, for the
+ * diversity rewards of §6.3 and the buffer statistics of §8), and the state
  * the runtime persists after every call (`saveState`/`loadState`) so a restart loses nothing.
  * Not: validation (the executor's job; the driver admits only validated entries).
  */
 import {
-  admitEntries, createRng, pickSolverTasks, sampleInductionProgram, sampleReferencesBy,
+  admitEntries, countValue, createRng, emptyCounters, isInductionEntry, type ValueCounters, pickSolverTasks, sampleInductionProgram, sampleReferencesBy,
   type InductionEntry, type TaskType, type Triplet, type ReferenceSampling, type SolverMix, type CapPolicy, type DedupeMode,
 } from "../../azr/index.ts";
 import { defineActor } from "../../runtime/index.ts";
@@ -22,16 +24,43 @@ export interface TaskBufferConfig {
   solverMix: SolverMix;
 }
 
-export interface TaskBufferState {
-  version: 1;
-  buffers: Partial<Record<TaskType, Entry[]>>;
-  /** Entries admitted per step, kept for the last steps only (for metrics and views). */
-  admittedTotal: number;
+/** Values seen in one buffer's entries: inputs (argument lists) and outputs, by type and by value. */
+export interface BufferCounters {
+  inputs: ValueCounters;
+  outputs: ValueCounters;
 }
+
+/** Per buffer: size, and distinct types / unique values of its inputs and outputs (metrics §8). */
+export interface BufferValueStats {
+  size: number;
+  inputTypes: number;
+  inputValues: number;
+  outputTypes: number;
+  outputValues: number;
+}
+
+export interface TaskBufferState {
+  version: 2;
+  buffers: Partial<Record<TaskType, Entry[]>>;
+  /** Entries admitted over the run. */
+  admittedTotal: number;
+  /** Counted at admission and never decremented (an evicted value was still seen); version 1 states recount from the entries. */
+  counters: Partial<Record<TaskType, BufferCounters>>;
+}
+
+const emptyBufferCounters = (): BufferCounters => ({ inputs: emptyCounters(), outputs: emptyCounters() });
+
+function countEntry(c: BufferCounters, e: Entry): void {
+  for (const x of isInductionEntry(e) ? e.inputs : [e.input]) countValue(c.inputs, x);
+  for (const y of isInductionEntry(e) ? e.outputs : [e.output]) countValue(c.outputs, y);
+}
+
+const uniqueValues = (c: ValueCounters) => Object.values(c.values).reduce((n, byKey) => n + Object.keys(byKey).length, 0);
 
 export class TaskBuffer implements BufferPort {
   private buffers: Partial<Record<TaskType, Entry[]>> = { deduction: [], abduction: [], induction: [] };
   private admittedTotal = 0;
+  private counters: Partial<Record<TaskType, BufferCounters>> = {};
 
   constructor(private readonly cfg: TaskBufferConfig) {
     if (!(cfg.maxEntries >= 1)) throw new Error(`buffer.maxEntries must be ≥ 1, got ${cfg.maxEntries}`);
@@ -59,11 +88,29 @@ export class TaskBuffer implements BufferPort {
     const r = admitEntries(this.list(buffer), entries, { dedupe: this.cfg.dedupe, maxEntries: this.cfg.maxEntries, capPolicy: this.cfg.capPolicy });
     this.buffers[buffer] = r.entries;
     this.admittedTotal += r.admitted.length;
+    const c = (this.counters[buffer] ??= emptyBufferCounters());
+    for (const e of r.admitted) countEntry(c, e);
     return r.admitted;
   }
 
   async solverTasks(buffer: TaskType, fresh: Entry[], count: number, seed: number): Promise<Entry[]> {
     return pickSolverTasks(createRng(seed), fresh, this.list(buffer), count, this.cfg.solverMix);
+  }
+
+  /** The named buffer's value counters (empty when nothing entered it yet). */
+  async valueCounters(buffer: TaskType): Promise<BufferCounters> {
+    return this.counters[buffer] ?? emptyBufferCounters();
+  }
+
+  async valueStats(): Promise<Record<string, BufferValueStats>> {
+    return Object.fromEntries(Object.entries(this.buffers).map(([k, v]) => {
+      const c = this.counters[k as TaskType] ?? emptyBufferCounters();
+      return [k, {
+        size: v?.length ?? 0,
+        inputTypes: Object.keys(c.inputs.types).length, inputValues: uniqueValues(c.inputs),
+        outputTypes: Object.keys(c.outputs.types).length, outputValues: uniqueValues(c.outputs),
+      }];
+    }));
   }
 
   async sizes(): Promise<Record<string, number>> {
@@ -89,13 +136,23 @@ export class TaskBuffer implements BufferPort {
   }
 
   saveState(): TaskBufferState {
-    return { version: 1, buffers: this.buffers, admittedTotal: this.admittedTotal };
+    return { version: 2, buffers: this.buffers, admittedTotal: this.admittedTotal, counters: this.counters };
   }
 
-  loadState(s: TaskBufferState): void {
-    if (s?.version !== 1) throw new Error(`task-buffer state has version ${String(s?.version)}; this build reads version 1`);
+  loadState(s: TaskBufferState | { version: 1; buffers: TaskBufferState["buffers"]; admittedTotal: number }): void {
+    if (s?.version !== 1 && s?.version !== 2) throw new Error(`task-buffer state has version ${String((s as { version?: unknown })?.version)}; this build reads versions 1 and 2`);
     this.buffers = s.buffers;
     this.admittedTotal = s.admittedTotal;
+    if (s.version === 2) {
+      this.counters = s.counters;
+      return;
+    }
+    // Version 1 kept no counters: recount what the buffers hold (values already evicted are lost).
+    this.counters = {};
+    for (const [k, entries] of Object.entries(s.buffers)) {
+      const c = (this.counters[k as TaskType] = emptyBufferCounters());
+      for (const e of entries ?? []) countEntry(c, e);
+    }
   }
 }
 defineActor(import.meta.url, TaskBuffer);

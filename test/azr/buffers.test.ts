@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   admitEntries, entryKey, identityInductionEntry, identityTriplet, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine,
-  drawFittingReferences, seedTopUp, SeedShortfallError, pickSolverTasks, PromptLimitError, sampleInductionProgram, sampleReferences, sampleReferencesBy, SeedFormatError,
+  drawFittingReferences, seedTopUp, tripletSeedLine, inductionSeedLine, SeedShortfallError, pickSolverTasks, PromptLimitError, sampleInductionProgram, sampleReferences, sampleReferencesBy, SeedFormatError,
 } from "../../azr/buffers.ts";
 import { createRng } from "../../azr/rng.ts";
 import { parseArgs, parseLiteral, pyEqual } from "../../azr/literal.ts";
@@ -133,4 +133,15 @@ test("buffers - seed top-up: only below B, up to S·B; off → an error naming t
   const cases: [number, number, number, number][] = [[256, 64, 4, 0], [64, 64, 4, 0], [59, 64, 1, 5], [47, 64, 4, 209]];
   for (const [kept, B, S, want] of cases) assert.equal(seedTopUp(kept, { batchSize: B, factor: S, topUp: true, file: "x.jsonl" }), want, `${kept}/${B}×${S}`);
   assert.throws(() => seedTopUp(59, { batchSize: 64, factor: 1, topUp: false, file: "llama_64_seed_io.jsonl" }), (e: unknown) => e instanceof SeedShortfallError && /llama_64_seed_io\.jsonl: only 59 .* seed\.topUp/.test((e as Error).message));
+});
+
+test("buffers - seed lines written by azr seed read back through the published-format parsers", () => {
+  const tr: Triplet = { program: "import math\ndef f(a):\n    return math.floor(a)", input: "2.5", output: "2", imports: ["import math"], step: 7 };
+  const line = tripletSeedLine(tr, "import math\ndef f(a):\n    # floor\n    return math.floor(a)");
+  const o = JSON.parse(line);
+  assert.equal(o.original_snippet, "import math\ndef f(a):\n    # floor\n    return math.floor(a)");
+  assert.deepEqual(o.composite_functions, []);
+  assert.deepEqual(parseTripletSeedLine(line, "x:1"), { ...tr, step: 0 }, "seeds are step 0");
+  const ind = identityInductionEntry();
+  assert.deepEqual(parseInductionSeedLine(inductionSeedLine(ind), "y:1"), ind);
 });

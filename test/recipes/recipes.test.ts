@@ -46,6 +46,8 @@ test("recipes - every key the spec names exists with the spec's default", () => 
     ["trainer.gradClip", 1], ["trainer.microBatch", 16], ["trainer.epochs", 1], ["trainer.saveEvery", 10], ["trainer.keepCheckpoints", 2],
     ["trainer.gradientCheckpointing", true], ["trainer.logRatioClamp", 20], ["trainer.skipNonFiniteGrad", true],
     ["eval.every", 10], ["eval.codePrompt", "r1"], ["eval.mathTemplate", "azr"], ["actors.reference-model.replicas", 0],
+    // keys the spec implies without naming (§4.2 top-up bound, §8/§10 in-training evaluation): off or unbounded-like by default
+    ["seed.topUp", true], ["seed.maxRounds", 100], ["eval.suites", []], ["eval.limit", null], ["eval.data", null],
   ];
   const flat = new Map(flattenRecipe(BASE));
   for (const [path, want] of spec) assert.deepEqual(flat.get(path), want, path);
@@ -88,6 +90,10 @@ test("recipes - tiny keeps what §11 says a scaled run must keep", () => {
   assert.deepEqual([r.model.engine, r.model.dtype, r.resources.gpus, r.prompt.variant, r.model.path], ["ort", "fp32", 0, "compact", "data/tiny"]);
   assert.deepEqual([r.reward.trivialProposal, r.reward.formatCheck, r.trainer.epochs, r.selfplay.solverMix, r.trainer.advantageStats], [-0.5, true, 1, "max-new", "per-response"]);
   assert.ok(r.prompt.maxTokens <= r.data.maxPromptTokens);
+  // In-training evaluation on its own held-out tasks, kept small (issue #12): the GPU recipes evaluate nothing until given a suite.
+  assert.deepEqual([r.eval.suites, r.eval.data, r.eval.limit], [["tiny"], "data/tiny/heldout.jsonl", 12]);
+  assert.ok(r.eval.every > 0 && r.eval.every <= r.selfplay.steps);
+  assert.deepEqual(getRecipe("7b").eval.suites, []);
 });
 
 test("recipes - seed files named by the recipes exist in the shared folder", { skip: existsSync(SEEDS) ? false : `${SEEDS} is absent` }, () => {
@@ -115,6 +121,8 @@ test("recipes - validation names the field, the problem and the fix", () => {
   rejects(bad((r) => { r.actors.learner.gpus = 2; }), /actors: the actors ask for 2 GPUs .* but resources\.gpus is 0/);
   // several problems are reported together
   rejects(bad((r) => { r.selfplay.steps = 0; r.executor.timeoutSeconds = 0; }), /selfplay\.steps/, /executor\.timeoutSeconds: 0 is out of range; use a number > 0/);
+  rejects(bad((r) => { r.eval.suites = ["humaneval"]; }), /eval\.suites: "humaneval" is not allowed/);
+  rejects(bad((r) => { r.seed.maxRounds = 0; }), /seed\.maxRounds: 0 is out of range/);
   // a user's own reward term is allowed
   validateRecipe({ ...structuredClone(BASE), reward: { ...BASE.reward, extra: { combine: "sum", terms: { ...BASE.reward.extra.terms, mine: { enabled: true, coef: 0.1, max: 0.5 } } } } });
 });
@@ -129,6 +137,9 @@ test("recipes - --set parses by the field's type and validates", () => {
   rejects(() => applySettings(getRecipe("tiny"), ["selfplay.steps=ten"]), /selfplay\.steps: expected a number/);
   rejects(() => applySettings(getRecipe("tiny"), ["reward.formatCheck=yes"]), /reward\.formatCheck: expected true or false/);
   rejects(() => applySettings(getRecipe("tiny"), ["novalue"]), /not of the form key=value/);
+  const e = applySettings(getRecipe("7b"), ["eval.suites=code,tiny", "eval.data=data/tiny/heldout.jsonl", "eval.limit=5", "eval.every=2"]).eval;
+  assert.deepEqual([e.suites, e.data, e.limit, e.every], [["code", "tiny"], "data/tiny/heldout.jsonl", 5, 2]);
+  assert.equal(applySettings(getRecipe("tiny"), ["eval.limit=null"]).eval.limit, null);
 });
 
 test("recipes - loadRecipe: names, JSON and TS files with extends, and clear errors", async () => {
@@ -171,4 +182,8 @@ test("recipes - preflight names what is missing before anything starts", async (
   assert.match(big[1], /seed\.triplets = \/shared\/azr-seeds\/14b_seed_io\.jsonl does not exist/);
   assert.match(big[3], /needs 8 GPUs .* offers 0/);
   assert.match(big[4], /torch engine is not available here: no torch/);
+  files.add("/repo/data/tiny/model.safetensors");
+  const noData = applySettings(getRecipe("tiny"), ["eval.data=null"]);
+  assert.deepEqual(preflight(noData, probe).map((p) => p.what), ["eval.suites lists tiny, which read a JSONL file, but eval.data is null"]);
+  assert.deepEqual(preflight(applySettings(noData, ["eval.every=0"]), probe), [], "evaluation off: nothing to read");
 });

@@ -149,3 +149,77 @@ test("selfplay step - with a reference model every trained sequence carries its 
   assert.ok(batch.length > 0);
   for (const s of batch) assert.equal(s.refLogprobs?.length, s.response.length);
 });
+
+test("selfplay step - the extra diversity reward adds to r_prop against the counters from before the step, and the buffers report their values", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await seed(buffer);
+  const cfg = config();
+  cfg.reward = { ...cfg.reward, extra: { combine: "sum", terms: { ...cfg.reward.extra.terms, outputDiversity: { enabled: true, coef: 1, max: 0.3 } } } };
+  const learner = { trainStep: async () => ({ step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  const r = await runStep(1, cfg, { rollout: new ScriptedRollout(), executor, buffer, learner });
+  for (const type of ["deduction", "abduction"] as const) {
+    // three valid proposals with unseen outputs: r_prop 0.5 + min(1 · 1, 0.3); one banned: −1
+    assert.equal(r.groups[`propose/${type}`]!.rewardMean, (3 * (0.5 + 0.3) - 1) / 4, type);
+  }
+  assert.deepEqual(r.bufferValues.deduction, { size: 4, inputTypes: 2, inputValues: 4, outputTypes: 2, outputValues: 4 }, "'Hello world' and three ints in, three ints out");
+  const c = await buffer.valueCounters("deduction");
+  assert.equal(c.outputs.total, 4);
+  // The counters survive a snapshot round trip, and an old (version 1) state recounts them.
+  const again = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  const { counters: _c, ...v1 } = await buffer.snapshot();
+  again.loadState({ ...v1, version: 1 });
+  assert.deepEqual(await again.valueCounters("deduction"), c);
+});
+
+test("selfplay step - an unknown extra reward term fails before anything is generated", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await seed(buffer);
+  const cfg = config();
+  cfg.reward = { ...cfg.reward, extra: { combine: "sum", terms: { novelty: { enabled: true, coef: 1, max: 1 } } } };
+  const rollout = new ScriptedRollout();
+  const learner = { trainStep: async () => ({ step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  await assert.rejects(runStep(1, cfg, { rollout, executor, buffer, learner }), /reward\.extra\.terms\.novelty: no reward term of that name/);
+  assert.equal(rollout.calls, 0);
+});
+
+/** The error type: proposals that raise, return, raise on purpose, or return an object; answers name the exception. */
+class ErrorRollout implements RolloutPort {
+  calls = 0;
+  async *generate(prompts: Prompt[], _o: RolloutOptions): AsyncGenerator<RolloutSample> {
+    const call = ++this.calls;
+    const wrap = (answer: string) => `<think>ok</think> <answer>${answer}</answer>`;
+    for (const [index, p] of prompts.entries()) {
+      const task = promptText(p).split("User: ")[1] ?? "";
+      let text: string;
+      if (task.startsWith("Write a new Python function")) {
+        const programs = ["def f(a):\n    return 10 // a", "def f(a):\n    return a + 1", "def f(a):\n    raise ValueError(a)", "def f(a):\n    return object()"];
+        text = wrap(`\`\`\`python\n${programs[index % B]}\n\`\`\`\n\`\`\`input\n0\n\`\`\``);
+      } else {
+        const right = call === 3 || index % N_SAMPLES < 2;
+        const gold = task.includes("10 // a") ? "ZeroDivisionError" : "NoError";
+        text = wrap("```output\n" + (right ? gold.toLowerCase() : "KeyError") + "\n```");
+      }
+      yield { index, promptTokens: [1, 2, 3], tokens: Array.from(text, (c) => c.charCodeAt(0)), text, finishReason: "eos", promptTooLong: false };
+    }
+  }
+  async countTokens(prompts: Prompt[]): Promise<number[]> {
+    return prompts.map((p) => promptText(p).length);
+  }
+}
+
+test("selfplay step - the optional error type: gold exception names from the executor, banned raise, answers compared by name", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await buffer.admit("error", [{ ...identityTriplet(), output: "NoError" }], 0);
+  const cfg = config();
+  cfg.selfplay = { ...cfg.selfplay, taskTypes: ["error"] };
+  let batch: TrainSequence[] = [];
+  const learner = { trainStep: async (b: TrainSequence[]) => ((batch = b), { step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  const r = await runStep(1, cfg, { rollout: new ErrorRollout(), executor, buffer, learner });
+  const g = r.groups["propose/error"]!;
+  assert.equal(g.validRate, 0.5);
+  assert.deepEqual(g.invalidReasons, { "banned error keyword": 1, "output not a literal": 1 });
+  assert.equal(g.solveRateMean, 0.5);
+  assert.deepEqual((await buffer.entries("error")).map((e) => ("output" in e ? e.output : "")), ["NoError", "ZeroDivisionError", "NoError"]);
+  assert.equal(r.groups["solve/error"]!.accuracy, 1);
+  assert.equal(batch.length, 2 * B, "the error proposer and solver groups are trained");
+});

@@ -1,0 +1,117 @@
+/**
+ * Evaluation during self-play (azr-spec §8, §10): every `eval.every` steps the driver scores the
+ * current policy — the run's rollout engine, which holds the weights of the step just taken —
+ * greedily (one sample, pass@1) on the recipe's suites, and the scores go into that step's
+ * metrics line. The per-problem records are kept under `<run>/eval/step-N.problems.jsonl`.
+ *
+ * Covers: building the suites once (items.ts, the same as `azr eval`), generation through the
+ * rollout port, tallies per benchmark. Not: when to evaluate (the driver), the web view's plot.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { RolloutPort } from "../selfplay/ports.ts";
+import { suiteItems, type BuiltSuite, type FileFormat, type SuiteName } from "./items.ts";
+import { runSuite, type Generator } from "./runner.ts";
+import type { AnswerChecker, CodePrompt, MathTemplate } from "./suites.ts";
+
+/** The recipe fields the evaluation reads (a Recipe satisfies it structurally). */
+export interface InTrainingConfig {
+  eval: {
+    suites: SuiteName[];
+    limit: number | null;
+    data: string | null;
+    format: FileFormat;
+    codePrompt: CodePrompt;
+    mathTemplate: MathTemplate;
+    maxNewTokens: number;
+    batchSize: number;
+  };
+  prompt: { chatTemplate: boolean };
+}
+
+export interface BenchmarkScore {
+  n: number;
+  correct: number;
+  /** pass@1 in [0, 1]. */
+  accuracy: number;
+}
+
+/** One evaluation's scores, as written into the metrics line of its step. */
+export interface EvalScores {
+  suites: string[];
+  seconds: number;
+  benchmarks: Record<string, BenchmarkScore>;
+}
+
+export interface InTrainingPorts {
+  rollout: RolloutPort;
+  /** The run's executor, for executor-task suites (tiny, CruxEval, LCB-Execution); else one is started. */
+  executor?: AnswerChecker;
+}
+
+export interface InTrainingOptions {
+  runDir: string;
+  /** Scoring workers of the scorers the code and math suites start. */
+  workers: number;
+  /** Folder of the shipped benchmarks (code, math). */
+  benchmarks: string;
+  log?: (line: string) => void;
+}
+
+/** Greedy generation through the rollout port; a prompt over the engine's limit is scored wrong with the reason. */
+export function greedyGenerator(rollout: RolloutPort): Generator {
+  return {
+    async *generate(prompts, maxNewTokens) {
+      for await (const s of rollout.generate(prompts, { maxNewTokens, temperature: 0, topP: 1, seed: 0 })) {
+        yield { index: s.index, text: s.text, skipped: s.promptTooLong ? "prompt longer than the rollout engine's prompt limit" : undefined };
+      }
+    },
+  };
+}
+
+export class InTrainingEval {
+  private built: BuiltSuite[] | undefined;
+
+  constructor(private readonly cfg: InTrainingConfig, private readonly ports: InTrainingPorts, private readonly o: InTrainingOptions) {
+    if (cfg.eval.suites.length === 0) throw new Error("in-training evaluation needs at least one suite in eval.suites");
+  }
+
+  /** Scores the policy the rollout engine holds now; `step` names the record file. */
+  async evaluate(step: number): Promise<EvalScores> {
+    const t0 = performance.now();
+    const e = this.cfg.eval;
+    this.built ??= await this.build();
+    const dir = join(this.o.runDir, "eval");
+    mkdirSync(dir, { recursive: true });
+    const log = this.o.log ?? (() => {});
+    const tallies = await runSuite(this.built.flatMap((b) => b.items), greedyGenerator(this.ports.rollout), {
+      batchSize: e.batchSize, recordFile: join(dir, `step-${step}.problems.jsonl`), log: (l) => log(`eval step ${step}: ${l}`),
+    });
+    const benchmarks: Record<string, BenchmarkScore> = {};
+    for (const [name, t] of tallies) benchmarks[name] = { n: t.n, correct: t.correct, accuracy: t.n ? t.correct / t.n : 0 };
+    return { suites: [...e.suites], seconds: (performance.now() - t0) / 1000, benchmarks };
+  }
+
+  async close(): Promise<void> {
+    for (const b of this.built ?? []) await b.close();
+    this.built = undefined;
+  }
+
+  private async build(): Promise<BuiltSuite[]> {
+    const e = this.cfg.eval;
+    const built: BuiltSuite[] = [];
+    try {
+      for (const suite of e.suites) {
+        built.push(await suiteItems({
+          suite, limit: e.limit ?? undefined, data: e.data ?? undefined, format: e.format, workers: this.o.workers, benchmarks: this.o.benchmarks,
+          executor: this.ports.executor,
+          prompt: { codePrompt: e.codePrompt, mathTemplate: e.mathTemplate, chatTemplate: this.cfg.prompt.chatTemplate, maxNewTokens: e.maxNewTokens },
+        }));
+      }
+      return built;
+    } catch (err) {
+      for (const b of built) await b.close();
+      throw err;
+    }
+  }
+}

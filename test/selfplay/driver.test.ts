@@ -1,0 +1,147 @@
+/**
+ * The driver over in-process ports (a real executor and task buffer, a scripted model, a learner
+ * that records): the seed top-up from the identity seeds when no seed file is given, the seed
+ * files it leaves in the run folder, and the in-training evaluation every `eval.every` steps
+ * written into the metrics lines. The actor wiring is e2e.test.ts's job.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseSeedFile, parseTripletSeedLine, promptText, type Prompt } from "../../azr/index.ts";
+import { CodeExecutor } from "../../actors/code-executor/index.ts";
+import { InTrainingEval } from "../../actors/eval/in-training.ts";
+import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
+import type { RolloutOptions, RolloutSample } from "../../actors/selfplay/ports.ts";
+import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
+import { BASE } from "../../recipes/index.ts";
+
+const HELDOUT = join(import.meta.dirname, "..", "eval", "fixtures", "heldout.jsonl");
+
+/** Proposes `return a * k` programs (unique per call and prompt), answers the held-out `x + 1` task right and nothing else. */
+class ScriptedPolicy {
+  calls = 0;
+  versions: number[] = [];
+  async *generate(prompts: Prompt[], _o: RolloutOptions): AsyncGenerator<RolloutSample> {
+    const call = ++this.calls;
+    for (const [index, p] of prompts.entries()) {
+      const task = promptText(p).split("User: ")[1] ?? "";
+      const k = 100 * call + index + 2;
+      let text = "<think>no idea</think><answer></answer>";
+      const wrap = (answer: string) => `<think>plan</think><answer>${answer}</answer>`;
+      if (task.startsWith("Write a new Python function")) text = wrap(`\`\`\`python\ndef f(a):\n    return a * ${k}\n\`\`\`\n\`\`\`input\n${k}\n\`\`\``);
+      else if (task.startsWith("Write ")) text = wrap(`\`\`\`input\n${k}\n\`\`\`\n\`\`\`input\n${-k}\n\`\`\`\n\`\`\`message\nsigned numbers\n\`\`\``);
+      else if (task.includes("return x + 1")) text = "<think>3 + 1</think><answer>```output\n4\n```</answer>";
+      yield { index, promptTokens: [1], tokens: [2, 3], text, finishReason: "eos", promptTooLong: false };
+    }
+  }
+  async countTokens(prompts: Prompt[]): Promise<number[]> {
+    return prompts.map((p) => promptText(p).length);
+  }
+  async setWeights(_w: Map<string, Float32Array>, version: number): Promise<void> {
+    this.versions.push(version);
+  }
+}
+
+class RecordingLearner {
+  steps = 0;
+  async trainStep() {
+    return { step: ++this.steps, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} };
+  }
+  async weights() {
+    return { version: this.steps, tensors: new Map<string, Float32Array>() };
+  }
+  async save(dir: string) {
+    const { mkdirSync } = await import("node:fs");
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "steps"), String(this.steps));
+  }
+  async load(dir: string) {
+    this.steps = Number(readFileSync(join(dir, "steps"), "utf8"));
+  }
+}
+
+function config(): DriverConfig {
+  return {
+    ...BASE,
+    selfplay: { ...BASE.selfplay, batchSize: 2, nSamples: 2, references: 2, inductionInputs: 2, steps: 2 },
+    prompt: { ...BASE.prompt, variant: "compact" },
+    seed: { ...BASE.seed, factor: 2, maxRounds: 4 },
+    trainer: { ...BASE.trainer, saveEvery: 2 },
+    eval: { ...BASE.eval, every: 2, suites: ["tiny"], data: HELDOUT, maxNewTokens: 16 },
+  };
+}
+
+let executor: CodeExecutor;
+before(async () => {
+  executor = await CodeExecutor.start({ workers: 1, warn: () => {} });
+});
+after(async () => {
+  await executor?.close();
+});
+
+test("selfplay driver - no seed file: the identity seeds are topped up to S·B with model-made seeds, written to the run folder", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, steps: 1 };
+    cfg.eval = { ...cfg.eval, every: 0 };
+    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const lines: string[] = [];
+    await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner: new RecordingLearner() }, { runDir, log: (l) => lines.push(l) });
+    const seeds = parseSeedFile(readFileSync(join(runDir, "seed-triplets.jsonl"), "utf8"), "seed-triplets.jsonl", 100, parseTripletSeedLine);
+    assert.equal(seeds.length, 4, "S·B = 2 × 2");
+    assert.equal(seeds[0].program, "def f(a):\n    return a", "starts from the identity triplet");
+    assert.equal(readFileSync(join(runDir, "seed-induction.jsonl"), "utf8").trim().split("\n").length, 4);
+    assert.ok(lines.some((l) => /topping up to 4 with model-made seeds/.test(l)), lines.join("\n"));
+    const entries = await buffer.entries("deduction", 100);
+    assert.ok(entries.filter((e) => e.step === 0).length === 4, "the seeds are step 0 in both triplet buffers");
+    assert.ok((await buffer.entries("abduction", 100)).filter((e) => e.step === 0).length === 4);
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test("selfplay driver - with seed.topUp off and no seed file the run starts from the identity seeds alone", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, steps: 1 };
+    cfg.seed = { ...cfg.seed, topUp: false };
+    cfg.eval = { ...cfg.eval, every: 0 };
+    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const rollout = new ScriptedPolicy();
+    await runSelfplay(cfg, { rollout, executor, buffer, learner: new RecordingLearner() }, { runDir, log: () => {} });
+    assert.equal(existsSync(join(runDir, "seed-triplets.jsonl")), false);
+    assert.equal((await buffer.entries("deduction", 100)).filter((e) => e.step === 0).length, 1);
+    assert.equal(rollout.calls, 3, "propose, learnability, solve: no seeding calls");
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test("selfplay driver - in-training evaluation every eval.every steps on the current weights, into metrics.jsonl and the run folder", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  const cfg = config();
+  const rollout = new ScriptedPolicy();
+  const evaluator = new InTrainingEval(cfg, { rollout, executor }, { runDir, workers: 1, benchmarks: "/nonexistent" });
+  try {
+    cfg.eval = { ...cfg.eval, every: 2 };
+    cfg.selfplay = { ...cfg.selfplay, steps: 3 };
+    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const evaluatedAt: number[] = [];
+    await runSelfplay(cfg, { rollout, executor, buffer, learner: new RecordingLearner() }, {
+      runDir, log: () => {}, evaluate: (step) => (evaluatedAt.push(rollout.versions.at(-1)!), evaluator.evaluate(step)),
+    });
+    assert.deepEqual(evaluatedAt, [2], "after step 2, with the weights of step 2 published");
+    const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.eval !== undefined), [false, true, false]);
+    assert.deepEqual(lines[1].eval.benchmarks, { tiny: { n: 3, correct: 1, accuracy: 1 / 3 } }, "only the x + 1 deduction task is answered right");
+    const records = readFileSync(join(runDir, "eval", "step-2.problems.jsonl"), "utf8").trim().split("\n");
+    assert.equal(records.length, 3);
+  } finally {
+    await evaluator.close();
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});

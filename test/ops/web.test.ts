@@ -2,7 +2,7 @@
  * The run's web view: the page and its script are served; the JSON endpoints the page polls
  * report the live actors and NATS figures and the run folder's metrics.jsonl (incrementally,
  * a half-written last line held back until it is whole) and latest samples.
- * (No browser check: Debian's chromium is not installed on the test machines.)
+ * (The page in a real browser: web-browser.test.ts.)
  */
 import { strict as assert } from "node:assert";
 import { appendFileSync, writeFileSync } from "node:fs";

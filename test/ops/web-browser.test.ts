@@ -1,0 +1,97 @@
+/**
+ * The run's web view in a real browser: a live cluster with actor processes, the view serving
+ * it, and Debian's chromium (headless, driven by playwright-core) loading the page. Checks that
+ * the page's script runs and fills the actors table with the live actors, the NATS figures and
+ * the curves, with no script error; saves a screenshot.
+ *
+ * The screenshot goes to the run's temp folder; with AZR_UPDATE_DOCS=1 it is written to
+ * docs/web-view.png (the README's picture) instead, so ordinary test runs leave the tree clean.
+ * The curves come from metrics lines this test writes (six steps, all six task groups); the
+ * actors and NATS figures are live. Skipped, saying so, only when chromium is not installed.
+ */
+import { strict as assert } from "node:assert";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, describe, test } from "node:test";
+import { startWebView, type WebView } from "../../cli/web/server.ts";
+import { Greeter, Relay } from "./fixtures/actors.ts";
+import { useOpsCluster } from "./helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const SKIP = existsSync(CHROMIUM) ? false : `Debian chromium is not installed (${CHROMIUM}): \`make setup\` installs it (apt-get install -y chromium)`;
+const DOCS_SHOT = fileURLToPath(new URL("../../docs/web-view.png", import.meta.url));
+const GROUPS = ["deduction", "abduction", "induction"];
+
+/** A metrics.jsonl line shaped like the driver's, with smooth made-up curves. */
+function stepLine(step: number): string {
+  const groups: Record<string, object> = {};
+  GROUPS.forEach((type, i) => {
+    const g = (reward: number, len: number, extra: object) => ({ count: 8, rewardMean: reward, formatRate: 1, responseLength: { mean: len, max: len + 30, min: len - 20 }, clipRatio: 0, reflectionShare: 0, ...extra });
+    const p = 1 - Math.exp(-(step + i) / 4);
+    groups[`propose/${type}`] = g(0.4 * p - 0.2, 90 - 4 * step + 10 * i, { validRate: 0.2 + 0.6 * p });
+    groups[`solve/${type}`] = g(0.8 * p - 0.3, 40 + 2 * step + 5 * i, { accuracy: 0.1 + 0.5 * p * (1 - 0.2 * i) });
+  });
+  return JSON.stringify({
+    time: new Date(Date.UTC(2026, 10, 26, 10, step)).toISOString(),
+    step,
+    groups,
+    train: { step, loss: 0.5 / step, gradNorm: 1, lr: 1e-4, tokens: 2000, terms: {} },
+    bufferSizes: { deduction: 10 + step, abduction: 10 + step, induction: 8 + step },
+    seconds: { total: 30 },
+    samples: [
+      { type: "deduction", program: "def f(xs):\n    return sorted(set(xs))[-2]", input: "[3, 1, 4, 1, 5]", verdict: "valid", solveRate: 0.5 },
+      { type: "abduction", program: "def f(s):\n    return s[::-1].upper()", verdict: "invalid: exception", solveRate: null },
+    ],
+  });
+}
+
+describe("web view in chromium", { skip: SKIP }, () => {
+  const t = useOpsCluster("t-webui");
+  let view: WebView | undefined;
+  after(() => view?.close());
+
+  test("page - loads in headless chromium and shows the live actors, NATS figures and curves; screenshot saved", { timeout: 120_000 }, async () => {
+    const { chromium } = await import("playwright-core");
+    const names = ["greeter", "relay", "busy-greeter"];
+    await t.cluster.spawn(Greeter, [], { name: names[0] });
+    await t.cluster.spawn(Relay, [], { name: names[1] });
+    const g = await t.cluster.spawn(Greeter, [], { name: names[2] });
+    for (let i = 0; i < 20; i++) await g.greet(`call ${i}`); // figures in the calls columns
+    writeFileSync(join(t.runDir, "metrics.jsonl"), [1, 2, 3, 4, 5, 6].map(stepLine).join("\n") + "\n");
+    view = await startWebView({ runDir: t.runDir, cluster: t.cluster, monitorUrl: t.server.monitorUrl });
+
+    const browser = await chromium.launch({ executablePath: CHROMIUM });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const scriptErrors: string[] = [];
+      page.on("pageerror", (e) => scriptErrors.push(e.message));
+      page.on("console", (m) => void (m.type() === "error" && scriptErrors.push(m.text())));
+      await page.goto(view.url);
+      for (const n of names) await page.waitForSelector(`#actors-table tr[data-actor="${n}"]`, { timeout: 20_000 });
+      const rows = await page.$$eval("#actors-table tr[data-actor]", (trs) =>
+        trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")),
+      );
+      for (const n of names) {
+        const row = rows.find((r) => r[0] === n);
+        assert.ok(row, `actor ${n} is in the table: ${JSON.stringify(rows)}`);
+        assert.equal(row[1], "alive", `${n} shows as alive`);
+        assert.match(row[3], /^\d+$/, `${n} shows its pid`);
+      }
+      assert.match(rows.find((r) => r[0] === "busy-greeter")![10], /^(2\d|[3-9]\d|\d{3,})$/, "busy-greeter's call count (20 greets and more) is shown");
+      await page.waitForSelector("#nats .figure", { timeout: 10_000 });
+      const nats = await page.textContent("#nats");
+      assert.match(nats ?? "", /connections\s*\d+/);
+      await page.waitForSelector('#chart-valid path[data-series="propose/induction"]');
+      assert.equal(await page.locator("#charts .chart").count(), 5, "the five curves are drawn");
+      assert.deepEqual(scriptErrors, [], "the page's script ran without errors");
+
+      const shot = process.env.AZR_UPDATE_DOCS === "1" ? DOCS_SHOT : join(t.runDir, "web-view.png");
+      mkdirSync(dirname(shot), { recursive: true });
+      await page.screenshot({ path: shot, fullPage: true });
+      assert.ok(statSync(shot).size > 10_000, `the screenshot ${shot} has content`);
+    } finally {
+      await browser.close();
+    }
+  });
+});

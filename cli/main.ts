@@ -16,6 +16,7 @@ import { attachCommand } from "./commands/attach.ts";
 import { webCommand } from "./commands/web.ts";
 import { traceCommand } from "./commands/trace.ts";
 import { evalCommand } from "./commands/eval.ts";
+import { seedCommand } from "./commands/seed.ts";
 
 await yargs(hideBin(process.argv))
   .scriptName("azr")
@@ -34,6 +35,7 @@ await yargs(hideBin(process.argv))
   .command(webCommand)
   .command(traceCommand)
   .command(evalCommand)
+  .command(seedCommand)
   .demandCommand(1, "name a command; `azr --help` lists them")
   .strict()
   .help()

@@ -50,7 +50,10 @@ export const recipe: RecipeOverrides = {
     dir: "data/tiny", // seeds made by the project sit beside the tiny model
     triplets: null, // none yet: start from the identity triplet and top up with model-made seeds
     induction: null,
-    maxRounds: 8, // provisional bound on seeding rounds (B = 8 proposals each) so a weak model cannot stall the start
+    // Bounds the model-made top-up (from the identity seeds: B = 8 proposals a round, ≈ 3 s a round on
+    // the loaded 2 cores, 2026-11-26). The 211-step tiny model made 0 valid seeds in 16 proposals
+    // (syntax errors), so the bound, not the target, ends seeding for now: ≤ 16 rounds ≈ 1 minute.
+    maxRounds: 8,
   },
   executor: { workers: 1 }, // one sandboxed worker on a 2-core machine
   trainer: {
@@ -61,12 +64,13 @@ export const recipe: RecipeOverrides = {
   },
   eval: {
     // The paper's suites are far beyond a tiny model; its own held-out tasks (never pretrained
-    // on) show whether self-play moves it. 12 problems = 4 per task type, kept small so an
-    // evaluation costs about one step.
+    // on) show whether self-play moves it. The file interleaves deduction, abduction and
+    // induction, so 30 problems = 10 per task type; 12 took 4 s greedy on the loaded 2 cores
+    // (`azr eval --suite tiny --limit 12`, 2026-11-26), so this costs ≈ 10 s every 5 steps.
     every: 5,
     suites: ["tiny"],
     data: "data/tiny/heldout.jsonl",
-    limit: 12,
+    limit: 30,
     maxNewTokens: 256,
   },
 };

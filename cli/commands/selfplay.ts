@@ -5,6 +5,7 @@
  * (the last checkpoint stays; `--resume` continues). Not: the loop itself (actors/selfplay).
  */
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
@@ -13,6 +14,8 @@ import { Learner } from "../../actors/learner.ts";
 import { ReferenceModel } from "../../actors/reference-model.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
+import { InTrainingEval } from "../../actors/eval/in-training.ts";
+import { benchmarksDir } from "../../actors/eval/paths.ts";
 import type { StepResult } from "../../actors/selfplay/step.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
 import { applySeedEnv, applySettings, loadRecipe, resolveSeedPaths, type Recipe } from "../../recipes/index.ts";
@@ -59,7 +62,30 @@ export function checkRecipeRunnable(r: Recipe, root: string, probe: MachineProbe
   if (problems.length) throw new SelfplaySetupError(`recipe '${r.name}' cannot start here:\n` + problems.map((p) => `  - ${p.what}\n    fix: ${p.fix}`).join("\n"));
   // Absolute paths from here on, so actors started elsewhere read the same files.
   const seeds = resolveSeedPaths(r, root);
-  return { ...r, model: { ...r.model, path: resolve(root, r.model.path!) }, seed: { ...r.seed, ...seeds } };
+  return { ...r, model: { ...r.model, path: resolve(root, r.model.path!) }, seed: { ...r.seed, ...seeds }, eval: evalRunnable(r, root) };
+}
+
+/**
+ * The in-training evaluation's settings with its data path made absolute; a held-out or
+ * benchmark file that is not there turns the evaluation off with a warning rather than
+ * stopping the run (evaluation is a measurement, not part of the algorithm).
+ */
+function evalRunnable(r: Recipe, root: string): Recipe["eval"] {
+  const data = r.eval.data === null ? null : resolve(root, r.eval.data);
+  if (r.eval.every > 0 && r.eval.suites.length > 0 && data !== null && !existsSync(data) && r.eval.suites.some((s) => s === "tiny" || s === "file")) {
+    console.warn(`azr selfplay: warning: eval.data ${data} does not exist, so this run has no in-training evaluation; give eval.data (or --set eval.every=0 to silence this)`);
+    return { ...r.eval, data, every: 0 };
+  }
+  return { ...r.eval, data };
+}
+
+/** The code executor's settings from a recipe (the self-play actor and `azr seed`'s in-process executor alike). */
+export function executorConfig(recipe: Recipe) {
+  return {
+    mode: recipe.executor.mode, workers: recipe.executor.workers,
+    limits: { timeoutMs: recipe.executor.timeoutSeconds * 1000, memoryMB: recipe.executor.memoryMB, maxOutputChars: recipe.validation.maxOutputChars },
+    bannedWords: recipe.validation.bannedWords, determinismRuns: recipe.validation.determinismRuns, hashSeed: recipe.executor.hashSeed, hashSeedCheck: recipe.validation.hashSeedCheck,
+  };
 }
 
 function progressLine(r: StepResult, total: number, started: number): string {
@@ -97,13 +123,10 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   };
   process.on("SIGINT", onSigint);
   let web: Awaited<ReturnType<typeof startWebView>> | undefined;
+  let evaluator: InTrainingEval | undefined;
   try {
     const a = recipe.actors;
-    const executor = await cluster.spawn(CodeExecutorActor, [{
-      mode: recipe.executor.mode, workers: recipe.executor.workers,
-      limits: { timeoutMs: recipe.executor.timeoutSeconds * 1000, memoryMB: recipe.executor.memoryMB, maxOutputChars: recipe.validation.maxOutputChars },
-      bannedWords: recipe.validation.bannedWords, determinismRuns: recipe.validation.determinismRuns, hashSeed: recipe.executor.hashSeed, hashSeedCheck: recipe.validation.hashSeedCheck,
-    }], { name: "code-executor", maxRestarts: a["code-executor"].maxRestarts, freshState: !args.resume });
+    const executor = await cluster.spawn(CodeExecutorActor, [executorConfig(recipe)], { name: "code-executor", maxRestarts: a["code-executor"].maxRestarts, freshState: !args.resume });
     const buffer = await cluster.spawn(TaskBuffer, [{
       maxEntries: recipe.buffer.maxEntries, capPolicy: recipe.buffer.capPolicy, dedupe: recipe.buffer.dedupe,
       referenceSampling: recipe.selfplay.referenceSampling, solverMix: recipe.selfplay.solverMix,
@@ -125,16 +148,23 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     if (web) console.log(`web view: ${web.url}`);
     const started = Date.now();
     const cfg: DriverConfig = recipe;
-    const last = await runSelfplay(cfg, { rollout, executor, buffer, learner, reference }, {
+    const answers = executor;
+    // Evaluation reuses the run's rollout engine (the current weights) and executor; code and math suites start their own scorers.
+    evaluator = recipe.eval.every > 0 && recipe.eval.suites.length > 0
+      ? new InTrainingEval(recipe, { rollout, executor: answers }, { runDir, workers: recipe.executor.workers, benchmarks: benchmarksDir(), log: (s) => console.log(s) })
+      : undefined;
+    const last = await runSelfplay(cfg, { rollout, executor: answers, buffer, learner, reference }, {
       runDir, resume: args.resume, signal: abort.signal,
       log: (s) => console.log(s),
       onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started)),
+      evaluate: evaluator && ((step) => evaluator!.evaluate(step)),
     });
     console.log(last ? `done: ${last.step} steps; metrics in ${join(runDir, "metrics.jsonl")}` : "nothing to do: the run is already at its last step");
   } catch (e) {
     if (abort.signal.aborted) console.error(`stopped; resume with: azr selfplay --recipe ${args.recipe} --run-dir ${runDir} --resume`);
     else throw e;
   } finally {
+    await evaluator?.close();
     await web?.close();
     process.off("SIGINT", onSigint);
   }

@@ -91,7 +91,7 @@ test("recipes - tiny keeps what §11 says a scaled run must keep", () => {
   assert.deepEqual([r.reward.trivialProposal, r.reward.formatCheck, r.trainer.epochs, r.selfplay.solverMix, r.trainer.advantageStats], [-0.5, true, 1, "max-new", "per-response"]);
   assert.ok(r.prompt.maxTokens <= r.data.maxPromptTokens);
   // In-training evaluation on its own held-out tasks, kept small (issue #12): the GPU recipes evaluate nothing until given a suite.
-  assert.deepEqual([r.eval.suites, r.eval.data, r.eval.limit], [["tiny"], "data/tiny/heldout.jsonl", 12]);
+  assert.deepEqual([r.eval.suites, r.eval.data, r.eval.limit], [["tiny"], "data/tiny/heldout.jsonl", 30]);
   assert.ok(r.eval.every > 0 && r.eval.every <= r.selfplay.steps);
   assert.deepEqual(getRecipe("7b").eval.suites, []);
 });

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseSeedFile, parseTripletSeedLine, promptText, type Prompt } from "../../azr/index.ts";
 import { CodeExecutor } from "../../actors/code-executor/index.ts";
-import { InTrainingEval } from "../../actors/eval/in-training.ts";
+import { InTrainingEval, type InTrainingConfig } from "../../actors/eval/in-training.ts";
 import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
 import type { RolloutOptions, RolloutSample } from "../../actors/selfplay/ports.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
@@ -62,7 +62,7 @@ class RecordingLearner {
   }
 }
 
-function config(): DriverConfig {
+function config(): DriverConfig & InTrainingConfig {
   return {
     ...BASE,
     selfplay: { ...BASE.selfplay, batchSize: 2, nSamples: 2, references: 2, inductionInputs: 2, steps: 2 },

@@ -12,16 +12,28 @@ import { selfplay } from "../../cli/commands/selfplay.ts";
 import { completeCheckpoints } from "../../actors/selfplay/driver.ts";
 import { writeRandomTinyModel } from "./fixtures.ts";
 
-test("selfplay e2e - two steps on actors, checkpoint, resume to a third", { timeout: 600_000 }, async () => {
+const HELDOUT = join(import.meta.dirname, "..", "eval", "fixtures", "heldout.jsonl");
+
+test("selfplay e2e - two steps on actors, seed top-up, in-training evaluation, checkpoint, resume to a third", { timeout: 600_000 }, async () => {
   const model = writeRandomTinyModel();
   const runDir = mkdtempSync(join(tmpdir(), "azr-run-"));
-  const common = ["model.path=" + model, "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=24", "trainer.saveEvery=2", "trainer.microBatch=4"];
+  const common = [
+    "model.path=" + model, "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=24", "trainer.saveEvery=2", "trainer.microBatch=4",
+    // one seeding round per phase: a random model proposes nothing valid, but the top-up path runs on the actors
+    "seed.maxRounds=1",
+    // the evaluation every 2 steps on a three-task held-out fixture, 16 new tokens each
+    "eval.every=2", "eval.suites=tiny", `eval.data=${HELDOUT}`, "eval.maxNewTokens=16",
+  ];
   try {
     await selfplay({ recipe: "tiny", set: common, runDir, resume: false, steps: 2, web: false });
     const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
     assert.equal(lines.length, 2);
     assert.ok(lines[0].train, "the learner took a step");
     assert.ok(Number.isFinite(lines[0].train.loss));
+    assert.ok(existsSync(join(runDir, "seed-triplets.jsonl")), "the seed set (identity + model-made) is kept in the run folder");
+    assert.deepEqual([lines[0].eval, lines[1].eval?.benchmarks?.tiny?.n], [undefined, 3], "evaluated after step 2 only, on all three tasks");
+    assert.ok(existsSync(join(runDir, "eval", "step-2.problems.jsonl")));
+    assert.ok(lines[1].bufferValues.deduction.size >= 1, "buffer value statistics in the metrics");
     assert.deepEqual(completeCheckpoints(runDir).map((c) => c.step), [2]);
     await selfplay({ recipe: "tiny", set: common, runDir, resume: true, steps: 3, web: false });
     const after = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
@@ -36,7 +48,7 @@ test("selfplay e2e - two steps on actors, checkpoint, resume to a third", { time
 test("selfplay e2e - the torch engine (CPU here, GPUs in the 3B–14B recipes) behind the same actors, with resume", { timeout: 600_000 }, async () => {
   const model = writeRandomTinyModel(2);
   const runDir = mkdtempSync(join(tmpdir(), "azr-run-torch-"));
-  const set = ["model.path=" + model, "model.engine=torch", "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=16", "trainer.saveEvery=1", "trainer.microBatch=4"];
+  const set = ["model.path=" + model, "model.engine=torch", "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=16", "trainer.saveEvery=1", "trainer.microBatch=4", "seed.topUp=false", "eval.every=0"];
   try {
     await selfplay({ recipe: "tiny", set, runDir, resume: false, steps: 1, web: false });
     await selfplay({ recipe: "tiny", set, runDir, resume: true, steps: 2, web: false });

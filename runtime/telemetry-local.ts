@@ -18,7 +18,7 @@
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Attributes, type AttributeValue, type Context, type Link } from "@opentelemetry/api";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { ReadableSpan, Sampler, SamplingResult, SpanExporter } from "@opentelemetry/sdk-trace-base";
-import { configuredSignals, initTelemetry, withSpan } from "./telemetry.ts";
+import { configuredSignals, initTelemetry, unregisterGlobals, withSpan } from "./telemetry.ts";
 import { subjects } from "./names.ts";
 
 /** The attribute that marks a self-play step's root span (and so a recorded trace). */
@@ -82,7 +82,7 @@ export async function startProcessTelemetry(service: string, env: NodeJS.Process
 const MAX_WAITING = 1000;
 const KINDS: SpanRecord["kind"][] = ["internal", "server", "client", "producer", "consumer"];
 
-export function spanRecord(s: ReadableSpan, service: string): SpanRecord {
+function spanRecord(s: ReadableSpan, service: string): SpanRecord {
   const ctx = s.spanContext();
   const [sec, ns] = s.startTime;
   const [dsec, dns] = s.duration;
@@ -181,9 +181,7 @@ async function startLocalTracing(service: string): Promise<ProcessTelemetry> {
       try {
         await provider.shutdown();
       } finally {
-        trace.disable();
-        propagation.disable();
-        context.disable();
+        unregisterGlobals();
         localActive = false;
       }
     },

@@ -102,16 +102,20 @@ export async function initTelemetry(serviceName: string, opts: TelemetryOptions 
       try {
         await sdk.shutdown();
       } finally {
-        // Unregister the globals so a later initTelemetry (tests, a restarted host) can install its own.
-        trace.disable();
-        metrics.disable();
-        propagation.disable();
-        context.disable();
+        unregisterGlobals();
       }
     },
   };
   active = handle;
   return handle;
+}
+
+/** Unregisters the OTel API's globals so a later set-up (tests, a restarted host) can install its own. */
+export function unregisterGlobals(): void {
+  trace.disable();
+  metrics.disable();
+  propagation.disable();
+  context.disable();
 }
 
 const headerSetter: TextMapSetter<MsgHdrs> = { set: (h, key, value) => h.set(key, value) };

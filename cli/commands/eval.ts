@@ -13,21 +13,18 @@ import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
-import { CodeExecutor } from "../../actors/code-executor/index.ts";
-import { loadCodeBenchmark, type CodeProblem } from "../../actors/eval/code-bench.ts";
 import { CodeScorer, mapLimit } from "../../actors/eval/code-score.ts";
-import { isLcbGenerationRow, loadCruxEval, loadLcbExecution, loadLcbGeneration, loadTinyHeldOut, type ExecProblem } from "../../actors/eval/file-bench.ts";
-import { lcbProgram, lcbPrompt, scoreLcb } from "../../actors/eval/lcb-score.ts";
 import { extractMathAnswer } from "../../actors/eval/math-answer.ts";
-import { loadMathBenchmark, MATH_BENCHMARKS, type MathProblem } from "../../actors/eval/math-bench.ts";
+import { loadMathBenchmark, MATH_BENCHMARKS } from "../../actors/eval/math-bench.ts";
 import { MathJudge } from "../../actors/eval/math-equiv.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import { formatResults, summarise } from "../../actors/eval/report.ts";
-import { runSuite, type Generator, type SuiteItem } from "../../actors/eval/runner.ts";
-import { codeItems, DEFAULT_MAX_NEW, execItems, mathItems, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
+import { runSuite, type Generator } from "../../actors/eval/runner.ts";
+import { codeProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
+import type { CodePrompt, MathTemplate, PromptOptions } from "../../actors/eval/suites.ts";
 import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
 
-type Suite = "code" | "math" | "tiny" | "all" | "file";
+type Suite = SuiteName;
 
 interface EvalArgs {
   model?: string;
@@ -54,32 +51,15 @@ class EvalUsageError extends Error {
 
 const limited = <T>(xs: T[], limit: number | undefined): T[] => (limit === undefined ? xs : xs.slice(0, limit));
 
-function codeProblems(dir: string, limit: number | undefined): CodeProblem[] {
-  return [...limited(loadCodeBenchmark(dir, "humaneval+"), limit), ...limited(loadCodeBenchmark(dir, "mbpp+"), limit)];
-}
-
-function mathProblems(dir: string, limit: number | undefined): MathProblem[] {
-  return MATH_BENCHMARKS.flatMap((b) => limited(loadMathBenchmark(dir, b), limit));
-}
-
-/** A LiveCodeBench file holds code generation rows (question_content) or execution rows (code, input, output). */
-function isLcbGenerationFile(path: string): boolean {
-  const first = readFileSync(path, "utf8").split("\n").find((l) => l.trim());
-  return first !== undefined && isLcbGenerationRow(JSON.parse(first) as Record<string, unknown>);
-}
-
-function execProblems(a: EvalArgs): ExecProblem[] {
+/** The suite's JSONL file (--data; for --suite tiny the held-out set by default), with the usage errors before anything starts. */
+function suiteData(a: EvalArgs): string | undefined {
   if (a.suite === "tiny") {
     const path = a.data ?? join(a.model ?? "data/tiny", "heldout.jsonl");
     if (!existsSync(path)) throw new EvalUsageError(`no held-out set at ${path}: make-corpus writes heldout.jsonl into its --out folder; pass it with --data`);
-    return limited(loadTinyHeldOut(path), a.limit);
+    return path;
   }
-  if (!a.data || !a.format) throw new EvalUsageError("--suite file needs --data <path> and --format lcb|cruxeval");
-  if (a.format === "cruxeval") {
-    const ps = loadCruxEval(a.data);
-    return [...limited(ps.filter((p) => p.benchmark === "cruxeval-o"), a.limit), ...limited(ps.filter((p) => p.benchmark === "cruxeval-i"), a.limit)];
-  }
-  return limited(loadLcbExecution(a.data), a.limit);
+  if (a.suite === "file" && (!a.data || !a.format)) throw new EvalUsageError("--suite file needs --data <path> and --format lcb|cruxeval");
+  return a.data;
 }
 
 async function selfCheckCode(a: EvalArgs, dir: string): Promise<boolean> {
@@ -154,38 +134,12 @@ async function evaluate(a: EvalArgs): Promise<void> {
   if (!a.model) throw new EvalUsageError("--model <dir> is required (or --self-check to test the harness)");
   if (!existsSync(join(a.model, "config.json"))) throw new EvalUsageError(`no model at ${a.model} (config.json missing): give a Hugging Face layout folder or a checkpoint folder`);
   const o: PromptOptions = { codePrompt: a.codePrompt, mathTemplate: a.mathTemplate, chatTemplate: a.chatTemplate, maxNewTokens: a.maxNewTokens };
-  const items: SuiteItem[] = [];
+  const data = suiteData(a);
   const closers: (() => Promise<void>)[] = [];
   try {
-    if (a.suite === "code" || a.suite === "all") {
-      const scorer = await CodeScorer.start({ workers: a.workers });
-      closers.push(() => scorer.close());
-      items.push(...codeItems(codeProblems(benchmarksDir(), a.limit), scorer, o));
-    }
-    if (a.suite === "math" || a.suite === "all") {
-      const pool = await EvalWorkerPool.start({ workers: a.workers, math: true });
-      closers.push(() => pool.close());
-      items.push(...mathItems(mathProblems(benchmarksDir(), a.limit), new MathJudge(pool), o));
-    }
-    if (a.suite === "file" && a.format === "lcb" && a.data && isLcbGenerationFile(a.data)) {
-      const pool = await EvalWorkerPool.start({ workers: a.workers });
-      closers.push(() => pool.close());
-      items.push(...limited(loadLcbGeneration(a.data), a.limit).map((p): SuiteItem => ({
-        benchmark: "lcb",
-        id: p.id,
-        prompt: lcbPrompt(p, a.chatTemplate),
-        maxNewTokens: a.maxNewTokens ?? DEFAULT_MAX_NEW.code,
-        score: async (response) => {
-          const v = await scoreLcb(pool, p, lcbProgram(response));
-          return { correct: v.pass, detail: v.detail };
-        },
-      })));
-    } else if (a.suite === "tiny" || a.suite === "file") {
-      const problems = execProblems(a);
-      const executor = await CodeExecutor.start({ workers: a.workers });
-      closers.push(() => executor.close());
-      items.push(...execItems(problems, executor, o));
-    }
+    const suite = await suiteItems({ suite: a.suite, limit: a.limit, data, format: a.format, prompt: o, workers: a.workers, benchmarks: benchmarksDir() });
+    closers.push(() => suite.close());
+    const items = suite.items;
     const { gen, close } = rolloutGenerator(a, a.model);
     closers.push(close);
     const recordFile = a.out.replace(/\.json$/, "") + ".problems.jsonl";

@@ -19,9 +19,17 @@ import { findPython, type PythonChoice } from "../../model/python.ts";
 export const WORKER_DIR = dirname(fileURLToPath(import.meta.url));
 const SANDBOX_DIR = "/azr";
 const SANDBOX_SCRATCH = "/tmp/scratch";
-/** First uid handed to workers when we run as root; each spawn takes the next one. */
-const UID_BASE = 61000;
-const UID_SPAN = 4000;
+/** uids [first, first + count) handed to sandboxed workers when we run as root. */
+export interface UidRange { first: number; count: number }
+/**
+ * The executor's workers. Other users of launchPlan (the eval worker pool) pass a disjoint range:
+ * RLIMIT_NPROC counts per uid, so a worker of theirs on one of our uids would eat our strict
+ * child's process slot (and ours theirs), and the free-uid probe below cannot see a uid another
+ * process has chosen but not yet started a process under.
+ */
+export const EXECUTOR_UIDS: UidRange = { first: 61000, count: 4000 };
+/** The uid of the one-off start-up probe (bubblewrapUsable): outside every worker range. */
+const PROBE_UID = 65000;
 let uidCounter = 0;
 
 export interface IsolationReport {
@@ -59,6 +67,8 @@ export interface SandboxOptions {
   hashSeed: number;
   /** false: run Python without bubblewrap (only when bubblewrap cannot work here). */
   bubblewrap: boolean;
+  /** Where the worker's uid comes from when we run as root (default EXECUTOR_UIDS). */
+  uids?: UidRange;
 }
 
 function workerEnv(hashSeed: number, home: string): Record<string, string> {
@@ -125,18 +135,18 @@ function uidsInUse(): Set<number> {
  * A uid no process uses now, different for every spawn of every executor on this host (the start
  * point depends on our pid): RLIMIT_NPROC counts per uid, so two workers must never share one.
  */
-function freeUid(): number {
+function freeUid(range: UidRange): number {
   const used = uidsInUse();
-  const start = (process.pid * 97 + uidCounter++) % UID_SPAN;
-  for (let i = 0; i < UID_SPAN; i++) {
-    const uid = UID_BASE + ((start + i) % UID_SPAN);
+  const start = (process.pid * 97 + uidCounter++) % range.count;
+  for (let i = 0; i < range.count; i++) {
+    const uid = range.first + ((start + i) % range.count);
     if (!used.has(uid) && !recentUids.has(uid)) {
       recentUids.add(uid);
       if (recentUids.size > 256) recentUids.delete(recentUids.values().next().value!);
       return uid;
     }
   }
-  throw new Error(`no free uid in ${UID_BASE}..${UID_BASE + UID_SPAN - 1} for a worker`);
+  throw new Error(`no free uid in ${range.first}..${range.first + range.count - 1} for a worker: too many sandboxed workers on this host`);
 }
 /** Handed out lately by this process (a just-spawned worker may not own a process yet). */
 const recentUids = new Set<number>();
@@ -159,7 +169,7 @@ export function launchPlan(opts: SandboxOptions): LaunchPlan {
     if (!bwrap) throw new Error("bubblewrap (bwrap) is not installed: apt-get install bubblewrap");
     const plan: LaunchPlan = { command: bwrap, args: bubblewrapArgs(python, env), scratch: SANDBOX_SCRATCH, env: {}, sandboxed: true };
     if (isRoot()) {
-      const uid = freeUid();
+      const uid = freeUid(opts.uids ?? EXECUTOR_UIDS);
       plan.uid = uid;
       plan.gid = uid;
     }
@@ -175,7 +185,7 @@ export function bubblewrapUsable(python: string): { ok: true } | { ok: false; wh
   if (!bwrap) return { ok: false, why: "bubblewrap is not installed (apt-get install bubblewrap)" };
   const env = workerEnv(0, SANDBOX_SCRATCH);
   const args = bubblewrapArgs(python, env).slice(0, -5); // drop "-- python -s -B worker.py"
-  const uid = isRoot() ? UID_BASE + UID_SPAN : undefined;
+  const uid = isRoot() ? PROBE_UID : undefined;
   const r = spawnSync(bwrap, [...args, "--", python, "-c", "pass"], { encoding: "utf8", timeout: 10_000, uid, gid: uid });
   if (r.status === 0) return { ok: true };
   const err = (r.stderr || r.error?.message || "").trim();

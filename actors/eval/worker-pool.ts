@@ -13,7 +13,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { findPython } from "../../model/python.ts";
 import { stringifyPyJson } from "./pyjson.ts";
-import { bubblewrapUsable, launchPlan, type LaunchPlan } from "../code-executor/sandbox.ts";
+import { bubblewrapUsable, launchPlan, type LaunchPlan, type UidRange } from "../code-executor/sandbox.ts";
 
 const EVAL_DIR = dirname(fileURLToPath(import.meta.url));
 const SANDBOX_EVAL_DIR = "/azr-eval";
@@ -37,9 +37,18 @@ export interface EvalPoolOptions {
   bubblewrap?: boolean;
 }
 
+/**
+ * uids of eval workers, disjoint from the code executor's (EXECUTOR_UIDS, 61000–64999): an eval
+ * and a self-play run may share a host, and RLIMIT_NPROC counts processes per uid — an eval
+ * worker on an executor worker's uid would take the process slot its strict child forks into.
+ * (65534/65535 are nobody / (uid_t)-1 in 16 bits: stay above them.) test/executor/pool.test.ts
+ * checks the two ranges stay apart.
+ */
+export const EVAL_UIDS: UidRange = { first: 66000, count: 2000 };
+
 /** Our script in place of the executor's worker.py, in the same sandbox. */
 function evalPlan(math: boolean, bubblewrap: boolean): LaunchPlan {
-  const plan = launchPlan({ hashSeed: 0, bubblewrap });
+  const plan = launchPlan({ hashSeed: 0, bubblewrap, uids: EVAL_UIDS });
   const at = plan.args.findIndex((a) => a.endsWith("/worker.py"));
   if (at < 0) throw new Error(`eval: the executor's launch plan no longer ends with worker.py (${plan.args.slice(-3).join(" ")}); update actors/eval/worker-pool.ts`);
   const args = [...plan.args];

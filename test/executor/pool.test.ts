@@ -1,11 +1,13 @@
 /**
  * Pool behaviour through the real sandbox: isolation is reported, a polluting task is re-run in
- * strict mode and its worker replaced, verdicts do not depend on worker count or mode, and the
- * hash seed is the same in every worker.
+ * strict mode and its worker replaced, verdicts do not depend on worker count or mode, the
+ * hash seed is the same in every worker, and executor and eval workers never share a uid.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { CodeExecutor, probeIsolation } from "../../actors/code-executor/index.ts";
+import { EXECUTOR_UIDS, launchPlan, type UidRange } from "../../actors/code-executor/sandbox.ts";
+import { EVAL_UIDS } from "../../actors/eval/worker-pool.ts";
 import { triplet, useExecutor, validateAll } from "./helpers.ts";
 
 const x = useExecutor({ limits: { timeoutMs: 3000, memoryMB: 512 } });
@@ -64,5 +66,14 @@ test("pool - a large batch streams verdicts identical to the strict mode's, in a
     assert.deepEqual(a.map((v) => [v.reason, v.message, v.outputs]), b.map((v) => [v.reason, v.message, v.outputs]));
   } finally {
     await strict.close();
+  }
+});
+
+test("pool - executor and eval workers draw uids from disjoint ranges (RLIMIT_NPROC counts per uid)", { skip: process.getuid?.() !== 0 && "per-worker uids only when run as root" }, () => {
+  const inRange = (uid: number | undefined, r: UidRange) => uid !== undefined && uid >= r.first && uid < r.first + r.count;
+  assert.ok(EVAL_UIDS.first >= EXECUTOR_UIDS.first + EXECUTOR_UIDS.count || EXECUTOR_UIDS.first >= EVAL_UIDS.first + EVAL_UIDS.count);
+  for (let i = 0; i < 20; i++) {
+    assert.ok(inRange(launchPlan({ hashSeed: 0, bubblewrap: true }).uid, EXECUTOR_UIDS));
+    assert.ok(inRange(launchPlan({ hashSeed: 0, bubblewrap: true, uids: EVAL_UIDS }).uid, EVAL_UIDS));
   }
 });

@@ -1,0 +1,110 @@
+"""The in-process sandbox: resource limits and the PEP 578 audit hook.
+
+Covers: the address-space, core, file-size, descriptor and process limits (reported to the
+parent, which refuses to run without them), and the audit hook that, while a task runs, denies
+process creation, sockets, ctypes, frame introspection (so the task cannot walk into the
+worker's locals), opens of /proc and friends or relative paths, writes outside the scratch
+directory, new audit hooks and imports of raw-power modules. Not: the OS sandbox (bubblewrap,
+started by the parent) nor the check after the task (integrity.py).
+"""
+import os
+import resource
+import sys
+import _thread
+
+from .policy import (DENIED_EVENTS, DENIED_MODULES, DENIED_PREFIXES, DENIED_WITHOUT_NPROC, FRAME_ATTRS,
+                     PROC_OPEN_DENIED, SETATTR_DENIED, WRITE_FLAGS)
+
+
+def set_limits(memory_bytes):
+    """Set this process's rlimits; returns (limits as reported to the parent, RLIMIT_CPU's hard limit)."""
+    _getrlimit, _setrlimit = resource.getrlimit, resource.setrlimit
+    _thread_count, _start_thread = _thread._count, _thread.start_new_thread
+    limits = {}
+    try:
+        _setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        limits["as"] = memory_bytes
+    except (ValueError, OSError) as e:
+        limits["as_error"] = str(e)
+    _setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _setrlimit(resource.RLIMIT_FSIZE, (16 << 20, 16 << 20))
+    _setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+    cpu_hard = _getrlimit(resource.RLIMIT_CPU)[1]
+    limits["cpu"] = True
+    # RLIMIT_NPROC counts this uid's processes; find how many exist by probing with a thread,
+    # then allow exactly one more (the strict child) and only while we fork it.
+    nproc_count = None
+    hard = _getrlimit(resource.RLIMIT_NPROC)[1]
+    for k in range(1, 64):
+        try:
+            _setrlimit(resource.RLIMIT_NPROC, (k, hard))
+            _start_thread(lambda: None, ())
+            nproc_count = k - 1 if k > 1 else None  # a limit of 1 cannot admit a thread: not enforced
+            break
+        except RuntimeError:
+            continue
+    while _thread_count():
+        pass
+    if nproc_count is not None and nproc_count < 60:
+        _setrlimit(resource.RLIMIT_NPROC, (nproc_count, nproc_count + 1))
+        limits["nproc"] = nproc_count + 1
+    else:
+        _setrlimit(resource.RLIMIT_NPROC, (hard, hard))
+        limits["nproc_error"] = "RLIMIT_NPROC is not enforced for this uid (root?)"
+    return limits, cpu_hard
+
+
+def install_audit_hook(scratch, limits):
+    """Install the hook; returns `state`, whose state[0] is True while task code runs. It lives
+    only in the caller's frame and the hook's closure, neither reachable from task code (frame
+    access is denied)."""
+    state = [False]
+    _type, _realpath = type, os.path.realpath
+    nproc_enforced = "nproc" in limits
+
+    def audit(event, args):
+        if not state[0]:
+            if event == "sys.addaudithook":
+                raise PermissionError("sandbox: no further audit hooks")
+            return
+        if event in DENIED_EVENTS or event.startswith(DENIED_PREFIXES):
+            if event == "sys._getframe":
+                raise ValueError("sandbox: frame access denied")  # typing/namedtuple tolerate ValueError
+            raise PermissionError("sandbox: %s denied" % event)
+        if event == "open":
+            path, mode, flags = args[0], args[1], args[2]
+            tp = _type(path)
+            if tp is int:
+                return
+            if tp is not str and tp is not bytes:
+                raise PermissionError("sandbox: open of a %s path denied" % tp.__name__)
+            p = path.decode("utf-8", "replace") if tp is bytes else path
+            writing = (_type(flags) is int and flags & WRITE_FLAGS) or (_type(mode) is str and ("w" in mode or "a" in mode or "+" in mode or "x" in mode))
+            if not p.startswith("/"):
+                raise PermissionError("sandbox: relative open denied (use an absolute path)")
+            real = _realpath(p)
+            if real.startswith(PROC_OPEN_DENIED) or p.startswith(PROC_OPEN_DENIED):
+                raise PermissionError("sandbox: open of %s denied" % p)
+            if writing and not (real == scratch or real.startswith(scratch + "/")):
+                raise PermissionError("sandbox: write outside the scratch directory denied")
+            return
+        if event in ("os.remove", "os.rmdir", "os.mkdir"):
+            p = args[0]
+            if _type(p) is not str or not _realpath(p).startswith(scratch + "/"):
+                raise PermissionError("sandbox: %s outside the scratch directory denied" % event)
+            return
+        if event == "import":
+            name = args[0]
+            top = name.split(".")[0] if _type(name) is str else ""
+            if top in DENIED_MODULES or (top in DENIED_WITHOUT_NPROC and not nproc_enforced):
+                raise PermissionError("sandbox: import of %s denied" % name)
+            return
+        if event == "object.__getattr__":
+            if args[1] in FRAME_ATTRS:
+                raise PermissionError("sandbox: access to %s denied" % args[1])
+        elif event == "object.__setattr__" or event == "object.__delattr__":
+            if args[1] in SETATTR_DENIED:
+                raise PermissionError("sandbox: changing %s denied" % args[1])
+
+    sys.addaudithook(audit)
+    return state

@@ -1,0 +1,53 @@
+"""What the in-process sandbox refuses, and the exit codes the Node side (pool.ts) decodes.
+
+Covers: constants only. The audit hook that applies them is guard.py.
+"""
+import os
+
+EXIT_POLLUTED = 80  # 80 + index into POLLUTION_KINDS; Node maps it back to a name
+POLLUTION_KINDS = ("modules", "builtins", "threads", "signals", "fds", "cwd", "environment",
+                   "hooks", "recursion", "references", "scratch", "new-modules", "limits")
+EXIT_PROTOCOL = 70
+CACHE_SIZE = 512  # compiled programs / argument builders kept per worker
+PROC_OPEN_DENIED = ("/proc", "/sys", "/dev/fd", "/dev/std", "/dev/mem", "/dev/kmem", "/dev/port")
+DENIED_EVENTS = frozenset((
+    "os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "os.kill",
+    "os.killpg", "os.chdir", "os.chroot", "os.chmod", "os.chown",
+    "os.link", "os.symlink", "os.rename", "os.mkfifo", "os.mknod", "os.setxattr",
+    "os.removexattr", "os.truncate", "os.utime", "os.add_dll_directory", "os.startfile",
+    "signal.pthread_kill", "subprocess.Popen", "pty.spawn", "mmap.__new__", "resource.setrlimit",
+    "resource.prlimit", "sys.addaudithook", "sys._getframe", "sys._current_frames",
+    "sys._current_exceptions", "sys.setprofile", "sys.settrace", "gc.get_objects",
+    "gc.get_referrers", "gc.get_referents", "fcntl.fcntl", "fcntl.ioctl", "fcntl.flock",
+    "fcntl.lockf", "sys.unraisablehook", "cpython.run_command", "cpython.run_file",
+    "cpython.PyInterpreterState_Clear", "code.__new__", "function.__new__", "setopencodehook",
+    "webbrowser.open", "ftplib.connect", "http.client.connect", "urllib.Request",
+    "smtplib.connect", "poplib.connect", "imaplib.open", "nntplib.connect", "telnetlib.Telnet.open",
+))
+DENIED_PREFIXES = ("socket.", "ctypes.", "_ctypes.", "os.exec", "os.spawn", "os.posix_spawn",
+                   "winreg.", "msvcrt.", "_winapi.", "shutil.", "sqlite3.")
+# Imports are not the boundary (every dangerous operation raises a denied audit event, and the
+# kernel refuses new processes under RLIMIT_NPROC): libraries import these modules legitimately
+# (numpy imports ctypes, sympy subprocess). Only modules with unaudited raw powers are refused,
+# plus process-spawning ones when RLIMIT_NPROC cannot be enforced.
+DENIED_MODULES = frozenset(("_xxsubinterpreters", "_testcapi", "_testinternalcapi", "_ctypes_test",
+                            "_testbuffer", "_testmultiphase"))
+DENIED_WITHOUT_NPROC = frozenset(("subprocess", "_posixsubprocess", "multiprocessing",
+                                  "_multiprocessing", "pty", "concurrent"))
+# Reads that hand out a frame (from which f_back/f_locals reach this module's locals).
+FRAME_ATTRS = frozenset(("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code"))
+# Writes that would change code we run after the task (or a class's ancestry).
+# (__defaults__ stays writable: libraries such as sympy set it while importing; our own
+# helpers are called through captured references with every argument given.)
+SETATTR_DENIED = frozenset(("__code__", "__bases__", "__class__", "__dict__", "__mro__"))
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+# Modules trusted code imports on a program's behalf (see running.make_adopt_imports): common
+# libraries without import-time side effects.
+ADOPTABLE_MODULES = frozenset((
+    "numpy", "sympy", "scipy", "statistics", "json", "queue", "base64", "zlib", "secrets", "random",
+    "hashlib", "hmac", "datetime", "calendar", "textwrap", "array", "enum", "dataclasses", "numbers",
+    "cmath", "pprint", "difflib", "struct", "binascii", "uuid", "timeit", "time", "string", "abc",
+    "bisect", "heapq", "itertools", "functools", "collections", "math", "re", "copy", "typing",
+    "fractions", "decimal", "operator", "unicodedata", "contextlib", "weakref", "graphlib", "io",
+))

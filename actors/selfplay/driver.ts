@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
-  errorGold, identityInductionEntry, identityTriplet, inductionSeedLine, NO_ERROR, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine, seedTopUp, tripletSeedLine,
+  errorGold, identityInductionEntry, identityTriplet, inductionSeedLine, NO_ERROR, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine, seedTopUp, SeedShortfallError, tripletSeedLine,
   type InductionEntry, type TaskType, type Triplet,
 } from "../../azr/index.ts";
 import type { ProposalCheck, ProposalVerdict } from "../code-executor/index.ts";
@@ -161,8 +161,16 @@ async function loadSeeds(cfg: DriverConfig, ports: DriverPorts, runDir: string, 
   if (t.length === 0) throw new RunFolderError("no seed triplet survived re-validation: check the seed file or the executor (`azr doctor`)");
 
   const fileName = (f: string | null) => f ?? "(no seed file: the identity seed)";
-  const topUp = (kept: number, file: string | null) =>
-    file === null && !cfg.seed.topUp ? 0 : seedTopUp(kept, { batchSize: cfg.selfplay.batchSize, factor: cfg.seed.factor, topUp: cfg.seed.topUp, file: fileName(file) });
+  const topUp = (kept: number, file: string | null) => {
+    if (file === null && !cfg.seed.topUp) return 0;
+    try {
+      return seedTopUp(kept, { batchSize: cfg.selfplay.batchSize, factor: cfg.seed.factor, topUp: cfg.seed.topUp, file: fileName(file) });
+    } catch (e) {
+      // a short seed file with the top-up off is a setting to fix, reported like the other run-folder problems
+      if (e instanceof SeedShortfallError) throw new RunFolderError(e.message, { cause: e });
+      throw e;
+    }
+  };
   const moreT = topUp(t.length, cfg.seed.triplets);
   if (moreT > 0) {
     log(`seeds: ${t.length} triplets < B = ${cfg.selfplay.batchSize}; topping up to ${t.length + moreT} with model-made seeds (seed.topUp)`);

@@ -145,3 +145,38 @@ test("selfplay driver - in-training evaluation every eval.every steps on the cur
     rmSync(runDir, { recursive: true, force: true });
   }
 });
+
+test("selfplay driver - with the error type on and no seed.errors file, its buffer starts from the identity program (gold NoError)", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, steps: 1, taskTypes: ["deduction", "abduction", "induction", "error"] };
+    cfg.seed = { ...cfg.seed, topUp: false };
+    cfg.eval = { ...cfg.eval, every: 0 };
+    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const r = await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner: new RecordingLearner() }, { runDir, log: () => {} });
+    const seeds = (await buffer.entries("error", 100)).filter((e) => e.step === 0);
+    assert.deepEqual(seeds.map((e) => ("output" in e ? [e.program, e.input, e.output] : [])), [["def f(a):\n    return a", "'Hello world'", "NoError"]]);
+    assert.ok(r!.groups["propose/error"] && r!.groups["solve/error"], "the error groups ran");
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test("selfplay driver - a seed file short of B with seed.topUp off stops the run naming the file", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const file = join(runDir, "short_seed_io.jsonl");
+    writeFileSync(file, JSON.stringify({ snippet: "def f(a):\n    return a", input: "1", output: "1", imports: [] }) + "\n" +
+      JSON.stringify({ snippet: "def f(a):\n    return a.x", input: "1", output: "1", imports: [] }) + "\n");
+    const cfg = config();
+    cfg.seed = { ...cfg.seed, dir: runDir, triplets: file, topUp: false };
+    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    await assert.rejects(
+      runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner: new RecordingLearner() }, { runDir: join(runDir, "run"), log: () => {} }),
+      (e: Error) => e.name === "RunFolderError" && e.message.includes(`${file}: only 1 seed entries survived re-validation, fewer than the batch size 2`) && /seed\.topUp/.test(e.message),
+    );
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});

@@ -1,15 +1,19 @@
 /**
  * The `code-executor` actor: the executor library behind the runtime's actor interface, so the
- * self-play driver and the evaluator call it by name from any process.
+ * self-play driver and the evaluator call it by name from any process. (The only actor wrapper of
+ * the executor: recipes and `azr selfplay` spawn this class.)
  *
- * Covers: starting the executor on the actor's node, the two batch methods as streams of events
- * (each verdict as it finishes, then the call's statistics), cumulative statistics and the
- * isolation report, and honouring the caller's AbortSignal. Not: anything about execution itself
- * (executor.ts and below).
+ * Covers: starting the executor on the actor's node with a recipe's serialisable options, the
+ * two batch methods as streams of events (each verdict as it finishes, then the call's
+ * statistics), cumulative statistics and the isolation report, honouring the caller's
+ * AbortSignal, and `verdictStreams()` — the same streams as plain verdicts for consumers that
+ * only want verdicts (the self-play driver's ExecutorPort). Not: anything about execution
+ * itself (executor.ts and below).
  *
  * ```ts
  * const ex = await cluster.spawn(CodeExecutorActor, [{ mode: "pooled" }], { name: "code-executor" });
  * for await (const e of ex.validateProposals(batch)) if (e.type === "verdict") use(e.verdict);
+ * runSelfplay(cfg, { executor: verdictStreams(ex), … });
  * ```
  */
 import { callContext, defineActor } from "../../runtime/index.ts";
@@ -20,7 +24,7 @@ import {
 import type { IsolationReport } from "./sandbox.ts";
 import type { InductionMode } from "./verdicts.ts";
 
-/** What the actor can be configured with (plain data: it crosses the wire at spawn). */
+/** What the actor can be configured with (plain data: it crosses the wire at spawn; an undefined key keeps the default). */
 export type CodeExecutorConfig = Partial<Pick<ExecutorOptions, "mode" | "workers" | "limits" | "bannedWords" | "determinismRuns" | "hashSeed" | "hashSeedCheck" | "inflightPerWorker">>;
 
 /** One item of a batch stream: a verdict as it finishes, and last the call's statistics. */
@@ -30,7 +34,9 @@ export class CodeExecutorActor {
   readonly #executor: Promise<CodeExecutor>;
 
   constructor(config: CodeExecutorConfig = {}) {
-    this.#executor = CodeExecutor.start(config);
+    // A recipe may leave a key undefined (e.g. workers: one per core); spreading it would erase the default.
+    const defined = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) as CodeExecutorConfig;
+    this.#executor = CodeExecutor.start({ ...defined, warn: (m) => console.warn(`[code-executor] ${m}`) });
     this.#executor.catch(() => { /* reported to the first caller */ });
   }
 
@@ -67,6 +73,32 @@ async function* relay<V>(stream: VerdictStream<V>): AsyncGenerator<ExecutorEvent
     yield { type: "verdict", verdict };
   }
   yield { type: "done", stats: stream.stats() };
+}
+
+/** Anything with the actor's batch methods: its handle, or the actor object itself. */
+export interface ExecutorEventSource {
+  validateProposals(batch: ProposalCheck[]): AsyncIterable<ExecutorEvent<ProposalVerdict>>;
+  checkAnswers(batch: AnswerCheck[]): AsyncIterable<ExecutorEvent<IndexedAnswerVerdict>>;
+}
+
+/**
+ * The actor's event streams as plain verdict streams (what the self-play driver consumes); each
+ * call's statistics go to `onStats` when its stream ends.
+ */
+export function verdictStreams(source: ExecutorEventSource, onStats: (method: "validateProposals" | "checkAnswers", stats: CallStats) => void = () => {}): {
+  validateProposals(batch: ProposalCheck[]): AsyncIterable<ProposalVerdict>;
+  checkAnswers(batch: AnswerCheck[]): AsyncIterable<IndexedAnswerVerdict>;
+} {
+  async function* verdicts<V>(method: "validateProposals" | "checkAnswers", events: AsyncIterable<ExecutorEvent<V>>): AsyncGenerator<V> {
+    for await (const e of events) {
+      if (e.type === "verdict") yield e.verdict;
+      else onStats(method, e.stats);
+    }
+  }
+  return {
+    validateProposals: (batch) => verdicts("validateProposals", source.validateProposals(batch)),
+    checkAnswers: (batch) => verdicts("checkAnswers", source.checkAnswers(batch)),
+  };
 }
 
 defineActor(import.meta.url, CodeExecutorActor, { concurrent: ["validateProposals", "checkAnswers", "stats", "isolation"] });

@@ -9,7 +9,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
-import { CodeExecutorActor } from "../../actors/code-executor-actor.ts";
+import { CodeExecutorActor, verdictStreams } from "../../actors/code-executor/actor.ts";
 import { Learner } from "../../actors/learner.ts";
 import { ReferenceModel } from "../../actors/reference-model.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
@@ -148,7 +148,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     if (web) console.log(`web view: ${web.url}`);
     const started = Date.now();
     const cfg: DriverConfig = recipe;
-    const answers = executor;
+    const answers = verdictStreams(executor);
     // Evaluation reuses the run's rollout engine (the current weights) and executor; code and math suites start their own scorers.
     evaluator = recipe.eval.every > 0 && recipe.eval.suites.length > 0
       ? new InTrainingEval(recipe, { rollout, executor: answers }, { runDir, workers: recipe.executor.workers, benchmarks: benchmarksDir(), log: (s) => console.log(s) })

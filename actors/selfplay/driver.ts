@@ -219,6 +219,21 @@ async function saveCheckpoint(runDir: string, state: DriverState, ports: DriverP
   return dir;
 }
 
+/**
+ * One in-training evaluation, as the fields of the step's metrics line. A failing evaluation is
+ * a lost measurement, not a lost run: it is logged and recorded as `evalError`, and training goes on.
+ */
+async function evaluateSafely(evaluate: (step: number) => Promise<EvalScores>, step: number, log: (s: string) => void): Promise<{ eval: EvalScores } | { evalError: string }> {
+  try {
+    const scores = await evaluate(step);
+    log(`eval after step ${step}: ${Object.entries(scores.benchmarks).map(([b, s]) => `${b} ${(100 * s.accuracy).toFixed(1)}% (${s.correct}/${s.n})`).join(", ")} in ${scores.seconds.toFixed(1)} s`);
+    return { eval: scores };
+  } catch (e) {
+    log(`eval after step ${step} failed, training continues: ${(e as Error).message}`);
+    return { evalError: (e as Error).message };
+  }
+}
+
 /** Runs the recipe's steps (or resumes them); resolves with the last step's result. */
 export async function runSelfplay(cfg: DriverConfig, ports: DriverPorts, o: DriverOptions): Promise<StepResult | undefined> {
   checkStepConfig(cfg);
@@ -258,9 +273,8 @@ export async function runSelfplay(cfg: DriverConfig, ports: DriverPorts, o: Driv
     });
     state = { step, carry: result.carry };
     const { carry: _carry, ...line } = result;
-    const scores = o.evaluate && cfg.eval.every > 0 && step % cfg.eval.every === 0 ? await o.evaluate(step) : undefined;
-    if (scores) log(`eval after step ${step}: ${Object.entries(scores.benchmarks).map(([b, s]) => `${b} ${(100 * s.accuracy).toFixed(1)}% (${s.correct}/${s.n})`).join(", ")} in ${scores.seconds.toFixed(1)} s`);
-    appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...(scores ? { eval: scores } : {}) }) + "\n");
+    const evaluation = o.evaluate && cfg.eval.every > 0 && step % cfg.eval.every === 0 ? await evaluateSafely(o.evaluate, step, log) : undefined;
+    appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...evaluation }) + "\n");
     o.onStep?.(result);
     if (step % cfg.trainer.saveEvery === 0 || step === last) {
       const dir = await saveCheckpoint(o.runDir, state, ports, cfg.trainer.keepCheckpoints);

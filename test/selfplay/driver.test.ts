@@ -140,6 +140,19 @@ test("selfplay driver - in-training evaluation every eval.every steps on the cur
     assert.deepEqual(lines[1].eval.benchmarks, { tiny: { n: 3, correct: 1, accuracy: 1 / 3 } }, "only the x + 1 deduction task is answered right");
     const records = readFileSync(join(runDir, "eval", "step-2.problems.jsonl"), "utf8").trim().split("\n");
     assert.equal(records.length, 3);
+    // A failing evaluation is recorded and logged; the run goes on.
+    const again = mkdtempSync(join(tmpdir(), "azr-driver-"));
+    try {
+      const buffer2 = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+      const r = await runSelfplay(cfg, { rollout, executor, buffer: buffer2, learner: new RecordingLearner() }, {
+        runDir: again, log: () => {}, evaluate: async () => { throw new Error("scorer lost"); },
+      });
+      assert.equal(r?.step, 3);
+      const l2 = readFileSync(join(again, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+      assert.equal(l2[1].evalError, "scorer lost");
+    } finally {
+      rmSync(again, { recursive: true, force: true });
+    }
   } finally {
     await evaluator.close();
     rmSync(runDir, { recursive: true, force: true });

@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
-  errorGold, identityInductionEntry, identityTriplet, inductionSeedLine, NO_ERROR, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine, seedTopUp, SeedShortfallError, tripletSeedLine,
+  admitEntries, errorGold, identityInductionEntry, identityTriplet, inductionSeedLine, NO_ERROR, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine, seedTopUp, SeedShortfallError, tripletSeedLine,
   type InductionEntry, type TaskType, type Triplet,
 } from "../../azr/index.ts";
 import type { ProposalCheck, ProposalVerdict } from "../code-executor/index.ts";
@@ -108,18 +108,23 @@ type Judged<E> = { ok: true; entry: E } | { ok: false; reason: string };
 
 /**
  * Re-validate seed entries with our executor (§4.2): `judge` turns each verdict into the entry
- * to keep (outputs recomputed) or the reason it is dropped; reasons are counted into `dropped`.
+ * to keep (outputs recomputed) or the reason it is dropped; exact duplicates are dropped too;
+ * reasons are counted into `dropped`.
  */
 async function revalidate<E extends Entry>(
   executor: ExecutorPort, entries: E[], check: (e: E) => ProposalCheck, judge: (e: E, v: ProposalVerdict) => Judged<E>, dropped: Map<string, number>,
 ): Promise<E[]> {
   const kept: E[] = [];
+  const drop = (reason: string, n = 1) => dropped.set(reason, (dropped.get(reason) ?? 0) + n);
   for await (const v of executor.validateProposals(entries.map(check))) {
     const j = judge(entries[v.index], v);
     if (j.ok) kept[v.index] = j.entry;
-    else dropped.set(j.reason, (dropped.get(j.reason) ?? 0) + 1);
+    else drop(j.reason);
   }
-  return kept.filter(Boolean);
+  // De-duplication is part of re-validation (§4.2): the count that decides the top-up is of distinct entries.
+  const distinct = admitEntries([], kept.filter(Boolean), { dedupe: "exact", maxEntries: Number.MAX_SAFE_INTEGER, capPolicy: "keep-first" });
+  if (distinct.rejected.length) drop("duplicate", distinct.rejected.length);
+  return distinct.entries;
 }
 
 const tripletCheck = (t: Triplet): ProposalCheck => ({ type: "deduction", program: t.program, input: t.input });

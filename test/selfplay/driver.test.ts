@@ -180,8 +180,9 @@ test("selfplay driver - a seed file short of B with seed.topUp off stops the run
   const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
   try {
     const file = join(runDir, "short_seed_io.jsonl");
-    writeFileSync(file, JSON.stringify({ snippet: "def f(a):\n    return a", input: "1", output: "1", imports: [] }) + "\n" +
-      JSON.stringify({ snippet: "def f(a):\n    return a.x", input: "1", output: "1", imports: [] }) + "\n");
+    const line = (snippet: string, input: string) => JSON.stringify({ snippet, input, output: "1", imports: [] }) + "\n";
+    // one good entry, the same again with other spacing (a duplicate), one that raises
+    writeFileSync(file, line("def f(a):\n    return a", "1") + line("def f(a):\n    return  a", " 1") + line("def f(a):\n    return a.x", "1"));
     const cfg = config();
     cfg.seed = { ...cfg.seed, dir: runDir, triplets: file, topUp: false };
     const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });

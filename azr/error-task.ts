@@ -12,8 +12,9 @@
  * Departures from the reference: a program that returns normally must still pass every
  * deduction check (deterministic, literal output within the length limit) to become a
  * `NoError` task, so no non-literal object is ever stored; timeouts, memory and crashes are
- * invalid, not gold answers. Known limit: determinism of the *exception* is not re-checked —
- * the executor stops at the first raising call.
+ * invalid, not gold answers. The executor stops at the first raising call, so it cannot check
+ * that a raising program raises the same way twice; the step runs each error proposal twice
+ * as separate tasks and {@link errorGoldOfRuns} requires the same gold from both.
  */
 import { tokenizePython } from "./pysource.ts";
 
@@ -48,4 +49,19 @@ export function bannedErrorKeyword(program: string, keywords: readonly string[])
   } catch {
     return undefined; // a program that does not tokenize fails the executor's syntax check instead
   }
+}
+
+/**
+ * The gold answer of runs of the same program and input: the first invalid run decides;
+ * valid runs must agree on the gold (the same exception type, or all `NoError`), else the
+ * proposal is invalid "non-deterministic".
+ */
+export function errorGoldOfRuns(runs: readonly ErrorRunVerdict[]): ErrorGold {
+  if (runs.length === 0) throw new Error("errorGoldOfRuns needs at least one run");
+  const golds = runs.map(errorGold);
+  const bad = golds.find((g) => !g.ok);
+  if (bad) return bad;
+  const names = [...new Set(golds.map((g) => (g as { gold: string }).gold))];
+  if (names.length > 1) return { ok: false, reason: "non-deterministic", message: `separate runs on the same input ended in ${names.join(" and ")}` };
+  return golds[0];
 }

@@ -22,7 +22,7 @@
 import {
   admits, broadcastAdvantage, deriveRng, groupKey, inductionSolverCase, learnability, nextU32, proposerPrompt, proposerReward,
   readInductionProposer, readSolver, readTripletProposer, solveRate, solverPrompt, solverReward, summarize, trrAdvantages,
-  tripletSolverCase, countReasons, reflectionShare, clipRatio, PromptLimitError, errorGold, bannedErrorKeyword, errorCorrect,
+  tripletSolverCase, countReasons, reflectionShare, clipRatio, PromptLimitError, errorGoldOfRuns, bannedErrorKeyword, errorCorrect,
   createRewardRegistry, extraTerms, combineExtras,
   type GroupKey, type RewardRegistry, type TermSettings, type CombineMode, type InductionEntry, type Prompt, type Scored, type TaskType, type Triplet, type SolverCase,
 } from "../../azr/index.ts";
@@ -259,9 +259,11 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
     if (!r.parsed) return;
     const p = proposals[i];
     if (r.parsed.kind === "induction") checks.push({ type: "induction", program: p.program!.program, inputs: r.parsed.inputs });
-    // An error proposal runs as a deduction check; its verdict becomes the gold exception name below.
     else checks.push({ type: p.type === "abduction" ? "abduction" : "deduction", program: r.parsed.program, input: r.parsed.input });
     checkOf.push(i);
+    // An error proposal runs as a deduction check, twice as separate tasks (the executor stops at the first raising
+    // call, so only a second run shows whether it raises the same way); the verdicts become the gold exception name below.
+    if (p.type === "error") { checks.push(checks[checks.length - 1]); checkOf.push(i); }
   });
   const verdicts = checks.length ? await collectIndexed(ports.executor.validateProposals(checks), checks.length, "proposal verdict from the executor") : [];
   const reasons: string[] = read.map((r) => (r.parsed ? "" : r.reason));
@@ -270,7 +272,8 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
     const i = checkOf[j];
     const parsed = read[i].parsed!;
     if (proposals[i].type === "error" && parsed.kind === "triplet") {
-      const g = errorGold(v);
+      if (checkOf[j + 1] === i) return; // the first of its two runs: decided with the second, the next verdict
+      const g = errorGoldOfRuns([verdicts[j - 1], v]);
       reasons[i] = g.ok ? "valid" : g.reason;
       if (g.ok) candidates.set(i, { program: parsed.program, input: parsed.input, output: g.gold, imports: parsed.imports, step });
       return;

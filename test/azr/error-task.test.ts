@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bannedErrorKeyword, errorGold, NO_ERROR } from "../../azr/error-task.ts";
+import { bannedErrorKeyword, errorGold, errorGoldOfRuns, NO_ERROR } from "../../azr/error-task.ts";
 import { errorCorrect } from "../../azr/rewards.ts";
 
 test("error task - the gold answer from the executor's verdict of the same run", () => {
@@ -31,4 +31,14 @@ test("error task - answers compare by name, case-insensitively; an empty gold is
   assert.equal(errorCorrect("NoError", NO_ERROR), true);
   assert.equal(errorCorrect("ValueError", "TypeError"), false);
   assert.equal(errorCorrect("", ""), false);
+});
+
+test("error task - two runs must agree on the gold; the first invalid run decides", () => {
+  const raise = (t: string) => ({ ok: false, reason: "exception", message: `${t}: boom` });
+  const fine = { ok: true, reason: "valid", message: "" };
+  assert.deepEqual(errorGoldOfRuns([raise("KeyError"), raise("KeyError")]), { ok: true, gold: "KeyError" });
+  assert.deepEqual(errorGoldOfRuns([fine, fine]), { ok: true, gold: NO_ERROR });
+  assert.deepEqual(errorGoldOfRuns([raise("KeyError"), fine]), { ok: false, reason: "non-deterministic", message: "separate runs on the same input ended in KeyError and NoError" });
+  assert.deepEqual(errorGoldOfRuns([raise("KeyError"), raise("IndexError")]).ok, false);
+  assert.deepEqual(errorGoldOfRuns([{ ok: false, reason: "timeout", message: "t" }, fine]), { ok: false, reason: "timeout", message: "t" });
 });

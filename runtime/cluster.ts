@@ -35,7 +35,10 @@ export interface ConnectOptions {
   cluster?: string;
   /** Where to connect; default: from NATS_* env vars, else an embedded nats-server. */
   connection?: ConnectionSpec;
-  /** Use this connection instead of opening one (`connection` then tells agents how children connect). */
+  /**
+   * Use this connection instead of opening one. `connection` then tells agents how actor
+   * processes connect; without it they get nc's server and no credentials or TLS settings.
+   */
   nc?: NatsConnection;
   /** Run folder: embedded server store and actor logs. Default `./runs/<cluster>`. */
   runDir?: string;

@@ -8,7 +8,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
-import { credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
+import { credsAuthenticator, nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
+import { explainConnectError } from "./connection-errors.ts";
 import { startNatsServer, type NatsServerHandle } from "./nats-server.ts";
 import { removeServerFile, writeServerFile } from "./monitor-server-file.ts";
 
@@ -49,35 +50,60 @@ export function connectionSpecFromEnv(env: NodeJS.ProcessEnv = process.env): Con
   return spec;
 }
 
-function readSecret(kind: string, file: string): Uint8Array {
+/** Reads a file named by one of the NATS_* settings; the error names the setting and the path. */
+function readSetting(setting: keyof typeof CONNECTION_ENV, file: string): Uint8Array {
   try {
     return readFileSync(file);
   } catch (e) {
-    throw new Error(`cannot read the NATS ${kind} file '${file}': ${(e as Error).message}`, { cause: e });
+    throw new Error(`cannot read ${setting} '${file}' (${CONNECTION_ENV[setting]}): ${(e as Error).message}`, { cause: e });
   }
 }
 
+/** The seed in NATS_NKEY's file, checked to be a user seed, and the public key it stands for. */
+function readNkeySeed(file: string): { seed: Uint8Array; publicKey: string } {
+  const seed = new TextEncoder().encode(new TextDecoder().decode(readSetting("NATS_NKEY", file)).trim());
+  try {
+    return { seed, publicKey: nkeys.fromSeed(seed).getPublicKey() };
+  } catch (e) {
+    throw new Error(`NATS_NKEY '${file}' does not hold an nkey seed (one line starting 'SU', as \`nk -gen user\` writes): ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function readCreds(file: string): Uint8Array {
+  const creds = readSetting("NATS_CREDS", file);
+  if (!new TextDecoder().decode(creds).includes("BEGIN NATS USER JWT")) {
+    throw new Error(`NATS_CREDS '${file}' is not a .creds file (no 'BEGIN NATS USER JWT' block): use the file \`nsc generate creds\` writes`);
+  }
+  return creds;
+}
+
+/** The client's options for `spec`; every file it names is read (or checked) here, so a bad path fails with its setting named. */
 export function connectionOptions(spec: ConnectionSpec, name?: string): ConnectionOptions {
   if (spec.credsFile && spec.nkeySeedFile) throw new Error("NATS_CREDS and NATS_NKEY are both set: use one");
   const o: ConnectionOptions = { servers: spec.servers, name, maxReconnectAttempts: -1 };
   if (spec.user !== undefined) Object.assign(o, { user: spec.user, pass: spec.pass });
   if (spec.token !== undefined) o.token = spec.token;
-  if (spec.credsFile) o.authenticator = credsAuthenticator(readSecret("creds", spec.credsFile));
-  if (spec.nkeySeedFile) {
-    const seed = new TextDecoder().decode(readSecret("nkey seed", spec.nkeySeedFile)).trim();
-    o.authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+  if (spec.credsFile) o.authenticator = credsAuthenticator(readCreds(spec.credsFile));
+  if (spec.nkeySeedFile) o.authenticator = nkeyAuthenticator(readNkeySeed(spec.nkeySeedFile).seed);
+  if (spec.tls) {
+    // The transport reads these itself, at each (re)connect; checked here for the clearer error.
+    const { caFile, certFile, keyFile } = spec.tls;
+    if (caFile) readSetting("NATS_CA", caFile);
+    if (certFile) readSetting("NATS_CERT", certFile);
+    if (keyFile) readSetting("NATS_KEY", keyFile);
+    if (Boolean(certFile) !== Boolean(keyFile)) throw new Error("NATS_CERT and NATS_KEY go together (the client certificate and its key): set both or neither");
   }
   if (spec.tls || spec.servers.some((s) => s.startsWith("tls://"))) o.tls = { ...spec.tls };
   return o;
 }
 
 export async function openConnection(spec: ConnectionSpec, name?: string): Promise<NatsConnection> {
+  const options = connectionOptions(spec, name);
   try {
-    return await connect(connectionOptions(spec, name));
+    return await connect(options);
   } catch (e) {
-    throw new Error(`cannot connect to NATS at ${spec.servers.join(",")}: ${(e as Error).message} (check NATS_URL and its credentials)`, {
-      cause: e,
-    });
+    const publicKey = spec.nkeySeedFile ? readNkeySeed(spec.nkeySeedFile).publicKey : undefined;
+    throw new Error(`cannot connect to NATS at ${spec.servers.join(",")}: ${explainConnectError(spec, e, publicKey)}`, { cause: e });
   }
 }
 

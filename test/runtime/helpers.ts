@@ -3,9 +3,12 @@
  * down in the right order (cluster first, then the server; node's `after` hooks run in
  * registration order, so both live in one hook pair).
  */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before } from "node:test";
 import { connect, type Cluster, type ConnectOptions } from "../../runtime/index.ts";
 import { startNatsServer, type NatsServerHandle } from "../../runtime/nats-server.ts";
@@ -51,4 +54,36 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
   let resolve!: (v: T) => void;
   const promise = new Promise<T>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+export interface AgentProcessOptions {
+  cluster: string;
+  id: string;
+  runDir: string;
+  gpu?: number;
+  cpu?: number;
+  /** The NATS_* variables the agent connects with (NATS_URL at least); added to this process's environment. */
+  env: NodeJS.ProcessEnv;
+}
+
+/** A node agent in its own process (runtime/node-agent-main.ts); resolves once it says it is ready. */
+export function startAgentProcess(o: AgentProcessOptions): Promise<ChildProcess> {
+  const main = fileURLToPath(new URL("../../runtime/node-agent-main.ts", import.meta.url));
+  const args = ["--import", "tsx", main, "--cluster", o.cluster, "--id", o.id, "--gpu", String(o.gpu ?? 0), "--cpu", String(o.cpu ?? 2), "--run-dir", o.runDir];
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...o.env }, stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes(`azr node agent ${o.id} ready`)) resolve(child);
+    });
+    child.once("exit", (code) => reject(new Error(`node agent ${o.id} exited (${code}) before it was ready`)));
+  });
+}
+
+/** SIGTERM to an agent process (it stops its actors), resolved once it has exited. */
+export async function stopAgentProcess(agent: ChildProcess): Promise<void> {
+  if (agent.exitCode !== null || agent.signalCode !== null) return;
+  agent.kill("SIGTERM");
+  await once(agent, "exit");
 }

@@ -4,15 +4,13 @@
  * landing on the gpu node and an unfittable request naming what is free.
  */
 import { strict as assert } from "node:assert";
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { before, describe, test } from "node:test";
 import { PlacementError, type Cluster } from "../../runtime/index.ts";
 import { place } from "../../runtime/placement.ts";
 import type { ActorEntry, NodeEntry } from "../../runtime/registry.ts";
 import { Counter, GpuWorker } from "./fixtures/actors.ts";
-import { useCluster } from "./helpers.ts";
+import { startAgentProcess, stopAgentProcess, useCluster } from "./helpers.ts";
 
 const now = 1_000_000;
 const node = (id: string, gpu: number, extra: Partial<NodeEntry> = {}): NodeEntry => ({
@@ -59,22 +57,6 @@ describe("placement rule", () => {
   });
 });
 
-function startAgent(url: string, cluster: string, id: string, gpu: number, runDir: string): Promise<ChildProcess> {
-  const main = fileURLToPath(new URL("../../runtime/node-agent-main.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", main, "--cluster", cluster, "--id", id, "--gpu", String(gpu), "--cpu", "2", "--run-dir", runDir], {
-    env: { ...process.env, NATS_URL: url },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      if (out.includes(`azr node agent ${id} ready`)) resolve(child);
-    });
-    child.once("exit", (code) => reject(new Error(`node agent ${id} exited (${code}) before it was ready`)));
-  });
-}
-
 describe("two node agents in separate processes", () => {
   const t = useCluster("t-place");
   let cluster: Cluster;
@@ -82,13 +64,11 @@ describe("two node agents in separate processes", () => {
 
   before(async () => {
     cluster = t.cluster;
-    agents.push(...(await Promise.all([startAgent(t.server.url, "t-place", "cpu-node", 0, t.runDir), startAgent(t.server.url, "t-place", "gpu-node", 1, t.runDir)])));
+    const common = { cluster: "t-place", runDir: t.runDir, env: { NATS_URL: t.server.url } };
+    agents.push(...(await Promise.all([startAgentProcess({ ...common, id: "cpu-node", gpu: 0 }), startAgentProcess({ ...common, id: "gpu-node", gpu: 1 })])));
   });
   t.onTeardown(async () => {
-    for (const a of agents) {
-      a.kill("SIGTERM");
-      if (a.exitCode === null) await once(a, "exit");
-    }
+    for (const a of agents) await stopAgentProcess(a);
   });
 
   test("both nodes advertise their resources in the registry", async () => {

@@ -25,7 +25,7 @@ export { ActorClient, DEFAULT_STREAM_WINDOW, type CallOptions, type StreamOption
 export type { ActorEvent } from "./events.ts";
 export type { ActorStats } from "./host.ts";
 export { followLogs, type LogLine } from "./logs.ts";
-export { NodeAgent, type NodeAgentOptions } from "./node-agent.ts";
+export { NodeAgent, DEFAULT_RESTART_BACKOFF, type NodeAgentOptions, type RestartBackoff } from "./node-agent.ts";
 export { connectionSpecFromEnv, CONNECTION_ENV, type ConnectionSpec } from "./connection.ts";
 export type { ActorEntry, ActorState, NodeEntry, Resources } from "./registry.ts";
 export {

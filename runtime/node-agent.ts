@@ -29,11 +29,17 @@ import { StateStore } from "./state-store.ts";
 export const DEFAULT_NODE_HEARTBEAT_MS = 2000;
 /** An actor that has not sent a heartbeat for this long is killed (and restarted if allowed). */
 export const DEFAULT_HANG_MS = 60_000;
-const MAX_BACKOFF_MS = 5000;
-const FIRST_BACKOFF_MS = 100;
 
-export function restartBackoffMs(restarts: number): number {
-  return Math.min(FIRST_BACKOFF_MS * 2 ** restarts, MAX_BACKOFF_MS);
+/** The wait before restarting a crashed actor: `firstMs · 2^k` before restart k+1, at most `maxMs`. */
+export interface RestartBackoff {
+  firstMs: number;
+  maxMs: number;
+}
+export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { firstMs: 100, maxMs: 5000 };
+
+/** The wait before the next restart of an actor that has been restarted `restarts` times. */
+export function restartBackoffMs(restarts: number, b: RestartBackoff = DEFAULT_RESTART_BACKOFF): number {
+  return Math.min(b.firstMs * 2 ** restarts, b.maxMs);
 }
 
 /** What spawn sends to the chosen node. */
@@ -72,6 +78,8 @@ export interface NodeAgentOptions {
    * passes off unless told otherwise (see nodeShellEnabled for why).
    */
   shell?: boolean;
+  /** Back-off between crash restarts; default DEFAULT_RESTART_BACKOFF (100 ms doubling to 5 s). */
+  restartBackoff?: RestartBackoff;
 }
 
 interface Supervised {
@@ -297,7 +305,7 @@ export class NodeAgent {
         return;
       }
       await this.#registry.transition(name, (x) => ({ ...x, state: "restarting", reason }));
-      if (!requested) await sleep(restartBackoffMs(s.restarts));
+      if (!requested) await sleep(restartBackoffMs(s.restarts, this.#o.restartBackoff));
       // Killed (or the agent closed) during the back-off: kill() has written the dead state.
       if (this.#actors.get(name) !== s || this.#closed) return;
       if (!requested) s.restarts++;

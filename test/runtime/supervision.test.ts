@@ -2,7 +2,8 @@
  * Spawned actors in their own processes, supervised by an in-process node agent, on a real
  * nats-server: spawn and call, registry entries, restart after SIGKILL with state restored
  * (the caller of the dead incarnation gets ActorDiedError, later calls reach the new one),
- * maxRestarts exhausted, kill, restart on request, logs, spawn failures.
+ * maxRestarts exhausted, kill, restart on request, logs, spawn failures; restarts after repeated
+ * crashes spaced by the back-off schedule.
  */
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
@@ -17,6 +18,7 @@ import {
   type ActorEvent,
   type Cluster,
 } from "../../runtime/index.ts";
+import { restartBackoffMs } from "../../runtime/node-agent.ts";
 import { Broken, Counter, Undefined } from "./fixtures/actors.ts";
 import { useCluster } from "./helpers.ts";
 
@@ -132,5 +134,50 @@ describe("spawned actors", () => {
     assert.equal((await t.cluster.registry.get("broken"))?.state, "dead");
     await assert.rejects(t.cluster.spawn(Undefined, [], { name: "undef" }), ActorDefinitionError);
     await assert.rejects(t.cluster.spawn(Counter, [], { name: "c1" }), ActorExistsError);
+  });
+});
+
+/** The next event of `type` from an open event iterator (earlier ones are passed over). */
+async function next(it: AsyncIterator<ActorEvent>, type: ActorEvent["type"]): Promise<ActorEvent> {
+  for (let r = await it.next(); !r.done; r = await it.next()) if (r.value.type === type) return r.value;
+  throw new Error(`event stream ended before a '${type}' event`);
+}
+
+describe("restart back-off", () => {
+  // Seconds, not the default's 100 ms, so the steps stand out from the restart's own noise on a loaded machine.
+  const backoff = { firstMs: 1000, maxMs: 5000 };
+  const t = useCluster("t-backoff", { agent: { restartBackoff: backoff } });
+
+  test("the default schedule doubles from 100 ms and stops at 5 s", () => {
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 6].map((k) => restartBackoffMs(k)),
+      [100, 200, 400, 800, 1600, 3200, 5000],
+    );
+  });
+
+  test("repeated SIGKILLs - restart k waits out firstMs·2^k, so each waits longer than the one before", async (ctx) => {
+    const c = await t.cluster.spawn(Counter, [], { name: "crashy", maxRestarts: 3 });
+    const events = t.cluster.events({ actor: "crashy" })[Symbol.asyncIterator]();
+    await t.cluster.nc.flush();
+    const expected = [1000, 2000, 4000];
+    const waits: number[] = [];
+    for (let k = 0; k < expected.length; k++) {
+      process.kill(await c.pid(), "SIGKILL");
+      const died = await next(events, "died");
+      assert.ok(died.type === "died" && died.willRestart, `crash ${k + 1} of 3 is restarted`);
+      const restarted = await next(events, "restarted");
+      assert.equal(restarted.type === "restarted" && restarted.restarts, k + 1);
+      // From the agent seeing the death to the new process existing: the back-off plus a
+      // registry write and a fork, but not the new process's start-up (tsx, connecting).
+      waits.push((await c.startedAt()) - died.at);
+    }
+    const report = `waits ${waits.map((w) => w.toFixed(0)).join(", ")} ms for a schedule of ${expected.join(", ")} ms`;
+    for (let k = 0; k < expected.length; k++) {
+      assert.ok(waits[k] >= expected[k] - 5, `restart ${k + 1} came before its back-off: ${report}`);
+      assert.ok(waits[k] < expected[k] + 3000, `restart ${k + 1} waited far past its back-off: ${report}`);
+    }
+    assert.ok(waits[0] < waits[1] && waits[1] < waits[2], `each restart waits longer than the one before: ${report}`);
+    assert.equal((await t.cluster.registry.get("crashy"))?.restarts, 3);
+    ctx.diagnostic(report);
   });
 });

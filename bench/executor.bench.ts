@@ -10,15 +10,15 @@
  *          --timeout-ms N (default 10000, the spec's).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { CodeExecutor, type ExecutionMode, type ProposalVerdict } from "../actors/code-executor/index.ts";
 import { pyEqual, tryParseLiteral } from "../azr/literal.ts";
 import { findPython } from "../model/python.ts";
+import { differingVerdicts, loadSeedPairs, verdictKey, type SeedPair } from "./executor-seeds.ts";
 import { report } from "./report.ts";
 
-const SEEDS = "../shared/azr-seeds";
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
@@ -26,28 +26,12 @@ const arg = (name: string, dflt: number) => {
 const workers = arg("--workers", availableParallelism());
 const timeoutMs = arg("--timeout-ms", 10_000);
 
-interface Pair { program: string; input: string; output: string }
-
-function loadPairs(): Pair[] {
-  const dir = new URL(`../${SEEDS}/`, import.meta.url).pathname;
-  const pairs: Pair[] = [];
-  for (const f of readdirSync(dir).filter((n) => n.endsWith(".jsonl")).sort()) {
-    for (const line of readFileSync(join(dir, f), "utf8").split("\n")) {
-      if (!line.trim()) continue;
-      const d = JSON.parse(line) as { snippet: string; input?: string; output?: string; inputs?: string[]; outputs?: string[] };
-      if (d.inputs) d.inputs.forEach((input, i) => pairs.push({ program: d.snippet, input, output: d.outputs![i] }));
-      else pairs.push({ program: d.snippet, input: d.input!, output: d.output! });
-    }
-  }
-  return pairs;
-}
-
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor(s.length * p))] : 0;
 }
 
-async function runOurs(mode: ExecutionMode, pairs: Pair[]): Promise<{ tps: number; p50: number; p99: number; verdicts: ProposalVerdict[]; replaced: Record<string, number>; rerun: number }> {
+async function runOurs(mode: ExecutionMode, pairs: SeedPair[]): Promise<{ tps: number; p50: number; p99: number; verdicts: ProposalVerdict[]; replaced: Record<string, number>; rerun: number }> {
   const ex = await CodeExecutor.start({ mode, workers, limits: { timeoutMs } });
   try {
     // Warm-up outside the timed region (first imports, page cache).
@@ -65,7 +49,7 @@ async function runOurs(mode: ExecutionMode, pairs: Pair[]): Promise<{ tps: numbe
 }
 
 /** Why our verdict does not reproduce the recorded output (issue 10's classes). */
-function classify(p: Pair, v: ProposalVerdict): string | undefined {
+function classify(p: SeedPair, v: ProposalVerdict): string | undefined {
   const ours = v.outputs?.[0];
   if (v.ok && ours !== undefined) {
     if (ours === p.output) return undefined;
@@ -96,7 +80,7 @@ function pythonJson(args: string[]): Record<string, number> {
   return JSON.parse(last) as Record<string, number>;
 }
 
-const all = loadPairs();
+const all = loadSeedPairs();
 const pairs = all.slice(0, arg("--limit", all.length));
 console.log(`executor bench: ${pairs.length} of ${all.length} seed pairs, ${workers} workers, timeout ${timeoutMs} ms`);
 const dir = mkdtempSync(join(tmpdir(), "azr-bench-executor-"));
@@ -121,11 +105,10 @@ try {
     if (c === undefined) reproduced++;
     else classes.set(c, (classes.get(c) ?? 0) + 1);
   }
-  const key = (v: ProposalVerdict) => JSON.stringify([v.reason, v.message, v.outputs]);
-  const differ = pairs.map((_, i) => i).filter((i) => key(pooled.verdicts[i]) !== key(strict.verdicts[i]));
+  const differ = differingVerdicts(pooled.verdicts, strict.verdicts);
   const notes = [
     `mismatches vs recorded outputs: ${[...classes].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(", ") || "none"}`,
-    `pooled vs strict verdicts: ${differ.length} differ${differ.length ? ` (first: #${differ[0]} ${key(pooled.verdicts[differ[0]])} vs ${key(strict.verdicts[differ[0]])})` : ""}`,
+    `pooled vs strict verdicts: ${differ.length} differ${differ.length ? ` (first: #${differ[0]} ${verdictKey(pooled.verdicts[differ[0]])} vs ${verdictKey(strict.verdicts[differ[0]])})` : ""}`,
     `pooled workers replaced: ${JSON.stringify(pooled.replaced)}; in-process runs re-run strict: ${pooled.rerun}`,
     `fork of a warm interpreter: ${fork.fork_ms.toFixed(2)} ms (strict pays one per task)`,
     `floor: unsandboxed, unchecked, ${floor.procs} processes; reference re-creation: one pebble worker (one core)`,

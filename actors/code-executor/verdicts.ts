@@ -3,12 +3,13 @@
  * worker observed.
  *
  * Covers: the order of the validation checks (first failure is the verdict), determinism as
- * identical reprs of two calls on fresh arguments, the output rules (exact builtin types — checked
- * in the worker without calling the object —, repr parses back as a literal, at most
- * maxOutputChars), the optional second-hash-seed check, building the solver tasks of each type
- * from a valid proposal, and judging answers per type by comparing parsed literals here, never in
- * the sandbox and never through an object's own `__eq__`. Not: parsing the model's response
- * into program / input fences (azr/proposal.ts) or running anything (pool.ts).
+ * identical reprs of two calls on fresh arguments with no memory address in them, the output
+ * rules (exact builtin types — checked in the worker without calling the object —, repr parses
+ * back as a literal, at most maxOutputChars), the optional second-hash-seed check, building the
+ * solver tasks of each type from a valid proposal, and judging answers per type by comparing
+ * parsed literals here, never in the sandbox and never through an object's own `__eq__`. Not:
+ * parsing the model's response into program / input fences (azr/proposal.ts) or running
+ * anything (pool.ts).
  */
 import { parseArgs, parseLiteral, pyEqual, tryParseLiteral, LiteralError, type PyValue } from "../../azr/literal.ts";
 import type { Triplet, InductionEntry } from "../../azr/tasks.ts";
@@ -46,9 +47,15 @@ export const fail = (reason: Reason, message: string): Verdict => ({ ok: false, 
 
 const SIGNAL_NAMES: Record<number, string> = { 6: "SIGABRT", 7: "SIGBUS", 9: "SIGKILL", 11: "SIGSEGV", 24: "SIGXCPU", 25: "SIGXFSZ" };
 
+/** A default repr's address (`<f.<locals>.g at 0x7f…>`, `<A object at 0x55…>`) inside an output or an error. */
+const MEMORY_ADDRESS = / at 0x[0-9a-f]{6,}>/;
+
+/** An exception's text with default-repr addresses elided: the same verdict in every process. */
+const errorText = (e: { type: Uint8Array | string; message: Uint8Array | string }) => `${text(e.type)}: ${text(e.message).replace(new RegExp(MEMORY_ADDRESS.source, "g"), " at 0x…>")}`;
+
 /** The verdict of a run that did not produce outputs, or undefined when all calls returned. */
 export function stageVerdict(obs: Observation, timeoutMs: number): Verdict | undefined {
-  const err = obs.error ? `${text(obs.error.type)}: ${text(obs.error.message)}` : "";
+  const err = obs.error ? errorText(obs.error) : "";
   switch (obs.stage) {
     case "ok": return undefined;
     case "syntax": return fail("syntax error", err || "the program does not parse");
@@ -74,13 +81,20 @@ export function stageVerdict(obs: Observation, timeoutMs: number): Verdict | und
 export function judgeCall(runs: CallOutput[], maxOutputChars: number): { ok: true; repr: string; value: PyValue } | Verdict {
   const first = runs[0];
   if (!first) return fail("crashed", "the worker returned no output for a call");
-  if (first.error) return fail("exception", `${text(first.error.type)}: ${text(first.error.message)}`);
+  if (first.error) return fail("exception", errorText(first.error));
   for (const r of runs.slice(1)) {
-    if (r.literal !== first.literal || (first.literal && (r.repr !== first.repr || r.len !== first.len))) {
-      const a = first.literal ? clip(first.repr ?? "") : `<${text(first.type)}>`;
-      const b = r.literal ? clip(r.repr ?? "") : `<${text(r.type)}>`;
-      return fail("non-deterministic", `two calls on the same input returned ${a} and ${b}`);
+    // The message names no value: the values of a non-deterministic f differ from run to run, and
+    // the verdict must be the same whichever mode, worker or process produced it (azr-spec §5.4).
+    if (r.literal !== first.literal) {
+      const kind = (c: CallOutput) => (c.literal ? "a literal" : `a ${text(c.type)}`);
+      return fail("non-deterministic", `two calls on the same input returned ${kind(first)} and ${kind(r)}`);
     }
+    if (first.literal && (r.repr !== first.repr || r.len !== first.len)) return fail("non-deterministic", "two calls on the same input returned different values");
+  }
+  // Two calls in one process can agree on an address (the allocator hands the freed block back),
+  // yet the value differs in every other process: pooled and strict runs, workers, the reference.
+  if (first.literal && MEMORY_ADDRESS.test(first.repr ?? "")) {
+    return fail("non-deterministic", "the output contains a memory address (a default repr such as <… object at 0x…>), which differs from process to process");
   }
   if (!first.literal) return fail("output not a literal", `f returned a ${text(first.type)}, not a literal of builtin types`);
   const len = first.len ?? 0;

@@ -17,6 +17,26 @@ test("verdicts - determinism compares reprs of both calls before the output rule
   assert.ok("repr" in ok && ok.repr === "{1: nan}");
 });
 
+test("verdicts - an output that shows a memory address is non-deterministic even when both calls agree", () => {
+  for (const repr of ["'<function f.<locals>.g at 0x7f3a2c1d5e40>'", "['<__main__.A object at 0x55d0c0ffee10>', 1]", "b'<object object at 0x7fa1b2c3d4e5>'"]) {
+    const v = judgeCall([lit(repr), lit(repr)], 400) as { reason: string; message: string };
+    assert.equal(v.reason, "non-deterministic", repr);
+    assert.doesNotMatch(v.message, /0x[0-9a-f]/, "the message must be the same in every process: no address in it");
+  }
+  for (const repr of ["'at 0x10>'", "'0x7f3a2c1d5e40'", "'<tag at 0xZZ>'"]) assert.ok("repr" in judgeCall([lit(repr), lit(repr)], 400), repr);
+});
+
+test("verdicts - messages name nothing that varies between processes (values of a non-deterministic f, addresses in errors)", () => {
+  const a = judgeCall([lit("'elooe'"), lit("'llhoo'")], 400) as { message: string };
+  const b = judgeCall([lit("'lhlll'"), lit("'heehe'")], 400) as { message: string };
+  assert.equal(a.message, b.message);
+  const err = (addr: string) => judgeCall([{ literal: false, error: { type: "TypeError", message: `unhashable: <__main__.A object at ${addr}>` } }], 400) as { message: string };
+  assert.equal(err("0x7f93e5bdf440").message, err("0x55d0c0ffee10").message);
+  assert.match(err("0x7f93e5bdf440").message, /TypeError: unhashable: <__main__\.A object at 0x…>/);
+  const stage = (addr: string) => stageVerdict({ id: 1, stage: "error", error: { type: "KeyError", message: `<object object at ${addr}>` } }, 1000)!.message;
+  assert.equal(stage("0x7f93e5bdf440"), stage("0x7f00000000aa"));
+});
+
 test("verdicts - stages map to the spec's reasons; SIGXCPU is a timeout", () => {
   const cases: [Parameters<typeof stageVerdict>[0], string][] = [
     [{ id: 1, stage: "syntax", error: { type: "SyntaxError", message: "x" } }, "syntax error"],

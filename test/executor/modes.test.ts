@@ -1,0 +1,47 @@
+/**
+ * Pooled and strict give identical verdicts (reason, message, outputs) on seed tasks
+ * (azr-spec §5.4–5.5): a sample here — every 100th pair of ../shared/azr-seeds plus one pair of
+ * each seed program whose result depends on the process (OS randomness, ids, default reprs with
+ * addresses) — and all 17,572 pairs in `node --import tsx bench/executor-modes.ts`.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { CodeExecutor, type ExecutionMode, type ProposalVerdict } from "../../actors/code-executor/index.ts";
+import { differingVerdicts, loadSeedPairs, verdictKey, type SeedPair } from "../../bench/executor-seeds.ts";
+import { validateAll } from "./helpers.ts";
+
+/** Programs whose values differ from process to process: the cases the modes once disagreed on. */
+const PROCESS_DEPENDENT = /\bsecrets\b|\buuid\b|\bid\(|object at|reversed\(/;
+
+function sample(): SeedPair[] {
+  const all = loadSeedPairs();
+  const seen = new Set<string>();
+  return all.filter((p, i) => {
+    if (i % 100 === 0) return true;
+    if (!PROCESS_DEPENDENT.test(p.program) || seen.has(p.program)) return false;
+    seen.add(p.program);
+    return true;
+  });
+}
+
+async function verdicts(mode: ExecutionMode, pairs: SeedPair[]): Promise<ProposalVerdict[]> {
+  const ex = await CodeExecutor.start({ mode, workers: 2, warn: () => {} });
+  try {
+    return await validateAll(ex, pairs.map((p) => ({ type: "deduction", program: p.program, input: p.input })));
+  } finally {
+    await ex.close();
+  }
+}
+
+test("modes - pooled and strict agree on every verdict of a seed sample, process-dependent programs included", { timeout: 600_000 }, async () => {
+  const pairs = sample();
+  assert.ok(pairs.length > 150, `only ${pairs.length} seed pairs sampled: is ../shared/azr-seeds complete?`);
+  const pooled = await verdicts("pooled", pairs);
+  const strict = await verdicts("strict", pairs);
+  const differ = differingVerdicts(pooled, strict);
+  assert.deepEqual(differ.map((i) => `${verdictKey(pooled[i])} vs ${verdictKey(strict[i])}`), []);
+  // The sample reaches the rules that keep them equal: random values and addresses are non-deterministic.
+  const reasons = pairs.map((p, i) => [p, pooled[i].reason] as const);
+  assert.ok(reasons.some(([p, r]) => /\bsecrets\b/.test(p.program) && r === "non-deterministic"), "a secrets-based seed is non-deterministic");
+  assert.ok(reasons.some(([p, r]) => /reversed\(/.test(p.program) && p.output.includes(" at 0x") && r === "non-deterministic"), "the seed whose output shows an address is non-deterministic");
+});

@@ -94,6 +94,18 @@ interface Progress {
   seconds: number;
 }
 
+/**
+ * The files that travel with the model: its tokenizer, and the held-out set with its trivial
+ * baselines, so `azr eval --suite tiny` on the shipped model needs nothing from runs/.
+ */
+export function exportCorpusFiles(corpusDir: string, outDir: string): void {
+  for (const f of ["tokenizer.json", "tokenizer_config.json", "heldout.jsonl", "heldout-programs.jsonl"]) {
+    if (join(corpusDir, f) !== join(outDir, f)) copyFileSync(join(corpusDir, f), join(outDir, f));
+  }
+  const stats = JSON.parse(readFileSync(join(corpusDir, "stats.json"), "utf8")) as { baselines: unknown; heldOutTasks: unknown };
+  writeFileSync(join(outDir, "heldout-baselines.json"), JSON.stringify({ heldOutTasks: stats.heldOutTasks, baselines: stats.baselines }, null, 2) + "\n");
+}
+
 export async function pretrain(o: PretrainOptions): Promise<{ steps: number; loss: number }> {
   const { examples, vocab, eos } = loadExamples(o);
   const batches = batchesOf(examples, o.batchTokens);
@@ -150,9 +162,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
     await save();
     mkdirSync(o.outDir, { recursive: true });
     await trainer.exportModel(o.outDir);
-    for (const f of ["tokenizer.json", "tokenizer_config.json"]) {
-      if (join(o.corpusDir, f) !== join(o.outDir, f)) copyFileSync(join(o.corpusDir, f), join(o.outDir, f));
-    }
+    exportCorpusFiles(o.corpusDir, o.outDir);
     writeFileSync(join(o.outDir, "pretraining.json"), JSON.stringify({ ...progress, totalSteps: total, loss: ema, batchTokens: o.batchTokens, lr: o.lr, seed: o.seed }, null, 2) + "\n");
     o.log(`model written to ${o.outDir} (step ${progress.step}/${total}, loss ${ema.toFixed(4)})`);
     return { steps: progress.step, loss: ema };

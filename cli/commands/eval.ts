@@ -13,13 +13,18 @@ import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
+import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import { CodeScorer, mapLimit } from "../../actors/eval/code-score.ts";
 import { extractMathAnswer } from "../../actors/eval/math-answer.ts";
 import { loadMathBenchmark, MATH_BENCHMARKS } from "../../actors/eval/math-bench.ts";
 import { MathJudge } from "../../actors/eval/math-equiv.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import { formatResults, summarise } from "../../actors/eval/report.ts";
-import { runSuite, type Generator } from "../../actors/eval/runner.ts";
+import { readRecords, runSuite, type Generator } from "../../actors/eval/runner.ts";
+import {
+  accuracyByType, formatTinyReport, loadBaselines, loadHeldOutPrograms, probeProposals, proposalPrompts, tinyFiles, type TinyReport,
+} from "../../actors/eval/tiny-suite.ts";
+import { loadRecipe } from "../../recipes/index.ts";
 import { codeProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
 import type { CodePrompt, MathTemplate, PromptOptions } from "../../actors/eval/suites.ts";
 import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
@@ -43,6 +48,8 @@ interface EvalArgs {
   workers: number;
   benchmarks?: string;
   threads?: number;
+  proposals: number;
+  recipe: string;
 }
 
 class EvalUsageError extends Error {
@@ -54,7 +61,7 @@ const limited = <T>(xs: T[], limit: number | undefined): T[] => (limit === undef
 /** The suite's JSONL file (--data; for --suite tiny the held-out set by default), with the usage errors before anything starts. */
 function suiteData(a: EvalArgs): string | undefined {
   if (a.suite === "tiny") {
-    const path = a.data ?? join(a.model ?? "data/tiny", "heldout.jsonl");
+    const path = a.data ?? tinyDir(a).tasks;
     if (!existsSync(path)) throw new EvalUsageError(`no held-out set at ${path}: make-corpus writes heldout.jsonl into its --out folder; pass it with --data`);
     return path;
   }
@@ -113,8 +120,17 @@ async function selfCheckMath(a: EvalArgs, dir: string): Promise<boolean> {
   return all;
 }
 
+/**
+ * The held-out files for --suite tiny: beside the model when it has them (a model made by
+ * `make base-model`), else the shipped data/tiny ones (a self-play checkpoint of the tiny model).
+ */
+function tinyDir(a: EvalArgs): ReturnType<typeof tinyFiles> {
+  const own = tinyFiles(a.model ?? "data/tiny");
+  return existsSync(own.tasks) ? own : tinyFiles("data/tiny");
+}
+
 /** Greedy generation through the rollout engine (in-process), with the model's context as the prompt limit. */
-function rolloutGenerator(a: EvalArgs, model: string): { gen: Generator; close: () => Promise<void> } {
+function rolloutGenerator(a: EvalArgs, model: string): { gen: Generator; engine: RolloutEngine; close: () => Promise<void> } {
   const config = JSON.parse(readFileSync(join(model, "config.json"), "utf8")) as { max_position_embeddings?: number };
   const maxPos = config.max_position_embeddings ?? 32_768;
   const engine = new RolloutEngine({ modelDir: model, engine: a.engine, maxPromptTokens: maxPos, threads: a.threads ?? availableParallelism(), maxBatch: a.batchSize });
@@ -127,7 +143,30 @@ function rolloutGenerator(a: EvalArgs, model: string): { gen: Generator; close: 
       }
     },
   };
-  return { gen, close: () => engine.close() };
+  return { gen, engine, close: () => engine.close() };
+}
+
+/** The tiny report: accuracy per task type beside the baselines, and the valid-proposal rate. */
+async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string): Promise<TinyReport> {
+  const files = tinyDir(a);
+  const records = [...readRecords(recordFile).values()].filter((r) => r.benchmark === "tiny");
+  const report: TinyReport = { model: a.model!, accuracy: accuracyByType(records), baselines: loadBaselines(files.baselines) };
+  if (a.proposals > 0) {
+    const recipe = await loadRecipe(a.recipe);
+    const items = proposalPrompts(loadHeldOutPrograms(files.programs), recipe, a.proposals, recipe.trainer.seed);
+    console.log(`proposal probe: ${items.length} proposals (${a.proposals} per task type, ${a.recipe} recipe prompts, temperature ${recipe.selfplay.temperature})`);
+    const executor = await CodeExecutor.start({
+      workers: a.workers, limits: { timeoutMs: recipe.executor.timeoutSeconds * 1000, maxOutputChars: recipe.validation.maxOutputChars },
+      bannedWords: recipe.validation.bannedWords, determinismRuns: recipe.validation.determinismRuns, hashSeed: recipe.executor.hashSeed, hashSeedCheck: recipe.validation.hashSeedCheck,
+    });
+    try {
+      const sampling = { maxNewTokens: recipe.data.maxResponseTokens, temperature: recipe.selfplay.temperature, topP: recipe.selfplay.topP, seed: recipe.trainer.seed };
+      report.proposals = await probeProposals(items, { generate: (prompts) => engine.generate(prompts, sampling) }, executor, recipe);
+    } finally {
+      await executor.close();
+    }
+  }
+  return report;
 }
 
 async function evaluate(a: EvalArgs): Promise<void> {
@@ -140,16 +179,17 @@ async function evaluate(a: EvalArgs): Promise<void> {
     const suite = await suiteItems({ suite: a.suite, limit: a.limit, data, format: a.format, prompt: o, workers: a.workers, benchmarks: benchmarksDir() });
     closers.push(() => suite.close());
     const items = suite.items;
-    const { gen, close } = rolloutGenerator(a, a.model);
+    const { gen, engine, close } = rolloutGenerator(a, a.model);
     closers.push(close);
     const recordFile = a.out.replace(/\.json$/, "") + ".problems.jsonl";
     mkdirSync(dirname(resolve(a.out)), { recursive: true });
     console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
     const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile });
     const results = summarise(a.model, a.suite, a.codePrompt, tallies, modelName(a.model));
-    writeFileSync(a.out, JSON.stringify(results, null, 2) + "\n");
+    const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile) : undefined;
+    writeFileSync(a.out, JSON.stringify(tiny ? { ...results, tiny } : results, null, 2) + "\n");
     console.log("");
-    console.log(formatResults(results));
+    console.log(tiny ? formatTinyReport(tiny) : formatResults(results));
     console.log(`\nresults: ${a.out}`);
   } finally {
     for (const c of closers.reverse()) await c().catch(() => {});
@@ -186,7 +226,9 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option("max-new-tokens", { type: "number", describe: "new-token budget for every suite (default: spec §10's per suite)" })
       .option("workers", { type: "number", default: availableParallelism(), describe: "sandboxed scoring workers" })
       .option("benchmarks", { type: "string", describe: "benchmark data folder (default $AZR_BENCHMARKS or ../shared/benchmarks)" })
-      .option("threads", { type: "number", describe: "onnxruntime threads (ort engine)" }) as never,
+      .option("threads", { type: "number", describe: "onnxruntime threads (ort engine)" })
+      .option("proposals", { type: "number", default: 64, describe: "--suite tiny: proposals per task type for the valid-proposal rate (0 = skip)" })
+      .option("recipe", { type: "string", default: "tiny", describe: "--suite tiny: the recipe whose proposer prompts, sampling and validation rules the probe uses" }) as never,
   handler: async (a) => {
     if (a.benchmarks) process.env.AZR_BENCHMARKS = a.benchmarks;
     try {

@@ -54,8 +54,12 @@ describe("azr eval with a random tiny model", () => {
     const crux = await azr(["--model", model, "--suite", "file", "--data", fixture("cruxeval.jsonl"), "--format", "cruxeval", "--max-new-tokens", "4", "--workers", "1", "--out", join(dir, "crux.json")], env);
     assert.match(crux, /cruxeval-o\s+2\s+0\.0/);
     assert.match(crux, /cruxeval-i\s+2\s+0\.0/);
-    const tiny = await azr(["--model", model, "--suite", "tiny", "--data", fixture("heldout.jsonl"), "--max-new-tokens", "4", "--workers", "1", "--out", join(dir, "tiny.json")], env);
-    assert.match(tiny, /tiny\s+3\s+0\.0/);
+    const tiny = await azr(["--model", model, "--suite", "tiny", "--data", fixture("heldout.jsonl"), "--max-new-tokens", "4", "--proposals", "1", "--workers", "1", "--out", join(dir, "tiny.json")], env);
+    // Per task type beside the shipped baselines (data/tiny), then the proposal probe's rates.
+    assert.match(tiny, /deduction\s+1\s+0\.0 \[0\.0, 0\.0\]\s+10\.8 \[/);
+    assert.match(tiny, /induction\s+valid 0\/1 \(0\.0%\)/);
+    const saved = JSON.parse(readFileSync(join(dir, "tiny.json"), "utf8"));
+    assert.equal(saved.tiny.proposals.abduction.total, 1);
   });
 
   it("names what is missing", async () => {

@@ -6,7 +6,7 @@
  * two determinism runs, hash seed 0, the reference ban list), the isolation check at start
  * (refuses to run without memory and CPU limits, warns loudly with less than full isolation),
  * turning proposals and answers into jobs and observations into verdicts. Not: the actor
- * wrapper (actor.ts), the sandbox details (sandbox.ts, worker.py).
+ * wrapper (actor.ts), the sandbox details (sandbox.ts, worker.py and azr_worker/).
  */
 import { availableParallelism } from "node:os";
 import type { PythonChoice } from "../../model/python.ts";

@@ -73,8 +73,20 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
         keys, values = _tuple(_chain(dicts)), _tuple(_chain(_map(_values_of, dicts)))
         cells = [version_cell(d if _type(d) is _dict else _get_referents(d)[0]) for d in dicts] if version_cell else None
         versions = [_tuple(_map(_value, cells)) if cells else None]
-        return (dicts, keys, values, _len(keys), _tuple(_map(_id, sys_mod.modules)), _tuple(_map(_id, sys_mod.modules.values())),
-                sys_state(), env_ids(), _getrecursionlimit(), cells, versions)
+        # sys.modules and the environment are dicts too: while their version tags stand still,
+        # their entries are the snapshotted objects and the per-entry id comparisons are skipped.
+        modules, tagged = sys_mod.modules, [None, None]
+        if version_cell:
+            tagged = [(modules, version_cell(modules)), (env_data, version_cell(env_data))]
+        tags = [c.value if c else None for c in (t and t[1] for t in tagged)]
+        return (dicts, keys, values, _len(keys), _tuple(_map(_id, modules)), _tuple(_map(_id, modules.values())),
+                sys_state(), env_ids(), _getrecursionlimit(), cells, versions, tagged, tags)
+
+    def untouched(tagged, tags, k):
+        """Whether dict k (0: sys.modules, 1: the environment) is the snapshotted object and has
+        not been mutated since (False also where version tags are unavailable)."""
+        t = tagged[k]
+        return t is not None and (sys_mod.modules if k == 0 else os_environ._data) is t[0] and t[1].value == tags[k]
 
     snap = [None]
 
@@ -93,20 +105,22 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
 
     def integrity():
         """Index into POLLUTION_KINDS of the first thing the last task changed, or -1."""
-        dicts, keys, values, total, mod_names, mod_ids, sys_st, env, rec, cells, versions = snap[0]
+        dicts, keys, values, total, mod_names, mod_ids, sys_st, env, rec, cells, versions, tagged, tags = snap[0]
         if _thread_count() or _len(_listdir("/proc/self/task")) != 1:
             return 2
-        # ids, never ==: a planted key with its own __eq__ must not run here.
-        names_now = _tuple(_map(_id, sys_mod.modules))
-        if names_now != mod_names:
-            if _len(names_now) > _len(mod_names) and names_now[:_len(mod_names)] == mod_names:
-                new = 11
-            else:
+        new = -1
+        if not untouched(tagged, tags, 0):
+            # ids, never ==: a planted key with its own __eq__ must not run here.
+            names_now = _tuple(_map(_id, sys_mod.modules))
+            if names_now != mod_names:
+                if _len(names_now) > _len(mod_names) and names_now[:_len(mod_names)] == mod_names:
+                    new = 11
+                else:
+                    return 0
+            if _tuple(_map(_id, _list(sys_mod.modules.values())[:_len(mod_names)])) != mod_ids:
                 return 0
-        else:
-            new = -1
-        if _tuple(_map(_id, _list(sys_mod.modules.values())[:_len(mod_names)])) != mod_ids:
-            return 0
+            if new < 0 and tagged[0] is not None and sys_mod.modules is tagged[0][0]:
+                tags[0] = tagged[0][1].value  # mutated, but every entry is the same object
         cur = sys_state()
         for a, b in _zip(cur, sys_st):
             if a is not b and not (_type(a) is _tuple and _type(b) is _tuple and _tuple(_map(_id, a)) == _tuple(_map(_id, b))):
@@ -136,8 +150,11 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
             return 4
         if _getcwd() != scratch:
             return 5
-        if os_environ._data is not env_data or env_ids() != env:
-            return 6
+        if not untouched(tagged, tags, 1):
+            if os_environ._data is not env_data or env_ids() != env:
+                return 6
+            if tagged[1] is not None:
+                tags[1] = tagged[1][1].value
         if _getrecursionlimit() != rec:
             return 8
         if cap_in.closed or cap_out.closed or cap_err.closed:

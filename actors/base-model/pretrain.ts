@@ -39,6 +39,11 @@ export interface PretrainOptions {
   epochs: number;
   /** Stop after this many optimiser steps (0 = run all epochs). */
   maxSteps: number;
+  /**
+   * Finish early with an anneal: the cosine schedule until `from`, then a linear decay to the
+   * minimum rate at `to`, where training stops. Recorded in the checkpoint, so a resume keeps it.
+   */
+  anneal?: { from: number; to: number };
   /** Stop after this many seconds, checkpointing first (0 = no limit). */
   maxSeconds: number;
   saveEvery: number;
@@ -100,10 +105,22 @@ interface Progress {
  */
 export function exportCorpusFiles(corpusDir: string, outDir: string): void {
   for (const f of ["tokenizer.json", "tokenizer_config.json", "heldout.jsonl", "heldout-programs.jsonl"]) {
-    if (join(corpusDir, f) !== join(outDir, f)) copyFileSync(join(corpusDir, f), join(outDir, f));
+    const from = join(corpusDir, f);
+    if (!existsSync(from)) {
+      if (f.startsWith("tokenizer")) throw new Error(`${from} is missing: the corpus folder must come from make-corpus`);
+      continue; // a hand-made corpus (tests) may have no held-out set
+    }
+    if (from !== join(outDir, f)) copyFileSync(from, join(outDir, f));
   }
+  if (!existsSync(join(corpusDir, "stats.json"))) return;
   const stats = JSON.parse(readFileSync(join(corpusDir, "stats.json"), "utf8")) as { baselines: unknown; heldOutTasks: unknown };
   writeFileSync(join(outDir, "heldout-baselines.json"), JSON.stringify({ heldOutTasks: stats.heldOutTasks, baselines: stats.baselines }, null, 2) + "\n");
+}
+
+/** The anneal phase a checkpoint's schedule already has (a run resumed without --anneal-* keeps it). */
+function checkpointAnneal(ckpt: string): { from: number; to: number } | undefined {
+  const state = JSON.parse(readFileSync(join(ckpt, "trainer_state.json"), "utf8")) as { optim?: { decay?: { from: number; to: number } | null } };
+  return state.optim?.decay ?? undefined;
 }
 
 export async function pretrain(o: PretrainOptions): Promise<{ steps: number; loss: number }> {
@@ -115,15 +132,17 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
   const progressFile = join(o.workDir, "progress.json");
   let progress: Progress = { step: 0, tokens: 0, seconds: 0 };
   let trainer: OrtTrainer;
+  let anneal = o.anneal;
   if (o.resume && existsSync(join(ckpt, "complete"))) {
-    trainer = await createOrtTrainer({ checkpointDir: ckpt }, { threads: o.threads, maxPositions: o.maxSeqTokens });
+    trainer = await createOrtTrainer({ checkpointDir: ckpt, decay: anneal }, { threads: o.threads, maxPositions: o.maxSeqTokens });
+    anneal ??= checkpointAnneal(ckpt);
     progress = JSON.parse(readFileSync(progressFile, "utf8")) as Progress;
-    o.log(`resumed at step ${progress.step}/${total}`);
+    o.log(`resumed at step ${progress.step}/${total}${anneal ? ` (anneal from step ${anneal.from}, stop at ${anneal.to})` : ""}`);
   } else {
     const config = parseConfig({ ...TINY_ARCH, vocab_size: vocab, eos_token_id: eos });
     trainer = await createOrtTrainer({ config, weights: randomWeights(config, o.seed, 0.02) }, {
       loss: { kind: "cross-entropy" }, seed: o.seed, threads: o.threads, maxPositions: o.maxSeqTokens,
-      optim: { lr: o.lr, warmupSteps: o.warmupSteps, schedule: "cosine", totalSteps: total, minLrRatio: 0.1, weightDecay: 0.01, microBatch: o.microBatch, maxGradNorm: 1 },
+      optim: { lr: o.lr, warmupSteps: o.warmupSteps, schedule: "cosine", totalSteps: total, minLrRatio: 0.1, weightDecay: 0.01, microBatch: o.microBatch, maxGradNorm: 1, decay: anneal ?? null },
     });
     o.log(`new tiny model: ${trainer.trainableParams} parameters, ${total} steps of ≤ ${o.batchTokens} tokens`);
   }
@@ -142,16 +161,18 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
   let loss = NaN;
   let ema = NaN;
   try {
-    while (progress.step < total) {
+    const stopAt = anneal ? Math.min(anneal.to, total) : total;
+    if (progress.step >= stopAt) o.log(`the checkpoint is at step ${progress.step}, at or past the stop step ${stopAt}: exporting it`);
+    while (progress.step < stopAt) {
       const batch = batches[progress.step % batches.length];
       const stats = await trainer.trainStep(batch.map((e) => ({ prompt: e.ids.slice(0, 1), response: e.ids.slice(1), lossWeights: e.weights.slice(1) })));
       loss = stats.loss;
       ema = Number.isNaN(ema) ? loss : 0.95 * ema + 0.05 * loss;
       progress = { step: progress.step + 1, tokens: progress.tokens + stats.tokens, seconds: (performance.now() - t0) / 1000 };
-      if (progress.step % 10 === 0 || progress.step === total) {
+      if (progress.step % 10 === 0 || progress.step === stopAt) {
         const rate = progress.tokens / progress.seconds;
-        const eta = (progress.seconds / progress.step) * (total - progress.step);
-        o.log(`step ${progress.step}/${total}  loss ${ema.toFixed(4)}  lr ${stats.lr.toExponential(2)}  ${rate.toFixed(0)} tok/s  elapsed ${(progress.seconds / 60).toFixed(1)} min  ETA ${(eta / 60).toFixed(1)} min`);
+        const eta = (progress.seconds / progress.step) * (stopAt - progress.step);
+        o.log(`step ${progress.step}/${stopAt}  loss ${ema.toFixed(4)}  lr ${stats.lr.toExponential(2)}  ${rate.toFixed(0)} tok/s  elapsed ${(progress.seconds / 60).toFixed(1)} min  ETA ${(eta / 60).toFixed(1)} min`);
       }
       if (progress.step % o.saveEvery === 0) await save();
       if (o.maxSeconds > 0 && (performance.now() - sessionStart) / 1000 >= o.maxSeconds) {
@@ -163,7 +184,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
     mkdirSync(o.outDir, { recursive: true });
     await trainer.exportModel(o.outDir);
     exportCorpusFiles(o.corpusDir, o.outDir);
-    writeFileSync(join(o.outDir, "pretraining.json"), JSON.stringify({ ...progress, totalSteps: total, loss: ema, batchTokens: o.batchTokens, lr: o.lr, seed: o.seed }, null, 2) + "\n");
+    writeFileSync(join(o.outDir, "pretraining.json"), JSON.stringify({ ...progress, totalSteps: total, anneal: anneal ?? null, loss: ema, batchTokens: o.batchTokens, lr: o.lr, seed: o.seed }, null, 2) + "\n");
     o.log(`model written to ${o.outDir} (step ${progress.step}/${total}, loss ${ema.toFixed(4)})`);
     return { steps: progress.step, loss: ema };
   } finally {

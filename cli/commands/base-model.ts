@@ -18,6 +18,8 @@ interface Args {
   seed: number;
   threads?: number;
   resume: boolean;
+  annealFrom?: number;
+  annealTo?: number;
 }
 
 export const baseModelCommand: CommandModule<object, Args> = {
@@ -38,9 +40,13 @@ export const baseModelCommand: CommandModule<object, Args> = {
       .option("save-every", { type: "number", default: 50, describe: "checkpoint every N steps" })
       .option("seed", { type: "number", default: 1, describe: "initialisation seed" })
       .option("threads", { type: "number", describe: "onnxruntime threads (default: all cores)" })
+      .option("anneal-from", { type: "number", describe: "from this step the rate falls linearly to its minimum at --anneal-to, where training stops" })
+      .option("anneal-to", { type: "number", describe: "the step where the anneal ends and training stops (needs --anneal-from)" })
       .option("resume", { type: "boolean", default: false, describe: "continue from the work dir's checkpoint" }) as never,
   handler: async (a) => {
-    await pretrain({
+    if ((a.annealFrom === undefined) !== (a.annealTo === undefined)) throw new Error("--anneal-from and --anneal-to go together: give both, e.g. --anneal-from 1000 --anneal-to 1200");
+    const anneal = a.annealFrom !== undefined && a.annealTo !== undefined ? { from: a.annealFrom, to: a.annealTo } : undefined;
+    await pretrain({ anneal,
       corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, batchTokens: a.batchTokens, microBatch: a.microBatch, lr: a.lr,
       warmupSteps: a.warmup, epochs: a.epochs, maxSteps: a.maxSteps, maxSeconds: a.maxMinutes * 60, saveEvery: a.saveEvery,
       maxSeqTokens: 1024, seed: a.seed, threads: a.threads ?? availableParallelism(), resume: a.resume, log: (s) => console.log(s),

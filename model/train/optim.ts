@@ -20,6 +20,12 @@ export interface OptimSettings {
   /** Cosine horizon in optimiser steps. */
   totalSteps: number;
   minLrRatio: number;
+  /**
+   * An anneal phase (warm-up–stable–decay style): from step `from` the rate falls linearly from
+   * the schedule's value there to minLrRatio·lr at step `to`. Lets a long cosine run be finished
+   * early with most of the benefit of a full decay, while staying a pure function of the step.
+   */
+  decay?: { from: number; to: number } | null;
   /** Sequences per micro-batch (gradient accumulation over the rest of the batch). */
   microBatch: number;
 }
@@ -35,10 +41,17 @@ export function checkOptim(s: OptimSettings): void {
     throw new Error(`optim.schedule cosine needs totalSteps > warmupSteps (got ${s.totalSteps} <= ${s.warmupSteps})`);
   if (!(s.microBatch >= 1)) throw new Error(`optim.microBatch must be >= 1, got ${s.microBatch}`);
   if (!(s.lr >= 0)) throw new Error(`optim.lr must be >= 0, got ${s.lr}`);
+  if (s.decay && !(s.decay.to > s.decay.from && s.decay.from >= s.warmupSteps))
+    throw new Error(`optim.decay needs warmupSteps <= from < to (got from ${s.decay.from}, to ${s.decay.to}, warmupSteps ${s.warmupSteps})`);
 }
 
 /** Learning rate of optimiser step `step` (0-based). */
 export function lrAt(s: OptimSettings, step: number): number {
+  if (s.decay && step >= s.decay.from) {
+    const start = lrAt({ ...s, decay: null }, s.decay.from);
+    const frac = Math.min(1, (step - s.decay.from) / (s.decay.to - s.decay.from));
+    return start + (s.lr * s.minLrRatio - start) * frac;
+  }
   if (step < s.warmupSteps) return (s.lr * (step + 1)) / s.warmupSteps;
   if (s.schedule === "constant") return s.lr;
   const progress = Math.min(1, (step - s.warmupSteps) / Math.max(1, s.totalSteps - s.warmupSteps));

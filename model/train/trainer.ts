@@ -13,6 +13,7 @@
 import { Worker } from "node:worker_threads";
 import type { ArchConfig } from "../config.ts";
 import type { Weights } from "../checkpoint.ts";
+import type { OptimSettings } from "./optim.ts";
 import type { TrainStats } from "../engine.ts";
 import type { OrtTrainerOptions, RemoteError, TrainerInit, TrainerReply, TrainerRequest, TrainItem } from "./protocol.ts";
 
@@ -29,7 +30,7 @@ export class OrtTrainerError extends Error {
 export type TrainerSource =
   | { modelDir: string }
   | { config: ArchConfig; weights: Weights }
-  | { checkpointDir: string };
+  | { checkpointDir: string; /** Adds (or replaces) the resumed schedule's anneal phase. */ decay?: OptimSettings["decay"] };
 
 type Request = TrainerRequest extends infer M ? (M extends TrainerRequest ? Omit<M, "id"> : never) : never;
 
@@ -130,7 +131,7 @@ export class OrtTrainer {
 }
 
 export function createOrtTrainer(source: TrainerSource, options: OrtTrainerOptions = {}): Promise<OrtTrainer> {
-  if ("checkpointDir" in source) return OrtTrainer.start({ source: "checkpoint", dir: source.checkpointDir, options: { threads: options.threads, maxPositions: options.maxPositions, recompute: options.recompute } });
+  if ("checkpointDir" in source) return OrtTrainer.start({ source: "checkpoint", dir: source.checkpointDir, decay: source.decay, options: { threads: options.threads, maxPositions: options.maxPositions, recompute: options.recompute } });
   if ("modelDir" in source) return OrtTrainer.start({ source: "dir", dir: source.modelDir, options });
   return OrtTrainer.start({ source: "weights", config: source.config, weights: source.weights, options });
 }

@@ -20,7 +20,8 @@ function start(init: TrainerInit): TrainCore {
   if (init.source === "checkpoint") {
     const s = loadTrainState(init.dir);
     return new TrainCore({
-      config: s.config, weights: s.weights, loss: s.loss, optim: s.optim, lora: s.lora, adapters: s.adapters, seed: s.seed,
+      // A resumed run may add an anneal phase (recorded in its next checkpoint); nothing else changes.
+      config: s.config, weights: s.weights, loss: s.loss, optim: init.decay === undefined ? s.optim : { ...s.optim, decay: init.decay }, lora: s.lora, adapters: s.adapters, seed: s.seed,
       threads: init.options.threads, maxPositions: init.options.maxPositions, recompute: init.options.recompute, resume: { adam: s.adam, stepCount: s.stepCount },
     });
   }

@@ -37,6 +37,13 @@ test("pretrain - loss falls, a time-boxed run resumes at its step, the export lo
     const meta = JSON.parse(readFileSync(join(dir, "model", "pretraining.json"), "utf8"));
     assert.equal(meta.step, 8);
     assert.ok(existsSync(join(dir, "model", "tokenizer.json")));
+    // An anneal added on resume stops the run at its end and is kept by a later plain resume.
+    const annealed = await pretrain({ ...o, maxSteps: 12, resume: true, anneal: { from: 9, to: 10 } });
+    assert.equal(annealed.steps, 10);
+    assert.ok(lines.some((l) => l.startsWith("resumed at step 8/12 (anneal from step 9, stop at 10)")), lines.join("\n"));
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, "model", "pretraining.json"), "utf8")).anneal, { from: 9, to: 10 });
+    const again = await pretrain({ ...o, maxSteps: 12, resume: true });
+    assert.equal(again.steps, 10, "the checkpoint's anneal still says stop at 10");
     const engine = await OrtEngine.fromPretrained(join(dir, "model"), { threads: 1 });
     try {
       const gens = [];

@@ -1,7 +1,7 @@
 /** AdamW against torch.optim.AdamW on the same gradients; the schedule as a pure function; skipping non-finite steps. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { adamwStep, DEFAULT_OPTIM, lrAt, newAdamState, type OptimSettings } from "../../model/train/optim.ts";
+import { adamwStep, checkOptim, DEFAULT_OPTIM, lrAt, newAdamState, type OptimSettings } from "../../model/train/optim.ts";
 import { torchTrain } from "./torch.ts";
 
 function rand(seed: number) {
@@ -45,4 +45,15 @@ test("optim - schedule: linear warm-up, then constant or cosine to minLrRatio", 
   assert.ok(Math.abs(lrAt(cos, 9) - 0.55) < 1e-12, `half-way: ${lrAt(cos, 9)}`);
   assert.ok(Math.abs(lrAt(cos, 14) - 0.1) < 1e-12);
   assert.ok(Math.abs(lrAt(cos, 50) - 0.1) < 1e-12, "past the horizon it stays at the floor");
+});
+
+test("optim - anneal phase: the cosine until `from`, then linear to the floor at `to`", () => {
+  const cos: OptimSettings = { ...DEFAULT_OPTIM, lr: 1, warmupSteps: 4, schedule: "cosine", totalSteps: 14, minLrRatio: 0.1 };
+  const annealed: OptimSettings = { ...cos, decay: { from: 9, to: 11 } };
+  for (const s of [0, 3, 5, 8]) assert.equal(lrAt(annealed, s), lrAt(cos, s), `step ${s} follows the cosine`);
+  assert.ok(Math.abs(lrAt(annealed, 9) - 0.55) < 1e-12);
+  assert.ok(Math.abs(lrAt(annealed, 10) - (0.55 + 0.1) / 2) < 1e-12, "half-way down the line");
+  assert.ok(Math.abs(lrAt(annealed, 11) - 0.1) < 1e-12);
+  assert.ok(Math.abs(lrAt(annealed, 13) - 0.1) < 1e-12, "stays at the floor");
+  assert.throws(() => checkOptim({ ...cos, decay: { from: 9, to: 9 } }), /optim\.decay needs/);
 });

@@ -14,7 +14,7 @@ import type { ModelEngine } from "../model/engine.ts";
 import { OrtEngine } from "../model/ort/engine.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
 import { defineActor, callContext } from "../runtime/index.ts";
-import type { RolloutOptions, RolloutPort, RolloutSample } from "./selfplay/ports.ts";
+import { WEIGHTS_VERSION_MISMATCH, type RolloutOptions, type RolloutPort, type RolloutSample } from "./selfplay/ports.ts";
 
 export interface RolloutEngineOptions {
   /** Hugging Face layout folder: config.json, model.safetensors[.index.json], tokenizer.json. */
@@ -41,6 +41,11 @@ function callerSignal(): AbortSignal | undefined {
 
 export class RolloutEngineError extends Error {
   override name = "RolloutEngineError";
+}
+
+/** The caller expects weights this engine does not hold (it restarted since): push them again, then retry. */
+export class WeightsVersionError extends Error {
+  override name = WEIGHTS_VERSION_MISMATCH;
 }
 
 export class RolloutEngine implements RolloutPort {
@@ -81,6 +86,9 @@ export class RolloutEngine implements RolloutPort {
   /** Generations in completion order; each carries its prompt's index. */
   async *generate(prompts: Prompt[], options: RolloutOptions): AsyncGenerator<RolloutSample> {
     const { engine, tokenizer } = await this.ready;
+    if (options.weightsVersion !== undefined && options.weightsVersion !== this.weightsVersion) {
+      throw new WeightsVersionError(`rollout-engine holds weights version ${this.weightsVersion}, the caller expects ${options.weightsVersion}: setWeights first`);
+    }
     const encoded = prompts.map((p) => this.encode(tokenizer, p));
     const runnable: number[] = [];
     for (const [i, ids] of encoded.entries()) {

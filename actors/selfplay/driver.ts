@@ -23,6 +23,7 @@ import type { BufferPort, ExecutorPort, ReferencePort, RolloutPort } from "./por
 import { makeInductionSeeds, makeTripletSeeds, type MadeSeeds, type SeedingConfig } from "./seeding.ts";
 import { runStep, checkStepConfig, type StepCarry, type StepConfig, type StepResult } from "./step.ts";
 import type { TaskBufferState } from "./task-buffer.ts";
+import { resilientPorts } from "./resilient.ts";
 import { withStepSpan } from "../../runtime/telemetry-local.ts";
 
 /** The learner's surface the driver uses (actors/learner.ts implements it). */
@@ -240,10 +241,18 @@ async function evaluateSafely(evaluate: (step: number) => Promise<EvalScores>, s
 }
 
 /** Runs the recipe's steps (or resumes them); resolves with the last step's result. */
-export async function runSelfplay(cfg: DriverConfig, ports: DriverPorts, o: DriverOptions): Promise<StepResult | undefined> {
+export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o: DriverOptions): Promise<StepResult | undefined> {
   checkStepConfig(cfg);
   const log = o.log ?? ((s: string) => console.log(s));
   mkdirSync(o.runDir, { recursive: true });
+  // An actor killed mid-run is restarted by its node agent; its calls are sent again (resilient.ts).
+  const ports = resilientPorts(actorPorts, {
+    log,
+    lastCheckpoint: () => {
+      const c = completeCheckpoints(o.runDir).at(-1);
+      return c ? `it continues after step ${c.step}, checkpoint ${c.dir}` : "no checkpoint yet, so the run starts again";
+    },
+  });
   const metricsFile = join(o.runDir, "metrics.jsonl");
   let state: DriverState = { step: 0, carry: { fresh: {} } };
 

@@ -17,7 +17,16 @@ export interface RolloutOptions {
   topP: number;
   /** Sequence i samples from a stream derived from (seed, i): reruns draw the same tokens. */
   seed: number;
+  /**
+   * The weight version the caller set last: an engine holding another (it restarted with the
+   * base weights) refuses with an error named WEIGHTS_VERSION_MISMATCH instead of sampling from
+   * the wrong policy. Absent: no check.
+   */
+  weightsVersion?: number;
 }
+
+/** The name of the rollout engine's error for a `weightsVersion` it does not hold. */
+export const WEIGHTS_VERSION_MISMATCH = "WeightsVersionMismatch";
 
 /** One finished generation, with the tokens the learner trains on. */
 export interface RolloutSample {

@@ -7,6 +7,7 @@
  * the runtime persists after every call (`saveState`/`loadState`) so a restart loses nothing.
  * Not: validation (the executor's job; the driver admits only validated entries).
  */
+import { createHash } from "node:crypto";
 import {
   admitEntries, countValue, createRng, emptyCounters, isInductionEntry, type ValueCounters, pickSolverTasks, sampleInductionProgram, sampleReferencesBy,
   type InductionEntry, type TaskType, type Triplet, type ReferenceSampling, type SolverMix, type CapPolicy, type DedupeMode,
@@ -46,7 +47,12 @@ export interface TaskBufferState {
   admittedTotal: number;
   /** Counted at admission and never decremented (an evicted value was still seen); version 1 states recount from the entries. */
   counters: Partial<Record<TaskType, BufferCounters>>;
+  /** Per buffer, the last admission's key and answer, so a repeated `admit` is answered, not applied twice. */
+  lastAdmit?: Partial<Record<TaskType, { key: string; admitted: Entry[] }>>;
 }
+
+/** Identifies one admission: the step and the entries (a caller's retry sends the same ones). */
+const admitKey = (step: number, entries: Entry[]) => `${step}:${createHash("sha256").update(JSON.stringify(entries)).digest("hex")}`;
 
 const emptyBufferCounters = (): BufferCounters => ({ inputs: emptyCounters(), outputs: emptyCounters() });
 
@@ -61,6 +67,7 @@ export class TaskBuffer implements BufferPort {
   private buffers: Partial<Record<TaskType, Entry[]>> = { deduction: [], abduction: [], induction: [] };
   private admittedTotal = 0;
   private counters: Partial<Record<TaskType, BufferCounters>> = {};
+  private lastAdmit: NonNullable<TaskBufferState["lastAdmit"]> = {};
 
   constructor(private readonly cfg: TaskBufferConfig) {
     if (!(cfg.maxEntries >= 1)) throw new Error(`buffer.maxEntries must be ≥ 1, got ${cfg.maxEntries}`);
@@ -84,12 +91,22 @@ export class TaskBuffer implements BufferPort {
     return Array.from({ length: count }, () => sampleInductionProgram(rng, d, a));
   }
 
-  async admit(buffer: TaskType, entries: Entry[], _step: number): Promise<Entry[]> {
+  /**
+   * Idempotent: the driver re-sends an admission whose answer it lost (the actor died after
+   * saving its state, before replying); the same entries at the same step get the first answer
+   * back instead of being admitted again (which would report none as new, or, with
+   * `dedupe: none`, store them twice).
+   */
+  async admit(buffer: TaskType, entries: Entry[], step: number): Promise<Entry[]> {
+    const key = admitKey(step, entries);
+    const last = this.lastAdmit[buffer];
+    if (last?.key === key) return last.admitted;
     const r = admitEntries(this.list(buffer), entries, { dedupe: this.cfg.dedupe, maxEntries: this.cfg.maxEntries, capPolicy: this.cfg.capPolicy });
     this.buffers[buffer] = r.entries;
     this.admittedTotal += r.admitted.length;
     const c = (this.counters[buffer] ??= emptyBufferCounters());
     for (const e of r.admitted) countEntry(c, e);
+    this.lastAdmit[buffer] = { key, admitted: r.admitted };
     return r.admitted;
   }
 
@@ -136,13 +153,14 @@ export class TaskBuffer implements BufferPort {
   }
 
   saveState(): TaskBufferState {
-    return { version: 2, buffers: this.buffers, admittedTotal: this.admittedTotal, counters: this.counters };
+    return { version: 2, buffers: this.buffers, admittedTotal: this.admittedTotal, counters: this.counters, lastAdmit: this.lastAdmit };
   }
 
   loadState(s: TaskBufferState | { version: 1; buffers: TaskBufferState["buffers"]; admittedTotal: number }): void {
     if (s?.version !== 1 && s?.version !== 2) throw new Error(`task-buffer state has version ${String((s as { version?: unknown })?.version)}; this build reads versions 1 and 2`);
     this.buffers = s.buffers;
     this.admittedTotal = s.admittedTotal;
+    this.lastAdmit = (s.version === 2 && s.lastAdmit) || {};
     if (s.version === 2) {
       this.counters = s.counters;
       return;

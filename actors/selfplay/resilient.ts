@@ -1,0 +1,177 @@
+/**
+ * The driver's ports made to ride through an actor's death (SIGKILL, OOM, a crash): the node
+ * agent restarts the actor (up to its `maxRestarts`, with its saved state when it has one), and
+ * the call that hit the dead incarnation is sent again once the new one answers, with one log line.
+ *
+ * What is repeated, and why that keeps a step exact:
+ * - task-buffer: every method is a read with a seeded RNG, or `admit`, which the buffer makes
+ *   idempotent (the same entries at the same step return the first call's answer, see
+ *   task-buffer.ts); its state is persisted before each reply, so an answered call is never lost.
+ * - code-executor and rollout-engine streams: re-opened whole, and the items whose index was
+ *   already delivered are dropped. Verdicts are deterministic; sequence i samples from (seed, i)
+ *   over the same prompt list, so the rerun draws the same tokens.
+ * - rollout-engine: a restarted engine holds the base weights, so the learner's current weights
+ *   are pushed again before the retry; each generate names the weight version it expects, so an
+ *   engine that died and restarted between two calls (no call saw it) is caught as well.
+ * - reference-model: frozen weights, `score` is a pure function.
+ * - learner: not repeated. Its weights and optimiser state since the last checkpoint live only in
+ *   its process, so a restarted learner cannot continue the same run: the run stops with
+ *   LearnerLostError, naming the checkpoint `--resume` continues from.
+ *
+ * Covers: retry policy and the rollout weight re-sync. Not: restarting (runtime/node-agent.ts).
+ */
+import { setTimeout as sleep } from "node:timers/promises";
+import { ActorDiedError } from "../../runtime/index.ts";
+import type { TrainSequence } from "../../model/engine.ts";
+import type { BufferControl, DriverPorts, LearnerControl, RolloutControl } from "./driver.ts";
+import { WEIGHTS_VERSION_MISMATCH, type ExecutorPort, type ReferencePort, type RolloutOptions } from "./ports.ts";
+
+export interface ResilienceOptions {
+  log: (line: string) => void;
+  /** Give up when an actor has not answered for this long after dying (its restarts are exhausted, say). */
+  budgetMs?: number;
+}
+
+export class LearnerLostError extends Error {
+  override name = "LearnerLostError";
+}
+
+const FIRST_WAIT_MS = 200;
+const MAX_WAIT_MS = 2000;
+const DEFAULT_BUDGET_MS = 300_000;
+
+/** A dead incarnation, or (rollout only) an engine whose weights are not the ones the driver set. */
+const retryable = (e: unknown): boolean => e instanceof ActorDiedError || (e as Error)?.name === WEIGHTS_VERSION_MISMATCH;
+
+class Retrier {
+  constructor(private readonly o: ResilienceOptions) {}
+
+  /** Waits before attempt `attempt` (≥ 1), or rethrows once the budget is spent. */
+  async backoff(what: string, e: unknown, attempt: number, since: number): Promise<void> {
+    const budget = this.o.budgetMs ?? DEFAULT_BUDGET_MS;
+    if (Date.now() - since > budget) {
+      throw new Error(`${what}: no answer for ${Math.round(budget / 1000)} s after its actor died (restarts exhausted? see \`azr actors\` and the actor's log)`, { cause: e });
+    }
+    if (attempt === 1) this.o.log(`${what} failed: ${(e as Error).message}; retrying once the actor is back`);
+    await sleep(Math.min(FIRST_WAIT_MS * 2 ** (attempt - 1), MAX_WAIT_MS));
+  }
+
+  async unary<T>(what: string, call: () => Promise<T>, before?: () => Promise<void>): Promise<T> {
+    const since = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (attempt > 0 && before) await before();
+        const r = await call();
+        if (attempt > 0) this.o.log(`${what} succeeded on retry ${attempt}`);
+        return r;
+      } catch (e) {
+        if (!retryable(e)) throw e;
+        await this.backoff(what, e, attempt + 1, since);
+      }
+    }
+  }
+
+  /** Re-opens the stream after a death and yields each index once. */
+  async *stream<T extends { index: number }>(what: string, open: () => AsyncIterable<T>, before?: () => Promise<void>): AsyncGenerator<T> {
+    const seen = new Set<number>();
+    const since = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (attempt > 0 && before) await before();
+        for await (const x of open()) {
+          if (seen.has(x.index)) continue;
+          seen.add(x.index);
+          yield x;
+        }
+        if (attempt > 0) this.o.log(`${what} completed on retry ${attempt} (${seen.size} items in all)`);
+        return;
+      } catch (e) {
+        if (!retryable(e)) throw e;
+        await this.backoff(what, e, attempt + 1, since);
+      }
+    }
+  }
+}
+
+function resilientBuffer(b: BufferControl, r: Retrier): BufferControl {
+  return {
+    drawReferences: (...a) => r.unary("task-buffer.drawReferences()", () => b.drawReferences(...a)),
+    drawInductionPrograms: (...a) => r.unary("task-buffer.drawInductionPrograms()", () => b.drawInductionPrograms(...a)),
+    admit: (...a) => r.unary("task-buffer.admit()", () => b.admit(...a)),
+    solverTasks: (...a) => r.unary("task-buffer.solverTasks()", () => b.solverTasks(...a)),
+    sizes: () => r.unary("task-buffer.sizes()", () => b.sizes()),
+    valueCounters: (...a) => r.unary("task-buffer.valueCounters()", () => b.valueCounters(...a)),
+    valueStats: () => r.unary("task-buffer.valueStats()", () => b.valueStats()),
+    snapshot: () => r.unary("task-buffer.snapshot()", () => b.snapshot()),
+    restore: (s) => r.unary("task-buffer.restore()", () => b.restore(s)),
+  };
+}
+
+function resilientExecutor(x: ExecutorPort, r: Retrier): ExecutorPort {
+  return {
+    validateProposals: (checks) => r.stream("code-executor.validateProposals()", () => x.validateProposals(checks)),
+    checkAnswers: (checks) => r.stream("code-executor.checkAnswers()", () => x.checkAnswers(checks)),
+  };
+}
+
+function resilientLearner(l: LearnerControl, lastCheckpoint: () => string): LearnerControl {
+  const guard = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
+    try {
+      return await call();
+    } catch (e) {
+      if (!(e instanceof ActorDiedError)) throw e;
+      throw new LearnerLostError(
+        `the learner died during ${what} (${e.reason}); its weights and optimiser state since the last checkpoint were in that process, ` +
+          `so the run cannot go on exactly: continue with --resume (${lastCheckpoint()})`,
+        { cause: e },
+      );
+    }
+  };
+  return {
+    trainStep: (batch: TrainSequence[]) => guard("trainStep()", () => l.trainStep(batch)),
+    weights: () => guard("weights()", () => l.weights()),
+    save: (dir) => guard("save()", () => l.save(dir)),
+    load: (dir) => guard("load()", () => l.load(dir)),
+  };
+}
+
+/**
+ * The rollout engine with the version it should hold tracked here: a retry first pushes the
+ * learner's weights (the current policy, which is what the engine held unless it died after an
+ * update and before taking it — then it is the one it was about to take).
+ */
+function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier, log: (s: string) => void): RolloutControl {
+  let version: number | undefined;
+  const resync = async () => {
+    const w = await learner.weights();
+    await x.setWeights(w.tensors, w.version);
+    version = w.version;
+    log(`rollout-engine: weights version ${w.version} pushed again to the restarted engine`);
+  };
+  const opts = (o: RolloutOptions): RolloutOptions => (version === undefined ? o : { ...o, weightsVersion: version });
+  return {
+    generate: (prompts, o) => r.stream("rollout-engine.generate()", () => x.generate(prompts, opts(o)), resync),
+    countTokens: (prompts) => r.unary("rollout-engine.countTokens()", () => x.countTokens(prompts), resync),
+    setWeights: async (tensors, v) => {
+      await r.unary("rollout-engine.setWeights()", () => x.setWeights(tensors, v));
+      version = v;
+    },
+  };
+}
+
+function resilientReference(x: ReferencePort, r: Retrier): ReferencePort {
+  return { score: (p, resp) => r.unary("reference-model.score()", () => x.score(p, resp)) };
+}
+
+/** The driver's ports with the retry policy above; `lastCheckpoint` names what `--resume` would continue from. */
+export function resilientPorts(p: DriverPorts, o: ResilienceOptions & { lastCheckpoint: () => string }): DriverPorts {
+  const r = new Retrier(o);
+  const learner = resilientLearner(p.learner, o.lastCheckpoint);
+  return {
+    rollout: resilientRollout(p.rollout, learner, r, o.log),
+    executor: resilientExecutor(p.executor, r),
+    buffer: resilientBuffer(p.buffer, r),
+    learner,
+    reference: p.reference && resilientReference(p.reference, r),
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * Issue #6: "killing any one actor with SIGKILL during a run: the run completes, and the buffer
+ * loses no task". A real run (embedded nats-server, executor, onnxruntime, the tiny recipe on a
+ * random model) from outside, as an operator would see it: the test connects to the run's
+ * server, SIGKILLs the task-buffer after step 1, the rollout engine after step 2 and the code
+ * executor after step 3, sees each come back as a new process while the run still goes on,
+ * and checks that every step finishes once and the task buffer after its restart (and at the
+ * end) holds every task it held before the kill.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { selfplay } from "../../cli/commands/selfplay.ts";
+import { connectToRun } from "../../cli/commands/run-connection.ts";
+import { completeCheckpoints } from "../../actors/selfplay/driver.ts";
+import type { TaskBuffer, TaskBufferState } from "../../actors/selfplay/task-buffer.ts";
+import { withCallOptions, type Cluster } from "../../runtime/index.ts";
+import { writeRandomTinyModel } from "./fixtures.ts";
+
+const STEPS = 6;
+
+/** A few short seed programs, so the buffers hold more than the identity triplet. */
+function writeSeeds(dir: string): string {
+  const programs = ["def f(a):\n    return a + 1", "def f(a):\n    return a * 3", "def f(s):\n    return s[::-1]", "def f(a):\n    return [a, a]", "def f(a):\n    return a % 7"];
+  const inputs = ["4", "5", "'abc'", "2", "19"];
+  const lines = programs.map((p, i) => JSON.stringify({ snippet: p, input: inputs[i], output: "0", imports: [] }));
+  writeFileSync(join(dir, "seeds.jsonl"), lines.join("\n") + "\n");
+  return "seeds.jsonl";
+}
+
+const metricsLines = (runDir: string) => {
+  const f = join(runDir, "metrics.jsonl");
+  return existsSync(f) ? readFileSync(f, "utf8").trim().split("\n").filter(Boolean).length : 0;
+};
+
+async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, timeoutMs = 300_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    const v = await f();
+    if (v !== undefined && v !== false) return v as T;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Every entry of every buffer, as comparable strings. */
+const tasksOf = (s: TaskBufferState) => new Set(Object.entries(s.buffers).flatMap(([b, es]) => (es ?? []).map((e) => `${b}:${JSON.stringify(e)}`)));
+
+/** SIGKILLs the actor's process and waits for its next incarnation, which must come while the run still has steps to go. */
+async function killDuringRun(cluster: Cluster, actor: string, runDir: string): Promise<void> {
+  const e = await cluster.registry.get(actor);
+  assert.ok(e?.pid, `${actor} has a pid in the registry`);
+  process.kill(e.pid, "SIGKILL");
+  await until(`${actor}'s restart`, async () => {
+    const now = await cluster.registry.get(actor);
+    return (now?.state === "alive" && now.pid !== e.pid && now.incarnation === e.incarnation + 1) || undefined;
+  });
+  assert.ok(metricsLines(runDir) < STEPS, `${actor} came back while the run still had steps to go`);
+}
+
+test("selfplay kill - SIGKILL the task-buffer, rollout-engine and code-executor mid-run: every step finishes, no task lost", { timeout: 900_000 }, async (t) => {
+  const model = writeRandomTinyModel(3);
+  const runDir = mkdtempSync(join(tmpdir(), "azr-run-kill-"));
+  const seedDir = mkdtempSync(join(tmpdir(), "azr-seeds-kill-"));
+  const set = [
+    "model.path=" + model, "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=16", "trainer.saveEvery=1", "trainer.microBatch=4",
+    `seed.dir=${seedDir}`, `seed.triplets=${writeSeeds(seedDir)}`, "seed.topUp=false", "eval.every=0",
+  ];
+  const logged: string[] = [];
+  const log = console.log;
+  t.after(() => void (console.log = log));
+  console.log = (...a: unknown[]) => {
+    logged.push(a.join(" "));
+    log(...a);
+  };
+  let op: Cluster | undefined;
+  try {
+    const run = selfplay({ recipe: "tiny", set, runDir, resume: false, steps: STEPS, web: false });
+    run.catch(() => {}); // awaited below; a failure must not surface as an unhandled rejection while the test waits
+    // The operator's view: the run's own server, found through <run-dir>/nats.json.
+    op = await until("the run's nats server", async () => {
+      if (!existsSync(join(runDir, "nats.json"))) return undefined;
+      try {
+        return (await connectToRun({ cluster: "azr", "run-dir": runDir })).cluster;
+      } catch {
+        return undefined;
+      }
+    });
+    const cluster = op;
+
+    // After step 1: the task buffer.
+    await until("step 1's metrics line", () => metricsLines(runDir) >= 1 || undefined);
+    const buffer = withCallOptions(await cluster.getActor<TaskBuffer>("task-buffer"), { retries: 30 });
+    const before = tasksOf(await buffer.snapshot());
+    await killDuringRun(cluster, "task-buffer", runDir);
+    // The restarted buffer answers with its saved state: every task from before the kill is there.
+    const restored = await buffer.snapshot();
+    for (const task of before) assert.ok(tasksOf(restored).has(task), `task lost by the task-buffer restart: ${task}`);
+
+    // After step 2: the rollout engine (it comes back with the base weights; the driver pushes the current ones again).
+    await until("step 2's metrics line", () => metricsLines(runDir) >= 2 || undefined);
+    await killDuringRun(cluster, "rollout-engine", runDir);
+    // After step 3: the code executor.
+    await until("step 3's metrics line", () => metricsLines(runDir) >= 3 || undefined);
+    await killDuringRun(cluster, "code-executor", runDir);
+
+    await run;
+    const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => l.step), [1, 2, 3, 4, 5, 6], "the run completes every step, each once");
+    assert.ok(lines.every((l) => l.train === null || Number.isFinite(l.train.loss)));
+    const final = JSON.parse(readFileSync(join(completeCheckpoints(runDir).at(-1)!.dir, "buffers.json"), "utf8")) as TaskBufferState;
+    for (const task of before) assert.ok(tasksOf(final).has(task), `task missing at the end of the run: ${task}`);
+    assert.ok(before.size >= 6, `the buffers held the seed tasks before the kill (${before.size})`);
+    assert.ok(logged.some((l) => /rollout-engine: weights version \d+ pushed again/.test(l)), "the driver re-sent the current weights to the restarted rollout engine");
+  } finally {
+    await op?.close().catch(() => {});
+    rmSync(runDir, { recursive: true, force: true });
+    rmSync(seedDir, { recursive: true, force: true });
+    rmSync(model, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,58 @@
+/**
+ * The pieces that make a killed actor's call safe to repeat, in process: the task buffer's
+ * idempotent `admit`, and the driver's stream re-open that delivers each index once. (The real
+ * kill, on actor processes, is kill.test.ts.)
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { identityTriplet, type Triplet } from "../../azr/index.ts";
+import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
+import { resilientPorts, LearnerLostError } from "../../actors/selfplay/resilient.ts";
+import type { DriverPorts } from "../../actors/selfplay/driver.ts";
+import type { IndexedAnswerVerdict } from "../../actors/code-executor/index.ts";
+import { ActorDiedError } from "../../runtime/index.ts";
+
+const cfg = { maxEntries: 100, capPolicy: "evict-oldest" as const, referenceSampling: "uniform" as const, solverMix: "max-new" as const };
+const t = (p: string, input: string): Triplet => ({ program: p, input, output: "1", imports: [], step: 3 });
+
+for (const dedupe of ["exact", "none"] as const) {
+  test(`task-buffer - admit repeated with the same entries at the same step answers the first call again (dedupe: ${dedupe})`, async () => {
+    const b = new TaskBuffer({ ...cfg, dedupe });
+    await b.admit("deduction", [identityTriplet()], 0);
+    const entries = [t("def f(a):\n    return a", "2"), t("def f(a):\n    return a + 1", "3")];
+    const first = await b.admit("deduction", entries, 3);
+    assert.equal(first.length, 2);
+    // the answer was lost (the actor died after saving); the state comes back from saveState, the driver sends again
+    const b2 = new TaskBuffer({ ...cfg, dedupe });
+    b2.loadState(structuredClone(b.saveState()));
+    assert.deepEqual(await b2.admit("deduction", entries, 3), first, "the same answer, not 'nothing new'");
+    assert.equal((await b2.sizes()).deduction, 3, "and nothing stored twice");
+    assert.equal((await b2.stats()).admittedTotal, 3);
+    // the same entries at another step are a new admission
+    assert.equal((await b2.admit("deduction", entries, 4)).length, dedupe === "none" ? 2 : 0);
+  });
+}
+
+test("resilient ports - a verdict stream cut by a dead actor is re-opened and each index is delivered once; a dead learner stops the run naming the checkpoint", async () => {
+  let opens = 0;
+  const verdict = (index: number) => ({ index, ok: true }) as unknown as IndexedAnswerVerdict;
+  const executor = {
+    async *checkAnswers(checks: unknown[]) {
+      opens++;
+      for (let i = 0; i < checks.length; i++) {
+        if (opens === 1 && i === 2) throw new ActorDiedError("code-executor", "killed by SIGKILL");
+        yield verdict(checks.length - 1 - i); // any order
+      }
+    },
+    async *validateProposals() {},
+  };
+  const learner = { trainStep: async () => { throw new ActorDiedError("learner", "killed by SIGKILL"); } };
+  const lines: string[] = [];
+  const ports = resilientPorts({ executor, learner } as unknown as DriverPorts, { log: (l) => lines.push(l), lastCheckpoint: () => "checkpoint step-2" });
+  const got: number[] = [];
+  for await (const v of ports.executor.checkAnswers(new Array(5).fill({}))) got.push(v.index);
+  assert.equal(opens, 2);
+  assert.deepEqual(got, [4, 3, 2, 1, 0]);
+  assert.ok(lines.some((l) => /code-executor\.checkAnswers\(\) failed: .*SIGKILL; retrying/.test(l)), lines.join("\n"));
+  await assert.rejects(ports.learner.trainStep([]), (e: Error) => e instanceof LearnerLostError && /--resume \(checkpoint step-2\)/.test(e.message));
+});

@@ -7,6 +7,8 @@
  * uses. Not: the loss, gradients or optimiser (model/train), which batch to train (the driver).
  * π_old: with one optimiser step per batch, the old policy is the current one, so the trainer
  * evaluates the ratio against its own detached log-probs (ρ = 1 in value, the clip inert).
+ * Off-policy runs (`selfplay.offPolicy` 1) send the behaviour policy's log-probs as
+ * `oldLogprobs`: ρ = exp(clamp(log π_θ − log π_behaviour, ±20)) under the same PPO clip (§7.2).
  */
 import type { TrainSequence, TrainStats } from "../model/engine.ts";
 import { createOrtTrainer } from "../model/train/trainer.ts";
@@ -72,7 +74,7 @@ async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
     loss: lossSettings(o.trainer), optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads, maxPositions: o.maxPositions,
   });
   return {
-    trainStep: (b) => trainer.trainStep(b.map((s) => ({ prompt: s.prompt, response: s.response, advantages: s.advantages, refLogprobs: s.refLogprobs }))),
+    trainStep: (b) => trainer.trainStep(b.map((s) => ({ prompt: s.prompt, response: s.response, advantages: s.advantages, oldLogprobs: s.oldLogprobs, refLogprobs: s.refLogprobs }))),
     getWeights: () => trainer.getWeights(),
     save: (dir) => trainer.save(dir),
     load: (dir) => trainer.load(dir),

@@ -111,7 +111,7 @@ export class RolloutEngine implements RolloutPort {
     for await (const g of stream) {
       const index = runnable[g.index];
       this.generated++;
-      yield { index, promptTokens: encoded[index], tokens: g.tokens, text: g.text, finishReason: g.finishReason, promptTooLong: false };
+      yield { index, promptTokens: encoded[index], tokens: g.tokens, text: g.text, finishReason: g.finishReason, promptTooLong: false, logprobs: g.logprobs };
     }
   }
 

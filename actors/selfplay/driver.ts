@@ -21,7 +21,7 @@ import type { TrainSequence, TrainStats } from "../../model/engine.ts";
 import type { EvalScores } from "../eval/in-training.ts";
 import type { BufferPort, ExecutorPort, ReferencePort, RolloutPort } from "./ports.ts";
 import { makeInductionSeeds, makeTripletSeeds, type MadeSeeds, type SeedingConfig } from "./seeding.ts";
-import { runStep, checkStepConfig, type StepCarry, type StepConfig, type StepResult } from "./step.ts";
+import { runStep, checkStepConfig, collectStep, finishStep, type CollectedStep, type StepCarry, type StepConfig, type StepResult } from "./step.ts";
 import type { TaskBufferState } from "./task-buffer.ts";
 import { resilientPorts } from "./resilient.ts";
 import { withStepSpan } from "../../runtime/telemetry-local.ts";
@@ -274,26 +274,112 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
   }
 
   const last = Math.min(cfg.selfplay.steps, o.stopAfter ?? Infinity);
+  const checkpointDue = (step: number) => step % cfg.trainer.saveEvery === 0 || step === last;
   let result: StepResult | undefined;
+  /** A finished step: its metrics line (with `extra`), the progress callback, the checkpoint when due. */
+  const complete = async (r: StepResult, extra?: Record<string, unknown>) => {
+    result = r;
+    state = { step: r.step, carry: r.carry };
+    const { carry: _carry, ...line } = r;
+    const evaluation = o.evaluate && cfg.eval.every > 0 && r.step % cfg.eval.every === 0 ? await evaluateSafely(o.evaluate, r.step, log) : undefined;
+    appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...extra, ...evaluation }) + "\n");
+    o.onStep?.(r);
+    if (checkpointDue(r.step)) {
+      const dir = await saveCheckpoint(o.runDir, state, ports, cfg.trainer.keepCheckpoints);
+      log(`checkpoint ${dir}`);
+    }
+  };
+  const pushWeights = async () => {
+    const w = await ports.learner.weights();
+    await ports.rollout.setWeights(w.tensors, w.version);
+  };
+
+  if (cfg.selfplay.offPolicy) {
+    await runOffPolicy({ cfg, ports, o, log, last, checkpointDue, complete, pushWeights, from: state });
+    return result;
+  }
   while (state.step < last) {
     o.signal?.throwIfAborted();
     const step = state.step + 1;
     // One trace per step (its root span carries the step number): what `azr trace <step>` shows.
-    result = await withStepSpan(step, async () => {
+    const r = await withStepSpan(step, async () => {
       const r = await runStep(step, cfg, { rollout: ports.rollout, executor: ports.executor, buffer: ports.buffer, learner: ports.learner, reference: ports.reference }, state.carry);
-      const w = await ports.learner.weights();
-      await ports.rollout.setWeights(w.tensors, w.version);
+      await pushWeights();
       return r;
     });
-    state = { step, carry: result.carry };
-    const { carry: _carry, ...line } = result;
-    const evaluation = o.evaluate && cfg.eval.every > 0 && step % cfg.eval.every === 0 ? await evaluateSafely(o.evaluate, step, log) : undefined;
-    appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...evaluation }) + "\n");
-    o.onStep?.(result);
-    if (step % cfg.trainer.saveEvery === 0 || step === last) {
-      const dir = await saveCheckpoint(o.runDir, state, ports, cfg.trainer.keepCheckpoints);
-      log(`checkpoint ${dir}`);
-    }
+    await complete(r);
   }
   return result;
+}
+
+interface OffPolicyLoop {
+  cfg: DriverConfig;
+  ports: DriverPorts;
+  o: DriverOptions;
+  log: (s: string) => void;
+  last: number;
+  checkpointDue: (step: number) => boolean;
+  complete: (r: StepResult, extra: Record<string, unknown>) => Promise<void>;
+  pushWeights: () => Promise<void>;
+  from: DriverState;
+}
+
+/** An update running in the background, with the step it trains. */
+interface InFlight {
+  collected: CollectedStep;
+  /** Its samples came from the policy before the previous update (that update was still running). */
+  lagged: boolean;
+  training: Promise<{ stats: TrainStats | null; start: number; end: number }>;
+}
+
+/**
+ * `selfplay.offPolicy` 1 (beyond the reference, which is synchronous): step t+1's rollouts,
+ * executor checks and rewards run while the learner updates on step t, so the rollout engine
+ * still holds the weights before update t — one version behind the learner. The learner corrects
+ * with the importance ratio ρ = exp(log π_θ − log π_behaviour) under §7.2's PPO clip, the
+ * behaviour log-probs coming with each sample from the engine that drew it (step.ts).
+ *
+ * The pipeline drains before every checkpoint (no step is collected past a step being saved),
+ * so a checkpoint holds buffers, weights and carry of one step and `--resume` stays exact; a
+ * stop request drains it too. Each metrics line carries `offPolicy`: whether its samples lagged
+ * and how many seconds of the next step's collection overlapped its update.
+ */
+async function runOffPolicy(x: OffPolicyLoop): Promise<void> {
+  const { cfg, ports, o } = x;
+  let carry = x.from.carry;
+  let next = x.from.step + 1;
+  let pending: InFlight | undefined;
+  let overlapTotal = 0;
+  const startTraining = (collected: CollectedStep, lagged: boolean): InFlight => {
+    const start = performance.now();
+    const training = (collected.batch.length ? ports.learner.trainStep(collected.batch) : Promise.resolve(null)).then((stats) => ({ stats, start, end: performance.now() }));
+    training.catch(() => {}); // awaited by settle(); not an unhandled rejection while the next step is collected
+    return { collected, lagged, training };
+  };
+  const settle = async (p: InFlight, overlapSeconds: number) => {
+    const t = await p.training;
+    await x.pushWeights();
+    overlapTotal += overlapSeconds;
+    await x.complete(finishStep(p.collected, t.stats, t.end), { offPolicy: { lagged: p.lagged, overlapSeconds } });
+  };
+  for (;;) {
+    if (pending && (x.checkpointDue(pending.collected.result.step) || next > x.last || o.signal?.aborted)) {
+      await settle(pending, 0);
+      pending = undefined;
+    }
+    if (!pending && next > x.last) break;
+    o.signal?.throwIfAborted();
+    const step = next++;
+    const c0 = performance.now();
+    const collected = await withStepSpan(step, () => collectStep(step, cfg, { rollout: ports.rollout, executor: ports.executor, buffer: ports.buffer, reference: ports.reference }, carry));
+    const c1 = performance.now();
+    carry = collected.result.carry;
+    const lagged = pending !== undefined;
+    if (pending) {
+      const t = await pending.training;
+      await settle(pending, Math.max(0, Math.min(c1, t.end) - Math.max(c0, t.start)) / 1000);
+    }
+    pending = startTraining(collected, lagged);
+  }
+  x.log(`off-policy: rollouts of the next step overlapped the update for ${overlapTotal.toFixed(1)} s in all`);
 }

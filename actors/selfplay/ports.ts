@@ -37,6 +37,11 @@ export interface RolloutSample {
   finishReason: "eos" | "stop" | "length";
   /** The prompt alone was longer than the engine's prompt limit: nothing was generated. */
   promptTooLong: boolean;
+  /**
+   * Per token, its log-prob under the weights that sampled it at temperature 1 (π_old of §7.2
+   * for the behaviour policy): what an off-policy update (`selfplay.offPolicy`) divides by.
+   */
+  logprobs?: Float32Array;
 }
 
 export interface RolloutPort {

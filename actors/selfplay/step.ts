@@ -35,6 +35,8 @@ export interface StepConfig {
   selfplay: {
     taskTypes: TaskType[]; batchSize: number; references: number; inductionInputs: number; nSamples: number;
     temperature: number; topP: number; learnabilityTemperature: number; solveFrom: "same-step" | "previous-step"; trainPropose: boolean;
+    /** Steps the behaviour policy may lag the learner (0: synchronous, the reference; 1: rollouts overlap the previous update). */
+    offPolicy?: number;
   };
   prompt: { variant: "full" | "compact"; chatTemplate: boolean; maxTokens: number; maxRedraws: number };
   data: { maxResponseTokens: number };
@@ -205,6 +207,33 @@ async function redrawLongProposerPrompts(
 
 /** Runs step `step` (1-based). `carry` is the previous step's result carry (seeds' step: empty). */
 export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, carry: StepCarry = { fresh: {} }): Promise<StepResult> {
+  const c = await collectStep(step, cfg, ports, carry);
+  const train = c.batch.length ? await ports.learner.trainStep(c.batch) : null;
+  return finishStep(c, train);
+}
+
+/** A step up to its update: the metrics without the training statistics, and the batch to train. */
+export interface CollectedStep {
+  result: Omit<StepResult, "train">;
+  batch: TrainSequence[];
+  /** performance.now() when the reward phase began (the `train` lap runs from there to the end of the update). */
+  trainPhaseStart: number;
+  /** performance.now() when the step began. */
+  start: number;
+}
+
+/** The step's result once its update is done: the `train` lap and the total include the update. */
+export function finishStep(c: CollectedStep, train: TrainStats | null, end = performance.now()): StepResult {
+  const seconds = { ...c.result.seconds, train: (end - c.trainPhaseStart) / 1000, total: (end - c.start) / 1000 };
+  return { ...c.result, train, seconds };
+}
+
+/**
+ * Everything of step `step` before the update: propose, validate, solve, check, rewards,
+ * advantages, the batch. With `selfplay.offPolicy` > 0 each sequence carries the log-probs its
+ * generating (behaviour) policy gave its tokens, so the learner's ratio corrects for the lag.
+ */
+export async function collectStep(step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, carry: StepCarry = { fresh: {} }): Promise<CollectedStep> {
   const rewards = ports.rewards ?? createRewardRegistry();
   checkStepConfig(cfg, rewards);
   const sp = cfg.selfplay;
@@ -357,13 +386,13 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
   const { advantages } = trrAdvantages(forUpdate.map((x): Scored => ({ group: x.group, reward: x.reward, length: x.sample.tokens.length })), cfg.trainer.advantageStats);
   const batch: TrainSequence[] = forUpdate.map((x, k) => ({
     prompt: x.sample.promptTokens, response: x.sample.tokens, advantages: broadcastAdvantage(advantages[k], x.sample.tokens.length),
+    ...(sp.offPolicy ? { oldLogprobs: behaviourLogprobs(x.sample) } : {}),
   }));
   if (ports.reference && batch.length) {
     const ref = await ports.reference.score(batch.map((b) => b.prompt), batch.map((b) => b.response));
     batch.forEach((b, k) => (b.refLogprobs = ref[k]));
   }
-  const train = batch.length ? await ports.learner.trainStep(batch) : null;
-  lap("train", t);
+  const trainPhaseStart = t;
 
   // 7. Metrics per group (§8).
   const groups: StepResult["groups"] = {};
@@ -384,12 +413,20 @@ export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, c
     const sItems = trained.filter((x) => x.group === sk);
     groups[sk] = { ...groupMetrics(sItems), accuracy: sItems.length ? sItems.filter((x) => x.correct).length / sItems.length : 0 };
   }
-  seconds.total = (performance.now() - t0) / 1000;
   const samples = proposals.slice(0, 12).map((p, i) => ({
     type: p.type,
     program: (read[i].parsed && read[i].parsed.kind === "triplet" ? read[i].parsed.program : p.program?.program) ?? proposed[i].text.slice(0, 400),
     verdict: candidates.has(i) ? "valid" : reasons[i] || "unparsed",
     solveRate: rbar.get(i),
   }));
-  return { step, groups, train, bufferSizes: await ports.buffer.sizes(), bufferValues: await ports.buffer.valueStats(), seconds, samples, carry: { fresh } };
+  const result = { step, groups, bufferSizes: await ports.buffer.sizes(), bufferValues: await ports.buffer.valueStats(), seconds, samples, carry: { fresh } };
+  return { result, batch, trainPhaseStart, start: t0 };
+}
+
+/** The behaviour policy's log-probs of a sample's tokens (temperature 1, as π_old in §7.2), as the rollout engine reported them. */
+function behaviourLogprobs(s: RolloutSample): Float32Array {
+  if (!s.logprobs || s.logprobs.length !== s.tokens.length) {
+    throw new Error(`selfplay.offPolicy needs the rollout engine's per-token log-probs of every sample (got ${s.logprobs?.length ?? "none"} for ${s.tokens.length} tokens): use actors/rollout-engine.ts, or set selfplay.offPolicy=0`);
+  }
+  return Float32Array.from(s.logprobs);
 }

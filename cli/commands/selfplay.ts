@@ -31,6 +31,8 @@ export interface SelfplayArgs {
   runDir?: string;
   resume: boolean;
   steps?: number;
+  /** Shortcut for --set selfplay.offPolicy=N (validated there: 0 or 1). */
+  offPolicy?: number;
   web: boolean;
 }
 
@@ -102,7 +104,8 @@ function progressLine(r: StepResult, total: number, started: number): string {
 
 export async function selfplay(args: SelfplayArgs): Promise<void> {
   const repoRoot = process.cwd();
-  let recipe = applySettings(applySeedEnv(await loadRecipe(args.recipe), process.env), args.set);
+  const shortcuts = args.offPolicy === undefined ? [] : [`selfplay.offPolicy=${args.offPolicy}`];
+  let recipe = applySettings(applySeedEnv(await loadRecipe(args.recipe), process.env), [...args.set, ...shortcuts]);
   if (args.steps !== undefined) recipe = { ...recipe, selfplay: { ...recipe.selfplay, steps: args.steps } };
   recipe = checkRecipeRunnable(recipe, repoRoot);
   const modelDir = recipe.model.path!;
@@ -180,6 +183,7 @@ export const selfplayCommand: CommandModule<object, SelfplayArgs> = {
       .option("run-dir", { type: "string", describe: "run folder (default runs/<recipe>-<time>)" })
       .option("resume", { type: "boolean", default: false, describe: "continue the run in --run-dir from its newest checkpoint" })
       .option("steps", { type: "number", describe: "shortcut for --set selfplay.steps=N" })
+      .option("off-policy", { type: "number", describe: "1: rollouts of step t+1 overlap the update of step t, importance-ratio corrected (shortcut for --set selfplay.offPolicy=N; default 0, synchronous)" })
       .option("web", { type: "boolean", default: false, describe: "serve the run's web view while it runs" }) as never,
   handler: async (argv) => {
     try {

@@ -5,7 +5,7 @@ import { doctorCommand } from "./commands/doctor.ts";
 import { selfplayCommand } from "./commands/selfplay.ts";
 import { recipesCommand } from "./commands/recipes.ts";
 import { baseModelCommand } from "./commands/base-model.ts";
-import { modelCommand } from "./commands/model.ts";
+import { exportCheckpointCommand, modelCommand } from "./commands/model.ts";
 import { actorsCommand } from "./commands/actors.ts";
 import { nodesCommand } from "./commands/nodes.ts";
 import { killCommand } from "./commands/kill.ts";
@@ -25,6 +25,7 @@ await yargs(hideBin(process.argv))
   .command(recipesCommand)
   .command(baseModelCommand)
   .command(modelCommand)
+  .command(exportCheckpointCommand)
   .command(actorsCommand)
   .command(nodesCommand)
   .command(killCommand)

@@ -3,6 +3,7 @@
  *   dump   — write one of our graphs (step, score, logits) for a config.json as a .onnx file
  *            (weights are graph inputs, so no weights are needed; open it in Netron);
  *   export — write a Hugging Face checkpoint in the transformers.js layout (onnx/model.onnx).
+ * And the top-level `azr export <checkpoint> <dir>`: a self-play checkpoint as a Hugging Face folder.
  */
 import type { CommandModule } from "yargs";
 import { join } from "node:path";
@@ -11,6 +12,7 @@ import { loadWeights } from "../../model/checkpoint.ts";
 import { buildGraph, type GraphKind } from "../../model/arch/transformer.ts";
 import { dumpGraph } from "../../model/graph/serialize.ts";
 import { exportTransformersJs } from "../../model/export/transformers-js.ts";
+import { exportCheckpoint, ExportError } from "../../actors/selfplay/export.ts";
 
 const KINDS: GraphKind[] = ["step", "score", "logits"];
 
@@ -54,6 +56,31 @@ const exportCommand: CommandModule<object, ExportArgs> = {
     const config = readConfig(argv.dir);
     exportTransformersJs(argv.out, config, loadWeights(argv.dir, config), argv.dir);
     console.log(`wrote ${join(argv.out, "onnx", "model.onnx")}`);
+  },
+};
+
+interface ExportCheckpointArgs {
+  checkpoint: string;
+  dir: string;
+}
+
+/** `azr export <checkpoint> <dir>` (top level, as issue #6 names it): a self-play checkpoint as a Hugging Face folder. */
+export const exportCheckpointCommand: CommandModule<object, ExportCheckpointArgs> = {
+  command: "export <checkpoint> <dir>",
+  describe: "write a self-play checkpoint (run folder, checkpoints/step-N or its learner/) as a Hugging Face model folder",
+  builder: (y) =>
+    y
+      .positional("checkpoint", { type: "string", demandOption: true, describe: "run folder (its newest checkpoint), runs/<run>/checkpoints/step-N, or its learner/ folder" })
+      .positional("dir", { type: "string", demandOption: true, describe: "output folder (config.json, model.safetensors, tokenizer files)" }),
+  handler: (argv) => {
+    try {
+      const { source, files } = exportCheckpoint(argv.checkpoint, argv.dir);
+      console.log(`wrote ${argv.dir} from ${source.learnerDir}: ${files.join(", ")}`);
+    } catch (e) {
+      if (!(e instanceof ExportError)) throw e;
+      console.error(`azr export: ${e.message}`);
+      process.exitCode = 2;
+    }
   },
 };
 

@@ -11,7 +11,8 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { RolloutPort } from "../selfplay/ports.ts";
 import { suiteItems, type BuiltSuite, type FileFormat, type SuiteName } from "./items.ts";
-import { runSuite, type Generator } from "./runner.ts";
+import { readRecords, runSuite, type Generator } from "./runner.ts";
+import { accuracyByType } from "./tiny-suite.ts";
 import type { AnswerChecker, CodePrompt, MathTemplate } from "./suites.ts";
 
 /** The recipe fields the evaluation reads (a Recipe satisfies it structurally). */
@@ -84,11 +85,17 @@ export class InTrainingEval {
     const dir = join(this.o.runDir, "eval");
     mkdirSync(dir, { recursive: true });
     const log = this.o.log ?? (() => {});
+    const recordFile = join(dir, `step-${step}.problems.jsonl`);
     const tallies = await runSuite(this.built.flatMap((b) => b.items), greedyGenerator(this.ports.rollout), {
-      batchSize: e.batchSize, recordFile: join(dir, `step-${step}.problems.jsonl`), log: (l) => log(`eval step ${step}: ${l}`),
+      batchSize: e.batchSize, recordFile, log: (l) => log(`eval step ${step}: ${l}`),
     });
     const benchmarks: Record<string, BenchmarkScore> = {};
     for (const [name, t] of tallies) benchmarks[name] = { n: t.n, correct: t.correct, accuracy: t.n ? t.correct / t.n : 0 };
+    if (tallies.has("tiny")) {
+      // The tiny set mixes three task types; self-play moves them separately, so each gets a curve.
+      const byType = accuracyByType([...readRecords(recordFile).values()].filter((r) => r.benchmark === "tiny"));
+      for (const [type, a] of Object.entries(byType)) if (a.total) benchmarks[`tiny/${type}`] = { n: a.total, correct: a.correct, accuracy: a.accuracy };
+    }
     return { suites: [...e.suites], seconds: (performance.now() - t0) / 1000, benchmarks };
   }
 

@@ -17,7 +17,9 @@ const CHARTS = [
   { id: "reward", title: "Reward mean", groups: /./, value: (g) => g.rewardMean },
   { id: "length", title: "Response length (mean tokens)", groups: /./, value: (g) => g.responseLength && g.responseLength.mean },
   { id: "loss", title: "Train loss", train: (t) => t && t.loss },
+  { id: "eval", title: "Evaluation pass@1 (every eval.every steps)", eval: true },
 ];
+const EVAL_COLORS = ["#1d2330", "#0969da", "#9a6700", "#bf3989", "#1a7f37", "#cf222e", "#8250df", "#57606a"];
 
 const steps = [];
 let nextLine = 0;
@@ -124,7 +126,14 @@ function renderCharts() {
   const groups = [...new Set(steps.flatMap((s) => Object.keys(s.groups || {})))].sort();
   box.replaceChildren(...CHARTS.map((c) => {
     let series;
-    if (c.train) {
+    if (c.eval) {
+      const names = [...new Set(steps.flatMap((s) => Object.keys((s.eval && s.eval.benchmarks) || {})))].sort();
+      series = names.map((b, i) => ({
+        name: b,
+        color: EVAL_COLORS[i % EVAL_COLORS.length],
+        points: steps.filter((s) => s.eval && s.eval.benchmarks[b]).map((s) => [s.step, s.eval.benchmarks[b].accuracy]),
+      }));
+    } else if (c.train) {
       series = [{ name: "loss", color: "#1d2330", points: steps.map((s) => [s.step, c.train(s.train)]).filter((p) => Number.isFinite(p[1])) }];
     } else {
       series = groups.filter((g) => c.groups.test(g)).map((g) => ({

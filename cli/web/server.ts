@@ -55,6 +55,8 @@ export interface StepPoint {
   groups: Record<string, Record<string, unknown>>;
   train: Record<string, unknown> | null;
   seconds: Record<string, number>;
+  /** In-training evaluation scores, on the steps that ran one. */
+  eval?: { benchmarks: Record<string, { accuracy: number; n: number }> };
 }
 
 /** Reads metrics.jsonl from line `from`; stops before a last line that is still being written. */
@@ -81,6 +83,7 @@ function toPoint(l: Record<string, unknown>): StepPoint {
     groups: (l.groups ?? {}) as StepPoint["groups"],
     train: (l.train ?? null) as StepPoint["train"],
     seconds: (l.seconds ?? {}) as StepPoint["seconds"],
+    eval: (l.eval ?? undefined) as StepPoint["eval"],
   };
 }
 

@@ -39,6 +39,8 @@ function stepLine(step: number): string {
     train: { step, loss: 0.5 / step, gradNorm: 1, lr: 1e-4, tokens: 2000, terms: {} },
     bufferSizes: { deduction: 10 + step, abduction: 10 + step, induction: 8 + step },
     seconds: { total: 30 },
+    // An in-training evaluation every second step, as eval.every = 2 writes it.
+    ...(step % 2 === 0 ? { eval: { suites: ["tiny"], seconds: 3, benchmarks: { tiny: { n: 30, correct: step, accuracy: step / 30 }, "tiny/deduction": { n: 10, correct: step, accuracy: step / 10 } } } } : {}),
     samples: [
       { type: "deduction", program: "def f(xs):\n    return sorted(set(xs))[-2]", input: "[3, 1, 4, 1, 5]", verdict: "valid", solveRate: 0.5 },
       { type: "abduction", program: "def f(s):\n    return s[::-1].upper()", verdict: "invalid: exception", solveRate: null },
@@ -83,7 +85,8 @@ describe("web view in chromium", { skip: SKIP }, () => {
       const nats = await page.textContent("#nats");
       assert.match(nats ?? "", /connections\s*\d+/);
       await page.waitForSelector('#chart-valid path[data-series="propose/induction"]');
-      assert.equal(await page.locator("#charts .chart").count(), 5, "the five curves are drawn");
+      await page.waitForSelector('#chart-eval path[data-series="tiny/deduction"]');
+      assert.equal(await page.locator("#charts .chart").count(), 6, "the five curves and the evaluation are drawn");
       assert.deepEqual(scriptErrors, [], "the page's script ran without errors");
 
       const shot = process.env.AZR_UPDATE_DOCS === "1" ? DOCS_SHOT : join(t.runDir, "web-view.png");

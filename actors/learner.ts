@@ -16,6 +16,7 @@ import type { PolicyLossSettings } from "../model/train/losses.ts";
 import type { OptimSettings } from "../model/train/optim.ts";
 import { defineActor } from "../runtime/index.ts";
 import type { LearnerControl } from "./selfplay/driver.ts";
+import { LEARNER_VERSION_MISMATCH } from "./selfplay/ports.ts";
 
 /** The recipe's `trainer` section, as the learner reads it. */
 export interface LearnerSettings {
@@ -105,6 +106,10 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
   };
 }
 
+export class LearnerVersionError extends Error {
+  override name = LEARNER_VERSION_MISMATCH;
+}
+
 export class Learner implements LearnerControl {
   private trainer: Promise<TrainerBackend>;
   private version = 0;
@@ -115,7 +120,19 @@ export class Learner implements LearnerControl {
     this.trainer.catch(() => {}); // surfaced by the first call
   }
 
-  async trainStep(batch: TrainSequence[]): Promise<TrainStats> {
+  /**
+   * The caller names the weight version it believes this learner holds: a learner that died and
+   * came back (base weights, fresh optimiser) refuses instead of training or saving the wrong
+   * state (the driver then rolls the run back to its last checkpoint, resilient.ts).
+   */
+  private expect(version: number | undefined, what: string): void {
+    if (version !== undefined && version !== this.version) {
+      throw new LearnerVersionError(`learner holds weights version ${this.version}, the caller expects ${version} for ${what}: it restarted since (its state since the last checkpoint is gone)`);
+    }
+  }
+
+  async trainStep(batch: TrainSequence[], expectVersion?: number): Promise<TrainStats> {
+    this.expect(expectVersion, "trainStep");
     const stats = await (await this.trainer).trainStep(batch);
     this.version++;
     this.last = stats;
@@ -126,7 +143,8 @@ export class Learner implements LearnerControl {
     return { version: this.version, tensors: await (await this.trainer).getWeights() };
   }
 
-  async save(dir: string): Promise<void> {
+  async save(dir: string, expectVersion?: number): Promise<void> {
+    this.expect(expectVersion, "save");
     await (await this.trainer).save(dir);
   }
 

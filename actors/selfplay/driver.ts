@@ -23,15 +23,15 @@ import type { BufferPort, ExecutorPort, ReferencePort, RolloutPort } from "./por
 import { makeInductionSeeds, makeTripletSeeds, type MadeSeeds, type SeedingConfig } from "./seeding.ts";
 import { runStep, checkStepConfig, collectStep, finishStep, type CollectedStep, type StepCarry, type StepConfig, type StepResult } from "./step.ts";
 import type { TaskBufferState } from "./task-buffer.ts";
-import { resilientPorts } from "./resilient.ts";
+import { LearnerLostError, recoverLearner, resilientPorts } from "./resilient.ts";
 import { withStepSpan } from "../../runtime/telemetry-local.ts";
 
 /** The learner's surface the driver uses (actors/learner.ts implements it). */
 export interface LearnerControl {
-  trainStep(batch: TrainSequence[]): Promise<TrainStats>;
+  trainStep(batch: TrainSequence[], expectVersion?: number): Promise<TrainStats>;
   /** Current weights (merged when LoRA) with their version, for the rollout engine. */
   weights(): Promise<{ version: number; tensors: Map<string, Float32Array> }>;
-  save(dir: string): Promise<void>;
+  save(dir: string, expectVersion?: number): Promise<void>;
   load(dir: string): Promise<void>;
 }
 
@@ -214,7 +214,7 @@ async function saveCheckpoint(runDir: string, state: DriverState, ports: DriverP
   const tmp = `${dir}.partial`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  await ports.learner.save(join(tmp, "learner"));
+  await ports.learner.save(join(tmp, "learner")); // names the expected weight version (resilient.ts)
   writeFileSync(join(tmp, "buffers.json"), JSON.stringify(await ports.buffer.snapshot()));
   writeFileSync(join(tmp, "driver.json"), JSON.stringify(state));
   writeFileSync(join(tmp, "complete"), new Date().toISOString() + "\n");
@@ -272,6 +272,8 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
     await ports.buffer.admit("induction", seeds.induction, 0);
     if (seeds.errors) await ports.buffer.admit("error", seeds.errors, 0);
   }
+  // What a learner lost before the first checkpoint rolls back to (with the new learner's own start).
+  const seeded = state.step === 0 ? await ports.buffer.snapshot() : undefined;
 
   const last = Math.min(cfg.selfplay.steps, o.stopAfter ?? Infinity);
   const checkpointDue = (step: number) => step % cfg.trainer.saveEvery === 0 || step === last;
@@ -294,22 +296,62 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
     await ports.rollout.setWeights(w.tensors, w.version);
   };
 
-  if (cfg.selfplay.offPolicy) {
-    await runOffPolicy({ cfg, ports, o, log, last, checkpointDue, complete, pushWeights, from: state });
-    return result;
-  }
-  while (state.step < last) {
-    o.signal?.throwIfAborted();
-    const step = state.step + 1;
-    // One trace per step (its root span carries the step number): what `azr trace <step>` shows.
-    const r = await withStepSpan(step, async () => {
-      const r = await runStep(step, cfg, { rollout: ports.rollout, executor: ports.executor, buffer: ports.buffer, learner: ports.learner, reference: ports.reference }, state.carry);
+  const synchronous = async () => {
+    while (state.step < last) {
+      o.signal?.throwIfAborted();
+      const step = state.step + 1;
+      // One trace per step (its root span carries the step number): what `azr trace <step>` shows.
+      const r = await withStepSpan(step, async () => {
+        const r = await runStep(step, cfg, { rollout: ports.rollout, executor: ports.executor, buffer: ports.buffer, learner: ports.learner, reference: ports.reference }, state.carry);
+        await pushWeights();
+        return r;
+      });
+      await complete(r);
+    }
+  };
+
+  let rollbacks = 0;
+  for (;;) {
+    try {
+      if (cfg.selfplay.offPolicy) await runOffPolicy({ cfg, ports, o, log, last, checkpointDue, complete, pushWeights, from: state });
+      else await synchronous();
+      return result;
+    } catch (e) {
+      if (!(e instanceof LearnerLostError) || ++rollbacks > MAX_ROLLBACKS) throw e;
+      state = await rollBack(e, { runDir: o.runDir, ports, raw: actorPorts, seeded, log });
       await pushWeights();
-      return r;
-    });
-    await complete(r);
+    }
   }
-  return result;
+}
+
+/** Rollbacks after learner deaths in one invocation, at most (a learner that keeps dying is not a kill to ride through). */
+const MAX_ROLLBACKS = 3;
+
+/**
+ * The learner died: its weights and optimiser state since the last checkpoint went with it.
+ * The whole run goes back to that checkpoint (or, before the first one, to the seeded start):
+ * the learner's new incarnation loads it, the buffers are restored, the metrics lines after it
+ * are dropped, and the steps since are run again. Every draw of a step is seeded from (seed,
+ * step), so the replay is the same run; the tasks the replayed steps admitted come back with it.
+ */
+async function rollBack(
+  e: LearnerLostError,
+  x: { runDir: string; ports: DriverPorts; raw: DriverPorts; seeded: TaskBufferState | undefined; log: (s: string) => void },
+): Promise<DriverState> {
+  const c = completeCheckpoints(x.runDir).at(-1);
+  if (!c && !x.seeded) throw e;
+  x.log(`${(e.cause as Error)?.message ?? e.message}: the learner's state since the last checkpoint is lost; ` +
+    `rolling the run back to ${c ? `checkpoint step-${c.step}` : "its seeded start"} and replaying the steps since (every step is seeded, so the replay is the same run)`);
+  await recoverLearner(x.raw.learner, c ? join(c.dir, "learner") : null, { log: x.log });
+  const state: DriverState = c ? JSON.parse(readFileSync(join(c.dir, "driver.json"), "utf8")) : { step: 0, carry: { fresh: {} } };
+  await x.ports.buffer.restore(c ? JSON.parse(readFileSync(join(c.dir, "buffers.json"), "utf8")) : x.seeded!);
+  const metricsFile = join(x.runDir, "metrics.jsonl");
+  if (existsSync(metricsFile)) {
+    const kept = readFileSync(metricsFile, "utf8").split("\n").filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= state.step);
+    writeFileSync(metricsFile, kept.map((l) => l + "\n").join(""));
+  }
+  x.log(`rolled back to step ${state.step}; the learner is back`);
+  return state;
 }
 
 interface OffPolicyLoop {

@@ -56,8 +56,12 @@ export interface ExecutorPort {
 }
 
 export interface LearnerPort {
-  trainStep(batch: TrainSequence[]): Promise<TrainStats>;
+  /** `expectVersion`: the weight version the caller believes the learner holds; another one is refused (LEARNER_VERSION_MISMATCH). */
+  trainStep(batch: TrainSequence[], expectVersion?: number): Promise<TrainStats>;
 }
+
+/** The name of the learner's error for an `expectVersion` it does not hold (it restarted). */
+export const LEARNER_VERSION_MISMATCH = "LearnerVersionMismatch";
 
 /** Log-probs of responses under the frozen reference policy (only when the loss has a KL term). */
 export interface ReferencePort {

@@ -15,8 +15,10 @@
  *   engine that died and restarted between two calls (no call saw it) is caught as well.
  * - reference-model: frozen weights, `score` is a pure function.
  * - learner: not repeated. Its weights and optimiser state since the last checkpoint live only in
- *   its process, so a restarted learner cannot continue the same run: the run stops with
- *   LearnerLostError, naming the checkpoint `--resume` continues from.
+ *   its process, so a restarted learner cannot continue the same step: its calls fail with
+ *   LearnerLostError, and the driver rolls the whole run back to the last checkpoint and replays
+ *   the steps since (driver.ts). trainStep and save name the weight version the learner should
+ *   hold, so a restart no call saw is caught before it trains or saves the wrong state.
  *
  * Covers: retry policy and the rollout weight re-sync. Not: restarting (runtime/node-agent.ts).
  */
@@ -24,7 +26,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ActorDiedError } from "../../runtime/index.ts";
 import type { TrainSequence } from "../../model/engine.ts";
 import type { BufferControl, DriverPorts, LearnerControl, RolloutControl } from "./driver.ts";
-import { WEIGHTS_VERSION_MISMATCH, type ExecutorPort, type ReferencePort, type RolloutOptions } from "./ports.ts";
+import { LEARNER_VERSION_MISMATCH, WEIGHTS_VERSION_MISMATCH, type ExecutorPort, type ReferencePort, type RolloutOptions } from "./ports.ts";
 
 export interface ResilienceOptions {
   log: (line: string) => void;
@@ -114,25 +116,58 @@ function resilientExecutor(x: ExecutorPort, r: Retrier): ExecutorPort {
   };
 }
 
+/**
+ * The learner, with the weight version it should hold tracked here: each trainStep and save
+ * names it, and weights() is checked against it, so a learner that died and came back between
+ * two calls (no call saw it die) is caught too. Any of these becomes LearnerLostError.
+ */
 function resilientLearner(l: LearnerControl, lastCheckpoint: () => string): LearnerControl {
+  // A fresh run's learner starts at version 0; load() leaves it unknown until the next weights().
+  let version: number | undefined = 0;
   const guard = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     try {
       return await call();
     } catch (e) {
-      if (!(e instanceof ActorDiedError)) throw e;
+      if (!(e instanceof ActorDiedError) && (e as Error)?.name !== LEARNER_VERSION_MISMATCH) throw e;
+      version = undefined;
       throw new LearnerLostError(
-        `the learner died during ${what} (${e.reason}); its weights and optimiser state since the last checkpoint were in that process, ` +
-          `so the run cannot go on exactly: continue with --resume (${lastCheckpoint()})`,
+        `the learner died during ${what} (${e instanceof ActorDiedError ? e.reason : (e as Error).message}); its weights and optimiser state since the last checkpoint were in that process ` +
+          `(if the run cannot roll back, continue with --resume: ${lastCheckpoint()})`,
         { cause: e },
       );
     }
   };
   return {
-    trainStep: (batch: TrainSequence[]) => guard("trainStep()", () => l.trainStep(batch)),
-    weights: () => guard("weights()", () => l.weights()),
-    save: (dir) => guard("save()", () => l.save(dir)),
-    load: (dir) => guard("load()", () => l.load(dir)),
+    trainStep: (batch: TrainSequence[]) => guard("trainStep()", async () => {
+      const stats = await l.trainStep(batch, version);
+      if (version !== undefined) version++;
+      return stats;
+    }),
+    weights: () => guard("weights()", async () => {
+      const w = await l.weights();
+      if (version !== undefined && w.version !== version) {
+        throw Object.assign(new Error(`learner holds weights version ${w.version}, expected ${version}: it restarted since`), { name: LEARNER_VERSION_MISMATCH });
+      }
+      version = w.version;
+      return w;
+    }),
+    save: (dir) => guard("save()", () => l.save(dir, version)),
+    load: (dir) => guard("load()", async () => {
+      version = undefined;
+      await l.load(dir);
+    }),
   };
+}
+
+/**
+ * Waits for the learner's next incarnation and loads the checkpoint at `dir` into it; with `dir`
+ * null the new incarnation's own start (the base model, a fresh optimiser) is the state wanted.
+ */
+export async function recoverLearner(raw: LearnerControl, dir: string | null, o: ResilienceOptions): Promise<void> {
+  await new Retrier(o).unary(dir ? "learner.load()" : "learner.weights()", async () => {
+    if (dir) await raw.load(dir);
+    else await raw.weights();
+  });
 }
 
 /**

@@ -137,7 +137,11 @@ test("selfplay driver - in-training evaluation every eval.every steps on the cur
     assert.deepEqual(evaluatedAt, [2], "after step 2, with the weights of step 2 published");
     const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
     assert.deepEqual(lines.map((l) => l.eval !== undefined), [false, true, false]);
-    assert.deepEqual(lines[1].eval.benchmarks, { tiny: { n: 3, correct: 1, accuracy: 1 / 3 } }, "only the x + 1 deduction task is answered right");
+    assert.deepEqual(lines[1].eval.benchmarks, {
+      tiny: { n: 3, correct: 1, accuracy: 1 / 3 },
+      // per task type too (2cff8c6)
+      "tiny/deduction": { n: 1, correct: 1, accuracy: 1 }, "tiny/abduction": { n: 1, correct: 0, accuracy: 0 }, "tiny/induction": { n: 1, correct: 0, accuracy: 0 },
+    }, "only the x + 1 deduction task is answered right");
     const records = readFileSync(join(runDir, "eval", "step-2.problems.jsonl"), "utf8").trim().split("\n");
     assert.equal(records.length, 3);
     // A failing evaluation is recorded and logged; the run goes on.

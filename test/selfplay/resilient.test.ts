@@ -33,7 +33,7 @@ for (const dedupe of ["exact", "none"] as const) {
   });
 }
 
-test("resilient ports - a verdict stream cut by a dead actor is re-opened and each index is delivered once; a dead learner stops the run naming the checkpoint", async () => {
+test("resilient ports - a verdict stream cut by a dead actor is re-opened and each index is delivered once; a dead learner is reported as LearnerLostError naming the checkpoint", async () => {
   let opens = 0;
   const verdict = (index: number) => ({ index, ok: true }) as unknown as IndexedAnswerVerdict;
   const executor = {
@@ -54,5 +54,5 @@ test("resilient ports - a verdict stream cut by a dead actor is re-opened and ea
   assert.equal(opens, 2);
   assert.deepEqual(got, [4, 3, 2, 1, 0]);
   assert.ok(lines.some((l) => /code-executor\.checkAnswers\(\) failed: .*SIGKILL; retrying/.test(l)), lines.join("\n"));
-  await assert.rejects(ports.learner.trainStep([]), (e: Error) => e instanceof LearnerLostError && /--resume \(checkpoint step-2\)/.test(e.message));
+  await assert.rejects(ports.learner.trainStep([]), (e: Error) => e instanceof LearnerLostError && /continue with --resume: checkpoint step-2/.test(e.message));
 });

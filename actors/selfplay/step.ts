@@ -178,7 +178,7 @@ type ProposalPrompt = { type: TaskType; prompt: Prompt; program?: Triplet; refer
  * (spec §4.3; the reference loops forever).
  */
 async function redrawLongProposerPrompts(
-  step: number, cfg: StepConfig, ports: StepPorts, proposals: ProposalPrompt[],
+  step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, proposals: ProposalPrompt[],
   opts: Parameters<typeof proposerPrompt>[1], seed: (purpose: string) => number,
 ): Promise<void> {
   for (let attempt = 0; ; attempt++) {

@@ -11,6 +11,7 @@ import { resilientPorts, LearnerLostError } from "../../actors/selfplay/resilien
 import type { DriverPorts } from "../../actors/selfplay/driver.ts";
 import type { IndexedAnswerVerdict } from "../../actors/code-executor/index.ts";
 import { ActorDiedError } from "../../runtime/index.ts";
+import { LEARNER_VERSION_MISMATCH, WEIGHTS_VERSION_MISMATCH } from "../../actors/selfplay/ports.ts";
 
 const cfg = { maxEntries: 100, capPolicy: "evict-oldest" as const, referenceSampling: "uniform" as const, solverMix: "max-new" as const };
 const t = (p: string, input: string): Triplet => ({ program: p, input, output: "1", imports: [], step: 3 });
@@ -55,4 +56,40 @@ test("resilient ports - a verdict stream cut by a dead actor is re-opened and ea
   assert.deepEqual(got, [4, 3, 2, 1, 0]);
   assert.ok(lines.some((l) => /code-executor\.checkAnswers\(\) failed: .*SIGKILL; retrying/.test(l)), lines.join("\n"));
   await assert.rejects(ports.learner.trainStep([]), (e: Error) => e instanceof LearnerLostError && /continue with --resume: checkpoint step-2/.test(e.message));
+});
+
+test("resilient ports - restarts no call saw: a rollout engine back on other weights gets the learner's again before the retry; a learner back at another version is lost", async () => {
+  const pushed: number[] = [];
+  let held = 0; // the engine's weight version; a silent restart sets it back to 0
+  const rollout = {
+    async *generate(prompts: unknown[], o: { weightsVersion?: number }) {
+      if (o.weightsVersion !== undefined && o.weightsVersion !== held) throw Object.assign(new Error(`holds ${held}`), { name: WEIGHTS_VERSION_MISMATCH });
+      for (let i = 0; i < prompts.length; i++) yield { index: i, version: held };
+    },
+    countTokens: async () => [],
+    setWeights: async (_t: unknown, v: number) => void pushed.push((held = v)),
+  };
+  let learnerVersion = 0;
+  const learner = {
+    trainStep: async (_b: unknown, expect?: number) => {
+      if (expect !== undefined && expect !== learnerVersion) throw Object.assign(new Error("restarted"), { name: LEARNER_VERSION_MISMATCH });
+      return { step: ++learnerVersion } as never;
+    },
+    weights: async () => ({ version: learnerVersion, tensors: new Map() }),
+    save: async () => {},
+    load: async () => {},
+  };
+  const lines: string[] = [];
+  const ports = resilientPorts({ rollout, learner } as unknown as DriverPorts, { log: (l) => lines.push(l), lastCheckpoint: () => "checkpoint step-1" });
+  await ports.learner.trainStep([]);
+  const w = await ports.learner.weights();
+  await ports.rollout.setWeights(w.tensors, w.version);
+  held = 0; // the engine died and came back between calls
+  const got: { version: number }[] = [];
+  for await (const s of ports.rollout.generate([{}, {}] as never, { maxNewTokens: 1, temperature: 1, topP: 1, seed: 1 })) got.push(s as never);
+  assert.deepEqual(got.map((s) => s.version), [1, 1], "generated on the learner's weights, not the base ones");
+  assert.deepEqual(pushed, [1, 1]);
+  assert.ok(lines.some((l) => /weights version 1 pushed again/.test(l)));
+  learnerVersion = 0; // the learner died and came back between calls
+  await assert.rejects(ports.learner.trainStep([]), LearnerLostError);
 });

@@ -4,8 +4,8 @@
  * six groups, TRR++, the reward levels, n ≥ 2, tags, fences, format regex, every executor check,
  * one optimiser step per self-play step, the solver mix) and scales the rest down.
  *
- * The sizes below are the spec's suggested starting points; they are provisional until the tiny
- * model lands and `make selfplay` is timed (target: the default steps finish in ≤ 30 minutes).
+ * The sizes below are the spec's suggested starting points; the step count is timed so that
+ * `make selfplay` finishes in ≤ 30 minutes on 2 cores (measured with the 1,100-step base model).
  *
  * Prompt lengths measured with azr/prompts.ts and the tiny tokenizer (data/tiny/tokenizer.json,
  * 2026-11-26), compact variant: with programs of the tiny corpus generator as references, the
@@ -36,7 +36,7 @@ export const recipe: RecipeOverrides = {
     references: 3, // K ≈ 3 keeps the compact proposer prompt short
     inductionInputs: 6, // N even: 3 shown / 3 hidden
     nSamples: 4, // n ≥ 2 keeps learnability informative; 4 → r_prop ∈ {0.25, 0.5, 0.75}
-    steps: 20, // provisional: re-measure so the default run finishes in ≤ 30 minutes
+    steps: 150, // measured 2026-11-26 on 2 idle cores: ~1 min of seeding, then ~11 s a step (eval every 5 included) → ~29 min
   },
   prompt: {
     variant: "compact", // a tiny model follows a few lines, not 500 words (§3.4)
@@ -50,9 +50,9 @@ export const recipe: RecipeOverrides = {
     dir: "data/tiny", // seeds made by the project sit beside the tiny model
     triplets: null, // none yet: start from the identity triplet and top up with model-made seeds
     induction: null,
-    // Bounds the model-made top-up (from the identity seeds: B = 8 proposals a round, ≈ 3 s a round on
-    // the loaded 2 cores, 2026-11-26). The 211-step tiny model made 0 valid seeds in 16 proposals
-    // (syntax errors), so the bound, not the target, ends seeding for now: ≤ 16 rounds ≈ 1 minute.
+    // Bounds the model-made top-up (from the identity seeds: B = 8 proposals a round, ≈ 3 s a round).
+    // The 1,100-step base model made 29 triplet and 27 induction seeds in 8 rounds each (of 32 wanted),
+    // about 1 minute in all; the 211-step one made none, so the bound keeps a weak model from looping.
     maxRounds: 8,
   },
   executor: { workers: 1 }, // one sandboxed worker on a 2-core machine

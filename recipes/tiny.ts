@@ -36,7 +36,7 @@ export const recipe: RecipeOverrides = {
     references: 3, // K ≈ 3 keeps the compact proposer prompt short
     inductionInputs: 6, // N even: 3 shown / 3 hidden
     nSamples: 4, // n ≥ 2 keeps learnability informative; 4 → r_prop ∈ {0.25, 0.5, 0.75}
-    steps: 150, // measured 2026-11-26 on 2 idle cores: ~1 min of seeding, then ~11 s a step (eval every 5 included) → ~29 min
+    steps: 140, // measured 2026-11-26 on 2 idle cores: ~1 min of seeding, then 12.2 s a step on average (eval every 5 included) → ~29.5 min
   },
   prompt: {
     variant: "compact", // a tiny model follows a few lines, not 500 words (§3.4)

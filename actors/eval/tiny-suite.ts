@@ -16,11 +16,22 @@ import { join } from "node:path";
 import { accuracyWithInterval, type Accuracy } from "../../azr/corpus/heldout.ts";
 import type { ExecutedProgram } from "../../azr/corpus/format.ts";
 import { Rng } from "../../azr/corpus/rng.ts";
-import { proposerPrompt, type Prompt, type ReferenceTask } from "../../azr/prompts.ts";
+import { proposerPrompt, type Prompt, type PromptVariant, type ReferenceTask } from "../../azr/prompts.ts";
 import { readInductionProposer, readTripletProposer } from "../../azr/responses.ts";
-import type { Recipe } from "../../recipes/index.ts";
 import type { CodeExecutor, ProposalCheck } from "../code-executor/index.ts";
 import type { ProblemRecord } from "./runner.ts";
+
+/**
+ * The recipe settings the probe reads. Declared here rather than imported so actors/ does not
+ * depend on recipes/ (design.md layout); a full recipe satisfies it as it is.
+ */
+export interface ProbeRecipe {
+  prompt: { variant: PromptVariant; chatTemplate: boolean };
+  validation: { bannedWords: string[]; rejectMultipleFunctions: boolean; entryFunction: "first" | "last"; allowDuplicateInputs: boolean };
+  executor: { timeoutSeconds: number };
+  selfplay: { inductionInputs: number; references: number };
+  reward: { formatCheck: boolean };
+}
 
 export const TINY_TYPES = ["deduction", "abduction", "induction"] as const;
 export type TinyType = (typeof TINY_TYPES)[number];
@@ -62,7 +73,7 @@ interface ProbeItem {
 }
 
 /** `perType` proposer prompts per task type, references drawn (seeded) from the held-out programs. */
-export function proposalPrompts(programs: readonly ExecutedProgram[], recipe: Recipe, perType: number, seed: number): ProbeItem[] {
+export function proposalPrompts(programs: readonly ExecutedProgram[], recipe: ProbeRecipe, perType: number, seed: number): ProbeItem[] {
   if (programs.length === 0) throw new Error("no held-out programs to draw references from");
   const rng = Rng.derive(seed, "tiny-proposal-probe");
   const opts = {
@@ -93,7 +104,7 @@ export interface ProbeGenerator {
 }
 
 /** Generate, parse and validate every probe proposal; tallies per task type. */
-export async function probeProposals(items: readonly ProbeItem[], gen: ProbeGenerator, executor: CodeExecutor, recipe: Recipe): Promise<Record<TinyType, ProposalTally>> {
+export async function probeProposals(items: readonly ProbeItem[], gen: ProbeGenerator, executor: CodeExecutor, recipe: ProbeRecipe): Promise<Record<TinyType, ProposalTally>> {
   const texts: string[] = new Array(items.length);
   for await (const g of gen.generate(items.map((i) => i.prompt))) texts[g.index] = g.text;
   const programOpts = { rejectMultipleFunctions: recipe.validation.rejectMultipleFunctions, entryFunction: recipe.validation.entryFunction };

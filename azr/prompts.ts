@@ -376,6 +376,29 @@ export type ProposerInput =
   | { type: "deduction" | "abduction" | "error"; references: ReferenceTask[]; composites?: string[] }
   | { type: "induction"; program: string };
 
+/**
+ * The recipe fields proposer prompts read (a Recipe satisfies it structurally; declared here so
+ * actors/ can build prompts without depending on recipes/).
+ */
+export interface ProposerSettings {
+  prompt: { variant: PromptVariant; chatTemplate: boolean };
+  validation: { bannedWords: readonly string[]; rejectMultipleFunctions: boolean; bannedErrorKeywords?: readonly string[] };
+  executor: { timeoutSeconds: number };
+  selfplay: { inductionInputs: number };
+}
+
+/**
+ * Proposer prompt options from a recipe: one mapping, so self-play and the evaluation's proposal
+ * probe show the model the same requirements.
+ */
+export function proposerOptions(r: ProposerSettings): ProposerOptions & { chatTemplate: boolean } {
+  return {
+    variant: r.prompt.variant, chatTemplate: r.prompt.chatTemplate, bannedWords: r.validation.bannedWords,
+    rejectMultipleFunctions: r.validation.rejectMultipleFunctions, timeoutSeconds: r.executor.timeoutSeconds,
+    nInputs: r.selfplay.inductionInputs, bannedErrorKeywords: r.validation.bannedErrorKeywords,
+  };
+}
+
 /** The full proposer prompt. */
 export function proposerPrompt(input: ProposerInput, o: ProposerOptions & { chatTemplate: boolean }): Prompt {
   const task = input.type === "induction" ? inductionProposerTask(input.program, o) : tripletProposerTask(input.type, input.references, o, input.composites);

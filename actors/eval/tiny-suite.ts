@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { accuracyWithInterval, type Accuracy } from "../../azr/corpus/heldout.ts";
 import type { ExecutedProgram } from "../../azr/corpus/format.ts";
 import { Rng } from "../../azr/corpus/rng.ts";
-import { proposerPrompt, type Prompt, type PromptVariant, type ReferenceTask } from "../../azr/prompts.ts";
+import { proposerOptions, proposerPrompt, type Prompt, type PromptVariant, type ReferenceTask } from "../../azr/prompts.ts";
 import { readInductionProposer, readTripletProposer } from "../../azr/responses.ts";
 import type { CodeExecutor, ProposalCheck } from "../code-executor/index.ts";
 import type { ProblemRecord } from "./runner.ts";
@@ -76,11 +76,7 @@ interface ProbeItem {
 export function proposalPrompts(programs: readonly ExecutedProgram[], recipe: ProbeRecipe, perType: number, seed: number): ProbeItem[] {
   if (programs.length === 0) throw new Error("no held-out programs to draw references from");
   const rng = Rng.derive(seed, "tiny-proposal-probe");
-  const opts = {
-    variant: recipe.prompt.variant, chatTemplate: recipe.prompt.chatTemplate, bannedWords: recipe.validation.bannedWords,
-    rejectMultipleFunctions: recipe.validation.rejectMultipleFunctions, timeoutSeconds: recipe.executor.timeoutSeconds,
-    nInputs: recipe.selfplay.inductionInputs,
-  };
+  const opts = proposerOptions(recipe);
   const pick = () => programs[rng.int(0, programs.length - 1)];
   const reference = (p: ExecutedProgram): ReferenceTask => ({ program: p.source, input: p.pairs[0].input, output: p.pairs[0].output });
   const items: ProbeItem[] = [];

@@ -20,7 +20,7 @@
  *   the buffer's value counters as they stood before this step's admissions.
  */
 import {
-  admits, broadcastAdvantage, deriveRng, groupKey, inductionSolverCase, learnability, nextU32, proposerPrompt, proposerReward,
+  admits, broadcastAdvantage, deriveRng, groupKey, inductionSolverCase, learnability, nextU32, proposerOptions, proposerPrompt, proposerReward,
   readInductionProposer, readSolver, readTripletProposer, solveRate, solverPrompt, solverReward, summarize, trrAdvantages,
   tripletSolverCase, countReasons, reflectionShare, clipRatio, PromptLimitError, errorGoldOfRuns, bannedErrorKeyword, errorCorrect,
   createRewardRegistry, extraTerms, combineExtras,
@@ -243,11 +243,7 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
   const seconds: Record<string, number> = {};
   const lap = (name: string, since: number) => (seconds[name] = (performance.now() - since) / 1000);
   const types = sp.taskTypes;
-  const proposerOpts = {
-    variant: cfg.prompt.variant, chatTemplate: cfg.prompt.chatTemplate, bannedWords: cfg.validation.bannedWords,
-    rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions, timeoutSeconds: cfg.executor.timeoutSeconds, nInputs: sp.inductionInputs,
-    bannedErrorKeywords: cfg.validation.bannedErrorKeywords,
-  };
+  const proposerOpts = proposerOptions(cfg);
   const solverOpts = { variant: cfg.prompt.variant, chatTemplate: cfg.prompt.chatTemplate, rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions };
   const sampling = (temperature: number, purpose: string) => ({ maxNewTokens: cfg.data.maxResponseTokens, temperature, topP: sp.topP, seed: seed(purpose) });
 

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { extractAnswer, extractSolverProgram, extractSolverValue, findFences, formatOk } from "../../azr/answer.ts";
 import { parseInductionProposal, parseTripletProposal } from "../../azr/proposal.ts";
 import {
-  fence, formatResponse, proposerPrompt, promptText, r1Preamble, solverPrompt, splitInductionPairs, wrapPrompt,
+  fence, formatResponse, proposerOptions, proposerPrompt, promptText, r1Preamble, solverPrompt, splitInductionPairs, wrapPrompt,
   type ProposerOptions, type PromptVariant,
 } from "../../azr/prompts.ts";
 
@@ -95,4 +95,19 @@ test("prompts - composite functions appear only when given", () => {
     const text = promptText(proposerPrompt({ type: "deduction", references: refs, composites: ["def g_0(a):\n    return a + 1"] }, opts(variant)));
     assert.ok(text.includes("```python\ndef g_0(a):\n    return a + 1\n```") && /call .*g_0/.test(text), variant);
   }
+});
+
+test("prompts - proposerOptions: a recipe's settings become the proposer's requirements", async () => {
+  const { getRecipe } = await import("../../recipes/index.ts");
+  const r = getRecipe("tiny");
+  const o = proposerOptions(r);
+  assert.deepEqual(
+    [o.variant, o.chatTemplate, o.bannedWords, o.rejectMultipleFunctions, o.timeoutSeconds, o.nInputs, o.bannedErrorKeywords],
+    [r.prompt.variant, r.prompt.chatTemplate, r.validation.bannedWords, r.validation.rejectMultipleFunctions, r.executor.timeoutSeconds, r.selfplay.inductionInputs, r.validation.bannedErrorKeywords],
+  );
+  // The error rule is shown only when the settings carry banned error keywords (the probe's do not).
+  const error = (keywords?: string[]) =>
+    promptText(proposerPrompt({ type: "error", references: refs }, proposerOptions({ ...r, validation: { ...r.validation, bannedErrorKeywords: keywords } })));
+  assert.match(error(["raise"]), /do not use `raise`/);
+  assert.doesNotMatch(error(undefined), /do not use `raise`/);
 });

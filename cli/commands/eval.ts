@@ -28,6 +28,7 @@ import { loadRecipe } from "../../recipes/index.ts";
 import { codeProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
 import type { CodePrompt, MathTemplate, PromptOptions } from "../../actors/eval/suites.ts";
 import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
+import { executorConfig } from "./recipe-setup.ts";
 
 type Suite = SuiteName;
 
@@ -155,10 +156,7 @@ async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string
     const recipe = await loadRecipe(a.recipe);
     const items = proposalPrompts(loadHeldOutPrograms(files.programs), recipe, a.proposals, recipe.trainer.seed);
     console.log(`proposal probe: ${items.length} proposals (${a.proposals} per task type, ${a.recipe} recipe prompts, temperature ${recipe.selfplay.temperature})`);
-    const executor = await CodeExecutor.start({
-      workers: a.workers, limits: { timeoutMs: recipe.executor.timeoutSeconds * 1000, maxOutputChars: recipe.validation.maxOutputChars },
-      bannedWords: recipe.validation.bannedWords, determinismRuns: recipe.validation.determinismRuns, hashSeed: recipe.executor.hashSeed, hashSeedCheck: recipe.validation.hashSeedCheck,
-    });
+    const executor = await CodeExecutor.start(executorConfig(recipe, a.workers));
     try {
       const sampling = { maxNewTokens: recipe.data.maxResponseTokens, temperature: recipe.selfplay.temperature, topP: recipe.selfplay.topP, seed: recipe.trainer.seed };
       report.proposals = await probeProposals(items, { generate: (prompts) => engine.generate(prompts, sampling) }, executor, recipe);

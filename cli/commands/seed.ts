@@ -20,7 +20,8 @@ import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { makeInductionSeeds, makeTripletSeeds } from "../../actors/selfplay/seeding.ts";
 import { applySeedEnv, applySettings, loadRecipe } from "../../recipes/index.ts";
-import { checkRecipeRunnable, executorConfig, SelfplaySetupError } from "./selfplay.ts";
+import { executorConfig } from "./recipe-setup.ts";
+import { checkRecipeRunnable, SelfplaySetupError } from "./selfplay.ts";
 
 export interface SeedArgs {
   recipe: string;

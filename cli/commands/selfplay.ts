@@ -24,6 +24,7 @@ import { findPython } from "../../model/python.ts";
 import { connect } from "../../runtime/index.ts";
 import { recordRunTraces } from "../../runtime/telemetry-collector.ts";
 import { startWebView } from "../web/server.ts";
+import { executorConfig } from "./recipe-setup.ts";
 
 export interface SelfplayArgs {
   recipe: string;
@@ -79,15 +80,6 @@ function evalRunnable(r: Recipe, root: string): Recipe["eval"] {
     return { ...r.eval, data, every: 0 };
   }
   return { ...r.eval, data };
-}
-
-/** The code executor's settings from a recipe (the self-play actor and `azr seed`'s in-process executor alike). */
-export function executorConfig(recipe: Recipe) {
-  return {
-    mode: recipe.executor.mode, workers: recipe.executor.workers,
-    limits: { timeoutMs: recipe.executor.timeoutSeconds * 1000, memoryMB: recipe.executor.memoryMB, maxOutputChars: recipe.validation.maxOutputChars },
-    bannedWords: recipe.validation.bannedWords, determinismRuns: recipe.validation.determinismRuns, hashSeed: recipe.executor.hashSeed, hashSeedCheck: recipe.validation.hashSeedCheck,
-  };
 }
 
 function progressLine(r: StepResult, total: number, started: number): string {

@@ -19,9 +19,7 @@ import { identityInductionEntry, identityTriplet, inductionSeedLine, tripletSeed
 import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { makeInductionSeeds, makeTripletSeeds } from "../../actors/selfplay/seeding.ts";
-import { applySeedEnv, applySettings, loadRecipe } from "../../recipes/index.ts";
-import { executorConfig } from "./recipe-setup.ts";
-import { checkRecipeRunnable, SelfplaySetupError } from "./selfplay.ts";
+import { executorConfig, recipeOptions, RecipeSetupError, reportSetupErrors, rolloutConfig, runnableRecipe } from "./recipe-setup.ts";
 
 export interface SeedArgs {
   recipe: string;
@@ -37,20 +35,15 @@ export interface SeedResult {
 }
 
 export async function seed(args: SeedArgs, log: (line: string) => void = (l) => console.log(l)): Promise<SeedResult> {
-  const root = process.cwd();
-  const loaded = applySettings(applySeedEnv(await loadRecipe(args.recipe), process.env), args.set);
   // Seeding needs the model and the executor only: no in-training evaluation to check.
-  const recipe = checkRecipeRunnable({ ...loaded, eval: { ...loaded.eval, every: 0 } }, root);
+  const recipe = await runnableRecipe(args.recipe, args.set, (r) => ({ ...r, eval: { ...r.eval, every: 0 } }));
   const target = args.count ?? recipe.seed.factor * recipe.selfplay.batchSize;
-  if (!(Number.isInteger(target) && target >= 1)) throw new SelfplaySetupError(`--count must be a positive integer, got ${args.count}`);
+  if (!(Number.isInteger(target) && target >= 1)) throw new RecipeSetupError(`--count must be a positive integer, got ${args.count}`);
   const out = resolve(args.out ?? join("runs", "seeds", recipe.name));
   mkdirSync(out, { recursive: true });
   log(`azr seed: recipe ${recipe.name}, model ${recipe.model.path}, ${target} triplets and ${target} induction entries at temperature ${recipe.seed.temperature} (at most ${recipe.seed.maxRounds} rounds of ${recipe.selfplay.batchSize} each) → ${out}`);
 
-  const rollout = new RolloutEngine({
-    modelDir: recipe.model.path!, engine: recipe.model.engine, device: recipe.resources.gpus > 0 ? "cuda" : "cpu",
-    maxPromptTokens: recipe.data.maxPromptTokens, threads: args.threads ?? availableParallelism(),
-  });
+  const rollout = new RolloutEngine(rolloutConfig(recipe, args.threads ?? availableParallelism()));
   const executor = await CodeExecutor.start(executorConfig(recipe));
   try {
     const ports = { rollout, executor };
@@ -80,22 +73,9 @@ export const seedCommand: CommandModule<object, SeedArgs> = {
   command: "seed",
   describe: "make seed files with the recipe's base model (identity seeds → model proposals validated by the executor)",
   builder: (y) =>
-    y
-      .option("recipe", { type: "string", default: "tiny", describe: "built-in recipe name (azr recipes) or a .json/.ts recipe file" })
-      .option("set", { type: "string", array: true, default: [], describe: "override a recipe field, e.g. --set seed.maxRounds=20 (repeatable)" })
+    recipeOptions(y, "seed.maxRounds=20")
       .option("out", { type: "string", describe: "folder for <recipe>_seed_io.jsonl and <recipe>_code_f_seed_io.jsonl (default runs/seeds/<recipe>)" })
       .option("count", { type: "number", describe: "entries of each kind (default seed.factor × selfplay.batchSize)" })
       .option("threads", { type: "number", describe: "onnxruntime threads (ort engine)" }) as never,
-  handler: async (argv) => {
-    try {
-      await seed(argv);
-    } catch (e) {
-      if (e instanceof SelfplaySetupError || (e as Error).name === "RecipeError") {
-        console.error(`azr seed: ${(e as Error).message}`);
-        process.exitCode = 2;
-        return;
-      }
-      throw e;
-    }
-  },
+  handler: (argv) => reportSetupErrors("seed", () => seed(argv)),
 };

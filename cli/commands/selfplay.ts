@@ -4,8 +4,6 @@
  * Covers: wiring recipe → actors → driver, the run folder, progress lines, shutdown on Ctrl-C
  * (the last checkpoint stays; `--resume` continues). Not: the loop itself (actors/selfplay).
  */
-import { execFileSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
@@ -18,13 +16,10 @@ import { InTrainingEval } from "../../actors/eval/in-training.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import type { StepResult } from "../../actors/selfplay/step.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
-import { applySeedEnv, applySettings, loadRecipe, resolveSeedPaths, type Recipe } from "../../recipes/index.ts";
-import { preflight, type MachineProbe } from "../../recipes/preflight.ts";
-import { findPython } from "../../model/python.ts";
 import { connect } from "../../runtime/index.ts";
 import { recordRunTraces } from "../../runtime/telemetry-collector.ts";
 import { startWebView } from "../web/server.ts";
-import { executorConfig } from "./recipe-setup.ts";
+import { executorConfig, modelConfig, recipeOptions, reportSetupErrors, rolloutConfig, runnableRecipe } from "./recipe-setup.ts";
 
 export interface SelfplayArgs {
   recipe: string;
@@ -35,51 +30,6 @@ export interface SelfplayArgs {
   /** Shortcut for --set selfplay.offPolicy=N (validated there: 0 or 1). */
   offPolicy?: number;
   web: boolean;
-}
-
-export class SelfplaySetupError extends Error {
-  override name = "SelfplaySetupError";
-}
-
-/** What the machine offers, for the recipe preflight: GPUs (nvidia-smi) and, for torch recipes, PyTorch. */
-function probeMachine(root: string, engine: string): MachineProbe {
-  let gpus = 0;
-  try {
-    gpus = execFileSync("nvidia-smi", ["-L"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).split("\n").filter((l) => l.startsWith("GPU ")).length;
-  } catch {
-    /* no NVIDIA driver: 0 GPUs */
-  }
-  if (engine !== "torch") return { root, gpus, torch: { available: false, reason: "not needed" } };
-  const py = findPython();
-  try {
-    execFileSync(py.path, ["-c", "import torch"], { stdio: "ignore" });
-    return { root, gpus, torch: { available: true } };
-  } catch {
-    return { root, gpus, torch: { available: false, reason: `${py.path} cannot import torch (${py.reason})` } };
-  }
-}
-
-/** Everything that must hold before any actor starts (spec §11: a missing model stops the run first). */
-export function checkRecipeRunnable(r: Recipe, root: string, probe: MachineProbe = probeMachine(root, r.model.engine)): Recipe {
-  const problems = preflight(r, probe);
-  if (problems.length) throw new SelfplaySetupError(`recipe '${r.name}' cannot start here:\n` + problems.map((p) => `  - ${p.what}\n    fix: ${p.fix}`).join("\n"));
-  // Absolute paths from here on, so actors started elsewhere read the same files.
-  const seeds = resolveSeedPaths(r, root);
-  return { ...r, model: { ...r.model, path: resolve(root, r.model.path!) }, seed: { ...r.seed, ...seeds }, eval: evalRunnable(r, root) };
-}
-
-/**
- * The in-training evaluation's settings with its data path made absolute; a held-out or
- * benchmark file that is not there turns the evaluation off with a warning rather than
- * stopping the run (evaluation is a measurement, not part of the algorithm).
- */
-function evalRunnable(r: Recipe, root: string): Recipe["eval"] {
-  const data = r.eval.data === null ? null : resolve(root, r.eval.data);
-  if (r.eval.every > 0 && r.eval.suites.length > 0 && data !== null && !existsSync(data) && r.eval.suites.some((s) => s === "tiny" || s === "file")) {
-    console.warn(`azr selfplay: warning: eval.data ${data} does not exist, so this run has no in-training evaluation; give eval.data (or --set eval.every=0 to silence this)`);
-    return { ...r.eval, data, every: 0 };
-  }
-  return { ...r.eval, data };
 }
 
 function progressLine(r: StepResult, total: number, started: number): string {
@@ -95,17 +45,13 @@ function progressLine(r: StepResult, total: number, started: number): string {
 }
 
 export async function selfplay(args: SelfplayArgs): Promise<void> {
-  const repoRoot = process.cwd();
   const shortcuts = args.offPolicy === undefined ? [] : [`selfplay.offPolicy=${args.offPolicy}`];
-  let recipe = applySettings(applySeedEnv(await loadRecipe(args.recipe), process.env), [...args.set, ...shortcuts]);
-  if (args.steps !== undefined) recipe = { ...recipe, selfplay: { ...recipe.selfplay, steps: args.steps } };
-  recipe = checkRecipeRunnable(recipe, repoRoot);
-  const modelDir = recipe.model.path!;
+  const recipe = await runnableRecipe(args.recipe, [...args.set, ...shortcuts], (r) => (args.steps === undefined ? r : { ...r, selfplay: { ...r.selfplay, steps: args.steps } }));
+  const model = modelConfig(recipe);
   const runDir = resolve(args.runDir ?? join("runs", `${recipe.name}-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`));
-  console.log(`azr selfplay: recipe ${recipe.name}, model ${modelDir}, run folder ${runDir}`);
+  console.log(`azr selfplay: recipe ${recipe.name}, model ${model.modelDir}, run folder ${runDir}`);
 
   const cores = availableParallelism();
-  const device = recipe.resources.gpus > 0 ? "cuda" : "cpu";
   await using cluster = await connect({ cluster: "azr", runDir, agent: { resources: { cpu: Math.max(cores, 4) } } });
   // Step traces: to OTLP when OTEL_* configures it, else into the run folder for `azr trace <step>`.
   await using traces = await recordRunTraces(cluster.nc, cluster.name, runDir);
@@ -126,17 +72,15 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       maxEntries: recipe.buffer.maxEntries, capPolicy: recipe.buffer.capPolicy, dedupe: recipe.buffer.dedupe,
       referenceSampling: recipe.selfplay.referenceSampling, solverMix: recipe.selfplay.solverMix,
     }], { name: "task-buffer", maxRestarts: a["task-buffer"].maxRestarts, freshState: !args.resume });
-    const rollout = await cluster.spawn(RolloutEngine, [{
-      modelDir, engine: recipe.model.engine, device, maxPromptTokens: recipe.data.maxPromptTokens, threads: a["rollout-engine"].cpus,
-    }], { name: "rollout-engine", maxRestarts: a["rollout-engine"].maxRestarts, freshState: true });
+    const rollout = await cluster.spawn(RolloutEngine, [rolloutConfig(recipe, a["rollout-engine"].cpus)], { name: "rollout-engine", maxRestarts: a["rollout-engine"].maxRestarts, freshState: true });
     const learner = await cluster.spawn(Learner, [{
-      modelDir, engine: recipe.model.engine, device, trainer: recipe.trainer, steps: recipe.selfplay.steps, threads: a.learner.cpus,
+      ...model, trainer: recipe.trainer, steps: recipe.selfplay.steps, threads: a.learner.cpus,
       maxPositions: recipe.data.maxPromptTokens + recipe.data.maxResponseTokens,
     }], { name: "learner", maxRestarts: a.learner.maxRestarts, freshState: true });
 
     // The published recipes have no KL term, so no reference model is started there (spec §7.2).
     const reference = recipe.trainer.kl.estimator === "off" ? undefined : await cluster.spawn(ReferenceModel, [{
-      modelDir, engine: recipe.model.engine, device, threads: a["reference-model"].cpus,
+      ...model, threads: a["reference-model"].cpus,
     }], { name: "reference-model", maxRestarts: a["reference-model"].maxRestarts, freshState: true });
 
     web = args.web ? await startWebView({ runDir, cluster }) : undefined;
@@ -169,24 +113,11 @@ export const selfplayCommand: CommandModule<object, SelfplayArgs> = {
   command: "selfplay",
   describe: "run Absolute Zero self-play with a recipe (tiny by default)",
   builder: (y) =>
-    y
-      .option("recipe", { type: "string", default: "tiny", describe: "built-in recipe name (azr recipes) or a .json/.ts recipe file" })
-      .option("set", { type: "string", array: true, default: [], describe: "override a recipe field, e.g. --set selfplay.steps=5 (repeatable)" })
+    recipeOptions(y, "selfplay.steps=5")
       .option("run-dir", { type: "string", describe: "run folder (default runs/<recipe>-<time>)" })
       .option("resume", { type: "boolean", default: false, describe: "continue the run in --run-dir from its newest checkpoint" })
       .option("steps", { type: "number", describe: "shortcut for --set selfplay.steps=N" })
       .option("off-policy", { type: "number", describe: "1: rollouts of step t+1 overlap the update of step t, importance-ratio corrected (shortcut for --set selfplay.offPolicy=N; default 0, synchronous)" })
       .option("web", { type: "boolean", default: false, describe: "serve the run's web view while it runs" }) as never,
-  handler: async (argv) => {
-    try {
-      await selfplay(argv);
-    } catch (e) {
-      if (e instanceof SelfplaySetupError || (e as Error).name === "RecipeError" || (e as Error).name === "RunFolderError") {
-        console.error(`azr selfplay: ${(e as Error).message}`);
-        process.exitCode = 2;
-        return;
-      }
-      throw e;
-    }
-  },
+  handler: (argv) => reportSetupErrors("selfplay", () => selfplay(argv)),
 };

@@ -40,49 +40,61 @@ const dumpCommand: CommandModule<object, DumpArgs> = {
   },
 };
 
-interface ExportArgs {
-  dir: string;
-  out: string;
+/** A command that writes one model folder from another: `export <from> <to>`, both required paths. */
+interface ExportSpec {
+  /** How the error line names the command: `export` (top level) or `model export`. */
+  label: string;
+  describe: string;
+  from: { name: string; describe: string };
+  to: { name: string; describe: string };
+  /** Writes `to` from `from`; returns the line that says what was written. */
+  run(from: string, to: string): string;
 }
 
-const exportCommand: CommandModule<object, ExportArgs> = {
-  command: "export <dir> <out>",
+/** The export commands' shared builder and handler: an ExportError (a source it refuses, with the fix) exits with code 2, not a stack trace. */
+function exportCommandOf(s: ExportSpec): CommandModule<object, Record<string, string>> {
+  return {
+    command: `export <${s.from.name}> <${s.to.name}>`,
+    describe: s.describe,
+    builder: (y) =>
+      y
+        .positional(s.from.name, { type: "string", demandOption: true, describe: s.from.describe })
+        .positional(s.to.name, { type: "string", demandOption: true, describe: s.to.describe }) as never,
+    handler: (argv) => {
+      try {
+        console.log(s.run(argv[s.from.name], argv[s.to.name]));
+      } catch (e) {
+        if (!(e instanceof ExportError)) throw e;
+        console.error(`azr ${s.label}: ${e.message}`);
+        process.exitCode = 2;
+      }
+    },
+  };
+}
+
+const exportCommand = exportCommandOf({
+  label: "model export",
   describe: "write a checkpoint in the transformers.js layout (onnx/model.onnx + model.onnx_data, tokenizer copied)",
-  builder: (y) =>
-    y
-      .positional("dir", { type: "string", demandOption: true, describe: "Hugging Face model directory (config.json, *.safetensors)" })
-      .positional("out", { type: "string", demandOption: true, describe: "output directory" }),
-  handler: (argv) => {
-    const config = readConfig(argv.dir);
-    exportTransformersJs(argv.out, config, loadWeights(argv.dir, config), argv.dir);
-    console.log(`wrote ${join(argv.out, "onnx", "model.onnx")}`);
+  from: { name: "dir", describe: "Hugging Face model directory (config.json, *.safetensors)" },
+  to: { name: "out", describe: "output directory" },
+  run: (dir, out) => {
+    const config = readConfig(dir);
+    exportTransformersJs(out, config, loadWeights(dir, config), dir);
+    return `wrote ${join(out, "onnx", "model.onnx")}`;
   },
-};
-
-interface ExportCheckpointArgs {
-  checkpoint: string;
-  dir: string;
-}
+});
 
 /** `azr export <checkpoint> <dir>` (top level, as issue #6 names it): a self-play checkpoint as a Hugging Face folder. */
-export const exportCheckpointCommand: CommandModule<object, ExportCheckpointArgs> = {
-  command: "export <checkpoint> <dir>",
+export const exportCheckpointCommand = exportCommandOf({
+  label: "export",
   describe: "write a self-play checkpoint (run folder, checkpoints/step-N or its learner/) as a Hugging Face model folder",
-  builder: (y) =>
-    y
-      .positional("checkpoint", { type: "string", demandOption: true, describe: "run folder (its newest checkpoint), runs/<run>/checkpoints/step-N, or its learner/ folder" })
-      .positional("dir", { type: "string", demandOption: true, describe: "output folder (config.json, model.safetensors, tokenizer files)" }),
-  handler: (argv) => {
-    try {
-      const { source, files } = exportCheckpoint(argv.checkpoint, argv.dir);
-      console.log(`wrote ${argv.dir} from ${source.learnerDir}: ${files.join(", ")}`);
-    } catch (e) {
-      if (!(e instanceof ExportError)) throw e;
-      console.error(`azr export: ${e.message}`);
-      process.exitCode = 2;
-    }
+  from: { name: "checkpoint", describe: "run folder (its newest checkpoint), runs/<run>/checkpoints/step-N, or its learner/ folder" },
+  to: { name: "dir", describe: "output folder (config.json, model.safetensors, tokenizer files)" },
+  run: (checkpoint, dir) => {
+    const { source, files } = exportCheckpoint(checkpoint, dir);
+    return `wrote ${dir} from ${source.learnerDir}: ${files.join(", ")}`;
   },
-};
+});
 
 export const modelCommand: CommandModule = {
   command: "model <command>",

@@ -18,7 +18,7 @@
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Attributes, type AttributeValue, type Context, type Link } from "@opentelemetry/api";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { ReadableSpan, Sampler, SamplingResult, SpanExporter } from "@opentelemetry/sdk-trace-base";
-import { configuredSignals, initTelemetry, unregisterGlobals, withSpan } from "./telemetry.ts";
+import { configuredSignals, initTelemetry, shutdownOnce, withSpan } from "./telemetry.ts";
 import { subjects } from "./names.ts";
 
 /** The attribute that marks a self-play step's root span (and so a recorded trace). */
@@ -170,20 +170,10 @@ async function startLocalTracing(service: string): Promise<ProcessTelemetry> {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   localActive = true;
-  let stopped = false;
   return {
     mode: "local",
     attach: (nc, cluster) => exporter.attach(nc, cluster),
     forceFlush: () => provider.forceFlush(),
-    async shutdown() {
-      if (stopped) return;
-      stopped = true;
-      try {
-        await provider.shutdown();
-      } finally {
-        unregisterGlobals();
-        localActive = false;
-      }
-    },
+    shutdown: shutdownOnce(() => provider.shutdown(), () => (localActive = false)),
   };
 }

@@ -96,18 +96,32 @@ export async function initTelemetry(serviceName: string, opts: TelemetryOptions 
       const meterProvider = metrics.getMeterProvider() as Flushable;
       await Promise.all([tracerProvider?.forceFlush?.(), meterProvider.forceFlush?.()]);
     },
-    async shutdown() {
-      if (active !== handle) return;
+    shutdown: shutdownOnce(() => {
       active = null;
-      try {
-        await sdk.shutdown();
-      } finally {
-        unregisterGlobals();
-      }
-    },
+      return sdk.shutdown();
+    }),
   };
   active = handle;
   return handle;
+}
+
+/**
+ * A process telemetry's shutdown (the OTel SDK here, the local recorder of telemetry-local.ts):
+ * runs `stop` once, then unregisters the API globals even when stopping failed, then `release`s
+ * the process for a later set-up.
+ */
+export function shutdownOnce(stop: () => Promise<unknown>, release: () => void = () => {}): () => Promise<void> {
+  let stopped = false;
+  return async () => {
+    if (stopped) return;
+    stopped = true;
+    try {
+      await stop();
+    } finally {
+      unregisterGlobals();
+      release();
+    }
+  };
 }
 
 /** Unregisters the OTel API's globals so a later set-up (tests, a restarted host) can install its own. */

@@ -10,7 +10,7 @@ import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { headers as natsHeaders } from "@nats-io/nats-core";
 import { SpanKind, SpanStatusCode, TraceFlags, context, trace } from "@opentelemetry/api";
-import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { DataPointType, MetricReader, type Histogram } from "@opentelemetry/sdk-metrics";
 import {
   ActorMetrics,
@@ -18,6 +18,7 @@ import {
   extractTraceContext,
   initTelemetry,
   injectTraceHeaders,
+  shutdownOnce,
   withSpan,
 } from "../../runtime/telemetry.ts";
 
@@ -104,6 +105,21 @@ test("telemetry - an exception in withSpan marks the span as an error, records i
   } finally {
     await tel.shutdown();
   }
+});
+
+test("telemetry - shutdownOnce stops once; a failed stop still frees the globals and the process", async () => {
+  let stops = 0;
+  let released = 0;
+  assert.ok(trace.setGlobalTracerProvider(new BasicTracerProvider()), "the test starts with no provider registered");
+  const shutdown = shutdownOnce(async () => {
+    stops++;
+    throw new Error("exporter unreachable");
+  }, () => released++);
+  await assert.rejects(shutdown(), /exporter unreachable/);
+  await shutdown();
+  assert.deepEqual([stops, released], [1, 1]);
+  assert.ok(trace.setGlobalTracerProvider(new BasicTracerProvider()), "a later set-up can register its own provider");
+  trace.disable();
 });
 
 test("telemetry - ActorMetrics counts calls and errors in the snapshot and in the OTel instruments", async () => {

@@ -6,6 +6,7 @@
  * (node-agent.ts) or placement (placement.ts).
  */
 import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { MethodInfo } from "./define.ts";
 import { ActorExistsError } from "./errors.ts";
@@ -62,15 +63,19 @@ export class Registry {
   private constructor(
     readonly actors: KV,
     readonly nodes: KV,
+    private readonly jsm: JetStreamManager,
+    private readonly names: { actors: string; nodes: string },
   ) {}
 
   static async open(nc: NatsConnection, cluster: string): Promise<Registry> {
     const kvm = new Kvm(nc);
-    const [actors, nodes] = await Promise.all([
-      kvm.create(buckets.actors(cluster), { history: DEFAULT_HISTORY }),
-      kvm.create(buckets.nodes(cluster), { history: 1 }),
+    const names = { actors: buckets.actors(cluster), nodes: buckets.nodes(cluster) };
+    const [actors, nodes, jsm] = await Promise.all([
+      kvm.create(names.actors, { history: DEFAULT_HISTORY }),
+      kvm.create(names.nodes, { history: 1 }),
+      jetstreamManager(nc),
     ]);
-    return new Registry(actors, nodes);
+    return new Registry(actors, nodes, jsm, names);
   }
 
   async get(name: string): Promise<ActorEntry | undefined> {
@@ -122,7 +127,7 @@ export class Registry {
   }
 
   async list(): Promise<ActorEntry[]> {
-    return this.#all<ActorEntry>(this.actors);
+    return this.#all<ActorEntry>(this.actors, this.names.actors);
   }
 
   async putNode(n: NodeEntry): Promise<void> {
@@ -134,12 +139,21 @@ export class Registry {
   }
 
   async listNodes(): Promise<NodeEntry[]> {
-    return this.#all<NodeEntry>(this.nodes);
+    return this.#all<NodeEntry>(this.nodes, this.names.nodes);
   }
 
-  async #all<T>(kv: KV): Promise<T[]> {
-    const keys: string[] = [];
-    for await (const k of await kv.keys()) keys.push(k);
+  /**
+   * Every live value of a bucket. The keys come from one stream-info request (the subjects that
+   * hold messages) rather than `kv.keys()`: that one runs an ordered push consumer which ends on
+   * a "no more pending" message or an idle heartbeat, and after a consumer reset (30 s
+   * heartbeats) a listing could stall for that long or, with the heartbeat missed, not end at
+   * all — a request/reply is bounded by its timeout. Deleted keys keep a marker message; their
+   * `get` is a DEL/PURGE entry, which `parse` drops.
+   */
+  async #all<T>(kv: KV, bucket: string): Promise<T[]> {
+    const prefix = `$KV.${bucket}.`;
+    const info = await this.jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+    const keys = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
     const vals = await Promise.all(keys.map(async (k) => parse<T>(await kv.get(k))));
     return vals.filter((v): v is Awaited<T> => v !== undefined) as T[];
   }

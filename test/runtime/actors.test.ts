@@ -172,6 +172,30 @@ describe("registry", () => {
     ac.abort();
     assert.deepEqual(seen, ["alive", "dead"]);
   });
+
+  test("list - every live value, deleted keys left out, while the bucket keeps changing", async () => {
+    const node = (id: string) => ({ id, host: "h", pid: 1, resources: { cpu: 1, gpu: 0, memoryMB: 1, labels: {} }, lastHeartbeat: Date.now() });
+    const before = (await cluster.registry.listNodes()).map((n) => n.id);
+    await cluster.registry.putNode(node("list-a"));
+    await cluster.registry.putNode(node("list-b"));
+    await cluster.registry.removeNode("list-a");
+    // Heartbeat-like rewrites of one key while listing: each listing still ends and is complete.
+    let writing = true;
+    const writer = (async () => {
+      while (writing) await cluster.registry.putNode(node("list-b"));
+    })();
+    try {
+      for (let i = 0; i < 20; i++) {
+        const ids = (await cluster.registry.listNodes()).map((n) => n.id).filter((id) => !before.includes(id));
+        assert.deepEqual(ids, ["list-b"]);
+      }
+    } finally {
+      writing = false;
+      await writer;
+      await cluster.registry.removeNode("list-b");
+    }
+    assert.ok((await cluster.actors()).some((a) => a.name === "watched"), "the actors bucket lists its (dead) entries");
+  });
 });
 
 describe("stale registry entries", () => {

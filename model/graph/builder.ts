@@ -7,8 +7,9 @@
  * constants (shape vectors, scalars) are embedded as initializers.
  *
  * Covers: building, shape/dtype tracking, serialising to ONNX bytes (./serialize.ts).
- * Not: running (model/ort/), gradients (training issue), fused/contrib ops (none are used: every
- * node is a standard ONNX op with a textbook derivative).
+ * Not: running (model/ort/), gradients (training issue). Every op a training graph uses is a
+ * standard ONNX op with a textbook derivative; the few onnxruntime fused ops (./fused.ts) serve
+ * inference graphs only and have no gradient rule.
  */
 import { broadcastShapes, fmtShape, product, quotient, ShapeError, type Dim, type Shape } from "./shape.ts";
 
@@ -36,7 +37,12 @@ export type OpType =
   | "Softmax" | "LogSoftmax" | "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceLogSumExp" | "Identity"
   | "Shape" | "Range"
   // emitted only by backward graphs (model/train/): scatter-add is the gradient of the gathers
-  | "ScatterND" | "ScatterElements";
+  | "ScatterND" | "ScatterElements"
+  // onnxruntime fused ops for inference graphs only (./fused.ts): no gradient rule
+  | "SimplifiedLayerNormalization" | "SkipSimplifiedLayerNormalization" | "RotaryEmbedding";
+
+/** Ops outside the standard ONNX domain, by the domain onnxruntime registers them in. */
+export const OP_DOMAIN: Partial<Record<OpType, string>> = { SkipSimplifiedLayerNormalization: "com.microsoft", RotaryEmbedding: "com.microsoft" };
 
 export interface GraphNode {
   readonly op: OpType;

@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { ATTR_TYPE, ModelProto, ONNX_DTYPE } from "./onnx-proto.ts";
-import type { Attr, ConstData, Graph, Value } from "./builder.ts";
+import { OP_DOMAIN, type Attr, type ConstData, type Graph, type Value } from "./builder.ts";
 
 export const OPSET = 18;
 const IR_VERSION = 8;
@@ -59,7 +59,7 @@ export function serializeGraph(g: Graph, opts: SerializeOptions = {}): Uint8Arra
   const model = {
     ir_version: IR_VERSION,
     producer_name: opts.producer ?? "azr",
-    opset_import: [{ domain: "", version: OPSET }],
+    opset_import: [{ domain: "", version: OPSET }, ...[...new Set(g.nodes.map((n) => OP_DOMAIN[n.op]).filter((d) => d))].map((domain) => ({ domain, version: 1 }))],
     graph: {
       name: g.name,
       input: g.inputs.filter((v) => !ext.has(v.name)).map(valueInfo),
@@ -90,6 +90,7 @@ export function serializeGraph(g: Graph, opts: SerializeOptions = {}): Uint8Arra
       node: g.nodes.map((n, i) => ({
         name: `${n.op}_${i}`,
         op_type: n.op,
+        domain: OP_DOMAIN[n.op] ?? "",
         input: n.inputs.map((v) => v.name),
         output: n.outputs.map((v) => v.name),
         attribute: Object.entries(n.attrs).map(([k, a]) => attribute(k, a)),

@@ -3,7 +3,8 @@
  *   step   — T new tokens per sequence against a KV cache of S columns: out the new tokens' K/V
  *            and the log-probs of the next token after the last one. Prefill is a step over the
  *            whole prompt with an empty (one masked column) cache; decode is a step with T = 1.
- *            One graph for both means one session, one pre-packed copy of the weights.
+ *            One graph for both means one session, one pre-packed copy of the weights. It is
+ *            spelled for inference speed in ./step.ts (fused kernels, no gradient needed).
  *   score  — log-probs of given target tokens at every position (reference model, learner);
  *   logits — full logits at every position (parity tests, training).
  * Weights are graph inputs under their Hugging Face names, in HF's [out, in] layout (each Linear
@@ -17,6 +18,7 @@
  */
 import { Graph, type Value } from "../graph/builder.ts";
 import { weightShapes, type ArchConfig } from "../config.ts";
+import { buildStepGraph } from "./step.ts";
 
 /** Additive bias for a masked key: large and finite, so a fully masked row stays NaN-free. */
 export const MASKED = -1e9;
@@ -127,40 +129,22 @@ function fullAttention(ctx: Ctx, x: Value, p: string, fi: FullInputs) {
   return { out: g.linear(o2, w(p + "self_attn.o_proj.weight")) };
 }
 
-interface StepInputs {
-  bt: Value; // int64 [2] = (B, T) at run time
-  pastBias: Value; // [B,1,1,1,S]
-  newBias: Value; // [B,1,1,T,T]: causal + padding among the new tokens
-  pastK: Value[]; // per layer (B,Hkv,D,S)
-  pastV: Value[]; // per layer (B,Hkv,S,D)
-  S: Value; // int64 [1]: cache columns
-}
-
-/**
- * T new tokens per sequence against the cache. Scores against the cache and against the new keys
- * are computed separately and joined only for the softmax, so the cache is read, never copied.
- */
-function stepAttention(ctx: Ctx, x: Value, p: string, layer: number, si: StepInputs) {
-  const { g, c } = ctx;
-  const { q5, kT, vT } = projectHeads(ctx, x, p, si.bt);
-  const sPast = g.add(g.matmul(q5, g.unsqueeze(si.pastK[layer], [2])), si.pastBias); // (B,Hkv,rep,T,S)
-  const sNew = g.add(g.matmul(q5, g.unsqueeze(kT, [2])), si.newBias); // (B,Hkv,rep,T,T)
-  const probs = g.softmax(g.concat([sPast, sNew], -1), -1); // (B,Hkv,rep,T,S+T)
-  const pPast = g.sliceDynamic(probs, -1, g.constInt64([0]), si.S, "S"); // (B,Hkv,rep,T,S)
-  const pNew = g.sliceDynamic(probs, -1, si.S, g.constInt64([2 ** 62]), "T"); // (B,Hkv,rep,T,T)
-  const o = g.add(g.matmul(pPast, g.unsqueeze(si.pastV[layer], [2])), g.matmul(pNew, g.unsqueeze(vT, [2]))); // (B,Hkv,rep,T,D)
-  const o2 = g.reshape(g.transpose(o, [0, 3, 1, 2, 4]), [-1, c.numHeads * c.headDim]); // (N,H·D)
-  return { out: g.linear(o2, ctx.w(p + "self_attn.o_proj.weight")), k: kT, v: vT };
-}
-
 export function lmHead(ctx: Ctx, h: Value): Value {
   const { g, w, c } = ctx;
   const normed = rmsNorm(ctx, h, w("model.norm.weight"));
   return g.linear(normed, w(c.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight")); // (N,V)
 }
 
-/** Builds one of the four graphs; input and output names are listed in GRAPH_IO. */
-export function buildGraph(c: ArchConfig, kind: GraphKind): Graph {
+export interface BuildOptions {
+  /**
+   * The weights will be constants of the session (not fed per run): the step graph then merges
+   * projections over concatenated weights, which onnxruntime folds once at session creation.
+   */
+  constantWeights?: boolean;
+}
+
+/** Builds one of the graphs; the step graph is spelled for inference in ./step.ts. */
+export function buildGraph(c: ArchConfig, kind: GraphKind, opts: BuildOptions = {}): Graph {
   const g = new Graph(`${c.family}-${kind}`);
   const w = declareWeights(g, c);
   const cosTable = g.input("rope.cos", "float32", ["R", c.headDim / 2]);
@@ -171,33 +155,14 @@ export function buildGraph(c: ArchConfig, kind: GraphKind): Graph {
   const keyBias = g.input("key_bias", "float32", ["B", "T"]);
   const causal = g.input("causal", "float32", ["T", "T"]);
   const bt = g.shapeOf(ids, "bt"); // (B,T) at run time
+  if (kind === "step") {
+    buildStepGraph(g, c, { w, cosTable, sinTable, ids, positions: pos, keyBias, causal, bt }, opts.constantWeights ?? false);
+    return g;
+  }
   const ctx: Ctx = { g, c, w, cos: g.gather(cosTable, pos), sin: g.gather(sinTable, pos) }; // (B,T,D/2)
   const newBias = g.add(g.unsqueeze(keyBias, [1, 2, 3]), causal); // (B,1,1,T,T)
   let x = g.reshape(g.gather(w("model.embed_tokens.weight"), ids), [-1, c.hiddenSize]); // (N,h)
   const btV = (extra: number[]) => g.concat([bt, g.constInt64(extra)], 0);
-
-  if (kind === "step") {
-    const pastBias = g.input("past_bias", "float32", ["B", "S"]);
-    const pastK: Value[] = [], pastV: Value[] = [];
-    for (let i = 0; i < c.numLayers; i++) {
-      pastK.push(g.input(`past.${i}.key`, "float32", ["B", c.numKvHeads, c.headDim, "S"]));
-      pastV.push(g.input(`past.${i}.value`, "float32", ["B", c.numKvHeads, "S", c.headDim]));
-    }
-    const S = g.slice(g.shapeOf(pastBias), 0, 1); // int64 [1]
-    const si: StepInputs = { bt, pastBias: g.unsqueeze(pastBias, [1, 2, 3]), newBias, pastK, pastV, S };
-    for (let i = 0; i < c.numLayers; i++) {
-      const p = `model.layers.${i}.`;
-      const att = stepAttention(ctx, rmsNorm(ctx, x, w(p + "input_layernorm.weight")), p, i, si);
-      x = g.add(x, att.out);
-      x = g.add(x, mlp(ctx, rmsNorm(ctx, x, w(p + "post_attention_layernorm.weight")), p));
-      g.output(att.k, `new.${i}.key`); // (B,Hkv,D,T)
-      g.output(att.v, `new.${i}.value`); // (B,Hkv,T,D)
-    }
-    // Rows are left-padded, so every row's last token sits at T-1.
-    const last = g.reshape(g.slice(g.reshapeTo(x, btV([c.hiddenSize]), ["B", "T", c.hiddenSize]), 1, -1), [-1, c.hiddenSize]); // (B,h)
-    g.output(g.logSoftmax(lmHead(ctx, last), -1), "logprobs"); // (B,V)
-    return g;
-  }
 
   const targets = kind === "score" ? g.input("targets", "int64", ["B", "T"]) : undefined;
   for (let i = 0; i < c.numLayers; i++) {

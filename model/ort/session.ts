@@ -84,7 +84,7 @@ export class ModelSessions {
     if (!s) {
       const constant = this.constantKinds.has(kind);
       const names = Object.keys(this.weightFeeds);
-      const bytes = serializeGraph(buildGraph(this.config, kind), { externalInputs: constant ? new Set(names) : undefined });
+      const bytes = serializeGraph(buildGraph(this.config, kind, { constantWeights: constant }), { externalInputs: constant ? new Set(names) : undefined });
       s = ort.InferenceSession.create(bytes, {
         externalData: constant ? names.map((n) => externalDataFor(n, this.weightFeeds[n].data as Float32Array)) : undefined,
         intraOpNumThreads: this.opts.threads,

@@ -33,10 +33,13 @@ for (const [family, config] of Object.entries(smallConfigs)) {
     await s.dispose();
   });
 
-  test(`parity - ${family}: KV-cache decode gives the logits of recomputing the whole prefix`, async () => {
+  // The step graph has two spellings: constant weights (projections merged over concatenated
+  // weights, folded at session creation) and weights fed per run (one GEMM per projection).
+  for (const constant of [true, false])
+  test(`parity - ${family}: KV-cache decode (${constant ? "constant" : "fed"} weights) gives the logits of recomputing the whole prefix`, async () => {
     const { dir } = writeRandomModel(config, 11);
     const model = loadModel(dir);
-    const s = new ModelSessions(model.config, model.weights, { threads: 1, maxPositions: 64 });
+    const s = new ModelSessions(model.config, model.weights, { threads: 1, maxPositions: 64, constantWeights: constant ? ["step"] : [] });
     const prompts = [SEQS[0].slice(0, 5), SEQS[1]];
     const extra = [[9, 10, 11, 12], [50, 51, 52, 53]]; // appended one step at a time
     const b = leftPad(prompts);

@@ -92,8 +92,11 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
       if (cache.length >= cache.capacity) {
         // Attention reads every column, written or not: grow the cache by doubling as it fills
         // (amortised O(1) copies) rather than allocating prompt + maxNewTokens columns up front.
+        // No further than the longest remaining generation needs (a row writes one column per
+        // step it still decodes): a doubling past it would be attended to, masked, every step.
         const first = cache.firstUsedColumn(), used = cache.length - first;
-        cache.relayout(first, used + Math.max(MIN_GROWTH, used));
+        const need = Math.max(...live.map((l) => req.maxNewTokens - l.tokens.length));
+        cache.relayout(first, used + Math.min(Math.max(MIN_GROWTH, used), need));
       }
       const ids = live.map((l) => l.tokens[l.tokens.length - 1]);
       const positions = live.map((l) => l.promptLen + l.tokens.length - 1);

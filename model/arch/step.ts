@@ -54,7 +54,7 @@ export function buildStepGraph(g: Graph, c: ArchConfig, io: StepGraphInputs, con
   const causalRep = g.concat(Array.from({ length: rep }, () => io.causal), 0); // (rep·T,T)
   const newBias = g.add(g.unsqueeze(io.keyBias, [1, 2]), causalRep); // (B,1,rep·T,T)
 
-  /** (B,T,heads·D) after RoPE → q (B,Hkv,rep·T,D), k (B,Hkv,D,T), v (B,Hkv,T,D). */
+  /** x (N,h) → q (B,Hkv,rep·T,D) scaled and rotated, k (B,Hkv,D,T) rotated, v (B,Hkv,T,D): k and v are step outputs. */
   const projections = (x: Value, p: string, i: number) => {
     const qW = w(p + "self_attn.q_proj.weight"), kW = w(p + "self_attn.k_proj.weight"), vW = w(p + "self_attn.v_proj.weight");
     const bias = (n: string) => (c.qkvBias ? w(p + `self_attn.${n}_proj.bias`) : undefined);

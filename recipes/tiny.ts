@@ -5,7 +5,7 @@
  * one optimiser step per self-play step, the solver mix) and scales the rest down.
  *
  * The sizes below are the spec's suggested starting points; the step count is timed so that
- * `make selfplay` finishes in ≤ 30 minutes on 2 cores (measured with the 1,100-step base model).
+ * `make selfplay` finishes in ≤ 30 minutes on 2 cores (22.6 min measured with the 1,864-step base model).
  *
  * Prompt lengths measured with azr/prompts.ts and the tiny tokenizer (data/tiny/tokenizer.json,
  * 2026-11-26), compact variant: with programs of the tiny corpus generator as references, the
@@ -36,7 +36,7 @@ export const recipe: RecipeOverrides = {
     references: 3, // K ≈ 3 keeps the compact proposer prompt short
     inductionInputs: 6, // N even: 3 shown / 3 hidden
     nSamples: 4, // n ≥ 2 keeps learnability informative; 4 → r_prop ∈ {0.25, 0.5, 0.75}
-    steps: 140, // measured 2026-11-26 on 2 idle cores: ~1 min of seeding, then 12.2 s a step on average (eval every 5 included) → ~29.5 min
+    steps: 140, // measured 2026-11-26: ~1 min of seeding, then 12.2 s a step (eval every 5 included) → 29.5 min on idle cores; 8–9 s a step → 22.6 min with the inference step graph (model/arch/step.ts), light other load
   },
   prompt: {
     variant: "compact", // a tiny model follows a few lines, not 500 words (§3.4)

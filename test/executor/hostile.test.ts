@@ -96,6 +96,9 @@ function cases(natsPort: number): Case[] {
     { name: "ctypes class found by a __subclasses__ walk", program: "def f(a):\n    def walk(c):\n        yield c\n        for s in type.__subclasses__(c):\n            yield from walk(s)\n    c = [k for k in walk(object) if k.__name__ == 'c_ulong'][0]\n    return c.from_address(8).value", expect: "exception", message: /denied/ },
     { name: "close the captured stdout, fill stdin", program: "import sys\ndef f(a):\n    sys.stdin.write('injected')\n    sys.stdout.close()\n    return 1", expect: "valid", output: "1" },
     { name: "replace sys.stdout with an object whose __eq__ lies", program: "import sys\nclass E:\n    def __eq__(s, o):\n        return True\n    def write(s, x):\n        pass\ndef f(a):\n    sys.stdout = E()\n    print('x')\n    return 1", expect: "valid", output: "1" },
+    // Finalizers run when the worker clears the task's namespace, after the task returned.
+    { name: "__del__ that loops when the namespace is cleared", program: "class L:\n    def __del__(self):\n        while True:\n            pass\nkeep = L()\ndef f(a):\n    return 1", expect: "timeout" },
+    { name: "__del__ that patches builtins after the task", program: "class L:\n    def __del__(self):\n        import builtins\n        builtins.sorted = lambda x: 'pwned'\ndef f(a):\n    global keep\n    keep = L()\n    return 1", expect: "valid", output: "1" },
     { name: "leave globals for the next task", program: "import builtins\nx = 1\ndef f(a):\n    builtins.leak = 1\n    return 1", expect: "valid", output: "1" },
   ];
 }

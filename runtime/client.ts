@@ -8,13 +8,13 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
-import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
+import { context, propagation, SpanKind, trace, type Context } from "@opentelemetry/api";
 import { decode, encode } from "./codec.ts";
 import { ActorCallAbortedError, ActorCallTimeoutError, ActorDiedError, wireToError } from "./errors.ts";
 import type { ActorEvent } from "./events.ts";
 import { subjects, type Subjects } from "./names.ts";
 import { Payloads } from "./payloads.ts";
-import { injectTraceHeaders, withSpan } from "./telemetry.ts";
+import { injectTraceHeaders, startSpan, withSpan } from "./telemetry.ts";
 import { CallMode, FRAME_END, HDR_ERROR, HDR_FRAME, requestTuple, type ControlFrame } from "./wire.ts";
 
 export interface CallOptions {
@@ -163,12 +163,11 @@ export class ActorClient {
     return (this.#next++).toString(36);
   }
 
-  #traceHeaders(): MsgHdrs | undefined {
+  #traceHeaders(ctx: Context = context.active()): MsgHdrs | undefined {
     // Untraced calls (no span, no baggage) carry no headers at all: nothing to allocate or encode.
-    const ctx = context.active();
     if (trace.getSpanContext(ctx) === undefined && propagation.getBaggage(ctx) === undefined) return undefined;
     const h = natsHeaders();
-    injectTraceHeaders(h);
+    injectTraceHeaders(h, ctx);
     return h.keys().length ? h : undefined;
   }
 
@@ -273,11 +272,11 @@ export class ActorClient {
   }
 
   /** Used by StreamReader: registers a stream's reply token and sends its request. */
-  _openStream(actor: string, method: string, args: unknown[], window: number, p: Pending): { id: string; close(cancelAtActor: boolean): void; grant(n: number): void } {
+  _openStream(actor: string, method: string, args: unknown[], window: number, p: Pending, ctx: Context): { id: string; close(cancelAtActor: boolean): void; grant(n: number): void } {
     const token = this.#token();
     const reply = `${this.#prefix}.${token}`;
     this.#pending.set(token, p);
-    const hdrs = this.#traceHeaders();
+    const hdrs = this.#traceHeaders(ctx);
     const body = encode(requestTuple(method, args, CallMode.Stream, window));
     p.sentAt = Number.POSITIVE_INFINITY; // not sent until the (possibly large) body is published
     this.payloads.publish(this.#s.call(actor), body, { reply, headers: hdrs }).then(
@@ -307,6 +306,7 @@ class StreamReader implements AsyncIterableIterator<unknown> {
   #taken = 0;
   #chain: Promise<void> = Promise.resolve();
   #handle: ReturnType<ActorClient["_openStream"]> | undefined;
+  #span: ReturnType<typeof startSpan> | undefined;
   #timer: NodeJS.Timeout | undefined;
   readonly #onAbort: () => void;
 
@@ -340,7 +340,13 @@ class StreamReader implements AsyncIterableIterator<unknown> {
         this.#chain = this.#chain.then(() => this.#frame(msg));
       },
     };
-    this.#handle = this.client._openStream(this.actor, this.method, this.args, this.#window, pending);
+    // The client span lives as long as the stream: its context goes out in the request headers,
+    // so the actor's server span (and whatever it calls) joins the caller's trace.
+    this.#span = startSpan(`${this.actor}.${this.method}`, {
+      kind: SpanKind.CLIENT,
+      attributes: { "azr.actor": this.actor, "azr.method": this.method, "azr.stream": true },
+    });
+    this.#handle = this.client._openStream(this.actor, this.method, this.args, this.#window, pending, this.#span.ctx);
     if (this.opts.timeoutMs !== undefined) {
       this.#timer = setTimeout(() => this.#finish(new ActorCallTimeoutError(this.actor, this.method, this.opts.timeoutMs!), true), this.opts.timeoutMs);
     }
@@ -375,6 +381,7 @@ class StreamReader implements AsyncIterableIterator<unknown> {
     if (this.#timer) clearTimeout(this.#timer);
     this.opts.signal?.removeEventListener("abort", this.#onAbort);
     this.#handle?.close(cancelAtActor);
+    this.#span?.end(err);
     this.#wakeUp();
   }
 

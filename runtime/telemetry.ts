@@ -182,6 +182,29 @@ export function withSpan<T>(name: string, opts: SpanOptions, fn: () => Promise<T
   });
 }
 
+/**
+ * A span that outlives one callback (a streamed call: opened on the first `next()`, ended when the
+ * stream ends, fails or is left): `ctx` carries it for header injection, `end` closes it once,
+ * marking it as an error when given one.
+ */
+export function startSpan(name: string, opts: SpanOptions): { ctx: Context; end(err?: Error): void } {
+  const parent = opts.parent ?? context.active();
+  const span = trace.getTracer(INSTRUMENTATION_SCOPE).startSpan(name, { kind: opts.kind, attributes: opts.attributes }, parent);
+  let ended = false;
+  return {
+    ctx: trace.setSpan(parent, span),
+    end(err) {
+      if (ended) return;
+      ended = true;
+      if (err) {
+        span.recordException(err);
+        span.setStatus({ code: SpanStatusCode.ERROR, message: `${err.name}: ${err.message}` });
+      }
+      span.end();
+    },
+  };
+}
+
 export interface ActorMetricsSnapshot {
   calls: number;
   errors: number;

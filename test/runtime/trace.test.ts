@@ -70,6 +70,37 @@ describe("tracing", () => {
     assert.equal(byName("c.add", SpanKind.SERVER).attributes["azr.actor"], "c");
   });
 
+  test("a streamed call has a client span for its whole life, parent of the actor's server span", async () => {
+    const c = await t.cluster.getActor<Counter>("c");
+    exporter.reset();
+    const got: number[] = [];
+    await withSpan("driver stream", { kind: SpanKind.INTERNAL }, async () => {
+      for await (const v of c.count(3)) got.push(v);
+    });
+    assert.deepEqual(got, [0, 1, 2]);
+    await telemetry.forceFlush();
+    const spans = exporter.getFinishedSpans();
+    const driver = spans.find((s) => s.name === "driver stream");
+    const client = spans.find((s) => s.name === "c.count" && s.kind === SpanKind.CLIENT);
+    const server = spans.find((s) => s.name === "c.count" && s.kind === SpanKind.SERVER);
+    assert.ok(driver && client && server, `spans: ${spans.map((x) => `${x.name}/${SpanKind[x.kind]}`).join(", ")}`);
+    assert.equal(client.parentSpanContext?.spanId, driver.spanContext().spanId);
+    assert.equal(server.parentSpanContext?.spanId, client.spanContext().spanId);
+    assert.equal(client.attributes["azr.stream"], true);
+    // It ends when the stream does: after the server span's start, not before the last value.
+    const ms = (t: [number, number]) => t[0] * 1e3 + t[1] / 1e6;
+    assert.ok(ms(client.endTime) >= ms(server.startTime), "the client span covers the stream");
+
+    // A stream that fails marks its client span as an error.
+    exporter.reset();
+    await assert.rejects(async () => {
+      for await (const _ of c.failAfter(1)) void _;
+    });
+    await telemetry.forceFlush();
+    const failed = exporter.getFinishedSpans().find((s) => s.name === "c.failAfter" && s.kind === SpanKind.CLIENT);
+    assert.equal(failed?.status.code, 2 /* ERROR */);
+  });
+
   test("a remote exception marks the server span as an error", async () => {
     const c = await t.cluster.getActor<Counter>("c");
     exporter.reset();

@@ -6,7 +6,9 @@ The model is model/torch's CausalLM (plain nn.Modules, PyTorch's own kernels).
 Also reports torch's 1024x1024 fp32 matmul GFLOP/s, so a reader can see which BLAS it got.
 
 stdin: {"dir", "ids": [[int]] (B,T), "threads", "warmup", "steps", "lr", "lora"?: {r, alpha, targetModules}}
-stdout: {"step_s": [...], "matmul_gflops": float, "torch": version, "blas": str}
+stdout: {"step_s": [...], "matmul_gflops": float, "torch": version, "blas": str, "peak_mb": float, "base_mb": float}
+  peak_mb: this process's peak RSS over the training run (load, warm-up, timed steps; VmHWM, all threads);
+  base_mb: its RSS before the model is loaded (Python and torch imported, no model).
 """
 import json
 import os
@@ -29,8 +31,18 @@ def matmul_gflops() -> float:
     return 2 * 1024 ** 3 * n / (time.perf_counter() - t0) / 1e9
 
 
+def proc_mb(field: str) -> float:
+    """A field of /proc/self/status (VmHWM, VmRSS) in MB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def main():
     req = json.load(sys.stdin)
+    base_mb = proc_mb("VmRSS")
     torch.set_num_threads(req["threads"])
     torch.manual_seed(0)
     _, model = load_model(req["dir"], torch.device("cpu"), torch.float32)
@@ -57,10 +69,12 @@ def main():
         t0 = time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
+    peak_mb = proc_mb("VmHWM")  # before the matmul probe below allocates anything
     # Debian's torch links the generic libblas.so.3; which library that resolved to shows in our maps.
     maps = open("/proc/self/maps").read()
     blas = "openblas" if "openblas" in maps.lower() else "reference BLAS" if "libblas" in maps else "unknown"
-    json.dump({"step_s": times, "matmul_gflops": matmul_gflops(), "torch": torch.__version__, "blas": blas}, sys.stdout)
+    json.dump({"step_s": times, "matmul_gflops": matmul_gflops(), "torch": torch.__version__, "blas": blas,
+               "peak_mb": peak_mb, "base_mb": base_mb}, sys.stdout)
 
 
 main()

@@ -101,6 +101,11 @@ export class TrainCore {
         interOpNumThreads: 1,
         graphOptimizationLevel: this.opts.graphOptimizationLevel ?? "all",
         executionMode: "sequential",
+        // No arena: it would keep a run's peak (activations and onnxruntime's own gradient buffers,
+        // ~1.1 GB at 100M parameters) resident between steps beside the gradients copied out to
+        // us; without it they go back to the OS after each run. 100M full fine-tuning: peak RSS
+        // 3.64 → 2.97 GB, step time unchanged (measured).
+        enableCpuMemArena: false,
       });
       e = { tg, session };
       this.graphs.set(key, e);

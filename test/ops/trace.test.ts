@@ -66,11 +66,14 @@ describe("azr trace", () => {
     assert.ok(chain[0].ms >= chain[1].ms && chain[1].ms >= chain[2].ms, "each span lasts at least as long as its child");
   });
 
-  test("errors and streams - a failed call is marked on both sides; a streamed call has its server span", () => {
+  test("errors and streams - a failed call is marked on both sides; a streamed call has its client span, parent of its server span", () => {
     const step2 = traces[1];
     assert.match(span(step2, "tr.fail", "server").error ?? "", /RangeError: boom/);
     assert.match(span(step2, "tr.fail", "client").error ?? "", /boom/);
-    assert.equal(span(step2, "tr.count", "server").parent, step2.root.span);
+    // The stream's client span lives as long as the stream; the actor's server span is its child.
+    const client = span(step2, "tr.count", "client");
+    assert.equal(client.parent, step2.root.span);
+    assert.equal(span(step2, "tr.count", "server").parent, client.span);
   });
 
   test("cli - azr trace lists the steps, prints one step's tree, and names what is missing", async () => {

@@ -166,26 +166,22 @@ export interface SpanOptions {
  * Runs `fn` inside a new span, active for its duration (so calls made inside inject it).
  * A throw marks the span as an error with the exception recorded, and is re-thrown.
  */
-export function withSpan<T>(name: string, opts: SpanOptions, fn: () => Promise<T>): Promise<T> {
-  const tracer = trace.getTracer(INSTRUMENTATION_SCOPE);
-  return tracer.startActiveSpan(name, { kind: opts.kind, attributes: opts.attributes }, opts.parent ?? context.active(), async (span) => {
-    try {
-      return await fn();
-    } catch (e) {
-      const err = e instanceof Error ? e : new Error(String(e));
-      span.recordException(err);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: `${err.name}: ${err.message}` });
-      throw e;
-    } finally {
-      span.end();
-    }
-  });
+export async function withSpan<T>(name: string, opts: SpanOptions, fn: () => Promise<T>): Promise<T> {
+  const span = startSpan(name, opts);
+  try {
+    const result = await context.with(span.ctx, fn);
+    span.end();
+    return result;
+  } catch (e) {
+    span.end(e instanceof Error ? e : new Error(String(e)));
+    throw e;
+  }
 }
 
 /**
  * A span that outlives one callback (a streamed call: opened on the first `next()`, ended when the
- * stream ends, fails or is left): `ctx` carries it for header injection, `end` closes it once,
- * marking it as an error when given one.
+ * stream ends, fails or is left): `ctx` carries it (to make it active, or for header injection),
+ * `end` closes it once, marking it as an error — exception recorded — when given one.
  */
 export function startSpan(name: string, opts: SpanOptions): { ctx: Context; end(err?: Error): void } {
   const parent = opts.parent ?? context.active();

@@ -55,7 +55,7 @@ export function checkRecipeRunnable(r: Recipe, root: string, probe: MachineProbe
 function evalRunnable(r: Recipe, root: string): Recipe["eval"] {
   const data = r.eval.data === null ? null : resolve(root, r.eval.data);
   if (r.eval.every > 0 && r.eval.suites.length > 0 && data !== null && !existsSync(data) && r.eval.suites.some((s) => s === "tiny" || s === "file")) {
-    console.warn(`azr selfplay: warning: eval.data ${data} does not exist, so this run has no in-training evaluation; give eval.data (or --set eval.every=0 to silence this)`);
+    console.warn(`azr: warning: eval.data ${data} does not exist, so this run has no in-training evaluation; give eval.data (or --set eval.every=0 to silence this)`);
     return { ...r.eval, data, every: 0 };
   }
   return { ...r.eval, data };

@@ -123,6 +123,12 @@ function checkpointAnneal(ckpt: string): { from: number; to: number } | undefine
   return state.optim?.decay ?? undefined;
 }
 
+/** The cosine horizon a checkpoint's schedule was started with. */
+function checkpointHorizon(ckpt: string): number {
+  const state = JSON.parse(readFileSync(join(ckpt, "trainer_state.json"), "utf8")) as { optim?: { totalSteps?: number } };
+  return state.optim?.totalSteps ?? 0;
+}
+
 export async function pretrain(o: PretrainOptions): Promise<{ steps: number; loss: number }> {
   const { examples, vocab, eos } = loadExamples(o);
   const batches = batchesOf(examples, o.batchTokens);
@@ -134,10 +140,13 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
   let trainer: OrtTrainer;
   let anneal = o.anneal;
   if (o.resume && existsSync(join(ckpt, "complete"))) {
-    trainer = await createOrtTrainer({ checkpointDir: ckpt, decay: anneal }, { threads: o.threads, maxPositions: o.maxSeqTokens });
+    // More epochs than the checkpoint was started with move the cosine's horizon to the new end
+    // (the rate rises back to the new curve's value at this step, a re-warm).
+    const horizon = checkpointHorizon(ckpt);
+    trainer = await createOrtTrainer({ checkpointDir: ckpt, decay: anneal, totalSteps: total > horizon ? total : undefined }, { threads: o.threads, maxPositions: o.maxSeqTokens });
     anneal ??= checkpointAnneal(ckpt);
     progress = JSON.parse(readFileSync(progressFile, "utf8")) as Progress;
-    o.log(`resumed at step ${progress.step}/${total}${anneal ? ` (anneal from step ${anneal.from}, stop at ${anneal.to})` : ""}`);
+    o.log(`resumed at step ${progress.step}/${total}${total > horizon ? ` (cosine horizon moved from ${horizon} to ${total} steps)` : ""}${anneal ? ` (anneal from step ${anneal.from}, stop at ${anneal.to})` : ""}`);
   } else {
     const config = parseConfig({ ...TINY_ARCH, vocab_size: vocab, eos_token_id: eos });
     trainer = await createOrtTrainer({ config, weights: randomWeights(config, o.seed, 0.02) }, {

@@ -25,7 +25,7 @@ export type TrainerInit =
   | { source: "dir"; dir: string; options: OrtTrainerOptions }
   | { source: "weights"; config: ArchConfig; weights: Map<string, Float32Array>; options: OrtTrainerOptions }
   /** A training checkpoint written by save(): settings, weights and optimiser state come from it. */
-  | { source: "checkpoint"; dir: string; options: Pick<OrtTrainerOptions, "threads" | "maxPositions" | "recompute">; decay?: OptimSettings["decay"] };
+  | { source: "checkpoint"; dir: string; options: Pick<OrtTrainerOptions, "threads" | "maxPositions" | "recompute">; decay?: OptimSettings["decay"]; totalSteps?: number };
 
 export type TrainerRequest =
   | { id: number; kind: "trainStep"; batch: TrainItem[] }

@@ -30,7 +30,13 @@ export class OrtTrainerError extends Error {
 export type TrainerSource =
   | { modelDir: string }
   | { config: ArchConfig; weights: Weights }
-  | { checkpointDir: string; /** Adds (or replaces) the resumed schedule's anneal phase. */ decay?: OptimSettings["decay"] };
+  | {
+      checkpointDir: string;
+      /** Adds (or replaces) the resumed schedule's anneal phase. */
+      decay?: OptimSettings["decay"];
+      /** Moves the resumed cosine's horizon (more epochs than the run was started with). */
+      totalSteps?: number;
+    };
 
 type Request = TrainerRequest extends infer M ? (M extends TrainerRequest ? Omit<M, "id"> : never) : never;
 
@@ -131,7 +137,7 @@ export class OrtTrainer {
 }
 
 export function createOrtTrainer(source: TrainerSource, options: OrtTrainerOptions = {}): Promise<OrtTrainer> {
-  if ("checkpointDir" in source) return OrtTrainer.start({ source: "checkpoint", dir: source.checkpointDir, decay: source.decay, options: { threads: options.threads, maxPositions: options.maxPositions, recompute: options.recompute } });
+  if ("checkpointDir" in source) return OrtTrainer.start({ source: "checkpoint", dir: source.checkpointDir, decay: source.decay, totalSteps: source.totalSteps, options: { threads: options.threads, maxPositions: options.maxPositions, recompute: options.recompute } });
   if ("modelDir" in source) return OrtTrainer.start({ source: "dir", dir: source.modelDir, options });
   return OrtTrainer.start({ source: "weights", config: source.config, weights: source.weights, options });
 }

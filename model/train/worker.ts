@@ -9,6 +9,7 @@ import { exportMerged, loadTrainState, saveTrainState } from "./checkpoint.ts";
 import { TrainCore } from "./core.ts";
 import { DEFAULT_POLICY_LOSS } from "./losses.ts";
 import { loadAdapters, mergeLora } from "./lora.ts";
+import { checkOptim, type OptimSettings } from "./optim.ts";
 import type { RemoteError, TrainerInit, TrainerReply, TrainerRequest } from "./protocol.ts";
 
 const port = parentPort!;
@@ -16,12 +17,19 @@ const post = (m: TrainerReply) => port.postMessage(m);
 const asRemote = (e: unknown): RemoteError =>
   e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : { name: "Error", message: String(e) };
 
+function resumedOptim(o: OptimSettings, init: Extract<TrainerInit, { source: "checkpoint" }>): OptimSettings {
+  const next = { ...o, ...(init.decay !== undefined && { decay: init.decay }), ...(init.totalSteps !== undefined && { totalSteps: init.totalSteps }) };
+  checkOptim(next);
+  return next;
+}
+
 function start(init: TrainerInit): TrainCore {
   if (init.source === "checkpoint") {
     const s = loadTrainState(init.dir);
     return new TrainCore({
-      // A resumed run may add an anneal phase (recorded in its next checkpoint); nothing else changes.
-      config: s.config, weights: s.weights, loss: s.loss, optim: init.decay === undefined ? s.optim : { ...s.optim, decay: init.decay }, lora: s.lora, adapters: s.adapters, seed: s.seed,
+      // A resumed run may add an anneal phase or move the cosine's horizon (both recorded in its
+      // next checkpoint); nothing else changes.
+      config: s.config, weights: s.weights, loss: s.loss, optim: resumedOptim(s.optim, init), lora: s.lora, adapters: s.adapters, seed: s.seed,
       threads: init.options.threads, maxPositions: init.options.maxPositions, recompute: init.options.recompute, resume: { adam: s.adam, stepCount: s.stepCount },
     });
   }

@@ -31,8 +31,11 @@ test("pretrain - loss falls, a time-boxed run resumes at its step, the export lo
     const first = await pretrain(o);
     assert.equal(first.steps, 4);
     const second = await pretrain({ ...o, maxSteps: 8, resume: true });
-    assert.ok(lines.some((l) => l.startsWith("resumed at step 4/8")), lines.join("\n"));
+    // More steps than the run started with move the cosine's horizon to the new end.
+    assert.ok(lines.includes("resumed at step 4/8 (cosine horizon moved from 4 to 8 steps)"), lines.join("\n"));
     assert.equal(second.steps, 8);
+    const horizon = () => JSON.parse(readFileSync(join(dir, "work", "checkpoint", "trainer_state.json"), "utf8")).optim.totalSteps;
+    assert.equal(horizon(), 8);
     assert.ok(second.loss < first.loss, `loss ${second.loss} after 8 steps < ${first.loss} after 4`);
     const meta = JSON.parse(readFileSync(join(dir, "model", "pretraining.json"), "utf8"));
     assert.equal(meta.step, 8);
@@ -40,10 +43,12 @@ test("pretrain - loss falls, a time-boxed run resumes at its step, the export lo
     // An anneal added on resume stops the run at its end and is kept by a later plain resume.
     const annealed = await pretrain({ ...o, maxSteps: 12, resume: true, anneal: { from: 9, to: 10 } });
     assert.equal(annealed.steps, 10);
-    assert.ok(lines.some((l) => l.startsWith("resumed at step 8/12 (anneal from step 9, stop at 10)")), lines.join("\n"));
+    assert.ok(lines.includes("resumed at step 8/12 (cosine horizon moved from 8 to 12 steps) (anneal from step 9, stop at 10)"), lines.join("\n"));
+    assert.equal(horizon(), 12);
     assert.deepEqual(JSON.parse(readFileSync(join(dir, "model", "pretraining.json"), "utf8")).anneal, { from: 9, to: 10 });
     const again = await pretrain({ ...o, maxSteps: 12, resume: true });
     assert.equal(again.steps, 10, "the checkpoint's anneal still says stop at 10");
+    assert.ok(lines.includes("resumed at step 10/12 (anneal from step 9, stop at 10)"), "the same plan again moves nothing");
     const engine = await OrtEngine.fromPretrained(join(dir, "model"), { threads: 1 });
     try {
       const gens = [];

@@ -4,7 +4,10 @@
  * and 16 for the tiny config and a ~100M-parameter Qwen2-shaped random model, plus the
  * memory-bandwidth floor of a decode step (weight bytes ÷ measured copy bandwidth).
  * Env: AZR_BENCH_THREADS (default: all cores), AZR_BENCH_QUICK=1 (fewer tokens, for a smoke run),
- * AZR_BENCH_SPIN=1 (onnxruntime threads spin-wait, its own default; applied to both sides).
+ * AZR_BENCH_SPIN=1 (onnxruntime threads spin-wait, its own default; applied to both sides),
+ * AZR_BENCH_LANES (our engine's batch lanes: "auto" (default), a number, or a comma list such as
+ * "auto,1": the first gives the standard rows, each further one its own "…, lanes=X" rows, all
+ * alternated with the peer in the same run), AZR_BENCH_MODELS (comma list of tiny,100M; default both).
  */
 import { availableParallelism, tmpdir } from "node:os";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,11 +19,14 @@ import { randomWeights, saveModel } from "../model/checkpoint.ts";
 import { exportTransformersJs } from "../model/export/transformers-js.ts";
 import { OrtEngine } from "../model/ort/engine.ts";
 import { ortThreadingOptions } from "../model/ort/session.ts";
+import { planLanes, type LanesOption } from "../model/ort/lanes.ts";
 
 const threads = Number(process.env.AZR_BENCH_THREADS ?? availableParallelism());
 const quick = process.env.AZR_BENCH_QUICK === "1";
 // Both sides get the same onnxruntime thread-pool settings (azr's default: no spin-waiting).
 const spin = process.env.AZR_BENCH_SPIN === "1";
+const laneSettings: LanesOption[] = (process.env.AZR_BENCH_LANES ?? "auto").split(",").map((x) => (x.trim() === "auto" ? "auto" : Number(x)));
+const onlyModels = process.env.AZR_BENCH_MODELS?.split(",").map((x) => x.trim());
 const PROMPT_LEN = 32;
 const REPEATS = quick ? 1 : 2;
 
@@ -58,7 +64,8 @@ async function measure(run: () => Promise<number>): Promise<Rate> {
 
 async function timeOurs(engine: OrtEngine, batch: number, vocab: number, newTokens: number): Promise<Rate> {
   const req = { prompts: prompts(batch, vocab), maxNewTokens: newTokens };
-  for await (const _ of engine.generate({ ...req, maxNewTokens: 2 })); // warm-up: sessions built
+  // Warm-up: every lane builds its sessions (each lane gets at least one prompt).
+  for await (const _ of engine.generate({ prompts: prompts(Math.max(batch, engine.lanes), vocab), maxNewTokens: 2 }));
   return measure(async () => {
     let n = 0;
     for await (const g of engine.generate(req)) n += g.tokens.length;
@@ -101,28 +108,40 @@ env.allowRemoteModels = false;
 env.localModelPath = "/";
 const bw = copyBandwidth();
 
-for (const m of MODELS) {
+for (const m of MODELS.filter((x) => !onlyModels || onlyModels.includes(x.label))) {
   const weights = randomWeights(m.config, 1);
   const ourDir = mkdtempSync(join(tmpdir(), `azr-bench-${m.label}-`));
   const tjsDir = mkdtempSync(join(tmpdir(), `azr-bench-tjs-${m.label}-`));
   saveModel(ourDir, m.config, weights);
   exportTransformersJs(tjsDir, m.config, weights);
   weights.clear();
-  const engine = await OrtEngine.fromPretrained(ourDir, { threads, maxPositions: 1024, spin });
+  // One engine per lanes setting; the first is "ours" in the standard rows.
+  const engines: { label: string; engine: OrtEngine }[] = [];
+  for (const lanes of laneSettings) {
+    const engine = await OrtEngine.fromPretrained(ourDir, { threads, maxPositions: 1024, spin, lanes });
+    const plan = planLanes(m.config, { threads, lanes });
+    if (plan.lanes !== engine.lanes) throw new Error(`lanes ${lanes}: the engine runs ${engine.lanes} lanes, planLanes said ${plan.lanes}`);
+    const setting = `lanes=${lanes}${lanes === "auto" ? ` → ${engine.lanes}` : ""} × ${plan.threadsPerLane ?? "default"} thread(s)`;
+    engines.push({ label: engines.length === 0 ? "" : `, lanes=${lanes}`, engine });
+    notes.push(`${m.label}: ours ${engines.length === 1 ? "(standard rows)" : `(rows ", lanes=${lanes}")`} ${setting}`);
+    console.error(`${m.label}: ours ${setting}`);
+  }
+  const engine = engines[0].engine;
   const tjs = await AutoModelForCausalLM.from_pretrained(tjsDir, { dtype: "fp32", device: "cpu", local_files_only: true, session_options: { intraOpNumThreads: threads, interOpNumThreads: 1, ...ortThreadingOptions(spin) } } as never);
   for (const batch of [1, 16]) {
     // Alternate the two sides and keep each one's best run: load from other processes on a shared
     // machine then hits both alike instead of whichever ran during a burst.
-    const ours: Rate = { wall: 0, cpu: 0 }, peer: Rate = { wall: 0, cpu: 0 };
+    const ours = engines.map(() => ({ wall: 0, cpu: 0 }) as Rate), peer: Rate = { wall: 0, cpu: 0 };
+    const keepBest = (acc: Rate, r: Rate) => ((acc.wall = Math.max(acc.wall, r.wall)), (acc.cpu = Math.max(acc.cpu, r.cpu)));
     for (let rep = 0; rep < REPEATS; rep++) {
-      for (const [acc, r] of [[ours, await timeOurs(engine, batch, m.config.vocabSize, m.newTokens)], [peer, await timeTjs(tjs, batch, m.config.vocabSize, m.newTokens)]] as const) {
-        acc.wall = Math.max(acc.wall, r.wall);
-        acc.cpu = Math.max(acc.cpu, r.cpu);
-      }
+      for (const [k, e] of engines.entries()) keepBest(ours[k], await timeOurs(e.engine, batch, m.config.vocabSize, m.newTokens));
+      keepBest(peer, await timeTjs(tjs, batch, m.config.vocabSize, m.newTokens));
     }
-    rows.push({ metric: `tokens/s batch ${batch} (${m.label})`, unit: "tok/s", ours: ours.wall, peer: peer.wall });
-    cpuRows.push({ metric: `tokens per CPU-second batch ${batch} (${m.label})`, unit: "tok/cpu-s", ours: ours.cpu, peer: peer.cpu });
-    console.error(`${m.label} batch ${batch}: ours ${ours.wall.toFixed(1)} tok/s (${ours.cpu.toFixed(1)}/cpu-s), transformers.js ${peer.wall.toFixed(1)} tok/s (${peer.cpu.toFixed(1)}/cpu-s)`);
+    for (const [k, e] of engines.entries()) {
+      rows.push({ metric: `tokens/s batch ${batch} (${m.label})${e.label}`, unit: "tok/s", ours: ours[k].wall, peer: peer.wall });
+      cpuRows.push({ metric: `tokens per CPU-second batch ${batch} (${m.label})${e.label}`, unit: "tok/cpu-s", ours: ours[k].cpu, peer: peer.cpu });
+      console.error(`${m.label} batch ${batch}${e.label}: ours ${ours[k].wall.toFixed(1)} tok/s (${ours[k].cpu.toFixed(1)}/cpu-s), transformers.js ${peer.wall.toFixed(1)} tok/s (${peer.cpu.toFixed(1)}/cpu-s)`);
+    }
   }
   const bytes = paramCount(m.config) * 4;
   const floorMs = (bytes / bw) * 1000;
@@ -137,7 +156,7 @@ for (const m of MODELS) {
     cpuRows.push({ metric: `tokens per CPU-second batch 16, ${LONG} new tokens (tiny)`, unit: "tok/cpu-s", ours: ours.cpu, peer: peer.cpu });
   }
   notes.push(`${m.label}: ${(paramCount(m.config) / 1e6).toFixed(1)}M params = ${(bytes / 1e6).toFixed(0)} MB fp32 read per decode step ÷ ${(bw / 1e9).toFixed(1)} GB/s copy bandwidth = ${floorMs.toFixed(2)} ms/step floor (≤ ${(1000 / floorMs).toFixed(0)} tok/s at batch 1)`);
-  await engine.dispose();
+  for (const e of engines) await e.engine.dispose();
   await tjs.dispose();
   rmSync(ourDir, { recursive: true, force: true });
   rmSync(tjsDir, { recursive: true, force: true });

@@ -19,7 +19,7 @@ import { StopChecker, type Decode } from "./stop.ts";
 const MIN_GROWTH = 32;
 
 interface Live {
-  index: number; // into req.prompts
+  index: number; // request-wide (LoopOptions.indices)
   row: number; // row in the current batch
   promptLen: number;
   tokens: number[];
@@ -34,6 +34,12 @@ export interface LoopOptions {
   signal?: AbortSignal;
   /** Sequences decoded together at most (default: all prompts at once). */
   maxBatch?: number;
+  /**
+   * Request-wide index of each prompt, when these prompts are one lane's share of a larger
+   * request: Generation.index reports it and the sampling stream is derived from it, so a
+   * sequence's tokens do not depend on how the request was split (default: 0, 1, 2, …).
+   */
+  indices?: number[];
 }
 
 export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opts: LoopOptions): AsyncGenerator<Generation> {
@@ -51,6 +57,8 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
   const stop = new StopChecker(stops, opts.decode ?? (() => ""));
   const V = s.config.vocabSize;
   const maxBatch = Math.max(1, opts.maxBatch ?? req.prompts.length);
+  if (opts.indices && opts.indices.length !== req.prompts.length) throw new Error(`generate: ${opts.indices.length} indices for ${req.prompts.length} prompts`);
+  const indexOf = (i: number) => opts.indices?.[i] ?? i;
 
   const finish = (l: Live, reason: Generation["finishReason"], keep = l.tokens.length, text?: string): Generation => {
     const tokens = l.tokens.slice(0, keep);
@@ -118,7 +126,7 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
       const pre = await s.prefill(batch.ids, batch.positions, batch.keyBias, batch.B, batch.T);
       cache.admit(pre.keys, pre.values, batch.B, batch.T, batch.keyBias, Math.min(req.maxNewTokens, MIN_GROWTH));
       // `row` indexes the prefill's log-probs here; in the cache these rows follow the live ones.
-      const joined: Live[] = idx.map((i, j) => ({ index: i, row: j, promptLen: req.prompts[i].length, tokens: [], logprobs: [], rng: Rng.forSequence(seed, i) }));
+      const joined: Live[] = idx.map((i, j) => ({ index: indexOf(i), row: j, promptLen: req.prompts[i].length, tokens: [], logprobs: [], rng: Rng.forSequence(seed, indexOf(i)) }));
       const r = sampleAll(joined, pre.logprobs);
       const keepRows = [...live.map((l) => l.row), ...r.still.map((l) => live.length + l.row)];
       if (keepRows.length < cache.batch) cache.keep(keepRows);

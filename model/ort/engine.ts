@@ -1,145 +1,145 @@
 /**
- * OrtEngine: the `ort` backend of ModelEngine. A thin host-side client of a worker thread
- * (./worker.ts) that owns weights, onnxruntime sessions and the tokenizer; generations stream
- * back as they finish. Covers: generate, score, weights in/out, save, dispose.
- * Not: trainStep (the training issue adds it on the same graph builder).
+ * OrtEngine: the `ort` backend of ModelEngine. A thin host-side client of one or more worker
+ * threads (./worker.ts via ./lane.ts), each owning a copy of the weights, its onnxruntime
+ * sessions and the tokenizer; generations stream back as they finish.
+ * Batch lanes (./lanes.ts): for a small model the engine runs one worker per core, each on one
+ * intra-op thread, and splits a generate (or score) batch across them; a large model keeps one
+ * worker whose intra-op threads split each op. Sequence i samples from the stream of (seed, i)
+ * whichever lane decodes it, so results do not depend on the lane count.
+ * Covers: generate, score, weights in/out, save, dispose. Not: trainStep (model/train/).
  */
-import { Worker } from "node:worker_threads";
 import type { ArchConfig } from "../config.ts";
+import { readConfig } from "../config.ts";
 import type { Weights } from "../checkpoint.ts";
 import type { GenerateRequest, Generation, ModelEngine, ScoreRequest } from "../engine.ts";
-import type { HostMessage, OrtEngineOptions, RemoteError, WorkerInit, WorkerMessage } from "./protocol.ts";
+import type { OrtEngineOptions, WorkerInit } from "./protocol.ts";
+import { Lane } from "./lane.ts";
+import { DEFAULT_MAX_BATCH, planLanes, splitIndices } from "./lanes.ts";
 
 export type { OrtEngineOptions } from "./protocol.ts";
-
-/** An error thrown inside the engine's worker, re-thrown here with the worker's stack. */
-export class OrtEngineError extends Error {
-  override name = "OrtEngineError";
-  constructor(readonly remote: RemoteError) {
-    super(`${remote.name}: ${remote.message}`);
-    if (remote.stack) this.stack = `${this.stack}\n    --- in the engine worker ---\n${remote.stack}`;
-  }
-}
-
-type HostRequest = HostMessage extends infer M ? (M extends HostMessage ? Omit<M, "id"> : never) : never;
-
-interface Pending {
-  onGeneration?: (g: Generation) => void;
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
-}
+export { OrtEngineError } from "./lane.ts";
 
 export class OrtEngine implements ModelEngine {
   readonly backend = "ort" as const;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
   private closed = false;
+  /** The lane the next request's first share goes to (rotates, so small requests spread out). */
+  private nextLane = 0;
 
-  private constructor(private readonly worker: Worker, readonly config: ArchConfig, readonly eosTokenIds: number[], readonly hasTokenizer: boolean) {
-    worker.on("message", (m: WorkerMessage) => this.onMessage(m));
-    worker.on("error", (e) => this.failAll(e));
-    worker.on("exit", (code) => this.failAll(new Error(`the engine worker exited (code ${code})`)));
-  }
+  private constructor(private readonly workers: Lane[], readonly config: ArchConfig, readonly eosTokenIds: number[], readonly hasTokenizer: boolean) {}
 
-  /** Loads a Hugging Face model directory (config.json, safetensors, tokenizer.json) in a new worker. */
+  /** Loads a Hugging Face model directory (config.json, safetensors, tokenizer.json), each lane in its own worker. */
   static fromPretrained(dir: string, options: OrtEngineOptions = {}): Promise<OrtEngine> {
-    return OrtEngine.start({ source: "dir", dir, options });
+    // config.json alone decides the lane count; a missing one is reported by the worker as before.
+    let config: ArchConfig | undefined;
+    try {
+      config = readConfig(dir);
+    } catch {}
+    return OrtEngine.start((o) => ({ source: "dir", dir, options: o }), config, options);
   }
 
-  /** Starts an engine on weights in memory (they are copied to the worker). */
+  /** Starts an engine on weights in memory (copied to each lane's worker). */
   static fromWeights(config: ArchConfig, weights: Weights, options: OrtEngineOptions = {}): Promise<OrtEngine> {
-    return OrtEngine.start({ source: "weights", config, weights, options });
+    return OrtEngine.start((o) => ({ source: "weights", config, weights, options: o }), config, options);
   }
 
-  private static start(init: WorkerInit): Promise<OrtEngine> {
-    // worker-entry.mjs registers tsx in the new thread, then loads ./worker.ts.
-    const worker = new Worker(new URL("./worker-entry.mjs", import.meta.url), { workerData: init });
-    return new Promise((resolve, reject) => {
-      const onExit = (code: number) => reject(new Error(`the engine worker exited during start-up (code ${code})`));
-      worker.once("error", reject);
-      worker.once("exit", onExit);
-      worker.once("message", (m: WorkerMessage) => {
-        worker.off("error", reject);
-        worker.off("exit", onExit);
-        if (m.kind === "ready") resolve(new OrtEngine(worker, m.config, m.eosTokenIds, m.hasTokenizer));
-        else if (m.kind === "initError") {
-          void worker.terminate();
-          reject(new OrtEngineError(m.error));
-        }
-      });
-    });
+  private static async start(init: (o: OrtEngineOptions) => WorkerInit, config: ArchConfig | undefined, options: OrtEngineOptions): Promise<OrtEngine> {
+    const plan = config ? planLanes(config, options) : { lanes: 1, threadsPerLane: options.threads, maxBatchPerLane: options.maxBatch ?? DEFAULT_MAX_BATCH };
+    const laneOptions: OrtEngineOptions = { ...options, threads: plan.threadsPerLane, maxBatch: plan.maxBatchPerLane };
+    const where = (k: number) => (plan.lanes > 1 ? ` (lane ${k} of ${plan.lanes})` : "");
+    const started = await Promise.allSettled(Array.from({ length: plan.lanes }, (_, k) => Lane.start(init(laneOptions), where(k))));
+    const lanes = started.flatMap((s) => (s.status === "fulfilled" ? [s.value.lane] : []));
+    const failed = started.find((s) => s.status === "rejected");
+    if (failed) {
+      await Promise.all(lanes.map((l) => l.dispose().catch(() => {})));
+      throw failed.reason;
+    }
+    const { ready } = (started[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof Lane.start>>>).value;
+    return new OrtEngine(lanes, ready.config, ready.eosTokenIds, ready.hasTokenizer);
   }
 
-  private onMessage(m: WorkerMessage): void {
-    const p = this.pending.get(m.id);
-    if (!p) return;
-    if (m.kind === "generation") p.onGeneration?.(m.gen);
-    else if (m.kind === "result") (this.pending.delete(m.id), p.resolve(m.value));
-    else if (m.kind === "error") (this.pending.delete(m.id), p.reject(new OrtEngineError(m.error)));
+  /** Worker threads (batch lanes) this engine runs. */
+  get lanes(): number {
+    return this.workers.length;
   }
 
-  private failAll(e: Error): void {
-    this.closed = true;
-    for (const p of this.pending.values()) p.reject(e);
-    this.pending.clear();
+  /** Lanes whose worker thread is still running (0 after dispose). */
+  get liveLanes(): number {
+    return this.workers.filter((l) => l.alive).length;
   }
 
-  private call<T>(msg: HostRequest, onGeneration?: (g: Generation) => void): { id: number; done: Promise<T> } {
+  /** Shares of an n-item batch, one per lane used, rotating the first lane between requests. */
+  private shares(n: number) {
     if (this.closed) throw new Error("the engine is disposed");
-    const id = this.nextId++;
-    const done = new Promise<T>((resolve, reject) => this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, onGeneration }));
-    this.worker.postMessage({ ...msg, id });
-    return { id, done };
+    const parts = splitIndices(n, this.workers.length, this.nextLane);
+    this.nextLane = (this.nextLane + Math.max(1, parts.length)) % this.workers.length;
+    return parts;
   }
 
   async *generate(req: GenerateRequest, signal?: AbortSignal): AsyncIterable<Generation> {
     signal?.throwIfAborted();
+    const parts = this.shares(req.prompts.length);
+    if (parts.length === 0) parts.push({ lane: this.nextLane, indices: [] }); // the worker validates and ends an empty request
+    const whole = parts.length === 1;
     const ready: Generation[] = [];
     let wake: (() => void) | undefined;
-    const { id, done } = this.call<null>({ kind: "generate", req }, (g) => {
-      ready.push(g);
-      wake?.();
+    let running = parts.length, failure: Error | undefined;
+    const calls = parts.map(({ lane, indices }) => {
+      const sub = whole ? req : { ...req, prompts: indices.map((i) => req.prompts[i]) };
+      const c = this.workers[lane].call<null>({ kind: "generate", req: sub, indices: whole ? undefined : indices }, (g) => {
+        ready.push(g);
+        wake?.();
+      });
+      // The first lane to fail decides the error; the others are aborted below.
+      c.done.then(() => {}, (e: Error) => void (failure ??= e)).finally(() => (running--, wake?.()));
+      return { lane, id: c.id };
     });
-    let finished = false, failure: Error | undefined;
-    done.then(() => (finished = true), (e: Error) => ((failure = e), (finished = true))).finally(() => wake?.());
-    const onAbort = () => this.worker.postMessage({ id, kind: "abort" } satisfies HostMessage);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const abortAll = () => calls.forEach((c) => this.workers[c.lane].abort(c.id));
+    signal?.addEventListener("abort", abortAll, { once: true });
     try {
       for (;;) {
         while (ready.length) yield ready.shift()!;
-        if (finished) break;
+        if (failure || running === 0) break;
         await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }
       while (ready.length) yield ready.shift()!;
       if (failure) throw failure;
     } finally {
-      signal?.removeEventListener("abort", onAbort);
-      if (!finished) onAbort(); // the consumer stopped early: stop computing
+      signal?.removeEventListener("abort", abortAll);
+      if (running > 0) abortAll(); // a lane failed or the consumer stopped early: stop computing
     }
   }
 
-  score(req: ScoreRequest): Promise<Float32Array[]> {
-    return this.call<Float32Array[]>({ kind: "score", req }).done;
+  async score(req: ScoreRequest): Promise<Float32Array[]> {
+    const parts = this.shares(req.prompts.length);
+    if (parts.length <= 1) return this.workers[parts[0]?.lane ?? 0].call<Float32Array[]>({ kind: "score", req }).done;
+    const pick = <T>(a: T[], idx: number[]) => idx.map((i) => a[i]);
+    const outs = await Promise.all(
+      parts.map(({ lane, indices }) => this.workers[lane].call<Float32Array[]>({ kind: "score", req: { prompts: pick(req.prompts, indices), responses: pick(req.responses, indices) } }).done),
+    );
+    return outs.flat(); // shares are contiguous runs in order
   }
 
   getWeights(): Promise<Map<string, Float32Array>> {
-    return this.call<Map<string, Float32Array>>({ kind: "getWeights" }).done;
+    return this.workers[0].call<Map<string, Float32Array>>({ kind: "getWeights" }).done;
   }
 
+  /** Every lane takes the new weights (each its own copy: worker threads share no memory). */
   async setWeights(weights: Map<string, Float32Array>, version: number): Promise<void> {
-    await this.call<null>({ kind: "setWeights", weights, version }).done;
+    await Promise.all(this.workers.map((l) => l.call<null>({ kind: "setWeights", weights, version }).done));
   }
 
   async save(dir: string): Promise<void> {
-    await this.call<null>({ kind: "save", dir }).done;
+    await this.workers[0].call<null>({ kind: "save", dir }).done;
   }
 
+  /** Releases every lane's sessions and ends every worker thread. */
   async dispose(): Promise<void> {
     if (this.closed) return;
-    await this.call<null>({ kind: "dispose" }).done;
     this.closed = true;
-    await this.worker.terminate();
+    const r = await Promise.allSettled(this.workers.map((l) => l.dispose()));
+    const failed = r.find((x) => x.status === "rejected");
+    if (failed) throw failed.reason;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,11 +1,21 @@
 /** Messages between OrtEngine (host thread) and its worker thread. */
 import type { ArchConfig } from "../config.ts";
 import type { GenerateRequest, Generation, ScoreRequest } from "../engine.ts";
+import type { LanesOption } from "./lanes.ts";
 
 export interface OrtEngineOptions {
-  /** onnxruntime intra-op threads (default: onnxruntime's choice). */
+  /**
+   * onnxruntime intra-op threads (default: onnxruntime's choice). With several lanes, the budget
+   * they share: floor(threads / lanes) each, at least 1.
+   */
   threads?: number;
-  /** Sequences decoded together at most; further prompts join as others finish (default 32). */
+  /**
+   * Batch lanes: worker threads that each hold a copy of the model and decode their share of a
+   * batch (./lanes.ts). "auto" (default): one per thread (`threads`, else one per core), each
+   * single-threaded, when the fp32 weights are ≤ SMALL_MODEL_WEIGHT_BYTES (32 MiB); else 1.
+   */
+  lanes?: LanesOption;
+  /** Sequences decoded together at most, all lanes together; further prompts join as others finish (default 32). */
   maxBatch?: number;
   /** Longest prompt + generation supported (RoPE table size; default min(config, 8192)). */
   maxPositions?: number;
@@ -20,7 +30,9 @@ export type WorkerInit =
   | { source: "weights"; config: ArchConfig; weights: Map<string, Float32Array>; options: OrtEngineOptions };
 
 export type HostMessage =
-  | { id: number; kind: "generate"; req: GenerateRequest }
+  // indices: the request-wide index of each prompt when this is one lane's share (Generation.index
+  // and the sampling stream follow it); absent: the prompts are the whole request.
+  | { id: number; kind: "generate"; req: GenerateRequest; indices?: number[] }
   | { id: number; kind: "score"; req: ScoreRequest }
   | { id: number; kind: "getWeights" }
   | { id: number; kind: "setWeights"; weights: Map<string, Float32Array>; version: number }

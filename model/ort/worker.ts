@@ -10,6 +10,7 @@ import { loadModel, saveModel, type Weights } from "../checkpoint.ts";
 import type { ArchConfig } from "../config.ts";
 import { TextTokenizer } from "../tokenizer.ts";
 import { ModelSessions } from "./session.ts";
+import { DEFAULT_MAX_BATCH } from "./lanes.ts";
 import { generateBatch } from "../generate/loop.ts";
 import { scoreResponses } from "../generate/score.ts";
 import type { HostMessage, RemoteError, WorkerInit, WorkerMessage } from "./protocol.ts";
@@ -28,7 +29,7 @@ let tokenizer: TextTokenizer | undefined;
 let tokenizerDir: string | undefined;
 let eosTokenIds: number[] = [];
 const init = workerData as WorkerInit;
-const maxBatch = init.options.maxBatch ?? 32;
+const maxBatch = init.options.maxBatch ?? DEFAULT_MAX_BATCH;
 const aborts = new Map<number, AbortController>();
 
 try {
@@ -49,7 +50,7 @@ async function handle(m: HostMessage): Promise<void> {
     case "generate": {
       const ctrl = aborts.get(m.id)!;
       const decode = tokenizer ? (ids: number[]) => tokenizer!.decode(ids, { skipSpecialTokens: false }) : undefined;
-      for await (const gen of generateBatch(sessions, m.req, { eosTokenIds, decode, signal: ctrl.signal, maxBatch })) {
+      for await (const gen of generateBatch(sessions, m.req, { eosTokenIds, decode, signal: ctrl.signal, maxBatch, indices: m.indices })) {
         post({ id: m.id, kind: "generation", gen }, [gen.logprobs.buffer as ArrayBuffer]);
       }
       post({ id: m.id, kind: "result", value: null });

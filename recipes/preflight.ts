@@ -4,7 +4,7 @@
  * model path or hardware is missing stops before starting anything, naming what to provide").
  *
  * Covers: checks over the recipe and a description of the machine (`probe`), so tests and
- * `azr doctor` can pass their own. Not: detecting GPUs (the node agent does, and passes the count).
+ * `azr doctor` can pass their own. Not: detecting GPUs (runtime/gpus.ts; the caller passes what it found).
  */
 import { existsSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
@@ -16,6 +16,8 @@ export interface MachineProbe {
   root: string;
   /** GPUs this machine (or cluster) offers. */
   gpus: number;
+  /** What they are ("2 × NVIDIA A100-SXM4-80GB (81920 MB)"), or why there are none (nvidia-smi's answer). */
+  gpuDetail?: string;
   /** Whether the torch engine can run here (a GPU build of PyTorch for GPU recipes); a reason when not. */
   torch: { available: boolean; reason?: string };
   exists?: (path: string) => boolean;
@@ -58,7 +60,12 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
     out.push({ what: `eval.suites lists ${fileSuites.join(" and ")}, which read a JSONL file, but eval.data is null`, fix: "give eval.data (the tiny held-out set: data/tiny/heldout.jsonl), remove the suite, or set eval.every=0" });
   }
   if (recipe.resources.gpus > probe.gpus) {
-    out.push({ what: `recipe '${recipe.name}' needs ${recipe.resources.gpus} GPUs (80 GB class); this machine offers ${probe.gpus}`, fix: "run it on a machine or cluster with enough GPUs, or choose a smaller recipe (`azr recipes list`)" });
+    const ask = (["rollout-engine", "learner", "reference-model"] as const)
+      .filter((n) => recipe.actors[n].replicas > 0 && recipe.actors[n].gpus > 0)
+      .map((n) => `${n} ${recipe.actors[n].replicas > 1 ? `${recipe.actors[n].replicas} × ` : ""}${recipe.actors[n].gpus}`);
+    const layout = ask.length ? ` (${ask.join(", ")}${recipe.resources.colocate ? "; colocated: they share GPUs" : ""})` : "";
+    const found = `${probe.gpus}${probe.gpuDetail ? ` (${probe.gpuDetail})` : ""}`;
+    out.push({ what: `recipe '${recipe.name}' needs ${recipe.resources.gpus} GPUs (80 GB class)${layout}; this machine offers ${found}`, fix: "run it on a machine or cluster with enough GPUs, or choose a smaller recipe (`azr recipes list`)" });
   }
   if (recipe.model.engine === "torch" && !probe.torch.available) {
     out.push({ what: `the torch engine is not available here${probe.torch.reason ? `: ${probe.torch.reason}` : ""}`, fix: recipe.resources.gpus > 0 ? "install a CUDA build of PyTorch for the Python that azr uses (AZR_PYTHON)" : "install python3-torch (`make setup`)" });

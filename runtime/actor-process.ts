@@ -57,12 +57,12 @@ export class ActorProcess {
     return this.child.pid ?? 0;
   }
 
-  /** Starts the child and resolves once it serves calls, with its method table. */
-  static async start(spec: ChildSpec, log: ActorLog, startTimeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<{ proc: ActorProcess; methods: MethodInfo[] }> {
+  /** Starts the child and resolves once it serves calls, with its method table. `env` is added to this process's environment. */
+  static async start(spec: ChildSpec, log: ActorLog, startTimeoutMs = DEFAULT_START_TIMEOUT_MS, env: Record<string, string> = {}): Promise<{ proc: ActorProcess; methods: MethodInfo[] }> {
     const child = spawn(process.execPath, ["--import", TSX_LOADER, ACTOR_MAIN], {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced",
-      env: { ...process.env, AZR_ACTOR_NAME: spec.name },
+      env: { ...process.env, ...env, AZR_ACTOR_NAME: spec.name },
     });
     const proc = new ActorProcess(child);
     log.pipe(child.stdout!, "stdout");

@@ -8,6 +8,8 @@
  * Connect, spawn, call:
  *   await using cluster = await connect({ agent: true });              // NATS_URL, or an embedded server
  *   const c = await cluster.spawn(Counter, [], { name: "counter", maxRestarts: 3, resources: { gpu: 1 } });
+ *   // its process sees CUDA_VISIBLE_DEVICES = AZR_GPUS = the node's index it was given ("" with no gpu);
+ *   // resources.gpuShare: "run-1" lets actors of that group be given the same GPUs (colocation)
  *   await c.add(1);                                   // Handle<Counter>: typed, a NATS request/reply
  *   for await (const t of c.ticks(10)) …              // credit-based stream
  *   await withCallOptions(c, { timeoutMs: 5000, signal }).add(1);  // cancels at the actor too
@@ -28,6 +30,7 @@ export { followLogs, type LogLine } from "./logs.ts";
 export { NodeAgent, DEFAULT_RESTART_BACKOFF, type NodeAgentOptions, type RestartBackoff } from "./node-agent.ts";
 export { connectionSpecFromEnv, CONNECTION_ENV, type ConnectionSpec } from "./connection.ts";
 export type { ActorEntry, ActorState, NodeEntry, Resources } from "./registry.ts";
+export { assignedGpus, describeGpus, detectGpus, detectGpusSync, type GpuDetection, type GpuInfo } from "./gpus.ts";
 export {
   ActorMethodError,
   ActorDiedError,

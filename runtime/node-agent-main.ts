@@ -2,14 +2,17 @@
  * Runs a node agent as its own process (one per machine):
  *   node --import tsx runtime/node-agent-main.ts --cluster azr --gpu 1 --label zone=a --run-dir runs/azr [--shell on]
  * Connects with the NATS_* environment (NATS_URL is required: agents join an existing server).
- * Prints `azr node agent <id> ready` on stdout once it is registered; SIGTERM/SIGINT stop its
- * actors and leave the cluster. Not: the `azr` CLI's flags and help (cli/ wraps this).
+ * Without --gpu it advertises the GPUs nvidia-smi lists (none when it is missing or fails);
+ * --gpu N advertises devices 0…N-1 without asking the driver (how tests fake GPUs).
+ * Prints `azr node agent <id> ready` on stdout once it is registered, then its GPUs; SIGTERM/SIGINT
+ * stop its actors and leave the cluster. Not: the `azr` CLI's flags and help (cli/ wraps this).
  */
 import { parseArgs } from "node:util";
 import { connectionSpecFromEnv, openConnection } from "./connection.ts";
 import { DEFAULT_CLUSTER } from "./cluster.ts";
 import { NodeAgent } from "./node-agent.ts";
 import { nodeShellEnabled } from "./attach-shell.ts";
+import { describeGpus } from "./gpus.ts";
 
 const { values } = parseArgs({
   options: {
@@ -64,6 +67,7 @@ const agent = await NodeAgent.start({
   shell: nodeShellEnabled(values.shell === undefined ? undefined : onOff("shell", values.shell), process.env, false),
 });
 console.log(`azr node agent ${agent.id} ready`);
+console.log(`gpus: ${describeGpus(agent.node.gpus ?? [])}${agent.node.gpuNote ? ` (${agent.node.gpuNote})` : ""}`);
 
 let stopping = false;
 const stop = async () => {

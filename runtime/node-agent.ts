@@ -1,7 +1,9 @@
 /**
  * The node agent: one per machine (or process). Covers: advertising the node's resources
- * (cpu, gpu, memory, labels) in the nodes bucket with a heartbeat; starting actor processes on
- * request (re-checking that they fit); supervising them: a crashed actor is restarted up to
+ * (cpu, memory, labels, and the GPUs nvidia-smi lists unless a count is given) in the nodes
+ * bucket with a heartbeat; starting actor processes on request (re-checking that they fit, and
+ * giving each its GPU indices through CUDA_VISIBLE_DEVICES — empty for an actor that asked for
+ * none, so it cannot take a GPU by accident); supervising them: a crashed actor is restarted up to
  * `maxRestarts` with exponential back-off, a hung one (no heartbeat) is killed and restarted;
  * registry transitions and lifecycle events for each; logs per actor; kill and restart on
  * request. Its control methods are served as an actor named `_node-<id>`, so they use the same
@@ -21,7 +23,8 @@ import { nodeShellEnabled, refuseNodeShell, serveNodeShell } from "./attach-shel
 import { ActorLog } from "./logs.ts";
 import { lookupActor } from "./lookup.ts";
 import { checkName, nodeServiceName } from "./names.ts";
-import { fits, freeResources } from "./placement.ts";
+import { advertisedGpus, detectGpus, type GpuDetection } from "./gpus.ts";
+import { assignGpus, fits, freeResources, groupGpuIndices } from "./placement.ts";
 import { ActorProcess, DEFAULT_START_TIMEOUT_MS } from "./actor-process.ts";
 import { Registry, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
 import { StateStore } from "./state-store.ts";
@@ -40,6 +43,16 @@ export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { firstMs: 100, maxMs: 50
 /** The wait before the next restart of an actor that has been restarted `restarts` times. */
 export function restartBackoffMs(restarts: number, b: RestartBackoff = DEFAULT_RESTART_BACKOFF): number {
   return Math.min(b.firstMs * 2 ** restarts, b.maxMs);
+}
+
+/**
+ * The GPU environment of an actor process: CUDA_VISIBLE_DEVICES for CUDA libraries, AZR_GPUS
+ * (the same list) for our own code. Empty for an actor given no GPU, so a library that would
+ * pick GPU 0 by default sees none.
+ */
+export function gpuEnv(indices: readonly number[]): { CUDA_VISIBLE_DEVICES: string; AZR_GPUS: string } {
+  const list = indices.join(",");
+  return { CUDA_VISIBLE_DEVICES: list, AZR_GPUS: list };
 }
 
 /** What spawn sends to the chosen node. */
@@ -64,7 +77,10 @@ export interface NodeAgentOptions {
   cluster: string;
   /** Default: `<hostname>-<pid>`. */
   id?: string;
-  /** Advertised totals; default: this machine's cores, no GPU, its memory. */
+  /**
+   * Advertised totals; default: this machine's cores, the GPUs nvidia-smi lists, its memory.
+   * A `gpu` count is taken on the operator's word as devices 0…gpu-1 (how tests fake GPUs).
+   */
   resources?: Partial<NodeEntry["resources"]>;
   /** Logs go to `<runDir>/logs/<actor>.log`. */
   runDir: string;
@@ -84,6 +100,8 @@ export interface NodeAgentOptions {
 
 interface Supervised {
   spec: SpawnSpec;
+  /** The node's GPU indices given to this actor (the same for every incarnation). */
+  gpuIndices: number[];
   proc?: ActorProcess;
   log: ActorLog;
   incarnation: number;
@@ -107,8 +125,10 @@ export class NodeAgent {
   #shell?: Pick<AttachServer, "stop">;
   #timer?: NodeJS.Timeout;
   #closed = false;
+  /** Serialises spawn's check-assign-claim, so two spawns at once cannot get the same GPU. */
+  #claiming: Promise<unknown> = Promise.resolve();
 
-  private constructor(o: NodeAgentOptions) {
+  private constructor(o: NodeAgentOptions, gpus: GpuDetection) {
     this.#o = o;
     this.id = checkName("node", o.id ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, "_")}-${process.pid}`);
     this.node = {
@@ -117,16 +137,19 @@ export class NodeAgent {
       pid: process.pid,
       resources: {
         cpu: o.resources?.cpu ?? availableParallelism(),
-        gpu: o.resources?.gpu ?? 0,
+        gpu: gpus.gpus.length,
         memoryMB: o.resources?.memoryMB ?? Math.floor(totalmem() / 2 ** 20),
         labels: o.resources?.labels ?? {},
       },
+      gpus: gpus.gpus,
+      ...(gpus.reason ? { gpuNote: gpus.reason } : gpus.source === "advertised" ? { gpuNote: "advertised (count given to the agent, not detected)" } : {}),
       lastHeartbeat: Date.now(),
     };
   }
 
   static async start(o: NodeAgentOptions): Promise<NodeAgent> {
-    const a = new NodeAgent(o);
+    const gpu = o.resources?.gpu;
+    const a = new NodeAgent(o, gpu !== undefined ? advertisedGpus(gpu) : await detectGpus());
     [a.#registry, a.#states, a.#client] = await Promise.all([
       Registry.open(o.nc, o.cluster),
       StateStore.open(o.nc, o.cluster),
@@ -199,26 +222,13 @@ export class NodeAgent {
   /** Starts an actor here (the caller chose this node; the fit is checked again). */
   async spawn(spec: SpawnSpec): Promise<ActorEntry> {
     checkName("actor", spec.name);
-    const free = freeResources(this.node, await this.#registry.list());
-    if (!fits(spec.resources, free)) throw new PlacementError(spec.name, spec.resources, { [this.id]: free }, `node '${this.id}' no longer has enough free`);
-    const now = Date.now();
-    const entry: ActorEntry = {
-      name: spec.name,
-      node: this.id,
-      pid: 0,
-      state: "starting",
-      restarts: 0,
-      maxRestarts: spec.maxRestarts,
-      incarnation: 1,
-      startedAt: now,
-      lastHeartbeat: now,
-      methods: [],
-      resources: spec.resources,
-    };
-    await this.#registry.claim(entry);
+    const claimed = this.#claiming.then(() => this.#claim(spec));
+    this.#claiming = claimed.catch(() => undefined);
+    const gpuIndices = await claimed;
     if (spec.freshState) await this.#states.delete(spec.name);
     const s: Supervised = {
       spec,
+      gpuIndices,
       log: new ActorLog(this.#o.nc, this.#o.cluster, spec.name, this.#o.runDir, this.#o.echoLogs ?? false),
       incarnation: 1,
       restarts: 0,
@@ -238,6 +248,32 @@ export class NodeAgent {
     return alive;
   }
 
+  /** Re-checks the fit, picks the GPU indices and claims the name with them (state starting). */
+  async #claim(spec: SpawnSpec): Promise<number[]> {
+    const actors = await this.#registry.list();
+    const share = spec.resources.gpuShare;
+    const free = freeResources(this.node, actors, share);
+    if (!fits(spec.resources, free)) throw new PlacementError(spec.name, spec.resources, { [this.id]: free }, `node '${this.id}' no longer has enough free`);
+    const gpuIndices = assignGpus(spec.name, spec.resources, this.id, free, groupGpuIndices(this.node, actors, share));
+    const now = Date.now();
+    const entry: ActorEntry = {
+      name: spec.name,
+      node: this.id,
+      pid: 0,
+      state: "starting",
+      restarts: 0,
+      maxRestarts: spec.maxRestarts,
+      incarnation: 1,
+      startedAt: now,
+      lastHeartbeat: now,
+      methods: [],
+      resources: spec.resources,
+      gpuIndices,
+    };
+    await this.#registry.claim(entry);
+    return gpuIndices;
+  }
+
   async #startProcess(s: Supervised): Promise<void> {
     const { proc, methods } = await ActorProcess.start(
       {
@@ -253,6 +289,7 @@ export class NodeAgent {
       },
       s.log,
       s.spec.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+      gpuEnv(s.gpuIndices),
     );
     s.proc = proc;
     s.methods = methods;

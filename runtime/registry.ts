@@ -10,13 +10,21 @@ import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { MethodInfo } from "./define.ts";
 import { ActorExistsError } from "./errors.ts";
+import type { GpuInfo } from "./gpus.ts";
 import { buckets } from "./names.ts";
 
 export type ActorState = "starting" | "alive" | "restarting" | "dead";
 
 export interface Resources {
   cpu?: number;
+  /** Whole GPUs (a fraction takes a whole device: share devices with `gpuShare` instead). */
   gpu?: number;
+  /**
+   * Colocation: actors on one node that name the same group may be given the same GPU indices
+   * (e.g. a run's rollout engine and learner, which take turns). A device held only by the
+   * group counts once, and a new member is given the group's devices first.
+   */
+  gpuShare?: string;
   memoryMB?: number;
   /** Every label must match the node's label of the same key. */
   labels?: Record<string, string>;
@@ -35,6 +43,8 @@ export interface ActorEntry {
   lastHeartbeat: number;
   methods: MethodInfo[];
   resources: Resources;
+  /** The node's GPU indices given to this actor (its CUDA_VISIBLE_DEVICES); kept across restarts, freed when it is dead. */
+  gpuIndices?: number[];
   /** Why the last process ended, when one did. */
   reason?: string;
 }
@@ -44,6 +54,10 @@ export interface NodeEntry {
   host: string;
   pid: number;
   resources: { cpu: number; gpu: number; memoryMB: number; labels: Record<string, string> };
+  /** The devices behind `resources.gpu` (index, model, memory); absent from agents older than GPU detection. */
+  gpus?: GpuInfo[];
+  /** Why the node has no GPUs (or fewer than it might): nvidia-smi missing or failing, or "advertised with --gpu". */
+  gpuNote?: string;
   lastHeartbeat: number;
 }
 

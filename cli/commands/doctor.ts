@@ -1,12 +1,13 @@
 /**
  * `azr doctor`: what this machine gives azr and what is missing, each with the fix.
  * Covers: nats-server (embedded) or NATS_URL, the Python interpreter and its packages,
- * onnxruntime-node. Each check is independent so one failure does not hide the rest.
+ * onnxruntime-node, the GPUs (nvidia-smi). Each check is independent so one failure does not hide the rest.
  */
 import { execFileSync } from "node:child_process";
 import type { CommandModule } from "yargs";
 import { natsServerVersion, versionAtLeast } from "../../runtime/nats-server.ts";
 import { findPython } from "../../model/python.ts";
+import { describeGpus, detectGpusSync } from "../../runtime/index.ts";
 import { describeIsolation, probeIsolation } from "../../actors/code-executor/index.ts";
 
 export interface Check {
@@ -81,8 +82,14 @@ async function checkSandbox(): Promise<Check> {
   }
 }
 
+/** No GPU is fine (the tiny recipe and the ort engine need none): reported, with why, not failed. */
+function checkGpus(): Check {
+  const d = detectGpusSync();
+  return { name: "gpus", ok: true, detail: d.gpus.length ? `${describeGpus(d.gpus)}${d.reason ? `; ${d.reason}` : ""}` : `none: ${d.reason} (CPU recipes only)` };
+}
+
 export async function runDoctor(): Promise<Check[]> {
-  return [checkNats(), ...checkPython(), await checkOnnxruntime(), await checkSandbox()];
+  return [checkNats(), ...checkPython(), await checkOnnxruntime(), await checkSandbox(), checkGpus()];
 }
 
 export const doctorCommand: CommandModule<object, { json: boolean }> = {

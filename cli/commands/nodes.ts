@@ -1,6 +1,7 @@
 /**
  * `azr nodes`: the node agents in the registry as a table (or JSON): host, pid, advertised
- * resources, labels, how many live actors each holds, heartbeat age.
+ * resources, labels, how many live actors each holds, heartbeat age; then one row per GPU
+ * (model, memory, the actors given it) and, for a node without GPUs, why (nvidia-smi's answer).
  */
 import type { CommandModule } from "yargs";
 import type { ActorEntry, NodeEntry } from "../../runtime/index.ts";
@@ -25,7 +26,19 @@ export function nodesTable(nodes: NodeEntry[], actors: ActorEntry[], now = Date.
       live(n.id),
       age(now - n.lastHeartbeat),
     ]);
-  return table(["ID", "HOST", "PID", "CPU", "GPU", "MEM_MB", "LABELS", "ACTORS", "HEARTBEAT"], rows);
+  return table(["ID", "HOST", "PID", "CPU", "GPU", "MEM_MB", "LABELS", "ACTORS", "HEARTBEAT"], rows) + "\n\n" + gpusTable(nodes, actors);
+}
+
+/** One row per advertised GPU with the live actors given it; a line per node that has none. */
+export function gpusTable(nodes: NodeEntry[], actors: ActorEntry[]): string {
+  const sorted = [...nodes].sort((a, b) => a.id.localeCompare(b.id));
+  const holders = (node: string, index: number) =>
+    actors.filter((a) => a.node === node && a.state !== "dead" && a.gpuIndices?.includes(index)).map((a) => a.name).sort().join(",") || "-";
+  const rows = sorted.flatMap((n) =>
+    (n.gpus ?? Array.from({ length: n.resources.gpu }, (_, index) => ({ index, name: "?", memoryMB: 0 }))).map((g) => [n.id, g.index, g.name, g.memoryMB || "-", holders(n.id, g.index)]),
+  );
+  const none = sorted.filter((n) => n.resources.gpu === 0).map((n) => `${n.id}: no GPUs${n.gpuNote ? ` (${n.gpuNote})` : ""}`);
+  return [...(rows.length ? [table(["NODE", "GPU", "MODEL", "MEM_MB", "GIVEN_TO"], rows)] : []), ...none].join("\n");
 }
 
 export const nodesCommand: CommandModule<object, RunArgs & { json: boolean }> = {

@@ -14,6 +14,7 @@ import type { Argv } from "yargs";
 import { findPython } from "../../model/python.ts";
 import { applySeedEnv, applySettings, loadRecipe, resolveSeedPaths, type Recipe } from "../../recipes/index.ts";
 import { preflight, type MachineProbe } from "../../recipes/preflight.ts";
+import { describeGpus, detectGpusSync } from "../../runtime/index.ts";
 
 /** A recipe that cannot run here, or a command-line value that is off: printed without a stack trace. */
 export class RecipeSetupError extends Error {
@@ -22,19 +23,16 @@ export class RecipeSetupError extends Error {
 
 /** What the machine offers, for the recipe preflight: GPUs (nvidia-smi) and, for torch recipes, PyTorch. */
 function probeMachine(root: string, engine: string): MachineProbe {
-  let gpus = 0;
-  try {
-    gpus = execFileSync("nvidia-smi", ["-L"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).split("\n").filter((l) => l.startsWith("GPU ")).length;
-  } catch {
-    /* no NVIDIA driver: 0 GPUs */
-  }
-  if (engine !== "torch") return { root, gpus, torch: { available: false, reason: "not needed" } };
+  const found = detectGpusSync();
+  const gpus = found.gpus.length;
+  const gpuDetail = gpus ? describeGpus(found.gpus) : found.reason;
+  if (engine !== "torch") return { root, gpus, gpuDetail, torch: { available: false, reason: "not needed" } };
   const py = findPython();
   try {
     execFileSync(py.path, ["-c", "import torch"], { stdio: "ignore" });
-    return { root, gpus, torch: { available: true } };
+    return { root, gpus, gpuDetail, torch: { available: true } };
   } catch {
-    return { root, gpus, torch: { available: false, reason: `${py.path} cannot import torch (${py.reason})` } };
+    return { root, gpus, gpuDetail, torch: { available: false, reason: `${py.path} cannot import torch (${py.reason})` } };
   }
 }
 

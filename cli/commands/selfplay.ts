@@ -16,7 +16,8 @@ import { InTrainingEval } from "../../actors/eval/in-training.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import type { StepResult } from "../../actors/selfplay/step.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
-import { connect } from "../../runtime/index.ts";
+import { connect, type Resources } from "../../runtime/index.ts";
+import type { Recipe } from "../../recipes/schema.ts";
 import { recordRunTraces } from "../../runtime/telemetry-collector.ts";
 import { startWebView } from "../web/server.ts";
 import { executorConfig, modelConfig, recipeOptions, reportSetupErrors, rolloutConfig, runnableRecipe } from "./recipe-setup.ts";
@@ -44,6 +45,37 @@ function progressLine(r: StepResult, total: number, started: number): string {
   );
 }
 
+/** The group in which a colocated recipe's GPU actors may be given the same GPUs (one run per cluster: actor names are fixed). */
+export const COLOCATE_GROUP = "selfplay";
+
+type ActorName = keyof Recipe["actors"];
+
+/**
+ * What the node agent is asked for on behalf of one actor: the recipe's cpus and gpus; with
+ * `resources.colocate`, every GPU actor of the run is in one share group, so the learner is given
+ * the rollout engine's GPUs (they take turns: generate, then train), as in the reference.
+ */
+export function actorResources(recipe: Recipe, name: ActorName): Resources {
+  const a = recipe.actors[name];
+  if (a.gpus === 0) return { cpu: a.cpus };
+  return { cpu: a.cpus, gpu: a.gpus, ...(recipe.resources.colocate ? { gpuShare: COLOCATE_GROUP } : {}) };
+}
+
+/** The torch engine's device for an actor: CUDA when it is given GPUs (the agent sets CUDA_VISIBLE_DEVICES to them), else the CPU. */
+export function actorDevice(recipe: Recipe, name: ActorName): "cuda" | "cpu" {
+  return recipe.actors[name].gpus > 0 ? "cuda" : "cpu";
+}
+
+/**
+ * Cores the run's own node agent advertises: at least the recipe's asks. Every actor of an
+ * embedded run starts on this machine; the cpu asks spread actors over nodes when other agents
+ * join, and on one machine they may only oversubscribe it (slower, never refused).
+ */
+function agentCpus(recipe: Recipe): number {
+  const asked = (Object.keys(recipe.actors) as ActorName[]).filter((n) => n !== "selfplay").reduce((t, n) => t + recipe.actors[n].replicas * recipe.actors[n].cpus, 0);
+  return Math.max(availableParallelism(), 4, Math.ceil(asked));
+}
+
 export async function selfplay(args: SelfplayArgs): Promise<void> {
   const shortcuts = args.offPolicy === undefined ? [] : [`selfplay.offPolicy=${args.offPolicy}`];
   const recipe = await runnableRecipe(args.recipe, [...args.set, ...shortcuts], (r) => (args.steps === undefined ? r : { ...r, selfplay: { ...r.selfplay, steps: args.steps } }));
@@ -51,8 +83,8 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   const runDir = resolve(args.runDir ?? join("runs", `${recipe.name}-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`));
   console.log(`azr selfplay: recipe ${recipe.name}, model ${model.modelDir}, run folder ${runDir}`);
 
-  const cores = availableParallelism();
-  await using cluster = await connect({ cluster: "azr", runDir, agent: { resources: { cpu: Math.max(cores, 4) } } });
+  // No gpu count given: the agent advertises what nvidia-smi lists, and gives each GPU actor its own indices.
+  await using cluster = await connect({ cluster: "azr", runDir, agent: { resources: { cpu: agentCpus(recipe) } } });
   // Step traces: to OTLP when OTEL_* configures it, else into the run folder for `azr trace <step>`.
   await using traces = await recordRunTraces(cluster.nc, cluster.name, runDir);
   if (traces.collector) console.log(`step traces: ${traces.collector.file} (azr trace <step> --run-dir ${runDir})`);
@@ -67,21 +99,23 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   let evaluator: InTrainingEval | undefined;
   try {
     const a = recipe.actors;
-    const executor = await cluster.spawn(CodeExecutorActor, [executorConfig(recipe)], { name: "code-executor", maxRestarts: a["code-executor"].maxRestarts, freshState: !args.resume });
+    const spawnOpts = (name: ActorName, freshState: boolean) => ({ name, maxRestarts: a[name].maxRestarts, freshState, resources: actorResources(recipe, name) });
+    const executor = await cluster.spawn(CodeExecutorActor, [executorConfig(recipe)], spawnOpts("code-executor", !args.resume));
     const buffer = await cluster.spawn(TaskBuffer, [{
       maxEntries: recipe.buffer.maxEntries, capPolicy: recipe.buffer.capPolicy, dedupe: recipe.buffer.dedupe,
       referenceSampling: recipe.selfplay.referenceSampling, solverMix: recipe.selfplay.solverMix,
-    }], { name: "task-buffer", maxRestarts: a["task-buffer"].maxRestarts, freshState: !args.resume });
-    const rollout = await cluster.spawn(RolloutEngine, [rolloutConfig(recipe, a["rollout-engine"].cpus)], { name: "rollout-engine", maxRestarts: a["rollout-engine"].maxRestarts, freshState: true });
+    }], spawnOpts("task-buffer", !args.resume));
+    // The rollout engine first: a colocated learner is then given the same GPUs.
+    const rollout = await cluster.spawn(RolloutEngine, [{ ...rolloutConfig(recipe, a["rollout-engine"].cpus), device: actorDevice(recipe, "rollout-engine") }], spawnOpts("rollout-engine", true));
     const learner = await cluster.spawn(Learner, [{
-      ...model, trainer: recipe.trainer, steps: recipe.selfplay.steps, threads: a.learner.cpus,
+      ...model, device: actorDevice(recipe, "learner"), trainer: recipe.trainer, steps: recipe.selfplay.steps, threads: a.learner.cpus,
       maxPositions: recipe.data.maxPromptTokens + recipe.data.maxResponseTokens,
-    }], { name: "learner", maxRestarts: a.learner.maxRestarts, freshState: true });
+    }], spawnOpts("learner", true));
 
     // The published recipes have no KL term, so no reference model is started there (spec §7.2).
     const reference = recipe.trainer.kl.estimator === "off" ? undefined : await cluster.spawn(ReferenceModel, [{
-      ...model, threads: a["reference-model"].cpus,
-    }], { name: "reference-model", maxRestarts: a["reference-model"].maxRestarts, freshState: true });
+      ...model, device: actorDevice(recipe, "reference-model"), threads: a["reference-model"].cpus,
+    }], spawnOpts("reference-model", true));
 
     web = args.web ? await startWebView({ runDir, cluster }) : undefined;
     if (web) console.log(`web view: ${web.url}`);

@@ -14,12 +14,13 @@ import { leftPad } from "../ort/batch.ts";
 import { KvCache } from "../ort/kv-cache.ts";
 import { Rng, sampleToken, type Sampler } from "./sampling.ts";
 import { StopChecker, type Decode } from "./stop.ts";
+import type { PromptFeed } from "./feed.ts";
 
 /** Columns the KV cache grows by at least (it doubles beyond that). */
 const MIN_GROWTH = 32;
 
 interface Live {
-  index: number; // request-wide (LoopOptions.indices)
+  index: number; // into req.prompts
   row: number; // row in the current batch
   promptLen: number;
   tokens: number[];
@@ -35,11 +36,13 @@ export interface LoopOptions {
   /** Sequences decoded together at most (default: all prompts at once). */
   maxBatch?: number;
   /**
-   * Request-wide index of each prompt, when these prompts are one lane's share of a larger
-   * request: Generation.index reports it and the sampling stream is derived from it, so a
-   * sequence's tokens do not depend on how the request was split (default: 0, 1, 2, …).
+   * Which of req.prompts to decode, in admission order, when this call is one lane's share of the
+   * request (default: all). Generation.index and the sampling stream follow the request-wide
+   * index, so a sequence's tokens do not depend on how the request was split.
    */
   indices?: number[];
+  /** More indices to decode that arrive while this runs; the loop waits for them until it closes. */
+  feed?: PromptFeed;
 }
 
 export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opts: LoopOptions): AsyncGenerator<Generation> {
@@ -57,8 +60,16 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
   const stop = new StopChecker(stops, opts.decode ?? (() => ""));
   const V = s.config.vocabSize;
   const maxBatch = Math.max(1, opts.maxBatch ?? req.prompts.length);
-  if (opts.indices && opts.indices.length !== req.prompts.length) throw new Error(`generate: ${opts.indices.length} indices for ${req.prompts.length} prompts`);
-  const indexOf = (i: number) => opts.indices?.[i] ?? i;
+  // The prompts this call decodes (request-wide indices), in admission order; a feed appends.
+  const order: number[] = [];
+  const feed = opts.feed;
+  const enqueue = (indices: number[]) => {
+    for (const i of indices) {
+      if (!(Number.isInteger(i) && i >= 0 && i < req.prompts.length)) throw new Error(`generate: prompt index ${i} is outside the request's ${req.prompts.length} prompts`);
+      order.push(i);
+    }
+  };
+  enqueue(opts.indices ?? req.prompts.map((_, i) => i));
 
   const finish = (l: Live, reason: Generation["finishReason"], keep = l.tokens.length, text?: string): Generation => {
     const tokens = l.tokens.slice(0, keep);
@@ -90,12 +101,20 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
 
   const cache = new KvCache(s.config, 0, 0);
   let live: Live[] = [];
-  let next = 0; // next prompt to admit
-  while (live.length > 0 || next < req.prompts.length) {
+  let next = 0; // next entry of `order` to admit
+  for (;;) {
     // session.run holds the thread while it computes: yield once per step so messages (abort,
-    // new requests) get read between steps.
+    // fed prompts, new requests) get read between steps.
     await new Promise((r) => setImmediate(r));
     opts.signal?.throwIfAborted();
+    // Fed prompts are taken right before deciding whether to stop: one may have come with the
+    // feed's last message during the step that just ended.
+    if (feed) enqueue(feed.take());
+    if (live.length === 0 && next >= order.length) {
+      if (!feed?.open) break;
+      await feed.wait(opts.signal); // nothing to decode here now; the feed may still send work
+      continue;
+    }
     if (live.length > 0) {
       if (cache.length >= cache.capacity) {
         // Attention reads every column, written or not: grow the cache by doubling as it fills
@@ -118,15 +137,15 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
       }
       live = r.still;
     }
-    if (live.length < maxBatch && next < req.prompts.length) {
+    if (live.length < maxBatch && next < order.length) {
       // Admit waiting prompts into the free slots: prefill them alone, then join the cache.
-      const idx = Array.from({ length: Math.min(maxBatch - live.length, req.prompts.length - next) }, (_, i) => next + i);
+      const idx = order.slice(next, next + maxBatch - live.length);
       next += idx.length;
       const batch = leftPad(idx.map((i) => req.prompts[i]));
       const pre = await s.prefill(batch.ids, batch.positions, batch.keyBias, batch.B, batch.T);
       cache.admit(pre.keys, pre.values, batch.B, batch.T, batch.keyBias, Math.min(req.maxNewTokens, MIN_GROWTH));
       // `row` indexes the prefill's log-probs here; in the cache these rows follow the live ones.
-      const joined: Live[] = idx.map((i, j) => ({ index: indexOf(i), row: j, promptLen: req.prompts[i].length, tokens: [], logprobs: [], rng: Rng.forSequence(seed, indexOf(i)) }));
+      const joined: Live[] = idx.map((i, j) => ({ index: i, row: j, promptLen: req.prompts[i].length, tokens: [], logprobs: [], rng: Rng.forSequence(seed, i) }));
       const r = sampleAll(joined, pre.logprobs);
       const keepRows = [...live.map((l) => l.row), ...r.still.map((l) => live.length + l.row)];
       if (keepRows.length < cache.batch) cache.keep(keepRows);

@@ -25,7 +25,13 @@ export class OrtEngine implements ModelEngine {
   /** The lane the next request's first share goes to (rotates, so small requests spread out). */
   private nextLane = 0;
 
-  private constructor(private readonly workers: Lane[], readonly config: ArchConfig, readonly eosTokenIds: number[], readonly hasTokenizer: boolean) {}
+  private constructor(
+    private readonly workers: Lane[],
+    private readonly maxBatchPerLane: number,
+    readonly config: ArchConfig,
+    readonly eosTokenIds: number[],
+    readonly hasTokenizer: boolean,
+  ) {}
 
   /** Loads a Hugging Face model directory (config.json, safetensors, tokenizer.json), each lane in its own worker. */
   static fromPretrained(dir: string, options: OrtEngineOptions = {}): Promise<OrtEngine> {
@@ -54,7 +60,7 @@ export class OrtEngine implements ModelEngine {
       throw failed.reason;
     }
     const { ready } = (started[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof Lane.start>>>).value;
-    return new OrtEngine(lanes, ready.config, ready.eosTokenIds, ready.hasTokenizer);
+    return new OrtEngine(lanes, plan.maxBatchPerLane, ready.config, ready.eosTokenIds, ready.hasTokenizer);
   }
 
   /** Worker threads (batch lanes) this engine runs. */
@@ -75,20 +81,37 @@ export class OrtEngine implements ModelEngine {
     return parts;
   }
 
+  /**
+   * One lane: the whole request, as before lanes. Several: each lane starts on a contiguous share
+   * of at most its maxBatch prompts; the prompts beyond what all lanes hold at once are fed one
+   * per finished sequence to the lane that finished it (rebalancing: a lane whose sequences end
+   * early takes more). Every lane gets all prompts (token ids: small) and validates them all, so a
+   * bad request fails the same way on any lane count.
+   */
   async *generate(req: GenerateRequest, signal?: AbortSignal): AsyncIterable<Generation> {
     signal?.throwIfAborted();
-    const parts = this.shares(req.prompts.length);
+    const n = req.prompts.length;
+    // One lane runs the whole request itself (its loop admits prompts as slots free up).
+    const parts = this.shares(this.workers.length === 1 ? n : Math.min(n, this.workers.length * this.maxBatchPerLane));
     if (parts.length === 0) parts.push({ lane: this.nextLane, indices: [] }); // the worker validates and ends an empty request
-    const whole = parts.length === 1;
+    const whole = parts.length === 1 && parts[0].indices.length === n;
+    let queued = parts.reduce((a, p) => a + p.indices.length, 0); // next prompt to feed
+    const feeding = queued < n;
     const ready: Generation[] = [];
     let wake: (() => void) | undefined;
     let running = parts.length, failure: Error | undefined;
     const calls = parts.map(({ lane, indices }) => {
-      const sub = whole ? req : { ...req, prompts: indices.map((i) => req.prompts[i]) };
-      const c = this.workers[lane].call<null>({ kind: "generate", req: sub, indices: whole ? undefined : indices }, (g) => {
+      const onGeneration = (g: Generation) => {
         ready.push(g);
         wake?.();
-      });
+        if (feeding && queued < n && !failure) {
+          // The finished sequence freed a slot in this lane: it takes the next waiting prompt.
+          const last = ++queued === n;
+          this.workers[lane].post({ id: c.id, kind: "more", indices: [queued - 1], last });
+          if (last) for (const o of calls) if (o.id !== c.id || o.lane !== lane) this.workers[o.lane].post({ id: o.id, kind: "more", indices: [], last: true });
+        }
+      };
+      const c = this.workers[lane].call<null>({ kind: "generate", req, indices: whole ? undefined : indices, feed: feeding || undefined }, onGeneration);
       // The first lane to fail decides the error; the others are aborted below.
       c.done.then(() => {}, (e: Error) => void (failure ??= e)).finally(() => (running--, wake?.()));
       return { lane, id: c.id };

@@ -95,9 +95,14 @@ export class Lane {
     return { id, done };
   }
 
+  /** A message about running request `id` that has no reply of its own (abort, more); dropped once it ended. */
+  post(m: Extract<HostMessage, { kind: "abort" | "more" }>): void {
+    if (!this.closed && this.pending.has(m.id)) this.worker.postMessage(m);
+  }
+
   /** Asks the worker to stop request `id` between decode steps (its call then rejects). */
   abort(id: number): void {
-    if (!this.closed && this.pending.has(id)) this.worker.postMessage({ id, kind: "abort" } satisfies HostMessage);
+    this.post({ id, kind: "abort" });
   }
 
   /** Releases the worker's sessions, then ends the thread; resolves once it has exited. */

@@ -30,9 +30,10 @@ export type WorkerInit =
   | { source: "weights"; config: ArchConfig; weights: Map<string, Float32Array>; options: OrtEngineOptions };
 
 export type HostMessage =
-  // indices: the request-wide index of each prompt when this is one lane's share (Generation.index
-  // and the sampling stream follow it); absent: the prompts are the whole request.
-  | { id: number; kind: "generate"; req: GenerateRequest; indices?: number[] }
+  // indices: which of req.prompts this lane decodes first (absent: all); feed: more come in
+  // "more" messages, the last one with last = true.
+  | { id: number; kind: "generate"; req: GenerateRequest; indices?: number[]; feed?: boolean }
+  | { id: number; kind: "more"; indices: number[]; last: boolean }
   | { id: number; kind: "score"; req: ScoreRequest }
   | { id: number; kind: "getWeights" }
   | { id: number; kind: "setWeights"; weights: Map<string, Float32Array>; version: number }

@@ -1,7 +1,7 @@
 /**
  * The ORT engine's worker thread: owns the weights, sessions and tokenizer, and runs generate /
  * score there so the host thread stays responsive. Requests run one at a time in arrival order;
- * an abort message is read between decode steps.
+ * abort and "more" (prompts fed to a running generate) messages are read between decode steps.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { copyFileSync, existsSync } from "node:fs";
@@ -12,6 +12,7 @@ import { TextTokenizer } from "../tokenizer.ts";
 import { ModelSessions } from "./session.ts";
 import { DEFAULT_MAX_BATCH } from "./lanes.ts";
 import { generateBatch } from "../generate/loop.ts";
+import { PromptFeed } from "../generate/feed.ts";
 import { scoreResponses } from "../generate/score.ts";
 import type { HostMessage, RemoteError, WorkerInit, WorkerMessage } from "./protocol.ts";
 
@@ -31,6 +32,7 @@ let eosTokenIds: number[] = [];
 const init = workerData as WorkerInit;
 const maxBatch = init.options.maxBatch ?? DEFAULT_MAX_BATCH;
 const aborts = new Map<number, AbortController>();
+const feeds = new Map<number, PromptFeed>();
 
 try {
   if (init.source === "dir") ({ config, weights } = loadModel(init.dir));
@@ -50,7 +52,8 @@ async function handle(m: HostMessage): Promise<void> {
     case "generate": {
       const ctrl = aborts.get(m.id)!;
       const decode = tokenizer ? (ids: number[]) => tokenizer!.decode(ids, { skipSpecialTokens: false }) : undefined;
-      for await (const gen of generateBatch(sessions, m.req, { eosTokenIds, decode, signal: ctrl.signal, maxBatch, indices: m.indices })) {
+      const feed = feeds.get(m.id);
+      for await (const gen of generateBatch(sessions, m.req, { eosTokenIds, decode, signal: ctrl.signal, maxBatch, indices: m.indices, feed })) {
         post({ id: m.id, kind: "generation", gen }, [gen.logprobs.buffer as ArrayBuffer]);
       }
       post({ id: m.id, kind: "result", value: null });
@@ -94,10 +97,15 @@ port.on("message", (m: HostMessage) => {
     aborts.get(m.id)?.abort(new Error("generation aborted by the caller"));
     return;
   }
+  if (m.kind === "more") {
+    feeds.get(m.id)?.push(m.indices, m.last); // read now, not queued: the generation it feeds is running
+    return;
+  }
   if (m.kind === "generate") aborts.set(m.id, new AbortController());
+  if (m.kind === "generate" && m.feed) feeds.set(m.id, new PromptFeed());
   queue = queue.then(() =>
     handle(m)
       .catch((e) => post({ id: m.id, kind: "error", error: asRemote(e) }))
-      .finally(() => aborts.delete(m.id)),
+      .finally(() => (aborts.delete(m.id), feeds.delete(m.id))),
   );
 });

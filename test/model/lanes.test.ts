@@ -12,6 +12,9 @@ import { randomWeights } from "../../model/checkpoint.ts";
 import { OrtEngine } from "../../model/ort/engine.ts";
 import { planLanes, splitIndices, SMALL_MODEL_WEIGHT_BYTES, weightBytes } from "../../model/ort/lanes.ts";
 import { TextTokenizer } from "../../model/tokenizer.ts";
+import { ModelSessions } from "../../model/ort/session.ts";
+import { generateBatch } from "../../model/generate/loop.ts";
+import { PromptFeed } from "../../model/generate/feed.ts";
 import type { Generation, GenerateRequest } from "../../model/engine.ts";
 import { tokenizerDir } from "./fixtures.ts";
 
@@ -108,6 +111,56 @@ test("lanes - stop strings and continuous batching (maxBatch 2 over 6 prompts) g
     assert.deepEqual(byIndex(y).map((g) => g.tokens), byIndex(x).map((g) => g.tokens));
   } finally {
     await Promise.all([b1.dispose(), b2.dispose()]);
+  }
+});
+
+test("lanes - with more prompts than slots, sequences ending at different steps (eos) give the same results on two lanes", async () => {
+  const many = [...prompts, ...prompts.map((p) => [...p, 11])];
+  const free = byIndex(await collect(one, { prompts: many, maxNewTokens: 12 }));
+  // Eos ids that end a few sequences early, at different steps: lanes free slots unevenly.
+  const eosIds = [free[1].tokens[1], free[4].tokens[6], free[9].tokens[3]];
+  const [b1, b2] = await Promise.all([
+    OrtEngine.fromWeights({ ...config, eosTokenIds: eosIds }, weights, { maxPositions: 64, lanes: 1, threads: 1, maxBatch: 4 }),
+    OrtEngine.fromWeights({ ...config, eosTokenIds: eosIds }, weights, { maxPositions: 64, lanes: 2, threads: 2, maxBatch: 4 }),
+  ]);
+  try {
+    const req = { prompts: many, maxNewTokens: 12 };
+    const [x, y] = await Promise.all([collect(b1, req), collect(b2, req)]);
+    assert.deepEqual(y.map((g) => g.index).sort((a, b) => a - b), many.map((_, i) => i));
+    assert.deepEqual(byIndex(y).map((g) => [g.finishReason, g.tokens]), byIndex(x).map((g) => [g.finishReason, g.tokens]));
+    assert.ok(x.filter((g) => g.finishReason === "eos").length >= 3);
+    // A consumer that stops after the first sequence aborts both lanes, waiting feeds included:
+    // the next request is served (a lane stuck waiting for prompts would hang it).
+    for await (const _ of b2.generate(req)) break;
+    assert.deepEqual(byIndex(await collect(b2, req)).map((g) => g.tokens), byIndex(x).map((g) => g.tokens));
+  } finally {
+    await Promise.all([b1.dispose(), b2.dispose()]);
+  }
+});
+
+test("feed - a running generateBatch takes fed prompts under their request-wide indices and ends when the feed closes", { timeout: 60_000 }, async () => {
+  const s = new ModelSessions(config, weights, { threads: 1, maxPositions: 64 });
+  try {
+    const req = { prompts, maxNewTokens: 4 };
+    const all = new Map<number, number[]>();
+    for await (const g of generateBatch(s, req, { eosTokenIds: [] })) all.set(g.index, g.tokens);
+    const feed = new PromptFeed();
+    const got: Generation[] = [];
+    for await (const g of generateBatch(s, req, { eosTokenIds: [], indices: [3], feed, maxBatch: 2 })) {
+      got.push(g);
+      // Fed while the loop is suspended with nothing left to decode, then closed with the last one.
+      if (got.length === 1) feed.push([0, 5], false);
+      if (got.length === 2) feed.push([1], true);
+    }
+    assert.deepEqual(got.map((g) => g.index).sort(), [0, 1, 3, 5]);
+    for (const g of got) assert.deepEqual(g.tokens, all.get(g.index), `sequence ${g.index}`);
+    const bad = new PromptFeed();
+    bad.push([prompts.length], true);
+    await assert.rejects(async () => {
+      for await (const _ of generateBatch(s, req, { eosTokenIds: [], indices: [], feed: bad }));
+    }, /prompt index 6 is outside the request's 6 prompts/);
+  } finally {
+    await s.dispose();
   }
 });
 

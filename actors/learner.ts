@@ -14,7 +14,7 @@ import type { TrainSequence, TrainStats } from "../model/engine.ts";
 import { createOrtTrainer } from "../model/train/trainer.ts";
 import type { PolicyLossSettings } from "../model/train/losses.ts";
 import type { OptimSettings } from "../model/train/optim.ts";
-import { defineActor } from "../runtime/index.ts";
+import { assignedDevice, defineActor } from "../runtime/index.ts";
 import type { LearnerControl } from "./selfplay/driver.ts";
 import { LEARNER_VERSION_MISMATCH } from "./selfplay/ports.ts";
 
@@ -35,7 +35,7 @@ export interface LearnerSettings {
 export interface LearnerOptions {
   modelDir: string;
   engine: "ort" | "torch";
-  /** torch engine: "cuda" when the recipe has GPUs, else "cpu". */
+  /** torch engine; default "cuda" when the node agent gave this actor GPUs (AZR_GPUS), else "cpu". */
   device?: string;
   trainer: LearnerSettings;
   /** Total optimiser steps (the cosine schedule's horizon). */
@@ -87,7 +87,7 @@ async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
 async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
   const { createTorchEngine } = await import("../model/torch/engine.ts");
   const { kind: _kind, ...loss } = lossSettings(o.trainer);
-  const start = (modelDir: string) => createTorchEngine({ modelDir, device: o.device ?? "cpu", loss, optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads });
+  const start = (modelDir: string) => createTorchEngine({ modelDir, device: o.device ?? assignedDevice(), loss, optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads });
   let engine = await start(o.modelDir);
   return {
     trainStep: (b) => engine.trainStep(b),

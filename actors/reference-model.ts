@@ -6,13 +6,13 @@
  */
 import type { ModelEngine } from "../model/engine.ts";
 import { OrtEngine } from "../model/ort/engine.ts";
-import { defineActor } from "../runtime/index.ts";
+import { assignedDevice, defineActor } from "../runtime/index.ts";
 import type { ReferencePort } from "./selfplay/ports.ts";
 
 export interface ReferenceModelOptions {
   modelDir: string;
   engine: "ort" | "torch";
-  /** torch engine: "cuda" when the recipe has GPUs, else "cpu". */
+  /** torch engine; default "cuda" when the node agent gave this actor GPUs (AZR_GPUS), else "cpu". */
   device?: string;
   threads?: number;
 }
@@ -23,7 +23,7 @@ export class ReferenceModel implements ReferencePort {
   constructor(opts: ReferenceModelOptions) {
     this.ready = opts.engine === "ort"
       ? OrtEngine.fromPretrained(opts.modelDir, { threads: opts.threads })
-      : import("../model/torch/engine.ts").then((m) => m.createTorchEngine({ modelDir: opts.modelDir, device: opts.device ?? "cpu" }));
+      : import("../model/torch/engine.ts").then((m) => m.createTorchEngine({ modelDir: opts.modelDir, device: opts.device ?? assignedDevice() }));
     this.ready.catch(() => {}); // surfaced by the first call
   }
 

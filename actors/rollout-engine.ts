@@ -13,14 +13,14 @@ import type { Prompt } from "../azr/prompts.ts";
 import type { ModelEngine } from "../model/engine.ts";
 import { OrtEngine } from "../model/ort/engine.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
-import { defineActor, callContext } from "../runtime/index.ts";
+import { assignedDevice, defineActor, callContext } from "../runtime/index.ts";
 import { WEIGHTS_VERSION_MISMATCH, type RolloutOptions, type RolloutPort, type RolloutSample } from "./selfplay/ports.ts";
 
 export interface RolloutEngineOptions {
   /** Hugging Face layout folder: config.json, model.safetensors[.index.json], tokenizer.json. */
   modelDir: string;
   engine: "ort" | "torch";
-  /** torch engine: "cuda" when the recipe has GPUs, else "cpu". */
+  /** torch engine; default "cuda" when the node agent gave this actor GPUs (AZR_GPUS), else "cpu". */
   device?: string;
   /** Prompts longer than this (in tokens) are not generated (spec §4.3: r̄ = 0 / re-draw). */
   maxPromptTokens: number;
@@ -66,7 +66,7 @@ export class RolloutEngine implements RolloutPort {
     if (this.opts.engine !== "ort") {
       const { createTorchEngine } = await import("../model/torch/engine.ts");
       const tokenizer = TextTokenizer.fromDir(modelDir);
-      return { engine: await createTorchEngine({ modelDir, device: this.opts.device ?? "cpu", maxBatch: this.opts.maxBatch }), tokenizer };
+      return { engine: await createTorchEngine({ modelDir, device: this.opts.device ?? assignedDevice(), maxBatch: this.opts.maxBatch }), tokenizer };
     }
     const engine = await OrtEngine.fromPretrained(modelDir, { threads: this.opts.threads, maxBatch: this.opts.maxBatch });
     return { engine, tokenizer: TextTokenizer.fromDir(modelDir) };

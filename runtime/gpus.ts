@@ -116,3 +116,8 @@ function firstLine(s: string | undefined): string {
 export function assignedGpus(env: NodeJS.ProcessEnv = process.env): number[] {
   return (env.AZR_GPUS ?? "").split(",").filter((s) => s.trim() !== "").map(Number);
 }
+
+/** Inside an actor process: the torch device to use when none is named — "cuda" when its node agent gave it GPUs, else "cpu". */
+export function assignedDevice(env: NodeJS.ProcessEnv = process.env): "cuda" | "cpu" {
+  return assignedGpus(env).length > 0 ? "cuda" : "cpu";
+}

@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { advertisedGpus, assignedGpus, describeGpus, detectGpus, detectGpusSync, parseNvidiaSmi } from "../../runtime/gpus.ts";
+import { advertisedGpus, assignedDevice, assignedGpus, describeGpus, detectGpus, detectGpusSync, parseNvidiaSmi } from "../../runtime/gpus.ts";
 
 describe("parseNvidiaSmi", () => {
   test("one GPU", () => {
@@ -86,5 +86,7 @@ describe("detectGpus", () => {
     assert.deepEqual(assignedGpus({ AZR_GPUS: "2,3" }), [2, 3]);
     assert.deepEqual(assignedGpus({ AZR_GPUS: "" }), []);
     assert.deepEqual(assignedGpus({}), []);
+    assert.equal(assignedDevice({ AZR_GPUS: "1" }), "cuda", "an actor given a GPU defaults to CUDA");
+    assert.equal(assignedDevice({ AZR_GPUS: "" }), "cpu");
   });
 });

@@ -72,7 +72,8 @@ export function actorDevice(recipe: Recipe, name: ActorName): "cuda" | "cpu" {
  * join, and on one machine they may only oversubscribe it (slower, never refused).
  */
 function agentCpus(recipe: Recipe): number {
-  const asked = (Object.keys(recipe.actors) as ActorName[]).filter((n) => n !== "selfplay").reduce((t, n) => t + recipe.actors[n].replicas * recipe.actors[n].cpus, 0);
+  const started: ActorName[] = ["code-executor", "task-buffer", "rollout-engine", "learner", ...(recipe.trainer.kl.estimator === "off" ? [] : ["reference-model" as const])];
+  const asked = started.reduce((t, n) => t + recipe.actors[n].cpus, 0); // one of each, as below
   return Math.max(availableParallelism(), 4, Math.ceil(asked));
 }
 

@@ -2,7 +2,8 @@
  * The `torch` backend of `ModelEngine`: a PyTorch engine worker (../torch/azr_torch) driven over
  * pipes. Covers: starting the worker with the chosen Python (`findPython()` unless given), model
  * load on CPU or a CUDA device (bf16 by default there, fp32 on CPU), generate as a stream of
- * finished sequences (AbortSignal cancels it in the worker), score, trainStep, weights in/out
+ * finished sequences (AbortSignal cancels it in the worker), score, trainStep (and `gradients`, the
+ * same step's gradients without applying them, for parity checks), weights in/out
  * (full weights, or only the LoRA adapters when LoRA is on), save in the HF / PEFT layout, and
  * adapters on/off so a LoRA engine's frozen base can serve as the reference model.
  * Not: FSDP / several ranks (design in azr_torch/engine.py's header), weight sync transports
@@ -110,6 +111,14 @@ export interface TorchSaveOptions {
   maxShardBytes?: number;
 }
 
+/** What `gradients` returns: the step's loss, its token count and term means, and the gradients. */
+export interface TorchGradients {
+  loss: number;
+  tokens: number;
+  terms: Record<string, number>;
+  grads: Map<string, Float32Array>;
+}
+
 /** Frames carry fp32 tensors as bytes; most of a 0.5B model's weights fit well under this per frame. */
 const SET_WEIGHTS_FRAME_BYTES = 256 * 1024 * 1024;
 
@@ -159,14 +168,24 @@ export class TorchEngine implements ModelEngine, AsyncDisposable {
   }
 
   async trainStep(batch: TrainSequence[]): Promise<TrainStats> {
-    const wire = batch.map((s) => ({
-      prompt: s.prompt,
-      response: s.response,
-      advantages: bytes(s.advantages),
-      oldLogprobs: s.oldLogprobs ? bytes(s.oldLogprobs) : null,
-      refLogprobs: s.refLogprobs ? bytes(s.refLogprobs) : null,
-    }));
-    return this.worker.call<TrainStats>("train_step", { batch: wire });
+    return this.worker.call<TrainStats>("train_step", { batch: wireBatch(batch) });
+  }
+
+  /**
+   * The summed, unclipped gradients one trainStep on `batch` would apply, without applying them
+   * (no optimiser step; the step count is unchanged), under getWeights' names. A debugging and
+   * parity tool (the ORT learner's counterpart is TrainCore.accumulate), not a training path.
+   */
+  async gradients(batch: TrainSequence[]): Promise<TorchGradients> {
+    let head: Omit<TorchGradients, "grads"> | undefined;
+    const grads = new Map<string, Float32Array>();
+    type Item = { name: string; data: Uint8Array } | Omit<TorchGradients, "grads">;
+    for await (const item of this.worker.stream<Item>("gradients", { batch: wireBatch(batch) })) {
+      if ("name" in item) grads.set(item.name, f32(item.data));
+      else head = item;
+    }
+    if (!head) throw new Error("gradients: the torch worker sent no loss before the tensors");
+    return { ...head, grads };
   }
 
   /** HF-named weights (or PEFT-named adapters under LoRA), fp32, flattened; one frame per tensor. */
@@ -231,6 +250,16 @@ export class TorchEngine implements ModelEngine, AsyncDisposable {
 /** `selectEngine`-friendly factory: `engine: "torch"` in a recipe maps here. */
 export function createTorchEngine(opts: TorchEngineOptions): Promise<TorchEngine> {
   return TorchEngine.start(opts);
+}
+
+function wireBatch(batch: TrainSequence[]) {
+  return batch.map((s) => ({
+    prompt: s.prompt,
+    response: s.response,
+    advantages: bytes(s.advantages),
+    oldLogprobs: s.oldLogprobs ? bytes(s.oldLogprobs) : null,
+    refLogprobs: s.refLogprobs ? bytes(s.refLogprobs) : null,
+  }));
 }
 
 /** Msgpack bin arrives as a view that may be unaligned for Float32Array: copy once. */

@@ -157,3 +157,22 @@ export function loadAdapters(dir: string, c: ArchConfig): { settings: LoraSettin
   }
   return { settings, adapters };
 }
+
+/**
+ * A trainer's LoRA option: new adapters (settings), or saved PEFT adapters (`adapterDir`; any
+ * backend's, e.g. model/torch's) whose r, alpha and targets come from their adapter_config.json.
+ * Settings given beside `adapterDir` must agree with the file (a different alpha would silently
+ * rescale every adapter); `dropout` may differ, it only changes training.
+ */
+export type LoraOption = (LoraSettings & { adapterDir?: string }) | (Partial<LoraSettings> & { adapterDir: string });
+
+export function resolveLora(o: LoraOption, c: ArchConfig): { settings: LoraSettings; adapters?: Map<string, Float32Array> } {
+  const { adapterDir, ...given } = o;
+  if (!adapterDir) return { settings: given as LoraSettings };
+  const { settings, adapters } = loadAdapters(adapterDir, c);
+  const same = (k: "r" | "alpha" | "targetModules") =>
+    given[k] === undefined || (k === "targetModules" ? [...given[k]].sort().join() === [...settings[k]].sort().join() : given[k] === settings[k]);
+  for (const k of ["r", "alpha", "targetModules"] as const)
+    if (!same(k)) throw new LoraError(`lora.${k} ${JSON.stringify(given[k])} disagrees with ${join(adapterDir, "adapter_config.json")} (${JSON.stringify(settings[k])}); leave it out to use the file's`);
+  return { settings: { ...settings, dropout: given.dropout ?? settings.dropout }, adapters };
+}

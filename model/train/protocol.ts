@@ -1,7 +1,7 @@
 /** Messages between OrtTrainer (host thread) and its worker thread (./worker.ts). */
 import type { ArchConfig } from "../config.ts";
 import type { LossSettings } from "./losses.ts";
-import type { LoraSettings } from "./lora.ts";
+import type { LoraOption } from "./lora.ts";
 import type { OptimSettings } from "./optim.ts";
 import type { StepStats, TrainItem } from "./core.ts";
 
@@ -9,8 +9,8 @@ export interface OrtTrainerOptions {
   /** Default: the policy-gradient loss with azr-spec §7.2 defaults. */
   loss?: LossSettings;
   optim?: Partial<OptimSettings>;
-  /** Train LoRA adapters on a frozen base; `adapterDir` starts from saved PEFT adapters. */
-  lora?: LoraSettings & { adapterDir?: string };
+  /** Train LoRA adapters on a frozen base; `adapterDir` starts from saved PEFT adapters (settings from their adapter_config.json). */
+  lora?: LoraOption;
   /** Seeds adapter init and LoRA dropout masks. */
   seed?: number;
   /** onnxruntime intra-op threads (default: onnxruntime's choice). */

@@ -8,7 +8,7 @@ import { loadModel } from "../checkpoint.ts";
 import { exportMerged, loadTrainState, saveTrainState } from "./checkpoint.ts";
 import { TrainCore } from "./core.ts";
 import { DEFAULT_POLICY_LOSS } from "./losses.ts";
-import { loadAdapters, mergeLora } from "./lora.ts";
+import { mergeLora, resolveLora } from "./lora.ts";
 import { checkOptim, type OptimSettings } from "./optim.ts";
 import type { RemoteError, TrainerInit, TrainerReply, TrainerRequest } from "./protocol.ts";
 
@@ -35,10 +35,9 @@ function start(init: TrainerInit): TrainCore {
   }
   const { config, weights } = init.source === "dir" ? loadModel(init.dir) : init;
   const o = init.options;
-  const { adapterDir, ...lora } = o.lora ?? ({} as NonNullable<typeof o.lora>);
-  const adapters = o.lora && adapterDir ? loadAdapters(adapterDir, config).adapters : undefined;
+  const lora = o.lora ? resolveLora(o.lora, config) : undefined;
   return new TrainCore({
-    config, weights, loss: o.loss ?? DEFAULT_POLICY_LOSS, optim: o.optim, lora: o.lora ? lora : undefined, adapters,
+    config, weights, loss: o.loss ?? DEFAULT_POLICY_LOSS, optim: o.optim, lora: lora?.settings, adapters: lora?.adapters,
     seed: o.seed, threads: o.threads, maxPositions: o.maxPositions, recompute: o.recompute,
   });
 }

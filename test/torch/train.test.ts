@@ -54,7 +54,7 @@ for (const c of cases) {
     let clipped = 0;
     const perToken = batch.map((s, i) => Array.from(logp[i]!, (lp, j) => {
       const t = tokenLoss(s.advantages[j]!, lp, s.oldLogprobs![j]!, o);
-      clipped += t.clipped ? 1 : 0;
+      clipped += tokenLoss(s.advantages[j]!, lp, s.oldLogprobs![j]!, { ...o, dualClip: null }).clipped ? 1 : 0; // clipfrac: PPO clip only, as the ORT learner counts it
       return t.loss + 0.1 * klEstimate(lp, s.refLogprobs![j]!, c.kl);
     }));
     const expected = aggregateLoss(perToken, c.agg, [[0, 1], [2, 3], [4]]);

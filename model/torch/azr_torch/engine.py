@@ -163,7 +163,7 @@ class Engine:
                 out.extend(lp.float().cpu().numpy().astype("<f4").tobytes() for lp in logps)
         return out
 
-    def train_step(self, a: dict) -> dict:
+    def _trainer_and_batch(self, a: dict):
         if self.trainer is None:
             self.trainer = Trainer(self.model, self.optim, self.loss, self.dist)
         batch = []
@@ -172,7 +172,35 @@ class Engine:
             for k in ("oldLogprobs", "refLogprobs"):
                 seq[k] = None if s.get(k) is None else np.frombuffer(s[k], dtype="<f4")
             batch.append(seq)
-        return self.trainer.step(batch)
+        return self.trainer, batch
+
+    def train_step(self, a: dict) -> dict:
+        trainer, batch = self._trainer_and_batch(a)
+        return trainer.step(batch)
+
+    def gradients(self, a: dict) -> Iterator[dict]:
+        """The summed, unclipped gradients a train step on this batch would apply, without applying
+        them (no optimiser step, step count unchanged): first {loss, tokens, terms}, then one
+        {name, shape, data} per trainable tensor under getWeights' names. For parity checks
+        against the ORT learner, whose TrainCore.accumulate returns the same quantity."""
+        trainer, batch = self._trainer_and_batch(a)
+        try:
+            loss, sums, n_tokens = trainer.accumulate(batch)
+            yield {"loss": loss, "tokens": n_tokens, "terms": {k: v / n_tokens for k, v in sums.items()}}
+            staging = _Staging()
+            for name, p in self._trainable_named().items():
+                g = p.grad if p.grad is not None else torch.zeros_like(p)
+                yield {"name": name, **_tensor_out(g, staging)}
+        finally:
+            trainer.optimizer.zero_grad(set_to_none=True)
+            self.model.eval()
+
+    def _trainable_named(self) -> Dict[str, torch.nn.Parameter]:
+        """Trainable parameters under the names getWeights uses (PEFT names for adapters, else HF
+        names; a tied lm_head is the embedding's parameter, listed once under its name)."""
+        if self.lora:
+            return {lora_mod.PEFT_PREFIX + n: p for n, p in self.model.named_parameters() if ".lora_" in n and p.requires_grad}
+        return {n.replace(".base_layer.", "."): p for n, p in self.model.named_parameters() if p.requires_grad}
 
     def configure_training(self, a: dict) -> dict:
         """Replaces the loss settings and/or overrides optimiser settings from the next step on

@@ -163,8 +163,9 @@ def token_losses(logp, old, ref, adv, ent, ls: LossSettings) -> Dict[str, torch.
     pg = torch.maximum(unclipped, clipped)
     if ls.dual_clip:
         pg = torch.where(adv < 0, torch.minimum(pg, -adv * ls.dual_clip), pg)
-    # clipped = the clip (or dual clip) changed the value, as azr/loss.ts counts it
-    out = {"pg": pg, "clipfrac": (pg != unclipped).float(), "approxKl": 0.5 * (logp - old).detach() ** 2}
+    # clipfrac counts PPO clipping (the clipped term chosen), not the dual clip: the ORT learner's
+    # convention (model/train/losses.ts) and verl's pg_clipfrac; the two differ only where the dual clip binds
+    out = {"pg": pg, "clipfrac": (clipped > unclipped).float(), "approxKl": 0.5 * (logp - old).detach() ** 2}
     total = pg
     if ls.kl_coef and ref is not None:
         d = logp - ref
@@ -196,7 +197,11 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def step(self, batch: List[dict]) -> dict:
+    def accumulate(self, batch: List[dict]) -> Tuple[float, Dict[str, float], int]:
+        """Forward/backward over the batch's micro-batches (all-reduced across ranks): leaves the
+        summed, unclipped gradients in each trainable parameter's .grad and the model in train
+        mode; returns (loss, per-term sums over tokens, response tokens). `step` applies them; the
+        engine's `gradients` call reads them (cross-backend parity checks)."""
         if not batch:
             raise ValueError("trainStep got an empty batch")
         dev = self.model.lm_head.weight.device
@@ -247,6 +252,11 @@ class Trainer:
             all_reduce_grads(self.params)
             reduced = all_reduce_floats([total_loss] + [sums[k] for k in term_keys], dev)
             total_loss, sums = reduced[0], dict(zip(term_keys, reduced[1:]))
+        return total_loss, sums, n_tokens
+
+    def step(self, batch: List[dict]) -> dict:
+        total_loss, sums, n_tokens = self.accumulate(batch)
+        os_ = self.opt_s
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, os_.max_grad_norm))
         lr = lr_at(os_, self.step_count)
         skipped = not math.isfinite(grad_norm)

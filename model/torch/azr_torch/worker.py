@@ -115,8 +115,8 @@ def main() -> None:
                 for item in engine.generate(args, lambda: rid in cancelled):
                     ch.send({"id": rid, "item": item})
                 ch.send({"id": rid, "end": True})
-            elif method == "get_weights":
-                for item in engine.get_weights(args):
+            elif method in ("get_weights", "gradients"):
+                for item in getattr(engine, method)(args):
                     ch.send({"id": rid, "item": item})
                 ch.send({"id": rid, "end": True})
             elif method in ("info", "score", "train_step", "set_weights", "set_adapters", "save", "configure_training",

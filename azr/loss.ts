@@ -20,7 +20,10 @@ export interface ClipOptions {
   dualClip: number | null;
 }
 
-/** ℓ for one token; also whether clipping changed the value (for the clip-fraction metric). */
+/**
+ * ℓ for one token; also whether the PPO clip bound (the clip-fraction metric). The dual clip is not
+ * counted, as both engines and verl's pg_clipfrac count it (verl reports it separately).
+ */
 export function tokenLoss(advantage: number, logp: number, oldLogp: number, o: ClipOptions): { loss: number; clipped: boolean } {
   const d = Math.max(-LOG_RATIO_CLAMP, Math.min(LOG_RATIO_CLAMP, logp - oldLogp));
   const rho = Math.exp(d);
@@ -29,7 +32,7 @@ export function tokenLoss(advantage: number, logp: number, oldLogp: number, o: C
   const clippedLoss = -advantage * clippedRho;
   let loss = Math.max(unclipped, clippedLoss);
   if (o.dualClip !== null && advantage < 0) loss = Math.min(loss, -advantage * o.dualClip);
-  return { loss, clipped: loss !== unclipped };
+  return { loss, clipped: clippedLoss > unclipped };
 }
 
 export type LossAgg = "token-mean" | "microbatch-token-mean" | "seq-mean-token-mean";

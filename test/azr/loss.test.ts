@@ -10,7 +10,7 @@ test("loss - PPO clipping with separate low/high epsilon and the dual clip", () 
     [1, Math.log(2), clip, -1.28, true], // A > 0, ρ = 2 → clipped at 1 + ε_high
     [-1, Math.log(0.5), clip, 0.8, true], // A < 0, ρ = 0.5 → clipped at 1 − ε_low
     [-1, Math.log(5), clip, 5, false], // A < 0, ρ = 5 → unclipped max
-    [-1, Math.log(5), { ...clip, dualClip: 3 }, 3, true], // dual clip caps at −A·c
+    [-1, Math.log(5), { ...clip, dualClip: 3 }, 3, false], // dual clip caps at −A·c (not counted as a PPO clip)
     [1, 100, clip, -1.28, true], // log-ratio clamped, no overflow
   ];
   for (const [A, d, o, want, clipped] of cases) {

@@ -1,7 +1,7 @@
 /**
  * The `learner` actor: TRR++ updates (the policy-gradient loss of azr-spec §7.2) with the
  * recipe's optimiser settings, one optimiser step per self-play step; weight versions for the
- * rollout engine; training checkpoints (weights + optimiser state) that resume bit-identically.
+ * rollout engine (published by handle, actors/weight-sync); training checkpoints (weights + optimiser state) that resume bit-identically.
  *
  * Covers: mapping recipe settings onto the engine's trainer and the actor surface the driver
  * uses. Not: the loss, gradients or optimiser (model/train), which batch to train (the driver).
@@ -14,7 +14,10 @@ import type { TrainSequence, TrainStats } from "../model/engine.ts";
 import { createOrtTrainer } from "../model/train/trainer.ts";
 import type { PolicyLossSettings } from "../model/train/losses.ts";
 import type { OptimSettings } from "../model/train/optim.ts";
+import { readConfig, weightShapes } from "../model/config.ts";
 import { assignedDevice, defineActor } from "../runtime/index.ts";
+import { hostIdentity, WeightPublisher, type PublishRequest, type WeightHandle, type WeightSyncOptions } from "./weight-sync/index.ts";
+import { writeWeightsFile } from "./weight-sync/safetensors-file.ts";
 import type { LearnerControl } from "./selfplay/driver.ts";
 import { LEARNER_VERSION_MISMATCH } from "./selfplay/ports.ts";
 
@@ -42,6 +45,8 @@ export interface LearnerOptions {
   steps: number;
   threads?: number;
   maxPositions?: number;
+  /** Run id and NATS servers for publishing weight versions (actors/weight-sync). */
+  weightSync?: WeightSyncOptions;
 }
 
 export function lossSettings(t: LearnerSettings): PolicyLossSettings {
@@ -63,6 +68,8 @@ export function optimSettings(t: LearnerSettings, steps: number): Partial<OptimS
 interface TrainerBackend {
   trainStep(batch: TrainSequence[]): Promise<TrainStats>;
   getWeights(): Promise<Map<string, Float32Array>>;
+  /** The weights getWeights returns, as one safetensors file (weight sync). */
+  writeWeightsFile(path: string): Promise<void>;
   save(dir: string): Promise<void>;
   /** Replaces the state with a checkpoint's; returns its optimiser step. */
   load(dir: string): Promise<number>;
@@ -74,9 +81,11 @@ async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
   const trainer = await createOrtTrainer({ modelDir: o.modelDir }, {
     loss: lossSettings(o.trainer), optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads, maxPositions: o.maxPositions,
   });
+  const shapes = weightShapes(readConfig(o.modelDir)); // so the file carries real shapes (the torch side reshapes by them)
   return {
     trainStep: (b) => trainer.trainStep(b.map((s) => ({ prompt: s.prompt, response: s.response, advantages: s.advantages, oldLogprobs: s.oldLogprobs, refLogprobs: s.refLogprobs }))),
     getWeights: () => trainer.getWeights(),
+    writeWeightsFile: async (path) => writeWeightsFile(path, await trainer.getWeights(), shapes),
     save: (dir) => trainer.save(dir),
     load: (dir) => trainer.load(dir),
     exportModel: (dir) => trainer.exportModel(dir),
@@ -92,6 +101,7 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
   return {
     trainStep: (b) => engine.trainStep(b),
     getWeights: () => engine.getWeights(),
+    writeWeightsFile: async (path) => void (await engine.saveWeightsFile(path)), // Python writes it: the bytes never cross the pipe
     save: async (dir) => {
       await engine.save(dir);
       await engine.saveTrainingState(dir);
@@ -114,8 +124,10 @@ export class Learner implements LearnerControl {
   private trainer: Promise<TrainerBackend>;
   private version = 0;
   private last: TrainStats | null = null;
+  private readonly publisher: WeightPublisher;
 
   constructor(private readonly opts: LearnerOptions) {
+    this.publisher = new WeightPublisher({ ...opts.weightSync, log: (s) => console.log(s) });
     this.trainer = opts.engine === "torch" ? torchBackend(opts) : ortBackend(opts);
     this.trainer.catch(() => {}); // surfaced by the first call
   }
@@ -143,6 +155,24 @@ export class Learner implements LearnerControl {
     return { version: this.version, tensors: await (await this.trainer).getWeights() };
   }
 
+  /**
+   * Publishes the current weights (shm on the reader's host, the object store across hosts, or
+   * inline; `req.transport` forces one) and returns the handle the rollout engine loads from.
+   */
+  async publishWeights(req: PublishRequest = {}): Promise<WeightHandle> {
+    const trainer = await this.trainer;
+    return this.publisher.publish(this.version, { writeFile: (p) => trainer.writeWeightsFile(p), tensors: () => trainer.getWeights() }, req);
+  }
+
+  /** The rollout engine holds `version`: the other published versions' files and objects are removed. */
+  async confirmWeights(version: number): Promise<void> {
+    await this.publisher.confirm(version);
+  }
+
+  async hostId(): Promise<string> {
+    return hostIdentity();
+  }
+
   async save(dir: string, expectVersion?: number): Promise<void> {
     this.expect(expectVersion, "save");
     await (await this.trainer).save(dir);
@@ -162,6 +192,7 @@ export class Learner implements LearnerControl {
   }
 
   async close(): Promise<void> {
+    await this.publisher.dispose();
     await (await this.trainer).dispose();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The `rollout-engine` actor: the model engine's generate behind a batch, streaming API that
  * takes prompts as text (or chat messages) and returns the token ids the learner trains on.
- * Takes a new weight version from the learner without a restart (`setWeights`).
+ * Takes a new weight version from the learner without a restart: by handle (`loadWeights`, the
+ * file or object the learner published, actors/weight-sync) or as tensors (`setWeights`).
  *
  * Covers: tokenising prompts (plain R1 text, or the tokenizer's chat template plus the
  * `<think>` prefill), the prompt-length limit, streaming generations back as they finish.
@@ -11,9 +12,12 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Prompt } from "../azr/prompts.ts";
 import type { ModelEngine } from "../model/engine.ts";
+import type { TorchEngine } from "../model/torch/engine.ts";
 import { OrtEngine } from "../model/ort/engine.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
 import { assignedDevice, defineActor, callContext } from "../runtime/index.ts";
+import { hostIdentity, WeightLoader, type WeightHandle, type WeightSink, type WeightSyncOptions } from "./weight-sync/index.ts";
+import { readWeightsFile } from "./weight-sync/safetensors-file.ts";
 import { WEIGHTS_VERSION_MISMATCH, type RolloutOptions, type RolloutPort, type RolloutSample } from "./selfplay/ports.ts";
 
 export interface RolloutEngineOptions {
@@ -28,6 +32,8 @@ export interface RolloutEngineOptions {
   threads?: number;
   /** Sequences decoded together at most. */
   maxBatch?: number;
+  /** Run id and NATS servers for loading weight versions by handle (actors/weight-sync). */
+  weightSync?: WeightSyncOptions;
 }
 
 /** The caller's AbortSignal when served as an actor; none when used in-process. */
@@ -52,8 +58,10 @@ export class RolloutEngine implements RolloutPort {
   private readonly ready: Promise<{ engine: ModelEngine; tokenizer: TextTokenizer }>;
   private weightsVersion = 0;
   private generated = 0;
+  private readonly loader: WeightLoader;
 
   constructor(private readonly opts: RolloutEngineOptions) {
+    this.loader = new WeightLoader({ ...opts.weightSync, log: (s) => console.log(s) });
     this.ready = this.start();
     this.ready.catch(() => {}); // surfaced by the first call, not as an unhandled rejection
   }
@@ -122,11 +130,30 @@ export class RolloutEngine implements RolloutPort {
     this.weightsVersion = version;
   }
 
+  /** Installs the weight version a learner published (actors/weight-sync); returns the load time. */
+  async loadWeights(handle: WeightHandle): Promise<{ version: number; loadMs: number }> {
+    const { engine } = await this.ready;
+    const sink: WeightSink = {
+      // The torch worker reads the file itself; the ORT engine's weights live in this process.
+      loadFile: (path, version) => (engine.backend === "torch" ? (engine as TorchEngine).loadWeightsFile(path, version) : engine.setWeights(readWeightsFile(path), version)),
+      setTensors: (tensors, version) => engine.setWeights(tensors, version),
+    };
+    const { loadMs } = await this.loader.load(handle, sink);
+    this.weightsVersion = handle.version;
+    return { version: handle.version, loadMs };
+  }
+
+  /** This process's host identity: the learner publishes to shared memory when it is its own. */
+  async hostId(): Promise<string> {
+    return hostIdentity();
+  }
+
   async stats(): Promise<{ weightsVersion: number; generated: number; modelDir: string }> {
     return { weightsVersion: this.weightsVersion, generated: this.generated, modelDir: this.opts.modelDir };
   }
 
   async close(): Promise<void> {
+    await this.loader.dispose();
     const { engine } = await this.ready;
     await engine.dispose();
   }

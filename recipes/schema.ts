@@ -13,6 +13,8 @@
 import type { TaskType } from "../azr/tasks.ts";
 
 export const ENGINES = ["ort", "torch"] as const;
+/** Weight sync learner → rollout engine (actors/weight-sync/handle.ts has the same list). */
+export const WEIGHT_SYNC = ["auto", "shm", "object-store", "inline"] as const;
 export const DTYPES = ["fp32", "bf16"] as const;
 export const SOLVE_FROM = ["same-step", "previous-step"] as const;
 export const SOLVER_MIX = ["max-new", "half-new", "uniform"] as const;
@@ -81,6 +83,12 @@ export interface Recipe {
      * vLLM at 40% memory beside the FSDP learner); false = they need separate GPUs.
      */
     colocate: boolean;
+    /**
+     * How each new weight version reaches the rollout engine: auto = a shared-memory file when
+     * learner and rollout engine share a host, the JetStream object store otherwise; shm,
+     * object-store or inline (through the driver, the old path) force one.
+     */
+    weightSync: Of<typeof WEIGHT_SYNC>;
   };
   actors: Record<Of<typeof ACTOR_NAMES>, ActorResources>;
   selfplay: {
@@ -258,7 +266,7 @@ export const BASE: Recipe = {
   name: "base",
   description: "Defaults shared by every recipe: the published Absolute Zero settings (B = 64, K = 6, n = 8, N = 10).",
   model: { id: "", path: null, engine: "torch", dtype: "bf16", thinkTokensAsText: false },
-  resources: { gpus: 0, rolloutTensorParallel: 1, sequenceParallel: 1, colocate: true },
+  resources: { gpus: 0, rolloutTensorParallel: 1, sequenceParallel: 1, colocate: true, weightSync: "auto" },
   actors: {
     "rollout-engine": actor(1, 2, 0),
     learner: actor(1, 2, 0),
@@ -379,6 +387,7 @@ export const RULES: Record<string, Rule> = {
   "resources.rolloutTensorParallel": int(1, 64),
   "resources.sequenceParallel": int(1, 64),
   "resources.colocate": bool,
+  "resources.weightSync": en(WEIGHT_SYNC),
   ...Object.assign({}, ...ACTOR_NAMES.map(actorRules)),
   "selfplay.taskTypes": { kind: "enum[]", values: ["deduction", "abduction", "induction", "error"], minItems: 1, unique: true },
   "selfplay.batchSize": int(1, 1 << 16),

@@ -1,6 +1,6 @@
 /**
  * The self-play driver: seeds the buffers, runs the steps, publishes each new weight version to
- * the rollout engine, writes one metrics line per step, checkpoints every `trainer.saveEvery`
+ * the rollout engine (by handle, timed: actors/weight-sync), writes one metrics line per step, checkpoints every `trainer.saveEvery`
  * steps and at the end, and resumes from the newest complete checkpoint.
  *
  * Covers: the loop and the run folder (config.json, metrics.jsonl, checkpoints/step-N/).
@@ -25,12 +25,17 @@ import { runStep, checkStepConfig, collectStep, finishStep, type CollectedStep, 
 import type { TaskBufferState } from "./task-buffer.ts";
 import { LearnerLostError, recoverLearner, resilientPorts } from "./resilient.ts";
 import { withStepSpan } from "../../runtime/telemetry-local.ts";
+import { syncLine, syncWeights, type PublishRequest, type TransportChoice, type WeightHandle, type WeightSyncReport } from "../weight-sync/index.ts";
 
 /** The learner's surface the driver uses (actors/learner.ts implements it). */
 export interface LearnerControl {
   trainStep(batch: TrainSequence[], expectVersion?: number): Promise<TrainStats>;
   /** Current weights (merged when LoRA) with their version, for the rollout engine. */
   weights(): Promise<{ version: number; tensors: Map<string, Float32Array> }>;
+  /** Publishes the current version for the rollout engine and returns its handle (actors/weight-sync); absent: weights() is pushed inline. */
+  publishWeights?(req: PublishRequest): Promise<WeightHandle>;
+  /** The rollout engine holds `version`: older published versions can go. */
+  confirmWeights?(version: number): Promise<void>;
   save(dir: string, expectVersion?: number): Promise<void>;
   load(dir: string): Promise<void>;
 }
@@ -42,6 +47,10 @@ export interface BufferControl extends BufferPort {
 
 export interface RolloutControl extends RolloutPort {
   setWeights(weights: Map<string, Float32Array>, version: number): Promise<void>;
+  /** Installs a version the learner published (absent: setWeights with the tensors). */
+  loadWeights?(handle: WeightHandle): Promise<{ version: number; loadMs: number }>;
+  /** The engine's host identity, for the learner's choice of transport. */
+  hostId?(): Promise<string>;
 }
 
 export interface DriverConfig extends StepConfig, SeedingConfig {
@@ -79,6 +88,8 @@ export interface DriverOptions {
    * every `eval.every` steps, its scores go into that step's metrics line as `eval`.
    */
   evaluate?: (step: number) => Promise<EvalScores>;
+  /** Weight sync transport (the recipe's `resources.weightSync`): auto = shm on one host, the object store across hosts. */
+  weightSync?: TransportChoice;
   signal?: AbortSignal;
 }
 
@@ -248,6 +259,7 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
   // An actor killed mid-run is restarted by its node agent; its calls are sent again (resilient.ts).
   const ports = resilientPorts(actorPorts, {
     log,
+    weightSync: o.weightSync,
     lastCheckpoint: () => {
       const c = completeCheckpoints(o.runDir).at(-1);
       return c ? `it continues after step ${c.step}, checkpoint ${c.dir}` : "no checkpoint yet, so the run starts again";
@@ -255,14 +267,20 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
   });
   const metricsFile = join(o.runDir, "metrics.jsonl");
   let state: DriverState = { step: 0, carry: { fresh: {} } };
+  /** The last weight sync, until the metrics line of its step takes it (`weightSync`). */
+  let lastSync: WeightSyncReport | undefined;
+  const pushWeights = async () => {
+    lastSync = await syncWeights(ports.learner, ports.rollout, o.weightSync);
+    log(syncLine(lastSync));
+  };
 
   const latest = completeCheckpoints(o.runDir).at(-1);
   if (o.resume && latest) {
     state = JSON.parse(readFileSync(join(latest.dir, "driver.json"), "utf8")) as DriverState;
     await ports.buffer.restore(JSON.parse(readFileSync(join(latest.dir, "buffers.json"), "utf8")) as TaskBufferState);
     await ports.learner.load(join(latest.dir, "learner"));
-    const w = await ports.learner.weights();
-    await ports.rollout.setWeights(w.tensors, w.version);
+    await pushWeights();
+    lastSync = undefined; // not a step's sync
     log(`resumed ${o.runDir} at step ${state.step} (checkpoint ${latest.dir})`);
   } else {
     if (existsSync(metricsFile)) throw new RunFolderError(`${o.runDir} already holds a run: pass --resume to continue it, or choose another --run-dir`);
@@ -284,18 +302,15 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
     state = { step: r.step, carry: r.carry };
     const { carry: _carry, ...line } = r;
     const evaluation = o.evaluate && cfg.eval.every > 0 && r.step % cfg.eval.every === 0 ? await evaluateSafely(o.evaluate, r.step, log) : undefined;
-    appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...extra, ...evaluation }) + "\n");
+    const weightSync = lastSync && { weightSync: lastSync };
+    lastSync = undefined;
+    appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...extra, ...weightSync, ...evaluation }) + "\n");
     o.onStep?.(r);
     if (checkpointDue(r.step)) {
       const dir = await saveCheckpoint(o.runDir, state, ports, cfg.trainer.keepCheckpoints);
       log(`checkpoint ${dir}`);
     }
   };
-  const pushWeights = async () => {
-    const w = await ports.learner.weights();
-    await ports.rollout.setWeights(w.tensors, w.version);
-  };
-
   const synchronous = async () => {
     while (state.step < last) {
       o.signal?.throwIfAborted();

@@ -11,7 +11,7 @@
  *   already delivered are dropped. Verdicts are deterministic; sequence i samples from (seed, i)
  *   over the same prompt list, so the rerun draws the same tokens.
  * - rollout-engine: a restarted engine holds the base weights, so the learner's current weights
- *   are pushed again before the retry; each generate names the weight version it expects, so an
+ *   are pushed again before the retry (by handle, as every step's sync: weight-sync/sync.ts); each generate names the weight version it expects, so an
  *   engine that died and restarted between two calls (no call saw it) is caught as well.
  * - reference-model: frozen weights, `score` is a pure function.
  * - learner: not repeated. Its weights and optimiser state since the last checkpoint live only in
@@ -26,12 +26,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ActorDiedError } from "../../runtime/index.ts";
 import type { TrainSequence } from "../../model/engine.ts";
 import type { BufferControl, DriverPorts, LearnerControl, RolloutControl } from "./driver.ts";
+import { syncWeights, type TransportChoice, type WeightHandle } from "../weight-sync/index.ts";
 import { LEARNER_VERSION_MISMATCH, WEIGHTS_VERSION_MISMATCH, type ExecutorPort, type ReferencePort, type RolloutOptions } from "./ports.ts";
 
 export interface ResilienceOptions {
   log: (line: string) => void;
   /** Give up when an actor has not answered for this long after dying (its restarts are exhausted, say). */
   budgetMs?: number;
+  /** The transport a re-push after a rollout engine's restart uses (the run's weight sync setting). */
+  weightSync?: TransportChoice;
 }
 
 export class LearnerLostError extends Error {
@@ -124,6 +127,13 @@ function resilientExecutor(x: ExecutorPort, r: Retrier): ExecutorPort {
 function resilientLearner(l: LearnerControl, lastCheckpoint: () => string): LearnerControl {
   // A fresh run's learner starts at version 0; load() leaves it unknown until the next weights().
   let version: number | undefined = 0;
+  const checked = <W extends { version: number }>(w: W): W => {
+    if (version !== undefined && w.version !== version) {
+      throw Object.assign(new Error(`learner holds weights version ${w.version}, expected ${version}: it restarted since`), { name: LEARNER_VERSION_MISMATCH });
+    }
+    version = w.version;
+    return w;
+  };
   const guard = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
     try {
       return await call();
@@ -143,14 +153,9 @@ function resilientLearner(l: LearnerControl, lastCheckpoint: () => string): Lear
       if (version !== undefined) version++;
       return stats;
     }),
-    weights: () => guard("weights()", async () => {
-      const w = await l.weights();
-      if (version !== undefined && w.version !== version) {
-        throw Object.assign(new Error(`learner holds weights version ${w.version}, expected ${version}: it restarted since`), { name: LEARNER_VERSION_MISMATCH });
-      }
-      version = w.version;
-      return w;
-    }),
+    weights: () => guard("weights()", async () => checked(await l.weights())),
+    publishWeights: l?.publishWeights && ((req) => guard("publishWeights()", async () => checked(await l.publishWeights!(req)))),
+    confirmWeights: l?.confirmWeights && ((v) => guard("confirmWeights()", () => l.confirmWeights!(v))),
     save: (dir) => guard("save()", () => l.save(dir, version)),
     load: (dir) => guard("load()", async () => {
       version = undefined;
@@ -175,13 +180,13 @@ export async function recoverLearner(raw: LearnerControl, dir: string | null, o:
  * learner's weights (the current policy, which is what the engine held unless it died after an
  * update and before taking it — then it is the one it was about to take).
  */
-function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier, log: (s: string) => void): RolloutControl {
+function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier, log: (s: string) => void, transport: TransportChoice | undefined): RolloutControl {
   let version: number | undefined;
+  // The same path as every step's sync (by handle); the learner hands out the version it already published.
   const resync = async () => {
-    const w = await learner.weights();
-    await x.setWeights(w.tensors, w.version);
-    version = w.version;
-    log(`rollout-engine: weights version ${w.version} pushed again to the restarted engine`);
+    const s = await syncWeights(learner, x, transport);
+    version = s.version;
+    log(`rollout-engine: weights version ${s.version} pushed again to the restarted engine (${s.transport}, load ${s.loadMs.toFixed(0)} ms)`);
   };
   const opts = (o: RolloutOptions): RolloutOptions => (version === undefined ? o : { ...o, weightsVersion: version });
   return {
@@ -191,6 +196,14 @@ function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier
       await r.unary("rollout-engine.setWeights()", () => x.setWeights(tensors, v));
       version = v;
     },
+    // Absent when the port lacks them (in-process doubles: sync falls back to setWeights). A handle
+    // stays loadable until the learner is told a newer version is held, so a retry reuses it.
+    loadWeights: x?.loadWeights && (async (h: WeightHandle) => {
+      const out = await r.unary("rollout-engine.loadWeights()", () => x.loadWeights!(h));
+      version = h.version;
+      return out;
+    }),
+    hostId: x?.hostId && (() => r.unary("rollout-engine.hostId()", () => x.hostId!())),
   };
 }
 
@@ -203,7 +216,7 @@ export function resilientPorts(p: DriverPorts, o: ResilienceOptions & { lastChec
   const r = new Retrier(o);
   const learner = resilientLearner(p.learner, o.lastCheckpoint);
   return {
-    rollout: resilientRollout(p.rollout, learner, r, o.log),
+    rollout: resilientRollout(p.rollout, learner, r, o.log, o.weightSync),
     executor: resilientExecutor(p.executor, r),
     buffer: resilientBuffer(p.buffer, r),
     learner,

@@ -5,7 +5,8 @@
  * (the last checkpoint stays; `--resume` continues). Not: the loop itself (actors/selfplay).
  */
 import { availableParallelism } from "node:os";
-import { join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { basename, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { CodeExecutorActor, verdictStreams } from "../../actors/code-executor/actor.ts";
 import { Learner } from "../../actors/learner.ts";
@@ -107,10 +108,12 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       referenceSampling: recipe.selfplay.referenceSampling, solverMix: recipe.selfplay.solverMix,
     }], spawnOpts("task-buffer", !args.resume));
     // The rollout engine first: a colocated learner is then given the same GPUs.
-    const rollout = await cluster.spawn(RolloutEngine, [{ ...rolloutConfig(recipe, a["rollout-engine"].cpus), device: actorDevice(recipe, "rollout-engine") }], spawnOpts("rollout-engine", true));
+    // Weight sync's shm folder and bucket are named after the run folder, so a resumed run cleans what a crash left.
+    const weightSync = { runId: `${basename(runDir)}-${createHash("sha256").update(runDir).digest("hex").slice(0, 8)}`, nats: { servers: cluster.spec.servers } };
+    const rollout = await cluster.spawn(RolloutEngine, [{ ...rolloutConfig(recipe, a["rollout-engine"].cpus), device: actorDevice(recipe, "rollout-engine"), weightSync }], spawnOpts("rollout-engine", true));
     const learner = await cluster.spawn(Learner, [{
       ...model, device: actorDevice(recipe, "learner"), trainer: recipe.trainer, steps: recipe.selfplay.steps, threads: a.learner.cpus,
-      maxPositions: recipe.data.maxPromptTokens + recipe.data.maxResponseTokens,
+      maxPositions: recipe.data.maxPromptTokens + recipe.data.maxResponseTokens, weightSync,
     }], spawnOpts("learner", true));
 
     // The published recipes have no KL term, so no reference model is started there (spec §7.2).
@@ -128,7 +131,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       ? new InTrainingEval(recipe, { rollout, executor: answers }, { runDir, workers: recipe.executor.workers, benchmarks: benchmarksDir(), log: (s) => console.log(s) })
       : undefined;
     const last = await runSelfplay(cfg, { rollout, executor: answers, buffer, learner, reference }, {
-      runDir, resume: args.resume, signal: abort.signal,
+      runDir, resume: args.resume, signal: abort.signal, weightSync: recipe.resources.weightSync,
       log: (s) => console.log(s),
       onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started)),
       evaluate: evaluator && ((step) => evaluator!.evaluate(step)),

@@ -6,8 +6,9 @@
  * same step's gradients without applying them, for parity checks), weights in/out
  * (full weights, or only the LoRA adapters when LoRA is on), save in the HF / PEFT layout, and
  * adapters on/off so a LoRA engine's frozen base can serve as the reference model.
- * Not: FSDP / several ranks (design in azr_torch/engine.py's header), weight sync transports
- * (shared memory, object store: the actors' job), restarts (the actor supervisor's job).
+ * Weight files for sync (saveWeightsFile / loadWeightsFile: the worker reads and writes them, so
+ * the bytes never cross the pipe). Not: FSDP / several ranks (design in azr_torch/engine.py's
+ * header), weight sync transports (shared memory, object store: actors/weight-sync), restarts (the actor supervisor's job).
  */
 import type { GenerateRequest, Generation, ModelEngine, ScoreRequest, TrainSequence, TrainStats } from "../engine.ts";
 import { findPython } from "../python.ts";
@@ -210,6 +211,20 @@ export class TorchEngine implements ModelEngine, AsyncDisposable {
       size += t.byteLength;
     }
     await flush(true);
+    this.#version = version;
+  }
+
+  /**
+   * Writes what getWeights returns as one safetensors file at `path` (the engine's dtype unless
+   * `dtype` is given), from the worker itself: weight sync on one host without the pipe.
+   */
+  async saveWeightsFile(path: string, opts: { dtype?: TorchDtype } = {}): Promise<{ bytes: number }> {
+    return this.worker.call("save_weights_file", { path, ...opts });
+  }
+
+  /** Reads a safetensors file written by saveWeightsFile (or the ORT side) into the live parameters, then sets the version. */
+  async loadWeightsFile(path: string, version: number): Promise<void> {
+    await this.worker.call("load_weights_file", { path, version });
     this.#version = version;
   }
 

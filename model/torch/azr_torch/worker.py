@@ -122,6 +122,10 @@ def main() -> None:
             elif method in ("info", "score", "train_step", "set_weights", "set_adapters", "save", "configure_training",
                             "save_training_state", "load_training_state"):
                 ch.send({"id": rid, "ok": getattr(engine, method)(args)})
+            elif method in ("save_weights_file", "load_weights_file"):
+                from . import weight_files
+
+                ch.send({"id": rid, "ok": getattr(weight_files, method)(engine, args)})
             elif method == "crash_for_test":
                 os._exit(int(args.get("code", 9)))  # lets the driver's tests see a real worker death
             else:

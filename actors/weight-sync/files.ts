@@ -1,0 +1,77 @@
+/**
+ * The shared-memory weight files of one run on one host: `<shm>/azr-weights-<run id>[-<role>]/`,
+ * one safetensors file per published version.
+ *
+ * Covers: a reader never sees a partial file (written under a dot-name, renamed into place), the
+ * previous versions removed once the reader confirmed a newer one, every file removed on
+ * dispose and at process exit, and a crashed run's leftovers removed when the same run starts
+ * again (same run id). Not: what goes in a file (the engines write and read it).
+ */
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { shmRoot } from "./host.ts";
+
+/** A run id as a file-name part: letters, digits, `-` and `_` only. */
+export function safeRunId(runId: string): string {
+  const s = runId.replace(/[^A-Za-z0-9_-]/g, "_");
+  if (!s) throw new Error("weight sync: the run id is empty; pass weightSync.runId (the CLI derives it from the run folder)");
+  return s;
+}
+
+/** Folders this process must remove at exit (a SIGTERM'd actor exits through process.exit, which runs this). */
+const live = new Set<string>();
+process.once("exit", () => {
+  for (const d of live) rmSync(d, { recursive: true, force: true });
+});
+
+export class WeightFiles {
+  readonly dir: string;
+
+  /** Opens the run's folder, removing what a crashed incarnation of the same run left in it. */
+  constructor(runId: string, role: string, log?: (line: string) => void) {
+    this.dir = join(shmRoot(log), `azr-weights-${safeRunId(runId)}${role ? `-${role}` : ""}`);
+    if (existsSync(this.dir)) {
+      const stale = readdirSync(this.dir);
+      rmSync(this.dir, { recursive: true, force: true });
+      if (stale.length && log) log(`weight sync: removed ${stale.length} stale file(s) a previous start of this run left in ${this.dir}`);
+    }
+    mkdirSync(this.dir, { recursive: true });
+    live.add(this.dir);
+  }
+
+  pathOf(version: number): string {
+    return join(this.dir, `weights-v${version}.safetensors`);
+  }
+
+  /** `write` fills a temporary file; it appears under its final name only once complete. Returns the path and size. */
+  async write(version: number, write: (tmp: string) => Promise<void>): Promise<{ path: string; bytes: number }> {
+    const path = this.pathOf(version);
+    const tmp = join(this.dir, `.weights-v${version}-${randomBytes(4).toString("hex")}.partial`);
+    try {
+      await write(tmp);
+      renameSync(tmp, path);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw e;
+    }
+    return { path, bytes: statSync(path).size };
+  }
+
+  /** A scratch file name in this folder (downloads land here before they are read). */
+  scratch(version: number): string {
+    return join(this.dir, `.download-v${version}-${randomBytes(4).toString("hex")}.partial`);
+  }
+
+  /** Removes every version's file except `keep`'s (and any partial file). */
+  removeExcept(keep: number | undefined): void {
+    if (!existsSync(this.dir)) return;
+    const kept = keep === undefined ? undefined : `weights-v${keep}.safetensors`;
+    for (const f of readdirSync(this.dir)) if (f !== kept) rmSync(join(this.dir, f), { force: true });
+  }
+
+  dispose(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+    live.delete(this.dir);
+  }
+}

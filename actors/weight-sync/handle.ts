@@ -1,0 +1,54 @@
+/**
+ * The weight handle: what the learner returns when it publishes a weight version, the driver
+ * passes on, and the rollout engine loads from. Small (no weight bytes) except for `inline`,
+ * today's path kept as the fallback and for tests, where the tensors travel in it.
+ *
+ * Covers: the handle's fields, the transport names and the choice between them. Not: writing or
+ * reading weights (publisher.ts, loader.ts).
+ */
+
+export const TRANSPORTS = ["shm", "object-store", "inline"] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+/** A recipe's `resources.weightSync`: `auto` picks shm on one host, the object store across hosts. */
+export type TransportChoice = "auto" | Transport;
+export const TRANSPORT_CHOICES: readonly TransportChoice[] = ["auto", ...TRANSPORTS];
+
+export interface WeightHandle {
+  version: number;
+  transport: Transport;
+  /** shm: the file's absolute path; object-store: `<bucket>/<object>`; inline: "". */
+  location: string;
+  /** Bytes of the safetensors file (inline: of the fp32 tensors). */
+  bytes: number;
+  /** hostIdentity() of the publisher (host.ts). */
+  host: string;
+  /** How long the learner took to publish this version (0 when an already published one was handed out again). */
+  publishMs: number;
+  /** inline only. */
+  tensors?: Map<string, Float32Array>;
+}
+
+/** What the driver asks the learner for: the reader's host and, optionally, a forced transport. */
+export interface PublishRequest {
+  readerHost?: string;
+  transport?: TransportChoice;
+}
+
+/** `auto`: shm when publisher and reader share a host (and its shm folder), the object store otherwise. */
+export function chooseTransport(choice: TransportChoice | undefined, publisherHost: string, readerHost: string | undefined): Transport {
+  if (choice && choice !== "auto") return choice;
+  return readerHost !== undefined && readerHost === publisherHost ? "shm" : "object-store";
+}
+
+/** Options the learner and rollout engine take for weight sync (azr selfplay fills them). */
+export interface WeightSyncOptions {
+  /** Names the run's shm folder and object store bucket; a run's next start cleans what a crash left. Default: per process. */
+  runId?: string;
+  /** The run's NATS servers, for the object store (NATS_URL and its credentials win when set). */
+  nats?: { servers: string[] };
+}
+
+export function checkTransportChoice(v: unknown, where: string): TransportChoice {
+  if (typeof v === "string" && (TRANSPORT_CHOICES as readonly string[]).includes(v)) return v as TransportChoice;
+  throw new Error(`${where}: weight sync transport ${JSON.stringify(v)} is not one of ${TRANSPORT_CHOICES.join(", ")}`);
+}

@@ -1,0 +1,88 @@
+/**
+ * The rollout engine's side of weight sync: installs the version a handle names into its engine.
+ *
+ * Covers: shm (checks the handle comes from this host and its file is there, whole, then the
+ * engine reads it: the torch worker in Python, the ORT engine in TypeScript), object-store
+ * (downloaded into this side's own shm folder, read the same way, then removed), inline.
+ * Errors name the file or object and the fix. Not: publishing (publisher.ts).
+ */
+import { existsSync, rmSync, statSync } from "node:fs";
+import type { WeightHandle, WeightSyncOptions } from "./handle.ts";
+import { WeightFiles } from "./files.ts";
+import { hostIdentity } from "./host.ts";
+import { WeightBucket, WeightSyncError } from "./object-store.ts";
+
+/** How the rollout engine takes weights in. */
+export interface WeightSink {
+  /** Reads a safetensors file into the live weights and sets the version. */
+  loadFile(path: string, version: number): Promise<void>;
+  setTensors(tensors: Map<string, Float32Array>, version: number): Promise<void>;
+}
+
+export class WeightLoader {
+  #files?: WeightFiles;
+  #bucket?: Promise<WeightBucket>;
+  readonly runId: string;
+
+  constructor(private readonly o: WeightSyncOptions & { log?: (line: string) => void } = {}) {
+    this.runId = o.runId ?? `pid-${process.pid}`;
+  }
+
+  /** Installs the handle's version; returns how long that took. */
+  async load(h: WeightHandle, sink: WeightSink): Promise<{ loadMs: number }> {
+    const t0 = performance.now();
+    if (h.transport === "inline") {
+      if (!h.tensors) throw new WeightSyncError(`inline weight handle for version ${h.version} carries no tensors`);
+      await sink.setTensors(h.tensors, h.version);
+    } else if (h.transport === "shm") {
+      await sink.loadFile(checkedFile(h), h.version);
+    } else if (h.transport === "object-store") {
+      const files = (this.#files ??= new WeightFiles(this.runId, "reader", this.o.log));
+      if (!this.#bucket) {
+        this.#bucket = WeightBucket.open(this.runId, this.o.nats);
+        this.#bucket.catch(() => (this.#bucket = undefined));
+      }
+      const bucket = await this.#bucket;
+      const file = files.scratch(h.version);
+      try {
+        const size = await bucket.get(h.location.slice(h.location.indexOf("/") + 1), file);
+        if (size !== h.bytes) throw new WeightSyncError(`object ${h.location} holds ${size} bytes, its handle says ${h.bytes}: replaced or corrupt; publish the version again`);
+        await sink.loadFile(file, h.version);
+      } finally {
+        rmSync(file, { force: true });
+      }
+    } else {
+      throw new WeightSyncError(`weight handle with unknown transport ${JSON.stringify((h as { transport: unknown }).transport)}`);
+    }
+    return { loadMs: performance.now() - t0 };
+  }
+
+  async dispose(): Promise<void> {
+    this.#files?.dispose();
+    const bucket = this.#bucket;
+    this.#bucket = undefined;
+    if (bucket) await (await bucket.catch(() => undefined))?.close();
+  }
+}
+
+/** The shm handle's file, after checking it can be this file: same host, present, whole. */
+function checkedFile(h: WeightHandle): string {
+  const here = hostIdentity();
+  if (h.host !== here) {
+    throw new WeightSyncError(
+      `weights version ${h.version} were published to shared memory on host ${h.host}, and this rollout engine runs on ${here}: ` +
+        `the file ${h.location} is not visible here. Use the object-store transport (resources.weightSync = auto or object-store)`,
+    );
+  }
+  if (!existsSync(h.location)) {
+    throw new WeightSyncError(
+      `weights file ${h.location} (version ${h.version}) is missing: the learner removed it (a newer version was confirmed, or it was disposed or restarted) ` +
+        `or /dev/shm was cleared; publish the version again (learner.publishWeights) and load the new handle`,
+    );
+  }
+  const size = statSync(h.location).size;
+  if (size !== h.bytes) {
+    throw new WeightSyncError(`weights file ${h.location} has ${size} bytes, its handle says ${h.bytes}: it was replaced or truncated; publish the version again`);
+  }
+  return h.location;
+}

@@ -1,0 +1,57 @@
+"""Weight sync through a file: the engine writes its weights as one safetensors file, or reads one
+into its live parameters, so a weight version moves between engines on one host without crossing
+the worker's pipe (the actors pass only the file's path; actors/weight-sync).
+
+Covers: save_weights_file (the tensors get_weights would send, in the engine's dtype unless one is
+asked for; written under a temporary name and renamed, so a reader never sees a partial file) and
+load_weights_file (set_weights semantics: every tensor get_weights names must be there, shapes
+checked, copied in place; a missing file is an error naming it). The file's format is the
+checkpoint format, so the ORT engine (model/safetensors.ts) reads and writes the same files.
+Not: where the file lives or when it is removed (the actors' job).
+"""
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .loading import DTYPES
+from .safetensors_io import iter_file, save_file
+
+
+def _targets(engine) -> dict:
+    targets = engine._named_for_sync()
+    if engine.model.cfg.tie_word_embeddings and not engine.lora:
+        targets["lm_head.weight"] = engine.model.lm_head.weight  # same storage as the embeddings
+    return targets
+
+
+def save_weights_file(engine, a: dict) -> dict:
+    path = a["path"]
+    dtype = DTYPES[a["dtype"]] if a.get("dtype") else None
+    tensors = {n: (t if dtype is None else t.to(dtype)) for n, t in engine._named_for_sync().items()}
+    save_file(tensors, path, {"format": "pt", "azr_version": str(engine.version)})
+    return {"path": path, "bytes": os.path.getsize(path), "tensors": len(tensors)}
+
+
+def load_weights_file(engine, a: dict) -> dict:
+    path = a["path"]
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"loadWeightsFile: weights file {path} does not exist (removed by its publisher, or never written): publish the version again")
+    targets = _targets(engine)
+    wanted = set(engine._named_for_sync())
+    seen = set()
+    with torch.no_grad():
+        for name, t in iter_file(path):
+            dst = targets.get(name)
+            if dst is None:
+                raise ValueError(f"loadWeightsFile: {path} has a tensor {name!r} this model does not ({'LoRA adapters' if engine.lora else 'HF names'} expected)")
+            if t.numel() != dst.numel():
+                raise ValueError(f"loadWeightsFile: {name} in {path} has {t.numel()} values, the parameter has {dst.numel()}")
+            dst.copy_(t.reshape(dst.shape))  # converts dtype and moves to the device in one copy
+            seen.add(name)
+    missing = sorted(wanted - seen)
+    if missing:
+        raise ValueError(f"loadWeightsFile: {path} lacks {len(missing)} tensors, e.g. {missing[:3]}: written by another model?")
+    engine.version = int(a["version"])
+    return {"version": engine.version, "bytes": os.path.getsize(path)}

@@ -98,6 +98,8 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   };
   process.on("SIGINT", onSigint);
   let web: Awaited<ReturnType<typeof startWebView>> | undefined;
+  /** Removes the weight versions the learner published (shm files, object store bucket) before the actors stop. */
+  let releaseWeights: (() => Promise<void>) | undefined;
   let evaluator: InTrainingEval | undefined;
   try {
     const a = recipe.actors;
@@ -115,6 +117,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       ...model, device: actorDevice(recipe, "learner"), trainer: recipe.trainer, steps: recipe.selfplay.steps, threads: a.learner.cpus,
       maxPositions: recipe.data.maxPromptTokens + recipe.data.maxResponseTokens, weightSync,
     }], spawnOpts("learner", true));
+    releaseWeights = () => learner.close();
 
     // The published recipes have no KL term, so no reference model is started there (spec §7.2).
     const reference = recipe.trainer.kl.estimator === "off" ? undefined : await cluster.spawn(ReferenceModel, [{
@@ -142,6 +145,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     else throw e;
   } finally {
     await evaluator?.close();
+    await releaseWeights?.().catch(() => {}); // a dead learner has nothing to release (its files went with its exit)
     await web?.close();
     process.off("SIGINT", onSigint);
   }

@@ -9,11 +9,16 @@ import { leftPad } from "../ort/batch.ts";
 /** Upper bound on the logits one run materialises (B·T·V floats). */
 const DEFAULT_LOGIT_BUDGET = 64 * 1024 * 1024;
 
-export async function scoreResponses(s: ModelSessions, prompts: number[][], responses: number[][], logitBudget = DEFAULT_LOGIT_BUDGET): Promise<Float32Array[]> {
+/** Refuses a malformed score request (the engine checks before splitting it over lanes, so indices are the caller's). */
+export function checkScoreRequest(prompts: number[][], responses: number[][]): void {
   if (prompts.length !== responses.length) throw new Error(`score: ${prompts.length} prompts but ${responses.length} responses`);
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`score: prompt ${i} is empty (the first response token needs a prefix to be predicted from)`);
   });
+}
+
+export async function scoreResponses(s: ModelSessions, prompts: number[][], responses: number[][], logitBudget = DEFAULT_LOGIT_BUDGET): Promise<Float32Array[]> {
+  checkScoreRequest(prompts, responses);
   const seqs = prompts.map((p, i) => [...p, ...responses[i]]);
   const order = seqs.map((_, i) => i).sort((a, b) => seqs[a].length - seqs[b].length);
   const out: Float32Array[] = new Array(seqs.length);

@@ -15,6 +15,7 @@ import type { GenerateRequest, Generation, ModelEngine, ScoreRequest } from "../
 import type { OrtEngineOptions, WorkerInit } from "./protocol.ts";
 import { Lane } from "./lane.ts";
 import { DEFAULT_MAX_BATCH, planLanes, splitIndices } from "./lanes.ts";
+import { checkScoreRequest } from "../generate/score.ts";
 
 export type { OrtEngineOptions } from "./protocol.ts";
 export { OrtEngineError } from "./lane.ts";
@@ -134,6 +135,7 @@ export class OrtEngine implements ModelEngine {
   }
 
   async score(req: ScoreRequest): Promise<Float32Array[]> {
+    if (this.workers.length > 1) checkScoreRequest(req.prompts, req.responses);
     const parts = this.shares(req.prompts.length);
     if (parts.length <= 1) return this.workers[parts[0]?.lane ?? 0].call<Float32Array[]>({ kind: "score", req }).done;
     const pick = <T>(a: T[], idx: number[]) => idx.map((i) => a[i]);

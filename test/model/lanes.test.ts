@@ -189,6 +189,8 @@ test("lanes - score() split over two lanes equals one lane", async () => {
     assert.equal(b[i].length, x.length);
     for (let t = 0; t < x.length; t++) assert.ok(Math.abs(x[t] - b[i][t]) <= 1e-5, `pair ${i} token ${t}`);
   });
+  // A bad pair is named by its index in the caller's request, not in a lane's share.
+  await assert.rejects(two.score({ prompts: [...prompts.slice(0, 4), []], responses: responses.slice(0, 5) }), /score: prompt 4 is empty/);
 });
 
 test("lanes - a lane that fails is named in the error, the other lane is stopped, and the engine serves on", { timeout: 60_000 }, async () => {

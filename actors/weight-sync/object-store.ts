@@ -55,7 +55,9 @@ export class WeightBucket {
   /** Streams `file` into the object `name` (replacing one of that name). */
   async put(name: string, file: string): Promise<void> {
     const rs = Readable.toWeb(createReadStream(file, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>;
-    await this.os.put({ name }, rs);
+    // The library's default chunk (128 KiB, each publish awaited in turn) made a 3.7 MB put take ~0.5 s: chunks as large as the server takes.
+    const chunk = Math.max(128 * 1024, (this.nc.info?.max_payload ?? 1 << 20) - 1024);
+    await this.os.put({ name, options: { max_chunk_size: chunk } }, rs);
   }
 
   /** Streams the object `name` into `file`; the library checks its digest. Returns its size. */

@@ -181,6 +181,7 @@ export class Learner implements LearnerControl {
   /** Replaces the trainer's state with a checkpoint's (weights, optimiser state, step). */
   async load(dir: string): Promise<void> {
     this.version = await (await this.trainer).load(dir);
+    this.publisher.forget(); // the same version number may now hold other weights
   }
 
   async exportModel(dir: string): Promise<void> {

@@ -89,6 +89,11 @@ export class WeightPublisher {
     }
   }
 
+  /** The learner's weights were replaced (a checkpoint loaded): no published version may be handed out again. */
+  forget(): void {
+    this.#live.clear();
+  }
+
   async dispose(): Promise<void> {
     this.#live.clear();
     this.#files?.dispose();

@@ -91,6 +91,9 @@ test("weight sync - object-store forced on one host: torch learner → ORT rollo
     const bucket = `azr-weights-${id}`;
     const os = await new Objm(nc).open(bucket);
     assert.deepEqual((await os.list()).map((o) => o.name), ["weights-v0"], "one object per version");
+    const auto = await l.publishWeights({ readerHost: "another-host/boot/7" });
+    assert.equal(auto.transport, "object-store", "auto: a reader on another host gets the object store");
+    assert.equal(auto.publishMs, 0, "version 0 is already in the bucket: handed out again");
     await l.close();
     await assert.rejects(new Objm(nc).open(bucket).then((b) => b.status()), "the bucket is destroyed at dispose");
   } finally {

@@ -128,6 +128,7 @@ export class Learner implements LearnerControl {
 
   constructor(private readonly opts: LearnerOptions) {
     this.publisher = new WeightPublisher({ ...opts.weightSync, log: (s) => console.log(s) });
+    this.publisher.files(); // at start, not at the first publish: a crashed run's files go even if this start fails early
     this.trainer = opts.engine === "torch" ? torchBackend(opts) : ortBackend(opts);
     this.trainer.catch(() => {}); // surfaced by the first call
   }

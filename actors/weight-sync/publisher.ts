@@ -34,7 +34,8 @@ export class WeightPublisher {
     this.runId = o.runId ?? `pid-${process.pid}`;
   }
 
-  private files(): WeightFiles {
+  /** Opens the run's shm folder now, removing what a crashed start of the same run left there (the learner does at start). */
+  files(): WeightFiles {
     return (this.#files ??= new WeightFiles(this.runId, "", this.o.log));
   }
 

@@ -196,10 +196,15 @@ function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier
       await r.unary("rollout-engine.setWeights()", () => x.setWeights(tensors, v));
       version = v;
     },
-    // Absent when the port lacks them (in-process doubles: sync falls back to setWeights). A handle
-    // stays loadable until the learner is told a newer version is held, so a retry reuses it.
+    // Absent when the port lacks them (in-process doubles: sync falls back to setWeights). A retry
+    // (the engine died mid-load) syncs afresh: an object-store version is consumed by its load.
     loadWeights: x?.loadWeights && (async (h: WeightHandle) => {
-      const out = await r.unary("rollout-engine.loadWeights()", () => x.loadWeights!(h));
+      let attempt = 0;
+      const out = await r.unary("rollout-engine.loadWeights()", async () => {
+        if (attempt++ === 0) return x.loadWeights!(h);
+        const s = await syncWeights(learner, x, transport);
+        return { version: s.version, loadMs: s.loadMs };
+      });
       version = h.version;
       return out;
     }),

@@ -44,9 +44,12 @@ export class WeightFiles {
     return join(this.dir, `weights-v${version}.safetensors`);
   }
 
-  /** `write` fills a temporary file; it appears under its final name only once complete. Returns the path and size. */
-  async write(version: number, write: (tmp: string) => Promise<void>): Promise<{ path: string; bytes: number }> {
-    const path = this.pathOf(version);
+  /**
+   * `write` fills a temporary file; it appears under its final name only once complete. Returns
+   * the path and size. `forUpload`: a name of its own, so a published file of the same version stays.
+   */
+  async write(version: number, write: (tmp: string) => Promise<void>, forUpload = false): Promise<{ path: string; bytes: number }> {
+    const path = forUpload ? join(this.dir, `.upload-v${version}-${randomBytes(4).toString("hex")}.safetensors`) : this.pathOf(version);
     const tmp = join(this.dir, `.weights-v${version}-${randomBytes(4).toString("hex")}.partial`);
     try {
       await write(tmp);

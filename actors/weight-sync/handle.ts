@@ -24,6 +24,8 @@ export interface WeightHandle {
   host: string;
   /** How long the learner took to publish this version (0 when an already published one was handed out again). */
   publishMs: number;
+  /** object-store only: the references of the version's parts, in order (each loads once). */
+  parts?: Uint8Array[];
   /** inline only. */
   tensors?: Map<string, Float32Array>;
 }

@@ -3,7 +3,8 @@
  *
  * Covers: shm (checks the handle comes from this host and its file is there, whole, then the
  * engine reads it: the torch worker in Python, the ORT engine in TypeScript), object-store
- * (downloaded into this side's own shm folder, read the same way, then removed), inline.
+ * (downloaded part by part into this side's own shm folder, read the same way, then removed;
+ * the parts are consumed), inline.
  * Errors name the file or object and the fix. Not: publishing (publisher.ts).
  */
 import { existsSync, rmSync, statSync } from "node:fs";
@@ -45,8 +46,9 @@ export class WeightLoader {
       const bucket = await this.#bucket;
       const file = files.scratch(h.version);
       try {
-        const size = await bucket.get(h.location.slice(h.location.indexOf("/") + 1), file);
-        if (size !== h.bytes) throw new WeightSyncError(`object ${h.location} holds ${size} bytes, its handle says ${h.bytes}: replaced or corrupt; publish the version again`);
+        if (!h.parts?.length) throw new WeightSyncError(`object-store weight handle for version ${h.version} (${h.location}) names no parts`);
+        const size = await bucket.get(h.parts, file, `weights version ${h.version} (${h.location})`);
+        if (size !== h.bytes) throw new WeightSyncError(`weights version ${h.version} (${h.location}) came to ${size} bytes, its handle says ${h.bytes}: corrupt; publish the version again`);
         await sink.loadFile(file, h.version);
       } finally {
         rmSync(file, { force: true });

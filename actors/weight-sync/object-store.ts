@@ -1,23 +1,26 @@
 /**
  * The `object-store` transport's storage: a JetStream object store bucket per run,
- * `azr-weights-<run id>`, one object per published version (`weights-v<N>`), read straight from
- * and into the shared-memory files (streams: a model is never held in Node memory whole).
+ * `azr-weights-<run id>`, holding a published version as parts of at most 256 MiB read from
+ * (and written back into) the shared-memory file, so a model is never held in Node memory whole.
  *
  * Covers: its own NATS connection (an actor's runtime connection is not exposed to its class):
  * NATS_URL and its credentials from the environment when set, else the servers the run passed
- * (the embedded server, no credentials); upload, download with the library's digest check,
- * deleting old versions, and the bucket removed at dispose.
- * Not: choosing the transport (publisher.ts), chunk-level tuning (the library's put/get are used
- * as they are: its SHA-256 is pure JS, the bound on throughput for multi-GB models).
+ * (the embedded server, no credentials); upload and download through the actor wire's own
+ * PayloadStore (runtime/large-payload.ts: node:crypto digests, a window of chunk publishes; the
+ * @nats-io/obj put/get it replaced took 25 s for a 400 MB version on 2 busy cores), deleting
+ * versions nobody consumed, and the bucket removed at dispose.
+ * Not: choosing the transport (publisher.ts).
+ *
+ * A part is consumed by its download (PayloadStore deletes it once read and verified): a version
+ * loads once; loading it again (a restarted rollout engine) takes a new publish.
  */
-import { createReadStream, createWriteStream } from "node:fs";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { Objm, type ObjectStore } from "@nats-io/obj";
-import { StorageType } from "@nats-io/jetstream";
+import { Objm } from "@nats-io/obj";
 import { connectionSpecFromEnv } from "../../runtime/index.ts";
 import { openConnection } from "../../runtime/connection.ts"; // the actor runtime's own connection options (creds, TLS)
+import { LargePayloadError, PayloadStore } from "../../runtime/large-payload.ts";
+import { decode } from "../../runtime/codec.ts";
 import { safeRunId } from "./files.ts";
 
 /** Where the run's NATS servers are; the environment's NATS_URL (with its credentials) wins. */
@@ -29,10 +32,10 @@ export class WeightSyncError extends Error {
   override name = "WeightSyncError";
 }
 
-export const objectName = (version: number) => `weights-v${version}`;
+const PART_BYTES = 256 * 1024 * 1024;
 
 export class WeightBucket {
-  private constructor(private readonly nc: NatsConnection, private readonly os: ObjectStore, readonly bucket: string) {}
+  private constructor(private readonly nc: NatsConnection, private readonly store: PayloadStore, readonly bucket: string) {}
 
   static async open(runId: string, nats: NatsTarget | undefined): Promise<WeightBucket> {
     const spec = connectionSpecFromEnv() ?? (nats?.servers.length ? { servers: nats.servers } : undefined);
@@ -44,40 +47,66 @@ export class WeightBucket {
     const nc = await openConnection(spec, `azr-weight-sync-${process.pid}`);
     const bucket = `azr-weights-${safeRunId(runId)}`;
     try {
-      const os = await new Objm(nc).create(bucket, { storage: StorageType.File });
-      return new WeightBucket(nc, os, bucket);
+      return new WeightBucket(nc, await PayloadStore.open(nc, { bucket, thresholdBytes: 1 }), bucket);
     } catch (e) {
       await nc.close();
-      throw new WeightSyncError(`cannot open object store bucket ${bucket} at ${spec.servers.join(",")} (the server needs JetStream: nats-server -js): ${(e as Error).message}`, { cause: e });
+      throw new WeightSyncError(`cannot open object store bucket ${bucket} at ${spec.servers.join(",")}: ${(e as Error).message}`, { cause: e });
     }
   }
 
-  /** Streams `file` into the object `name` (replacing one of that name). */
-  async put(name: string, file: string): Promise<void> {
-    const rs = Readable.toWeb(createReadStream(file, { highWaterMark: 1 << 20 })) as unknown as ReadableStream<Uint8Array>;
-    // The library's default chunk (128 KiB, each publish awaited in turn) made a 3.7 MB put take ~0.5 s: chunks as large as the server takes.
-    const chunk = Math.max(128 * 1024, (this.nc.info?.max_payload ?? 1 << 20) - 1024);
-    await this.os.put({ name, options: { max_chunk_size: chunk } }, rs);
+  /** Uploads `file` in parts; returns their references, in order. */
+  async put(file: string, bytes: number): Promise<Uint8Array[]> {
+    const refs: Uint8Array[] = [];
+    const fd = openSync(file, "r");
+    try {
+      const buf = Buffer.allocUnsafe(Math.min(PART_BYTES, Math.max(1, bytes)));
+      for (let at = 0; at < bytes; ) {
+        const n = readSync(fd, buf, 0, Math.min(buf.length, bytes - at), at);
+        if (n === 0) throw new WeightSyncError(`${file} ended at byte ${at} of ${bytes} while uploading it`);
+        refs.push((await this.store.pack(buf.subarray(0, n))).body);
+        at += n;
+      }
+    } catch (e) {
+      await this.delete(refs);
+      throw e;
+    } finally {
+      closeSync(fd);
+    }
+    return refs;
   }
 
-  /** Streams the object `name` into `file`; the library checks its digest. Returns its size. */
-  async get(name: string, file: string): Promise<number> {
-    const r = await this.os.get(name);
-    if (!r) throw new WeightSyncError(`object ${this.bucket}/${name} is missing: deleted after a newer version was confirmed, or the learner restarted (publish again)`);
-    await pipeline(Readable.fromWeb(r.data as never), createWriteStream(file));
-    const err = await r.error;
-    if (err) throw new WeightSyncError(`object ${this.bucket}/${name}: ${err.message}`, { cause: err });
-    return r.info.size;
+  /** Downloads the parts into `file` (each verified by its digest, then deleted); returns the size. */
+  async get(refs: Uint8Array[], file: string, where: string): Promise<number> {
+    const fd = openSync(file, "w");
+    let size = 0;
+    try {
+      for (const ref of refs) {
+        let bytes: Uint8Array;
+        try {
+          bytes = await this.store.unpack(ref, true);
+        } catch (e) {
+          if (!(e instanceof LargePayloadError)) throw e;
+          throw new WeightSyncError(`${where}: ${e.message}. A version loads once; the learner publishes it again for a second load (learner.publishWeights)`, { cause: e });
+        }
+        writeSync(fd, bytes);
+        size += bytes.length;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return size;
   }
 
-  /** Deletes every object except `keep` (a purge each: no tombstones pile up beyond one per name). */
-  async deleteExcept(keep: string | undefined): Promise<void> {
-    for (const o of await this.os.list()) if (o.name !== keep) await this.os.delete(o.name);
+  /** Deletes parts nobody consumed (a reader that never came); parts already consumed are skipped. */
+  async delete(refs: Uint8Array[]): Promise<void> {
+    if (refs.length === 0) return;
+    const os = await new Objm(this.nc).open(this.bucket);
+    for (const ref of refs) await os.delete((decode(ref) as { name: string }).name).catch(() => undefined);
   }
 
   /** Removes the bucket and closes the connection. */
   async destroy(): Promise<void> {
-    await this.os.destroy().catch(() => false);
+    await (await new Objm(this.nc).open(this.bucket)).destroy().catch(() => false);
     await this.nc.close();
   }
 
@@ -85,4 +114,3 @@ export class WeightBucket {
     await this.nc.close();
   }
 }
-

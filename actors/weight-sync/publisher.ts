@@ -4,16 +4,17 @@
  * newer one; removes everything on dispose.
  *
  * Covers: shm (the engine writes the safetensors file itself: the torch worker in Python, the ORT
- * trainer in TypeScript), object-store (the same file, streamed into the run's bucket, then
- * removed locally), inline (the tensors in the handle), handing out an already published version
- * again (a restarted rollout engine's re-push) without rewriting it. Not: the choice of transport
+ * trainer in TypeScript), object-store (the same file, uploaded in parts into the run's bucket,
+ * then removed locally; each part is consumed by its download, so every load takes a publish),
+ * inline (the tensors in the handle), handing out an already published shm version again (a
+ * restarted rollout engine's re-push) without rewriting it. Not: the choice of transport
  * (handle.ts), reading (loader.ts).
  */
 import { rmSync } from "node:fs";
 import { checkTransportChoice, chooseTransport, type PublishRequest, type WeightHandle, type WeightSyncOptions } from "./handle.ts";
 import { WeightFiles } from "./files.ts";
 import { hostIdentity } from "./host.ts";
-import { objectName, WeightBucket } from "./object-store.ts";
+import { WeightBucket } from "./object-store.ts";
 
 /** How the learner's engine gives up its weights. */
 export interface WeightSource {
@@ -26,8 +27,10 @@ export interface WeightSource {
 export class WeightPublisher {
   #files?: WeightFiles;
   #bucket?: Promise<WeightBucket>;
-  /** Handles of versions still published, by transport. */
-  readonly #live = new Map<string, WeightHandle>();
+  /** shm handles of versions still published, by version. */
+  readonly #live = new Map<number, WeightHandle>();
+  /** Object-store parts uploaded and not yet known consumed, by version. */
+  readonly #uploaded = new Map<number, Uint8Array[]>();
   readonly runId: string;
 
   constructor(private readonly o: WeightSyncOptions & { log?: (line: string) => void } = {}) {
@@ -50,8 +53,7 @@ export class WeightPublisher {
   async publish(version: number, source: WeightSource, req: PublishRequest = {}): Promise<WeightHandle> {
     const host = hostIdentity();
     const transport = chooseTransport(req.transport === undefined ? undefined : checkTransportChoice(req.transport, "publishWeights"), host, req.readerHost);
-    const key = `${transport}:${version}`;
-    const again = this.#live.get(key);
+    const again = transport === "shm" ? this.#live.get(version) : undefined;
     if (again) return { ...again, publishMs: 0 };
     const t0 = performance.now();
     let handle: WeightHandle;
@@ -60,43 +62,45 @@ export class WeightPublisher {
       const bytes = [...tensors.values()].reduce((a, t) => a + t.byteLength, 0);
       handle = { version, transport, location: "", bytes, host, publishMs: 0, tensors };
     } else {
-      const { path, bytes } = await this.files().write(version, (tmp) => source.writeFile(tmp));
-      let location = path;
+      const { path, bytes } = await this.files().write(version, (tmp) => source.writeFile(tmp), transport === "object-store");
       if (transport === "object-store") {
         const bucket = await this.bucket();
+        let parts: Uint8Array[];
         try {
-          await bucket.put(objectName(version), path);
+          parts = await bucket.put(path, bytes);
         } finally {
           rmSync(path, { force: true }); // the bucket holds it now; the file was only the engine's way out
         }
-        location = `${bucket.bucket}/${objectName(version)}`;
+        this.#uploaded.set(version, [...(this.#uploaded.get(version) ?? []), ...parts]);
+        handle = { version, transport, location: `${bucket.bucket}/weights-v${version}`, bytes, host, publishMs: 0, parts };
+      } else {
+        handle = { version, transport, location: path, bytes, host, publishMs: 0 };
+        this.#live.set(version, { ...handle }); // handed out again until superseded
       }
-      handle = { version, transport, location, bytes, host, publishMs: 0 };
     }
     handle.publishMs = performance.now() - t0;
-    // inline handles are not kept (they hold the tensors); the others are handed out again until superseded.
-    if (transport !== "inline") this.#live.set(key, { ...handle });
     return handle;
   }
 
   /** The reader holds `version`: every other version's file and object goes. */
   async confirm(version: number): Promise<void> {
-    for (const [key, h] of this.#live) if (h.version !== version) this.#live.delete(key);
-    const hasShm = [...this.#live.values()].some((h) => h.transport === "shm");
-    this.#files?.removeExcept(hasShm ? version : undefined);
-    if (this.#bucket) {
-      const hasObject = [...this.#live.values()].some((h) => h.transport === "object-store");
-      await (await this.#bucket).deleteExcept(hasObject ? objectName(version) : undefined);
-    }
+    for (const v of this.#live.keys()) if (v !== version) this.#live.delete(v);
+    this.#files?.removeExcept(this.#live.has(version) ? version : undefined);
+    // The confirmed version's parts were consumed by its load; other versions' may never have been.
+    const stale = [...this.#uploaded].flatMap(([v, parts]) => (v === version ? [] : parts));
+    this.#uploaded.clear();
+    if (stale.length && this.#bucket) await (await this.#bucket).delete(stale);
   }
 
   /** The learner's weights were replaced (a checkpoint loaded): no published version may be handed out again. */
   forget(): void {
     this.#live.clear();
+    this.#uploaded.clear();
   }
 
   async dispose(): Promise<void> {
     this.#live.clear();
+    this.#uploaded.clear();
     this.#files?.dispose();
     const bucket = this.#bucket;
     this.#bucket = undefined;

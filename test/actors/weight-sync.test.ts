@@ -90,10 +90,13 @@ test("weight sync - object-store forced on one host: torch learner → ORT rollo
     assertSameWeights(await engineWeights(r), (await l.weights()).tensors, "torch → ort via object store");
     const bucket = `azr-weights-${id}`;
     const os = await new Objm(nc).open(bucket);
-    assert.deepEqual((await os.list()).map((o) => o.name), ["weights-v0"], "one object per version");
+    assert.deepEqual(await os.list(), [], "the load consumed the version's parts");
     const auto = await l.publishWeights({ readerHost: "another-host/boot/7" });
     assert.equal(auto.transport, "object-store", "auto: a reader on another host gets the object store");
-    assert.equal(auto.publishMs, 0, "version 0 is already in the bucket: handed out again");
+    assert.equal((await os.list()).length, auto.parts!.length);
+    await l.confirmWeights(1);
+    assert.deepEqual(await os.list(), [], "a version nobody loaded is deleted once a newer one is confirmed");
+    await assert.rejects(r.loadWeights(auto), /weights version 0 .*missing.*publishes it again/s);
     await l.close();
     await assert.rejects(new Objm(nc).open(bucket).then((b) => b.status()), "the bucket is destroyed at dispose");
   } finally {

@@ -16,7 +16,7 @@ export const TRANSPORT_CHOICES: readonly TransportChoice[] = ["auto", ...TRANSPO
 export interface WeightHandle {
   version: number;
   transport: Transport;
-  /** shm: the file's absolute path; object-store: `<bucket>/<object>`; inline: "". */
+  /** shm: the file's absolute path; object-store: `<bucket>/weights-v<N>` (for messages; `parts` locate it); inline: "". */
   location: string;
   /** Bytes of the safetensors file (inline: of the fp32 tensors). */
   bytes: number;

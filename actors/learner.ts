@@ -15,7 +15,7 @@ import { createOrtTrainer } from "../model/train/trainer.ts";
 import type { PolicyLossSettings } from "../model/train/losses.ts";
 import type { OptimSettings } from "../model/train/optim.ts";
 import { readConfig, weightShapes } from "../model/config.ts";
-import { assignedDevice, defineActor } from "../runtime/index.ts";
+import { assignedDevice, assignedGpus, defineActor } from "../runtime/index.ts";
 import { hostIdentity, WeightPublisher, type PublishRequest, type WeightHandle, type WeightSyncOptions } from "./weight-sync/index.ts";
 import { writeWeightsFile } from "./weight-sync/safetensors-file.ts";
 import type { LearnerControl } from "./selfplay/driver.ts";
@@ -40,6 +40,8 @@ export interface LearnerOptions {
   engine: "ort" | "torch";
   /** torch engine; default "cuda" when the node agent gave this actor GPUs (AZR_GPUS), else "cpu". */
   device?: string;
+  /** torch: data-parallel ranks (model/torch/ranks.ts); default one per GPU the node agent gave this actor on cuda, else 1. */
+  ranks?: number;
   trainer: LearnerSettings;
   /** Total optimiser steps (the cosine schedule's horizon). */
   steps: number;
@@ -94,9 +96,14 @@ async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
 }
 
 async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
-  const { createTorchEngine } = await import("../model/torch/engine.ts");
+  const { createTorchRankGroup } = await import("../model/torch/ranks.ts");
   const { kind: _kind, ...loss } = lossSettings(o.trainer);
-  const start = (modelDir: string) => createTorchEngine({ modelDir, device: o.device ?? assignedDevice(), loss, optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads });
+  const device = o.device ?? assignedDevice();
+  const gpus = assignedGpus();
+  const ranks = o.ranks ?? (device === "cuda" ? Math.max(gpus.length, 1) : 1);
+  // several ranks on CUDA: one per GPU this actor was given (NCCL); on CPU: gloo ranks; 1: a plain engine
+  const layout = ranks > 1 && device.startsWith("cuda") ? { gpus: gpus.slice(0, ranks), worldSize: ranks } : { device, worldSize: ranks };
+  const start = (modelDir: string) => createTorchRankGroup({ modelDir, ...layout, loss, optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads });
   let engine = await start(o.modelDir);
   return {
     trainStep: (b) => engine.trainStep(b),

@@ -55,16 +55,20 @@ selfplay: setup ## run Absolute Zero self-play with a recipe (MODEL=tiny by defa
 # batches, peak 3e-3 after 50 warm-up steps, a cosine over the corpus's 1,864 steps (one epoch, 15 M
 # tokens). It was made in two legs, and both are replayed here: first to step 1,100 with the rate
 # annealed linearly to the floor from step 900; then resumed from that checkpoint back into the cosine
-# (a re-warm to 1.3e-3) to the end of the epoch, annealed to the floor from step 1,500. 2.4–2.6 s a
-# step when the 2 cores are idle (≈ 78 min in all; 3.8 h of wall time on the shared machine). Each leg
-# is resumable; a leg whose stop step the checkpoint has passed only re-exports it.
+# (a re-warm to 1.3e-3) to the end of the epoch, annealed to the floor from step 1,500; then into a
+# second epoch: the cosine's horizon moved to two epochs (3,728 steps; a re-warm to 1.7e-3 at step
+# 1,864) and annealed to the floor from step 2,750, stopping at 3,050. 2.4–2.6 s a step when the 2
+# cores are idle (≈ 2 h in all; 5.2 h of wall time on the shared machine). Each leg is resumable; a
+# leg whose stop step the checkpoint has passed only re-exports it.
 BASE_MODEL_LEG1 ?= --anneal-from 900 --anneal-to 1100
 BASE_MODEL_LEG2 ?= --anneal-from 1500 --anneal-to 1864
+BASE_MODEL_LEG3 ?= --epochs 2 --anneal-from 2750 --anneal-to 3050
 BASE_MODEL_ARGS ?= --batch-tokens 8192 --micro-batch 16 --lr 3e-3 --warmup 50
 base-model: setup ## make the tiny base model from nothing: corpus, tokenizer, pretraining (resumable) → data/tiny
 	@[ -f runs/base-model/corpus/corpus.jsonl ] || $(NODE_TS) actors/base-model/make-corpus.ts --out runs/base-model/corpus
 	$(NODE_TS) cli/main.ts base-model --corpus runs/base-model/corpus --out data/tiny --resume $(BASE_MODEL_ARGS) $(BASE_MODEL_LEG1)
 	$(NODE_TS) cli/main.ts base-model --corpus runs/base-model/corpus --out data/tiny --resume $(BASE_MODEL_ARGS) $(BASE_MODEL_LEG2)
+	$(NODE_TS) cli/main.ts base-model --corpus runs/base-model/corpus --out data/tiny --resume $(BASE_MODEL_ARGS) $(BASE_MODEL_LEG3)
 
 clean: ## remove run folders and bench output
 	rm -rf bench/out runs

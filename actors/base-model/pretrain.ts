@@ -117,16 +117,10 @@ export function exportCorpusFiles(corpusDir: string, outDir: string): void {
   writeFileSync(join(outDir, "heldout-baselines.json"), JSON.stringify({ heldOutTasks: stats.heldOutTasks, baselines: stats.baselines }, null, 2) + "\n");
 }
 
-/** The anneal phase a checkpoint's schedule already has (a run resumed without --anneal-* keeps it). */
-function checkpointAnneal(ckpt: string): { from: number; to: number } | undefined {
-  const state = JSON.parse(readFileSync(join(ckpt, "trainer_state.json"), "utf8")) as { optim?: { decay?: { from: number; to: number } | null } };
-  return state.optim?.decay ?? undefined;
-}
-
-/** The cosine horizon a checkpoint's schedule was started with. */
-function checkpointHorizon(ckpt: string): number {
-  const state = JSON.parse(readFileSync(join(ckpt, "trainer_state.json"), "utf8")) as { optim?: { totalSteps?: number } };
-  return state.optim?.totalSteps ?? 0;
+/** The schedule a checkpoint was saved with: its anneal phase (a run resumed without --anneal-* keeps it) and cosine horizon. */
+function checkpointSchedule(ckpt: string): { anneal?: { from: number; to: number }; horizon: number } {
+  const state = JSON.parse(readFileSync(join(ckpt, "trainer_state.json"), "utf8")) as { optim?: { decay?: { from: number; to: number } | null; totalSteps?: number } };
+  return { anneal: state.optim?.decay ?? undefined, horizon: state.optim?.totalSteps ?? 0 };
 }
 
 export async function pretrain(o: PretrainOptions): Promise<{ steps: number; loss: number }> {
@@ -142,9 +136,9 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
   if (o.resume && existsSync(join(ckpt, "complete"))) {
     // More epochs than the checkpoint was started with move the cosine's horizon to the new end
     // (the rate rises back to the new curve's value at this step, a re-warm).
-    const horizon = checkpointHorizon(ckpt);
+    const { anneal: saved, horizon } = checkpointSchedule(ckpt);
     trainer = await createOrtTrainer({ checkpointDir: ckpt, decay: anneal, totalSteps: total > horizon ? total : undefined }, { threads: o.threads, maxPositions: o.maxSeqTokens });
-    anneal ??= checkpointAnneal(ckpt);
+    anneal ??= saved;
     progress = JSON.parse(readFileSync(progressFile, "utf8")) as Progress;
     o.log(`resumed at step ${progress.step}/${total}${total > horizon ? ` (cosine horizon moved from ${horizon} to ${total} steps)` : ""}${anneal ? ` (anneal from step ${anneal.from}, stop at ${anneal.to})` : ""}`);
   } else {

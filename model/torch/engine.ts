@@ -142,13 +142,21 @@ export class TorchEngine implements ModelEngine, AsyncDisposable {
     const python = opts.python ?? findPython().path;
     const worker = new WorkerClient({ python, env: opts.env, onStderr: opts.onStderr });
     try {
-      const { python: _p, env: _e, onStderr: _s, ...init } = opts;
-      const info = await worker.call<TorchEngineInfo>("init", init);
-      return new TorchEngine(worker, info);
+      return await TorchEngine.startOn(worker, opts);
     } catch (e) {
       await worker.close(1000);
       throw e;
     }
+  }
+
+  /**
+   * Loads the model in a worker the caller already holds (and closes on failure): a rank of a
+   * rank group blocks in init until every rank has joined, so the group must be able to kill it
+   * meanwhile (model/torch/ranks.ts).
+   */
+  static async startOn(worker: WorkerClient, opts: TorchEngineOptions): Promise<TorchEngine> {
+    const { python: _p, env: _e, onStderr: _s, ...init } = opts;
+    return new TorchEngine(worker, await worker.call<TorchEngineInfo>("init", init));
   }
 
   /** The weight version last installed by setWeights (0 = as loaded); rollouts are tagged with it. */

@@ -94,7 +94,7 @@ export class TorchRankGroup implements AsyncDisposable {
     const engines = await lockstep("start", plan.worldSize, timeoutS, (rank) => {
       const worker = new WorkerClient({ python: engineOpts.python ?? findPython().path, env: rankEnv(engineOpts.env, rank, plan, masterPort), onStderr: engineOpts.onStderr });
       workers[rank] = worker;
-      return startRank(worker, { ...engineOpts, device: plan.device, distributed: { rank, worldSize: plan.worldSize, masterPort, masterAddr: "127.0.0.1", timeoutS } });
+      return TorchEngine.startOn(worker, { ...engineOpts, device: plan.device, distributed: { rank, worldSize: plan.worldSize, masterPort, masterAddr: "127.0.0.1", timeoutS } });
     }).catch(async (e: unknown) => {
       await Promise.all(workers.map((w) => w?.close(SHUTDOWN_GRACE_MS)));
       throw e;
@@ -236,18 +236,6 @@ function rankEnv(base: NodeJS.ProcessEnv | undefined, rank: number, plan: RankPl
     env.TORCH_NCCL_ASYNC_ERROR_HANDLING ??= process.env.TORCH_NCCL_ASYNC_ERROR_HANDLING ?? "1";
   }
   return env;
-}
-
-/**
- * TorchEngine.start, except that the caller holds the worker from the start: a rank's init blocks
- * in the rendezvous until every rank has joined, so a group whose other rank failed must be able
- * to kill it then. (TorchEngine's constructor is private to keep single engines on `start`.)
- */
-async function startRank(worker: WorkerClient, opts: TorchEngineOptions): Promise<TorchEngine> {
-  const { python: _p, env: _e, onStderr: _s, ...init } = opts;
-  const info = await worker.call<TorchEngineInfo>("init", init);
-  const Engine = TorchEngine as unknown as new (worker: WorkerClient, info: TorchEngineInfo) => TorchEngine;
-  return new Engine(worker, info);
 }
 
 /**

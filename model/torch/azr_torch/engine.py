@@ -254,16 +254,21 @@ class Engine:
         for name, t in self._named_for_sync().items():
             yield {"name": name, **_tensor_out(t, staging)}
 
-    def set_weights(self, a: dict) -> dict:
-        """Copies the given tensors into the live parameters; `final` marks the last part of a version."""
+    def _sync_targets(self) -> dict:
+        """What a weight version may write: the tensors get_weights names, plus lm_head.weight for a
+        tied model (same storage as the embeddings), which files and senders may include."""
         targets = self._named_for_sync()
         if self.model.cfg.tie_word_embeddings and not self.lora:
-            targets["lm_head.weight"] = self.model.lm_head.weight  # same storage as the embeddings
+            targets["lm_head.weight"] = self.model.lm_head.weight
+        return targets
+
+    def set_weights(self, a: dict) -> dict:
+        """Copies the given tensors into the live parameters; `final` marks the last part of a version."""
+        targets = self._sync_targets()
         unknown = [n for n in a["tensors"] if n not in targets]
         if unknown:
             raise ValueError(f"setWeights: no parameter named {unknown[:3]} ({'LoRA adapters' if self.lora else 'HF names'} expected)")
         with torch.no_grad():
-            params = {n: p for n, p in self.model.named_parameters()}
             for name, blob in a["tensors"].items():
                 dst = targets[name]
                 src = _f32(blob["data"])

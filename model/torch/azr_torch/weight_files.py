@@ -19,13 +19,6 @@ from .loading import DTYPES
 from .safetensors_io import iter_file, save_file
 
 
-def _targets(engine) -> dict:
-    targets = engine._named_for_sync()
-    if engine.model.cfg.tie_word_embeddings and not engine.lora:
-        targets["lm_head.weight"] = engine.model.lm_head.weight  # same storage as the embeddings
-    return targets
-
-
 def save_weights_file(engine, a: dict) -> dict:
     path = a["path"]
     dtype = DTYPES[a["dtype"]] if a.get("dtype") else None
@@ -38,7 +31,7 @@ def load_weights_file(engine, a: dict) -> dict:
     path = a["path"]
     if not os.path.exists(path):
         raise FileNotFoundError(f"loadWeightsFile: weights file {path} does not exist (removed by its publisher, or never written): publish the version again")
-    targets = _targets(engine)
+    targets = engine._sync_targets()
     wanted = set(engine._named_for_sync())
     seen = set()
     with torch.no_grad():

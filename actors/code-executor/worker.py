@@ -81,8 +81,8 @@ def main():
     all_signals = signal.valid_signals()
 
     send, recv = make_channel(p_in, p_out)
-    run_task = make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handlers, all_signals)
-    run_strict = make_run_strict(run_task, limits, p_in, p_out, state, debug)
+    prepare, run_prepared, run_task = make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handlers, all_signals)
+    run_strict = make_run_strict(prepare, run_prepared, limits, p_in, p_out, state, debug)
     clean_scratch = make_clean_scratch(scratch)
 
     if not debug:  # debugging aid: AZR_WORKER_STDERR keeps stderr to the parent
@@ -92,6 +92,10 @@ def main():
     integrity, refresh_snapshot = make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, sig_handlers, debug)
     adopt_imports = make_adopt_imports(refresh_snapshot)
     gc.disable()  # collections happen only at our chosen points (after each task)
+    # Everything loaded so far lives for the worker's life: freeze it out of the collector, so a
+    # strict child's collection after its task does not walk (and copy-on-write fault) the heap.
+    gc.collect()
+    gc.freeze()
     send({"t": "ready", "pid": os.getpid(), "uid": os.getuid(), "limits": limits,
           "python": sys.version.split()[0], "hashSeed": os.environ.get("PYTHONHASHSEED")})
     try:

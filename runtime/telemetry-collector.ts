@@ -6,11 +6,13 @@
  * actors on other machines land in the one file. Not: recording spans, printing them.
  */
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { subjects } from "./names.ts";
-import { startProcessTelemetry, STEP_ATTRIBUTE, type ProcessTelemetry, type SpanRecord } from "./telemetry-local.ts";
+import { FLUSH_TIMEOUT_MS, flushWithin } from "./nats-flush.ts";
+import { NO_TELEMETRY, startProcessTelemetry, STEP_ATTRIBUTE, type ProcessTelemetry, type SpanRecord } from "./telemetry-local.ts";
 
 export function spansFile(runDir: string): string {
   return join(runDir, "traces", "spans.jsonl");
@@ -34,11 +36,24 @@ export async function collectSpans(nc: NatsConnection, cluster: string, runDir: 
   const file = spansFile(runDir);
   mkdirSync(join(runDir, "traces"), { recursive: true });
   const out = createWriteStream(file, { flags: "a" });
+  try {
+    await once(out, "open"); // a file that cannot be opened fails here, not later as a stray error
+  } catch (e) {
+    out.destroy();
+    throw e;
+  }
+  // A write error (disk full) would otherwise be an unhandled 'error' event and kill the run;
+  // the run goes on, and its traces are named as cut short.
+  let writeError: Error | undefined;
+  out.on("error", (e) => {
+    if (!writeError) console.warn(`step traces: writing ${file} failed (${e.message}); spans from here on are lost, the run goes on`);
+    writeError ??= e;
+  });
   const dec = new TextDecoder();
   let count = 0;
   const sub = nc.subscribe(subjects(cluster).spans(), {
     callback: (err, m) => {
-      if (err) return;
+      if (err || writeError) return;
       const text = dec.decode(m.data);
       try {
         JSON.parse(text); // only whole records reach the file; a stray message on the subject is skipped
@@ -49,7 +64,18 @@ export async function collectSpans(nc: NatsConnection, cluster: string, runDir: 
       count++;
     },
   });
-  await nc.flush(); // subscribed before the caller starts anything that traces
+  const close = async () => {
+    sub.unsubscribe();
+    await new Promise<void>((r) => out.end(() => r()));
+  };
+  try {
+    // Subscribed before the caller starts anything that traces; bounded like stop()'s flush.
+    const outcome = await flushWithin(nc);
+    if (outcome !== "ok") throw new Error(`the NATS server did not confirm the subscription to ${subjects(cluster).spans()} within ${FLUSH_TIMEOUT_MS} ms (${outcome})`);
+  } catch (e) {
+    await close();
+    throw e;
+  }
   let stopping: Promise<void> | undefined;
   return {
     file,
@@ -59,9 +85,10 @@ export async function collectSpans(nc: NatsConnection, cluster: string, runDir: 
     stop() {
       stopping ??= (async () => {
         await sleep(TRAILING_MS);
-        if (!nc.isClosed()) await nc.flush().catch(() => undefined);
-        sub.unsubscribe();
-        await new Promise<void>((r) => out.end(r));
+        // Bounded: the server may be gone at shutdown (nats-flush.ts); the file is closed either way.
+        const outcome = await flushWithin(nc);
+        if (outcome !== "ok") console.warn(`step traces: the last spans were not confirmed by the NATS server (${outcome}; waited at most ${FLUSH_TIMEOUT_MS} ms); spans still on the way may be missing from ${file} (${count} recorded)`);
+        await close();
       })();
       return stopping;
     },
@@ -111,18 +138,29 @@ export function stepTraces(records: SpanRecord[]): StepTrace[] {
 /**
  * For the process that owns a run (the self-play driver): starts its telemetry (telemetry-local.ts
  * chooses OTLP, local or none) and, in local mode, the collector that writes the run's trace file.
- * Disposing flushes the process's spans, then closes the collector.
+ * Disposing flushes the process's spans, then closes the collector. Never throws once telemetry
+ * has started: trace trouble is warned about and the run goes on (its metrics do not depend on
+ * it), and local tracing is always shut down, so a later run in this process can start it again.
  */
 export async function recordRunTraces(nc: NatsConnection, cluster: string, runDir: string, service = "azr-driver"): Promise<AsyncDisposable & { telemetry: ProcessTelemetry; collector?: SpanCollector }> {
   const telemetry = await startProcessTelemetry(service);
-  telemetry.attach(nc, cluster);
-  const collector = telemetry.mode === "local" ? await collectSpans(nc, cluster, runDir) : undefined;
+  let collector: SpanCollector | undefined;
+  try {
+    telemetry.attach(nc, cluster);
+    if (telemetry.mode === "local") collector = await collectSpans(nc, cluster, runDir);
+  } catch (e) {
+    // Spans nobody collects are only cost: stop tracing now rather than at the run's end.
+    await telemetry.shutdown().catch(() => undefined);
+    console.warn(`step traces of run ${runDir}: cannot record them in ${spansFile(runDir)} (${(e as Error).message}); no step traces are recorded for this run (azr trace will find none), its metrics still go to metrics.jsonl`);
+    return { telemetry: NO_TELEMETRY, async [Symbol.asyncDispose]() {} };
+  }
   return {
     telemetry,
     collector,
     async [Symbol.asyncDispose]() {
-      await telemetry.shutdown().catch(() => undefined);
-      await collector?.stop();
+      // Neither step throws, so tracing is shut down and the file closed whatever the other did.
+      await telemetry.shutdown().catch((e: Error) => console.warn(`step traces of run ${runDir}: shutting tracing down failed (${e.message}); the last spans may be missing`));
+      await collector?.stop().catch((e: Error) => console.warn(`step traces of run ${runDir}: closing ${collector!.file} failed (${e.message}); the last spans may be missing`));
     },
   };
 }

@@ -20,6 +20,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { ReadableSpan, Sampler, SamplingResult, SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { configuredSignals, initTelemetry, shutdownOnce, withSpan } from "./telemetry.ts";
 import { subjects } from "./names.ts";
+import { FLUSH_TIMEOUT_MS, flushWithin } from "./nats-flush.ts";
 
 /** The attribute that marks a self-play step's root span (and so a recorded trace). */
 export const STEP_ATTRIBUTE = "azr.step";
@@ -57,7 +58,8 @@ export interface ProcessTelemetry {
   shutdown(): Promise<void>;
 }
 
-const OFF: ProcessTelemetry = { mode: "off", attach() {}, async forceFlush() {}, async shutdown() {} };
+/** A process without telemetry (AZR_TRACES=off, or a run whose traces could not be set up). */
+export const NO_TELEMETRY: ProcessTelemetry = { mode: "off", attach() {}, async forceFlush() {}, async shutdown() {} };
 
 /** Whether local step traces are wanted: on unless AZR_TRACES is off/0/false. */
 export function localTracesEnabled(env: NodeJS.ProcessEnv = process.env): boolean {
@@ -75,7 +77,7 @@ export async function startProcessTelemetry(service: string, env: NodeJS.Process
     const t = await initTelemetry(service);
     return { mode: "otlp", attach() {}, forceFlush: () => t.forceFlush(), shutdown: () => t.shutdown() };
   }
-  return localTracesEnabled(env) ? startLocalTracing(service) : OFF;
+  return localTracesEnabled(env) ? startLocalTracing(service) : NO_TELEMETRY;
 }
 
 /** Spans kept while no connection is attached (start-up); later ones are dropped. */
@@ -106,6 +108,8 @@ function spanRecord(s: ReadableSpan, service: string): SpanRecord {
 class SubjectSpanExporter implements SpanExporter {
   #target?: { nc: NatsConnection; subject: string };
   #waiting: SpanRecord[] = [];
+  /** Spans published since the last flush the server confirmed: what a failed flush may have lost. */
+  #unconfirmed = 0;
 
   constructor(private readonly service: string) {}
 
@@ -123,7 +127,9 @@ class SubjectSpanExporter implements SpanExporter {
       return;
     }
     // A closed connection (the process is stopping) loses the span rather than failing the call path.
-    if (!t.nc.isClosed()) t.nc.publish(t.subject, JSON.stringify(r));
+    if (t.nc.isClosed()) return;
+    t.nc.publish(t.subject, JSON.stringify(r));
+    this.#unconfirmed++;
   }
 
   export(spans: ReadableSpan[], done: (r: { code: number }) => void): void {
@@ -131,9 +137,17 @@ class SubjectSpanExporter implements SpanExporter {
     done({ code: 0 /* ExportResultCode.SUCCESS */ });
   }
 
+  /**
+   * Waits (at most FLUSH_TIMEOUT_MS) until the server has what was published. Bounded because it
+   * runs at shutdown, when the server may be gone; what it could not confirm is named, not awaited.
+   */
   async forceFlush(): Promise<void> {
     const t = this.#target;
-    if (t && !t.nc.isClosed()) await t.nc.flush();
+    if (!t || t.nc.isClosed() || this.#unconfirmed === 0) return;
+    const sent = this.#unconfirmed;
+    const outcome = await flushWithin(t.nc);
+    if (outcome === "ok") this.#unconfirmed -= sent;
+    else console.warn(`local tracing (${this.service}): ${sent} span(s) published on ${t.subject} were not confirmed by the NATS server within ${FLUSH_TIMEOUT_MS} ms (${outcome}); they may be missing from the run's trace file`);
   }
 
   async shutdown(): Promise<void> {

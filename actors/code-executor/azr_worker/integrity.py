@@ -63,7 +63,10 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
                 and _all(_map(_is, _chain(_map(_values_of, dicts)), values)))
 
     version_cell = dict_version_cells()
-    _value = operator.attrgetter("value")
+    # All tags gathered as one bytes string: b"".join copies each 8-byte view at C speed with no
+    # int object per dict, then one memcmp — 2–2.5× cheaper than reading each cell's .value, which
+    # matters once a library such as sympy is adopted (~2,700 dicts checked after every task).
+    _join_tags, _memoryview = b"".join, memoryview
 
     def env_ids():
         return (_tuple(_map(_id, env_data)), _tuple(_map(_id, env_data.values())))
@@ -71,8 +74,8 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
     def snapshot():
         dicts = module_dicts()
         keys, values = _tuple(_chain(dicts)), _tuple(_chain(_map(_values_of, dicts)))
-        cells = [version_cell(d if _type(d) is _dict else _get_referents(d)[0]) for d in dicts] if version_cell else None
-        versions = [_tuple(_map(_value, cells)) if cells else None]
+        cells = [_memoryview(version_cell(d if _type(d) is _dict else _get_referents(d)[0])) for d in dicts] if version_cell else None
+        versions = [_join_tags(cells) if cells else None]
         # sys.modules and the environment are dicts too: while their version tags stand still,
         # their entries are the snapshotted objects and the per-entry id comparisons are skipped.
         modules, tagged = sys_mod.modules, [None, None]
@@ -126,10 +129,10 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
             if a is not b and not (_type(a) is _tuple and _type(b) is _tuple and _tuple(_map(_id, a)) == _tuple(_map(_id, b))):
                 return 7
         # Fast path: no snapshotted dict was mutated at all (one version tag per dict).
-        unchanged = cells is not None and _tuple(_map(_value, cells)) == versions[0]
+        unchanged = cells is not None and _join_tags(cells) == versions[0]
         if debug and not unchanged and cells is not None:
-            now = _tuple(_map(_value, cells))
-            _os_write(2, ("versions changed: %s\n" % [dicts[i].get("__name__", dicts[i].get("__qualname__")) for i in range(_len(now)) if now[i] != versions[0][i]][:8]).encode())
+            now = _join_tags(cells)
+            _os_write(2, ("versions changed: %s\n" % [dicts[i].get("__name__", dicts[i].get("__qualname__")) for i in range(_len(dicts)) if now[8 * i:8 * i + 8] != versions[0][8 * i:8 * i + 8]][:8]).encode())
         while not unchanged and not same_entries(dicts, keys, values, total):
             d = changed_dict(dicts, keys, values)
             # A warning raised inside a stdlib function leaves a registry in that module: a
@@ -141,7 +144,7 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
                 _os_write(2, ("integrity: %s changed\n" % (d.get("__name__"),)).encode())
             return 1 if d is builtins_dict else 0
         if not unchanged and cells is not None:
-            versions[0] = _tuple(_map(_value, cells))  # mutated, but every entry is the same object
+            versions[0] = _join_tags(cells)  # mutated, but every entry is the same object
         if _tuple(_map(_c_getsignal, signals)) != sig_handlers:
             return 3
         if _sorted(_listdir("/proc/self/fd")) != fds_expected:

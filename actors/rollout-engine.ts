@@ -58,6 +58,8 @@ export class RolloutEngine implements RolloutPort {
   private readonly ready: Promise<{ engine: ModelEngine; tokenizer: TextTokenizer }>;
   private weightsVersion = 0;
   private generated = 0;
+  /** The weight versions loaded by handle, in order (stats(): a pool's replicas each show every version). */
+  private readonly loaded: number[] = [];
   private readonly loader: WeightLoader;
 
   constructor(private readonly opts: RolloutEngineOptions) {
@@ -113,6 +115,7 @@ export class RolloutEngine implements RolloutPort {
         temperature: options.temperature,
         topP: options.topP,
         seed: options.seed,
+        firstIndex: options.firstIndex,
       },
       signal,
     );
@@ -140,6 +143,8 @@ export class RolloutEngine implements RolloutPort {
     };
     const { loadMs } = await this.loader.load(handle, sink);
     this.weightsVersion = handle.version;
+    this.loaded.push(handle.version);
+    if (this.loaded.length > 1000) this.loaded.shift(); // a long run's stats stay small
     return { version: handle.version, loadMs };
   }
 
@@ -148,8 +153,8 @@ export class RolloutEngine implements RolloutPort {
     return hostIdentity();
   }
 
-  async stats(): Promise<{ weightsVersion: number; generated: number; modelDir: string }> {
-    return { weightsVersion: this.weightsVersion, generated: this.generated, modelDir: this.opts.modelDir };
+  async stats(): Promise<{ weightsVersion: number; generated: number; loadedVersions: number[]; modelDir: string }> {
+    return { weightsVersion: this.weightsVersion, generated: this.generated, loadedVersions: [...this.loaded], modelDir: this.opts.modelDir };
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,11 @@ export interface SamplingOptions {
   topK?: number;
   /** Seed for reproducible sampling; sequence i uses a stream derived from (seed, i). */
   seed?: number;
+  /**
+   * Sequence i uses the stream of (seed, firstIndex + i): a request split into contiguous parts
+   * (the rollout pool's replicas) then samples what the whole request would. Default 0.
+   */
+  firstIndex?: number;
   /** Generation stops when the decoded text contains one of these (cut before it). */
   stop?: string[];
 }

@@ -189,8 +189,11 @@ export class PayloadStore {
     await this.js.publish(metaSubject(this.bucket, name), JSON.stringify(meta), { headers: h });
   }
 
-  /** The bytes a body stands for: itself when inline, else fetched, verified and deleted. */
-  async unpack(body: Uint8Array, large: boolean): Promise<Uint8Array> {
+  /**
+   * The bytes a body stands for: itself when inline, else fetched, verified and deleted.
+   * `keep`: not deleted (several readers load one object; its writer deletes it when all have).
+   */
+  async unpack(body: Uint8Array, large: boolean, keep = false): Promise<Uint8Array> {
     if (!large) return body;
     const ref = parseReference(body);
     const where = `${ref.bucket}/${ref.name}`;
@@ -221,7 +224,7 @@ export class PayloadStore {
         ref,
       );
     }
-    await this.remove(ref.bucket, ref.name, meta.nuid);
+    if (!keep) await this.remove(ref.bucket, ref.name, meta.nuid);
     return bytes;
   }
 

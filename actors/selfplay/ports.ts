@@ -17,6 +17,8 @@ export interface RolloutOptions {
   topP: number;
   /** Sequence i samples from a stream derived from (seed, i): reruns draw the same tokens. */
   seed: number;
+  /** Sequence i samples from (seed, firstIndex + i) instead: how the rollout pool's parts sample as the whole request would. Default 0. */
+  firstIndex?: number;
   /**
    * The weight version the caller set last: an engine holding another (it restarted with the
    * base weights) refuses with an error named WEIGHTS_VERSION_MISMATCH instead of sampling from

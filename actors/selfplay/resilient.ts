@@ -20,6 +20,9 @@
  *   the steps since (driver.ts). trainStep and save name the weight version the learner should
  *   hold, so a restart no call saw is caught before it trains or saves the wrong state.
  *
+ * A rollout pool (rollout-pool.ts) is wrapped replica by replica: a restarted replica is re-synced
+ * and retried alone, its log lines and errors naming it.
+ *
  * Covers: retry policy and the rollout weight re-sync. Not: restarting (runtime/node-agent.ts).
  */
 import { setTimeout as sleep } from "node:timers/promises";
@@ -27,6 +30,7 @@ import { ActorDiedError } from "../../runtime/index.ts";
 import type { TrainSequence } from "../../model/engine.ts";
 import type { BufferControl, DriverPorts, LearnerControl, RolloutControl } from "./driver.ts";
 import { syncWeights, type TransportChoice, type WeightHandle } from "../weight-sync/index.ts";
+import { RolloutPool } from "./rollout-pool.ts";
 import { LEARNER_VERSION_MISMATCH, WEIGHTS_VERSION_MISMATCH, type ExecutorPort, type ReferencePort, type RolloutOptions } from "./ports.ts";
 
 export interface ResilienceOptions {
@@ -180,27 +184,27 @@ export async function recoverLearner(raw: LearnerControl, dir: string | null, o:
  * learner's weights (the current policy, which is what the engine held unless it died after an
  * update and before taking it — then it is the one it was about to take).
  */
-function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier, log: (s: string) => void, transport: TransportChoice | undefined): RolloutControl {
+function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier, log: (s: string) => void, transport: TransportChoice | undefined, name = "rollout-engine"): RolloutControl {
   let version: number | undefined;
   // The same path as every step's sync (by handle); the learner hands out the version it already published.
   const resync = async () => {
     const s = await syncWeights(learner, x, transport);
     version = s.version;
-    log(`rollout-engine: weights version ${s.version} pushed again to the restarted engine (${s.transport}, load ${s.loadMs.toFixed(0)} ms)`);
+    log(`${name}: weights version ${s.version} pushed again to the restarted engine (${s.transport}, load ${s.loadMs.toFixed(0)} ms)`);
   };
   const opts = (o: RolloutOptions): RolloutOptions => (version === undefined ? o : { ...o, weightsVersion: version });
   return {
-    generate: (prompts, o) => r.stream("rollout-engine.generate()", () => x.generate(prompts, opts(o)), resync),
-    countTokens: (prompts) => r.unary("rollout-engine.countTokens()", () => x.countTokens(prompts), resync),
+    generate: (prompts, o) => r.stream(`${name}.generate()`, () => x.generate(prompts, opts(o)), resync),
+    countTokens: (prompts) => r.unary(`${name}.countTokens()`, () => x.countTokens(prompts), resync),
     setWeights: async (tensors, v) => {
-      await r.unary("rollout-engine.setWeights()", () => x.setWeights(tensors, v));
+      await r.unary(`${name}.setWeights()`, () => x.setWeights(tensors, v));
       version = v;
     },
     // Absent when the port lacks them (in-process doubles: sync falls back to setWeights). A retry
     // (the engine died mid-load) syncs afresh: an object-store version is consumed by its load.
     loadWeights: x?.loadWeights && (async (h: WeightHandle) => {
       let attempt = 0;
-      const out = await r.unary("rollout-engine.loadWeights()", async () => {
+      const out = await r.unary(`${name}.loadWeights()`, async () => {
         if (attempt++ === 0) return x.loadWeights!(h);
         const s = await syncWeights(learner, x, transport);
         return { version: s.version, loadMs: s.loadMs };
@@ -208,7 +212,7 @@ function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier
       version = h.version;
       return out;
     }),
-    hostId: x?.hostId && (() => r.unary("rollout-engine.hostId()", () => x.hostId!())),
+    hostId: x?.hostId && (() => r.unary(`${name}.hostId()`, () => x.hostId!())),
   };
 }
 
@@ -221,7 +225,10 @@ export function resilientPorts(p: DriverPorts, o: ResilienceOptions & { lastChec
   const r = new Retrier(o);
   const learner = resilientLearner(p.learner, o.lastCheckpoint);
   return {
-    rollout: resilientRollout(p.rollout, learner, r, o.log, o.weightSync),
+    // A pool of replicas: each retried on its own (a restarted replica is re-synced alone), the split kept.
+    rollout: p.rollout instanceof RolloutPool
+      ? p.rollout.map((x) => resilientRollout(x.port, learner, r, o.log, o.weightSync, x.name))
+      : resilientRollout(p.rollout, learner, r, o.log, o.weightSync),
     executor: resilientExecutor(p.executor, r),
     buffer: resilientBuffer(p.buffer, r),
     learner,

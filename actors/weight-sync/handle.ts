@@ -24,8 +24,14 @@ export interface WeightHandle {
   host: string;
   /** How long the learner took to publish this version (0 when an already published one was handed out again). */
   publishMs: number;
-  /** object-store only: the references of the version's parts, in order (each loads once). */
+  /** object-store only: the references of the version's parts, in order (each loads once unless `readers` > 1). */
   parts?: Uint8Array[];
+  /**
+   * object-store only: how many rollout engines load this upload (a pool's replicas; default 1).
+   * With one, its load consumes the parts; with more, loads leave them and the publisher deletes
+   * them once a newer version is confirmed (all readers hold that one, so none still reads these).
+   */
+  readers?: number;
   /** inline only. */
   tensors?: Map<string, Float32Array>;
 }
@@ -34,6 +40,8 @@ export interface WeightHandle {
 export interface PublishRequest {
   readerHost?: string;
   transport?: TransportChoice;
+  /** Rollout engines that will load the handle (a rollout pool's replicas); default 1. */
+  readers?: number;
 }
 
 /** `auto`: shm when publisher and reader share a host (and its shm folder), the object store otherwise. */

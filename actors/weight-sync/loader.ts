@@ -4,7 +4,7 @@
  * Covers: shm (checks the handle comes from this host and its file is there, whole, then the
  * engine reads it: the torch worker in Python, the ORT engine in TypeScript), object-store
  * (downloaded part by part into this side's own shm folder, read the same way, then removed;
- * the parts are consumed), inline.
+ * the parts are consumed unless the handle has several readers), inline.
  * Errors name the file or object and the fix. Not: publishing (publisher.ts).
  */
 import { existsSync, rmSync, statSync } from "node:fs";
@@ -47,7 +47,8 @@ export class WeightLoader {
       const file = files.scratch(h.version);
       try {
         if (!h.parts?.length) throw new WeightSyncError(`object-store weight handle for version ${h.version} (${h.location}) names no parts`);
-        const size = await bucket.get(h.parts, file, `weights version ${h.version} (${h.location})`);
+        // Several readers of one upload leave its parts to the publisher (handle.ts `readers`).
+        const size = await bucket.get(h.parts, file, `weights version ${h.version} (${h.location})`, (h.readers ?? 1) > 1);
         if (size !== h.bytes) throw new WeightSyncError(`weights version ${h.version} (${h.location}) came to ${size} bytes, its handle says ${h.bytes}: corrupt; publish the version again`);
         await sink.loadFile(file, h.version);
       } finally {

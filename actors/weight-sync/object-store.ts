@@ -12,7 +12,8 @@
  * Not: choosing the transport (publisher.ts).
  *
  * A part is consumed by its download (PayloadStore deletes it once read and verified): a version
- * loads once; loading it again (a restarted rollout engine) takes a new publish.
+ * loads once; loading it again (a restarted rollout engine) takes a new publish. Except when
+ * several replicas load one upload (`keep`): then the publisher deletes the parts (publisher.ts).
  */
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -75,15 +76,15 @@ export class WeightBucket {
     return refs;
   }
 
-  /** Downloads the parts into `file` (each verified by its digest, then deleted); returns the size. */
-  async get(refs: Uint8Array[], file: string, where: string): Promise<number> {
+  /** Downloads the parts into `file` (each verified by its digest, then deleted unless `keep`); returns the size. */
+  async get(refs: Uint8Array[], file: string, where: string, keep = false): Promise<number> {
     const fd = openSync(file, "w");
     let size = 0;
     try {
       for (const ref of refs) {
         let bytes: Uint8Array;
         try {
-          bytes = await this.store.unpack(ref, true);
+          bytes = await this.store.unpack(ref, true, keep);
         } catch (e) {
           if (!(e instanceof LargePayloadError)) throw e;
           throw new WeightSyncError(`${where}: ${e.message}. A version loads once; the learner publishes it again for a second load (learner.publishWeights)`, { cause: e });

@@ -5,7 +5,8 @@
  *
  * Covers: shm (the engine writes the safetensors file itself: the torch worker in Python, the ORT
  * trainer in TypeScript), object-store (the same file, uploaded in parts into the run's bucket,
- * then removed locally; each part is consumed by its download, so every load takes a publish),
+ * then removed locally; each part is consumed by its download, so every load takes a publish —
+ * except an upload for several readers, a rollout pool's replicas, deleted by a later confirm),
  * inline (the tensors in the handle), handing out an already published shm version again (a
  * restarted rollout engine's re-push) without rewriting it. Not: the choice of transport
  * (handle.ts), reading (loader.ts).
@@ -31,6 +32,8 @@ export class WeightPublisher {
   readonly #live = new Map<number, WeightHandle>();
   /** Object-store parts uploaded and not yet known consumed, by version. */
   readonly #uploaded = new Map<number, Uint8Array[]>();
+  /** Versions uploaded for several readers: their loads leave the parts, so confirm() keeps them until a newer version is confirmed. */
+  readonly #shared = new Set<number>();
   readonly runId: string;
 
   constructor(private readonly o: WeightSyncOptions & { log?: (line: string) => void } = {}) {
@@ -72,7 +75,9 @@ export class WeightPublisher {
           rmSync(path, { force: true }); // the bucket holds it now; the file was only the engine's way out
         }
         this.#uploaded.set(version, [...(this.#uploaded.get(version) ?? []), ...parts]);
-        handle = { version, transport, location: `${bucket.bucket}/weights-v${version}`, bytes, host, publishMs: 0, parts };
+        const readers = Math.max(1, req.readers ?? 1);
+        if (readers > 1) this.#shared.add(version);
+        handle = { version, transport, location: `${bucket.bucket}/weights-v${version}`, bytes, host, publishMs: 0, parts, ...(readers > 1 ? { readers } : {}) };
       } else {
         handle = { version, transport, location: path, bytes, host, publishMs: 0 };
         this.#live.set(version, { ...handle }); // handed out again until superseded
@@ -87,8 +92,17 @@ export class WeightPublisher {
     for (const v of this.#live.keys()) if (v !== version) this.#live.delete(v);
     this.#files?.removeExcept(this.#live.has(version) ? version : undefined);
     // The confirmed version's parts were consumed by its load; other versions' may never have been.
+    // A version several replicas loaded is the exception: its parts stay until a newer one is
+    // confirmed, since a replica's restart re-sync (resilient.ts) confirms it while the others may
+    // still be reading them; every reader holds the newer version by then.
     const stale = [...this.#uploaded].flatMap(([v, parts]) => (v === version ? [] : parts));
+    const kept = this.#shared.has(version) ? this.#uploaded.get(version) : undefined;
     this.#uploaded.clear();
+    this.#shared.clear();
+    if (kept) {
+      this.#uploaded.set(version, kept);
+      this.#shared.add(version);
+    }
     if (stale.length && this.#bucket) await (await this.#bucket).delete(stale);
   }
 
@@ -96,11 +110,13 @@ export class WeightPublisher {
   forget(): void {
     this.#live.clear();
     this.#uploaded.clear();
+    this.#shared.clear();
   }
 
   async dispose(): Promise<void> {
     this.#live.clear();
     this.#uploaded.clear();
+    this.#shared.clear();
     this.#files?.dispose();
     const bucket = this.#bucket;
     this.#bucket = undefined;

@@ -34,6 +34,8 @@ export interface SyncRollout {
   setWeights(weights: Map<string, Float32Array>, version: number): Promise<void>;
   loadWeights?(handle: WeightHandle): Promise<{ version: number; loadMs: number }>;
   hostId?(): Promise<string>;
+  /** Engines behind this port that load each handle (a rollout pool's replicas); absent: 1. */
+  readonly readers?: number;
 }
 
 /** Moves the learner's current version into the rollout engine; `transport` forces one (default auto). */
@@ -49,7 +51,7 @@ export async function syncWeights(learner: SyncLearner, rollout: SyncRollout, tr
     return { version: w.version, transport: "inline", bytes, publishMs: t1 - t0, loadMs: t2 - t1, totalMs: t2 - t0 };
   }
   const readerHost = rollout.hostId ? await rollout.hostId() : undefined;
-  const handle = await learner.publishWeights({ readerHost, transport });
+  const handle = await learner.publishWeights({ readerHost, transport, ...(rollout.readers && rollout.readers > 1 ? { readers: rollout.readers } : {}) });
   const { loadMs } = await rollout.loadWeights(handle);
   await learner.confirmWeights?.(handle.version);
   return { version: handle.version, transport: handle.transport, bytes: handle.bytes, publishMs: handle.publishMs, loadMs, totalMs: performance.now() - t0 };

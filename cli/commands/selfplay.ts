@@ -13,11 +13,12 @@ import { Learner } from "../../actors/learner.ts";
 import { ReferenceModel } from "../../actors/reference-model.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
+import { replicaName, rolloutPort } from "../../actors/selfplay/rollout-pool.ts";
 import { InTrainingEval } from "../../actors/eval/in-training.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import type { StepResult } from "../../actors/selfplay/step.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
-import { connect, type Resources } from "../../runtime/index.ts";
+import { connect, type Handle, type Resources } from "../../runtime/index.ts";
 import type { Recipe } from "../../recipes/schema.ts";
 import { recordRunTraces } from "../../runtime/telemetry-collector.ts";
 import { startWebView } from "../web/server.ts";
@@ -74,8 +75,16 @@ export function actorDevice(recipe: Recipe, name: ActorName): "cuda" | "cpu" {
  */
 function agentCpus(recipe: Recipe): number {
   const started: ActorName[] = ["code-executor", "task-buffer", "rollout-engine", "learner", ...(recipe.trainer.kl.estimator === "off" ? [] : ["reference-model" as const])];
-  const asked = started.reduce((t, n) => t + recipe.actors[n].cpus, 0); // one of each, as below
+  // One of each, as below, except the rollout engine's replicas.
+  const asked = started.reduce((t, n) => t + recipe.actors[n].cpus * (n === "rollout-engine" ? rolloutReplicas(recipe) : 1), 0);
   return Math.max(availableParallelism(), 4, Math.ceil(asked));
+}
+
+/** How many rollout engines the recipe starts (actors.rollout-engine.replicas; self-play needs one at least). */
+export function rolloutReplicas(recipe: Recipe): number {
+  const n = recipe.actors["rollout-engine"].replicas;
+  if (n < 1) throw new Error(`actors.rollout-engine.replicas is ${n}: self-play generates with the rollout engine, so it needs 1 or more (--set actors.rollout-engine.replicas=1)`);
+  return n;
 }
 
 export async function selfplay(args: SelfplayArgs): Promise<void> {
@@ -103,7 +112,8 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   let evaluator: InTrainingEval | undefined;
   try {
     const a = recipe.actors;
-    const spawnOpts = (name: ActorName, freshState: boolean) => ({ name, maxRestarts: a[name].maxRestarts, freshState, resources: actorResources(recipe, name) });
+    // `actor`: the spawned actor's own name, when the recipe's actor has several replicas.
+    const spawnOpts = (name: ActorName, freshState: boolean, actor: string = name) => ({ name: actor, maxRestarts: a[name].maxRestarts, freshState, resources: actorResources(recipe, name) });
     const executor = await cluster.spawn(CodeExecutorActor, [executorConfig(recipe)], spawnOpts("code-executor", !args.resume));
     const buffer = await cluster.spawn(TaskBuffer, [{
       maxEntries: recipe.buffer.maxEntries, capPolicy: recipe.buffer.capPolicy, dedupe: recipe.buffer.dedupe,
@@ -112,7 +122,13 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     // The rollout engine first: a colocated learner is then given the same GPUs.
     // Weight sync's shm folder and bucket are named after the run folder, so a resumed run cleans what a crash left.
     const weightSync = { runId: `${basename(runDir)}-${createHash("sha256").update(runDir).digest("hex").slice(0, 8)}`, nats: { servers: cluster.spec.servers } };
-    const rollout = await cluster.spawn(RolloutEngine, [{ ...rolloutConfig(recipe, a["rollout-engine"].cpus), device: actorDevice(recipe, "rollout-engine"), weightSync }], spawnOpts("rollout-engine", true));
+    // Each replica is an actor of its own (its own cpus and GPUs); the pool splits generation across them and gives every one each weight version.
+    const engines: { name: string; port: Handle<RolloutEngine> }[] = [];
+    for (let i = 0; i < rolloutReplicas(recipe); i++) {
+      const name = replicaName(i);
+      engines.push({ name, port: await cluster.spawn(RolloutEngine, [{ ...rolloutConfig(recipe, a["rollout-engine"].cpus), device: actorDevice(recipe, "rollout-engine"), weightSync }], spawnOpts("rollout-engine", true, name)) });
+    }
+    const rollout = rolloutPort(engines);
     const learner = await cluster.spawn(Learner, [{
       ...model, device: actorDevice(recipe, "learner"), trainer: recipe.trainer, steps: recipe.selfplay.steps, threads: a.learner.cpus,
       maxPositions: recipe.data.maxPromptTokens + recipe.data.maxResponseTokens, weightSync,
@@ -139,6 +155,13 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started)),
       evaluate: evaluator && ((step) => evaluator!.evaluate(step)),
     });
+    if (engines.length > 1) {
+      // What each replica did: its share of the generation, and every weight version loaded.
+      for (const e of engines) {
+        const s = await e.port.stats();
+        console.log(`${e.name}: ${s.generated} sequences generated, weights version ${s.weightsVersion} (loaded: ${s.loadedVersions.join(", ") || "none"})`);
+      }
+    }
     console.log(last ? `done: ${last.step} steps; metrics in ${join(runDir, "metrics.jsonl")}` : "nothing to do: the run is already at its last step");
   } catch (e) {
     if (abort.signal.aborted) console.error(`stopped; resume with: azr selfplay --recipe ${args.recipe} --run-dir ${runDir} --resume`);

@@ -56,6 +56,7 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
     throw new Error(`prompt (${longest} tokens) + maxNewTokens (${req.maxNewTokens}) exceeds the engine's maxPositions ${s.maxPositions}; start the engine with a larger maxPositions`);
   const sampler: Sampler = { temperature: req.temperature ?? 0, topK: req.topK ?? 0, topP: req.topP ?? 1 };
   const seed = req.seed ?? 0;
+  const firstIndex = req.firstIndex ?? 0;
   const eos = new Set(opts.eosTokenIds);
   const stop = new StopChecker(stops, opts.decode ?? (() => ""));
   const V = s.config.vocabSize;
@@ -145,7 +146,7 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
       const pre = await s.prefill(batch.ids, batch.positions, batch.keyBias, batch.B, batch.T);
       cache.admit(pre.keys, pre.values, batch.B, batch.T, batch.keyBias, Math.min(req.maxNewTokens, MIN_GROWTH));
       // `row` indexes the prefill's log-probs here; in the cache these rows follow the live ones.
-      const joined: Live[] = idx.map((i, j) => ({ index: i, row: j, promptLen: req.prompts[i].length, tokens: [], logprobs: [], rng: Rng.forSequence(seed, i) }));
+      const joined: Live[] = idx.map((i, j) => ({ index: i, row: j, promptLen: req.prompts[i].length, tokens: [], logprobs: [], rng: Rng.forSequence(seed, firstIndex + i) }));
       const r = sampleAll(joined, pre.logprobs);
       const keepRows = [...live.map((l) => l.row), ...r.still.map((l) => live.length + l.row)];
       if (keepRows.length < cache.batch) cache.keep(keepRows);

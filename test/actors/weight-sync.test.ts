@@ -4,7 +4,7 @@
  * rollout engine starts from one random model and the learner from another, so equal weights
  * after a sync can only come from the sync.
  */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { Learner } from "../../actors/learner.ts";
@@ -16,27 +16,20 @@ import { BASE } from "../../recipes/index.ts";
 import { Objm } from "@nats-io/obj";
 import { connect } from "@nats-io/transport-node";
 import { useNatsServer } from "../helpers/nats.ts";
-import { writeRandomTinyModel } from "../selfplay/fixtures.ts";
+import { useBaseAndTrained } from "../selfplay/fixtures.ts";
 
 const nats = useNatsServer();
-let base: string, trained: string;
-before(() => {
-  base = writeRandomTinyModel(1);
-  trained = writeRandomTinyModel(2);
-});
-after(() => {
-  for (const d of [base, trained]) rmSync(d, { recursive: true, force: true });
-});
+const models = useBaseAndTrained();
 
 let runs = 0;
 const runId = () => `test-${process.pid}-${++runs}`;
 
 function learner(engine: "ort" | "torch", id: string, servers?: string[]): Learner {
-  return new Learner({ modelDir: trained, engine, trainer: BASE.trainer, steps: 2, threads: 1, weightSync: { runId: id, nats: servers && { servers } } });
+  return new Learner({ modelDir: models.trained, engine, trainer: BASE.trainer, steps: 2, threads: 1, weightSync: { runId: id, nats: servers && { servers } } });
 }
 
 function rollout(engine: "ort" | "torch", id: string, servers?: string[]): RolloutEngine {
-  return new RolloutEngine({ modelDir: base, engine, maxPromptTokens: 64, threads: 1, maxBatch: 2, weightSync: { runId: id, nats: servers && { servers } } });
+  return new RolloutEngine({ modelDir: models.base, engine, maxPromptTokens: 64, threads: 1, maxBatch: 2, weightSync: { runId: id, nats: servers && { servers } } });
 }
 
 /** The rollout engine's live weights (its engine is private to the actor). */

@@ -1,5 +1,6 @@
 /** A random tiny model with the project's own tokenizer format, for self-play tests (until data/tiny lands). */
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { after, before } from "node:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { identityTriplet, proposerPrompt, promptText } from "../../azr/index.ts";
@@ -25,4 +26,34 @@ export function writeRandomTinyModel(seed = 1): string {
   });
   saveModel(dir, config, randomWeights(config, seed, 0.02));
   return dir;
+}
+
+/** Two random tiny models for a file's weight-sync tests, written before them and removed after: the rollout engine's `base`, the learner's `trained`. */
+export function useBaseAndTrained(): { readonly base: string; readonly trained: string } {
+  const dirs: string[] = [];
+  before(() => void dirs.push(writeRandomTinyModel(1), writeRandomTinyModel(2)));
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    get base() {
+      return dirs[0];
+    },
+    get trained() {
+      return dirs[1];
+    },
+  };
+}
+
+/** Runs `fn` with console.log lines collected (the CLI's progress log). */
+export async function captureLog(fn: () => Promise<void>): Promise<string[]> {
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
+  try {
+    await fn();
+  } finally {
+    console.log = log;
+  }
+  return lines;
 }

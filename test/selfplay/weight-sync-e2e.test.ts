@@ -11,20 +11,7 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { selfplay } from "../../cli/commands/selfplay.ts";
 import { shmRoot } from "../../actors/weight-sync/index.ts";
-import { writeRandomTinyModel } from "./fixtures.ts";
-
-/** Runs `fn` with console.log lines collected (the CLI's progress log). */
-async function capture(fn: () => Promise<void>): Promise<string[]> {
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
-  try {
-    await fn();
-  } finally {
-    console.log = log;
-  }
-  return lines;
-}
+import { captureLog, writeRandomTinyModel } from "./fixtures.ts";
 
 test("selfplay weight sync - shm by default, object-store when the recipe forces it (on resume), in metrics.jsonl and the log; no file left", { timeout: 600_000 }, async () => {
   const model = writeRandomTinyModel(3);
@@ -32,10 +19,10 @@ test("selfplay weight sync - shm by default, object-store when the recipe forces
   const set = ["model.path=" + model, "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=16", "trainer.saveEvery=1", "trainer.microBatch=4", "seed.topUp=false", "eval.every=0"];
   const leftovers = () => readdirSync(shmRoot()).filter((f) => f.startsWith(`azr-weights-${basename(runDir)}`));
   try {
-    const first = await capture(() => selfplay({ recipe: "tiny", set, runDir, resume: false, steps: 1, web: false }));
+    const first = await captureLog(() => selfplay({ recipe: "tiny", set, runDir, resume: false, steps: 1, web: false }));
     assert.ok(first.some((l) => /^weight sync v1 → rollout-engine: shm, [\d.]+ MB, publish \d+ ms, load \d+ ms/.test(l)), first.join("\n"));
     assert.deepEqual(leftovers(), [], "the learner removed its files at the end");
-    const second = await capture(() => selfplay({ recipe: "tiny", set: [...set, "resources.weightSync=object-store"], runDir, resume: true, steps: 2, web: false }));
+    const second = await captureLog(() => selfplay({ recipe: "tiny", set: [...set, "resources.weightSync=object-store"], runDir, resume: true, steps: 2, web: false }));
     assert.ok(second.some((l) => /^weight sync v2 → rollout-engine: object-store/.test(l)), second.join("\n"));
     assert.deepEqual(leftovers(), []);
     const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));

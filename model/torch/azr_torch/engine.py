@@ -145,6 +145,7 @@ class Engine:
             top_p=float(a.get("topP") if a.get("topP") is not None else 1.0),
             top_k=int(a.get("topK") or 0),
             seed=int(a.get("seed") or 0),
+            first_index=int(a.get("firstIndex") or 0),
             stop=list(a.get("stop") or []),
             max_batch=int(a.get("maxBatch") or self.max_batch),
             cuda_graphs=self.cuda_graphs,

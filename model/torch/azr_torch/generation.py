@@ -33,6 +33,7 @@ class GenOptions:
     top_p: float = 1.0
     top_k: int = 0
     seed: int = 0
+    first_index: int = 0  # sequence i draws from (seed, first_index + i): a split request samples as the whole one
     stop: List[str] = field(default_factory=list)
     max_batch: int = 64
     cuda_graphs: bool = True  # on CUDA: replay one captured decode step (see _GraphDecode)
@@ -114,7 +115,7 @@ class Generator:
 
         def sample(rows: torch.Tensor, seqs: List[_Seq]):
             """rows (n,V) fp32 logits -> [(token, log-prob under the raw logits)] per row, one sync."""
-            keys = [row_key(o.seed, s.index, len(s.tokens)) for s in seqs]
+            keys = [row_key(o.seed, o.first_index + s.index, len(s.tokens)) for s in seqs]
             toks = choose(rows, keys, o.temperature, o.top_k, o.top_p)  # (n,)
             lps = torch.log_softmax(rows, dim=-1).gather(-1, toks[:, None])[:, 0]  # (n,)
             return list(zip(toks.tolist(), lps.tolist()))

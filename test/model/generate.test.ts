@@ -76,6 +76,9 @@ test("generate - seeded sampling is reproducible, seed-dependent and independent
   // Prompt 0 alone draws from the same stream as in the batch.
   const alone = await collect({ ...req, prompts: [prompts[0]] });
   assert.deepEqual(alone[0].tokens, a[0].tokens);
+  // firstIndex: a part of the request (a rollout pool's replica) samples what the whole did.
+  const part = await collect({ ...req, prompts: prompts.slice(1), firstIndex: 1 });
+  assert.deepEqual(part.map((g) => g.tokens), a.slice(1).map((g) => g.tokens));
 });
 
 test("generate - sampled tokens' log-probs equal score() of the same responses", async () => {

@@ -57,6 +57,9 @@ test("generate - seeded sampling repeats per seed, differs across seeds, ignores
   // sequence i's stream depends on (seed, i) only: prompt 2 alone samples what it sampled in the batch
   const alone = await collect(engine.generate({ prompts: [PROMPTS[0]!, PROMPTS[1]!, PROMPTS[2]!], ...opts, seed: 1 }));
   assert.deepEqual(byIndex(alone)[2]!.tokens, s1[2]!.tokens);
+  // firstIndex: a part of the request (a rollout pool's replica) samples what the whole did
+  const part = byIndex(await collect(engine.generate({ prompts: PROMPTS.slice(2), ...opts, seed: 1, firstIndex: 2 })));
+  assert.deepEqual(part.map((g) => g.tokens), s1.slice(2).map((g) => g.tokens));
 });
 
 test("generate - sequences stream out in the order they finish", async () => {

@@ -42,15 +42,36 @@ export class LiteralError extends Error {
 
 // ---------------------------------------------------------------- tokenizer
 type Tok =
-  | { k: "num"; text: string }
+  /** digits: the text is only decimal digits (set by the tokenizer's fast path). */
+  | { k: "num"; text: string; digits?: boolean }
   | { k: "str"; value: string; bytes: boolean }
   | { k: "name"; text: string }
   | { k: "op"; text: string }
   | { k: "end" };
 
-const STR_PREFIX = /(?:[rRbBuU]|[rR][bB]|[bB][rR])?(?='|")/y;
 const NAME = /[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*/y;
 const NUMBER = /(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:\d(?:_?\d)*)?\.?\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?(?:[eE][+-]?\d(?:_?\d)*)?)[jJ]?/y;
+
+const isDigitCode = (c: number) => c >= 48 && c <= 57;
+/** Whether a character after digits could extend the number token (or make it a bad number). */
+const continuesNumber = (c: number) =>
+  c === 46 /* . */ || c === 95 /* _ */ || (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+const isQuoteCode = (c: number) => c === 39 || c === 34;
+
+/** The string prefix (possibly "") of a string literal starting at i, else undefined:
+ * `(?:[rRbBuU]|[rR][bB]|[bB][rR])?(?='|")` without a regex (this runs at every token). */
+function stringPrefixAt(src: string, i: number): string | undefined {
+  const c0 = src.charCodeAt(i);
+  if (isQuoteCode(c0)) return "";
+  const l0 = c0 | 32; // ASCII lower case
+  if (l0 !== 114 /* r */ && l0 !== 98 /* b */ && l0 !== 117 /* u */) return undefined;
+  if (c0 < 65 || c0 > 122) return undefined;
+  const c1 = src.charCodeAt(i + 1);
+  if (isQuoteCode(c1)) return src[i];
+  const l1 = c1 | 32;
+  if (((l0 === 114 && l1 === 98) || (l0 === 98 && l1 === 114)) && c1 >= 65 && c1 <= 122 && isQuoteCode(src.charCodeAt(i + 2))) return src.slice(i, i + 2);
+  return undefined;
+}
 
 /** Match a sticky regex at position i (no slicing: long literals stay linear). */
 function matchAt(re: RegExp, src: string, i: number): string | undefined {
@@ -59,7 +80,17 @@ function matchAt(re: RegExp, src: string, i: number): string | undefined {
   return m ? m[0] : undefined;
 }
 
+const SIMPLE_ESCAPES: Record<string, string> = Object.assign(Object.create(null) as Record<string, string>,
+  { "\n": "", "\\": "\\", "'": "'", '"': '"', a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" });
+const HEX_DIGITS: Record<number, RegExp> = { 2: /^[0-9a-fA-F]{2}$/, 4: /^[0-9a-fA-F]{4}$/, 8: /^[0-9a-fA-F]{8}$/ };
+const NON_ASCII = /[^\x00-\x7f]/;
+
 function decodeEscapes(body: string, bytes: boolean, where: number): string {
+  // Most string bodies have no escape at all: nothing to decode (bytes must still be ASCII).
+  if (body.indexOf("\\") < 0) {
+    if (bytes && NON_ASCII.test(body)) throw new LiteralError(`non-ASCII character in a bytes literal at ${where}`);
+    return body;
+  }
   let out = "";
   for (let i = 0; i < body.length; i++) {
     const c = body[i];
@@ -69,8 +100,8 @@ function decodeEscapes(body: string, bytes: boolean, where: number): string {
       continue;
     }
     const n = body[++i];
-    const simple: Record<string, string> = { "\n": "", "\\": "\\", "'": "'", '"': '"', a: "\x07", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t", v: "\v" };
-    if (n in simple) out += simple[n];
+    const simple = SIMPLE_ESCAPES[n];
+    if (simple !== undefined) out += simple;
     else if (n >= "0" && n <= "7") {
       let oct = n;
       while (oct.length < 3 && body[i + 1] >= "0" && body[i + 1] <= "7") oct += body[++i];
@@ -78,7 +109,7 @@ function decodeEscapes(body: string, bytes: boolean, where: number): string {
     } else if (n === "x" || (!bytes && (n === "u" || n === "U"))) {
       const len = n === "x" ? 2 : n === "u" ? 4 : 8;
       const hex = body.slice(i + 1, i + 1 + len);
-      if (!new RegExp(`^[0-9a-fA-F]{${len}}$`).test(hex)) throw new LiteralError(`bad \\${n} escape at ${where}`);
+      if (!HEX_DIGITS[len].test(hex)) throw new LiteralError(`bad \\${n} escape at ${where}`);
       const cp = parseInt(hex, 16);
       if (cp > 0x10ffff) throw new LiteralError(`\\U escape out of range at ${where}`);
       out += String.fromCodePoint(cp);
@@ -100,22 +131,24 @@ function tokenize(src: string): Tok[] {
       while (i < src.length && src[i] !== "\n") i++;
       continue;
     }
-    const pre = matchAt(STR_PREFIX, src, i);
+    const pre = stringPrefixAt(src, i);
     if (pre !== undefined) {
       const prefix = pre.toLowerCase();
       const raw = prefix.includes("r");
       const bytes = prefix.includes("b");
       let j = i + pre.length;
       const q = src[j];
-      const triple = src.startsWith(q.repeat(3), j);
+      const qc = q.charCodeAt(0);
+      const triple = src.charCodeAt(j + 1) === qc && src.charCodeAt(j + 2) === qc;
       const quote = triple ? q.repeat(3) : q;
       j += quote.length;
       const bodyStart = j;
       for (;;) {
         if (j >= src.length) throw new LiteralError(`unterminated string starting at ${i}`);
-        if (src[j] === "\\") { j += 2; continue; }
-        if (!triple && src[j] === "\n") throw new LiteralError(`newline inside a single-quoted string at ${j}`);
-        if (src.startsWith(quote, j)) break;
+        const cj = src.charCodeAt(j);
+        if (cj === 92 /* \\ */) { j += 2; continue; }
+        if (cj === qc && (!triple || (src.charCodeAt(j + 1) === qc && src.charCodeAt(j + 2) === qc))) break;
+        if (!triple && cj === 10) throw new LiteralError(`newline inside a single-quoted string at ${j}`);
         j++;
       }
       const body = src.slice(bodyStart, j);
@@ -124,7 +157,18 @@ function tokenize(src: string): Tok[] {
       i = j + quote.length;
       continue;
     }
-    if (/[0-9.]/.test(c) && !(c === "." && !/[0-9]/.test(src[i + 1] ?? ""))) {
+    const cc = src.charCodeAt(i);
+    if (cc >= 48 && cc <= 57) {
+      // A plain run of decimal digits (most numbers in reprs): no regex needed.
+      let j = i + 1;
+      while (j < src.length && isDigitCode(src.charCodeAt(j))) j++;
+      if (j >= src.length || !continuesNumber(src.charCodeAt(j))) {
+        toks.push({ k: "num", text: src.slice(i, j), digits: true });
+        i = j;
+        continue;
+      }
+    }
+    if ((cc >= 48 && cc <= 57) || (c === "." && isDigitCode(src.charCodeAt(i + 1)))) {
       const m = matchAt(NUMBER, src, i);
       if (!m) throw new LiteralError(`bad number at ${i}`);
       if (/[A-Za-z_0-9]/.test(src[i + m.length] ?? "")) throw new LiteralError(`bad number '${src.slice(i, i + m.length + 1)}' at ${i}`);
@@ -154,7 +198,8 @@ function tokenize(src: string): Tok[] {
 }
 
 // ---------------------------------------------------------------- parser
-function parseNumber(text: string): PyValue {
+function parseNumber(text: string, digits = false): PyValue {
+  if (digits && (text.length === 1 || text.charCodeAt(0) !== 48)) return { t: "int", v: BigInt(text) };
   if (/[jJ]$/.test(text)) throw new LiteralError(`complex number ${text} is not supported`);
   const t = text.replace(/_/g, "");
   if (/^0[xX]/.test(t) || /^0[oO]/.test(t) || /^0[bB]/.test(t)) return { t: "int", v: BigInt(t.toLowerCase()) };
@@ -193,7 +238,7 @@ class Parser {
       throw new LiteralError(`unary '${t.text}' applies only to numbers`);
     }
     this.pos++;
-    if (t.k === "num") return parseNumber(t.text);
+    if (t.k === "num") return parseNumber(t.text, t.digits);
     if (t.k === "str") {
       let value = t.value;
       while (this.peek().k === "str") {

@@ -82,6 +82,15 @@ function canon(v: PyValue | Json): string {
 }
 
 const EDGE_VALUES = ["1", "-1", "1.0", "1e400", "-0.0", "0.1", "1_000", "0o17", "0b101", "0XfF", "True", "None", "inf", "-inf", "nan", "'a'", "b'\\xff'", "'\\u00e9'", "'\\U0001F600'", "'a' 'b'", "r'\\d'", "(1,)", "()", "[]", "{}", "set()", "{1: [2, (3,)]}", "{1, 2}", "1, 2", "(1)", "{'a': 1, 'a': 2}", "{1: 'a', True: 'b'}", "'\\q'", "'\\101'", "1j", "dict(a=1)", "x", "[1, 2,]", "- 5", "+5", "--5", "-True", "-inf", "+nan", "# note\n5", "'''a\nb'''", "'\\\n'", "1.", ".5e-3", "00", "0_0"];
+// The tokenizer's regex-free paths (plain digit runs, string prefixes, quote scanning, bodies
+// without escapes) against the same texts in CPython: what follows a digit run, every prefix
+// spelling, empty and triple quotes, quotes inside strings, non-ASCII in str and bytes.
+EDGE_VALUES.push(
+  "0", "10", "0123", "-0", "1e16", "-1e16", "1E5", "12_3", "1_", "1__2", "12abc", "3x", "1é", "3.", "12.5", "12.e1", "7.0j", "[1,2]", "{10:20}", "99999999999999999999",
+  "rb'a'", "Rb'\\x00'", "BR'a'", "bR'\\d'", "ur'a'", "U'a'", "u'\\u00e9'", 'R"x"', "b'café'", "br'café'", "f'a'", "rf'a'",
+  "''", "''''''", "'''a''b'''", '"""x"y"""', "'a\"b'", "'a\\'b'", "'\\\\'", "'x\ny'", "'é'", "'\\t\\x41'", "'''x'''y'", "'a'b'", "'''a\\'''",
+  "[nan, -inf, 1.5e-300]", "{1, (2, 3), 'a'}", "((1,),)", "{'k': [b'', 0, 'v']}",
+);
 const EDGE_ARGS = ["", "1", "1, 2", "a=1", "1, b=[2]", "b=1, 2", "*x", "**k", "'x', {'k': (1, 2.5)}", "1,", "(1, 2)", "a=1, a=2"];
 
 test("literal - agrees with CPython's literal_eval on seed files and edge cases", { timeout: 120_000 }, (t) => {

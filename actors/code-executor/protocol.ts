@@ -5,13 +5,19 @@
  * both sides exchange. Not: what the observations mean (see verdicts.ts) or process control
  * (see worker-process.ts).
  */
-import { decode, encode } from "@msgpack/msgpack";
+import { Decoder, Encoder } from "@msgpack/msgpack";
 
 /** Frames above this are a broken or hostile worker, not a result: the worker is replaced. */
 export const MAX_FRAME_BYTES = 64 << 20;
 
+// One of each for the process: the free functions build a new Encoder (and its 2 KiB buffer) or
+// Decoder per frame. Both are re-entrant (a nested call clones), and a frame is copied out of
+// the shared encode buffer before anything else can encode.
+const encoder = new Encoder();
+const decoder = new Decoder();
+
 export function encodeFrame(msg: unknown): Buffer {
-  const body = encode(msg);
+  const body = encoder.encodeSharedRef(msg);
   const frame = Buffer.allocUnsafe(4 + body.byteLength);
   frame.writeUInt32BE(body.byteLength, 0);
   frame.set(body, 4);
@@ -37,7 +43,7 @@ export class FrameReader {
       const n = head.readUInt32BE(0);
       if (n > MAX_FRAME_BYTES) throw new FrameError(`frame of ${n} bytes exceeds ${MAX_FRAME_BYTES}`);
       if (this.buffered < 4 + n) break;
-      out.push(decode(head.subarray(4, 4 + n)));
+      out.push(decoder.decode(head.subarray(4, 4 + n)));
       const rest = head.subarray(4 + n);
       this.chunks = rest.byteLength ? [rest] : [];
       this.buffered = rest.byteLength;

@@ -9,16 +9,15 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { selfplay } from "../../cli/commands/selfplay.ts";
-import { connectToRun } from "../../cli/commands/run-connection.ts";
 import { completeCheckpoints } from "../../actors/selfplay/driver.ts";
 import type { TaskBuffer, TaskBufferState } from "../../actors/selfplay/task-buffer.ts";
 import { withCallOptions, type Cluster } from "../../runtime/index.ts";
 import { writeRandomTinyModel } from "./fixtures.ts";
+import { killDuringRun, metricsLines, until, watchRun } from "./run-watch.ts";
 
 const STEPS = 10;
 
@@ -31,35 +30,8 @@ function writeSeeds(dir: string): string {
   return "seeds.jsonl";
 }
 
-const metricsLines = (runDir: string) => {
-  const f = join(runDir, "metrics.jsonl");
-  return existsSync(f) ? readFileSync(f, "utf8").trim().split("\n").filter(Boolean).length : 0;
-};
-
-async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, timeoutMs = 300_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 /** Every entry of every buffer, as comparable strings. */
 const tasksOf = (s: TaskBufferState) => new Set(Object.entries(s.buffers).flatMap(([b, es]) => (es ?? []).map((e) => `${b}:${JSON.stringify(e)}`)));
-
-/** SIGKILLs the actor's process and waits for its next incarnation, which must come while the run still has steps to go. */
-async function killDuringRun(cluster: Cluster, actor: string, runDir: string): Promise<void> {
-  const e = await cluster.registry.get(actor);
-  assert.ok(e?.pid, `${actor} has a pid in the registry`);
-  process.kill(e.pid, "SIGKILL");
-  await until(`${actor}'s restart`, async () => {
-    const now = await cluster.registry.get(actor);
-    return (now?.state === "alive" && now.pid !== e.pid && now.incarnation === e.incarnation + 1) || undefined;
-  });
-  assert.ok(metricsLines(runDir) < STEPS, `${actor} came back while the run still had steps to go`);
-}
 
 test("selfplay kill - SIGKILL the task-buffer, rollout-engine, code-executor and learner mid-run: every step finishes, no task lost", { timeout: 900_000 }, async (t) => {
   const model = writeRandomTinyModel(3);
@@ -82,14 +54,7 @@ test("selfplay kill - SIGKILL the task-buffer, rollout-engine, code-executor and
     const run = selfplay({ recipe: "tiny", set, runDir, resume: false, steps: STEPS, web: false });
     run.catch(() => {}); // awaited below; a failure must not surface as an unhandled rejection while the test waits
     // The operator's view: the run's own server, found through <run-dir>/nats.json.
-    op = await until("the run's nats server", async () => {
-      if (!existsSync(join(runDir, "nats.json"))) return undefined;
-      try {
-        return (await connectToRun({ cluster: "azr", "run-dir": runDir })).cluster;
-      } catch {
-        return undefined;
-      }
-    });
+    op = await watchRun(runDir);
     const cluster = op;
 
     // After step 1: the task buffer.
@@ -100,12 +65,12 @@ test("selfplay kill - SIGKILL the task-buffer, rollout-engine, code-executor and
       const done = metricsLines(runDir);
       await until(`a step after ${done}`, () => metricsLines(runDir) > done || undefined);
       if (actor !== "task-buffer") {
-        await killDuringRun(cluster, actor, runDir);
+        await killDuringRun(cluster, actor, runDir, STEPS);
         continue;
       }
       const buffer = withCallOptions(await cluster.getActor<TaskBuffer>("task-buffer"), { retries: 30 });
       before = tasksOf(await buffer.snapshot());
-      await killDuringRun(cluster, actor, runDir);
+      await killDuringRun(cluster, actor, runDir, STEPS);
       // The restarted buffer answers with its saved state: every task from before the kill is there.
       const restored = tasksOf(await buffer.snapshot());
       for (const task of before) assert.ok(restored.has(task), `task lost by the task-buffer restart: ${task}`);

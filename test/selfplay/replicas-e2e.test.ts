@@ -2,7 +2,9 @@
  * Rollout replicas on the real actors (azr selfplay: actor processes, embedded nats-server): with
  * `actors.rollout-engine.replicas=2` the run spawns rollout-engine and rollout-engine-1, both
  * generate, and both load every weight version the learner published — over shm, and over the
- * object store on the resumed run (one upload read by both).
+ * object store on the resumed run (one upload read by both). A replica SIGKILLed mid-run is
+ * re-synced and retried alone, and the run's steps equal a one-engine run's (each replica's part
+ * samples from the request's own streams).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -12,6 +14,8 @@ import { basename, join } from "node:path";
 import { selfplay } from "../../cli/commands/selfplay.ts";
 import { shmRoot } from "../../actors/weight-sync/index.ts";
 import { captureLog, writeRandomTinyModel } from "./fixtures.ts";
+import { killDuringRun, metricsLines, until, watchRun } from "./run-watch.ts";
+import type { Cluster } from "../../runtime/index.ts";
 
 /** The CLI's closing line per replica: sequences generated and the versions it loaded. */
 function replicaStats(lines: string[]): Record<string, { generated: number; loaded: number[] }> {
@@ -56,5 +60,34 @@ test("selfplay replicas - two rollout engines share generation and each loads ev
   } finally {
     rmSync(runDir, { recursive: true, force: true });
     rmSync(model, { recursive: true, force: true });
+  }
+});
+
+test("selfplay replicas - SIGKILL rollout-engine-1 mid-run: it is re-synced and retried alone, and every step equals a one-engine run's", { timeout: 900_000 }, async () => {
+  const STEPS = 3;
+  const model = writeRandomTinyModel(5);
+  const runDir = mkdtempSync(join(tmpdir(), "azr-run-replicas-kill-"));
+  const single = mkdtempSync(join(tmpdir(), "azr-run-replicas-one-"));
+  const set = ["model.path=" + model, "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=16", "trainer.saveEvery=1", "trainer.microBatch=4", "seed.topUp=false", "eval.every=0"];
+  let op: Cluster | undefined;
+  try {
+    const logged = captureLog(async () => {
+      const run = selfplay({ recipe: "tiny", set: [...set, "actors.rollout-engine.replicas=2"], runDir, resume: false, steps: STEPS, web: false });
+      run.catch(() => {}); // awaited below
+      op = await watchRun(runDir);
+      await until("step 1", () => metricsLines(runDir) >= 1 || undefined);
+      await killDuringRun(op, "rollout-engine-1", runDir, STEPS);
+      await run;
+    });
+    const lines = await logged;
+    assert.ok(lines.some((l) => /^rollout-engine-1: weights version \d+ pushed again to the restarted engine/.test(l)), lines.join("\n"));
+    assert.ok(!lines.some((l) => /^rollout-engine: weights version \d+ pushed again/.test(l)), "the live replica was not re-synced");
+    await captureLog(() => selfplay({ recipe: "tiny", set, runDir: single, resume: false, steps: STEPS, web: false }));
+    const strip = (l: { step: number; groups: unknown; train: unknown; bufferSizes: unknown }) => ({ step: l.step, groups: l.groups, train: l.train, bufferSizes: l.bufferSizes });
+    const metrics = (dir: string) => readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => strip(JSON.parse(l)));
+    assert.deepEqual(metrics(runDir), metrics(single), "two replicas (one killed) sample and train what one engine does");
+  } finally {
+    await op?.close().catch(() => {});
+    for (const d of [runDir, single, model]) rmSync(d, { recursive: true, force: true });
   }
 });

@@ -136,6 +136,7 @@ export class CodeExecutor {
       warn: (m) => console.warn(m),
       ...opts,
     };
+    o.bannedWords = Object.freeze([...o.bannedWords]); // every job shares this one array
     if (o.mode !== "pooled" && o.mode !== "strict") throw new Error(`executor mode '${String(o.mode)}' is not pooled or strict`);
     const limits = { ...DEFAULT_LIMITS, ...o.limits };
     const bw = bubblewrapUsable(o.python.path);
@@ -194,7 +195,7 @@ export class CodeExecutor {
       code,
       calls,
       runs,
-      banned: [...banned],
+      banned, // shared, never mutated: one array for every job of the executor
       maxOutputChars: this.limits.maxOutputChars,
       timeoutMs: this.limits.timeoutMs,
       strict: this.options.mode === "strict",
@@ -270,8 +271,9 @@ export class CodeExecutor {
     // time (Promise.race over every pending task would cost O(n²) for a large batch).
     const settled: ({ ok: true; x: { v: T; rerun: boolean } } | { ok: false; e: unknown })[] = [];
     let wake: (() => void) | undefined;
+    const wakeUp = () => { const w = wake; wake = undefined; w?.(); };
     for (const p of work) {
-      p.then((x) => settled.push({ ok: true, x }), (e) => settled.push({ ok: false, e })).finally(() => { wake?.(); wake = undefined; });
+      p.then((x) => { settled.push({ ok: true, x }); wakeUp(); }, (e) => { settled.push({ ok: false, e }); wakeUp(); });
     }
     async function* iterate(): AsyncGenerator<T> {
       for (let seen = 0; seen < work.length; seen++) {

@@ -119,6 +119,10 @@ export class WorkerPool {
   private pump(): void {
     if (this.queue.length === 0) return;
     const per = this.opts.inflight;
+    // Called after every result: most calls find every worker still more than half full.
+    let room = false;
+    for (const w of this.workers) if (w.accepting && w.inflight.length <= per / 2) { room = true; break; }
+    if (!room) return;
     // Fill the least-loaded workers first so short queues spread over every core.
     const ws = [...this.workers].filter((w) => w.accepting).sort((a, b) => a.inflight.length - b.inflight.length);
     for (const w of ws) {

@@ -67,7 +67,7 @@ export interface Job {
   /** Calls per argument list on freshly built arguments (2 = the determinism check). */
   runs: number;
   /** Banned-word entries (azr-spec §5.3 check 2); empty skips the check. */
-  banned: string[];
+  banned: readonly string[];
   maxOutputChars: number;
   timeoutMs: number;
   /** Run in a fresh child forked by the worker instead of in the worker's own process. */
@@ -101,6 +101,7 @@ export interface Observation {
   banned?: string;
   /** outputs[call][run] */
   outputs?: CallOutput[][];
+  /** What the task printed (capped), absent when it printed nothing; stdoutLen is the full length. */
   stdout?: Uint8Array;
   stderr?: Uint8Array;
   stdoutLen?: number;

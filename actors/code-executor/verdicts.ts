@@ -82,7 +82,8 @@ export function judgeCall(runs: CallOutput[], maxOutputChars: number): { ok: tru
   const first = runs[0];
   if (!first) return fail("crashed", "the worker returned no output for a call");
   if (first.error) return fail("exception", errorText(first.error));
-  for (const r of runs.slice(1)) {
+  for (let k = 1; k < runs.length; k++) {
+    const r = runs[k];
     // The message names no value: the values of a non-deterministic f differ from run to run, and
     // the verdict must be the same whichever mode, worker or process produced it (azr-spec §5.4).
     if (r.literal !== first.literal) {

@@ -23,7 +23,7 @@ import _thread
 
 import _signal
 
-from .policy import ADOPTABLE_MODULES, CACHE_SIZE, EXIT_POLLUTED
+from .policy import ADOPT_WITH, ADOPTABLE_MODULES, CACHE_SIZE, EXIT_POLLUTED
 from .static import NotLiteral, arity_error, find_banned, literal_kind, may_hit_banned, parse_call
 
 IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import\b|import[ \t]+([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*))", re.M)
@@ -51,10 +51,11 @@ def make_adopt_imports(refresh_snapshot):
         new = [n for n in sorted(names) if n in ADOPTABLE_MODULES and n not in sys_mod.modules]
         if new:
             for n in new:
-                try:
-                    __import__(n)
-                except Exception:
-                    pass
+                for m in (n,) + ADOPT_WITH.get(n, ()):
+                    try:
+                        __import__(m)
+                    except Exception:
+                        pass
             refresh_snapshot()
             # A library import allocates ~10^5 objects that live for the worker's life. Left in
             # the youngest generation, each strict child's collection after its task would walk
@@ -275,9 +276,12 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
         if err is not None:
             obs["error"] = {"type": err[0], "message": err[1]}
         obs["outputs"] = outputs
-        obs["stdout"] = _str_encode(out_text[:stdout_cap], "utf-8", "replace") if _type(out_text) is str else b""
-        obs["stderr"] = _str_encode(err_text[:stdout_cap], "utf-8", "replace") if _type(err_text) is str else b""
-        obs["stdoutLen"] = _len(out_text) if _type(out_text) is str else 0
+        # Only what a task printed: three fewer keys to pack and decode per result otherwise.
+        if _type(out_text) is str and out_text:
+            obs["stdout"] = _str_encode(out_text[:stdout_cap], "utf-8", "replace")
+            obs["stdoutLen"] = _len(out_text)
+        if _type(err_text) is str and err_text:
+            obs["stderr"] = _str_encode(err_text[:stdout_cap], "utf-8", "replace")
         return obs
 
     return prepare, run_prepared, run_task

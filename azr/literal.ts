@@ -52,6 +52,9 @@ type Tok =
 const NAME = /[A-Za-z_\u0080-\uffff][A-Za-z0-9_\u0080-\uffff]*/y;
 const NUMBER = /(?:0[xX](?:_?[0-9a-fA-F])+|0[oO](?:_?[0-7])+|0[bB](?:_?[01])+|(?:\d(?:_?\d)*)?\.?\d(?:_?\d)*(?:\.(?:\d(?:_?\d)*)?)?(?:[eE][+-]?\d(?:_?\d)*)?)[jJ]?/y;
 
+/** One shared, frozen token per punctuation character (the parser never changes a token). */
+const OP_TOKENS: Record<string, Tok> = Object.assign(Object.create(null) as Record<string, Tok>,
+  Object.fromEntries([..."()[]{},:=+-"].map((c) => [c, Object.freeze({ k: "op", text: c })])));
 const isDigitCode = (c: number) => c >= 48 && c <= 57;
 /** Whether a character after digits could extend the number token (or make it a bad number). */
 const continuesNumber = (c: number) =>
@@ -176,6 +179,14 @@ function tokenize(src: string): Tok[] {
       i += m.length;
       continue;
     }
+    // Punctuation before names: it is most tokens of a repr, and no name starts with it.
+    const op = OP_TOKENS[c];
+    if (op !== undefined) {
+      if (c === "=" && src[i + 1] === "=") throw new LiteralError(`operator '==' is not allowed in a literal (at ${i})`);
+      toks.push(op);
+      i++;
+      continue;
+    }
     const nm = matchAt(NAME, src, i);
     if (nm) {
       if (/^(?:[fF]|[fF][rR]|[rR][fF])$/.test(nm) && /['"]/.test(src[i + nm.length] ?? "")) {
@@ -183,12 +194,6 @@ function tokenize(src: string): Tok[] {
       }
       toks.push({ k: "name", text: nm });
       i += nm.length;
-      continue;
-    }
-    if ("()[]{},:=+-".includes(c)) {
-      if (c === "=" && src[i + 1] === "=") throw new LiteralError(`operator '==' is not allowed in a literal (at ${i})`);
-      toks.push({ k: "op", text: c });
-      i++;
       continue;
     }
     throw new LiteralError(`unexpected '${c}' at ${i}: only literals are allowed`);

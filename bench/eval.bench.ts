@@ -25,7 +25,7 @@ const problems = [...loadCodeBenchmark(dir, "humaneval+"), ...loadCodeBenchmark(
 const scorer = await CodeScorer.start({ workers });
 await mapLimit(problems, workers * 2, (p) => scorer.groundTruth(p));
 let t0 = performance.now();
-const verdicts = await mapLimit(problems, workers * 2, (p) => scorer.score(p, p.canonical));
+const verdicts = await scorer.scoreMany(problems.map((p) => ({ problem: p, program: p.canonical })), workers * 2);
 const oursSeconds = (performance.now() - t0) / 1000;
 await scorer.close();
 const oursPassed = verdicts.filter((v) => v.pass).length;

@@ -126,6 +126,39 @@ export class CodeScorer {
     return { pass: false, why: (r.why as CodeFailure) ?? "crashed", ...at, detail: String(r.detail ?? "") };
   }
 
+  /**
+   * Score many (problem, program) pairs; verdicts in input order. Scheduled heaviest first by the
+   * canonical solution's measured time (longest-processing-time order): a few problems compute
+   * for seconds (Mbpp/599, Mbpp/255, Mbpp/392), and one of them started last leaves every other
+   * worker idle while it finishes. A failure to score one pair (its ground truth cannot be made)
+   * is that pair's verdict, so one bad problem never loses the others.
+   */
+  async scoreMany(
+    items: readonly { problem: CodeProblem; program: string | undefined }[],
+    width: number,
+    onDone?: (index: number, verdict: CodeVerdict) => void,
+  ): Promise<CodeVerdict[]> {
+    const cost = await mapLimit(items, width, async ({ problem }) => {
+      try {
+        return (await this.groundTruth(problem)).timesMs.reduce((a, b) => a + b, 0);
+      } catch {
+        return 0; // score() meets the same failure and reports it
+      }
+    });
+    const order = items.map((_, i) => i).sort((a, b) => cost[b] - cost[a]);
+    const out = new Array<CodeVerdict>(items.length);
+    await mapLimit(order, width, async (i) => {
+      const { problem, program } = items[i];
+      try {
+        out[i] = await this.score(problem, program);
+      } catch (e) {
+        out[i] = { pass: false, why: "crashed", detail: (e as Error).message };
+      }
+      onDone?.(i, out[i]);
+    });
+    return out;
+  }
+
   async close(): Promise<void> {
     await this.pool.close();
   }

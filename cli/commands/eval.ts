@@ -78,14 +78,10 @@ async function selfCheckCode(a: EvalArgs, dir: string): Promise<boolean> {
   let finished = 0;
   const misses: string[] = [];
   try {
-    await mapLimit(problems, a.workers * 2, async (p) => {
-      try {
-        const v = await scorer.score(p, p.canonical);
-        if (v.pass) passed++;
-        else misses.push(`${p.id}: ${v.why} (${v.part} test ${v.test}) ${v.detail ?? ""}`);
-      } catch (e) {
-        misses.push(`${p.id}: ${(e as Error).message}`);
-      }
+    await scorer.scoreMany(problems.map((p) => ({ problem: p, program: p.canonical })), a.workers * 2, (i, v) => {
+      const p = problems[i];
+      if (v.pass) passed++;
+      else misses.push(`${p.id}: ${v.why}${v.part ? ` (${v.part} test ${v.test})` : ""} ${v.detail ?? ""}`);
       if (++finished % 50 === 0) console.log(`  ${finished}/${problems.length} scored, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     });
   } finally {

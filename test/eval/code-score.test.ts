@@ -56,6 +56,30 @@ describe("code scoring in the sandbox", () => {
     rmSync(cacheDir, { recursive: true, force: true });
   });
 
+  it("scoreMany: verdicts in input order, heaviest canonical solution scored first, a failure stays its own pair's", async () => {
+    // A problem whose canonical solution computes for a while, beside quick ones: started last,
+    // such a problem alone would set the wall time of a run (Mbpp/599 does in the real set).
+    const heavy: CodeProblem = {
+      ...problem("Mbpp/2"), id: "heavy", entry: "f", tupleArgs: [], atol: 0,
+      canonical: "def f(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n",
+      inputs: { base: "[[3000000]]", plus: "[[1000]]", nBase: 1, nPlus: 1 },
+    };
+    const items = [
+      { problem: problem("HumanEval/0"), program: problem("HumanEval/0").canonical },
+      { problem: problem("Mbpp/2"), program: problem("Mbpp/2").canonical },
+      { problem: heavy, program: "def f(n):\n    return -1\n" },
+      { problem: heavy, program: heavy.canonical },
+      { problem: problem("HumanEval/0"), program: undefined },
+    ];
+    const done: number[] = [];
+    const verdicts = await scorer.scoreMany(items, 1, (i) => done.push(i));
+    assert.deepEqual(verdicts.map((v) => v.pass), [true, true, false, true, false]);
+    assert.equal(verdicts[2].why, "wrong");
+    assert.equal(verdicts[4].why, "no-program");
+    assert.deepEqual(done.slice(0, 2).sort(), [2, 3], `the heavy problem's pairs first (order ${done})`);
+    assert.deepEqual([...done].sort(), [0, 1, 2, 3, 4]);
+  });
+
   const canonical = ["HumanEval/0", "HumanEval/32", "HumanEval/79", "HumanEval/108", "Mbpp/2", "Mbpp/88", "Mbpp/124", "Mbpp/580", "Mbpp/737", "Mbpp/793"];
   it(`passes the canonical solutions of ${canonical.join(", ")}`, async () => {
     const verdicts = await Promise.all(canonical.map((id) => scorer.score(problem(id), problem(id).canonical)));

@@ -13,7 +13,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { accuracyWithInterval, type Accuracy } from "../../azr/corpus/heldout.ts";
+import { accuracyWithInterval, pairedDifference, type Accuracy, type PairedDifference } from "../../azr/corpus/heldout.ts";
 import type { ExecutedProgram } from "../../azr/corpus/format.ts";
 import { Rng } from "../../azr/corpus/rng.ts";
 import { proposerOptions, proposerPrompt, type Prompt, type PromptVariant, type ReferenceTask } from "../../azr/prompts.ts";
@@ -156,11 +156,35 @@ export function accuracyByType(records: readonly ProblemRecord[]): Record<TinyTy
   return out;
 }
 
+/** Per task type: the paired change from `before` to `after`, over the tasks both scored (matched by id). */
+export function compareByType(before: readonly ProblemRecord[], after: readonly ProblemRecord[]): Record<TinyType, PairedDifference> {
+  const was = new Map(before.map((r) => [r.id, r.correct]));
+  const out = {} as Record<TinyType, PairedDifference>;
+  for (const type of TINY_TYPES) {
+    const both = after.filter((r) => recordType(r) === type && was.has(r.id));
+    out[type] = pairedDifference(both.map((r) => was.get(r.id)!), both.map((r) => r.correct));
+  }
+  return out;
+}
+
+/** The paired comparison as a table: points gained, its 95% interval, tasks gained and lost. */
+export function formatComparison(against: string, c: Record<TinyType, PairedDifference>): string {
+  const sign = (x: number) => `${x >= 0 ? "+" : ""}${pct(x)}`;
+  const lines = [`change against ${against}, points [95% paired bootstrap interval], same tasks:`, ""];
+  for (const t of TINY_TYPES) {
+    const d = c[t];
+    lines.push(`  ${t.padEnd(10)} n ${String(d.total).padStart(4)}  ${sign(d.difference).padStart(6)} [${sign(d.low)}, ${sign(d.high)}]  gained ${d.gained}, lost ${d.lost}${d.low > 0 ? "  (better: the interval excludes 0)" : d.high < 0 ? "  (worse: the interval excludes 0)" : ""}`);
+  }
+  return lines.join("\n");
+}
+
 export interface TinyReport {
   model: string;
   accuracy: Record<TinyType, Accuracy>;
   baselines?: TinyBaselines;
   proposals?: Record<TinyType, ProposalTally>;
+  /** --compare: the paired change against an earlier run's records. */
+  comparison?: { against: string; byType: Record<TinyType, PairedDifference> };
 }
 
 const pct = (x: number) => (100 * x).toFixed(1);
@@ -191,5 +215,6 @@ export function formatTinyReport(r: TinyReport): string {
     }
     lines.push(`  all        valid ${valid}/${total} (${pct(valid / Math.max(1, total))}%)`);
   }
+  if (r.comparison) lines.push("", formatComparison(r.comparison.against, r.comparison.byType));
   return lines.join("\n");
 }

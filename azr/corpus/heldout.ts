@@ -115,6 +115,42 @@ export interface Accuracy {
   high: number;
 }
 
+export interface PairedDifference {
+  /** Tasks scored by both. */
+  total: number;
+  /** after − before accuracy, as a fraction. */
+  difference: number;
+  /** 95% percentile bootstrap interval of the difference, resampling tasks (pairs stay together). */
+  low: number;
+  high: number;
+  /** Tasks right after and wrong before, and the reverse. */
+  gained: number;
+  lost: number;
+}
+
+/**
+ * The change in accuracy between two models on the same tasks, with a paired bootstrap: each
+ * resample draws tasks, not outcomes, so a task both models find easy (or hard) counts once —
+ * far tighter than comparing two separate intervals when most tasks agree.
+ */
+export function pairedDifference(before: readonly boolean[], after: readonly boolean[], seed = 0, resamples = 2000): PairedDifference {
+  if (before.length !== after.length) throw new Error(`paired difference of ${before.length} and ${after.length} outcomes: the two runs must score the same tasks`);
+  const n = before.length;
+  const delta = before.map((b, i) => Number(after[i]) - Number(b));
+  const gained = delta.filter((d) => d > 0).length;
+  const lost = delta.filter((d) => d < 0).length;
+  if (n === 0) return { total: 0, difference: 0, low: 0, high: 0, gained, lost };
+  const rng = Rng.derive(seed, "paired-bootstrap");
+  const means: number[] = [];
+  for (let r = 0; r < resamples; r++) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += delta[rng.int(0, n - 1)];
+    means.push(sum / n);
+  }
+  means.sort((a, b) => a - b);
+  return { total: n, difference: (gained - lost) / n, low: means[Math.floor(0.025 * resamples)], high: means[Math.ceil(0.975 * resamples) - 1], gained, lost };
+}
+
 /** Accuracy with a seeded 95% percentile bootstrap interval (1,000 resamples). */
 export function accuracyWithInterval(outcomes: readonly boolean[], seed = 0, resamples = 1000): Accuracy {
   const n = outcomes.length;

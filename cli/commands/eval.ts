@@ -22,7 +22,7 @@ import { benchmarksDir } from "../../actors/eval/paths.ts";
 import { formatResults, summarise } from "../../actors/eval/report.ts";
 import { readRecords, runSuite, type Generator } from "../../actors/eval/runner.ts";
 import {
-  accuracyByType, formatTinyReport, loadBaselines, loadHeldOutPrograms, probeProposals, proposalPrompts, tinyFiles, type TinyReport,
+  accuracyByType, compareByType, formatTinyReport, loadBaselines, loadHeldOutPrograms, probeProposals, proposalPrompts, tinyFiles, type TinyReport,
 } from "../../actors/eval/tiny-suite.ts";
 import { loadRecipe } from "../../recipes/index.ts";
 import { codeProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
@@ -51,6 +51,7 @@ interface EvalArgs {
   threads?: number;
   proposals: number;
   recipe: string;
+  compare?: string;
 }
 
 class EvalUsageError extends Error {
@@ -64,9 +65,11 @@ function suiteData(a: EvalArgs): string | undefined {
   if (a.suite === "tiny") {
     const path = a.data ?? tinyDir(a).tasks;
     if (!existsSync(path)) throw new EvalUsageError(`no held-out set at ${path}: make-corpus writes heldout.jsonl into its --out folder; pass it with --data`);
+    if (a.compare !== undefined && !existsSync(a.compare)) throw new EvalUsageError(`--compare ${a.compare}: no such file (give an earlier run's <out>.problems.jsonl)`);
     return path;
   }
   if (a.suite === "file" && (!a.data || !a.format)) throw new EvalUsageError("--suite file needs --data <path> and --format lcb|cruxeval");
+  if (a.compare !== undefined) throw new EvalUsageError("--compare works with --suite tiny (the held-out set's per-task records)");
   return a.data;
 }
 
@@ -148,6 +151,10 @@ async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string
   const files = tinyDir(a);
   const records = [...readRecords(recordFile).values()].filter((r) => r.benchmark === "tiny");
   const report: TinyReport = { model: a.model!, accuracy: accuracyByType(records), baselines: loadBaselines(files.baselines) };
+  if (a.compare) {
+    const before = [...readRecords(a.compare).values()].filter((r) => r.benchmark === "tiny");
+    report.comparison = { against: a.compare, byType: compareByType(before, records) };
+  }
   if (a.proposals > 0) {
     const recipe = await loadRecipe(a.recipe);
     const items = proposalPrompts(loadHeldOutPrograms(files.programs), recipe, a.proposals, recipe.trainer.seed);
@@ -222,7 +229,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option("benchmarks", { type: "string", describe: "benchmark data folder (default $AZR_BENCHMARKS or ../shared/benchmarks)" })
       .option("threads", { type: "number", describe: "onnxruntime threads (ort engine)" })
       .option("proposals", { type: "number", default: 64, describe: "--suite tiny: proposals per task type for the valid-proposal rate (0 = skip)" })
-      .option("recipe", { type: "string", default: "tiny", describe: "--suite tiny: the recipe whose proposer prompts, sampling and validation rules the probe uses" }) as never,
+      .option("recipe", { type: "string", default: "tiny", describe: "--suite tiny: the recipe whose proposer prompts, sampling and validation rules the probe uses" })
+      .option("compare", { type: "string", describe: "--suite tiny: an earlier run's <out>.problems.jsonl (e.g. the base model's): print the paired change per task type" }) as never,
   handler: async (a) => {
     if (a.benchmarks) process.env.AZR_BENCHMARKS = a.benchmarks;
     try {

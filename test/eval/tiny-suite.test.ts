@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import {
-  accuracyByType, formatTinyReport, probeProposals, proposalPrompts, recordType, type ProbeGenerator, type TinyBaselines,
+  accuracyByType, compareByType, formatComparison, formatTinyReport, probeProposals, proposalPrompts, recordType, type ProbeGenerator, type TinyBaselines,
 } from "../../actors/eval/tiny-suite.ts";
 import type { ExecutedProgram } from "../../azr/corpus/format.ts";
 import { fence, formatResponse, promptText } from "../../azr/prompts.ts";
@@ -34,6 +34,24 @@ describe("tiny suite", () => {
     const table = formatTinyReport({ model: "m", accuracy: acc, baselines });
     assert.match(table, /deduction\s+3\s+66\.7 \[\d+\.\d, \d+\.\d\]\s+10\.0 \[5\.0, 15\.0\]\s+20\.0 \[15\.0, 25\.0\]\s+3\.33/, table);
     assert.match(formatTinyReport({ model: "m", accuracy: acc }), /no heldout-baselines\.json/);
+  });
+
+  it("--compare: the paired change per task type over the tasks both runs scored, with gained and lost tasks", () => {
+    const rec = (type: string, i: number, correct: boolean) => ({ benchmark: "tiny", id: `p${i}:0/${type}/${i}`, correct, response: "" });
+    // 200 deduction tasks: 40 right in both, 30 gained, 10 lost; one task only the new run has.
+    const before = Array.from({ length: 200 }, (_, i) => rec("deduction", i, i < 40 || (i >= 70 && i < 80)));
+    const after = Array.from({ length: 201 }, (_, i) => rec("deduction", i, i < 70));
+    after.push(rec("abduction", 500, true), rec("abduction", 501, false));
+    const c = compareByType(before, after);
+    assert.deepEqual([c.deduction.total, c.deduction.gained, c.deduction.lost], [200, 30, 10]);
+    assert.ok(Math.abs(c.deduction.difference - 0.1) < 1e-12);
+    assert.ok(c.deduction.low > 0 && c.deduction.low < 0.1 && c.deduction.high > 0.1, JSON.stringify(c.deduction));
+    assert.equal(c.abduction.total, 0, "abduction tasks the first run never scored are not compared");
+    // Unpaired, 40+10=50/200 vs 70/200 have overlapping 95% intervals; paired, the change is clear.
+    const text = formatComparison("base.problems.jsonl", c);
+    assert.match(text, /deduction\s+n\s+200\s+\+10\.0 \[\+\d\.\d, \+1\d\.\d\]\s+gained 30, lost 10\s+\(better/, text);
+    const none = compareByType(after, after);
+    assert.deepEqual([none.deduction.difference, none.deduction.low, none.deduction.high], [0, 0, 0]);
   });
 
   it("proposer prompts are the tiny recipe's, drawn reproducibly from the held-out programs", () => {

@@ -140,15 +140,20 @@ export function pairedDifference(before: readonly boolean[], after: readonly boo
   const gained = delta.filter((d) => d > 0).length;
   const lost = delta.filter((d) => d < 0).length;
   if (n === 0) return { total: 0, difference: 0, low: 0, high: 0, gained, lost };
-  const rng = Rng.derive(seed, "paired-bootstrap");
+  return { total: n, difference: (gained - lost) / n, ...bootstrapMean(delta, Rng.derive(seed, "paired-bootstrap"), resamples), gained, lost };
+}
+
+/** The 95% percentile bootstrap interval of the mean of `values` (not empty): `resamples` draws of n with replacement. */
+function bootstrapMean(values: readonly number[], rng: Rng, resamples: number): { low: number; high: number } {
+  const n = values.length;
   const means: number[] = [];
   for (let r = 0; r < resamples; r++) {
     let sum = 0;
-    for (let i = 0; i < n; i++) sum += delta[rng.int(0, n - 1)];
+    for (let i = 0; i < n; i++) sum += values[rng.int(0, n - 1)];
     means.push(sum / n);
   }
   means.sort((a, b) => a - b);
-  return { total: n, difference: (gained - lost) / n, low: means[Math.floor(0.025 * resamples)], high: means[Math.ceil(0.975 * resamples) - 1], gained, lost };
+  return { low: means[Math.floor(0.025 * resamples)], high: means[Math.ceil(0.975 * resamples) - 1] };
 }
 
 /** Accuracy with a seeded 95% percentile bootstrap interval (1,000 resamples). */
@@ -156,13 +161,5 @@ export function accuracyWithInterval(outcomes: readonly boolean[], seed = 0, res
   const n = outcomes.length;
   const correct = outcomes.filter(Boolean).length;
   if (n === 0) return { correct: 0, total: 0, accuracy: 0, low: 0, high: 0 };
-  const rng = Rng.derive(seed, "bootstrap");
-  const means: number[] = [];
-  for (let r = 0; r < resamples; r++) {
-    let c = 0;
-    for (let i = 0; i < n; i++) if (outcomes[rng.int(0, n - 1)]) c++;
-    means.push(c / n);
-  }
-  means.sort((a, b) => a - b);
-  return { correct, total: n, accuracy: correct / n, low: means[Math.floor(0.025 * resamples)], high: means[Math.ceil(0.975 * resamples) - 1] };
+  return { correct, total: n, accuracy: correct / n, ...bootstrapMean(outcomes.map(Number), Rng.derive(seed, "bootstrap"), resamples) };
 }

@@ -51,24 +51,31 @@ bench-%: setup ## run one benchmark, e.g. make bench-actors
 selfplay: setup ## run Absolute Zero self-play with a recipe (MODEL=tiny by default)
 	$(NODE_TS) cli/main.ts selfplay --recipe $(MODEL)
 
-# The settings that made the committed data/tiny (its pretraining.json records the result): 8,192-token
-# batches, peak 3e-3 after 50 warm-up steps, a cosine over the corpus's 1,864 steps (one epoch, 15 M
-# tokens). It was made in two legs, and both are replayed here: first to step 1,100 with the rate
-# annealed linearly to the floor from step 900; then resumed from that checkpoint back into the cosine
-# (a re-warm to 1.3e-3) to the end of the epoch, annealed to the floor from step 1,500; then into a
-# second epoch: the cosine's horizon moved to two epochs (3,728 steps; a re-warm to 1.7e-3 at step
-# 1,864) and annealed to the floor from step 2,750, stopping at 3,050. 2.4–2.6 s a step when the 2
-# cores are idle (≈ 2 h in all; 5.2 h of wall time on the shared machine). Each leg is resumable; a
-# leg whose stop step the checkpoint has passed only re-exports it.
+# The committed data/tiny was made by the torch engine (model/torch/azr_torch/pretrain.py) on one
+# H100 in 175 s of training (2026-11-27): 200,000 generated programs (seed 1, the fast harness runner)
+# -> 753,048 examples, 119.9 M tokens; 4,832 steps of 131,072 padded tokens, peak 3e-3 after 200
+# warm-up steps, cosine to 10% (4.7 epochs, 561 M tokens). `make base-model` replays exactly that: on
+# a GPU in minutes; on a CPU (no CUDA) the same steps at a few thousand tokens/s, i.e. days - stop
+# it any time, `make base-model` again resumes from its checkpoint. GPU bf16 arithmetic is not bit
+# for bit reproducible across machines; the data, seeds and schedule are.
+# BASE_MODEL_ENGINE=ort runs the earlier recipe on onnxruntime (CPU, ~2 h on 2 idle cores: 20,000
+# programs, 3,050 steps of 8,192 tokens in three resumable legs; a weaker model, README "tiny base").
+BASE_MODEL_ENGINE ?= torch
+BASE_MODEL_TORCH_ARGS ?= --max-steps 4832 --batch-tokens 131072 --lr 3e-3 --warmup 200
 BASE_MODEL_LEG1 ?= --anneal-from 900 --anneal-to 1100
 BASE_MODEL_LEG2 ?= --anneal-from 1500 --anneal-to 1864
 BASE_MODEL_LEG3 ?= --epochs 2 --anneal-from 2750 --anneal-to 3050
 BASE_MODEL_ARGS ?= --batch-tokens 8192 --micro-batch 16 --lr 3e-3 --warmup 50
 base-model: setup ## make the tiny base model from nothing: corpus, tokenizer, pretraining (resumable) → data/tiny
+ifeq ($(BASE_MODEL_ENGINE),torch)
+	@[ -f runs/base-model/corpus-200k/corpus.jsonl ] || $(NODE_TS) actors/base-model/make-corpus.ts --out runs/base-model/corpus-200k --programs 200000 --runner harness
+	$(NODE_TS) cli/main.ts base-model --engine torch --corpus runs/base-model/corpus-200k --out data/tiny --work-dir runs/base-model/train-torch --resume $(BASE_MODEL_TORCH_ARGS)
+else
 	@[ -f runs/base-model/corpus/corpus.jsonl ] || $(NODE_TS) actors/base-model/make-corpus.ts --out runs/base-model/corpus
 	$(NODE_TS) cli/main.ts base-model --corpus runs/base-model/corpus --out data/tiny --resume $(BASE_MODEL_ARGS) $(BASE_MODEL_LEG1)
 	$(NODE_TS) cli/main.ts base-model --corpus runs/base-model/corpus --out data/tiny --resume $(BASE_MODEL_ARGS) $(BASE_MODEL_LEG2)
 	$(NODE_TS) cli/main.ts base-model --corpus runs/base-model/corpus --out data/tiny --resume $(BASE_MODEL_ARGS) $(BASE_MODEL_LEG3)
+endif
 
 clean: ## remove run folders and bench output
 	rm -rf bench/out runs

@@ -59,7 +59,8 @@ interface Example {
   weights: number[];
 }
 
-function loadExamples(o: PretrainOptions): { examples: Example[]; vocab: number; eos: number } {
+/** The corpus tokenized as trainers consume it (examples over `maxSeqTokens` dropped, counted). */
+export function loadExamples(o: Pick<PretrainOptions, "corpusDir" | "maxSeqTokens" | "log">): { examples: Example[]; vocab: number; eos: number; dropped: number } {
   const tokFile = join(o.corpusDir, "tokenizer.json");
   const corpusFile = join(o.corpusDir, "corpus.jsonl");
   for (const f of [tokFile, corpusFile]) if (!existsSync(f)) throw new Error(`${f} is missing: run make-corpus first (make base-model does both)`);
@@ -69,14 +70,20 @@ function loadExamples(o: PretrainOptions): { examples: Example[]; vocab: number;
   const eos = (tok.added_tokens as { content: string; id: number }[]).find((t) => t.content === EOS_TOKEN)!.id;
   const examples: Example[] = [];
   let dropped = 0;
-  for (const line of readFileSync(corpusFile, "utf8").split("\n")) {
+  // Line by line from the bytes: a large corpus is more text than one JS string may hold (512 MiB).
+  const bytes = readFileSync(corpusFile);
+  for (let start = 0; start < bytes.length; ) {
+    let end = bytes.indexOf(10, start);
+    if (end < 0) end = bytes.length;
+    const line = bytes.toString("utf8", start, end);
+    start = end + 1;
     if (!line) continue;
     const t = tokenizeExample(JSON.parse(line) as CorpusExample, (s) => enc.encode(s), eos);
     if (t.ids.length > o.maxSeqTokens) { dropped++; continue; }
     examples.push(t);
   }
   o.log(`corpus: ${examples.length} examples, ${examples.reduce((a, e) => a + e.ids.length, 0)} tokens (${dropped} longer than ${o.maxSeqTokens} tokens dropped)`);
-  return { examples, vocab, eos };
+  return { examples, vocab, eos, dropped };
 }
 
 /** Consecutive examples packed into batches of at most `batchTokens` tokens (curriculum order kept). */

@@ -44,6 +44,8 @@ export interface RolloutSample {
    * for the behaviour policy): what an off-policy update (`selfplay.offPolicy`) divides by.
    */
   logprobs?: Float32Array;
+  /** The weight version that generated it (the rollout engine's at the call's start; absent from engines that keep none). */
+  weightsVersion?: number;
 }
 
 export interface RolloutPort {

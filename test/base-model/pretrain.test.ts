@@ -1,28 +1,17 @@
 /** Pretraining: the loss falls on a small corpus, a stopped run resumes at its step, and the result loads as a model. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pretrain, type PretrainOptions } from "../../actors/base-model/pretrain.ts";
-import { curriculumOrder, formatCorpus, TINY_FORMAT_OPTIONS, type ExecutedProgram } from "../../azr/corpus/format.ts";
 import { OrtEngine } from "../../model/ort/engine.ts";
-
-/** A corpus of one repeated deduction example, so a few steps must lower the loss. */
-function smallCorpus(dir: string): void {
-  const prog: ExecutedProgram = {
-    id: "p0", level: 0, template: "add", params: ["int"], source: "def f(a):\n    return a + 1", message: "adds one",
-    pairs: [{ input: "1", output: "2" }, { input: "5", output: "6" }, { input: "7", output: "8" }, { input: "9", output: "10" }],
-  };
-  const examples = curriculumOrder(formatCorpus([prog], 1, TINY_FORMAT_OPTIONS), 1);
-  writeFileSync(join(dir, "corpus.jsonl"), examples.map((e) => JSON.stringify(e)).join("\n") + "\n");
-  for (const f of ["tokenizer.json", "tokenizer_config.json"]) copyFileSync(join("data/tiny", f), join(dir, f));
-}
+import { writeSmallCorpus } from "./small-corpus.ts";
 
 test("pretrain - loss falls, a time-boxed run resumes at its step, the export loads in the engine", { timeout: 600_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), "azr-pretrain-"));
   try {
-    smallCorpus(dir);
+    writeSmallCorpus(dir);
     const lines: string[] = [];
     const o: PretrainOptions = {
       corpusDir: dir, outDir: join(dir, "model"), workDir: join(dir, "work"), batchTokens: 4096, microBatch: 8, lr: 3e-3, warmupSteps: 1,

@@ -1,7 +1,9 @@
 /**
  * The `learner` actor: TRR++ updates (the policy-gradient loss of azr-spec §7.2) with the
  * recipe's optimiser settings, one optimiser step per self-play step; weight versions for the
- * rollout engine (published by handle, actors/weight-sync); training checkpoints (weights + optimiser state) that resume bit-identically.
+ * rollout engine (published by handle, actors/weight-sync; with `trainer.lora` only the adapters are
+ * published and the rollout engine merges them into its base); training checkpoints (weights +
+ * optimiser state) that resume bit-identically.
  *
  * Covers: mapping recipe settings onto the engine's trainer and the actor surface the driver
  * uses. Not: the loss, gradients or optimiser (model/train), which batch to train (the driver).
@@ -10,13 +12,19 @@
  * Off-policy runs (`selfplay.offPolicy` 1) send the behaviour policy's log-probs as
  * `oldLogprobs`: ρ = exp(clamp(log π_θ − log π_behaviour, ±20)) under the same PPO clip (§7.2).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { TrainSequence, TrainStats } from "../model/engine.ts";
 import { createOrtTrainer } from "../model/train/trainer.ts";
 import type { PolicyLossSettings } from "../model/train/losses.ts";
 import type { OptimSettings } from "../model/train/optim.ts";
+import { adapterShapes, type LoraSettings } from "../model/train/lora.ts";
 import { readConfig, weightShapes } from "../model/config.ts";
+import { loadWeights } from "../model/checkpoint.ts";
 import { assignedDevice, assignedGpus, defineActor } from "../runtime/index.ts";
-import { hostIdentity, WeightPublisher, type PublishRequest, type WeightHandle, type WeightSyncOptions } from "./weight-sync/index.ts";
+import { hostIdentity, WeightPublisher, type LoraInfo, type PublishRequest, type WeightHandle, type WeightSyncOptions } from "./weight-sync/index.ts";
+import { loraInfo, peftNames } from "./weight-sync/lora.ts";
 import { writeWeightsFile } from "./weight-sync/safetensors-file.ts";
 import type { LearnerControl } from "./selfplay/driver.ts";
 import { LEARNER_VERSION_MISMATCH } from "./selfplay/ports.ts";
@@ -33,6 +41,8 @@ export interface LearnerSettings {
   gradClip: number;
   microBatch: number;
   seed: number;
+  /** Train LoRA adapters (PEFT semantics) on the frozen base instead of every weight; absent or null: full fine-tuning. */
+  lora?: LoraSettings | null;
 }
 
 export interface LearnerOptions {
@@ -69,8 +79,11 @@ export function optimSettings(t: LearnerSettings, steps: number): Partial<OptimS
 /** What the learner needs from a training backend (the ORT trainer or the torch engine worker). */
 interface TrainerBackend {
   trainStep(batch: TrainSequence[]): Promise<TrainStats>;
+  /** The trained tensors: every weight, or (LoRA) the adapters under PEFT names. */
   getWeights(): Promise<Map<string, Float32Array>>;
-  /** The weights getWeights returns, as one safetensors file (weight sync). */
+  /** Full weights for an inference engine (LoRA: merged into the base). */
+  getMergedWeights(): Promise<Map<string, Float32Array>>;
+  /** The weights getWeights returns, as one fp32 safetensors file (weight sync). */
   writeWeightsFile(path: string): Promise<void>;
   save(dir: string): Promise<void>;
   /** Replaces the state with a checkpoint's; returns its optimiser step. */
@@ -80,14 +93,19 @@ interface TrainerBackend {
 }
 
 async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
+  const lora = o.trainer.lora ?? undefined;
   const trainer = await createOrtTrainer({ modelDir: o.modelDir }, {
-    loss: lossSettings(o.trainer), optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads, maxPositions: o.maxPositions,
+    loss: lossSettings(o.trainer), optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads, maxPositions: o.maxPositions, lora,
   });
-  const shapes = weightShapes(readConfig(o.modelDir)); // so the file carries real shapes (the torch side reshapes by them)
+  // so the file carries real shapes (the torch side reshapes by them); the ORT trainer names adapters without PEFT's prefix
+  const config = readConfig(o.modelDir);
+  const shapes = lora ? peftNames(adapterShapes(config, lora)) : weightShapes(config);
+  const getWeights = async () => (lora ? peftNames(await trainer.getWeights()) : trainer.getWeights());
   return {
     trainStep: (b) => trainer.trainStep(b.map((s) => ({ prompt: s.prompt, response: s.response, advantages: s.advantages, oldLogprobs: s.oldLogprobs, refLogprobs: s.refLogprobs }))),
-    getWeights: () => trainer.getWeights(),
-    writeWeightsFile: async (path) => writeWeightsFile(path, await trainer.getWeights(), shapes),
+    getWeights,
+    getMergedWeights: () => trainer.getMergedWeights(),
+    writeWeightsFile: async (path) => writeWeightsFile(path, await getWeights(), shapes),
     save: (dir) => trainer.save(dir),
     load: (dir) => trainer.load(dir),
     exportModel: (dir) => trainer.exportModel(dir),
@@ -103,11 +121,28 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
   const ranks = o.ranks ?? (device === "cuda" ? Math.max(gpus.length, 1) : 1);
   // several ranks on CUDA: one per GPU this actor was given (NCCL); on CPU: gloo ranks; 1: a plain engine
   const layout = ranks > 1 && device.startsWith("cuda") ? { gpus: gpus.slice(0, ranks), worldSize: ranks } : { device, worldSize: ranks };
-  const start = (modelDir: string) => createTorchRankGroup({ modelDir, ...layout, loss, optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads });
+  const lora = o.trainer.lora ?? undefined;
+  const newLora = lora && { rank: lora.r, alpha: lora.alpha, dropout: lora.dropout, targetModules: lora.targetModules };
+  // a LoRA checkpoint folder holds the adapters (PEFT files), not a model: the base comes from modelDir again
+  const start = (dir: string) =>
+    createTorchRankGroup({
+      modelDir: lora ? o.modelDir : dir, ...(lora ? { lora: dir === o.modelDir ? newLora : { adapterDir: dir } } : {}),
+      ...layout, loss, optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads,
+    });
   let engine = await start(o.modelDir);
   return {
     trainStep: (b) => engine.trainStep(b),
     getWeights: () => engine.getWeights(),
+    getMergedWeights: async () => {
+      if (!lora) return engine.getWeights();
+      const dir = mkdtempSync(join(tmpdir(), "azr-learner-merged-")); // torch's own merge (lora.merged_state), read back in fp32
+      try {
+        await engine.save(dir, { merged: true, dtype: "float32" });
+        return loadWeights(dir, readConfig(o.modelDir));
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
     writeWeightsFile: async (path) => void (await engine.saveWeightsFile(path)), // Python writes it: the bytes never cross the pipe
     save: async (dir) => {
       await engine.save(dir);
@@ -118,7 +153,7 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
       engine = await start(dir);
       return (await engine.loadTrainingState(dir)).step;
     },
-    exportModel: (dir) => engine.save(dir),
+    exportModel: (dir) => engine.save(dir, { merged: true }), // a plain HF model, as the ORT trainer's export
     dispose: () => engine.dispose(),
   };
 }
@@ -159,17 +194,20 @@ export class Learner implements LearnerControl {
     return stats;
   }
 
+  /** The full weights an inference engine runs (LoRA: merged into the base) and their version. */
   async weights(): Promise<{ version: number; tensors: Map<string, Float32Array> }> {
-    return { version: this.version, tensors: await (await this.trainer).getWeights() };
+    return { version: this.version, tensors: await (await this.trainer).getMergedWeights() };
   }
 
   /**
    * Publishes the current weights (shm on the reader's host, the object store across hosts, or
    * inline; `req.transport` forces one) and returns the handle the rollout engine loads from.
+   * With LoRA only the adapters go (kind `lora-adapters`): the rollout engine keeps its base.
    */
   async publishWeights(req: PublishRequest = {}): Promise<WeightHandle> {
     const trainer = await this.trainer;
-    return this.publisher.publish(this.version, { writeFile: (p) => trainer.writeWeightsFile(p), tensors: () => trainer.getWeights() }, req);
+    const lora: LoraInfo | undefined = this.opts.trainer.lora ? loraInfo(this.opts.trainer.lora) : undefined;
+    return this.publisher.publish(this.version, { writeFile: (p) => trainer.writeWeightsFile(p), tensors: () => trainer.getWeights(), lora }, req);
   }
 
   /** The rollout engine holds `version`: the other published versions' files and objects are removed. */

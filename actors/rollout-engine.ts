@@ -2,7 +2,9 @@
  * The `rollout-engine` actor: the model engine's generate behind a batch, streaming API that
  * takes prompts as text (or chat messages) and returns the token ids the learner trains on.
  * Takes a new weight version from the learner without a restart: by handle (`loadWeights`, the
- * file or object the learner published, actors/weight-sync) or as tensors (`setWeights`).
+ * file or object the learner published, actors/weight-sync) or as tensors (`setWeights`). A LoRA
+ * learner's versions hold only its adapters: merged into the model this engine started with, never
+ * into the previous version.
  *
  * Covers: tokenising prompts (plain R1 text, or the tokenizer's chat template plus the
  * `<think>` prefill), the prompt-length limit, streaming generations back as they finish.
@@ -14,10 +16,13 @@ import type { Prompt } from "../azr/prompts.ts";
 import type { ModelEngine } from "../model/engine.ts";
 import type { TorchEngine } from "../model/torch/engine.ts";
 import { OrtEngine } from "../model/ort/engine.ts";
+import { loadWeights } from "../model/checkpoint.ts";
+import { readConfig } from "../model/config.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
 import { assignedDevice, defineActor, callContext } from "../runtime/index.ts";
-import { hostIdentity, WeightLoader, type WeightHandle, type WeightSink, type WeightSyncOptions } from "./weight-sync/index.ts";
+import { hostIdentity, WeightLoader, type LoraInfo, type WeightHandle, type WeightSink, type WeightSyncOptions } from "./weight-sync/index.ts";
 import { readWeightsFile } from "./weight-sync/safetensors-file.ts";
+import { AdapterMerger } from "./weight-sync/lora.ts";
 import { WEIGHTS_VERSION_MISMATCH, type RolloutOptions, type RolloutPort, type RolloutSample } from "./selfplay/ports.ts";
 
 export interface RolloutEngineOptions {
@@ -61,9 +66,12 @@ export class RolloutEngine implements RolloutPort {
   /** The weight versions loaded by handle, in order (stats(): a pool's replicas each show every version). */
   private readonly loaded: number[] = [];
   private readonly loader: WeightLoader;
+  /** ORT engine: the base a LoRA learner's adapter versions merge into (the torch worker keeps its own). */
+  private readonly merger: AdapterMerger;
 
   constructor(private readonly opts: RolloutEngineOptions) {
     this.loader = new WeightLoader({ ...opts.weightSync, log: (s) => console.log(s) });
+    this.merger = new AdapterMerger(() => loadWeights(opts.modelDir, readConfig(opts.modelDir)));
     this.ready = this.start();
     this.ready.catch(() => {}); // surfaced by the first call, not as an unhandled rejection
   }
@@ -99,11 +107,13 @@ export class RolloutEngine implements RolloutPort {
     if (options.weightsVersion !== undefined && options.weightsVersion !== this.weightsVersion) {
       throw new WeightsVersionError(`rollout-engine holds weights version ${this.weightsVersion}, the caller expects ${options.weightsVersion}: setWeights first`);
     }
+    // Tagged at the start: a setWeights during this stream applies to later calls' samples, not these.
+    const weightsVersion = this.weightsVersion;
     const encoded = prompts.map((p) => this.encode(tokenizer, p));
     const runnable: number[] = [];
     for (const [i, ids] of encoded.entries()) {
       if (ids.length > this.opts.maxPromptTokens) {
-        yield { index: i, promptTokens: ids, tokens: [], text: "", finishReason: "length", promptTooLong: true };
+        yield { index: i, promptTokens: ids, tokens: [], text: "", finishReason: "length", promptTooLong: true, weightsVersion };
       } else runnable.push(i);
     }
     if (runnable.length === 0) return;
@@ -122,24 +132,36 @@ export class RolloutEngine implements RolloutPort {
     for await (const g of stream) {
       const index = runnable[g.index];
       this.generated++;
-      yield { index, promptTokens: encoded[index], tokens: g.tokens, text: g.text, finishReason: g.finishReason, promptTooLong: false, logprobs: g.logprobs };
+      yield { index, promptTokens: encoded[index], tokens: g.tokens, text: g.text, finishReason: g.finishReason, promptTooLong: false, logprobs: g.logprobs, weightsVersion };
     }
   }
 
-  /** A new weight version from the learner (full weights; LoRA adapters merged by the learner). */
+  /** A new weight version from the learner as full weights (Learner.weights(): LoRA merged by the learner). */
   async setWeights(weights: Map<string, Float32Array>, version: number): Promise<void> {
     const { engine } = await this.ready;
     await engine.setWeights(weights, version);
+    this.merger.fullVersionInstalled(); // adapter versions still merge into the start model, not into these
     this.weightsVersion = version;
   }
 
   /** Installs the weight version a learner published (actors/weight-sync); returns the load time. */
   async loadWeights(handle: WeightHandle): Promise<{ version: number; loadMs: number }> {
     const { engine } = await this.ready;
+    const torch = engine.backend === "torch" ? (engine as TorchEngine) : undefined;
+    // The torch worker reads files and merges adapters itself; the ORT engine's weights live in this process.
+    const ortAdapters = async (adapters: Map<string, Float32Array>, lora: LoraInfo, version: number) =>
+      engine.setWeights(await this.merger.merge(adapters, lora, () => engine.getWeights(), version), version);
     const sink: WeightSink = {
-      // The torch worker reads the file itself; the ORT engine's weights live in this process.
-      loadFile: (path, version) => (engine.backend === "torch" ? (engine as TorchEngine).loadWeightsFile(path, version) : engine.setWeights(readWeightsFile(path), version)),
-      setTensors: (tensors, version) => engine.setWeights(tensors, version),
+      loadFile: async (path, version) => {
+        await (torch ? torch.loadWeightsFile(path, version) : engine.setWeights(readWeightsFile(path), version));
+        this.merger.fullVersionInstalled(); // adapter versions still merge into the start model
+      },
+      setTensors: async (tensors, version) => {
+        await engine.setWeights(tensors, version);
+        this.merger.fullVersionInstalled();
+      },
+      loadAdaptersFile: (path, lora, version) => (torch ? torch.applyAdaptersFile(path, lora, version) : ortAdapters(readWeightsFile(path), lora, version)),
+      setAdapters: (adapters, lora, version) => (torch ? torch.applyAdapters(adapters, lora, version) : ortAdapters(adapters, lora, version)),
     };
     const { loadMs } = await this.loader.load(handle, sink);
     this.weightsVersion = handle.version;

@@ -13,12 +13,36 @@ export type Transport = (typeof TRANSPORTS)[number];
 export type TransportChoice = "auto" | Transport;
 export const TRANSPORT_CHOICES: readonly TransportChoice[] = ["auto", ...TRANSPORTS];
 
+/**
+ * What a version carries: `full` (every weight; full fine-tuning) or `lora-adapters` (only the
+ * LoRA adapter tensors, PEFT names, fp32: the rollout engine merges them into the base it kept).
+ */
+export const WEIGHT_KINDS = ["full", "lora-adapters"] as const;
+export type WeightKind = (typeof WEIGHT_KINDS)[number];
+
+/**
+ * A `lora-adapters` version's settings: the reader sets W = W_base + scale·B·A for each adapted
+ * `<module>.weight` (PEFT: `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight`
+ * [out, r]), always from its base, never on top of the previous version.
+ */
+export interface LoraInfo {
+  r: number;
+  alpha: number;
+  /** alpha / r (PEFT's scaling without rsLoRA). */
+  scale: number;
+  /** PEFT module names the learner adapts (q_proj, …); the tensors say which modules are there. */
+  targetModules: string[];
+}
+
 export interface WeightHandle {
   version: number;
   transport: Transport;
+  kind: WeightKind;
+  /** lora-adapters only. */
+  lora?: LoraInfo;
   /** shm: the file's absolute path; object-store: `<bucket>/weights-v<N>` (for messages; `parts` locate it); inline: "". */
   location: string;
-  /** Bytes of the safetensors file (inline: of the fp32 tensors). */
+  /** Bytes of the safetensors file (inline: of the fp32 tensors); with lora-adapters, of the adapters alone. */
   bytes: number;
   /** hostIdentity() of the publisher (host.ts). */
   host: string;
@@ -32,7 +56,7 @@ export interface WeightHandle {
    * them once a newer version is confirmed (all readers hold that one, so none still reads these).
    */
   readers?: number;
-  /** inline only. */
+  /** inline only (lora-adapters: the adapters, PEFT names). */
   tensors?: Map<string, Float32Array>;
 }
 

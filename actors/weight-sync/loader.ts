@@ -4,11 +4,12 @@
  * Covers: shm (checks the handle comes from this host and its file is there, whole, then the
  * engine reads it: the torch worker in Python, the ORT engine in TypeScript), object-store
  * (downloaded part by part into this side's own shm folder, read the same way, then removed;
- * the parts are consumed unless the handle has several readers), inline.
+ * the parts are consumed unless the handle has several readers), inline; for each, a full version
+ * or a LoRA adapter version (the sink merges the adapters into the model it started with, lora.ts).
  * Errors name the file or object and the fix. Not: publishing (publisher.ts).
  */
 import { existsSync, rmSync, statSync } from "node:fs";
-import type { WeightHandle, WeightSyncOptions } from "./handle.ts";
+import type { LoraInfo, WeightHandle, WeightSyncOptions } from "./handle.ts";
 import { WeightFiles } from "./files.ts";
 import { hostIdentity } from "./host.ts";
 import { WeightBucket, WeightSyncError } from "./object-store.ts";
@@ -18,6 +19,25 @@ export interface WeightSink {
   /** Reads a safetensors file into the live weights and sets the version. */
   loadFile(path: string, version: number): Promise<void>;
   setTensors(tensors: Map<string, Float32Array>, version: number): Promise<void>;
+  /**
+   * lora-adapters versions: W = W_base + scale·B·A for each adapted weight, W_base being the model
+   * the engine started with (never the previous version), then sets the version.
+   */
+  loadAdaptersFile?(path: string, lora: LoraInfo, version: number): Promise<void>;
+  setAdapters?(adapters: Map<string, Float32Array>, lora: LoraInfo, version: number): Promise<void>;
+}
+
+/** The sink's calls for the handle's kind: full weights as they are, adapters merged. */
+function install(h: WeightHandle, sink: WeightSink): { file(path: string): Promise<void>; tensors(t: Map<string, Float32Array>): Promise<void> } {
+  if ((h.kind ?? "full") === "full") return { file: (p) => sink.loadFile(p, h.version), tensors: (t) => sink.setTensors(t, h.version) };
+  if (h.kind !== "lora-adapters") throw new WeightSyncError(`weight handle for version ${h.version} has unknown kind ${JSON.stringify(h.kind)} (full or lora-adapters)`);
+  const lora = h.lora;
+  if (!lora) throw new WeightSyncError(`lora-adapters weight handle for version ${h.version} has no lora settings (r, alpha, scale): publish it again`);
+  const { loadAdaptersFile, setAdapters } = sink;
+  if (!loadAdaptersFile || !setAdapters) {
+    throw new WeightSyncError(`weights version ${h.version} holds LoRA adapters only, and this engine cannot merge adapters: sync full weights (a learner without trainer.lora)`);
+  }
+  return { file: (p) => loadAdaptersFile.call(sink, p, lora, h.version), tensors: (t) => setAdapters.call(sink, t, lora, h.version) };
 }
 
 export class WeightLoader {
@@ -32,11 +52,12 @@ export class WeightLoader {
   /** Installs the handle's version; returns how long that took. */
   async load(h: WeightHandle, sink: WeightSink): Promise<{ loadMs: number }> {
     const t0 = performance.now();
+    const put = install(h, sink);
     if (h.transport === "inline") {
       if (!h.tensors) throw new WeightSyncError(`inline weight handle for version ${h.version} carries no tensors`);
-      await sink.setTensors(h.tensors, h.version);
+      await put.tensors(h.tensors);
     } else if (h.transport === "shm") {
-      await sink.loadFile(checkedFile(h), h.version);
+      await put.file(checkedFile(h));
     } else if (h.transport === "object-store") {
       const files = (this.#files ??= new WeightFiles(this.runId, "reader", this.o.log));
       if (!this.#bucket) {
@@ -50,7 +71,7 @@ export class WeightLoader {
         // Several readers of one upload leave its parts to the publisher (handle.ts `readers`).
         const size = await bucket.get(h.parts, file, `weights version ${h.version} (${h.location})`, (h.readers ?? 1) > 1);
         if (size !== h.bytes) throw new WeightSyncError(`weights version ${h.version} (${h.location}) came to ${size} bytes, its handle says ${h.bytes}: corrupt; publish the version again`);
-        await sink.loadFile(file, h.version);
+        await put.file(file);
       } finally {
         rmSync(file, { force: true });
       }

@@ -8,21 +8,24 @@
  * then removed locally; each part is consumed by its download, so every load takes a publish —
  * except an upload for several readers, a rollout pool's replicas, deleted by a later confirm),
  * inline (the tensors in the handle), handing out an already published shm version again (a
- * restarted rollout engine's re-push) without rewriting it. Not: the choice of transport
+ * restarted rollout engine's re-push) without rewriting it; a LoRA learner's versions carry only
+ * its adapters (handle kind `lora-adapters`, lora.ts). Not: the choice of transport
  * (handle.ts), reading (loader.ts).
  */
 import { rmSync } from "node:fs";
-import { checkTransportChoice, chooseTransport, type PublishRequest, type WeightHandle, type WeightSyncOptions } from "./handle.ts";
+import { checkTransportChoice, chooseTransport, type LoraInfo, type PublishRequest, type WeightHandle, type WeightSyncOptions } from "./handle.ts";
 import { WeightFiles } from "./files.ts";
 import { hostIdentity } from "./host.ts";
 import { WeightBucket } from "./object-store.ts";
 
 /** How the learner's engine gives up its weights. */
 export interface WeightSource {
-  /** Writes the current weights as one safetensors file at `path`. */
+  /** Writes the current weights (LoRA: the adapters, PEFT names, fp32) as one safetensors file at `path`. */
   writeFile(path: string): Promise<void>;
-  /** The current weights as fp32 tensors (inline). */
+  /** The current weights as fp32 tensors (inline; LoRA: the adapters, PEFT names). */
   tensors(): Promise<Map<string, Float32Array>>;
+  /** Set when the learner trains LoRA adapters: the two calls above give only those (kind `lora-adapters`). */
+  lora?: LoraInfo;
 }
 
 export class WeightPublisher {
@@ -59,11 +62,12 @@ export class WeightPublisher {
     const again = transport === "shm" ? this.#live.get(version) : undefined;
     if (again) return { ...again, publishMs: 0 };
     const t0 = performance.now();
+    const kind = source.lora ? { kind: "lora-adapters" as const, lora: source.lora } : { kind: "full" as const };
     let handle: WeightHandle;
     if (transport === "inline") {
       const tensors = await source.tensors();
       const bytes = [...tensors.values()].reduce((a, t) => a + t.byteLength, 0);
-      handle = { version, transport, location: "", bytes, host, publishMs: 0, tensors };
+      handle = { version, transport, ...kind, location: "", bytes, host, publishMs: 0, tensors };
     } else {
       const { path, bytes } = await this.files().write(version, (tmp) => source.writeFile(tmp), transport === "object-store");
       if (transport === "object-store") {
@@ -77,9 +81,9 @@ export class WeightPublisher {
         this.#uploaded.set(version, [...(this.#uploaded.get(version) ?? []), ...parts]);
         const readers = Math.max(1, req.readers ?? 1);
         if (readers > 1) this.#shared.add(version);
-        handle = { version, transport, location: `${bucket.bucket}/weights-v${version}`, bytes, host, publishMs: 0, parts, ...(readers > 1 ? { readers } : {}) };
+        handle = { version, transport, ...kind, location: `${bucket.bucket}/weights-v${version}`, bytes, host, publishMs: 0, parts, ...(readers > 1 ? { readers } : {}) };
       } else {
-        handle = { version, transport, location: path, bytes, host, publishMs: 0 };
+        handle = { version, transport, ...kind, location: path, bytes, host, publishMs: 0 };
         this.#live.set(version, { ...handle }); // handed out again until superseded
       }
     }

@@ -14,7 +14,9 @@ import { checkTransportChoice, type PublishRequest, type TransportChoice, type W
 export interface WeightSyncReport {
   version: number;
   transport: WeightHandle["transport"];
-  /** Size of what moved: the safetensors file (shm, object-store) or the fp32 tensors (inline). */
+  /** full weights, or a LoRA learner's adapters only. */
+  kind: WeightHandle["kind"];
+  /** Size of what moved: the safetensors file (shm, object-store) or the fp32 tensors (inline); LoRA: of the adapters alone. */
   bytes: number;
   /** Learner: writing the version (and uploading it, object-store). */
   publishMs: number;
@@ -48,17 +50,17 @@ export async function syncWeights(learner: SyncLearner, rollout: SyncRollout, tr
     await rollout.setWeights(w.tensors, w.version);
     const bytes = [...w.tensors.values()].reduce((a, t) => a + t.byteLength, 0);
     const t2 = performance.now();
-    return { version: w.version, transport: "inline", bytes, publishMs: t1 - t0, loadMs: t2 - t1, totalMs: t2 - t0 };
+    return { version: w.version, transport: "inline", kind: "full", bytes, publishMs: t1 - t0, loadMs: t2 - t1, totalMs: t2 - t0 };
   }
   const readerHost = rollout.hostId ? await rollout.hostId() : undefined;
   const handle = await learner.publishWeights({ readerHost, transport, ...(rollout.readers && rollout.readers > 1 ? { readers: rollout.readers } : {}) });
   const { loadMs } = await rollout.loadWeights(handle);
   await learner.confirmWeights?.(handle.version);
-  return { version: handle.version, transport: handle.transport, bytes: handle.bytes, publishMs: handle.publishMs, loadMs, totalMs: performance.now() - t0 };
+  return { version: handle.version, transport: handle.transport, kind: handle.kind ?? "full", bytes: handle.bytes, publishMs: handle.publishMs, loadMs, totalMs: performance.now() - t0 };
 }
 
 /** The progress log's line for one sync. */
 export function syncLine(r: WeightSyncReport): string {
   const mb = (r.bytes / 1e6).toFixed(r.bytes < 1e7 ? 2 : 0);
-  return `weight sync v${r.version} → rollout-engine: ${r.transport}, ${mb} MB, publish ${r.publishMs.toFixed(0)} ms, load ${r.loadMs.toFixed(0)} ms, total ${r.totalMs.toFixed(0)} ms`;
+  return `weight sync v${r.version} → rollout-engine: ${r.transport}${r.kind === "lora-adapters" ? " (LoRA adapters)" : ""}, ${mb} MB, publish ${r.publishMs.toFixed(0)} ms, load ${r.loadMs.toFixed(0)} ms, total ${r.totalMs.toFixed(0)} ms`;
 }

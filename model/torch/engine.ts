@@ -236,6 +236,24 @@ export class TorchEngine implements ModelEngine, AsyncDisposable {
     this.#version = version;
   }
 
+  /**
+   * A LoRA learner's version into this engine (started without lora): W = W_base + scale·B·A for
+   * each adapted weight, merged in the worker from the model it started with (a CPU copy; versions
+   * never compound, full versions in between change no base: azr_torch/adapter_sync.py). The file
+   * holds the adapters (PEFT names, [r, in] and [out, r]).
+   */
+  async applyAdaptersFile(path: string, lora: { r: number; scale: number }, version: number): Promise<void> {
+    await this.worker.call("apply_adapters_file", { path, r: lora.r, scale: lora.scale, version });
+    this.#version = version;
+  }
+
+  /** applyAdaptersFile with the adapters in frames (flattened fp32; shaped by `r`). */
+  async applyAdapters(adapters: Map<string, Float32Array>, lora: { r: number; scale: number }, version: number): Promise<void> {
+    const tensors = Object.fromEntries([...adapters].map(([n, t]) => [n, { data: bytes(t) }]));
+    await this.worker.call("apply_adapters", { tensors, r: lora.r, scale: lora.scale, version });
+    this.#version = version;
+  }
+
   /** HF layout (config.json + model.safetensors[.index.json] + tokenizer files), or PEFT adapter files under LoRA. */
   async save(dir: string, opts: TorchSaveOptions = {}): Promise<void> {
     await this.worker.call("save", { dir, ...opts });

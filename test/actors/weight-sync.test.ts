@@ -59,6 +59,9 @@ for (const [from, to] of [["ort", "ort"], ["torch", "ort"], ["ort", "torch"], ["
       assert.equal(report.transport, "shm", "one host: auto picks shared memory");
       assert.ok(report.bytes > 0 && report.publishMs >= 0 && report.loadMs >= 0);
       assertSameWeights(await engineWeights(r), inline, `${from} → ${to}`);
+      const samples = [];
+      for await (const g of r.generate([{ kind: "text", text: "def f(" }], { maxNewTokens: 2, temperature: 0, topP: 1, seed: 1 })) samples.push(g);
+      assert.deepEqual(samples.map((g) => g.weightsVersion), [report.version], "each rollout names the weight version that made it");
       const handle = await l.publishWeights({ readerHost: await r.hostId() });
       assert.equal(handle.publishMs, 0, "the version already published is handed out again, not rewritten");
       assert.ok(existsSync(handle.location), handle.location);

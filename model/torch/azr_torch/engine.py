@@ -28,6 +28,7 @@ from typing import Callable, Dict, Iterator, List, Optional
 import numpy as np
 import torch
 
+from . import adapter_sync
 from . import lora as lora_mod
 from .detok import Detokenizer
 from .generation import GenOptions, Generator
@@ -276,6 +277,7 @@ class Engine:
                 if src.numel() != dst.numel():
                     raise ValueError(f"setWeights: {name} has {src.numel()} values, the parameter has {dst.numel()}")
                 dst.copy_(src.reshape(dst.shape))  # targets are detached views of the parameters
+        adapter_sync.full_version_installed(self)  # LoRA adapter versions still merge into the start model
         if a.get("final", True):
             self.version = int(a["version"])
         return {"version": self.version}

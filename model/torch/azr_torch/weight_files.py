@@ -15,6 +15,7 @@ import os
 
 import torch
 
+from .adapter_sync import full_version_installed
 from .loading import DTYPES
 from .safetensors_io import iter_file, save_file
 
@@ -46,5 +47,6 @@ def load_weights_file(engine, a: dict) -> dict:
     missing = sorted(wanted - seen)
     if missing:
         raise ValueError(f"loadWeightsFile: {path} lacks {len(missing)} tensors, e.g. {missing[:3]}: written by another model?")
+    full_version_installed(engine)  # LoRA adapter versions still merge into the start model
     engine.version = int(a["version"])
     return {"version": engine.version, "bytes": os.path.getsize(path)}

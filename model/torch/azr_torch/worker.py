@@ -126,6 +126,10 @@ def main() -> None:
                 from . import weight_files
 
                 ch.send({"id": rid, "ok": getattr(weight_files, method)(engine, args)})
+            elif method in ("apply_adapters", "apply_adapters_file"):
+                from . import adapter_sync
+
+                ch.send({"id": rid, "ok": getattr(adapter_sync, method)(engine, args)})
             elif method == "crash_for_test":
                 os._exit(int(args.get("code", 9)))  # lets the driver's tests see a real worker death
             else:

@@ -230,6 +230,11 @@ export interface Recipe {
     /** Optimiser passes over each step's batch (1 → one optimiser step per self-play step). */
     epochs: number;
     gradientCheckpointing: boolean;
+    /**
+     * LoRA instead of full fine-tuning (PEFT layout; learner on either engine); null = full
+     * fine-tuning. Weight sync then moves only the adapters (actors/weight-sync, kind lora-adapters).
+     */
+    lora: { r: number; alpha: number; dropout: number; targetModules: string[] } | null;
     saveEvery: number;
     keepCheckpoints: number;
     /** Seeds every sampler (driver, rollout engine) so a resumed run replays the same draws. */
@@ -344,6 +349,7 @@ export const BASE: Recipe = {
     microBatch: 16,
     epochs: 1,
     gradientCheckpointing: true,
+    lora: null,
     saveEvery: 10,
     keepCheckpoints: 2,
     seed: 0,
@@ -360,7 +366,8 @@ export type Rule =
   | { kind: "enum[]"; values: readonly string[]; minItems?: number; unique?: boolean }
   | { kind: "string[]" }
   | { kind: "pair"; min: number; max: number }
-  | { kind: "terms" };
+  | { kind: "terms" }
+  | { kind: "lora" };
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER): Rule => ({ kind: "number", integer: true, min, max });
 const num = (min: number, max = Infinity, exclusiveMin = false): Rule => ({ kind: "number", min, max, exclusiveMin });
@@ -466,6 +473,7 @@ export const RULES: Record<string, Rule> = {
   "trainer.microBatch": int(1, 1 << 16),
   "trainer.epochs": int(1, 100),
   "trainer.gradientCheckpointing": bool,
+  "trainer.lora": { kind: "lora" },
   "trainer.saveEvery": int(1, 1e7),
   "trainer.keepCheckpoints": int(1, 1000),
   "trainer.seed": int(0, 4294967295),

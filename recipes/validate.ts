@@ -47,6 +47,7 @@ function describeRule(r: Rule): string {
     case "string[]": return "a list of strings";
     case "pair": return `two numbers in [${r.min}, ${r.max}]`;
     case "terms": return "an object of { enabled: boolean, coef: number ≥ 0, max: number }";
+    case "lora": return "null (full fine-tuning) or { r, alpha, dropout, targetModules }";
   }
 }
 
@@ -97,6 +98,19 @@ function checkLeaf(path: string, v: unknown, r: Rule, out: RecipeIssue[]): void 
         if (typeof s.max !== "number" || Number.isNaN(s.max)) out.push({ path: `${p}.max`, problem: `expected a number, got ${JSON.stringify(s.max)}`, fix: "use a number" });
       }
       return;
+    case "lora": {
+      if (v === null) return;
+      const example = '{ "r": 8, "alpha": 16, "dropout": 0, "targetModules": ["q_proj", "v_proj"] }';
+      if (!isObject(v)) return bad(`expected null (full fine-tuning) or ${example}, got ${JSON.stringify(v)}`);
+      for (const k of Object.keys(v)) if (!["r", "alpha", "dropout", "targetModules"].includes(k)) out.push({ path: `${path}.${k}`, problem: "unknown key", fix: "LoRA has r, alpha, dropout and targetModules" });
+      if (!Number.isInteger(v.r) || (v.r as number) < 1) out.push({ path: `${path}.r`, problem: `expected an integer rank ≥ 1, got ${JSON.stringify(v.r)}`, fix: "use e.g. 8 or 16" });
+      if (typeof v.alpha !== "number" || !(v.alpha > 0)) out.push({ path: `${path}.alpha`, problem: `expected a number > 0, got ${JSON.stringify(v.alpha)}`, fix: "use e.g. 2 × r" });
+      if (typeof v.dropout !== "number" || v.dropout < 0 || v.dropout >= 1) out.push({ path: `${path}.dropout`, problem: `expected a number in [0, 1), got ${JSON.stringify(v.dropout)}`, fix: "use 0 to 0.1" });
+      const mods = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+      if (!Array.isArray(v.targetModules) || v.targetModules.length === 0 || v.targetModules.some((m) => !mods.includes(m as string)))
+        out.push({ path: `${path}.targetModules`, problem: `expected a non-empty list of ${mods.join(", ")}, got ${JSON.stringify(v.targetModules)}`, fix: `use e.g. ["q_proj", "v_proj"]` });
+      return;
+    }
   }
 }
 
@@ -217,7 +231,7 @@ export function applySetting(recipe: Recipe, assignment: string): Recipe {
     case "enum": value = raw; break;
     case "enum[]": case "string[]": value = raw.startsWith("[") ? asJson() : raw === "" ? [] : raw.split(",").map((s) => s.trim()); break;
     case "pair": value = raw.startsWith("[") ? asJson() : raw.split(",").map((s) => Number(s.trim())); break;
-    case "terms": value = asJson(); break;
+    case "terms": case "lora": value = asJson(); break;
   }
   const next = clone(recipe) as unknown as Record<string, unknown>;
   const keys = path.split(".");

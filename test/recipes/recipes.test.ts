@@ -140,6 +140,11 @@ test("recipes - --set parses by the field's type and validates", () => {
   const e = applySettings(getRecipe("7b"), ["eval.suites=code,tiny", "eval.data=data/tiny/heldout.jsonl", "eval.limit=5", "eval.every=2"]).eval;
   assert.deepEqual([e.suites, e.data, e.limit, e.every], [["code", "tiny"], "data/tiny/heldout.jsonl", 5, 2]);
   assert.equal(applySettings(getRecipe("tiny"), ["eval.limit=null"]).eval.limit, null);
+  assert.equal(getRecipe("tiny").trainer.lora, null, "full fine-tuning unless a recipe asks for LoRA");
+  const lora = applySettings(getRecipe("14b"), ['trainer.lora={"r":16,"alpha":32,"dropout":0,"targetModules":["q_proj","v_proj"]}']).trainer.lora;
+  assert.deepEqual(lora, { r: 16, alpha: 32, dropout: 0, targetModules: ["q_proj", "v_proj"] });
+  rejects(() => applySettings(getRecipe("tiny"), ['trainer.lora={"r":0,"alpha":32,"dropout":0,"targetModules":["q_proj"]}']), /trainer\.lora\.r: expected an integer rank ≥ 1, got 0/);
+  rejects(() => applySettings(getRecipe("tiny"), ['trainer.lora={"r":8,"alpha":16,"dropout":0,"targetModules":["qproj"]}']), /trainer\.lora\.targetModules: expected a non-empty list of q_proj/);
 });
 
 test("recipes - loadRecipe: names, JSON and TS files with extends, and clear errors", async () => {

@@ -44,16 +44,14 @@ export interface TorchPretrainResult {
   validationLoss: number;
 }
 
-/** Token files of the corpus, exported again when the corpus is newer than them. */
+/** Token files of the corpus, exported again when the corpus is newer than them or they cut at another length. */
 function tokenFiles(o: TorchPretrainOptions): { dir: string; meta: TokenFilesMeta } {
   const dir = join(o.workDir, "tokens");
   const metaFile = join(dir, "tokens.json");
   const corpusFile = join(o.corpusDir, "corpus.jsonl");
   if (!existsSync(corpusFile)) throw new Error(`${corpusFile} is missing: run make-corpus first (make base-model does both)`);
-  const fresh = existsSync(metaFile) && statSync(metaFile).mtimeMs >= statSync(corpusFile).mtimeMs;
-  const meta = fresh ? (JSON.parse(readFileSync(metaFile, "utf8")) as TokenFilesMeta) : exportTokenFiles(o.corpusDir, dir, o.maxSeqTokens, o.log);
-  if (meta.maxSeqTokens !== o.maxSeqTokens) return { dir, meta: exportTokenFiles(o.corpusDir, dir, o.maxSeqTokens, o.log) };
-  return { dir, meta };
+  const kept = existsSync(metaFile) && statSync(metaFile).mtimeMs >= statSync(corpusFile).mtimeMs ? (JSON.parse(readFileSync(metaFile, "utf8")) as TokenFilesMeta) : undefined;
+  return { dir, meta: kept?.maxSeqTokens === o.maxSeqTokens ? kept : exportTokenFiles(o.corpusDir, dir, o.maxSeqTokens, o.log) };
 }
 
 export async function pretrainTorch(o: TorchPretrainOptions): Promise<TorchPretrainResult> {

@@ -8,10 +8,10 @@
  * versions never compound, whatever full versions came between. Not: the torch engine's
  * merge (model/torch/azr_torch/adapter_sync.py does the same in Python), the transports.
  */
+import { mergeAdapter, PEFT_PREFIX } from "../../model/train/lora.ts";
 import type { LoraInfo } from "./handle.ts";
 import { WeightSyncError } from "./object-store.ts";
 
-const PEFT_PREFIX = "base_model.model.";
 const ADAPTER = /^(?:base_model\.model\.)?(.+)\.lora_([AB])\.weight$/;
 
 /** The learner's LoRA settings as a handle states them. */
@@ -42,7 +42,7 @@ export function adapterPairs(adapters: Map<string, Float32Array>, what: string):
   return out;
 }
 
-/** W_base + scale·B·A, with A [r, in] and B [out, r] flattened row-major; accumulated in doubles. */
+/** W_base + scale·B·A, with A [r, in] and B [out, r] flattened row-major: the ORT trainer's own merge (mergeLora), shapes checked first. */
 export function mergedWeight(base: Float32Array, A: Float32Array, B: Float32Array, lora: LoraInfo, name: string): Float32Array {
   const r = lora.r;
   const inDim = A.length / r, out = B.length / r;
@@ -52,20 +52,7 @@ export function mergedWeight(base: Float32Array, A: Float32Array, B: Float32Arra
         `the learner's model or rank differs from this rollout engine's`,
     );
   }
-  const W = new Float32Array(base.length);
-  const row = new Float64Array(inDim);
-  for (let p = 0; p < out; p++) {
-    row.fill(0);
-    for (let k = 0; k < r; k++) {
-      const b = B[p * r + k];
-      if (b === 0) continue;
-      const a0 = k * inDim;
-      for (let q = 0; q < inDim; q++) row[q] += b * A[a0 + q];
-    }
-    const w0 = p * inDim;
-    for (let q = 0; q < inDim; q++) W[w0 + q] = base[w0 + q] + lora.scale * row[q];
-  }
-  return W;
+  return mergeAdapter(base, A, B, r, lora.scale);
 }
 
 /**

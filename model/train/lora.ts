@@ -29,7 +29,7 @@ export class LoraError extends Error {
   override name = "LoraError";
 }
 
-const PEFT_PREFIX = "base_model.model.";
+export const PEFT_PREFIX = "base_model.model.";
 
 /** `model.layers.0.self_attn.q_proj.weight` → `model.layers.0.self_attn.q_proj` if targeted. */
 function targetedModule(weightName: string, s: LoraSettings): string | undefined {
@@ -105,23 +105,27 @@ export function applyLora(g: Graph, s: LoraSettings): LoraGraph {
 /** Base weights with every adapter folded in: W + s·B·A. */
 export function mergeLora(c: ArchConfig, base: Map<string, Float32Array>, adapters: Map<string, Float32Array>, s: LoraSettings): Map<string, Float32Array> {
   const merged = new Map(base);
-  const scale = s.alpha / s.r;
-  for (const [name, shape] of weightShapes(c)) {
+  for (const [name] of weightShapes(c)) {
     const mod = targetedModule(name, s);
     if (!mod) continue;
     const A = adapters.get(`${mod}.lora_A.weight`), B = adapters.get(`${mod}.lora_B.weight`);
     if (!A || !B) throw new LoraError(`mergeLora: adapter for ${mod} is missing`);
-    const [o, i] = shape, r = s.r;
-    const W = Float32Array.from(base.get(name)!);
-    for (let p = 0; p < o; p++)
-      for (let k = 0; k < r; k++) {
-        const b = B[p * r + k] * scale;
-        if (b === 0) continue;
-        for (let q = 0; q < i; q++) W[p * i + q] += b * A[k * i + q];
-      }
-    merged.set(name, W);
+    merged.set(name, mergeAdapter(base.get(name)!, A, B, s.r, s.alpha / s.r));
   }
   return merged;
+}
+
+/** W + scale·B·A as a new array: W [out, in], A [r, in], B [out, r], row-major (shapes checked by the caller). */
+export function mergeAdapter(W0: Float32Array, A: Float32Array, B: Float32Array, r: number, scale: number): Float32Array {
+  const o = B.length / r, i = A.length / r;
+  const W = Float32Array.from(W0);
+  for (let p = 0; p < o; p++)
+    for (let k = 0; k < r; k++) {
+      const b = B[p * r + k] * scale;
+      if (b === 0) continue;
+      for (let q = 0; q < i; q++) W[p * i + q] += b * A[k * i + q];
+    }
+  return W;
 }
 
 /** Writes adapter_config.json + adapter_model.safetensors (PEFT layout). */

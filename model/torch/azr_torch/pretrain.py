@@ -263,8 +263,8 @@ def main(argv=None) -> int:
             state["in_epoch"] = 0
             epoch_batches = batches_for_epoch(train, lengths, a.batch_tokens, state["epoch"], a.seed)
         x, w, real = make_batch(epoch_batches[state["in_epoch"]], *data, device)
-        total_for_lr = state["total"] or max(a.warmup + 1, 10**9)  # (--seconds: fixed after the speed probe)
-        lr = lr_at(state["step"], total_for_lr, a.lr, a.warmup)
+        # --seconds: until the probe fixes the length, a far horizon (the warm-up does not depend on it)
+        lr = lr_at(state["step"], state["total"] or 10**9, a.lr, a.warmup)
         for g in opt.param_groups:
             g["lr"] = lr
         with autocast():

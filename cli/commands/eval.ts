@@ -121,10 +121,15 @@ async function selfCheckMath(a: EvalArgs, dir: string): Promise<boolean> {
 }
 
 /**
- * The held-out files for --suite tiny: beside the model when it has them (a model made by
+ * The held-out files for --suite tiny: beside --data when its folder has the set's baselines (a
+ * set written by make-heldout), else beside the model when it has them (a model made by
  * `make base-model`), else the shipped data/tiny ones (a self-play checkpoint of the tiny model).
  */
 function tinyDir(a: EvalArgs): ReturnType<typeof tinyFiles> {
+  if (a.data !== undefined) {
+    const beside = tinyFiles(dirname(a.data));
+    if (existsSync(beside.baselines) && existsSync(beside.programs)) return { ...beside, tasks: a.data };
+  }
   const own = tinyFiles(a.model ?? "data/tiny");
   return existsSync(own.tasks) ? own : tinyFiles("data/tiny");
 }

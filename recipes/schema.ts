@@ -120,6 +120,12 @@ export interface Recipe {
     compositeFunctionsMax: number;
     /** Rollouts for step t+1 overlap the update of step t (0 = synchronous, as the reference). */
     offPolicy: number;
+    /**
+     * Also train the solver on the n learnability samples of every valid proposal (azr option, off by
+     * default; off = the reference, which discards them): n× more solver responses per step at the
+     * cost of training on them, none generated twice.
+     */
+    trainLearnabilitySamples: boolean;
   };
   prompt: {
     variant: Of<typeof PROMPT_VARIANTS>;
@@ -298,6 +304,7 @@ export const BASE: Recipe = {
     compositeFunctionsMin: 0,
     compositeFunctionsMax: 0,
     offPolicy: 0,
+    trainLearnabilitySamples: false,
   },
   prompt: { variant: "full", chatTemplate: false, maxTokens: 5600, maxRedraws: 100 },
   data: { maxPromptTokens: 6144, maxResponseTokens: 8096 },
@@ -413,6 +420,7 @@ export const RULES: Record<string, Rule> = {
   "selfplay.compositeFunctionsMin": int(0, 16),
   "selfplay.compositeFunctionsMax": int(0, 16),
   "selfplay.offPolicy": int(0, 1),
+  "selfplay.trainLearnabilitySamples": bool,
   "prompt.variant": en(PROMPT_VARIANTS),
   "prompt.chatTemplate": bool,
   "prompt.maxTokens": int(16, 1 << 20),

@@ -37,6 +37,8 @@ export interface StepConfig {
     temperature: number; topP: number; learnabilityTemperature: number; solveFrom: "same-step" | "previous-step"; trainPropose: boolean;
     /** Steps the behaviour policy may lag the learner (0: synchronous, the reference; 1: rollouts overlap the previous update). */
     offPolicy?: number;
+    /** Also train the solver on the learnability samples (azr option; absent/false = the reference: not trained on). */
+    trainLearnabilitySamples?: boolean;
   };
   prompt: { variant: "full" | "compact"; chatTemplate: boolean; maxTokens: number; maxRedraws: number };
   data: { maxResponseTokens: number };
@@ -107,6 +109,8 @@ interface Trained {
   sample: RolloutSample;
   formatOk: boolean;
   correct?: boolean;
+  /** A learnability sample trained as a solver response: in its solve group's advantages, not in its metrics. */
+  fromLearnability?: boolean;
 }
 
 /** Items of a stream that answers n requests in any order, placed by their index; a missing one is an error naming `what`. */
@@ -378,6 +382,14 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     const { formatOk, score } = solveScores[k];
     trained.push({ group: groupKey("solve", s.type), reward: solverReward(formatOk, score), sample: solved[k], formatOk, correct: score >= 1 });
   });
+  // The n learnability samples per valid proposal are on-policy solver responses already generated and scored
+  // (at learnabilityTemperature): training on them multiplies the solver's data per step without generating more.
+  if (sp.trainLearnabilitySamples) {
+    lItems.forEach((x, k) => {
+      const { formatOk, score } = lScores[k];
+      trained.push({ group: groupKey("solve", x.type), reward: solverReward(formatOk, score), sample: lSamples[k], formatOk, correct: score >= 1, fromLearnability: true });
+    });
+  }
   const forUpdate = trained.filter((x) => (sp.trainPropose || !x.group.startsWith("propose/")) && x.sample.tokens.length > 0);
   const { advantages } = trrAdvantages(forUpdate.map((x): Scored => ({ group: x.group, reward: x.reward, length: x.sample.tokens.length })), cfg.trainer.advantageStats);
   const batch: TrainSequence[] = forUpdate.map((x, k) => ({
@@ -406,7 +418,7 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
       newEntries: fresh[type]?.length ?? 0,
     };
     const sk = groupKey("solve", type);
-    const sItems = trained.filter((x) => x.group === sk);
+    const sItems = trained.filter((x) => x.group === sk && !x.fromLearnability);
     groups[sk] = { ...groupMetrics(sItems), accuracy: sItems.length ? sItems.filter((x) => x.correct).length / sItems.length : 0 };
   }
   const samples = proposals.slice(0, 12).map((p, i) => ({

@@ -128,6 +128,28 @@ test("selfplay step - previous-step solves what the last step admitted, and a di
   assert.deepEqual(r.groups["propose/deduction"]!.learnabilityMean, 0.5, "proposer metrics are still reported");
 });
 
+test("selfplay step - trainLearnabilitySamples trains the n learnability samples in their solve groups, outside the solver metrics", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await seed(buffer);
+  const cfg = config();
+  cfg.selfplay = { ...cfg.selfplay, trainLearnabilitySamples: true };
+  const batches: TrainSequence[][] = [];
+  const learner = { trainStep: async (b: TrainSequence[]) => (batches.push(b), { step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  const rollout = new ScriptedRollout();
+  const r = await runStep(1, cfg, { rollout, executor, buffer, learner });
+  assert.equal(rollout.calls, 3, "nothing is generated twice");
+  // Valid proposals: 3 deduction, 3 abduction, 4 induction, each with N_SAMPLES learnability samples (2 right, 2 wrong).
+  const extra = (3 + 3 + 4) * N_SAMPLES;
+  assert.equal(batches[0].length, 6 * B + extra, "B proposer + B solver sequences per type, plus every learnability sample");
+  for (const type of ["deduction", "abduction", "induction"] as const) assert.equal(r.groups[`solve/${type}`]!.count, B, `${type}: solver metrics count the solve batch only`);
+  for (const type of ["deduction", "abduction"] as const) assert.equal(r.groups[`solve/${type}`]!.accuracy, 1, `${type}: half the learnability samples are wrong, the solve batch is not`);
+  const solverAdv = batches[0].slice(3 * B).map((s) => s.advantages[0]);
+  // Every deduction / abduction solve response is right while half their learnability samples are wrong: the groups' rewards now differ.
+  assert.ok(solverAdv.slice(0, 2 * B).every((a) => a > 0), `solve advantages ${solverAdv.slice(0, 2 * B)}`);
+  assert.ok(solverAdv.slice(3 * B).some((a) => a < 0), "the wrong learnability samples are pushed down");
+  assert.ok(Math.abs(solverAdv.reduce((a, b) => a + b, 0)) < 1e-6, "each solve group's advantages still sum to 0");
+});
+
 test("selfplay step - a proposer prompt that never fits prompt.maxTokens fails the step naming the buffer", async () => {
   const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
   await seed(buffer);

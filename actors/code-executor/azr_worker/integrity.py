@@ -26,7 +26,7 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
     trusted imports)."""
     # Captured once: the check uses only these locals, never module globals or builtins lookups
     # the task could have replaced.
-    _os_write, _fstat, _listdir, _getcwd = os.write, os.fstat, os.listdir, os.getcwd
+    _os_write, _fstat, _listdir, _getcwd, _stat = os.write, os.fstat, os.listdir, os.getcwd, os.stat
     _c_getsignal = _signal.getsignal
     _getrecursionlimit = sys.getrecursionlimit
     _thread_count = _thread._count
@@ -40,21 +40,32 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
     _get_referents = gc.get_referents
 
     def module_dicts():
-        out = []
+        """Every module's dict and every heap class's, each once. A class is found in every module
+        that imports it (sympy's Basic in hundreds): taken once per class, the list checked after
+        each task is ~40% shorter (3,113 -> 1,872 dicts once sympy is adopted) and checks no less,
+        since a dict listed twice can only be found changed twice."""
+        out, seen = [], set()
         for m in _list(sys_mod.modules.values()):
             d = _getattr(m, "__dict__", None)
-            if _type(d) is _dict:
+            if _type(d) is _dict and _id(d) not in seen:
+                seen.add(_id(d))
                 out.append(d)
                 for v in _list(d.values()):
-                    if _type(v) is _type and v.__flags__ & (1 << 9):  # heap types are mutable
+                    if _type(v) is _type and v.__flags__ & (1 << 9) and _id(v) not in seen:  # heap types are mutable
+                        seen.add(_id(v))
                         out.append(v.__dict__)
         return out
 
     def sys_state():
         return (sys_mod.gettrace(), sys_mod.getprofile(), sys_mod.excepthook, sys_mod.displayhook,
-                sys_mod.breakpointhook, sys_mod.unraisablehook, _tuple(sys_mod.meta_path),
-                _tuple(sys_mod.path_hooks), _tuple(sys_mod.path), sys_mod.modules,
+                sys_mod.breakpointhook, sys_mod.unraisablehook, sys_mod.modules,
                 sys_mod.flags, builtins_dict, os_environ)
+
+    def sys_lists():
+        """The hook and path lists as their members' ids (the snapshot also keeps the members
+        themselves alive, so an id cannot be reused by a new object while it is compared)."""
+        lists = (_tuple(sys_mod.meta_path), _tuple(sys_mod.path_hooks), _tuple(sys_mod.path))
+        return lists, _tuple([_tuple(_map(_id, x)) for x in lists])
 
     def same_entries(dicts, keys, values, total):
         """Every key and value of every dict is the very object snapshotted (C-level passes;
@@ -83,7 +94,7 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
             tagged = [(modules, version_cell(modules)), (env_data, version_cell(env_data))]
         tags = [c.value if c else None for c in (t and t[1] for t in tagged)]
         return (dicts, keys, values, _len(keys), _tuple(_map(_id, modules)), _tuple(_map(_id, modules.values())),
-                sys_state(), env_ids(), _getrecursionlimit(), cells, versions, tagged, tags)
+                sys_state(), sys_lists(), env_ids(), _getrecursionlimit(), cells, versions, tagged, tags)
 
     def untouched(tagged, tags, k):
         """Whether dict k (0: sys.modules, 1: the environment) is the snapshotted object and has
@@ -108,8 +119,9 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
 
     def integrity():
         """Index into POLLUTION_KINDS of the first thing the last task changed, or -1."""
-        dicts, keys, values, total, mod_names, mod_ids, sys_st, env, rec, cells, versions, tagged, tags = snap[0]
-        if _thread_count() or _len(_listdir("/proc/self/task")) != 1:
+        dicts, keys, values, total, mod_names, mod_ids, sys_st, sys_ls, env, rec, cells, versions, tagged, tags = snap[0]
+        # /proc/self/task's link count is 2 + the number of threads: one stat, not a listing.
+        if _thread_count() or _stat("/proc/self/task").st_nlink != 3:
             return 2
         new = -1
         if not untouched(tagged, tags, 0):
@@ -124,10 +136,9 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
                 return 0
             if new < 0 and tagged[0] is not None and sys_mod.modules is tagged[0][0]:
                 tags[0] = tagged[0][1].value  # mutated, but every entry is the same object
-        cur = sys_state()
-        for a, b in _zip(cur, sys_st):
-            if a is not b and not (_type(a) is _tuple and _type(b) is _tuple and _tuple(_map(_id, a)) == _tuple(_map(_id, b))):
-                return 7
+        # Identity only (C-level passes): no __eq__ of a planted hook runs here.
+        if not _all(_map(_is, sys_state(), sys_st)) or sys_lists()[1] != sys_ls[1]:
+            return 7
         # Fast path: no snapshotted dict was mutated at all (one version tag per dict).
         unchanged = cells is not None and _join_tags(cells) == versions[0]
         if debug and not unchanged and cells is not None:

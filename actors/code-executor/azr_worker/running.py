@@ -14,6 +14,8 @@ after it is ours — and uses only references captured here before any task ran.
 import ast
 import builtins
 import gc
+import marshal
+import operator
 import os
 import re
 import resource
@@ -81,18 +83,18 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
     """(prepare, run_prepared, run_task): run_task(job) -> the observation dict of one job run in
     this process; prepare(job) and run_prepared(job, prepared) are its two halves (strict mode
     runs the first in the parent and the second in the forked child)."""
-    _listdir, _exit = os.listdir, os._exit
+    _exit, _stat = os._exit, os.stat
     _setrlimit, _getrusage = resource.setrlimit, resource.getrusage
     _sig_signal, _alarm, _setitimer = signal.signal, signal.alarm, signal.setitimer
     _c_getsignal, _c_sigmask = _signal.getsignal, _signal.pthread_sigmask
     _gc_collect = gc.collect
     _thread_count = _thread._count
-    _tuple, _len, _type, _zip = tuple, len, type, zip
+    _tuple, _len, _type, _zip, _all, _map, _is = tuple, len, type, zip, all, map, operator.is_
     _repr, _str_encode = repr, str.encode
     _literal_kind, _find_banned, _parse_call, _arity_error = literal_kind, find_banned, parse_call, arity_error
     _may_hit = may_hit_banned
     _BaseException, _MemoryError, _SyntaxError, _NotLiteral = BaseException, MemoryError, SyntaxError, NotLiteral
-    _compile, _exec, _callable, _eval = compile, exec, callable, eval
+    _compile, _exec, _callable, _eval, _loads, _bytes = compile, exec, callable, eval, marshal.loads, bytes
     literal_globals = {"__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "set": set}
     _ast_parse = ast.parse
     sys_mod = sys
@@ -214,7 +216,7 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
                             break
                         reprs = []
                         for _r in range(runs):
-                            args, kwargs = _eval(builder, literal_globals)
+                            args, kwargs = _loads(builder) if _type(builder) is _bytes else _eval(builder, literal_globals)
                             if keep_going:
                                 try:
                                     value = f(*args, **kwargs)
@@ -252,7 +254,8 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
             out_text = err_text = ""
         # ------------------------------------------------ end of the task window
         # A thread the task left behind could act once `state` is cleared: leave first.
-        if _thread_count() or _len(_listdir("/proc/self/task")) != 1:
+        # (/proc/self/task's link count is 2 + the number of threads: one stat, not a listing.)
+        if _thread_count() or _stat("/proc/self/task").st_nlink != 3:
             _exit(EXIT_POLLUTED + 2)
         # (sys.settrace / sys.setprofile are denied to the task, so no tracer runs our code.)
         _c_sigmask(signal.SIG_BLOCK, ALL_SIGNALS)
@@ -260,12 +263,19 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
         _setitimer(signal.ITIMER_REAL, 0)
         _setitimer(signal.ITIMER_VIRTUAL, 0)
         _setitimer(signal.ITIMER_PROF, 0)
-        for s, h in _zip(signals, sig_handlers):
-            try:
-                if _c_getsignal(s) is not h:
-                    _sig_signal(s, h)
-            except (OSError, ValueError, TypeError):
-                pass
+        # Almost every task leaves every handler alone: one C-level identity pass (no __eq__ of
+        # a planted handler runs) before the per-signal loop that puts changed ones back.
+        try:
+            handlers_kept = _all(_map(_is, _map(_c_getsignal, signals), sig_handlers))
+        except (OSError, ValueError, TypeError):
+            handlers_kept = False
+        if not handlers_kept:
+            for s, h in _zip(signals, sig_handlers):
+                try:
+                    if _c_getsignal(s) is not h:
+                        _sig_signal(s, h)
+                except (OSError, ValueError, TypeError):
+                    pass
         if sys_mod.stdin is not cap_in or sys_mod.stdout is not cap_out or sys_mod.stderr is not cap_err:
             sys_mod.stdin, sys_mod.stdout, sys_mod.stderr = std_streams
         ns.clear()

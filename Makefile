@@ -58,6 +58,8 @@ selfplay: setup ## run Absolute Zero self-play with a recipe (MODEL=tiny by defa
 # a GPU in minutes; on a CPU (no CUDA) the same steps at a few thousand tokens/s, i.e. days - stop
 # it any time, `make base-model` again resumes from its checkpoint. GPU bf16 arithmetic is not bit
 # for bit reproducible across machines; the data, seeds and schedule are.
+# Then make-heldout widens the held-out set to 2,000 generated programs (1,189 a task type after dropping
+# duplicates and any program pretraining saw; make-corpus's 370 are its prefix) for narrower intervals.
 # BASE_MODEL_ENGINE=ort runs the earlier recipe on onnxruntime (CPU, ~2 h on 2 idle cores: 20,000
 # programs, 3,050 steps of 8,192 tokens in three resumable legs; a weaker model, README "tiny base").
 BASE_MODEL_ENGINE ?= torch
@@ -70,6 +72,7 @@ base-model: setup ## make the tiny base model from nothing: corpus, tokenizer, p
 ifeq ($(BASE_MODEL_ENGINE),torch)
 	@[ -f runs/base-model/corpus-200k/corpus.jsonl ] || $(NODE_TS) actors/base-model/make-corpus.ts --out runs/base-model/corpus-200k --programs 200000 --runner harness
 	$(NODE_TS) cli/main.ts base-model --engine torch --corpus runs/base-model/corpus-200k --out data/tiny --work-dir runs/base-model/train-torch --resume $(BASE_MODEL_TORCH_ARGS)
+	$(NODE_TS) actors/base-model/make-heldout.ts --out data/tiny --pretraining runs/base-model/corpus-200k/programs.jsonl --eval-programs 2000 --runner harness
 else
 	@[ -f runs/base-model/corpus/corpus.jsonl ] || $(NODE_TS) actors/base-model/make-corpus.ts --out runs/base-model/corpus
 	$(NODE_TS) cli/main.ts base-model --corpus runs/base-model/corpus --out data/tiny --resume $(BASE_MODEL_ARGS) $(BASE_MODEL_LEG1)

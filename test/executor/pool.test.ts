@@ -1,6 +1,6 @@
 /**
- * Pool behaviour through the real sandbox: isolation is reported, a polluting task is re-run in
- * strict mode and its worker replaced, verdicts do not depend on worker count or mode, the
+ * Pool behaviour through the real sandbox: isolation is reported, a polluting task (builtins, a
+ * class made by a metaclass) is re-run in strict mode and its worker replaced, verdicts do not depend on worker count or mode, the
  * hash seed is the same in every worker, and executor and eval workers never share a uid.
  */
 import { test } from "node:test";
@@ -30,6 +30,18 @@ test("pool - a task that patches builtins is re-run in strict mode and its worke
   assert.equal((x.ex.stats().workersReplaced["polluted: builtins"] ?? 0) - before, 1);
   const [after] = await validateAll(x.ex, [triplet("def f(a):\n    return abs(a)", "-3")]);
   assert.deepEqual(after.outputs, ["3"]);
+});
+
+test("pool - a task that patches a class with its own metaclass (an ABC) is re-run in strict mode and its worker replaced", async () => {
+  // Mapping's metaclass is ABCMeta, not type: the integrity check must cover such classes too,
+  // or the patched method would serve every later task of that worker.
+  const before = x.ex.stats().workersReplaced["polluted: modules"] ?? 0;
+  const s = x.ex.validateProposals([triplet("import collections.abc\ndef f(a):\n    collections.abc.Mapping.get = lambda self, k, d=None: 7\n    return a", "2")]);
+  const vs = [];
+  for await (const v of s) vs.push(v);
+  assert.deepEqual(vs[0].outputs, ["2"]);
+  assert.equal(s.stats().rerunStrict, 1);
+  assert.equal((x.ex.stats().workersReplaced["polluted: modules"] ?? 0) - before, 1);
 });
 
 test("pool - every worker has the same string-hash seed, so set order never depends on the worker", async () => {

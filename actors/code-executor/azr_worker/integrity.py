@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import _thread
+from types import ModuleType as _ModuleType
 
 import _signal
 
@@ -84,8 +85,39 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
     version_cell = dict_version_cells()
     # All tags gathered as one bytes string: b"".join copies each 8-byte view at C speed with no
     # int object per dict, then one memcmp — 2–2.5× cheaper than reading each cell's .value, which
-    # matters once a library such as sympy is adopted (~2,700 dicts checked after every task).
+    # matters once a library such as sympy is adopted (~2,500 dicts checked after every task).
     _join_tags, _memoryview = b"".join, memoryview
+
+    def tag_reader(real_dicts):
+        """() -> the version tag of every dict, 8 bytes each in list order; None without tags.
+
+        Where numpy is loaded already (adopted for a program), one fancy-indexing gather over a
+        read-only view of this process's memory reads them all: ~7 us for 2,438 dicts against
+        ~70 us for the join, whose cost is the buffer protocol per item. It must give the join's
+        bytes when built, or the join is used."""
+        if not version_cell:
+            return None
+        cells = [_memoryview(version_cell(d)) for d in real_dicts]
+
+        def join():
+            return _join_tags(cells)
+        np = sys_mod.modules.get("numpy")
+        if _type(np) is not _ModuleType or not real_dicts:
+            return join
+        try:
+            addrs = [_id(d) + DICT_VERSION_OFFSET for d in real_dicts]
+            lo = min(addrs) & ~7
+            words = np.asarray(_RawWords(lo, ((max(addrs) - lo) >> 3) + 1))
+            idx = np.array([(a - lo) >> 3 for a in addrs], dtype=np.intp)
+            idx.flags.writeable = False
+
+            def gather():
+                return words[idx].tobytes()
+            if gather() == join():
+                return gather
+        except Exception:
+            pass
+        return join
 
     def env_ids():
         return (_tuple(_map(_id, env_data)), _tuple(_map(_id, env_data.values())))
@@ -93,8 +125,8 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
     def snapshot():
         dicts = module_dicts()
         keys, values = _tuple(_chain(dicts)), _tuple(_chain(_map(_values_of, dicts)))
-        cells = [_memoryview(version_cell(d if _type(d) is _dict else _get_referents(d)[0])) for d in dicts] if version_cell else None
-        versions = [_join_tags(cells) if cells else None]
+        cells = tag_reader([d if _type(d) is _dict else _get_referents(d)[0] for d in dicts])  # a mappingproxy's dict
+        versions = [cells() if cells else None]
         # sys.modules and the environment are dicts too: while their version tags stand still,
         # their entries are the snapshotted objects and the per-entry id comparisons are skipped.
         modules, tagged = sys_mod.modules, [None, None]
@@ -148,9 +180,9 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
         if not _all(_map(_is, sys_state(), sys_st)) or sys_lists()[1] != sys_ls[1]:
             return 7
         # Fast path: no snapshotted dict was mutated at all (one version tag per dict).
-        unchanged = cells is not None and _join_tags(cells) == versions[0]
+        unchanged = cells is not None and cells() == versions[0]
         if debug and not unchanged and cells is not None:
-            now = _join_tags(cells)
+            now = cells()
             _os_write(2, ("versions changed: %s\n" % [dicts[i].get("__name__", dicts[i].get("__qualname__")) for i in range(_len(dicts)) if now[8 * i:8 * i + 8] != versions[0][8 * i:8 * i + 8]][:8]).encode())
         while not unchanged and not same_entries(dicts, keys, values, total):
             d = changed_dict(dicts, keys, values)
@@ -163,7 +195,7 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
                 _os_write(2, ("integrity: %s changed\n" % (d.get("__name__"),)).encode())
             return 1 if d is builtins_dict else 0
         if not unchanged and cells is not None:
-            versions[0] = _join_tags(cells)  # mutated, but every entry is the same object
+            versions[0] = cells()  # mutated, but every entry is the same object
         if _tuple(_map(_c_getsignal, signals)) != sig_handlers:
             return 3
         if _sorted(_listdir("/proc/self/fd")) != fds_expected:
@@ -188,6 +220,18 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
     return integrity, refresh_snapshot
 
 
+DICT_VERSION_OFFSET = 24  # PyDictObject.ma_version_tag in CPython 3.11 (checked by dict_version_cells)
+
+
+class _RawWords:
+    """numpy's array interface to n native 8-byte words of this process's memory from address lo,
+    read-only and without a copy (only the snapshotted dicts' tags are ever read through it)."""
+
+    def __init__(self, lo, n):
+        self.__array_interface__ = {"data": (lo, True), "shape": (n,), "version": 3,
+                                    "typestr": ("<" if sys.byteorder == "little" else ">") + "u8"}
+
+
 def dict_version_cells():
     """A function giving a live view of a dict's version tag, or None where unavailable.
 
@@ -207,7 +251,7 @@ def dict_version_cells():
     try:
         c_uint64 = ctypes.c_uint64
         probe = {}
-        tag = c_uint64.from_address(id(probe) + 24)
+        tag = c_uint64.from_address(id(probe) + DICT_VERSION_OFFSET)
         used = ctypes.c_ssize_t.from_address(id(probe) + 16)
         v0 = tag.value
         probe["x"] = 1
@@ -216,7 +260,7 @@ def dict_version_cells():
         v2 = tag.value
         if not (used.value == 1 and v0 != v1 != v2):
             return None
-        return lambda d: c_uint64.from_address(id(d) + 24)
+        return lambda d: c_uint64.from_address(id(d) + DICT_VERSION_OFFSET)
     finally:
         for name in set(sys.modules) - before:
             del sys.modules[name]

@@ -5,7 +5,7 @@
  * one optimiser step per self-play step, the solver mix) and scales the rest down.
  *
  * The sizes below are the spec's suggested starting points; the step count is timed so that
- * `make selfplay` finishes in ≤ 30 minutes on 2 cores (22.6 min measured with the 1,864-step base model).
+ * `make selfplay` finishes in ≤ 30 minutes on 2 cores (the measured duration is in the README).
  *
  * Prompt lengths measured with azr/prompts.ts and the tiny tokenizer (data/tiny/tokenizer.json,
  * 2026-11-26), compact variant: with programs of the tiny corpus generator as references, the
@@ -36,7 +36,12 @@ export const recipe: RecipeOverrides = {
     references: 3, // K ≈ 3 keeps the compact proposer prompt short
     inductionInputs: 6, // N even: 3 shown / 3 hidden
     nSamples: 4, // n ≥ 2 keeps learnability informative; 4 → r_prop ∈ {0.25, 0.5, 0.75}
-    steps: 140, // measured 2026-11-27 from data/tiny: 23.1 min on idle cores (seeding and the eval every 5 steps included; ~9.3 s a step)
+    steps: 120, // ~12.5 s a step with the learnability samples trained (microBatch 4): ≈ 27 min (README: the measured make selfplay)
+    // azr option (off in every other recipe, as the reference): the n = 4 learnability samples of every valid
+    // proposal are trained as solver responses too, ~5× the solver's data a step for no extra generation.
+    // Measured 2026-11-27 on the 1,189-task-a-type held-out set (paired change d/a/i, points): 120 steps with it
+    // at lr 5e-5 +2.1 / +4.8 / +1.3, at lr 1e-4 +1.4 / +6.6 / +0.4; 140 steps without it (lr 5e-5) +2.5 / +2.0 / −0.3.
+    trainLearnabilitySamples: true,
   },
   prompt: {
     variant: "compact", // a tiny model follows a few lines, not 500 words (§3.4)
@@ -57,10 +62,13 @@ export const recipe: RecipeOverrides = {
   },
   executor: { workers: 1 }, // one sandboxed worker on a 2-core machine
   trainer: {
-    // Measured 2026-11-27 from data/tiny (140 steps, held-out paired change d/a/i): 1e-4 gave +1.4 / +5.4 /
-    // −3.5 points (induction lost); 5e-5 gave +2.7 / +4.1 / +0.3 (deduction and abduction both exclude 0).
-    optimizer: { lr: 5e-5 },
-    microBatch: 8, // one micro-batch per group-sized slice
+    // Measured 2026-11-27 from data/tiny. Without the learnability samples (140 steps, the 370-task prefix of
+    // the held-out set) 1e-4 lost induction (−3.5) and 5e-5 was steadier; with them (5× the solver's data a
+    // step) 1e-4 gave the largest abduction gain (+6.6, separate intervals apart) and no loss.
+    optimizer: { lr: 1e-4 },
+    // Smaller micro-batches pad less: 6-step probes (the same batches) trained in ~6.1 s a step at 4, ~7.2 at 8,
+    // ~9.1 at 16; the update is the same (the loss is a token mean over the whole step).
+    microBatch: 4,
     gradientCheckpointing: false, // activations are small; recomputation would only cost time
     saveEvery: 5, // short runs: checkpoint often enough that resume is exercised
   },

@@ -9,6 +9,7 @@ this file wires the modules of azr_worker/ together in start-up order and serves
   running    one task in this process (the task window), trusted imports before it
   integrity  the snapshot of this process and the check after every pooled task
   strict     one task in a forked child, killed on the wall clock
+  zygote     the helper that alone loads raw-memory modules (numpy) and forks a child per such job
 
 Not: verdicts. This process may have run hostile code, so it only reports observations (repr
 text, exception names, exit codes); the trusted Node side parses the literals and decides
@@ -54,9 +55,10 @@ import _signal
 from azr_worker.channel import lock_channel, make_channel, read_startup_frame
 from azr_worker.guard import install_audit_hook, set_limits
 from azr_worker.integrity import make_integrity, safe_getsignal
-from azr_worker.policy import EXIT_POLLUTED, EXIT_PROTOCOL
+from azr_worker.policy import ADOPTABLE_MODULES, EXIT_POLLUTED, EXIT_PROTOCOL, RAW_MEMORY_MODULES
 from azr_worker.running import make_adopt_imports, make_clean_scratch, make_run_task
 from azr_worker.strict import make_run_strict
+from azr_worker.zygote import make_run_raw, make_zygote_fds
 
 
 def main():
@@ -82,15 +84,38 @@ def main():
 
     send, recv = make_channel(p_in, p_out)
     prepare, run_prepared, run_task = make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handlers, all_signals)
-    run_strict = make_run_strict(prepare, run_prepared, limits, p_in, p_out, state, debug)
+    helpers, raw_ok = [0], [False]
+    close_in_child = [p_in, p_out]
+    run_strict, reap_children, forget_children = make_run_strict(prepare, run_prepared, limits, close_in_child, state, debug, helpers)
     clean_scratch = make_clean_scratch(scratch)
+    zygote_fds = make_zygote_fds()  # before the integrity snapshot: the fd set stays as it is
 
     if not debug:  # debugging aid: AZR_WORKER_STDERR keeps stderr to the parent
         null = os.open("/dev/null", os.O_RDWR)
         os.dup2(null, 2)
         os.close(null)
     integrity, refresh_snapshot = make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, sig_handlers, debug)
-    adopt_imports = make_adopt_imports(refresh_snapshot)
+    adopt_imports = make_adopt_imports(refresh_snapshot, raw_ok)
+    _exit, _sigmask = os._exit, _signal.pthread_sigmask
+
+    def serve_zygote(z_recv, z_send):
+        """The zygote's loop (zygote.py): every job adopted here and run in a forked child. The
+        raw-memory libraries are adopted first, whatever the job names, so a task that reaches
+        numpy through __import__ or importlib finds it loaded, as one that names it does: the
+        verdict depends on neither the route nor the jobs before it."""
+        adopt_imports({"code": "\n".join("import " + m for m in sorted(RAW_MEMORY_MODULES & ADOPTABLE_MODULES))})
+        while True:
+            msg = z_recv()
+            if msg is None:
+                _exit(0)
+            for job in msg["jobs"]:
+                adopt_imports(job)
+                obs = run_strict(job)
+                _sigmask(signal.SIG_UNBLOCK, all_signals)
+                if not z_send({"t": "result", "r": obs}):
+                    _exit(0)
+
+    run_raw = make_run_raw(zygote_fds, close_in_child, limits, helpers, state, raw_ok, reap_children, forget_children, serve_zygote)
     gc.disable()  # collections happen only at our chosen points (after each task)
     # Everything loaded so far lives for the worker's life: freeze it out of the collector, so a
     # strict child's collection after its task does not walk (and copy-on-write fault) the heap.
@@ -99,7 +124,7 @@ def main():
     send({"t": "ready", "pid": os.getpid(), "uid": os.getuid(), "limits": limits,
           "python": sys.version.split()[0], "hashSeed": os.environ.get("PYTHONHASHSEED")})
     try:
-        serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, all_signals, adopt_imports)
+        serve(recv, send, run_task, run_strict, run_raw, integrity, clean_scratch, scratch, all_signals, adopt_imports, state)
     except BaseException:
         state[0] = False  # our own failure, not the task's: let traceback read frames
         if debug:
@@ -110,8 +135,14 @@ def main():
             os._exit(EXIT_PROTOCOL)
 
 
-def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, all_signals, adopt_imports):
-    """The request loop: jobs in, one result frame per job out."""
+def serve(recv, send, run_task, run_strict, run_raw, integrity, clean_scratch, scratch, all_signals, adopt_imports, state):
+    """The request loop: jobs in, one result frame per job out.
+
+    A job whose import lines name a raw-memory module (policy.RAW_MEMORY_MODULES) runs in a child
+    of the zygote, in either mode; one that reaches such a module any other way, in-process or in
+    a strict child of ours, is refused it by the audit hook (state[1]) and, once this process is
+    known clean, run again in a child of the zygote. Either way nothing it does to memory outlives
+    its process, and both modes give the same verdict."""
     _exit, _monotonic, _listdir, _sigmask = os._exit, time.monotonic, os.listdir, _signal.pthread_sigmask
     while True:
         msg = recv()
@@ -122,13 +153,20 @@ def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, a
             _exit(EXIT_PROTOCOL)
         for job in msg["jobs"]:
             t0 = _monotonic()
-            adopt_imports(job)
-            if job.get("strict"):
+            if adopt_imports(job):
+                obs = run_raw(job)
+                if _listdir(scratch):
+                    clean_scratch()
+                _sigmask(signal.SIG_UNBLOCK, all_signals)
+            elif job.get("strict"):
                 obs = run_strict(job)
+                if obs.get("rerun") == "raw":
+                    obs = run_raw(job)
                 if _listdir(scratch):  # the child shared our scratch directory
                     clean_scratch()
                 _sigmask(signal.SIG_UNBLOCK, all_signals)
             else:
+                state[1] = False
                 obs = run_task(job)
                 bad = integrity()
                 if bad >= 0 and bad != 11:
@@ -136,6 +174,12 @@ def serve(recv, send, run_task, run_strict, integrity, clean_scratch, scratch, a
                 if _listdir(scratch):
                     clean_scratch()
                 _sigmask(signal.SIG_UNBLOCK, all_signals)
+                if state[1]:  # the hook refused it a raw-memory module: its in-process run does not count
+                    state[1] = False
+                    obs = run_raw(job)
+                    if _listdir(scratch):
+                        clean_scratch()
+                    _sigmask(signal.SIG_UNBLOCK, all_signals)
                 if bad == 11:
                     # New modules: this task's result stands, but the process state now differs
                     # from a fresh worker's, so retire after reporting.

@@ -13,7 +13,7 @@ import sys
 import _thread
 
 from .policy import (DENIED_EVENTS, DENIED_MODULES, DENIED_PREFIXES, DENIED_WITHOUT_NPROC, FRAME_ATTRS,
-                     PROC_OPEN_DENIED, SETATTR_DENIED, WRITE_FLAGS)
+                     PROC_OPEN_DENIED, RAW_MEMORY_MODULES, SETATTR_DENIED, WRITE_FLAGS)
 
 
 def set_limits(memory_bytes):
@@ -46,8 +46,12 @@ def set_limits(memory_bytes):
     while _thread_count():
         pass
     if nproc_count is not None and nproc_count < 60:
-        _setrlimit(resource.RLIMIT_NPROC, (nproc_count, nproc_count + 1))
-        limits["nproc"] = nproc_count + 1
+        # Room for three more: the raw-memory helper (zygote.py), a new child of it or of ours,
+        # and the other one's child that already reported but is not reaped yet (strict.py
+        # reaps its own before each fork). The soft limit stays at what exists and is opened
+        # only around our own forks (strict.py, zygote.py); task code cannot raise it.
+        _setrlimit(resource.RLIMIT_NPROC, (nproc_count, nproc_count + 3))
+        limits["nproc"] = nproc_count + 3
     else:
         _setrlimit(resource.RLIMIT_NPROC, (hard, hard))
         limits["nproc_error"] = "RLIMIT_NPROC is not enforced for this uid (root?)"
@@ -55,11 +59,14 @@ def set_limits(memory_bytes):
 
 
 def install_audit_hook(scratch, limits):
-    """Install the hook; returns `state`, whose state[0] is True while task code runs. It lives
-    only in the caller's frame and the hook's closure, neither reachable from task code (frame
-    access is denied)."""
-    state = [False]
+    """Install the hook; returns `state`, whose state[0] is True while task code runs, state[1]
+    is set when the hook refused a raw-memory module to task code (the task must then be re-run
+    by the zygote), and state[2] is True in the zygote and its children, the only processes
+    where those modules may load (zygote.py). It lives only in the caller's
+    frame and the hook's closure, neither reachable from task code (frame access is denied)."""
+    state = [False, False, False]
     _type, _realpath = type, os.path.realpath
+    _scratch_dir = scratch + "/"
     nproc_enforced = "nproc" in limits
 
     def audit(event, args):
@@ -95,9 +102,28 @@ def install_audit_hook(scratch, limits):
             return
         if event == "import":
             name = args[0]
-            top = name.split(".")[0] if _type(name) is str else ""
+            # str.split unbound: a str subclass's name neither escapes the check nor runs its code.
+            top = _str_split(name, ".")[0] if _isinstance(name, str) else ""
             if top in DENIED_MODULES or (top in DENIED_WITHOUT_NPROC and not nproc_enforced):
                 raise PermissionError("sandbox: import of %s denied" % name)
+            # args[1] is the file of an extension module (the event fires in _imp.create_dynamic
+            # too, so importlib's Python-level import path cannot skip it). A native library from
+            # the writable scratch directory would be arbitrary machine code: never, in any mode.
+            filename = args[1] if _len(args) > 1 else None
+            if filename is not None and _type(filename) is not str:
+                raise PermissionError("sandbox: import from a %s path denied" % _type(filename).__name__)
+            if filename is not None and _realpath(filename).startswith(_scratch_dir):
+                raise PermissionError("sandbox: loading native code from the scratch directory denied")
+            # Checked by name and by file: an extension can be loaded under another module name
+            # (its init symbol fixes only the last component: 'x._testcapi'), but its file still
+            # is _testcapi*.so, or lives in numpy's folder.
+            file_names = _file_names(filename) if filename is not None else ()
+            for n in file_names:
+                if n in DENIED_MODULES or (n in DENIED_WITHOUT_NPROC and not nproc_enforced):
+                    raise PermissionError("sandbox: import of %s denied" % n)
+            if not state[2] and (top in RAW_MEMORY_MODULES or not RAW_MEMORY_MODULES.isdisjoint(file_names)):
+                state[1] = True
+                raise PermissionError("sandbox: %s needs a fresh process (raw memory access)" % name)
             return
         if event == "object.__getattr__":
             if args[1] in FRAME_ATTRS:
@@ -106,5 +132,12 @@ def install_audit_hook(scratch, limits):
             if args[1] in SETATTR_DENIED:
                 raise PermissionError("sandbox: changing %s denied" % args[1])
 
+    def _file_names(filename):
+        """The folder names and the module name (up to the first dot) along a module file's real path."""
+        parts = _str_split(_realpath(filename), "/")
+        parts[-1] = _str_split(parts[-1], ".")[0]
+        return parts
+
+    _len, _isinstance, _str_split = len, isinstance, str.split
     sys.addaudithook(audit)
     return state

@@ -34,6 +34,19 @@ DENIED_MODULES = frozenset(("_xxsubinterpreters", "_testcapi", "_testinternalcap
                             "_testbuffer", "_testmultiphase"))
 DENIED_WITHOUT_NPROC = frozenset(("subprocess", "_posixsubprocess", "multiprocessing",
                                   "_multiprocessing", "pty", "concurrent"))
+# Modules that hand task code raw access to this process's memory without any audit event:
+# numpy's __array_interface__ (and as_strided, frombuffer over an address) reads and writes any
+# address, cffi's ffi.cast/ffi.buffer likewise (_cffi_backend is what cryptography's bindings and
+# others load). In a pooled worker that would defeat the audit hook and the integrity check (a
+# task could rewrite the captured references, the snapshot or its own result). So they are never
+# loaded in a process that runs tasks in-process: a program whose import lines name one runs in a
+# fresh child of a helper process that adopted it (zygote.py); one that reaches such a module any
+# other way (__import__, importlib, a library that imports it) is refused inside the pooled task
+# window and that task is re-run in a forked child, as strict mode would run it. Libraries that
+# import numpy themselves (scipy, pandas, matplotlib, ...) are caught at numpy's own import event.
+# Checked on this Python: sympy, mpmath and the rest of ADOPTABLE_MODULES load neither; `array`
+# and `struct` only expose buffers with bounds; mmap.__new__ and ctypes.* are denied events.
+RAW_MEMORY_MODULES = frozenset(("numpy", "scipy", "cffi", "_cffi_backend"))
 # Reads that hand out a frame (from which f_back/f_locals reach this module's locals).
 FRAME_ATTRS = frozenset(("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code"))
 # Writes that would change code we run after the task (or a class's ancestry).

@@ -25,13 +25,16 @@ import _thread
 
 import _signal
 
-from .policy import ADOPT_WITH, ADOPTABLE_MODULES, CACHE_SIZE, EXIT_POLLUTED
+from .policy import ADOPT_WITH, ADOPTABLE_MODULES, CACHE_SIZE, EXIT_POLLUTED, RAW_MEMORY_MODULES
 from .static import NotLiteral, arity_error, find_banned, literal_kind, may_hit_banned, parse_call
 
 IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import\b|import[ \t]+([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*))", re.M)
 
 
-def make_adopt_imports(refresh_snapshot):
+def make_adopt_imports(refresh_snapshot, raw_ok):
+    """adopt_imports(job) -> whether the job's import lines name a raw-memory module. Those are
+    adopted only where raw_ok[0] is True (the zygote, which never runs a task in-process); a
+    worker that runs tasks in-process never loads them (policy.RAW_MEMORY_MODULES)."""
     sys_mod = sys
     _gc_collect, _gc_freeze = gc.collect, gc.freeze
 
@@ -43,13 +46,16 @@ def make_adopt_imports(refresh_snapshot):
         the program text only, never on what earlier tasks left loaded."""
         text = (job.get("prelude") or "") + "\n" + job["code"]
         if "import" not in text:
-            return
+            return False
         names = set()
         for m in IMPORT_LINE.finditer(text):
             if m.group(1):
                 names.add(m.group(1).split(".")[0])
             else:
                 names.update(part.strip().split(".")[0] for part in m.group(2).split(","))
+        raw = not names.isdisjoint(RAW_MEMORY_MODULES)
+        if raw and not raw_ok[0]:
+            return True  # run in the zygote's child; nothing of this job is adopted here
         new = [n for n in sorted(names) if n in ADOPTABLE_MODULES and n not in sys_mod.modules]
         if new:
             for n in new:
@@ -65,6 +71,7 @@ def make_adopt_imports(refresh_snapshot):
             # after `import sympy`). Frozen, the collector never looks at them again.
             _gc_collect()
             _gc_freeze()
+        return raw
 
     return adopt_imports
 

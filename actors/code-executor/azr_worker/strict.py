@@ -18,8 +18,12 @@ import msgpack
 from .policy import EXIT_POLLUTED, EXIT_PROTOCOL
 
 
-def make_run_strict(prepare, run_prepared, limits, p_in, p_out, state, debug):
-    """run_strict(job) -> the observation of the job run in a fresh child forked from this warm process."""
+def make_run_strict(prepare, run_prepared, limits, close_in_child, state, debug, helpers):
+    """run_strict(job) -> the observation of the job run in a fresh child forked from this warm process.
+    helpers[0]: 1 while the zygote lives (and in the zygote itself): the fork then also makes room
+    for the zygote and for the other process's reported but unreaped child.
+    close_in_child: the descriptors the child closes before anything else (Node's channel; in the
+    zygote also its pipes to the worker)."""
     _os_open, _os_close, _os_read, _os_write = os.open, os.close, os.read, os.write
     _fork, _waitpid, _kill, _exit, _pipe = os.fork, os.waitpid, os.kill, os._exit, os.pipe
     _packb, _unpackb = msgpack.packb, msgpack.unpackb
@@ -49,22 +53,28 @@ def make_run_strict(prepare, run_prepared, limits, p_in, p_out, state, debug):
         prepared = prepared[1]
         reap()
         r, w = _pipe()
-        _setrlimit(resource.RLIMIT_NPROC, (limits.get("nproc", 1 << 20), limits.get("nproc", 1 << 20))) if "nproc" in limits else None
+        if "nproc" in limits:  # hard limit: start-up count + 3 (guard.set_limits)
+            _setrlimit(resource.RLIMIT_NPROC, (limits["nproc"] - 2 + 2 * helpers[0], limits["nproc"]))
         try:
             pid = _fork()
         finally:
             if "nproc" in limits:
-                _setrlimit(resource.RLIMIT_NPROC, (limits["nproc"] - 1, limits["nproc"]))
+                _setrlimit(resource.RLIMIT_NPROC, (limits["nproc"] - 3, limits["nproc"]))
         if pid == 0:
             try:
                 _os_close(r)
-                _os_close(p_in)
-                _os_close(p_out)
+                for fd in close_in_child:
+                    _os_close(fd)
                 wp = _os_open("/proc/self/fd/%d" % w, os.O_PATH | os.O_CLOEXEC)
                 _os_close(w)
                 if "nproc" in limits:
                     _setrlimit(resource.RLIMIT_NPROC, (0, 0))
                 obs = run_prepared(job, prepared)
+                if state[1]:
+                    # The hook refused the task a raw-memory module (only the zygote's children
+                    # may load one): the worker runs it again there, with numpy adopted, so the
+                    # verdict does not depend on which process forked the child.
+                    obs = {"id": job["id"], "rerun": "raw"}
                 data = _packb(obs, use_bin_type=True)
                 data = _len(data).to_bytes(4, "big") + data
                 ww = _os_open("/proc/self/fd/%d" % wp, os.O_WRONLY | os.O_CLOEXEC)
@@ -141,4 +151,4 @@ def make_run_strict(prepare, run_prepared, limits, p_in, p_out, state, debug):
             return {"id": job["id"], "stage": "threads"}
         return {"id": job["id"], "stage": "crash", "exitCode": code}
 
-    return run_strict
+    return run_strict, reap, unreaped.clear

@@ -10,9 +10,9 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CodeExecutor, type ExecutionMode, type ProposalCheck, type ProposalVerdict } from "../../actors/code-executor/index.ts";
+import type { ProposalCheck } from "../../actors/code-executor/index.ts";
 import { differingVerdicts, loadSeedPairs, verdictKey } from "../../bench/executor-seeds.ts";
-import { triplet, validateAll } from "./helpers.ts";
+import { triplet, validateOneByOne } from "./helpers.ts";
 
 /** Overwrites ob_digit[0] of the small int 200 (CPython 3.11: offset 24) with 201 through numpy. */
 const corrupt = (getNumpy: string): string => [
@@ -44,22 +44,10 @@ const ORDINARY: ProposalCheck[] = [
   triplet("def f(a):\n    import numpy\n    return numpy.cumsum(a).tolist()", "[1, 2, 3]"),
 ];
 
-async function run(mode: ExecutionMode, batch: ProposalCheck[]): Promise<ProposalVerdict[]> {
-  const ex = await CodeExecutor.start({ mode, workers: 1, warn: () => {} });
-  try {
-    // One at a time: every task runs on the one worker after the one before it.
-    const out: ProposalVerdict[] = [];
-    for (const c of batch) out.push((await validateAll(ex, [c]))[0]);
-    return out;
-  } finally {
-    await ex.close();
-  }
-}
-
 test("raw memory - a program that rewrites memory through numpy affects neither the next task nor its own verdict, in either mode", { timeout: 120_000 }, async () => {
   const batch = [triplet(NAMED, "0"), NEXT, PROBE, triplet(DYNAMIC, "0"), NEXT, PROBE];
-  const pooled = await run("pooled", batch);
-  const strict = await run("strict", batch);
+  const pooled = await validateOneByOne("pooled", batch);
+  const strict = await validateOneByOne("strict", batch);
   // Its own process is corrupted (200 reads 201 there), and that is all it reached.
   assert.deepEqual(pooled[0].outputs, ["201"], verdictKey(pooled[0]));
   assert.deepEqual(pooled[3].outputs, ["201"], verdictKey(pooled[3]));
@@ -72,8 +60,8 @@ test("raw memory - ordinary numpy programs and the seed pairs that import numpy 
   const seeds = loadSeedPairs().filter((p) => /\bnumpy\b/.test(p.program));
   assert.ok(seeds.length >= 10, `only ${seeds.length} numpy seed pairs: is ../shared/azr-seeds complete?`);
   const batch = [...ORDINARY, ...seeds.map((p) => triplet(p.program, p.input))];
-  const pooled = await run("pooled", batch);
-  const strict = await run("strict", batch);
+  const pooled = await validateOneByOne("pooled", batch);
+  const strict = await validateOneByOne("strict", batch);
   assert.deepEqual(differingVerdicts(pooled, strict).map((i) => `${i}: ${verdictKey(pooled[i])} vs ${verdictKey(strict[i])}`), []);
   assert.deepEqual(pooled.slice(0, 4).map((v) => v.outputs), [["6"], ["[1, 2, 3]"], ["2.0"], [pooled[3].outputs?.[0]]]);
   assert.equal(pooled[0].reason, "valid");
@@ -95,7 +83,7 @@ test("raw memory - native code is judged by its file: a denied extension under a
     triplet(load(copy, "_lzma"), "0"), // a harmless module, but any bytes could stand in that file
   ];
   for (const mode of ["pooled", "strict"] as const) {
-    const vs = await run(mode, batch);
+    const vs = await validateOneByOne(mode, batch);
     assert.deepEqual(vs.map((v) => [v.reason, /denied/.test(v.message ?? "")]), [["exception", true], ["exception", true]], `${mode}: ${vs.map(verdictKey).join(" ")}`);
   }
 });

@@ -4,9 +4,11 @@ Covers: the address-space, core, file-size, descriptor and process limits (repor
 parent, which refuses to run without them), and the audit hook that, while a task runs, denies
 process creation, sockets, ctypes, frame introspection (so the task cannot walk into the
 worker's locals), opens of /proc and friends or relative paths, writes outside the scratch
-directory, new audit hooks and imports of raw-power modules. Not: the OS sandbox (bubblewrap,
+directory, new audit hooks, imports of raw-power modules, and code objects made from anything but
+source (unmarshalled task bytes, code.__new__). Not: the OS sandbox (bubblewrap,
 started by the parent) nor the check after the task (integrity.py).
 """
+import io
 import os
 import resource
 import sys
@@ -62,10 +64,15 @@ def install_audit_hook(scratch, limits):
     """Install the hook; returns `state`, whose state[0] is True while task code runs, state[1]
     is set when the hook refused a raw-memory module to task code (the task must then be re-run
     by the zygote), and state[2] is True in the zygote and its children, the only processes
-    where those modules may load (zygote.py). It lives only in the caller's
+    where those modules may load (zygote.py); state[3] holds the marshal bytes of the arguments
+    the task window is building (running.py), the only marshal data it may load besides the .pyc
+    files of lazy imports. It lives only in the caller's
     frame and the hook's closure, neither reachable from task code (frame access is denied)."""
-    state = [False, False, False]
-    _type, _realpath = type, os.path.realpath
+    state = [False, False, False, None]
+    _type, _realpath, _open_code = type, os.path.realpath, io.open_code
+    # The last .pyc the task window opened from outside the scratch directory: importlib reads
+    # one and unmarshals its body right away (see "marshal.loads" below).
+    trusted_pyc = [None]
     _scratch_dir = scratch + "/"
     nproc_enforced = "nproc" in limits
 
@@ -94,7 +101,26 @@ def install_audit_hook(scratch, limits):
                 raise PermissionError("sandbox: open of %s denied" % p)
             if writing and not (real == scratch or real.startswith(scratch + "/")):
                 raise PermissionError("sandbox: write outside the scratch directory denied")
+            if p.endswith(".pyc") and not writing and not real.startswith(_scratch_dir):
+                trusted_pyc[0] = real
             return
+        if event == "marshal.loads":
+            # Unmarshalled data may hold code objects, and CPython never checks bytecode: one
+            # built from the task's bytes (LOAD_CONST/LOAD_FAST past their tuples) reads and
+            # writes any address, and could rewrite this worker. So inside the task window only
+            # the arguments' bytes (state[3], made by static.parse_call from literals) and the
+            # body of a .pyc that importlib just read from outside the writable scratch directory
+            # (a module imported lazily) are unmarshalled. args[0] is a fresh exact bytes copy
+            # ("y#"), so == runs no task code.
+            data = args[0]
+            if data == state[3]:
+                return
+            path, trusted_pyc[0] = trusted_pyc[0], None
+            if path is not None:
+                with _open_code(path) as fh:
+                    if fh.read()[16:] == data:
+                        return
+            raise PermissionError("sandbox: marshal.loads denied (task code may not unmarshal data: a code object in it would run unchecked bytecode)")
         if event in ("os.remove", "os.rmdir", "os.mkdir"):
             p = args[0]
             if _type(p) is not str or not _realpath(p).startswith(scratch + "/"):

@@ -20,7 +20,7 @@ DENIED_EVENTS = frozenset((
     "sys._current_exceptions", "sys.setprofile", "sys.settrace", "gc.get_objects",
     "gc.get_referrers", "gc.get_referents", "fcntl.fcntl", "fcntl.ioctl", "fcntl.flock",
     "fcntl.lockf", "sys.unraisablehook", "cpython.run_command", "cpython.run_file",
-    "cpython.PyInterpreterState_Clear", "code.__new__", "function.__new__", "setopencodehook",
+    "cpython.PyInterpreterState_Clear", "code.__new__", "function.__new__", "marshal.load", "setopencodehook",
     "webbrowser.open", "ftplib.connect", "http.client.connect", "urllib.Request",
     "smtplib.connect", "poplib.connect", "imaplib.open", "nntplib.connect", "telnetlib.Telnet.open",
 ))

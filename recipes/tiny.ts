@@ -36,7 +36,7 @@ export const recipe: RecipeOverrides = {
     references: 3, // K ≈ 3 keeps the compact proposer prompt short
     inductionInputs: 6, // N even: 3 shown / 3 hidden
     nSamples: 4, // n ≥ 2 keeps learnability informative; 4 → r_prop ∈ {0.25, 0.5, 0.75}
-    steps: 120, // ~12.5 s a step with the learnability samples trained (microBatch 4): ≈ 27 min (README: the measured make selfplay)
+    steps: 120, // measured 2026-11-27: make selfplay 25.4 min on idle cores (~12.5 s a step, seeding and the eval every 5 steps included)
     // azr option (off in every other recipe, as the reference): the n = 4 learnability samples of every valid
     // proposal are trained as solver responses too, ~5× the solver's data a step for no extra generation.
     // Measured 2026-11-27 on the 1,189-task-a-type held-out set (paired change d/a/i, points): 120 steps with it

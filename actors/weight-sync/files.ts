@@ -1,5 +1,5 @@
 /**
- * The shared-memory weight files of one run on one host: `<shm>/azr-weights-<run id>[-<role>]/`,
+ * The shared-memory weight files of one run on one host: `<shm>/azr-weights-<run id>[-<role>][-<pid>-<n>]/`,
  * one safetensors file per published version.
  *
  * Covers: a reader never sees a partial file (written under a dot-name, renamed into place), the
@@ -25,12 +25,43 @@ process.once("exit", () => {
   for (const d of live) rmSync(d, { recursive: true, force: true });
 });
 
+let opened = 0;
+
+/** `<base>-<pid>-<n>` folders whose process is gone (a crash skips dispose and the exit handler). */
+function removeDeadProcessFolders(root: string, base: string, log?: (line: string) => void): void {
+  const own = new RegExp(`^${base}-(\\d+)-\\d+$`);
+  for (const name of existsSync(root) ? readdirSync(root) : []) {
+    const pid = Number(own.exec(name)?.[1]);
+    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    rmSync(join(root, name), { recursive: true, force: true });
+    log?.(`weight sync: removed ${join(root, name)}, left by process ${pid} of this run, which is gone`);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by another user
+  }
+}
+
 export class WeightFiles {
   readonly dir: string;
 
-  /** Opens the run's folder, removing what a crashed incarnation of the same run left in it. */
-  constructor(runId: string, role: string, log?: (line: string) => void) {
-    this.dir = join(shmRoot(log), `azr-weights-${safeRunId(runId)}${role ? `-${role}` : ""}`);
+  /**
+   * Opens the run's folder, removing what a crashed incarnation of the same run left in it.
+   * `perProcess`: a folder of this object's own (`-<pid>-<n>` appended), for roles of which a host
+   * runs several at once — rollout replicas download into their reader folders concurrently, and a
+   * shared folder would be wiped by the next replica's start under the first one's download. Such
+   * folders of processes that no longer exist are the crashed leftovers removed here.
+   */
+  constructor(runId: string, role: string, log?: (line: string) => void, perProcess = false) {
+    const base = `azr-weights-${safeRunId(runId)}${role ? `-${role}` : ""}`;
+    const root = shmRoot(log);
+    if (perProcess) removeDeadProcessFolders(root, base, log);
+    this.dir = join(root, perProcess ? `${base}-${process.pid}-${++opened}` : base);
     if (existsSync(this.dir)) {
       const stale = readdirSync(this.dir);
       rmSync(this.dir, { recursive: true, force: true });

@@ -59,7 +59,8 @@ export class WeightLoader {
     } else if (h.transport === "shm") {
       await put.file(checkedFile(h));
     } else if (h.transport === "object-store") {
-      const files = (this.#files ??= new WeightFiles(this.runId, "reader", this.o.log));
+      // A folder per loader: several rollout replicas of one run may download on this host at once.
+      const files = (this.#files ??= new WeightFiles(this.runId, "reader", this.o.log, true));
       if (!this.#bucket) {
         this.#bucket = WeightBucket.open(this.runId, this.o.nats);
         this.#bucket.catch(() => (this.#bucket = undefined));

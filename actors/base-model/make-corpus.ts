@@ -68,7 +68,8 @@ export interface CorpusStats {
   seconds: number;
 }
 
-function progress(log: MakeCorpusOptions["log"], label: string, unit = "programs") {
+/** A progress callback: a line every half second (and at the end) with the rate and ETA. */
+export function progress(log: MakeCorpusOptions["log"], label: string, unit = "programs") {
   const t0 = performance.now();
   let last = 0;
   return (done: number, total: number, kept: number) => {
@@ -174,13 +175,20 @@ export function summary(s: CorpusStats): string {
     `corpus: ${s.examples} examples, ${(s.chars / 1e6).toFixed(2)} M chars (${pct(s.answerChars / s.chars)} answer), ${s.tokenizer.tokens} tokens`,
     `tokenizer: vocab ${s.tokenizer.vocabSize}, ${s.tokenizer.charsPerToken.toFixed(2)} chars/token, round trip exact (${s.tokenizer.hfChecked} texts also through @huggingface/tokenizers)`,
     "held-out trivial baselines (accuracy [95% bootstrap]):",
+    ...baselineLines(s.baselines),
   ];
+  return lines.join("\n");
+}
+
+/** One line per baseline and task type: accuracy [95% bootstrap] (correct/total). */
+export function baselineLines(baselines: BaselineReport): string[] {
+  const lines: string[] = [];
   for (const b of ["constant", "copy"] as const)
     for (const t of ["deduction", "abduction", "induction"] as const) {
-      const a = s.baselines[b][t];
+      const a = baselines[b][t];
       lines.push(`  ${b.padEnd(8)} ${t.padEnd(9)} ${pct(a.accuracy).padStart(6)} [${pct(a.low)}, ${pct(a.high)}] (${a.correct}/${a.total})`);
     }
-  return lines.join("\n");
+  return lines;
 }
 
 async function main(): Promise<void> {

@@ -23,6 +23,7 @@ import { dedupeBySource, heldOutTasks, withoutHeldOut } from "../../azr/corpus/h
 import { generatePrograms } from "../../azr/corpus/programs.ts";
 import { executePrograms } from "./execute.ts";
 import { scoreBaselines, type BaselineReport } from "./heldout.ts";
+import { baselineLines, progress } from "./make-corpus.ts";
 import { startPairRunner, type RunnerKind } from "./runners.ts";
 
 export interface MakeHeldOutOptions {
@@ -77,16 +78,8 @@ export async function makeHeldOut(o: MakeHeldOutOptions): Promise<HeldOutStats> 
   mkdirSync(o.out, { recursive: true });
   const runner = await startPairRunner(o.runner ?? "executor", { workers: o.workers });
   try {
-    let last = 0;
     const generated = generatePrograms({ seed: o.evalSeed, count: o.evalPrograms });
-    const executed = await executePrograms(generated, runner, {
-      seed: o.evalSeed,
-      onProgress: (done, total) => {
-        if (done !== total && performance.now() - last < 2000) return;
-        last = performance.now();
-        log?.(`held-out: ${done}/${total} programs run`);
-      },
-    });
+    const executed = await executePrograms(generated, runner, { seed: o.evalSeed, onProgress: progress(log, "held-out") });
     const unique = dedupeBySource(executed.executed);
     // The reverse of make-corpus's filter: the model is fixed, so held-out programs it saw are the ones to drop.
     const unseen = withoutHeldOut(unique.kept, train);
@@ -118,12 +111,7 @@ async function main(): Promise<void> {
     .help()
     .parse();
   const s = await makeHeldOut({ out: argv.out, pretraining: argv.pretraining, evalSeed: argv["eval-seed"], evalPrograms: argv["eval-programs"], workers: argv.workers, runner: argv.runner });
-  const lines = [`held-out tasks: ${JSON.stringify(s.heldOutTasks)}; programs dropped: ${s.removedDuplicates} duplicates, ${s.removedForOverlap} seen in pretraining`];
-  for (const b of ["constant", "copy"] as const)
-    for (const t of ["deduction", "abduction", "induction"] as const) {
-      const a = s.baselines[b][t];
-      lines.push(`  ${b.padEnd(8)} ${t.padEnd(9)} ${(100 * a.accuracy).toFixed(1)}% [${(100 * a.low).toFixed(1)}, ${(100 * a.high).toFixed(1)}] (${a.correct}/${a.total})`);
-    }
+  const lines = [`held-out tasks: ${JSON.stringify(s.heldOutTasks)}; programs dropped: ${s.removedDuplicates} duplicates, ${s.removedForOverlap} seen in pretraining`, ...baselineLines(s.baselines)];
   process.stdout.write(lines.join("\n") + `\nwritten to ${argv.out} in ${s.seconds.toFixed(1)} s\n`);
 }
 

@@ -49,6 +49,30 @@ def _take_frame(buf):
     return msgpack.unpackb(b[4:4 + n], raw=False)
 
 
+def _read_frame(fd, buf, alive, read, select_, sleep):
+    """The next frame from non-blocking fd (buf[0] keeps what follows it), or None once alive()
+    says the other side is gone; asked every half second, and on end-of-file (no writer: the
+    zygote is gone, or has not opened its end yet — the zygote itself holds the write end of its
+    jobs pipe, so it never sees one). read/select_/sleep: the caller's captured references."""
+    while True:
+        if _has_frame(buf):
+            return _take_frame(buf)
+        if not select_([fd], [], [], 0.5)[0]:
+            if not alive():
+                return None
+            continue
+        try:
+            chunk = read(fd, 1 << 20)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            if not alive():
+                return None
+            sleep(0.0005)
+            continue
+        buf[0] += chunk
+
+
 def make_worker_frames(jobs_w, results_r, alive):
     """The worker's (send, recv): each frame re-opens its end through /proc/self/fd, never
     blocking (the zygote holds both ends of both pipes, so an open succeeds while it lives and
@@ -91,23 +115,7 @@ def make_worker_frames(jobs_w, results_r, alive):
         """The next frame, or None when the zygote is gone."""
         r = _os_open(rpath, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         try:
-            while True:
-                if _has_frame(buf):
-                    return _take_frame(buf)
-                if not _select([r], [], [], 0.5)[0]:
-                    if not alive():
-                        return None
-                    continue
-                try:
-                    chunk = _os_read(r, 1 << 20)
-                except BlockingIOError:
-                    continue
-                if not chunk:  # no writer: the zygote is gone, or has not opened its end yet
-                    if not alive():
-                        return None
-                    _sleep(0.0005)
-                    continue
-                buf[0] += chunk
+            return _read_frame(r, buf, alive, _os_read, _select, _sleep)
         finally:
             _os_close(r)
 
@@ -119,7 +127,7 @@ def make_zygote_frames(jobs_r, jobs_w, results_r, results_w, alive):
     task code; its children close them): holding the jobs pipe's write end means no end-of-file
     between the worker's frames, holding the results pipe's read end means its writes never fail
     before the worker reads. Every wait asks alive() each half second."""
-    _os_read, _os_write, _select, _len = os.read, os.write, select.select, len
+    _os_read, _os_write, _select, _sleep, _len = os.read, os.write, select.select, time.sleep, len
     _packb = msgpack.packb
     buf = [b""]
 
@@ -136,18 +144,7 @@ def make_zygote_frames(jobs_r, jobs_w, results_r, results_w, alive):
         return True
 
     def recv():
-        while True:
-            if _has_frame(buf):
-                return _take_frame(buf)
-            if not _select([jobs_r], [], [], 0.5)[0]:
-                if not alive():
-                    return None
-                continue
-            try:
-                chunk = _os_read(jobs_r, 1 << 20)
-            except BlockingIOError:
-                continue
-            buf[0] += chunk
+        return _read_frame(jobs_r, buf, alive, _os_read, _select, _sleep)
 
     return send, recv
 

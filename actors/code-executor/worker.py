@@ -9,7 +9,7 @@ this file wires the modules of azr_worker/ together in start-up order and serves
   running    one task in this process (the task window), trusted imports before it
   integrity  the snapshot of this process and the check after every pooled task
   strict     one task in a forked child, killed on the wall clock
-  zygote     the helper that alone loads raw-memory modules (numpy) and forks a child per such job
+  zygote     the helper that alone loads numpy, sympy & co (policy.ZYGOTE_MODULES), a child per such job
 
 Not: verdicts. This process may have run hostile code, so it only reports observations (repr
 text, exception names, exit codes); the trusted Node side parses the literals and decides
@@ -55,7 +55,7 @@ import _signal
 from azr_worker.channel import lock_channel, make_channel, read_startup_frame
 from azr_worker.guard import install_audit_hook, set_limits
 from azr_worker.integrity import make_integrity, safe_getsignal
-from azr_worker.policy import ADOPTABLE_MODULES, EXIT_POLLUTED, EXIT_PROTOCOL, RAW_MEMORY_MODULES
+from azr_worker.policy import ADOPTABLE_MODULES, EXIT_POLLUTED, EXIT_PROTOCOL, ZYGOTE_MODULES
 from azr_worker.running import make_adopt_imports, make_clean_scratch, make_run_task
 from azr_worker.strict import make_run_strict
 from azr_worker.zygote import make_run_raw, make_zygote_fds
@@ -100,10 +100,10 @@ def main():
 
     def serve_zygote(z_recv, z_send):
         """The zygote's loop (zygote.py): every job adopted here and run in a forked child. The
-        raw-memory libraries are adopted first, whatever the job names, so a task that reaches
+        zygote-only libraries are adopted first, whatever the job names, so a task that reaches
         numpy through __import__ or importlib finds it loaded, as one that names it does: the
         verdict depends on neither the route nor the jobs before it."""
-        adopt_imports({"code": "\n".join("import " + m for m in sorted(RAW_MEMORY_MODULES & ADOPTABLE_MODULES))})
+        adopt_imports({"code": "\n".join("import " + m for m in sorted(ZYGOTE_MODULES & ADOPTABLE_MODULES))})
         while True:
             msg = z_recv()
             if msg is None:
@@ -138,7 +138,7 @@ def main():
 def serve(recv, send, run_task, run_strict, run_raw, integrity, clean_scratch, scratch, all_signals, adopt_imports, state):
     """The request loop: jobs in, one result frame per job out.
 
-    A job whose import lines name a raw-memory module (policy.RAW_MEMORY_MODULES) runs in a child
+    A job whose import lines name a zygote-only module (policy.ZYGOTE_MODULES) runs in a child
     of the zygote, in either mode; one that reaches such a module any other way, in-process or in
     a strict child of ours, is refused it by the audit hook (state[1]) and, once this process is
     known clean, run again in a child of the zygote. Either way nothing it does to memory outlives
@@ -174,7 +174,7 @@ def serve(recv, send, run_task, run_strict, run_raw, integrity, clean_scratch, s
                 if _listdir(scratch):
                     clean_scratch()
                 _sigmask(signal.SIG_UNBLOCK, all_signals)
-                if state[1]:  # the hook refused it a raw-memory module: its in-process run does not count
+                if state[1]:  # the hook refused it a zygote-only module: its in-process run does not count
                     state[1] = False
                     obs = run_raw(job)
                     if _listdir(scratch):

@@ -1,8 +1,7 @@
 /**
  * The pooled worker's integrity check (azr_worker/integrity.py), run in the real Python without
- * the sandbox: with numpy loaded the dict version tags are read by one numpy gather instead of the
- * bytes join, and the check must find the same changes either way — a patched module, a patched
- * class whatever its metaclass, patched builtins — and nothing when nothing changed.
+ * the sandbox: the dict version tags it reads must find a patched module, a patched class
+ * whatever its metaclass, patched builtins — and nothing when nothing changed.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -17,8 +16,6 @@ const WORKER_DIR = fileURLToPath(new URL("../../actors/code-executor/", import.m
 const PY = String.raw`
 import builtins, collections.abc, fractions, io, json, os, sys
 sys.path.insert(0, sys.argv[1])
-if sys.argv[2] == "numpy":
-    import numpy
 from azr_worker.integrity import make_integrity
 
 def main():
@@ -44,11 +41,9 @@ def main():
 os.write(1, json.dumps(main()).encode())
 `;
 
-for (const mode of ["numpy", "plain"] as const) {
-  test(`integrity - ${mode}: the tag reader finds a patched module, class (any metaclass) and builtins, and nothing else`, () => {
-    const got = JSON.parse(execFileSync(findPython().path, ["-c", PY, WORKER_DIR, mode], { env: { ...process.env, PYTHONHASHSEED: "0", OPENBLAS_NUM_THREADS: "1" } }).toString());
-    assert.equal(got.reader, mode === "numpy" ? "gather" : "join");
-    // -1: unchanged; 0: "modules" (a module's or a class's dict); 1: "builtins".
-    assert.deepEqual(got.codes, [-1, 0, 0, 0, 1, -1]);
-  });
-}
+test("integrity: the tag reader finds a patched module, class (any metaclass) and builtins, and nothing else", () => {
+  const got = JSON.parse(execFileSync(findPython().path, ["-c", PY, WORKER_DIR], { env: { ...process.env, PYTHONHASHSEED: "0" } }).toString());
+  assert.equal(got.reader, "join");
+  // -1: unchanged; 0: "modules" (a module's or a class's dict); 1: "builtins".
+  assert.deepEqual(got.codes, [-1, 0, 0, 0, 1, -1]);
+});

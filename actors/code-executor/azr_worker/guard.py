@@ -15,7 +15,7 @@ import sys
 import _thread
 
 from .policy import (DENIED_EVENTS, DENIED_MODULES, DENIED_PREFIXES, DENIED_WITHOUT_NPROC, FRAME_ATTRS,
-                     PROC_OPEN_DENIED, RAW_MEMORY_MODULES, SETATTR_DENIED, WRITE_FLAGS)
+                     PROC_OPEN_DENIED, SETATTR_DENIED, WRITE_FLAGS, ZYGOTE_MODULES)
 
 
 def set_limits(memory_bytes):
@@ -62,7 +62,7 @@ def set_limits(memory_bytes):
 
 def install_audit_hook(scratch, limits):
     """Install the hook; returns `state`, whose state[0] is True while task code runs, state[1]
-    is set when the hook refused a raw-memory module to task code (the task must then be re-run
+    is set when the hook refused a zygote-only module to task code (the task must then be re-run
     by the zygote), and state[2] is True in the zygote and its children, the only processes
     where those modules may load (zygote.py); state[3] holds the marshal bytes of the arguments
     the task window is building (running.py), the only marshal data it may load besides the .pyc
@@ -147,9 +147,9 @@ def install_audit_hook(scratch, limits):
             for n in file_names:
                 if n in DENIED_MODULES or (n in DENIED_WITHOUT_NPROC and not nproc_enforced):
                     raise PermissionError("sandbox: import of %s denied" % n)
-            if not state[2] and (top in RAW_MEMORY_MODULES or not RAW_MEMORY_MODULES.isdisjoint(file_names)):
+            if not state[2] and (top in ZYGOTE_MODULES or not ZYGOTE_MODULES.isdisjoint(file_names)):
                 state[1] = True
-                raise PermissionError("sandbox: %s needs a fresh process (raw memory access)" % name)
+                raise PermissionError("sandbox: %s loads only in a fresh process (policy.ZYGOTE_MODULES)" % name)
             return
         if event == "object.__getattr__":
             if args[1] in FRAME_ATTRS:

@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import _thread
-from types import ModuleType as _ModuleType
 
 import _signal
 
@@ -44,11 +43,9 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
 
     def module_dicts():
         """Every module's dict and every heap class's, each once. A class is found in every module
-        that imports it (sympy's Basic in hundreds): taken once per class, the list checked after
-        each task is shorter (once sympy and numpy are adopted: 2,486 dicts of modules and classes,
-        where listing a class per module that holds it gave 3,113 even without the ~610
-        classes of other metaclasses) and checks no less: a dict listed twice can only be found
-        changed twice."""
+        that imports it (typing's Generic in dozens): taken once per class, the list checked after
+        each task is shorter (~550 dicts in a pooled worker) and checks no less: a dict listed
+        twice can only be found changed twice."""
         out, seen = [], set()
         for m in _list(sys_mod.modules.values()):
             d = _getattr(m, "__dict__", None)
@@ -84,39 +81,19 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
 
     version_cell = dict_version_cells()
     # All tags gathered as one bytes string: b"".join copies each 8-byte view at C speed with no
-    # int object per dict, then one memcmp — 2–2.5× cheaper than reading each cell's .value, which
-    # matters once a library such as sympy is adopted (~2,500 dicts checked after every task).
+    # int object per dict, then one memcmp — 2–2.5× cheaper than reading each cell's .value (~15 us
+    # for a pooled worker's ~550 dicts; sympy's would add ~1,900, which is why it loads only in the
+    # zygote: policy.LARGE_MODULES).
     _join_tags, _memoryview = b"".join, memoryview
 
     def tag_reader(real_dicts):
-        """() -> the version tag of every dict, 8 bytes each in list order; None without tags.
-
-        Where numpy is loaded already (adopted for a program), one fancy-indexing gather over a
-        read-only view of this process's memory reads them all: ~7 us for 2,438 dicts against
-        ~70 us for the join, whose cost is the buffer protocol per item. It must give the join's
-        bytes when built, or the join is used."""
+        """() -> the version tag of every dict, 8 bytes each in list order; None without tags."""
         if not version_cell:
             return None
         cells = [_memoryview(version_cell(d)) for d in real_dicts]
 
         def join():
             return _join_tags(cells)
-        np = sys_mod.modules.get("numpy")
-        if _type(np) is not _ModuleType or not real_dicts:
-            return join
-        try:
-            addrs = [_id(d) + DICT_VERSION_OFFSET for d in real_dicts]
-            lo = min(addrs) & ~7
-            words = np.asarray(_RawWords(lo, ((max(addrs) - lo) >> 3) + 1))
-            idx = np.array([(a - lo) >> 3 for a in addrs], dtype=np.intp)
-            idx.flags.writeable = False
-
-            def gather():
-                return words[idx].tobytes()
-            if gather() == join():
-                return gather
-        except Exception:
-            pass
         return join
 
     def env_ids():
@@ -221,15 +198,6 @@ def make_integrity(p_in, p_out, in_id, out_id, scratch, std_streams, signals, si
 
 
 DICT_VERSION_OFFSET = 24  # PyDictObject.ma_version_tag in CPython 3.11 (checked by dict_version_cells)
-
-
-class _RawWords:
-    """numpy's array interface to n native 8-byte words of this process's memory from address lo,
-    read-only and without a copy (only the snapshotted dicts' tags are ever read through it)."""
-
-    def __init__(self, lo, n):
-        self.__array_interface__ = {"data": (lo, True), "shape": (n,), "version": 3,
-                                    "typestr": ("<" if sys.byteorder == "little" else ">") + "u8"}
 
 
 def dict_version_cells():

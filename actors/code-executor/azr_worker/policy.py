@@ -47,6 +47,14 @@ DENIED_WITHOUT_NPROC = frozenset(("subprocess", "_posixsubprocess", "multiproces
 # Checked on this Python: sympy, mpmath and the rest of ADOPTABLE_MODULES load neither; `array`
 # and `struct` only expose buffers with bounds; mmap.__new__ and ctypes.* are denied events.
 RAW_MEMORY_MODULES = frozenset(("numpy", "scipy", "cffi", "_cffi_backend"))
+# Libraries too large for a process that checks its integrity after every task: sympy (with
+# mpmath) brings ~1,900 classes whose dicts that check would then read after every task — 74 us,
+# a fifth of a pooled task's CPU (measured on the seed pairs: 0.41 -> 0.29 ms a task without
+# them) — while 0.3% of the seed tasks use it. They run where the raw-memory modules run, in a
+# child of the zygote, whose fork (~1 ms) only those tasks pay.
+LARGE_MODULES = frozenset(("sympy", "mpmath"))
+# What loads only in the zygote and its children: never in a process that runs tasks in-process.
+ZYGOTE_MODULES = RAW_MEMORY_MODULES | LARGE_MODULES
 # Reads that hand out a frame (from which f_back/f_locals reach this module's locals).
 FRAME_ATTRS = frozenset(("tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code"))
 # Writes that would change code we run after the task (or a class's ancestry).
@@ -65,11 +73,11 @@ ADOPTABLE_MODULES = frozenset((
     "fractions", "decimal", "operator", "unicodedata", "contextlib", "weakref", "graphlib", "io",
 ))
 
-# Submodules a library imports lazily the first time a task uses some of its functions: the task
-# then changes the package's dict, the integrity check finds that (rightly) and the worker is
-# replaced, and its successor pays the library's import again (~0.5 s of CPU for sympy). Adopting
-# them together with their library keeps the worker. Found on the seeds (all 17,572 pairs): these
-# were the only lazy imports, and they cost 3 worker replacements per pass.
+# Submodules a library imports lazily the first time a task uses some of its functions: adopted
+# with their library, so the zygote's children do not each pay for importing them again (and a
+# library adopted in a pooled worker is not found changed by the integrity check, which replaced
+# the worker: 3 replacements a pass over the seeds when sympy still ran in-process). Found on the
+# seeds (all 17,572 pairs): these were the only lazy imports.
 ADOPT_WITH = {
     "sympy": ("sympy.sets.setexpr", "sympy.combinatorics", "sympy.tensor.tensor"),
 }

@@ -25,16 +25,16 @@ import _thread
 
 import _signal
 
-from .policy import ADOPT_WITH, ADOPTABLE_MODULES, CACHE_SIZE, EXIT_POLLUTED, RAW_MEMORY_MODULES
+from .policy import ADOPT_WITH, ADOPTABLE_MODULES, CACHE_SIZE, EXIT_POLLUTED, ZYGOTE_MODULES
 from .static import NotLiteral, arity_error, find_banned, literal_kind, may_hit_banned, parse_call
 
 IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([A-Za-z_][\w.]*)[ \t]+import\b|import[ \t]+([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*))", re.M)
 
 
 def make_adopt_imports(refresh_snapshot, raw_ok):
-    """adopt_imports(job) -> whether the job's import lines name a raw-memory module. Those are
+    """adopt_imports(job) -> whether the job's import lines name a zygote-only module. Those are
     adopted only where raw_ok[0] is True (the zygote, which never runs a task in-process); a
-    worker that runs tasks in-process never loads them (policy.RAW_MEMORY_MODULES)."""
+    worker that runs tasks in-process never loads them (policy.ZYGOTE_MODULES)."""
     sys_mod = sys
     _gc_collect, _gc_freeze = gc.collect, gc.freeze
 
@@ -53,7 +53,7 @@ def make_adopt_imports(refresh_snapshot, raw_ok):
                 names.add(m.group(1).split(".")[0])
             else:
                 names.update(part.strip().split(".")[0] for part in m.group(2).split(","))
-        raw = not names.isdisjoint(RAW_MEMORY_MODULES)
+        raw = not names.isdisjoint(ZYGOTE_MODULES)
         if raw and not raw_ok[0]:
             return True  # run in the zygote's child; nothing of this job is adopted here
         new = [n for n in sorted(names) if n in ADOPTABLE_MODULES and n not in sys_mod.modules]

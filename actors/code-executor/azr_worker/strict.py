@@ -71,8 +71,8 @@ def make_run_strict(prepare, run_prepared, limits, close_in_child, state, debug,
                     _setrlimit(resource.RLIMIT_NPROC, (0, 0))
                 obs = run_prepared(job, prepared)
                 if state[1]:
-                    # The hook refused the task a raw-memory module (only the zygote's children
-                    # may load one): the worker runs it again there, with numpy adopted, so the
+                    # The hook refused the task a zygote-only module (only the zygote's children
+                    # may load one): the worker runs it again there, with those adopted, so the
                     # verdict does not depend on which process forked the child.
                     obs = {"id": job["id"], "rerun": "raw"}
                 data = _packb(obs, use_bin_type=True)

@@ -1,8 +1,9 @@
-"""The raw-memory helper ("zygote"): a child of the worker that adopts numpy and the other
-policy.RAW_MEMORY_MODULES and runs every job whose import lines name one in a fresh child of its
-own. Those modules let task code read and write any address with no audit event, so they must
-never load in a process that runs tasks in-process (the pooled worker): whatever a task does to
-memory has to die with its process. The zygote itself never runs task code; it is to such jobs
+"""The helper ("zygote"): a child of the worker that adopts numpy, sympy and the rest of
+policy.ZYGOTE_MODULES and runs every job whose import lines name one in a fresh child of its
+own. The raw-memory ones let task code read and write any address with no audit event, so they
+must never load in a process that runs tasks in-process (the pooled worker): whatever a task does
+to memory has to die with its process; the large ones would make the pooled worker's integrity
+check read ~1,900 more class dicts after every task. The zygote itself never runs task code; it is to such jobs
 what the worker is to strict ones (a warm parent that forks), and it pays numpy's import once
 instead of once per task (~0.1-0.5 s here, against a fork's few ms).
 

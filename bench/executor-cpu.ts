@@ -1,11 +1,12 @@
 /**
  * CPU cost per task of pooled validation, Node side and worker side apart: a figure that holds on
  * a busy machine, where tasks/s does not (issue 10's throughput goal is CPU per task in the end).
- * Node: process.cpuUsage() around validateProposals over the seed pairs. Workers: utime+stime of
- * every Python under our bwrap sandboxes (/proc/<pid>/task/<pid>/children, two levels down),
- * polled every 20 ms with the highest figure kept per pid, so a worker replaced mid-run counts up
- * to its last poll (its reaped time never reaches us: the sandbox's own init reaps it). The
- * polling's own CPU is taken out of Node's figure.
+ * Node: process.cpuUsage() around validateProposals over the seed pairs. Workers: the CPU of
+ * every Python under our bwrap sandboxes (/proc/<pid>/task/<pid>/children, two levels down) and
+ * of its zygote (one more level), each with the time of the children it reaped (strict-mode and
+ * zygote task children: utime+stime+cutime+cstime), polled every 20 ms with the highest figure
+ * kept per pid, so a worker replaced mid-run counts up to its last poll (its reaped time never
+ * reaches us: the sandbox's own init reaps it). The polling's own CPU is taken out of Node's figure.
  *
  *   node --import tsx bench/executor-cpu.ts [--limit N] [--workers N]
  */
@@ -28,7 +29,7 @@ function children(pid: number): number[] {
   }
 }
 
-/** Highest utime+stime seen per worker Python (bwrap → bwrap init → python). */
+/** Highest utime+stime+cutime+cstime seen per worker Python (bwrap → bwrap init → python) and per zygote (its child). */
 const workerCpu = new Map<number, number>();
 let pollUs = 0;
 function poll(): void {
@@ -36,12 +37,15 @@ function poll(): void {
   for (const outer of children(process.pid)) {
     for (const init of children(outer)) {
       for (const py of children(init)) {
-        try {
-          const st = readFileSync(`/proc/${py}/stat`, "utf8");
-          const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
-          const ms = (Number(f[11]) + Number(f[12])) * TICK_MS; // fields 14, 15: utime, stime
-          if (ms > (workerCpu.get(py) ?? 0)) workerCpu.set(py, ms);
-        } catch { /* gone */ }
+        for (const pid of [py, ...children(py)]) {
+          try {
+            const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+            const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+            // fields 14-17: utime, stime, cutime, cstime (the last two: children it reaped)
+            const ms = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * TICK_MS;
+            if (ms > (workerCpu.get(pid) ?? 0)) workerCpu.set(pid, ms);
+          } catch { /* gone */ }
+        }
       }
     }
   }

@@ -56,7 +56,7 @@ from azr_worker.channel import lock_channel, make_channel, read_startup_frame
 from azr_worker.guard import install_audit_hook, set_limits
 from azr_worker.integrity import make_integrity, safe_getsignal
 from azr_worker.policy import ADOPTABLE_MODULES, EXIT_POLLUTED, EXIT_PROTOCOL, ZYGOTE_MODULES
-from azr_worker.running import make_adopt_imports, make_clean_scratch, make_run_task
+from azr_worker.running import make_adopt_imports, make_run_task, make_tidy_scratch
 from azr_worker.strict import make_run_strict
 from azr_worker.zygote import make_run_raw, make_zygote_fds
 
@@ -87,7 +87,7 @@ def main():
     helpers, raw_ok = [0], [False]
     close_in_child = [p_in, p_out]
     run_strict, reap_children, forget_children = make_run_strict(prepare, run_prepared, limits, close_in_child, state, debug, helpers)
-    clean_scratch = make_clean_scratch(scratch)
+    tidy_scratch = make_tidy_scratch(scratch)
     zygote_fds = make_zygote_fds()  # before the integrity snapshot: the fd set stays as it is
 
     if not debug:  # debugging aid: AZR_WORKER_STDERR keeps stderr to the parent
@@ -124,7 +124,7 @@ def main():
     send({"t": "ready", "pid": os.getpid(), "uid": os.getuid(), "limits": limits,
           "python": sys.version.split()[0], "hashSeed": os.environ.get("PYTHONHASHSEED")})
     try:
-        serve(recv, send, run_task, run_strict, run_raw, integrity, clean_scratch, scratch, all_signals, adopt_imports, state)
+        serve(recv, send, run_task, run_strict, run_raw, integrity, tidy_scratch, all_signals, adopt_imports, state)
     except BaseException:
         state[0] = False  # our own failure, not the task's: let traceback read frames
         if debug:
@@ -135,7 +135,7 @@ def main():
             os._exit(EXIT_PROTOCOL)
 
 
-def serve(recv, send, run_task, run_strict, run_raw, integrity, clean_scratch, scratch, all_signals, adopt_imports, state):
+def serve(recv, send, run_task, run_strict, run_raw, integrity, tidy_scratch, all_signals, adopt_imports, state):
     """The request loop: jobs in, one result frame per job out.
 
     A job whose import lines name a zygote-only module (policy.ZYGOTE_MODULES) runs in a child
@@ -143,7 +143,7 @@ def serve(recv, send, run_task, run_strict, run_raw, integrity, clean_scratch, s
     a strict child of ours, is refused it by the audit hook (state[1]) and, once this process is
     known clean, run again in a child of the zygote. Either way nothing it does to memory outlives
     its process, and both modes give the same verdict."""
-    _exit, _monotonic, _listdir, _sigmask = os._exit, time.monotonic, os.listdir, _signal.pthread_sigmask
+    _exit, _monotonic, _sigmask = os._exit, time.monotonic, _signal.pthread_sigmask
     while True:
         msg = recv()
         if msg is None or msg.get("t") == "exit":
@@ -155,15 +155,13 @@ def serve(recv, send, run_task, run_strict, run_raw, integrity, clean_scratch, s
             t0 = _monotonic()
             if adopt_imports(job):
                 obs = run_raw(job)
-                if _listdir(scratch):
-                    clean_scratch()
+                tidy_scratch()
                 _sigmask(signal.SIG_UNBLOCK, all_signals)
             elif job.get("strict"):
                 obs = run_strict(job)
                 if obs.get("rerun") == "raw":
                     obs = run_raw(job)
-                if _listdir(scratch):  # the child shared our scratch directory
-                    clean_scratch()
+                tidy_scratch()  # the child shared our scratch directory
                 _sigmask(signal.SIG_UNBLOCK, all_signals)
             else:
                 state[1] = False
@@ -171,14 +169,12 @@ def serve(recv, send, run_task, run_strict, run_raw, integrity, clean_scratch, s
                 bad = integrity()
                 if bad >= 0 and bad != 11:
                     _exit(EXIT_POLLUTED + bad)
-                if _listdir(scratch):
-                    clean_scratch()
+                tidy_scratch()
                 _sigmask(signal.SIG_UNBLOCK, all_signals)
                 if state[1]:  # the hook refused it a zygote-only module: its in-process run does not count
                     state[1] = False
                     obs = run_raw(job)
-                    if _listdir(scratch):
-                        clean_scratch()
+                    tidy_scratch()
                     _sigmask(signal.SIG_UNBLOCK, all_signals)
                 if bad == 11:
                     # New modules: this task's result stands, but the process state now differs

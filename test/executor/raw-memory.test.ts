@@ -87,3 +87,22 @@ test("raw memory - native code is judged by its file: a denied extension under a
     assert.deepEqual(vs.map((v) => [v.reason, /denied/.test(v.message ?? "")]), [["exception", true], ["exception", true]], `${mode}: ${vs.map(verdictKey).join(" ")}`);
   }
 });
+
+test("raw memory - native code from outside the standard library (msgpack's, under another name) runs only in a child of the zygote, in both modes", { timeout: 120_000 }, async () => {
+  // The zygote's children have numpy adopted and a pooled worker never has: where it ran shows.
+  const program = [
+    "import importlib.machinery, importlib.util, sys",
+    "import msgpack._cmsgpack",
+    "def f(a):",
+    "    path = msgpack._cmsgpack.__file__",
+    "    loader = importlib.machinery.ExtensionFileLoader('x._cmsgpack', path)",
+    "    mod = importlib.util.module_from_spec(importlib.util.spec_from_file_location('x._cmsgpack', path, loader=loader))",
+    "    return [type(mod).__name__, 'numpy' in sys.modules]",
+  ].join("\n");
+  const stdlib = "import importlib, sys\ndef f(a):\n    return [importlib.import_module('_lzma').__name__, 'numpy' in sys.modules]";
+  const batch = [triplet(program, "0"), triplet(stdlib, "0")];
+  for (const mode of ["pooled", "strict"] as const) {
+    const vs = await validateOneByOne(mode, batch);
+    assert.deepEqual(vs.map((v) => v.outputs), [["['module', True]"], ["['_lzma', False]"]], `${mode}: ${vs.map(verdictKey).join(" ")}`);
+  }
+});

@@ -4,14 +4,16 @@ Covers: the address-space, core, file-size, descriptor and process limits (repor
 parent, which refuses to run without them), and the audit hook that, while a task runs, denies
 process creation, sockets, ctypes, frame introspection (so the task cannot walk into the
 worker's locals), opens of /proc and friends or relative paths, writes outside the scratch
-directory, new audit hooks, imports of raw-power modules, and code objects made from anything but
-source (unmarshalled task bytes, code.__new__). Not: the OS sandbox (bubblewrap,
+directory, new audit hooks, imports of raw-power modules (and, in-process, of any native code
+from outside the standard library), and code objects made from anything but source (unmarshalled
+task bytes, code.__new__). Not: the OS sandbox (bubblewrap,
 started by the parent) nor the check after the task (integrity.py).
 """
 import io
 import os
 import resource
 import sys
+import sysconfig
 import _thread
 
 from .policy import (DENIED_EVENTS, DENIED_MODULES, DENIED_PREFIXES, DENIED_WITHOUT_NPROC, FRAME_ATTRS,
@@ -147,6 +149,14 @@ def install_audit_hook(scratch, limits):
             for n in file_names:
                 if n in DENIED_MODULES or (n in DENIED_WITHOUT_NPROC and not nproc_enforced):
                     raise PermissionError("sandbox: import of %s denied" % n)
+            # Native code from outside the standard library (whatever the image installed: Pillow,
+            # torch, yaml, ...) has not been reviewed for raw memory access without audit events,
+            # as numpy was found to have; so none of it loads where tasks run in-process: such a
+            # task is re-run in a child of the zygote, like one that reaches numpy, and what it
+            # does to memory dies with that child.
+            if filename is not None and not state[2] and _dirname(_realpath(filename)) not in stdlib_native:
+                state[1] = True
+                raise PermissionError("sandbox: %s is native code from outside the standard library: it loads only in a fresh process" % name)
             if not state[2] and (top in ZYGOTE_MODULES or not ZYGOTE_MODULES.isdisjoint(file_names)):
                 state[1] = True
                 raise PermissionError("sandbox: %s loads only in a fresh process (policy.ZYGOTE_MODULES)" % name)
@@ -164,6 +174,10 @@ def install_audit_hook(scratch, limits):
         parts[-1] = _str_split(parts[-1], ".")[0]
         return parts
 
-    _len, _isinstance, _str_split = len, isinstance, str.split
+    _len, _isinstance, _str_split, _dirname = len, isinstance, str.split, os.path.dirname
+    # Where the standard library's extension modules live (Debian: /usr/lib/python3.11/lib-dynload);
+    # unknown → every extension counts as foreign (they all go to the zygote's children).
+    destshared = sysconfig.get_config_var("DESTSHARED")
+    stdlib_native = frozenset((_realpath(destshared),)) if _type(destshared) is str else frozenset()
     sys.addaudithook(audit)
     return state

@@ -18,7 +18,7 @@ import type { RecipeOverrides } from "./schema.ts";
 
 export const recipe: RecipeOverrides = {
   name: "tiny",
-  description: "Embedded CPU default: azr's tiny base model, 2 cores, compact prompts, B = 8 per group.",
+  description: "Embedded CPU default: azr's tiny base model, 2 cores, compact prompts, B = 16 per group.",
   model: {
     id: "azr/tiny", // project-made; never downloaded
     path: "data/tiny", // written by `make base-model` (config.json, model.safetensors, tokenizer.json)
@@ -32,11 +32,14 @@ export const recipe: RecipeOverrides = {
     "code-executor": { replicas: 1, cpus: 1, gpus: 0, maxRestarts: 3 },
   },
   selfplay: {
-    batchSize: 8, // spec §11 example: 6 × 8 = 48 trained sequences per step fit a 2-core budget
+    // B = 16 a group, half the steps of B = 8 in the same time. Measured 2026-11-27 on the held-out set (paired
+    // change d/a/i, points): B = 16 × 60 steps +4.0 / +6.5 / +0.6; B = 8 × 120 steps +2.7 / +6.4 / +1.2 (the
+    // spec's §11 example, the default before); B = 8 with n = 8 × 100 steps +1.5 / +7.3 / +2.0.
+    batchSize: 16,
     references: 3, // K ≈ 3 keeps the compact proposer prompt short
     inductionInputs: 6, // N even: 3 shown / 3 hidden
     nSamples: 4, // n ≥ 2 keeps learnability informative; 4 → r_prop ∈ {0.25, 0.5, 0.75}
-    steps: 120, // measured 2026-11-27: make selfplay 25.4 min on idle cores (~12.5 s a step, seeding and the eval every 5 steps included)
+    steps: 60, // measured 2026-11-27: 26.1 min on idle cores (~24 s a step, seeding and the eval every 5 steps included)
     // azr option (off in every other recipe, as the reference): the n = 4 learnability samples of every valid
     // proposal are trained as solver responses too, ~5× the solver's data a step for no extra generation.
     // Measured 2026-11-27 on the 1,189-task-a-type held-out set (paired change d/a/i, points): 120 steps with it
@@ -55,9 +58,9 @@ export const recipe: RecipeOverrides = {
     dir: "data/tiny", // seeds made by the project sit beside the tiny model
     triplets: null, // none yet: start from the identity triplet and top up with model-made seeds
     induction: null,
-    // Bounds the model-made top-up (from the identity seeds: B = 8 proposals a round, ≈ 3 s a round).
-    // The 1,100-step base model made 29 triplet and 27 induction seeds in 8 rounds each (of 32 wanted),
-    // about 1 minute in all; the 211-step one made none, so the bound keeps a weak model from looping.
+    // Bounds the model-made top-up (from the identity seeds: B proposals a round, a few seconds a round).
+    // With B = 16 the current base model filled its 64 triplet and 64 induction seeds in 5 rounds each (2026-11-27); an earlier
+    // 211-step model made none, so the bound keeps a weak model from looping.
     maxRounds: 8,
   },
   executor: { workers: 1 }, // one sandboxed worker on a 2-core machine

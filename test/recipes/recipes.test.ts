@@ -154,7 +154,7 @@ test("recipes - loadRecipe: names, JSON and TS files with extends, and clear err
   try {
     writeFileSync(join(dir, "mine.json"), JSON.stringify({ extends: "tiny", selfplay: { steps: 3 } }));
     const mine = await loadRecipe(join(dir, "mine.json"));
-    assert.deepEqual([mine.selfplay.steps, mine.selfplay.batchSize, mine.model.engine], [3, 8, "ort"]);
+    assert.deepEqual([mine.selfplay.steps, mine.selfplay.batchSize, mine.model.engine], [3, 16, "ort"]);
     writeFileSync(join(dir, "mine.ts"), `export const recipe = { extends: "coder7b", name: "mine", trainer: { optimizer: { lr: 5e-7 } } };\n`);
     const ts = await loadRecipe(join(dir, "mine.ts"));
     assert.deepEqual([ts.name, ts.model.id, ts.trainer.optimizer.lr, ts.trainer.optimizer.betas], ["mine", "Qwen/Qwen2.5-Coder-7B", 5e-7, [0.9, 0.999]]);

@@ -50,7 +50,7 @@ def set_limits(memory_bytes):
     while _thread_count():
         pass
     if nproc_count is not None and nproc_count < 60:
-        # Room for three more: the raw-memory helper (zygote.py), a new child of it or of ours,
+        # Room for three more: the helper (zygote.py), a new child of it or of ours,
         # and the other one's child that already reported but is not reaped yet (strict.py
         # reaps its own before each fork). The soft limit stays at what exists and is opened
         # only around our own forks (strict.py, zygote.py); task code cannot raise it.
@@ -138,26 +138,28 @@ def install_audit_hook(scratch, limits):
             # too, so importlib's Python-level import path cannot skip it). A native library from
             # the writable scratch directory would be arbitrary machine code: never, in any mode.
             filename = args[1] if _len(args) > 1 else None
-            if filename is not None and _type(filename) is not str:
-                raise PermissionError("sandbox: import from a %s path denied" % _type(filename).__name__)
-            if filename is not None and _realpath(filename).startswith(_scratch_dir):
-                raise PermissionError("sandbox: loading native code from the scratch directory denied")
-            # Checked by name and by file: an extension can be loaded under another module name
-            # (its init symbol fixes only the last component: 'x._testcapi'), but its file still
-            # is _testcapi*.so, or lives in numpy's folder.
-            file_names = _file_names(filename) if filename is not None else ()
-            for n in file_names:
-                if n in DENIED_MODULES or (n in DENIED_WITHOUT_NPROC and not nproc_enforced):
-                    raise PermissionError("sandbox: import of %s denied" % n)
-            # Native code from outside the standard library (whatever the image installed: Pillow,
-            # torch, yaml, ...) has not been reviewed for raw memory access without audit events,
-            # as numpy was found to have; so none of it loads where tasks run in-process: such a
-            # task is re-run in a child of the zygote, like one that reaches numpy, and what it
-            # does to memory dies with that child.
-            if filename is not None and not state[2] and _dirname(_realpath(filename)) not in stdlib_native:
-                state[1] = True
-                raise PermissionError("sandbox: %s is native code from outside the standard library: it loads only in a fresh process" % name)
-            if not state[2] and (top in ZYGOTE_MODULES or not ZYGOTE_MODULES.isdisjoint(file_names)):
+            if filename is not None:
+                if _type(filename) is not str:
+                    raise PermissionError("sandbox: import from a %s path denied" % _type(filename).__name__)
+                real = _realpath(filename)
+                if real.startswith(_scratch_dir):
+                    raise PermissionError("sandbox: loading native code from the scratch directory denied")
+                # Checked by file as well as by name: an extension can be loaded under another
+                # module name (its init symbol fixes only the last component: 'x._testcapi'), but
+                # its file still is _testcapi*.so.
+                parts = _str_split(real, "/")
+                for n in parts[:-1] + [_str_split(parts[-1], ".")[0]]:
+                    if n in DENIED_MODULES or (n in DENIED_WITHOUT_NPROC and not nproc_enforced):
+                        raise PermissionError("sandbox: import of %s denied" % n)
+                # Native code from outside the standard library (numpy's, and whatever else the
+                # image installed: Pillow, torch, yaml, ...) has not been reviewed for raw memory
+                # access without audit events, as numpy was found to have; so none of it loads
+                # where tasks run in-process: such a task is re-run in a child of the zygote, and
+                # what it does to memory dies with that child.
+                if not state[2] and _dirname(real) not in stdlib_native:
+                    state[1] = True
+                    raise PermissionError("sandbox: %s is native code from outside the standard library: it loads only in a fresh process" % name)
+            if not state[2] and top in ZYGOTE_MODULES:
                 state[1] = True
                 raise PermissionError("sandbox: %s loads only in a fresh process (policy.ZYGOTE_MODULES)" % name)
             return
@@ -167,12 +169,6 @@ def install_audit_hook(scratch, limits):
         elif event == "object.__setattr__" or event == "object.__delattr__":
             if args[1] in SETATTR_DENIED:
                 raise PermissionError("sandbox: changing %s denied" % args[1])
-
-    def _file_names(filename):
-        """The folder names and the module name (up to the first dot) along a module file's real path."""
-        parts = _str_split(_realpath(filename), "/")
-        parts[-1] = _str_split(parts[-1], ".")[0]
-        return parts
 
     _len, _isinstance, _str_split, _dirname = len, isinstance, str.split, os.path.dirname
     # Where the standard library's extension modules live (Debian: /usr/lib/python3.11/lib-dynload);

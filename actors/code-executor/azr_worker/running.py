@@ -95,7 +95,7 @@ def make_tidy_scratch(scratch):
             if s1 - s0 == 20 and _stat(scratch).st_size == s0:
                 empty_size = s0
     except OSError:
-        empty_size = None
+        pass  # the listing, below
 
     def clean():
         for name in _listdir(scratch):

@@ -43,6 +43,10 @@ export interface LearnerSettings {
   seed: number;
   /** Train LoRA adapters (PEFT semantics) on the frozen base instead of every weight; absent or null: full fine-tuning. */
   lora?: LoraSettings | null;
+  /** Recompute each layer's activations in backward instead of keeping them (less memory, more compute). Default false. */
+  gradientCheckpointing?: boolean;
+  /** torch, several ranks: shard AdamW's moments across them (ZeRO stage 1). Default true. */
+  shardOptimizerState?: boolean;
 }
 
 export interface LearnerOptions {
@@ -52,6 +56,8 @@ export interface LearnerOptions {
   device?: string;
   /** torch: data-parallel ranks (model/torch/ranks.ts); default one per GPU the node agent gave this actor on cuda, else 1. */
   ranks?: number;
+  /** The recipe's model.dtype: on CUDA, bf16 is the compute dtype over fp32 weights (torchPrecision). Default bf16. */
+  dtype?: "fp32" | "bf16";
   trainer: LearnerSettings;
   /** Total optimiser steps (the cosine schedule's horizon). */
   steps: number;
@@ -96,6 +102,7 @@ async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
   const lora = o.trainer.lora ?? undefined;
   const trainer = await createOrtTrainer({ modelDir: o.modelDir }, {
     loss: lossSettings(o.trainer), optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads, maxPositions: o.maxPositions, lora,
+    recompute: o.trainer.gradientCheckpointing, // per-layer recomputation in backward: the recipe's gradient checkpointing
   });
   // so the file carries real shapes (the torch side reshapes by them); the ORT trainer names adapters without PEFT's prefix
   const config = readConfig(o.modelDir);
@@ -114,7 +121,7 @@ async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
 }
 
 async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
-  const { createTorchRankGroup } = await import("../model/torch/ranks.ts");
+  const [{ createTorchRankGroup }, { torchPrecision }] = await Promise.all([import("../model/torch/ranks.ts"), import("../model/torch/engine.ts")]);
   const { kind: _kind, ...loss } = lossSettings(o.trainer);
   const device = o.device ?? assignedDevice();
   const gpus = assignedGpus();
@@ -123,11 +130,16 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
   const layout = ranks > 1 && device.startsWith("cuda") ? { gpus: gpus.slice(0, ranks), worldSize: ranks } : { device, worldSize: ranks };
   const lora = o.trainer.lora ?? undefined;
   const newLora = lora && { rank: lora.r, alpha: lora.alpha, dropout: lora.dropout, targetModules: lora.targetModules };
+  const precision = torchPrecision(o.dtype, device, lora ? "lora-training" : "full-training");
   // a LoRA checkpoint folder holds the adapters (PEFT files), not a model: the base comes from modelDir again
   const start = (dir: string) =>
     createTorchRankGroup({
       modelDir: lora ? o.modelDir : dir, ...(lora ? { lora: dir === o.modelDir ? newLora : { adapterDir: dir } } : {}),
-      ...layout, loss, optim: optimSettings(o.trainer, o.steps), seed: o.trainer.seed, threads: o.threads,
+      ...layout, loss, seed: o.trainer.seed, threads: o.threads, dtype: precision.dtype,
+      optim: {
+        ...optimSettings(o.trainer, o.steps), autocastBf16: precision.autocastBf16,
+        gradientCheckpointing: o.trainer.gradientCheckpointing, shardOptimizerState: o.trainer.shardOptimizerState,
+      },
     });
   let engine = await start(o.modelDir);
   return {

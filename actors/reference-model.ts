@@ -14,6 +14,8 @@ export interface ReferenceModelOptions {
   engine: "ort" | "torch";
   /** torch engine; default "cuda" when the node agent gave this actor GPUs (AZR_GPUS), else "cpu". */
   device?: string;
+  /** torch engine: the recipe's model.dtype (parameters on CUDA; CPU is fp32). Default bf16. */
+  dtype?: "fp32" | "bf16";
   threads?: number;
 }
 
@@ -23,7 +25,10 @@ export class ReferenceModel implements ReferencePort {
   constructor(opts: ReferenceModelOptions) {
     this.ready = opts.engine === "ort"
       ? OrtEngine.fromPretrained(opts.modelDir, { threads: opts.threads })
-      : import("../model/torch/engine.ts").then((m) => m.createTorchEngine({ modelDir: opts.modelDir, device: opts.device ?? assignedDevice() }));
+      : import("../model/torch/engine.ts").then((m) => {
+        const device = opts.device ?? assignedDevice();
+        return m.createTorchEngine({ modelDir: opts.modelDir, device, dtype: m.torchPrecision(opts.dtype, device, "inference").dtype });
+      });
     this.ready.catch(() => {}); // surfaced by the first call
   }
 

@@ -31,6 +31,8 @@ export interface RolloutEngineOptions {
   engine: "ort" | "torch";
   /** torch engine; default "cuda" when the node agent gave this actor GPUs (AZR_GPUS), else "cpu". */
   device?: string;
+  /** torch engine: the recipe's model.dtype (parameters on CUDA; CPU is fp32). Default bf16. */
+  dtype?: "fp32" | "bf16";
   /** Prompts longer than this (in tokens) are not generated (spec §4.3: r̄ = 0 / re-draw). */
   maxPromptTokens: number;
   /** onnxruntime intra-op threads. */
@@ -82,9 +84,11 @@ export class RolloutEngine implements RolloutPort {
       throw new RolloutEngineError(`no model at ${modelDir} (config.json missing): for the tiny recipe run \`make base-model\`, else point model.path at a Hugging Face folder`);
     }
     if (this.opts.engine !== "ort") {
-      const { createTorchEngine } = await import("../model/torch/engine.ts");
+      const { createTorchEngine, torchPrecision } = await import("../model/torch/engine.ts");
       const tokenizer = TextTokenizer.fromDir(modelDir);
-      return { engine: await createTorchEngine({ modelDir, device: this.opts.device ?? assignedDevice(), maxBatch: this.opts.maxBatch }), tokenizer };
+      const device = this.opts.device ?? assignedDevice();
+      const { dtype } = torchPrecision(this.opts.dtype, device, "inference");
+      return { engine: await createTorchEngine({ modelDir, device, dtype, maxBatch: this.opts.maxBatch }), tokenizer };
     }
     const engine = await OrtEngine.fromPretrained(modelDir, { threads: this.opts.threads, maxBatch: this.opts.maxBatch });
     return { engine, tokenizer: TextTokenizer.fromDir(modelDir) };

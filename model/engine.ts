@@ -69,6 +69,8 @@ export interface TrainStats {
   tokens: number;
   /** Loss terms by name (pg, kl, entropy, clipfrac, …). */
   terms: Record<string, number>;
+  /** torch engine: bytes of optimiser moments this rank holds (its share when they are sharded). */
+  optimizerStateBytes?: number;
 }
 
 export interface ModelEngine {

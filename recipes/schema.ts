@@ -237,6 +237,11 @@ export interface Recipe {
     epochs: number;
     gradientCheckpointing: boolean;
     /**
+     * torch learner with several ranks: each rank keeps AdamW's moments for its share of the
+     * parameters only (ZeRO stage 1, the same update); false: every rank holds all of them.
+     */
+    shardOptimizerState: boolean;
+    /**
      * LoRA instead of full fine-tuning (PEFT layout; learner on either engine); null = full
      * fine-tuning. Weight sync then moves only the adapters (actors/weight-sync, kind lora-adapters).
      */
@@ -356,6 +361,7 @@ export const BASE: Recipe = {
     microBatch: 16,
     epochs: 1,
     gradientCheckpointing: true,
+    shardOptimizerState: true,
     lora: null,
     saveEvery: 10,
     keepCheckpoints: 2,
@@ -481,6 +487,7 @@ export const RULES: Record<string, Rule> = {
   "trainer.microBatch": int(1, 1 << 16),
   "trainer.epochs": int(1, 100),
   "trainer.gradientCheckpointing": bool,
+  "trainer.shardOptimizerState": bool,
   "trainer.lora": { kind: "lora" },
   "trainer.saveEvery": int(1, 1e7),
   "trainer.keepCheckpoints": int(1, 1000),

@@ -70,8 +70,8 @@ export async function runnableRecipe(name: string, set: readonly string[], adjus
 }
 
 /** The model every model actor loads: folder, engine, and a GPU where the recipe asks for one. */
-export function modelConfig(recipe: Recipe): { modelDir: string; engine: Recipe["model"]["engine"]; device: "cuda" | "cpu" } {
-  return { modelDir: recipe.model.path!, engine: recipe.model.engine, device: recipe.resources.gpus > 0 ? "cuda" : "cpu" };
+export function modelConfig(recipe: Recipe): { modelDir: string; engine: Recipe["model"]["engine"]; device: "cuda" | "cpu"; dtype: Recipe["model"]["dtype"] } {
+  return { modelDir: recipe.model.path!, engine: recipe.model.engine, device: recipe.resources.gpus > 0 ? "cuda" : "cpu", dtype: recipe.model.dtype };
 }
 
 /** The rollout engine's settings (the self-play actor and `azr seed`'s in-process engine alike). */

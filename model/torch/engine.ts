@@ -16,6 +16,20 @@ import { WorkerClient } from "./worker-client.ts";
 
 export type TorchDtype = "float32" | "bfloat16" | "float16";
 
+/**
+ * The torch settings for a recipe's `model.dtype` on a device. Inference holds parameters in that
+ * dtype on CUDA. Full fine-tuning keeps fp32 parameters and computes in bf16 under autocast, as the
+ * reference's FSDP mixed precision does: AdamW steps at the spec's lr of 1e-6 are ~1e-6, and bf16
+ * parameters (spacing ~1.2e-4 near 0.02) would round almost every one of them away. LoRA trains
+ * fp32 adapters on a frozen base, which may stay bf16. CPU computes in fp32 always.
+ */
+export function torchPrecision(dtype: "fp32" | "bf16" | undefined, device: string, use: "inference" | "full-training" | "lora-training"):
+  { dtype: TorchDtype; autocastBf16: boolean } {
+  const bf16 = device.startsWith("cuda") && dtype !== "fp32";
+  if (!bf16) return { dtype: "float32", autocastBf16: false };
+  return use === "full-training" ? { dtype: "float32", autocastBf16: true } : { dtype: "bfloat16", autocastBf16: false };
+}
+
 /** New LoRA adapters (PEFT semantics), or existing ones from a PEFT folder. */
 export type TorchLoraOptions =
   | { rank: number; alpha: number; dropout?: number; targetModules?: string[] }
@@ -40,6 +54,11 @@ export interface TorchOptimOptions {
   gradientCheckpointing?: boolean;
   /** On CUDA: keep fp32 weights, run the forward in bf16 (set dtype "float32" with it). */
   autocastBf16?: boolean;
+  /**
+   * With several ranks, each keeps AdamW's moments for its share of the parameters only (ZeRO
+   * stage 1); the update is the same. Default true; false: every rank holds all of them.
+   */
+  shardOptimizerState?: boolean;
 }
 
 /** The learner's loss settings; names as in azr/loss.ts. */

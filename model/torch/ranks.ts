@@ -144,11 +144,13 @@ export class TorchRankGroup implements AsyncDisposable {
   }
 
   /**
-   * Rank 0's optimiser state: the ranks' are equal (summed gradients). The torch RNG differs
-   * per rank only under LoRA dropout; loadTrainingState gives every rank rank 0's.
+   * The whole optimiser state, written by rank 0 as one plain AdamW state (loadable by a group of
+   * any size or one engine). Every rank takes part: with sharded moments (the default) each rank
+   * sends its share to rank 0. The torch RNG differs per rank only under LoRA dropout;
+   * loadTrainingState gives every rank rank 0's.
    */
-  saveTrainingState(dir: string): Promise<{ step: number }> {
-    return this.#first("saveTrainingState", (e) => e.saveTrainingState(dir));
+  async saveTrainingState(dir: string): Promise<{ step: number }> {
+    return (await this.#all("saveTrainingState", (e) => e.saveTrainingState(dir)))[0]!;
   }
 
   async dispose(): Promise<void> {

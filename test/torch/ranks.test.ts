@@ -1,7 +1,8 @@
 /**
  * The torch rank group (model/torch/ranks.ts) on CPU with gloo and real Python workers: two ranks
- * train like one engine, a group of one is one engine, a checkpoint saved by the group loads in a
- * single engine and resumes a new group in step; a rank killed mid-step or failing to start
+ * train like one engine, with AdamW's moments sharded between them (or not), a group of one is
+ * one engine, a checkpoint saved by the group loads in a single engine and resumes a new group in
+ * step; a rank killed mid-step or failing to start
  * surfaces as an error naming it and leaves no worker process behind (checked in /proc).
  */
 import { after, before, test } from "node:test";
@@ -49,6 +50,9 @@ test("2 gloo ranks train like one engine; save loads in a single engine and resu
       const [s1, s2, sOne] = [await single.trainStep(batch), await two.trainStep(batch), await one.trainStep(batch)];
       assert.deepEqual(sOne, s1, "a group of one steps exactly like the engine");
       assertStatsClose(s2, s1);
+      // AdamW's moments are sharded by default: rank 0 holds a share (partitioned by size), one engine all of them
+      assert.ok(s2.optimizerStateBytes! > 0 && s2.optimizerStateBytes! <= 0.75 * s1.optimizerStateBytes!,
+        `rank 0 of 2 holds ${s2.optimizerStateBytes} bytes of moments, one engine ${s1.optimizerStateBytes}`);
     }
     const w1 = await single.getWeights();
     assert.deepEqual(await one.getWeights(), w1);
@@ -81,6 +85,18 @@ test("2 gloo ranks train like one engine; save loads in a single engine and resu
   } finally {
     await reference.dispose();
   }
+});
+
+test("unsharded optimiser state (shardOptimizerState false): every rank holds all the moments, the update is the same", async () => {
+  const unsharded = { ...opts, optim: { ...opts.optim, shardOptimizerState: false } };
+  await using single = await createTorchEngine({ modelDir, ...opts });
+  await using two = await createTorchRankGroup({ modelDir, worldSize: 2, ...unsharded });
+  for (let step = 1; step <= 2; step++) {
+    const [s1, s2] = [await single.trainStep(batch), await two.trainStep(batch)];
+    assertStatsClose(s2, s1);
+    assert.equal(s2.optimizerStateBytes, s1.optimizerStateBytes);
+  }
+  assert.ok(maxDiff(await two.getWeights(), await single.getWeights()) <= TOL);
 });
 
 test("a rank killed mid-step: the error names it, the other rank is shut down, later calls fail the same way", async () => {

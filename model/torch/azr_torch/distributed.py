@@ -2,11 +2,12 @@
 
 Covers: joining a process group from explicit settings (rank, world size, master address/port —
 the learner actor starts one worker per GPU and passes them); splitting a step's micro-batches
-round-robin over ranks; summing gradients and loss statistics over ranks in one flat bucket each,
+round-robin over ranks; summing gradients (in bounded fp32 buckets) and loss statistics over ranks,
 so the update equals one rank's over the whole batch (every aggregation mode normalises by global
 counts, computed from the full batch every rank receives).
-Not: FSDP parameter sharding (design in engine.py's header) — here every rank holds the full model
-and optimiser state, which fits 0.5B–3B on 80 GB GPUs and LoRA on larger models.
+AdamW's moments are sharded across ranks by default (training.py, ZeRO stage 1), so a rank holds
+the full model and gradients but only its share of the optimiser state.
+Not: FSDP parameter and gradient sharding (design in engine.py's header).
 """
 from __future__ import annotations
 
@@ -38,15 +39,35 @@ def init_distributed(a: dict, device: torch.device) -> DistInfo:
     return DistInfo(rank, world, backend)
 
 
-def all_reduce_grads(params: List[torch.nn.Parameter]) -> None:
-    """Sums gradients over ranks (a rank without micro-batches contributes zeros)."""
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1).float() for g in grads])
+# Gradients travel in fp32 buckets of at most this many values (256 MB): one flat copy of every
+# gradient would add a full fp32 model to each GPU's peak (28 GB for 7B), a bucket only its size.
+BUCKET_VALUES = 1 << 26
+
+
+def all_reduce_grads(params: List[torch.nn.Parameter], bucket_values: int = BUCKET_VALUES) -> None:
+    """Sums gradients over ranks (a rank without micro-batches contributes zeros), in fp32."""
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    bucket: List[torch.nn.Parameter] = []
+    size = 0
+    for p in params:
+        if bucket and size + p.numel() > bucket_values:
+            _reduce_bucket(bucket)
+            bucket, size = [], 0
+        bucket.append(p)
+        size += p.numel()
+    if bucket:
+        _reduce_bucket(bucket)
+
+
+def _reduce_bucket(bucket: List[torch.nn.Parameter]) -> None:
+    flat = torch.cat([p.grad.reshape(-1).float() for p in bucket])
     dist.all_reduce(flat, op=dist.ReduceOp.SUM)
     offset = 0
-    for p, g in zip(params, grads):
-        n = g.numel()
-        p.grad = flat[offset: offset + n].view_as(p).to(p.dtype)
+    for p in bucket:
+        n = p.numel()
+        p.grad.copy_(flat[offset: offset + n].view_as(p))
         offset += n
 
 

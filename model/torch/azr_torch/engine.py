@@ -5,19 +5,19 @@ score, train_step, get_weights (a stream, one tensor per frame), set_weights (in
 save (HF layout; PEFT layout for adapters), set_adapters (the frozen base as reference model).
 Tensors cross the pipe as little-endian fp32 bytes plus a shape.
 
-Design notes for what is not built here yet:
-- FSDP / multi-GPU: the learner actor starts one worker per GPU with the standard
-  torch.distributed environment (RANK, WORLD_SIZE, MASTER_ADDR/PORT, LOCAL_RANK); each rank calls
-  init_process_group (NCCL on GPU, gloo on CPU), builds the model on the meta device exactly as
-  loading.py does, wraps every DecoderLayer in FSDP (FULL_SHARD, bf16 mixed precision with fp32
-  master weights) and loads shards with `sync_module_states` from rank 0; rank 0 alone answers
-  the pipe for get_weights/save (FULL_STATE_DICT gathered on CPU, offloaded tensor by tensor).
-  The batch is split by rank, and token-mean aggregation divides by the global token count
-  (all-reduced before backward) so the update equals one rank's.
-- Weight sync: on one node the learner writes fp32/bf16 tensors into a shared-memory segment
-  (or exports CUDA IPC handles with torch.multiprocessing's reductions) and the rollout worker
-  copies them into its parameters with set_weights semantics, no disk; across nodes the actor
-  puts the same bytes in the JetStream object store. With LoRA only adapter_state moves (MBs).
+Multi-GPU training as built: the learner actor starts one worker per GPU (model/torch/ranks.ts,
+distributed.py: NCCL on GPU, gloo on CPU); every rank holds the whole model and gradients, the
+gradients are summed in bounded buckets, and AdamW's moments are sharded (training.py, ZeRO
+stage 1). Design notes for what is not built here yet:
+- FSDP (parameter and gradient sharding, for full fine-tuning of 7B-14B): each rank builds the
+  model on the meta device exactly as loading.py does, wraps every DecoderLayer in FSDP
+  (FULL_SHARD, bf16 mixed precision with fp32 master weights) and loads shards with
+  `sync_module_states` from rank 0; rank 0 alone answers the pipe for get_weights/save
+  (FULL_STATE_DICT gathered on CPU, offloaded tensor by tensor). Debian's torch 1.13 cannot import
+  its FSDP module on Python 3.11, so this waits for a session with GPUs.
+- Weight sync without a file: the learner exports CUDA IPC handles (torch.multiprocessing's
+  reductions) and the rollout worker copies from them with set_weights semantics; today the
+  learner writes a safetensors file in /dev/shm (one node) or the JetStream object store.
 """
 from __future__ import annotations
 
@@ -221,11 +221,16 @@ class Engine:
 
     def save_training_state(self, a: dict) -> dict:
         """Optimiser moments, step count and torch RNG (dropout) to <dir>/training_state.pt, so a
-        restarted learner (weights from `save`, this file) continues as if never stopped."""
+        restarted learner (weights from `save`, this file) continues as if never stopped. With
+        several ranks every rank calls this (sharded moments are gathered) and rank 0 writes the
+        whole state as one plain AdamW state dict: a group of any size, or one engine, resumes it."""
         if self.trainer is None:
             raise ValueError("saveTrainingState: no trainStep has run yet, there is no optimiser state")
+        optimizer = self.trainer.full_optimizer_state()
+        if optimizer is None:  # not rank 0
+            return {"step": self.trainer.step_count}
         os.makedirs(a["dir"], exist_ok=True)
-        state = {"optimizer": self.trainer.optimizer.state_dict(), "step": self.trainer.step_count,
+        state = {"optimizer": optimizer, "step": self.trainer.step_count,
                  "cpu_rng": torch.get_rng_state(), "optim_args": self.optim_args,
                  "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None}
         path = os.path.join(a["dir"], "training_state.pt")
@@ -238,14 +243,16 @@ class Engine:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found; it is written by saveTrainingState")
         kw = {"weights_only": False} if "weights_only" in __import__("inspect").signature(torch.load).parameters else {}
-        state = torch.load(path, map_location=self.device, **kw)
+        # to host memory first: the optimiser moves each moment to its parameter's device, and a
+        # sharded rank keeps only its share (the whole state on every GPU could not fit)
+        state = torch.load(path, map_location="cpu", **kw)
         if self.trainer is None:
             self.trainer = Trainer(self.model, self.optim, self.loss, self.dist)
         self.trainer.optimizer.load_state_dict(state["optimizer"])
         self.trainer.step_count = int(state["step"])
-        torch.set_rng_state(state["cpu_rng"].cpu())
+        torch.set_rng_state(state["cpu_rng"])
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), self.device)
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         return {"step": self.trainer.step_count}
 
     def _named_for_sync(self) -> Dict[str, torch.Tensor]:

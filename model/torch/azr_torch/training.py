@@ -119,6 +119,10 @@ class OptimSettings:
     micro_batch: int = 16
     gradient_checkpointing: bool = False
     autocast_bf16: bool = False
+    # With several ranks, each keeps AdamW's moments for its share of the parameters only (ZeRO
+    # stage 1, torch's ZeroRedundancyOptimizer): the update is the same, the moments' memory is
+    # divided by the world size. Without it every rank holds them all (plain data parallel).
+    shard_optimizer_state: bool = True
 
     @staticmethod
     def from_args(a: dict) -> "OptimSettings":
@@ -136,6 +140,7 @@ class OptimSettings:
         s.micro_batch = int(a.get("microBatch", s.micro_batch))
         s.gradient_checkpointing = bool(a.get("gradientCheckpointing", s.gradient_checkpointing))
         s.autocast_bf16 = bool(a.get("autocastBf16", s.autocast_bf16))
+        s.shard_optimizer_state = bool(a.get("shardOptimizerState", s.shard_optimizer_state))
         if s.schedule not in ("constant", "cosine"):
             raise ValueError(f"optim.schedule must be constant or cosine, got {s.schedule!r}")
         if s.schedule == "cosine" and s.total_steps <= s.warmup_steps:
@@ -187,7 +192,16 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("no trainable parameters (LoRA with no matching targets?)")
-        self.optimizer = torch.optim.AdamW(self.params, lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay)
+        adamw = dict(lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay)
+        self.sharded = self.dist is not None and opt.shard_optimizer_state
+        if self.sharded:
+            # Each rank steps the parameters it owns and broadcasts them; the gradients it steps with
+            # are the all-reduced (full) ones, so the result equals one AdamW over everything.
+            from torch.distributed.optim import ZeroRedundancyOptimizer
+
+            self.optimizer = ZeroRedundancyOptimizer(self.params, optimizer_class=torch.optim.AdamW, **adamw)
+        else:
+            self.optimizer = torch.optim.AdamW(self.params, **adamw)
         self.step_count = 0
         model.gradient_checkpointing = opt.gradient_checkpointing
 
@@ -269,4 +283,21 @@ class Trainer:
         self.step_count += 1
         terms = {k: v / n_tokens for k, v in sums.items()}
         terms["skipped"] = 1.0 if skipped else 0.0
-        return {"step": self.step_count, "loss": total_loss, "gradNorm": grad_norm, "lr": lr, "tokens": n_tokens, "terms": terms}
+        return {"step": self.step_count, "loss": total_loss, "gradNorm": grad_norm, "lr": lr, "tokens": n_tokens, "terms": terms,
+                "optimizerStateBytes": self.optimizer_state_bytes()}
+
+    def optimizer_state_bytes(self) -> int:
+        """Bytes of optimiser moments this rank holds (its share when sharded)."""
+        local = self.optimizer.optim if self.sharded else self.optimizer
+        return sum(v.numel() * v.element_size() for st in local.state.values() for v in st.values()
+                   if torch.is_tensor(v) and v.dim() > 0)
+
+    def full_optimizer_state(self) -> Optional[dict]:
+        """The whole optimiser state as a plain AdamW state dict (loadable by one rank or any world
+        size), on rank 0; None on the other ranks. Sharded, this is a collective: every rank calls it,
+        and the shards travel one at a time to rank 0's host memory."""
+        if self.sharded:
+            self.optimizer.consolidate_state_dict(to=0)
+        if self.dist is not None and self.dist.rank != 0:
+            return None
+        return self.optimizer.state_dict()

@@ -25,6 +25,9 @@ import { readWeightsFile } from "./weight-sync/safetensors-file.ts";
 import { AdapterMerger } from "./weight-sync/lora.ts";
 import { WEIGHTS_VERSION_MISMATCH, type RolloutOptions, type RolloutPort, type RolloutSample } from "./selfplay/ports.ts";
 
+/** The reasoning tags the prompts spell; `thinkTokensAsText` encodes them as plain text. */
+const THINK_TAGS = ["<think>", "</think>"];
+
 export interface RolloutEngineOptions {
   /** Hugging Face layout folder: config.json, model.safetensors[.index.json], tokenizer.json. */
   modelDir: string;
@@ -33,6 +36,8 @@ export interface RolloutEngineOptions {
   device?: string;
   /** torch engine: the recipe's model.dtype (parameters on CUDA; CPU is fp32). Default bf16. */
   dtype?: "fp32" | "bf16";
+  /** The recipe's model.thinkTokensAsText: prompts spell `<think>`/`</think>` through the BPE, not as their added-token ids. */
+  thinkTokensAsText?: boolean;
   /** Prompts longer than this (in tokens) are not generated (spec §4.3: r̄ = 0 / re-draw). */
   maxPromptTokens: number;
   /** onnxruntime intra-op threads. */
@@ -78,6 +83,10 @@ export class RolloutEngine implements RolloutPort {
     this.ready.catch(() => {}); // surfaced by the first call, not as an unhandled rejection
   }
 
+  private tokenizerOptions(): { textTokens?: string[] } {
+    return this.opts.thinkTokensAsText ? { textTokens: THINK_TAGS } : {};
+  }
+
   private async start(): Promise<{ engine: ModelEngine; tokenizer: TextTokenizer }> {
     const { modelDir } = this.opts;
     if (!existsSync(join(modelDir, "config.json"))) {
@@ -85,13 +94,13 @@ export class RolloutEngine implements RolloutPort {
     }
     if (this.opts.engine !== "ort") {
       const { createTorchEngine, torchPrecision } = await import("../model/torch/engine.ts");
-      const tokenizer = TextTokenizer.fromDir(modelDir);
+      const tokenizer = TextTokenizer.fromDir(modelDir, this.tokenizerOptions());
       const device = this.opts.device ?? assignedDevice();
       const { dtype } = torchPrecision(this.opts.dtype, device, "inference");
       return { engine: await createTorchEngine({ modelDir, device, dtype, maxBatch: this.opts.maxBatch }), tokenizer };
     }
     const engine = await OrtEngine.fromPretrained(modelDir, { threads: this.opts.threads, maxBatch: this.opts.maxBatch });
-    return { engine, tokenizer: TextTokenizer.fromDir(modelDir) };
+    return { engine, tokenizer: TextTokenizer.fromDir(modelDir, this.tokenizerOptions()) };
   }
 
   private encode(tokenizer: TextTokenizer, p: Prompt): number[] {

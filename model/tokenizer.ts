@@ -38,13 +38,21 @@ export class TextTokenizer {
     if (text) this.template = new Template(text);
   }
 
-  /** Loads `tokenizer.json` (+ `tokenizer_config.json` when present) from a model directory. */
-  static fromDir(dir: string): TextTokenizer {
+  /**
+   * Loads `tokenizer.json` (+ `tokenizer_config.json` when present) from a model directory.
+   * `textTokens`: added tokens to encode as ordinary text, through the model's BPE, instead of as
+   * their single id (Qwen3 base ships `<think>`/`</think>` with untrained embeddings); the ids
+   * still decode to the same text. Names that are not added tokens of this tokenizer change nothing.
+   */
+  static fromDir(dir: string, opts: { textTokens?: readonly string[] } = {}): TextTokenizer {
     const file = join(dir, "tokenizer.json");
     if (!existsSync(file)) throw new TokenizerError(`no tokenizer.json in ${dir}: copy the model's tokenizer files next to config.json`);
     const cfgFile = join(dir, "tokenizer_config.json");
     const config = existsSync(cfgFile) ? JSON.parse(readFileSync(cfgFile, "utf8")) : {};
-    return new TextTokenizer(JSON.parse(readFileSync(file, "utf8")), config);
+    const json = JSON.parse(readFileSync(file, "utf8"));
+    const asText = new Set(opts.textTokens ?? []);
+    if (asText.size && Array.isArray(json.added_tokens)) json.added_tokens = json.added_tokens.filter((t: { content: string }) => !asText.has(t.content));
+    return new TextTokenizer(json, config);
   }
 
   encode(text: string, opts: { addSpecialTokens?: boolean } = {}): number[] {

@@ -39,7 +39,9 @@ export const recipe: RecipeOverrides = {
     references: 3, // K ≈ 3 keeps the compact proposer prompt short
     inductionInputs: 6, // N even: 3 shown / 3 hidden
     nSamples: 4, // n ≥ 2 keeps learnability informative; 4 → r_prop ∈ {0.25, 0.5, 0.75}
-    steps: 60, // measured 2026-11-27: 26.1 min on idle cores (~24 s a step, seeding and the eval every 5 steps included)
+    // Measured 2026-11-27: 26.1 min on idle cores (~24 s a step, seeding and the eval every 5 steps included); 9.2 min on
+    // another 2-core machine (~8.5 s a step). There 90 and 120 steps moved deduction no further (README).
+    steps: 60,
     // azr option (off in every other recipe, as the reference): the n = 4 learnability samples of every valid
     // proposal are trained as solver responses too, ~5× the solver's data a step for no extra generation.
     // Measured 2026-11-27 on the 1,189-task-a-type held-out set (paired change d/a/i, points): 120 steps with it

@@ -170,6 +170,16 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
   if (r.resources.gpus > 0 && r.actors["rollout-engine"].gpus > 0 && r.actors["rollout-engine"].gpus % r.resources.rolloutTensorParallel !== 0) {
     add("actors.rollout-engine.gpus", `${r.actors["rollout-engine"].gpus} is not a multiple of resources.rolloutTensorParallel ${r.resources.rolloutTensorParallel}`, "give each rollout engine a whole number of tensor-parallel groups");
   }
+  // Settings the schema names (they are the reference's knobs) whose other values azr does not
+  // implement yet: refused here, so a recipe never asks for something that would silently not happen.
+  const fixed = <T>(path: string, value: T, only: T, what: string): void => {
+    if (value !== only) add(path, `${JSON.stringify(value)} is not implemented: ${what}`, `leave it at ${JSON.stringify(only)}`);
+  };
+  fixed("selfplay.pretrainPredSteps", r.selfplay.pretrainPredSteps, 0, "azr has no solver-only warm-up phase");
+  fixed("validation.rejectTestCodeInProgram", r.validation.rejectTestCodeInProgram, false, "azr does not scan programs for test code");
+  fixed("trainer.skipNonFiniteGrad", r.trainer.skipNonFiniteGrad, true, "both learners always skip a step whose gradient norm is not finite");
+  fixed("trainer.logRatioClamp", r.trainer.logRatioClamp, 20, "both learners clamp log π_θ − log π_old to ±20 (azr/loss.ts LOG_RATIO_CLAMP)");
+  fixed("executor.maxProcs", r.executor.maxProcs, 1, "the sandbox lets a task start no processes of its own");
   // (The error type needs no seed file: without seed.errors its buffer starts from the identity program, gold `NoError`.)
 }
 

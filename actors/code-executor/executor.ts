@@ -56,6 +56,8 @@ export interface ExecutorOptions {
   python: PythonChoice;
   /** Jobs in flight per worker. */
   inflightPerWorker: number;
+  /** `executor.infraRetries`: runs of a job again after its worker died under it, before it counts as a crash. */
+  infraRetries: number;
   /** Where loud isolation warnings go (default console.warn). */
   warn: (message: string) => void;
 }
@@ -133,6 +135,7 @@ export class CodeExecutor {
       allowPartialIsolation: true,
       python: findPython(),
       inflightPerWorker: 32, // deep enough that a descheduled parent does not starve a worker
+      infraRetries: 2,
       warn: (m) => console.warn(m),
       ...opts,
     };
@@ -141,7 +144,7 @@ export class CodeExecutor {
     const limits = { ...DEFAULT_LIMITS, ...o.limits };
     const bw = bubblewrapUsable(o.python.path);
     if (!bw.ok && !o.allowPartialIsolation) throw new IsolationError(`refusing to run model code without the sandbox: ${bw.why}`);
-    const pool = new WorkerPool({ size: o.workers, memoryMB: limits.memoryMB, inflight: o.inflightPerWorker, sandbox: { python: o.python, hashSeed: o.hashSeed, bubblewrap: bw.ok } });
+    const pool = new WorkerPool({ size: o.workers, memoryMB: limits.memoryMB, inflight: o.inflightPerWorker, infraRetries: o.infraRetries, sandbox: { python: o.python, hashSeed: o.hashSeed, bubblewrap: bw.ok } });
     await pool.start();
     const ready = pool.firstReady!;
     const isolation = isolationFrom(bw, ready.limits, o.python);
@@ -244,7 +247,7 @@ export class CodeExecutor {
   private async alternatePool(): Promise<WorkerPool> {
     if (!this.altPool) {
       const o = this.options;
-      this.altPool = new WorkerPool({ size: 1, memoryMB: this.limits.memoryMB, inflight: o.inflightPerWorker, sandbox: { python: o.python, hashSeed: o.hashSeed + 1, bubblewrap: this.isolation.bubblewrap } });
+      this.altPool = new WorkerPool({ size: 1, memoryMB: this.limits.memoryMB, inflight: o.inflightPerWorker, infraRetries: o.infraRetries, sandbox: { python: o.python, hashSeed: o.hashSeed + 1, bubblewrap: this.isolation.bubblewrap } });
       await this.altPool.start();
     }
     return this.altPool;

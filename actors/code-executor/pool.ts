@@ -18,6 +18,8 @@ export interface PoolOptions {
   memoryMB: number;
   /** Jobs in flight per worker; refilled when half have finished. */
   inflight: number;
+  /** Runs of a job again after an infrastructure failure (its worker died under it), before it is a crash. Default 2. */
+  infraRetries?: number;
 }
 
 /** A job's final observation plus how it got there. */
@@ -35,7 +37,7 @@ interface Pending {
   infraTries: number;
 }
 
-const MAX_INFRA_TRIES = 3;
+const DEFAULT_INFRA_RETRIES = 2;
 export class WorkerPool {
   private readonly queue: Pending[] = [];
   private readonly byId = new Map<number, Pending>();
@@ -170,7 +172,7 @@ export class WorkerPool {
   private infraRetry(job: Job, what: string): void {
     const p = this.byId.get(job.id);
     if (!p) return;
-    if (++p.infraTries >= MAX_INFRA_TRIES) {
+    if (++p.infraTries > (this.opts.infraRetries ?? DEFAULT_INFRA_RETRIES)) {
       this.finish(job, { id: job.id, stage: "crash", error: { type: "infrastructure", message: what } });
     } else {
       this.queue.unshift(p);

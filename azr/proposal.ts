@@ -17,7 +17,7 @@
  * - imports are recorded and left in the program text, never prepended a second time.
  */
 import { fencesOf, markerLine, tagContent } from "./answer.ts";
-import { functionDefs, importStatements, PySourceError, renameFunction, tokenizePython } from "./pysource.ts";
+import { functionDefs, importStatements, moduleLevelTestCode, PySourceError, renameFunction, tokenizePython } from "./pysource.ts";
 import { argsKey, tryParseArgs } from "./literal.ts";
 
 /** Why a proposal was rejected before execution; the executor adds its own reasons (§5.3). */
@@ -26,6 +26,7 @@ export type ParseFailureReason =
   | "no input"
   | "no function"
   | "multiple functions"
+  | "test code"
   | "syntax"
   | "too few inputs"
   | "no message"
@@ -43,6 +44,8 @@ export interface ProgramOptions {
   rejectMultipleFunctions: boolean;
   /** Which `def` becomes `f` when none is named `f`. */
   entryFunction: "first" | "last";
+  /** `validation.rejectTestCodeInProgram` (off as the paper): module-level calls of `f`, prints or asserts → "test code". */
+  rejectTestCode?: boolean;
 }
 
 export interface PreparedProgram {
@@ -71,9 +74,13 @@ export function prepareProgram(program: string, opts: ProgramOptions): PreparedP
   if (opts.rejectMultipleFunctions && defs.length > 1) {
     return fail("multiple functions", `the program defines ${defs.length} functions (${defs.map((d) => d.name).join(", ")}); exactly one is allowed`);
   }
-  if (defs.some((d) => d.name === "f")) return { ok: true, program, imports, entryName: "f" };
-  const entry = opts.entryFunction === "first" ? defs[0] : defs[defs.length - 1];
-  return { ok: true, program: renameFunction(program, entry.name, "f"), imports, entryName: entry.name };
+  const entryName = defs.some((d) => d.name === "f") ? "f" : (opts.entryFunction === "first" ? defs[0] : defs[defs.length - 1]).name;
+  if (opts.rejectTestCode) {
+    const test = moduleLevelTestCode(program, [entryName]);
+    if (test !== undefined) return fail("test code", `module-level test code \`${test.length > 80 ? test.slice(0, 77) + "..." : test}\`: the program must only define f`);
+  }
+  if (entryName === "f") return { ok: true, program, imports, entryName };
+  return { ok: true, program: renameFunction(program, entryName, "f"), imports, entryName };
 }
 
 export interface TripletProposal {

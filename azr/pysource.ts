@@ -289,6 +289,31 @@ function logicalLines(all: PyTok[]): LogicalLine[] {
 }
 
 /**
+ * The first module-level statement (outside every def and class body; blocks such as
+ * `if __name__ == "__main__":` count as module level) that is test code: an `assert`, a call of
+ * `print`, or a call of one of `callees` (the entry function). What
+ * `validation.rejectTestCodeInProgram` refuses (azr-spec §5.3, check 8). Undefined when none.
+ */
+export function moduleLevelTestCode(src: string, callees: readonly string[]): string | undefined {
+  let bodyOf = -1; // indentation of the def/class whose body the following lines belong to; -1: none
+  for (const l of logicalLines(tokenizePython(src))) {
+    const indent = l.first.indent;
+    if (bodyOf >= 0 && indent > bodyOf) continue;
+    bodyOf = -1;
+    const head = l.first.text === "async" ? l.toks[1]?.text : l.first.text;
+    if (head === "def" || head === "class") { bodyOf = indent; continue; }
+    if (l.first.text === "@") continue; // a decorator: its def follows
+    const t = l.toks;
+    for (let k = 0; k < t.length; k++) {
+      if (t[k].kind !== "name" || (k > 0 && t[k - 1].text === ".")) continue;
+      const called = t[k + 1]?.text === "(" && (t[k].text === "print" || callees.includes(t[k].text));
+      if (t[k].text === "assert" || called) return src.slice(l.first.start, l.last.end);
+    }
+  }
+  return undefined;
+}
+
+/**
  * What seeding keeps of a program (azr-spec §4.2): comments, docstrings and module-level
  * statements other than imports, functions (with their decorators) and classes are removed;
  * a body left empty by a removed docstring gets `pass`. Self-play proposals are never stripped.

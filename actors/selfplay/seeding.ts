@@ -31,7 +31,7 @@ export interface SeedingConfig {
   selfplay: { batchSize: number; references: number; inductionInputs: number; topP: number };
   prompt: { variant: "full" | "compact"; chatTemplate: boolean };
   data: { maxResponseTokens: number };
-  validation: { bannedWords: string[]; rejectMultipleFunctions: boolean; entryFunction: "first" | "last"; allowDuplicateInputs: boolean };
+  validation: { bannedWords: string[]; rejectMultipleFunctions: boolean; entryFunction: "first" | "last"; allowDuplicateInputs: boolean; rejectTestCodeInProgram?: boolean };
   executor: { timeoutSeconds: number };
   seed: { temperature: number; maxRounds: number };
   trainer: { seed: number };
@@ -112,7 +112,7 @@ export async function makeTripletSeeds(
 ): Promise<MadeSeeds<Triplet>> {
   if (start.length === 0) throw new Error("seeding needs at least one starting triplet (the identity triplet) to show as a reference");
   const opts = proposerOptions(cfg);
-  const programOpts = { rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions, entryFunction: cfg.validation.entryFunction };
+  const programOpts = { rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions, entryFunction: cfg.validation.entryFunction, rejectTestCode: cfg.validation.rejectTestCodeInProgram };
   return seedRounds(cfg, ports, start, target, "triplets", (round, pool) => {
     const rng = deriveRng(cfg.trainer.seed, "seeding", "triplets", round, "references");
     return Array.from({ length: cfg.selfplay.batchSize }, (_, k) => {

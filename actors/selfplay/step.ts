@@ -42,7 +42,7 @@ export interface StepConfig {
   };
   prompt: { variant: "full" | "compact"; chatTemplate: boolean; maxTokens: number; maxRedraws: number };
   data: { maxResponseTokens: number };
-  validation: { bannedWords: string[]; bannedErrorKeywords: string[]; rejectMultipleFunctions: boolean; entryFunction: "first" | "last"; allowDuplicateInputs: boolean };
+  validation: { bannedWords: string[]; bannedErrorKeywords: string[]; rejectMultipleFunctions: boolean; entryFunction: "first" | "last"; allowDuplicateInputs: boolean; rejectTestCodeInProgram?: boolean };
   executor: { timeoutSeconds: number };
   reward: {
     formatCheck: boolean; trivialProposal: number; learnability: "one-minus" | "inverse";
@@ -269,7 +269,7 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
 
   // 2. Validate: parse, then run every parsed proposal in the executor.
   t = performance.now();
-  const programOpts = { rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions, entryFunction: cfg.validation.entryFunction };
+  const programOpts = { rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions, entryFunction: cfg.validation.entryFunction, rejectTestCode: cfg.validation.rejectTestCodeInProgram };
   const read = proposals.map((p, i) => {
     const text = proposed[i].text;
     if (p.type === "induction") {

@@ -19,6 +19,30 @@ test("proposal - triplet parsing: first python/untagged fence is the program, fi
   for (const [name, text, want] of cases) assert.deepEqual(parseTripletProposal(text, single), want, name);
 });
 
+test("proposal - rejectTestCode: module-level calls of f, prints and asserts are refused; the same inside functions are not", () => {
+  const opts = { ...single, rejectTestCode: true };
+  const refused: [string, string][] = [
+    ["def f(a):\n    return a\nprint(f(3))", "print(f(3))"],
+    ["def f(a):\n    return a\nassert f(1) == 1", "assert f(1) == 1"],
+    ["def f(a):\n    return a\nx = f(2)", "x = f(2)"],
+    ["def f(a):\n    return a\nif __name__ == '__main__':\n    f(5)", "f(5)"],
+    ["def solve(a):\n    return a\nsolve(1)", "solve(1)"], // the entry function under its own name, before renaming
+  ];
+  for (const [program, statement] of refused) {
+    const r = prepareProgram(program, opts);
+    assert.equal(!r.ok && r.reason, "test code", program);
+    assert.ok(!r.ok && r.detail.includes(statement), !r.ok ? r.detail : "");
+    assert.equal(prepareProgram(program, single).ok, true, "off (the default): accepted");
+  }
+  const allowed = [
+    "def f(a):\n    print(a)\n    assert a\n    return f(a - 1) if a else 0", // inside the function
+    "import math\nLIMIT = math.floor(2.5)\ndef f(a):\n    return a + LIMIT", // other module-level calls
+    "class A:\n    def m(self):\n        print(1)\ndef f(a):\n    return a",
+    "def f(a): return a.print(1)", // an attribute named print, one-line def
+  ];
+  for (const program of allowed) assert.equal(prepareProgram(program, { ...many, rejectTestCode: true }).ok, true, program);
+});
+
 test("proposal - function count and entry-function rules", () => {
   const two = "def helper(x):\n    return x * 2\ndef main(a):\n    return helper(a)";
   const r1 = prepareProgram(two, single);

@@ -175,7 +175,6 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
   const fixed = <T>(path: string, value: T, only: T, what: string): void => {
     if (value !== only) add(path, `${JSON.stringify(value)} is not implemented: ${what}`, `leave it at ${JSON.stringify(only)}`);
   };
-  fixed("selfplay.pretrainPredSteps", r.selfplay.pretrainPredSteps, 0, "azr has no solver-only warm-up phase");
   fixed("trainer.skipNonFiniteGrad", r.trainer.skipNonFiniteGrad, true, "both learners always skip a step whose gradient norm is not finite");
   fixed("trainer.logRatioClamp", r.trainer.logRatioClamp, 20, "both learners clamp log π_θ − log π_old to ±20 (azr/loss.ts LOG_RATIO_CLAMP)");
   fixed("executor.maxProcs", r.executor.maxProcs, 1, "the sandbox lets a task start no processes of its own");

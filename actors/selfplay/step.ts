@@ -37,6 +37,8 @@ export interface StepConfig {
     temperature: number; topP: number; learnabilityTemperature: number; solveFrom: "same-step" | "previous-step"; trainPropose: boolean;
     /** Steps the behaviour policy may lag the learner (0: synchronous, the reference; 1: rollouts overlap the previous update). */
     offPolicy?: number;
+    /** Steps 1…N are solver-only (the reference's `pretrainPredSteps`, §12): nothing is proposed, the solver draws from the buffers. Absent/0: off. */
+    pretrainPredSteps?: number;
     /** Also train the solver on the learnability samples (azr option; absent/false = the reference: not trained on). */
     trainLearnabilitySamples?: boolean;
   };
@@ -252,9 +254,12 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
   const sampling = (temperature: number, purpose: string) => ({ maxNewTokens: cfg.data.maxResponseTokens, temperature, topP: sp.topP, seed: seed(purpose) });
 
   // 1. Propose: B prompts per type (K references for deduction/abduction, one program for induction).
+  // During a solver-only warm-up (`pretrainPredSteps`) nothing is proposed: steps 2–4 see no proposals,
+  // the solver draws its B tasks a type from the buffers, and only the solve groups train.
   let t = performance.now();
   const proposals: ProposalPrompt[] = [];
-  for (const type of types) {
+  const solverOnly = step <= (sp.pretrainPredSteps ?? 0);
+  for (const type of solverOnly ? [] : types) {
     if (type === "induction") {
       const programs = await ports.buffer.drawInductionPrograms(B, seed("induction-programs"));
       for (const program of programs) proposals.push({ type, program, prompt: proposerPrompt({ type, program: program.program }, proposerOpts) });
@@ -264,7 +269,7 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     }
   }
   await redrawLongProposerPrompts(step, cfg, ports, proposals, proposerOpts, seed);
-  const proposed = await collectIndexed(ports.rollout.generate(proposals.map((p) => p.prompt), sampling(sp.temperature, "propose")), proposals.length, "generation from the rollout engine");
+  const proposed = proposals.length ? await collectIndexed(ports.rollout.generate(proposals.map((p) => p.prompt), sampling(sp.temperature, "propose")), proposals.length, "generation from the rollout engine") : [];
   lap("propose", t);
 
   // 2. Validate: parse, then run every parsed proposal in the executor.

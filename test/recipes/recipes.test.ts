@@ -132,7 +132,6 @@ test("recipes - validation names the field, the problem and the fix", () => {
   rejects(bad((r) => { r.eval.suites = ["humaneval"]; }), /eval\.suites: "humaneval" is not allowed/);
   rejects(bad((r) => { r.seed.maxRounds = 0; }), /seed\.maxRounds: 0 is out of range/);
   // reference knobs whose other values azr does not implement are refused, not ignored
-  rejects(bad((r) => { r.selfplay.pretrainPredSteps = 10; }), /selfplay\.pretrainPredSteps: 10 is not implemented: azr has no solver-only warm-up phase; leave it at 0/);
   rejects(bad((r) => { r.trainer.skipNonFiniteGrad = false; }), /trainer\.skipNonFiniteGrad: false is not implemented/);
   rejects(bad((r) => { r.trainer.logRatioClamp = 10; }), /trainer\.logRatioClamp: 10 is not implemented: .*; leave it at 20/);
   rejects(bad((r) => { r.executor.maxProcs = 4; }), /executor\.maxProcs: 4 is not implemented/);

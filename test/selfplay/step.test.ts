@@ -128,6 +128,27 @@ test("selfplay step - previous-step solves what the last step admitted, and a di
   assert.deepEqual(r.groups["propose/deduction"]!.learnabilityMean, 0.5, "proposer metrics are still reported");
 });
 
+test("selfplay step - pretrainPredSteps: the warm-up steps propose nothing and train the solver on buffer tasks; the next step proposes", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await seed(buffer);
+  const cfg = config();
+  cfg.selfplay = { ...cfg.selfplay, pretrainPredSteps: 1 };
+  const batches: TrainSequence[][] = [];
+  const learner = { trainStep: async (b: TrainSequence[]) => (batches.push(b), { step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  const sizesBefore = await buffer.sizes();
+  const warm = await runStep(1, cfg, { rollout: new ScriptedRollout(), executor, buffer, learner });
+  // the seeded buffers hold 1 deduction, 1 abduction and B induction tasks: the solver draws what there is
+  const held = { deduction: 1, abduction: 1, induction: B };
+  assert.equal(batches[0].length, 2 + B, "solver sequences only, no proposer sequence");
+  for (const type of ["deduction", "abduction", "induction"] as const) {
+    assert.equal(warm.groups[`propose/${type}`]!.count, 0, `${type}: nothing proposed`);
+    assert.equal(warm.groups[`solve/${type}`]!.count, held[type], `${type}: the solver draws from the buffer`);
+  }
+  assert.deepEqual(await buffer.sizes(), sizesBefore, "nothing admitted");
+  const next = await runStep(2, cfg, { rollout: new ScriptedRollout(), executor, buffer, learner });
+  for (const type of ["deduction", "abduction", "induction"] as const) assert.equal(next.groups[`propose/${type}`]!.count, B, `${type}: step 2 proposes again`);
+});
+
 test("selfplay step - trainLearnabilitySamples trains the n learnability samples in their solve groups, outside the solver metrics", async () => {
   const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
   await seed(buffer);

@@ -47,6 +47,8 @@ export interface LearnerSettings {
   gradientCheckpointing?: boolean;
   /** torch, several ranks: shard AdamW's moments across them (ZeRO stage 1). Default true. */
   shardOptimizerState?: boolean;
+  /** |log π_θ − log π_old| bound before exp in the policy loss. Default 20. */
+  logRatioClamp?: number;
 }
 
 export interface LearnerOptions {
@@ -71,6 +73,7 @@ export function lossSettings(t: LearnerSettings): PolicyLossSettings {
   return {
     kind: "policy", epsLow: t.clipLow, epsHigh: t.clipHigh, dualClip: t.dualClip, entropyCoef: t.entropyCoef,
     klCoef: t.kl.estimator === "off" ? 0 : t.kl.coef, klEstimator: t.kl.estimator === "off" ? "k3" : t.kl.estimator, lossAgg: t.lossAgg,
+    ...(t.logRatioClamp === undefined ? {} : { logRatioClamp: t.logRatioClamp }),
   };
 }
 

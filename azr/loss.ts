@@ -18,6 +18,8 @@ export interface ClipOptions {
   epsHigh: number;
   /** Dual-clip constant c (> 1) for A < 0; null = off. */
   dualClip: number | null;
+  /** |log π_θ − log π_old| bound before exp (`trainer.logRatioClamp`); default LOG_RATIO_CLAMP. */
+  logRatioClamp?: number;
 }
 
 /**
@@ -25,7 +27,8 @@ export interface ClipOptions {
  * counted, as both engines and verl's pg_clipfrac count it (verl reports it separately).
  */
 export function tokenLoss(advantage: number, logp: number, oldLogp: number, o: ClipOptions): { loss: number; clipped: boolean } {
-  const d = Math.max(-LOG_RATIO_CLAMP, Math.min(LOG_RATIO_CLAMP, logp - oldLogp));
+  const bound = o.logRatioClamp ?? LOG_RATIO_CLAMP;
+  const d = Math.max(-bound, Math.min(bound, logp - oldLogp));
   const rho = Math.exp(d);
   const unclipped = -advantage * rho;
   const clippedRho = Math.min(Math.max(rho, 1 - o.epsLow), 1 + o.epsHigh);

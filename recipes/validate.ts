@@ -176,7 +176,6 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
     if (value !== only) add(path, `${JSON.stringify(value)} is not implemented: ${what}`, `leave it at ${JSON.stringify(only)}`);
   };
   fixed("trainer.skipNonFiniteGrad", r.trainer.skipNonFiniteGrad, true, "both learners always skip a step whose gradient norm is not finite");
-  fixed("trainer.logRatioClamp", r.trainer.logRatioClamp, 20, "both learners clamp log π_θ − log π_old to ±20 (azr/loss.ts LOG_RATIO_CLAMP)");
   fixed("executor.maxProcs", r.executor.maxProcs, 1, "the sandbox lets a task start no processes of its own");
   // (The error type needs no seed file: without seed.errors its buffer starts from the identity program, gold `NoError`.)
 }

@@ -72,6 +72,8 @@ export interface TorchLossOptions {
   klCoef?: number;
   klEstimator?: "k1" | "k2" | "k3";
   lossAgg?: "token-mean" | "microbatch-token-mean" | "seq-mean-token-mean";
+  /** |log π_θ − log π_old| bound before exp; default 20. */
+  logRatioClamp?: number;
 }
 
 export interface TorchEngineOptions {

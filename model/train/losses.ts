@@ -29,6 +29,8 @@ export interface PolicyLossSettings {
   klCoef: number;
   klEstimator: KlEstimator;
   lossAgg: LossAgg;
+  /** |log π_θ − log π_old| bound before exp (`trainer.logRatioClamp`); default LOG_RATIO_CLAMP (20). */
+  logRatioClamp?: number;
 }
 
 export interface CrossEntropySettings {
@@ -76,7 +78,8 @@ export function buildLoss(g: Graph, logits: Value, s: LossSettings, hasOld = tru
   const adv = g.input("advantages", "float32", ["M"]);
   const old = hasOld ? g.input("old_logprobs", "float32", ["M"]) : detach(g, logp); // π_old = π_θ, no gradient
   const d = g.sub(logp, old); // (M)
-  const ratio = g.exp(clamp(g, d, -LOG_RATIO_CLAMP, LOG_RATIO_CLAMP)); // (M)
+  const bound = s.logRatioClamp ?? LOG_RATIO_CLAMP;
+  const ratio = g.exp(clamp(g, d, -bound, bound)); // (M)
   const negAdv = g.neg(adv);
   const unclipped = g.mul(negAdv, ratio);
   const clipped = g.mul(negAdv, clamp(g, ratio, 1 - s.epsLow, 1 + s.epsHigh));

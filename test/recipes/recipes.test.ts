@@ -133,7 +133,6 @@ test("recipes - validation names the field, the problem and the fix", () => {
   rejects(bad((r) => { r.seed.maxRounds = 0; }), /seed\.maxRounds: 0 is out of range/);
   // reference knobs whose other values azr does not implement are refused, not ignored
   rejects(bad((r) => { r.trainer.skipNonFiniteGrad = false; }), /trainer\.skipNonFiniteGrad: false is not implemented/);
-  rejects(bad((r) => { r.trainer.logRatioClamp = 10; }), /trainer\.logRatioClamp: 10 is not implemented: .*; leave it at 20/);
   rejects(bad((r) => { r.executor.maxProcs = 4; }), /executor\.maxProcs: 4 is not implemented/);
   // a user's own reward term is allowed
   validateRecipe({ ...structuredClone(BASE), reward: { ...BASE.reward, extra: { combine: "sum", terms: { ...BASE.reward.extra.terms, mine: { enabled: true, coef: 0.1, max: 0.5 } } } } });

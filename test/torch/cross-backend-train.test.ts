@@ -67,11 +67,11 @@ interface Case {
 
 const cases: Case[] = [
   { name: "full fine-tuning, qwen2 (tied, biases), seq-mean-token-mean, k3, dual clip", arch: "qwen2",
-    loss: { epsLow: 0.2, epsHigh: 0.28, dualClip: 1.5, klCoef: 0.1, klEstimator: "k3", entropyCoef: 0.01, lossAgg: "seq-mean-token-mean" } },
-  { name: "full fine-tuning, llama (untied lm_head), token-mean, k2", arch: "llama",
-    loss: { epsLow: 0.2, epsHigh: 0.2, dualClip: null, klCoef: 0.05, klEstimator: "k2", entropyCoef: 0.001, lossAgg: "token-mean" } },
+    loss: { epsLow: 0.2, epsHigh: 0.28, dualClip: 1.5, klCoef: 0.1, klEstimator: "k3", entropyCoef: 0.01, lossAgg: "seq-mean-token-mean", logRatioClamp: 20 } },
+  { name: "full fine-tuning, llama (untied lm_head), token-mean, k2, log-ratio clamp 0.3", arch: "llama",
+    loss: { epsLow: 0.2, epsHigh: 0.2, dualClip: null, klCoef: 0.05, klEstimator: "k2", entropyCoef: 0.001, lossAgg: "token-mean", logRatioClamp: 0.3 } },
   { name: "LoRA r=4 on every projection, qwen3, microbatch-token-mean, k1, dual clip", arch: "qwen3",
-    loss: { epsLow: 0.2, epsHigh: 0.28, dualClip: 1.5, klCoef: 0.1, klEstimator: "k1", entropyCoef: 0.01, lossAgg: "microbatch-token-mean" },
+    loss: { epsLow: 0.2, epsHigh: 0.28, dualClip: 1.5, klCoef: 0.1, klEstimator: "k1", entropyCoef: 0.01, lossAgg: "microbatch-token-mean", logRatioClamp: 20 },
     lora: { r: 4, alpha: 8, dropout: 0, targetModules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] } },
 ];
 
@@ -111,6 +111,10 @@ for (const c of cases) {
       // for A < 0 the loss is −A·max(ρ, clip(ρ)), capped at −A·c: the cap binds where ρ > c
       const binds = batch.some((s, i) => Array.from(s.advantages).some((a, j) => a < 0 && Math.exp(logp[i]![j]! - s.oldLogprobs![j]!) > c.loss.dualClip!));
       assert.ok(binds, "the batch exercises the dual clip");
+    }
+    if (c.loss.logRatioClamp < 20) {
+      const binds = batch.some((s, i) => Array.from(s.advantages).some((_, j) => Math.abs(logp[i]![j]! - s.oldLogprobs![j]!) > c.loss.logRatioClamp));
+      assert.ok(binds, "the batch exercises the log-ratio clamp");
     }
 
     // torch names adapters as PEFT saves them; the ORT learner without the PEFT prefix

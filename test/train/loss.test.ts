@@ -63,10 +63,11 @@ const VARIANTS: PolicyLossSettings[] = [
   base,
   { ...base, klEstimator: "k2", lossAgg: "seq-mean-token-mean" },
   { ...base, klEstimator: "k3", dualClip: 1.5, lossAgg: "microbatch-token-mean" },
+  { ...base, logRatioClamp: 0.3 }, // binds: the toy batch's log-ratios reach ±0.9
 ];
 
 for (const s of VARIANTS) {
-  test(`pg loss - ${s.lossAgg}, KL ${s.klEstimator}, dual clip ${s.dualClip}: equals azr/loss.ts on a toy batch`, async () => {
+  test(`pg loss - ${s.lossAgg}, KL ${s.klEstimator}, dual clip ${s.dualClip}, log-ratio clamp ${s.logRatioClamp ?? 20}: equals azr/loss.ts on a toy batch`, async () => {
     const micro = [[0], [1]]; // each sequence its own micro-batch (matters for microbatch-token-mean)
     const out = await run(s, Float32Array.from(SEQS.flatMap((q) => q.logits.flat())), micro);
     const per = SEQS.map((q) =>

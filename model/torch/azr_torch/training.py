@@ -2,7 +2,7 @@
 
 Covers: per-token log-probs of responses given prompts, right-padded micro-batches, logits only
 at response positions; the PPO-clip / TRR++ token loss
-  ρ = exp(clamp(logπ − logπ_old, −20, 20)),  ℓ = max(−Aρ, −A·clip(ρ, 1−ε_low, 1+ε_high)),
+  ρ = exp(clamp(logπ − logπ_old, −b, b)) with b = logRatioClamp (default 20),  ℓ = max(−Aρ, −A·clip(ρ, 1−ε_low, 1+ε_high)),
   dual clip ℓ = min(ℓ, −A·c) for A < 0 when c is set,
 plus an optional KL to reference log-probs (k1, k2 = ½(Δ)², k3 = e^{−Δ} + Δ − 1 with
 Δ = logπ − logπ_ref) and an entropy bonus; aggregation token-mean (over the whole step),
@@ -86,6 +86,7 @@ class LossSettings:
     kl_coef: float = 0.0
     kl_type: str = "k3"
     agg: str = "token-mean"
+    log_ratio_clamp: float = 20.0
 
     @staticmethod
     def from_args(a: dict) -> "LossSettings":
@@ -98,6 +99,9 @@ class LossSettings:
         s.kl_coef = float(a.get("klCoef", s.kl_coef))
         s.kl_type = a.get("klEstimator", s.kl_type)
         s.agg = a.get("lossAgg", s.agg)
+        s.log_ratio_clamp = float(a.get("logRatioClamp", s.log_ratio_clamp))
+        if not s.log_ratio_clamp > 0:
+            raise ValueError(f"loss.logRatioClamp must be > 0, got {s.log_ratio_clamp}")
         if s.kl_type not in ("k1", "k2", "k3"):
             raise ValueError(f"loss.klEstimator must be k1, k2 or k3, got {s.kl_type!r}")
         if s.agg not in ("token-mean", "microbatch-token-mean", "seq-mean-token-mean"):
@@ -162,7 +166,7 @@ def lr_at(s: OptimSettings, step: int) -> float:
 
 def token_losses(logp, old, ref, adv, ent, ls: LossSettings) -> Dict[str, torch.Tensor]:
     """Per-token loss terms for one sequence (all (T,))."""
-    ratio = torch.exp(torch.clamp(logp - old, -20.0, 20.0))
+    ratio = torch.exp(torch.clamp(logp - old, -ls.log_ratio_clamp, ls.log_ratio_clamp))
     unclipped = -adv * ratio
     clipped = -adv * torch.clamp(ratio, 1 - ls.clip_low, 1 + ls.clip_high)
     pg = torch.maximum(unclipped, clipped)

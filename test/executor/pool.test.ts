@@ -1,10 +1,13 @@
 /**
  * Pool behaviour through the real sandbox: isolation is reported, a polluting task (builtins, a
  * class made by a metaclass) is re-run in strict mode and its worker replaced, verdicts do not depend on worker count or mode, the
- * hash seed is the same in every worker, and executor and eval workers never share a uid.
+ * hash seed is the same in every worker, executor and eval workers never share a uid, and a strict
+ * run that loses its worker is retried `infraRetries` times.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { CodeExecutor, probeIsolation } from "../../actors/code-executor/index.ts";
 import { EXECUTOR_UIDS, launchPlan, type UidRange } from "../../actors/code-executor/sandbox.ts";
 import { EVAL_UIDS } from "../../actors/eval/worker-pool.ts";
@@ -43,6 +46,42 @@ test("pool - a task that patches a class with its own metaclass (an ABC) is re-r
   assert.equal(s.stats().rerunStrict, 1);
   assert.equal((x.ex.stats().workersReplaced["polluted: modules"] ?? 0) - before, 1);
 });
+
+test("pool - a strict run whose worker is killed runs again infraRetries times, then is an infrastructure failure", async () => {
+  // ~0.7 s a call on the development machine, two calls (the determinism check)
+  const slow = triplet("def f(a):\n    s = 0\n    for i in range(40_000_000):\n        s += i\n    return a", "4");
+  for (const [infraRetries, want] of [[0, "infrastructure"], [1, "valid"]] as const) {
+    const others = new Set(workerProcesses()); // the file's shared executor has workers too
+    const ex = await CodeExecutor.start({ mode: "strict", workers: 1, infraRetries, limits: { timeoutMs: 20_000 }, warn: () => {} });
+    try {
+      const before = workerProcesses().filter((pid) => !others.has(pid));
+      assert.equal(before.length, 1, "this executor's one worker process");
+      const verdict = validateAll(ex, [slow]);
+      await sleep(300); // the task's forked child is in its first call
+      process.kill(before[0]!, "SIGKILL");
+      const [v] = await verdict;
+      assert.equal(v.reason, want, `infraRetries ${infraRetries}: ${JSON.stringify(v)}`);
+    } finally {
+      await ex.close();
+    }
+  }
+});
+
+/** Worker processes (the sandbox's top process) whose parent is this test process. */
+function workerProcesses(): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, "utf8").includes("worker.py")) out.push(Number(d));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return out;
+}
 
 test("pool - every worker has the same string-hash seed, so set order never depends on the worker", async () => {
   const p = triplet("def f(a):\n    return list({'apple', 'kiwi', 'fig', 'plum', 'pear', 'lime'})", "0");

@@ -7,7 +7,9 @@
  * AZR_BENCH_SPIN=1 (onnxruntime threads spin-wait, its own default; applied to both sides),
  * AZR_BENCH_LANES (our engine's batch lanes: "auto" (default), a number, or a comma list such as
  * "auto,1": the first gives the standard rows, each further one its own "…, lanes=X" rows, all
- * alternated with the peer in the same run), AZR_BENCH_MODELS (comma list of tiny,100M; default both).
+ * alternated with the peer in the same run), AZR_BENCH_MODELS (comma list of tiny,100M; default both),
+ * AZR_BENCH_REPEATS (alternating runs per row, each side's best kept; default 2: a tiny run is
+ * ~60–90 ms, so more repeats steady both sides' bests).
  */
 import { availableParallelism, tmpdir } from "node:os";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -28,7 +30,7 @@ const spin = process.env.AZR_BENCH_SPIN === "1";
 const laneSettings: LanesOption[] = (process.env.AZR_BENCH_LANES ?? "auto").split(",").map((x) => (x.trim() === "auto" ? "auto" : Number(x)));
 const onlyModels = process.env.AZR_BENCH_MODELS?.split(",").map((x) => x.trim());
 const PROMPT_LEN = 32;
-const REPEATS = quick ? 1 : 2;
+const REPEATS = quick ? 1 : Number(process.env.AZR_BENCH_REPEATS ?? 2);
 
 const qwen2 = (o: Record<string, unknown>): ArchConfig =>
   ({ ...parseConfig({ architectures: ["Qwen2ForCausalLM"], tie_word_embeddings: true, max_position_embeddings: 1024, rope_theta: 1e6, ...o }), eosTokenIds: [] });

@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { childProcesses } from "../helpers/processes.ts";
 import { setTimeout as sleep } from "node:timers/promises";
 import { CodeExecutor, probeIsolation } from "../../actors/code-executor/index.ts";
 import { EXECUTOR_UIDS, launchPlan, type UidRange } from "../../actors/code-executor/sandbox.ts";
@@ -67,21 +67,7 @@ test("pool - a strict run whose worker is killed runs again infraRetries times, 
   }
 });
 
-/** Worker processes (the sandbox's top process) whose parent is this test process. */
-function workerProcesses(): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, "utf8").includes("worker.py")) out.push(Number(d));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return out;
-}
+const workerProcesses = () => childProcesses("worker.py");
 
 test("pool - every worker has the same string-hash seed, so set order never depends on the worker", async () => {
   const p = triplet("def f(a):\n    return list({'apple', 'kiwi', 'fig', 'plum', 'pear', 'lime'})", "0");

@@ -7,7 +7,8 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { childProcesses } from "../helpers/processes.ts";
+import { existsSync } from "node:fs";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { join } from "node:path";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
@@ -164,21 +165,7 @@ function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>, all
   return m;
 }
 
-/** Torch worker processes whose parent is this test process (live or not yet reaped). */
-function workerChildren(): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, "utf8").includes("azr_torch.worker")) out.push(Number(d));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return out;
-}
+const workerChildren = () => childProcesses("azr_torch.worker");
 
 function listen(): Promise<Server> {
   return new Promise((resolve, reject) => {

@@ -73,7 +73,7 @@ export function lossSettings(t: LearnerSettings): PolicyLossSettings {
   return {
     kind: "policy", epsLow: t.clipLow, epsHigh: t.clipHigh, dualClip: t.dualClip, entropyCoef: t.entropyCoef,
     klCoef: t.kl.estimator === "off" ? 0 : t.kl.coef, klEstimator: t.kl.estimator === "off" ? "k3" : t.kl.estimator, lossAgg: t.lossAgg,
-    ...(t.logRatioClamp === undefined ? {} : { logRatioClamp: t.logRatioClamp }),
+    logRatioClamp: t.logRatioClamp, // absent: each engine's default (20)
   };
 }
 

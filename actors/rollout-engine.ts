@@ -83,24 +83,20 @@ export class RolloutEngine implements RolloutPort {
     this.ready.catch(() => {}); // surfaced by the first call, not as an unhandled rejection
   }
 
-  private tokenizerOptions(): { textTokens?: string[] } {
-    return this.opts.thinkTokensAsText ? { textTokens: THINK_TAGS } : {};
-  }
-
   private async start(): Promise<{ engine: ModelEngine; tokenizer: TextTokenizer }> {
     const { modelDir } = this.opts;
     if (!existsSync(join(modelDir, "config.json"))) {
       throw new RolloutEngineError(`no model at ${modelDir} (config.json missing): for the tiny recipe run \`make base-model\`, else point model.path at a Hugging Face folder`);
     }
+    const tokenizer = TextTokenizer.fromDir(modelDir, this.opts.thinkTokensAsText ? { textTokens: THINK_TAGS } : {});
     if (this.opts.engine !== "ort") {
       const { createTorchEngine, torchPrecision } = await import("../model/torch/engine.ts");
-      const tokenizer = TextTokenizer.fromDir(modelDir, this.tokenizerOptions());
       const device = this.opts.device ?? assignedDevice();
       const { dtype } = torchPrecision(this.opts.dtype, device, "inference");
       return { engine: await createTorchEngine({ modelDir, device, dtype, maxBatch: this.opts.maxBatch }), tokenizer };
     }
     const engine = await OrtEngine.fromPretrained(modelDir, { threads: this.opts.threads, maxBatch: this.opts.maxBatch });
-    return { engine, tokenizer: TextTokenizer.fromDir(modelDir, this.tokenizerOptions()) };
+    return { engine, tokenizer };
   }
 
   private encode(tokenizer: TextTokenizer, p: Prompt): number[] {

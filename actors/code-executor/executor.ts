@@ -56,8 +56,8 @@ export interface ExecutorOptions {
   python: PythonChoice;
   /** Jobs in flight per worker. */
   inflightPerWorker: number;
-  /** `executor.infraRetries`: runs of a job again after its worker died under it, before it counts as a crash. */
-  infraRetries: number;
+  /** `executor.infraRetries`: runs of a job again after its worker died under it, before it counts as a crash (default: the pool's, 2). */
+  infraRetries?: number;
   /** Where loud isolation warnings go (default console.warn). */
   warn: (message: string) => void;
 }
@@ -135,7 +135,6 @@ export class CodeExecutor {
       allowPartialIsolation: true,
       python: findPython(),
       inflightPerWorker: 32, // deep enough that a descheduled parent does not starve a worker
-      infraRetries: 2,
       warn: (m) => console.warn(m),
       ...opts,
     };

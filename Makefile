@@ -14,7 +14,7 @@ TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 BENCHES = $(basename $(notdir $(wildcard bench/*.bench.ts)))
 NODE_TS := node --import tsx
 
-.PHONY: help setup system-deps test typecheck bench selfplay base-model clean
+.PHONY: help setup system-deps test typecheck bench selfplay base-model clean torch-next test-torch-next
 
 help: ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -41,6 +41,12 @@ typecheck: setup ## type-check the whole project
 
 test: setup typecheck ## type-check, then run every test (real nats-server, Python, onnxruntime)
 	$(NODE_TS) --test --test-reporter=spec --test-timeout=300000 $(TEST_FILES)
+
+torch-next: ## a newer PyTorch (Debian trixie's 2.6) beside Debian's 1.13, for the FSDP tests: /opt/azr-trixie.python
+	model/torch/next-torch.sh /opt/azr-trixie
+
+test-torch-next: setup torch-next ## the torch engine's tests on torch 2.6 (FSDP included)
+	AZR_PYTHON=/opt/azr-trixie.python $(NODE_TS) --test --test-reporter=spec --test-timeout=300000 $(shell find test/torch -name '*.test.ts' | sort)
 
 bench: setup ## run every benchmark; tables printed, JSON in bench/out/
 	@for b in $(BENCHES); do $(MAKE) --no-print-directory bench-$${b%.bench} || exit 1; done

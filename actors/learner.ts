@@ -47,6 +47,8 @@ export interface LearnerSettings {
   gradientCheckpointing?: boolean;
   /** torch, several ranks: shard AdamW's moments across them (ZeRO stage 1). Default true. */
   shardOptimizerState?: boolean;
+  /** torch, several ranks: FSDP FULL_SHARD (weights, gradients and moments sharded). Default false. */
+  fsdp?: boolean;
   /** |log π_θ − log π_old| bound before exp in the policy loss. Default 20. */
   logRatioClamp?: number;
 }
@@ -141,7 +143,7 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
       ...layout, loss, seed: o.trainer.seed, threads: o.threads, dtype: precision.dtype,
       optim: {
         ...optimSettings(o.trainer, o.steps), autocastBf16: precision.autocastBf16,
-        gradientCheckpointing: o.trainer.gradientCheckpointing, shardOptimizerState: o.trainer.shardOptimizerState,
+        gradientCheckpointing: o.trainer.gradientCheckpointing, shardOptimizerState: o.trainer.shardOptimizerState, fsdp: o.trainer.fsdp,
       },
     });
   let engine = await start(o.modelDir);

@@ -15,6 +15,9 @@ export const recipe: RecipeOverrides = {
     learner: { replicas: 1, cpus: 16, gpus: 8, maxRestarts: 3 }, // FSDP over all 8 GPUs, colocated
     "code-executor": { replicas: 1, cpus: 16, gpus: 0, maxRestarts: 3 },
   },
+  // full fine-tuning of 14B does not fit 80 GB GPUs with whole-model ranks (README "Running the
+  // 3B–14B recipes"): FSDP shards weights, gradients and moments over the learner's GPUs
+  trainer: { fsdp: true },
   executor: { workers: 16 },
   seed: {
     triplets: "14b_seed_io.jsonl", // OUTPUT_SEED_PATH of 14b.sh

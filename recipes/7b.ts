@@ -15,6 +15,9 @@ export const recipe: RecipeOverrides = {
     learner: { replicas: 1, cpus: 8, gpus: 4, maxRestarts: 3 }, // FSDP over all 4 GPUs, colocated
     "code-executor": { replicas: 1, cpus: 8, gpus: 0, maxRestarts: 3 },
   },
+  // full fine-tuning of 7–8B does not fit 80 GB GPUs with whole-model ranks (README "Running the
+  // 3B–14B recipes"): FSDP shards weights, gradients and moments over the learner's GPUs
+  trainer: { fsdp: true },
   executor: { workers: 8 },
   seed: {
     triplets: "7b_seed_io.jsonl", // OUTPUT_SEED_PATH of 7b.sh

@@ -242,6 +242,12 @@ export interface Recipe {
      */
     shardOptimizerState: boolean;
     /**
+     * torch learner with several ranks: FSDP (FULL_SHARD) — weights, gradients and AdamW's moments
+     * all divided over the ranks, each layer's weights gathered for its forward and backward; the
+     * same update. Needed for full fine-tuning of 7B+ on 80 GB GPUs; torch >= 2.1; not with LoRA.
+     */
+    fsdp: boolean;
+    /**
      * LoRA instead of full fine-tuning (PEFT layout; learner on either engine); null = full
      * fine-tuning. Weight sync then moves only the adapters (actors/weight-sync, kind lora-adapters).
      */
@@ -362,6 +368,7 @@ export const BASE: Recipe = {
     epochs: 1,
     gradientCheckpointing: true,
     shardOptimizerState: true,
+    fsdp: false,
     lora: null,
     saveEvery: 10,
     keepCheckpoints: 2,
@@ -488,6 +495,7 @@ export const RULES: Record<string, Rule> = {
   "trainer.epochs": int(1, 100),
   "trainer.gradientCheckpointing": bool,
   "trainer.shardOptimizerState": bool,
+  "trainer.fsdp": bool,
   "trainer.lora": { kind: "lora" },
   "trainer.saveEvery": int(1, 1e7),
   "trainer.keepCheckpoints": int(1, 1000),

@@ -155,6 +155,12 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
   if (r.model.engine === "ort" && r.resources.gpus > 0) {
     add("model.engine", `'ort' runs on CPU only, but resources.gpus is ${r.resources.gpus}`, "use engine 'torch' for GPU recipes, or set resources.gpus to 0");
   }
+  if (r.trainer.fsdp && r.model.engine !== "torch") {
+    add("trainer.fsdp", `FSDP shards the torch learner's ranks; the ${r.model.engine} learner is one process`, "set model.engine to 'torch', or trainer.fsdp to false");
+  }
+  if (r.trainer.fsdp && r.trainer.lora) {
+    add("trainer.fsdp", "FSDP with trainer.lora: a LoRA learner's frozen base fits on each GPU without sharding", "set trainer.fsdp to false for LoRA, or trainer.lora to null");
+  }
   if (r.resources.gpus > 0 && r.resources.rolloutTensorParallel > r.resources.gpus) {
     add("resources.rolloutTensorParallel", `${r.resources.rolloutTensorParallel} exceeds resources.gpus ${r.resources.gpus}`, "use at most the GPU count");
   }
@@ -231,13 +237,15 @@ export function applySetting(recipe: Recipe, assignment: string): Recipe {
   }
   let value: unknown;
   const asJson = () => { try { return JSON.parse(raw); } catch { return raw; } };
+  // text that is not a number stays text, so the error quotes what was typed (NaN would print as null)
+  const asNumber = (t: string) => (t !== "" && Number.isFinite(Number(t)) ? Number(t) : t);
   switch (rule.kind) {
-    case "number": value = raw === "null" ? null : raw === "" ? NaN : Number(raw); break;
+    case "number": value = raw === "null" ? null : asNumber(raw); break;
     case "boolean": value = raw === "true" ? true : raw === "false" ? false : raw; break;
     case "string": value = raw === "null" && rule.nullable ? null : raw; break;
     case "enum": value = raw; break;
     case "enum[]": case "string[]": value = raw.startsWith("[") ? asJson() : raw === "" ? [] : raw.split(",").map((s) => s.trim()); break;
-    case "pair": value = raw.startsWith("[") ? asJson() : raw.split(",").map((s) => Number(s.trim())); break;
+    case "pair": value = raw.startsWith("[") ? asJson() : raw.split(",").map((s) => asNumber(s.trim())); break;
     case "terms": case "lora": value = asJson(); break;
   }
   const next = clone(recipe) as unknown as Record<string, unknown>;

@@ -59,6 +59,13 @@ export interface TorchOptimOptions {
    * stage 1); the update is the same. Default true; false: every rank holds all of them.
    */
   shardOptimizerState?: boolean;
+  /**
+   * With several ranks, FSDP FULL_SHARD: weights, gradients and AdamW's moments all divided over
+   * the ranks (each layer's weights gathered for its forward and backward); the update is the same.
+   * Needs torch >= 2.1; not with LoRA. getWeights / save / saveWeightsFile / saveTrainingState are
+   * then collectives (a TorchRankGroup calls every rank). Default false.
+   */
+  fsdp?: boolean;
 }
 
 /** The learner's loss settings; names as in azr/loss.ts. */
@@ -121,7 +128,8 @@ export interface TorchEngineInfo {
   lora: { rank: number; alpha: number; targetModules: string[] } | null;
   safetensorsPackage: boolean;
   version: number;
-  distributed: { rank: number; worldSize: number; backend: string } | null;
+  /** fsdp: the ranks shard the weights (optim.fsdp with several ranks). */
+  distributed: { rank: number; worldSize: number; backend: string; fsdp: boolean } | null;
 }
 
 export interface TorchSaveOptions {

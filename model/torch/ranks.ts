@@ -14,8 +14,10 @@
  * same error; a rank that lags `timeoutS` behind the first one to finish a call counts as failed.
  * An error every rank raised alike (a bad batch, no torch) is the call's error, not the group's:
  * it is rethrown as is and the group stays usable. worldSize 1 is a plain TorchEngine.
- * Not: FSDP parameter sharding (every rank holds the whole model and optimiser state), several
- * nodes, generate / score (the rollout engine's job, not the learner's), restarts (the actor's).
+ * With `optim.fsdp` each rank holds a shard of the weights (azr_torch/fsdp.py): getWeights, save
+ * and saveWeightsFile then run on every rank (they gather the weights), rank 0 answering.
+ * Not: several nodes, generate / score (the rollout engine's job, not the learner's), restarts
+ * (the actor's).
  */
 import { once } from "node:events";
 import { createServer, type AddressInfo } from "node:net";
@@ -70,7 +72,7 @@ export class TorchRankGroup implements AsyncDisposable {
    * @param ranks rank 0 first; for inspection (tests compare rank 1's weights with rank 0's).
    *   A collective call (trainStep) on one rank alone blocks it until its timeout.
    */
-  private constructor(readonly ranks: readonly TorchEngine[], readonly timeoutS: number) {
+  private constructor(readonly ranks: readonly TorchEngine[], readonly timeoutS: number, readonly sharded = false) {
     // a rank that dies between calls takes the group down at once: the others would otherwise
     // hold their GPUs until the next call found out
     if (ranks.length > 1) {
@@ -99,7 +101,7 @@ export class TorchRankGroup implements AsyncDisposable {
       await Promise.all(workers.map((w) => w?.close(SHUTDOWN_GRACE_MS)));
       throw e;
     });
-    return new TorchRankGroup(engines, timeoutS);
+    return new TorchRankGroup(engines, timeoutS, opts.optim?.fsdp === true);
   }
 
   get worldSize(): number {
@@ -131,16 +133,16 @@ export class TorchRankGroup implements AsyncDisposable {
   }
 
   getWeights(): Promise<Map<string, Float32Array>> {
-    return this.#first("getWeights", (e) => e.getWeights());
+    return this.#fromRank0("getWeights", (e) => e.getWeights());
   }
 
   save(dir: string, opts?: TorchSaveOptions): Promise<void> {
-    return this.#first("save", (e) => e.save(dir, opts));
+    return this.#fromRank0("save", (e) => e.save(dir, opts));
   }
 
   /** What getWeights returns, as one safetensors file written by rank 0 (weight sync). */
   saveWeightsFile(path: string, opts?: { dtype?: TorchDtype }): Promise<{ bytes: number }> {
-    return this.#first("saveWeightsFile", (e) => e.saveWeightsFile(path, opts));
+    return this.#fromRank0("saveWeightsFile", (e) => e.saveWeightsFile(path, opts));
   }
 
   /**
@@ -165,6 +167,11 @@ export class TorchRankGroup implements AsyncDisposable {
 
   #all<T>(method: string, call: (e: TorchEngine) => Promise<T>): Promise<T[]> {
     return this.#guard(() => lockstep(method, this.worldSize, this.timeoutS, (rank) => call(this.ranks[rank]!)));
+  }
+
+  /** Rank 0's answer: rank 0 alone when every rank holds the whole model, else every rank gathering. */
+  async #fromRank0<T>(method: string, call: (e: TorchEngine) => Promise<T>): Promise<T> {
+    return this.sharded ? (await this.#all(method, call))[0]! : this.#first(method, call);
   }
 
   /** Rank 0 alone: no collective is involved, but a dead rank 0 still ends the group. */

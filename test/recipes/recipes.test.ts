@@ -78,6 +78,8 @@ test("recipes - the spec's recipe table, row by row", () => {
     assert.deepEqual([r.selfplay.batchSize, r.selfplay.references, r.selfplay.nSamples, r.selfplay.inductionInputs, r.selfplay.steps, r.trainer.optimizer.lr, r.trainer.kl.estimator], [64, 6, 8, 10, 500, 1e-6, "off"], name);
   }
   assert.equal(getRecipe("qwen3-4b").model.thinkTokensAsText, true);
+  // 7B+ full fine-tuning shards the learner with FSDP (whole-model ranks need 76–133 GB a GPU); 3B/4B fit without
+  assert.deepEqual(listRecipes().filter((n) => getRecipe(n).trainer.fsdp).sort(), ["14b", "7b", "coder14b", "coder7b", "llama8b"]);
   assert.equal(getRecipe("coder7b").eval.mathTemplate, "azr_boxed");
   assert.deepEqual(listRecipes()[0], "tiny");
   assert.deepEqual(listRecipes().sort(), ["14b", "3b", "7b", "coder14b", "coder3b", "coder7b", "llama8b", "qwen3-4b", "tiny"]);
@@ -134,6 +136,8 @@ test("recipes - validation names the field, the problem and the fix", () => {
   // reference knobs whose other values azr does not implement are refused, not ignored
   rejects(bad((r) => { r.trainer.skipNonFiniteGrad = false; }), /trainer\.skipNonFiniteGrad: false is not implemented/);
   rejects(bad((r) => { r.executor.maxProcs = 4; }), /executor\.maxProcs: 4 is not implemented/);
+  rejects(() => applySettings(getRecipe("tiny"), ["trainer.fsdp=true"]), /trainer\.fsdp: FSDP shards the torch learner's ranks; the ort learner is one process; set model\.engine to 'torch'/);
+  rejects(() => applySettings(getRecipe("7b"), ['trainer.lora={"r":8,"alpha":16,"dropout":0,"targetModules":["q_proj"]}']), /trainer\.fsdp: FSDP with trainer\.lora: .*set trainer\.fsdp to false for LoRA/);
   // a user's own reward term is allowed
   validateRecipe({ ...structuredClone(BASE), reward: { ...BASE.reward, extra: { combine: "sum", terms: { ...BASE.reward.extra.terms, mine: { enabled: true, coef: 0.1, max: 0.5 } } } } });
 });
@@ -145,14 +149,16 @@ test("recipes - --set parses by the field's type and validates", () => {
   rejects(() => applySettings(getRecipe("tiny"), ["trainer.optimizer.rate=1"]), /trainer\.optimizer\.rate: no such setting; did you mean/);
   rejects(() => applySettings(getRecipe("tiny"), ["learner.betas=1"]), /learner\.betas: no such setting; did you mean 'trainer\.optimizer\.betas'\?/);
   assert.equal(applySettings(getRecipe("14b"), ["learner.lr=2e-6"]).trainer.optimizer.lr, 2e-6, "the issue's example alias");
-  rejects(() => applySettings(getRecipe("tiny"), ["selfplay.steps=ten"]), /selfplay\.steps: expected a number/);
+  rejects(() => applySettings(getRecipe("tiny"), ["selfplay.steps=ten"]), /selfplay\.steps: expected a number, got "ten"/);
+  rejects(() => applySettings(getRecipe("tiny"), ["trainer.optimizer.lr="]), /trainer\.optimizer\.lr: expected a number, got ""/);
+  rejects(() => applySettings(getRecipe("tiny"), ["trainer.optimizer.betas=0.9,x"]), /trainer\.optimizer\.betas/);
   rejects(() => applySettings(getRecipe("tiny"), ["reward.formatCheck=yes"]), /reward\.formatCheck: expected true or false/);
   rejects(() => applySettings(getRecipe("tiny"), ["novalue"]), /not of the form key=value/);
   const e = applySettings(getRecipe("7b"), ["eval.suites=code,tiny", "eval.data=data/tiny/heldout.jsonl", "eval.limit=5", "eval.every=2"]).eval;
   assert.deepEqual([e.suites, e.data, e.limit, e.every], [["code", "tiny"], "data/tiny/heldout.jsonl", 5, 2]);
   assert.equal(applySettings(getRecipe("tiny"), ["eval.limit=null"]).eval.limit, null);
   assert.equal(getRecipe("tiny").trainer.lora, null, "full fine-tuning unless a recipe asks for LoRA");
-  const lora = applySettings(getRecipe("14b"), ['trainer.lora={"r":16,"alpha":32,"dropout":0,"targetModules":["q_proj","v_proj"]}']).trainer.lora;
+  const lora = applySettings(getRecipe("14b"), ["trainer.fsdp=false", 'trainer.lora={"r":16,"alpha":32,"dropout":0,"targetModules":["q_proj","v_proj"]}']).trainer.lora;
   assert.deepEqual(lora, { r: 16, alpha: 32, dropout: 0, targetModules: ["q_proj", "v_proj"] });
   rejects(() => applySettings(getRecipe("tiny"), ['trainer.lora={"r":0,"alpha":32,"dropout":0,"targetModules":["q_proj"]}']), /trainer\.lora\.r: expected an integer rank ≥ 1, got 0/);
   rejects(() => applySettings(getRecipe("tiny"), ['trainer.lora={"r":8,"alpha":16,"dropout":0,"targetModules":["qproj"]}']), /trainer\.lora\.targetModules: expected a non-empty list of q_proj/);

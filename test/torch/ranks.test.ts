@@ -14,7 +14,7 @@ import { join } from "node:path";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
 import { createTorchEngine } from "../../model/torch/engine.ts";
 import { createTorchRankGroup, TorchRankError } from "../../model/torch/ranks.ts";
-import { ids, makeModelDir, useTempDir } from "./helpers.ts";
+import { assertStatsClose, ids, makeModelDir, maxDiff, TOL, useTempDir } from "./helpers.ts";
 
 const tmp = useTempDir("azr-ranks-");
 let modelDir: string;
@@ -28,24 +28,13 @@ const batch: TrainSequence[] = prompts.map((prompt, i) => ({
   prompt, response: responses[i]!, advantages: Float32Array.from(responses[i]!, (_, j) => Math.sin(1 + i * 7 + j)),
 }));
 const opts = { threads: 1, optim: { lr: 1e-3, microBatch: 2, weightDecay: 0 }, loss: { entropyCoef: 0.01 } } as const;
-/**
- * Two ranks sum their micro-batches' gradients in another order than one rank (rank 0's two, then
- * rank 1's through the all-reduce): gradients agree to ~3e-8 (measured), weights after 2 Adam
- * steps at lr 1e-3 to ≤ 1e-7 for all but a handful of entries. The exception is the key
- * projections' biases (Qwen2 has them): their true gradient is exactly 0 (adding a constant to
- * every key score of a row leaves the softmax unchanged), so they receive rounding noise of
- * ~1e-9, which Adam's division by √v turns into steps of up to ~1e-4 that depend on the summation
- * order (9e-6 apart measured). They are left out of the ≤ 1e-6 comparison; train.test.ts's
- * single-step check (Qwen3, no biases) allows 1e-5.
- */
-const TOL = 1e-6;
 
 test("2 gloo ranks train like one engine; save loads in a single engine and resumes a group in step; 1 rank is one engine", async () => {
   const single = await createTorchEngine({ modelDir, ...opts });
   const [two, one] = await Promise.all([createTorchRankGroup({ modelDir, worldSize: 2, ...opts }), createTorchRankGroup({ modelDir, worldSize: 1, ...opts })]);
   const ckpt = join(tmp, "ckpt");
   try {
-    assert.deepEqual(two.info.distributed, { rank: 0, worldSize: 2, backend: "gloo" });
+    assert.deepEqual(two.info.distributed, { rank: 0, worldSize: 2, backend: "gloo", fsdp: false });
     assert.equal(one.info.distributed, null, "a group of one joins no process group");
     for (let step = 1; step <= 2; step++) {
       const [s1, s2, sOne] = [await single.trainStep(batch), await two.trainStep(batch), await one.trainStep(batch)];
@@ -150,20 +139,6 @@ test("argument errors name the fix", async () => {
   await assert.rejects(createTorchRankGroup({ modelDir, gpus: [0, 1], worldSize: 3 }), /one rank per GPU/);
   await assert.rejects(createTorchRankGroup({ modelDir, gpus: [2, 3], device: "cuda:1" }), /each rank sees only its own GPU/);
 });
-
-function assertStatsClose(a: TrainStats, b: TrainStats): void {
-  assert.equal(a.step, b.step);
-  assert.equal(a.tokens, b.tokens);
-  assert.ok(Math.abs(a.loss - b.loss) <= TOL && Math.abs(a.gradNorm - b.gradNorm) <= TOL * b.gradNorm, `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
-}
-
-/** Largest absolute difference, over every tensor except the key biases (see TOL) unless `all`. */
-function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>, all = false): number {
-  assert.deepEqual([...a.keys()].sort(), [...b.keys()].sort());
-  let m = 0;
-  for (const [name, t] of a) if (all || !name.endsWith("k_proj.bias")) t.forEach((v, i) => { m = Math.max(m, Math.abs(v - b.get(name)![i]!)); });
-  return m;
-}
 
 const workerChildren = () => childProcesses("azr_torch.worker");
 

@@ -6,8 +6,8 @@ round-robin over ranks; summing gradients (in bounded fp32 buckets) and loss sta
 so the update equals one rank's over the whole batch (every aggregation mode normalises by global
 counts, computed from the full batch every rank receives).
 AdamW's moments are sharded across ranks by default (training.py, ZeRO stage 1), so a rank holds
-the full model and gradients but only its share of the optimiser state.
-Not: FSDP parameter and gradient sharding (design in engine.py's header).
+the full model and gradients but only its share of the optimiser state; with optim.fsdp the
+weights and gradients are sharded too (fsdp.py, which reduces gradients itself).
 """
 from __future__ import annotations
 
@@ -34,8 +34,15 @@ def init_distributed(a: dict, device: torch.device) -> DistInfo:
     if backend == "nccl" and device.type == "cuda":
         torch.cuda.set_device(device)
     addr, port = a.get("masterAddr", "127.0.0.1"), int(a["masterPort"])
-    dist.init_process_group(backend, init_method=f"tcp://{addr}:{port}", rank=rank, world_size=world,
-                            timeout=timedelta(seconds=float(a.get("timeoutS", 300))))
+    init = dict(rank=rank, world_size=world, timeout=timedelta(seconds=float(a.get("timeoutS", 300))))
+    try:
+        dist.init_process_group(backend, init_method=f"tcp://{addr}:{port}", **init)
+    except RuntimeError as e:
+        # torch >= 2.4 asks for a libuv TCP store by default; builds without libuv (Debian's) need
+        # the older store, which serves a node's handful of ranks as well
+        if "libuv" not in str(e):
+            raise
+        dist.init_process_group(backend, init_method=f"tcp://{addr}:{port}?use_libuv=0", **init)
     return DistInfo(rank, world, backend)
 
 

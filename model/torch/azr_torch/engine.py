@@ -6,15 +6,11 @@ save (HF layout; PEFT layout for adapters), set_adapters (the frozen base as ref
 Tensors cross the pipe as little-endian fp32 bytes plus a shape.
 
 Multi-GPU training as built: the learner actor starts one worker per GPU (model/torch/ranks.ts,
-distributed.py: NCCL on GPU, gloo on CPU); every rank holds the whole model and gradients, the
-gradients are summed in bounded buckets, and AdamW's moments are sharded (training.py, ZeRO
-stage 1). Design notes for what is not built here yet:
-- FSDP (parameter and gradient sharding, for full fine-tuning of 7B-14B): each rank builds the
-  model on the meta device exactly as loading.py does, wraps every DecoderLayer in FSDP
-  (FULL_SHARD, bf16 mixed precision with fp32 master weights) and loads shards with
-  `sync_module_states` from rank 0; rank 0 alone answers the pipe for get_weights/save
-  (FULL_STATE_DICT gathered on CPU, offloaded tensor by tensor). Debian's torch 1.13 cannot import
-  its FSDP module on Python 3.11, so this waits for a session with GPUs.
+distributed.py: NCCL on GPU, gloo on CPU). By default every rank holds the whole model and
+gradients, the gradients are summed in bounded buckets, and AdamW's moments are sharded
+(training.py, ZeRO stage 1); with `optim.fsdp` weights, gradients and moments are all sharded
+(fsdp.py), and get_weights / save / save_weights_file / save_training_state become collectives
+whose files and frames come from rank 0 alone. Design notes for what is not built here yet:
 - Weight sync without a file: the learner exports CUDA IPC handles (torch.multiprocessing's
   reductions) and the rollout worker copies from them with set_weights semantics; today the
   learner writes a safetensors file in /dev/shm (one node) or the JetStream object store.
@@ -29,12 +25,13 @@ import numpy as np
 import torch
 
 from . import adapter_sync
+from . import fsdp as fsdp_mod
 from . import lora as lora_mod
 from .detok import Detokenizer
 from .generation import GenOptions, Generator
 from .loading import DTYPES, load_model, state_for_save
 from .safetensors_io import HAVE_SAFETENSORS_PACKAGE, save_checkpoint
-from .training import LossSettings, OptimSettings, Trainer, response_logprobs
+from .training import LossSettings, OptimSettings, ResponseLogprobs, Trainer, response_logprobs
 
 
 class TorchUnavailable(Exception):
@@ -99,8 +96,22 @@ class Engine:
             raise ValueError(f"dtype {dtype_name!r}: use one of {', '.join(DTYPES)}")
         self.dtype_name = dtype_name
         self.model_dir = a["modelDir"]
-        self.raw_config, self.model = load_model(self.model_dir, self.device, DTYPES[dtype_name])
+        self.optim_args = dict(a.get("optim") or {})
+        self.optim = OptimSettings.from_args(self.optim_args)
+        # FSDP shards over the ranks of a process group (TorchRankGroup starts a group of one without
+        # one: nothing to shard; gpu_smoke.py joins a one-rank group to reach FSDP's CUDA paths)
+        use_fsdp = self.optim.fsdp and self.dist is not None
+        if use_fsdp:
+            reason = fsdp_mod.unavailable_reason()
+            if reason:
+                raise TorchUnavailable(reason)
+            if a.get("lora"):
+                raise ValueError("optim.fsdp with LoRA: a LoRA learner's frozen base fits on each GPU without FSDP; turn one of them off")
+            self.raw_config, self.model = fsdp_mod.load_for_rank(self.model_dir, self.dist.rank, DTYPES[dtype_name])
+        else:
+            self.raw_config, self.model = load_model(self.model_dir, self.device, DTYPES[dtype_name])
         self.model.eval()
+        self.n_parameters = sum(p.numel() for p in self.model.parameters())
         self.lora: Optional[lora_mod.LoraSettings] = None
         if a.get("lora"):
             la = a["lora"]
@@ -113,8 +124,8 @@ class Engine:
                 lora_mod.apply_lora(self.model, self.lora)
         self.detok = Detokenizer.from_dir(self.model_dir)
         self.generator = Generator(self.model, self.detok, self.model.cfg.eos_token_ids)
-        self.optim_args = dict(a.get("optim") or {})
-        self.optim = OptimSettings.from_args(self.optim_args)
+        # the wrapped root owns the shards; self.model's parameters become views into them
+        self.fsdp_root = fsdp_mod.wrap(ResponseLogprobs(self.model), self.device) if use_fsdp else None
         self.loss = LossSettings.from_args(a.get("loss") or {})
         self.trainer: Optional[Trainer] = None
         self.max_batch = int(a.get("maxBatch", 64))
@@ -130,16 +141,23 @@ class Engine:
             "deviceName": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "dtype": self.dtype_name,
             "modelType": cfg.model_type,
-            "parameters": sum(p.numel() for p in self.model.parameters()),
+            "parameters": self.n_parameters,
             "trainableParameters": sum(p.numel() for p in self.model.parameters() if p.requires_grad) if self.lora else None,
             "eosTokenIds": cfg.eos_token_ids,
             "lora": None if self.lora is None else {"rank": self.lora.r, "alpha": self.lora.alpha, "targetModules": self.lora.target_modules},
             "safetensorsPackage": HAVE_SAFETENSORS_PACKAGE,
             "version": self.version,
-            "distributed": None if self.dist is None else {"rank": self.dist.rank, "worldSize": self.dist.world, "backend": self.dist.backend},
+            "distributed": None if self.dist is None else {"rank": self.dist.rank, "worldSize": self.dist.world, "backend": self.dist.backend,
+                                                           "fsdp": self.fsdp_root is not None},
         }
 
+    def _not_sharded(self, what: str) -> None:
+        if self.fsdp_root is not None:
+            raise ValueError(f"{what}: this engine is an FSDP learner rank (each rank holds a shard of the weights); "
+                             f"generation, scoring and weight loading belong to the rollout engine and the reference model")
+
     def generate(self, a: dict, cancelled: Callable[[], bool]) -> Iterator[dict]:
+        self._not_sharded("generate")
         o = GenOptions(
             max_new_tokens=int(a["maxNewTokens"]),
             temperature=float(a.get("temperature") or 0.0),
@@ -154,6 +172,7 @@ class Engine:
         yield from self.generator.run(a["prompts"], o, cancelled)
 
     def score(self, a: dict) -> List[bytes]:
+        self._not_sharded("score")
         prompts, responses = a["prompts"], a["responses"]
         if len(prompts) != len(responses):
             raise ValueError(f"score: {len(prompts)} prompts but {len(responses)} responses")
@@ -167,7 +186,7 @@ class Engine:
 
     def _trainer_and_batch(self, a: dict):
         if self.trainer is None:
-            self.trainer = Trainer(self.model, self.optim, self.loss, self.dist)
+            self.trainer = Trainer(self.model, self.optim, self.loss, self.dist, self.fsdp_root)
         batch = []
         for s in a["batch"]:
             seq = {"prompt": s["prompt"], "response": s["response"], "advantages": np.frombuffer(s["advantages"], dtype="<f4")}
@@ -185,6 +204,8 @@ class Engine:
         them (no optimiser step, step count unchanged): first {loss, tokens, terms}, then one
         {name, shape, data} per trainable tensor under getWeights' names. For parity checks
         against the ORT learner, whose TrainCore.accumulate returns the same quantity."""
+        if self.fsdp_root is not None:
+            raise ValueError("gradients: an FSDP rank holds only its shard of each gradient; check parity with fsdp off")
         trainer, batch = self._trainer_and_batch(a)
         try:
             loss, sums, n_tokens = trainer.accumulate(batch)
@@ -243,12 +264,16 @@ class Engine:
         if not os.path.exists(path):
             raise FileNotFoundError(f"{path} not found; it is written by saveTrainingState")
         kw = {"weights_only": False} if "weights_only" in __import__("inspect").signature(torch.load).parameters else {}
+        if self.fsdp_root is not None:
+            kw["mmap"] = True  # the other ranks read only step and RNG: the moments' pages stay on disk
         # to host memory first: the optimiser moves each moment to its parameter's device, and a
         # sharded rank keeps only its share (the whole state on every GPU could not fit)
         state = torch.load(path, map_location="cpu", **kw)
         if self.trainer is None:
-            self.trainer = Trainer(self.model, self.optim, self.loss, self.dist)
-        self.trainer.optimizer.load_state_dict(state["optimizer"])
+            self.trainer = Trainer(self.model, self.optim, self.loss, self.dist, self.fsdp_root)
+        rank0 = self.dist is None or self.dist.rank == 0
+        # under FSDP rank 0's copy is broadcast shard by shard; the others pass none
+        self.trainer.load_optimizer_state(state["optimizer"] if rank0 or self.fsdp_root is None else None)
         self.trainer.step_count = int(state["step"])
         torch.set_rng_state(state["cpu_rng"])
         if state.get("cuda_rng") is not None and self.device.type == "cuda":
@@ -256,7 +281,15 @@ class Engine:
         return {"step": self.trainer.step_count}
 
     def _named_for_sync(self) -> Dict[str, torch.Tensor]:
+        """The tensors a weight version carries. Under FSDP a collective: rank 0 gets the full
+        weights, the other ranks {}."""
+        if self.fsdp_root is not None:
+            return fsdp_mod.full_model_state(self.fsdp_root, self.model.cfg.tie_word_embeddings)
         return lora_mod.adapter_state(self.model) if self.lora else state_for_save(self.model)
+
+    def writes_files(self) -> bool:
+        """False on an FSDP rank other than 0: it takes part in gathering the weights, rank 0 writes them."""
+        return self.fsdp_root is None or self.dist.rank == 0
 
     def get_weights(self, _a=None) -> Iterator[dict]:
         staging = _Staging()
@@ -266,6 +299,7 @@ class Engine:
     def _sync_targets(self) -> dict:
         """What a weight version may write: the tensors get_weights names, plus lm_head.weight for a
         tied model (same storage as the embeddings), which files and senders may include."""
+        self._not_sharded("setWeights")
         targets = self._named_for_sync()
         if self.model.cfg.tie_word_embeddings and not self.lora:
             targets["lm_head.weight"] = self.model.lm_head.weight
@@ -302,7 +336,9 @@ class Engine:
         if self.lora and not merged:
             lora_mod.save_adapter(self.model, self.lora, out, os.path.abspath(self.model_dir))
             return {"files": ["adapter_config.json", "adapter_model.safetensors"]}
-        tensors = lora_mod.merged_state(self.model) if self.lora else state_for_save(self.model)
+        tensors = lora_mod.merged_state(self.model) if self.lora else self._named_for_sync()
+        if not self.writes_files():
+            return {"files": []}
         if self.model.cfg.tie_word_embeddings:
             tensors.pop("lm_head.weight", None)
         dtype = DTYPES.get(a.get("dtype") or self.dtype_name, torch.float32)

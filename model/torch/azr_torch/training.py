@@ -21,13 +21,15 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from .modeling import CausalLM, causal_keep
 
 
-def response_logprobs(model: CausalLM, prompts: List[List[int]], responses: List[List[int]], with_entropy: bool = False
-                      ) -> Tuple[List[torch.Tensor], Optional[List[torch.Tensor]]]:
-    """Log-prob (and entropy) of each response token under `model`; grads flow if enabled."""
+def response_logprobs(model: CausalLM, prompts: List[List[int]], responses: List[List[int]], with_entropy: bool = False,
+                      policy: Optional[nn.Module] = None) -> Tuple[List[torch.Tensor], Optional[List[torch.Tensor]]]:
+    """Log-prob (and entropy) of each response token under `model`; grads flow if enabled.
+    `policy`: the module to call instead of ResponseLogprobs(model) (the learner's FSDP root)."""
     dev = model.lm_head.weight.device
     lens = [len(p) + len(r) for p, r in zip(prompts, responses)]
     for i, (p, r) in enumerate(zip(prompts, responses)):
@@ -37,14 +39,27 @@ def response_logprobs(model: CausalLM, prompts: List[List[int]], responses: List
     ids = torch.tensor([p + r + [0] * (T - len(p) - len(r)) for p, r in zip(prompts, responses)], dtype=torch.long).to(dev)  # (B,T)
     lengths = torch.tensor(lens, device=dev)
     positions = torch.arange(T, device=dev)[None].expand(B, T)
-    h = model.hidden_states(ids, positions, causal_keep(T, dev, lengths))  # (B,T,C)
     # position t predicts token t+1: gather the hidden states that predict response tokens only
     rows = torch.cat([torch.full((len(r),), b, dtype=torch.long) for b, r in enumerate(responses)]).to(dev)
     cols = torch.cat([torch.arange(len(p) - 1, len(p) - 1 + len(r)) for p, r in zip(prompts, responses)]).to(dev)
     targets = torch.cat([torch.tensor(r, dtype=torch.long) for r in responses]).to(dev)
-    logp, ent = _token_logprobs(model, h[rows, cols], targets, with_entropy)  # (N,), N = response tokens in the batch
+    logp, ent = (policy or ResponseLogprobs(model))(ids, positions, causal_keep(T, dev, lengths), rows, cols, targets, with_entropy)  # (N,)
     sizes = [len(r) for r in responses]
     return list(torch.split(logp, sizes)), (list(torch.split(ent, sizes)) if with_entropy else None)
+
+
+class ResponseLogprobs(nn.Module):
+    """The learner's forward as one module call, from padded ids to response-token log-probs. FSDP
+    gathers a unit's weights in that unit's forward hooks, so the embeddings, the layers and the
+    lm_head chunks must all run inside one forward of the wrapped root (fsdp.py)."""
+
+    def __init__(self, lm: CausalLM):
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, ids, positions, keep, rows, cols, targets, with_entropy: bool):
+        h = self.lm.hidden_states(ids, positions, keep)  # (B,T,C)
+        return _token_logprobs(self.lm, h[rows, cols], targets, with_entropy)  # N = response tokens in the batch
 
 
 # fp32 logits of N positions over a 152k vocabulary are N * 0.6 MB: 16 responses of 8k tokens would
@@ -127,6 +142,9 @@ class OptimSettings:
     # stage 1, torch's ZeroRedundancyOptimizer): the update is the same, the moments' memory is
     # divided by the world size. Without it every rank holds them all (plain data parallel).
     shard_optimizer_state: bool = True
+    # With several ranks, FSDP FULL_SHARD (fsdp.py): weights, gradients and moments all divided by the
+    # world size; each layer's weights are gathered for its forward and backward. Same update.
+    fsdp: bool = False
 
     @staticmethod
     def from_args(a: dict) -> "OptimSettings":
@@ -145,6 +163,7 @@ class OptimSettings:
         s.gradient_checkpointing = bool(a.get("gradientCheckpointing", s.gradient_checkpointing))
         s.autocast_bf16 = bool(a.get("autocastBf16", s.autocast_bf16))
         s.shard_optimizer_state = bool(a.get("shardOptimizerState", s.shard_optimizer_state))
+        s.fsdp = bool(a.get("fsdp", s.fsdp))
         if s.schedule not in ("constant", "cosine"):
             raise ValueError(f"optim.schedule must be constant or cosine, got {s.schedule!r}")
         if s.schedule == "cosine" and s.total_steps <= s.warmup_steps:
@@ -190,14 +209,19 @@ def token_losses(logp, old, ref, adv, ent, ls: LossSettings) -> Dict[str, torch.
 
 
 class Trainer:
-    def __init__(self, model: CausalLM, opt: OptimSettings, loss: LossSettings, dist_info=None):
+    def __init__(self, model: CausalLM, opt: OptimSettings, loss: LossSettings, dist_info=None, fsdp_root: Optional[nn.Module] = None):
+        """`fsdp_root`: `model` wrapped by fsdp.wrap (its parameters are then views into this rank's shards)."""
         self.model, self.opt_s, self.loss_s = model, opt, loss
-        self.dist = dist_info if dist_info is not None and dist_info.world > 1 else None
+        self.dist = dist_info if dist_info is not None and (dist_info.world > 1 or fsdp_root is not None) else None
+        self.fsdp_root = fsdp_root
+        self.policy = fsdp_root or ResponseLogprobs(model)
+        # the plain layout's order: checkpoints key AdamW's moments by the index in this list
+        self.names = [n.replace("_fsdp_wrapped_module.", "") for n, p in model.named_parameters() if p.requires_grad]
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("no trainable parameters (LoRA with no matching targets?)")
         adamw = dict(lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay)
-        self.sharded = self.dist is not None and opt.shard_optimizer_state
+        self.sharded = self.dist is not None and opt.shard_optimizer_state and fsdp_root is None
         if self.sharded:
             # Each rank steps the parameters it owns and broadcasts them; the gradients it steps with
             # are the all-reduced (full) ones, so the result equals one AdamW over everything.
@@ -237,16 +261,22 @@ class Trainer:
         micro = [batch[i: i + os_.micro_batch] for i in range(0, len(batch), os_.micro_batch)]
         # data parallel: every rank gets the whole batch and takes every world-th micro-batch, so the
         # global counts above (and the micro-batch split) are those of a single rank
-        mine = micro if self.dist is None else micro[self.dist.rank:: self.dist.world]
+        mine: List[Tuple[List[dict], float]] = [(mb, 1.0) for mb in (micro if self.dist is None else micro[self.dist.rank:: self.dist.world])]
+        if self.fsdp_root is not None:
+            # every FSDP forward and backward is a collective: a rank short of micro-batches runs one
+            # again with weight 0. FSDP averages gradients over ranks; the loss here is already
+            # normalised by global counts, so it is scaled by the world size to make that a sum.
+            rounds = -(-len(micro) // self.dist.world)
+            mine = [(mb, float(self.dist.world)) for mb, _ in mine] + [(micro[0], 0.0)] * (rounds - len(mine))
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         term_keys = ["pg", "clipfrac", "approxKl", "entropy"] + (["kl"] if ls.kl_coef else [])
         sums: Dict[str, float] = {k: 0.0 for k in term_keys}
         total_loss = 0.0
         with_entropy = True  # reported every step; its cost is one exp over the response logits
-        for mb in mine:
+        for mb, weight in mine:
             with self._autocast():
-                logps, ents = response_logprobs(self.model, [s["prompt"] for s in mb], [s["response"] for s in mb], with_entropy)
+                logps, ents = response_logprobs(self.model, [s["prompt"] for s in mb], [s["response"] for s in mb], with_entropy, self.policy)
             mb_tokens = sum(len(s["response"]) for s in mb)
             mb_loss = torch.zeros((), device=dev)
             for s, logp, ent in zip(mb, logps, ents):
@@ -260,14 +290,17 @@ class Trainer:
                     mb_loss = mb_loss + terms["loss"].sum() / (mb_tokens * len(micro))
                 elif len(logp) > 0:
                     mb_loss = mb_loss + terms["loss"].mean() / n_seqs
-                for k in term_keys:
-                    sums[k] += float(terms[k].detach().sum())
-            mb_loss.backward()
-            total_loss += float(mb_loss.detach())
+                if weight:  # a weight-0 repeat only keeps the ranks' collectives in step
+                    for k in term_keys:
+                        sums[k] += float(terms[k].detach().sum())
+            (mb_loss * weight).backward()
+            if weight:
+                total_loss += float(mb_loss.detach())
         if self.dist is not None:
             from .distributed import all_reduce_floats, all_reduce_grads
 
-            all_reduce_grads(self.params)
+            if self.fsdp_root is None:  # FSDP reduce-scattered them in each backward
+                all_reduce_grads(self.params)
             reduced = all_reduce_floats([total_loss] + [sums[k] for k in term_keys], dev)
             total_loss, sums = reduced[0], dict(zip(term_keys, reduced[1:]))
         return total_loss, sums, n_tokens
@@ -275,7 +308,12 @@ class Trainer:
     def step(self, batch: List[dict]) -> dict:
         total_loss, sums, n_tokens = self.accumulate(batch)
         os_ = self.opt_s
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, os_.max_grad_norm))
+        if self.fsdp_root is not None:
+            from .fsdp import clip_grad_norm
+
+            grad_norm = clip_grad_norm(self.fsdp_root, os_.max_grad_norm)
+        else:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, os_.max_grad_norm))
         lr = lr_at(os_, self.step_count)
         skipped = not math.isfinite(grad_norm)
         if not skipped:
@@ -300,8 +338,22 @@ class Trainer:
         """The whole optimiser state as a plain AdamW state dict (loadable by one rank or any world
         size), on rank 0; None on the other ranks. Sharded, this is a collective: every rank calls it,
         and the shards travel one at a time to rank 0's host memory."""
+        if self.fsdp_root is not None:
+            from .fsdp import full_optimizer_state
+
+            return full_optimizer_state(self.fsdp_root, self.optimizer, self.names)
         if self.sharded:
             self.optimizer.consolidate_state_dict(to=0)
         if self.dist is not None and self.dist.rank != 0:
             return None
         return self.optimizer.state_dict()
+
+    def load_optimizer_state(self, plain: Optional[dict]) -> None:
+        """A plain AdamW state (full_optimizer_state's layout). Under FSDP a collective in which only
+        rank 0 needs the state (None elsewhere); otherwise every rank passes it."""
+        if self.fsdp_root is not None:
+            from .fsdp import load_optimizer_state
+
+            load_optimizer_state(self.fsdp_root, self.optimizer, self.names, plain)
+        else:
+            self.optimizer.load_state_dict(plain)

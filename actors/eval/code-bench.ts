@@ -156,14 +156,48 @@ export function promptImports(prompt: string): string {
 }
 
 /**
- * The program in a response (spec §10): with the R1 prompt, the last ```python (or untagged)
- * block inside `<answer>`; with the EvalPlus prompt, the last such block anywhere, else the
- * prompt followed by the response as a completion. The prompt's imports go first either way.
+ * The last ```python block of a text (spec §10); only when there is none, the last untagged
+ * block (our leniency). An untagged block after the code (an example run, its output) is never
+ * taken for the program.
  */
-export function extractProgram(response: string, problem: Pick<CodeProblem, "prompt">, prompt: "r1" | "evalplus"): string | undefined {
+export function lastPythonBlock(text: string): string | undefined {
+  return fencesOf(text, "python").at(-1) ?? fencesOf(text, "").at(-1);
+}
+
+/** EvalPlus's completion prompt for base models: the problem's prompt, stripped, and a newline. */
+export function evalplusPrompt(problem: Pick<CodeProblem, "prompt">): string {
+  return problem.prompt.trim() + "\n";
+}
+
+/** EvalPlus's stop strings for direct completion (its EOS list and the per-dataset extras). */
+export const EVALPLUS_STOP: Record<CodeBenchmark, readonly string[]> = {
+  "humaneval+": ["<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint(", "\ndef ", "\nclass ", "\nimport ", "\nfrom ", "\nassert "],
+  "mbpp+": ["<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint(", '\n"""', "\nassert"],
+};
+
+/** A completion cut where EvalPlus's generation would have stopped (greedy: the same text up to there). */
+export function cutAtStop(completion: string, benchmark: CodeBenchmark): string {
+  let end = completion.length;
+  for (const stop of EVALPLUS_STOP[benchmark]) {
+    const at = completion.indexOf(stop);
+    if (at >= 0 && at < end) end = at;
+  }
+  return completion.slice(0, end);
+}
+
+/**
+ * The program in a response (spec §10): with the R1 prompt, the last ```python block inside
+ * `<answer>`; with the EvalPlus prompt, the completion cut at EvalPlus's stop strings, then the
+ * last ```python block in it, else the prompt followed by the completion. The prompt's imports
+ * go first either way.
+ */
+export function extractProgram(response: string, problem: Pick<CodeProblem, "prompt" | "benchmark">, prompt: "r1" | "evalplus"): string | undefined {
   let code: string | undefined;
-  if (prompt === "r1") code = fencesOf(extractAnswer(response), "python", "").at(-1);
-  else code = fencesOf(response, "python", "").at(-1) ?? problem.prompt + response;
+  if (prompt === "r1") code = lastPythonBlock(extractAnswer(response));
+  else {
+    const completion = cutAtStop(response, problem.benchmark);
+    code = lastPythonBlock(completion) ?? evalplusPrompt(problem) + completion;
+  }
   if (code === undefined || !code.trim()) return undefined;
   const imports = promptImports(problem.prompt);
   return imports ? `${imports}\n${code}` : code;

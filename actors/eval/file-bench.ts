@@ -64,11 +64,32 @@ export function loadCruxEval(path: string): ExecProblem[] {
   return out;
 }
 
-/** `name(1, 2)` → `1, 2` when name is the function's; any other text is already an argument list. */
+/** Whether the `(` at `open` is closed by the text's last character (strings and brackets skipped). */
+function closesAtEnd(t: string, open: number): boolean {
+  let depth = 0;
+  let quote: string | undefined;
+  for (let i = open; i < t.length; i++) {
+    const ch = t[i];
+    if (quote) {
+      if (ch === "\\") i++;
+      else if (ch === quote) quote = undefined;
+      continue;
+    }
+    if (ch === "'" || ch === '"') quote = ch;
+    else if ("([{".includes(ch)) depth++;
+    else if (")]}".includes(ch) && --depth === 0) return i === t.length - 1;
+  }
+  return false;
+}
+
+/**
+ * `name(1, 2)` → `1, 2` when name is the function's and that one call is the whole text; any
+ * other text (`g(1) + g(2)`, `f(1)(2)`) is already an argument list.
+ */
 export function stripCall(input: string, name: string | undefined): string {
   const t = input.trim();
   const m = /^([A-Za-z_]\w*)\(([\s\S]*)\)$/.exec(t);
-  if (m && (name === undefined || m[1] === name || m[1] === "f")) return m[2];
+  if (m && (name === undefined || m[1] === name || m[1] === "f") && closesAtEnd(t, m[1].length)) return m[2];
   return t;
 }
 
@@ -130,8 +151,10 @@ function testList(value: unknown, where: string): LcbTest[] {
 export function loadLcbGeneration(path: string): LcbProblem[] {
   return readJsonl<Record<string, unknown>>(path).map(({ row }, i) => {
     const where = `${path}:${i + 1}`;
+    // The release writes metadata as JSON text; a copy saved through `datasets` may hold the object.
     let meta: { func_name?: string } = {};
     if (typeof row.metadata === "string" && row.metadata.trim()) meta = JSON.parse(row.metadata) as { func_name?: string };
+    else if (row.metadata && typeof row.metadata === "object") meta = row.metadata as { func_name?: string };
     return {
       id: String(row.question_id ?? i),
       title: String(row.question_title ?? ""),

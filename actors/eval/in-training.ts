@@ -7,7 +7,7 @@
  * Covers: building the suites once (items.ts, the same as `azr eval`), generation through the
  * rollout port, tallies per benchmark. Not: when to evaluate (the driver), the web view's plot.
  */
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { RolloutPort } from "../selfplay/ports.ts";
 import { suiteItems, type BuiltSuite, type FileFormat, type SuiteName } from "./items.ts";
@@ -86,6 +86,9 @@ export class InTrainingEval {
     mkdirSync(dir, { recursive: true });
     const log = this.o.log ?? (() => {});
     const recordFile = join(dir, `step-${step}.problems.jsonl`);
+    // Never resumed: a file of this step is from an earlier attempt at it (a run resumed from an
+    // older checkpoint replays the step, with other weights), so its records are not these weights'.
+    rmSync(recordFile, { force: true });
     const tallies = await runSuite(this.built.flatMap((b) => b.items), greedyGenerator(this.ports.rollout), {
       batchSize: e.batchSize, recordFile, log: (l) => log(`eval step ${step}: ${l}`),
     });

@@ -7,7 +7,8 @@
  * and functional tests (`Solution().<func_name>(*args)`, one JSON value per input line, JSON
  * output compared with ==). Not: the loader (file-bench.ts).
  */
-import { extractAnswer, fencesOf } from "../../azr/answer.ts";
+import { extractAnswer } from "../../azr/answer.ts";
+import { lastPythonBlock } from "./code-bench.ts";
 import { wrapPrompt, type Prompt } from "../../azr/prompts.ts";
 import type { LcbProblem } from "./file-bench.ts";
 import type { EvalWorkerPool } from "./worker-pool.ts";
@@ -23,7 +24,7 @@ export function lcbPrompt(p: LcbProblem, chatTemplate: boolean): Prompt {
 }
 
 export function lcbProgram(response: string): string | undefined {
-  const code = fencesOf(extractAnswer(response), "python", "").at(-1);
+  const code = lastPythonBlock(extractAnswer(response));
   return code && code.trim() ? code : undefined;
 }
 

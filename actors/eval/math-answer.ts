@@ -85,6 +85,7 @@ export function normaliseMath(answer: string, o: NormaliseOptions = { units: tru
   s = s.replace(/^\$+|\$+$/g, "").replace(/\\\$/g, "").replace(/\$/g, "");
   s = s.replace(/\\\[|\\\]|\\\(|\\\)/g, "");
   s = s.replace(/\\left|\\right|\\displaystyle|\\!|\\,|\\;|\\:|\\ |~/g, " ");
+  s = s.replace(/\{,\}/g, ","); // 12{,}000: LaTeX's thousands separator
   s = s.replace(/\\[dt]frac/g, "\\frac");
   s = s.replace(/\^\s*\{?\s*\\circ\s*\}?|°|\\degree/g, "");
   s = s.replace(/\\%|%/g, "");

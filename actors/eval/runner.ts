@@ -6,6 +6,7 @@
  * Covers: batching, resume, progress, per-benchmark tallies. Not: what a problem is or how it
  * is scored (suites.ts), the model engine (the rollout engine actor does generation).
  */
+import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import type { Prompt } from "../../azr/prompts.ts";
 
@@ -29,6 +30,9 @@ export interface ProblemRecord {
   correct: boolean;
   detail?: string;
   response: string;
+  /** Hash of the prompt and token budget that made the response (see {@link promptKey}); a
+   * record whose hash differs from the item's now is stale and generated again. */
+  prompt?: string;
 }
 
 export interface Generator {
@@ -45,7 +49,52 @@ export interface RunOptions {
   batchSize: number;
   /** Per-problem JSONL: read first (finished problems are skipped), appended as problems finish. */
   recordFile?: string;
+  /** What the records depend on besides each prompt (the model's identity, the engine): written
+   * as the record file's first line; resuming a file made with another one is refused
+   * ({@link StaleRecordsError}), never silently reused. */
+  fingerprint?: Record<string, unknown>;
   log?: (line: string) => void;
+}
+
+/** The record file was made by another model (or engine), or by a version that did not say. */
+export class StaleRecordsError extends Error {
+  override name = "StaleRecordsError";
+}
+
+/** Identity of what an item's response depends on: its prompt and new-token budget. */
+export function promptKey(it: Pick<SuiteItem, "prompt" | "maxNewTokens">): string {
+  return createHash("sha256").update(JSON.stringify([it.prompt, it.maxNewTokens])).digest("hex").slice(0, 16);
+}
+
+/** The header line of a record file, if it has one. */
+export function readHeader(file: string | undefined): Record<string, unknown> | undefined {
+  if (!file || !existsSync(file)) return undefined;
+  const first = readFileSync(file, "utf8").split("\n").find((l) => l.trim());
+  if (!first) return undefined;
+  try {
+    const h = (JSON.parse(first) as { header?: Record<string, unknown> }).header;
+    return h && typeof h === "object" ? h : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Refuses a record file made under another fingerprint; starts an empty one with the header. */
+function checkFingerprint(file: string, fingerprint: Record<string, unknown>, records: number): void {
+  const have = readHeader(file);
+  if (!have) {
+    if (records > 0) throw new StaleRecordsError(`${file} holds ${records} records but does not say which model made them; give another --out (or delete it) to evaluate again`);
+    appendFileSync(file, JSON.stringify({ header: fingerprint }) + "\n");
+    return;
+  }
+  const keys = [...new Set([...Object.keys(have), ...Object.keys(fingerprint)])];
+  const differ = keys.filter((k) => JSON.stringify(have[k]) !== JSON.stringify(fingerprint[k]));
+  if (differ.length) {
+    const show = (v: unknown) => (JSON.stringify(v) ?? "none").slice(0, 160);
+    throw new StaleRecordsError(
+      `${file} was made with another ${differ.join(", ")} (${differ.map((k) => `${k}: ${show(have[k])} there, ${show(fingerprint[k])} now`).join("; ")}); give another --out (or delete it) to evaluate this one`,
+    );
+  }
 }
 
 const key = (benchmark: string, id: string) => `${benchmark}\u0000${id}`;
@@ -57,6 +106,7 @@ export function readRecords(file: string | undefined): Map<string, ProblemRecord
     if (!line.trim()) continue;
     try {
       const r = JSON.parse(line) as ProblemRecord;
+      if (typeof r.benchmark !== "string" || r.id === undefined) continue; // the header
       done.set(key(r.benchmark, r.id), r);
     } catch {
       /* a line cut by an interruption: that problem is run again */
@@ -75,6 +125,7 @@ function clock(seconds: number): string {
 export async function runSuite(items: readonly SuiteItem[], gen: Generator, o: RunOptions): Promise<Map<string, Tally>> {
   const log = o.log ?? ((l: string) => console.log(l));
   const done = readRecords(o.recordFile);
+  if (o.recordFile && o.fingerprint) checkFingerprint(o.recordFile, o.fingerprint, done.size);
   const tallies = new Map<string, Tally>();
   const benchmarks = [...new Set(items.map((i) => i.benchmark))];
   for (const b of benchmarks) {
@@ -82,14 +133,19 @@ export async function runSuite(items: readonly SuiteItem[], gen: Generator, o: R
     const t: Tally = { n: 0, correct: 0 };
     tallies.set(b, t);
     const todo: SuiteItem[] = [];
+    let stale = 0;
     for (const it of mine) {
       const r = done.get(key(b, it.id));
-      if (r) {
+      if (r && r.prompt === promptKey(it)) {
         t.n++;
         t.correct += r.correct ? 1 : 0;
-      } else todo.push(it);
+      } else {
+        if (r) stale++;
+        todo.push(it);
+      }
     }
     if (t.n > 0) log(`[${b}] resuming: ${t.n}/${mine.length} already scored`);
+    if (stale > 0) log(`[${b}] ${stale} earlier records were made with another prompt or token budget: generating them again`);
     const start = Date.now();
     let fresh = 0;
     for (let at = 0; at < todo.length; at += o.batchSize) {
@@ -103,7 +159,7 @@ export async function runSuite(items: readonly SuiteItem[], gen: Generator, o: R
             t.n++;
             fresh++;
             t.correct += s.correct ? 1 : 0;
-            const rec: ProblemRecord = { benchmark: b, id: it.id, correct: s.correct, detail: s.detail, response: g.text };
+            const rec: ProblemRecord = { benchmark: b, id: it.id, correct: s.correct, detail: s.detail, response: g.text, prompt: promptKey(it) };
             if (o.recordFile) appendFileSync(o.recordFile, JSON.stringify(rec) + "\n");
           }),
         );

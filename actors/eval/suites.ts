@@ -10,7 +10,7 @@
 import { r1Preamble, solverPrompt, wrapPrompt, type Prompt } from "../../azr/prompts.ts";
 import { readSolver } from "../../azr/responses.ts";
 import type { AnswerCheck, IndexedAnswerVerdict } from "../code-executor/index.ts";
-import { extractProgram, type CodeProblem } from "./code-bench.ts";
+import { evalplusPrompt, extractProgram, type CodeProblem } from "./code-bench.ts";
 import type { CodeScorer } from "./code-score.ts";
 import type { ExecProblem } from "./file-bench.ts";
 import { extractMathAnswer } from "./math-answer.ts";
@@ -45,7 +45,7 @@ export function codeTask(p: CodeProblem): string {
 }
 
 export function codePromptFor(p: CodeProblem, o: PromptOptions): Prompt {
-  if (o.codePrompt === "evalplus") return { kind: "text", text: p.prompt };
+  if (o.codePrompt === "evalplus") return { kind: "text", text: evalplusPrompt(p) };
   return wrapPrompt(codeTask(p), { variant: "full", chatTemplate: o.chatTemplate });
 }
 

@@ -8,8 +8,9 @@
  *   azr eval --model ./Qwen2.5-Coder-7B --engine torch --suite code
  *   azr eval --model ckpt --suite file --data cruxeval.jsonl --format cruxeval
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { availableParallelism, homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
@@ -20,7 +21,8 @@ import { loadMathBenchmark, MATH_BENCHMARKS } from "../../actors/eval/math-bench
 import { MathJudge } from "../../actors/eval/math-equiv.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import { formatResults, summarise } from "../../actors/eval/report.ts";
-import { readRecords, runSuite, type Generator } from "../../actors/eval/runner.ts";
+import { readRecords, runSuite, StaleRecordsError, type Generator } from "../../actors/eval/runner.ts";
+import { exportCheckpoint, ExportError, findExportSource } from "../../actors/selfplay/export.ts";
 import {
   accuracyByType, compareByType, formatTinyReport, loadBaselines, loadHeldOutPrograms, probeProposals, proposalPrompts, tinyFiles, type TinyReport,
 } from "../../actors/eval/tiny-suite.ts";
@@ -60,6 +62,20 @@ class EvalUsageError extends Error {
 
 const limited = <T>(xs: T[], limit: number | undefined): T[] => (limit === undefined ? xs : xs.slice(0, limit));
 
+/**
+ * The count options, checked before anything loads: `--limit -1` would otherwise slice off the
+ * last problem of each benchmark and `--limit abc` (NaN) keep none, both without a word.
+ */
+function checkCounts(a: EvalArgs): void {
+  const counts: [string, number | undefined, number][] = [
+    ["--limit", a.limit, 1], ["--batch-size", a.batchSize, 1], ["--max-new-tokens", a.maxNewTokens, 1],
+    ["--workers", a.workers, 1], ["--threads", a.threads, 1], ["--proposals", a.proposals, 0],
+  ];
+  for (const [flag, v, min] of counts) {
+    if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new EvalUsageError(`${flag} must be a whole number ≥ ${min}, got ${v}`);
+  }
+}
+
 /** The suite's JSONL file (--data; for --suite tiny the held-out set by default), with the usage errors before anything starts. */
 function suiteData(a: EvalArgs): string | undefined {
   if (a.suite === "tiny") {
@@ -69,6 +85,7 @@ function suiteData(a: EvalArgs): string | undefined {
     return path;
   }
   if (a.suite === "file" && (!a.data || !a.format)) throw new EvalUsageError("--suite file needs --data <path> and --format lcb|cruxeval");
+  if (a.suite === "file" && !(existsSync(a.data!) && statSync(a.data!).isFile())) throw new EvalUsageError(`--data ${a.data}: no such file (give a CruxEval or LiveCodeBench JSONL file)`);
   if (a.compare !== undefined) throw new EvalUsageError("--compare works with --suite tiny (the held-out set's per-task records)");
   return a.data;
 }
@@ -134,6 +151,45 @@ function tinyDir(a: EvalArgs): ReturnType<typeof tinyFiles> {
   return existsSync(own.tasks) ? own : tinyFiles("data/tiny");
 }
 
+/** Weight, config and tokenizer files of a model folder (and its onnx/), each as name:size:mtime. */
+function weightStamps(dir: string): string[] {
+  const out: string[] = [];
+  for (const sub of ["", "onnx"]) {
+    const d = join(dir, sub);
+    if (!existsSync(d)) continue;
+    for (const f of readdirSync(d).sort()) {
+      if (!/\.(safetensors|onnx|onnx_data|bin|pt)$|^(config|tokenizer|model\.safetensors\.index)\.json$/.test(f)) continue;
+      const st = statSync(join(d, f));
+      if (st.isFile()) out.push(`${join(sub, f)}:${st.size}:${Math.round(st.mtimeMs)}`);
+    }
+  }
+  return out;
+}
+
+/** A run folder or a checkpoint (step-N) holds checkpoints/ or learner/, not a model. */
+const isCheckpointPath = (p: string) => existsSync(join(p, "checkpoints")) || existsSync(join(p, "learner"));
+
+/**
+ * The model folder to load and what identifies it. A run folder (its newest complete checkpoint)
+ * or a checkpoint folder is exported once into the cache as a Hugging Face folder; the identity
+ * is then the checkpoint's learner folder, so a rerun after the run saved a newer checkpoint is
+ * not mistaken for the same model.
+ */
+function resolveModel(path: string): { dir: string; fingerprint: { model: string; weights: string[] } } {
+  if (!isCheckpointPath(path)) return { dir: path, fingerprint: { model: resolve(path), weights: weightStamps(path) } };
+  const src = findExportSource(path);
+  const fingerprint = { model: src.learnerDir, weights: weightStamps(src.learnerDir) };
+  const stamp = createHash("sha256").update(JSON.stringify(fingerprint)).digest("hex").slice(0, 16);
+  const dir = join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "azr", "eval", "models", stamp);
+  if (!existsSync(join(dir, ".complete"))) {
+    rmSync(dir, { recursive: true, force: true });
+    exportCheckpoint(path, dir);
+    writeFileSync(join(dir, ".complete"), JSON.stringify(fingerprint) + "\n");
+    console.log(`exported ${src.learnerDir} to ${dir}`);
+  }
+  return { dir, fingerprint };
+}
+
 /** Greedy generation through the rollout engine (in-process), with the model's context as the prompt limit. */
 function rolloutGenerator(a: EvalArgs, model: string): { gen: Generator; engine: RolloutEngine; close: () => Promise<void> } {
   const config = JSON.parse(readFileSync(join(model, "config.json"), "utf8")) as { max_position_embeddings?: number };
@@ -177,7 +233,16 @@ async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string
 
 async function evaluate(a: EvalArgs): Promise<void> {
   if (!a.model) throw new EvalUsageError("--model <dir> is required (or --self-check to test the harness)");
-  if (!existsSync(join(a.model, "config.json"))) throw new EvalUsageError(`no model at ${a.model} (config.json missing): give a Hugging Face layout folder or a checkpoint folder`);
+  if (!isCheckpointPath(a.model) && !existsSync(join(a.model, "config.json"))) {
+    throw new EvalUsageError(`no model at ${a.model} (config.json missing): give a Hugging Face layout folder, a self-play run folder or a checkpoint folder`);
+  }
+  let model: ReturnType<typeof resolveModel>;
+  try {
+    model = resolveModel(a.model);
+  } catch (e) {
+    if (e instanceof ExportError) throw new EvalUsageError(e.message);
+    throw e;
+  }
   const o: PromptOptions = { codePrompt: a.codePrompt, mathTemplate: a.mathTemplate, chatTemplate: a.chatTemplate, maxNewTokens: a.maxNewTokens };
   const data = suiteData(a);
   const closers: (() => Promise<void>)[] = [];
@@ -185,13 +250,13 @@ async function evaluate(a: EvalArgs): Promise<void> {
     const suite = await suiteItems({ suite: a.suite, limit: a.limit, data, format: a.format, prompt: o, workers: a.workers, benchmarks: benchmarksDir() });
     closers.push(() => suite.close());
     const items = suite.items;
-    const { gen, engine, close } = rolloutGenerator(a, a.model);
+    const { gen, engine, close } = rolloutGenerator(a, model.dir);
     closers.push(close);
     const recordFile = a.out.replace(/\.json$/, "") + ".problems.jsonl";
     mkdirSync(dirname(resolve(a.out)), { recursive: true });
     console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
-    const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile });
-    const results = summarise(a.model, a.suite, a.codePrompt, tallies, modelName(a.model));
+    const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile, fingerprint: { ...model.fingerprint, engine: a.engine } });
+    const results = summarise(a.model, a.suite, a.codePrompt, tallies, modelName(model.dir, a.model));
     const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile) : undefined;
     writeFileSync(a.out, JSON.stringify(tiny ? { ...results, tiny } : results, null, 2) + "\n");
     console.log("");
@@ -202,13 +267,13 @@ async function evaluate(a: EvalArgs): Promise<void> {
   }
 }
 
-/** The name a model goes by: config's _name_or_path when it has one, else the folder. */
-function modelName(dir: string): string {
+/** The name a model goes by: config's _name_or_path when it has one, else the folder as given. */
+function modelName(dir: string, given = dir): string {
   try {
     const c = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { _name_or_path?: string };
-    return c._name_or_path || dir;
+    return c._name_or_path || given;
   } catch {
-    return dir;
+    return given;
   }
 }
 
@@ -217,7 +282,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   describe: "score a model on HumanEval+/MBPP+, the six math sets, the tiny held-out set or a CruxEval/LCB file (greedy pass@1, spec §10)",
   builder: (y) =>
     y
-      .option("model", { type: "string", describe: "model folder (Hugging Face layout or an azr checkpoint)" })
+      .option("model", { type: "string", describe: "model folder (Hugging Face layout), a self-play run folder (its newest checkpoint) or a checkpoint folder (runs/<run>/checkpoints/step-N)" })
       .option("suite", { choices: ["code", "math", "tiny", "all", "file"] as const, default: "all" as Suite, describe: "what to run: code (HumanEval+, MBPP+), math (six sets), all (both), tiny (held-out set), file (--data)" })
       .option("engine", { choices: ["ort", "torch"] as const, default: "ort" as const, describe: "model backend: ort (CPU, in-process) or torch (Python worker, GPUs)" })
       .option("limit", { type: "number", describe: "first N problems of each benchmark" })
@@ -239,6 +304,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   handler: async (a) => {
     if (a.benchmarks) process.env.AZR_BENCHMARKS = a.benchmarks;
     try {
+      checkCounts(a);
       if (a.selfCheck) {
         if (a.suite !== "code" && a.suite !== "math" && a.suite !== "all") throw new EvalUsageError("--self-check runs with --suite code, math or all");
         let ok = true;
@@ -250,7 +316,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       await evaluate(a);
     } catch (e) {
       console.error(`azr eval: ${(e as Error).message}`);
-      process.exitCode = e instanceof EvalUsageError ? 2 : 1;
+      process.exitCode = e instanceof EvalUsageError || e instanceof StaleRecordsError ? 2 : 1;
     }
   },
 };

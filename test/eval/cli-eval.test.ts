@@ -5,7 +5,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -44,10 +44,11 @@ describe("azr eval with a random tiny model", () => {
     assert.deepEqual(Object.keys(results.benchmarks), ["humaneval+", "mbpp+", "aime24", "aime25", "amc23", "math500", "minerva", "olympiadbench"]);
     assert.equal(results.codeAvg, 0, "a random model solves nothing");
     const records = readFileSync(out.replace(/\.json$/, ".problems.jsonl"), "utf8").trim().split("\n");
-    assert.equal(records.length, 8);
+    assert.equal(records.length, 1 + 8, "the header (which model made them) and a record per problem");
+    assert.match(records[0], /^\{"header":\{"model":/);
     const second = await azr(args, env);
     assert.match(second, /\[humaneval\+\] resuming: 1\/1 already scored/);
-    assert.equal(readFileSync(out.replace(/\.json$/, ".problems.jsonl"), "utf8").trim().split("\n").length, 8, "nothing generated again");
+    assert.equal(readFileSync(out.replace(/\.json$/, ".problems.jsonl"), "utf8").trim().split("\n").length, 1 + 8, "nothing generated again");
   });
 
   it("--suite file --format cruxeval and --suite tiny score executor tasks", async () => {
@@ -63,6 +64,40 @@ describe("azr eval with a random tiny model", () => {
     assert.match(tiny, /induction\s+valid 0\/1 \(0\.0%\)/);
     const saved = JSON.parse(readFileSync(join(dir, "tiny.json"), "utf8"));
     assert.equal(saved.tiny.proposals.abduction.total, 1);
+  });
+
+  it("resume never reuses stale records: another model is refused, another token budget is generated again; a checkpoint folder is a model", async () => {
+    const out = join(dir, "stale.json");
+    const records = () => readFileSync(out.replace(/\.json$/, ".problems.jsonl"), "utf8").trim().split("\n");
+    const args = (m: string, maxNew: string, o = out) => ["--model", m, "--suite", "file", "--data", fixture("cruxeval.jsonl"), "--format", "cruxeval", "--limit", "1", "--max-new-tokens", maxNew, "--workers", "1", "--out", o];
+    await azr(args(model, "4"), env);
+    assert.equal(records().length, 3, "a header and one record per problem");
+    const other = writeRandomTinyModel(4);
+    try {
+      await assert.rejects(azr(args(other, "4"), env), (e: { code: number; stderr: string }) => e.code === 2 && /was made with another model, weights/.test(e.stderr));
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+    const again = await azr(args(model, "5"), env);
+    assert.match(again, /\[cruxeval-o\] 1 earlier records were made with another prompt or token budget: generating them again/);
+    assert.equal(records().length, 5);
+    assert.doesNotMatch(await azr(args(model, "5"), env), /generating them again/);
+    assert.equal(records().length, 5, "the regenerated records are reused");
+
+    // A self-play checkpoint (step-N with learner/): exported once, then evaluated; its newer weights are another model.
+    const step = join(dir, "run", "checkpoints", "step-1");
+    mkdirSync(join(step, "learner"), { recursive: true });
+    for (const f of readdirSync(model)) copyFileSync(join(model, f), join(step, "learner", f));
+    writeFileSync(join(step, "complete"), "");
+    const ck = join(dir, "ck.json");
+    assert.match(await azr(args(step, "4", ck), env), /exported .*learner/);
+    const newer = writeRandomTinyModel(5);
+    try {
+      copyFileSync(join(newer, "model.safetensors"), join(step, "learner", "model.safetensors"));
+    } finally {
+      rmSync(newer, { recursive: true, force: true });
+    }
+    await assert.rejects(azr(args(step, "4", ck), env), /was made with another/);
   });
 
   it("names what is missing", async () => {

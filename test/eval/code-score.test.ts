@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { extractProgram, loadCodeBenchmark, tuplePlan, type CodeProblem } from "../../actors/eval/code-bench.ts";
 import { CodeScorer } from "../../actors/eval/code-score.ts";
+import { codeItems } from "../../actors/eval/suites.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 
 const dir = benchmarksDir();
@@ -42,6 +43,16 @@ describe("code benchmarks: loading", () => {
     assert.match(prog, /^from typing import List\n/);
     assert.match(prog, /return False/);
     assert.equal(extractProgram("```python\nx=1\n```", p, "r1"), undefined, "no <answer>: no program");
+  });
+  it("takes the last ```python block, not an untagged block after it (an example run)", () => {
+    const r = "<answer>\n```python\ndef has_close_elements(n, t):\n    return False\n```\nFor example:\n```\n>>> has_close_elements([1.0], 0.5)\nFalse\n```\n</answer>";
+    assert.match(extractProgram(r, problem("HumanEval/0"), "r1")!, /return False/);
+    assert.match(extractProgram("<answer>```\nx = 1\n```</answer>", problem("HumanEval/0"), "r1")!, /x = 1/, "no python block: the untagged one");
+  });
+  it("evalplus: the prompt is EvalPlus's (stripped + newline)", () => {
+    const item = codeItems([problem("Mbpp/2")], undefined as never, { codePrompt: "evalplus", mathTemplate: "azr", chatTemplate: false })[0];
+    assert.deepEqual(item.prompt, { kind: "text", text: problem("Mbpp/2").prompt.trim() + "\n" });
+    assert.equal(item.maxNewTokens, 768);
   });
 });
 
@@ -130,6 +141,16 @@ describe("code scoring in the sandbox", () => {
     const v = await scorer.score(p(), hunt);
     // Either its memory is closed to it (it inherits our non-dumpable flag) or the values are not there.
     assert.ok(v.why === "wrong" || (v.why === "raise" && /PermissionError/.test(v.detail ?? "")), JSON.stringify(v));
+  });
+  it("evalplus: a completion is cut at EvalPlus's stop strings, as its generation would have stopped", async () => {
+    // What a base model writes after the body: a test harness, cut off by the token budget.
+    for (const id of ["HumanEval/0", "Mbpp/2"]) {
+      const q = problem(id);
+      const body = id === "HumanEval/0" ? q.canonical.slice(q.prompt.length) : q.canonical;
+      const completion = body.replace(/\s+$/, "") + "\n\n\nassert " + q.entry + "([1.0, 2.0], 0.5) == Fal";
+      const v = await scorer.score(q, extractProgram(completion, q, "evalplus"));
+      assert.ok(v.pass, `${id}: ${JSON.stringify(v)}`);
+    }
   });
   it("still scores correctly after all of that", async () => {
     assert.ok((await scorer.score(p(), p().canonical)).pass);

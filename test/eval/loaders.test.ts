@@ -1,12 +1,15 @@
 /** Loaders of benchmarks given by path, on small hand-made files in each public format. */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadCruxEval, loadLcbExecution, loadLcbGeneration, loadTinyHeldOut, stripCall } from "../../actors/eval/file-bench.ts";
 import { loadMathBenchmark, MATH_BENCHMARKS } from "../../actors/eval/math-bench.ts";
 import { parsePyJson, rawField, stringifyPyJson } from "../../actors/eval/pyjson.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
+import { formatResults, summarise } from "../../actors/eval/report.ts";
 
 const fx = (name: string) => join(dirname(fileURLToPath(import.meta.url)), "fixtures", name);
 
@@ -26,6 +29,20 @@ describe("file benchmarks", () => {
     assert.match((ps[0].check as { program: string }).program, /def f\(\*args, \*\*kwargs\):\n {4}return distinctDifferenceArray/);
     assert.equal((ps[1].check as { input: string }).input, "2, 3");
     assert.equal(stripCall("g(1)", "f"), "g(1)", "a call to another function is an argument");
+    assert.equal(stripCall("f(1) + f(2)", "f"), "f(1) + f(2)", "two calls are not one call's arguments");
+    assert.equal(stripCall("f(1)(2)", undefined), "f(1)(2)");
+    assert.equal(stripCall("f(')', g(2))", "f"), "')', g(2)", "brackets inside strings are skipped");
+  });
+  it("lcb generation: metadata saved as an object (not JSON text) still names the method", () => {
+    const dir = mkdtempSync(join(tmpdir(), "azr-lcb-"));
+    try {
+      const row = JSON.parse(readFileSync(fx("lcb-generation.jsonl"), "utf8").trim().split("\n")[1]) as Record<string, unknown>;
+      row.metadata = JSON.parse(row.metadata as string);
+      writeFileSync(join(dir, "g.jsonl"), JSON.stringify(row) + "\n");
+      assert.equal(loadLcbGeneration(join(dir, "g.jsonl"))[0].funcName, "add");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it("lcb generation: public tests as JSON, private tests through base64/zlib/pickle(str)", () => {
     const ps = loadLcbGeneration(fx("lcb-generation.jsonl"));
@@ -82,5 +99,28 @@ describe("LiveCodeBench generation scoring in the sandbox", () => {
     } finally {
       await pool.close();
     }
+  });
+});
+
+describe("the results table (spec §10 averages)", () => {
+  const tally = (pairs: [string, number][]) => new Map(pairs.map(([b, c]) => [b, { n: 100, correct: c }]));
+  it("Total Avg = (Code Avg + Math Avg) / 2, each a plain mean of its benchmarks", () => {
+    const r = summarise("m", "all", "r1", tally([["humaneval+", 80], ["mbpp+", 70], ["lcb", 30], ["aime24", 10], ["aime25", 10], ["amc23", 40], ["math500", 70], ["minerva", 30], ["olympiadbench", 40]]), "Qwen/Qwen2.5-Coder-7B");
+    assert.equal(r.codeAvg, 60);
+    assert.equal(r.mathAvg, 200 / 6);
+    assert.equal(r.totalAvg, (60 + 200 / 6) / 2);
+    const text = formatResults(r);
+    assert.match(text, /^Code Avg\s+60\.0\s+56\.6 → 61\.6$/m);
+    assert.match(text, /^Total Avg\s+46\.7\s+40\.2 → 50\.4$/m);
+    assert.doesNotMatch(text, /partial/);
+  });
+  it("an average over fewer benchmarks than the spec's is marked partial, beside the paper's", () => {
+    const r = summarise("m", "all", "r1", tally([["humaneval+", 80], ["mbpp+", 70], ["aime24", 10], ["aime25", 10], ["amc23", 40], ["math500", 70], ["minerva", 30], ["olympiadbench", 40]]), "Qwen/Qwen2.5-7B");
+    assert.deepEqual(r.codeAvgOf, ["humaneval+", "mbpp+"]);
+    const text = formatResults(r);
+    assert.match(text, /^Code Avg \*\s+75\.0\s+52\.0 → 55\.2$/m);
+    assert.match(text, /^Math Avg\s+33\.3\s+27\.5 → 38\.4$/m);
+    assert.match(text, /^Total Avg \*/m);
+    assert.match(text, /partial: without lcb/);
   });
 });

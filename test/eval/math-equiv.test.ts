@@ -79,6 +79,8 @@ describe("math equivalence (table)", () => {
     ["10 \\text{ cm}", "10", true, "unit in \\text"],
     ["12 inches", "12", true, "unit word"],
     ["\\$1,000", "1000", true, "dollars and thousands separator"],
+    ["12{,}000", "12000", true, "LaTeX thousands separator {,}"],
+    ["1{,}000{,}000", "10^6", true, "{,} twice, against a power"],
     ["5\\text{ dollars}", "5", true, "dollars in \\text"],
     ["x = 5", "5", true, "x = prefix"],
     ["\\text{Yes}", "yes", true, "text answer, case"],

@@ -144,6 +144,16 @@ test("selfplay driver - in-training evaluation every eval.every steps on the cur
     }, "only the x + 1 deduction task is answered right");
     const records = readFileSync(join(runDir, "eval", "step-2.problems.jsonl"), "utf8").trim().split("\n");
     assert.equal(records.length, 3);
+    // Step 2 again (a run resumed from an older checkpoint replays it) with other weights: the
+    // earlier attempt's records are not reused.
+    const forgetful = new InTrainingEval(cfg, { rollout: { ...rollout, generate: async function* (prompts: Prompt[]) {
+      for (const index of prompts.keys()) yield { index, promptTokens: [1], tokens: [2], text: "<think>?</think><answer></answer>", finishReason: "eos" as const, promptTooLong: false };
+    } } as unknown as ScriptedPolicy, executor }, { runDir, workers: 1, benchmarks: "/nonexistent" });
+    try {
+      assert.equal((await forgetful.evaluate(2)).benchmarks.tiny.correct, 0, "scored on the weights it holds now");
+    } finally {
+      await forgetful.close();
+    }
     // A failing evaluation is recorded and logged; the run goes on.
     const again = mkdtempSync(join(tmpdir(), "azr-driver-"));
     try {

@@ -1,8 +1,11 @@
 /** `azr base-model`: pretrain the tiny base model on a make-corpus folder (resumable); `make base-model` runs both. */
+import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import type { CommandModule } from "yargs";
 import { pretrain } from "../../actors/base-model/pretrain.ts";
 import { pretrainTorch } from "../../actors/base-model/pretrain-torch.ts";
+import { RecipeSetupError, reportSetupErrors } from "./recipe-setup.ts";
 
 interface Args {
   engine: "ort" | "torch";
@@ -23,6 +26,14 @@ interface Args {
   resume: boolean;
   annealFrom?: number;
   annealTo?: number;
+}
+
+/** The files pretraining reads from a make-corpus folder, checked before anything starts (both engines read both). */
+function checkCorpus(dir: string): void {
+  const missing = ["corpus.jsonl", "tokenizer.json"].filter((f) => !existsSync(join(dir, f)));
+  if (missing.length) {
+    throw new RecipeSetupError(`--corpus ${dir}: ${missing.join(" and ")} missing; write a corpus with actors/base-model/make-corpus.ts (\`make base-model\` does both steps) or pass --corpus <its --out folder>`);
+  }
 }
 
 export const baseModelCommand: CommandModule<object, Args> = {
@@ -48,23 +59,26 @@ export const baseModelCommand: CommandModule<object, Args> = {
       .option("anneal-from", { type: "number", describe: "from this step the rate falls linearly to its minimum at --anneal-to, where training stops" })
       .option("anneal-to", { type: "number", describe: "the step where the anneal ends and training stops (needs --anneal-from)" })
       .option("resume", { type: "boolean", default: false, describe: "continue from the work dir's checkpoint" }) as never,
-  handler: async (a) => {
-    if (a.engine === "torch") {
-      if (a.annealFrom !== undefined || a.annealTo !== undefined || a.epochs !== 1) throw new Error("--anneal-from/--anneal-to/--epochs are options of --engine ort; with --engine torch give --max-steps N (the schedule) or --max-minutes M");
-      if ((a.maxSteps > 0) === (a.maxMinutes > 0) && !a.resume) throw new Error("--engine torch needs --max-steps N (the schedule's length) or --max-minutes M (as many steps as fit), not both");
-      await pretrainTorch({
-        corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, steps: a.maxSteps || undefined, seconds: a.maxMinutes * 60 || undefined,
-        batchTokens: a.batchTokens ?? 131_072, lr: a.lr, warmupSteps: a.warmup ?? 200, seed: a.seed, device: a.device, maxSeqTokens: 1024,
-        resume: a.resume, log: (s) => console.log(s),
+  // Wrong options and a missing corpus are the user's to fix: one line and exit code 2, no help screen and stack trace.
+  handler: (a) =>
+    reportSetupErrors("base-model", async () => {
+      checkCorpus(a.corpus);
+      if (a.engine === "torch") {
+        if (a.annealFrom !== undefined || a.annealTo !== undefined || a.epochs !== 1) throw new RecipeSetupError("--anneal-from/--anneal-to/--epochs are options of --engine ort; with --engine torch give --max-steps N (the schedule) or --max-minutes M");
+        if ((a.maxSteps > 0) === (a.maxMinutes > 0) && !a.resume) throw new RecipeSetupError("--engine torch needs --max-steps N (the schedule's length) or --max-minutes M (as many steps as fit), not both");
+        await pretrainTorch({
+          corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, steps: a.maxSteps || undefined, seconds: a.maxMinutes * 60 || undefined,
+          batchTokens: a.batchTokens ?? 131_072, lr: a.lr, warmupSteps: a.warmup ?? 200, seed: a.seed, device: a.device, maxSeqTokens: 1024,
+          resume: a.resume, log: (s) => console.log(s),
+        });
+        return;
+      }
+      if ((a.annealFrom === undefined) !== (a.annealTo === undefined)) throw new RecipeSetupError("--anneal-from and --anneal-to go together: give both, e.g. --anneal-from 1000 --anneal-to 1200");
+      const anneal = a.annealFrom !== undefined && a.annealTo !== undefined ? { from: a.annealFrom, to: a.annealTo } : undefined;
+      await pretrain({ anneal,
+        corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, batchTokens: a.batchTokens ?? 8192, microBatch: a.microBatch, lr: a.lr,
+        warmupSteps: a.warmup ?? 100, epochs: a.epochs, maxSteps: a.maxSteps, maxSeconds: a.maxMinutes * 60, saveEvery: a.saveEvery,
+        maxSeqTokens: 1024, seed: a.seed, threads: a.threads ?? availableParallelism(), resume: a.resume, log: (s) => console.log(s),
       });
-      return;
-    }
-    if ((a.annealFrom === undefined) !== (a.annealTo === undefined)) throw new Error("--anneal-from and --anneal-to go together: give both, e.g. --anneal-from 1000 --anneal-to 1200");
-    const anneal = a.annealFrom !== undefined && a.annealTo !== undefined ? { from: a.annealFrom, to: a.annealTo } : undefined;
-    await pretrain({ anneal,
-      corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, batchTokens: a.batchTokens ?? 8192, microBatch: a.microBatch, lr: a.lr,
-      warmupSteps: a.warmup ?? 100, epochs: a.epochs, maxSteps: a.maxSteps, maxSeconds: a.maxMinutes * 60, saveEvery: a.saveEvery,
-      maxSeqTokens: 1024, seed: a.seed, threads: a.threads ?? availableParallelism(), resume: a.resume, log: (s) => console.log(s),
-    });
-  },
+    }),
 };

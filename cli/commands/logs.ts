@@ -11,10 +11,11 @@ import { join } from "node:path";
 import type { CommandModule } from "yargs";
 import type { Cluster, LogLine } from "../../runtime/index.ts";
 import { parseSince } from "./ops-format.ts";
-import { withRun, withRunOptions, type RunArgs } from "./run-connection.ts";
+import { runDirOf, withRun, withRunOptions, type RunArgs } from "./run-connection.ts";
 
 export interface LogsOptions {
-  cluster: Cluster;
+  /** Needed to follow live lines (-f); past lines come from the run folder alone. */
+  cluster?: Cluster;
   runDir: string;
   actor: string;
   follow: boolean;
@@ -57,8 +58,9 @@ function formatLive(l: LogLine): string {
 
 /** Prints past lines, then (with follow) live ones until `signal` aborts. */
 export async function printLogs(o: LogsOptions): Promise<void> {
-  const live = o.follow ? o.cluster.logs(o.actor, o.signal) : undefined;
-  if (live) await o.cluster.nc.flush(); // subscribed before the file is read
+  if (o.follow && !o.cluster) throw new Error("following live lines needs a connection to the run");
+  const live = o.follow ? o.cluster!.logs(o.actor, o.signal) : undefined;
+  if (live) await o.cluster!.nc.flush(); // subscribed before the file is read
   const file = logFile(o.runDir, o.actor);
   let past = readFileLines(file).filter((l) => o.since === undefined || l.at >= o.since);
   if (o.tail !== undefined) past = past.slice(Math.max(0, past.length - o.tail));
@@ -87,19 +89,25 @@ export const logsCommand: CommandModule<object, RunArgs & { actor: string; follo
       .option("follow", { alias: "f", type: "boolean", default: false, describe: "keep printing new lines until Ctrl-C" })
       .option("since", { type: "string", describe: "only lines since a duration ago (30s, 10m, 2h, 1d) or a date/time" })
       .option("tail", { alias: "n", type: "number", describe: "only the last N past lines" }),
-  handler: (a) =>
-    withRun(a, async ({ cluster, runDir }) => {
+  handler: async (a) => {
+    const options = () => ({
+      actor: a.actor, follow: a.follow, since: a.since === undefined ? undefined : parseSince(a.since), tail: a.tail,
+      write: (l: string) => process.stdout.write(l + "\n"),
+    });
+    if (!a.follow) {
+      // Past lines need no server: a finished or crashed run, whose server is gone, is when they are read most.
+      try {
+        await printLogs({ ...options(), runDir: runDirOf(a) });
+      } catch (e) {
+        process.stderr.write(`azr logs: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+      }
+      return;
+    }
+    await withRun(a, async ({ cluster, runDir }) => {
       const ac = new AbortController();
       process.once("SIGINT", () => ac.abort());
-      await printLogs({
-        cluster,
-        runDir,
-        actor: a.actor,
-        follow: a.follow,
-        since: a.since === undefined ? undefined : parseSince(a.since),
-        tail: a.tail,
-        write: (l) => process.stdout.write(l + "\n"),
-        signal: ac.signal,
-      });
-    }),
+      await printLogs({ ...options(), cluster, runDir, signal: ac.signal });
+    });
+  },
 };

@@ -7,8 +7,9 @@
  */
 import type { CommandModule } from "yargs";
 import { join } from "node:path";
-import { readConfig } from "../../model/config.ts";
-import { loadWeights } from "../../model/checkpoint.ts";
+import { ConfigError, readConfig } from "../../model/config.ts";
+import { CheckpointError, loadWeights } from "../../model/checkpoint.ts";
+import { SafetensorsError } from "../../model/safetensors.ts";
 import { buildGraph, type GraphKind } from "../../model/arch/transformer.ts";
 import { dumpGraph } from "../../model/graph/serialize.ts";
 import { exportTransformersJs } from "../../model/export/transformers-js.ts";
@@ -30,15 +31,31 @@ const dumpCommand: CommandModule<object, DumpArgs> = {
       .positional("dir", { type: "string", demandOption: true, describe: "model directory holding config.json" })
       .option("graph", { choices: KINDS, default: "step" as GraphKind, describe: "which graph: step (prefill/decode), score (per-token log-probs) or logits" })
       .option("out", { type: "string", describe: "output file (default: <graph>.onnx in the current directory)" }),
-  handler: (argv) => {
-    const config = readConfig(argv.dir);
-    const graph = buildGraph(config, argv.graph);
-    const out = argv.out ?? `${argv.graph}.onnx`;
-    dumpGraph(graph, out);
-    const ops = Object.entries(graph.opCounts()).sort((a, b) => b[1] - a[1]).map(([op, n]) => `${op}×${n}`).join(" ");
-    console.log(`${out}: ${graph.nodes.length} nodes, ${graph.inputs.length} inputs, ${graph.outputs.length} outputs\n${ops}`);
-  },
+  handler: (argv) =>
+    reportRefusal("model dump", () => {
+      const config = readConfig(argv.dir);
+      const graph = buildGraph(config, argv.graph);
+      const out = argv.out ?? `${argv.graph}.onnx`;
+      dumpGraph(graph, out);
+      const ops = Object.entries(graph.opCounts()).sort((a, b) => b[1] - a[1]).map(([op, n]) => `${op}×${n}`).join(" ");
+      return `${out}: ${graph.nodes.length} nodes, ${graph.inputs.length} inputs, ${graph.outputs.length} outputs\n${ops}`;
+    }),
 };
+
+/**
+ * Runs a model command and prints its line. A source it refuses — an ExportError, a ConfigError
+ * (no or unreadable config.json: the wrong folder), a folder without weights or whose weights do not
+ * match its config — is the user's to fix: one line naming it, exit code 2, no stack trace.
+ */
+function reportRefusal(label: string, run: () => string): void {
+  try {
+    console.log(run());
+  } catch (e) {
+    if (!(e instanceof ExportError || e instanceof ConfigError || e instanceof SafetensorsError || e instanceof CheckpointError)) throw e;
+    console.error(`azr ${label}: ${e.message}`);
+    process.exitCode = 2;
+  }
+}
 
 /** A command that writes one model folder from another: `export <from> <to>`, both required paths. */
 interface ExportSpec {
@@ -51,7 +68,7 @@ interface ExportSpec {
   run(from: string, to: string): string;
 }
 
-/** The export commands' shared builder and handler: an ExportError (a source it refuses, with the fix) exits with code 2, not a stack trace. */
+/** The export commands' shared builder and handler (a refused source: see reportRefusal). */
 function exportCommandOf(s: ExportSpec): CommandModule<object, Record<string, string>> {
   return {
     command: `export <${s.from.name}> <${s.to.name}>`,
@@ -60,15 +77,7 @@ function exportCommandOf(s: ExportSpec): CommandModule<object, Record<string, st
       y
         .positional(s.from.name, { type: "string", demandOption: true, describe: s.from.describe })
         .positional(s.to.name, { type: "string", demandOption: true, describe: s.to.describe }) as never,
-    handler: (argv) => {
-      try {
-        console.log(s.run(argv[s.from.name], argv[s.to.name]));
-      } catch (e) {
-        if (!(e instanceof ExportError)) throw e;
-        console.error(`azr ${s.label}: ${e.message}`);
-        process.exitCode = 2;
-      }
-    },
+    handler: (argv) => reportRefusal(s.label, () => s.run(argv[s.from.name], argv[s.to.name])),
   };
 }
 

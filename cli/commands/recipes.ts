@@ -1,27 +1,52 @@
-/** `azr recipes`: list the built-in recipes, or print one fully resolved (defaults merged, validated). */
-import type { CommandModule } from "yargs";
-import { applySettings, getRecipe, listRecipes, loadRecipe } from "../../recipes/index.ts";
+/**
+ * `azr recipes`: list the built-in recipes, print one fully resolved (defaults merged, validated),
+ * or (`show`) every setting of one as the `path = value` lines that `--set` takes. Recipe errors
+ * point users at `azr recipes list` and `azr recipes show <name>`, so both must exist.
+ */
+import type { Argv, CommandModule } from "yargs";
+import { applySettings, flattenRecipe, getRecipe, listRecipes, loadRecipe, type Recipe } from "../../recipes/index.ts";
+
+function printList(): void {
+  for (const n of listRecipes()) {
+    const r = getRecipe(n);
+    console.log(`${n.padEnd(10)} ${r.model.engine.padEnd(6)} ${String(r.resources.gpus).padStart(2)} GPU  ${r.description}`);
+  }
+}
+
+/** Loads the recipe with its overrides and prints it; a recipe error is one message and exit code 2, not a stack trace. */
+async function printRecipe(name: string, set: string[], format: (r: Recipe) => string): Promise<void> {
+  try {
+    console.log(format(applySettings(await loadRecipe(name), set)));
+  } catch (e) {
+    if (!(e instanceof Error) || e.name !== "RecipeError") throw e;
+    console.error(`azr recipes: ${e.message}`);
+    process.exitCode = 2;
+  }
+}
+
+const setOption = <T>(y: Argv<T>) =>
+  y.option("set", { type: "string", array: true, default: [] as string[], describe: "apply overrides before printing, e.g. --set selfplay.steps=5" });
+
+const listCommand: CommandModule = {
+  command: "list",
+  describe: "list the built-in recipes (as `azr recipes` alone)",
+  handler: () => printList(),
+};
+
+const showCommand: CommandModule<object, { name: string; set: string[] }> = {
+  command: "show <name>",
+  describe: "every setting of a recipe as `path = value`, the keys --set takes",
+  builder: (y) => setOption(y.positional("name", { type: "string", demandOption: true, describe: "recipe name or .json/.ts file" })) as never,
+  handler: (a) => printRecipe(a.name, a.set, (r) => flattenRecipe(r).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join("\n")),
+};
 
 export const recipesCommand: CommandModule<object, { name?: string; set: string[] }> = {
   command: "recipes [name]",
-  describe: "list the built-in recipes, or print one resolved with its defaults (a name or a .json/.ts file)",
+  describe: "list the built-in recipes, or print one resolved with its defaults (a name or a .json/.ts file); `recipes show <name>`: its settings as path = value",
   builder: (y) =>
-    y
-      .positional("name", { type: "string", describe: "recipe to print" })
-      .option("set", { type: "string", array: true, default: [], describe: "apply overrides before printing, e.g. --set selfplay.steps=5" }) as never,
+    setOption(y.command(listCommand).command(showCommand).positional("name", { type: "string", describe: "recipe to print" })) as never,
   handler: async (argv) => {
-    if (!argv.name) {
-      for (const n of listRecipes()) {
-        const r = getRecipe(n);
-        console.log(`${n.padEnd(10)} ${r.model.engine.padEnd(6)} ${String(r.resources.gpus).padStart(2)} GPU  ${r.description}`);
-      }
-      return;
-    }
-    try {
-      console.log(JSON.stringify(applySettings(await loadRecipe(argv.name), argv.set), null, 2));
-    } catch (e) {
-      console.error(`azr recipes: ${(e as Error).message}`);
-      process.exitCode = 2;
-    }
+    if (!argv.name) return printList();
+    await printRecipe(argv.name, argv.set, (r) => JSON.stringify(r, null, 2));
   },
 };

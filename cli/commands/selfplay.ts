@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from "node:os";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { CodeExecutorActor, verdictStreams } from "../../actors/code-executor/actor.ts";
@@ -22,7 +23,7 @@ import { connect, type Handle, type Resources } from "../../runtime/index.ts";
 import type { Recipe } from "../../recipes/schema.ts";
 import { recordRunTraces } from "../../runtime/telemetry-collector.ts";
 import { startWebView } from "../web/server.ts";
-import { executorConfig, modelConfig, recipeOptions, reportSetupErrors, rolloutConfig, runnableRecipe } from "./recipe-setup.ts";
+import { executorConfig, modelConfig, RecipeSetupError, recipeOptions, reportSetupErrors, rolloutConfig, runnableRecipe } from "./recipe-setup.ts";
 
 export interface SelfplayArgs {
   recipe: string;
@@ -87,9 +88,24 @@ export function rolloutReplicas(recipe: Recipe): number {
   return n;
 }
 
+/**
+ * `--resume` continues a run folder, so it needs one that exists: without this check the driver,
+ * finding no checkpoint, starts a new run (model-made seeds and all) where the user asked to continue.
+ */
+export function checkResume(args: Pick<SelfplayArgs, "resume" | "runDir">): void {
+  if (!args.resume) return;
+  if (args.runDir === undefined) throw new RecipeSetupError("--resume continues the run in --run-dir: pass --run-dir runs/<run> (the folder the run printed at its start)");
+  if (!existsSync(args.runDir)) throw new RecipeSetupError(`--resume: run folder ${resolve(args.runDir)} does not exist; check --run-dir, or drop --resume to start a new run there`);
+}
+
 export async function selfplay(args: SelfplayArgs): Promise<void> {
-  const shortcuts = args.offPolicy === undefined ? [] : [`selfplay.offPolicy=${args.offPolicy}`];
-  const recipe = await runnableRecipe(args.recipe, [...args.set, ...shortcuts], (r) => (args.steps === undefined ? r : { ...r, selfplay: { ...r.selfplay, steps: args.steps } }));
+  checkResume(args);
+  // The shortcuts go through --set, so their values are parsed and range-checked like any setting (--steps -1 is refused).
+  const shortcuts = [
+    ...(args.steps === undefined ? [] : [`selfplay.steps=${args.steps}`]),
+    ...(args.offPolicy === undefined ? [] : [`selfplay.offPolicy=${args.offPolicy}`]),
+  ];
+  const recipe = await runnableRecipe(args.recipe, [...args.set, ...shortcuts]);
   const model = modelConfig(recipe);
   const runDir = resolve(args.runDir ?? join("runs", `${recipe.name}-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`));
   console.log(`azr selfplay: recipe ${recipe.name}, model ${model.modelDir}, run folder ${runDir}`);

@@ -3,6 +3,7 @@
  * proposed tasks) until Ctrl-C. Connects to the run's cluster when one is live (NATS_URL, or
  * the run's embedded server from <run-dir>/nats.json); otherwise shows the run folder alone.
  */
+import { existsSync } from "node:fs";
 import type { CommandModule } from "yargs";
 import { DEFAULT_CLUSTER, type Cluster } from "../../runtime/index.ts";
 import { startWebView } from "../web/server.ts";
@@ -35,6 +36,12 @@ export const webCommand: CommandModule<object, WebArgs> = {
       ({ cluster, monitorUrl } = await connectToRun({ cluster: a.cluster, "run-dir": a.runDir, nats: a.nats, monitor: a.monitor }));
     } catch (e) {
       if (!(e instanceof NoLiveRunError)) throw e;
+      // No cluster and no folder: the view would be empty, and a mistyped path would look like a run with no data.
+      if (!existsSync(a.runDir)) {
+        process.stderr.write(`azr web: run folder ${a.runDir} does not exist and no live run was found; give the folder \`azr selfplay\` printed (runs/<recipe>-<time>)\n`);
+        process.exitCode = 2;
+        return;
+      }
       process.stderr.write(`azr web: ${e.message}\nazr web: showing the run folder only\n`);
     }
     let view;

@@ -45,8 +45,8 @@ test: setup typecheck ## type-check, then run every test (real nats-server, Pyth
 torch-next: ## a newer PyTorch (Debian trixie's 2.6) beside Debian's 1.13, for the FSDP tests: /opt/azr-trixie.python
 	model/torch/next-torch.sh /opt/azr-trixie
 
-test-torch-next: setup torch-next ## the torch engine's tests on torch 2.6 (FSDP included)
-	AZR_PYTHON=/opt/azr-trixie.python $(NODE_TS) --test --test-reporter=spec --test-timeout=300000 $(shell find test/torch -name '*.test.ts' | sort)
+test-torch-next: setup torch-next ## the torch engine's and the actors' tests on torch 2.6 (FSDP included)
+	AZR_PYTHON=/opt/azr-trixie.python $(NODE_TS) --test --test-reporter=spec --test-timeout=300000 $(shell find test/torch test/actors -name '*.test.ts' | sort)
 
 bench: setup ## run every benchmark; tables printed, JSON in bench/out/
 	@for b in $(BENCHES); do $(MAKE) --no-print-directory bench-$${b%.bench} || exit 1; done

@@ -15,10 +15,11 @@ if ! chroot "$ROOT" dpkg -s python3-torch python3-numpy python3-msgpack >/dev/nu
   mkdir -p "$ROOT"
   debootstrap --variant=minbase --include=$PACKAGES trixie "$ROOT" "$MIRROR" >"$ROOT.log" 2>&1 || { tail -20 "$ROOT.log"; exit 1; }
 fi
+# (--dev before the /dev/shm bind: a later --dev would hide it, and weight sync files live there)
 cat >"$ROOT.python" <<WRAP
 #!/bin/sh
 exec bwrap --bind $ROOT / --bind-try $REPO $REPO --bind-try /work /work --bind-try /home /home --bind-try /root /root \\
-  --bind /tmp /tmp --bind /dev/shm /dev/shm --dev /dev --proc /proc --die-with-parent --chdir "\$(pwd)" /usr/bin/python3 "\$@"
+  --bind /tmp /tmp --dev /dev --bind /dev/shm /dev/shm --proc /proc --die-with-parent --chdir "\$(pwd)" /usr/bin/python3 "\$@"
 WRAP
 chmod +x "$ROOT.python"
 "$ROOT.python" -c "import torch; print('torch', torch.__version__, 'at', '$ROOT.python: AZR_PYTHON=$ROOT.python make test-torch-next')"

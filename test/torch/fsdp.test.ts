@@ -13,24 +13,18 @@
  */
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { TrainSequence } from "../../model/engine.ts";
-import { findPython } from "../../model/python.ts";
 import { createTorchEngine } from "../../model/torch/engine.ts";
 import { createTorchRankGroup } from "../../model/torch/ranks.ts";
-import { assertStatsClose, ids, makeModelDir, maxDiff, TOL, useTempDir } from "./helpers.ts";
+import { assertStatsClose, fsdpUnavailable, ids, makeModelDir, maxDiff, TOL, useTempDir } from "./helpers.ts";
 
 const tmp = useTempDir("azr-fsdp-");
 let modelDir: string;
 before(() => { modelDir = makeModelDir(join(tmp, "q2"), "qwen2", 7); });
 
-/** Why this Python's torch cannot run FSDP ranks, or "" when it can (asked of azr_torch itself). */
-const unavailable = execFileSync(findPython().path, ["-c", "from azr_torch.fsdp import unavailable_reason; print(unavailable_reason() or '')"], {
-  env: { ...process.env, PYTHONPATH: fileURLToPath(new URL("../../model/torch", import.meta.url)) }, encoding: "utf8",
-}).trim();
+const unavailable = fsdpUnavailable();
 const skip = unavailable ? `needs a torch with FSDP on CPU (AZR_PYTHON): ${unavailable}` : false;
 
 // 5 sequences with microBatch 2: 3 micro-batches, rank 0 takes two, rank 1 one and a weight-0 repeat

@@ -24,6 +24,13 @@ export function makeModelDir(dir: string, arch: "qwen2" | "llama" | "qwen3", see
   return dir;
 }
 
+/** Why this Python's torch cannot run FSDP ranks on CPU, or "" when it can (asked of azr_torch itself). */
+export function fsdpUnavailable(): string {
+  return execFileSync(findPython().path, ["-c", "from azr_torch.fsdp import unavailable_reason; print(unavailable_reason() or '')"], {
+    env: { ...process.env, PYTHONPATH: fileURLToPath(new URL("../../model/torch", import.meta.url)) }, encoding: "utf8",
+  }).trim();
+}
+
 export const EOS = 257;
 export const BOS = 256;
 /** Prompt ids for a string under the fixture tokenizer (bytes are ids). */

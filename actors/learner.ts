@@ -136,6 +136,10 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
   const lora = o.trainer.lora ?? undefined;
   const newLora = lora && { rank: lora.r, alpha: lora.alpha, dropout: lora.dropout, targetModules: lora.targetModules };
   const precision = torchPrecision(o.dtype, device, lora ? "lora-training" : "full-training");
+  // A full fine-tune's fp32 master weights go out as bf16 when the rollout engine beside it holds
+  // bf16 (CUDA, model.dtype bf16): the cast it would make on load, made before the write, so the
+  // same bits arrive in half the bytes. LoRA adapters stay fp32 (merged into the base in fp32).
+  const syncDtype = !lora && torchPrecision(o.dtype, device, "inference").dtype === "bfloat16" ? "bfloat16" : undefined;
   // a LoRA checkpoint folder holds the adapters (PEFT files), not a model: the base comes from modelDir again
   const start = (dir: string) =>
     createTorchRankGroup({
@@ -160,7 +164,8 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
         rmSync(dir, { recursive: true, force: true });
       }
     },
-    writeWeightsFile: async (path) => void (await engine.saveWeightsFile(path)), // Python writes it: the bytes never cross the pipe
+    // Python writes it: the bytes never cross the pipe
+    writeWeightsFile: async (path) => void (await engine.saveWeightsFile(path, { dtype: syncDtype })),
     save: async (dir) => {
       await engine.save(dir);
       await engine.saveTrainingState(dir);

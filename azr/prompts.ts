@@ -315,7 +315,9 @@ export function inductionSolverTask(shown: readonly IoPair[], message: string, o
     o.rejectMultipleFunctions
       ? "- Write exactly one function, named `f`: no helpers, no nested functions, no classes with methods."
       : "- The entry point is a function named `f`; helpers nested inside it and classes at the top are fine.",
+    "- `f` takes at least one parameter and returns a value.",
     "- Same input, same output: no randomness, clocks, file or network access, printing or external state.",
+    "- It must finish within a few seconds on each input.",
     "- Put any imports at the top.",
     "",
     "### Examples",

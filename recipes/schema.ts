@@ -131,7 +131,7 @@ export interface Recipe {
     variant: Of<typeof PROMPT_VARIANTS>;
     /** Apply the tokenizer's chat template instead of the plain R1 text (instruct models). */
     chatTemplate: boolean;
-    /** Proposer prompts longer than this are re-drawn (reference current branch: 5,600). */
+    /** Prompt limit (reference current branch: 5,600): proposer prompts over it are re-drawn, solver tasks replaced, learnability prompts get r̄ = 0. */
     maxTokens: number;
     /** Times a proposer prompt is re-drawn before the step fails naming the buffer. */
     maxRedraws: number;

@@ -78,7 +78,7 @@ async function* relay<V>(stream: VerdictStream<V>): AsyncGenerator<ExecutorEvent
 /** Anything with the actor's batch methods: its handle, or the actor object itself. */
 export interface ExecutorEventSource {
   validateProposals(batch: ProposalCheck[]): AsyncIterable<ExecutorEvent<ProposalVerdict>>;
-  checkAnswers(batch: AnswerCheck[]): AsyncIterable<ExecutorEvent<IndexedAnswerVerdict>>;
+  checkAnswers(batch: AnswerCheck[], opts?: { inductionMode?: InductionMode }): AsyncIterable<ExecutorEvent<IndexedAnswerVerdict>>;
 }
 
 /**
@@ -87,7 +87,7 @@ export interface ExecutorEventSource {
  */
 export function verdictStreams(source: ExecutorEventSource, onStats: (method: "validateProposals" | "checkAnswers", stats: CallStats) => void = () => {}): {
   validateProposals(batch: ProposalCheck[]): AsyncIterable<ProposalVerdict>;
-  checkAnswers(batch: AnswerCheck[]): AsyncIterable<IndexedAnswerVerdict>;
+  checkAnswers(batch: AnswerCheck[], opts?: { inductionMode?: InductionMode }): AsyncIterable<IndexedAnswerVerdict>;
 } {
   async function* verdicts<V>(method: "validateProposals" | "checkAnswers", events: AsyncIterable<ExecutorEvent<V>>): AsyncGenerator<V> {
     for await (const e of events) {
@@ -97,7 +97,7 @@ export function verdictStreams(source: ExecutorEventSource, onStats: (method: "v
   }
   return {
     validateProposals: (batch) => verdicts("validateProposals", source.validateProposals(batch)),
-    checkAnswers: (batch) => verdicts("checkAnswers", source.checkAnswers(batch)),
+    checkAnswers: (batch, opts) => verdicts("checkAnswers", opts ? source.checkAnswers(batch, opts) : source.checkAnswers(batch)),
   };
 }
 

@@ -9,7 +9,7 @@ import type { Prompt } from "../../azr/prompts.ts";
 import type { InductionEntry, TaskType, Triplet } from "../../azr/tasks.ts";
 import type { BufferCounters, BufferValueStats } from "./task-buffer.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
-import type { AnswerCheck, IndexedAnswerVerdict, ProposalCheck, ProposalVerdict } from "../code-executor/index.ts";
+import type { AnswerCheck, IndexedAnswerVerdict, InductionMode, ProposalCheck, ProposalVerdict } from "../code-executor/index.ts";
 
 export interface RolloutOptions {
   maxNewTokens: number;
@@ -56,7 +56,8 @@ export interface RolloutPort {
 
 export interface ExecutorPort {
   validateProposals(checks: ProposalCheck[]): AsyncIterable<ProposalVerdict>;
-  checkAnswers(checks: AnswerCheck[]): AsyncIterable<IndexedAnswerVerdict>;
+  /** `inductionMode`: how induction answers are scored (`reward.inductionMode`; absent: binary). */
+  checkAnswers(checks: AnswerCheck[], opts?: { inductionMode?: InductionMode }): AsyncIterable<IndexedAnswerVerdict>;
 }
 
 export interface LearnerPort {

@@ -119,7 +119,7 @@ function resilientBuffer(b: BufferControl, r: Retrier): BufferControl {
 function resilientExecutor(x: ExecutorPort, r: Retrier): ExecutorPort {
   return {
     validateProposals: (checks) => r.stream("code-executor.validateProposals()", () => x.validateProposals(checks)),
-    checkAnswers: (checks) => r.stream("code-executor.checkAnswers()", () => x.checkAnswers(checks)),
+    checkAnswers: (checks, opts) => r.stream("code-executor.checkAnswers()", () => x.checkAnswers(checks, opts)),
   };
 }
 

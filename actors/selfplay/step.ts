@@ -132,13 +132,16 @@ function solverCase(type: TaskType, e: Entry): SolverCase {
   return type === "induction" ? inductionSolverCase(e as InductionEntry) : tripletSolverCase(type, e as Triplet);
 }
 
-/** Score solver responses to (entry, type) cases: reading, then execution where needed (error answers are names, compared here). */
+/**
+ * Score solver responses to (entry, type) cases: reading, then execution where needed (error answers are names, compared here).
+ * `infra`: the executor lost the check for reasons outside the answer (after its retries); it scores 0 but is not the answer's fault.
+ */
 async function scoreAnswers(
   cfg: StepConfig, executor: ExecutorPort, items: { type: TaskType; entry: Entry; response: string }[],
-): Promise<{ formatOk: boolean; score: number }[]> {
+): Promise<{ formatOk: boolean; score: number; infra?: boolean }[]> {
   const checks: AnswerCheck[] = [];
   const where: number[] = [];
-  const results = items.map(({ type, entry, response }, i) => {
+  const results: { formatOk: boolean; score: number; infra?: boolean }[] = items.map(({ type, entry, response }, i) => {
     const reading = readSolver(type, response, { formatCheck: cfg.reward.formatCheck });
     if (reading.answer === undefined || reading.answer.trim() === "") return { formatOk: reading.formatOk, score: 0 };
     if (type === "error") return { formatOk: reading.formatOk, score: errorCorrect(reading.answer, (entry as Triplet).output) ? 1 : 0 };
@@ -147,8 +150,11 @@ async function scoreAnswers(
     return { formatOk: reading.formatOk, score: 0 };
   });
   if (checks.length > 0) {
-    const verdicts = await collectIndexed(executor.checkAnswers(checks), checks.length, "answer verdict from the executor");
-    verdicts.forEach((v, j) => (results[where[j]].score = v.score));
+    const verdicts = await collectIndexed(executor.checkAnswers(checks, { inductionMode: cfg.reward.inductionMode }), checks.length, "answer verdict from the executor");
+    verdicts.forEach((v, j) => {
+      results[where[j]].score = v.score;
+      if (v.reason === "infrastructure") results[where[j]].infra = true;
+    });
   }
   return results;
 }
@@ -208,6 +214,39 @@ async function redrawLongProposerPrompts(
         idx.forEach((i, j) => (proposals[i] = { type, references: sets[j], prompt: proposerPrompt({ type, references: sets[j] }, opts) }));
       }
     }
+  }
+}
+
+type SolveItem = { type: TaskType; entry: Entry; prompt: Prompt };
+
+/**
+ * Solver tasks whose prompt exceeds `prompt.maxTokens` are replaced by another draw from the same
+ * type's buffer, up to `prompt.maxRedraws` times; then the step fails naming the buffer (spec §4.3).
+ */
+async function redrawLongSolverTasks(
+  step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, items: SolveItem[], opts: Parameters<typeof solverPrompt>[1], seed: (purpose: string) => number,
+): Promise<void> {
+  let pending = items.map((_, i) => i);
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    const lengths = await ports.rollout.countTokens(pending.map((i) => items[i].prompt));
+    const over = pending.filter((_, k) => lengths[k] > cfg.prompt.maxTokens);
+    if (over.length === 0) return;
+    if (attempt >= cfg.prompt.maxRedraws) {
+      const type = items[over[0]].type;
+      throw new PromptLimitError(
+        `step ${step}: ${over.length} ${type} solver prompt(s) still exceed prompt.maxTokens = ${cfg.prompt.maxTokens} after ${attempt} re-draws from the ${type} buffer; ` +
+          "raise prompt.maxTokens (and data.maxPromptTokens), or lower validation.maxOutputChars",
+      );
+    }
+    for (const type of new Set(over.map((i) => items[i].type))) {
+      const idx = over.filter((i) => items[i].type === type);
+      const tasks = await ports.buffer.solverTasks(type, [], idx.length, seed(`${type}-solve-redraw-${attempt}`));
+      idx.forEach((i, j) => {
+        const entry = tasks[j % tasks.length];
+        items[i] = { type, entry, prompt: solverPrompt(solverCase(type, entry).task, opts) };
+      });
+    }
+    pending = over;
   }
 }
 
@@ -326,20 +365,25 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
   // 3. Learnability: n solver samples per valid proposal (not trained on) → r̄ → proposer reward.
   t = performance.now();
   const candIdx = [...candidates.keys()];
+  const candPrompts = candIdx.map((i) => solverPrompt(solverCase(proposals[i].type, candidates.get(i)!).task, solverOpts));
+  // A learnability prompt over `prompt.maxTokens` gives r̄ = 0 (spec §4.3): nothing is generated for it.
+  const candLengths = candIdx.length ? await ports.rollout.countTokens(candPrompts) : [];
+  const fits = candIdx.map((_, c) => !(candLengths[c] > cfg.prompt.maxTokens));
+  const sampled = candIdx.filter((_, c) => fits[c]);
   const lPrompts: Prompt[] = [];
   const lItems: { type: TaskType; entry: Entry }[] = [];
-  for (const i of candIdx) {
-    const entry = candidates.get(i)!;
-    const prompt = solverPrompt(solverCase(proposals[i].type, entry).task, solverOpts);
-    for (let s = 0; s < sp.nSamples; s++) { lPrompts.push(prompt); lItems.push({ type: proposals[i].type, entry }); }
-  }
+  candIdx.forEach((i, c) => {
+    if (!fits[c]) return;
+    for (let s = 0; s < sp.nSamples; s++) { lPrompts.push(candPrompts[c]); lItems.push({ type: proposals[i].type, entry: candidates.get(i)! }); }
+  });
   const lSamples = lPrompts.length ? await collectIndexed(ports.rollout.generate(lPrompts, sampling(sp.learnabilityTemperature, "learnability")), lPrompts.length, "generation from the rollout engine") : [];
   const lScores = await scoreAnswers(cfg, ports.executor, lItems.map((x, k) => ({ ...x, response: lSamples[k].text })));
-  const rbar = new Map<number, number>();
-  candIdx.forEach((i, c) => {
+  const rbar = new Map<number, number>(candIdx.map((i) => [i, solveRate([], true)]));
+  sampled.forEach((i, c) => {
     const slice = lSamples.slice(c * sp.nSamples, (c + 1) * sp.nSamples);
     const overLimit = slice.some((s) => s.promptTooLong);
-    rbar.set(i, solveRate(lScores.slice(c * sp.nSamples, (c + 1) * sp.nSamples).map((s) => s.score), overLimit));
+    // A sample whose check failed for infrastructure reasons is excluded from r̄ (spec §6.1).
+    rbar.set(i, solveRate(lScores.slice(c * sp.nSamples, (c + 1) * sp.nSamples).map((s) => (s.infra ? null : s.score)), overLimit));
   });
   // The extra rewards compare against the buffers as they were before this step's admissions.
   const counters = anyExtraTerm(cfg) ? new Map(await Promise.all(types.map(async (type) => [type, await ports.buffer.valueCounters(type)] as const))) : undefined;
@@ -357,11 +401,12 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
   // 5. Solve: B tasks per type (new ones first, per `selfplay.solverMix`), one response each.
   t = performance.now();
   const solveFrom = sp.solveFrom === "same-step" ? fresh : carry.fresh;
-  const solveItems: { type: TaskType; entry: Entry; prompt: Prompt }[] = [];
+  const solveItems: SolveItem[] = [];
   for (const type of types) {
     const tasks = await ports.buffer.solverTasks(type, solveFrom[type] ?? [], B, seed(`${type}-solve`));
     for (const entry of tasks) solveItems.push({ type, entry, prompt: solverPrompt(solverCase(type, entry).task, solverOpts) });
   }
+  await redrawLongSolverTasks(step, cfg, ports, solveItems, solverOpts, seed);
   const solved = await collectIndexed(ports.rollout.generate(solveItems.map((s) => s.prompt), sampling(sp.temperature, "solve")), solveItems.length, "generation from the rollout engine");
   const solveScores = await scoreAnswers(cfg, ports.executor, solveItems.map((s, k) => ({ type: s.type, entry: s.entry, response: solved[k].text })));
   lap("solve", t);

@@ -52,6 +52,12 @@ test("prompts - every task type × role × variant builds, with the fences its p
   }
 });
 
+test("prompts - the full induction solver states the proposer's code requirements, minus state tracking (spec §3.3)", () => {
+  const induction = promptText(solverPrompt({ type: "induction", shown: [{ input: "1", output: "2" }], message: "adds one" }, { variant: "full", chatTemplate: false, rejectMultipleFunctions: true }));
+  for (const rule of ["named `f`", "at least one parameter and returns a value", "no randomness", "finish within", "imports at the top"]) assert.ok(induction.includes(rule), rule);
+  assert.ok(!induction.includes("keeping track of state"));
+});
+
 test("prompts - each proposer states its own difficulty (the reference swaps them)", () => {
   const ded = promptText(proposerPrompt({ type: "deduction", references: refs }, opts("full")));
   const abd = promptText(proposerPrompt({ type: "abduction", references: refs }, opts("full")));

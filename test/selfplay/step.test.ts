@@ -10,7 +10,8 @@ import { identityInductionEntry, identityTriplet, promptText, type Prompt } from
 import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
 import { runStep, type StepConfig } from "../../actors/selfplay/step.ts";
-import type { RolloutOptions, RolloutPort, RolloutSample } from "../../actors/selfplay/ports.ts";
+import type { ExecutorPort, RolloutOptions, RolloutPort, RolloutSample } from "../../actors/selfplay/ports.ts";
+import { childProcesses } from "../helpers/processes.ts";
 import type { TrainSequence } from "../../model/engine.ts";
 import { BASE } from "../../recipes/index.ts";
 
@@ -112,6 +113,22 @@ test("selfplay step - rewards, admission and the trained batch follow the spec",
   for (let g = 0; g < 6; g++) {
     const groupAdv = batch.slice(g * B, (g + 1) * B).map((s) => s.advantages[0]);
     assert.ok(Math.abs(groupAdv.reduce((a, b) => a + b, 0)) < 1e-6, `group ${g} advantages ${groupAdv} sum to 0`);
+  }
+});
+
+test("selfplay step - learnability samples are drawn at selfplay.learnabilityTemperature (1.0; 0 = the reference's greedy decoding)", async () => {
+  for (const t of [1, 0]) {
+    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    await seed(buffer);
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, temperature: 0.9, learnabilityTemperature: t };
+    const temperatures: number[] = [];
+    const rollout = new ScriptedRollout();
+    const generate = rollout.generate.bind(rollout);
+    rollout.generate = (prompts, o) => (temperatures.push(o.temperature), generate(prompts, o));
+    const learner = { trainStep: async () => ({ step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+    await runStep(1, cfg, { rollout, executor, buffer, learner });
+    assert.deepEqual(temperatures, [0.9, t, 0.9], "propose, learnability, solve");
   }
 });
 
@@ -223,6 +240,140 @@ test("selfplay step - an unknown extra reward term fails before anything is gene
   const learner = { trainStep: async () => ({ step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
   await assert.rejects(runStep(1, cfg, { rollout, executor, buffer, learner }), /reward\.extra\.terms\.novelty: no reward term of that name/);
   assert.equal(rollout.calls, 0);
+});
+
+/** Induction proposals (inputs 1–4 of the identity program: 3 and 4 hidden) and solver answers that reproduce the hidden 3 but not 4. */
+class HalfRightInduction implements RolloutPort {
+  async *generate(prompts: Prompt[], _o: RolloutOptions): AsyncGenerator<RolloutSample> {
+    const wrap = (answer: string) => `<think>ok</think> <answer>${answer}</answer>`;
+    for (const [index, p] of prompts.entries()) {
+      const task = promptText(p).split("User: ")[1] ?? "";
+      const text = task.startsWith("Write a Python function f")
+        ? wrap("```python\ndef f(a):\n    return a if a == 3 else 0\n```")
+        : wrap("```input\n1\n```\n```input\n2\n```\n```input\n3\n```\n```input\n4\n```\n```message\nreturns its input\n```");
+      yield { index, promptTokens: [1, 2, 3], tokens: Array.from(text, (c) => c.charCodeAt(0)), text, finishReason: "eos", promptTooLong: false };
+    }
+  }
+  async countTokens(prompts: Prompt[]): Promise<number[]> {
+    return prompts.map((p) => promptText(p).length);
+  }
+}
+
+test("selfplay step - reward.inductionMode scores induction answers in learnability and in the solve batch", async () => {
+  // half the hidden pairs reproduced: binary 0, accuracy 0.5, any 1 (spec §6.2)
+  for (const [mode, score] of [["binary", 0], ["accuracy", 0.5], ["any", 1]] as const) {
+    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    await buffer.admit("deduction", [identityTriplet()], 0);
+    await buffer.admit("abduction", [identityTriplet()], 0);
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, taskTypes: ["induction"] };
+    cfg.reward = { ...cfg.reward, inductionMode: mode };
+    let batch: TrainSequence[] = [];
+    const learner = { trainStep: async (b: TrainSequence[]) => ((batch = b), { step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+    const r = await runStep(1, cfg, { rollout: new HalfRightInduction(), executor, buffer, learner });
+    const g = r.groups["propose/induction"]!;
+    assert.equal(g.validRate, 1, mode);
+    assert.equal(g.solveRateMean, score, `${mode}: r̄`);
+    assert.equal(g.learnabilityMean, score > 0 && score < 1 ? 1 - score : 0, `${mode}: r_prop`);
+    // the buffer's one entry (this step's) is solved twice — as the new task and drawn again from the buffer; each answer gets the mode's score (wrong: −0.5)
+    assert.equal(r.groups["solve/induction"]!.count, 2);
+    assert.equal(r.groups["solve/induction"]!.rewardMean, score > 0 ? score : -0.5, `${mode}: solver reward`);
+    assert.equal(batch.length, B + 2);
+  }
+});
+
+/** Deduction proposals, the first with a 3,000-character comment (its solver prompt is over the limit); solvers answer right. */
+class LongProgramRollout implements RolloutPort {
+  readonly calls: string[][] = [];
+  async *generate(prompts: Prompt[], _o: RolloutOptions): AsyncGenerator<RolloutSample> {
+    this.calls.push(prompts.map(promptText));
+    const wrap = (answer: string) => `<think>ok</think> <answer>${answer}</answer>`;
+    for (const [index, p] of prompts.entries()) {
+      const task = promptText(p).split("User: ")[1] ?? "";
+      let text: string;
+      if (task.startsWith("Write a new Python function")) {
+        const comment = index === 0 ? `    # ${"x".repeat(3000)}\n` : "";
+        text = wrap(`\`\`\`python\ndef f(a):\n${comment}    return a * ${index + 2}\n\`\`\`\n\`\`\`input\n${index + 1}\n\`\`\``);
+      } else {
+        const k = Number(/return a \* (\d+)/.exec(task)?.[1] ?? 1);
+        const input = /```input\n([\s\S]*?)\n```/.exec(task)?.[1] ?? "";
+        text = wrap("```output\n" + (k === 1 ? input : Number(input) * k) + "\n```");
+      }
+      yield { index, promptTokens: [1, 2, 3], tokens: Array.from(text, (c) => c.charCodeAt(0)), text, finishReason: "eos", promptTooLong: false };
+    }
+  }
+  async countTokens(prompts: Prompt[]): Promise<number[]> {
+    return prompts.map((p) => promptText(p).length);
+  }
+}
+
+test("selfplay step - prompt.maxTokens: an over-long learnability prompt gets r̄ = 0 unsampled, an over-long solver task is replaced from the buffer", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await buffer.admit("deduction", [identityTriplet()], 0);
+  const cfg = config();
+  cfg.selfplay = { ...cfg.selfplay, taskTypes: ["deduction"] };
+  cfg.prompt = { ...cfg.prompt, maxTokens: 1500 };
+  const rollout = new LongProgramRollout();
+  const learner = { trainStep: async () => ({ step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  const r = await runStep(1, cfg, { rollout, executor, buffer, learner });
+  const [propose, learn, solve] = rollout.calls;
+  assert.ok(propose.every((p) => p.length <= 1500), "the proposer prompts fit");
+  const g = r.groups["propose/deduction"]!;
+  assert.equal(g.validRate, 1);
+  assert.equal(g.newEntries, 4, "the long program is valid and enters the buffer");
+  assert.equal(learn.length, 3 * N_SAMPLES, "no learnability samples for the over-long prompt");
+  assert.equal(g.solveRateMean, 3 / 4, "r̄ = 0 for the long one, 1 for the three others");
+  assert.equal(g.rewardMean, (-0.5 * 4) / 4, "r̄ ∈ {0, 1}: every proposal is trivial");
+  assert.equal(solve.length, B, "B solver tasks");
+  assert.ok(solve.every((p) => p.length <= 1500), `solver prompt lengths ${solve.map((p) => p.length)}`);
+  assert.equal(r.groups["solve/deduction"]!.accuracy, 1);
+});
+
+test("selfplay step - a learnability check lost to the executor's infrastructure is excluded from r̄", async () => {
+  // f(a) loops a times: the fourth learnability answer (700000003, also right) runs for minutes, and its worker is killed under it.
+  const program = "def f(a):\n    s = 0\n    for i in range(a):\n        s += i\n    return a % 7";
+  const answers = ["3", "10", "4", "700000003"]; // right, right, wrong, lost
+  const rollout: RolloutPort = {
+    async *generate(prompts: Prompt[]) {
+      const wrap = (answer: string) => `<think>ok</think> <answer>${answer}</answer>`;
+      for (const [index, p] of prompts.entries()) {
+        const task = promptText(p).split("User: ")[1] ?? "";
+        const text = task.startsWith("Write a new Python function")
+          ? wrap(`\`\`\`python\n${program}\n\`\`\`\n\`\`\`input\n3\n\`\`\``)
+          : wrap("```input\n" + (prompts.length === N_SAMPLES ? answers[index] : "3") + "\n```");
+        yield { index, promptTokens: [1, 2, 3], tokens: Array.from(text, (c) => c.charCodeAt(0)), text, finishReason: "eos" as const, promptTooLong: false };
+      }
+    },
+    countTokens: async (prompts: Prompt[]) => prompts.map((p) => promptText(p).length),
+  };
+  const others = new Set(childProcesses("worker.py"));
+  const strict = await CodeExecutor.start({ mode: "strict", workers: 1, infraRetries: 0, limits: { timeoutMs: 60_000 }, warn: () => {} });
+  try {
+    const mine = () => childProcesses("worker.py").filter((pid) => !others.has(pid));
+    const port: ExecutorPort = {
+      validateProposals: (checks) => strict.validateProposals(checks),
+      async *checkAnswers(checks, opts) {
+        let seen = 0;
+        for await (const v of strict.checkAnswers(checks, opts)) {
+          yield v;
+          // the three quick answers are judged: only the long one is still running
+          if (checks.length === N_SAMPLES && ++seen === N_SAMPLES - 1) for (const pid of mine()) process.kill(pid, "SIGKILL");
+        }
+      },
+    };
+    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    await buffer.admit("abduction", [identityTriplet()], 0);
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, taskTypes: ["abduction"], batchSize: 1 };
+    const learner = { trainStep: async () => ({ step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+    const r = await runStep(1, cfg, { rollout, executor: port, buffer, learner });
+    const g = r.groups["propose/abduction"]!;
+    assert.equal(g.validRate, 1);
+    assert.equal(g.solveRateMean, 2 / 3, "r̄ over the three judged answers");
+    assert.equal(g.rewardMean, 1 - 2 / 3);
+  } finally {
+    await strict.close();
+  }
 });
 
 /** The error type: proposals that raise, return, raise on purpose, or return an object; answers name the exception. */

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { CommandModule } from "yargs";
 import type { Cluster, LogLine } from "../../runtime/index.ts";
 import { parseSince } from "./ops-format.ts";
-import { runDirOf, withRun, withRunOptions, type RunArgs } from "./run-connection.ts";
+import { runDirOf, watchConnection, withRun, withRunOptions, type RunArgs } from "./run-connection.ts";
 
 export interface LogsOptions {
   /** Needed to follow live lines (-f); past lines come from the run folder alone. */
@@ -104,10 +104,19 @@ export const logsCommand: CommandModule<object, RunArgs & { actor: string; follo
       }
       return;
     }
-    await withRun(a, async ({ cluster, runDir }) => {
+    await withRun(a, async (c) => {
       const ac = new AbortController();
       process.once("SIGINT", () => ac.abort());
-      await printLogs({ ...options(), cluster, runDir, signal: ac.signal });
+      // Say when the server is lost (lines published meanwhile are not seen) and stop when the run has ended.
+      const watch = watchConnection(c, (line, s) => {
+        process.stderr.write(`azr logs: ${line}\n`);
+        if (s.ended) ac.abort();
+      });
+      try {
+        await printLogs({ ...options(), cluster: c.cluster, runDir: c.runDir, signal: ac.signal });
+      } finally {
+        watch.stop();
+      }
     });
   },
 };

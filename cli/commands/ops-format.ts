@@ -4,8 +4,8 @@
 export function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map((c) => String(c)))];
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
-  // A column is numeric when every cell is a number or "-" (no value), so it right-aligns.
-  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number" || /^(-?[\d.]+[a-zA-Z/%]*|-)$/.test(String(r[i]))));
+  // A column is numeric when every cell is a number, a figure with units (12MiB, 0/3, 1m05s) or "-" (no value), so it right-aligns.
+  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number" || /^(-?([\d.]+[a-zA-Z/%]*)+|-)$/.test(String(r[i]))));
   return cells
     .map((r) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd())
     .join("\n");

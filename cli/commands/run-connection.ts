@@ -43,6 +43,8 @@ export interface RunTarget {
   spec: ConnectionSpec;
   monitorUrl: string;
   runDir: string;
+  /** The run's embedded server, when that is what we connect to (its nats.json). */
+  serverPid?: number;
 }
 
 export function resolveRun(a: RunArgs, env: NodeJS.ProcessEnv = process.env): RunTarget {
@@ -57,7 +59,7 @@ export function resolveRun(a: RunArgs, env: NodeJS.ProcessEnv = process.env): Ru
     );
   }
   const monitorUrl = a.monitor ?? env.NATS_MONITOR_URL ?? (file?.monitorUrl || guessMonitorUrl(spec.servers[0]));
-  return { spec, monitorUrl, runDir };
+  return { spec, monitorUrl, runDir, serverPid: file?.pid };
 }
 
 /** Connects to the live run (no embedded server, no node agent). */
@@ -79,4 +81,42 @@ export async function withRun(a: RunArgs, body: (c: { cluster: Cluster } & RunTa
   } finally {
     await c?.cluster.close();
   }
+}
+
+/** Where a long-running ops command's connection stands: `down` while NATS is unreachable, `ended` once the run's own server is gone for good. */
+export interface ConnectionState {
+  down?: { since: number; server: string };
+  ended?: string;
+}
+
+/**
+ * Follows the connection of a command that keeps running (`top`, `logs -f`, `web`): tells when it
+ * is lost and back (the client reconnects on its own, e.g. after a NATS restart), and when the
+ * run's embedded server has stopped (the run ended), which no reconnect can mend. `onChange`
+ * gets one line per change. Not: NATS_URL servers, which may come back at any time.
+ */
+export function watchConnection(c: { cluster: Cluster; runDir: string; serverPid?: number }, onChange: (line: string, s: ConnectionState) => void): { state: ConnectionState; stop(): void } {
+  const state: ConnectionState = {};
+  let timer: NodeJS.Timeout | undefined;
+  const checkEnded = () => {
+    if (c.serverPid === undefined || state.ended || readServerFile(c.runDir)?.pid === c.serverPid) return;
+    clearInterval(timer);
+    state.ended = `the run has ended: its nats-server (pid ${c.serverPid}, ${serverFilePath(c.runDir)}) stopped`;
+    onChange(state.ended, state);
+  };
+  void (async () => {
+    for await (const s of c.cluster.nc.status()) {
+      if (s.type === "disconnect" && !state.down) {
+        state.down = { since: Date.now(), server: s.server };
+        onChange(`lost the connection to NATS at ${s.server}; reconnecting`, state);
+        timer = setInterval(checkEnded, 500);
+        checkEnded();
+      } else if (s.type === "reconnect" && state.down && !state.ended) {
+        clearInterval(timer);
+        state.down = undefined;
+        onChange(`reconnected to NATS at ${s.server}`, state);
+      }
+    }
+  })();
+  return { state, stop: () => clearInterval(timer) };
 }

@@ -6,6 +6,7 @@
  * Covers: collecting a snapshot (registry + each actor's `$stats` and process figures + the
  * server's /varz /connz /jsz /subsz), rendering it as text. Not: history (the web view keeps curves).
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { CommandModule } from "yargs";
 import type { KV } from "@nats-io/kv";
 import type { ActorEntry, ActorStats, Cluster, NodeEntry } from "../../runtime/index.ts";
@@ -13,7 +14,7 @@ import { natsRates, readNatsFigures, type NatsFigures, type NatsRates } from "..
 import { readProcessFigures, type ProcessFigures } from "../../runtime/monitor-process.ts";
 import { userActors } from "./actors.ts";
 import { age, bytes, ms, rate, table } from "./ops-format.ts";
-import { withRun, withRunOptions, type RunArgs } from "./run-connection.ts";
+import { watchConnection, withRun, withRunOptions, type RunArgs } from "./run-connection.ts";
 
 export const TOP_INTERVAL_MS = 1000;
 const ASK_TIMEOUT_MS = 800;
@@ -38,6 +39,8 @@ export interface TopSnapshot {
   actors: ActorRow[];
   nodes: NodeEntry[];
   nats: { monitorUrl: string; figures?: NatsFigures; rates?: NatsRates; error?: string };
+  /** Set while the connection to NATS is lost: the registry figures are the last known. */
+  connectionLost?: { since: string; server: string };
 }
 
 /** What the registry holds; `RegistryView` keeps it current by watching, one-shot readers list it. */
@@ -149,6 +152,9 @@ export async function collectTop(cluster: Cluster, monitorUrl: string, prev?: To
 
 export function renderTop(s: TopSnapshot): string {
   const out: string[] = [`azr top — cluster '${s.cluster}' — ${s.at.replace("T", " ").slice(0, 19)} UTC   (q or Ctrl-C quits)`, ""];
+  if (s.connectionLost) {
+    out.push(`CONNECTION LOST to NATS at ${s.connectionLost.server} since ${s.connectionLost.since.replace("T", " ").slice(0, 19)} UTC; reconnecting. Actors below are as last seen.`, "");
+  }
   if (s.actors.length === 0) out.push("no actors registered");
   else {
     out.push(
@@ -211,8 +217,15 @@ export const topCommand: CommandModule<object, RunArgs & { once: boolean; json: 
       .option("once", { type: "boolean", default: false, describe: "print one snapshot and exit" })
       .option("json", { type: "boolean", default: false, describe: "print snapshots as JSON (one per line when live)" })
       .option("interval", { type: "number", default: TOP_INTERVAL_MS, describe: "refresh period in ms" }),
-  handler: (a) =>
-    withRun(a, async ({ cluster, monitorUrl }) => {
+  handler: (a) => {
+    // 0, a negative number or NaN would refresh in a near-busy loop against the server
+    if (!(Number.isFinite(a.interval) && a.interval >= 10)) {
+      process.stderr.write(`azr top: --interval ${a.interval}: use a refresh period in milliseconds, at least 10 (default ${TOP_INTERVAL_MS})\n`);
+      process.exitCode = 2;
+      return;
+    }
+    return withRun(a, async (c) => {
+      const { cluster, monitorUrl } = c;
       // Two readings a moment apart, so even --once shows NATS rates.
       let snap = await collectTop(cluster, monitorUrl);
       if (a.once) {
@@ -224,6 +237,18 @@ export const topCommand: CommandModule<object, RunArgs & { once: boolean; json: 
       const view = await RegistryView.start(cluster);
       const ac = new AbortController();
       const quit = () => ac.abort();
+      let ended: string | undefined;
+      const watch = watchConnection(c, (line, st) => {
+        if (a.json) process.stderr.write(`azr top: ${line}\n`);
+        if (st.ended) {
+          ended = line;
+          quit();
+        }
+      });
+      const mark = (s: TopSnapshot): TopSnapshot => {
+        const down = watch.state.down;
+        return down ? { ...s, connectionLost: { since: new Date(down.since).toISOString(), server: down.server } } : s;
+      };
       process.once("SIGINT", quit);
       const tty = process.stdin.isTTY && !a.json;
       if (tty) {
@@ -237,19 +262,20 @@ export const topCommand: CommandModule<object, RunArgs & { once: boolean; json: 
         while (!ac.signal.aborted) {
           if (a.json) process.stdout.write(JSON.stringify(snap) + "\n");
           else process.stdout.write((tty ? "\x1b[H\x1b[2J" : "\n") + renderTop(snap) + "\n");
-          await new Promise<void>((r) => {
-            const t = setTimeout(r, a.interval);
-            ac.signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
-          });
-          if (!ac.signal.aborted) snap = await collectTop(cluster, monitorUrl, snap, view);
+          // timers/promises removes its abort listener each time (one added per refresh would pile up).
+          await sleep(a.interval, undefined, { signal: ac.signal }).catch(() => {});
+          if (!ac.signal.aborted) snap = mark(await collectTop(cluster, monitorUrl, snap, view));
         }
       } finally {
+        watch.stop();
         view.stop();
         if (tty) {
           process.stdout.write("\x1b[?25h\x1b[?1049l");
           process.stdin.setRawMode(false);
           process.stdin.pause();
         }
+        if (ended && !a.json) process.stderr.write(`azr top: ${ended}\n`);
       }
-    }),
+    });
+  },
 };

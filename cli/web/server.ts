@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Cluster } from "../../runtime/index.ts";
 import { readServerFile } from "../../runtime/monitor-server-file.ts";
+import { watchConnection } from "../commands/run-connection.ts";
 import { collectTop, RegistryView, type TopSnapshot } from "../commands/top.ts";
 
 export interface WebViewOptions {
@@ -102,9 +103,13 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
     "";
   let top: { at: number; snap?: TopSnapshot; pending?: Promise<TopSnapshot> } = { at: 0 };
   const registry = o.cluster ? await RegistryView.start(o.cluster) : undefined;
+  // A lost connection (a NATS restart) or an ended run is said on the page, not shown as stale live figures.
+  const watch = o.cluster ? watchConnection({ cluster: o.cluster, runDir: o.runDir, serverPid: readServerFile(o.runDir)?.pid }, () => {}) : undefined;
 
   const readTop = async (): Promise<TopSnapshot | { error: string }> => {
     if (!o.cluster) return { error: "no live cluster: this web view shows the run folder only" };
+    if (watch?.state.ended) return { error: `${watch.state.ended}; the curves below are the run folder's` };
+    if (watch?.state.down) return { error: `lost the connection to NATS at ${watch.state.down.server} at ${new Date(watch.state.down.since).toISOString()}; reconnecting` };
     if (top.snap && Date.now() - top.at < TOP_CACHE_MS) return top.snap;
     // One reading at a time however many pages poll.
     top.pending ??= collectTop(o.cluster, monitorUrl, top.snap, registry).finally(() => (top.pending = undefined));
@@ -146,6 +151,7 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
     );
     server.listen(o.port ?? 0, host0, () => resolve());
   }).catch((e: Error) => {
+    watch?.stop();
     registry?.stop();
     throw e;
   });
@@ -155,6 +161,7 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
     url: `http://${host}:${addr.port}/`,
     close: () =>
       new Promise<void>((r) => {
+        watch?.stop();
         registry?.stop();
         server.closeAllConnections();
         server.close(() => r());

@@ -81,6 +81,10 @@ test("base-model - a missing corpus and half an anneal are one line each", () =>
   refused(azr("base-model", "--corpus", corpus, "--anneal-to", "5", "--out", join(tmp, "bm"), "--work-dir", join(tmp, "bmw")), "base-model", /--anneal-from and --anneal-to go together/);
 });
 
+test("top - a refresh period that is not a number of milliseconds ≥ 10 is refused before connecting", () => {
+  for (const bad of ["0", "-5", "abc"]) refused(azr("top", "--interval", bad), "top", /--interval .*: use a refresh period in milliseconds, at least 10/);
+});
+
 test("web - a run folder that does not exist, with no live run, is refused rather than served empty", () => {
   const missing = join(tmp, "no-such-run");
   refused(azr("web", missing, "--port", "0"), "web", new RegExp(`run folder ${missing} does not exist and no live run was found`));

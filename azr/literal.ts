@@ -123,9 +123,17 @@ function decodeEscapes(body: string, bytes: boolean, where: number): string {
   return out;
 }
 
+/**
+ * Deepest bracket nesting accepted, as CPython's tokenizer (MAXLEVEL): the parser recurses once
+ * per level, so a degenerate answer of 10^5 `[` must be "not a literal", not a stack overflow
+ * that takes the whole batch of verdicts down with it.
+ */
+const MAX_NESTING = 200;
+
 function tokenize(src: string): Tok[] {
   const toks: Tok[] = [];
   let i = 0;
+  let level = 0;
   while (i < src.length) {
     const c = src[i];
     if (c === " " || c === "\t" || c === "\n" || c === "\r" || c === "\f") { i++; continue; }
@@ -183,6 +191,9 @@ function tokenize(src: string): Tok[] {
     const op = OP_TOKENS[c];
     if (op !== undefined) {
       if (c === "=" && src[i + 1] === "=") throw new LiteralError(`operator '==' is not allowed in a literal (at ${i})`);
+      if (c === "(" || c === "[" || c === "{") {
+        if (++level > MAX_NESTING) throw new LiteralError(`brackets nested deeper than ${MAX_NESTING} (at ${i})`);
+      } else if ((c === ")" || c === "]" || c === "}") && level > 0) level--;
       toks.push(op);
       i++;
       continue;

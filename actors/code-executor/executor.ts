@@ -11,11 +11,12 @@
 import { availableParallelism } from "node:os";
 import type { PythonChoice } from "../../model/python.ts";
 import { findPython } from "../../model/python.ts";
+import type { PyValue } from "../../azr/literal.ts";
 import { WorkerPool, type Outcome } from "./pool.ts";
 import type { Job } from "./protocol.ts";
 import { bubblewrapUsable, describeIsolation, IsolationError, type IsolationReport } from "./sandbox.ts";
 import {
-  inputVerdict, judgeAbduction, judgeDeduction, judgeHashSeed, judgeInduction, judgeValidation, wrong,
+  inputVerdict, judgeAbduction, judgeDeduction, judgeHashSeed, judgeInduction, judgeValidation, perInput, wrong,
   type AnswerVerdict, type InductionMode, type SolverTask, type Verdict,
 } from "./verdicts.ts";
 
@@ -213,19 +214,28 @@ export class CodeExecutor {
     }
     // The ban list is a rule for new programs; an induction proposal reuses a buffer program.
     const banned = p.type === "induction" ? [] : this.options.bannedWords;
-    const job = this.job(p.program, inputs, this.options.determinismRuns, banned);
-    const out = await this.pool.run(job);
-    const o = { timeoutMs: this.limits.timeoutMs, maxOutputChars: this.limits.maxOutputChars, calls: inputs.length };
-    const r = judgeValidation(out.obs, o);
-    const ms = out.obs.wallMs;
-    if (!("outputs" in r)) return { v: { ...r, index, ms }, rerun: out.rerunStrict };
+    // One task per input (azr-spec §5.3: checks 3–7 "on each of them", each call in a fresh task
+    // context; §5.4: the timeout is per execution): inputs of one induction proposal share no
+    // module state and no time budget. The first failing input, in input order, is the verdict.
+    const runs = await Promise.all(inputs.map((input) => this.pool.run(this.job(p.program, [input], this.options.determinismRuns, banned))));
+    const rerun = runs.some((r) => r.rerunStrict);
+    const ms = runs.reduce<number | undefined>((sum, r) => (r.obs.wallMs === undefined ? sum : (sum ?? 0) + r.obs.wallMs), undefined);
+    const o = { timeoutMs: this.limits.timeoutMs, maxOutputChars: this.limits.maxOutputChars, calls: 1 };
+    const outputs: string[] = [];
+    const values: PyValue[] = [];
+    for (const [i, run] of runs.entries()) {
+      const r = judgeValidation(run.obs, o);
+      if (!("outputs" in r)) return { v: { ...r, message: inputs.length > 1 ? perInput(r, `input ${i + 1}`) : r.message, index, ms }, rerun };
+      outputs.push(r.outputs[0]);
+      values.push(r.values[0]);
+    }
     if (this.options.hashSeedCheck) {
       const alt = await this.alternatePool();
-      const second = await alt.run({ ...job, id: nextJobId++, runs: 1 });
-      const bad = judgeHashSeed(r.values, second.obs, o);
-      if (bad) return { v: { ...bad, index, ms }, rerun: out.rerunStrict };
+      const second = await Promise.all(inputs.map((input) => alt.run(this.job(p.program, [input], 1, banned))));
+      const bad = judgeHashSeed(values, second.map((s) => s.obs), o);
+      if (bad) return { v: { ...bad, index, ms }, rerun };
     }
-    return { v: { ok: true, reason: "valid", message: `valid; output ${r.outputs[0]?.slice(0, 60) ?? ""}`, outputs: r.outputs, index, ms }, rerun: out.rerunStrict };
+    return { v: { ok: true, reason: "valid", message: `valid; output ${outputs[0]?.slice(0, 60) ?? ""}`, outputs, index, ms }, rerun };
   }
 
   private async checkOne(a: AnswerCheck, index: number, mode: InductionMode): Promise<{ v: IndexedAnswerVerdict; rerun: boolean }> {
@@ -238,9 +248,11 @@ export class CodeExecutor {
       const out = await this.pool.run(this.job(t.program, [a.answer], 1, []));
       return { v: { ...judgeAbduction(t, out.obs, o), index }, rerun: out.rerunStrict };
     }
-    const job = this.job(a.answer, t.hidden.map((h) => h.input), 1, this.options.bannedWords, { prelude: t.imports.join("\n"), continueOnError: true });
-    const out = await this.pool.run(job);
-    return { v: { ...judgeInduction(t, out.obs, mode, o), index }, rerun: out.rerunStrict };
+    // One task per hidden input, as in validation: a fresh context and a full time budget each,
+    // so `accuracy` and `any` count every pair that passes.
+    const prelude = t.imports.join("\n");
+    const outs = await Promise.all(t.hidden.map((h) => this.pool.run(this.job(a.answer, [h.input], 1, this.options.bannedWords, { prelude }))));
+    return { v: { ...judgeInduction(t, outs.map((x) => x.obs), mode, o), index }, rerun: outs.some((x) => x.rerunStrict) };
   }
 
   private async alternatePool(): Promise<WorkerPool> {

@@ -141,12 +141,21 @@ export function judgeValidation(obs: Observation, o: { timeoutMs: number; maxOut
   return { ok: true, outputs, values };
 }
 
-/** The optional second-hash-seed check: the same values (not reprs: a set may print in another order). */
-export function judgeHashSeed(first: PyValue[], second: Observation, o: { timeoutMs: number; maxOutputChars: number }): Verdict | undefined {
-  const r = judgeValidation(second, { ...o, calls: first.length });
-  if (!("outputs" in r)) return fail("hash-order dependent", `under another string-hash seed: ${r.reason}: ${r.message}`);
-  const i = first.findIndex((v, k) => !pyEqual(v, r.values[k]));
-  if (i >= 0) return fail("hash-order dependent", `input ${i + 1} gives ${clip(r.outputs[i])} under another string-hash seed`);
+/** Reasons that concern the program as a whole, the same on every input: named without one. */
+const PROGRAM_REASONS: ReadonlySet<Reason> = new Set<Reason>(["syntax error", "banned import", "no function f"]);
+
+/** A verdict's message naming the input it failed on (`input 3`, `hidden input 2`), unless it is about the whole program. */
+export function perInput(v: Verdict, where: string): string {
+  return PROGRAM_REASONS.has(v.reason) ? v.message : `${where}: ${v.message}`;
+}
+
+/** The optional second-hash-seed check, one observation per input: the same values (not reprs: a set may print in another order). */
+export function judgeHashSeed(first: PyValue[], second: Observation[], o: { timeoutMs: number; maxOutputChars: number }): Verdict | undefined {
+  for (let i = 0; i < first.length; i++) {
+    const r = judgeValidation(second[i] ?? { id: 0, stage: "ok", outputs: [] }, { ...o, calls: 1 });
+    if (!("outputs" in r)) return fail("hash-order dependent", `under another string-hash seed: ${r.reason}: ${first.length > 1 ? perInput(r, `input ${i + 1}`) : r.message}`);
+    if (!pyEqual(first[i], r.values[0])) return fail("hash-order dependent", `input ${i + 1} gives ${clip(r.outputs[0])} under another string-hash seed`);
+  }
   return undefined;
 }
 
@@ -207,20 +216,30 @@ export function judgeAbduction(task: AbductionTask, obs: Observation, o: { timeo
     : wrong("mismatch", `f(answer) = ${clip(c.repr)} ≠ gold ${clip(task.output)}`);
 }
 
-/** Induction: the answered program on every hidden input, scored per `mode`. */
-export function judgeInduction(task: InductionTask, obs: Observation, mode: InductionMode, o: { timeoutMs: number; maxOutputChars: number }): AnswerVerdict {
-  const v = stageVerdict(obs, o.timeoutMs);
-  if (v) return { ...v, ok: false, score: 0 };
-  const outs = obs.outputs ?? [];
+/**
+ * Induction: the answered program run on each hidden input as its own task (one observation per
+ * hidden pair, in order), scored per `mode`. When no pair passes, the first failure's own reason
+ * (banned import, exception, timeout…) is the verdict; an infrastructure failure on any pair
+ * makes the whole check one, so the step can leave it out (§6.1) rather than score a partial run.
+ */
+export function judgeInduction(task: InductionTask, obs: Observation[], mode: InductionMode, o: { timeoutMs: number; maxOutputChars: number }): AnswerVerdict {
   let passed = 0;
-  let firstFailure = "";
-  task.hidden.forEach((pair, i) => {
-    const c = judgeCall(outs[i] ?? [], o.maxOutputChars);
-    if ("repr" in c && pyEqual(c.value, parseLiteral(pair.output))) passed++;
-    else firstFailure ||= `hidden input ${i + 1}: ${"repr" in c ? `${clip(c.repr)} ≠ ${clip(pair.output)}` : `${c.reason}: ${c.message}`}`;
-  });
+  let firstFailure: { v: Verdict; at: number } | undefined;
+  for (const [i, pair] of task.hidden.entries()) {
+    const ob = obs[i];
+    const v: Verdict | { ok: true; repr: string; value: PyValue } = !ob ? fail("crashed", "the worker returned no observation")
+      : stageVerdict(ob, o.timeoutMs) ?? judgeCall(ob.outputs?.[0] ?? [], o.maxOutputChars);
+    if (v.ok && "repr" in v && pyEqual(v.value, parseLiteral(pair.output))) { passed++; continue; }
+    const failure = "repr" in v ? fail("mismatch", `${clip(v.repr)} ≠ ${clip(pair.output)}`) : v;
+    if (failure.reason === "infrastructure") return { ...failure, ok: false, score: 0 };
+    firstFailure ??= { v: failure, at: i };
+  }
   const n = task.hidden.length;
   const score = mode === "accuracy" ? (n ? passed / n : 0) : mode === "any" ? (passed > 0 ? 1 : 0) : (passed === n && n > 0 ? 1 : 0);
   if (score === 1) return { ok: true, reason: "correct", message: `${passed}/${n} hidden pairs reproduced`, score };
-  return { ok: false, reason: "mismatch", message: `${passed}/${n} hidden pairs reproduced; ${firstFailure || "no hidden pairs"}`, score };
+  if (!firstFailure) return { ok: false, reason: "mismatch", message: `${passed}/${n} hidden pairs reproduced; no hidden pairs`, score };
+  const { v: f, at } = firstFailure;
+  if (passed === 0 && f.reason !== "mismatch") return { ok: false, reason: f.reason, message: perInput(f, `hidden input ${at + 1}`), score };
+  const what = f.reason === "mismatch" ? f : { ...f, message: `${f.reason}: ${f.message}` };
+  return { ok: false, reason: "mismatch", message: `${passed}/${n} hidden pairs reproduced; ${perInput(what, `hidden input ${at + 1}`)}`, score };
 }

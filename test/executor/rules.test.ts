@@ -144,6 +144,35 @@ test("rules - induction proposals: every input must pass; the ban list is not re
   assert.match(vs[2].message, /^input 2: /);
 });
 
+test("rules - induction proposals: each input runs in a fresh task context with its own time budget", async () => {
+  const vs = await validateAll(x.ex, [
+    // Module state must not carry from one input to the next (fresh context per call, §5.3 check 4).
+    { type: "induction", program: "seen = set()\ndef f(a):\n    seen.add(a)\n    return len(seen)", inputs: ["1", "2", "3"] },
+    // 0.8 s per input (two calls), 3.2 s in all: within the 2 s timeout per execution (§5.4).
+    { type: "induction", program: "import time\ndef f(a):\n    time.sleep(0.4)\n    return a", inputs: ["1", "2", "3", "4"] },
+  ]);
+  assert.equal(vs[0].reason, "valid");
+  assert.deepEqual(vs[0].outputs, ["1", "1", "1"]);
+  assert.equal(vs[1].reason, "valid", vs[1].message);
+  assert.deepEqual(vs[1].outputs, ["1", "2", "3", "4"]);
+});
+
+test("rules - a batch survives an input or answer nested 10^5 deep: 'not a literal', not a stack overflow", async () => {
+  const deep = "[".repeat(100_000) + "]".repeat(100_000);
+  const vs = await validateAll(x.ex, [triplet(ID, deep), triplet(ID, "1")]);
+  assert.deepEqual(vs.map((v) => v.reason), ["input not a literal", "valid"]);
+  assert.match(vs[0].message, /nested deeper than 200/);
+  const t = deductionTask({ program: ID, input: "1", output: "1" });
+  const as = await checkAll(x.ex, [{ task: t, answer: deep }, { task: abductionTask({ program: ID, input: "1", output: "1" }), answer: deep }, { task: t, answer: "1" }]);
+  assert.deepEqual(as.map((v) => v.reason), ["answer not a literal", "answer not a literal", "correct"]);
+});
+
+test("rules - check 4: an exception whose __str__ raises still reports its own type", async () => {
+  const [v] = await validateAll(x.ex, [triplet("class Oops(Exception):\n    def __str__(self):\n        raise ValueError\ndef f(a):\n    raise Oops()", "1")]);
+  assert.equal(v.reason, "exception");
+  assert.equal(v.message, "Oops: <unprintable exception>");
+});
+
 test("answers - deduction compares parsed literals by Python equality, never by evaluating the answer", async () => {
   const t = deductionTask({ program: ID, input: "1", output: "{'a': [1, 2.0], 'b': {3, 4}}" });
   const vs = await checkAll(x.ex, [
@@ -179,6 +208,19 @@ test("answers - induction runs the answered program on the hidden inputs; binary
   assert.equal(acc[0].score, 2 / 3);
   const any = await checkAll(x.ex, [{ task: t, answer: partial }], "any");
   assert.equal(any[0].score, 1);
+});
+
+test("answers - induction: each hidden input is its own task (no shared state; one timeout costs only its pair)", async () => {
+  const t = inductionTask({ program: "def f(a):\n    return a * 2", inputs: ["1", "2", "3", "4", "5", "0"], outputs: ["2", "4", "6", "8", "10", "0"], message: "doubles", imports: [] });
+  const hang = "def f(a):\n    while a == 5:\n        pass\n    return a * 2";
+  const exits = "def f(a):\n    if a == 5:\n        raise SystemExit\n    return a * 2";
+  const acc = await checkAll(x.ex, [{ task: t, answer: hang }, { task: t, answer: exits }], "accuracy");
+  assert.deepEqual(acc.map((v) => v.score), [2 / 3, 2 / 3]);
+  assert.match(acc[0].message, /^2\/3 hidden pairs reproduced; hidden input 2: timeout: /);
+  // A counter in the answer restarts on every hidden input: 8 on the first, 8 again on the second.
+  const counter = "n = [6]\ndef f(a):\n    n[0] += 2\n    return n[0]";
+  const [c] = await checkAll(x.ex, [{ task: t, answer: counter }], "accuracy");
+  assert.equal(c.score, 1 / 3);
 });
 
 test("answers - induction answers may use the gold program's import lines", async () => {

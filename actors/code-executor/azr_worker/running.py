@@ -277,10 +277,17 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
                 stage = "memory"
             except _BaseException as e:
                 stage = "error"
+                # The type's name first, on its own: an exception whose __str__ raises still has
+                # its own type (the error task's gold answer), not "Exception".
                 try:
-                    err = (_str_encode(_type(e).__name__, "utf-8", "replace"), _str_encode(str(e)[:300], "utf-8", "replace"))
+                    name = _type(e).__name__
+                    name = _str_encode(name if _type(name) is str else "Exception", "utf-8", "replace")
                 except _BaseException:
-                    err = (b"Exception", b"<unprintable exception>")
+                    name = b"Exception"
+                try:
+                    err = (name, _str_encode(str(e)[:300], "utf-8", "replace"))
+                except _BaseException:
+                    err = (name, b"<unprintable exception>")
             out_text = out_io.getvalue() if not out_io.closed else ""
             err_text = err_io.getvalue() if not err_io.closed else ""
         except _BaseException:  # e.g. an exception whose __str__ raises BaseException again

@@ -15,7 +15,7 @@ import type { ActorEvent } from "./events.ts";
 import { subjects, type Subjects } from "./names.ts";
 import { Payloads } from "./payloads.ts";
 import { injectTraceHeaders, startSpan, withSpan } from "./telemetry.ts";
-import { CallMode, FRAME_END, HDR_ERROR, HDR_FRAME, requestTuple, type ControlFrame } from "./wire.ts";
+import { CallMode, CONSUMER_GONE, CONSUMER_READS, FRAME_END, FRAME_PING, HDR_ERROR, HDR_FRAME, requestTuple, type ControlFrame } from "./wire.ts";
 
 export interface CallOptions {
   /** Aborting rejects the call with ActorCallAbortedError and cancels it at the actor. */
@@ -97,7 +97,18 @@ export class ActorClient {
     c.#subs.push(
       nc.subscribe(`${c.#prefix}.*`, {
         callback: (err, msg) => {
-          if (!err) c.#pending.get(msg.subject.slice(cut))?.onMessage(msg);
+          if (err) return;
+          const token = msg.subject.slice(cut);
+          // Replies carry no reply subject; a producer out of credit asking whether its stream is
+          // still read does (its own check that an abandoned stream does not hold the actor).
+          if (msg.reply && msg.headers?.get(HDR_FRAME) === FRAME_PING) {
+            msg.respond(c.#pending.has(token) ? CONSUMER_READS : CONSUMER_GONE);
+            return;
+          }
+          const p = c.#pending.get(token);
+          if (p) p.onMessage(msg);
+          // A large reply to a call that gave up (timeout, abort, a stream left): nobody fetches it.
+          else if (c.payloads.isLarge(msg.headers)) c.payloads.discard(msg.data, msg.headers).catch(() => undefined);
         },
       }),
       nc.subscribe(c.#s.events("*"), { callback: (err, msg) => void (err || c.#onEvent(msg)) }),
@@ -239,12 +250,27 @@ export class ActorClient {
         this.nc.publish(subject, body, { reply, headers: hdrs });
       } else {
         pending.sentAt = Number.POSITIVE_INFINITY; // not sent until the upload is done
-        this.payloads.publish(subject, body, { reply, headers: hdrs }).then(
-          () => (pending.sentAt = Date.now()),
-          (e: Error) => settle(e),
-        );
+        this.#publishLarge(token, subject, body, reply, hdrs, pending);
       }
     });
+  }
+
+  /**
+   * Uploads a request body over the inline limit, then sends its reference, unless the call gave
+   * up meanwhile: its cancel went out before the request, so the actor would run it anyway.
+   */
+  #publishLarge(token: string, subject: string, body: Uint8Array, reply: string, hdrs: MsgHdrs | undefined, p: Pending): void {
+    this.payloads.packLarge(body, hdrs).then(
+      (packed) => {
+        if (!this.#pending.has(token)) {
+          this.payloads.discard(packed.body, packed.headers).catch(() => undefined);
+          return;
+        }
+        p.sentAt = Date.now();
+        this.nc.publish(subject, packed.body, { reply, headers: packed.headers });
+      },
+      (e: Error) => p.fail(e),
+    );
   }
 
   #settleReply(
@@ -278,11 +304,12 @@ export class ActorClient {
     this.#pending.set(token, p);
     const hdrs = this.#traceHeaders(ctx);
     const body = encode(requestTuple(method, args, CallMode.Stream, window));
-    p.sentAt = Number.POSITIVE_INFINITY; // not sent until the (possibly large) body is published
-    this.payloads.publish(this.#s.call(actor), body, { reply, headers: hdrs }).then(
-      () => (p.sentAt = Date.now()),
-      (e: Error) => p.fail(e),
-    );
+    if (body.length <= this.payloads.inlineLimit) {
+      this.nc.publish(this.#s.call(actor), body, { reply, headers: hdrs });
+    } else {
+      p.sentAt = Number.POSITIVE_INFINITY; // not sent until the upload is done
+      this.#publishLarge(token, this.#s.call(actor), body, reply, hdrs, p);
+    }
     return {
       id: reply,
       close: (cancelAtActor) => {
@@ -354,8 +381,12 @@ class StreamReader implements AsyncIterableIterator<unknown> {
   }
 
   async #frame(msg: Msg): Promise<void> {
-    if (this.#ended) return;
     const h = msg.headers;
+    if (this.#ended) {
+      // Queued behind the frame that ended the stream (or behind a return()): never fetched.
+      if (this.client.payloads.isLarge(h)) this.client.payloads.discard(msg.data, h).catch(() => undefined);
+      return;
+    }
     try {
       if (h && h.code === NO_RESPONDERS) return this.#finish(new ActorDiedError(this.actor, "no process serves it (never started, dead, or restarting)"), false);
       if (h && h.get(HDR_FRAME) === FRAME_END) return this.#finish(undefined, false);

@@ -219,9 +219,12 @@ export class Cluster {
     const local = this.#local.get(name);
     if (local) {
       this.#local.delete(name);
-      await local.stop();
+      // Calls in flight fail now (at-most-once, as for a killed process), not once their
+      // methods have noticed the abort: stop() has stopped taking calls before it awaits.
+      const stopped = local.stop();
       await this.registry.transition(name, (x) => ({ ...x, state: "dead", reason }));
       publishEvent(this.nc, this.name, { type: "killed", actor: name, node: `local-${process.pid}`, incarnation: 1, reason, at: Date.now() });
+      await stopped;
       return;
     }
     const e = await this.registry.get(name);

@@ -6,9 +6,11 @@
  * int64/uint64 range, arrays, plain objects, Date, Map, Set, Uint8Array as msgpack bin) and
  * every typed array (Float32/64, Int8/16/32, Uint8/16/32, Uint8Clamped, BigInt64/BigUint64),
  * plus bf16/fp16 tensors as `HalfArray` (a Uint16Array with a dtype tag).
+ * An invalid Date (`new Date(NaN)`) arrives as an invalid Date (the timestamp extension cannot
+ * hold it, and 1970 would be a silent lie).
  * Not: class identity (instances arrive as plain objects), `undefined` (dropped from objects,
- * `null` elsewhere, as in JSON), bigints outside 64 bits (wrapped by DataView), ArrayBuffer /
- * DataView / functions / symbols / promises (rejected with a CodecError), big-endian hosts.
+ * `null` elsewhere, as in JSON), big-endian hosts; bigints outside the int64/uint64 range,
+ * ArrayBuffer / DataView / functions / symbols / promises (rejected with a CodecError).
  *
  * Frame layout. A value without typed arrays is encoded as one plain msgpack value. A value
  * with typed arrays gets a small header and carries the arrays' bytes out of band, the way
@@ -106,6 +108,9 @@ const DTYPES: Dtype[] = [
 ];
 const EXT_MAP = 20;
 const EXT_SET = 21;
+const EXT_INVALID_DATE = 22;
+const INT64_MIN = -(2n ** 63n);
+const UINT64_MAX = 2n ** 64n - 1n;
 const EXT_TIMESTAMP = -1;
 
 const DTYPE_BY_CODE: (Dtype | undefined)[] = [];
@@ -197,7 +202,9 @@ function tryToEncode(value: unknown): ExtData | null {
     }
     return segmentRef(value.dtype === "bf16" ? BF16.code : FP16.code, value.data);
   }
-  if (value instanceof Date) return new ExtData(EXT_TIMESTAMP, encodeTimestampExtension(value)!);
+  if (value instanceof Date) {
+    return Number.isNaN(value.getTime()) ? new ExtData(EXT_INVALID_DATE, new Uint8Array(0)) : new ExtData(EXT_TIMESTAMP, encodeTimestampExtension(value)!);
+  }
   if (value instanceof Map) {
     const flat = new Array<unknown>(value.size * 2);
     let i = 0;
@@ -290,6 +297,8 @@ function decodeExtension(data: Uint8Array, type: number): unknown {
       return new Set(nestedDecode(data));
     case EXT_TIMESTAMP:
       return decodeTimestampExtension(data);
+    case EXT_INVALID_DATE:
+      return new Date(Number.NaN);
     default:
       throw new CodecError(
         "unknown-extension",
@@ -308,6 +317,7 @@ const extensionCodec: ExtensionCodecType<undefined> = {
 interface EncoderInternals {
   encodeNumber(n: number): void;
   encodeNumberAsFloat(n: number): void;
+  encodeBigInt64(n: bigint): void;
 }
 
 function newEncoder(): Encoder {
@@ -320,6 +330,16 @@ function newEncoder(): Encoder {
   internals.encodeNumber = function (this: EncoderInternals, n: number) {
     if (n === 0 && 1 / n < 0) this.encodeNumberAsFloat(n);
     else encodeNumber.call(this, n);
+  };
+  // The library writes any bigint through DataView's setBig(U)Int64, which wraps silently
+  // (2n ** 64n arrives as 0n): refuse what msgpack's 64-bit integers cannot hold.
+  const encodeBigInt64 = internals.encodeBigInt64;
+  if (typeof encodeBigInt64 !== "function") throw new Error("@msgpack/msgpack changed: Encoder.encodeBigInt64 is gone");
+  internals.encodeBigInt64 = function (this: EncoderInternals, n: bigint) {
+    if (n < INT64_MIN || n > UINT64_MAX) {
+      throw new CodecError("unsupported-value", `cannot encode bigint ${n}: outside the int64/uint64 range msgpack carries (send it as a string)`);
+    }
+    encodeBigInt64.call(this, n);
   };
   return enc;
 }

@@ -87,7 +87,7 @@ export function requireActorMeta(cls: ActorClass): ActorMeta {
 
 const AsyncGeneratorFunction = Object.getPrototypeOf(async function* () {}).constructor;
 
-/** The public methods up the prototype chain (names starting with `_` are private by convention). */
+/** The public methods of `proto` and up its prototype chain (names starting with `_` are private by convention). */
 function methodNames(proto: object): string[] {
   const seen = new Set<string>();
   for (let p: object | null = proto; p && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
@@ -100,13 +100,17 @@ function methodNames(proto: object): string[] {
   return [...seen];
 }
 
-/** The method table of an actor class (or of a plain instance, for in-process hosting). */
+/**
+ * The method table of an actor class, or of an instance (for in-process hosting and actor
+ * processes). An instance's own function properties count too, as `Handle<A>` types them: an
+ * object literal (`serve({ async ping() {} }, …)`) or an arrow-function field is callable.
+ */
 export function describeMethods(target: object, concurrent: readonly string[] = []): MethodInfo[] {
-  const proto = typeof target === "function" ? (target as ActorClass).prototype : Object.getPrototypeOf(target);
+  const from = (typeof target === "function" ? (target as ActorClass).prototype : target) as Record<string, unknown>;
   const conc = new Set(concurrent);
-  return methodNames(proto).map((name) => ({
+  return methodNames(from).map((name) => ({
     name,
-    kind: proto[name] instanceof AsyncGeneratorFunction ? "stream" : "unary",
+    kind: from[name] instanceof AsyncGeneratorFunction ? "stream" : "unary",
     concurrent: conc.has(name),
   }));
 }

@@ -16,15 +16,21 @@ import type { MethodInfo } from "./define.ts";
 
 type Lifecycle = "saveState" | "loadState";
 
-/** The remote view of actor class instance `A`: every public method, returning a promise or an async iterable. */
+/**
+ * The remote view of actor class instance `A`: every public method, returning a promise or an
+ * async iterable. An async method keeps its own signature, so a generic one (`echo<T>(x: T):
+ * Promise<T>`) stays generic: `infer` would erase its type parameters to `unknown`.
+ */
 export type Handle<A> = {
   [K in keyof A as K extends Lifecycle ? never : K extends `_${string}` ? never : A[K] extends (...a: never[]) => unknown ? K : never]: A[K] extends (
     ...a: infer P
   ) => AsyncGenerator<infer Y, unknown, unknown>
     ? (...a: P) => AsyncIterableIterator<Y>
-    : A[K] extends (...a: infer P) => infer R
-      ? (...a: P) => Promise<Awaited<R>>
-      : never;
+    : A[K] extends (...a: never[]) => Promise<unknown>
+      ? A[K]
+      : A[K] extends (...a: infer P) => infer R
+        ? (...a: P) => Promise<Awaited<R>>
+        : never;
 };
 
 /** What a handle points at; reachable with `handleRef(h)`. */

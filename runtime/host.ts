@@ -8,7 +8,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core";
-import { headers as natsHeaders } from "@nats-io/nats-core";
+import { headers as natsHeaders, RequestError } from "@nats-io/nats-core";
 import { SpanKind, type Context } from "@opentelemetry/api";
 import { encode } from "./codec.ts";
 import { runInCallContext, type CallContext } from "./context.ts";
@@ -20,9 +20,11 @@ import { Payloads } from "./payloads.ts";
 import { ActorMetrics, extractTraceContext, withSpan, type ActorMetricsSnapshot } from "./telemetry.ts";
 import {
   CallMode,
+  CONSUMER_GONE,
   decodeControl,
   decodeRequest,
   FRAME_END,
+  FRAME_PING,
   HDR_ERROR,
   HDR_FRAME,
   MalformedMessageError,
@@ -92,6 +94,10 @@ type Job = () => Promise<void>;
 export const STATS_METHOD = "$stats";
 /** The reserved method a client's liveness check asks: which of these calls do you hold? */
 export const HOLDS_METHOD = "$holds";
+/** How long stop() waits for calls still running after their abort (as a process gets before SIGKILL). */
+export const STOP_GRACE_MS = 5000;
+/** A stream out of credit for this long asks whether its consumer still reads (FRAME_PING). */
+export const STREAM_CONSUMER_CHECK_MS = 2000;
 
 export interface ActorStats extends ActorMetricsSnapshot {
   actor: string;
@@ -119,6 +125,7 @@ export class ActorHost {
   #idle: (() => void)[] = [];
   #subs: Subscription[] = [];
   #stopped = false;
+  #saving: Promise<void> = Promise.resolve();
 
   private constructor(o: ActorHostOptions) {
     this.#o = o;
@@ -148,14 +155,21 @@ export class ActorHost {
     return { actor: this.name, pid: process.pid, instance: this.instance, inFlight: this.#inflight.size, ...this.#metrics.snapshot() };
   }
 
-  /** Stops taking calls, aborts the ones in flight, and waits for the queue to empty. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking calls and aborts the ones in flight (synchronously, before the first await),
+   * then waits for the queue to empty, at most `graceMs`: a method that ignores its signal must
+   * not keep kill() or close() waiting for ever.
+   */
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const s of this.#subs) s.unsubscribe();
     for (const ac of this.#inflight.values()) ac.abort(new Error(`actor '${this.name}' is stopping`));
     for (const st of this.#streams.values()) st.wake?.();
-    if (this.#busy) await new Promise<void>((r) => this.#idle.push(r));
+    if (!this.#busy) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((r) => this.#idle.push(r)), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+    clearTimeout(timer);
   }
 
   #onRequest(msg: Msg): void {
@@ -257,10 +271,18 @@ export class ActorHost {
 
   readonly #checkpointFn = () => this.#checkpoint();
 
-  async #checkpoint(): Promise<void> {
+  /**
+   * One checkpoint at a time, each taking its snapshot only when its turn comes: with concurrent
+   * methods two checkpoints can overlap, and an older snapshot written last would undo an
+   * acknowledged call's effect on the saved state.
+   */
+  #checkpoint(): Promise<void> {
     const inst = this.#o.instance as { saveState?: () => unknown };
-    if (typeof inst.saveState !== "function" || !this.#o.persistState) return;
-    await this.#o.persistState(await inst.saveState());
+    const persist = this.#o.persistState;
+    if (typeof inst.saveState !== "function" || !persist) return Promise.resolve();
+    const run = this.#saving.then(async () => persist(await inst.saveState!()));
+    this.#saving = run.catch(() => undefined);
+    return run;
   }
 
   async #run(reply: string, hdrs: MsgHdrs | undefined, frame: RequestFrame, info: MethodInfo, ac: Cancellation): Promise<void> {
@@ -322,7 +344,21 @@ export class ActorHost {
     this.#streams.set(reply, st);
     try {
       for (;;) {
-        while (st.credit <= 0 && !ac.aborted) await new Promise<void>((r) => (st.wake = r));
+        while (st.credit <= 0 && !ac.aborted) {
+          const woken = await new Promise<boolean>((r) => {
+            const t = setTimeout(() => r(false), STREAM_CONSUMER_CHECK_MS);
+            st.wake = () => {
+              clearTimeout(t);
+              r(true);
+            };
+          });
+          // A consumer that died (or closed its client) mid-stream grants no more credit and
+          // sends no cancel: without this check the stream, and a sequential actor's queue
+          // behind it, would wait forever.
+          if (!woken && st.credit <= 0 && !ac.aborted && !(await this.#consumerReads(reply))) {
+            ac.abort(new Error("the stream's consumer is gone"));
+          }
+        }
         if (ac.aborted) {
           await gen.return(undefined); // the consumer left: run the generator's finally blocks
           return;
@@ -330,13 +366,32 @@ export class ActorHost {
         const r = await runInCallContext(ctx, () => gen.next());
         if (r.done) break;
         st.credit--;
-        await this.#reply(reply, r.value, frame.method);
+        try {
+          await this.#reply(reply, r.value, frame.method);
+        } catch (e) {
+          // A value the codec refuses (or a failed upload) ends the stream with an error frame;
+          // the generator, suspended at its yield, still gets to run its finally blocks.
+          await gen.return(undefined).catch(() => undefined);
+          throw e;
+        }
       }
       const h = natsHeaders();
       h.set(HDR_FRAME, FRAME_END);
       this.#nc.publish(reply, new Uint8Array(0), { headers: h });
     } finally {
       this.#streams.delete(reply);
+    }
+  }
+
+  /** Whether the consumer of stream `reply` still reads it. A timeout proves nothing (a busy consumer): true. */
+  async #consumerReads(reply: string): Promise<boolean> {
+    const h = natsHeaders();
+    h.set(HDR_FRAME, FRAME_PING);
+    try {
+      const m = await this.#nc.request(reply, EMPTY, { timeout: STREAM_CONSUMER_CHECK_MS, headers: h });
+      return m.data[0] !== CONSUMER_GONE[0];
+    } catch (e) {
+      return !(e instanceof RequestError && e.isNoResponders());
     }
   }
 

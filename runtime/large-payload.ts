@@ -228,6 +228,13 @@ export class PayloadStore {
     return bytes;
   }
 
+  /** Deletes the object a large body refers to, unread: its receiver has given up on it. */
+  async discard(body: Uint8Array): Promise<void> {
+    const ref = parseReference(body);
+    const meta = await this.readMeta(ref.bucket, ref.name);
+    if (meta !== null) await this.remove(ref.bucket, ref.name, meta.nuid);
+  }
+
   private async readMeta(bucket: string, name: string): Promise<ObjectMeta | null> {
     let m;
     try {

@@ -47,6 +47,14 @@ export class Payloads {
     return hdrs !== undefined && hdrs.get(HDR_LARGE) === "1";
   }
 
+  /**
+   * Deletes the object behind a large body nobody will read (a reply to a call that gave up, a
+   * request never sent): else it stays in the bucket until its day-long age limit.
+   */
+  async discard(data: Uint8Array, hdrs: MsgHdrs | undefined): Promise<void> {
+    if (this.isLarge(hdrs)) await (await this.#open()).discard(data);
+  }
+
   /** The body's bytes: fetched (and deleted) from the object store when flagged large. */
   async unpack(data: Uint8Array, hdrs: MsgHdrs | undefined): Promise<Uint8Array> {
     return this.isLarge(hdrs) ? (await this.#open()).unpack(data, true) : data;

@@ -7,7 +7,8 @@
  * A call is one NATS message on `azr.<cluster>.actor.<name>.call` with a reply subject; its body
  * is `[method, args, mode, credit]`. The reply is the encoded result, or, when the `azr-error`
  * header is set, an encoded WireError. A stream call's reply subject receives data frames (no
- * header), then an end frame (`azr-frame: end`) or an error frame (`azr-error`). Control frames on
+ * header), then an end frame (`azr-frame: end`) or an error frame (`azr-error`); a producer waiting
+ * for credit may ask the reply subject whether the consumer still reads (FRAME_PING). Control frames on
  * `…ctl` cancel a call or grant stream credit; they name the call by its reply subject.
  */
 import { decode } from "./codec.ts";
@@ -16,6 +17,14 @@ export const HDR_ERROR = "azr-error";
 export const HDR_FRAME = "azr-frame";
 export const HDR_LARGE = "azr-large";
 export const FRAME_END = "end";
+/**
+ * A stream producer out of credit asks its consumer's reply subject, as a request with
+ * `azr-frame: ping`, whether the stream is still read: the consumer's client answers
+ * CONSUMER_READS or CONSUMER_GONE; no responders means its process or connection is gone.
+ */
+export const FRAME_PING = "ping";
+export const CONSUMER_READS = new Uint8Array([1]);
+export const CONSUMER_GONE = new Uint8Array([0]);
 
 export const CallMode = { Unary: 0, Stream: 1 } as const;
 export type CallMode = (typeof CallMode)[keyof typeof CallMode];

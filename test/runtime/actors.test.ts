@@ -5,8 +5,14 @@
  */
 import { strict as assert } from "node:assert";
 import { before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect as natsConnect } from "@nats-io/transport-node";
 import { decode } from "../../runtime/codec.ts";
+import { DEFAULT_PAYLOAD_BUCKET } from "../../runtime/large-payload.ts";
+import { STOP_GRACE_MS, STREAM_CONSUMER_CHECK_MS } from "../../runtime/host.ts";
 import {
+  ActorClient,
   ActorCallAbortedError,
   ActorCallTimeoutError,
   ActorDiedError,
@@ -43,6 +49,8 @@ describe("calls", () => {
     const typeChecks = (h: Handle<Counter>) => {
       const sum: Promise<number> = h.add(1);
       const values: AsyncIterableIterator<number> = h.count(3);
+      // A generic method stays generic through the handle.
+      const echoed: Promise<{ a: number[] }> = h.echo({ a: [1] });
       // @ts-expect-error add takes a number
       void h.add("1");
       // @ts-expect-error not a method of Counter
@@ -51,7 +59,7 @@ describe("calls", () => {
       void h.saveState();
       // @ts-expect-error fields are not remote: only methods are
       void h.n;
-      return [sum, values];
+      return [sum, values, echoed];
     };
     assert.equal(typeof typeChecks, "function");
   });
@@ -68,6 +76,40 @@ describe("calls", () => {
 
   test("untyped call - the core the proxy maps onto", async () => {
     assert.deepEqual(await cluster.call("counter", "echo", [{ a: [1, "x", null] }]), { a: [1, "x", null] });
+  });
+
+  test("serve - an object literal's methods and an arrow-function field are callable, as Handle types them", async () => {
+    class WithField {
+      double = async (x: number) => 2 * x;
+    }
+    const lit = await cluster.serve({ async ping() { return "pong"; }, async *twice(x: number) { yield x; yield x; } }, { name: "literal" });
+    assert.equal(await lit.ping(), "pong");
+    const got: number[] = [];
+    for await (const x of lit.twice(7)) got.push(x);
+    assert.deepEqual(got, [7, 7]);
+    const f = await cluster.serve(new WithField(), { name: "with-field" });
+    assert.equal(await f.double(21), 42);
+    await cluster.kill("literal");
+    await cluster.kill("with-field");
+  });
+
+  test("msgpack edges round-trip through an actor; a bigint beyond 64 bits is refused, not wrapped", async () => {
+    const v = {
+      map: new Map<unknown, unknown>([[1, "a"], ["k", new Float32Array([1.5])]]),
+      set: new Set([1, "x"]),
+      big: [2n ** 64n - 1n, -(2n ** 63n)],
+      when: new Date(1234567890123),
+      invalid: new Date(Number.NaN),
+      nulls: [undefined, null],
+    };
+    const back = await counter.echo(v);
+    assert.deepEqual(back.map, v.map);
+    assert.deepEqual(back.set, v.set);
+    assert.deepEqual(back.big, v.big);
+    assert.equal(back.when.getTime(), v.when.getTime());
+    assert.ok(back.invalid instanceof Date && Number.isNaN(back.invalid.getTime()), `an invalid Date arrived as ${back.invalid}`);
+    assert.deepEqual(back.nulls, [null, null], "undefined in an array travels as null, as in JSON");
+    await assert.rejects(counter.echo(2n ** 64n), { name: "CodecError", message: /bigint 18446744073709551616.*int64\/uint64/ });
   });
 
   test("getActor - finds a served actor by name; unknown names throw ActorNotFoundError", async () => {
@@ -123,6 +165,21 @@ describe("errors", () => {
     await cluster.kill("short-lived");
     await assert.rejects(h.add(1), ActorDiedError);
     assert.equal((await cluster.registry.get("short-lived"))?.state, "dead");
+  });
+});
+
+describe("kill", () => {
+  test("a method that ignores its signal holds kill no longer than the grace period, and its caller fails at once", async () => {
+    const h = await cluster.serve(new Counter(), { name: "stubborn", concurrent: ["waitStarted"] });
+    const call = h.hang().catch((e: unknown) => e);
+    await h.waitStarted();
+    const t0 = performance.now();
+    const killed = cluster.kill("stubborn").then(() => performance.now() - t0);
+    const err = await call;
+    assert.ok(err instanceof ActorDiedError, `got ${err}`);
+    assert.ok(performance.now() - t0 < STOP_GRACE_MS / 2, "the caller did not wait for the method or the grace period");
+    const tookMs = await killed;
+    assert.ok(tookMs >= STOP_GRACE_MS - 50 && tookMs < STOP_GRACE_MS + 3000, `kill took ${tookMs} ms`);
   });
 });
 
@@ -267,6 +324,56 @@ describe("streams", () => {
     for await (const _ of counter.forever()) if (++n === 3) break;
     assert.equal(await counter.streamClosed(), true);
   });
+
+  test("a value the codec refuses ends the stream with an error frame, and the generator's finally runs", async () => {
+    let closed = false;
+    const h = await cluster.serve(
+      {
+        async *badValue() {
+          try {
+            yield 1;
+            yield () => 2; // a function: not data
+            yield 3;
+          } finally {
+            closed = true;
+          }
+        },
+      },
+      { name: "bad-value" },
+    );
+    const got: unknown[] = [];
+    const err = await (async () => {
+      for await (const x of h.badValue()) got.push(x);
+    })().catch((e: unknown) => e);
+    assert.deepEqual(got, [1]);
+    assert.ok(err instanceof ActorMethodError && /cannot encode a function/.test(err.message), `got ${err}`);
+    assert.equal(closed, true);
+    await cluster.kill("bad-value");
+  });
+
+  test("a consumer that vanishes mid-stream (no cancel, no more credit) does not hold the actor: its generator is closed", async () => {
+    const h = await cluster.serve(new Counter(), { name: "abandoned", concurrent: ["streamClosed"] });
+    // The consumer's own connection, lost the way a dying process loses it: nothing more is sent.
+    const nc2 = await natsConnect({ servers: t.server.url });
+    const client2 = await ActorClient.start(nc2, cluster.name);
+    const it = client2.stream("abandoned", "forever", [], { window: 2 });
+    assert.deepEqual(await it.next(), { value: 0, done: false });
+    await nc2.close();
+    client2.close();
+    // `add` queues behind the stream, which waits for credit that will never come.
+    assert.equal(await withCallOptions(h, { timeoutMs: 4 * STREAM_CONSUMER_CHECK_MS }).add(1), 1);
+    assert.equal(await h.streamClosed(), true);
+    await cluster.kill("abandoned");
+  });
+
+  test("a consumer that pauses longer than the producer's check keeps its stream", async () => {
+    const got: number[] = [];
+    for await (const x of withCallOptions(counter, { window: 2 }).count(6)) {
+      got.push(x);
+      if (x === 1) await sleep(1.5 * STREAM_CONSUMER_CHECK_MS);
+    }
+    assert.deepEqual(got, [0, 1, 2, 3, 4, 5]);
+  });
 });
 
 describe("cancellation", () => {
@@ -290,6 +397,42 @@ describe("cancellation", () => {
 
   test("an already-aborted signal rejects without sending", async () => {
     await assert.rejects(withCallOptions(counter, { signal: AbortSignal.abort() }).add(1), { name: "AbortError" });
+  });
+});
+
+describe("checkpoints", () => {
+  test("a slow checkpoint of a concurrent call cannot overwrite the newer state an acknowledged call saved", async () => {
+    class SlowFirstSave {
+      n = 0;
+      #slow = true;
+      async peek(): Promise<number> {
+        return this.n;
+      }
+      async add(k: number): Promise<number> {
+        return (this.n += k);
+      }
+      async saveState(): Promise<{ n: number }> {
+        const s = { n: this.n };
+        if (this.#slow) {
+          this.#slow = false;
+          await sleep(500); // e.g. serialising weights: the snapshot was taken before
+        }
+        return s;
+      }
+      loadState(s: { n: number }): void {
+        this.n = s.n;
+      }
+    }
+    const h = await cluster.serve(new SlowFirstSave(), { name: "slow-save", concurrent: ["peek"] });
+    const peeked = h.peek(); // its checkpoint snapshots n = 0, then takes 500 ms
+    await sleep(100);
+    assert.equal(await h.add(5), 5); // acknowledged: n = 5 must survive
+    assert.equal(await peeked, 0);
+    await sleep(600);
+    await cluster.kill("slow-save");
+    const again = await cluster.serve(new SlowFirstSave(), { name: "slow-save" });
+    assert.equal(await again.peek(), 5, "the saved state is the newest one");
+    await cluster.kill("slow-save");
   });
 });
 
@@ -317,6 +460,42 @@ describe("payloads", () => {
     for (let i = 0; i < n; i++) expected += xs[i];
     const r = await counter.sum(xs);
     assert.deepEqual(r, { length: n, sum: expected, isFloat32: true });
+  });
+
+  test("a call that gives up leaves no object behind, and one given up while uploading never runs", async () => {
+    class Large {
+      taken = 0;
+      async late(n: number): Promise<Float32Array> {
+        await sleep(300);
+        return new Float32Array(n);
+      }
+      async take(xs: Float32Array): Promise<number> {
+        this.taken++;
+        return xs.length;
+      }
+    }
+    const actor = new Large();
+    const h = await cluster.serve(actor, { name: "gives-up" });
+    const jsm = await jetstreamManager(cluster.nc);
+    // The bucket is made on first use: none yet holds nothing.
+    const stored = () => jsm.streams.info(`OBJ_${DEFAULT_PAYLOAD_BUCKET}`).then((si) => si.state.messages, () => 0);
+    const settled = async (what: string) => {
+      for (let i = 0; (await stored()) > 0; i++) {
+        assert.ok(i < 50, `${what}: ${await stored()} messages still in the payload bucket`);
+        await sleep(100);
+      }
+    };
+    await settled("before");
+    // The 4 MB reply is uploaded after the caller timed out: the caller's client deletes it unread.
+    await assert.rejects(withCallOptions(h, { timeoutMs: 100 }).late(1_000_000), ActorCallTimeoutError);
+    await sleep(500);
+    await settled("a large reply to a call that timed out");
+    // Timed out while its 80 MB argument uploads: the cancel went out first, so the request must not.
+    await assert.rejects(withCallOptions(h, { timeoutMs: 5 }).take(new Float32Array(20_000_000)), ActorCallTimeoutError);
+    await sleep(2000);
+    await settled("an argument uploaded for a call that timed out");
+    assert.equal(actor.taken, 0, "the call that timed out was not run");
+    await cluster.kill("gives-up");
   });
 });
 });

@@ -4,18 +4,21 @@
  * re-thrown as ActorMethodError, no-responders and death events turned into ActorDiedError at
  * once, AbortSignal and timeouts that also cancel the call at the actor, credit-based stream
  * reading (the buffer never exceeds the window), one client span per call with W3C trace context
- * in the headers. Not: the typed proxy (handle.ts), looking actors up (cluster.ts).
+ * in the headers. A stream across lost messages (a NATS server restart) either completes with
+ * every value once and in order, or fails with StreamInterruptedError after an unbroken prefix
+ * (never a hang, a skip or a repeat): frames are sequence-numbered and credit is cumulative
+ * (wire.ts). Not: the typed proxy (handle.ts), looking actors up (cluster.ts).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { context, propagation, SpanKind, trace, type Context } from "@opentelemetry/api";
 import { decode, encode } from "./codec.ts";
-import { ActorCallAbortedError, ActorCallTimeoutError, ActorDiedError, wireToError } from "./errors.ts";
+import { ActorCallAbortedError, ActorCallTimeoutError, ActorDiedError, StreamInterruptedError, wireToError } from "./errors.ts";
 import type { ActorEvent } from "./events.ts";
 import { subjects, type Subjects } from "./names.ts";
 import { Payloads } from "./payloads.ts";
 import { injectTraceHeaders, startSpan, withSpan } from "./telemetry.ts";
-import { CallMode, CONSUMER_GONE, CONSUMER_READS, FRAME_END, FRAME_PING, HDR_ERROR, HDR_FRAME, requestTuple, type ControlFrame } from "./wire.ts";
+import { CallMode, CONSUMER_GONE, FRAME_END, FRAME_PING, HDR_ERROR, HDR_FRAME, HDR_SEQ, requestTuple, type ControlFrame } from "./wire.ts";
 
 export interface CallOptions {
   /** Aborting rejects the call with ActorCallAbortedError and cancels it at the actor. */
@@ -47,7 +50,11 @@ interface Pending {
   sentAt: number;
   /** A reply (or the first stream frame) arrived: the actor had the call. */
   answered?: boolean;
+  /** For a stream: its method, so the liveness check can say the stream (not the actor) was lost. */
+  stream?: string;
   onMessage(msg: Msg): void;
+  /** For a stream: answers its producer's FRAME_PING (credit total, or CONSUMER_GONE). */
+  onPing?(msg: Msg): Uint8Array;
   fail(e: Error): void;
 }
 
@@ -102,7 +109,7 @@ export class ActorClient {
           // Replies carry no reply subject; a producer out of credit asking whether its stream is
           // still read does (its own check that an abandoned stream does not hold the actor).
           if (msg.reply && msg.headers?.get(HDR_FRAME) === FRAME_PING) {
-            msg.respond(c.#pending.has(token) ? CONSUMER_READS : CONSUMER_GONE);
+            msg.respond(c.#pending.get(token)?.onPing?.(msg) ?? CONSUMER_GONE);
             return;
           }
           const p = c.#pending.get(token);
@@ -161,7 +168,14 @@ export class ActorClient {
           }
           const keep = new Set(held);
           for (const [id, p] of calls) {
-            if (!keep.has(id) && !p.answered) p.fail(new ActorDiedError(actor, "the incarnation that took this call is gone (found by the liveness check)"));
+            if (keep.has(id) || p.answered) continue;
+            // A stream the actor no longer holds whose last frame never came: its incarnation
+            // died, or it ended (or dropped a consumer that did not answer) while NATS lost messages.
+            p.fail(
+              p.stream === undefined
+                ? new ActorDiedError(actor, "the incarnation that took this call is gone (found by the liveness check)")
+                : new StreamInterruptedError(actor, p.stream, "the actor no longer serves it and its last frame never arrived (messages lost, e.g. across a NATS server restart, or the incarnation died; found by the liveness check)"),
+            );
           }
         }),
       );
@@ -298,7 +312,7 @@ export class ActorClient {
   }
 
   /** Used by StreamReader: registers a stream's reply token and sends its request. */
-  _openStream(actor: string, method: string, args: unknown[], window: number, p: Pending, ctx: Context): { id: string; close(cancelAtActor: boolean): void; grant(n: number): void } {
+  _openStream(actor: string, method: string, args: unknown[], window: number, p: Pending, ctx: Context): { id: string; close(cancelAtActor: boolean): void; grant(upTo: number): void } {
     const token = this.#token();
     const reply = `${this.#prefix}.${token}`;
     this.#pending.set(token, p);
@@ -315,22 +329,30 @@ export class ActorClient {
       close: (cancelAtActor) => {
         if (this.#pending.delete(token) && cancelAtActor) this.#cancel(actor, reply);
       },
-      grant: (n) => {
-        const c: ControlFrame = { t: "credit", id: reply, n };
+      grant: (upTo) => {
+        const c: ControlFrame = { t: "credit", id: reply, upTo };
         this.nc.publish(this.#s.ctl(actor), encode(c));
       },
     };
   }
 }
 
-/** The consumer side of a stream: a bounded buffer that grants credit as values are taken. */
+/**
+ * The consumer side of a stream: a bounded buffer that grants credit as values are taken, and
+ * checks each frame's sequence number (a gap ends the stream with StreamInterruptedError).
+ */
 class StreamReader implements AsyncIterableIterator<unknown> {
   readonly #buffer: unknown[] = [];
   readonly #window: number;
   #ended = false;
   #error: Error | undefined;
   #wake: (() => void) | undefined;
+  /** Values taken by the caller, and the credit total granted (taken + window, sent in batches). */
   #taken = 0;
+  #granted: number;
+  /** Data frames received, counted as they arrive (before any large-body fetch): the next expected azr-seq. */
+  #received = 0;
+  #interrupted = false;
   #chain: Promise<void> = Promise.resolve();
   #handle: ReturnType<ActorClient["_openStream"]> | undefined;
   #span: ReturnType<typeof startSpan> | undefined;
@@ -345,6 +367,7 @@ class StreamReader implements AsyncIterableIterator<unknown> {
     private readonly opts: StreamOptions,
   ) {
     this.#window = Math.max(1, opts.window ?? DEFAULT_STREAM_WINDOW);
+    this.#granted = this.#window;
     this.#onAbort = () => this.#finish(new ActorCallAbortedError(actor, method, opts.signal!.reason), true);
   }
 
@@ -358,14 +381,24 @@ class StreamReader implements AsyncIterableIterator<unknown> {
     const pending: Pending = {
       actor: this.actor,
       sentAt: Date.now(),
+      stream: this.method,
       fail: (e) => this.#finish(e, false),
       // Large frames are fetched asynchronously: a chain keeps frames in arrival order.
       onMessage: (msg) => {
         const h = msg.headers;
+        if (this.#interrupted) {
+          if (this.client.payloads.isLarge(h)) this.client.payloads.discard(msg.data, h).catch(() => undefined);
+          return;
+        }
+        const last = h !== undefined && (h.get(HDR_FRAME) === FRAME_END || h.get(HDR_ERROR) === "1" || h.code === NO_RESPONDERS);
         // The last frame has arrived: the actor no longer holds the call, and that is fine.
-        if (h && (h.get(HDR_FRAME) === FRAME_END || h.get(HDR_ERROR) === "1" || h.code === NO_RESPONDERS)) pending.answered = true;
+        if (last) pending.answered = true;
+        if (!this.#inSequence(h, last ? "its last frame" : "a value")) return;
+        if (!last) this.#received++;
         this.#chain = this.#chain.then(() => this.#frame(msg));
       },
+      // The ping follows the frames sent before it on the same subject: any still missing were lost.
+      onPing: (msg) => (!this.#interrupted && this.#inSequence(msg.headers, "a credit check") ? encode(this.#granted) : CONSUMER_GONE),
     };
     // The client span lives as long as the stream: its context goes out in the request headers,
     // so the actor's server span (and whatever it calls) joins the caller's trace.
@@ -378,6 +411,24 @@ class StreamReader implements AsyncIterableIterator<unknown> {
       this.#timer = setTimeout(() => this.#finish(new ActorCallTimeoutError(this.actor, this.method, this.opts.timeoutMs!), true), this.opts.timeoutMs);
     }
     this.opts.signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /**
+   * Whether a frame's azr-seq is the number of data frames received so far. If not, frames were
+   * lost: the values already here are still delivered, then the stream fails (and is cancelled).
+   */
+  #inSequence(h: MsgHdrs | undefined, what: string): boolean {
+    const seq = h?.get(HDR_SEQ);
+    if (!seq || Number(seq) === this.#received) return true;
+    this.#interrupted = true;
+    const lost = Number(seq) - this.#received;
+    const e = new StreamInterruptedError(
+      this.actor,
+      this.method,
+      `${lost > 0 ? `${lost} value(s)` : "frames"} lost in transit after the first ${this.#received} (NATS drops messages while a side is disconnected, e.g. across a server restart): ${what} arrived out of sequence`,
+    );
+    this.#chain = this.#chain.then(() => this.#finish(e, true));
+    return false;
   }
 
   async #frame(msg: Msg): Promise<void> {
@@ -421,10 +472,11 @@ class StreamReader implements AsyncIterableIterator<unknown> {
     for (;;) {
       if (this.#buffer.length) {
         const value = this.#buffer.shift();
-        // Grant credit in batches of half a window: fewer control messages, no stall.
-        if (++this.#taken >= Math.ceil(this.#window / 2) && !this.#ended) {
-          this.#handle!.grant(this.#taken);
-          this.#taken = 0;
+        // Grant credit in batches of half a window: fewer control messages, no stall. The grant
+        // is the running total, so one lost on the way is made good by the next.
+        if (++this.#taken + this.#window - this.#granted >= Math.ceil(this.#window / 2) && !this.#ended) {
+          this.#granted = this.#taken + this.#window;
+          this.#handle!.grant(this.#granted);
         }
         return { value, done: false };
       }

@@ -72,6 +72,23 @@ export class ActorDiedError extends Error {
 }
 marked(ActorDiedError, "azr.ActorDiedError");
 
+/**
+ * Stream frames were lost between actor and consumer (core NATS drops what is published while a
+ * side is disconnected, e.g. across a server restart): the values taken before it are whole and
+ * in order, but the stream cannot go on without a gap. The actor was told to stop it.
+ */
+export class StreamInterruptedError extends Error {
+  override name = "StreamInterruptedError";
+  constructor(
+    readonly actor: string,
+    readonly method: string,
+    readonly reason: string,
+  ) {
+    super(`stream ${actor}.${method}() was interrupted: ${reason}`);
+  }
+}
+marked(StreamInterruptedError, "azr.StreamInterruptedError");
+
 /** The caller's timeout expired; the actor was told to cancel the call. */
 export class ActorCallTimeoutError extends Error {
   override name = "ActorCallTimeoutError";

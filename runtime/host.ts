@@ -2,15 +2,16 @@
  * The actor host: serves one object's public methods on `azr.<cluster>.actor.<name>.call`.
  * Covers: decoding requests (a malformed one gets an error reply, the actor stays up), one call
  * at a time in arrival order unless the method is concurrent, cancellation from the caller,
- * async-generator methods as credit-based streams, checkpoint after each call, one span and
- * metrics per call. Not: processes, registry or restarts (node-agent.ts), the caller side
+ * async-generator methods as credit-based streams (sequence-numbered frames, cumulative credit: see
+ * wire.ts for what a stream guarantees when NATS loses messages), checkpoint after each call, one
+ * span and metrics per call. Not: processes, registry or restarts (node-agent.ts), the caller side
  * (client.ts).
  */
 import { randomUUID } from "node:crypto";
 import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { headers as natsHeaders, RequestError } from "@nats-io/nats-core";
 import { SpanKind, type Context } from "@opentelemetry/api";
-import { encode } from "./codec.ts";
+import { decode, encode } from "./codec.ts";
 import { runInCallContext, type CallContext } from "./context.ts";
 import type { CheckpointPolicy, MethodInfo } from "./define.ts";
 import { errorToWire, type ActorErrorCode } from "./errors.ts";
@@ -20,13 +21,13 @@ import { Payloads } from "./payloads.ts";
 import { ActorMetrics, extractTraceContext, withSpan, type ActorMetricsSnapshot } from "./telemetry.ts";
 import {
   CallMode,
-  CONSUMER_GONE,
   decodeControl,
   decodeRequest,
   FRAME_END,
   FRAME_PING,
   HDR_ERROR,
   HDR_FRAME,
+  HDR_SEQ,
   MalformedMessageError,
   type RequestFrame,
 } from "./wire.ts";
@@ -84,7 +85,10 @@ class ServedCall implements CallContext {
 }
 
 interface StreamCredit {
-  credit: number;
+  /** Data frames sent so far: the next frame's `azr-seq`. */
+  sent: number;
+  /** The consumer's cumulative credit: frames may be sent while `sent < upTo`. */
+  upTo: number;
   wake?: () => void;
 }
 
@@ -108,6 +112,22 @@ export interface ActorStats extends ActorMetricsSnapshot {
 }
 
 const EMPTY = new Uint8Array(0);
+
+function seqHeaders(seq: number): MsgHdrs {
+  const h = natsHeaders();
+  h.set(HDR_SEQ, String(seq));
+  return h;
+}
+
+/** A ping answer: the consumer's credit total, or 0 (gone) for anything else. */
+function decodeUpTo(data: Uint8Array): number {
+  try {
+    const v = decode(data);
+    return typeof v === "number" && v > 0 ? v : 0;
+  } catch {
+    return 0;
+  }
+}
 
 export class ActorHost {
   readonly name: string;
@@ -258,8 +278,9 @@ export class ActorHost {
       this.#streams.get(c.id)?.wake?.();
     } else {
       const st = this.#streams.get(c.id);
-      if (st) {
-        st.credit += c.n;
+      // Cumulative: a grant lost in a reconnect is covered by the next one (or the ping answer).
+      if (st && c.upTo > st.upTo) {
+        st.upTo = c.upTo;
         st.wake?.();
       }
     }
@@ -296,9 +317,10 @@ export class ActorHost {
     const ctx = this.#context(info.name, ac);
     const fn = (this.#o.instance as Record<string, (...a: unknown[]) => unknown>)[info.name];
     const spanOpts = { kind: SpanKind.SERVER, parent, attributes: { "azr.actor": this.name, "azr.method": info.name } };
+    const st: StreamCredit | undefined = frame.mode === CallMode.Stream ? { sent: 0, upTo: frame.credit } : undefined;
     try {
-      if (frame.mode === CallMode.Stream) {
-        await withSpan(`${this.name}.${info.name}`, spanOpts, () => this.#stream(reply, ctx, fn, frame, ac));
+      if (st) {
+        await withSpan(`${this.name}.${info.name}`, spanOpts, () => this.#stream(reply, ctx, fn, frame, ac, st));
       } else {
         const result = await withSpan(`${this.name}.${info.name}`, spanOpts, async () =>
           runInCallContext(ctx, () => fn.apply(this.#o.instance, frame.args)),
@@ -308,17 +330,17 @@ export class ActorHost {
       }
       ok = true;
     } catch (e) {
-      this.#replyError(reply, e, ac.aborted ? "CANCELLED" : "METHOD_THREW");
+      this.#replyError(reply, e, ac.aborted ? "CANCELLED" : "METHOD_THREW", st?.sent);
     } finally {
       this.#inflight.delete(reply);
       this.#metrics.recordCall(info.name, performance.now() - t0, ok);
     }
   }
 
-  async #reply(reply: string, result: unknown, method: string): Promise<void> {
+  async #reply(reply: string, result: unknown, method: string, headers?: MsgHdrs): Promise<void> {
     // `undefined` (a void method) travels as an empty body, which no msgpack value can be.
     if (result === undefined) {
-      this.#nc.publish(reply, EMPTY);
+      this.#nc.publish(reply, EMPTY, { headers });
       return;
     }
     let bytes: Uint8Array;
@@ -327,8 +349,8 @@ export class ActorHost {
     } catch (e) {
       throw new Error(`actor '${this.name}'.${method}() returned a value the codec cannot encode: ${(e as Error).message}`, { cause: e });
     }
-    if (bytes.length <= this.#payloads.inlineLimit) this.#nc.publish(reply, bytes);
-    else await this.#payloads.publish(reply, bytes);
+    if (bytes.length <= this.#payloads.inlineLimit) this.#nc.publish(reply, bytes, { headers });
+    else await this.#payloads.publish(reply, bytes, { headers });
   }
 
   /** Runs an async generator, sending one data frame per value while the caller has credit. */
@@ -338,13 +360,13 @@ export class ActorHost {
     fn: (...a: unknown[]) => unknown,
     frame: RequestFrame,
     ac: Cancellation,
+    st: StreamCredit,
   ): Promise<void> {
     const gen = runInCallContext(ctx, () => fn.apply(this.#o.instance, frame.args)) as AsyncGenerator<unknown>;
-    const st: StreamCredit = { credit: frame.credit };
     this.#streams.set(reply, st);
     try {
       for (;;) {
-        while (st.credit <= 0 && !ac.aborted) {
+        while (st.sent >= st.upTo && !ac.aborted) {
           const woken = await new Promise<boolean>((r) => {
             const t = setTimeout(() => r(false), STREAM_CONSUMER_CHECK_MS);
             st.wake = () => {
@@ -355,7 +377,7 @@ export class ActorHost {
           // A consumer that died (or closed its client) mid-stream grants no more credit and
           // sends no cancel: without this check the stream, and a sequential actor's queue
           // behind it, would wait forever.
-          if (!woken && st.credit <= 0 && !ac.aborted && !(await this.#consumerReads(reply))) {
+          if (!woken && st.sent >= st.upTo && !ac.aborted && !(await this.#consumerReads(reply, st))) {
             ac.abort(new Error("the stream's consumer is gone"));
           }
         }
@@ -365,9 +387,9 @@ export class ActorHost {
         }
         const r = await runInCallContext(ctx, () => gen.next());
         if (r.done) break;
-        st.credit--;
         try {
-          await this.#reply(reply, r.value, frame.method);
+          await this.#reply(reply, r.value, frame.method, seqHeaders(st.sent));
+          st.sent++; // only once published: a value the codec refuses is not counted
         } catch (e) {
           // A value the codec refuses (or a failed upload) ends the stream with an error frame;
           // the generator, suspended at its yield, still gets to run its finally blocks.
@@ -375,7 +397,7 @@ export class ActorHost {
           throw e;
         }
       }
-      const h = natsHeaders();
+      const h = seqHeaders(st.sent);
       h.set(HDR_FRAME, FRAME_END);
       this.#nc.publish(reply, new Uint8Array(0), { headers: h });
     } finally {
@@ -383,20 +405,27 @@ export class ActorHost {
     }
   }
 
-  /** Whether the consumer of stream `reply` still reads it. A timeout proves nothing (a busy consumer): true. */
-  async #consumerReads(reply: string): Promise<boolean> {
-    const h = natsHeaders();
+  /**
+   * Whether the consumer of stream `reply` still reads it; its answer also carries its credit
+   * total, which repairs grants lost on the way. A timeout proves nothing (a busy consumer, or a
+   * lost ping): true, and the next check asks again.
+   */
+  async #consumerReads(reply: string, st: StreamCredit): Promise<boolean> {
+    const h = seqHeaders(st.sent);
     h.set(HDR_FRAME, FRAME_PING);
     try {
       const m = await this.#nc.request(reply, EMPTY, { timeout: STREAM_CONSUMER_CHECK_MS, headers: h });
-      return m.data[0] !== CONSUMER_GONE[0];
+      const upTo = decodeUpTo(m.data);
+      if (upTo > st.upTo) st.upTo = upTo;
+      return upTo > 0;
     } catch (e) {
       return !(e instanceof RequestError && e.isNoResponders());
     }
   }
 
-  #replyError(reply: string, e: unknown, code: ActorErrorCode): void {
-    const h = natsHeaders();
+  /** `sent`: for a stream, the data frames sent before this error frame (its azr-seq, like an end frame's). */
+  #replyError(reply: string, e: unknown, code: ActorErrorCode, sent?: number): void {
+    const h = sent === undefined ? natsHeaders() : seqHeaders(sent);
     h.set(HDR_ERROR, "1");
     let body: Uint8Array;
     try {

@@ -34,6 +34,7 @@ export { assignedDevice, assignedGpus, describeGpus, detectGpus, detectGpusSync,
 export {
   ActorMethodError,
   ActorDiedError,
+  StreamInterruptedError,
   ActorCallTimeoutError,
   ActorCallAbortedError,
   ActorNotFoundError,

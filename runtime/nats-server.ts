@@ -25,6 +25,8 @@ export interface NatsServerOptions {
   storeDir?: string;
   /** Binary to run; default `AZR_NATS_SERVER` or `nats-server` on PATH. */
   binary?: string;
+  /** Client port on 127.0.0.1; a free one when omitted (a restart on the same port keeps clients' URLs valid). */
+  port?: number;
   /** Max payload in bytes; the server default (1 MiB) when omitted. */
   maxPayload?: number;
   /** Extra config lines appended to the generated config file. */
@@ -79,7 +81,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const portsDir = mkdtempSync(join(tmpdir(), "azr-nats-ports-"));
 
   const lines = [
-    `listen: "127.0.0.1:-1"`,
+    `listen: "127.0.0.1:${opts.port ?? -1}"`,
     `http: "127.0.0.1:-1"`,
     `jetstream: {`,
     `  store_dir: ${JSON.stringify(storeDir)}`,

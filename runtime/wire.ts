@@ -10,20 +10,31 @@
  * header), then an end frame (`azr-frame: end`) or an error frame (`azr-error`); a producer waiting
  * for credit may ask the reply subject whether the consumer still reads (FRAME_PING). Control frames on
  * `…ctl` cancel a call or grant stream credit; they name the call by its reply subject.
+ *
+ * Streams across lost messages (core NATS drops what is published while a side is disconnected,
+ * e.g. across a server restart): every stream frame carries `azr-seq` — a data frame its index
+ * from 0, an end or error frame, and a ping, the number of data frames sent before it. One
+ * publisher, one subscriber, one subject: NATS keeps their order, so a consumer that sees a seq
+ * other than the count it has received knows frames were lost, and fails the stream with
+ * StreamInterruptedError (no retransmission: values are never skipped or repeated, the stream
+ * stops). Credit is cumulative (`upTo`: the total number of data frames the consumer can take),
+ * so a lost grant is repaired by the next one, or by the ping answer, which carries the same total.
  */
 import { decode } from "./codec.ts";
 
 export const HDR_ERROR = "azr-error";
 export const HDR_FRAME = "azr-frame";
 export const HDR_LARGE = "azr-large";
+export const HDR_SEQ = "azr-seq";
 export const FRAME_END = "end";
 /**
  * A stream producer out of credit asks its consumer's reply subject, as a request with
- * `azr-frame: ping`, whether the stream is still read: the consumer's client answers
- * CONSUMER_READS or CONSUMER_GONE; no responders means its process or connection is gone.
+ * `azr-frame: ping` (and `azr-seq`), whether the stream is still read: the consumer's client
+ * answers with its credit total (`upTo`, msgpack, ≥ 1) or CONSUMER_GONE (msgpack 0: the stream is
+ * closed there, or frames before the ping were lost); no responders means its process or
+ * connection is gone (or, across a server restart, not back yet).
  */
 export const FRAME_PING = "ping";
-export const CONSUMER_READS = new Uint8Array([1]);
 export const CONSUMER_GONE = new Uint8Array([0]);
 
 export const CallMode = { Unary: 0, Stream: 1 } as const;
@@ -33,11 +44,12 @@ export interface RequestFrame {
   method: string;
   args: unknown[];
   mode: CallMode;
-  /** For streams: how many data frames the caller can take before it grants more. */
+  /** For streams: how many data frames the caller can take before it grants more (the first `upTo`). */
   credit: number;
 }
 
-export type ControlFrame = { t: "cancel"; id: string } | { t: "credit"; id: string; n: number };
+/** `upTo`: the total number of data frames the consumer can take since the stream began (not a delta). */
+export type ControlFrame = { t: "cancel"; id: string } | { t: "credit"; id: string; upTo: number };
 
 export class MalformedMessageError extends Error {
   override name = "MalformedMessageError";
@@ -68,7 +80,7 @@ export function decodeControl(body: Uint8Array): ControlFrame | undefined {
     const v = decode<ControlFrame>(body);
     if (typeof v !== "object" || v === null || typeof v.id !== "string") return undefined;
     if (v.t === "cancel") return v;
-    if (v.t === "credit" && typeof v.n === "number" && v.n > 0) return v;
+    if (v.t === "credit" && typeof v.upTo === "number" && v.upTo > 0) return v;
   } catch {
     /* a malformed control frame has no caller to answer: dropped */
   }

@@ -1,6 +1,8 @@
 /**
  * `azr top`: a live view of the run, redrawn every second — each actor (state, node, restarts,
- * calls/s, p50/p99 latency, queue depth, calls in flight, errors, memory, CPU) and the NATS
+ * calls/s, p50/p99 latency, queue depth, calls in flight, errors, and the memory and CPU of the
+ * actor's whole process tree — PROCS, TREE_RSS, TREE_CPU%: its Node process plus the child
+ * processes it runs work in, such as Python workers, and theirs) and the NATS
  * server from its monitoring endpoint (connections, subscriptions, slow consumers, messages and
  * bytes per second in/out, JetStream usage). `--once --json` prints one snapshot for scripts.
  * Covers: collecting a snapshot (registry + each actor's `$stats` and process figures + the
@@ -159,7 +161,7 @@ export function renderTop(s: TopSnapshot): string {
   else {
     out.push(
       table(
-        ["ACTOR", "STATE", "NODE", "PID", "RESTARTS", "UPTIME", "CALLS/S", "P50_MS", "P99_MS", "QUEUE", "INFLIGHT", "CALLS", "ERRORS", "RSS", "CPU%", "ATTACHED"],
+        ["ACTOR", "STATE", "NODE", "PID", "RESTARTS", "UPTIME", "CALLS/S", "P50_MS", "P99_MS", "QUEUE", "INFLIGHT", "CALLS", "ERRORS", "PROCS", "TREE_RSS", "TREE_CPU%", "ATTACHED"],
         s.actors.map((a) => [
           a.name,
           a.state,
@@ -174,8 +176,9 @@ export function renderTop(s: TopSnapshot): string {
           a.stats?.inFlight ?? "-",
           a.stats?.calls ?? "-",
           a.stats?.errors ?? "-",
-          a.process ? bytes(a.process.rss) : "-",
-          a.process?.cpuPercent == null ? "-" : a.process.cpuPercent.toFixed(0),
+          a.process?.tree?.processes ?? "-",
+          a.process?.tree ? bytes(a.process.tree.rss) : "-",
+          a.process?.tree?.cpuPercent == null ? "-" : a.process.tree.cpuPercent.toFixed(0),
           a.process?.attachSessions ?? "-",
         ]),
       ),

@@ -42,13 +42,16 @@ const num = (v, d = 1) => (v === null || v === undefined ? "–" : Number(v).toF
 function renderActors(top) {
   const box = document.getElementById("actors");
   if (top.error) { box.replaceChildren(el("div", { class: "muted" }, top.error)); return; }
-  const head = ["actor", "state", "node", "pid", "restarts", "calls/s", "p50 ms", "p99 ms", "queue", "in flight", "calls", "errors", "memory"];
+  const head = ["actor", "state", "node", "pid", "restarts", "calls/s", "p50 ms", "p99 ms", "queue", "in flight", "calls", "errors", "procs", "memory (tree)", "cpu % (tree)"];
   const rows = top.actors.map((a) => {
     const s = a.stats || {};
     const cells = [
       a.name, a.state, a.node, a.pid, `${a.restarts}/${a.maxRestarts}`,
       num(s.callsPerSec), num(s.p50Ms), num(s.p99Ms), s.queueDepth ?? "–", s.inFlight ?? "–", s.calls ?? "–", s.errors ?? "–",
-      a.process ? bytes(a.process.rss) : "–",
+      // The actor's whole process tree: its Node process plus child processes (Python workers) and theirs.
+      a.process?.tree?.processes ?? "–",
+      a.process?.tree ? bytes(a.process.tree.rss) : "–",
+      num(a.process?.tree?.cpuPercent, 0),
     ];
     const tr = el("tr", { "data-actor": a.name });
     cells.forEach((c, i) => tr.append(el("td", i === 1 ? { class: "state-" + a.state } : i >= 3 ? { class: "num" } : {}, c)));

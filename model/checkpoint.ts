@@ -34,7 +34,7 @@ export function loadWeights(dir: string, config: ArchConfig): Weights {
   for (const [name, shape] of expected) {
     const t = found.get(name)!;
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
-      throw new CheckpointError(`${dir}: tensor ${name} has shape [${t.shape}], config.json implies [${shape}]`);
+      throw new CheckpointError(`${dir}: tensor ${name} has shape [${t.shape}], config.json implies [${shape}] (use the config.json that came with these weights)`);
     weights.set(name, readTensor(t));
   }
   return weights;

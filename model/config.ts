@@ -105,6 +105,25 @@ export function readConfig(dir: string): ArchConfig {
   return parseConfig(JSON.parse(readFileSync(file, "utf8")), file);
 }
 
+/**
+ * The eos ids of `generation_config.json` in `dir` (none without the file): what Hugging Face's
+ * generate stops at, often more than config.json names (Qwen2.5/Qwen3 instruct: <|im_end|> and
+ * <|endoftext|>; Llama 3.x instruct: <|eot_id|>, <|eom_id|>, <|end_of_text|>).
+ */
+export function readGenerationEosIds(dir: string): number[] {
+  const file = join(dir, "generation_config.json");
+  if (!existsSync(file)) return [];
+  let eos: unknown;
+  try {
+    eos = JSON.parse(readFileSync(file, "utf8")).eos_token_id;
+  } catch (e) {
+    throw new ConfigError(`${file} is not valid JSON (${(e as Error).message}): fix or delete it`);
+  }
+  const ids = eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos : [eos];
+  if (!ids.every((x) => Number.isInteger(x) && x >= 0)) throw new ConfigError(`${file}: eos_token_id ${JSON.stringify(eos)} is not a token id or a list of them`);
+  return ids as number[];
+}
+
 /** The config.json azr writes for a config (inverse of parseConfig). */
 export function toHfConfig(c: ArchConfig): Record<string, unknown> {
   const arch = Object.entries(ARCHS).find(([, f]) => f === c.family)![0];

@@ -24,7 +24,7 @@ export interface SamplingOptions {
    * (the rollout pool's replicas) then samples what the whole request would. Default 0.
    */
   firstIndex?: number;
-  /** Generation stops when the decoded text contains one of these (cut before it). */
+  /** Generation stops when the decoded text contains one of these (cut before it); non-empty. */
   stop?: string[];
 }
 

@@ -4,7 +4,7 @@
  * never held twice. Covers: F32/F16/BF16 (read as fp32 — onnxruntime-node has no bf16), sharded
  * checkpoints with `model.safetensors.index.json`. Not: other dtypes (ints, fp8), mmap.
  */
-import { closeSync, existsSync, openSync, readSync, writeSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync, writeSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export type StDtype = "F32" | "F16" | "BF16";
@@ -29,25 +29,41 @@ const CHUNK_ELEMS = 1 << 20;
 /** Reads the header of one .safetensors file: tensor names, dtypes, shapes, byte ranges. */
 export function readHeader(file: string): TensorInfo[] {
   if (!existsSync(file)) throw new SafetensorsError(`safetensors file not found: ${file}`);
+  const broken = (what: string) => new SafetensorsError(`${file}: ${what}; the file is damaged or incomplete (an interrupted download?): download or save it again`);
   const fd = openSync(file, "r");
   try {
+    const size = fstatSync(fd).size;
     const lenBuf = Buffer.alloc(8);
     readSync(fd, lenBuf, 0, 8, 0);
     const n = Number(lenBuf.readBigUInt64LE(0));
     if (n <= 0 || n > 100_000_000) throw new SafetensorsError(`${file}: header length ${n} is not plausible; is this a .safetensors file?`);
+    if (8 + n > size) throw broken(`the header claims ${n} bytes but the file has only ${size}`);
     const hdr = Buffer.alloc(n);
     readSync(fd, hdr, 0, n, 8);
-    const json = JSON.parse(hdr.toString("utf8")) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    let json: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    try {
+      json = JSON.parse(hdr.toString("utf8"));
+    } catch (e) {
+      throw broken(`the header is not valid JSON (${(e as Error).message})`);
+    }
     const out: TensorInfo[] = [];
     for (const [name, t] of Object.entries(json)) {
       if (name === "__metadata__") continue;
-      if (!(t.dtype in BYTES)) throw new SafetensorsError(`${file}: tensor ${name} has dtype ${t.dtype}; azr reads F32, F16 and BF16`);
-      const begin = 8 + n + t.data_offsets[0], end = 8 + n + t.data_offsets[1];
+      if (!(t.dtype in BYTES)) throw new SafetensorsError(`${file}: tensor ${name} has dtype ${t.dtype}; azr reads F32, F16 and BF16 (convert the checkpoint to one of them)`);
+      const [b, e] = t.data_offsets ?? [];
+      if (!(Number.isSafeInteger(b) && Number.isSafeInteger(e) && 0 <= b && b <= e))
+        throw broken(`tensor ${name} has data_offsets ${JSON.stringify(t.data_offsets)}, not a byte range [begin, end] with 0 ≤ begin ≤ end`);
+      const begin = 8 + n + b, end = 8 + n + e;
       const count = t.shape.reduce((a, b) => a * b, 1);
       if (end - begin !== count * BYTES[t.dtype as StDtype])
         throw new SafetensorsError(`${file}: tensor ${name} spans ${end - begin} bytes, shape [${t.shape}] × ${t.dtype} needs ${count * BYTES[t.dtype as StDtype]}`);
+      if (end > size) throw broken(`tensor ${name} ends at byte ${end} but the file has only ${size}`);
       out.push({ name, dtype: t.dtype as StDtype, shape: t.shape, begin, end, file });
     }
+    // Tensors must not share bytes: a header pointing two tensors at the same data is lying.
+    const sorted = [...out].sort((a, b) => a.begin - b.begin || a.end - b.end);
+    for (let i = 1; i < sorted.length; i++)
+      if (sorted[i].begin < sorted[i - 1].end) throw broken(`tensors ${sorted[i - 1].name} and ${sorted[i].name} overlap (data_offsets)`);
     return out;
   } finally {
     closeSync(fd);
@@ -59,8 +75,17 @@ export function listTensors(dir: string): TensorInfo[] {
   const single = join(dir, "model.safetensors");
   const index = join(dir, "model.safetensors.index.json");
   if (existsSync(index)) {
-    const map = (JSON.parse(readFileSync(index, "utf8")) as { weight_map: Record<string, string> }).weight_map;
+    let map: Record<string, string> | undefined;
+    try {
+      map = (JSON.parse(readFileSync(index, "utf8")) as { weight_map?: Record<string, string> }).weight_map;
+    } catch (e) {
+      throw new SafetensorsError(`${index} is not valid JSON (${(e as Error).message}): download it again`);
+    }
+    if (!map || typeof map !== "object") throw new SafetensorsError(`${index} has no weight_map: download it again`);
     const files = [...new Set(Object.values(map))];
+    const absent = files.filter((f) => !existsSync(join(dir, f)));
+    if (absent.length)
+      throw new SafetensorsError(`${dir}: ${absent.length} of the ${files.length} shards named by model.safetensors.index.json are missing (${absent.slice(0, 3).join(", ")}): download them into ${dir}`);
     return files.flatMap((f) => readHeader(join(dir, f)));
   }
   if (existsSync(single)) return readHeader(single);
@@ -103,7 +128,7 @@ export function readTensor(t: TensorInfo): Float32Array {
   const fd = openSync(t.file, "r");
   try {
     if (t.dtype === "F32") {
-      readFully(fd, new Uint8Array(out.buffer), t.begin);
+      readFully(fd, new Uint8Array(out.buffer), t.begin, t.file);
       return out;
     }
     const chunk = new Uint16Array(Math.min(count, CHUNK_ELEMS));
@@ -111,7 +136,7 @@ export function readTensor(t: TensorInfo): Float32Array {
     const o32 = new Uint32Array(out.buffer);
     for (let i = 0; i < count; i += chunk.length) {
       const n = Math.min(chunk.length, count - i);
-      readFully(fd, u8.subarray(0, 2 * n), t.begin + 2 * i);
+      readFully(fd, u8.subarray(0, 2 * n), t.begin + 2 * i, t.file);
       if (t.dtype === "BF16") for (let j = 0; j < n; j++) o32[i + j] = chunk[j] << 16;
       else for (let j = 0; j < n; j++) out[i + j] = f16ToF32(chunk[j]);
     }
@@ -121,11 +146,11 @@ export function readTensor(t: TensorInfo): Float32Array {
   }
 }
 
-function readFully(fd: number, dst: Uint8Array, pos: number): void {
+function readFully(fd: number, dst: Uint8Array, pos: number, file: string): void {
   let done = 0;
   while (done < dst.length) {
     const n = readSync(fd, dst, done, dst.length - done, pos + done);
-    if (n === 0) throw new SafetensorsError(`unexpected end of file at byte ${pos + done}`);
+    if (n === 0) throw new SafetensorsError(`${file}: unexpected end of file at byte ${pos + done} (it shrank after its header was read?)`);
     done += n;
   }
 }

@@ -10,7 +10,7 @@
  */
 import type { Generation, GenerateRequest } from "../engine.ts";
 import type { ModelSessions } from "../ort/session.ts";
-import { leftPad } from "../ort/batch.ts";
+import { checkTokenIds, leftPad } from "../ort/batch.ts";
 import { KvCache } from "../ort/kv-cache.ts";
 import { Rng, sampleToken, type Sampler } from "./sampling.ts";
 import { StopChecker, type Decode } from "./stop.ts";
@@ -49,7 +49,10 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
   const stops = req.stop ?? [];
   if (stops.length && !opts.decode) throw new Error("stop strings need a tokenizer (no tokenizer.json in the model directory)");
   if (req.prompts.some((p) => p.length === 0)) throw new Error("generate: every prompt needs at least one token");
-  if (!(req.maxNewTokens >= 1)) throw new Error(`generate: maxNewTokens must be ≥ 1, got ${req.maxNewTokens}`);
+  checkTokenIds("generate", req.prompts, s.config.vocabSize);
+  if (!(Number.isInteger(req.maxNewTokens) && req.maxNewTokens >= 1)) throw new Error(`generate: maxNewTokens must be an integer ≥ 1, got ${req.maxNewTokens}`);
+  if (req.temperature !== undefined && !(req.temperature >= 0 && Number.isFinite(req.temperature))) throw new Error(`generate: temperature must be ≥ 0 (0 = greedy), got ${req.temperature}`);
+  if (req.topK !== undefined && !(Number.isInteger(req.topK) && req.topK >= 0)) throw new Error(`generate: topK must be an integer ≥ 0 (0 = off), got ${req.topK}`);
   if (req.topP !== undefined && !(req.topP > 0 && req.topP <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${req.topP}`);
   const longest = Math.max(0, ...req.prompts.map((p) => p.length));
   if (longest + req.maxNewTokens > s.maxPositions)

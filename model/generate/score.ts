@@ -4,21 +4,23 @@
  * only the response positions are returned. Covers: the score graph's batching. Not: gradients.
  */
 import type { ModelSessions } from "../ort/session.ts";
-import { leftPad } from "../ort/batch.ts";
+import { checkTokenIds, leftPad } from "../ort/batch.ts";
 
 /** Upper bound on the logits one run materialises (B·T·V floats). */
 const DEFAULT_LOGIT_BUDGET = 64 * 1024 * 1024;
 
 /** Refuses a malformed score request (the engine checks before splitting it over lanes, so indices are the caller's). */
-export function checkScoreRequest(prompts: number[][], responses: number[][]): void {
+export function checkScoreRequest(prompts: number[][], responses: number[][], vocabSize: number): void {
   if (prompts.length !== responses.length) throw new Error(`score: ${prompts.length} prompts but ${responses.length} responses`);
   prompts.forEach((p, i) => {
     if (p.length === 0) throw new Error(`score: prompt ${i} is empty (the first response token needs a prefix to be predicted from)`);
   });
+  checkTokenIds("score", prompts, vocabSize);
+  checkTokenIds("score", responses, vocabSize, "response");
 }
 
 export async function scoreResponses(s: ModelSessions, prompts: number[][], responses: number[][], logitBudget = DEFAULT_LOGIT_BUDGET): Promise<Float32Array[]> {
-  checkScoreRequest(prompts, responses);
+  checkScoreRequest(prompts, responses, s.config.vocabSize);
   const seqs = prompts.map((p, i) => [...p, ...responses[i]]);
   const order = seqs.map((_, i) => i).sort((a, b) => seqs[a].length - seqs[b].length);
   const out: Float32Array[] = new Array(seqs.length);

@@ -16,8 +16,10 @@ export class StopChecker {
   private readonly window: number;
 
   constructor(private readonly stops: string[], private readonly decode: Decode) {
-    // A stop string of n characters spans at most n tokens, plus slack for partial UTF-8 bytes.
-    this.window = Math.max(0, ...stops.map((s) => s.length)) + 4;
+    // A stop string of n UTF-8 bytes spans at most n tokens (byte-level BPE spells a rare
+    // character as one token per byte), plus slack for a character the tail starts inside of.
+    if (stops.some((s) => s.length === 0)) throw new Error("stop strings must not be empty");
+    this.window = Math.max(0, ...stops.map((s) => Buffer.byteLength(s, "utf8"))) + 4;
   }
 
   get active(): boolean {

@@ -34,3 +34,14 @@ export function leftPad(seqs: number[][]): PaddedBatch {
   });
   return { B, T, ids, positions, keyBias, pads };
 }
+
+/**
+ * Refuses token ids outside [0, vocabSize): onnxruntime's Gather reads a negative id from the end
+ * of the embedding (a silent wrong answer) and reports a too-large one without saying where.
+ */
+export function checkTokenIds(what: string, seqs: number[][], vocabSize: number, kind = "prompt"): void {
+  seqs.forEach((s, i) => {
+    const bad = s.findIndex((id) => !(Number.isInteger(id) && id >= 0 && id < vocabSize));
+    if (bad >= 0) throw new Error(`${what}: ${kind} ${i} has token id ${s[bad]} at position ${bad}, outside the vocabulary [0, ${vocabSize}) (tokenize with this model's tokenizer)`);
+  });
+}

@@ -135,7 +135,7 @@ export class OrtEngine implements ModelEngine {
   }
 
   async score(req: ScoreRequest): Promise<Float32Array[]> {
-    if (this.workers.length > 1) checkScoreRequest(req.prompts, req.responses);
+    if (this.workers.length > 1) checkScoreRequest(req.prompts, req.responses, this.config.vocabSize);
     const parts = this.shares(req.prompts.length);
     if (parts.length <= 1) return this.workers[parts[0]?.lane ?? 0].call<Float32Array[]>({ kind: "score", req }).done;
     const pick = <T>(a: T[], idx: number[]) => idx.map((i) => a[i]);

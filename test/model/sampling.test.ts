@@ -39,3 +39,20 @@ test("sampling - top-p over a large vocabulary widens its candidates until they 
   for (let i = 0; i < 20000; i++) seen.add(sampleToken(flat, { temperature: 1, topK: 0, topP: 0.5 }, rng));
   assert.ok(seen.size > 1500 && seen.size <= 2049, `${seen.size} distinct tokens`);
 });
+
+test("sampling - the first draws of many sequences' streams (how a batch samples) follow the softmax of a large row", () => {
+  const V = 2000;
+  const logits = Float32Array.from({ length: V }, (_, i) => 4 * Math.sin(i * 12.9898) * Math.cos(i * 0.37));
+  let z = 0;
+  for (const x of logits) z += Math.exp(x);
+  const lp = logits.map((x) => x - Math.log(z));
+  const n = 60000, counts = new Array(V).fill(0);
+  for (let i = 0; i < n; i++) counts[sampleToken(lp, { temperature: 1, topK: 0, topP: 1 }, Rng.forSequence(11, i))]++;
+  // Every token with an expected count of 30 or more lies within 4.5 standard deviations.
+  for (let t = 0; t < V; t++) {
+    const q = Math.exp(lp[t]);
+    if (n * q < 30) continue;
+    const zScore = (counts[t] - n * q) / Math.sqrt(n * q * (1 - q));
+    assert.ok(Math.abs(zScore) < 4.5, `token ${t}: ${counts[t]} draws, expected ${(n * q).toFixed(1)}`);
+  }
+});

@@ -97,11 +97,13 @@ export class WeightFiles {
     return join(this.dir, `.download-v${version}-${randomBytes(4).toString("hex")}.partial`);
   }
 
-  /** Removes every version's file except `keep`'s (and any partial file). */
-  removeExcept(keep: number | undefined): void {
+  /** Removes the published version files for which `keep` says no (files being written, under dot-names, stay). */
+  removeVersions(keep: (version: number) => boolean): void {
     if (!existsSync(this.dir)) return;
-    const kept = keep === undefined ? undefined : `weights-v${keep}.safetensors`;
-    for (const f of readdirSync(this.dir)) if (f !== kept) rmSync(join(this.dir, f), { force: true });
+    for (const f of readdirSync(this.dir)) {
+      const m = /^weights-v(\d+)\.safetensors$/.exec(f);
+      if (m && !keep(Number(m[1]))) rmSync(join(this.dir, f), { force: true });
+    }
   }
 
   dispose(): void {

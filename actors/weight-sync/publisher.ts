@@ -37,6 +37,8 @@ export class WeightPublisher {
   readonly #uploaded = new Map<number, Uint8Array[]>();
   /** Versions uploaded for several readers: their loads leave the parts, so confirm() keeps them until a newer version is confirmed. */
   readonly #shared = new Set<number>();
+  /** Parts of versions forgotten (a checkpoint loaded): nobody will load them; the next confirm deletes them. */
+  readonly #orphans: Uint8Array[] = [];
   readonly runId: string;
 
   constructor(private readonly o: WeightSyncOptions & { log?: (line: string) => void } = {}) {
@@ -91,21 +93,24 @@ export class WeightPublisher {
     return handle;
   }
 
-  /** The reader holds `version`: every other version's file and object goes. */
+  /**
+   * The reader holds `version`: older versions' files and objects go. Newer ones stay: they were
+   * published after it and their loads may still be on the way.
+   */
   async confirm(version: number): Promise<void> {
-    for (const v of this.#live.keys()) if (v !== version) this.#live.delete(v);
-    this.#files?.removeExcept(this.#live.has(version) ? version : undefined);
-    // The confirmed version's parts were consumed by its load; other versions' may never have been.
-    // A version several replicas loaded is the exception: its parts stay until a newer one is
-    // confirmed, since a replica's restart re-sync (resilient.ts) confirms it while the others may
-    // still be reading them; every reader holds the newer version by then.
-    const stale = [...this.#uploaded].flatMap(([v, parts]) => (v === version ? [] : parts));
-    const kept = this.#shared.has(version) ? this.#uploaded.get(version) : undefined;
-    this.#uploaded.clear();
-    this.#shared.clear();
-    if (kept) {
-      this.#uploaded.set(version, kept);
-      this.#shared.add(version);
+    for (const v of this.#live.keys()) if (v < version) this.#live.delete(v);
+    this.#files?.removeVersions((v) => this.#live.has(v));
+    // The confirmed version's parts were consumed by its load (deleting them again is a no-op), and
+    // any earlier upload of it was abandoned (a reader that died mid-load); older versions' may never
+    // have been loaded. A version several replicas loaded is the exception: its parts stay until a
+    // newer one is confirmed, since a replica's restart re-sync (resilient.ts) confirms it while the
+    // others may still be reading them; every reader holds the newer version by then.
+    const stale = this.#orphans.splice(0);
+    for (const [v, parts] of [...this.#uploaded]) {
+      if (v > version || (v === version && this.#shared.has(v))) continue;
+      stale.push(...parts);
+      this.#uploaded.delete(v);
+      this.#shared.delete(v);
     }
     if (stale.length && this.#bucket) await (await this.#bucket).delete(stale);
   }
@@ -113,12 +118,14 @@ export class WeightPublisher {
   /** The learner's weights were replaced (a checkpoint loaded): no published version may be handed out again. */
   forget(): void {
     this.#live.clear();
+    for (const parts of this.#uploaded.values()) this.#orphans.push(...parts);
     this.#uploaded.clear();
     this.#shared.clear();
   }
 
   async dispose(): Promise<void> {
     this.#live.clear();
+    this.#orphans.length = 0;
     this.#uploaded.clear();
     this.#shared.clear();
     this.#files?.dispose();

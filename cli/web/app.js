@@ -82,8 +82,15 @@ function renderNats(top) {
   box.replaceChildren(...figs.map(([k, v]) => el("div", { class: "figure" }, el("span", { class: "muted" }, k), el("b", {}, v))));
 }
 
-/** An SVG line chart of several series [{name, color, points:[[x,y]]}]. */
-function lineChart(series, w = 420, h = 160) {
+/** Smallest and largest of many numbers (Math.min(...xs) overflows the stack on a long run's points). */
+function extent(xs) {
+  let lo = Infinity, hi = -Infinity;
+  for (const x of xs) { if (x < lo) lo = x; if (x > hi) hi = x; }
+  return [lo, hi];
+}
+
+/** An SVG line chart of several series [{name, color, points:[[x,y]]}]; `xRange` [first, last] step, else the points'. */
+function lineChart(series, xRange, w = 420, h = 160) {
   const NS = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
@@ -97,8 +104,9 @@ function lineChart(series, w = 420, h = 160) {
     return svg;
   }
   const pad = { l: 44, r: 8, t: 8, b: 20 };
-  const xs = pts.map((p) => p[0]), ys = pts.map((p) => p[1]);
-  let [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  let [x0, x1] = extent(pts.map((p) => p[0]));
+  if (xRange) [x0, x1] = [Math.min(x0, xRange[0]), Math.max(x1, xRange[1])];
+  let [y0, y1] = extent(pts.map((p) => p[1]));
   if (x0 === x1) x1 = x0 + 1;
   if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
   const X = (x) => pad.l + ((x - x0) / (x1 - x0)) * (w - pad.l - pad.r);
@@ -127,6 +135,9 @@ function lineChart(series, w = 420, h = 160) {
 function renderCharts() {
   const box = document.getElementById("charts");
   const groups = [...new Set(steps.flatMap((s) => Object.keys(s.groups || {})))].sort();
+  // Every chart spans the run's steps, so the evaluation's points sit under the steps they were taken at.
+  const run = extent(steps.map((s) => s.step).filter(Number.isFinite));
+  const xRange = Number.isFinite(run[0]) ? run : undefined;
   box.replaceChildren(...CHARTS.map((c) => {
     let series;
     if (c.eval) {
@@ -149,7 +160,11 @@ function renderCharts() {
       const i = el("i"); i.style.background = s.color;
       return el("span", {}, i, s.name);
     }));
-    return el("div", { class: "chart", id: "chart-" + c.id }, el("h3", {}, c.title), lineChart(series), legend);
+    // A failed in-training evaluation is a lost measurement: say so instead of leaving a silent gap.
+    const failed = c.eval ? steps.filter((s) => s.evalError) : [];
+    const errors = failed.slice(-3).map((s) => el("div", { class: "error eval-error" }, `evaluation after step ${s.step} failed: ${s.evalError}`));
+    if (failed.length > 3) errors.unshift(el("div", { class: "error eval-error" }, `${failed.length} evaluations failed, the last three:`));
+    return el("div", { class: "chart", id: "chart-" + c.id }, el("h3", {}, c.title), lineChart(series, xRange), legend, ...errors);
   }));
 }
 

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Cluster } from "../../runtime/index.ts";
 import { readServerFile } from "../../runtime/monitor-server-file.ts";
+import { readNatsFigures } from "../../runtime/monitor.ts";
 import { watchConnection } from "../commands/run-connection.ts";
 import { collectTop, RegistryView, type TopSnapshot } from "../commands/top.ts";
 
@@ -42,6 +43,8 @@ export interface WebView {
 }
 
 export const TOP_CACHE_MS = 900;
+/** NATS rates span at most this long: an older last reading (no page polled meanwhile) is replaced by a fresh one 250 ms before. */
+export const RATE_WINDOW_MS = 5_000;
 const STATIC = fileURLToPath(new URL(".", import.meta.url));
 const PAGES: Record<string, { file: string; type: string }> = {
   "/": { file: "index.html", type: "text/html; charset=utf-8" },
@@ -58,6 +61,8 @@ export interface StepPoint {
   seconds: Record<string, number>;
   /** In-training evaluation scores, on the steps that ran one. */
   eval?: { benchmarks: Record<string, { accuracy: number; n: number }> };
+  /** Why the step's in-training evaluation failed (training went on without its scores). */
+  evalError?: string;
 }
 
 /** Reads metrics.jsonl from line `from`; stops before a last line that is still being written. */
@@ -69,7 +74,8 @@ export function readMetrics(file: string, from: number): { lines: Record<string,
   const lines: Record<string, unknown>[] = [];
   for (const l of raw.slice(from)) {
     try {
-      lines.push(JSON.parse(l) as Record<string, unknown>);
+      const v: unknown = JSON.parse(l);
+      lines.push(v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {}); // `null`, `3`: not a step
     } catch {
       lines.push({}); // keep numbering aligned with the file
     }
@@ -85,6 +91,7 @@ function toPoint(l: Record<string, unknown>): StepPoint {
     train: (l.train ?? null) as StepPoint["train"],
     seconds: (l.seconds ?? {}) as StepPoint["seconds"],
     eval: (l.eval ?? undefined) as StepPoint["eval"],
+    evalError: typeof l.evalError === "string" ? l.evalError : undefined,
   };
 }
 
@@ -112,7 +119,16 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
     if (watch?.state.down) return { error: `lost the connection to NATS at ${watch.state.down.server} at ${new Date(watch.state.down.since).toISOString()}; reconnecting` };
     if (top.snap && Date.now() - top.at < TOP_CACHE_MS) return top.snap;
     // One reading at a time however many pages poll.
-    top.pending ??= collectTop(o.cluster, monitorUrl, top.snap, registry).finally(() => (top.pending = undefined));
+    top.pending ??= (async () => {
+      let prev = top.snap;
+      if (!prev?.nats.figures || Date.now() - prev.nats.figures.at > RATE_WINDOW_MS) {
+        // Rates over the gap since the last poll (minutes, with the tab in the background) would be an average, not the current rate.
+        const figures = await readNatsFigures(monitorUrl).catch(() => undefined);
+        if (figures) await new Promise((r) => setTimeout(r, 250));
+        prev = figures && ({ nats: { monitorUrl, figures } } as TopSnapshot);
+      }
+      return collectTop(o.cluster!, monitorUrl, prev, registry);
+    })().finally(() => (top.pending = undefined));
     const snap = await top.pending;
     top = { at: Date.now(), snap };
     return snap;
@@ -130,7 +146,7 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
       return send(res, 200, JSON.stringify({ runDir: o.runDir, steps: lines.map(toPoint), next }));
     }
     if (url.pathname === "/api/samples") {
-      const { lines } = readMetrics(metricsFile, 0);
+      const { lines } = readMetrics(metricsFile, -1); // the last line alone: a long run's file is large, and every line has its samples
       const last = lines.at(-1);
       const mtime = existsSync(metricsFile) ? statSync(metricsFile).mtimeMs : null;
       return send(res, 200, JSON.stringify({ step: last?.step ?? null, samples: (last?.samples as unknown[]) ?? [], updatedAt: mtime }));

@@ -172,3 +172,60 @@ test("weight sync - a handle to a missing or truncated file is refused naming th
     await loader.dispose();
   }
 });
+
+test("weight sync - two versions published before the first is confirmed: confirming the first leaves the second loadable (shm and object store)", { timeout: 60_000 }, async () => {
+  const id = runId();
+  const pub = new WeightPublisher({ runId: id, nats: { servers: [nats.url] } });
+  const loader = new WeightLoader({ runId: id, nats: { servers: [nats.url] } });
+  const loaded: number[] = [];
+  const sink = { loadFile: async (p: string) => void loaded.push(readWeightsFile(p).get("w")![0]), setTensors: async () => {} };
+  const nc = await connect({ servers: nats.url });
+  try {
+    for (const transport of ["shm", "object-store"] as const) {
+      const v = transport === "shm" ? 1 : 11;
+      const h1 = await pub.publish(v, source(v), { transport });
+      const h2 = await pub.publish(v + 1, source(v + 1), { transport });
+      await loader.load(h1, sink);
+      await pub.confirm(v);
+      await loader.load(h2, sink); // was deleted by confirm(v) as "another version"
+      await pub.confirm(v + 1);
+      if (transport === "shm") {
+        assert.equal(existsSync(h1.location), false, "the older version goes once the newer is confirmed");
+        assert.ok(existsSync(h2.location));
+      }
+    }
+    assert.deepEqual(loaded, [1, 2, 11, 12]);
+    assert.deepEqual(await (await new Objm(nc).open(`azr-weights-${id}`)).list(), [], "nothing left in the bucket");
+  } finally {
+    await pub.dispose();
+    await loader.dispose();
+    await nc.close();
+  }
+});
+
+test("weight sync - object store: a version's upload whose reader died before loading it, and versions forgotten at a checkpoint load, are deleted at the next confirm", { timeout: 60_000 }, async () => {
+  const id = runId();
+  const pub = new WeightPublisher({ runId: id, nats: { servers: [nats.url] } });
+  const loader = new WeightLoader({ runId: id, nats: { servers: [nats.url] } });
+  const sink = { loadFile: async () => {}, setTensors: async () => {} };
+  const nc = await connect({ servers: nats.url });
+  try {
+    const os = await (async () => (await pub.publish(1, source(1), { transport: "object-store" }), new Objm(nc).open(`azr-weights-${id}`)))();
+    // The reader of that upload died mid-load; the restarted one gets the same version published again.
+    const again = await pub.publish(1, source(1), { transport: "object-store" });
+    await loader.load(again, sink);
+    await pub.confirm(1);
+    assert.deepEqual(await os.list(), [], "the dead reader's upload is not left in the bucket for the rest of the run");
+    // A learner rolled back to a checkpoint forgets what it published; those uploads go too.
+    await pub.publish(2, source(2), { transport: "object-store" });
+    pub.forget();
+    const v1 = await pub.publish(1, source(1), { transport: "object-store" });
+    await loader.load(v1, sink);
+    await pub.confirm(1);
+    assert.deepEqual(await os.list(), [], "the forgotten version's upload is deleted");
+  } finally {
+    await pub.dispose();
+    await loader.dispose();
+    await nc.close();
+  }
+});

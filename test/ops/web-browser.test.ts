@@ -39,8 +39,8 @@ function stepLine(step: number): string {
     train: { step, loss: 0.5 / step, gradNorm: 1, lr: 1e-4, tokens: 2000, terms: {} },
     bufferSizes: { deduction: 10 + step, abduction: 10 + step, induction: 8 + step },
     seconds: { total: 30 },
-    // An in-training evaluation every second step, as eval.every = 2 writes it.
-    ...(step % 2 === 0 ? { eval: { suites: ["tiny"], seconds: 3, benchmarks: { tiny: { n: 30, correct: step, accuracy: step / 30 }, "tiny/deduction": { n: 10, correct: step, accuracy: step / 10 } } } } : {}),
+    // An in-training evaluation every second step, as eval.every = 2 writes it; the last one failed.
+    ...(step === 6 ? { evalError: "scorer lost" } : step % 2 === 0 ? { eval: { suites: ["tiny"], seconds: 3, benchmarks: { tiny: { n: 30, correct: step, accuracy: step / 30 }, "tiny/deduction": { n: 10, correct: step, accuracy: step / 10 } } } } : {}),
     samples: [
       { type: "deduction", program: "def f(xs):\n    return sorted(set(xs))[-2]", input: "[3, 1, 4, 1, 5]", verdict: "valid", solveRate: 0.5 },
       { type: "abduction", program: "def f(s):\n    return s[::-1].upper()", verdict: "invalid: exception", solveRate: null },
@@ -87,6 +87,9 @@ describe("web view in chromium", { skip: SKIP }, () => {
       await page.waitForSelector('#chart-valid path[data-series="propose/induction"]');
       await page.waitForSelector('#chart-eval path[data-series="tiny/deduction"]');
       assert.equal(await page.locator("#charts .chart").count(), 6, "the five curves and the evaluation are drawn");
+      const evalChart = (await page.textContent("#chart-eval")) ?? "";
+      assert.match(evalChart, /evaluation after step 6 failed: scorer lost/, "a failed evaluation is said, not a silent gap");
+      assert.match(evalChart, /step 1.*step 6/, "the evaluation's x-axis spans the run's steps (1–6), not only the evaluated ones (2–4)");
       assert.deepEqual(scriptErrors, [], "the page's script ran without errors");
 
       const shot = process.env.AZR_UPDATE_DOCS === "1" ? DOCS_SHOT : join(t.runDir, "web-view.png");

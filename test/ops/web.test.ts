@@ -91,4 +91,29 @@ describe("web view", () => {
     assert.equal(samples.samples[0].program, "def f(x):\n    return x + 4");
     assert.equal(samples.samples[0].verdict, "valid");
   });
+
+  test("/api/metrics - a failed in-training evaluation is served as evalError; lines that are not a step's object answer as empty steps", async () => {
+    const file = join(t.runDir, "metrics.jsonl");
+    const failed = { ...JSON.parse(stepLine(2)), evalError: "scorer lost" };
+    writeFileSync(file, [stepLine(1), JSON.stringify(failed), "null", "{not json", "7", stepLine(6)].join("\n") + "\n");
+    const r = await get("/api/metrics");
+    assert.equal(r.status, 200, r.text);
+    const m = JSON.parse(r.text);
+    assert.equal(m.next, 6);
+    assert.equal(m.steps[1].evalError, "scorer lost");
+    assert.deepEqual(m.steps.map((s: { step: number | null }) => s.step), [1, 2, null, null, null, 6]);
+    assert.equal(JSON.parse((await get("/api/samples")).text).step, 6);
+  });
+
+  test("/api/top - NATS rates are the current ones, not averaged over a long gap between polls", { timeout: 30_000 }, async () => {
+    await get("/api/top");
+    const nc = t.cluster.nc;
+    for (let i = 0; i < 5000; i++) nc.publish("t-web.burst", "x".repeat(100));
+    await nc.flush();
+    await new Promise((r) => setTimeout(r, 5_500)); // quiet since the burst, and no page polled
+    const top = JSON.parse((await get("/api/top")).text) as TopSnapshot;
+    assert.ok(top.nats.rates, "rates are shown");
+    // Averaged over the gap they would be about 5000 / 5.5 s ≈ 900 msgs/s.
+    assert.ok(top.nats.rates.inMsgsPerSec < 300, `msgs in /s: ${top.nats.rates.inMsgsPerSec}`);
+  });
 });

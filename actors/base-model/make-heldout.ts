@@ -4,8 +4,8 @@
  * A larger held-out set for a model that already exists. make-corpus draws the held-out set first
  * and removes its programs from pretraining; here pretraining is fixed, so it goes the other way:
  * the held-out generator (same seed, more programs: program i depends only on the seed and i, so
- * the set make-corpus wrote is a prefix of this one) keeps only programs whose normalised text is
- * in no pretraining program. A wider set narrows the 95% intervals (±5 points at 370 tasks a type,
+ * the set make-corpus wrote is a prefix of this one) keeps only programs equal to no pretraining
+ * program, up to whitespace and variable names (`programOverlapKey`). A wider set narrows the 95% intervals (±5 points at 370 tasks a type,
  * ±2.5 at ~1,500), which is what telling a self-play change from noise needs.
  *
  * Writes into <dir>: heldout.jsonl, heldout-programs.jsonl, heldout-baselines.json (the trivial

@@ -104,6 +104,16 @@ interface Progress {
   step: number;
   tokens: number;
   seconds: number;
+  /** The logged loss (an exponential moving average), so a resumed run reports what an unbroken one would. */
+  ema?: number;
+  /** The batches the steps index (step i trains batch i mod batches): another corpus or --batch-tokens would train other data. */
+  batches?: number;
+  batchTokens?: number;
+}
+
+/** A checkpoint that cannot be resumed: the user's to fix (start over or remove it), not a bug. */
+export class PretrainCheckpointError extends Error {
+  override name = "PretrainCheckpointError";
 }
 
 /**
@@ -124,10 +134,22 @@ export function exportCorpusFiles(corpusDir: string, outDir: string): void {
   writeFileSync(join(outDir, "heldout-baselines.json"), JSON.stringify({ heldOutTasks: stats.heldOutTasks, baselines: stats.baselines }, null, 2) + "\n");
 }
 
-/** The schedule a checkpoint was saved with: its anneal phase (a run resumed without --anneal-* keeps it) and cosine horizon. */
-function checkpointSchedule(ckpt: string): { anneal?: { from: number; to: number }; horizon: number } {
-  const state = JSON.parse(readFileSync(join(ckpt, "trainer_state.json"), "utf8")) as { optim?: { decay?: { from: number; to: number } | null; totalSteps?: number } };
-  return { anneal: state.optim?.decay ?? undefined, horizon: state.optim?.totalSteps ?? 0 };
+/** The schedule a checkpoint was saved with: its anneal phase (a run resumed without --anneal-* keeps it), cosine horizon and step. */
+function checkpointSchedule(ckpt: string): { anneal?: { from: number; to: number }; horizon: number; step: number } {
+  const state = JSON.parse(readFileSync(join(ckpt, "trainer_state.json"), "utf8")) as { stepCount?: number; optim?: { decay?: { from: number; to: number } | null; totalSteps?: number } };
+  return { anneal: state.optim?.decay ?? undefined, horizon: state.optim?.totalSteps ?? 0, step: state.stepCount ?? NaN };
+}
+
+/**
+ * The progress saved inside the checkpoint (written before the checkpoint's atomic rename, so the
+ * two always agree); checkpoints from before kept it beside them in the work dir.
+ */
+function checkpointProgress(ckpt: string, workDir: string, step: number): Progress {
+  const inside = join(ckpt, "progress.json");
+  const file = existsSync(inside) ? inside : join(workDir, "progress.json");
+  const p = JSON.parse(readFileSync(file, "utf8")) as Progress;
+  if (!Number.isInteger(p.step) || p.step !== step) throw new Error(`${file} says step ${p.step}, the trainer state step ${step}`);
+  return p;
 }
 
 export async function pretrain(o: PretrainOptions): Promise<{ steps: number; loss: number }> {
@@ -136,17 +158,26 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
   const total = o.maxSteps > 0 ? Math.min(o.maxSteps, batches.length * o.epochs) : batches.length * o.epochs;
   mkdirSync(o.workDir, { recursive: true });
   const ckpt = join(o.workDir, "checkpoint");
-  const progressFile = join(o.workDir, "progress.json");
   let progress: Progress = { step: 0, tokens: 0, seconds: 0 };
   let trainer: OrtTrainer;
   let anneal = o.anneal;
   if (o.resume && existsSync(join(ckpt, "complete"))) {
     // More epochs than the checkpoint was started with move the cosine's horizon to the new end
     // (the rate rises back to the new curve's value at this step, a re-warm).
-    const { anneal: saved, horizon } = checkpointSchedule(ckpt);
-    trainer = await createOrtTrainer({ checkpointDir: ckpt, decay: anneal, totalSteps: total > horizon ? total : undefined }, { threads: o.threads, maxPositions: o.maxSeqTokens });
-    anneal ??= saved;
-    progress = JSON.parse(readFileSync(progressFile, "utf8")) as Progress;
+    let horizon: number;
+    try {
+      const saved = checkpointSchedule(ckpt);
+      horizon = saved.horizon;
+      progress = checkpointProgress(ckpt, o.workDir, saved.step);
+      trainer = await createOrtTrainer({ checkpointDir: ckpt, decay: anneal, totalSteps: total > horizon ? total : undefined }, { threads: o.threads, maxPositions: o.maxSeqTokens });
+      anneal ??= saved.anneal;
+    } catch (e) {
+      throw new PretrainCheckpointError(`the checkpoint in ${ckpt} is damaged and cannot be resumed (${(e as Error).message.split("\n")[0]}): remove ${ckpt} or run without --resume to start over`);
+    }
+    if ((progress.batchTokens !== undefined && progress.batchTokens !== o.batchTokens) || (progress.batches !== undefined && progress.batches !== batches.length)) {
+      await trainer.dispose();
+      throw new PretrainCheckpointError(`the checkpoint in ${ckpt} was trained on ${progress.batches} batches of ≤ ${progress.batchTokens} tokens, this corpus and --batch-tokens ${o.batchTokens} make ${batches.length}: resume with the same corpus and --batch-tokens, or use another --work-dir`);
+    }
     o.log(`resumed at step ${progress.step}/${total}${total > horizon ? ` (cosine horizon moved from ${horizon} to ${total} steps)` : ""}${anneal ? ` (anneal from step ${anneal.from}, stop at ${anneal.to})` : ""}`);
   } else {
     const config = parseConfig({ ...TINY_ARCH, vocab_size: vocab, eos_token_id: eos });
@@ -160,16 +191,16 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
     const tmp = `${ckpt}.partial`;
     rmSync(tmp, { recursive: true, force: true });
     await trainer.save(tmp);
+    writeFileSync(join(tmp, "progress.json"), JSON.stringify({ ...progress, ema, batches: batches.length, batchTokens: o.batchTokens }));
     writeFileSync(join(tmp, "complete"), "");
     rmSync(ckpt, { recursive: true, force: true });
     renameSync(tmp, ckpt);
-    writeFileSync(progressFile, JSON.stringify(progress));
   };
   const t0 = performance.now() - progress.seconds * 1000;
   // The time budget is this invocation's: a resumed run gets its full --max-minutes again.
   const sessionStart = performance.now();
   let loss = NaN;
-  let ema = NaN;
+  let ema = progress.ema ?? NaN;
   try {
     const stopAt = anneal ? Math.min(anneal.to, total) : total;
     if (progress.step >= stopAt) o.log(`the checkpoint is at step ${progress.step}, at or past the stop step ${stopAt}: exporting it`);
@@ -194,7 +225,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
     mkdirSync(o.outDir, { recursive: true });
     await trainer.exportModel(o.outDir);
     exportCorpusFiles(o.corpusDir, o.outDir);
-    writeFileSync(join(o.outDir, "pretraining.json"), JSON.stringify({ ...progress, totalSteps: total, anneal: anneal ?? null, loss: ema, batchTokens: o.batchTokens, lr: o.lr, seed: o.seed }, null, 2) + "\n");
+    writeFileSync(join(o.outDir, "pretraining.json"), JSON.stringify({ step: progress.step, tokens: progress.tokens, seconds: progress.seconds, totalSteps: total, anneal: anneal ?? null, loss: ema, batchTokens: o.batchTokens, lr: o.lr, seed: o.seed }, null, 2) + "\n");
     o.log(`model written to ${o.outDir} (step ${progress.step}/${total}, loss ${ema.toFixed(4)})`);
     return { steps: progress.step, loss: ema };
   } finally {

@@ -2,7 +2,8 @@
  * The tiny model's held-out evaluation set and its trivial baselines.
  *
  * The set is made from a generator seed never used for pretraining, and any pretraining program
- * whose normalised text equals a held-out one is removed from pretraining (`withoutHeldOut`).
+ * equal to a held-out one up to whitespace and the names of its own variables (`programOverlapKey`:
+ * `def f(n): return n + 1` is `def f(x): return x + 1`) is removed from pretraining (`withoutHeldOut`).
  * Tasks per held-out program: one deduction (pair 0), one abduction (pair 1), one induction
  * (the first N pairs: ⌊N/2⌋ shown with the message, the rest hidden).
  *
@@ -15,7 +16,7 @@
  * Covers: building tasks and baseline answers, accuracy with a bootstrap interval. Not: running
  * answers (abduction and induction need execution: actors/base-model/heldout.ts does that).
  */
-import { normalisedProgramKey } from "../pysource.ts";
+import { normalisedProgramKey, tokenizePython, type PyTok } from "../pysource.ts";
 import { splitInductionPairs } from "../prompts.ts";
 import type { ExecutedProgram } from "./format.ts";
 import { Rng } from "./rng.ts";
@@ -54,10 +55,73 @@ export function dedupeBySource<T extends { source: string }>(programs: readonly 
   return { kept, removed: programs.length - kept.length };
 }
 
-/** Pretraining programs minus those whose normalised text is a held-out program's. */
+/** Tokens by logical line, comments dropped. */
+function logicalLines(t: readonly PyTok[]): PyTok[][] {
+  const lines: PyTok[][] = [];
+  for (const tok of t) if (tok.kind !== "comment") (lines[tok.line] ??= []).push(tok);
+  return lines.filter(Boolean);
+}
+
+const KEYWORDS = new Set([
+  "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
+  "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try",
+  "while", "with", "yield",
+]);
+const ASSIGN = /^(?:=|[-+*/%&|^@]=|\/\/=|\*\*=|>>=|<<=)$/;
+
+/** In `def f(a, b=1):`, whether token i of the line is at the parameter list's own depth. */
+const inDefParams = (line: readonly PyTok[], i: number) => line[0].text === "def" && line[i].depth === line[0].depth + 1;
+
+/** Names a program binds itself: parameters, assignment, loop, comprehension, lambda, `as` and walrus targets. */
+function boundNames(t: readonly PyTok[]): Set<string> {
+  const bound = new Set<string>();
+  for (const line of logicalLines(t)) {
+    // `a = …`, `a, b = …`, `a += …` at the statement's start
+    let j = 0;
+    while (j < line.length && line[j].depth === line[0].depth && ((line[j].kind === "name" && !KEYWORDS.has(line[j].text)) || line[j].text === ",")) j++;
+    if (j > 0 && j < line.length && ASSIGN.test(line[j].text)) for (const x of line.slice(0, j)) if (x.kind === "name") bound.add(x.text);
+    line.forEach((tok, i) => {
+      const prev = line[i - 1]?.text ?? "";
+      if (tok.kind === "name" && inDefParams(line, i) && ["(", ",", "*", "**"].includes(prev)) bound.add(tok.text);
+      if (tok.kind === "name" && (prev === "as" || line[i + 1]?.text === ":=")) bound.add(tok.text);
+      if (tok.text !== "for" && tok.text !== "lambda") return;
+      // `for a, b in`, `lambda a, b:` (targets end at `in` / `:` at the same depth)
+      const end = tok.text === "for" ? "in" : ":";
+      for (let k = i + 1; k < line.length && !(line[k].text === end && line[k].depth === tok.depth); k++)
+        if (line[k].kind === "name" && line[k - 1].text !== "=") bound.add(line[k].text);
+    });
+  }
+  return bound;
+}
+
+/**
+ * Equal for programs that differ only in whitespace (as `normalisedProgramKey`) and in the names
+ * of the variables they bind themselves, renamed consistently in order of first use
+ * (alpha-equivalence): such programs compute the same function, so a held-out task on one is
+ * answered by a model that memorised the other. Names they do not bind (builtins, `f`, attributes,
+ * keyword arguments of calls) stay as written.
+ */
+export function programOverlapKey(src: string): string {
+  let t: PyTok[];
+  try { t = tokenizePython(src); } catch { return normalisedProgramKey(src); }
+  const bound = boundNames(t);
+  const canonical = new Map<string, string>();
+  let out = "", at = 0;
+  for (const line of logicalLines(t))
+    line.forEach((tok, i) => {
+      if (tok.kind !== "name" || !bound.has(tok.text) || line[i - 1]?.text === "." || line[i - 1]?.text === "def") return;
+      if (tok.depth > 0 && line[i + 1]?.text === "=" && !inDefParams(line, i)) return; // call(key=…)
+      if (!canonical.has(tok.text)) canonical.set(tok.text, `_v${canonical.size}`);
+      out += src.slice(at, tok.start) + canonical.get(tok.text);
+      at = tok.end;
+    });
+  return normalisedProgramKey(out + src.slice(at));
+}
+
+/** Pretraining programs minus those equal to a held-out program up to whitespace and variable names (`programOverlapKey`). */
 export function withoutHeldOut<T extends { source: string }>(train: readonly T[], heldOut: readonly { source: string }[]): { kept: T[]; removed: number } {
-  const keys = new Set(heldOut.map((p) => normalisedProgramKey(p.source)));
-  const kept = train.filter((p) => !keys.has(normalisedProgramKey(p.source)));
+  const keys = new Set(heldOut.map((p) => programOverlapKey(p.source)));
+  const kept = train.filter((p) => !keys.has(programOverlapKey(p.source)));
   return { kept, removed: train.length - kept.length };
 }
 

@@ -670,6 +670,10 @@ export interface GenerateManyOptions extends GeneratorOptions {
  * the stream `Rng.derive(seed, "program", i)`, so asking for more programs extends the list without changing it.
  */
 export function generatePrograms(opts: GenerateManyOptions): GeneratedProgram[] {
+  // The streams hash the seed's low 32 bits: 1.5, 2^32 + 1 and -4294967295 would all draw seed 1's programs
+  // under other ids, so a "different" held-out seed could repeat the pretraining set.
+  if (!Number.isInteger(opts.seed) || opts.seed < 0 || opts.seed >= 2 ** 32) throw new Error(`generator seed must be an integer in [0, 2^32), got ${opts.seed}: other values would repeat another seed's programs`);
+  if (!Number.isInteger(opts.count) || opts.count < 0) throw new Error(`program count must be a non-negative integer, got ${opts.count}`);
   const weights = opts.levelWeights ?? DEFAULT_LEVEL_WEIGHTS;
   const levelTable = LEVELS.map((l) => [l, weights[l]] as const);
   const out: GeneratedProgram[] = [];

@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { CommandModule } from "yargs";
-import { pretrain } from "../../actors/base-model/pretrain.ts";
+import { pretrain, PretrainCheckpointError } from "../../actors/base-model/pretrain.ts";
 import { pretrainTorch } from "../../actors/base-model/pretrain-torch.ts";
 import { RecipeSetupError, reportSetupErrors } from "./recipe-setup.ts";
 
@@ -79,6 +79,9 @@ export const baseModelCommand: CommandModule<object, Args> = {
         corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, batchTokens: a.batchTokens ?? 8192, microBatch: a.microBatch, lr: a.lr,
         warmupSteps: a.warmup ?? 100, epochs: a.epochs, maxSteps: a.maxSteps, maxSeconds: a.maxMinutes * 60, saveEvery: a.saveEvery,
         maxSeqTokens: 1024, seed: a.seed, threads: a.threads ?? availableParallelism(), resume: a.resume, log: (s) => console.log(s),
+      }).catch((e: unknown) => {
+        // A damaged checkpoint is the user's to clear: one line naming it, like a missing corpus.
+        throw e instanceof PretrainCheckpointError ? new RecipeSetupError(e.message) : e;
       });
     }),
 };

@@ -1,7 +1,8 @@
 /** Pretraining: the loss falls on a small corpus, a stopped run resumes at its step, and the result loads as a model. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pretrain, type PretrainOptions } from "../../actors/base-model/pretrain.ts";
@@ -46,6 +47,55 @@ test("pretrain - loss falls, a time-boxed run resumes at its step, the export lo
     } finally {
       await engine.dispose();
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("pretrain - a run killed after a checkpoint resumes to the unbroken run's weights and loss; a damaged checkpoint is named, in one line", { timeout: 600_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "azr-pretrain-kill-"));
+  try {
+    writeSmallCorpus(dir, 4);
+    const o: PretrainOptions = {
+      corpusDir: dir, outDir: join(dir, "unbroken"), workDir: join(dir, "work-unbroken"), batchTokens: 2048, microBatch: 8, lr: 3e-3, warmupSteps: 1,
+      epochs: 40, maxSteps: 10, maxSeconds: 0, saveEvery: 2, maxSeqTokens: 1024, seed: 1, threads: 1, resume: false, log: () => {},
+    };
+    const unbroken = await pretrain(o);
+    const work = join(dir, "work");
+    const cli = ["--import", "tsx", "cli/main.ts", "base-model", "--corpus", dir, "--out", join(dir, "resumed"), "--work-dir", work,
+      "--batch-tokens", "2048", "--micro-batch", "8", "--warmup", "1", "--epochs", "40", "--max-steps", "10", "--save-every", "2", "--threads", "1", "--resume"];
+    // SIGKILL once a checkpoint past step 0 exists: nothing after it is saved.
+    const child = spawn(process.execPath, cli, { stdio: "ignore" });
+    const saved = () => { try { return JSON.parse(readFileSync(join(work, "checkpoint", "progress.json"), "utf8")).step as number; } catch { return 0; } };
+    const exited = new Promise<NodeJS.Signals | null>((r) => child.on("exit", (_code, signal) => r(signal)));
+    const poll = setInterval(() => { if (saved() >= 2) child.kill("SIGKILL"); }, 10);
+    const signal = await exited;
+    clearInterval(poll);
+    assert.equal(signal, "SIGKILL", "the run finished before it could be killed");
+    const killedAt = saved();
+    assert.ok(killedAt >= 2 && killedAt < 10, `killed at step ${killedAt}`);
+    // A progress file beside the checkpoint from an older save (the layout before) must not move the step.
+    writeFileSync(join(work, "progress.json"), JSON.stringify({ step: 0, tokens: 0, seconds: 0 }));
+    const r = spawnSync(process.execPath, cli, { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`resumed at step ${killedAt}/10`));
+    assert.match(r.stdout, /step 10\/10 {2}loss [\d.]+ {2}lr [\d.e+-]+ {2}\d+ tok\/s {2}elapsed [\d.]+ min {2}ETA 0\.0 min/);
+    assert.ok(readFileSync(join(dir, "resumed", "model.safetensors")).equals(readFileSync(join(dir, "unbroken", "model.safetensors"))), "resumed weights differ from the unbroken run's");
+    const meta = (d: string) => JSON.parse(readFileSync(join(dir, d, "pretraining.json"), "utf8")) as { step: number; tokens: number; loss: number };
+    assert.equal(meta("resumed").step, 10);
+    assert.equal(meta("resumed").tokens, meta("unbroken").tokens);
+    assert.equal(meta("resumed").loss, unbroken.loss, "the reported loss restarted its average at the resume");
+
+    // Step i trains batch i mod batches: another --batch-tokens (or corpus) would silently train other data.
+    const other = spawnSync(process.execPath, cli.map((x) => (x === "2048" ? "4096" : x)), { encoding: "utf8" });
+    assert.equal(other.status, 2, other.stderr);
+    assert.match(other.stderr, /was trained on \d+ batches of ≤ 2048 tokens, this corpus and --batch-tokens 4096 make \d+: resume with the same corpus/);
+
+    writeFileSync(join(work, "checkpoint", "trainer_state.json"), '{"format":');
+    const bad = spawnSync(process.execPath, cli, { encoding: "utf8" });
+    assert.equal(bad.status, 2, bad.stderr);
+    assert.match(bad.stderr, new RegExp(`^azr base-model: the checkpoint in ${join(work, "checkpoint")} is damaged and cannot be resumed \\(.*JSON.*\\): remove .* or run without --resume to start over\\n$`));
+    assert.doesNotMatch(bad.stdout + bad.stderr, /Options:|    at /);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -12,7 +12,7 @@ import { after, describe, it } from "node:test";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { makeCorpus, type CorpusStats } from "../../actors/base-model/make-corpus.ts";
 import type { CorpusExample, ExecutedProgram } from "../../azr/corpus/format.ts";
-import type { HeldOutTask } from "../../azr/corpus/heldout.ts";
+import { programOverlapKey, type HeldOutTask } from "../../azr/corpus/heldout.ts";
 import { normalisedProgramKey } from "../../azr/pysource.ts";
 
 const dirs: string[] = [];
@@ -31,9 +31,9 @@ describe("make-corpus", () => {
     assert.equal(corpus.length, stats.examples);
     assert.ok(train.length > 50 && heldOut.length >= 3 * 20, `${train.length} programs, ${heldOut.length} held-out tasks`);
 
-    const trainKeys = new Set(train.map((p) => normalisedProgramKey(p.source)));
-    assert.ok(heldOut.every((t) => !trainKeys.has(normalisedProgramKey(t.program))), "a held-out program is in pretraining");
-    assert.equal(trainKeys.size, train.length, "pretraining programs are de-duplicated");
+    const trainKeys = new Set(train.map((p) => programOverlapKey(p.source)));
+    assert.ok(heldOut.every((t) => !trainKeys.has(programOverlapKey(t.program))), "a held-out program is in pretraining");
+    assert.equal(new Set(train.map((p) => normalisedProgramKey(p.source))).size, train.length, "pretraining programs are de-duplicated");
 
     const tok = new Tokenizer(JSON.parse(readFileSync(join(out, "tokenizer.json"), "utf8")), JSON.parse(readFileSync(join(out, "tokenizer_config.json"), "utf8")));
     let tokens = 0;

@@ -80,6 +80,21 @@ describe("program generator", () => {
     assert.ok(same < 40, `seeds 11 and 12 agree on ${same}/200 programs`);
   });
 
+  it("another process draws the same programs from the same seed", () => {
+    const script = `import { generatePrograms } from ${JSON.stringify(new URL("../../azr/corpus/programs.ts", import.meta.url).pathname)};
+process.stdout.write(JSON.stringify(generatePrograms({ seed: 11, count: 200 })));`;
+    const r = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { encoding: "utf8", maxBuffer: 1 << 26 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), generatePrograms({ seed: 11, count: 200 }));
+  });
+
+  it("refuses seeds that would repeat another seed's programs under other ids", () => {
+    // The streams hash a seed's low 32 bits: these all drew seed 1's programs, so a held-out seed of 2^32 + 1 repeated pretraining.
+    for (const seed of [1.5, 2 ** 32 + 1, -(2 ** 32) + 1, Number.NaN])
+      assert.throws(() => generatePrograms({ seed, count: 3 }), /generator seed must be an integer in \[0, 2\^32\)/, `seed ${seed}`);
+    assert.equal(generatePrograms({ seed: 2 ** 32 - 1, count: 1 }).length, 1);
+  });
+
   it("program i depends only on (seed, i): asking for more extends the list", () => {
     const short = generatePrograms({ seed: 5, count: 30 });
     const long = generatePrograms({ seed: 5, count: 90 });

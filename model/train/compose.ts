@@ -21,8 +21,9 @@ export function withTrainer(engine: ModelEngine, trainer: OrtTrainer): ModelEngi
     },
     getWeights: () => engine.getWeights(),
     async setWeights(weights, version) {
+      // The trainer first: under LoRA it refuses full weights (names do not match), and the engine must not have taken them then.
+      await trainer.setWeights(weights, version);
       await engine.setWeights(weights, version);
-      await trainer.setWeights(weights, version); // full weights; under LoRA the names would not match: refused there
     },
     save: (dir) => trainer.save(dir),
     async dispose() {

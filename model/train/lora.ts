@@ -150,10 +150,18 @@ export function loadAdapters(dir: string, c: ArchConfig): { settings: LoraSettin
   if (!existsSync(cfgFile)) throw new LoraError(`no adapter_config.json in ${dir}: is this a PEFT LoRA directory?`);
   const raw = JSON.parse(readFileSync(cfgFile, "utf8"));
   if (raw.peft_type !== "LORA") throw new LoraError(`${cfgFile}: peft_type ${raw.peft_type} is not LORA`);
-  const settings: LoraSettings = { r: raw.r, alpha: raw.lora_alpha, dropout: raw.lora_dropout ?? 0, targetModules: raw.target_modules };
+  // Variants that change what the tensors mean: loading them as plain LoRA would silently give another model.
+  const unsupported = [raw.use_rslora && "use_rslora", raw.use_dora && "use_dora",
+    Object.keys(raw.rank_pattern ?? {}).length && "rank_pattern", Object.keys(raw.alpha_pattern ?? {}).length && "alpha_pattern"].filter(Boolean);
+  if (unsupported.length) throw new LoraError(`${cfgFile}: ${unsupported.join(", ")} ${unsupported.length > 1 ? "are" : "is"} not supported (plain LoRA, scale alpha / r, only)`);
+  const tm = raw.target_modules;
+  const settings: LoraSettings = { r: raw.r, alpha: raw.lora_alpha, dropout: raw.lora_dropout ?? 0, targetModules: typeof tm === "string" ? [tm] : tm };
   const byName = new Map(readHeader(join(dir, "adapter_model.safetensors")).map((t) => [t.name.replace(PEFT_PREFIX, "").replace(".default.", "."), t]));
+  const shapes = adapterShapes(c, settings);
+  const unknown = [...byName.keys()].filter((n) => !shapes.has(n));
+  if (unknown.length) throw new LoraError(`${dir}: tensors that are no LoRA adapter of the targeted modules (trained biases, modules_to_save, embedding adapters?), e.g. ${unknown.slice(0, 3).join(", ")}`);
   const adapters = new Map<string, Float32Array>();
-  for (const [name, shape] of adapterShapes(c, settings)) {
+  for (const [name, shape] of shapes) {
     const t = byName.get(name);
     if (!t) throw new LoraError(`${dir}: adapter tensor ${PEFT_PREFIX}${name} is missing`);
     if (t.shape.join() !== shape.join()) throw new LoraError(`${dir}: ${name} has shape [${t.shape}], expected [${shape}]`);

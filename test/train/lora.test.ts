@@ -5,11 +5,11 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadModel, randomWeights } from "../../model/checkpoint.ts";
-import { readHeader } from "../../model/safetensors.ts";
+import { readHeader, readTensor, writeSafetensors } from "../../model/safetensors.ts";
 import { TrainCore } from "../../model/train/core.ts";
 import { adapterShapes, initAdapters, loadAdapters, mergeLora, saveAdapters, type LoraSettings } from "../../model/train/lora.ts";
 import { createOrtTrainer } from "../../model/train/trainer.ts";
@@ -101,4 +101,31 @@ test("lora - PEFT save/load round trip keeps settings and tensors", () => {
   const back = loadAdapters(dir, config);
   assert.deepEqual(back.settings, lora);
   for (const [k, v] of a) assert.deepEqual(back.adapters.get(k), v);
+});
+
+test("lora - PEFT adapters that are not plain LoRA (rsLoRA, DoRA, alpha/rank patterns, extra tensors) are refused, not misread", () => {
+  const saved = () => {
+    const dir = mkdtempSync(join(tmpdir(), "azr-peft-"));
+    saveAdapters(dir, nonzeroAdapters(3), lora, config);
+    return dir;
+  };
+  const editConfig = (dir: string, extra: object) => {
+    const f = join(dir, "adapter_config.json");
+    writeFileSync(f, JSON.stringify({ ...JSON.parse(readFileSync(f, "utf8")), ...extra }));
+  };
+  for (const extra of [{ use_rslora: true }, { use_dora: true }, { alpha_pattern: { "model.layers.0.self_attn.q_proj": 32 } }, { rank_pattern: { q_proj: 8 } }]) {
+    const dir = saved();
+    editConfig(dir, extra);
+    assert.throws(() => loadAdapters(dir, config), /not supported/, JSON.stringify(extra));
+  }
+  // bias: "all" saves the trained base biases beside the adapters: dropping them would change the model.
+  const dir = saved();
+  const file = join(dir, "adapter_model.safetensors");
+  const tensors = readHeader(file).map((t) => ({ name: t.name, shape: t.shape, data: readTensor(t) }));
+  writeSafetensors(file, [...tensors, { name: "base_model.model.model.layers.0.mlp.down_proj.bias", shape: [config.hiddenSize], data: new Float32Array(config.hiddenSize) }]);
+  assert.throws(() => loadAdapters(dir, config), /down_proj\.bias/);
+  // PEFT also allows target_modules as one string.
+  const one = saved();
+  editConfig(one, { target_modules: "q_proj" });
+  assert.throws(() => loadAdapters(one, config), /no LoRA adapter/); // the file has k/o/up/down adapters too
 });

@@ -105,14 +105,32 @@ async function seqMeanCase(): Promise<Case> {
   return { name: "llama: seq-mean-token-mean with π_old = π_θ (no old log-probs)", ours, req: { mode: "grad", dir, loss, batch: batch.map((s) => ({ ...s, advantages: [...s.advantages] })) } };
 }
 
+/** An empty response in the batch and a batch (4) that micro-batches of 3 do not divide. */
+async function emptyResponseCase(): Promise<Case> {
+  const { dir } = writeRandomModel(smallConfigs.qwen2, 21);
+  const { config, weights } = loadModel(dir);
+  const loss: LossSettings = { ...policy, klEstimator: "k2", lossAgg: "seq-mean-token-mean" };
+  const core = new TrainCore({ config, weights, loss, optim: { microBatch: 3 }, threads: 1 });
+  const u = noise(5);
+  const batch = [BATCH[0], { prompt: [8, 9], response: [] }, BATCH[1], BATCH[2]].map((s) => ({
+    ...s, advantages: Float32Array.from(s.response, () => u()), refLogprobs: Float32Array.from(s.response, () => -4.5 + u()),
+  }));
+  const ours = await core.accumulate(batch);
+  await core.dispose();
+  return {
+    name: "qwen2: seq-mean-token-mean, k2 KL, an empty response, 4 sequences in micro-batches of 3", ours,
+    req: { mode: "grad", dir, loss, batch: batch.map((s) => ({ prompt: s.prompt, response: s.response, advantages: [...s.advantages], ref: [...s.refLogprobs] })) },
+  };
+}
+
 const cases: Case[] = [];
 let refs: any[] = [];
 before(async () => {
-  cases.push(await policyCase("llama"), await policyCase("qwen3"), await crossEntropyCase(), await seqMeanCase());
+  cases.push(await policyCase("llama"), await policyCase("qwen3"), await crossEntropyCase(), await seqMeanCase(), await emptyResponseCase());
   refs = torchTrain({ requests: cases.map((c) => c.req) }).results;
 });
 
-for (let i = 0; i < 4; i++)
+for (let i = 0; i < 5; i++)
   test(`train graph - case ${i}: loss, terms and every gradient match PyTorch float64 autograd within 1e-4`, () => {
     const c = cases[i];
     c.check?.(refs[i]);

@@ -32,11 +32,14 @@ def grad_mode(req):
     sums = {}
     logps = []
     for s in batch:
+        if not s["response"]:  # nothing to learn from (and no token to average over)
+            logps.append([])
+            continue
         ids = s["prompt"] + s["response"]
         logits = forward(cfg, W, ids)  # noqa: F821
         P = len(s["prompt"])
         la = torch.log_softmax(logits[P - 1: P - 1 + len(s["response"])], -1)
-        tgt = torch.tensor(s["response"])
+        tgt = torch.tensor(s["response"], dtype=torch.long)
         logp = la[torch.arange(len(tgt)), tgt]
         logps.append(logp.detach().tolist())
         if ls["kind"] == "cross-entropy":

@@ -97,3 +97,23 @@ test("trainer - composed with OrtEngine: a train step hands the engine new weigh
   assert.ok(after > before + 0.1, `trained sequence's mean log-prob ${before} → ${after}`);
   await engine.dispose();
 });
+
+test("trainer - composed with OrtEngine under LoRA: full weights are refused and the engine keeps sampling the trained policy", async () => {
+  const { OrtEngine } = await import("../../model/ort/engine.ts");
+  const { withTrainer } = await import("../../model/train/compose.ts");
+  const config = smallConfigs.qwen2;
+  const weights = randomWeights(config, 4, 0.05);
+  const engine = withTrainer(
+    await OrtEngine.fromWeights(config, weights, { threads: 1, maxPositions: 64 }),
+    await createOrtTrainer({ config, weights }, { loss: { kind: "cross-entropy" }, optim: { lr: 1e-2 }, threads: 1, lora: { r: 2, alpha: 4, dropout: 0, targetModules: ["q_proj"] } }),
+  );
+  try {
+    const req = { prompts: [[7, 8, 9]], responses: [[60, 61, 62, 63]] };
+    const before = (await engine.score(req))[0];
+    const other = new Map([...weights].map(([k, v]) => [k, Float32Array.from(v, (x) => -x)]));
+    await assert.rejects(engine.setWeights(other, 5), /setWeights/);
+    assert.deepEqual((await engine.score(req))[0], before, "the engine took weights the trainer refused");
+  } finally {
+    await engine.dispose();
+  }
+});

@@ -177,6 +177,10 @@ export class TrainCore {
   /** Summed gradients of a whole batch (micro-batched), without stepping. */
   async accumulate(batch: readonly TrainItem[]): Promise<{ loss: number; terms: Record<string, number>; tokens: number; grads: Map<string, Float32Array> }> {
     if (batch.length === 0) throw new Error("trainStep got an empty batch");
+    // checked over the whole batch: per micro-batch, one with old log-probs and one without would
+    // each pass, and the same step would mix clipped and unclipped ratios
+    if (this.loss.kind === "policy" && batch.some((s) => s.oldLogprobs !== undefined) && !batch.every((s) => s.oldLogprobs !== undefined))
+      throw new Error("oldLogprobs must be given for every sequence of a batch or for none");
     const mb = this.optim.microBatch;
     const micro: TrainItem[][] = [];
     for (let i = 0; i < batch.length; i += mb) micro.push(batch.slice(i, i + mb));

@@ -39,7 +39,7 @@ export const DEFAULT_OPTIM: OptimSettings = {
 export function checkOptim(s: OptimSettings): void {
   if (s.schedule === "cosine" && s.totalSteps <= s.warmupSteps)
     throw new Error(`optim.schedule cosine needs totalSteps > warmupSteps (got ${s.totalSteps} <= ${s.warmupSteps})`);
-  if (!(s.microBatch >= 1)) throw new Error(`optim.microBatch must be >= 1, got ${s.microBatch}`);
+  if (!(Number.isInteger(s.microBatch) && s.microBatch >= 1)) throw new Error(`optim.microBatch must be an integer >= 1, got ${s.microBatch}`);
   if (!(s.lr >= 0)) throw new Error(`optim.lr must be >= 0, got ${s.lr}`);
   if (s.decay && !(s.decay.to > s.decay.from && s.decay.from >= s.warmupSteps))
     throw new Error(`optim.decay needs warmupSteps <= from < to (got from ${s.decay.from}, to ${s.decay.to}, warmupSteps ${s.warmupSteps})`);

@@ -117,3 +117,17 @@ test("trainer - composed with OrtEngine under LoRA: full weights are refused and
     await engine.dispose();
   }
 });
+
+test("trainer - oldLogprobs for some sequences of a batch only, and a fractional micro-batch, are refused", async () => {
+  const config = smallConfigs.qwen2;
+  const opts: OrtTrainerOptions = {
+    loss: { kind: "policy", epsLow: 0.2, epsHigh: 0.2, dualClip: null, entropyCoef: 0, klCoef: 0, klEstimator: "k3", lossAgg: "token-mean" },
+    optim: { lr: 1e-3, microBatch: 2 }, threads: 1,
+  };
+  await using trainer = await createOrtTrainer({ config, weights: randomWeights(config, 5) }, opts);
+  const data = corpus(4).map((s) => ({ ...s, advantages: Float32Array.from(s.response, () => 1) }));
+  // micro-batch 1 has them all, micro-batch 2 none: each alone would pass
+  const mixed = data.map((s, i) => (i < 2 ? { ...s, oldLogprobs: Float32Array.from(s.response, () => -1) } : s));
+  await assert.rejects(trainer.trainStep(mixed), /oldLogprobs must be given for every sequence of a batch or for none/);
+  await assert.rejects(createOrtTrainer({ config, weights: randomWeights(config, 5) }, { ...opts, optim: { lr: 1e-3, microBatch: 2.5 } }), /optim\.microBatch must be an integer >= 1, got 2\.5/);
+});

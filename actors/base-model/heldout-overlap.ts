@@ -7,18 +7,17 @@
  * equals one of them up to whitespace and variable names (`programOverlapKey`), and splits `azr
  * eval --suite tiny` records (…problems.jsonl) into the overlapping and the clean tasks: accuracy
  * per task type on each, and for two or more record files the paired change of each against the
- * first on the clean tasks alone.
+ * first on the clean tasks alone (the tiny suite's tallies: azr eval --compare's table).
  * Covers: the report. Not: rebuilding the set (make-heldout.ts does, with the same key).
  */
 import { readFileSync } from "node:fs";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { programOverlapKey } from "../../azr/corpus/heldout.ts";
+import { programOverlapKey, type Accuracy } from "../../azr/corpus/heldout.ts";
 import { normalisedProgramKey } from "../../azr/pysource.ts";
 import { generatePrograms } from "../../azr/corpus/programs.ts";
-import { readRecords } from "../eval/runner.ts";
-
-const TYPES = ["deduction", "abduction", "induction"] as const;
+import { readRecords, type ProblemRecord } from "../eval/runner.ts";
+import { accuracyByType, compareByType, formatComparison, TINY_TYPES } from "../eval/tiny-suite.ts";
 
 interface Args { seed: number; programs: number; heldout: string; records: string[] }
 
@@ -48,30 +47,22 @@ function main(): void {
   console.log(`${o.programs} pretraining programs (seed ${o.seed}) regenerated in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   console.log(`${o.heldout}: ${heldout.length} programs; equal to a pretraining program by text ${sameText}, up to variable names ${overlapping.size} (${(100 * overlapping.size / heldout.length).toFixed(1)}%)`);
 
-  // record ids are "<programId>/<type>/<pair>"
-  const split = (file: string) => {
+  // a record's id is "<programId>/<type>/<row>"; the tiny suite's own tallies then serve each part
+  const programOf = (r: ProblemRecord) => r.id.split("/")[0]!;
+  const parts = (file: string) => {
     const recs = [...readRecords(file).values()].filter((r) => r.benchmark === "tiny");
-    return TYPES.map((type) => {
-      const mine = recs.filter((r) => String(r.id).split("/")[1] === type);
-      const part = (clean: boolean) => mine.filter((r) => overlapping.has(String(r.id).split("/")[0]) !== clean);
-      return { type, clean: part(true), overlap: part(false) };
-    });
+    return { clean: recs.filter((r) => !overlapping.has(programOf(r))), overlap: recs.filter((r) => overlapping.has(programOf(r))) };
   };
-  const pct = (rs: { correct: boolean }[]) => (rs.length ? (100 * rs.filter((r) => r.correct).length / rs.length).toFixed(1) : "-");
-  const first = split(o.records[0]!);
+  const pct = (a: Accuracy) => (100 * a.accuracy).toFixed(1);
+  const first = parts(o.records[0]!);
   for (const file of o.records) {
     console.log(`\n${file}`);
-    const mine = split(file);
-    for (const [i, t] of mine.entries()) {
-      let line = `  ${t.type.padEnd(9)}  clean ${pct(t.clean).padStart(5)}% of ${String(t.clean.length).padStart(4)}   overlapping ${pct(t.overlap).padStart(5)}% of ${String(t.overlap.length).padStart(4)}`;
-      if (file !== o.records[0]) {
-        const base = new Map(first[i]!.clean.map((r) => [r.id, r.correct]));
-        const paired = t.clean.filter((r) => base.has(r.id));
-        const gained = paired.filter((r) => r.correct && !base.get(r.id)).length, lost = paired.filter((r) => !r.correct && base.get(r.id)).length;
-        line += `   clean change vs first ${((100 * (gained - lost)) / Math.max(1, paired.length)) >= 0 ? "+" : ""}${((100 * (gained - lost)) / Math.max(1, paired.length)).toFixed(1)} (gained ${gained}, lost ${lost})`;
-      }
-      console.log(line);
+    const mine = parts(file);
+    const [clean, overlap] = [accuracyByType(mine.clean), accuracyByType(mine.overlap)];
+    for (const t of TINY_TYPES) {
+      console.log(`  ${t.padEnd(9)}  clean ${pct(clean[t]).padStart(5)}% of ${String(clean[t].total).padStart(4)}   overlapping ${pct(overlap[t]).padStart(5)}% of ${String(overlap[t].total).padStart(4)}`);
     }
+    if (file !== o.records[0]) console.log(formatComparison(`${o.records[0]}, clean tasks only`, compareByType(first.clean, mine.clean)));
   }
 }
 

@@ -185,46 +185,14 @@ const anyExtraTerm = (cfg: StepConfig) => Object.values(cfg.reward.extra.terms).
 type ProposalPrompt = { type: TaskType; prompt: Prompt; program?: Triplet; references?: Triplet[] };
 
 /**
- * Proposer prompts over `prompt.maxTokens` get new references (deduction/abduction) or a new
- * program (induction), up to `prompt.maxRedraws` times; then the step fails naming the buffer
- * (spec §4.3; the reference loops forever).
+ * Prompts over `prompt.maxTokens` are re-drawn by `redraw` (the indices of one type at a time), up
+ * to `prompt.maxRedraws` times, each round re-counting only the re-drawn ones; then the step fails
+ * naming the buffer (spec §4.3; the reference loops forever).
  */
-async function redrawLongProposerPrompts(
-  step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, proposals: ProposalPrompt[],
-  opts: Parameters<typeof proposerPrompt>[1], seed: (purpose: string) => number,
-): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const lengths = await ports.rollout.countTokens(proposals.map((p) => p.prompt));
-    const over = proposals.map((_, i) => i).filter((i) => lengths[i] > cfg.prompt.maxTokens);
-    if (over.length === 0) return;
-    if (attempt >= cfg.prompt.maxRedraws) {
-      const p = proposals[over[0]];
-      throw new PromptLimitError(
-        `step ${step}: ${over.length} ${p.type} proposer prompt(s) still exceed prompt.maxTokens = ${cfg.prompt.maxTokens} after ${attempt} re-draws from the ${p.type === "induction" ? "deduction+abduction" : p.type} buffer; ` +
-          "raise prompt.maxTokens (and data.maxPromptTokens), lower selfplay.references, or lower validation.maxOutputChars",
-      );
-    }
-    for (const type of new Set(over.map((i) => proposals[i].type))) {
-      const idx = over.filter((i) => proposals[i].type === type);
-      if (type === "induction") {
-        const programs = await ports.buffer.drawInductionPrograms(idx.length, seed(`induction-programs-redraw-${attempt}`));
-        idx.forEach((i, j) => (proposals[i] = { type, program: programs[j], prompt: proposerPrompt({ type, program: programs[j].program }, opts) }));
-      } else {
-        const sets = await ports.buffer.drawReferences(type, idx.length, cfg.selfplay.references, seed(`${type}-references-redraw-${attempt}`));
-        idx.forEach((i, j) => (proposals[i] = { type, references: sets[j], prompt: proposerPrompt({ type, references: sets[j] }, opts) }));
-      }
-    }
-  }
-}
-
-type SolveItem = { type: TaskType; entry: Entry; prompt: Prompt };
-
-/**
- * Solver tasks whose prompt exceeds `prompt.maxTokens` are replaced by another draw from the same
- * type's buffer, up to `prompt.maxRedraws` times; then the step fails naming the buffer (spec §4.3).
- */
-async function redrawLongSolverTasks(
-  step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, items: SolveItem[], opts: Parameters<typeof solverPrompt>[1], seed: (purpose: string) => number,
+async function redrawLongPrompts(
+  step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, items: readonly { type: TaskType; prompt: Prompt }[],
+  what: { role: "proposer" | "solver"; buffer: (type: TaskType) => string; fix: string },
+  redraw: (type: TaskType, indices: number[], attempt: number) => Promise<void>,
 ): Promise<void> {
   let pending = items.map((_, i) => i);
   for (let attempt = 0; pending.length > 0; attempt++) {
@@ -234,20 +202,48 @@ async function redrawLongSolverTasks(
     if (attempt >= cfg.prompt.maxRedraws) {
       const type = items[over[0]].type;
       throw new PromptLimitError(
-        `step ${step}: ${over.length} ${type} solver prompt(s) still exceed prompt.maxTokens = ${cfg.prompt.maxTokens} after ${attempt} re-draws from the ${type} buffer; ` +
-          "raise prompt.maxTokens (and data.maxPromptTokens), or lower validation.maxOutputChars",
+        `step ${step}: ${over.length} ${type} ${what.role} prompt(s) still exceed prompt.maxTokens = ${cfg.prompt.maxTokens} after ${attempt} re-draws from the ${what.buffer(type)} buffer; ${what.fix}`,
       );
     }
-    for (const type of new Set(over.map((i) => items[i].type))) {
-      const idx = over.filter((i) => items[i].type === type);
-      const tasks = await ports.buffer.solverTasks(type, [], idx.length, seed(`${type}-solve-redraw-${attempt}`));
-      idx.forEach((i, j) => {
-        const entry = tasks[j % tasks.length];
-        items[i] = { type, entry, prompt: solverPrompt(solverCase(type, entry).task, opts) };
-      });
-    }
+    for (const type of new Set(over.map((i) => items[i].type))) await redraw(type, over.filter((i) => items[i].type === type), attempt);
     pending = over;
   }
+}
+
+/** Proposer prompts over the limit get new references (deduction/abduction) or a new program (induction). */
+function redrawLongProposerPrompts(
+  step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, proposals: ProposalPrompt[],
+  opts: Parameters<typeof proposerPrompt>[1], seed: (purpose: string) => number,
+): Promise<void> {
+  const what = {
+    role: "proposer" as const, buffer: (type: TaskType) => (type === "induction" ? "deduction+abduction" : type),
+    fix: "raise prompt.maxTokens (and data.maxPromptTokens), lower selfplay.references, or lower validation.maxOutputChars",
+  };
+  return redrawLongPrompts(step, cfg, ports, proposals, what, async (type, idx, attempt) => {
+    if (type === "induction") {
+      const programs = await ports.buffer.drawInductionPrograms(idx.length, seed(`induction-programs-redraw-${attempt}`));
+      idx.forEach((i, j) => (proposals[i] = { type, program: programs[j], prompt: proposerPrompt({ type, program: programs[j].program }, opts) }));
+    } else {
+      const sets = await ports.buffer.drawReferences(type, idx.length, cfg.selfplay.references, seed(`${type}-references-redraw-${attempt}`));
+      idx.forEach((i, j) => (proposals[i] = { type, references: sets[j], prompt: proposerPrompt({ type, references: sets[j] }, opts) }));
+    }
+  });
+}
+
+type SolveItem = { type: TaskType; entry: Entry; prompt: Prompt };
+
+/** Solver tasks over the limit are replaced by another draw from the same type's buffer. */
+function redrawLongSolverTasks(
+  step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, items: SolveItem[], opts: Parameters<typeof solverPrompt>[1], seed: (purpose: string) => number,
+): Promise<void> {
+  const what = { role: "solver" as const, buffer: (type: TaskType) => type, fix: "raise prompt.maxTokens (and data.maxPromptTokens), or lower validation.maxOutputChars" };
+  return redrawLongPrompts(step, cfg, ports, items, what, async (type, idx, attempt) => {
+    const tasks = await ports.buffer.solverTasks(type, [], idx.length, seed(`${type}-solve-redraw-${attempt}`));
+    idx.forEach((i, j) => {
+      const entry = tasks[j % tasks.length];
+      items[i] = { type, entry, prompt: solverPrompt(solverCase(type, entry).task, opts) };
+    });
+  });
 }
 
 /** Runs step `step` (1-based). `carry` is the previous step's result carry (seeds' step: empty). */

@@ -5,6 +5,7 @@
  */
 import type { Argv, CommandModule } from "yargs";
 import { applySettings, flattenRecipe, getRecipe, listRecipes, loadRecipe, type Recipe } from "../../recipes/index.ts";
+import { reportSetupErrors } from "./recipe-setup.ts";
 
 function printList(): void {
   for (const n of listRecipes()) {
@@ -14,14 +15,8 @@ function printList(): void {
 }
 
 /** Loads the recipe with its overrides and prints it; a recipe error is one message and exit code 2, not a stack trace. */
-async function printRecipe(name: string, set: string[], format: (r: Recipe) => string): Promise<void> {
-  try {
-    console.log(format(applySettings(await loadRecipe(name), set)));
-  } catch (e) {
-    if (!(e instanceof Error) || e.name !== "RecipeError") throw e;
-    console.error(`azr recipes: ${e.message}`);
-    process.exitCode = 2;
-  }
+function printRecipe(name: string, set: string[], format: (r: Recipe) => string): Promise<void> {
+  return reportSetupErrors("recipes", async () => console.log(format(applySettings(await loadRecipe(name), set))));
 }
 
 const setOption = <T>(y: Argv<T>) =>

@@ -210,7 +210,8 @@ test("weight sync - object store: a version's upload whose reader died before lo
   const sink = { loadFile: async () => {}, setTensors: async () => {} };
   const nc = await connect({ servers: nats.url });
   try {
-    const os = await (async () => (await pub.publish(1, source(1), { transport: "object-store" }), new Objm(nc).open(`azr-weights-${id}`)))();
+    await pub.publish(1, source(1), { transport: "object-store" }); // the upload creates the bucket
+    const os = await new Objm(nc).open(`azr-weights-${id}`);
     // The reader of that upload died mid-load; the restarted one gets the same version published again.
     const again = await pub.publish(1, source(1), { transport: "object-store" });
     await loader.load(again, sink);

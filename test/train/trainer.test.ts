@@ -78,15 +78,18 @@ test("trainer - resume is bit-identical with LoRA and dropout (masks derive from
   }, corpus(3));
 });
 
-test("trainer - composed with OrtEngine: a train step hands the engine new weights, and its scores move", async () => {
+/** An OrtEngine and an OrtTrainer on the same random qwen2 weights, composed by withTrainer. */
+async function composedEngine(trainer: OrtTrainerOptions) {
   const { OrtEngine } = await import("../../model/ort/engine.ts");
   const { withTrainer } = await import("../../model/train/compose.ts");
   const config = smallConfigs.qwen2;
   const weights = randomWeights(config, 4, 0.05);
-  const engine = withTrainer(
-    await OrtEngine.fromWeights(config, weights, { threads: 1, maxPositions: 64 }),
-    await createOrtTrainer({ config, weights }, { loss: { kind: "cross-entropy" }, optim: { lr: 1e-2, weightDecay: 0 }, threads: 1 }),
-  );
+  const engine = withTrainer(await OrtEngine.fromWeights(config, weights, { threads: 1, maxPositions: 64 }), await createOrtTrainer({ config, weights }, trainer));
+  return { engine, weights };
+}
+
+test("trainer - composed with OrtEngine: a train step hands the engine new weights, and its scores move", async () => {
+  const { engine } = await composedEngine({ loss: { kind: "cross-entropy" }, optim: { lr: 1e-2, weightDecay: 0 }, threads: 1 });
   const seq = { prompt: [7, 8, 9], response: [60, 61, 62, 63] };
   const mean = (a: Float32Array) => a.reduce((x, y) => x + y, 0) / a.length;
   const before = mean((await engine.score({ prompts: [seq.prompt], responses: [seq.response] }))[0]);
@@ -99,14 +102,7 @@ test("trainer - composed with OrtEngine: a train step hands the engine new weigh
 });
 
 test("trainer - composed with OrtEngine under LoRA: full weights are refused and the engine keeps sampling the trained policy", async () => {
-  const { OrtEngine } = await import("../../model/ort/engine.ts");
-  const { withTrainer } = await import("../../model/train/compose.ts");
-  const config = smallConfigs.qwen2;
-  const weights = randomWeights(config, 4, 0.05);
-  const engine = withTrainer(
-    await OrtEngine.fromWeights(config, weights, { threads: 1, maxPositions: 64 }),
-    await createOrtTrainer({ config, weights }, { loss: { kind: "cross-entropy" }, optim: { lr: 1e-2 }, threads: 1, lora: { r: 2, alpha: 4, dropout: 0, targetModules: ["q_proj"] } }),
-  );
+  const { engine, weights } = await composedEngine({ loss: { kind: "cross-entropy" }, optim: { lr: 1e-2 }, threads: 1, lora: { r: 2, alpha: 4, dropout: 0, targetModules: ["q_proj"] } });
   try {
     const req = { prompts: [[7, 8, 9]], responses: [[60, 61, 62, 63]] };
     const before = (await engine.score(req))[0];

@@ -152,8 +152,3 @@ def load_optimizer_state(root: nn.Module, optim: torch.optim.Optimizer, names: L
     with _full_state_type(root, for_load=True):
         local = FSDP.optim_state_dict_to_load(root, optim, osd)
     optim.load_state_dict(local)
-
-
-def clip_grad_norm(root: nn.Module, max_norm: float) -> float:
-    """Global gradient norm over every rank's shards (clipped in place)."""
-    return float(root.clip_grad_norm_(max_norm))

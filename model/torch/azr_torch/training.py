@@ -261,13 +261,15 @@ class Trainer:
         micro = [batch[i: i + os_.micro_batch] for i in range(0, len(batch), os_.micro_batch)]
         # data parallel: every rank gets the whole batch and takes every world-th micro-batch, so the
         # global counts above (and the micro-batch split) are those of a single rank
-        mine: List[Tuple[List[dict], float]] = [(mb, 1.0) for mb in (micro if self.dist is None else micro[self.dist.rank:: self.dist.world])]
-        if self.fsdp_root is not None:
+        share = micro if self.dist is None else micro[self.dist.rank:: self.dist.world]
+        if self.fsdp_root is None:
+            mine: List[Tuple[List[dict], float]] = [(mb, 1.0) for mb in share]
+        else:
             # every FSDP forward and backward is a collective: a rank short of micro-batches runs one
             # again with weight 0. FSDP averages gradients over ranks; the loss here is already
             # normalised by global counts, so it is scaled by the world size to make that a sum.
             rounds = -(-len(micro) // self.dist.world)
-            mine = [(mb, float(self.dist.world)) for mb, _ in mine] + [(micro[0], 0.0)] * (rounds - len(mine))
+            mine = [(mb, float(self.dist.world)) for mb in share] + [(micro[0], 0.0)] * (rounds - len(share))
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         term_keys = ["pg", "clipfrac", "approxKl", "entropy"] + (["kl"] if ls.kl_coef else [])
@@ -308,10 +310,8 @@ class Trainer:
     def step(self, batch: List[dict]) -> dict:
         total_loss, sums, n_tokens = self.accumulate(batch)
         os_ = self.opt_s
-        if self.fsdp_root is not None:
-            from .fsdp import clip_grad_norm
-
-            grad_norm = clip_grad_norm(self.fsdp_root, os_.max_grad_norm)
+        if self.fsdp_root is not None:  # FSDP's own clip sums the squares over every rank's shards
+            grad_norm = float(self.fsdp_root.clip_grad_norm_(os_.max_grad_norm))
         else:
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, os_.max_grad_norm))
         lr = lr_at(os_, self.step_count)

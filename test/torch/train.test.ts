@@ -79,6 +79,17 @@ test("trainStep - accumulating 5 micro-batches of 1 gives the update of one batc
   assert.ok(maxDiff < 1e-5, `weights differ by ${maxDiff} (an Adam step moves each by ~1e-3)`);
 });
 
+test("trainStep - oldLogprobs for some sequences only, or of the wrong length, are refused before any compute", async () => {
+  await shared.configureTraining({ loss: { entropyCoef: 0, lossAgg: "token-mean" } });
+  const { batch } = await makeBatch(shared);
+  const before = await shared.score({ prompts, responses });
+  const partial = batch.map((s, i) => (i === 3 ? { ...s, oldLogprobs: undefined } : s));
+  await assert.rejects(shared.trainStep(partial), /oldLogprobs must be given for every sequence of a batch or for none/);
+  const short = batch.map((s, i) => (i === 1 ? { ...s, oldLogprobs: s.oldLogprobs!.subarray(1) } : s));
+  await assert.rejects(shared.trainStep(short), /sequence 1: \d+ oldLogprobs for \d+ response tokens/);
+  assert.deepEqual(await shared.score({ prompts, responses }), before, "a refused step leaves the weights as they were");
+});
+
 test("lora - trains only adapters, ships PEFT names, saves, reloads and switches off", async () => {
   const lora = { rank: 4, alpha: 8, targetModules: ["q_proj", "v_proj", "up_proj"] };
   await using eng = await createTorchEngine({ modelDir, threads: 1, lora, seed: 3, optim: { lr: 1e-2, microBatch: 5 } });

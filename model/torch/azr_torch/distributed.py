@@ -32,7 +32,9 @@ def init_distributed(a: dict, device: torch.device) -> DistInfo:
         raise ValueError(f"distributed.rank {rank} is outside worldSize {world}")
     backend = a.get("backend") or ("nccl" if device.type == "cuda" else "gloo")
     if backend == "nccl" and device.type == "cuda":
-        torch.cuda.set_device(device)
+        # each rank sees only its own GPU (CUDA_VISIBLE_DEVICES) and is passed plain "cuda", which
+        # set_device refuses without an index (torch 2.11 on an H200): the visible GPU is index 0
+        torch.cuda.set_device(device.index if device.index is not None else 0)
     addr, port = a.get("masterAddr", "127.0.0.1"), int(a["masterPort"])
     init = dict(rank=rank, world_size=world, timeout=timedelta(seconds=float(a.get("timeoutS", 300))))
     try:

@@ -142,17 +142,21 @@ class RMSNorm(nn.Module):
         return self.weight * x32.to(x.dtype)
 
 
-def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-    """q (B,H,T,D), k/v (B,Hkv,L,D), keep (B,1,T,L) bool -> (B,H,T,D). Grouped-query attention."""
+def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: Optional[torch.Tensor]) -> torch.Tensor:
+    """q (B,H,T,D), k/v (B,Hkv,L,D), keep (B,1,T,L) bool, or None for plain causal attention (T == L)
+    -> (B,H,T,D). Grouped-query attention."""
     B, H, T, D = q.shape
     Hkv, L = k.shape[1], k.shape[2]
     G = H // Hkv
+    causal = keep is None  # SDPA's is_causal picks the flash kernel; a mask tensor rules it out
     if SDPA_GQA and q.is_cuda:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=keep, enable_gqa=True)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=keep, is_causal=causal, enable_gqa=True)
     if HAVE_SDPA and q.is_cuda:
         kx = k[:, :, None].expand(B, Hkv, G, L, D).reshape(B, H, L, D)
         vx = v[:, :, None].expand(B, Hkv, G, L, D).reshape(B, H, L, D)
-        return F.scaled_dot_product_attention(q, kx, vx, attn_mask=keep)
+        return F.scaled_dot_product_attention(q, kx, vx, attn_mask=keep, is_causal=causal)
+    if causal:
+        keep = causal_keep(T, q.device)
     # eager path: group query heads over their shared key head, no K/V copy
     q5 = q.reshape(B, Hkv, G, T, D)  # (B,Hkv,G,T,D)
     scores = torch.matmul(q5, k[:, :, None].transpose(-1, -2)) / math.sqrt(D)  # (B,Hkv,G,T,L)
@@ -241,8 +245,8 @@ class CausalLM(nn.Module):
         self.register_buffer("inv_freq", rope_inv_freq(cfg).to(device="cpu" if device == "meta" else device), persistent=False)
         self.gradient_checkpointing = False
 
-    def hidden_states(self, ids: torch.Tensor, positions: torch.Tensor, keep: torch.Tensor, kv_hook: Optional[KVHook] = None) -> torch.Tensor:
-        """ids, positions (B,T); keep (B,1,T,L) bool -> final-normed hidden states (B,T,C)."""
+    def hidden_states(self, ids: torch.Tensor, positions: torch.Tensor, keep: Optional[torch.Tensor], kv_hook: Optional[KVHook] = None) -> torch.Tensor:
+        """ids, positions (B,T); keep (B,1,T,L) bool, or None for causal -> final-normed hidden states (B,T,C)."""
         x = self.model.embed_tokens(ids)  # (B,T,C)
         cos, sin = rope_cos_sin(self.inv_freq, positions, x.dtype)
         for layer in self.model.layers:

@@ -114,11 +114,32 @@ def load_file(path: str) -> Dict[str, torch.Tensor]:
     return {name: t.clone() for name, t in iter_file(path)}
 
 
-def _tensor_bytes(t: torch.Tensor) -> bytes:
-    t = t.detach().to("cpu").contiguous()
-    if t.dtype == torch.bfloat16:
-        return t.view(torch.int16).numpy().tobytes()
-    return t.numpy().tobytes()
+# Device tensors reach the file through one pinned host buffer, in chunks of at most this many
+# bytes: a pageable device -> host copy ran at ~1 GB/s on an H100/H200 host (a 0.5B bf16 sync file
+# took 1.1 s to write), a pinned one at PCIe speed; chunks bound the pinned memory for 14B embeddings.
+STAGING_BYTES = 256 * 1024**2
+
+
+class _Writer:
+    """Writes tensors' raw little-endian bytes without an intermediate bytes object per tensor."""
+
+    def __init__(self, f):
+        self.f, self.staging = f, None
+
+    def write(self, t: torch.Tensor) -> None:
+        flat = t.detach().contiguous().reshape(-1).view(torch.uint8)
+        if flat.device.type != "cuda":
+            self.f.write(memoryview(flat.numpy()))
+            return
+        for start in range(0, flat.numel(), STAGING_BYTES):
+            chunk = flat[start: start + STAGING_BYTES]
+            if self.staging is None:
+                self.staging = torch.empty(min(STAGING_BYTES, flat.numel()), dtype=torch.uint8, pin_memory=True)
+            elif self.staging.numel() < chunk.numel():
+                self.staging = torch.empty(chunk.numel(), dtype=torch.uint8, pin_memory=True)
+            buf = self.staging[: chunk.numel()]
+            buf.copy_(chunk)  # synchronous: the buffer is reused for the next chunk
+            self.f.write(memoryview(buf.numpy()))
 
 
 def save_file(tensors: Dict[str, torch.Tensor], path: str, metadata: Optional[Dict[str, str]] = None) -> None:
@@ -139,8 +160,9 @@ def save_file(tensors: Dict[str, torch.Tensor], path: str, metadata: Optional[Di
     with open(tmp, "wb") as f:
         f.write(struct.pack("<Q", len(raw)))
         f.write(raw)
+        writer = _Writer(f)
         for name in names:
-            f.write(_tensor_bytes(tensors[name]))
+            writer.write(tensors[name])
     os.replace(tmp, path)  # a crash mid-write never leaves a half file under the real name
 
 

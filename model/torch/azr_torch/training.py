@@ -15,6 +15,7 @@ as the spec's recipes do), optimiser state in checkpoints (see engine.py's notes
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
@@ -23,29 +24,50 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from .modeling import CausalLM, causal_keep
+from .modeling import CausalLM
+
+
+@dataclass
+class _Inputs:
+    """One micro-batch on the device: right-padded ids and where its response tokens are."""
+    ids: torch.Tensor  # (B,T)
+    positions: torch.Tensor  # (B,T)
+    rows: torch.Tensor  # (N,) batch row of each response token's predicting position
+    cols: torch.Tensor  # (N,) its column
+    targets: torch.Tensor  # (N,) the response tokens
+    sizes: List[int]  # response lengths
+
+
+def _inputs(prompts: List[List[int]], responses: List[List[int]], dev: torch.device) -> _Inputs:
+    """Host -> device copies of one micro-batch. Each copy from pageable memory synchronises the
+    device, so the learner makes all of a step's copies before it queues any compute."""
+    lens = [len(p) + len(r) for p, r in zip(prompts, responses)]
+    for i, p in enumerate(prompts):
+        if len(p) == 0:
+            raise ValueError(f"sequence {i}: empty prompt (the first response token needs a context)")
+    B, T = len(lens), max(lens)
+    ids = torch.tensor([p + r + [0] * (T - len(p) - len(r)) for p, r in zip(prompts, responses)], dtype=torch.long).to(dev)  # (B,T)
+    # position t predicts token t+1: gather the hidden states that predict response tokens only
+    rows = torch.cat([torch.full((len(r),), b, dtype=torch.long) for b, r in enumerate(responses)]).to(dev)
+    cols = torch.cat([torch.arange(len(p) - 1, len(p) - 1 + len(r)) for p, r in zip(prompts, responses)]).to(dev)
+    targets = torch.cat([torch.tensor(r, dtype=torch.long) for r in responses]).to(dev)
+    return _Inputs(ids, torch.arange(T, device=dev)[None].expand(B, T), rows, cols, targets, [len(r) for r in responses])
+
+
+def _run(policy: nn.Module, x: _Inputs, with_entropy: bool, entropy_grad: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+    # keep=None: causal attention alone. The rows are right-padded, so a real position never sees a
+    # padding key (padding comes after it), and padding positions' outputs are never read: exact,
+    # and SDPA runs its flash kernel (an explicit mask rules it out).
+    return policy(x.ids, x.positions, None, x.rows, x.cols, x.targets, with_entropy, entropy_grad)  # (N,), (N,)
 
 
 def response_logprobs(model: CausalLM, prompts: List[List[int]], responses: List[List[int]], with_entropy: bool = False,
                       policy: Optional[nn.Module] = None) -> Tuple[List[torch.Tensor], Optional[List[torch.Tensor]]]:
     """Log-prob (and entropy) of each response token under `model`; grads flow if enabled.
     `policy`: the module to call instead of ResponseLogprobs(model) (the learner's FSDP root)."""
-    dev = model.lm_head.weight.device
-    lens = [len(p) + len(r) for p, r in zip(prompts, responses)]
-    for i, (p, r) in enumerate(zip(prompts, responses)):
-        if len(p) == 0:
-            raise ValueError(f"sequence {i}: empty prompt (the first response token needs a context)")
-    B, T = len(lens), max(lens)
-    ids = torch.tensor([p + r + [0] * (T - len(p) - len(r)) for p, r in zip(prompts, responses)], dtype=torch.long).to(dev)  # (B,T)
-    lengths = torch.tensor(lens, device=dev)
-    positions = torch.arange(T, device=dev)[None].expand(B, T)
-    # position t predicts token t+1: gather the hidden states that predict response tokens only
-    rows = torch.cat([torch.full((len(r),), b, dtype=torch.long) for b, r in enumerate(responses)]).to(dev)
-    cols = torch.cat([torch.arange(len(p) - 1, len(p) - 1 + len(r)) for p, r in zip(prompts, responses)]).to(dev)
-    targets = torch.cat([torch.tensor(r, dtype=torch.long) for r in responses]).to(dev)
-    logp, ent = (policy or ResponseLogprobs(model))(ids, positions, causal_keep(T, dev, lengths), rows, cols, targets, with_entropy)  # (N,)
-    sizes = [len(r) for r in responses]
-    return list(torch.split(logp, sizes)), (list(torch.split(ent, sizes)) if with_entropy else None)
+    x = _inputs(prompts, responses, model.lm_head.weight.device)
+    logp, ent = _run(policy or ResponseLogprobs(model), x, with_entropy)
+    return list(torch.split(logp, x.sizes)), (list(torch.split(ent, x.sizes)) if with_entropy else None)
 
 
 class ResponseLogprobs(nn.Module):
@@ -57,9 +79,9 @@ class ResponseLogprobs(nn.Module):
         super().__init__()
         self.lm = lm
 
-    def forward(self, ids, positions, keep, rows, cols, targets, with_entropy: bool):
+    def forward(self, ids, positions, keep, rows, cols, targets, with_entropy: bool, entropy_grad: bool = True):
         h = self.lm.hidden_states(ids, positions, keep)  # (B,T,C)
-        return _token_logprobs(self.lm, h[rows, cols], targets, with_entropy)  # N = response tokens in the batch
+        return _token_logprobs(self.lm, h[rows, cols], targets, with_entropy, entropy_grad)  # N = response tokens in the batch
 
 
 # fp32 logits of N positions over a 152k vocabulary are N * 0.6 MB: 16 responses of 8k tokens would
@@ -68,13 +90,17 @@ class ResponseLogprobs(nn.Module):
 LOGITS_CHUNK = 2048
 
 
-def _token_logprobs(model: CausalLM, h: torch.Tensor, targets: torch.Tensor, with_entropy: bool):
-    """h (N,C) hidden states, targets (N,) -> log-prob of each target (N,) and entropy (N,) if asked."""
+def _token_logprobs(model: CausalLM, h: torch.Tensor, targets: torch.Tensor, with_entropy: bool, entropy_grad: bool = True):
+    """h (N,C) hidden states, targets (N,) -> log-prob of each target (N,) and entropy (N,) if asked.
+    entropy_grad False: the entropy is only reported (no entropy bonus), so autograd records none of it."""
 
     def chunk(hc: torch.Tensor, tc: torch.Tensor):
         logp_all = torch.log_softmax(model.logits(hc), dim=-1)  # (n,V) fp32
         lp = logp_all.gather(-1, tc[:, None])[:, 0]
-        ent = -(logp_all.exp() * logp_all).sum(-1) if with_entropy else torch.zeros_like(lp)
+        if not with_entropy:
+            return lp, torch.zeros_like(lp)
+        with contextlib.nullcontext() if entropy_grad else torch.no_grad():
+            ent = -(logp_all.exp() * logp_all).sum(-1)
         return lp, ent
 
     if h.shape[0] <= LOGITS_CHUNK:
@@ -208,6 +234,14 @@ def token_losses(logp, old, ref, adv, ent, ls: LossSettings) -> Dict[str, torch.
     return out
 
 
+def _fused_if_cuda(params: List[torch.nn.Parameter]) -> dict:
+    """fused=True on CUDA where torch has it (>= 2.0): one kernel over all parameters instead of the
+    foreach path's several per chunk; the same update, and its state dict loads into either."""
+    if params and all(p.is_cuda for p in params) and "fused" in inspect.signature(torch.optim.AdamW).parameters:
+        return {"fused": True}
+    return {}
+
+
 class Trainer:
     def __init__(self, model: CausalLM, opt: OptimSettings, loss: LossSettings, dist_info=None, fsdp_root: Optional[nn.Module] = None):
         """`fsdp_root`: `model` wrapped by fsdp.wrap (its parameters are then views into this rank's shards)."""
@@ -220,7 +254,7 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         if not self.params:
             raise ValueError("no trainable parameters (LoRA with no matching targets?)")
-        adamw = dict(lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay)
+        adamw = dict(lr=opt.lr, betas=opt.betas, eps=opt.eps, weight_decay=opt.weight_decay, **_fused_if_cuda(self.params))
         self.sharded = self.dist is not None and opt.shard_optimizer_state and fsdp_root is None
         if self.sharded:
             # Each rank steps the parameters it owns and broadcasts them; the gradients it steps with
@@ -270,34 +304,42 @@ class Trainer:
             # normalised by global counts, so it is scaled by the world size to make that a sum.
             rounds = -(-len(micro) // self.dist.world)
             mine = [(mb, float(self.dist.world)) for mb in share] + [(micro[0], 0.0)] * (rounds - len(share))
+        has_old = [s.get("oldLogprobs") is not None for s in batch]
+        if any(has_old) and not all(has_old):
+            raise ValueError("oldLogprobs must be given for every sequence of a batch or for none")
+        for i, s in enumerate(batch):
+            for k in ("oldLogprobs", "refLogprobs"):
+                if s.get(k) is not None and len(s[k]) != len(s["response"]):
+                    raise ValueError(f"sequence {i}: {len(s[k])} {k} for {len(s['response'])} response tokens")
+        # every host -> device copy first (each one waits for the device), then compute with no syncs:
+        # the per-token inputs of a micro-batch are one tensor each, the loss terms stay on the device
+        f32 = lambda mb, k: torch.from_numpy(np.concatenate([np.asarray(s[k], dtype=np.float32) for s in mb])).to(dev)  # noqa: E731
+        staged = [(_inputs([s["prompt"] for s in mb], [s["response"] for s in mb], dev), f32(mb, "advantages"),
+                   f32(mb, "oldLogprobs") if has_old[0] else None, f32(mb, "refLogprobs") if needs_ref else None, mb, weight)
+                  for mb, weight in mine]
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         term_keys = ["pg", "clipfrac", "approxKl", "entropy"] + (["kl"] if ls.kl_coef else [])
-        sums: Dict[str, float] = {k: 0.0 for k in term_keys}
-        total_loss = 0.0
+        sums_t = torch.zeros(len(term_keys), dtype=torch.float64, device=dev)
+        loss_t = torch.zeros((), dtype=torch.float64, device=dev)
         with_entropy = True  # reported every step; its cost is one exp over the response logits
-        for mb, weight in mine:
+        entropy_grad = bool(ls.entropy_coef)  # without an entropy bonus it is a statistic: no graph for it
+        for x, adv, old, ref, mb, weight in staged:
             with self._autocast():
-                logps, ents = response_logprobs(self.model, [s["prompt"] for s in mb], [s["response"] for s in mb], with_entropy, self.policy)
-            mb_tokens = sum(len(s["response"]) for s in mb)
-            mb_loss = torch.zeros((), device=dev)
-            for s, logp, ent in zip(mb, logps, ents):
-                f = lambda k: None if s.get(k) is None else torch.tensor(np.asarray(s[k], dtype=np.float32), device=dev)  # copies: the wire buffer is read-only
-                old = f("oldLogprobs")
-                terms = token_losses(logp, logp.detach() if old is None else old, f("refLogprobs"), f("advantages"), ent, ls)
-                if ls.agg == "token-mean":
-                    w = 1.0 / n_tokens
-                    mb_loss = mb_loss + terms["loss"].sum() * w
-                elif ls.agg == "microbatch-token-mean":
-                    mb_loss = mb_loss + terms["loss"].sum() / (mb_tokens * len(micro))
-                elif len(logp) > 0:
-                    mb_loss = mb_loss + terms["loss"].mean() / n_seqs
-                if weight:  # a weight-0 repeat only keeps the ranks' collectives in step
-                    for k in term_keys:
-                        sums[k] += float(terms[k].detach().sum())
+                logp, ent = _run(self.policy, x, with_entropy, entropy_grad)  # (N,) over the micro-batch's response tokens
+            terms = token_losses(logp, logp.detach() if old is None else old, ref, adv, ent, ls)
+            if ls.agg == "token-mean":
+                mb_loss = terms["loss"].sum() / n_tokens
+            elif ls.agg == "microbatch-token-mean":
+                mb_loss = terms["loss"].sum() / (sum(x.sizes) * len(micro))
+            else:  # seq-mean-token-mean
+                means = [c.mean() for c in torch.split(terms["loss"], x.sizes) if len(c)]
+                mb_loss = torch.stack(means).sum() / n_seqs if means else terms["loss"].sum()  # an all-empty micro-batch adds 0
             (mb_loss * weight).backward()
-            if weight:
-                total_loss += float(mb_loss.detach())
+            if weight:  # a weight-0 repeat only keeps the ranks' collectives in step
+                sums_t += torch.stack([terms[k].detach().sum() for k in term_keys]).double()
+                loss_t += mb_loss.detach().double()
+        total_loss, sums = float(loss_t), dict(zip(term_keys, sums_t.tolist()))
         if self.dist is not None:
             from .distributed import all_reduce_floats, all_reduce_grads
 

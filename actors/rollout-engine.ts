@@ -15,11 +15,14 @@ import { join } from "node:path";
 import type { Prompt } from "../azr/prompts.ts";
 import type { ModelEngine } from "../model/engine.ts";
 import type { TorchEngine } from "../model/torch/engine.ts";
+
+/** What the rollout engine asks of a torch engine, one worker or a tensor-parallel group alike. */
+type TorchWeightSink = Pick<TorchEngine, "loadWeightsFile" | "applyAdaptersFile" | "applyAdapters">;
 import { OrtEngine } from "../model/ort/engine.ts";
 import { loadWeights } from "../model/checkpoint.ts";
 import { readConfig } from "../model/config.ts";
 import { TextTokenizer } from "../model/tokenizer.ts";
-import { assignedDevice, defineActor, callContext } from "../runtime/index.ts";
+import { assignedDevice, assignedGpus, defineActor, callContext } from "../runtime/index.ts";
 import { hostIdentity, WeightLoader, type LoraInfo, type WeightHandle, type WeightSink, type WeightSyncOptions } from "./weight-sync/index.ts";
 import { readWeightsFile } from "./weight-sync/safetensors-file.ts";
 import { AdapterMerger } from "./weight-sync/lora.ts";
@@ -44,6 +47,11 @@ export interface RolloutEngineOptions {
   threads?: number;
   /** Sequences decoded together at most. */
   maxBatch?: number;
+  /**
+   * torch engine: ranks this one engine spans (the recipe's resources.rolloutTensorParallel; default
+   * 1). On CUDA the first N of the actor's GPUs (AZR_GPUS), one NCCL rank each; on CPU N gloo ranks.
+   */
+  tensorParallel?: number;
   /** Run id and NATS servers for loading weight versions by handle (actors/weight-sync). */
   weightSync?: WeightSyncOptions;
 }
@@ -93,7 +101,15 @@ export class RolloutEngine implements RolloutPort {
       const { createTorchEngine, torchPrecision } = await import("../model/torch/engine.ts");
       const device = this.opts.device ?? assignedDevice();
       const { dtype } = torchPrecision(this.opts.dtype, device, "inference");
-      return { engine: await createTorchEngine({ modelDir, device, dtype, maxBatch: this.opts.maxBatch }), tokenizer };
+      const tp = this.opts.tensorParallel ?? 1;
+      if (tp <= 1) return { engine: await createTorchEngine({ modelDir, device, dtype, maxBatch: this.opts.maxBatch }), tokenizer };
+      const { createTorchRankGroup } = await import("../model/torch/ranks.ts");
+      const gpus = assignedGpus();
+      if (device.startsWith("cuda") && gpus.length < tp) {
+        throw new RolloutEngineError(`tensor parallel ${tp} needs ${tp} GPUs, this rollout engine was given ${gpus.length} (AZR_GPUS=${gpus.join(",") || "none"}): set actors.rollout-engine.gpus to ${tp}`);
+      }
+      const layout = device.startsWith("cuda") ? { gpus: gpus.slice(0, tp) } : { worldSize: tp, device };
+      return { engine: await createTorchRankGroup({ modelDir, dtype, maxBatch: this.opts.maxBatch, tensorParallel: true, ...layout }), tokenizer };
     }
     const engine = await OrtEngine.fromPretrained(modelDir, { threads: this.opts.threads, maxBatch: this.opts.maxBatch });
     return { engine, tokenizer };
@@ -156,7 +172,7 @@ export class RolloutEngine implements RolloutPort {
   /** Installs the weight version a learner published (actors/weight-sync); returns the load time. */
   async loadWeights(handle: WeightHandle): Promise<{ version: number; loadMs: number }> {
     const { engine } = await this.ready;
-    const torch = engine.backend === "torch" ? (engine as TorchEngine) : undefined;
+    const torch = engine.backend === "torch" ? (engine as unknown as TorchWeightSink) : undefined; // a TorchEngine or a TorchRankGroup
     // The torch worker reads files and merges adapters itself; the ORT engine's weights live in this process.
     const ortAdapters = async (adapters: Map<string, Float32Array>, lora: LoraInfo, version: number) =>
       engine.setWeights(await this.merger.merge(adapters, lora, () => engine.getWeights(), version), version);

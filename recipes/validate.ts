@@ -173,8 +173,13 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
   if (actorGpus > r.resources.gpus) {
     add("actors", `the actors ask for ${actorGpus} GPUs${r.resources.colocate ? " (rollout engine and learner colocated)" : ""} but resources.gpus is ${r.resources.gpus}`, "raise resources.gpus or lower the actors' gpus");
   }
-  if (r.resources.gpus > 0 && r.actors["rollout-engine"].gpus > 0 && r.actors["rollout-engine"].gpus % r.resources.rolloutTensorParallel !== 0) {
-    add("actors.rollout-engine.gpus", `${r.actors["rollout-engine"].gpus} is not a multiple of resources.rolloutTensorParallel ${r.resources.rolloutTensorParallel}`, "give each rollout engine a whole number of tensor-parallel groups");
+  // one rollout actor is one tensor-parallel group (model/torch/ranks.ts); more groups are replicas
+  if (r.resources.gpus > 0 && r.actors["rollout-engine"].gpus > 0 && r.actors["rollout-engine"].gpus !== r.resources.rolloutTensorParallel) {
+    add("actors.rollout-engine.gpus", `${r.actors["rollout-engine"].gpus} differs from resources.rolloutTensorParallel ${r.resources.rolloutTensorParallel} (each rollout engine is one tensor-parallel group)`,
+      `set actors.rollout-engine.gpus to ${r.resources.rolloutTensorParallel} and use actors.rollout-engine.replicas for more engines`);
+  }
+  if (r.resources.rolloutTensorParallel > 1 && r.model.engine !== "torch") {
+    add("resources.rolloutTensorParallel", `${r.resources.rolloutTensorParallel} with the ${r.model.engine} engine, which runs one process`, "set model.engine to 'torch', or resources.rolloutTensorParallel to 1");
   }
   // Settings the schema names (they are the reference's knobs) whose other values azr does not
   // implement yet: refused here, so a recipe never asks for something that would silently not happen.

@@ -76,7 +76,8 @@ export function modelConfig(recipe: Recipe): { modelDir: string; engine: Recipe[
 
 /** The rollout engine's settings (the self-play actor and `azr seed`'s in-process engine alike). */
 export function rolloutConfig(recipe: Recipe, threads: number) {
-  return { ...modelConfig(recipe), maxPromptTokens: recipe.data.maxPromptTokens, threads, thinkTokensAsText: recipe.model.thinkTokensAsText };
+  return { ...modelConfig(recipe), maxPromptTokens: recipe.data.maxPromptTokens, threads, thinkTokensAsText: recipe.model.thinkTokensAsText,
+    tensorParallel: recipe.resources.rolloutTensorParallel };
 }
 
 /**

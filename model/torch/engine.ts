@@ -106,6 +106,13 @@ export interface TorchEngineOptions {
    * ranks together (collectives wait for each other).
    */
   distributed?: { rank: number; worldSize: number; masterPort: number; masterAddr?: string; backend?: "gloo" | "nccl"; timeoutS?: number };
+  /**
+   * With `distributed`: this worker is one tensor-parallel rank of an inference engine (Megatron
+   * layout, azr_torch/tensor_parallel.py): it holds 1/worldSize of each layer's attention heads and
+   * MLP columns; generate and score run on every rank together (a TorchRankGroup drives them).
+   * Not with optim.fsdp or lora; training and weight export are refused.
+   */
+  tensorParallel?: boolean;
   /** On CUDA, replay the decode step as a captured CUDA graph (default true; eager if capture fails). */
   cudaGraphs?: boolean;
   /** Interpreter; default `findPython().path`. */
@@ -129,7 +136,7 @@ export interface TorchEngineInfo {
   safetensorsPackage: boolean;
   version: number;
   /** fsdp: the ranks shard the weights (optim.fsdp with several ranks). */
-  distributed: { rank: number; worldSize: number; backend: string; fsdp: boolean } | null;
+  distributed: { rank: number; worldSize: number; backend: string; fsdp: boolean; tensorParallel: boolean } | null;
 }
 
 export interface TorchSaveOptions {

@@ -16,12 +16,15 @@
  * it is rethrown as is and the group stays usable. worldSize 1 is a plain TorchEngine.
  * With `optim.fsdp` each rank holds a shard of the weights (azr_torch/fsdp.py): getWeights, save
  * and saveWeightsFile then run on every rank (they gather the weights), rank 0 answering.
- * Not: several nodes, generate / score (the rollout engine's job, not the learner's), restarts
- * (the actor's).
+ * With `tensorParallel` the group is one inference engine split over its ranks (the rollout engine
+ * across GPUs, azr_torch/tensor_parallel.py): generate streams rank 0's sequences while every rank
+ * computes its slice in step; score, setWeights, loadWeightsFile and the adapter calls run on
+ * every rank, rank 0 answering.
+ * Not: several nodes, restarts (the actor's).
  */
 import { once } from "node:events";
 import { createServer, type AddressInfo } from "node:net";
-import type { TrainSequence, TrainStats } from "../engine.ts";
+import type { GenerateRequest, Generation, ScoreRequest, TrainSequence, TrainStats } from "../engine.ts";
 import { findPython } from "../python.ts";
 import { createTorchEngine, TorchEngine, type TorchEngineInfo, type TorchEngineOptions, type TorchLossOptions, type TorchOptimOptions, type TorchSaveOptions, type TorchDtype } from "./engine.ts";
 import { TorchWorkerDiedError } from "./errors.ts";
@@ -37,6 +40,8 @@ export interface TorchRankGroupOptions extends Omit<TorchEngineOptions, "distrib
   gpus?: readonly number[];
   /** Default: a free port on 127.0.0.1. */
   masterPort?: number;
+  /** One inference engine split over the ranks (tensor parallel) instead of data-parallel learner ranks. */
+  tensorParallel?: boolean;
   /**
    * torch.distributed's timeout for the rendezvous and each collective, and how long the other
    * ranks may take to finish a call once one rank has finished it. Default 300 s.
@@ -85,7 +90,7 @@ export class TorchRankGroup implements AsyncDisposable {
 
   /** Starts every rank; if any fails to start, the others are stopped before this rejects. */
   static async start(opts: TorchRankGroupOptions): Promise<TorchRankGroup> {
-    const { worldSize: _w, gpus, masterPort: _p, timeoutS = DEFAULT_TIMEOUT_S, ...engineOpts } = opts;
+    const { worldSize: _w, gpus, masterPort: _p, timeoutS = DEFAULT_TIMEOUT_S, tensorParallel, ...engineOpts } = opts;
     const plan = rankPlan(opts);
     if (plan.worldSize === 1) {
       const env = gpus?.length ? { ...engineOpts.env, CUDA_VISIBLE_DEVICES: String(gpus[0]) } : engineOpts.env;
@@ -96,13 +101,15 @@ export class TorchRankGroup implements AsyncDisposable {
     const engines = await lockstep("start", plan.worldSize, timeoutS, (rank) => {
       const worker = new WorkerClient({ python: engineOpts.python ?? findPython().path, env: rankEnv(engineOpts.env, rank, plan, masterPort), onStderr: engineOpts.onStderr });
       workers[rank] = worker;
-      return TorchEngine.startOn(worker, { ...engineOpts, device: plan.device, distributed: { rank, worldSize: plan.worldSize, masterPort, masterAddr: "127.0.0.1", timeoutS } });
+      return TorchEngine.startOn(worker, { ...engineOpts, device: plan.device, tensorParallel, distributed: { rank, worldSize: plan.worldSize, masterPort, masterAddr: "127.0.0.1", timeoutS } });
     }).catch(async (e: unknown) => {
       await Promise.all(workers.map((w) => w?.close(SHUTDOWN_GRACE_MS)));
       throw e;
     });
     return new TorchRankGroup(engines, timeoutS, opts.optim?.fsdp === true);
   }
+
+  readonly backend = "torch" as const;
 
   get worldSize(): number {
     return this.ranks.length;
@@ -153,6 +160,72 @@ export class TorchRankGroup implements AsyncDisposable {
    */
   async saveTrainingState(dir: string): Promise<{ step: number }> {
     return (await this.#all("saveTrainingState", (e) => e.saveTrainingState(dir)))[0]!;
+  }
+
+  /** The weight version last installed (rank 0's; every rank installs each version). */
+  get weightVersion(): number {
+    return this.ranks[0]!.weightVersion;
+  }
+
+  /**
+   * Tensor parallel: every rank runs the generation loop in step (rank 0's sampled tokens and
+   * cancellation reach the others each step); rank 0's sequences stream out as they finish.
+   * Breaking out of the loop or aborting `signal` cancels it on every rank.
+   */
+  async *generate(req: GenerateRequest & { maxBatch?: number }, signal?: AbortSignal): AsyncIterable<Generation> {
+    const stop = new AbortController();
+    const onAbort = () => stop.abort(signal?.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const ready: Generation[] = [];
+    const state: { done: boolean; failed: boolean; error: unknown; wake: (() => void) | null } = { done: false, failed: false, error: undefined, wake: null };
+    const run = this.#all("generate", async (e) => {
+      for await (const g of e.generate(req, stop.signal)) {
+        if (e !== this.ranks[0]) continue; // the other ranks' sequences are the same ones
+        ready.push(g);
+        state.wake?.();
+      }
+    }).then(() => {}, (error: unknown) => { state.failed = true; state.error = error; })
+      .finally(() => { state.done = true; state.wake?.(); });
+    try {
+      for (;;) {
+        if (ready.length) {
+          yield ready.shift()!;
+          continue;
+        }
+        if (state.done) {
+          if (state.failed) throw state.error;
+          return;
+        }
+        await new Promise<void>((resolve) => { state.wake = resolve; });
+        state.wake = null;
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      if (!state.done) stop.abort(new Error("the caller stopped reading"));
+      await run;
+    }
+  }
+
+  /** Per-token log-probs, computed by every rank together (tensor parallel); rank 0's answer. */
+  async score(req: ScoreRequest): Promise<Float32Array[]> {
+    return (await this.#all("score", (e) => e.score(req)))[0]!;
+  }
+
+  /** A new weight version on every rank (each keeps its slice under tensor parallelism). */
+  async setWeights(weights: Map<string, Float32Array>, version: number): Promise<void> {
+    await this.#all("setWeights", (e) => e.setWeights(weights, version));
+  }
+
+  async loadWeightsFile(path: string, version: number): Promise<void> {
+    await this.#all("loadWeightsFile", (e) => e.loadWeightsFile(path, version));
+  }
+
+  async applyAdaptersFile(path: string, lora: { r: number; scale: number }, version: number): Promise<void> {
+    await this.#all("applyAdaptersFile", (e) => e.applyAdaptersFile(path, lora, version));
+  }
+
+  async applyAdapters(adapters: Map<string, Float32Array>, lora: { r: number; scale: number }, version: number): Promise<void> {
+    await this.#all("applyAdapters", (e) => e.applyAdapters(adapters, lora, version));
   }
 
   async dispose(): Promise<void> {

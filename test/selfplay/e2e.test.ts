@@ -60,3 +60,20 @@ test("selfplay e2e - the torch engine (CPU here, GPUs in the 3B–14B recipes) b
     rmSync(model, { recursive: true, force: true });
   }
 });
+
+test("selfplay e2e - a tensor-parallel rollout engine (2 gloo ranks on CPU) generates and takes the learner's weight versions", { timeout: 600_000 }, async () => {
+  const model = writeRandomTinyModel(3, 2);
+  const runDir = mkdtempSync(join(tmpdir(), "azr-run-tp-"));
+  const set = ["model.path=" + model, "model.engine=torch", "resources.rolloutTensorParallel=2", "selfplay.batchSize=2", "selfplay.nSamples=2",
+    "data.maxResponseTokens=16", "trainer.microBatch=4", "seed.topUp=false", "eval.every=0"];
+  try {
+    await selfplay({ recipe: "tiny", set, runDir, resume: false, steps: 2, web: false });
+    const steps = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(steps.map((l) => l.step), [1, 2]);
+    assert.ok(steps.every((l) => Number.isFinite(l.train.loss)));
+    assert.deepEqual(steps.map((l) => [l.weightSync?.version, l.weightSync?.transport]), [[1, "shm"], [2, "shm"]], "each step's version reached both ranks through /dev/shm");
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+    rmSync(model, { recursive: true, force: true });
+  }
+});

@@ -8,7 +8,8 @@ import { tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/token
 import { parseConfig } from "../../model/config.ts";
 import { randomWeights, saveModel } from "../../model/checkpoint.ts";
 
-export function writeRandomTinyModel(seed = 1): string {
+/** `kvHeads` 2 makes a model that splits over two tensor-parallel ranks. */
+export function writeRandomTinyModel(seed = 1, kvHeads = 1): string {
   const dir = mkdtempSync(join(tmpdir(), "azr-tiny-random-"));
   const sample = promptText(proposerPrompt({ type: "deduction", references: [identityTriplet()] }, {
     variant: "compact", chatTemplate: false, bannedWords: ["random"], rejectMultipleFunctions: true, timeoutSeconds: 10, nInputs: 4,
@@ -21,7 +22,7 @@ export function writeRandomTinyModel(seed = 1): string {
   const eos = bpe.vocab.length; // the first added token is <|endoftext|>
   const config = parseConfig({
     architectures: ["Qwen2ForCausalLM"], vocab_size: vocab, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1,
-    num_attention_heads: 2, num_key_value_heads: 1, rms_norm_eps: 1e-6, max_position_embeddings: 2048, rope_theta: 10000,
+    num_attention_heads: 2, num_key_value_heads: kvHeads, rms_norm_eps: 1e-6, max_position_embeddings: 2048, rope_theta: 10000,
     tie_word_embeddings: true, eos_token_id: eos,
   });
   saveModel(dir, config, randomWeights(config, seed, 0.02));

@@ -47,7 +47,7 @@ test("2 FSDP ranks train like one engine; weights gather to rank 0; the checkpoi
   {
     await using single = await createTorchEngine({ modelDir, ...opts });
     await using two = await createTorchRankGroup({ modelDir, worldSize: 2, ...fsdp });
-    assert.deepEqual(two.info.distributed, { rank: 0, worldSize: 2, backend: "gloo", fsdp: true });
+    assert.deepEqual(two.info.distributed, { rank: 0, worldSize: 2, backend: "gloo", fsdp: true, tensorParallel: false });
     assert.equal(two.info.parameters, single.info.parameters, "info counts the whole model, not rank 0's shard");
     for (let step = 1; step <= 2; step++) {
       const [s1, s2] = [await single.trainStep(batch), await two.trainStep(batch)];

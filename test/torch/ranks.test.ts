@@ -34,7 +34,7 @@ test("2 gloo ranks train like one engine; save loads in a single engine and resu
   const [two, one] = await Promise.all([createTorchRankGroup({ modelDir, worldSize: 2, ...opts }), createTorchRankGroup({ modelDir, worldSize: 1, ...opts })]);
   const ckpt = join(tmp, "ckpt");
   try {
-    assert.deepEqual(two.info.distributed, { rank: 0, worldSize: 2, backend: "gloo", fsdp: false });
+    assert.deepEqual(two.info.distributed, { rank: 0, worldSize: 2, backend: "gloo", fsdp: false, tensorParallel: false });
     assert.equal(one.info.distributed, null, "a group of one joins no process group");
     for (let step = 1; step <= 2; step++) {
       const [s1, s2, sOne] = [await single.trainStep(batch), await two.trainStep(batch), await one.trainStep(batch)];

@@ -63,9 +63,10 @@ def _apply(engine, tensors: Dict[str, torch.Tensor], a: dict) -> dict:
         for wname, ab in pairs.items():
             dst = targets[wname]
             A, B = ab["A"].float().reshape(r, -1), ab["B"].float().reshape(-1, r)
-            if (B.shape[0], A.shape[1]) != tuple(dst.shape):
-                raise ValueError(f"applyAdapters: {wname} is {list(dst.shape)}, the adapter at r={r} makes [{B.shape[0]}, {A.shape[1]}]: the learner's model or rank differs")
-            delta = (B.to(dst.device) @ A.to(dst.device)) * scale
+            full = engine.full_shape(wname, dst.shape)
+            if (B.shape[0], A.shape[1]) != full:
+                raise ValueError(f"applyAdapters: {wname} is {list(full)}, the adapter at r={r} makes [{B.shape[0]}, {A.shape[1]}]: the learner's model or rank differs")
+            delta = engine.shard(wname, (B.to(dst.device) @ A.to(dst.device)) * scale)  # a tensor-parallel rank keeps its slice
             dst.copy_(base[wname].to(dst.device, torch.float32) + delta)  # as lora.merged_state: fp32, then the engine's dtype
         for wname, w in base.items():
             if wname not in pairs:
@@ -88,7 +89,7 @@ def _base(engine, targets: Dict[str, torch.Tensor], names: set) -> Dict[str, tor
         return base
     for n, t in iter_checkpoint(engine.model_dir):
         if n in new:
-            base[n] = t.to("cpu", targets[n].dtype, copy=True)
+            base[n] = engine.shard(n, t).to("cpu", targets[n].dtype, copy=True)
     missing = sorted(new - set(base))
     if missing:
         raise ValueError(f"applyAdapters: the model folder {engine.model_dir} lacks {missing[:3]}, which the adapters adapt")

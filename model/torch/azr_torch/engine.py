@@ -17,6 +17,7 @@ whose files and frames come from rank 0 alone. Design notes for what is not buil
 """
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from typing import Callable, Dict, Iterator, List, Optional
@@ -101,6 +102,16 @@ class Engine:
         # FSDP shards over the ranks of a process group (TorchRankGroup starts a group of one without
         # one: nothing to shard; gpu_smoke.py joins a one-rank group to reach FSDP's CUDA paths)
         use_fsdp = self.optim.fsdp and self.dist is not None
+        # tensor parallel (the rollout engine across GPUs): each rank holds a slice of every layer
+        self.tp = None
+        if a.get("tensorParallel"):
+            if self.dist is None:
+                raise ValueError("tensorParallel needs distributed {rank, worldSize, masterPort}: one rank per GPU")
+            if self.optim.fsdp or a.get("lora"):
+                raise ValueError("tensorParallel is for inference engines (rollout, reference): not with optim.fsdp or lora")
+            from .tensor_parallel import TensorParallel
+
+            self.tp = TensorParallel(self.dist.rank, self.dist.world)
         if use_fsdp:
             reason = fsdp_mod.unavailable_reason()
             if reason:
@@ -109,7 +120,9 @@ class Engine:
                 raise ValueError("optim.fsdp with LoRA: a LoRA learner's frozen base fits on each GPU without FSDP; turn one of them off")
             self.raw_config, self.model = fsdp_mod.load_for_rank(self.model_dir, self.dist.rank, DTYPES[dtype_name])
         else:
-            self.raw_config, self.model = load_model(self.model_dir, self.device, DTYPES[dtype_name])
+            self.raw_config, self.model = load_model(self.model_dir, self.device, DTYPES[dtype_name], self.tp)
+            if self.tp is not None:
+                self.tp.install(self.model)
         self.model.eval()
         self.n_parameters = sum(p.numel() for p in self.model.parameters())
         self.lora: Optional[lora_mod.LoraSettings] = None
@@ -123,7 +136,7 @@ class Engine:
                 self.lora = lora_mod.LoraSettings.from_args(la)
                 lora_mod.apply_lora(self.model, self.lora)
         self.detok = Detokenizer.from_dir(self.model_dir)
-        self.generator = Generator(self.model, self.detok, self.model.cfg.eos_token_ids)
+        self.generator = Generator(self.model, self.detok, self.model.cfg.eos_token_ids, self.tp)
         # the wrapped root owns the shards; self.model's parameters become views into them
         self.fsdp_root = fsdp_mod.wrap(ResponseLogprobs(self.model), self.device) if use_fsdp else None
         self.loss = LossSettings.from_args(a.get("loss") or {})
@@ -148,8 +161,20 @@ class Engine:
             "safetensorsPackage": HAVE_SAFETENSORS_PACKAGE,
             "version": self.version,
             "distributed": None if self.dist is None else {"rank": self.dist.rank, "worldSize": self.dist.world, "backend": self.dist.backend,
-                                                           "fsdp": self.fsdp_root is not None},
+                                                           "fsdp": self.fsdp_root is not None, "tensorParallel": self.tp is not None},
         }
+
+    def _not_tensor_parallel(self, what: str) -> None:
+        if self.tp is not None:
+            raise ValueError(f"{what}: this engine is a tensor-parallel rollout rank (it holds a slice of each layer); "
+                             f"it generates, scores and loads weight versions, training and weight export belong to the learner")
+
+    def shard(self, name: str, t: torch.Tensor) -> torch.Tensor:
+        """This engine's part of a whole tensor: itself, or a tensor-parallel rank's slice."""
+        return t if self.tp is None else self.tp.shard(name, t)
+
+    def full_shape(self, name: str, local) -> tuple:
+        return tuple(local) if self.tp is None else self.tp.full_shape(name, tuple(local))
 
     def _not_sharded(self, what: str) -> None:
         if self.fsdp_root is not None:
@@ -196,10 +221,12 @@ class Engine:
         return self.trainer, batch
 
     def train_step(self, a: dict) -> dict:
+        self._not_tensor_parallel("trainStep")
         trainer, batch = self._trainer_and_batch(a)
         return trainer.step(batch)
 
     def gradients(self, a: dict) -> Iterator[dict]:
+        self._not_tensor_parallel("gradients")
         """The summed, unclipped gradients a train step on this batch would apply, without applying
         them (no optimiser step, step count unchanged): first {loss, tokens, terms}, then one
         {name, shape, data} per trainable tensor under getWeights' names. For parity checks
@@ -226,6 +253,7 @@ class Engine:
         return {n.replace(".base_layer.", "."): p for n, p in self.model.named_parameters() if p.requires_grad}
 
     def configure_training(self, a: dict) -> dict:
+        self._not_tensor_parallel("configureTraining")
         """Replaces the loss settings and/or overrides optimiser settings from the next step on
         (a learner may anneal a KL or entropy coefficient); optimiser state is kept."""
         if a.get("loss") is not None:
@@ -292,6 +320,7 @@ class Engine:
         return self.fsdp_root is None or self.dist.rank == 0
 
     def get_weights(self, _a=None) -> Iterator[dict]:
+        self._not_tensor_parallel("getWeights")
         staging = _Staging()
         for name, t in self._named_for_sync().items():
             yield {"name": name, **_tensor_out(t, staging)}
@@ -315,9 +344,10 @@ class Engine:
             for name, blob in a["tensors"].items():
                 dst = targets[name]
                 src = _f32(blob["data"])
-                if src.numel() != dst.numel():
-                    raise ValueError(f"setWeights: {name} has {src.numel()} values, the parameter has {dst.numel()}")
-                dst.copy_(src.reshape(dst.shape))  # targets are detached views of the parameters
+                shape = self.full_shape(name, dst.shape)
+                if src.numel() != math.prod(shape):
+                    raise ValueError(f"setWeights: {name} has {src.numel()} values, the parameter has {math.prod(shape)}")
+                dst.copy_(self.shard(name, src.reshape(shape)))  # targets are detached views of the parameters
         adapter_sync.full_version_installed(self)  # LoRA adapter versions still merge into the start model
         if a.get("final", True):
             self.version = int(a["version"])
@@ -330,6 +360,7 @@ class Engine:
         return {"enabled": bool(a["enabled"])}
 
     def save(self, a: dict) -> dict:
+        self._not_tensor_parallel("save")
         out = a["dir"]
         os.makedirs(out, exist_ok=True)
         merged = bool(a.get("merged"))

@@ -50,8 +50,10 @@ class _Seq:
 
 
 class Generator:
-    def __init__(self, model: CausalLM, detok: Optional[Detokenizer], eos_ids: List[int]):
-        self.model, self.detok, self.eos = model, detok, set(eos_ids)
+    def __init__(self, model: CausalLM, detok: Optional[Detokenizer], eos_ids: List[int], tp=None):
+        """`tp`: a tensor-parallel rank (tensor_parallel.TensorParallel): every rank runs this loop in
+        step, taking rank 0's sampled tokens and rank 0's cancellation."""
+        self.model, self.detok, self.eos, self.tp = model, detok, set(eos_ids), tp
 
     @torch.inference_mode()
     def run(self, prompts: List[List[int]], o: GenOptions, cancelled: Callable[[], bool] = lambda: False) -> Iterator[dict]:
@@ -77,6 +79,8 @@ class Generator:
 
         # captured before any prefill: its warm-up runs write dummy keys at position 0 of every slot
         graph = _GraphDecode.try_capture(m, cache_k, cache_v, S, Lmax, dev) if o.cuda_graphs and dev.type == "cuda" else None
+        if self.tp is not None and o.cuda_graphs and dev.type == "cuda" and not self.tp.all_true(graph is not None, dev):
+            graph = None  # captured on some ranks only: all decode eagerly, so their collectives pair up
         slots: List[Optional[_Seq]] = [None] * S
         queue = deque(range(len(prompts)))
 
@@ -117,11 +121,16 @@ class Generator:
             """rows (n,V) fp32 logits -> [(token, log-prob under the raw logits)] per row, one sync."""
             keys = [row_key(o.seed, o.first_index + s.index, len(s.tokens)) for s in seqs]
             toks = choose(rows, keys, o.temperature, o.top_k, o.top_p)  # (n,)
+            if self.tp is not None:
+                toks = self.tp.broadcast_tokens(toks)
             lps = torch.log_softmax(rows, dim=-1).gather(-1, toks[:, None])[:, 0]  # (n,)
             return list(zip(toks.tolist(), lps.tolist()))
 
         while queue or any(s is not None for s in slots):
-            if cancelled():
+            stop = cancelled()
+            if self.tp is not None:
+                stop = self.tp.agree(stop, dev)
+            if stop:
                 raise GenerationCancelled("generate was cancelled by the caller")
             # admit waiting prompts into free slots: one right-padded prefill for all of them
             free = [i for i, s in enumerate(slots) if s is None]

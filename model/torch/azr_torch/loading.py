@@ -36,8 +36,12 @@ def read_config(model_dir: str) -> Tuple[dict, ModelConfig]:
     return raw, cfg
 
 
-def load_model(model_dir: str, device: torch.device, dtype: torch.dtype) -> Tuple[dict, CausalLM]:
+def load_model(model_dir: str, device: torch.device, dtype: torch.dtype, tp=None) -> Tuple[dict, CausalLM]:
+    """`tp` (tensor_parallel.TensorParallel): build this rank's slice of the model and keep only its
+    part of each checkpoint tensor."""
     raw, cfg = read_config(model_dir)
+    if tp is not None:
+        cfg = tp.shard_config(cfg)
     model = CausalLM(cfg, device="meta", dtype=dtype)
     model = model.to_empty(device=device)
     if cfg.tie_word_embeddings:  # to_empty may give the tied pair two storages: tie again
@@ -52,8 +56,11 @@ def load_model(model_dir: str, device: torch.device, dtype: torch.dtype) -> Tupl
             if p is None:
                 unexpected.append(name)
                 continue
-            if tuple(p.shape) != tuple(t.shape):
-                raise ValueError(f"{model_dir}: {name} has shape {list(t.shape)} in the checkpoint, the config implies {list(p.shape)}")
+            want = tuple(p.shape) if tp is None else tp.full_shape(name, tuple(p.shape))
+            if want != tuple(t.shape):
+                raise ValueError(f"{model_dir}: {name} has shape {list(t.shape)} in the checkpoint, the config implies {list(want)}")
+            if tp is not None:
+                t = tp.shard(name, t)
             p.copy_(t)  # one tensor at a time: converts dtype and moves to the device in one copy
             loaded.add(name)
     missing = [n for n in params if n not in loaded and not (cfg.tie_word_embeddings and n == "lm_head.weight")]

@@ -170,6 +170,7 @@ KVHook = Callable[[int, torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.T
 
 
 class Attention(nn.Module):
+    tp_reduce: Optional[Callable[[torch.Tensor], torch.Tensor]] = None  # set by tensor_parallel.install
     def __init__(self, cfg: ModelConfig, layer: int, device=None, dtype=None):
         super().__init__()
         self.layer, self.cfg = layer, cfg
@@ -196,10 +197,12 @@ class Attention(nn.Module):
         if kv_hook is not None:
             k, v = kv_hook(self.layer, k, v)  # (B,Hkv,L,D)
         y = attend(q, k, v, keep)  # (B,H,T,D)
-        return self.o_proj(y.transpose(1, 2).reshape(B, T, H * D))
+        out = self.o_proj(y.transpose(1, 2).reshape(B, T, H * D))
+        return out if self.tp_reduce is None else self.tp_reduce(out)  # tensor parallel: sum of the ranks' heads
 
 
 class MLP(nn.Module):
+    tp_reduce: Optional[Callable[[torch.Tensor], torch.Tensor]] = None  # set by tensor_parallel.install
     def __init__(self, cfg: ModelConfig, device=None, dtype=None):
         super().__init__()
         C, I, b = cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias
@@ -208,7 +211,8 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(I, C, bias=b, device=device, dtype=dtype)
 
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        out = self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        return out if self.tp_reduce is None else self.tp_reduce(out)  # tensor parallel: sum of the ranks' columns
 
 
 class DecoderLayer(nn.Module):

@@ -11,6 +11,7 @@ Not: where the file lives or when it is removed (the actors' job).
 """
 from __future__ import annotations
 
+import math
 import os
 
 import torch
@@ -21,6 +22,7 @@ from .safetensors_io import iter_file, save_file
 
 
 def save_weights_file(engine, a: dict) -> dict:
+    engine._not_tensor_parallel("saveWeightsFile")
     path = a["path"]
     dtype = DTYPES[a["dtype"]] if a.get("dtype") else None
     tensors = {n: (t if dtype is None else t.to(dtype)) for n, t in engine._named_for_sync().items()}
@@ -42,9 +44,10 @@ def load_weights_file(engine, a: dict) -> dict:
             dst = targets.get(name)
             if dst is None:
                 raise ValueError(f"loadWeightsFile: {path} has a tensor {name!r} this model does not ({'LoRA adapters' if engine.lora else 'HF names'} expected)")
-            if t.numel() != dst.numel():
-                raise ValueError(f"loadWeightsFile: {name} in {path} has {t.numel()} values, the parameter has {dst.numel()}")
-            dst.copy_(t.reshape(dst.shape))  # converts dtype and moves to the device in one copy
+            shape = engine.full_shape(name, dst.shape)
+            if t.numel() != math.prod(shape):
+                raise ValueError(f"loadWeightsFile: {name} in {path} has {t.numel()} values, the parameter has {math.prod(shape)}")
+            dst.copy_(engine.shard(name, t.reshape(shape)))  # converts dtype and moves to the device in one copy
             seen.add(name)
     missing = sorted(wanted - seen)
     if missing:

@@ -18,7 +18,8 @@ Covers, printing one JSON line per result (and writing DIR/gpu_smoke.json):
    and full fine-tuning on 16 x 4096-token sequences (peak memory with the chunked lm_head).
 6. (workers) the rollout -> learner -> weight-sync-file -> rollout path through real worker processes,
    full fine-tuning and LoRA (gpu_smoke_workers.py);
-7. FSDP (fsdp.py) as one NCCL rank through the Engine against a plain engine: the CUDA-only paths
+7. (tp) tensor-parallel rollout ranks on the one GPU: one NCCL rank with CUDA graphs, two gloo ranks (gpu_smoke_workers.py);
+8. FSDP (fsdp.py) as one NCCL rank through the Engine against a plain engine: the CUDA-only paths
    (sync_module_states, gathers to rank 0 offloaded to host memory, optimiser state round trip);
    several ranks are tested on CPU (test/torch/fsdp.test.ts, `make test-torch-next`).
 Not: several GPUs, torch.compile (not implemented in the engine).
@@ -393,6 +394,16 @@ def workers(tmp):
     worker_pipeline(emit, d, DEVICE, HERE, QWEN25_05B["vocab_size"])
 
 
+@section("tensor parallel")
+def tensor_parallel_check(tmp):
+    import fixtures
+    from gpu_smoke_workers import tensor_parallel
+
+    d = os.path.join(tmp, "fx-tp")
+    fixtures.make_model_dir(d, "qwen2", seed=4)
+    tensor_parallel(emit, d, DEVICE, HERE, fixtures.VOCAB + 1000)
+
+
 @section("fsdp")
 def fsdp_check(tmp):
     import socket
@@ -443,7 +454,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: cpu,parity,kv,timings,variants,workers,fsdp")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: cpu,parity,kv,timings,variants,workers,tp,fsdp")
     ap.add_argument("--dry-run-cpu", action="store_true", help="exercise the timing section's code on CPU with a shrunken model (numbers meaningless)")
     a = ap.parse_args()
     skip = set(filter(None, a.skip.split(",")))
@@ -458,6 +469,8 @@ def main():
             train_variants(dry)
         if "workers" not in skip:
             workers(dry)
+        if "tp" not in skip:
+            tensor_parallel_check(dry)
         if "fsdp" not in skip:
             fsdp_check(dry)
         return
@@ -487,6 +500,8 @@ def main():
         train_variants(tmp)
     if "workers" not in skip:
         workers(tmp)
+    if "tp" not in skip:
+        tensor_parallel_check(tmp)
     if "fsdp" not in skip:
         fsdp_check(tmp)
     with open(os.path.join(a.out, "gpu_smoke.json"), "w") as f:

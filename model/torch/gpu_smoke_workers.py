@@ -34,10 +34,17 @@ class WorkerProc:
         self.next_id = 0
 
     def call(self, method: str, args: dict):
+        self.send(method, args)
+        return self.reply(method)
+
+    def send(self, method: str, args: dict) -> None:
+        """The request alone: ranks of a group must all be asked before any can answer."""
         self.next_id += 1
         body = msgpack.packb({"id": self.next_id, "method": method, "args": args}, use_bin_type=True)
         self.p.stdin.write(struct.pack(">I", len(body)) + body)
         self.p.stdin.flush()
+
+    def reply(self, method: str):
         items = []
         while True:
             head = self.p.stdout.read(4)
@@ -137,3 +144,45 @@ def worker_pipeline(emit, model_dir: str, device: str, pythonpath: str, vocab: i
         for f in files:
             if os.path.exists(f):
                 os.remove(f)
+
+
+def tensor_parallel(emit, model_dir: str, device: str, pythonpath: str, vocab: int):
+    """Tensor-parallel rollout ranks on one GPU: (a) one NCCL rank (its all-reduces are real NCCL
+    kernels inside the captured CUDA-graph decode step) against a plain engine, bf16; (b) two gloo
+    ranks sharing the GPU (NCCL refuses two ranks on one device) against a plain engine, fp32, where
+    graph capture cannot hold gloo's collectives and every rank must fall back to eager decode."""
+    import socket
+
+    def port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    rng = np.random.default_rng(1)
+    prompts = [[int(t) for t in rng.integers(0, vocab - 1000, 16)] for _ in range(8)]
+    gen = {"prompts": prompts, "maxNewTokens": 32, "maxBatch": 8}
+    for label, world, backend, dtype in (("1 NCCL rank, bf16", 1, "nccl", "bfloat16" if device == "cuda" else "float32"),
+                                         ("2 gloo ranks on one device, fp32", 2, "gloo", "float32")):
+        if backend == "nccl" and device != "cuda":
+            continue
+        plain = WorkerProc(pythonpath)
+        ranks = [WorkerProc(pythonpath) for _ in range(world)]
+        try:
+            plain.call("init", {"modelDir": model_dir, "device": device, "dtype": dtype})
+            p = port()
+            for r, w in enumerate(ranks):
+                w.send("init", {"modelDir": model_dir, "device": device, "dtype": dtype, "tensorParallel": True,
+                                "distributed": {"rank": r, "worldSize": world, "masterPort": p, "backend": backend}})
+            infos = [w.reply("init") for w in ranks]
+            want = sorted(plain.call("generate", gen), key=lambda o: o["index"])
+            t0 = time.time()
+            for w in ranks:
+                w.send("generate", gen)
+            got = [sorted(w.reply("generate"), key=lambda o: o["index"]) for w in ranks]
+            ms = round((time.time() - t0) * 1000, 1)
+            same = [sum(a["tokens"] == b["tokens"] for a, b in zip(g, want)) for g in got]
+            emit(f"tensor parallel: {label}", ok=all(n == len(want) for n in same), sameSequencesPerRank=same, of=len(want), generateMs=ms,
+                 distributed=infos[0]["distributed"])
+        finally:
+            for w in [plain, *ranks]:
+                w.close()

@@ -110,13 +110,18 @@ export class CodeScorer {
     return gt.timesMs.map((t) => Math.max(floor, Math.ceil(REFERENCE_FACTOR * t)));
   }
 
-  async score(p: CodeProblem, program: string | undefined): Promise<CodeVerdict> {
+  /**
+   * `sanitize`: first apply EvalPlus's sanitizer to the program in the sandbox (actors/eval/eval_sanitize.py:
+   * the longest parsable run of lines, then imports and the definitions the entry function
+   * reaches) — what EvalPlus does to its completions before evaluating them.
+   */
+  async score(p: CodeProblem, program: string | undefined, opts: { sanitize?: boolean } = {}): Promise<CodeVerdict> {
     if (program === undefined) return { pass: false, why: "no-program", detail: "no ```python block in the answer" };
     const gt = await this.groundTruth(p);
     const limitsMs = this.limits(gt);
     const deadline = limitsMs.reduce((a, b) => a + b, 0) + 30_000;
     const r = await this.pool.run(
-      { kind: "code", program, entry: p.entry, inputsJson: [p.inputs.base, p.inputs.plus], tupleArgs: p.tupleArgs, expected: gt.outputs, limitsMs, atol: p.atol, oracle: p.oracle ?? null },
+      { kind: "code", program, entry: p.entry, inputsJson: [p.inputs.base, p.inputs.plus], tupleArgs: p.tupleArgs, expected: gt.outputs, limitsMs, atol: p.atol, oracle: p.oracle ?? null, sanitize: opts.sanitize === true },
       deadline,
     );
     if (r.pass === true) return { pass: true };
@@ -134,7 +139,7 @@ export class CodeScorer {
    * is that pair's verdict, so one bad problem never loses the others.
    */
   async scoreMany(
-    items: readonly { problem: CodeProblem; program: string | undefined }[],
+    items: readonly { problem: CodeProblem; program: string | undefined; sanitize?: boolean }[],
     width: number,
     onDone?: (index: number, verdict: CodeVerdict) => void,
   ): Promise<CodeVerdict[]> {
@@ -148,9 +153,9 @@ export class CodeScorer {
     const order = items.map((_, i) => i).sort((a, b) => cost[b] - cost[a]);
     const out = new Array<CodeVerdict>(items.length);
     await mapLimit(order, width, async (i) => {
-      const { problem, program } = items[i];
+      const { problem, program, sanitize } = items[i];
       try {
-        out[i] = await this.score(problem, program);
+        out[i] = await this.score(problem, program, { sanitize });
       } catch (e) {
         out[i] = { pass: false, why: "crashed", detail: (e as Error).message };
       }

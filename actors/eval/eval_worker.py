@@ -114,7 +114,8 @@ def run_code(spare, job):
     expected = None
     if job.get("expected") is not None:
         expected = marshal.loads(base64.b64decode(job["expected"]))
-    spare.start({"kind": "code", "program": job["program"], "entry": job["entry"], "inputs": inputs, "oracle": job.get("oracle")})
+    spare.start({"kind": "code", "program": job["program"], "entry": job["entry"], "inputs": inputs, "oracle": job.get("oracle"),
+                 "sanitize": bool(job.get("sanitize"))})
     outputs = []
     i = 0
     while True:

@@ -63,7 +63,8 @@ export function codeItems(problems: readonly CodeProblem[], scorer: CodeScorer, 
     prompt: codePromptFor(p, o),
     maxNewTokens: o.maxNewTokens ?? (o.codePrompt === "evalplus" ? DEFAULT_MAX_NEW.evalplus : DEFAULT_MAX_NEW.code),
     score: async (response) => {
-      const v = await scorer.score(p, extractProgram(response, p, o.codePrompt));
+      // EvalPlus sanitizes its completions before evaluating them; the R1 protocol takes the answer's block as is
+      const v = await scorer.score(p, extractProgram(response, p, o.codePrompt), { sanitize: o.codePrompt === "evalplus" });
       return { correct: v.pass, detail: v.pass ? undefined : `${v.why}${v.part ? ` (${v.part} test ${v.test})` : ""}: ${v.detail ?? ""}`.slice(0, 300) };
     },
   }));

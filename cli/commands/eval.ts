@@ -3,6 +3,7 @@
  * math benchmarks, the tiny model's held-out set, or a CruxEval / LiveCodeBench file (spec §10).
  *
  *   azr eval --suite code --self-check                 # canonical solutions: must print 542/542
+ *   azr eval --suite code --self-check --code-prompt evalplus   # the same through EvalPlus's sanitizer
  *   azr eval --suite math --self-check                 # each set's own reference answers
  *   azr eval --model data/tiny --suite all --limit 5 --out results.json
  *   azr eval --model ./Qwen2.5-Coder-7B --engine torch --suite code
@@ -98,7 +99,9 @@ async function selfCheckCode(a: EvalArgs, dir: string): Promise<boolean> {
   let finished = 0;
   const misses: string[] = [];
   try {
-    await scorer.scoreMany(problems.map((p) => ({ problem: p, program: p.canonical })), a.workers * 2, (i, v) => {
+    // with --code-prompt evalplus the solutions go through EvalPlus's sanitizer first, as completions would
+    const sanitize = a.codePrompt === "evalplus";
+    await scorer.scoreMany(problems.map((p) => ({ problem: p, program: p.canonical, sanitize })), a.workers * 2, (i, v) => {
       const p = problems[i];
       if (v.pass) passed++;
       else misses.push(`${p.id}: ${v.why}${v.part ? ` (${v.part} test ${v.test})` : ""} ${v.detail ?? ""}`);
@@ -108,7 +111,7 @@ async function selfCheckCode(a: EvalArgs, dir: string): Promise<boolean> {
     await scorer.close();
   }
   for (const m of misses) console.log(`MISS ${m}`);
-  console.log(`code self-check: ${passed}/${problems.length} canonical solutions pass (base + plus tests) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(`code self-check: ${passed}/${problems.length} canonical solutions pass (base + plus tests${a.codePrompt === "evalplus" ? ", EvalPlus-sanitized" : ""}) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return passed === problems.length;
 }
 
@@ -175,6 +178,11 @@ const isCheckpointPath = (p: string) => existsSync(join(p, "checkpoints")) || ex
  * is then the checkpoint's learner folder, so a rerun after the run saved a newer checkpoint is
  * not mistaken for the same model.
  */
+/** EvalPlus-prompt records made before its sanitizer was applied were scored differently: they are not resumed. */
+function sanitizedFingerprint(codePrompt: CodePrompt): { codeScoring?: string } {
+  return codePrompt === "evalplus" ? { codeScoring: "evalplus-sanitize" } : {};
+}
+
 function resolveModel(path: string): { dir: string; fingerprint: { model: string; weights: string[] } } {
   if (!isCheckpointPath(path)) return { dir: path, fingerprint: { model: resolve(path), weights: weightStamps(path) } };
   const src = findExportSource(path);
@@ -255,7 +263,7 @@ async function evaluate(a: EvalArgs): Promise<void> {
     const recordFile = a.out.replace(/\.json$/, "") + ".problems.jsonl";
     mkdirSync(dirname(resolve(a.out)), { recursive: true });
     console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
-    const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile, fingerprint: { ...model.fingerprint, engine: a.engine } });
+    const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile, fingerprint: { ...model.fingerprint, engine: a.engine, ...sanitizedFingerprint(a.codePrompt) } });
     const results = summarise(a.model, a.suite, a.codePrompt, tallies, modelName(model.dir, a.model));
     const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile) : undefined;
     writeFileSync(a.out, JSON.stringify(tiny ? { ...results, tiny } : results, null, 2) + "\n");

@@ -123,6 +123,33 @@ describe("code scoring in the sandbox", () => {
       assert.equal(v.why, why, JSON.stringify(v));
     });
   }
+  // EvalPlus's sanitizer (--code-prompt evalplus): what a base model's completion often carries
+  const canon = () => problem("HumanEval/0").canonical;
+  const sanitizeCases: [string, string][] = [
+    ["test code after the function (a failing assert, a print of an undefined name)", canon() + "\nassert has_close_elements([1.0], 0.5) is None\nprint(undefined_name)\n"],
+    ["a main() that runs and exits at import", canon() + "\ndef main():\n    print(has_close_elements([1.0, 2.0], 0.5))\n\nmain()\nraise SystemExit(0)\n"],
+    ["prose and a half-written function around the code", "Here is my solution:\n" + canon() + "\nThis works because\ndef broken(:\n"],
+    ["a helper the entry uses, defined after it, beside an unused one that raises at import", "from typing import List\ndef has_close_elements(numbers: List[float], threshold: float) -> bool:\n    return _near(numbers, threshold)\nboom = 1 / 0\ndef _near(ns, t):\n    return any(abs(a - b) < t for i, a in enumerate(ns) for b in ns[i + 1:])\n"],
+  ];
+  for (const [what, program] of sanitizeCases) {
+    it(`sanitize (EvalPlus): passes with ${what}, fails without it`, async () => {
+      assert.equal((await scorer.score(p(), program, { sanitize: true })).pass, true, "sanitized");
+      assert.equal((await scorer.score(p(), program)).pass, false, "as written");
+    });
+  }
+  it("sanitize keeps the first definition of a name (as EvalPlus does) and still fails a wrong program", async () => {
+    const twice = canon() + "\ndef has_close_elements(numbers, threshold):\n    return False\n";
+    assert.equal((await scorer.score(p(), twice, { sanitize: true })).pass, true);
+    assert.equal((await scorer.score(p(), head + "    return False\nprint(1)\n", { sanitize: true })).why, "wrong");
+    assert.equal((await scorer.score(p(), "no code at all", { sanitize: true })).why, "load", "nothing parsable: no function");
+  });
+  it("evalplus items score with the sanitizer, r1 items without", async () => {
+    const completion = "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n\nprint(has_close_elements([1.0], x))\n";
+    const [ep] = codeItems([p()], scorer, { codePrompt: "evalplus", mathTemplate: "azr", chatTemplate: false });
+    assert.equal((await ep.score(completion)).correct, true);
+    const [r1] = codeItems([p()], scorer, { codePrompt: "r1", mathTemplate: "azr", chatTemplate: false });
+    assert.equal((await r1.score("<answer>```python\n" + head + completion + "```</answer>")).correct, false);
+  });
   it("cannot find the expected outputs anywhere in its own memory", async () => {
     const needle = (await scorer.groundTruth(p())).outputs.slice(0, 48);
     const hunt = head + [

@@ -169,6 +169,18 @@ export function evalplusPrompt(problem: Pick<CodeProblem, "prompt">): string {
   return problem.prompt.trim() + "\n";
 }
 
+/** EvalPlus's prompt for chat models (its instruction and response prefixes). */
+export const EVALPLUS_INSTRUCTION = "Please provide a self-contained Python script that solves the following problem in a markdown code block:";
+export const EVALPLUS_RESPONSE = "Below is a Python script with a self-contained function that solves the problem and passes corresponding tests:";
+
+/**
+ * EvalPlus's chat prompt: the problem in a fenced block after its instruction, and the assistant's
+ * turn opened with its response prefix and a ```python fence, so the model writes code at once.
+ */
+export function evalplusChatPrompt(problem: Pick<CodeProblem, "prompt">): { user: string; assistantPrefill: string } {
+  return { user: `${EVALPLUS_INSTRUCTION}\n\`\`\`\n${problem.prompt.trim()}\n\`\`\`\n`, assistantPrefill: `${EVALPLUS_RESPONSE}\n\`\`\`python\n` };
+}
+
 /** EvalPlus's stop strings for direct completion (its EOS list and the per-dataset extras). */
 export const EVALPLUS_STOP: Record<CodeBenchmark, readonly string[]> = {
   "humaneval+": ["<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint(", "\ndef ", "\nclass ", "\nimport ", "\nfrom ", "\nassert "],
@@ -188,13 +200,19 @@ export function cutAtStop(completion: string, benchmark: CodeBenchmark): string 
 /**
  * The program in a response (spec §10): with the R1 prompt, the last ```python block inside
  * `<answer>`; with the EvalPlus prompt, the completion cut at EvalPlus's stop strings, then the
- * last ```python block in it, else the prompt followed by the completion. The prompt's imports
- * go first either way.
+ * last ```python block in it, else the prompt followed by the completion; the prompt's imports
+ * go first in both. With EvalPlus's chat prompt (`chat`), the response up to its closing fence.
  */
-export function extractProgram(response: string, problem: Pick<CodeProblem, "prompt" | "benchmark">, prompt: "r1" | "evalplus"): string | undefined {
+export function extractProgram(response: string, problem: Pick<CodeProblem, "prompt" | "benchmark">, prompt: "r1" | "evalplus", chat = false): string | undefined {
   let code: string | undefined;
   if (prompt === "r1") code = lastPythonBlock(extractAnswer(response));
-  else {
+  else if (chat) {
+    // the prompt opened the fence: the code runs to EvalPlus's chat stop, "\n```", as EvalPlus
+    // takes it (no prompt text or imports added; its sanitizer does the rest)
+    const end = response.search(/(^|\n)```/); // the response starts inside the fence the prompt opened
+    code = end >= 0 ? response.slice(0, end) : response;
+    return code.trim() ? code : undefined;
+  } else {
     const completion = cutAtStop(response, problem.benchmark);
     code = lastPythonBlock(completion) ?? evalplusPrompt(problem) + completion;
   }

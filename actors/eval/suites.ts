@@ -10,7 +10,7 @@
 import { r1Preamble, solverPrompt, wrapPrompt, type Prompt } from "../../azr/prompts.ts";
 import { readSolver } from "../../azr/responses.ts";
 import type { AnswerCheck, IndexedAnswerVerdict } from "../code-executor/index.ts";
-import { evalplusPrompt, extractProgram, type CodeProblem } from "./code-bench.ts";
+import { evalplusChatPrompt, evalplusPrompt, extractProgram, type CodeProblem } from "./code-bench.ts";
 import type { CodeScorer } from "./code-score.ts";
 import type { ExecProblem } from "./file-bench.ts";
 import { extractMathAnswer } from "./math-answer.ts";
@@ -45,6 +45,10 @@ export function codeTask(p: CodeProblem): string {
 }
 
 export function codePromptFor(p: CodeProblem, o: PromptOptions): Prompt {
+  if (o.codePrompt === "evalplus" && o.chatTemplate) {
+    const { user, assistantPrefill } = evalplusChatPrompt(p);
+    return { kind: "chat", messages: [{ role: "user", content: user }], assistantPrefill };
+  }
   if (o.codePrompt === "evalplus") return { kind: "text", text: evalplusPrompt(p) };
   return wrapPrompt(codeTask(p), { variant: "full", chatTemplate: o.chatTemplate });
 }
@@ -64,7 +68,7 @@ export function codeItems(problems: readonly CodeProblem[], scorer: CodeScorer, 
     maxNewTokens: o.maxNewTokens ?? (o.codePrompt === "evalplus" ? DEFAULT_MAX_NEW.evalplus : DEFAULT_MAX_NEW.code),
     score: async (response) => {
       // EvalPlus sanitizes its completions before evaluating them; the R1 protocol takes the answer's block as is
-      const v = await scorer.score(p, extractProgram(response, p, o.codePrompt), { sanitize: o.codePrompt === "evalplus" });
+      const v = await scorer.score(p, extractProgram(response, p, o.codePrompt, o.chatTemplate), { sanitize: o.codePrompt === "evalplus" });
       return { correct: v.pass, detail: v.pass ? undefined : `${v.why}${v.part ? ` (${v.part} test ${v.test})` : ""}: ${v.detail ?? ""}`.slice(0, 300) };
     },
   }));

@@ -264,7 +264,7 @@ async function evaluate(a: EvalArgs): Promise<void> {
     mkdirSync(dirname(resolve(a.out)), { recursive: true });
     console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
     const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile, fingerprint: { ...model.fingerprint, engine: a.engine, ...sanitizedFingerprint(a.codePrompt) } });
-    const results = summarise(a.model, a.suite, a.codePrompt, tallies, modelName(model.dir, a.model));
+    const results = summarise(a.model, a.suite, a.codePrompt + (a.chatTemplate ? " (chat template)" : ""), tallies, modelName(model.dir, a.model));
     const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile) : undefined;
     writeFileSync(a.out, JSON.stringify(tiny ? { ...results, tiny } : results, null, 2) + "\n");
     console.log("");

@@ -54,6 +54,19 @@ describe("code benchmarks: loading", () => {
     assert.deepEqual(item.prompt, { kind: "text", text: problem("Mbpp/2").prompt.trim() + "\n" });
     assert.equal(item.maxNewTokens, 768);
   });
+  it("evalplus with --chat-template: EvalPlus's chat prompt, the code up to the closing fence, no prompt text added", () => {
+    const p = problem("HumanEval/0");
+    const item = codeItems([p], undefined as never, { codePrompt: "evalplus", mathTemplate: "azr", chatTemplate: true })[0];
+    assert.deepEqual(item.prompt, {
+      kind: "chat",
+      messages: [{ role: "user", content: `Please provide a self-contained Python script that solves the following problem in a markdown code block:\n\`\`\`\n${p.prompt.trim()}\n\`\`\`\n` }],
+      assistantPrefill: "Below is a Python script with a self-contained function that solves the problem and passes corresponding tests:\n```python\n",
+    });
+    const code = "def has_close_elements(numbers, threshold):\n    return True\n";
+    assert.equal(extractProgram(code + "```\n\nThis function checks...", p, "evalplus", true), code.trimEnd());
+    assert.equal(extractProgram(code, p, "evalplus", true), code, "no closing fence (cut by the token limit): all of it");
+    assert.equal(extractProgram("```\nnothing", p, "evalplus", true), undefined);
+  });
 });
 
 describe("code scoring in the sandbox", () => {

@@ -7,7 +7,7 @@
  * dispose and at process exit, and a crashed run's leftovers removed when the same run starts
  * again (same run id). Not: what goes in a file (the engines write and read it).
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, statfsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { shmRoot } from "./host.ts";
@@ -86,8 +86,9 @@ export class WeightFiles {
       await write(tmp);
       renameSync(tmp, path);
     } catch (e) {
+      const written = existsSync(tmp) ? statSync(tmp).size : 0;
       rmSync(tmp, { force: true });
-      throw e;
+      throw outOfRoom(e, this.dir, version, written) ?? e;
     }
     return { path, bytes: statSync(path).size };
   }
@@ -110,4 +111,26 @@ export class WeightFiles {
     rmSync(this.dir, { recursive: true, force: true });
     live.delete(this.dir);
   }
+}
+
+/**
+ * A write that ran out of room (ENOSPC from Node, or "No space left on device" from the torch
+ * worker's Python) as an error saying where, how much, and what to change; undefined for any other error.
+ */
+export function outOfRoom(e: unknown, dir: string, version: number, written: number): Error | undefined {
+  const text = e instanceof Error ? `${(e as NodeJS.ErrnoException).code ?? ""} ${e.message}` : String(e);
+  if (!/ENOSPC|No space left on device/.test(text)) return undefined;
+  let free = "";
+  try {
+    const fs = statfsSync(dir);
+    free = `, ${Math.round((fs.bavail * fs.bsize) / 2 ** 20)} MB free now`;
+  } catch {
+    // the folder is gone too: the size alone will do
+  }
+  return new Error(
+    `weight sync: ${dir} ran out of room writing version ${version} (${Math.round(written / 2 ** 20)} MB written before it failed${free}). ` +
+      `A version needs the model's size in that folder (twice while the previous one is still being read): enlarge it ` +
+      `(docker run --shm-size=64g; mount -o remount,size=64G /dev/shm), or point AZR_WEIGHTS_DIR at a bigger folder every actor of this host sees`,
+    { cause: e },
+  );
 }

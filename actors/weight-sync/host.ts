@@ -5,7 +5,7 @@
  *
  * Covers: the identity (host name, boot id, and the device of the shared-memory folder: two
  * containers on one machine with separate /dev/shm mounts differ, as they must, since neither
- * sees the other's files), the folder (/dev/shm, else os.tmpdir() with one logged note).
+ * sees the other's files), the folder (AZR_WEIGHTS_DIR, else /dev/shm, else os.tmpdir() with one logged note).
  * Not: the files themselves (files.ts).
  */
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
@@ -15,9 +15,22 @@ const SHM = "/dev/shm";
 let root: string | undefined;
 let identity: string | undefined;
 
-/** /dev/shm when it is a writable folder (RAM-backed on Linux), else os.tmpdir(), said once through `log`. */
+/**
+ * AZR_WEIGHTS_DIR when set (a folder every actor of the host sees, e.g. a bigger tmpfs or a fast
+ * disk: /dev/shm is often small in containers), else /dev/shm when it is a writable folder
+ * (RAM-backed on Linux), else os.tmpdir(), said once through `log`.
+ */
 export function shmRoot(log: (line: string) => void = (s) => console.error(s)): string {
   if (root) return root;
+  const chosen = process.env.AZR_WEIGHTS_DIR;
+  if (chosen) {
+    try {
+      accessSync(chosen, constants.W_OK);
+    } catch (e) {
+      throw new Error(`AZR_WEIGHTS_DIR=${chosen} is not a writable folder (${(e as Error).message}): create it, or unset AZR_WEIGHTS_DIR to use /dev/shm`, { cause: e });
+    }
+    return (root = chosen);
+  }
   try {
     accessSync(SHM, constants.W_OK);
     if (statSync(SHM).isDirectory()) return (root = SHM);

@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { WeightFiles } from "../../actors/weight-sync/files.ts";
 import { shmRoot } from "../../actors/weight-sync/host.ts";
@@ -33,4 +33,25 @@ test("weight files - per-process reader folders: concurrent readers keep their f
   assert.ok(existsSync(inFlight) && existsSync(b.dir), "this live process's folders are kept");
   for (const f of [a, b, c]) f.dispose();
   assert.ok(!existsSync(a.dir) && !existsSync(c.dir));
+});
+
+test("weight files - a folder out of room: an error saying where, how much and what to change; no partial file left", async () => {
+  const files = new WeightFiles(`wf-full-${process.pid}`, "", () => {});
+  try {
+    // /dev/full fails every write with ENOSPC, as a full /dev/shm does
+    const node = files.write(4, async (tmp) => { writeFileSync(tmp, Buffer.alloc(3 << 20)); writeFileSync("/dev/full", Buffer.alloc(1024)); });
+    await assert.rejects(node, (e: Error) => {
+      assert.match(e.message, new RegExp(`weight sync: ${files.dir} ran out of room writing version 4 \\(3 MB written before it failed, \\d+ MB free now\\)`));
+      assert.match(e.message, /--shm-size.*AZR_WEIGHTS_DIR/);
+      assert.equal((e.cause as NodeJS.ErrnoException).code, "ENOSPC");
+      return true;
+    });
+    // the torch worker's Python says it in its own words
+    const torch = files.write(5, async () => { throw new Error("save_weights_file: OSError: [Errno 28] No space left on device"); });
+    await assert.rejects(torch, /ran out of room writing version 5/);
+    await assert.rejects(files.write(6, async () => { throw new Error("something else"); }), /^Error: something else$/, "other errors pass unchanged");
+    assert.deepEqual(readdirSync(files.dir), [], "no partial file left behind");
+  } finally {
+    files.dispose();
+  }
 });

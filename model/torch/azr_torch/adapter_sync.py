@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 
@@ -67,10 +67,10 @@ def _apply(engine, tensors: Dict[str, torch.Tensor], a: dict) -> dict:
             if (B.shape[0], A.shape[1]) != full:
                 raise ValueError(f"applyAdapters: {wname} is {list(full)}, the adapter at r={r} makes [{B.shape[0]}, {A.shape[1]}]: the learner's model or rank differs")
             delta = engine.shard(wname, (B.to(dst.device) @ A.to(dst.device)) * scale)  # a tensor-parallel rank keeps its slice
-            dst.copy_(base[wname].to(dst.device, torch.float32) + delta)  # as lora.merged_state: fp32, then the engine's dtype
+            dst.copy_(base[wname].to(dst.device, non_blocking=True).float() + delta)  # as lora.merged_state: fp32, then the engine's dtype
         for wname, w in base.items():
             if wname not in pairs:
-                targets[wname].copy_(w)
+                targets[wname].copy_(w, non_blocking=True)
     engine.version = version
     return {"version": version, "adapted": len(pairs)}
 
@@ -85,12 +85,21 @@ def _base(engine, targets: Dict[str, torch.Tensor], names: set) -> Dict[str, tor
         return base
     if not getattr(engine, "_replaced_since_start", False):
         for n in new:  # untouched since start: the live weight is the base
-            base[n] = targets[n].detach().to("cpu", copy=True)  # off the device: a GPU holds one copy of the model
+            base[n] = _host_copy(targets[n].detach())  # off the device: a GPU holds one copy of the model
         return base
     for n, t in iter_checkpoint(engine.model_dir):
         if n in new:
-            base[n] = engine.shard(n, t).to("cpu", targets[n].dtype, copy=True)
+            base[n] = _host_copy(engine.shard(n, t).to(targets[n].dtype), pin=targets[n].is_cuda)
     missing = sorted(new - set(base))
     if missing:
         raise ValueError(f"applyAdapters: the model folder {engine.model_dir} lacks {missing[:3]}, which the adapters adapt")
     return base
+
+
+def _host_copy(t: torch.Tensor, pin: Optional[bool] = None) -> torch.Tensor:
+    """A host copy of `t`, in pinned memory when it serves a GPU: every adapter version copies the
+    base back to the device, at PCIe speed from pinned pages instead of ~1 GB/s from pageable ones."""
+    pin = t.is_cuda if pin is None else pin
+    out = torch.empty(t.shape, dtype=t.dtype, device="cpu", pin_memory=pin)
+    out.copy_(t)
+    return out

@@ -152,7 +152,7 @@ function checkpointProgress(ckpt: string, workDir: string, step: number): Progre
   return p;
 }
 
-export async function pretrain(o: PretrainOptions): Promise<{ steps: number; loss: number }> {
+export async function pretrain(o: PretrainOptions): Promise<{ steps: number; loss: number; interrupted?: NodeJS.Signals }> {
   const { examples, vocab, eos } = loadExamples(o);
   const batches = batchesOf(examples, o.batchTokens);
   const total = o.maxSteps > 0 ? Math.min(o.maxSteps, batches.length * o.epochs) : batches.length * o.epochs;
@@ -201,6 +201,16 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
   const sessionStart = performance.now();
   let loss = NaN;
   let ema = progress.ema ?? NaN;
+  // Ctrl-C / SIGTERM: finish the step in flight, checkpoint it, stop (a second signal quits at once),
+  // so an interrupted run loses nothing --resume cannot pick up
+  let interrupted: NodeJS.Signals | null = null;
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (interrupted) process.exit(130);
+    interrupted = sig;
+    o.log(`${sig}: checkpointing after the step in flight, then stopping (send it again to quit without saving)`);
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   try {
     const stopAt = anneal ? Math.min(anneal.to, total) : total;
     if (progress.step >= stopAt) o.log(`the checkpoint is at step ${progress.step}, at or past the stop step ${stopAt}: exporting it`);
@@ -215,7 +225,11 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
         const eta = (progress.seconds / progress.step) * (stopAt - progress.step);
         o.log(`step ${progress.step}/${stopAt}  loss ${ema.toFixed(4)}  lr ${stats.lr.toExponential(2)}  ${rate.toFixed(0)} tok/s  elapsed ${(progress.seconds / 60).toFixed(1)} min  ETA ${(eta / 60).toFixed(1)} min`);
       }
-      if (progress.step % o.saveEvery === 0) await save();
+      if (progress.step % o.saveEvery === 0 || interrupted) await save();
+      if (interrupted) {
+        o.log(`stopped by ${interrupted} at step ${progress.step}/${stopAt}: checkpoint saved in ${ckpt}; continue with --resume`);
+        return { steps: progress.step, loss: ema, interrupted };
+      }
       if (o.maxSeconds > 0 && (performance.now() - sessionStart) / 1000 >= o.maxSeconds) {
         o.log(`time budget of ${o.maxSeconds}s reached at step ${progress.step}: checkpointing (continue with --resume)`);
         break;
@@ -229,6 +243,8 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
     o.log(`model written to ${o.outDir} (step ${progress.step}/${total}, loss ${ema.toFixed(4)})`);
     return { steps: progress.step, loss: ema };
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     await trainer.dispose();
   }
 }

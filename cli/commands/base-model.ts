@@ -75,7 +75,7 @@ export const baseModelCommand: CommandModule<object, Args> = {
       }
       if ((a.annealFrom === undefined) !== (a.annealTo === undefined)) throw new RecipeSetupError("--anneal-from and --anneal-to go together: give both, e.g. --anneal-from 1000 --anneal-to 1200");
       const anneal = a.annealFrom !== undefined && a.annealTo !== undefined ? { from: a.annealFrom, to: a.annealTo } : undefined;
-      await pretrain({ anneal,
+      const done = await pretrain({ anneal,
         corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, batchTokens: a.batchTokens ?? 8192, microBatch: a.microBatch, lr: a.lr,
         warmupSteps: a.warmup ?? 100, epochs: a.epochs, maxSteps: a.maxSteps, maxSeconds: a.maxMinutes * 60, saveEvery: a.saveEvery,
         maxSeqTokens: 1024, seed: a.seed, threads: a.threads ?? availableParallelism(), resume: a.resume, log: (s) => console.log(s),
@@ -83,5 +83,6 @@ export const baseModelCommand: CommandModule<object, Args> = {
         // A damaged checkpoint is the user's to clear: one line naming it, like a missing corpus.
         throw e instanceof PretrainCheckpointError ? new RecipeSetupError(e.message) : e;
       });
+      if (done.interrupted) process.exitCode = 130; // stopped by a signal, checkpoint saved: not a finished model
     }),
 };

@@ -100,3 +100,39 @@ test("pretrain - a run killed after a checkpoint resumes to the unbroken run's w
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("pretrain - Ctrl-C checkpoints the step in flight and exits 130; --resume then ends on the unbroken run's weights", { timeout: 600_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "azr-pretrain-int-"));
+  try {
+    writeSmallCorpus(dir, 4);
+    const o: PretrainOptions = {
+      corpusDir: dir, outDir: join(dir, "unbroken"), workDir: join(dir, "work-unbroken"), batchTokens: 2048, microBatch: 8, lr: 3e-3, warmupSteps: 1,
+      epochs: 40, maxSteps: 30, maxSeconds: 0, saveEvery: 1000, maxSeqTokens: 1024, seed: 1, threads: 1, resume: false, log: () => {},
+    };
+    await pretrain(o);
+    const work = join(dir, "work");
+    // --save-every 1000: without the signal handler nothing would be saved before the end
+    const cli = ["--import", "tsx", "cli/main.ts", "base-model", "--corpus", dir, "--out", join(dir, "resumed"), "--work-dir", work,
+      "--batch-tokens", "2048", "--micro-batch", "8", "--warmup", "1", "--epochs", "40", "--max-steps", "30", "--save-every", "1000", "--threads", "1", "--resume"];
+    const child = spawn(process.execPath, cli, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (b: Buffer) => {
+      out += b.toString();
+      if (/step 10\/30/.test(out) && !child.killed) child.kill("SIGINT");
+    });
+    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    assert.equal(code, 130, out);
+    const m = /stopped by SIGINT at step (\d+)\/30: checkpoint saved in .*; continue with --resume/.exec(out);
+    assert.ok(m, out);
+    const stoppedAt = Number(m[1]);
+    assert.ok(stoppedAt >= 10 && stoppedAt < 30, `stopped at ${stoppedAt}`);
+    assert.equal(JSON.parse(readFileSync(join(work, "checkpoint", "progress.json"), "utf8")).step, stoppedAt);
+    assert.ok(!existsSync(join(dir, "resumed", "model.safetensors")), "an interrupted run exports no model");
+    const r = spawnSync(process.execPath, cli, { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`resumed at step ${stoppedAt}/30`));
+    assert.ok(readFileSync(join(dir, "resumed", "model.safetensors")).equals(readFileSync(join(dir, "unbroken", "model.safetensors"))), "resumed weights differ from the unbroken run's");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -44,7 +44,8 @@ export const recipe: RecipeOverrides = {
     steps: 60,
     // azr option (off in every other recipe, as the reference): the n = 4 learnability samples of every valid
     // proposal are trained as solver responses too, ~5× the solver's data a step for no extra generation.
-    // Measured 2026-11-27 on the 1,189-task-a-type held-out set (paired change d/a/i, points): 120 steps with it
+    // Measured 2026-11-27 on the old 1,189-task-a-type held-out set (40% of it seen in pretraining under other
+    // names; README has the rebuilt set's figures) (paired change d/a/i, points): 120 steps with it
     // at lr 5e-5 +2.1 / +4.8 / +1.3, at lr 1e-4 +1.4 / +6.6 / +0.4; 140 steps without it (lr 5e-5) +2.5 / +2.0 / −0.3.
     trainLearnabilitySamples: true,
   },

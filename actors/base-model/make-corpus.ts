@@ -18,7 +18,7 @@ import { join } from "node:path";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { CORPUS_FORMS, curriculumOrder, formatCorpus, TINY_FORMAT_OPTIONS, type CorpusExample } from "../../azr/corpus/format.ts";
-import { dedupeBySource, heldOutTasks, withoutHeldOut } from "../../azr/corpus/heldout.ts";
+import { dedupeBySource, heldOutTasks, withoutHeldOut, type OverlapMatch } from "../../azr/corpus/heldout.ts";
 import { generatePrograms } from "../../azr/corpus/programs.ts";
 import { CorpusEncoder, tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
 import { Tokenizer } from "@huggingface/tokenizers";
@@ -49,6 +49,11 @@ export interface MakeCorpusOptions {
   hfCheckSample?: number;
   /** Progress lines go here (stderr by default); null for silence. */
   log?: ((line: string) => void) | null;
+  /**
+   * Which pretraining programs the held-out ones remove: equal up to names (default) or equal
+   * text (data/tiny's corpus; make-heldout then keeps the wider held-out set clear of it by names).
+   */
+  heldOutMatch?: OverlapMatch;
 }
 
 export interface CorpusStats {
@@ -100,7 +105,7 @@ export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
     const train = await executePrograms(trainGenerated, runner, { seed: o.seed, onProgress: progress(log, "pretraining") });
     const heldOutPrograms = dedupeBySource(heldOut.executed).kept;
     const unique = dedupeBySource(train.executed);
-    const { kept: trainPrograms, removed } = withoutHeldOut(unique.kept, heldOutPrograms);
+    const { kept: trainPrograms, removed } = withoutHeldOut(unique.kept, heldOutPrograms, o.heldOutMatch);
 
     const examples = formatCorpus(trainPrograms, o.seed, TINY_FORMAT_OPTIONS);
     log?.(`formatted ${examples.length} examples from ${trainPrograms.length} programs (removed: ${unique.removed} duplicates, ${removed} equal to a held-out program)`);
@@ -205,12 +210,14 @@ async function main(): Promise<void> {
     .option("runner", { choices: ["executor", "harness"] as const, default: "executor" as const, describe: "executor: the sandboxed self-play executor; harness: ~5x faster unsandboxed runner for our own generated programs (same verdicts)" })
     .option("tokenizer-sample", { type: "number", default: 50000, describe: "corpus examples the tokenizer is trained on" })
     .option("hf-check-sample", { type: "number", default: 2000, describe: "examples also encoded by @huggingface/tokenizers, which must give the same ids" })
+    .option("heldout-match", { choices: ["names", "text"] as const, default: "names" as const, describe: "pretraining programs removed for equalling a held-out one: up to variable names, or by text (how data/tiny's corpus was made)" })
     .strict()
     .help()
     .parse();
   const stats = await makeCorpus({
     out: argv.out, seed: argv.seed, programs: argv.programs, evalSeed: argv["eval-seed"], evalPrograms: argv["eval-programs"],
     vocabSize: argv["vocab-size"], workers: argv.workers, runner: argv.runner, tokenizerSample: argv["tokenizer-sample"], hfCheckSample: argv["hf-check-sample"],
+    heldOutMatch: argv["heldout-match"],
   });
   if (process.stderr.isTTY) process.stderr.write("\n");
   process.stdout.write(summary(stats) + `\nwritten to ${argv.out} in ${stats.seconds.toFixed(1)} s\n`);

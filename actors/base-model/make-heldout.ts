@@ -3,9 +3,10 @@
  *
  * A larger held-out set for a model that already exists. make-corpus draws the held-out set first
  * and removes its programs from pretraining; here pretraining is fixed, so it goes the other way:
- * the held-out generator (same seed, more programs: program i depends only on the seed and i, so
- * the set make-corpus wrote is a prefix of this one) keeps only programs equal to no pretraining
- * program, up to whitespace and variable names (`programOverlapKey`). A wider set narrows the 95% intervals (±5 points at 370 tasks a type,
+ * the held-out generator (same seed, more programs: program i depends only on the seed and i)
+ * keeps only programs equal to no pretraining program, up to whitespace and variable names
+ * (`programOverlapKey`); make-corpus's own set, filtered the same way, is then a subset of it, not
+ * necessarily its prefix (of data/tiny's 370, 156 survive: its corpus had only text-equal copies removed). A wider set narrows the 95% intervals (±5 points at 370 tasks a type,
  * ±2.5 at ~1,500), which is what telling a self-play change from noise needs.
  *
  * Writes into <dir>: heldout.jsonl, heldout-programs.jsonl, heldout-baselines.json (the trivial
@@ -104,7 +105,7 @@ async function main(): Promise<void> {
     .option("out", { type: "string", demandOption: true, describe: "output directory (created if missing)" })
     .option("pretraining", { type: "string", demandOption: true, describe: "make-corpus's programs.jsonl that the model was pretrained on" })
     .option("eval-seed", { type: "number", default: 1_000_003, describe: "generator seed of the held-out set (make-corpus's default)" })
-    .option("eval-programs", { type: "number", default: 2000, describe: "held-out programs to generate (before filtering); make-corpus's 400 are its prefix" })
+    .option("eval-programs", { type: "number", default: 2000, describe: "held-out programs to generate (before filtering; `make base-model` uses 3,400)" })
     .option("workers", { type: "number", default: 2, describe: "Python processes running programs" })
     .option("runner", { choices: ["executor", "harness"] as const, default: "executor" as const, describe: "executor: the sandboxed executor; harness: faster unsandboxed runner (same verdicts)" })
     .strict()

@@ -150,9 +150,16 @@ export function recordType(r: Pick<ProblemRecord, "id">): TinyType {
   return type;
 }
 
+/**
+ * Records in id order: the bootstrap draws by position with a fixed seed, so the order the records
+ * finished in (which varies between runs) would move the intervals of identical answers.
+ */
+const byId = <T extends Pick<ProblemRecord, "id">>(records: readonly T[]): T[] => [...records].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+
 export function accuracyByType(records: readonly ProblemRecord[]): Record<TinyType, Accuracy> {
   const out = {} as Record<TinyType, Accuracy>;
-  for (const type of TINY_TYPES) out[type] = accuracyWithInterval(records.filter((r) => recordType(r) === type).map((r) => r.correct));
+  const sorted = byId(records);
+  for (const type of TINY_TYPES) out[type] = accuracyWithInterval(sorted.filter((r) => recordType(r) === type).map((r) => r.correct));
   return out;
 }
 
@@ -161,7 +168,7 @@ export function compareByType(before: readonly ProblemRecord[], after: readonly 
   const was = new Map(before.map((r) => [r.id, r.correct]));
   const out = {} as Record<TinyType, PairedDifference>;
   for (const type of TINY_TYPES) {
-    const both = after.filter((r) => recordType(r) === type && was.has(r.id));
+    const both = byId(after).filter((r) => recordType(r) === type && was.has(r.id));
     out[type] = pairedDifference(both.map((r) => was.get(r.id)!), both.map((r) => r.correct));
   }
   return out;

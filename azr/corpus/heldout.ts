@@ -119,9 +119,17 @@ export function programOverlapKey(src: string): string {
 }
 
 /** Pretraining programs minus those equal to a held-out program up to whitespace and variable names (`programOverlapKey`). */
-export function withoutHeldOut<T extends { source: string }>(train: readonly T[], heldOut: readonly { source: string }[]): { kept: T[]; removed: number } {
-  const keys = new Set(heldOut.map((p) => programOverlapKey(p.source)));
-  const kept = train.filter((p) => !keys.has(programOverlapKey(p.source)));
+/**
+ * How two programs count as the same: `names` (programOverlapKey: whitespace and bound variable
+ * names ignored, the default) or `text` (normalisedProgramKey: whitespace only — how data/tiny's
+ * corpus was cut, which `make base-model` must repeat to rebuild it).
+ */
+export type OverlapMatch = "names" | "text";
+
+export function withoutHeldOut<T extends { source: string }>(train: readonly T[], heldOut: readonly { source: string }[], match: OverlapMatch = "names"): { kept: T[]; removed: number } {
+  const key = match === "names" ? programOverlapKey : normalisedProgramKey;
+  const keys = new Set(heldOut.map((p) => key(p.source)));
+  const kept = train.filter((p) => !keys.has(key(p.source)));
   return { kept, removed: train.length - kept.length };
 }
 

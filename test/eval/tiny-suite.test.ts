@@ -52,6 +52,10 @@ describe("tiny suite", () => {
     assert.match(text, /deduction\s+n\s+200\s+\+10\.0 \[\+\d\.\d, \+1\d\.\d\]\s+gained 30, lost 10\s+\(better/, text);
     const none = compareByType(after, after);
     assert.deepEqual([none.deduction.difference, none.deduction.low, none.deduction.high], [0, 0, 0]);
+    // the records' order (the order evaluation finished in) moves neither interval
+    const shuffled = [...after].reverse();
+    assert.deepEqual(compareByType(before, shuffled), c);
+    assert.deepEqual(accuracyByType(shuffled), accuracyByType(after));
   });
 
   it("proposer prompts are the tiny recipe's, drawn reproducibly from the held-out programs", () => {

@@ -174,6 +174,7 @@ export class TorchRankGroup implements AsyncDisposable {
    */
   async *generate(req: GenerateRequest & { maxBatch?: number }, signal?: AbortSignal): AsyncIterable<Generation> {
     const stop = new AbortController();
+    signal?.throwIfAborted(); // as one engine's generate: an aborted call starts nothing
     const onAbort = () => stop.abort(signal?.reason);
     signal?.addEventListener("abort", onAbort, { once: true });
     const ready: Generation[] = [];

@@ -58,8 +58,11 @@ for (const arch of ["qwen2", "llama", "qwen3"] as const) {
     assertSameGenerations(await all(group.generate(sampled)), await all(single.generate(sampled)), "sampled");
     await assertSameScores(group, single, "start weights");
 
-    // a stream left after its first sequence: every rank stops, and the next call pairs up again
+    // a stream left after its first sequence, or aborted by the caller: every rank stops, and the next call pairs up again
     for await (const _ of group.generate({ prompts, maxNewTokens: 40 })) break;
+    const abort = new AbortController();
+    await assert.rejects(async () => { for await (const _ of group.generate({ prompts, maxNewTokens: 40 }, abort.signal)) abort.abort(new Error("caller gave up")); }, /caller gave up/);
+    await assert.rejects(async () => { for await (const _ of group.generate({ prompts, maxNewTokens: 4 }, abort.signal)); }, /caller gave up/, "an already aborted signal starts nothing");
     assertSameGenerations(await all(group.generate(greedy)), await all(single.generate(greedy)), "after an early stop");
 
     // a full weight version as a file (what a learner on this host publishes) and as frames

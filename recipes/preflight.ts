@@ -6,7 +6,7 @@
  * Covers: checks over the recipe and a description of the machine (`probe`), so tests and
  * `azr doctor` can pass their own. Not: detecting GPUs (runtime/gpus.ts; the caller passes what it found).
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Recipe } from "./schema.ts";
 import { resolveSeedPaths } from "./index.ts";
@@ -21,6 +21,7 @@ export interface MachineProbe {
   /** Whether the torch engine can run here (a GPU build of PyTorch for GPU recipes); a reason when not. */
   torch: { available: boolean; reason?: string };
   exists?: (path: string) => boolean;
+  readText?: (path: string) => string;
 }
 
 export interface PreflightProblem {
@@ -47,6 +48,9 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
         what: `model folder ${dir} is ${exists(dir) ? `incomplete (missing ${[...missing, ...(weights ? [] : ["model.safetensors"])].join(", ")})` : "missing"}`,
         fix: recipe.name === "tiny" ? "run `make base-model` to build the tiny model" : `put ${recipe.model.id}'s Hugging Face files there, or pass --set model.path=<folder>`,
       });
+    } else {
+      const tp = tensorParallelProblem(recipe, join(dir, "config.json"), probe.readText ?? ((f) => readFileSync(f, "utf8")));
+      if (tp) out.push(tp);
     }
   }
   const seeds = resolveSeedPaths(recipe, probe.root);
@@ -71,4 +75,25 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
     out.push({ what: `the torch engine is not available here${probe.torch.reason ? `: ${probe.torch.reason}` : ""}`, fix: recipe.resources.gpus > 0 ? "install a CUDA build of PyTorch for the Python that azr uses (AZR_PYTHON)" : "install python3-torch (`make setup`)" });
   }
   return out;
+}
+
+/** A tensor-parallel rollout engine splits attention heads, key-value heads and MLP columns evenly over its ranks. */
+function tensorParallelProblem(recipe: Recipe, configPath: string, readText: (path: string) => string): PreflightProblem | undefined {
+  const tp = recipe.resources.rolloutTensorParallel;
+  if (tp <= 1) return undefined;
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = JSON.parse(readText(configPath)) as Record<string, unknown>;
+  } catch {
+    return undefined; // an unreadable config.json is the engine's to report, with its own detail
+  }
+  const heads = Number(cfg.num_attention_heads);
+  const sizes: [string, number][] = [["num_attention_heads", heads], ["num_key_value_heads", Number(cfg.num_key_value_heads ?? heads)], ["intermediate_size", Number(cfg.intermediate_size)]];
+  const bad = sizes.filter(([, n]) => Number.isInteger(n) && n % tp !== 0);
+  if (!bad.length) return undefined;
+  const fits = [1, 2, 4, 8].filter((t) => sizes.every(([, n]) => !Number.isInteger(n) || n % t === 0));
+  return {
+    what: `resources.rolloutTensorParallel ${tp} does not split ${configPath}: ${bad.map(([k, n]) => `${k} ${n}`).join(", ")} not divisible by ${tp}`,
+    fix: `use a tensor-parallel size that divides them (${fits.join(", ")}) with actors.rollout-engine.gpus set to the same number`,
+  };
 }

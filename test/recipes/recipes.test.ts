@@ -208,4 +208,13 @@ test("recipes - preflight names what is missing before anything starts", async (
   const noData = applySettings(getRecipe("tiny"), ["eval.data=null"]);
   assert.deepEqual(preflight(noData, probe).map((p) => p.what), ["eval.suites lists tiny, which read a JSONL file, but eval.data is null"]);
   assert.deepEqual(preflight(applySettings(noData, ["eval.every=0"]), probe), [], "evaluation off: nothing to read");
+  // a tensor-parallel rollout engine must split the model's heads and MLP evenly: said before any actor starts
+  const tp = applySettings(getRecipe("tiny"), ["model.engine=torch", "resources.rolloutTensorParallel=4"]);
+  const config = { num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 512 };
+  const withConfig = { ...probe, torch: { available: true }, readText: () => JSON.stringify(config) };
+  assert.deepEqual(preflight(tp, withConfig).map((p) => [p.what, p.fix]), [[
+    "resources.rolloutTensorParallel 4 does not split /repo/data/tiny/config.json: num_key_value_heads 2 not divisible by 4",
+    "use a tensor-parallel size that divides them (1, 2) with actors.rollout-engine.gpus set to the same number",
+  ]]);
+  assert.deepEqual(preflight(applySettings(tp, ["resources.rolloutTensorParallel=2"]), withConfig), []);
 });

@@ -128,6 +128,7 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
     _may_hit = may_hit_banned
     _BaseException, _MemoryError, _SyntaxError, _NotLiteral = BaseException, MemoryError, SyntaxError, NotLiteral
     _compile, _exec, _callable, _eval, _loads, _bytes = compile, exec, callable, eval, marshal.loads, bytes
+    _object, _range = object, range
     literal_globals = {"__builtins__": {}, "inf": float("inf"), "nan": float("nan"), "set": set}
     _ast_parse = ast.parse
     sys_mod = sys
@@ -250,7 +251,13 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
                         reprs = []
                         if _type(builder) is _bytes:
                             state[3] = builder  # the only marshal bytes the hook lets the window load
+                        pad = []
                         for _r in range(runs):
+                            if _r:
+                                # Hold a few blocks of every small size class: the allocator's freed blocks
+                                # move, so an address the call reads (id(), hash(object())) differs from the
+                                # last call's instead of landing in the block that call freed.
+                                pad.append([_object() for _i in _range(4)] + [_bytes(_n) for _n in _range(0, 504, 8)])
                             args, kwargs = _loads(builder) if _type(builder) is _bytes else _eval(builder, literal_globals)
                             if keep_going:
                                 try:
@@ -272,6 +279,7 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
                                 except ValueError as e:  # int too large to print
                                     reprs.append({"literal": True, "repr": "", "len": 1 << 30, "why": str(e)[:200]})
                             del value, args, kwargs
+                        del pad
                         outputs.append(reprs)
             except _MemoryError:
                 stage = "memory"

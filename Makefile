@@ -14,7 +14,7 @@ TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 BENCHES = $(basename $(notdir $(wildcard bench/*.bench.ts)))
 NODE_TS := node --import tsx
 
-.PHONY: help setup system-deps test typecheck bench bench-gpu selfplay base-model clean torch-next test-torch-next
+.PHONY: help setup system-deps test typecheck bench bench-gpu gpu-bundle selfplay base-model clean torch-next test-torch-next
 
 help: ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -52,6 +52,9 @@ bench: setup ## run every benchmark; tables printed, JSON in bench/out/
 	@for b in $(BENCHES); do $(MAKE) --no-print-directory bench-$${b%.bench} || exit 1; done
 
 bench-gpu: bench-torch ## the torch engine on a CUDA GPU beside transformers (bench/torch.bench.ts; says so and exits 0 without one)
+
+gpu-bundle: setup ## pack node, nats-server and node_modules (~50 MB) for a GPU machine without Node: model/torch/gpu_recipe_run.sh runs a whole recipe there
+	bash model/torch/gpu-bundle.sh
 
 bench-%: setup ## run one benchmark, e.g. make bench-actors
 	$(NODE_TS) bench/$*.bench.ts

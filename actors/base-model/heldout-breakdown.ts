@@ -28,10 +28,18 @@ function main(): void {
     .parseSync();
   const programs = new Map<string, HeldOutProgram>();
   for (const line of readFileSync(a.heldout, "utf8").split("\n")) if (line.trim()) { const p = JSON.parse(line) as HeldOutProgram; programs.set(p.id, p); }
-  const [base, ...runs] = a._.map(String).map((f) => {
+  const files = a._.map(String);
+  const [base, ...runs] = files.map((f) => {
     const records = [...readRecords(f).values()].filter((r) => recordType(r) === a.type);
     if (!records.length) throw new Error(`${f}: no ${a.type} records (is it an azr eval --suite tiny <out>.problems.jsonl?)`);
     return new Map(records.map((r) => [r.id, r] as const));
+  });
+  // a task a run has no record of would count as a wrong answer: an unfinished run's change is not one
+  runs.forEach((run, i) => {
+    const missing = [...base.keys()].filter((id) => !run.has(id));
+    if (missing.length) {
+      throw new Error(`${files[i + 1]}: no record of ${missing.length} of the base's ${base.size} ${a.type} tasks (e.g. ${missing[0]}): an unfinished azr eval? Finish it (it resumes its records file) or leave it out`);
+    }
   });
   const group = (r: ProblemRecord): string => {
     const p = programs.get(r.id.split("/").slice(0, -2).join("/"));

@@ -7,6 +7,7 @@
  * Covers: the loop, batching by token budget, the files. Not: the gradients or optimiser
  * (model/train), the corpus (make-corpus.ts).
  */
+import { constants as osConstants } from "node:os";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CorpusExample } from "../../azr/corpus/format.ts";
@@ -205,9 +206,11 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
   // so an interrupted run loses nothing --resume cannot pick up
   let interrupted: NodeJS.Signals | null = null;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (interrupted) process.exit(130);
+    if (interrupted) process.exit(signalExitCode(sig));
     interrupted = sig;
-    o.log(`${sig}: checkpointing after the step in flight, then stopping (send it again to quit without saving)`);
+    o.log(progress.step >= total || (anneal && progress.step >= anneal.to)
+      ? `${sig}: training is done, finishing the model's export (send it again to quit at once)`
+      : `${sig}: checkpointing after the step in flight, then stopping (send it again to quit without saving)`);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -247,4 +250,9 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
     process.off("SIGTERM", onSignal);
     await trainer.dispose();
   }
+}
+
+/** The shell's exit status for a process stopped by `sig`: 128 + its number (SIGINT 130, SIGTERM 143). */
+export function signalExitCode(sig: NodeJS.Signals): number {
+  return 128 + (osConstants.signals[sig] ?? 2);
 }

@@ -187,33 +187,45 @@ export const EVALPLUS_STOP: Record<CodeBenchmark, readonly string[]> = {
   "mbpp+": ["<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint(", '\n"""', "\nassert"],
 };
 
-/** A completion cut where EvalPlus's generation would have stopped (greedy: the same text up to there). */
-export function cutAtStop(completion: string, benchmark: CodeBenchmark): string {
-  let end = completion.length;
-  for (const stop of EVALPLUS_STOP[benchmark]) {
-    const at = completion.indexOf(stop);
+/** EvalPlus's stop strings with its chat prompt, besides the closing fence: its EOS list. */
+export const EVALPLUS_CHAT_STOP: readonly string[] = ["<|endoftext|>", "<|endofmask|>", "</s>", "\nif __name__", "\ndef main(", "\nprint("];
+
+function cutAt(text: string, stops: readonly string[]): string {
+  let end = text.length;
+  for (const stop of stops) {
+    const at = text.indexOf(stop);
     if (at >= 0 && at < end) end = at;
   }
-  return completion.slice(0, end);
+  return text.slice(0, end);
 }
+
+/** A completion cut where EvalPlus's generation would have stopped (greedy: the same text up to there). */
+export function cutAtStop(completion: string, benchmark: CodeBenchmark): string {
+  return cutAt(completion, EVALPLUS_STOP[benchmark]);
+}
+
+/** EvalPlus's decoders (hf, vllm) write each tab of a generation as four spaces. */
+const untab = (generated: string) => generated.replace(/\t/g, "    ");
 
 /**
  * The program in a response (spec §10): with the R1 prompt, the last ```python block inside
  * `<answer>`; with the EvalPlus prompt, the completion cut at EvalPlus's stop strings, then the
  * last ```python block in it, else the prompt followed by the completion; the prompt's imports
- * go first in both. With EvalPlus's chat prompt (`chat`), the response up to its closing fence.
+ * go first in both. With EvalPlus's chat prompt (`chat`), the response up to its closing fence
+ * or another of EvalPlus's chat stops. EvalPlus's generated text has its tabs as four spaces.
  */
 export function extractProgram(response: string, problem: Pick<CodeProblem, "prompt" | "benchmark">, prompt: "r1" | "evalplus", chat = false): string | undefined {
   let code: string | undefined;
   if (prompt === "r1") code = lastPythonBlock(extractAnswer(response));
   else if (chat) {
-    // the prompt opened the fence: the code runs to EvalPlus's chat stop, "\n```", as EvalPlus
-    // takes it (no prompt text or imports added; its sanitizer does the rest)
+    // the prompt opened the fence: the code runs to EvalPlus's chat stops ("\n```", its EOS list:
+    // "\nprint(", "\ndef main(", ...), as EvalPlus takes it (no prompt text or imports added; its
+    // sanitizer does the rest)
     const end = response.search(/(^|\n)```/); // the response starts inside the fence the prompt opened
-    code = end >= 0 ? response.slice(0, end) : response;
+    code = untab(cutAt(end >= 0 ? response.slice(0, end) : response, EVALPLUS_CHAT_STOP));
     return code.trim() ? code : undefined;
   } else {
-    const completion = cutAtStop(response, problem.benchmark);
+    const completion = untab(cutAtStop(response, problem.benchmark));
     code = lastPythonBlock(completion) ?? evalplusPrompt(problem) + completion;
   }
   if (code === undefined || !code.trim()) return undefined;

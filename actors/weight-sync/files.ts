@@ -8,7 +8,7 @@
  * again (same run id). Not: what goes in a file (the engines write and read it).
  */
 import { existsSync, statfsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { shmRoot } from "./host.ts";
 
@@ -86,8 +86,17 @@ export class WeightFiles {
       await write(tmp);
       renameSync(tmp, path);
     } catch (e) {
-      const written = existsSync(tmp) ? statSync(tmp).size : 0;
-      rmSync(tmp, { force: true });
+      // the partial file, and whatever a writer of its own made of its name (the torch worker
+      // writes <tmp>.tmp and renames it to <tmp>): left behind, it would keep a full folder full
+      const name = basename(tmp);
+      const partial = existsSync(this.dir) ? readdirSync(this.dir).filter((f) => f.startsWith(name)).map((f) => join(this.dir, f)) : [];
+      let written = 0;
+      for (const f of partial) {
+        try {
+          written = Math.max(written, statSync(f).size);
+        } catch {}
+        rmSync(f, { force: true });
+      }
       throw outOfRoom(e, this.dir, version, written) ?? e;
     }
     return { path, bytes: statSync(path).size };

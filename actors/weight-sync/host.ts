@@ -10,6 +10,7 @@
  */
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
+import { resolve } from "node:path";
 
 const SHM = "/dev/shm";
 let root: string | undefined;
@@ -24,12 +25,15 @@ export function shmRoot(log: (line: string) => void = (s) => console.error(s)): 
   if (root) return root;
   const chosen = process.env.AZR_WEIGHTS_DIR;
   if (chosen) {
+    // absolute: a file's path goes to the reader as written, and the reader's working folder may differ
+    const dir = resolve(chosen);
     try {
-      accessSync(chosen, constants.W_OK);
+      accessSync(dir, constants.W_OK);
+      if (!statSync(dir).isDirectory()) throw new Error("it is not a folder");
     } catch (e) {
       throw new Error(`AZR_WEIGHTS_DIR=${chosen} is not a writable folder (${(e as Error).message}): create it, or unset AZR_WEIGHTS_DIR to use /dev/shm`, { cause: e });
     }
-    return (root = chosen);
+    return (root = dir);
   }
   try {
     accessSync(SHM, constants.W_OK);

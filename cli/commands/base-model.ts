@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { CommandModule } from "yargs";
-import { pretrain, PretrainCheckpointError } from "../../actors/base-model/pretrain.ts";
+import { pretrain, PretrainCheckpointError, signalExitCode } from "../../actors/base-model/pretrain.ts";
 import { pretrainTorch } from "../../actors/base-model/pretrain-torch.ts";
 import { RecipeSetupError, reportSetupErrors } from "./recipe-setup.ts";
 
@@ -83,6 +83,6 @@ export const baseModelCommand: CommandModule<object, Args> = {
         // A damaged checkpoint is the user's to clear: one line naming it, like a missing corpus.
         throw e instanceof PretrainCheckpointError ? new RecipeSetupError(e.message) : e;
       });
-      if (done.interrupted) process.exitCode = 130; // stopped by a signal, checkpoint saved: not a finished model
+      if (done.interrupted) process.exitCode = signalExitCode(done.interrupted); // stopped by a signal, checkpoint saved: not a finished model
     }),
 };

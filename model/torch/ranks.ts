@@ -180,15 +180,25 @@ export class TorchRankGroup implements AsyncDisposable {
     const ready: Generation[] = [];
     const state: { done: boolean; failed: boolean; error: unknown; wake: (() => void) | null } = { done: false, failed: false, error: undefined, wake: null };
     const run = this.#all("generate", async (e) => {
-      for await (const g of e.generate(req, stop.signal)) {
-        if (e !== this.ranks[0]) continue; // the other ranks' sequences are the same ones
-        ready.push(g);
-        state.wake?.();
+      try {
+        for await (const g of e.generate(req, stop.signal)) {
+          if (e !== this.ranks[0]) continue; // the other ranks' sequences are the same ones
+          ready.push(g);
+          state.wake?.();
+        }
+      } catch (error) {
+        // stopped by this call (the caller's signal, or it stopped reading): a rank whose stream had
+        // not ended yet, while rank 0's had, did not fail (rank 0's cancellation, if any, stops
+        // every rank at the same step); a rank that died still breaks the group
+        if (stop.signal.aborted && !(error instanceof TorchWorkerDiedError)) return;
+        throw error;
       }
     }).then(() => {}, (error: unknown) => { state.failed = true; state.error = error; })
       .finally(() => { state.done = true; state.wake?.(); });
     try {
       for (;;) {
+        // as one engine's generate: an aborted signal ends the stream at once, with its reason
+        if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new DOMException("generate aborted", "AbortError");
         if (ready.length) {
           yield ready.shift()!;
           continue;

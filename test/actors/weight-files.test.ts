@@ -7,8 +7,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { WeightFiles } from "../../actors/weight-sync/files.ts";
 import { shmRoot } from "../../actors/weight-sync/host.ts";
 
@@ -50,8 +51,36 @@ test("weight files - a folder out of room: an error saying where, how much and w
     const torch = files.write(5, async () => { throw new Error("save_weights_file: OSError: [Errno 28] No space left on device"); });
     await assert.rejects(torch, /ran out of room writing version 5/);
     await assert.rejects(files.write(6, async () => { throw new Error("something else"); }), /^Error: something else$/, "other errors pass unchanged");
+    // the torch worker writes <tmp>.tmp (renamed to <tmp> once complete): out of room, that is the partial file
+    const worker = files.write(7, async (tmp) => {
+      writeFileSync(`${tmp}.tmp`, Buffer.alloc(2 << 20));
+      throw new Error("save_weights_file: OSError: [Errno 28] No space left on device");
+    });
+    await assert.rejects(worker, /ran out of room writing version 7 \(2 MB written before it failed/);
     assert.deepEqual(readdirSync(files.dir), [], "no partial file left behind");
   } finally {
     files.dispose();
+  }
+});
+
+test("weight files - AZR_WEIGHTS_DIR: an absolute folder whatever the working folder; a file or a missing folder refused by name", () => {
+  const host = new URL("../../actors/weight-sync/host.ts", import.meta.url).href;
+  const base = mkdtempSync(join(tmpdir(), "azr-wdir-"));
+  try {
+    mkdirSync(join(base, "weights"));
+    writeFileSync(join(base, "a-file"), "");
+    const root = (dir: string) => spawnSync(process.execPath, ["--import", "tsx", "-e", `import(${JSON.stringify(host)}).then((m) => process.stdout.write(m.shmRoot()))`], {
+      env: { ...process.env, AZR_WEIGHTS_DIR: dir }, encoding: "utf8",
+    });
+    const ok = root(relative(process.cwd(), join(base, "weights")));
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.equal(ok.stdout, join(base, "weights"), "resolved against the working folder once, so a reader elsewhere opens the same files");
+    for (const bad of [join(base, "a-file"), join(base, "missing")]) {
+      const r = root(bad);
+      assert.notEqual(r.status, 0);
+      assert.ok(r.stderr.includes(`AZR_WEIGHTS_DIR=${bad} is not a writable folder`), r.stderr);
+    }
+  } finally {
+    rmSync(base, { recursive: true, force: true });
   }
 });

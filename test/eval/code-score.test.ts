@@ -67,6 +67,13 @@ describe("code benchmarks: loading", () => {
     assert.equal(extractProgram(code, p, "evalplus", true), code, "no closing fence (cut by the token limit): all of it");
     assert.equal(extractProgram("```\nnothing", p, "evalplus", true), undefined);
   });
+  it("evalplus: the generation as EvalPlus's decoders leave it: chat responses cut at its EOS list too, tabs as four spaces", () => {
+    const p = problem("HumanEval/0");
+    // EvalPlus stops a chat generation at "\nprint(" / "\ndef main(" / "\nif __name__" as well as at the fence
+    const chat = "def helper(x):\n\treturn x\nprint(helper(1))\ndef has_close_elements(numbers, threshold):\n    return helper(True)\n```\n";
+    assert.equal(extractProgram(chat, p, "evalplus", true), "def helper(x):\n    return x");
+    assert.equal(extractProgram("\tpass\n", p, "evalplus", false), `from typing import List\n${p.prompt.trim()}\n    pass\n`);
+  });
 });
 
 describe("code scoring in the sandbox", () => {
@@ -155,6 +162,36 @@ describe("code scoring in the sandbox", () => {
     assert.equal((await scorer.score(p(), twice, { sanitize: true })).pass, true);
     assert.equal((await scorer.score(p(), head + "    return False\nprint(1)\n", { sanitize: true })).why, "wrong");
     assert.equal((await scorer.score(p(), "no code at all", { sanitize: true })).why, "load", "nothing parsable: no function");
+  });
+  // evalplus.sanitize on tree-sitter: a decorated definition is a `decorated_definition` (not kept), a
+  // function is kept only with a return statement, a definition's text is its own node's
+  const near = "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n";
+  const evalplusCases: [string, string, boolean][] = [
+    ["a stub without a return, then the function", "def has_close_elements(numbers, threshold):\n    pass\n" + canon(), true],
+    ["an assignment sharing its line with a stray print", "TOL = 0.0; print(undefined_name)\n" + head + "    threshold += TOL\n" + near, true],
+    ["a __future__ import after another import", "from typing import List\nfrom __future__ import annotations\n" + head.slice("from typing import List\n".length) + near, true],
+    ["a decorated helper", "def deco(f):\n    return f\n@deco\ndef _near(numbers, threshold):\n" + near + head + "    return _near(numbers, threshold)\n", false],
+    ["a helper without a return", "def _near(numbers, threshold, out):\n    out.append(any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:]))\n" +
+      head + "    out = []\n    _near(numbers, threshold, out)\n    return out[0]\n", false],
+    ["an unused assignment named like a keyword argument the entry passes", "key = 1 / 0\n" + head + "    numbers = sorted(numbers, key=float)\n" + near, false],
+  ];
+  for (const [what, program, pass] of evalplusCases) {
+    it(`sanitize (EvalPlus): ${pass ? "passes" : "fails"} with ${what}, as EvalPlus's sanitizer`, async () => {
+      assert.equal((await scorer.score(p(), program, { sanitize: true })).pass, pass);
+    });
+  }
+  it("evalplus items: a completion indented with tabs under the prompt's spaces passes, as EvalPlus's decoders untab it", async () => {
+    const [ep] = codeItems([p()], scorer, { codePrompt: "evalplus", mathTemplate: "azr", chatTemplate: false });
+    assert.equal((await ep.score(near.replace("    ", "\t"))).correct, true);
+  });
+  it("sanitize: a long run of lines that cannot start a program costs the first test's limit no time", async () => {
+    // 1,500 indented lines (a body whose header was lost) before the function: no run of lines
+    // starting in them parses, and trying each start took minutes
+    const program = "def broken(:\n" + "    total = total + 1\n".repeat(1500) + canon();
+    const t0 = Date.now();
+    const v = await scorer.score(p(), program, { sanitize: true });
+    assert.equal(v.pass, true, JSON.stringify(v));
+    assert.ok(Date.now() - t0 < 5000, `${Date.now() - t0} ms`);
   });
   it("evalplus items score with the sanitizer, r1 items without", async () => {
     const completion = "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n\nprint(has_close_elements([1.0], x))\n";

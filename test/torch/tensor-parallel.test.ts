@@ -51,6 +51,7 @@ for (const arch of ["qwen2", "llama", "qwen3"] as const) {
     await using single = await createTorchEngine({ modelDir, ...opts });
     await using group = await createTorchRankGroup({ modelDir, worldSize: 2, tensorParallel: true, ...opts });
     assert.deepEqual(group.info.distributed, { rank: 0, worldSize: 2, backend: "gloo", fsdp: false, tensorParallel: true });
+    assert.equal(group.info.parameters, single.info.parameters, "a rank reports the whole model's parameter count");
 
     const greedy = { prompts, maxNewTokens: 12, stop: ["\n\n"] };
     assertSameGenerations(await all(group.generate(greedy)), await all(single.generate(greedy)), "greedy");
@@ -91,6 +92,47 @@ for (const arch of ["qwen2", "llama", "qwen3"] as const) {
     await assertSameScores(group, single, "LoRA version");
   });
 }
+
+test("a stream left or aborted after rank 0's ended but before another rank's end arrived breaks nothing", async () => {
+  const modelDir = makeModelDir(join(tmp, "q2-late"), "qwen2", 5);
+  await using group = await createTorchRankGroup({ modelDir, worldSize: 2, tensorParallel: true, ...opts });
+  const [rank0, rank1] = group.ranks as [TorchEngine, TorchEngine];
+  // rank 1's end frame arrives after rank 0's (a busy pipe or event loop): held until the call stops it
+  let rank0Ended: () => void = () => {};
+  const own0 = rank0.generate.bind(rank0);
+  const own1 = rank1.generate.bind(rank1);
+  Object.assign(rank0, {
+    async *generate(req: Parameters<TorchEngine["generate"]>[0], signal?: AbortSignal) {
+      yield* own0(req, signal);
+      rank0Ended();
+    },
+  });
+  Object.assign(rank1, {
+    async *generate(req: Parameters<TorchEngine["generate"]>[0], signal?: AbortSignal) {
+      yield* own1(req, signal);
+      await new Promise<void>((resolve) => signal?.addEventListener("abort", () => resolve(), { once: true }));
+      signal?.throwIfAborted();
+    },
+  });
+  const req = { prompts, maxNewTokens: 6 };
+  const ended = () => new Promise<void>((resolve) => { rank0Ended = resolve; });
+  let gen = ended();
+  for await (const _ of group.generate(req)) {
+    await gen; // rank 0's stream is over, rank 1's is not: the caller stops reading now
+    break;
+  }
+  gen = ended();
+  const abort = new AbortController();
+  await assert.rejects(async () => {
+    for await (const _ of group.generate(req, abort.signal)) {
+      await gen;
+      abort.abort(new Error("caller gave up"));
+    }
+  }, (e: unknown) => e instanceof Error && e.message === "caller gave up", "the caller's reason, not a rank failure");
+  delete (rank0 as Partial<TorchEngine>).generate;
+  delete (rank1 as Partial<TorchEngine>).generate;
+  assert.equal((await all(group.generate(req))).length, 3, "the group still generates");
+});
 
 test("tensor parallel refuses what it cannot split or do, by name", async () => {
   const modelDir = makeModelDir(join(tmp, "q2-refuse"), "qwen2", 3);

@@ -124,7 +124,8 @@ class Engine:
             if self.tp is not None:
                 self.tp.install(self.model)
         self.model.eval()
-        self.n_parameters = sum(p.numel() for p in self.model.parameters())
+        # the whole model's count, also on a tensor-parallel rank (which holds a slice of most tensors)
+        self.n_parameters = sum(math.prod(self.full_shape(n, p.shape)) for n, p in self.model.named_parameters())
         self.lora: Optional[lora_mod.LoraSettings] = None
         if a.get("lora"):
             la = a["lora"]
@@ -226,11 +227,11 @@ class Engine:
         return trainer.step(batch)
 
     def gradients(self, a: dict) -> Iterator[dict]:
-        self._not_tensor_parallel("gradients")
         """The summed, unclipped gradients a train step on this batch would apply, without applying
         them (no optimiser step, step count unchanged): first {loss, tokens, terms}, then one
         {name, shape, data} per trainable tensor under getWeights' names. For parity checks
         against the ORT learner, whose TrainCore.accumulate returns the same quantity."""
+        self._not_tensor_parallel("gradients")
         if self.fsdp_root is not None:
             raise ValueError("gradients: an FSDP rank holds only its shard of each gradient; check parity with fsdp off")
         trainer, batch = self._trainer_and_batch(a)
@@ -253,9 +254,9 @@ class Engine:
         return {n.replace(".base_layer.", "."): p for n, p in self.model.named_parameters() if p.requires_grad}
 
     def configure_training(self, a: dict) -> dict:
-        self._not_tensor_parallel("configureTraining")
         """Replaces the loss settings and/or overrides optimiser settings from the next step on
         (a learner may anneal a KL or entropy coefficient); optimiser state is kept."""
+        self._not_tensor_parallel("configureTraining")
         if a.get("loss") is not None:
             self.loss = LossSettings.from_args(a["loss"])
         if a.get("optim") is not None:

@@ -157,12 +157,19 @@ def save_file(tensors: Dict[str, torch.Tensor], path: str, metadata: Optional[Di
     raw = json.dumps(header, separators=(",", ":")).encode()
     raw += b" " * (-len(raw) % 8)
     tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        writer = _Writer(f)
-        for name in names:
-            writer.write(tensors[name])
+    try:
+        with open(tmp, "wb") as f:
+            f.write(struct.pack("<Q", len(raw)))
+            f.write(raw)
+            writer = _Writer(f)
+            for name in names:
+                writer.write(tensors[name])
+    except BaseException:
+        try:  # a full disk must not stay full of our half file
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
     os.replace(tmp, path)  # a crash mid-write never leaves a half file under the real name
 
 

@@ -1,6 +1,7 @@
 """Tensor-parallel inference (Megatron layout) for the rollout engine: one rank per GPU, each holding
-1/tp of every decoder layer, so a 14B model's bf16 weights take ~7.4 GB a GPU at tp 4 and leave the
-rest of a GPU shared with the colocated learner for the KV cache.
+1/tp of every decoder layer, so a 14B model's bf16 weights take ~9.7 GB a GPU at tp 4 (6.6 GB of
+layers, 3.1 GB of replicated embeddings and lm_head) and leave the rest of a GPU shared with the
+colocated learner for the KV cache.
 
 Layout per layer: q/k/v and gate/up are split by output rows (whole attention heads / MLP columns per
 rank: heads, key-value heads and the intermediate size must divide by tp), o_proj and down_proj by

@@ -209,10 +209,10 @@ const untab = (generated: string) => generated.replace(/\t/g, "    ");
 
 /**
  * The program in a response (spec §10): with the R1 prompt, the last ```python block inside
- * `<answer>`; with the EvalPlus prompt, the completion cut at EvalPlus's stop strings, then the
- * last ```python block in it, else the prompt followed by the completion; the prompt's imports
- * go first in both. With EvalPlus's chat prompt (`chat`), the response up to its closing fence
- * or another of EvalPlus's chat stops. EvalPlus's generated text has its tabs as four spaces.
+ * `<answer>`, the prompt's imports first; with the EvalPlus prompt, as EvalPlus takes it: the
+ * prompt followed by the completion cut at EvalPlus's stop strings; with EvalPlus's chat prompt
+ * (`chat`), the response up to its closing fence or another of EvalPlus's chat stops. EvalPlus's
+ * generated text has its tabs as four spaces.
  */
 export function extractProgram(response: string, problem: Pick<CodeProblem, "prompt" | "benchmark">, prompt: "r1" | "evalplus", chat = false): string | undefined {
   let code: string | undefined;
@@ -225,8 +225,10 @@ export function extractProgram(response: string, problem: Pick<CodeProblem, "pro
     code = untab(cutAt(end >= 0 ? response.slice(0, end) : response, EVALPLUS_CHAT_STOP));
     return code.trim() ? code : undefined;
   } else {
+    // EvalPlus's direct completion: its prompt, then the completion cut at its stops; its sanitizer
+    // (at scoring) keeps the longest parsable run, so a markdown fence around the code falls away there
     const completion = untab(cutAtStop(response, problem.benchmark));
-    code = lastPythonBlock(completion) ?? evalplusPrompt(problem) + completion;
+    return completion.trim() ? evalplusPrompt(problem) + completion : undefined;
   }
   if (code === undefined || !code.trim()) return undefined;
   const imports = promptImports(problem.prompt);

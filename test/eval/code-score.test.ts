@@ -72,7 +72,8 @@ describe("code benchmarks: loading", () => {
     // EvalPlus stops a chat generation at "\nprint(" / "\ndef main(" / "\nif __name__" as well as at the fence
     const chat = "def helper(x):\n\treturn x\nprint(helper(1))\ndef has_close_elements(numbers, threshold):\n    return helper(True)\n```\n";
     assert.equal(extractProgram(chat, p, "evalplus", true), "def helper(x):\n    return x");
-    assert.equal(extractProgram("\tpass\n", p, "evalplus", false), `from typing import List\n${p.prompt.trim()}\n    pass\n`);
+    assert.equal(extractProgram("\tpass\n", p, "evalplus", false), `${p.prompt.trim()}\n    pass\n`);
+    assert.equal(extractProgram("  \n", p, "evalplus", false), undefined, "an empty completion is no program");
   });
 });
 

@@ -18,7 +18,8 @@ An assignment is named by its first target when that is a plain name, else by it
 is a plain name (tree-sitter's first identifier child); one with no such name is never reached.
 Without an entry function every named definition is kept. Runs in the sandboxed child (the text is
 the model's), inside the first test's time limit: the search for the longest run skips starts
-that cannot parse (an indented first line) and counts lines in O(1). A text with no parsable
+that cannot parse (an indented first line, or one starting with a character no statement starts
+with: a markdown fence) and counts lines in O(1). A text with no parsable
 line gives "".
 Not: tree-sitter (EvalPlus's parser): the same rules on Python's ast, so a first line that does
 not parse gives "" where tree-sitter's error recovery might keep part of it.
@@ -45,6 +46,16 @@ def _indented(line):
         return False
 
 
+# No Python statement starts with one of these (markdown fences, closing brackets, prose
+# punctuation): a run whose first code line does cannot parse, whatever follows it.
+_NEVER_FIRST = frozenset("`$?!)]},;:=")
+
+
+def _cannot_start(line):
+    head = line.lstrip(" \t\f")
+    return bool(head) and head[0] in _NEVER_FIRST
+
+
 def longest_parsable(text):
     """EvalPlus's code_extract: of the runs lines[i..j] with j > i that parse, the first with the
     most non-blank lines; lines[0] when none does."""
@@ -64,7 +75,7 @@ def longest_parsable(text):
         if filled[-1] - filled[i] <= best:
             break  # no later start has more lines left than the best run has
         top = len(lines) - 1
-        if code[i] < len(lines) and _indented(lines[code[i]]):
+        if code[i] < len(lines) and (_cannot_start(lines[code[i]]) or _indented(lines[code[i]])):
             top = code[i] - 1  # only the blank and comment lines before it can parse
         for j in range(top, i, -1):
             size = filled[j + 1] - filled[i]

@@ -15,7 +15,7 @@ import { parseConfig, toHfConfig } from "../../model/config.ts";
 import { findPython } from "../../model/python.ts";
 import { PYTHON_PACKAGE_ROOT } from "../../model/torch/worker-client.ts";
 import { exportTokenFiles, type TokenFilesMeta } from "./export-tokens.ts";
-import { exportCorpusFiles, TINY_ARCH } from "./pretrain.ts";
+import { exportCorpusFiles, signalExitCode, TINY_ARCH } from "./pretrain.ts";
 
 export interface TorchPretrainOptions {
   corpusDir: string;
@@ -42,6 +42,8 @@ export interface TorchPretrainResult {
   steps: number;
   loss: number;
   validationLoss: number;
+  /** Stopped by this signal after checkpointing the step in flight (the rest is NaN): --resume continues. */
+  interrupted?: NodeJS.Signals;
 }
 
 /** Token files of the corpus, exported again when the corpus is newer than them or they cut at another length. */
@@ -68,7 +70,8 @@ export async function pretrainTorch(o: TorchPretrainOptions): Promise<TorchPretr
   if (o.device) args.push("--device", o.device);
   if (o.resume) args.push("--resume");
   const python = findPython(o.env ?? process.env);
-  await runPython(python.path, args, o);
+  const interrupted = await runPython(python.path, args, o);
+  if (interrupted) return { steps: NaN, loss: NaN, validationLoss: NaN, interrupted }; // checkpointed, not finished
   exportCorpusFiles(o.corpusDir, o.outDir);
   const summaryFile = join(o.outDir, "pretraining.json");
   const summary = JSON.parse(readFileSync(summaryFile, "utf8")) as { step: number; loss: number; validationLoss: number };
@@ -76,8 +79,12 @@ export async function pretrainTorch(o: TorchPretrainOptions): Promise<TorchPretr
   return { steps: summary.step, loss: summary.loss, validationLoss: summary.validationLoss };
 }
 
-/** Runs the script, passing its progress lines on; a failure names the fix where there is one. */
-function runPython(python: string, args: string[], o: TorchPretrainOptions): Promise<void> {
+/**
+ * Runs the script, passing its progress lines on; a failure names the fix where there is one.
+ * SIGINT / SIGTERM to this process are passed to the script, which checkpoints and exits 128 + the
+ * signal's number: that resolves with the signal's name.
+ */
+function runPython(python: string, args: string[], o: TorchPretrainOptions): Promise<NodeJS.Signals | undefined> {
   const env = { ...(o.env ?? process.env), PYTHONUNBUFFERED: "1", PYTHONPATH: [PYTHON_PACKAGE_ROOT, (o.env ?? process.env).PYTHONPATH].filter(Boolean).join(":") };
   const child = spawn(python, args, { env, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
@@ -89,14 +96,22 @@ function runPython(python: string, args: string[], o: TorchPretrainOptions): Pro
     for (const line of lines) o.log(line);
   });
   child.stderr.setEncoding("utf8").on("data", (chunk: string) => { stderr = (stderr + chunk).slice(-16_384); });
-  return new Promise((resolve, reject) => {
+  const forward = (sig: NodeJS.Signals) => { child.kill(sig); };
+  process.on("SIGINT", forward);
+  process.on("SIGTERM", forward);
+  return new Promise<NodeJS.Signals | undefined>((resolve, reject) => {
     child.on("error", (e) => reject(new Error(`could not start ${python} for torch pretraining (${e.message}): set AZR_PYTHON to a Python 3 with torch and numpy`)));
     child.on("close", (code, signal) => {
       if (pending) o.log(pending);
-      if (code === 0) return resolve();
+      if (code === 0) return resolve(undefined);
+      const stoppedBy = (["SIGINT", "SIGTERM"] as const).find((s) => code === signalExitCode(s));
+      if (stoppedBy) return resolve(stoppedBy);
       if (/No module named '(torch|numpy)'/.test(stderr))
         return reject(new Error(`${python} has no ${/'torch'/.test(stderr) ? "torch" : "numpy"}: install python3-torch and python3-numpy (Debian), or set AZR_PYTHON to a Python that has them`));
       reject(new Error(`torch pretraining failed (${signal ? `signal ${signal}` : `exit ${code}`}); the checkpoint in ${o.workDir} is kept for --resume. stderr:\n${stderr.trim()}`));
     });
+  }).finally(() => {
+    process.off("SIGINT", forward);
+    process.off("SIGTERM", forward);
   });
 }

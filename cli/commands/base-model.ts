@@ -66,11 +66,12 @@ export const baseModelCommand: CommandModule<object, Args> = {
       if (a.engine === "torch") {
         if (a.annealFrom !== undefined || a.annealTo !== undefined || a.epochs !== 1) throw new RecipeSetupError("--anneal-from/--anneal-to/--epochs are options of --engine ort; with --engine torch give --max-steps N (the schedule) or --max-minutes M");
         if ((a.maxSteps > 0) === (a.maxMinutes > 0) && !a.resume) throw new RecipeSetupError("--engine torch needs --max-steps N (the schedule's length) or --max-minutes M (as many steps as fit), not both");
-        await pretrainTorch({
+        const done = await pretrainTorch({
           corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, steps: a.maxSteps || undefined, seconds: a.maxMinutes * 60 || undefined,
           batchTokens: a.batchTokens ?? 131_072, lr: a.lr, warmupSteps: a.warmup ?? 200, seed: a.seed, device: a.device, maxSeqTokens: 1024,
           resume: a.resume, log: (s) => console.log(s),
         });
+        if (done.interrupted) process.exitCode = signalExitCode(done.interrupted); // checkpoint saved, model not exported
         return;
       }
       if ((a.annealFrom === undefined) !== (a.annealTo === undefined)) throw new RecipeSetupError("--anneal-from and --anneal-to go together: give both, e.g. --anneal-from 1000 --anneal-to 1200");

@@ -3,6 +3,7 @@
  * model on a GPU): the loss falls, a run resumes at its step with a longer schedule, the model loads
  * in the ORT engine and scores like the torch engine, and a Python without torch is named with the fix.
  */
+import { spawn, spawnSync } from "node:child_process";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -68,6 +69,35 @@ test("pretrain --engine torch - a Python without torch/numpy fails naming what t
       }),
       /has no (numpy|torch): install python3-torch and python3-numpy .*AZR_PYTHON/,
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("pretrain --engine torch - Ctrl-C reaches the trainer, which checkpoints the step in flight; exit 130, --resume continues", { timeout: 600_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "azr-pretrain-torch-int-"));
+  try {
+    writeSmallCorpus(dir, 30);
+    const cli = ["--import", "tsx", "cli/main.ts", "base-model", "--engine", "torch", "--device", "cpu", "--corpus", dir, "--out", join(dir, "model"),
+      "--work-dir", join(dir, "work"), "--batch-tokens", "2048", "--warmup", "2", "--max-steps", "5000"];
+    const child = spawn(process.execPath, cli, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let sent = false;
+    child.stdout.on("data", (b: Buffer) => {
+      out += b.toString();
+      // the signal goes to the driver alone (as `kill` would send it): it must pass it on
+      if (!sent && /step 50\/5000/.test(out)) { sent = true; child.kill("SIGINT"); }
+    });
+    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    assert.equal(code, 130, out);
+    const m = /stopped by SIGINT at step (\d+)\/5000: checkpoint saved in .*; continue with --resume/.exec(out);
+    assert.ok(m, out);
+    assert.ok(!existsSync(join(dir, "model", "model.safetensors")), "an interrupted run exports no model");
+    const stoppedAt = Number(m[1]);
+    const again = spawnSync(process.execPath, cli.map((x) => (x === "5000" ? String(stoppedAt + 2) : x)).concat("--resume"), { encoding: "utf8" });
+    assert.equal(again.status, 0, again.stderr);
+    assert.match(again.stdout, new RegExp(`resumed at step ${stoppedAt}/`));
+    assert.ok(existsSync(join(dir, "model", "model.safetensors")));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -25,6 +25,7 @@ import gzip
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -248,6 +249,22 @@ def main(argv=None) -> int:
         torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "state": state}, tmp)
         os.replace(tmp, ckpt_path)
 
+    # Ctrl-C / SIGTERM: finish the step in flight, checkpoint it, exit 128 + the signal's number. The
+    # driver (pretrain-torch.ts) forwards the signal it gets, so a terminal's Ctrl-C can arrive twice
+    # at once: only a later second signal quits without saving.
+    stop = {"sig": None, "at": 0.0}
+
+    def on_signal(signum, _frame):
+        if stop["sig"] is not None:
+            if time.time() - stop["at"] > 2.0:
+                os._exit(128 + signum)
+            return
+        stop["sig"], stop["at"] = signum, time.time()
+        log(f"{signal.Signals(signum).name}: checkpointing after the step in flight, then stopping (send it again to quit without saving)")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+
     epoch_batches = batches_for_epoch(train, lengths, a.batch_tokens, state["epoch"], a.seed)
     t_start = time.time() - state["seconds"]
     ema = float("nan")
@@ -293,8 +310,12 @@ def main(argv=None) -> int:
                 eta = state["seconds"] / state["step"] * (max(state["total"], state["step"]) - state["step"])
                 log(f"step {state['step']}/{state['total']}  epoch {state['epoch']}  loss {ema:.4f}  lr {lr:.2e}  "
                     f"{rate:,.0f} tok/s  elapsed {state['seconds'] / 60:.1f} min  ETA {eta / 60:.1f} min")
-        if state["step"] % a.save_every == 0:
+        if state["step"] % a.save_every == 0 or stop["sig"] is not None:
+            state["seconds"] = time.time() - t_start
             save()
+        if stop["sig"] is not None:
+            log(f"stopped by {signal.Signals(stop['sig']).name} at step {state['step']}/{state['total']}: checkpoint saved in {ckpt_path}; continue with --resume")
+            return 128 + stop["sig"]
     state["seconds"] = time.time() - t_start
     save()
     val = evaluate(model, val_batches, data, device, autocast)

@@ -331,7 +331,8 @@ class Trainer:
             if ls.agg == "token-mean":
                 mb_loss = terms["loss"].sum() / n_tokens
             elif ls.agg == "microbatch-token-mean":
-                mb_loss = terms["loss"].sum() / (sum(x.sizes) * len(micro))
+                # an all-empty micro-batch adds 0 (azr/loss.ts's tokenMean), not 0/0 = NaN
+                mb_loss = terms["loss"].sum() / (max(1, sum(x.sizes)) * len(micro))
             else:  # seq-mean-token-mean
                 means = [c.mean() for c in torch.split(terms["loss"], x.sizes) if len(c)]
                 mb_loss = torch.stack(means).sum() / n_seqs if means else terms["loss"].sum()  # an all-empty micro-batch adds 0
@@ -393,6 +394,17 @@ class Trainer:
     def load_optimizer_state(self, plain: Optional[dict]) -> None:
         """A plain AdamW state (full_optimizer_state's layout). Under FSDP a collective in which only
         rank 0 needs the state (None elsewhere); otherwise every rank passes it."""
+        # load_state_dict adopts the saved param_groups' settings, the saver's kernel choice among them
+        # (a CUDA trainer's fused=True on a CPU resume, a CPU one's none on CUDA): keep this trainer's
+        kernel = [{k: g[k] for k in ("fused", "foreach") if k in g} for g in self.optimizer.param_groups]
+        if plain is not None and len(plain.get("param_groups", [])) == len(kernel):
+            # set before loading, so torch places AdamW's step counters as this kernel wants (fused: on the parameter's device)
+            plain = {**plain, "param_groups": [{**g, **own} for g, own in zip(plain["param_groups"], kernel)]}
+        self._load_optimizer_state(plain)
+        for g, own in zip(self.optimizer.param_groups, kernel):
+            g.update(own)
+
+    def _load_optimizer_state(self, plain: Optional[dict]) -> None:
         if self.fsdp_root is not None:
             from .fsdp import load_optimizer_state
 

@@ -9,11 +9,11 @@
  * as noise.
  * Covers: the report. Not: scoring (azr eval), intervals (azr eval --compare).
  */
-import { readFileSync } from "node:fs";
+import { readJsonl } from "../eval/code-bench.ts";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { readRecords, type ProblemRecord } from "../eval/runner.ts";
-import { recordType, TINY_TYPES } from "../eval/tiny-suite.ts";
+import { recordProgramId, recordType, TINY_TYPES } from "../eval/tiny-suite.ts";
 
 interface HeldOutProgram { id: string; level: number; template: string }
 
@@ -26,8 +26,7 @@ function main(): void {
     .demandCommand(2, "name the base model's records file, then one or more runs' (<out>.problems.jsonl)")
     .strict()
     .parseSync();
-  const programs = new Map<string, HeldOutProgram>();
-  for (const line of readFileSync(a.heldout, "utf8").split("\n")) if (line.trim()) { const p = JSON.parse(line) as HeldOutProgram; programs.set(p.id, p); }
+  const programs = new Map(readJsonl<HeldOutProgram>(a.heldout).map(({ row }) => [row.id, row] as const));
   const files = a._.map(String);
   const [base, ...runs] = files.map((f) => {
     const records = [...readRecords(f).values()].filter((r) => recordType(r) === a.type);
@@ -42,7 +41,7 @@ function main(): void {
     }
   });
   const group = (r: ProblemRecord): string => {
-    const p = programs.get(r.id.split("/").slice(0, -2).join("/"));
+    const p = programs.get(recordProgramId(r));
     if (!p) throw new Error(`record ${r.id} names a program not in ${a.heldout}: records of another held-out set?`);
     return String(a.by === "level" ? p.level : p.template);
   };

@@ -10,14 +10,14 @@
  * first on the clean tasks alone (the tiny suite's tallies: azr eval --compare's table).
  * Covers: the report. Not: rebuilding the set (make-heldout.ts does, with the same key).
  */
-import { readFileSync } from "node:fs";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { programOverlapKey, type Accuracy } from "../../azr/corpus/heldout.ts";
 import { normalisedProgramKey } from "../../azr/pysource.ts";
 import { generatePrograms } from "../../azr/corpus/programs.ts";
-import { readRecords, type ProblemRecord } from "../eval/runner.ts";
-import { accuracyByType, compareByType, formatComparison, TINY_TYPES } from "../eval/tiny-suite.ts";
+import { readRecords } from "../eval/runner.ts";
+import { readJsonl } from "../eval/code-bench.ts";
+import { accuracyByType, compareByType, formatComparison, recordProgramId, TINY_TYPES } from "../eval/tiny-suite.ts";
 
 interface Args { seed: number; programs: number; heldout: string; records: string[] }
 
@@ -41,17 +41,16 @@ function main(): void {
     byName.add(programOverlapKey(p.source));
     byText.add(normalisedProgramKey(p.source));
   }
-  const heldout = readFileSync(o.heldout, "utf8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l) as { id: string; source: string });
+  const heldout = readJsonl<{ id: string; source: string }>(o.heldout).map(({ row }) => row);
   const overlapping = new Set(heldout.filter((p) => byName.has(programOverlapKey(p.source))).map((p) => p.id));
   const sameText = heldout.filter((p) => byText.has(normalisedProgramKey(p.source))).length;
   console.log(`${o.programs} pretraining programs (seed ${o.seed}) regenerated in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   console.log(`${o.heldout}: ${heldout.length} programs; equal to a pretraining program by text ${sameText}, up to variable names ${overlapping.size} (${(100 * overlapping.size / heldout.length).toFixed(1)}%)`);
 
-  // a record's id is "<programId>/<type>/<row>"; the tiny suite's own tallies then serve each part
-  const programOf = (r: ProblemRecord) => r.id.split("/")[0]!;
+  // split by the record's program; the tiny suite's own tallies then serve each part
   const parts = (file: string) => {
     const recs = [...readRecords(file).values()].filter((r) => r.benchmark === "tiny");
-    return { clean: recs.filter((r) => !overlapping.has(programOf(r))), overlap: recs.filter((r) => overlapping.has(programOf(r))) };
+    return { clean: recs.filter((r) => !overlapping.has(recordProgramId(r))), overlap: recs.filter((r) => overlapping.has(recordProgramId(r))) };
   };
   const pct = (a: Accuracy) => (100 * a.accuracy).toFixed(1);
   const first = parts(o.records[0]!);

@@ -143,6 +143,11 @@ export async function probeProposals(items: readonly ProbeItem[], gen: ProbeGene
   return tallies;
 }
 
+/** The held-out program a record's task was made from (its id is `<programId>/<type>/<row>`, see file-bench.ts). */
+export function recordProgramId(r: Pick<ProblemRecord, "id">): string {
+  return r.id.split("/").slice(0, -2).join("/");
+}
+
 /** The task type of a held-out record (its id is `<programId>/<type>/<row>`, see file-bench.ts). */
 export function recordType(r: Pick<ProblemRecord, "id">): TinyType {
   const type = r.id.split("/").at(-2);

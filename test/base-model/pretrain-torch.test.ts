@@ -3,7 +3,7 @@
  * model on a GPU): the loss falls, a run resumes at its step with a longer schedule, the model loads
  * in the ORT engine and scores like the torch engine, and a Python without torch is named with the fix.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -13,6 +13,7 @@ import { pretrainTorch, type TorchPretrainOptions } from "../../actors/base-mode
 import { OrtEngine } from "../../model/ort/engine.ts";
 import { createTorchEngine } from "../../model/torch/engine.ts";
 import { findPython } from "../../model/python.ts";
+import { interruptWhen } from "./interrupt.ts";
 import { writeSmallCorpus } from "./small-corpus.ts";
 
 test("pretrain --engine torch - loss falls, resumes with a longer schedule, the export scores alike in ORT and torch", { timeout: 600_000 }, async () => {
@@ -80,15 +81,8 @@ test("pretrain --engine torch - Ctrl-C reaches the trainer, which checkpoints th
     writeSmallCorpus(dir, 30);
     const cli = ["--import", "tsx", "cli/main.ts", "base-model", "--engine", "torch", "--device", "cpu", "--corpus", dir, "--out", join(dir, "model"),
       "--work-dir", join(dir, "work"), "--batch-tokens", "2048", "--warmup", "2", "--max-steps", "5000"];
-    const child = spawn(process.execPath, cli, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    let sent = false;
-    child.stdout.on("data", (b: Buffer) => {
-      out += b.toString();
-      // the signal goes to the driver alone (as `kill` would send it): it must pass it on
-      if (!sent && /step 50\/5000/.test(out)) { sent = true; child.kill("SIGINT"); }
-    });
-    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    // the signal reaches the driver alone: it must pass it on to the trainer
+    const { code, out } = await interruptWhen(cli, /step 50\/5000/);
     assert.equal(code, 130, out);
     const m = /stopped by SIGINT at step (\d+)\/5000: checkpoint saved in .*; continue with --resume/.exec(out);
     assert.ok(m, out);

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pretrain, type PretrainOptions } from "../../actors/base-model/pretrain.ts";
 import { OrtEngine } from "../../model/ort/engine.ts";
+import { interruptWhen } from "./interrupt.ts";
 import { writeSmallCorpus } from "./small-corpus.ts";
 
 test("pretrain - loss falls, a time-boxed run resumes at its step, the export loads in the engine", { timeout: 600_000 }, async () => {
@@ -114,13 +115,7 @@ test("pretrain - Ctrl-C checkpoints the step in flight and exits 130; --resume t
     // --save-every 1000: without the signal handler nothing would be saved before the end
     const cli = ["--import", "tsx", "cli/main.ts", "base-model", "--corpus", dir, "--out", join(dir, "resumed"), "--work-dir", work,
       "--batch-tokens", "2048", "--micro-batch", "8", "--warmup", "1", "--epochs", "40", "--max-steps", "30", "--save-every", "1000", "--threads", "1", "--resume"];
-    const child = spawn(process.execPath, cli, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (b: Buffer) => {
-      out += b.toString();
-      if (/step 10\/30/.test(out) && !child.killed) child.kill("SIGINT");
-    });
-    const code = await new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+    const { code, out } = await interruptWhen(cli, /step 10\/30/);
     assert.equal(code, 130, out);
     const m = /stopped by SIGINT at step (\d+)\/30: checkpoint saved in .*; continue with --resume/.exec(out);
     assert.ok(m, out);

@@ -23,6 +23,7 @@ import time
 
 import msgpack
 import numpy as np
+import torch
 
 
 class WorkerProc:
@@ -74,7 +75,7 @@ class WorkerProc:
 def _tensors(path):
     from azr_torch.safetensors_io import iter_file
 
-    return {n: t.contiguous().view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes() for n, t in iter_file(path)}
+    return {n: t.contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes() for n, t in iter_file(path)}
 
 
 def worker_pipeline(emit, model_dir: str, device: str, pythonpath: str, vocab: int):

@@ -63,19 +63,24 @@ async function profileRun(profile: boolean) {
     toks = timed("argmax", () => pick(out.logprobs));
   }
   let file: string | undefined;
+  // Decode runs the decode graph in its own session where ModelSessions chose it, else the step graph.
+  const decodeKind = s.decodeGraph ? "decode" : "step";
   if (profile) {
-    // onnxruntime-node's endProfiling returns nothing: the file is <prefix>_<date>.json.
-    (await s.session("step")).endProfiling();
-    const name = readdirSync(tmpdir()).find((f) => f.startsWith(`azr-generate-profile-${process.pid}`));
-    file = name && join(tmpdir(), name);
+    // onnxruntime-node's endProfiling returns nothing: each session writes <prefix>_<date>.json.
+    // With a separate decode session the prefill's file is there too: keep the one with the most runs.
+    (await s.session(decodeKind)).endProfiling();
+    const runsIn = (f: string) => (readFileSync(f, "utf8").match(/"model_run"/g) ?? []).length;
+    const files = readdirSync(tmpdir()).filter((f) => f.startsWith(`azr-generate-profile-${process.pid}`)).map((f) => join(tmpdir(), f));
+    file = files.sort((a, b) => runsIn(b) - runsIn(a))[0];
+    for (const f of files.slice(1)) rmSync(f, { force: true });
   }
   await s.dispose();
   (ort.InferenceSession as unknown as { create: unknown }).create = create;
-  return { cpu, file, capacity: cache.capacity };
+  return { cpu, file, capacity: cache.capacity, decodeKind };
 }
 
 const plain = await profileRun(false);
-console.log(`${label}, batch ${B}, ${N} decode steps after a ${PROMPT}-token prompt, ${threads} thread(s), cache capacity ${plain.capacity}: CPU ms per step`);
+console.log(`${label}, batch ${B}, ${N} decode steps after a ${PROMPT}-token prompt, ${threads} thread(s), cache capacity ${plain.capacity}, ${plain.decodeKind} graph: CPU ms per step`);
 for (const [k, v] of Object.entries(plain.cpu)) console.log(`  ${k.padEnd(14)} ${(v / N).toFixed(3)}`);
 
 const prof = await profileRun(true);
@@ -84,7 +89,7 @@ if (!prof.file) throw new Error(`onnxruntime wrote no profile file under ${tmpdi
 const events = JSON.parse(readFileSync(prof.file, "utf8")) as Event[];
 rmSync(prof.file, { force: true });
 const runs = events.filter((e) => e.cat === "Session" && e.name === "model_run");
-const from = runs[1 + WARM].ts; // after the prefill and the warm-up steps
+const from = runs[(prof.decodeKind === "step" ? 1 : 0) + WARM].ts; // after the prefill (if it ran in this session) and the warm-up steps
 const byOp = new Map<string, { us: number; nodes: Set<string> }>();
 for (const e of events)
   if (e.cat === "Node" && e.ts >= from && e.name.endsWith("_kernel_time")) {

@@ -15,7 +15,7 @@ import { dumpGraph } from "../../model/graph/serialize.ts";
 import { exportTransformersJs } from "../../model/export/transformers-js.ts";
 import { exportCheckpoint, ExportError } from "../../actors/selfplay/export.ts";
 
-const KINDS: GraphKind[] = ["step", "score", "logits"];
+const KINDS: GraphKind[] = ["step", "decode", "score", "logits"];
 
 interface DumpArgs {
   dir: string;
@@ -29,7 +29,7 @@ const dumpCommand: CommandModule<object, DumpArgs> = {
   builder: (y) =>
     y
       .positional("dir", { type: "string", demandOption: true, describe: "model directory holding config.json" })
-      .option("graph", { choices: KINDS, default: "step" as GraphKind, describe: "which graph: step (prefill/decode), score (per-token log-probs) or logits" })
+      .option("graph", { choices: KINDS, default: "step" as GraphKind, describe: "which graph: step (prefill, and decode for large models), decode (one token a row: small models), score (per-token log-probs) or logits" })
       .option("out", { type: "string", describe: "output file (default: <graph>.onnx in the current directory)" }),
   handler: (argv) =>
     reportRefusal("model dump", () => {

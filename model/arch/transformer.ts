@@ -5,6 +5,8 @@
  *            whole prompt with an empty (one masked column) cache; decode is a step with T = 1.
  *            One graph for both means one session, one pre-packed copy of the weights. It is
  *            spelled for inference speed in ./step.ts (fused kernels, no gradient needed).
+ *   decode — the step graph built for T = 1 (./step.ts says what that saves): the engine decodes
+ *            through it where a step costs per node rather than per FLOP (small models).
  *   score  — log-probs of given target tokens at every position (reference model, learner);
  *   logits — full logits at every position (parity tests, training).
  * Weights are graph inputs under their Hugging Face names, in HF's [out, in] layout (each Linear
@@ -23,7 +25,7 @@ import { buildStepGraph } from "./step.ts";
 /** Additive bias for a masked key: large and finite, so a fully masked row stays NaN-free. */
 export const MASKED = -1e9;
 
-export type GraphKind = "step" | "score" | "logits";
+export type GraphKind = "step" | "decode" | "score" | "logits";
 
 /** A value every layer uses (shape vectors, RoPE broadcasts), built once per graph. */
 function shared(ctx: Ctx, key: string, make: () => Value): Value {
@@ -150,13 +152,18 @@ export function buildGraph(c: ArchConfig, kind: GraphKind, opts: BuildOptions = 
   const cosTable = g.input("rope.cos", "float32", ["R", c.headDim / 2]);
   const sinTable = g.input("rope.sin", "float32", ["R", c.headDim / 2]);
 
-  const ids = g.input("input_ids", "int64", ["B", "T"]);
-  const pos = g.input("positions", "int64", ["B", "T"]);
+  const T = kind === "decode" ? 1 : "T";
+  const ids = g.input("input_ids", "int64", ["B", T]);
+  const pos = g.input("positions", "int64", ["B", T]);
+  if (kind === "decode") {
+    buildStepGraph(g, c, { w, cosTable, sinTable, ids, positions: pos }, opts.constantWeights ?? false);
+    return g;
+  }
   const keyBias = g.input("key_bias", "float32", ["B", "T"]);
   const causal = g.input("causal", "float32", ["T", "T"]);
   const bt = g.shapeOf(ids, "bt"); // (B,T) at run time
   if (kind === "step") {
-    buildStepGraph(g, c, { w, cosTable, sinTable, ids, positions: pos, keyBias, causal, bt }, opts.constantWeights ?? false);
+    buildStepGraph(g, c, { w, cosTable, sinTable, ids, positions: pos, multi: { bt, keyBias, causal } }, opts.constantWeights ?? false);
     return g;
   }
   const ctx: Ctx = { g, c, w, cos: g.gather(cosTable, pos), sin: g.gather(sinTable, pos) }; // (B,T,D/2)

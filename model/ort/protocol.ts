@@ -21,6 +21,8 @@ export interface OrtEngineOptions {
   maxPositions?: number;
   /** Let onnxruntime threads spin-wait (default false; see SessionOptions.spin). */
   spin?: boolean;
+  /** Decode through the T = 1 decode graph (default: for small models; see SessionOptions.decodeGraph). */
+  decodeGraph?: boolean;
   /** Where tokenizer.json lives when it is not the model directory. */
   tokenizerDir?: string;
 }

@@ -43,7 +43,7 @@ try {
   // with their own token). generation_config.json travels with the tokenizer files (see save).
   const generationEos = [...new Set([init.source === "dir" ? init.dir : undefined, tokenizerDir])].flatMap((d) => (d ? readGenerationEosIds(d) : []));
   eosTokenIds = [...new Set([...config.eosTokenIds, ...generationEos, ...(tokenizer?.eosTokenIds() ?? [])])];
-  sessions = new ModelSessions(config, weights, { threads: init.options.threads, maxPositions: init.options.maxPositions, spin: init.options.spin });
+  sessions = new ModelSessions(config, weights, { threads: init.options.threads, maxPositions: init.options.maxPositions, spin: init.options.spin, decodeGraph: init.options.decodeGraph });
   post({ id: 0, kind: "ready", config, eosTokenIds, hasTokenizer: tokenizer !== undefined });
 } catch (e) {
   post({ id: 0, kind: "initError", error: asRemote(e) });

@@ -34,12 +34,15 @@ for (const [family, config] of Object.entries(smallConfigs)) {
   });
 
   // The step graph has two spellings: constant weights (projections merged over concatenated
-  // weights, folded at session creation) and weights fed per run (one GEMM per projection).
+  // weights, folded at session creation) and weights fed per run (one GEMM per projection); decode
+  // runs either through it or through the decode graph (the same spellings built for T = 1).
   for (const constant of [true, false])
-  test(`parity - ${family}: KV-cache decode (${constant ? "constant" : "fed"} weights) gives the logits of recomputing the whole prefix`, async () => {
+  for (const decodeGraph of [true, false])
+  test(`parity - ${family}: KV-cache decode (${constant ? "constant" : "fed"} weights, ${decodeGraph ? "decode" : "step"} graph) gives the logits of recomputing the whole prefix`, async () => {
     const { dir } = writeRandomModel(config, 11);
     const model = loadModel(dir);
-    const s = new ModelSessions(model.config, model.weights, { threads: 1, maxPositions: 64, constantWeights: constant ? ["step"] : [] });
+    const s = new ModelSessions(model.config, model.weights, { threads: 1, maxPositions: 64, constantWeights: constant ? ["step", "decode"] : [], decodeGraph });
+    assert.equal(s.decodeGraph, decodeGraph);
     const prompts = [SEQS[0].slice(0, 5), SEQS[1]];
     const extra = [[9, 10, 11, 12], [50, 51, 52, 53]]; // appended one step at a time
     const b = leftPad(prompts);

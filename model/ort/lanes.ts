@@ -13,7 +13,7 @@ import { paramCount, type ArchConfig } from "../config.ts";
  * Largest fp32 weight size for which `lanes: "auto"` runs one lane per core (here 32 MiB,
  * 8M parameters). Why lanes pay off below it and not above:
  * - a small model's decode step costs per op, not per FLOP: the bench's tiny model (10 MB of
- *   weights) at batch 16 runs ~229 ops of small GEMMs in ~4 ms wall for ~6 ms CPU on 2 intra-op
+ *   weights) at batch 16 ran ~229 ops (the step graph; the decode graph has 176) of small GEMMs in ~4 ms wall for ~6 ms CPU on 2 intra-op
  *   threads that sleep and hand off between ops, against 4.7 ms on one thread. Two lanes of one
  *   thread each keep both cores busy with no hand-offs.
  * - each lane reads all of its weights every step: N lanes multiply weight traffic by N. While

@@ -7,6 +7,7 @@ export const recipe: RecipeOverrides = {
   model: { id: "Qwen/Qwen2.5-14B" },
   resources: {
     gpus: 8, // 14B needs 8 × 80 GB
+    gpuMemoryGB: 80, // spec §11: every published recipe is sized for 80 GB GPUs
     rolloutTensorParallel: 4, // spec §11 table: a 14B engine spans 4 GPUs
     sequenceParallel: 8, // = GPU count
   },

@@ -7,6 +7,7 @@ export const recipe: RecipeOverrides = {
   model: { id: "Qwen/Qwen2.5-7B" },
   resources: {
     gpus: 4, // 7–8B needs 4 × 80 GB
+    gpuMemoryGB: 80, // spec §11: every published recipe is sized for 80 GB GPUs
     rolloutTensorParallel: 2, // spec §11 table
     sequenceParallel: 4, // = GPU count
   },

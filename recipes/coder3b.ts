@@ -7,6 +7,7 @@ export const recipe: RecipeOverrides = {
   model: { id: "Qwen/Qwen2.5-Coder-3B" },
   resources: {
     gpus: 2, // the reference ran 3B on 2 × 80 GB
+    gpuMemoryGB: 80, // spec §11: every published recipe is sized for 80 GB GPUs
     rolloutTensorParallel: 2, // spec §11 table
     sequenceParallel: 2, // = GPU count in every published recipe
   },

@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { extname, isAbsolute, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { BASE, RULES, type Recipe, type RecipeOverrides } from "./schema.ts";
-import { applySetting, mergeRecipe, RecipeError, validateRecipe } from "./validate.ts";
+import { applySetting, applySettingsTogether, mergeRecipe, RecipeError, validateRecipe } from "./validate.ts";
 import { levenshtein } from "../azr/reward-registry.ts";
 import { recipe as tiny } from "./tiny.ts";
 import { recipe as r3b } from "./3b.ts";
@@ -29,6 +29,11 @@ export { BASE, RULES, RecipeError, applySetting, validateRecipe, type Recipe, ty
 const BUILTIN: Readonly<Record<string, RecipeOverrides>> = {
   tiny, "3b": r3b, "7b": r7b, "14b": r14b, coder3b, coder7b, coder14b, llama8b, "qwen3-4b": qwen34b,
 };
+
+/** A built-in recipe's overrides; own keys only, so `--recipe constructor` is no recipe. */
+function builtin(name: string): RecipeOverrides | undefined {
+  return Object.hasOwn(BUILTIN, name) ? BUILTIN[name] : undefined;
+}
 
 /** Names of the built-in recipes, `tiny` (the default) first. */
 export function listRecipes(): string[] {
@@ -48,7 +53,7 @@ export function buildRecipe(overrides: RecipeOverrides, label: string, seen: str
   let parent: Recipe = BASE;
   if (parentName !== undefined && parentName !== "base") {
     if (seen.includes(parentName)) throw new RecipeError(label, [{ path: "extends", problem: `cycle ${[...seen, parentName].join(" → ")}`, fix: "make one recipe extend another without a loop" }]);
-    const p = BUILTIN[parentName];
+    const p = builtin(parentName);
     if (!p) throw unknownName(parentName);
     parent = buildRecipe(p, parentName, [...seen, parentName]);
   }
@@ -57,7 +62,7 @@ export function buildRecipe(overrides: RecipeOverrides, label: string, seen: str
 
 /** A built-in recipe by name, validated. */
 export function getRecipe(name: string): Recipe {
-  const o = BUILTIN[name];
+  const o = builtin(name);
   if (!o) throw unknownName(name);
   const r = buildRecipe(o, name, [name]);
   if (r.name !== name) throw new RecipeError(name, [{ path: "name", problem: `the file for '${name}' says name '${r.name}'`, fix: `set name: "${name}"` }]);
@@ -69,7 +74,7 @@ export function getRecipe(name: string): Recipe {
  * or a default). A file's `extends` names its parent (default BASE).
  */
 export async function loadRecipe(nameOrPath: string): Promise<Recipe> {
-  if (BUILTIN[nameOrPath]) return getRecipe(nameOrPath);
+  if (builtin(nameOrPath)) return getRecipe(nameOrPath);
   const ext = extname(nameOrPath).toLowerCase();
   if (!ext) throw unknownName(nameOrPath);
   const file = resolve(nameOrPath);
@@ -80,7 +85,13 @@ export async function loadRecipe(nameOrPath: string): Promise<Recipe> {
       throw new RecipeError(nameOrPath, [{ path: "(file)", problem: `not valid JSON: ${(e as Error).message}`, fix: "fix the JSON syntax" }]);
     }
   } else if ([".ts", ".mts", ".js", ".mjs"].includes(ext)) {
-    const mod = (await import(pathToFileURL(file).href)) as { recipe?: unknown; default?: unknown };
+    let mod: { recipe?: unknown; default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(file).href)) as typeof mod;
+    } catch (e) {
+      // a syntax error or a throw in the user's file is the user's to fix: one line, no stack trace
+      throw new RecipeError(nameOrPath, [{ path: "(file)", problem: `cannot be loaded: ${String((e as Error).message ?? e).replace(/\s*\n\s*/g, " ")}`, fix: "fix the error in the file" }]);
+    }
     overrides = mod.recipe ?? mod.default;
     if (overrides === undefined) throw new RecipeError(nameOrPath, [{ path: "(file)", problem: "exports neither `recipe` nor a default", fix: "add `export const recipe: RecipeOverrides = { … }`" }]);
   } else {
@@ -94,9 +105,9 @@ export async function loadRecipe(nameOrPath: string): Promise<Recipe> {
   return buildRecipe({ name: nameOrPath, ...o }, nameOrPath);
 }
 
-/** Apply `--set path=value` assignments in order; each is parsed by its field's rule and validated. */
+/** Apply `--set path=value` assignments in order (a later one wins); each is parsed by its field's rule, the result validated once. */
 export function applySettings(recipe: Recipe, assignments: readonly string[]): Recipe {
-  return assignments.reduce(applySetting, recipe);
+  return applySettingsTogether(recipe, assignments);
 }
 
 /**

@@ -18,6 +18,8 @@ export interface MachineProbe {
   gpus: number;
   /** What they are ("2 × NVIDIA A100-SXM4-80GB (81920 MB)"), or why there are none (nvidia-smi's answer). */
   gpuDetail?: string;
+  /** Each GPU's total memory in MB as nvidia-smi reports it (0: not reported); absent: unknown, not checked. */
+  gpuMemoryMB?: number[];
   /** Whether the torch engine can run here (a GPU build of PyTorch for GPU recipes); a reason when not. */
   torch: { available: boolean; reason?: string };
   exists?: (path: string) => boolean;
@@ -70,6 +72,18 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
     const layout = ask.length ? ` (${ask.join(", ")}${recipe.resources.colocate ? "; colocated: they share GPUs" : ""})` : "";
     const found = `${probe.gpus}${probe.gpuDetail ? ` (${probe.gpuDetail})` : ""}`;
     out.push({ what: `recipe '${recipe.name}' needs ${recipe.resources.gpus} GPUs (80 GB class)${layout}; this machine offers ${found}`, fix: "run it on a machine or cluster with enough GPUs, or choose a smaller recipe (`azr recipes list`)" });
+  } else if (recipe.resources.gpus > 0 && recipe.resources.gpuMemoryGB > 0 && probe.gpuMemoryMB) {
+    // Enough GPUs, but are they big enough? nvidia-smi reports MiB a little under the size GPUs are
+    // sold by (H100 80 GB: 81,559; A10G 24 GB: 23,028), so a GPU within 10% of it counts; one that
+    // reports no memory is not held against the machine.
+    const least = 0.9 * recipe.resources.gpuMemoryGB * 1024;
+    const big = probe.gpuMemoryMB.filter((mb) => mb === 0 || mb >= least).length;
+    if (big < recipe.resources.gpus) {
+      out.push({
+        what: `recipe '${recipe.name}' needs ${recipe.resources.gpus} GPUs of at least ${recipe.resources.gpuMemoryGB} GB (resources.gpuMemoryGB); this machine has ${big} such of ${probe.gpuMemoryMB.length}${probe.gpuDetail ? ` (${probe.gpuDetail})` : ""}`,
+        fix: `run it on ${recipe.resources.gpuMemoryGB} GB GPUs, or, if you made the run fit smaller ones (e.g. LoRA: trainer.lora), say so with --set resources.gpuMemoryGB=<GB of your GPUs>`,
+      });
+    }
   }
   if (recipe.model.engine === "torch" && !probe.torch.available) {
     out.push({ what: `the torch engine is not available here${probe.torch.reason ? `: ${probe.torch.reason}` : ""}`, fix: recipe.resources.gpus > 0 ? "install a CUDA build of PyTorch for the Python that azr uses (AZR_PYTHON)" : "install python3-torch (`make setup`)" });

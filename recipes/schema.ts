@@ -75,6 +75,11 @@ export interface Recipe {
   resources: {
     /** GPUs the run needs in total (80 GB class). */
     gpus: number;
+    /**
+     * Memory each of those GPUs needs, in GB as GPUs are sold (80: the published runs' 80 GB
+     * class); a machine whose GPUs report less stops before any actor starts. 0 = not checked.
+     */
+    gpuMemoryGB: number;
     rolloutTensorParallel: number;
     /** Ulysses sequence parallelism of the learner (= GPU count in the published recipes). */
     sequenceParallel: number;
@@ -288,7 +293,7 @@ export const BASE: Recipe = {
   name: "base",
   description: "Defaults shared by every recipe: the published Absolute Zero settings (B = 64, K = 6, n = 8, N = 10).",
   model: { id: "", path: null, engine: "torch", dtype: "bf16", thinkTokensAsText: false },
-  resources: { gpus: 0, rolloutTensorParallel: 1, sequenceParallel: 1, colocate: true, weightSync: "auto" },
+  resources: { gpus: 0, gpuMemoryGB: 0, rolloutTensorParallel: 1, sequenceParallel: 1, colocate: true, weightSync: "auto" },
   actors: {
     "rollout-engine": actor(1, 2, 0),
     learner: actor(1, 2, 0),
@@ -411,6 +416,7 @@ export const RULES: Record<string, Rule> = {
   "model.dtype": en(DTYPES),
   "model.thinkTokensAsText": bool,
   "resources.gpus": int(0, 4096),
+  "resources.gpuMemoryGB": num(0, 1e6),
   "resources.rolloutTensorParallel": int(1, 64),
   "resources.sequenceParallel": int(1, 64),
   "resources.colocate": bool,

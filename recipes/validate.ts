@@ -122,14 +122,14 @@ function walk(v: unknown, shape: unknown, path: string, out: RecipeIssue[]): voi
   if (!isObject(v)) { out.push({ path: path || "(root)", problem: `expected an object, got ${JSON.stringify(v)}`, fix: `give the section as { ${Object.keys(shape).join(", ")} }` }); return; }
   const known = Object.keys(shape);
   for (const k of Object.keys(v)) {
-    if (!(k in shape)) {
+    if (!Object.hasOwn(shape, k)) { // own keys: `constructor` is no setting
       const guess = closest(k, known);
       out.push({ path: path ? `${path}.${k}` : k, problem: "unknown key", fix: guess ? `did you mean '${guess}'?` : `known keys here: ${known.join(", ")}` });
     }
   }
   for (const k of known) {
     const p = path ? `${path}.${k}` : k;
-    if (!(k in v)) { out.push({ path: p, problem: "missing", fix: `add it (default ${JSON.stringify((shape as Record<string, unknown>)[k])})` }); continue; }
+    if (!Object.hasOwn(v, k)) { out.push({ path: p, problem: "missing", fix: `add it (default ${JSON.stringify((shape as Record<string, unknown>)[k])})` }); continue; }
     walk(v[k], shape[k], p, out);
   }
 }
@@ -168,8 +168,11 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
     add("resources.sequenceParallel", `${r.resources.sequenceParallel} exceeds resources.gpus ${r.resources.gpus}`, "use at most the GPU count");
   }
   const need = (n: keyof Recipe["actors"]) => r.actors[n].replicas * r.actors[n].gpus;
-  const shared = r.resources.colocate ? Math.max(need("rollout-engine"), need("learner")) : need("rollout-engine") + need("learner");
-  const actorGpus = shared + (Object.keys(r.actors) as (keyof Recipe["actors"])[]).filter((n) => n !== "rollout-engine" && n !== "learner").reduce((a, n) => a + need(n), 0);
+  // colocated, every GPU actor is in one share group (cli/commands/selfplay.ts actorResources): the
+  // reference model is given the rollout engine's and learner's GPUs, as the reference's ref worker is
+  const models = ["rollout-engine", "learner", "reference-model"] as const;
+  const shared = r.resources.colocate ? Math.max(...models.map(need)) : models.reduce((a, n) => a + need(n), 0);
+  const actorGpus = shared + (Object.keys(r.actors) as (keyof Recipe["actors"])[]).filter((n) => !(models as readonly string[]).includes(n)).reduce((a, n) => a + need(n), 0);
   if (actorGpus > r.resources.gpus) {
     add("actors", `the actors ask for ${actorGpus} GPUs${r.resources.colocate ? " (rollout engine and learner colocated)" : ""} but resources.gpus is ${r.resources.gpus}`, "raise resources.gpus or lower the actors' gpus");
   }
@@ -229,16 +232,40 @@ export const SETTING_ALIASES: Readonly<Record<string, string>> = {
 
 /** Parse a `--set path=value` string by the field's rule and return a new, validated recipe. */
 export function applySetting(recipe: Recipe, assignment: string): Recipe {
+  return applySettingsTogether(recipe, [assignment]);
+}
+
+/**
+ * Apply several `--set` assignments, then validate once: cross-field rules (min ≤ max, a KL
+ * coefficient needs an estimator, …) judge the final combination, so the order they are typed in
+ * does not matter. A key or value that cannot be parsed is still refused at once.
+ */
+export function applySettingsTogether(recipe: Recipe, assignments: readonly string[]): Recipe {
+  const next = clone(recipe) as unknown as Record<string, unknown>;
+  for (const a of assignments) assignSetting(next, recipe.name, a);
+  return validateRecipe(next, recipe.name);
+}
+
+/** Parse one assignment by its field's rule and write it into `next` (not validated). */
+function assignSetting(next: Record<string, unknown>, recipeName: string, assignment: string): void {
   const eq = assignment.indexOf("=");
-  if (eq < 1) throw new RecipeError(recipe.name, [{ path: assignment, problem: "not of the form key=value", fix: "write e.g. --set trainer.optimizer.lr=2e-6" }]);
+  if (eq < 1) throw new RecipeError(recipeName, [{ path: assignment, problem: "not of the form key=value", fix: "write e.g. --set trainer.optimizer.lr=2e-6" }]);
   const given = assignment.slice(0, eq).trim(), raw = assignment.slice(eq + 1).trim();
-  const path = SETTING_ALIASES[given] ?? given;
-  const rule = RULES[path];
+  // own keys only: `toString` or `constructor` must not find what every object inherits
+  const path = Object.hasOwn(SETTING_ALIASES, given) ? SETTING_ALIASES[given] : given;
+  const rule = Object.hasOwn(RULES, path) ? RULES[path] : undefined;
   if (!rule) {
+    // a field inside a setting that is given whole (reward.extra.terms, trainer.lora, the betas): name that setting
+    const whole = Object.keys(RULES).find((k) => path.startsWith(`${k}.`));
+    if (whole) {
+      const current = whole.split(".").reduce<unknown>((o, k) => (o as Record<string, unknown>)[k], next);
+      const how = current === null ? `use ${describeRule(RULES[whole])}` : `--set '${whole}=${JSON.stringify(current)}' with your change`;
+      throw new RecipeError(recipeName, [{ path, problem: "no such setting", fix: `'${whole}' is set as a whole: ${how}` }]);
+    }
     const last = path.split(".").at(-1)!;
     const sameLeaf = Object.keys(RULES).filter((k) => k.split(".").at(-1) === last);
     const guess = sameLeaf.length ? sameLeaf.join("' or '") : closest(path, Object.keys(RULES));
-    throw new RecipeError(recipe.name, [{ path, problem: "no such setting", fix: guess ? `did you mean '${guess}'?` : "run `azr recipes show <name>` to list the settings" }]);
+    throw new RecipeError(recipeName, [{ path, problem: "no such setting", fix: guess ? `did you mean '${guess}'?` : "run `azr recipes show <name>` to list the settings" }]);
   }
   let value: unknown;
   const asJson = () => { try { return JSON.parse(raw); } catch { return raw; } };
@@ -253,10 +280,8 @@ export function applySetting(recipe: Recipe, assignment: string): Recipe {
     case "pair": value = raw.startsWith("[") ? asJson() : raw.split(",").map((s) => asNumber(s.trim())); break;
     case "terms": case "lora": value = asJson(); break;
   }
-  const next = clone(recipe) as unknown as Record<string, unknown>;
   const keys = path.split(".");
   let node = next;
   for (const k of keys.slice(0, -1)) node = node[k] as Record<string, unknown>;
   node[keys[keys.length - 1]] = value;
-  return validateRecipe(next, recipe.name);
 }

@@ -21,23 +21,35 @@ export class RecipeSetupError extends Error {
   override name = "RecipeSetupError";
 }
 
-/** What the machine offers, for the recipe preflight: GPUs (nvidia-smi) and, for torch recipes, PyTorch. */
-function probeMachine(root: string, engine: string): MachineProbe {
+/**
+ * What the machine offers, for the recipe preflight: GPUs (nvidia-smi) and, for torch recipes,
+ * PyTorch — one that sees CUDA for a GPU recipe (Debian's python3-torch imports but is a CPU build).
+ */
+export function probeMachine(root: string, recipe: Pick<Recipe, "model" | "resources">): MachineProbe {
+  const engine = recipe.model.engine;
   const found = detectGpusSync();
   const gpus = found.gpus.length;
   const gpuDetail = gpus ? describeGpus(found.gpus) : found.reason;
-  if (engine !== "torch") return { root, gpus, gpuDetail, torch: { available: false, reason: "not needed" } };
+  const gpuMemoryMB = found.gpus.map((g) => g.memoryMB); // 0 where the driver did not say
+  if (engine !== "torch") return { root, gpus, gpuDetail, gpuMemoryMB, torch: { available: false, reason: "not needed" } };
   const py = findPython();
   try {
     execFileSync(py.path, ["-c", "import torch"], { stdio: "ignore" });
-    return { root, gpus, gpuDetail, torch: { available: true } };
   } catch {
-    return { root, gpus, gpuDetail, torch: { available: false, reason: `${py.path} cannot import torch (${py.reason})` } };
+    return { root, gpus, gpuDetail, gpuMemoryMB, torch: { available: false, reason: `${py.path} cannot import torch (${py.reason})` } };
   }
+  if (recipe.resources.gpus > 0) {
+    try {
+      execFileSync(py.path, ["-c", "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)"], { stdio: "ignore" });
+    } catch {
+      return { root, gpus, gpuDetail, gpuMemoryMB, torch: { available: false, reason: `${py.path}'s torch has no CUDA (a CPU-only build, or no usable driver) (${py.reason})` } };
+    }
+  }
+  return { root, gpus, gpuDetail, gpuMemoryMB, torch: { available: true } };
 }
 
 /** Everything that must hold before any actor starts (spec §11: a missing model stops the run first). */
-export function checkRecipeRunnable(r: Recipe, root: string, probe: MachineProbe = probeMachine(root, r.model.engine)): Recipe {
+export function checkRecipeRunnable(r: Recipe, root: string, probe: MachineProbe = probeMachine(root, r)): Recipe {
   const problems = preflight(r, probe);
   if (problems.length) throw new RecipeSetupError(`recipe '${r.name}' cannot start here:\n` + problems.map((p) => `  - ${p.what}\n    fix: ${p.fix}`).join("\n"));
   // Absolute paths from here on, so actors started elsewhere read the same files.

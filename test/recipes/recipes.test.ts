@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SEEDS_DIR } from "../helpers/shared.ts";
-import { executorConfig, rolloutConfig } from "../../cli/commands/recipe-setup.ts";
+import { executorConfig, probeMachine, rolloutConfig } from "../../cli/commands/recipe-setup.ts";
 import {
   applySeedEnv, applySettings, BASE, flattenRecipe, getRecipe, listRecipes, loadRecipe, RecipeError, resolveSeedPaths, RULES, validateRecipe,
 } from "../../recipes/index.ts";
@@ -217,4 +217,99 @@ test("recipes - preflight names what is missing before anything starts", async (
     "use a tensor-parallel size that divides them (1, 2) with actors.rollout-engine.gpus set to the same number",
   ]]);
   assert.deepEqual(preflight(applySettings(tp, ["resources.rolloutTensorParallel=2"]), withConfig), []);
+});
+
+test("recipes - --set assignments are checked together, so their order does not matter", () => {
+  // Each pair is valid once both are applied; validating after the first alone refused it (min > max, coef without estimator, …).
+  const pairs: [string, string[]][] = [
+    ["7b", ["selfplay.compositeFunctionsMin=1", "selfplay.compositeFunctionsMax=2"]],
+    ["7b", ["trainer.kl.estimator=k3", "trainer.kl.coef=0.01", "actors.reference-model.replicas=1"]],
+    ["7b", ["prompt.maxTokens=7000", "data.maxPromptTokens=8000"]],
+    ["tiny", ["model.dtype=bf16", "model.engine=torch"]],
+  ];
+  for (const [name, sets] of pairs) {
+    for (const order of [sets, [...sets].reverse()]) assert.doesNotThrow(() => applySettings(getRecipe(name), order), `${name}: ${order.join(" ")}`);
+  }
+  // the final combination is still validated, and a bad one still names the field
+  rejects(() => applySettings(getRecipe("7b"), ["trainer.kl.estimator=k3"]), /actors\.reference-model\.replicas: KL estimator 'k3' needs a reference model/);
+  rejects(() => applySettings(getRecipe("7b"), ["selfplay.compositeFunctionsMax=2", "selfplay.compositeFunctionsMin=3"]), /selfplay\.compositeFunctionsMin: 3 > compositeFunctionsMax 2/);
+});
+
+test("recipes - a colocated reference model shares the run's GPUs (as the README says to give it one)", () => {
+  // README: with a KL estimator the reference model "needs --set actors.reference-model.gpus=1"; colocated, placement puts it
+  // in the rollout engine and learner's share group, so it needs no GPU of its own.
+  const kl = ["actors.reference-model.replicas=1", "actors.reference-model.gpus=1", "trainer.kl.estimator=k3", "trainer.kl.coef=0.01"];
+  for (const name of ["coder3b", "7b", "14b"]) assert.doesNotThrow(() => applySettings(getRecipe(name), kl), name);
+  // not colocated, it does need one more
+  rejects(() => applySettings(getRecipe("coder3b"), [...kl, "resources.colocate=false", "resources.gpus=4"]), /actors: the actors ask for 5 GPUs but resources\.gpus is 4/);
+  rejects(() => applySettings(getRecipe("coder3b"), [...kl, "actors.reference-model.gpus=3"]), /actors: the actors ask for 3 GPUs .* but resources\.gpus is 2/);
+});
+
+test("recipes - a recipe file that fails to load, or a --set under a whole-valued setting, is one clear error", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "azr-recipe-"));
+  try {
+    writeFileSync(join(dir, "broken.ts"), `export const recipe = { extends: "tiny", selfplay: { steps: 3 }\n`);
+    await assert.rejects(loadRecipe(join(dir, "broken.ts")), (e: Error) => e instanceof RecipeError && /\(file\): cannot be loaded: .*Expected "}" but found end of file; fix the error in the file/s.test(e.message));
+    writeFileSync(join(dir, "throws.ts"), `throw new Error("boom");\n`);
+    await assert.rejects(loadRecipe(join(dir, "throws.ts")), (e: Error) => e instanceof RecipeError && /\(file\): cannot be loaded: boom/.test(e.message));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // a term's field is not a setting of its own: the fix names the setting that holds it, not trainer.kl.coef
+  rejects(() => applySettings(getRecipe("tiny"), ["reward.extra.terms.complexity.coef=0.1"]),
+    /reward\.extra\.terms\.complexity\.coef: no such setting; 'reward\.extra\.terms' is set as a whole: --set 'reward\.extra\.terms=\{"inputDiversity":\{"enabled":false/);
+  rejects(() => applySettings(getRecipe("tiny"), ["trainer.optimizer.betas.0=0.8"]), /'trainer\.optimizer\.betas' is set as a whole: --set 'trainer\.optimizer\.betas=\[0\.9,0\.999\]'/);
+  // names an object inherits are neither settings, recipes nor recipe keys
+  rejects(() => applySettings(getRecipe("tiny"), ["toString=1"]), /toString: no such setting/);
+  rejects(() => applySettings(getRecipe("tiny"), ["constructor=1"]), /constructor: no such setting/);
+  await assert.rejects(loadRecipe("constructor"), /no such recipe/);
+  rejects(() => getRecipe("toString"), /no such recipe/);
+  rejects(() => validateRecipe({ ...structuredClone(BASE), constructor: 1 }), /constructor: unknown key/);
+});
+
+test("recipes - preflight stops GPUs smaller than the recipe's class, and passes the 80 GB ones", async () => {
+  const { preflight } = await import("../../recipes/preflight.ts");
+  // spec §11: every published recipe runs on 80 GB GPUs; tiny needs none
+  for (const name of listRecipes()) assert.equal(getRecipe(name).resources.gpuMemoryGB, name === "tiny" ? 0 : 80, name);
+  const files = new Set(["/m", "/m/config.json", "/m/tokenizer.json", "/m/model.safetensors"]);
+  const seeds = (p: string) => p.startsWith("/repo/../shared/") || p.startsWith("/shared/");
+  const probe = (gpuMemoryMB: number[] | undefined) => ({
+    root: "/repo", gpus: gpuMemoryMB?.length ?? 8, gpuDetail: "test GPUs", torch: { available: true }, gpuMemoryMB,
+    exists: (p: string) => files.has(p) || seeds(p), readText: () => JSON.stringify({ num_attention_heads: 40, num_key_value_heads: 8, intermediate_size: 13824 }),
+  });
+  const r = applySettings(getRecipe("14b"), ["model.path=/m"]);
+  // A100 80 GB (81,920 MiB) and H100 80 GB (81,559 MiB) pass; memory not reported (0, or no list) is not held against the machine
+  for (const mem of [Array(8).fill(81920), Array(8).fill(81559), Array(8).fill(0), undefined]) assert.deepEqual(preflight(r, probe(mem)), [], JSON.stringify(mem));
+  // eight A10G (24 GB) are enough GPUs but far too small
+  const small = preflight(r, probe(Array(8).fill(23028)));
+  assert.deepEqual(small.map((p) => p.what), ["recipe '14b' needs 8 GPUs of at least 80 GB (resources.gpuMemoryGB); this machine has 0 such of 8 (test GPUs)"]);
+  assert.match(small[0].fix, /--set resources\.gpuMemoryGB=/);
+  // a mixed machine: only the large ones count
+  assert.match(preflight(r, probe([...Array(6).fill(81920), 23028, 23028]))[0]?.what ?? "", /needs 8 GPUs of at least 80 GB .* 6 such of 8/);
+  // a user who made the run fit smaller GPUs says so
+  assert.deepEqual(preflight(applySettings(r, ["resources.gpuMemoryGB=24"]), probe(Array(8).fill(23028))), []);
+  // too few GPUs is said once, by the GPU count
+  assert.equal(preflight(r, probe(Array(4).fill(23028))).length, 1);
+});
+
+test("recipes - a GPU recipe needs a torch that sees CUDA, not just one that imports", () => {
+  // Debian's python3-torch imports fine but is a CPU build: a GPU recipe must stop before any actor starts
+  const dir = mkdtempSync(join(tmpdir(), "azr-python-"));
+  const python = join(dir, "python");
+  // a stand-in Python: `import torch` works, and the CUDA question answers "no" (exit 3) or "yes"
+  const fake = (cuda: boolean) => { writeFileSync(python, `#!/bin/sh\ncase "$2" in *cuda*) exit ${cuda ? 0 : 3};; esac\nexit 0\n`); chmodSync(python, 0o755); };
+  const saved = process.env.AZR_PYTHON;
+  process.env.AZR_PYTHON = python;
+  try {
+    fake(false);
+    const cpuOnly = probeMachine("/repo", getRecipe("7b"));
+    assert.equal(cpuOnly.torch.available, false);
+    assert.match(cpuOnly.torch.reason ?? "", /torch has no CUDA/);
+    assert.equal(probeMachine("/repo", applySettings(getRecipe("tiny"), ["model.engine=torch"])).torch.available, true, "a CPU torch recipe needs no CUDA");
+    fake(true);
+    assert.equal(probeMachine("/repo", getRecipe("7b")).torch.available, true);
+  } finally {
+    if (saved === undefined) delete process.env.AZR_PYTHON; else process.env.AZR_PYTHON = saved;
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

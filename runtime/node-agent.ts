@@ -24,7 +24,7 @@ import { ActorLog } from "./logs.ts";
 import { lookupActor } from "./lookup.ts";
 import { checkName, nodeServiceName } from "./names.ts";
 import { advertisedGpus, detectGpus, type GpuDetection } from "./gpus.ts";
-import { assignGpus, fits, freeResources, groupGpuIndices } from "./placement.ts";
+import { assignGpus, fits, freeResources, groupGpuIndices, spreadGpuIndices } from "./placement.ts";
 import { ActorProcess, DEFAULT_START_TIMEOUT_MS } from "./actor-process.ts";
 import { Registry, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
 import { StateStore } from "./state-store.ts";
@@ -254,7 +254,7 @@ export class NodeAgent {
     const share = spec.resources.gpuShare;
     const free = freeResources(this.node, actors, share);
     if (!fits(spec.resources, free)) throw new PlacementError(spec.name, spec.resources, { [this.id]: free }, `node '${this.id}' no longer has enough free`);
-    const gpuIndices = assignGpus(spec.name, spec.resources, this.id, free, groupGpuIndices(this.node, actors, share));
+    const gpuIndices = assignGpus(spec.name, spec.resources, this.id, free, groupGpuIndices(this.node, actors, share), spreadGpuIndices(this.node, actors, spec.resources));
     const now = Date.now();
     const entry: ActorEntry = {
       name: spec.name,

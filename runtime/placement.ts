@@ -74,15 +74,26 @@ export function groupGpuIndices(node: NodeEntry, actors: ActorEntry[], share: st
   return [...held].sort((a, b) => a - b);
 }
 
+/** Indices on `node` held by live members of `req`'s share group with its spread key (the devices a replica should avoid). */
+export function spreadGpuIndices(node: NodeEntry, actors: ActorEntry[], req: Resources): number[] {
+  if (req.gpuShare === undefined || req.gpuSpread === undefined) return [];
+  const held = new Set(holders(node, actors).filter((a) => sameGroup(a, req.gpuShare) && a.resources.gpuSpread === req.gpuSpread).flatMap((a) => a.gpuIndices ?? []));
+  return [...held].sort((a, b) => a - b);
+}
+
 /**
  * The GPU indices to give a request that fits `free`: the share group's own devices first (so
- * colocated actors land on the same GPUs), then the lowest free ones. Throws when too few are free.
+ * colocated actors land on the same GPUs), then the lowest free ones, and last the devices in
+ * `spreadHeld` (held by members with the same spread key: replicas of one actor spread out).
+ * Throws when too few are free.
  */
-export function assignGpus(actor: string, req: Resources, nodeId: string, free: Free, groupHeld: number[] = []): number[] {
+export function assignGpus(actor: string, req: Resources, nodeId: string, free: Free, groupHeld: number[] = [], spreadHeld: number[] = []): number[] {
   const k = gpusWanted(req);
   if (k === 0) return [];
   const open = new Set(free.gpuIndices);
-  const order = [...groupHeld.filter((i) => open.has(i)), ...free.gpuIndices.filter((i) => !groupHeld.includes(i))];
+  const avoid = new Set(spreadHeld);
+  const first = [...groupHeld.filter((i) => open.has(i)), ...free.gpuIndices.filter((i) => !groupHeld.includes(i))];
+  const order = [...first.filter((i) => !avoid.has(i)), ...first.filter((i) => avoid.has(i))];
   if (order.length < k || free.gpu < k) throw new PlacementError(actor, req, { [nodeId]: free }, `node '${nodeId}' has ${free.gpu} GPU(s) free for it`);
   return order.slice(0, k).sort((a, b) => a - b);
 }

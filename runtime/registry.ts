@@ -25,6 +25,12 @@ export interface Resources {
    * group counts once, and a new member is given the group's devices first.
    */
   gpuShare?: string;
+  /**
+   * Within a share group: members naming the same spread key (the replicas of one actor) are
+   * given devices that no other such member holds while the node has any, so two tensor-parallel
+   * rollout engines cover four GPUs instead of stacking on the first two.
+   */
+  gpuSpread?: string;
   memoryMB?: number;
   /** Every label must match the node's label of the same key. */
   labels?: Record<string, string>;

@@ -56,12 +56,14 @@ type ActorName = keyof Recipe["actors"];
 /**
  * What the node agent is asked for on behalf of one actor: the recipe's cpus and gpus; with
  * `resources.colocate`, every GPU actor of the run is in one share group, so the learner is given
- * the rollout engine's GPUs (they take turns: generate, then train), as in the reference.
+ * the rollout engine's GPUs (they take turns: generate, then train), as in the reference. The
+ * replicas of one actor spread over the group's GPUs (gpuSpread): 7b's two TP-2 rollout engines
+ * take GPUs 0–1 and 2–3, not both 0–1.
  */
 export function actorResources(recipe: Recipe, name: ActorName): Resources {
   const a = recipe.actors[name];
   if (a.gpus === 0) return { cpu: a.cpus };
-  return { cpu: a.cpus, gpu: a.gpus, ...(recipe.resources.colocate ? { gpuShare: COLOCATE_GROUP } : {}) };
+  return { cpu: a.cpus, gpu: a.gpus, ...(recipe.resources.colocate ? { gpuShare: COLOCATE_GROUP, gpuSpread: name } : {}) };
 }
 
 /** The torch engine's device for an actor: CUDA when it is given GPUs (the agent sets CUDA_VISIBLE_DEVICES to them), else the CPU. */

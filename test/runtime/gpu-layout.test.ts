@@ -10,22 +10,26 @@ import { actorDevice, actorResources } from "../../cli/commands/selfplay.ts";
 import { applySettings, getRecipe, type Recipe } from "../../recipes/index.ts";
 import { preflight } from "../../recipes/preflight.ts";
 import { PlacementError } from "../../runtime/index.ts";
-import { assignGpus, fits, freeResources, groupGpuIndices } from "../../runtime/placement.ts";
+import { assignGpus, fits, freeResources, groupGpuIndices, spreadGpuIndices } from "../../runtime/placement.ts";
+import { replicaName } from "../../actors/selfplay/rollout-pool.ts";
 import type { ActorEntry, NodeEntry } from "../../runtime/registry.ts";
 
 const ORDER = ["code-executor", "task-buffer", "rollout-engine", "learner"] as const;
 
-/** The indices each actor of one selfplay run is given on a fresh node with `gpus` devices. */
+/** The indices each actor of one selfplay run is given on a fresh node with `gpus` devices (every rollout replica, named as selfplay names them). */
 function layout(recipe: Recipe, gpus: number): Record<string, number[]> {
   const node: NodeEntry = { id: "n", host: "h", pid: 1, resources: { cpu: 1024, gpu: gpus, memoryMB: 1e7, labels: {} }, lastHeartbeat: Date.now() };
   const actors: ActorEntry[] = [];
   const out: Record<string, number[]> = {};
-  for (const name of ORDER) {
-    const req = actorResources(recipe, name);
-    const free = freeResources(node, actors, req.gpuShare);
-    if (!fits(req, free)) throw new PlacementError(name, req, { n: free }, "does not fit");
-    out[name] = assignGpus(name, req, "n", free, groupGpuIndices(node, actors, req.gpuShare));
-    actors.push({ name, node: "n", pid: 1, state: "alive", restarts: 0, maxRestarts: 0, incarnation: 1, startedAt: 0, lastHeartbeat: 0, methods: [], resources: req, gpuIndices: out[name] });
+  for (const kind of ORDER) {
+    const names = kind === "rollout-engine" ? Array.from({ length: recipe.actors[kind].replicas }, (_, i) => replicaName(i)) : [kind];
+    for (const name of names) {
+      const req = actorResources(recipe, kind);
+      const free = freeResources(node, actors, req.gpuShare);
+      if (!fits(req, free)) throw new PlacementError(name, req, { n: free }, "does not fit");
+      out[name] = assignGpus(name, req, "n", free, groupGpuIndices(node, actors, req.gpuShare), spreadGpuIndices(node, actors, req));
+      actors.push({ name, node: "n", pid: 1, state: "alive", restarts: 0, maxRestarts: 0, incarnation: 1, startedAt: 0, lastHeartbeat: 0, methods: [], resources: req, gpuIndices: out[name] });
+    }
   }
   return out;
 }
@@ -34,10 +38,13 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 describe("GPU recipes as selfplay spawns them", () => {
   for (const [name, gpus, rollout] of [["coder3b", 2, 2], ["qwen3-4b", 2, 2], ["7b", 4, 2], ["llama8b", 4, 2], ["14b", 8, 4], ["coder14b", 8, 4]] as const) {
-    test(`${name}: rollout engine on GPUs 0…${rollout - 1}, the learner on all ${gpus} (colocated); executor and buffer on none`, () => {
+    test(`${name}: rollout engines of ${rollout} GPUs each side by side over the ${gpus}, the learner on all (colocated); executor and buffer on none`, () => {
       const r = getRecipe(name);
       assert.equal(r.resources.gpus, gpus);
-      assert.deepEqual(layout(r, gpus), { "code-executor": [], "task-buffer": [], "rollout-engine": range(rollout), learner: range(gpus) });
+      const replicas = r.actors["rollout-engine"].replicas;
+      assert.equal(replicas * rollout, gpus, "the rollout replicas cover the GPUs");
+      const engines = Object.fromEntries(Array.from({ length: replicas }, (_, i) => [replicaName(i), range(rollout).map((g) => i * rollout + g)]));
+      assert.deepEqual(layout(r, gpus), { "code-executor": [], "task-buffer": [], ...engines, learner: range(gpus) });
       assert.deepEqual([actorDevice(r, "rollout-engine"), actorDevice(r, "learner"), actorDevice(r, "code-executor")], ["cuda", "cuda", "cpu"]);
       assert.equal(actorResources(r, "learner").cpu, r.actors.learner.cpus);
     });

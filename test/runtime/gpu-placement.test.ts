@@ -7,7 +7,7 @@
 import { strict as assert } from "node:assert";
 import { describe, test } from "node:test";
 import { PlacementError } from "../../runtime/index.ts";
-import { assignGpus, fits, freeResources, groupGpuIndices, place } from "../../runtime/placement.ts";
+import { assignGpus, fits, freeResources, groupGpuIndices, place, spreadGpuIndices } from "../../runtime/placement.ts";
 import type { ActorEntry, NodeEntry, Resources } from "../../runtime/registry.ts";
 
 const now = 1_000_000;
@@ -28,7 +28,7 @@ const actor = (name: string, nodeId: string, resources: Resources, gpuIndices: n
 function assign(name: string, req: Resources, n: NodeEntry, actors: ActorEntry[]): number[] {
   const free = freeResources(n, actors, req.gpuShare);
   if (!fits(req, free)) throw new PlacementError(name, req, { [n.id]: free }, "does not fit");
-  return assignGpus(name, req, n.id, free, groupGpuIndices(n, actors, req.gpuShare));
+  return assignGpus(name, req, n.id, free, groupGpuIndices(n, actors, req.gpuShare), spreadGpuIndices(n, actors, req));
 }
 
 describe("GPU indices", () => {
@@ -70,6 +70,19 @@ describe("colocation (gpuShare)", () => {
     const learner = actor("learner", "n", { gpu: 8, gpuShare: share }, [0, 1, 2, 3, 4, 5, 6, 7]);
     assert.equal(freeResources(n, [rollout, learner]).gpu, 0, "8 devices held, whatever the members ask in total (12)");
     assert.equal(freeResources(n, [rollout, learner], share).gpu, 8, "…all 8 usable by the group");
+  });
+
+  test("replicas (same gpuSpread) spread over the group's GPUs, whichever member came first; they stack only when nothing else is left", () => {
+    const engine = { gpu: 4, gpuShare: share, gpuSpread: "rollout-engine" };
+    const first = actor("rollout-engine", "n", engine, [0, 1, 2, 3]);
+    assert.deepEqual(assign("rollout-engine-1", engine, n, [first]), [4, 5, 6, 7], "before the learner: the free GPUs, not the first replica's");
+    const learner = actor("learner", "n", { gpu: 8, gpuShare: share, gpuSpread: "learner" }, [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert.deepEqual(assign("rollout-engine", engine, n, [learner]), [0, 1, 2, 3], "after the learner: its GPUs, lowest first");
+    assert.deepEqual(assign("rollout-engine-1", engine, n, [learner, first]), [4, 5, 6, 7], "…and the next replica the ones the first does not hold");
+    const second = actor("rollout-engine-1", "n", engine, [4, 5, 6, 7]);
+    assert.deepEqual(assign("rollout-engine-2", engine, n, [learner, first, second]), [0, 1, 2, 3], "all held by replicas: stack on the lowest");
+    assert.deepEqual(assign("ref", { gpu: 2, gpuShare: share, gpuSpread: "reference-model" }, n, [first, second]), [0, 1], "another spread key shares as before");
+    assert.deepEqual(spreadGpuIndices(n, [first, { ...second, state: "dead" }], engine), [0, 1, 2, 3], "a dead replica holds nothing");
   });
 
   test("outsiders and other groups cannot use the group's GPUs", () => {

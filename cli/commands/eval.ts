@@ -263,6 +263,8 @@ async function evaluate(a: EvalArgs): Promise<void> {
     if (e instanceof ExportError) throw new EvalUsageError(e.message);
     throw e;
   }
+  // Found only when the results are written, after the whole evaluation, with its records kept under another name (<out>.problems.jsonl).
+  if (existsSync(a.out) && statSync(a.out).isDirectory()) throw new EvalUsageError(`--out ${a.out} is a folder: give the results file, e.g. --out ${join(a.out, "eval-results.json")}`);
   const o: PromptOptions = { codePrompt: a.codePrompt, mathTemplate: a.mathTemplate, chatTemplate: a.chatTemplate, maxNewTokens: a.maxNewTokens };
   const data = suiteData(a);
   const closers: (() => Promise<void>)[] = [];

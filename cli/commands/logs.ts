@@ -90,6 +90,12 @@ export const logsCommand: CommandModule<object, RunArgs & { actor: string; follo
       .option("since", { type: "string", describe: "only lines since a duration ago (30s, 10m, 2h, 1d) or a date/time" })
       .option("tail", { alias: "n", type: "number", describe: "only the last N past lines" }),
   handler: async (a) => {
+    // NaN (--tail abc) would print every line and a negative count none, both without a word.
+    if (a.tail !== undefined && !(Number.isInteger(a.tail) && a.tail >= 0)) {
+      process.stderr.write(`azr logs: --tail ${a.tail}: give a whole number of lines ≥ 0\n`);
+      process.exitCode = 2;
+      return;
+    }
     const options = () => ({
       actor: a.actor, follow: a.follow, since: a.since === undefined ? undefined : parseSince(a.since), tail: a.tail,
       write: (l: string) => process.stdout.write(l + "\n"),

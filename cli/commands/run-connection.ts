@@ -62,10 +62,22 @@ export function resolveRun(a: RunArgs, env: NodeJS.ProcessEnv = process.env): Ru
   return { spec, monitorUrl, runDir, serverPid: file?.pid };
 }
 
+/**
+ * The line for a failed connection. The runtime's messages name the setting to fix; a server
+ * without JetStream is the exception: the client's "jetstream is not enabled" names neither the
+ * server nor what to do.
+ */
+export function connectFailure(e: Error, servers: readonly string[]): string {
+  if (e.name !== "JetStreamNotEnabled") return e.message;
+  return `the NATS server at ${servers.join(",")} runs without JetStream, where azr keeps its registry: start it with -js (see README: sync_interval: always), or point NATS_URL / --nats at one that has it`;
+}
+
 /** Connects to the live run (no embedded server, no node agent). */
 export async function connectToRun(a: RunArgs, env: NodeJS.ProcessEnv = process.env): Promise<{ cluster: Cluster } & RunTarget> {
   const target = resolveRun(a, env);
-  const cluster = await connect({ cluster: a.cluster, connection: target.spec, runDir: target.runDir });
+  const cluster = await connect({ cluster: a.cluster, connection: target.spec, runDir: target.runDir }).catch((e: Error) => {
+    throw new Error(connectFailure(e, target.spec.servers), { cause: e });
+  });
   return { cluster, ...target };
 }
 

@@ -13,7 +13,7 @@ import { CodeExecutorActor, verdictStreams } from "../../actors/code-executor/ac
 import { Learner } from "../../actors/learner.ts";
 import { ReferenceModel } from "../../actors/reference-model.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
-import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
+import { completeCheckpoints, runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
 import { replicaName, rolloutPort } from "../../actors/selfplay/rollout-pool.ts";
 import { InTrainingEval } from "../../actors/eval/in-training.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
@@ -23,6 +23,7 @@ import { connect, type Handle, type Resources } from "../../runtime/index.ts";
 import type { Recipe } from "../../recipes/schema.ts";
 import { recordRunTraces } from "../../runtime/telemetry-collector.ts";
 import { startWebView } from "../web/server.ts";
+import { connectFailure } from "./run-connection.ts";
 import { executorConfig, modelConfig, RecipeSetupError, recipeOptions, reportSetupErrors, rolloutConfig, runnableRecipe } from "./recipe-setup.ts";
 
 export interface SelfplayArgs {
@@ -91,13 +92,47 @@ export function rolloutReplicas(recipe: Recipe): number {
 }
 
 /**
- * `--resume` continues a run folder, so it needs one that exists: without this check the driver,
- * finding no checkpoint, starts a new run (model-made seeds and all) where the user asked to continue.
+ * `--resume` continues a run folder, so it needs one with a complete checkpoint: without this check
+ * the driver, finding none, starts a new run (model-made seeds and all) where the user asked to
+ * continue. And a folder that already holds a run needs `--resume`: the driver refuses it too, but
+ * only after every actor (the model's load included) has started.
  */
 export function checkResume(args: Pick<SelfplayArgs, "resume" | "runDir">): void {
-  if (!args.resume) return;
+  const metrics = args.runDir === undefined ? undefined : join(args.runDir, "metrics.jsonl");
+  if (!args.resume) {
+    if (metrics !== undefined && existsSync(metrics)) throw new RecipeSetupError(`${resolve(args.runDir!)} already holds a run: pass --resume to continue it, or choose another --run-dir`);
+    return;
+  }
   if (args.runDir === undefined) throw new RecipeSetupError("--resume continues the run in --run-dir: pass --run-dir runs/<run> (the folder the run printed at its start)");
-  if (!existsSync(args.runDir)) throw new RecipeSetupError(`--resume: run folder ${resolve(args.runDir)} does not exist; check --run-dir, or drop --resume to start a new run there`);
+  const dir = resolve(args.runDir);
+  if (!existsSync(dir)) throw new RecipeSetupError(`--resume: run folder ${dir} does not exist; check --run-dir, or drop --resume to start a new run there`);
+  if (completeCheckpoints(dir).length > 0) return;
+  if (existsSync(metrics!)) {
+    throw new RecipeSetupError(`--resume: ${dir} has no complete checkpoint to continue from (it stopped before the first was saved; trainer.saveEvery sets how often): start the run again with another --run-dir`);
+  }
+  throw new RecipeSetupError(`--resume: ${dir} holds no run (no checkpoints/step-N, no metrics.jsonl): give the folder the run printed at its start (runs/<recipe>-<time>), or drop --resume to start a new run there`);
+}
+
+/**
+ * The command that continues this run. A resume takes its recipe from the command line, not the
+ * run folder, so it repeats the overrides: without them it would go on with the recipe's defaults
+ * (another model.path, batch size or step count) as if nothing had changed.
+ */
+export function resumeCommand(args: SelfplayArgs, runDir: string): string {
+  const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
+  return [
+    "azr selfplay --recipe", q(args.recipe), ...args.set.flatMap((s) => ["--set", q(s)]),
+    ...(args.steps === undefined ? [] : ["--steps", String(args.steps)]),
+    ...(args.offPolicy === undefined ? [] : ["--off-policy", String(args.offPolicy)]),
+    "--run-dir", q(runDir), "--resume",
+  ].join(" ");
+}
+
+/** What a stop by Ctrl-C leaves: the checkpoint a resume continues from, or none (the steps so far are lost). */
+export function stoppedLine(args: SelfplayArgs, runDir: string, saveEvery: number): string {
+  const last = completeCheckpoints(runDir).at(-1);
+  if (!last) return `stopped before the first checkpoint (one every ${saveEvery} steps, trainer.saveEvery): there is nothing to resume; start again with another --run-dir`;
+  return `stopped; resume from the checkpoint of step ${last.step} with: ${resumeCommand(args, runDir)}`;
 }
 
 export async function selfplay(args: SelfplayArgs): Promise<void> {
@@ -113,13 +148,16 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   console.log(`azr selfplay: recipe ${recipe.name}, model ${model.modelDir}, run folder ${runDir}`);
 
   // No gpu count given: the agent advertises what nvidia-smi lists, and gives each GPU actor its own indices.
-  await using cluster = await connect({ cluster: "azr", runDir, agent: { resources: { cpu: agentCpus(recipe) } } });
+  await using cluster = await connect({ cluster: "azr", runDir, agent: { resources: { cpu: agentCpus(recipe) } } }).catch((e: Error) => {
+    // NATS_URL unreachable, credentials refused, no nats-server binary: the runtime's message names the fix; not a bug to trace.
+    throw new RecipeSetupError(connectFailure(e, process.env.NATS_URL?.split(",") ?? []), { cause: e });
+  });
   // Step traces: to OTLP when OTEL_* configures it, else into the run folder for `azr trace <step>`.
   await using traces = await recordRunTraces(cluster.nc, cluster.name, runDir);
   if (traces.collector) console.log(`step traces: ${traces.collector.file} (azr trace <step> --run-dir ${runDir})`);
   const abort = new AbortController();
   const onSigint = () => {
-    console.error("\nstopping after this step (Ctrl-C again to quit at once); the last checkpoint is kept — continue with --resume");
+    console.error("\nstopping after this step (Ctrl-C again to quit at once)");
     if (abort.signal.aborted) process.exit(130);
     abort.abort();
   };
@@ -182,7 +220,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     }
     console.log(last ? `done: ${last.step} steps; metrics in ${join(runDir, "metrics.jsonl")}` : "nothing to do: the run is already at its last step");
   } catch (e) {
-    if (abort.signal.aborted) console.error(`stopped; resume with: azr selfplay --recipe ${args.recipe} --run-dir ${runDir} --resume`);
+    if (abort.signal.aborted) console.error(stoppedLine(args, runDir, recipe.trainer.saveEvery));
     else throw e;
   } finally {
     await evaluator?.close();

@@ -35,7 +35,12 @@ export const webCommand: CommandModule<object, WebArgs> = {
     try {
       ({ cluster, monitorUrl } = await connectToRun({ cluster: a.cluster, "run-dir": a.runDir, nats: a.nats, monitor: a.monitor }));
     } catch (e) {
-      if (!(e instanceof NoLiveRunError)) throw e;
+      if (!(e instanceof NoLiveRunError)) {
+        // A server named (NATS_URL, --nats) but unreachable or refusing us: the runtime's message names it and the fix.
+        process.stderr.write(`azr web: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+        return;
+      }
       // No cluster and no folder: the view would be empty, and a mistyped path would look like a run with no data.
       if (!existsSync(a.runDir)) {
         process.stderr.write(`azr web: run folder ${a.runDir} does not exist and no live run was found; give the folder \`azr selfplay\` printed (runs/<recipe>-<time>)\n`);

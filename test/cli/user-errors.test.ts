@@ -8,7 +8,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -17,8 +18,9 @@ const env = { ...process.env };
 delete env.NATS_URL; // `azr web` / `azr logs` must find no live run
 
 /** Runs `azr …`; the timeout (SIGINT: the CLI's own clean stop) keeps a regression that starts a run from hanging the suite. */
-const azr = (...args: string[]) =>
-  spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "cli", "bin.ts"), ...args], { cwd: ROOT, env, encoding: "utf8", timeout: 60_000, killSignal: "SIGINT" });
+const azr = (...args: string[]) => azrWith(env, ...args);
+const azrWith = (environment: NodeJS.ProcessEnv, ...args: string[]) =>
+  spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "cli", "bin.ts"), ...args], { cwd: ROOT, env: environment, encoding: "utf8", timeout: 60_000, killSignal: "SIGINT" });
 
 /** Exit code 2 and exactly the one message line(s), starting `azr <command>: `. */
 function refused(r: ReturnType<typeof azr>, command: string, message: RegExp): void {
@@ -52,6 +54,45 @@ test("selfplay - --steps is range-checked like --set, --resume needs an existing
   refused(azr("selfplay", "--resume", "--run-dir", missing), "selfplay", new RegExp(`run folder ${missing} does not exist`));
 });
 
+test("selfplay - --resume needs a run to continue, and a folder that holds one needs --resume; both refused before anything starts", () => {
+  // An existing folder with no run in it (a mistyped parent, an empty folder): the driver would start a new run there.
+  const empty = join(tmp, "empty-run");
+  mkdirSync(empty, { recursive: true });
+  const r = azr("selfplay", "--resume", "--run-dir", empty);
+  refused(r, "selfplay", new RegExp(`--resume: ${empty} holds no run`));
+  assert.doesNotMatch(r.stdout, /seed/, "refused before seeding");
+  assert.ok(!existsSync(join(empty, "metrics.jsonl")) && !existsSync(join(empty, "nats")), "no run started in the folder");
+  // A run stopped before its first checkpoint has nothing to resume from (the driver said "pass --resume", which was passed).
+  const unsaved = join(tmp, "unsaved-run");
+  mkdirSync(join(unsaved, "checkpoints", "step-2"), { recursive: true }); // a checkpoint cut off before its `complete` marker
+  writeFileSync(join(unsaved, "metrics.jsonl"), '{"step":1}\n');
+  refused(azr("selfplay", "--resume", "--run-dir", unsaved), "selfplay", /--resume: .*unsaved-run has no complete checkpoint/);
+  // Without --resume, a folder holding a run is refused up front, not after every actor has started.
+  const t0 = Date.now();
+  refused(azr("selfplay", "--run-dir", unsaved), "selfplay", /unsaved-run already holds a run: pass --resume to continue it, or choose another --run-dir/);
+  assert.ok(!existsSync(join(unsaved, "nats")), "no cluster started");
+  assert.ok(Date.now() - t0 < 30_000);
+});
+
+test("selfplay, web - an unreachable NATS server is one line naming it, without a help screen or stack trace", async () => {
+  // A port nothing listens on: taken from the system, then let go.
+  const port = await new Promise<number>((done) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => done(p));
+    });
+  });
+  const url = `nats://127.0.0.1:${port}`;
+  const unreachable = new RegExp(`cannot connect to NATS at ${url}: connection refused`);
+  const run = join(tmp, "web-run");
+  mkdirSync(run, { recursive: true });
+  const web = azr("web", run, "--port", "0", "--nats", url);
+  assert.equal(web.status, 1, web.stderr);
+  assert.match(web.stderr, new RegExp(`^azr web: ${unreachable.source}`));
+  assert.doesNotMatch(web.stderr, /\n\s+at |Options:/, "no stack trace or help screen");
+  refused(azrWith({ ...env, NATS_URL: url }, "selfplay", "--steps", "1", "--run-dir", join(tmp, "unreachable-run")), "selfplay", unreachable);
+});
+
 test("eval - counts below their minimum and a missing --data file are refused", () => {
   const out = join(tmp, "eval.json");
   refused(azr("eval", "--model", "data/tiny", "--suite", "tiny", "--limit", "-1", "--out", out), "eval", /--limit must be a whole number ≥ 1, got -1/);
@@ -59,6 +100,7 @@ test("eval - counts below their minimum and a missing --data file are refused", 
   const data = join(tmp, "no-such.jsonl");
   refused(azr("eval", "--model", "data/tiny", "--suite", "file", "--format", "cruxeval", "--data", data, "--out", out), "eval", new RegExp(`--data ${data}: no such file`));
   refused(azr("eval", "--model", "data/tiny", "--suite", "file", "--format", "cruxeval", "--data", tmp, "--out", out), "eval", /no such file/);
+  refused(azr("eval", "--model", "data/tiny", "--suite", "tiny", "--limit", "1", "--proposals", "0", "--out", tmp), "eval", new RegExp(`--out ${tmp} is a folder: give the results file`));
 });
 
 test("model dump / model export - a folder without config.json or weights names the folder", () => {
@@ -97,4 +139,6 @@ test("logs - past lines of a run whose server has stopped are read from its fold
   const r = azr("logs", "learner", "--run-dir", run, "-n", "1");
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout, "2026-11-27T10:00:01.000Z [learner] second\n");
+  // --tail abc printed every line and --tail -1 none, both silently.
+  for (const bad of ["abc", "-1", "1.5"]) refused(azr("logs", "learner", "--run-dir", run, "-n", bad), "logs", /--tail .*: give a whole number of lines ≥ 0/);
 });

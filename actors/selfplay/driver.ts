@@ -296,8 +296,12 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
   const last = Math.min(cfg.selfplay.steps, o.stopAfter ?? Infinity);
   const checkpointDue = (step: number) => step % cfg.trainer.saveEvery === 0 || step === last;
   let result: StepResult | undefined;
-  /** A finished step: its metrics line (with `extra`), the progress callback, the checkpoint when due. */
-  const complete = async (r: StepResult, extra?: Record<string, unknown>) => {
+  /**
+   * A finished step: its metrics line (with `extra`), the progress callback, the checkpoint when
+   * due or when the run stops after it (a stop request came and, unless `more` says another
+   * collected step will complete after it, this is the last step).
+   */
+  const complete = async (r: StepResult, extra?: Record<string, unknown>, more = false) => {
     result = r;
     state = { step: r.step, carry: r.carry };
     const { carry: _carry, ...line } = r;
@@ -306,7 +310,9 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
     lastSync = undefined;
     appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...extra, ...weightSync, ...evaluation }) + "\n");
     o.onStep?.(r);
-    if (checkpointDue(r.step)) {
+    // A stop request (Ctrl-C) ends the run after this step: save it too, or the steps since the
+    // last due checkpoint (up to saveEvery − 1 of them) would be lost.
+    if (checkpointDue(r.step) || (!more && o.signal?.aborted)) {
       const dir = await saveCheckpoint(o.runDir, state, ports, cfg.trainer.keepCheckpoints);
       log(`checkpoint ${dir}`);
     }
@@ -376,7 +382,7 @@ interface OffPolicyLoop {
   log: (s: string) => void;
   last: number;
   checkpointDue: (step: number) => boolean;
-  complete: (r: StepResult, extra: Record<string, unknown>) => Promise<void>;
+  complete: (r: StepResult, extra: Record<string, unknown>, more?: boolean) => Promise<void>;
   pushWeights: () => Promise<void>;
   from: DriverState;
 }
@@ -413,15 +419,16 @@ async function runOffPolicy(x: OffPolicyLoop): Promise<void> {
     training.catch(() => {}); // awaited by settle(); not an unhandled rejection while the next step is collected
     return { collected, lagged, training };
   };
-  const settle = async (p: InFlight, overlapSeconds: number) => {
+  /** `more`: the step after it is already collected and will complete too (no stop checkpoint here). */
+  const settle = async (p: InFlight, overlapSeconds: number, more: boolean) => {
     const t = await p.training;
     await x.pushWeights();
     overlapTotal += overlapSeconds;
-    await x.complete(finishStep(p.collected, t.stats, t.end), { offPolicy: { lagged: p.lagged, overlapSeconds } });
+    await x.complete(finishStep(p.collected, t.stats, t.end), { offPolicy: { lagged: p.lagged, overlapSeconds } }, more);
   };
   for (;;) {
     if (pending && (x.checkpointDue(pending.collected.result.step) || next > x.last || o.signal?.aborted)) {
-      await settle(pending, 0);
+      await settle(pending, 0, false);
       pending = undefined;
     }
     if (!pending && next > x.last) break;
@@ -434,7 +441,7 @@ async function runOffPolicy(x: OffPolicyLoop): Promise<void> {
     const lagged = pending !== undefined;
     if (pending) {
       const t = await pending.training;
-      await settle(pending, Math.max(0, Math.min(c1, t.end) - Math.max(c0, t.start)) / 1000);
+      await settle(pending, Math.max(0, Math.min(c1, t.end) - Math.max(c0, t.start)) / 1000, true);
     }
     pending = startTraining(collected, lagged);
   }

@@ -131,7 +131,8 @@ export function resumeCommand(args: SelfplayArgs, runDir: string): string {
 /** What a stop by Ctrl-C leaves: the checkpoint a resume continues from, or none (the steps so far are lost). */
 export function stoppedLine(args: SelfplayArgs, runDir: string, saveEvery: number): string {
   const last = completeCheckpoints(runDir).at(-1);
-  if (!last) return `stopped before the first checkpoint (one every ${saveEvery} steps, trainer.saveEvery): there is nothing to resume; start again with another --run-dir`;
+  // A stop saves the step it ends on, so no checkpoint means no step had completed.
+  if (!last) return `stopped before the first step completed (no checkpoint; one is saved every ${saveEvery} steps and at a stop): there is nothing to resume; start again with another --run-dir`;
   return `stopped; resume from the checkpoint of step ${last.step} with: ${resumeCommand(args, runDir)}`;
 }
 
@@ -157,7 +158,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   if (traces.collector) console.log(`step traces: ${traces.collector.file} (azr trace <step> --run-dir ${runDir})`);
   const abort = new AbortController();
   const onSigint = () => {
-    console.error("\nstopping after this step (Ctrl-C again to quit at once)");
+    console.error("\nstopping after this step, which is checkpointed (Ctrl-C again to quit at once, losing the steps since the last checkpoint)");
     if (abort.signal.aborted) process.exit(130);
     abort.abort();
   };

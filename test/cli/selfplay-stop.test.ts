@@ -28,10 +28,10 @@ test("selfplay stop - the resume command repeats --set, --steps and --off-policy
   writeFileSync(join(run, "checkpoints", "step-5", "complete"), "");
   mkdirSync(join(run, "checkpoints", "step-10"), { recursive: true }); // cut off before its marker: not the one resumed
   assert.equal(stoppedLine(args, run, 5), `stopped; resume from the checkpoint of step 5 with: ${resumeCommand(args, run)}`);
-  assert.match(stoppedLine(args, join(tmp, "unsaved"), 5), /^stopped before the first checkpoint \(one every 5 steps, trainer\.saveEvery\): there is nothing to resume/);
+  assert.match(stoppedLine(args, join(tmp, "unsaved"), 5), /^stopped before the first step completed \(no checkpoint; one is saved every 5 steps and at a stop\): there is nothing to resume/);
 });
 
-test("selfplay stop - Ctrl-C before the first checkpoint says there is nothing to resume", { timeout: 180_000 }, async () => {
+test("selfplay stop - Ctrl-C before the first step completes says there is nothing to resume", { timeout: 180_000 }, async () => {
   const runDir = join(tmp, "run");
   const env = { ...process.env };
   delete env.NATS_URL;
@@ -55,6 +55,6 @@ test("selfplay stop - Ctrl-C before the first checkpoint says there is nothing t
   child.kill("SIGINT");
   const code = await exited;
   assert.equal(code, 0, `stdout: ${stdout}\nstderr: ${stderr}`);
-  assert.match(stderr, /stopped before the first checkpoint .*there is nothing to resume/);
+  assert.match(stderr, /stopped before the first step completed .*there is nothing to resume/);
   assert.doesNotMatch(stderr, /--resume/, "not sent to a resume that would be refused");
 });

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { parseSeedFile, parseTripletSeedLine, promptText, type Prompt } from "../../azr/index.ts";
 import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import { InTrainingEval, type InTrainingConfig } from "../../actors/eval/in-training.ts";
-import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
+import { completeCheckpoints, runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
 import type { RolloutOptions, RolloutSample } from "../../actors/selfplay/ports.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
 import { BASE } from "../../recipes/index.ts";
@@ -33,7 +33,7 @@ class ScriptedPolicy {
       if (task.startsWith("Write a new Python function")) text = wrap(`\`\`\`python\ndef f(a):\n    return a * ${k}\n\`\`\`\n\`\`\`input\n${k}\n\`\`\``);
       else if (task.startsWith("Write ")) text = wrap(`\`\`\`input\n${k}\n\`\`\`\n\`\`\`input\n${-k}\n\`\`\`\n\`\`\`message\nsigned numbers\n\`\`\``);
       else if (task.includes("return x + 1")) text = "<think>3 + 1</think><answer>```output\n4\n```</answer>";
-      yield { index, promptTokens: [1], tokens: [2, 3], text, finishReason: "eos", promptTooLong: false };
+      yield { index, promptTokens: [1], tokens: [2, 3], text, finishReason: "eos", promptTooLong: false, logprobs: new Float32Array(2) };
     }
   }
   async countTokens(prompts: Prompt[]): Promise<number[]> {
@@ -204,6 +204,32 @@ test("selfplay driver - a seed file short of B with seed.topUp off stops the run
       runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner: new RecordingLearner() }, { runDir: join(runDir, "run"), log: () => {} }),
       (e: Error) => e.name === "RunFolderError" && e.message.includes(`${file}: only 1 seed entries survived re-validation, fewer than the batch size 2`) && /seed\.topUp/.test(e.message),
     );
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+for (const offPolicy of [0, 1] as const)
+test(`selfplay driver - a stop request (Ctrl-C) between due checkpoints saves the step it ends on${offPolicy ? " (off-policy)" : ""}`, async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, steps: 6, offPolicy };
+    cfg.trainer = { ...cfg.trainer, saveEvery: 4 };
+    cfg.eval = { ...cfg.eval, every: 0 };
+    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const stop = new AbortController();
+    await assert.rejects(
+      runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner: new RecordingLearner() }, {
+        runDir, log: () => {}, signal: stop.signal, onStep: (r) => { if (r.step === 1) stop.abort(); },
+      }),
+      (e: Error) => e.name === "AbortError",
+    );
+    // Off-policy, step 2 was being collected when step 1 completed: the pipeline drains, and the
+    // stop is saved once, at the last step that completes.
+    const end = offPolicy ? 2 : 1;
+    assert.deepEqual(completeCheckpoints(runDir).map((c) => c.step), [end], `step ${end} is saved although saveEvery is 4: a resume continues from it`);
+    assert.equal(readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").length, end);
   } finally {
     rmSync(runDir, { recursive: true, force: true });
   }

@@ -27,7 +27,8 @@ import { connectFailure } from "./run-connection.ts";
 import { executorConfig, modelConfig, RecipeSetupError, recipeOptions, reportSetupErrors, rolloutConfig, runnableRecipe } from "./recipe-setup.ts";
 
 export interface SelfplayArgs {
-  recipe: string;
+  /** Built-in name or recipe file; default tiny, and with --resume the run's own (its config.json). */
+  recipe?: string;
   set: string[];
   runDir?: string;
   resume: boolean;
@@ -113,27 +114,57 @@ export function checkResume(args: Pick<SelfplayArgs, "resume" | "runDir">): void
   throw new RecipeSetupError(`--resume: ${dir} holds no run (no checkpoints/step-N, no metrics.jsonl): give the folder the run printed at its start (runs/<recipe>-<time>), or drop --resume to start a new run there`);
 }
 
-/**
- * The command that continues this run. A resume takes its recipe from the command line, not the
- * run folder, so it repeats the overrides: without them it would go on with the recipe's defaults
- * (another model.path, batch size or step count) as if nothing had changed.
- */
-export function resumeCommand(args: SelfplayArgs, runDir: string): string {
+/** The command that continues this run: a resume takes the run's recipe, overrides included, from its config.json. */
+export function resumeCommand(runDir: string): string {
   const q = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`);
-  return [
-    "azr selfplay --recipe", q(args.recipe), ...args.set.flatMap((s) => ["--set", q(s)]),
-    ...(args.steps === undefined ? [] : ["--steps", String(args.steps)]),
-    ...(args.offPolicy === undefined ? [] : ["--off-policy", String(args.offPolicy)]),
-    "--run-dir", q(runDir), "--resume",
-  ].join(" ");
+  return `azr selfplay --run-dir ${q(runDir)} --resume`;
 }
 
 /** What a stop by Ctrl-C leaves: the checkpoint a resume continues from, or none (the steps so far are lost). */
-export function stoppedLine(args: SelfplayArgs, runDir: string, saveEvery: number): string {
+export function stoppedLine(runDir: string, saveEvery: number): string {
   const last = completeCheckpoints(runDir).at(-1);
   // A stop saves the step it ends on, so no checkpoint means no step had completed.
   if (!last) return `stopped before the first step completed (no checkpoint; one is saved every ${saveEvery} steps and at a stop): there is nothing to resume; start again with another --run-dir`;
-  return `stopped; resume from the checkpoint of step ${last.step} with: ${resumeCommand(args, runDir)}`;
+  return `stopped; resume from the checkpoint of step ${last.step} with: ${resumeCommand(runDir)}`;
+}
+
+/** Leaf settings (dotted paths; arrays and null as values) whose values differ between two recipes. */
+export function recipeChanges(before: Recipe, after: Recipe): string[] {
+  const out: string[] = [];
+  const walk = (a: unknown, b: unknown, path: string) => {
+    const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+    if (isObj(a) && isObj(b)) {
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], path ? `${path}.${k}` : k);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`${path} ${JSON.stringify(a)} → ${JSON.stringify(b)}`);
+  };
+  walk(before, after, "");
+  return out;
+}
+
+/**
+ * The recipe a resumed run continues with: the one it started with (config.json, overrides
+ * included) with this command's --set/--steps/--off-policy on top. Rebuilding it from the named
+ * recipe instead would silently go on with that recipe's defaults wherever the resume command
+ * left out an override of the start (another model.path, batch size, step count). A --recipe that
+ * names another recipe is refused; a config.json this version cannot read falls back to the
+ * command line's recipe, with a warning naming why.
+ */
+export async function resumedRecipe(args: SelfplayArgs, sets: string[]): Promise<Recipe> {
+  const saved = join(resolve(args.runDir!), "config.json");
+  if (!existsSync(saved)) return runnableRecipe(args.recipe ?? "tiny", sets);
+  let started: Recipe;
+  try {
+    started = await runnableRecipe(saved, []);
+  } catch (e) {
+    console.error(`azr selfplay: warning: ${saved} cannot be read as a recipe by this version (${(e as Error).message.split("\n").join(" ")}); resuming with --recipe ${args.recipe ?? "tiny"} and this command's --set, as given`);
+    return runnableRecipe(args.recipe ?? "tiny", sets);
+  }
+  if (args.recipe !== undefined && args.recipe !== started.name)
+    throw new RecipeSetupError(`--resume: ${resolve(args.runDir!)} is a run of recipe '${started.name}', not '${args.recipe}': drop --recipe (a resume continues the run's own recipe) or choose another --run-dir`);
+  const recipe = await runnableRecipe(saved, sets);
+  const changes = recipeChanges(started, recipe);
+  if (changes.length) console.log(`azr selfplay: resuming with changed settings: ${changes.join(", ")}`);
+  return recipe;
 }
 
 export async function selfplay(args: SelfplayArgs): Promise<void> {
@@ -143,7 +174,8 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     ...(args.steps === undefined ? [] : [`selfplay.steps=${args.steps}`]),
     ...(args.offPolicy === undefined ? [] : [`selfplay.offPolicy=${args.offPolicy}`]),
   ];
-  const recipe = await runnableRecipe(args.recipe, [...args.set, ...shortcuts]);
+  const sets = [...args.set, ...shortcuts];
+  const recipe = args.resume ? await resumedRecipe(args, sets) : await runnableRecipe(args.recipe ?? "tiny", sets);
   const model = modelConfig(recipe);
   const runDir = resolve(args.runDir ?? join("runs", `${recipe.name}-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`));
   console.log(`azr selfplay: recipe ${recipe.name}, model ${model.modelDir}, run folder ${runDir}`);
@@ -221,7 +253,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     }
     console.log(last ? `done: ${last.step} steps; metrics in ${join(runDir, "metrics.jsonl")}` : "nothing to do: the run is already at its last step");
   } catch (e) {
-    if (abort.signal.aborted) console.error(stoppedLine(args, runDir, recipe.trainer.saveEvery));
+    if (abort.signal.aborted) console.error(stoppedLine(runDir, recipe.trainer.saveEvery));
     else throw e;
   } finally {
     await evaluator?.close();
@@ -236,8 +268,10 @@ export const selfplayCommand: CommandModule<object, SelfplayArgs> = {
   describe: "run Absolute Zero self-play with a recipe (tiny by default)",
   builder: (y) =>
     recipeOptions(y, "selfplay.steps=5")
+      // No default here: --resume continues the run's own recipe, and must tell "not given" from "tiny".
+      .option("recipe", { type: "string", default: undefined, describe: "built-in recipe name (azr recipes) or a .json/.ts recipe file (default tiny; with --resume, the run's own)" })
       .option("run-dir", { type: "string", describe: "run folder (default runs/<recipe>-<time>)" })
-      .option("resume", { type: "boolean", default: false, describe: "continue the run in --run-dir from its newest checkpoint" })
+      .option("resume", { type: "boolean", default: false, describe: "continue the run in --run-dir from its newest checkpoint, with the recipe it started with (--set changes it)" })
       .option("steps", { type: "number", describe: "shortcut for --set selfplay.steps=N" })
       .option("off-policy", { type: "number", describe: "1: rollouts of step t+1 overlap the update of step t, importance-ratio corrected (shortcut for --set selfplay.offPolicy=N; default 0, synchronous)" })
       .option("web", { type: "boolean", default: false, describe: "serve the run's web view while it runs" }) as never,

@@ -1,8 +1,8 @@
 /**
- * What `azr selfplay` says when Ctrl-C stops it: the resume command it prints repeats the run's
- * overrides (a resume takes its recipe from the command line, so without them it would go on with
- * the recipe's defaults), and a run stopped before its first checkpoint is told it has nothing to
- * resume, not sent to a `--resume` that cannot work. The last part stops a real run (tiny recipe)
+ * What `azr selfplay` says when Ctrl-C stops it: the resume command it prints, which continues the
+ * run's own recipe (config.json: overrides kept, so a resume does not fall back to the recipe's
+ * defaults), and a run stopped before its first step completed is told it has nothing to resume,
+ * not sent to a `--resume` that cannot work. The last part stops a real run (tiny recipe)
  * during start-up, before its first step.
  */
 import { test } from "node:test";
@@ -11,24 +11,41 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { resumeCommand, stoppedLine } from "../../cli/commands/selfplay.ts";
+import { recipeChanges, resumeCommand, resumedRecipe, stoppedLine } from "../../cli/commands/selfplay.ts";
+import { runnableRecipe } from "../../cli/commands/recipe-setup.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
 const tmp = mkdtempSync(join(tmpdir(), "azr-selfplay-stop-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
-test("selfplay stop - the resume command repeats --set, --steps and --off-policy, quoted for the shell", () => {
-  const args = { recipe: "tiny", set: ["model.path=/models/my model", "selfplay.batchSize=4"], steps: 20, offPolicy: 1, resume: false, web: false };
-  assert.equal(
-    resumeCommand(args, "/runs/x"),
-    "azr selfplay --recipe tiny --set 'model.path=/models/my model' --set selfplay.batchSize=4 --steps 20 --off-policy 1 --run-dir /runs/x --resume",
-  );
+test("selfplay stop - the resume command names the run folder (quoted for the shell); the recipe comes from the run's config.json", () => {
+  assert.equal(resumeCommand("/runs/x"), "azr selfplay --run-dir /runs/x --resume");
+  assert.equal(resumeCommand("/runs/my run"), "azr selfplay --run-dir '/runs/my run' --resume");
   const run = join(tmp, "saved");
   mkdirSync(join(run, "checkpoints", "step-5"), { recursive: true });
   writeFileSync(join(run, "checkpoints", "step-5", "complete"), "");
   mkdirSync(join(run, "checkpoints", "step-10"), { recursive: true }); // cut off before its marker: not the one resumed
-  assert.equal(stoppedLine(args, run, 5), `stopped; resume from the checkpoint of step 5 with: ${resumeCommand(args, run)}`);
-  assert.match(stoppedLine(args, join(tmp, "unsaved"), 5), /^stopped before the first step completed \(no checkpoint; one is saved every 5 steps and at a stop\): there is nothing to resume/);
+  assert.equal(stoppedLine(run, 5), `stopped; resume from the checkpoint of step 5 with: ${resumeCommand(run)}`);
+  assert.match(stoppedLine(join(tmp, "unsaved"), 5), /^stopped before the first step completed \(no checkpoint; one is saved every 5 steps and at a stop\): there is nothing to resume/);
+});
+
+test("selfplay resume - continues the recipe the run started with (its overrides kept), this command's --set on top; another --recipe is refused", async () => {
+  const run = join(tmp, "resumed");
+  mkdirSync(run, { recursive: true });
+  // What the driver writes at a run's start: the whole recipe, overrides included.
+  const started = await runnableRecipe("tiny", ["selfplay.batchSize=4", "trainer.optimizer.lr=3e-4"]);
+  writeFileSync(join(run, "config.json"), JSON.stringify(started, null, 2) + "\n");
+  const args = { set: [], resume: true, runDir: run, web: false };
+  const same = await resumedRecipe(args, []);
+  assert.deepEqual([same.name, same.selfplay.batchSize, same.trainer.optimizer.lr], ["tiny", 4, 3e-4], "not tiny's defaults (16, 1e-4)");
+  assert.deepEqual(recipeChanges(started, same), []);
+  const longer = await resumedRecipe({ ...args, recipe: "tiny" }, ["selfplay.steps=90"]);
+  assert.deepEqual([longer.selfplay.steps, longer.selfplay.batchSize], [90, 4]);
+  assert.deepEqual(recipeChanges(started, longer), ["selfplay.steps 60 → 90"]);
+  await assert.rejects(resumedRecipe({ ...args, recipe: "7b" }, []), /is a run of recipe 'tiny', not '7b': drop --recipe/);
+  // A config.json this version cannot read: the command line's recipe, as before.
+  writeFileSync(join(run, "config.json"), JSON.stringify({ ...started, retired: 1 }));
+  assert.equal((await resumedRecipe(args, [])).selfplay.batchSize, 16);
 });
 
 test("selfplay stop - Ctrl-C before the first step completes says there is nothing to resume", { timeout: 180_000 }, async () => {

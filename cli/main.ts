@@ -40,4 +40,13 @@ await yargs(hideBin(process.argv))
   .demandCommand(1, "name a command; `azr --help` lists them")
   .strict()
   .help()
+  .fail((message, error, y) => {
+    process.exitCode = 1;
+    // A command that failed while running: its error and where, not the usage screen above it
+    // (yargs's default), which buries the error and suggests the arguments were wrong.
+    if (error) return void console.error(error.stack ?? String(error));
+    // A usage error (unknown option, missing argument): the usage, then what was wrong.
+    y.showHelp();
+    console.error(`\n${message}`);
+  })
   .parseAsync();

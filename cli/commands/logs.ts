@@ -24,6 +24,8 @@ export interface LogsOptions {
   /** Only the last N past lines. */
   tail?: number;
   write: (line: string) => void;
+  /** Said once to the user (stderr), not part of the log: following an actor nobody knows yet. */
+  notice?: (line: string) => void;
   /** Ends following. */
   signal?: AbortSignal;
 }
@@ -71,6 +73,11 @@ export async function printLogs(o: LogsOptions): Promise<void> {
     }
     return;
   }
+  if (!existsSync(file) && !(await o.cluster!.actors()).some((a) => a.name === o.actor)) {
+    // Following is right for an actor that starts later, but a typo would wait in silence forever.
+    const names = (await o.cluster!.actors()).map((a) => a.name);
+    o.notice?.(`no log file for '${o.actor}' at ${file} and no actor of that name in the run (${names.length ? `actors: ${names.join(", ")}` : "no actors"}); waiting for its lines (Ctrl-C to stop)`);
+  }
   const lastAt = past.at(-1)?.at ?? -Infinity;
   const printedAtLast = new Set(past.filter((l) => l.at === lastAt).map((l) => l.text));
   for await (const l of live) {
@@ -99,6 +106,7 @@ export const logsCommand: CommandModule<object, RunArgs & { actor: string; follo
     const options = () => ({
       actor: a.actor, follow: a.follow, since: a.since === undefined ? undefined : parseSince(a.since), tail: a.tail,
       write: (l: string) => process.stdout.write(l + "\n"),
+      notice: (l: string) => process.stderr.write(`azr logs: ${l}\n`),
     });
     if (!a.follow) {
       // Past lines need no server: a finished or crashed run, whose server is gone, is when they are read most.

@@ -117,6 +117,18 @@ describe("azr ops commands", () => {
     await following;
     assert.equal(got.filter((l) => l.endsWith("live-line")).length, 1, "a live line shows once even if the file already has it");
     assert.match(got[0], /\[w1\] after-restart$|\[w1\] live-line$/, "--tail 1 starts from the last past line");
+
+    // Following a name with no log and no actor (a typo) says so once instead of waiting in silence.
+    const notices: string[] = [];
+    const stop = new AbortController();
+    const typo = printLogs({ cluster: t.cluster, runDir: t.runDir, actor: "w9", follow: true, signal: stop.signal, write: () => {}, notice: (l) => notices.push(l) });
+    await t.cluster.nc.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    stop.abort();
+    await typo;
+    assert.equal(notices.length, 1);
+    assert.match(notices[0], /no log file for 'w9' at .* and no actor of that name in the run \(actors: .*w1.*\); waiting for its lines/);
+    assert.deepEqual(await printLogsNotices(t, "w1"), [], "a known actor: no notice");
   });
 
   test("attach - through a real terminal: evaluate, Ctrl-C mid-line, Ctrl-D detaches, the actor keeps serving", async () => {
@@ -177,3 +189,14 @@ describe("azr ops commands", () => {
     }
   });
 });
+
+/** The notices `printLogs` gives when following `actor` for a moment. */
+async function printLogsNotices(t: { cluster: Parameters<typeof printLogs>[0]["cluster"]; runDir: string }, actor: string): Promise<string[]> {
+  const notices: string[] = [];
+  const stop = new AbortController();
+  const run = printLogs({ cluster: t.cluster, runDir: t.runDir, actor, follow: true, signal: stop.signal, write: () => {}, notice: (l) => notices.push(l) });
+  await new Promise((r) => setTimeout(r, 200));
+  stop.abort();
+  await run;
+  return notices;
+}

@@ -10,7 +10,7 @@
  */
 import { existsSync, rmSync, statSync } from "node:fs";
 import type { LoraInfo, WeightHandle, WeightSyncOptions } from "./handle.ts";
-import { WeightFiles } from "./files.ts";
+import { outOfRoom, WeightFiles } from "./files.ts";
 import { hostIdentity } from "./host.ts";
 import { WeightBucket, WeightSyncError } from "./object-store.ts";
 
@@ -70,7 +70,10 @@ export class WeightLoader {
       try {
         if (!h.parts?.length) throw new WeightSyncError(`object-store weight handle for version ${h.version} (${h.location}) names no parts`);
         // Several readers of one upload leave its parts to the publisher (handle.ts `readers`).
-        const size = await bucket.get(h.parts, file, `weights version ${h.version} (${h.location})`, (h.readers ?? 1) > 1);
+        const size = await bucket.get(h.parts, file, `weights version ${h.version} (${h.location})`, (h.readers ?? 1) > 1).catch((e: unknown) => {
+          // this side's folder full: a bare ENOSPC named neither the folder nor what to change
+          throw outOfRoom(e, files.dir, h.version, existsSync(file) ? statSync(file).size : 0) ?? e;
+        });
         if (size !== h.bytes) throw new WeightSyncError(`weights version ${h.version} (${h.location}) came to ${size} bytes, its handle says ${h.bytes}: corrupt; publish the version again`);
         await put.file(file);
       } finally {

@@ -8,7 +8,8 @@
  * (the embedded server, no credentials); upload and download through the actor wire's own
  * PayloadStore (runtime/large-payload.ts: node:crypto digests, a window of chunk publishes; the
  * @nats-io/obj put/get it replaced took 25 s for a 400 MB version on 2 busy cores), deleting
- * versions nobody consumed, and the bucket removed at dispose.
+ * versions nobody consumed, what a killed learner left (at the next incarnation's first open), and
+ * the bucket removed at dispose.
  * Not: choosing the transport (publisher.ts).
  *
  * A part is consumed by its download (PayloadStore deletes it once read and verified): a version
@@ -89,7 +90,9 @@ export class WeightBucket {
           if (!(e instanceof LargePayloadError)) throw e;
           throw new WeightSyncError(`${where}: ${e.message}. A version loads once; the learner publishes it again for a second load (learner.publishWeights)`, { cause: e });
         }
-        writeSync(fd, bytes);
+        // writeSync may write less than asked (a full disk writes short before it fails with ENOSPC):
+        // counted as written, the rest of the part was missing from a file the size check passed
+        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
         size += bytes.length;
       }
     } finally {
@@ -105,10 +108,29 @@ export class WeightBucket {
     for (const ref of refs) await os.delete((decode(ref) as { name: string }).name).catch(() => undefined);
   }
 
-  /** Removes the bucket and closes the connection. */
-  async destroy(): Promise<void> {
-    await (await new Objm(this.nc).open(this.bucket)).destroy().catch(() => false);
-    await this.nc.close();
+  /**
+   * Removes what an earlier incarnation of the run's learner left in the bucket (killed before its
+   * readers consumed an upload, or with a pool's kept version): nobody loads those, and nothing
+   * else would remove them before the bucket's age limit. Returns how many objects went.
+   */
+  async clearLeftovers(): Promise<number> {
+    return (await this.store.collectOrphans(0)).objects.length;
+  }
+
+  /**
+   * Removes the bucket and closes the connection; the connection is closed even when the removal
+   * fails (the server gone first), else it reconnects forever and keeps the process alive.
+   * Returns why the bucket stayed, or undefined.
+   */
+  async destroy(): Promise<string | undefined> {
+    try {
+      await (await new Objm(this.nc).open(this.bucket)).destroy();
+      return undefined;
+    } catch (e) {
+      return `weight sync: could not remove object store bucket ${this.bucket} (${(e as Error).message}); its 24 h age limit removes what it holds`;
+    } finally {
+      await this.nc.close();
+    }
   }
 
   async close(): Promise<void> {

@@ -52,7 +52,13 @@ export class WeightPublisher {
 
   private bucket(): Promise<WeightBucket> {
     if (!this.#bucket) {
-      this.#bucket = WeightBucket.open(this.runId, this.o.nats);
+      // This process's first open: the learner is the bucket's only writer, so anything in it came
+      // from an earlier incarnation of the run's learner (a crash skips dispose, which removes the bucket).
+      this.#bucket = WeightBucket.open(this.runId, this.o.nats).then(async (b) => {
+        const n = await b.clearLeftovers().catch((e: Error) => (this.o.log?.(`weight sync: could not clear bucket ${b.bucket} of a previous start's objects: ${e.message}`), 0));
+        if (n) this.o.log?.(`weight sync: removed ${n} object(s) a previous start of this run left in object store bucket ${b.bucket}`);
+        return b;
+      });
       this.#bucket.catch(() => (this.#bucket = undefined)); // a later publish tries again
     }
     return this.#bucket;
@@ -71,9 +77,11 @@ export class WeightPublisher {
       const bytes = [...tensors.values()].reduce((a, t) => a + t.byteLength, 0);
       handle = { version, transport, ...kind, location: "", bytes, host, publishMs: 0, tensors };
     } else {
+      // The bucket first: opened after the write, a NATS server out of reach left the upload file
+      // (the model's size, in shared memory) behind on every retry.
+      const bucket = transport === "object-store" ? await this.bucket() : undefined;
       const { path, bytes } = await this.files().write(version, (tmp) => source.writeFile(tmp), transport === "object-store");
-      if (transport === "object-store") {
-        const bucket = await this.bucket();
+      if (bucket) {
         let parts: Uint8Array[];
         try {
           parts = await bucket.put(path, bytes);
@@ -131,6 +139,7 @@ export class WeightPublisher {
     this.#files?.dispose();
     const bucket = this.#bucket;
     this.#bucket = undefined;
-    if (bucket) await (await bucket.catch(() => undefined))?.destroy();
+    const left = bucket && (await (await bucket.catch(() => undefined))?.destroy());
+    if (left) this.o.log?.(left);
   }
 }

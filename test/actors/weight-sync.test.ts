@@ -16,6 +16,7 @@ import { BASE } from "../../recipes/index.ts";
 import { Objm } from "@nats-io/obj";
 import { connect } from "@nats-io/transport-node";
 import { useNatsServer } from "../helpers/nats.ts";
+import { startNatsServer } from "../../runtime/nats-server.ts";
 import { useBaseAndTrained } from "../selfplay/fixtures.ts";
 
 const nats = useNatsServer();
@@ -228,5 +229,63 @@ test("weight sync - object store: a version's upload whose reader died before lo
     await pub.dispose();
     await loader.dispose();
     await nc.close();
+  }
+});
+
+test("weight sync - object store out of reach: the publish fails naming the servers and leaves no upload file in shared memory, however often it is retried", async () => {
+  const id = runId();
+  const pub = new WeightPublisher({ runId: id, nats: { servers: ["nats://127.0.0.1:1"] } });
+  try {
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(pub.publish(1, source(1), { transport: "object-store" }), /cannot connect to NATS at nats:\/\/127\.0\.0\.1:1/);
+    }
+    assert.deepEqual(readdirSync(pub.files().dir), [], "a full-size upload file per failed try would fill /dev/shm");
+  } finally {
+    await pub.dispose();
+  }
+});
+
+test("weight sync - object store: what a killed learner left in the run's bucket goes when the next incarnation first publishes", { timeout: 60_000 }, async () => {
+  const id = runId();
+  const servers = { servers: [nats.url] };
+  const nc = await connect({ servers: nats.url });
+  // The learner killed before its readers loaded: a pool's upload (kept until the next confirm) and
+  // one nobody loaded. A kill runs neither confirm nor dispose: the objects stay in the bucket.
+  const killed = new WeightPublisher({ runId: id, nats: servers });
+  const lines: string[] = [];
+  const pub = new WeightPublisher({ runId: id, nats: servers, log: (s) => lines.push(s) });
+  const loader = new WeightLoader({ runId: id, nats: servers });
+  try {
+    await killed.publish(1, source(1), { transport: "object-store", readers: 2 });
+    await killed.publish(2, source(2), { transport: "object-store" });
+    const os = await new Objm(nc).open(`azr-weights-${id}`);
+    assert.equal((await os.list()).length, 2);
+    // The restarted learner (rolled back to its start) publishes and its reader confirms.
+    const h = await pub.publish(1, source(1), { transport: "object-store" });
+    await loader.load(h, { loadFile: async () => {}, setTensors: async () => {} });
+    await pub.confirm(1);
+    assert.deepEqual(await os.list(), [], "the killed incarnation's uploads are not left in the bucket");
+    assert.ok(lines.some((l) => l.includes(`removed 2 object(s) a previous start of this run left in object store bucket azr-weights-${id}`)), lines.join("\n"));
+  } finally {
+    await pub.dispose();
+    await loader.dispose();
+    await killed.dispose().catch(() => {}); // closes its connection; the bucket went with pub's dispose
+    await nc.close();
+  }
+});
+
+test("weight sync - the NATS server gone before dispose: the publisher still closes its connection, and says the bucket stayed", { timeout: 60_000 }, async () => {
+  const server = await startNatsServer();
+  const lines: string[] = [];
+  const pub = new WeightPublisher({ runId: runId(), nats: { servers: [server.url] }, log: (s) => lines.push(s) });
+  try {
+    await pub.publish(1, source(1), { transport: "object-store" });
+    const bucket = await (pub as unknown as { bucket(): Promise<{ nc: { isClosed(): boolean } }> }).bucket();
+    await server.stop();
+    await pub.dispose(); // threw "timeout" and left the connection reconnecting, keeping the process alive
+    assert.ok(bucket.nc.isClosed(), "the connection is closed");
+    assert.ok(lines.some((l) => /could not remove object store bucket azr-weights-.*its 24 h age limit/.test(l)), lines.join("\n"));
+  } finally {
+    await server.stop();
   }
 });

@@ -81,7 +81,12 @@ export async function loadRecipe(nameOrPath: string): Promise<Recipe> {
   if (!existsSync(file)) throw new RecipeError(nameOrPath, [{ path: "(file)", problem: `${file} does not exist`, fix: "check the path, or name a built-in recipe (`azr recipes list`)" }]);
   let overrides: unknown;
   if (ext === ".json") {
-    try { overrides = JSON.parse(readFileSync(file, "utf8")); } catch (e) {
+    let text: string;
+    try { text = readFileSync(file, "utf8"); } catch (e) {
+      // a folder or an unreadable file: not a JSON problem
+      throw new RecipeError(nameOrPath, [{ path: "(file)", problem: `cannot be read: ${(e as Error).message}`, fix: "name a readable recipe file" }]);
+    }
+    try { overrides = JSON.parse(text); } catch (e) {
       throw new RecipeError(nameOrPath, [{ path: "(file)", problem: `not valid JSON: ${(e as Error).message}`, fix: "fix the JSON syntax" }]);
     }
   } else if ([".ts", ".mts", ".js", ".mjs"].includes(ext)) {

@@ -270,7 +270,8 @@ function assignSetting(next: Record<string, unknown>, recipeName: string, assign
   let value: unknown;
   const asJson = () => { try { return JSON.parse(raw); } catch { return raw; } };
   // text that is not a number stays text, so the error quotes what was typed (NaN would print as null)
-  const asNumber = (t: string) => (t !== "" && Number.isFinite(Number(t)) ? Number(t) : t);
+  // Decimal notation only: Number() also reads 0x10, 0b11 and 0o7, which no one means for a batch size.
+  const asNumber = (t: string) => (/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(t) ? Number(t) : t);
   switch (rule.kind) {
     case "number": value = raw === "null" ? null : asNumber(raw); break;
     case "boolean": value = raw === "true" ? true : raw === "false" ? false : raw; break;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SEEDS_DIR } from "../helpers/shared.ts";
@@ -126,6 +126,10 @@ test("recipes - validation names the field, the problem and the fix", () => {
   rejects(bad((r) => { r.trainer.kl.estimator = "k3"; }), /actors\.reference-model\.replicas: KL estimator 'k3' needs a reference model/);
   rejects(bad((r) => { r.prompt.maxTokens = 7000; }), /prompt\.maxTokens: 7000 exceeds data\.maxPromptTokens 6144/);
   rejects(bad((r) => { r.model.engine = "ort"; }), /model\.dtype: 'bf16' with the ort engine/);
+  // decimal notation only: Number() would read 0x10 as 16
+  rejects(() => applySettings(getRecipe("tiny"), ["selfplay.steps=0x10"]), /selfplay\.steps/);
+  assert.equal(applySettings(getRecipe("tiny"), ["selfplay.steps=1e1"]).selfplay.steps, 10);
+  assert.equal(applySettings(getRecipe("tiny"), ["trainer.optimizer.lr=.5e-4"]).trainer.optimizer.lr, 5e-5);
   rejects(() => applySettings(getRecipe("7b"), ["model.engine=ort"]), /model\.engine: 'ort' runs on CPU only, but resources\.gpus is 4/);
   rejects(bad((r) => { r.reward.extra.terms.complexity.coef = -1; }), /reward\.extra\.terms\.complexity\.coef: expected a number ≥ 0/);
   rejects(bad((r) => { r.actors.learner.gpus = 2; }), /actors: the actors ask for 2 GPUs .* but resources\.gpus is 0/);
@@ -180,6 +184,8 @@ test("recipes - loadRecipe: names, JSON and TS files with extends, and clear err
     writeFileSync(join(dir, "broken.json"), "{");
     await assert.rejects(loadRecipe(join(dir, "broken.json")), /not valid JSON/);
     await assert.rejects(loadRecipe(join(dir, "absent.json")), /does not exist/);
+    mkdirSync(join(dir, "folder.json"));
+    await assert.rejects(loadRecipe(join(dir, "folder.json")), (e: Error) => /cannot be read: EISDIR/.test(e.message) && !/JSON/.test(e.message));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

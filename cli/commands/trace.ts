@@ -90,10 +90,16 @@ export const traceCommand: CommandModule<object, TraceArgs> = {
       .option("json", { type: "boolean", default: false, describe: "print the span records as JSON" })
       .option("all", { type: "boolean", default: false, describe: "every recorded run of the step (a resumed run may repeat one)" }) as never,
   handler: (a) => {
+    // yargs turns `azr trace abc` into NaN, which would be reported as "step NaN has no trace"
+    if (a.step !== undefined && !(Number.isInteger(a.step) && a.step >= 0)) {
+      process.stderr.write(`azr trace: the step must be a whole number ≥ 0 (as in metrics.jsonl); leave it out to list the traced steps\n`);
+      process.exitCode = 2;
+      return;
+    }
     try {
       process.stdout.write(traceReport(a) + "\n");
     } catch (e) {
-      process.stderr.write(`azr: ${(e as Error).message}\n`);
+      process.stderr.write(`azr trace: ${(e as Error).message}\n`);
       process.exitCode = 1;
     }
   },

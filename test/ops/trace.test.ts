@@ -92,7 +92,10 @@ describe("azr trace", () => {
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /step 7 has no recorded trace in .*spans\.jsonl \(recorded: steps 1–2/);
     const none = await run(process.execPath, [...CLI, "trace", "1", "--run-dir", "/nonexistent-run"], { env }).catch((e: { code: number; stderr: string }) => e);
-    assert.match((none as { stderr: string }).stderr, /no step traces in \/nonexistent-run\/traces\/spans\.jsonl: pass --run-dir/);
+    assert.match((none as { stderr: string }).stderr, /^azr trace: no step traces in \/nonexistent-run\/traces\/spans\.jsonl: pass --run-dir/);
+    const word = await run(process.execPath, [...CLI, "trace", "abc", "--run-dir", t.runDir], { env }).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((word as { code: number }).code, 2);
+    assert.match((word as { stderr: string }).stderr, /^azr trace: the step must be a whole number ≥ 0/, "not 'step NaN has no recorded trace'");
   });
 
   test("switch - AZR_TRACES=off turns local traces off", async () => {

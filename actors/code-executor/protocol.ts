@@ -74,8 +74,6 @@ export interface Job {
   strict: boolean;
   /** Import lines run before `code` and exempt from the ban check (induction answers, §6.2). */
   prelude?: string;
-  /** Record an exception per call and go on with the next call (induction answers). */
-  continueOnError?: boolean;
 }
 
 export type Stage =
@@ -89,8 +87,6 @@ export interface CallOutput {
   /** Full repr length (the repr itself is cut at maxOutputChars + 1). */
   len?: number;
   type?: Uint8Array | string;
-  /** With continueOnError: the exception this call raised. */
-  error?: { type: Uint8Array | string; message: Uint8Array | string };
 }
 
 /** What a worker reports for one job. Untrusted: it came out of the sandbox. */

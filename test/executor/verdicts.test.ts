@@ -30,11 +30,11 @@ test("verdicts - messages name nothing that varies between processes (values of 
   const a = judgeCall([lit("'elooe'"), lit("'llhoo'")], 400) as { message: string };
   const b = judgeCall([lit("'lhlll'"), lit("'heehe'")], 400) as { message: string };
   assert.equal(a.message, b.message);
-  const err = (addr: string) => judgeCall([{ literal: false, error: { type: "TypeError", message: `unhashable: <__main__.A object at ${addr}>` } }], 400) as { message: string };
-  assert.equal(err("0x7f93e5bdf440").message, err("0x55d0c0ffee10").message);
-  assert.match(err("0x7f93e5bdf440").message, /TypeError: unhashable: <__main__\.A object at 0x…>/);
-  const stage = (addr: string) => stageVerdict({ id: 1, stage: "error", error: { type: "KeyError", message: `<object object at ${addr}>` } }, 1000)!.message;
+  const stage = (addr: string, type = "KeyError", message = `<object object at ${addr}>`) => stageVerdict({ id: 1, stage: "error", error: { type, message } }, 1000)!.message;
   assert.equal(stage("0x7f93e5bdf440"), stage("0x7f00000000aa"));
+  const err = (addr: string) => stage(addr, "TypeError", `unhashable: <__main__.A object at ${addr}>`);
+  assert.equal(err("0x7f93e5bdf440"), err("0x55d0c0ffee10"));
+  assert.match(err("0x7f93e5bdf440"), /TypeError: unhashable: <__main__\.A object at 0x…>/);
 });
 
 test("verdicts - stages map to the spec's reasons; SIGXCPU is a timeout", () => {

@@ -215,7 +215,6 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
         runs = int(job.get("runs", 2))
         max_chars = int(job.get("maxOutputChars", 400))
         obs = {"id": job["id"]}
-        keep_going = bool(job.get("continueOnError"))
         ns = {"__name__": "__azr_task__", "__builtins__": builtins}
         outputs = []
         out_io, err_io = cap_out, cap_err
@@ -259,16 +258,7 @@ def make_run_task(state, stdout_cap, cpu_hard, std_streams, signals, sig_handler
                                 # last call's instead of landing in the block that call freed.
                                 pad.append([_object() for _i in _range(4)] + [_bytes(_n) for _n in _range(0, 504, 8)])
                             args, kwargs = _loads(builder) if _type(builder) is _bytes else _eval(builder, literal_globals)
-                            if keep_going:
-                                try:
-                                    value = f(*args, **kwargs)
-                                except _MemoryError:
-                                    raise
-                                except Exception as e:
-                                    reprs.append({"literal": False, "error": {"type": _str_encode(_type(e).__name__, "utf-8", "replace"), "message": _str_encode(str(e)[:300], "utf-8", "replace")}})
-                                    break
-                            else:
-                                value = f(*args, **kwargs)
+                            value = f(*args, **kwargs)
                             bad = _literal_kind(value, 0)
                             if bad:
                                 reprs.append({"literal": False, "type": _str_encode(bad, "utf-8", "replace")})

@@ -84,7 +84,8 @@ export function normaliseMath(answer: string, o: NormaliseOptions = { units: tru
   let s = answer.trim();
   s = s.replace(/^\$+|\$+$/g, "").replace(/\\\$/g, "").replace(/\$/g, "");
   s = s.replace(/\\\[|\\\]|\\\(|\\\)/g, "");
-  s = s.replace(/\\left|\\right|\\displaystyle|\\!|\\,|\\;|\\:|\\ |~/g, " ");
+  // `\\` (a matrix row break) is matched first and kept, so `\\ ` is not read as `\` + the space command `\ `
+  s = s.replace(/\\\\|\\left|\\right|\\displaystyle|\\!|\\,|\\;|\\:|\\ |~/g, (m) => (m === "\\\\" ? m : " "));
   s = s.replace(/\{,\}/g, ","); // 12{,}000: LaTeX's thousands separator
   s = s.replace(/\\[dt]frac/g, "\\frac");
   s = s.replace(/\^\s*\{?\s*\\circ\s*\}?|°|\\degree/g, "");
@@ -97,10 +98,12 @@ export function normaliseMath(answer: string, o: NormaliseOptions = { units: tru
   s = s.replace(/\\le\b/g, "\\leq").replace(/\\ge\b/g, "\\geq");
   s = s.replace(/\\sqrt\s*(\w)/g, "\\sqrt{$1}");
   s = s.replace(/\\frac\s*(\d)\s*(\d)/g, "\\frac{$1}{$2}");
-  s = s.replace(/\s+/g, "");
+  // Spaces go, except one that ends a command before a letter: `\pi r`, `\sin x` glued would be
+  // the unknown commands `\pir`, `\sinx`.
+  s = s.replace(/(\\[a-zA-Z]+)?\s+(?=([a-zA-Z])?)/g, (_m, cmd: string | undefined, next: string | undefined) => (cmd ? cmd + (next ? " " : "") : ""));
   s = s.replace(/\.$/, "");
-  // "x = 5", "k=3": the value (only one =, a plain variable on the left).
-  const eq = /^([a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+)=([^=]+)$/.exec(s);
+  // "x = 5", "k=3", "x \in [-2,7]": the value (only one =, a plain variable on the left).
+  const eq = /^([a-zA-Z](?:_\{?\w+\}?)?|\\[a-zA-Z]+)(?:=|\\in(?![a-zA-Z]))([^=]+)$/.exec(s);
   if (eq) s = eq[2];
   if (/^-?\d{1,3}(,\d{3})+(\.\d+)?$/.test(s)) s = s.replace(/,/g, "");
   s = s.replace(/(^|[^\d])\.(\d)/g, "$10.$2");
@@ -150,6 +153,12 @@ function matching(s: string): boolean {
 export function structure(s: string): Structured {
   const union = splitTopLevel(s, "\\cup");
   if (union.length > 1) return { kind: "union", parts: union };
+  // A matrix (MATH's vectors are pmatrix columns): its rows in order, each row's cells in order.
+  const matrix = /^\\begin\{([pbBvV]?matrix)\}([\s\S]*)\\end\{\1\}$/.exec(s);
+  if (matrix) {
+    const rows = splitTopLevel(matrix[2], "\\\\").filter((r) => r !== "").map((r) => splitTopLevel(r, "&"));
+    return { kind: "seq", open: "matrix", close: "matrix", items: rows.map((cells) => (cells.length > 1 ? `(${cells.join(",")})` : cells[0])) };
+  }
   if (s.startsWith("\\{") && s.endsWith("\\}")) {
     return { kind: "seq", open: "{", close: "}", items: splitTopLevel(s.slice(2, -2)) };
   }
@@ -229,7 +238,7 @@ export function latexToSympy(s: string): string {
           i = k;
         }
       } else if (name in FUNCTIONS) {
-        out += ` ${FUNCTIONS[name]}`;
+        out += ` ${FUNCTIONS[name]} `; // apart from its argument: `\log 8` is log(8), not a name log8
       } else if (name in CONSTANTS) {
         out += ` ${CONSTANTS[name]} `;
       } else if (name in OPERATORS) {
@@ -270,7 +279,8 @@ export function latexToSympy(s: string): string {
 function checkSympyText(t: string): string {
   // Euler's e as a lone letter is the constant; i alone is the imaginary unit.
   let text = t.replace(/(^|[^A-Za-z_])e(?![A-Za-z_(])/g, "$1E").replace(/(^|[^A-Za-z_])i(?![A-Za-z_(])/g, "$1I");
-  for (const m of text.matchAll(/[A-Za-z_][A-Za-z_0-9]*/g)) {
+  // 4.5e33 (Minerva's golds) is Python's float literal 4.5E33 by now, not a name E33.
+  for (const m of text.replace(/(?<![\w.])(\d+\.?\d*|\.\d+)E[+-]?\d+(?![\w.])/g, "0").matchAll(/[A-Za-z_][A-Za-z_0-9]*/g)) {
     const w = m[0];
     if (ALLOWED_NAMES.has(w) || w === "oo") continue;
     if (/^[A-Za-z](_[A-Za-z0-9]+)?$/.test(w)) continue;

@@ -38,7 +38,7 @@ export class MathJudge {
     }
     if (a.kind === "seq" && b.kind === "seq") {
       if (a.items.length !== b.items.length) return { equal: false, how: "shape" };
-      const ordered = a.open === "(" || a.open === "[" || b.open === "(" || b.open === "[";
+      const ordered = [a.open, b.open].some((o) => o === "(" || o === "[" || o === "matrix");
       if (ordered) {
         if (a.open !== b.open || a.close !== b.close) {
           // (1, 2) written without brackets still means the tuple; interval ends must agree.

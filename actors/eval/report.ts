@@ -9,6 +9,8 @@ import type { Tally } from "./runner.ts";
 
 export const CODE_BENCHMARKS = ["humaneval+", "mbpp+", "lcb"] as const;
 export const MATH_SET = ["aime24", "aime25", "amc23", "math500", "minerva", "olympiadbench"] as const;
+/** Problems in each benchmark as the paper scored it (spec §10; LCB: release v5). */
+export const FULL_SIZE: Record<string, number> = { "humaneval+": 164, "mbpp+": 378, lcb: 880, aime24: 30, aime25: 30, amc23: 40, math500: 500, minerva: 272, olympiadbench: 675 };
 
 export interface Published {
   model: string;
@@ -75,9 +77,11 @@ export function formatResults(r: Results): string {
   const head = pub ? `${"".padEnd(16)} ${"ours".padStart(7)}   paper ${pub.model}: base → AZR` : `${"".padEnd(16)} ${"ours".padStart(7)}`;
   lines.push(head);
   const row = (name: string, ours: number | undefined, p?: [number, number]) => `${name.padEnd(16)} ${f(ours).padStart(7)}${p ? `   ${p[0].toFixed(1)} → ${p[1].toFixed(1)}` : ""}`;
-  // An average over fewer benchmarks than the spec's is marked: it is not the paper's average.
-  const codePartial = r.codeAvg !== undefined && r.codeAvgOf.length < CODE_BENCHMARKS.length;
-  const mathPartial = r.mathAvg !== undefined && r.mathAvgOf.length < MATH_SET.length;
+  // An average over fewer benchmarks than the spec's, or over some benchmark's first N problems
+  // (--limit), is marked: it is not the paper's average.
+  const subset = [...r.codeAvgOf, ...r.mathAvgOf].filter((b) => r.benchmarks[b].n < FULL_SIZE[b]);
+  const codePartial = r.codeAvg !== undefined && (r.codeAvgOf.length < CODE_BENCHMARKS.length || r.codeAvgOf.some((b) => subset.includes(b)));
+  const mathPartial = r.mathAvg !== undefined && (r.mathAvgOf.length < MATH_SET.length || r.mathAvgOf.some((b) => subset.includes(b)));
   const totalPartial = r.totalAvg !== undefined && (codePartial || mathPartial);
   lines.push(row(codePartial ? "Code Avg *" : "Code Avg", r.codeAvg, pub?.codeAvg));
   lines.push(row(mathPartial ? "Math Avg *" : "Math Avg", r.mathAvg, pub?.mathAvg));
@@ -86,7 +90,11 @@ export function formatResults(r: Results): string {
   lines.push("Code Avg = mean(HumanEval+, MBPP+, LCB); Math Avg = mean of the six; Total = (Code Avg + Math Avg) / 2 (spec §10).");
   if (codePartial || mathPartial) {
     const missing = [...CODE_BENCHMARKS.filter((b) => codePartial && !r.codeAvgOf.includes(b)), ...MATH_SET.filter((b) => mathPartial && !r.mathAvgOf.includes(b))];
-    lines.push(`* partial: without ${missing.join(", ")}, so not comparable with the paper's average.`);
+    const why = [
+      ...(missing.length ? [`without ${missing.join(", ")}`] : []),
+      ...(subset.length ? [`on ${subset.map((b) => `${r.benchmarks[b].n}/${FULL_SIZE[b]} of ${b}`).join(", ")}`] : []),
+    ];
+    lines.push(`* partial: ${why.join("; ")}, so not comparable with the paper's average.`);
   }
   return lines.join("\n");
 }

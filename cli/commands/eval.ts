@@ -22,7 +22,7 @@ import { loadMathBenchmark, MATH_BENCHMARKS } from "../../actors/eval/math-bench
 import { MathJudge } from "../../actors/eval/math-equiv.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import { formatResults, summarise } from "../../actors/eval/report.ts";
-import { readRecords, runSuite, StaleRecordsError, type Generator } from "../../actors/eval/runner.ts";
+import { promptKey, readRecords, runSuite, StaleRecordsError, type Generator, type SuiteItem } from "../../actors/eval/runner.ts";
 import { exportCheckpoint, ExportError, findExportSource } from "../../actors/selfplay/export.ts";
 import {
   accuracyByType, compareByType, formatTinyReport, loadBaselines, loadHeldOutPrograms, probeProposals, proposalPrompts, tinyFiles, type TinyReport,
@@ -228,9 +228,12 @@ function rolloutGenerator(a: EvalArgs, model: string): { gen: Generator; engine:
 }
 
 /** The tiny report: accuracy per task type beside the baselines, and the valid-proposal rate. */
-async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string): Promise<TinyReport> {
+async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string, items: readonly SuiteItem[]): Promise<TinyReport> {
   const files = tinyDir(a);
-  const records = [...readRecords(recordFile).values()].filter((r) => r.benchmark === "tiny");
+  // This run's tasks only, as this prompt and token budget made them: the record file may also hold
+  // tasks an earlier run with a larger --limit scored, or records of another budget not made again.
+  const current = new Map(items.map((it) => [it.id, promptKey(it)]));
+  const records = [...readRecords(recordFile).values()].filter((r) => r.benchmark === "tiny" && r.prompt !== undefined && current.get(r.id) === r.prompt);
   const report: TinyReport = { model: a.model!, accuracy: accuracyByType(records), baselines: loadBaselines(files.baselines) };
   if (a.compare) {
     const before = [...readRecords(a.compare).values()].filter((r) => r.benchmark === "tiny");
@@ -279,7 +282,7 @@ async function evaluate(a: EvalArgs): Promise<void> {
     console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
     const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile, fingerprint: { ...model.fingerprint, engine: a.engine, ...sanitizedFingerprint(a.codePrompt) } });
     const results = summarise(a.model, a.suite, a.codePrompt + (a.chatTemplate ? " (chat template)" : ""), tallies, modelName(model.dir, a.model));
-    const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile) : undefined;
+    const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile, items) : undefined;
     writeFileSync(a.out, JSON.stringify(tiny ? { ...results, tiny } : results, null, 2) + "\n");
     console.log("");
     console.log(tiny ? formatTinyReport(tiny) : formatResults(results));

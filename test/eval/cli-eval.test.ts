@@ -100,6 +100,15 @@ describe("azr eval with a random tiny model", () => {
     await assert.rejects(azr(args(step, "4", ck), env), /was made with another/);
   });
 
+  it("--suite tiny reports only this run's tasks: not those of a larger earlier run, nor records of another token budget", async () => {
+    const out = join(dir, "tiny-mix.json");
+    const args = (maxNew: string, ...more: string[]) => ["--model", model, "--suite", "tiny", "--data", fixture("heldout.jsonl"), "--max-new-tokens", maxNew, "--proposals", "0", "--workers", "1", "--out", out, ...more];
+    await azr(args("4"), env); // all three tasks (one of each type), with a budget of 4
+    await azr(args("5", "--limit", "1"), env); // the first task (deduction) only, made again with a budget of 5
+    const acc = (JSON.parse(readFileSync(out, "utf8")) as { tiny: { accuracy: Record<string, { total: number }> } }).tiny.accuracy;
+    assert.deepEqual([acc.deduction.total, acc.abduction.total, acc.induction.total], [1, 0, 0]);
+  });
+
   it("names what is missing", async () => {
     await assert.rejects(azr(["--model", join(dir, "nope"), "--suite", "code"], env), /no model at .*config\.json missing/);
     await assert.rejects(azr(["--model", model, "--suite", "file"], env), /--suite file needs --data/);

@@ -9,7 +9,7 @@ import { loadCruxEval, loadLcbExecution, loadLcbGeneration, loadTinyHeldOut, str
 import { loadMathBenchmark, MATH_BENCHMARKS } from "../../actors/eval/math-bench.ts";
 import { parsePyJson, rawField, stringifyPyJson } from "../../actors/eval/pyjson.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
-import { formatResults, summarise } from "../../actors/eval/report.ts";
+import { formatResults, FULL_SIZE, summarise } from "../../actors/eval/report.ts";
 
 const fx = (name: string) => join(dirname(fileURLToPath(import.meta.url)), "fixtures", name);
 
@@ -103,7 +103,8 @@ describe("LiveCodeBench generation scoring in the sandbox", () => {
 });
 
 describe("the results table (spec §10 averages)", () => {
-  const tally = (pairs: [string, number][]) => new Map(pairs.map(([b, c]) => [b, { n: 100, correct: c }]));
+  // n = 100 of each benchmark's full size (FULL_SIZE), c the correct share in percent
+  const tally = (pairs: [string, number][]) => new Map(pairs.map(([b, c]) => [b, { n: FULL_SIZE[b], correct: (c * FULL_SIZE[b]) / 100 }]));
   it("Total Avg = (Code Avg + Math Avg) / 2, each a plain mean of its benchmarks", () => {
     const r = summarise("m", "all", "r1", tally([["humaneval+", 80], ["mbpp+", 70], ["lcb", 30], ["aime24", 10], ["aime25", 10], ["amc23", 40], ["math500", 70], ["minerva", 30], ["olympiadbench", 40]]), "Qwen/Qwen2.5-Coder-7B");
     assert.equal(r.codeAvg, 60);
@@ -122,5 +123,13 @@ describe("the results table (spec §10 averages)", () => {
     assert.match(text, /^Math Avg\s+33\.3\s+27\.5 → 38\.4$/m);
     assert.match(text, /^Total Avg \*/m);
     assert.match(text, /partial: without lcb/);
+  });
+  it("an average over the first N problems of a benchmark (--limit) is marked partial too", () => {
+    const r = summarise("m", "all", "r1", new Map([...tally([["humaneval+", 80], ["mbpp+", 70], ["lcb", 30], ["aime24", 10], ["aime25", 10], ["amc23", 40], ["minerva", 30], ["olympiadbench", 40]]), ["math500", { n: 5, correct: 4 }]]), "Qwen/Qwen2.5-7B");
+    const text = formatResults(r);
+    assert.match(text, /^Code Avg\s+60\.0\s+52\.0 → 55\.2$/m, "every code benchmark whole: not partial");
+    assert.match(text, /^Math Avg \*\s+35\.0\s+27\.5 → 38\.4$/m);
+    assert.match(text, /^Total Avg \*/m);
+    assert.match(text, /partial: on 5\/500 of math500,/);
   });
 });

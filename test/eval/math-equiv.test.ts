@@ -96,6 +96,23 @@ describe("math equivalence (table)", () => {
     ["e^{i\\pi}", "-1", true, "Euler's identity"],
     ["\\binom{5}{2}", "10", true, "binomial"],
     ["3!", "6", true, "factorial"],
+    // Minerva's golds in e-notation, against the way models write them
+    ["4.5 \\times 10^{33}", "4.5e33", true, "\\times 10^{n} vs e-notation (positive exponent)"],
+    ["3 \\times 10^{8}", "3e8", true, "\\times 10^{n} vs an integer mantissa's e-notation"],
+    ["4.6 \\times 10^{33}", "4.5e33", false, "another mantissa vs e-notation"],
+    // a command followed by a letter or number across a space (the space must not glue them)
+    ["2\\pi r", "2r\\pi", true, "\\pi r vs r\\pi"],
+    ["\\pi r^2", "2r^2\\pi", false, "\\pi r^2 vs another multiple"],
+    ["\\cot x", "\\frac{\\cos x}{\\sin x}", true, "\\cot x (MATH500's gold) vs cos/sin"],
+    ["\\tan x", "\\cot x", false, "another function of x"],
+    ["3\\log 2", "\\log 8", true, "\\log with a number argument"],
+    ["[-2, 7]", "x \\in [-2,7]", true, "x \\in prefix (MATH500's gold)"],
+    // MATH500's vectors and matrices: a row break \\ followed by a space is still a row break
+    ["\\begin{pmatrix}-1/3\\\\2/3\\\\5/3\\end{pmatrix}", "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}", true, "pmatrix spacing"],
+    ["\\begin{pmatrix} -\\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}", "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}", true, "pmatrix entries as \\frac"],
+    ["\\begin{pmatrix} \\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}", "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}", false, "pmatrix with one entry's sign wrong"],
+    ["\\begin{bmatrix} -1 & 0 \\\\ 0 & -1 \\end{bmatrix}", "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}", true, "2×2 matrix, bmatrix vs pmatrix"],
+    ["\\begin{pmatrix} -1 & 0 \\\\ 0 & 1 \\end{pmatrix}", "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}", false, "2×2 matrix, one entry differs"],
   ];
   for (const [a, b, want, note] of table) {
     it(`${note}: ${JSON.stringify(a)} vs ${JSON.stringify(b)} → ${want ? "equal" : "different"}`, async () => {

@@ -23,6 +23,7 @@ const EVAL_COLORS = ["#1d2330", "#0969da", "#9a6700", "#bf3989", "#1a7f37", "#cf
 
 const steps = [];
 let nextLine = 0;
+let generation = null; // the server's count of metrics.jsonl rewrites, when this page last read it
 
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
@@ -132,6 +133,9 @@ function lineChart(series, xRange, w = 420, h = 160) {
   return svg;
 }
 
+/** A point that can be drawn: a line of another shape (no step number, a score that is not a number) would put NaN into the path, which the browser stops drawing at, or throw. */
+const finite = (p) => Number.isFinite(p[0]) && Number.isFinite(p[1]);
+
 function renderCharts() {
   const box = document.getElementById("charts");
   const groups = [...new Set(steps.flatMap((s) => Object.keys(s.groups || {})))].sort();
@@ -145,15 +149,15 @@ function renderCharts() {
       series = names.map((b, i) => ({
         name: b,
         color: EVAL_COLORS[i % EVAL_COLORS.length],
-        points: steps.filter((s) => s.eval && s.eval.benchmarks[b]).map((s) => [s.step, s.eval.benchmarks[b].accuracy]),
+        points: steps.filter((s) => s.eval && s.eval.benchmarks && s.eval.benchmarks[b]).map((s) => [s.step, s.eval.benchmarks[b].accuracy]).filter(finite),
       }));
     } else if (c.train) {
-      series = [{ name: "loss", color: "#1d2330", points: steps.map((s) => [s.step, c.train(s.train)]).filter((p) => Number.isFinite(p[1])) }];
+      series = [{ name: "loss", color: "#1d2330", points: steps.map((s) => [s.step, c.train(s.train)]).filter(finite) }];
     } else {
       series = groups.filter((g) => c.groups.test(g)).map((g) => ({
         name: g,
         color: GROUP_COLORS[g] || "#57606a",
-        points: steps.map((s) => [s.step, s.groups[g] ? c.value(s.groups[g]) : undefined]).filter((p) => Number.isFinite(p[1])),
+        points: steps.map((s) => [s.step, s.groups[g] ? c.value(s.groups[g]) : undefined]).filter(finite),
       }));
     }
     const legend = el("div", { class: "legend" }, ...series.map((s) => {
@@ -185,15 +189,20 @@ async function getJson(path) {
 async function poll() {
   const problems = [];
   await Promise.all([
-    getJson("api/top").then((t) => { renderActors(t); renderNats(t); }, (e) => problems.push(e.message)),
+    // A drawing that throws is said as well (in .catch, not .then's second argument): else the
+    // poll failed before the status line, which went on saying "updated" at the old time.
+    getJson("api/top").then((t) => { renderActors(t); renderNats(t); }).catch((e) => problems.push(e.message)),
     getJson(`api/metrics?from=${nextLine}`).then((m) => {
       document.getElementById("run").textContent = m.runDir;
-      if (m.next < nextLine) { steps.length = 0; nextLine = 0; return; } // the file was replaced: start over
+      // The file was replaced or rewritten (a resume keeps the lines up to its checkpoint, then
+      // appends): start over. Fewer lines alone missed a rewrite that had grown back past them.
+      if (m.next < nextLine || (generation !== null && m.generation !== generation)) { steps.length = 0; nextLine = 0; generation = m.generation; return; }
+      generation = m.generation;
       steps.push(...m.steps);
       nextLine = m.next;
       renderCharts();
-    }, (e) => problems.push(e.message)),
-    getJson("api/samples").then(renderSamples, (e) => problems.push(e.message)),
+    }).catch((e) => problems.push(e.message)),
+    getJson("api/samples").then(renderSamples).catch((e) => problems.push(e.message)),
   ]);
   const u = document.getElementById("updated");
   u.textContent = problems.length ? "error: " + problems.join("; ") : `updated ${new Date().toLocaleTimeString()} · ${steps.length} steps`;
@@ -201,5 +210,10 @@ async function poll() {
   document.body.dataset.ready = "1";
 }
 
-poll();
-setInterval(poll, POLL_MS);
+// The next poll starts when this one has ended: with a fixed interval, a reading slower than
+// POLL_MS (a long run's first metrics, a busy driver) overlapped the next one, which asked for
+// the same lines again, and every step was drawn twice.
+(async function loop() {
+  await poll().catch((e) => console.warn("azr web: poll failed", e));
+  setTimeout(loop, POLL_MS);
+})();

@@ -7,13 +7,13 @@
  *   GET /               the page
  *   GET /app.js         its script
  *   GET /api/top        the `azr top` snapshot (actors with call and process figures, NATS figures, nodes)
- *   GET /api/metrics?from=N   metrics.jsonl lines N.. as {steps, next}: step, time, groups, train, seconds
+ *   GET /api/metrics?from=N   metrics.jsonl lines N.. as {steps, next, generation}: step, time, groups, train, seconds
  *   GET /api/samples    the latest step's proposed tasks with their verdicts
  * Covers: serving, reading metrics.jsonl incrementally (a half-written last line waits for the
  * next poll), caching the top snapshot so many open pages cost one reading per second. Not:
  * authentication — it listens on 127.0.0.1 unless told otherwise; reach it over an SSH tunnel.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -65,22 +65,104 @@ export interface StepPoint {
   evalError?: string;
 }
 
-/** Reads metrics.jsonl from line `from`; stops before a last line that is still being written. */
-export function readMetrics(file: string, from: number): { lines: Record<string, unknown>[]; next: number } {
-  if (!existsSync(file)) return { lines: [], next: 0 };
-  const text = readFileSync(file, "utf8");
-  const complete = text.endsWith("\n") ? text : text.slice(0, text.lastIndexOf("\n") + 1);
-  const raw = complete.split("\n").filter(Boolean);
-  const lines: Record<string, unknown>[] = [];
-  for (const l of raw.slice(from)) {
+/** A line longer than this is not a step's (12 samples are kilobytes): answered as an empty step, not read. */
+const MAX_LINE_BYTES = 64 * 2 ** 20;
+const CHUNK_BYTES = 2 ** 20;
+const MARK_BYTES = 128;
+
+/**
+ * Where each complete line of metrics.jsonl starts, kept between polls so that a poll reads only
+ * what was appended since: reading the whole file each time (twice per poll, per open page, in
+ * the driver's process under `selfplay --web`) grew with the run, and a file past V8's 512 MiB
+ * string limit could not be read at all (every endpoint answered 500).
+ */
+export class MetricsFile {
+  /** Byte offset of each non-empty complete line, and (last) just past the last one's newline. */
+  #starts: number[] = [];
+  #end = 0;
+  #ino = -1;
+  /** The first bytes of the last indexed line (its time and step): other bytes there mean the file was rewritten. */
+  #mark = "";
+  /** Counts the times the file was found rewritten: a page that read the old one reads it again from line 0. */
+  generation = 0;
+  constructor(readonly file: string) {}
+
+  #lastLineMark(fd: number): string {
+    const last = this.#starts.at(-1);
+    return last === undefined ? "" : readRange(fd, last, Math.min(last + MARK_BYTES, this.#end));
+  }
+
+  /**
+   * Indexes what was appended; starts over when the file was replaced or rewritten (a resume
+   * rewrites it with the lines up to its checkpoint, and it may have grown past the old size
+   * again by the time it is read: hence the mark, not only the size).
+   */
+  #scan(fd: number): void {
+    const st = fstatSync(fd);
+    const rewritten = st.ino !== this.#ino || st.size < this.#end || this.#lastLineMark(fd) !== this.#mark;
+    if (rewritten) {
+      if (this.#end > 0) this.generation++;
+      [this.#starts, this.#end, this.#ino] = [[], 0, st.ino];
+    }
+    const buf = Buffer.alloc(CHUNK_BYTES);
+    let lineStart = this.#end;
+    for (let pos = this.#end; pos < st.size; ) {
+      const n = readSync(fd, buf, 0, Math.min(CHUNK_BYTES, st.size - pos), pos);
+      if (n <= 0) break;
+      for (let i = buf.indexOf(0x0a); i !== -1 && i < n; i = buf.indexOf(0x0a, i + 1)) {
+        if (pos + i > lineStart) this.#starts.push(lineStart); // blank lines are not numbered
+        lineStart = pos + i + 1;
+        this.#end = lineStart;
+      }
+      pos += n;
+    }
+    this.#mark = this.#lastLineMark(fd);
+  }
+
+  /** Lines `from`.. (negative: from the end) as objects; stops before a last line that is still being written. */
+  read(from: number): { lines: Record<string, unknown>[]; next: number } {
+    let fd: number;
     try {
-      const v: unknown = JSON.parse(l);
-      lines.push(v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {}); // `null`, `3`: not a step
+      fd = openSync(this.file, "r");
     } catch {
-      lines.push({}); // keep numbering aligned with the file
+      if (this.#end > 0) this.generation++;
+      [this.#starts, this.#end, this.#ino, this.#mark] = [[], 0, -1, ""];
+      return { lines: [], next: 0 };
+    }
+    try {
+      this.#scan(fd);
+      const count = this.#starts.length;
+      const lines: Record<string, unknown>[] = [];
+      for (let i = from < 0 ? Math.max(0, count + from) : from; i < count; i++) {
+        const start = this.#starts[i];
+        const end = (i + 1 < count ? this.#starts[i + 1] : this.#end) - 1; // before the newline
+        lines.push(end - start > MAX_LINE_BYTES ? {} : parseLine(readRange(fd, start, end)));
+      }
+      return { lines, next: count };
+    } finally {
+      closeSync(fd);
     }
   }
-  return { lines, next: raw.length };
+}
+
+function readRange(fd: number, start: number, end: number): string {
+  const buf = Buffer.alloc(end - start);
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, start + got);
+    if (n <= 0) break;
+    got += n;
+  }
+  return buf.toString("utf8", 0, got);
+}
+
+function parseLine(l: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(l);
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {}; // `null`, `3`: not a step
+  } catch {
+    return {}; // keep numbering aligned with the file
+  }
 }
 
 function toPoint(l: Record<string, unknown>): StepPoint {
@@ -102,6 +184,7 @@ function send(res: ServerResponse, status: number, body: string | Buffer, type =
 
 export async function startWebView(o: WebViewOptions): Promise<WebView> {
   const metricsFile = join(o.runDir, "metrics.jsonl");
+  const metrics = new MetricsFile(metricsFile);
   const monitorUrl =
     o.monitorUrl ??
     process.env.NATS_MONITOR_URL ??
@@ -142,11 +225,11 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
     if (url.pathname === "/api/top") return send(res, 200, JSON.stringify(await readTop()));
     if (url.pathname === "/api/metrics") {
       const from = Math.max(0, Number(url.searchParams.get("from") ?? 0) || 0);
-      const { lines, next } = readMetrics(metricsFile, from);
-      return send(res, 200, JSON.stringify({ runDir: o.runDir, steps: lines.map(toPoint), next }));
+      const { lines, next } = metrics.read(from);
+      return send(res, 200, JSON.stringify({ runDir: o.runDir, steps: lines.map(toPoint), next, generation: metrics.generation }));
     }
     if (url.pathname === "/api/samples") {
-      const { lines } = readMetrics(metricsFile, -1); // the last line alone: a long run's file is large, and every line has its samples
+      const { lines } = metrics.read(-1); // the last line alone: a long run's file is large, and every line has its samples
       const last = lines.at(-1);
       const mtime = existsSync(metricsFile) ? statSync(metricsFile).mtimeMs : null;
       return send(res, 200, JSON.stringify({ step: last?.step ?? null, samples: (last?.samples as unknown[]) ?? [], updatedAt: mtime }));

@@ -100,4 +100,60 @@ describe("web view in chromium", { skip: SKIP }, () => {
       await browser.close();
     }
   });
+
+  test("polling - a slow answer is not taken twice; lines of the wrong shape neither freeze the curves nor break them; a rewritten file is read again", { timeout: 120_000 }, async () => {
+    const { chromium } = await import("playwright-core");
+    const dir = join(t.runDir, "slow");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "metrics.jsonl");
+    writeFileSync(file, [1, 2, 3].map(stepLine).join("\n") + "\n");
+    const slow = await startWebView({ runDir: dir });
+    const browser = await chromium.launch({ executablePath: CHROMIUM });
+    try {
+      const page = await browser.newPage();
+      const scriptErrors: string[] = [];
+      page.on("pageerror", (e) => scriptErrors.push(e.message));
+      // The first reading of the curves takes longer than the poll period (a long run's file, a busy driver).
+      let first = true;
+      await page.route("**/api/metrics*", async (route) => {
+        if (first) {
+          first = false;
+          await new Promise((r) => setTimeout(r, 3_000));
+        }
+        await route.continue();
+      });
+      await page.goto(slow.url);
+      await page.locator("#updated").filter({ hasText: /\d+ steps$/ }).waitFor({ timeout: 20_000 });
+      await new Promise((r) => setTimeout(r, 4_500)); // the slow answer has come, and later polls
+      assert.match((await page.textContent("#updated")) ?? "", /· 3 steps$/, "each step once (the same lines taken twice draw every curve back over itself)");
+
+      // Lines of the right JSON but the wrong shape (an `eval` without benchmarks, a step that is
+      // not a number, a score that is not a number), then the run goes on.
+      const odd = [
+        { ...JSON.parse(stepLine(4)), eval: {} },
+        { ...JSON.parse(stepLine(4)), step: "4b" },
+        { ...JSON.parse(stepLine(4)), eval: { benchmarks: { tiny: { n: 1, accuracy: "high" } } } },
+      ];
+      writeFileSync(file, [1, 2, 3].map(stepLine).join("\n") + "\n" + odd.map((l) => JSON.stringify(l) + "\n").join("") + stepLine(5) + "\n" + stepLine(6) + "\n");
+      await page.locator("#updated").filter({ hasText: /· 8 steps$/ }).waitFor({ timeout: 20_000 });
+      const paths = await page.$$eval("#charts path", (ps) => ps.map((p) => p.getAttribute("d") ?? ""));
+      assert.ok(paths.length > 0 && paths.every((d) => !d.includes("NaN")), `every curve can be drawn: ${paths.filter((d) => d.includes("NaN")).join(" | ")}`);
+      const evalChart = (await page.textContent("#chart-eval")) ?? "";
+      assert.match(evalChart, /step 1.*step 6/, "the curves are drawn up to the last step");
+      assert.equal(await page.locator('#chart-eval path[data-series="tiny"]').count(), 1, "the evaluation's curve is still drawn");
+
+      // A resume from step 2's checkpoint: the file is rewritten with lines 1–2, and has grown past
+      // its old 8 lines again when the page next reads it. Step 6's failed evaluation is gone with it.
+      assert.match((await page.textContent("#chart-eval")) ?? "", /step 6 failed: scorer lost/);
+      const resumed = [3, 4, 5, 6, 7, 8, 9].map((n) => JSON.stringify({ ...JSON.parse(stepLine(n)), eval: undefined, evalError: undefined }));
+      writeFileSync(file, [stepLine(1), stepLine(2), ...resumed].join("\n") + "\n");
+      await page.locator("#updated").filter({ hasText: /· 9 steps$/ }).waitFor({ timeout: 20_000 });
+      await new Promise((r) => setTimeout(r, 2_500)); // a poll more
+      assert.doesNotMatch((await page.textContent("#chart-eval")) ?? "", /scorer lost/, "the steps of the rewritten file, not the old ones");
+      assert.deepEqual(scriptErrors, [], "the page's script ran without errors");
+    } finally {
+      await browser.close();
+      await slow.close();
+    }
+  });
 });

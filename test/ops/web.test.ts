@@ -5,7 +5,7 @@
  * (The page in a real browser: web-browser.test.ts.)
  */
 import { strict as assert } from "node:assert";
-import { appendFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Script } from "node:vm";
 import { after, describe, test } from "node:test";
@@ -103,6 +103,50 @@ describe("web view", () => {
     assert.equal(m.steps[1].evalError, "scorer lost");
     assert.deepEqual(m.steps.map((s: { step: number | null }) => s.step), [1, 2, null, null, null, 6]);
     assert.equal(JSON.parse((await get("/api/samples")).text).step, 6);
+  });
+
+  test("/api/metrics and /api/samples - a file larger than a string can hold is still read (a poll reads what was appended, not the whole file)", { timeout: 60_000 }, async () => {
+    const dir = join(t.runDir, "large");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, "metrics.jsonl");
+    // 600 MiB of NUL bytes (a hole: nothing is written to disk) standing for a long run's lines,
+    // or for the zeros a crash can leave in a file; V8's strings end at 512 MiB.
+    writeFileSync(file, "");
+    truncateSync(file, 600 * 2 ** 20);
+    appendFileSync(file, "\n" + stepLine(1) + "\n");
+    const large = await startWebView({ runDir: dir });
+    try {
+      const get2 = async (path: string) => {
+        const r = await fetch(new URL(path, large.url));
+        return { status: r.status, text: await r.text() };
+      };
+      const all = await get2("/api/metrics");
+      assert.equal(all.status, 200, all.text.slice(0, 300));
+      const m = JSON.parse(all.text);
+      assert.equal(m.next, 2);
+      assert.deepEqual(m.steps.map((s: { step: number | null }) => s.step), [null, 1], "the NUL line is no step; the step after it is read");
+      appendFileSync(file, stepLine(2) + "\n");
+      const more = JSON.parse((await get2("/api/metrics?from=2")).text);
+      assert.deepEqual([more.next, more.steps.map((s: { step: number }) => s.step)], [3, [2]]);
+      const samples = await get2("/api/samples");
+      assert.equal(samples.status, 200, samples.text.slice(0, 300));
+      assert.equal(JSON.parse(samples.text).step, 2);
+    } finally {
+      await large.close();
+    }
+  });
+
+  test("/api/metrics - a file rewritten in place (a resume keeps the lines up to its checkpoint) is read again from its start", async () => {
+    const file = join(t.runDir, "metrics.jsonl");
+    const l3 = stepLine(3);
+    writeFileSync(file, [stepLine(1), stepLine(2), l3].join("\n") + "\n");
+    assert.equal(JSON.parse((await get("/api/metrics")).text).next, 3);
+    // Rewritten and grown past its old size before the next poll; a new line ends where line 3 did.
+    const a = JSON.stringify({ step: 4 });
+    const pad = JSON.stringify({ pad: "x".repeat(l3.length - a.length - 1 - '{"pad":""}'.length) });
+    writeFileSync(file, [stepLine(1), stepLine(2), a, pad, stepLine(5)].join("\n") + "\n");
+    const m = JSON.parse((await get("/api/metrics")).text);
+    assert.deepEqual([m.next, m.steps.map((s: { step: number | null }) => s.step)], [5, [1, 2, 4, null, 5]]);
   });
 
   test("/api/top - NATS rates are the current ones, not averaged over a long gap between polls", { timeout: 30_000 }, async () => {

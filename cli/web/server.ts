@@ -11,7 +11,8 @@
  *   GET /api/samples    the latest step's proposed tasks with their verdicts
  * Covers: serving, reading metrics.jsonl incrementally (a half-written last line waits for the
  * next poll), caching the top snapshot so many open pages cost one reading per second. Not:
- * authentication — it listens on 127.0.0.1 unless told otherwise; reach it over an SSH tunnel.
+ * authentication — it listens on 127.0.0.1 unless told otherwise (and then answers loopback Host
+ * names only, against DNS rebinding); reach it over an SSH tunnel.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -177,6 +178,16 @@ function toPoint(l: Record<string, unknown>): StepPoint {
   };
 }
 
+/** The Host header names this machine's loopback (any port): what a browser sends for http://127.0.0.1:port or localhost. */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  try {
+    return ["localhost", "127.0.0.1", "[::1]"].includes(new URL(`http://${host}`).hostname);
+  } catch {
+    return false;
+  }
+}
+
 function send(res: ServerResponse, status: number, body: string | Buffer, type = "application/json; charset=utf-8"): void {
   res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
   res.end(body);
@@ -217,9 +228,15 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
     return snap;
   };
 
+  const host0 = o.host ?? "127.0.0.1";
+  const loopbackOnly = ["127.0.0.1", "::1", "localhost"].includes(host0);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://localhost");
     if (req.method !== "GET") return send(res, 405, JSON.stringify({ error: "GET only" }));
+    // DNS rebinding: a web page the user visits can point its own name at 127.0.0.1 and read this
+    // server's answers from the user's browser; a loopback-only server answers loopback names only.
+    if (loopbackOnly && !isLoopbackHost(req.headers.host))
+      return send(res, 403, JSON.stringify({ error: `host ${JSON.stringify(req.headers.host ?? "")} refused: this web view answers http://127.0.0.1 or http://localhost (start it with --host to serve other names)` }));
     const page = PAGES[url.pathname];
     if (page) return send(res, 200, readFileSync(join(STATIC, page.file)), page.type);
     if (url.pathname === "/api/top") return send(res, 200, JSON.stringify(await readTop()));
@@ -243,7 +260,6 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
       else res.destroy(e);
     });
   });
-  const host0 = o.host ?? "127.0.0.1";
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
       reject(new Error(`the web view cannot listen on ${host0}:${o.port ?? 0} (${e.code ?? e.message}): pass another --port, or --port 0 for any free one`, { cause: e })),

@@ -9,7 +9,7 @@ import { appendFileSync, mkdirSync, truncateSync, writeFileSync } from "node:fs"
 import { join } from "node:path";
 import { Script } from "node:vm";
 import { after, describe, test } from "node:test";
-import { startWebView, type WebView } from "../../cli/web/server.ts";
+import { isLoopbackHost, startWebView, type WebView } from "../../cli/web/server.ts";
 import type { TopSnapshot } from "../../cli/commands/top.ts";
 import { Greeter } from "./fixtures/actors.ts";
 import { useOpsCluster } from "./helpers.ts";
@@ -52,6 +52,21 @@ describe("web view", () => {
     assert.match(js.text, /api\/top/);
     assert.doesNotThrow(() => new Script(js.text, { filename: "app.js" }), "the page's script parses");
     assert.equal(missing.status, 404);
+  });
+
+  test("DNS rebinding - a loopback view answers loopback Host names only", async () => {
+    const { request } = await import("node:http");
+    const status = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const u = new URL(view!.url);
+        request({ host: u.hostname, port: u.port, path: "/app.js", headers: { host } }, (r) => (r.resume(), resolve(r.statusCode ?? 0))).on("error", reject).end();
+      });
+    const port = new URL(view!.url).port;
+    assert.deepEqual(await Promise.all([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, "localhost"].map(status)), [200, 200, 200, 200]);
+    assert.deepEqual(await Promise.all([`evil.example:${port}`, "127.0.0.1.evil.example"].map(status)), [403, 403], "another name pointed at 127.0.0.1 reads nothing");
+    assert.equal(isLoopbackHost(undefined), false);
+    assert.equal(isLoopbackHost("[::1]:8265"), true);
+    assert.equal(isLoopbackHost("localhost.:1"), false);
   });
 
   test("port taken - a second view on the same port says so and how to fix it", async () => {

@@ -2,8 +2,9 @@
 
 Covers: `tokenizer.json` with a ByteLevel decoder (GPT-2 byte <-> unicode table: Qwen2/2.5/3,
 Llama 3) and SentencePiece-style vocabularies (`▁` for space, `<0xNN>` byte fallback); added
-tokens by their content; special tokens (eos, pad, …) contribute no text; incomplete UTF-8 at
-the end is held back until the next token completes it.
+tokens by their content; `decode` drops special tokens (eos, pad, …), generation's text keeps all
+but the eos ids (generation.py, as the ORT engine); incomplete UTF-8 at the end is held back until
+the next token completes it.
 Not: encoding (prompts arrive as ids; the TypeScript tokenizer owns encoding and chat templates).
 """
 from __future__ import annotations
@@ -26,10 +27,29 @@ def _bytes_to_unicode() -> Dict[int, str]:
     return dict(zip(bs, (chr(c) for c in cs)))
 
 
+def _config_eos_ids(model_dir: str, vocab: dict, added: list) -> List[int]:
+    """tokenizer_config.json's eos_token as an id (none without the file or the token): the ORT engine
+    stops there too (TextTokenizer.eosTokenIds), chat models name their turn end this way."""
+    path = os.path.join(model_dir, "tokenizer_config.json")
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        tok = json.load(f).get("eos_token")
+    if isinstance(tok, dict):  # an AddedToken object
+        tok = tok.get("content")
+    if not isinstance(tok, str):
+        return []
+    for at in added:
+        if at.get("content") == tok:
+            return [at["id"]]
+    return [vocab[tok]] if tok in vocab else []
+
+
 class Detokenizer:
     def __init__(self, pieces: Dict[int, bytes], special: set):
         self.pieces = pieces
         self.special = special
+        self.eos_ids: List[int] = []
 
     @staticmethod
     def from_dir(model_dir: str) -> Optional["Detokenizer"]:
@@ -59,7 +79,9 @@ class Detokenizer:
             pieces[at["id"]] = at["content"].encode("utf-8")
             if at.get("special"):
                 special.add(at["id"])
-        return Detokenizer(pieces, special)
+        d = Detokenizer(pieces, special)
+        d.eos_ids = _config_eos_ids(model_dir, vocab, tj.get("added_tokens", []) or [])
+        return d
 
     def decode_bytes(self, ids: List[int]) -> bytes:
         return b"".join(self.pieces.get(i, b"") for i in ids if i not in self.special)

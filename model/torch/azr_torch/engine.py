@@ -72,6 +72,32 @@ def _f32(data: bytes, shape=None) -> torch.Tensor:
     return t if shape is None else t.reshape(shape)
 
 
+def _check_ids(what: str, seqs, vocab: int, kind: str = "prompt") -> None:
+    """Token ids outside the vocabulary are refused before the embedding sees them: on CUDA an
+    out-of-range index is a device-side assert that breaks the worker's CUDA context for good."""
+    for i, s in enumerate(seqs):
+        bad = next((j for j, t in enumerate(s) if not isinstance(t, (int, np.integer)) or not 0 <= t < vocab), None)
+        if bad is not None:
+            raise ValueError(f"{what}: {kind} {i} has token id {s[bad]} at position {bad}, outside the vocabulary [0, {vocab}) "
+                             f"(tokenize with this model's tokenizer)")
+
+
+def _check_generate(a: dict, vocab: int) -> None:
+    """The sampling options the ORT engine refuses (model/generate/loop.ts), refused here too: read
+    as they were, a negative temperature or topP 0 decoded greedily, a negative topK or a topP
+    above 1 was ignored and maxNewTokens 2.5 became 2, where the other backend raises."""
+    n, t, k, p = a.get("maxNewTokens"), a.get("temperature"), a.get("topK"), a.get("topP")
+    if not (isinstance(n, (int, np.integer)) and n >= 1):
+        raise ValueError(f"generate: maxNewTokens must be an integer >= 1, got {n}")
+    if t is not None and not (isinstance(t, (int, float)) and math.isfinite(t) and t >= 0):
+        raise ValueError(f"generate: temperature must be >= 0 (0 = greedy), got {t}")
+    if k is not None and not (isinstance(k, (int, np.integer)) and k >= 0):
+        raise ValueError(f"generate: topK must be an integer >= 0 (0 = off), got {k}")
+    if p is not None and not (isinstance(p, (int, float)) and 0 < p <= 1):
+        raise ValueError(f"generate: topP must be in (0, 1], got {p}")
+    _check_ids("generate", a["prompts"], vocab)
+
+
 class Engine:
     def __init__(self, a: dict):
         threads = a.get("threads")
@@ -137,6 +163,8 @@ class Engine:
                 self.lora = lora_mod.LoraSettings.from_args(la)
                 lora_mod.apply_lora(self.model, self.lora)
         self.detok = Detokenizer.from_dir(self.model_dir)
+        if self.detok is not None:  # config.json's, generation_config.json's and the tokenizer's, as the ORT engine
+            self.model.cfg.eos_token_ids = list(dict.fromkeys(self.model.cfg.eos_token_ids + self.detok.eos_ids))
         self.generator = Generator(self.model, self.detok, self.model.cfg.eos_token_ids, self.tp)
         # the wrapped root owns the shards; self.model's parameters become views into them
         self.fsdp_root = fsdp_mod.wrap(ResponseLogprobs(self.model), self.device) if use_fsdp else None
@@ -184,6 +212,7 @@ class Engine:
 
     def generate(self, a: dict, cancelled: Callable[[], bool]) -> Iterator[dict]:
         self._not_sharded("generate")
+        _check_generate(a, self.model.cfg.vocab_size)
         o = GenOptions(
             max_new_tokens=int(a["maxNewTokens"]),
             temperature=float(a.get("temperature") or 0.0),
@@ -202,6 +231,8 @@ class Engine:
         prompts, responses = a["prompts"], a["responses"]
         if len(prompts) != len(responses):
             raise ValueError(f"score: {len(prompts)} prompts but {len(responses)} responses")
+        _check_ids("score", prompts, self.model.cfg.vocab_size)
+        _check_ids("score", responses, self.model.cfg.vocab_size, "response")
         mb = int(a.get("microBatch") or self.optim.micro_batch)
         out: List[bytes] = []
         with torch.inference_mode():
@@ -341,14 +372,17 @@ class Engine:
         unknown = [n for n in a["tensors"] if n not in targets]
         if unknown:
             raise ValueError(f"setWeights: no parameter named {unknown[:3]} ({'LoRA adapters' if self.lora else 'HF names'} expected)")
+        # every size checked before the first copy: a mismatch found half way used to leave the
+        # tensors before it overwritten, a model that is neither version, serving on as the old one
+        for name, blob in a["tensors"].items():
+            shape = self.full_shape(name, targets[name].shape)
+            if len(blob["data"]) != 4 * math.prod(shape):
+                raise ValueError(f"setWeights: {name} has {len(blob['data']) / 4:g} values, the parameter has {math.prod(shape)}")
         with torch.no_grad():
             for name, blob in a["tensors"].items():
                 dst = targets[name]
                 src = _f32(blob["data"])
-                shape = self.full_shape(name, dst.shape)
-                if src.numel() != math.prod(shape):
-                    raise ValueError(f"setWeights: {name} has {src.numel()} values, the parameter has {math.prod(shape)}")
-                dst.copy_(self.shard(name, src.reshape(shape)))  # targets are detached views of the parameters
+                dst.copy_(self.shard(name, src.reshape(self.full_shape(name, dst.shape))))  # targets are detached views of the parameters
         adapter_sync.full_version_installed(self)  # LoRA adapter versions still merge into the start model
         if a.get("final", True):
             self.version = int(a["version"])

@@ -89,7 +89,9 @@ class Generator:
             seq.logprobs.append(logprob)
             seq.tokens.append(token)
             if self.detok is not None:
-                piece = b"" if token in self.detok.special else self.detok.pieces.get(token, b"")
+                # as the ORT engine's text (tokenizer decode without skipping special tokens): an eos
+                # token adds no text, any other token its content, special or not
+                piece = b"" if token in self.eos else self.detok.pieces.get(token, b"")
                 seq.text_bytes += piece
                 seq.byte_ends.append(len(seq.text_bytes))
                 if stop_bytes and piece:

@@ -28,11 +28,14 @@ def read_config(model_dir: str) -> Tuple[dict, ModelConfig]:
         raw = json.load(f)
     cfg = ModelConfig.from_hf(raw)
     gen_path = os.path.join(model_dir, "generation_config.json")
-    if os.path.exists(gen_path):  # generation_config's eos list wins (Qwen2.5 instruct ends on <|im_end|> too)
+    if os.path.exists(gen_path):  # generation_config's eos ids join config.json's (Qwen2.5 instruct ends on <|im_end|> too)
         with open(gen_path) as f:
             eos = json.load(f).get("eos_token_id")
         if eos is not None:
-            cfg.eos_token_ids = [eos] if isinstance(eos, int) else list(eos)
+            # the union, in the ORT engine's order (model/ort/worker.ts): replacing config.json's ids
+            # stopped the two backends at different tokens where the files disagree
+            more = [eos] if isinstance(eos, int) else list(eos)
+            cfg.eos_token_ids = list(dict.fromkeys(cfg.eos_token_ids + more))
     return raw, cfg
 
 

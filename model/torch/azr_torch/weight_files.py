@@ -18,7 +18,7 @@ import torch
 
 from .adapter_sync import full_version_installed
 from .loading import DTYPES
-from .safetensors_io import iter_file, save_file
+from .safetensors_io import _DTYPES, iter_file, read_header, save_file
 
 
 def save_weights_file(engine, a: dict) -> dict:
@@ -32,12 +32,35 @@ def save_weights_file(engine, a: dict) -> dict:
     return {"path": path, "bytes": os.path.getsize(path), "tensors": len(tensors)}
 
 
+def _check_header(engine, path: str, targets: dict, wanted: set) -> None:
+    """Names, sizes, dtypes and extent of every tensor, from the header, before the first copy: a
+    file found wrong half way (truncated, another model's) used to leave the parameters before
+    that point overwritten, serving on as neither version."""
+    header, base = read_header(path)
+    size = os.path.getsize(path)
+    for name, meta in header.items():
+        dst = targets.get(name)
+        if dst is None:
+            raise ValueError(f"loadWeightsFile: {path} has a tensor {name!r} this model does not ({'LoRA adapters' if engine.lora else 'HF names'} expected)")
+        shape = engine.full_shape(name, dst.shape)
+        if math.prod(meta["shape"]) != math.prod(shape):
+            raise ValueError(f"loadWeightsFile: {name} in {path} has {math.prod(meta['shape'])} values, the parameter has {math.prod(shape)}")
+        if meta["dtype"] not in _DTYPES:
+            raise ValueError(f"loadWeightsFile: {name} in {path} has dtype {meta['dtype']}, which azr does not read")
+        if base + meta["data_offsets"][1] > size:
+            raise ValueError(f"loadWeightsFile: {path}: tensor {name} runs past the end of the file (truncated copy?)")
+    missing = sorted(wanted - set(header))
+    if missing:
+        raise ValueError(f"loadWeightsFile: {path} lacks {len(missing)} tensors, e.g. {missing[:3]}: written by another model?")
+
+
 def load_weights_file(engine, a: dict) -> dict:
     path = a["path"]
     if not os.path.exists(path):
         raise FileNotFoundError(f"loadWeightsFile: weights file {path} does not exist (removed by its publisher, or never written): publish the version again")
     targets = engine._sync_targets()
     wanted = set(engine._named_for_sync())
+    _check_header(engine, path, targets, wanted)
     seen = set()
     with torch.no_grad():
         for name, t in iter_file(path):

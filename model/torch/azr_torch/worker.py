@@ -88,11 +88,16 @@ def main() -> None:
 
     def reader():
         while True:
-            msg = ch.recv()
+            try:
+                msg = ch.recv()
+            except Exception as e:  # noqa: BLE001 - a body that is not msgpack: the framing still holds
+                # without this the reader thread died and the worker hung with every later call unanswered
+                ch.send({"id": None, "error": {"type": type(e).__name__, "message": f"unreadable frame: {e}", "traceback": traceback.format_exc()}})
+                continue
             if msg is None:
                 requests.put(None)  # the driver closed our stdin: exit
                 return
-            if "cancel" in msg:
+            if isinstance(msg, dict) and isinstance(msg.get("cancel"), int):
                 cancelled.add(msg["cancel"])
             else:
                 requests.put(msg)
@@ -103,8 +108,14 @@ def main() -> None:
         req = requests.get()
         if req is None:
             break
-        rid, method, args = req["id"], req["method"], req.get("args") or {}
+        # a malformed request gets an error reply (to its id when it has one), not a worker crash
+        rid = req.get("id") if isinstance(req, dict) and isinstance(req.get("id"), int) else None
         try:
+            if not isinstance(req, dict) or not isinstance(req.get("method"), str) or rid is None:
+                raise ValueError(f"malformed request frame (want {{id: int, method: str, args?: map}}): {str(req)[:200]}")
+            method, args = req["method"], req.get("args") or {}
+            if not isinstance(args, dict):
+                raise ValueError(f"{method}: args must be a map, got {type(args).__name__}")
             if method == "init":
                 engine = Engine(args)
                 ch.send({"id": rid, "ok": engine.info()})

@@ -161,9 +161,11 @@ class Generator:
                     else:
                         slots[slot_ids[r]] = seq
                 continue  # admit more before decoding if slots freed up immediately
+            if graph is None and not queue:
+                _compact(slots, cache_k, cache_v)
             active = [i for i, s in enumerate(slots) if s is not None]
             n = active[-1] + 1
-            tok_list, pos_list = [0] * n, [0] * n  # idle slots below the highest active one decode a dummy token
+            tok_list, pos_list = [0] * n, [0] * n  # idle slots below the highest active one decode a dummy token (graph path only)
             for i in active:
                 tok_list[i] = slots[i].tokens[-1]
                 pos_list[i] = slots[i].length
@@ -184,6 +186,21 @@ class Generator:
 
 class GenerationCancelled(Exception):
     pass
+
+
+def _compact(slots: List[Optional["_Seq"]], cache_k, cache_v) -> None:
+    """Moves the highest live slots (and their cache rows) into the free slots below them, so an
+    eager step's rows [0, n) are all live: with no prompt waiting to take a freed slot, a finished
+    sequence below the highest live one would otherwise go on costing a dummy row every step. One
+    row move per finished sequence; the CUDA-graph step computes every slot anyway (static shapes)."""
+    live = [i for i, s in enumerate(slots) if s is not None]
+    holes = [i for i in range(len(live)) if slots[i] is None]
+    tops = [i for i in reversed(live) if i >= len(live)]
+    for dst, src in zip(holes, tops):
+        for ck, cv in zip(cache_k, cache_v):
+            ck[dst] = ck[src]
+            cv[dst] = cv[src]
+        slots[dst], slots[src] = slots[src], None
 
 
 def _eager_decode(m: CausalLM, cache_k, cache_v, tok_list: List[int], pos_list: List[int], dev) -> torch.Tensor:

@@ -108,6 +108,31 @@ def check_kv_cache():
     return ok, {"cached": by_batch[3], "full": full}
 
 
+def check_finished_leave_batch():
+    """Sequences that finish early stop costing compute: with no prompt waiting, each eager decode
+    step runs exactly the live rows (slots are compacted), and the tokens still equal a full recompute."""
+    import azr_torch.generation as G
+
+    d = os.path.join(TMP, "leave")
+    fixtures.make_model_dir(d, "qwen2", seed=8)
+    _, model = load_model(d, torch.device("cpu"), torch.float32)
+    prompts = [[256, 5, 9, 13], [256, 40, 41], [256, 1, 2, 3, 4, 5, 6, 7], [256, 99], [256, 17, 18]]
+    free_run = [greedy_full_recompute(model, p, 10, set()) for p in prompts]
+    # eos = a token the second and fourth sequences emit early: they finish first, from low slots
+    eos = {free_run[1][2], free_run[3][1]}
+    full = [greedy_full_recompute(model, p, 10, eos) for p in prompts]
+    rows = []
+    real = G._eager_decode
+    G._eager_decode = lambda m, ck, cv, toks, pos, dev: (rows.append(len(toks)), real(m, ck, cv, toks, pos, dev))[1]
+    try:
+        outs = {o["index"]: o["tokens"] for o in Generator(model, None, sorted(eos)).run(prompts, GenOptions(max_new_tokens=10, max_batch=5))}
+    finally:
+        G._eager_decode = real
+    got = [outs[i] for i in range(len(prompts))]
+    live = [sum(1 for t in got if len(t) >= j + 1) for j in range(1, max(map(len, got)))]  # decode step j makes token j+1
+    return got == full and rows == live, {"tokens": got, "full": full, "rowsPerStep": rows, "liveSequences": live}
+
+
 def check_save_reload():
     d = os.path.join(TMP, "save-src")
     fixtures.make_model_dir(d, "llama", seed=4)
@@ -201,6 +226,7 @@ CHECKS = {
     "transformers llama": lambda: check_transformers("llama"),
     "transformers qwen3": lambda: check_transformers("qwen3"),
     "kv cache decode equals full recompute": check_kv_cache,
+    "finished sequences leave the batch": check_finished_leave_batch,
     "saved checkpoint reloads": check_save_reload,
     "lora save/load round-trips": check_lora_roundtrip,
     "gradient checkpointing keeps gradients": check_gradient_checkpointing,

@@ -3,8 +3,8 @@
  * expected tensor is present with the right shape and reads them one at a time (no second copy).
  * Covers: config.json + model.safetensors[.index.json]. Not: tokenizer files (./tokenizer.ts).
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
 import { readConfig, toHfConfig, weightShapes, type ArchConfig } from "./config.ts";
 import { listTensors, readTensor, writeSafetensors, writeSharded, type StDtype } from "./safetensors.ts";
 
@@ -56,6 +56,29 @@ export function saveModel(dir: string, config: ArchConfig, weights: Weights, opt
   writeFileSync(join(dir, "config.json"), JSON.stringify({ ...toHfConfig(config), torch_dtype: dtypeName(opts.dtype ?? "F32") }, null, 2) + "\n");
   if (opts.maxShardBytes) writeSharded(dir, tensors, opts.maxShardBytes, opts.dtype);
   else writeSafetensors(join(dir, "model.safetensors"), tensors, opts.dtype);
+}
+
+/**
+ * Writes the new folder `dir` through `fill(tmp)`: into a sibling temp folder, renamed to `dir`
+ * once complete, so a failure (a missing tokenizer, a full disk) leaves no half-written model. A
+ * `dir` that already holds files is refused before anything is written: mixed with the new files,
+ * an earlier export's shards and index would be what loaders read (the index wins over
+ * model.safetensors), and replacing it could delete a model the user still needs.
+ */
+export function writeNewFolder(dir: string, fill: (tmp: string) => void): void {
+  const target = resolve(dir);
+  if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0))
+    throw new CheckpointError(`${dir} already exists and is not an empty folder: give a new folder (or delete it first); nothing was written`);
+  mkdirSync(dirname(target), { recursive: true });
+  const tmp = mkdtempSync(join(dirname(target), `.${basename(target)}.partial-`));
+  try {
+    fill(tmp);
+    if (existsSync(target)) rmdirSync(target); // empty (checked above)
+    renameSync(tmp, target);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
 }
 
 const dtypeName = (d: StDtype) => ({ F32: "float32", F16: "float16", BF16: "bfloat16" })[d];

@@ -25,6 +25,9 @@ export class SafetensorsError extends Error {
 
 const BYTES: Record<StDtype, number> = { F32: 4, F16: 2, BF16: 2 };
 const CHUNK_ELEMS = 1 << 20;
+/** The most bytes one readSync/writeSync call takes: Node refuses a length ≥ 2 GiB (RangeError), and
+ * one fp32 tensor can be larger (Qwen2.5-7B's embedding is 2.18 GB). */
+const IO_BYTES = 1 << 30;
 
 /** Reads the header of one .safetensors file: tensor names, dtypes, shapes, byte ranges. */
 export function readHeader(file: string): TensorInfo[] {
@@ -107,9 +110,12 @@ export function f32ToF16(x: number): number {
   const ne = e - 127 + 15;
   if (ne >= 31) return s | 0x7c00;
   if (ne <= 0) {
-    if (ne < -10) return s;
-    const mm = (m | 0x800000) >>> (1 - ne);
-    return s | ((mm + 0x1000 + ((mm >>> 13) & 1) - 1) >>> 13); // round to nearest even
+    if (ne < -10) return s; // below half the smallest subnormal
+    // Subnormal: one shift of the 24-bit significand, rounding on every bit shifted out (two
+    // shifts drop the bits below the first and round e.g. 2^-25·(1 + 2^-20) down to 0, not up to 2^-24).
+    const mant = m | 0x800000, shift = 14 - ne; // 14..24
+    const q = mant >>> shift, rem = mant - q * 2 ** shift, half = 2 ** (shift - 1);
+    return s | (q + (rem > half || (rem === half && q & 1) ? 1 : 0));
   }
   const r = (m + 0xfff + ((m >>> 13) & 1)) >>> 13; // round to nearest even, may carry into e
   return (s | (ne << 10)) + r;
@@ -149,10 +155,15 @@ export function readTensor(t: TensorInfo): Float32Array {
 function readFully(fd: number, dst: Uint8Array, pos: number, file: string): void {
   let done = 0;
   while (done < dst.length) {
-    const n = readSync(fd, dst, done, dst.length - done, pos + done);
+    const n = readSync(fd, dst, done, Math.min(dst.length - done, IO_BYTES), pos + done);
     if (n === 0) throw new SafetensorsError(`${file}: unexpected end of file at byte ${pos + done} (it shrank after its header was read?)`);
     done += n;
   }
+}
+
+/** Writes all of `src` at the file position, in slices Node accepts (it may also write fewer bytes than asked). */
+export function writeFully(fd: number, src: Uint8Array): void {
+  for (let done = 0; done < src.length; ) done += writeSync(fd, src, done, Math.min(src.length - done, IO_BYTES));
 }
 
 export interface NamedTensor {
@@ -172,7 +183,7 @@ export function writeSafetensors(file: string, tensors: NamedTensor[], dtype: St
     off += count * BYTES[dtype];
   }
   let json = JSON.stringify(header);
-  json += " ".repeat((8 - (json.length % 8)) % 8); // keeps tensor data 8-byte aligned
+  json += " ".repeat((8 - (Buffer.byteLength(json) % 8)) % 8); // keeps tensor data 8-byte aligned (in bytes: a name may be non-ASCII)
   const fd = openSync(file, "w");
   try {
     const len = Buffer.alloc(8);
@@ -181,14 +192,14 @@ export function writeSafetensors(file: string, tensors: NamedTensor[], dtype: St
     writeSync(fd, Buffer.from(json, "utf8"));
     for (const t of tensors) {
       if (dtype === "F32") {
-        writeSync(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        writeFully(fd, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
         continue;
       }
       const chunk = new Uint16Array(Math.min(t.data.length, CHUNK_ELEMS));
       for (let i = 0; i < t.data.length; i += chunk.length) {
         const n = Math.min(chunk.length, t.data.length - i);
         for (let j = 0; j < n; j++) chunk[j] = dtype === "BF16" ? f32ToBf16(t.data[i + j]) : f32ToF16(t.data[i + j]);
-        writeSync(fd, new Uint8Array(chunk.buffer, 0, 2 * n));
+        writeFully(fd, new Uint8Array(chunk.buffer, 0, 2 * n));
       }
     }
   } finally {

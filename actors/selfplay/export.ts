@@ -5,18 +5,21 @@
  *
  * Accepts a run folder (its newest complete checkpoint), a checkpoint folder (step-N, whose
  * `learner/` holds the trainer's state) or a learner folder itself. LoRA adapters are merged
- * into the weights; a full fine-tune's weight files are copied as they are (no need to load a
+ * into the weights (a torch learner's LoRA checkpoint holds only the PEFT adapters: they are merged
+ * into the base model it names); a full fine-tune's weight files are copied as they are (no need to load a
  * 14B model into memory to move it). The tokenizer comes from the run's model (config.json of
  * the run names it), since training never changes it.
  *
  * Covers: locating the weights and writing the folder. Not: other formats (`azr model export`
  * writes the transformers.js ONNX layout).
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { loadWeights, writeNewFolder } from "../../model/checkpoint.ts";
 import { readConfig, weightShapes } from "../../model/config.ts";
 import { listTensors } from "../../model/safetensors.ts";
 import { exportMerged, loadTrainState } from "../../model/train/checkpoint.ts";
+import { loadAdapters } from "../../model/train/lora.ts";
 import { completeCheckpoints } from "./driver.ts";
 
 export class ExportError extends Error {
@@ -46,7 +49,7 @@ export function findExportSource(path: string): ExportSource {
     if (!existsSync(join(p, "complete"))) throw new ExportError(`${p} is a checkpoint that did not finish writing (no 'complete' marker): export an older one`);
     return { learnerDir: join(p, "learner"), runDir: dirname(dirname(p)) };
   }
-  if (existsSync(join(p, "config.json"))) {
+  if (existsSync(join(p, "config.json")) || existsSync(join(p, "adapter_config.json"))) {
     const up = dirname(dirname(dirname(p))); // learner → step-N → checkpoints → run
     return { learnerDir: p, runDir: basename(dirname(dirname(p))) === "checkpoints" ? up : undefined };
   }
@@ -62,6 +65,20 @@ function tokenizerSource(src: ExportSource): string | undefined {
   return modelPath ? resolve(src.runDir!, modelPath) : undefined;
 }
 
+/**
+ * The base model of a learner folder that holds only PEFT adapters (the torch learner under LoRA
+ * saves adapter_config.json + adapter_model.safetensors, no config.json and no weights): the folder
+ * its adapter_config.json names, else the run's model.path. Undefined for a folder with weights.
+ */
+function adapterBase(src: ExportSource): string | undefined {
+  if (existsSync(join(src.learnerDir, "config.json")) || !existsSync(join(src.learnerDir, "adapter_config.json"))) return undefined;
+  const named = (JSON.parse(readFileSync(join(src.learnerDir, "adapter_config.json"), "utf8")) as { base_model_name_or_path?: string | null }).base_model_name_or_path;
+  if (named && existsSync(join(resolve(src.learnerDir, named), "config.json"))) return resolve(src.learnerDir, named);
+  const modelPath = src.runDir && existsSync(join(src.runDir, "config.json")) ? (JSON.parse(readFileSync(join(src.runDir, "config.json"), "utf8")) as { model?: { path?: string } }).model?.path : undefined;
+  if (modelPath && existsSync(join(resolve(src.runDir!, modelPath), "config.json"))) return resolve(src.runDir!, modelPath);
+  throw new ExportError(`${src.learnerDir} holds LoRA adapters only and no base model with config.json is found (adapter_config.json names ${named ?? "none"}; the run's model.path: ${modelPath ?? "none"}): export the checkpoint from its run folder, with the base model in place`);
+}
+
 const isLora = (dir: string) => {
   const f = join(dir, "trainer_state.json");
   return existsSync(f) && (JSON.parse(readFileSync(f, "utf8")) as { lora?: unknown }).lora != null;
@@ -70,18 +87,25 @@ const isLora = (dir: string) => {
 /** Writes the Hugging Face folder; returns the files written. */
 export function exportCheckpoint(path: string, out: string): { source: ExportSource; files: string[] } {
   const src = findExportSource(path);
-  const config = readConfig(src.learnerDir);
+  const base = adapterBase(src); // a torch LoRA learner: the weights are the base model's, merged with the adapters
+  const weightsDir = base ?? src.learnerDir;
+  const config = readConfig(weightsDir);
   // Every weight the architecture needs must be there before anything is written.
-  const have = new Set(listTensors(src.learnerDir).map((t) => t.name));
+  const have = new Set(listTensors(weightsDir).map((t) => t.name));
   const missing = [...weightShapes(config).keys()].filter((k) => !have.has(k));
-  if (missing.length) throw new ExportError(`${src.learnerDir}: ${missing.length} weight(s) missing (e.g. ${missing.slice(0, 3).join(", ")}): not a complete learner checkpoint`);
-  mkdirSync(out, { recursive: true });
-  if (isLora(src.learnerDir)) exportMerged(out, loadTrainState(src.learnerDir));
-  else for (const f of readdirSync(src.learnerDir).filter((f) => f === "config.json" || /^model.*\.safetensors(\.index\.json)?$/.test(f))) copyFileSync(join(src.learnerDir, f), join(out, f));
+  if (missing.length) throw new ExportError(`${weightsDir}: ${missing.length} weight(s) missing (e.g. ${missing.slice(0, 3).join(", ")}): not a complete ${base ? "base model" : "learner checkpoint"}`);
   const tok = tokenizerSource(src);
   if (!tok || !existsSync(join(tok, "tokenizer.json"))) {
-    throw new ExportError(`no tokenizer for ${path}: the run's config.json names no model folder with tokenizer.json (${tok ?? "none"}); copy the base model's tokenizer files into ${out}`);
+    throw new ExportError(`no tokenizer for ${path}: the run's config.json names no model folder with tokenizer.json (${tok ?? "none"}); copy the base model's tokenizer files into ${src.learnerDir}`);
   }
-  for (const f of TOKENIZER_FILES) if (existsSync(join(tok, f))) copyFileSync(join(tok, f), join(out, f));
+  // Written into a temp folder and renamed: a failure leaves no half-written `out`, a non-empty one is refused.
+  writeNewFolder(out, (tmp) => {
+    if (base) {
+      const { settings, adapters } = loadAdapters(src.learnerDir, config);
+      exportMerged(tmp, { config, weights: loadWeights(base, config), adapters, lora: settings });
+    } else if (isLora(src.learnerDir)) exportMerged(tmp, loadTrainState(src.learnerDir));
+    else for (const f of readdirSync(src.learnerDir).filter((f) => f === "config.json" || /^model.*\.safetensors(\.index\.json)?$/.test(f))) copyFileSync(join(src.learnerDir, f), join(tmp, f));
+    for (const f of TOKENIZER_FILES) if (existsSync(join(tok, f))) copyFileSync(join(tok, f), join(tmp, f));
+  });
   return { source: src, files: readdirSync(out).sort() };
 }

@@ -5,6 +5,7 @@
  *   export — write a Hugging Face checkpoint in the transformers.js layout (onnx/model.onnx).
  * And the top-level `azr export <checkpoint> <dir>`: a self-play checkpoint as a Hugging Face folder.
  */
+import { LoraError } from "../../model/train/lora.ts";
 import type { CommandModule } from "yargs";
 import { join } from "node:path";
 import { ConfigError, readConfig } from "../../model/config.ts";
@@ -51,7 +52,7 @@ function reportRefusal(label: string, run: () => string): void {
   try {
     console.log(run());
   } catch (e) {
-    if (!(e instanceof ExportError || e instanceof ConfigError || e instanceof SafetensorsError || e instanceof CheckpointError)) throw e;
+    if (!(e instanceof ExportError || e instanceof ConfigError || e instanceof SafetensorsError || e instanceof CheckpointError || e instanceof LoraError)) throw e;
     console.error(`azr ${label}: ${e.message}`);
     process.exitCode = 2;
   }

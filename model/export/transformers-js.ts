@@ -6,14 +6,15 @@
  * architecture helpers as azr's own graphs. Covers: fp32, the decoder family of ../config.ts.
  * Not: quantised variants, merged/with-past-only splits.
  */
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Graph, type Value } from "../graph/builder.ts";
 import { serializeGraph } from "../graph/serialize.ts";
 import { toHfConfig, weightShapes, type ArchConfig } from "../config.ts";
 import { declareWeights, lmHead, mlp, MASKED, qkv, rmsNorm, rope, type Ctx } from "../arch/transformer.ts";
 import { ropeTables } from "../rope.ts";
-import type { Weights } from "../checkpoint.ts";
+import { writeNewFolder, type Weights } from "../checkpoint.ts";
+import { writeFully } from "../safetensors.ts";
 
 /** The graph; RoPE tables are constants (inputs named rope.cos / rope.sin, exported as initializers). */
 export function buildCachedDecoderGraph(c: ArchConfig): Graph {
@@ -77,9 +78,14 @@ export function buildCachedDecoderGraph(c: ArchConfig): Graph {
 
 /**
  * Writes `dir` as a transformers.js model: config.json, generation_config.json, onnx/model.onnx
- * (+ model.onnx_data), and the tokenizer files from `tokenizerDir` when given.
+ * (+ model.onnx_data), and the tokenizer files (and generation_config.json) from `tokenizerDir` when given.
  */
 export function exportTransformersJs(dir: string, c: ArchConfig, weights: Weights, tokenizerDir?: string): void {
+  // Written into a temp folder and renamed: a failure leaves no half-written `dir`, a non-empty one is refused.
+  writeNewFolder(dir, (tmp) => writeTransformersJs(tmp, c, weights, tokenizerDir));
+}
+
+function writeTransformersJs(dir: string, c: ArchConfig, weights: Weights, tokenizerDir?: string): void {
   mkdirSync(join(dir, "onnx"), { recursive: true });
   const { cos, sin } = ropeTables(c, c.maxPositionEmbeddings);
   const tensors = new Map<string, Float32Array>([...[...weightShapes(c).keys()].map((n) => [n, weights.get(n)!] as const), ["rope.cos", cos], ["rope.sin", sin]]);
@@ -89,7 +95,7 @@ export function exportTransformersJs(dir: string, c: ArchConfig, weights: Weight
     let offset = 0;
     for (const [name, data] of tensors) {
       if (!data) throw new Error(`export: weight ${name} is missing`);
-      writeSync(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+      writeFully(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
       layout.set(name, { location: "model.onnx_data", offset });
       offset += data.byteLength;
     }
@@ -99,8 +105,13 @@ export function exportTransformersJs(dir: string, c: ArchConfig, weights: Weight
   const graph = buildCachedDecoderGraph(c);
   writeFileSync(join(dir, "onnx", "model.onnx"), serializeGraph(graph, { externalInputs: new Set(tensors.keys()), externalLayout: layout }));
   writeFileSync(join(dir, "config.json"), JSON.stringify({ ...toHfConfig(c), "transformers.js_config": { use_external_data_format: true } }, null, 2) + "\n");
-  const eos = c.eosTokenIds.length === 0 ? null : c.eosTokenIds.length === 1 ? c.eosTokenIds[0] : c.eosTokenIds;
-  writeFileSync(join(dir, "generation_config.json"), JSON.stringify({ bos_token_id: c.bosTokenId ?? null, eos_token_id: eos }, null, 2) + "\n");
+  // The model's own generation_config.json when it has one: it often stops at more eos ids than
+  // config.json names (Qwen2.5/Qwen3 instruct add <|endoftext|>) and carries the sampling defaults.
+  if (tokenizerDir && existsSync(join(tokenizerDir, "generation_config.json"))) copyFileSync(join(tokenizerDir, "generation_config.json"), join(dir, "generation_config.json"));
+  else {
+    const eos = c.eosTokenIds.length === 0 ? null : c.eosTokenIds.length === 1 ? c.eosTokenIds[0] : c.eosTokenIds;
+    writeFileSync(join(dir, "generation_config.json"), JSON.stringify({ bos_token_id: c.bosTokenId ?? null, eos_token_id: eos }, null, 2) + "\n");
+  }
   if (tokenizerDir)
     for (const f of ["tokenizer.json", "tokenizer_config.json"]) if (existsSync(join(tokenizerDir, f))) copyFileSync(join(tokenizerDir, f), join(dir, f));
 }

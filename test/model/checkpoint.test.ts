@@ -1,8 +1,8 @@
 /** safetensors I/O and config.json mapping: dtypes, shards, and the errors users will meet. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync, rmSync, statSync, truncateSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, statSync, statfsSync, truncateSync } from "node:fs";
+import { freemem, tmpdir } from "node:os";
 import { join } from "node:path";
 import { f16ToF32, f32ToBf16, f32ToF16, readHeader, readTensor, writeSafetensors } from "../../model/safetensors.ts";
 import { loadModel, loadWeights, randomWeights, saveModel } from "../../model/checkpoint.ts";
@@ -19,6 +19,41 @@ test("safetensors - every finite fp16 bit pattern survives fp16 → fp32 → fp1
   assert.equal(f32ToF16(1 + 2 ** -11), f32ToF16(1)); // tie rounds to even
   assert.equal(f32ToF16(70000), 0x7c00); // overflow → inf
   assert.equal(f32ToBf16(1.00390625), 0x3f80); // 1 + 2^-8 ties to even
+});
+
+test("safetensors - fp32 → fp16 into the subnormals rounds on every bit shifted out (as numpy/torch)", () => {
+  // just above a tie: the bit that breaks it lies below the first shift; reference: numpy .astype(float16)
+  assert.equal(f32ToF16(2 ** -25 * (1 + 2 ** -20)), 0x0001); // was 0
+  assert.equal(f32ToF16(2 ** -15 * (1 + 2 ** -10 + 2 ** -23)), 0x0201); // was 0x0200
+  assert.equal(f32ToF16(-(2 ** -25) * (1 + 2 ** -23)), 0x8001);
+  assert.equal(f32ToF16(2 ** -25), 0); // exact ties still go to even
+  assert.equal(f32ToF16(3 * 2 ** -25), 0x0002);
+  assert.equal(f32ToF16(2 ** -14 * (1 - 2 ** -12)), 0x0400); // rounds up into the smallest normal
+  assert.equal(f32ToF16(2 ** -26), 0);
+});
+
+/** Bytes free to this user on the disk holding `dir`. */
+function freeDisk(dir: string): number {
+  const st = statfsSync(dir);
+  return st.bavail * st.bsize;
+}
+
+test("safetensors - an fp32 tensor over 2 GiB (Qwen2.5-7B's embedding) is written and read back whole", { skip: (freemem() < 6 * 2 ** 30 && "needs 6 GiB of free memory") || (freeDisk(tmpdir()) < 3 * 2 ** 30 && "needs 3 GiB free on the temp disk") }, () => {
+  const dir = tmp();
+  try {
+    const n = 2 ** 29 + 8; // 2 GiB + 32 bytes: more than one read/write call of Node takes
+    const data = new Float32Array(n);
+    for (let i = 0; i < 8; i++) (data[i] = i + 1), (data[n - 1 - i] = -(i + 1));
+    const file = join(dir, "big.safetensors");
+    writeSafetensors(file, [{ name: "w", shape: [n / 8, 8], data }, { name: "b", shape: [2], data: Float32Array.of(7, 9) }]);
+    const [w, b] = readHeader(file);
+    assert.equal(statSync(file).size, b.end);
+    assert.deepEqual(readTensor(b), Float32Array.of(7, 9));
+    const back = readTensor(w);
+    for (let i = 0; i < 8; i++) assert.ok(back[i] === i + 1 && back[n - 1 - i] === -(i + 1), `element ${i} from either end`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("safetensors - F32, F16 and BF16 files read back as the fp32 values they encode", () => {

@@ -262,7 +262,8 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
     weightSync: o.weightSync,
     lastCheckpoint: () => {
       const c = completeCheckpoints(o.runDir).at(-1);
-      return c ? `it continues after step ${c.step}, checkpoint ${c.dir}` : "no checkpoint yet, so the run starts again";
+      // With none, `azr selfplay --resume` refuses the folder: say so instead of sending the user there.
+      return c ? `continue with --resume: it continues after step ${c.step}, checkpoint ${c.dir}` : "start it again with another --run-dir: it has no checkpoint yet for --resume to continue from";
     },
   });
   const metricsFile = join(o.runDir, "metrics.jsonl");
@@ -277,6 +278,9 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
   const latest = completeCheckpoints(o.runDir).at(-1);
   if (o.resume && latest) {
     state = JSON.parse(readFileSync(join(latest.dir, "driver.json"), "utf8")) as DriverState;
+    // The steps after the checkpoint (a run stopped between due checkpoints) are run again: their
+    // lines go, or each would appear twice (and a line cut by the crash would join the next).
+    keepMetricsThrough(metricsFile, state.step);
     await ports.buffer.restore(JSON.parse(readFileSync(join(latest.dir, "buffers.json"), "utf8")) as TaskBufferState);
     await ports.learner.load(join(latest.dir, "learner"));
     await pushWeights();
@@ -366,13 +370,28 @@ async function rollBack(
   await recoverLearner(x.raw.learner, c ? join(c.dir, "learner") : null, { log: x.log });
   const state: DriverState = c ? JSON.parse(readFileSync(join(c.dir, "driver.json"), "utf8")) : { step: 0, carry: { fresh: {} } };
   await x.ports.buffer.restore(c ? JSON.parse(readFileSync(join(c.dir, "buffers.json"), "utf8")) : x.seeded!);
-  const metricsFile = join(x.runDir, "metrics.jsonl");
-  if (existsSync(metricsFile)) {
-    const kept = readFileSync(metricsFile, "utf8").split("\n").filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= state.step);
-    writeFileSync(metricsFile, kept.map((l) => l + "\n").join(""));
-  }
+  keepMetricsThrough(join(x.runDir, "metrics.jsonl"), state.step);
   x.log(`rolled back to step ${state.step}; the learner is back`);
   return state;
+}
+
+/**
+ * Drops the metrics lines of steps after `step` (they are run again), and a last line a crash cut
+ * short (not JSON). Written beside and renamed over, so a crash here leaves the old file or the new one.
+ */
+function keepMetricsThrough(metricsFile: string, step: number): void {
+  if (!existsSync(metricsFile)) return;
+  const parsed = (l: string): { step: number } | undefined => {
+    try {
+      return JSON.parse(l) as { step: number };
+    } catch {
+      return undefined;
+    }
+  };
+  const kept = readFileSync(metricsFile, "utf8").split("\n").filter((l) => l.trim() && (parsed(l)?.step ?? Infinity) <= step);
+  const tmp = `${metricsFile}.partial`;
+  writeFileSync(tmp, kept.map((l) => l + "\n").join(""));
+  renameSync(tmp, metricsFile);
 }
 
 interface OffPolicyLoop {

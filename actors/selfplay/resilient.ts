@@ -55,10 +55,10 @@ const retryable = (e: unknown): boolean => e instanceof ActorDiedError || (e as 
 class Retrier {
   constructor(private readonly o: ResilienceOptions) {}
 
-  /** Waits before attempt `attempt` (≥ 1), or rethrows once the budget is spent. */
-  async backoff(what: string, e: unknown, attempt: number, since: number): Promise<void> {
+  /** Waits before attempt `attempt` (≥ 1), or rethrows once the budget is spent; `died`: when the actor stopped answering. */
+  async backoff(what: string, e: unknown, attempt: number, died: number): Promise<void> {
     const budget = this.o.budgetMs ?? DEFAULT_BUDGET_MS;
-    if (Date.now() - since > budget) {
+    if (Date.now() - died > budget) {
       throw new Error(`${what}: no answer for ${Math.round(budget / 1000)} s after its actor died (restarts exhausted? see \`azr actors\` and the actor's log)`, { cause: e });
     }
     if (attempt === 1) this.o.log(`${what} failed: ${(e as Error).message}; retrying once the actor is back`);
@@ -66,7 +66,8 @@ class Retrier {
   }
 
   async unary<T>(what: string, call: () => Promise<T>, before?: () => Promise<void>): Promise<T> {
-    const since = Date.now();
+    // The budget runs from the first failure, not from the call: a call that ran long before its actor died is still retried.
+    let died: number | undefined;
     for (let attempt = 0; ; attempt++) {
       try {
         if (attempt > 0 && before) await before();
@@ -75,7 +76,8 @@ class Retrier {
         return r;
       } catch (e) {
         if (!retryable(e)) throw e;
-        await this.backoff(what, e, attempt + 1, since);
+        died ??= Date.now();
+        await this.backoff(what, e, attempt + 1, died);
       }
     }
   }
@@ -83,11 +85,17 @@ class Retrier {
   /** Re-opens the stream after a death and yields each index once. */
   async *stream<T extends { index: number }>(what: string, open: () => AsyncIterable<T>, before?: () => Promise<void>): AsyncGenerator<T> {
     const seen = new Set<number>();
-    const since = Date.now();
+    // When the actor died, until an item (even one already delivered) shows it answers again: a
+    // long stream (a big model's generate) that dies minutes after it opened is re-opened, not given
+    // up on as if it had been silent all that time; a death after a re-open answered starts afresh.
+    let died: number | undefined;
+    let failures = 0;
     for (let attempt = 0; ; attempt++) {
       try {
         if (attempt > 0 && before) await before();
         for await (const x of open()) {
+          died = undefined;
+          failures = 0;
           if (seen.has(x.index)) continue;
           seen.add(x.index);
           yield x;
@@ -96,7 +104,8 @@ class Retrier {
         return;
       } catch (e) {
         if (!retryable(e)) throw e;
-        await this.backoff(what, e, attempt + 1, since);
+        died ??= Date.now();
+        await this.backoff(what, e, ++failures, died);
       }
     }
   }
@@ -146,7 +155,7 @@ function resilientLearner(l: LearnerControl, lastCheckpoint: () => string): Lear
       version = undefined;
       throw new LearnerLostError(
         `the learner died during ${what} (${e instanceof ActorDiedError ? e.reason : (e as Error).message}); its weights and optimiser state since the last checkpoint were in that process ` +
-          `(if the run cannot roll back, continue with --resume: ${lastCheckpoint()})`,
+          `(if the run cannot roll back, ${lastCheckpoint()})`,
         { cause: e },
       );
     }
@@ -220,7 +229,7 @@ function resilientReference(x: ReferencePort, r: Retrier): ReferencePort {
   return { score: (p, resp) => r.unary("reference-model.score()", () => x.score(p, resp)) };
 }
 
-/** The driver's ports with the retry policy above; `lastCheckpoint` names what `--resume` would continue from. */
+/** The driver's ports with the retry policy above; `lastCheckpoint` says how to go on after a lost learner (`--resume` from which checkpoint, or none to resume). */
 export function resilientPorts(p: DriverPorts, o: ResilienceOptions & { lastCheckpoint: () => string }): DriverPorts {
   const r = new Retrier(o);
   const learner = resilientLearner(p.learner, o.lastCheckpoint);

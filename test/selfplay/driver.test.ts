@@ -6,7 +6,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseSeedFile, parseTripletSeedLine, promptText, type Prompt } from "../../azr/index.ts";
@@ -15,6 +15,7 @@ import { InTrainingEval, type InTrainingConfig } from "../../actors/eval/in-trai
 import { completeCheckpoints, runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
 import type { RolloutOptions, RolloutSample } from "../../actors/selfplay/ports.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
+import { ActorDiedError } from "../../runtime/index.ts";
 import { BASE } from "../../recipes/index.ts";
 
 const HELDOUT = join(import.meta.dirname, "..", "eval", "fixtures", "heldout.jsonl");
@@ -230,6 +231,60 @@ test(`selfplay driver - a stop request (Ctrl-C) between due checkpoints saves th
     const end = offPolicy ? 2 : 1;
     assert.deepEqual(completeCheckpoints(runDir).map((c) => c.step), [end], `step ${end} is saved although saveEvery is 4: a resume continues from it`);
     assert.equal(readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").length, end);
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test("selfplay driver - a run that died between due checkpoints resumes from the last one with each step's metrics line once (a line the crash cut short dropped)", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, steps: 4 };
+    cfg.trainer = { ...cfg.trainer, saveEvery: 2 };
+    cfg.eval = { ...cfg.eval, every: 0 };
+    const buffer = () => new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const metrics = join(runDir, "metrics.jsonl");
+    // The driver dies after step 3's line (before step 4's was whole): the checkpoint of step 2 is the last.
+    await assert.rejects(runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: buffer(), learner: new RecordingLearner() }, {
+      runDir, log: () => {}, onStep: (r) => {
+        if (r.step === 3) {
+          appendFileSync(metrics, '{"time":"2026-01-01T00:00:00.000Z","step":4,"gro');
+          throw new Error("killed");
+        }
+      },
+    }), /killed/);
+    assert.deepEqual(completeCheckpoints(runDir).map((c) => c.step), [2]);
+    // A new driver process and new actors: --resume.
+    const r = await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: buffer(), learner: new RecordingLearner() }, { runDir, resume: true, log: () => {} });
+    assert.equal(r?.step, 4);
+    const lines = readFileSync(metrics, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number });
+    assert.deepEqual(lines.map((l) => l.step), [1, 2, 3, 4], "steps 3 and 4 once each: the resumed run's, not the lost run's as well");
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test("selfplay driver - a learner that keeps dying before the first checkpoint stops the run with advice --resume takes (none to resume: another --run-dir)", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, steps: 2 };
+    cfg.eval = { ...cfg.eval, every: 0 };
+    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    // Every update kills it; each new incarnation answers at its start (version 0), so the driver rolls back each time.
+    const learner = new (class extends RecordingLearner {
+      override async trainStep(): Promise<never> {
+        throw new ActorDiedError("learner", "killed by SIGKILL");
+      }
+    })();
+    await assert.rejects(runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner }, { runDir, log: () => {} }), (e: Error) => {
+      assert.equal(e.name, "LearnerLostError");
+      assert.equal(completeCheckpoints(runDir).length, 0);
+      assert.doesNotMatch(e.message, /continue with --resume/, "the CLI refuses --resume on a folder with no checkpoint");
+      assert.match(e.message, /start it again with another --run-dir/);
+      return true;
+    });
   } finally {
     rmSync(runDir, { recursive: true, force: true });
   }

@@ -1,9 +1,11 @@
 /**
  * The pieces that make a killed actor's call safe to repeat, in process: the task buffer's
- * idempotent `admit`, and the driver's stream re-open that delivers each index once. (The real
- * kill, on actor processes, is kill.test.ts.)
+ * idempotent `admit`, and the driver's stream re-open that delivers each index once; and one real
+ * kill (a code executor process under a node agent) for the retry budget. (The whole run under
+ * kills is kill.test.ts.)
  */
 import { test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import assert from "node:assert/strict";
 import { identityTriplet, type Triplet } from "../../azr/index.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
@@ -12,6 +14,11 @@ import type { DriverPorts } from "../../actors/selfplay/driver.ts";
 import type { IndexedAnswerVerdict } from "../../actors/code-executor/index.ts";
 import { ActorDiedError } from "../../runtime/index.ts";
 import { LEARNER_VERSION_MISMATCH, WEIGHTS_VERSION_MISMATCH } from "../../actors/selfplay/ports.ts";
+import { CodeExecutorActor, verdictStreams } from "../../actors/code-executor/actor.ts";
+import { useCluster } from "../runtime/helpers.ts";
+import { until } from "./run-watch.ts";
+
+const cluster = useCluster("t-resilient", { agent: true });
 
 const cfg = { maxEntries: 100, capPolicy: "evict-oldest" as const, referenceSampling: "uniform" as const, solverMix: "max-new" as const };
 const t = (p: string, input: string): Triplet => ({ program: p, input, output: "1", imports: [], step: 3 });
@@ -49,7 +56,7 @@ test("resilient ports - a verdict stream cut by a dead actor is re-opened and ea
   };
   const learner = { trainStep: async () => { throw new ActorDiedError("learner", "killed by SIGKILL"); } };
   const lines: string[] = [];
-  const ports = resilientPorts({ executor, learner } as unknown as DriverPorts, { log: (l) => lines.push(l), lastCheckpoint: () => "checkpoint step-2" });
+  const ports = resilientPorts({ executor, learner } as unknown as DriverPorts, { log: (l) => lines.push(l), lastCheckpoint: () => "continue with --resume: checkpoint step-2" });
   const got: number[] = [];
   for await (const v of ports.executor.checkAnswers(new Array(5).fill({}))) got.push(v.index);
   assert.equal(opens, 2);
@@ -92,4 +99,28 @@ test("resilient ports - restarts no call saw: a rollout engine back on other wei
   assert.ok(lines.some((l) => /weights version 1 pushed again/.test(l)));
   learnerVersion = 0; // the learner died and came back between calls
   await assert.rejects(ports.learner.trainStep([]), LearnerLostError);
+});
+
+test("resilient ports - a stream whose actor dies after it ran longer than the retry budget is still re-opened (the budget runs from the death)", { timeout: 120_000 }, async () => {
+  // A real code executor in its own process under the node agent, SIGKILLed mid-stream.
+  const handle = await cluster.cluster.spawn(CodeExecutorActor, [{ workers: 1, limits: { timeoutMs: 5000 } }], { name: "code-executor", maxRestarts: 2 });
+  const lines: string[] = [];
+  // 8 s for the executor to come back (plenty on a loaded box); the stream has run 9 s before its actor dies.
+  const budgetMs = 8000;
+  const ports = resilientPorts({ executor: verdictStreams(handle) } as unknown as DriverPorts, { log: (l) => lines.push(l), lastCheckpoint: () => "none", budgetMs });
+  const checks = Array.from({ length: 60 }, (_, i) => ({ type: "deduction" as const, program: `def f(a):\n    return a + ${i}`, input: "1" }));
+  const got: number[] = [];
+  for await (const v of ports.executor.validateProposals(checks)) {
+    got.push(v.index);
+    if (got.length === 1) {
+      // A slow consumer (the stream's window holds the executor back): then the executor dies.
+      await sleep(budgetMs + 1000);
+      const e = await cluster.cluster.registry.get("code-executor");
+      process.kill(e!.pid!, "SIGKILL");
+      await until("the executor's death seen", async () => ((await cluster.cluster.registry.get("code-executor"))?.pid !== e!.pid) || undefined, 60_000);
+    }
+  }
+  assert.deepEqual([...got].sort((a, b) => a - b), checks.map((_, i) => i), "every verdict once");
+  assert.ok(lines.some((l) => /code-executor\.validateProposals\(\) failed: .*; retrying/.test(l)), lines.join("\n"));
+  assert.ok(lines.some((l) => /code-executor\.validateProposals\(\) completed on retry/.test(l)), lines.join("\n"));
 });

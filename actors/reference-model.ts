@@ -6,6 +6,7 @@
  */
 import type { ModelEngine } from "../model/engine.ts";
 import { OrtEngine } from "../model/ort/engine.ts";
+import { readConfig } from "../model/config.ts";
 import { assignedDevice, defineActor } from "../runtime/index.ts";
 import type { ReferencePort } from "./selfplay/ports.ts";
 
@@ -23,8 +24,10 @@ export class ReferenceModel implements ReferencePort {
   private readonly ready: Promise<ModelEngine>;
 
   constructor(opts: ReferenceModelOptions) {
+    // ORT: a RoPE table for every position the model has, not the ORT default's 8,192: prompt +
+    // response run to the recipe's data.maxPromptTokens + data.maxResponseTokens, as in the learner
     this.ready = opts.engine === "ort"
-      ? OrtEngine.fromPretrained(opts.modelDir, { threads: opts.threads })
+      ? Promise.resolve().then(() => OrtEngine.fromPretrained(opts.modelDir, { threads: opts.threads, maxPositions: readConfig(opts.modelDir).maxPositionEmbeddings }))
       : import("../model/torch/engine.ts").then((m) => {
         const device = opts.device ?? assignedDevice();
         return m.createTorchEngine({ modelDir: opts.modelDir, device, dtype: m.torchPrecision(opts.dtype, device, "inference").dtype });

@@ -111,7 +111,10 @@ export class RolloutEngine implements RolloutPort {
       const layout = device.startsWith("cuda") ? { gpus: gpus.slice(0, tp) } : { worldSize: tp, device };
       return { engine: await createTorchRankGroup({ modelDir, dtype, maxBatch: this.opts.maxBatch, tensorParallel: true, ...layout }), tokenizer };
     }
-    const engine = await OrtEngine.fromPretrained(modelDir, { threads: this.opts.threads, maxBatch: this.opts.maxBatch });
+    // A RoPE table for every position the model has: the ORT default stops at 8,192, which refused a
+    // 320-token prompt with the recipe's 8,096 response tokens (the learner is started with 14,240)
+    const maxPositions = readConfig(modelDir).maxPositionEmbeddings;
+    const engine = await OrtEngine.fromPretrained(modelDir, { threads: this.opts.threads, maxBatch: this.opts.maxBatch, maxPositions });
     return { engine, tokenizer };
   }
 

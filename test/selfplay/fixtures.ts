@@ -1,6 +1,6 @@
 /** A random tiny model with the project's own tokenizer format, for self-play tests (until data/tiny lands). */
 import { after, before } from "node:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { identityTriplet, proposerPrompt, promptText } from "../../azr/index.ts";
@@ -26,6 +26,14 @@ export function writeRandomTinyModel(seed = 1, kvHeads = 1): string {
     tie_word_embeddings: true, eos_token_id: eos,
   });
   saveModel(dir, config, randomWeights(config, seed, 0.02));
+  return dir;
+}
+
+/** A random tiny model that declares `positions` positions (Qwen2.5's 32,768 are past the ORT default's 8,192). */
+export function writeLongContextModel(seed: number, positions: number): string {
+  const dir = writeRandomTinyModel(seed);
+  const config = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+  writeFileSync(join(dir, "config.json"), JSON.stringify({ ...config, max_position_embeddings: positions }));
   return dir;
 }
 

@@ -51,8 +51,11 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
         fix: recipe.name === "tiny" ? "run `make base-model` to build the tiny model" : `put ${recipe.model.id}'s Hugging Face files there, or pass --set model.path=<folder>`,
       });
     } else {
-      const tp = tensorParallelProblem(recipe, join(dir, "config.json"), probe.readText ?? ((f) => readFileSync(f, "utf8")));
+      const read = probe.readText ?? ((f) => readFileSync(f, "utf8"));
+      const tp = tensorParallelProblem(recipe, join(dir, "config.json"), read);
       if (tp) out.push(tp);
+      const ctx = contextProblem(recipe, join(dir, "config.json"), read);
+      if (ctx) out.push(ctx);
     }
   }
   const seeds = resolveSeedPaths(recipe, probe.root);
@@ -92,6 +95,26 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
 }
 
 /** A tensor-parallel rollout engine splits attention heads, key-value heads and MLP columns evenly over its ranks. */
+/**
+ * A prompt + response longer than the model's positions: the ORT engine would refuse whole batches
+ * mid-run and the torch engine would run positions the model was never trained on. Caught here, in
+ * the recipe's terms, before anything starts.
+ */
+function contextProblem(recipe: Recipe, configPath: string, readText: (path: string) => string): PreflightProblem | undefined {
+  let positions: number;
+  try {
+    positions = Number((JSON.parse(readText(configPath)) as Record<string, unknown>).max_position_embeddings);
+  } catch {
+    return undefined; // an unreadable config.json is the engine's to report, with its own detail
+  }
+  const need = recipe.data.maxPromptTokens + recipe.data.maxResponseTokens;
+  if (!Number.isInteger(positions) || positions <= 0 || need <= positions) return undefined;
+  return {
+    what: `data.maxPromptTokens ${recipe.data.maxPromptTokens} + data.maxResponseTokens ${recipe.data.maxResponseTokens} = ${need} positions, but ${configPath} has max_position_embeddings ${positions}`,
+    fix: `lower data.maxPromptTokens and/or data.maxResponseTokens (--set) so they add up to at most ${positions}, or use a model with a longer context`,
+  };
+}
+
 function tensorParallelProblem(recipe: Recipe, configPath: string, readText: (path: string) => string): PreflightProblem | undefined {
   const tp = recipe.resources.rolloutTensorParallel;
   if (tp <= 1) return undefined;

@@ -223,6 +223,13 @@ test("recipes - preflight names what is missing before anything starts", async (
     "use a tensor-parallel size that divides them (1, 2) with actors.rollout-engine.gpus set to the same number",
   ]]);
   assert.deepEqual(preflight(applySettings(tp, ["resources.rolloutTensorParallel=2"]), withConfig), []);
+  // prompt + response must fit the model's positions (tiny: 1,024 + 256 of data/tiny's 1,536)
+  const short = { ...probe, readText: () => JSON.stringify({ ...config, max_position_embeddings: 1024 }) };
+  assert.deepEqual(preflight(getRecipe("tiny"), short).map((p) => [p.what, p.fix]), [[
+    "data.maxPromptTokens 1024 + data.maxResponseTokens 256 = 1280 positions, but /repo/data/tiny/config.json has max_position_embeddings 1024",
+    "lower data.maxPromptTokens and/or data.maxResponseTokens (--set) so they add up to at most 1024, or use a model with a longer context",
+  ]]);
+  assert.deepEqual(preflight(getRecipe("tiny"), { ...probe, readText: () => JSON.stringify({ ...config, max_position_embeddings: 1536 }) }), []);
 });
 
 test("recipes - --set assignments are checked together, so their order does not matter", () => {

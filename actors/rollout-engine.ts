@@ -208,9 +208,13 @@ export class RolloutEngine implements RolloutPort {
   }
 
   async close(): Promise<void> {
-    await this.loader.dispose();
-    const { engine } = await this.ready;
-    await engine.dispose();
+    // The engine (worker threads or processes, model memory) is released even if the loader's dispose fails.
+    try {
+      await this.loader.dispose();
+    } finally {
+      const { engine } = await this.ready;
+      await engine.dispose();
+    }
   }
 }
 defineActor(import.meta.url, RolloutEngine);

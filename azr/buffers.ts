@@ -141,7 +141,12 @@ export function admitEntries<T extends BufferEntry>(buffer: readonly T[], batch:
     admitted.push(e);
     if (keys) keys.set(k, (keys.get(k) ?? 0) + 1);
   }
-  return { entries: entries.slice(head), admitted, rejected, evicted };
+  // A batch larger than the cap evicts some of its own entries: those never stayed in the buffer,
+  // so they are neither new tasks (§4.3's "admitted") nor evictions of earlier ones, but refused.
+  const kept = new Set(entries.slice(head));
+  for (const e of admitted) if (!kept.has(e)) rejected.push({ entry: e, reason: "buffer full" });
+  const fromBatch = new Set(batch);
+  return { entries: entries.slice(head), admitted: admitted.filter((e) => kept.has(e)), rejected, evicted: evicted.filter((e) => !fromBatch.has(e)) };
 }
 
 // ------------------------------------------------------------------ seeds

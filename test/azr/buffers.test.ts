@@ -77,6 +77,14 @@ test("buffers - cap: evict-oldest keeps the newest, keep-first freezes (referenc
   const back = admitEntries(evict.entries, [t("def f(a): return 0", "0", 2)], { dedupe: "exact", maxEntries: 3, capPolicy: "evict-oldest" });
   assert.equal(back.admitted.length, 1);
   assert.equal(buf.length, 2, "input buffer untouched");
+  // a batch larger than the cap: its own first entries are pushed out in the same call, so they are
+  // refused, not reported as both admitted (new tasks the solver would draw) and evicted
+  const flood = [2, 3, 4, 5].map((k) => t(`def f(a): return ${k}`, String(k), 1));
+  const over = admitEntries(buf, flood, { dedupe: "exact", maxEntries: 3, capPolicy: "evict-oldest" });
+  assert.deepEqual(over.entries.map((e) => e.input), ["3", "4", "5"]);
+  assert.deepEqual(over.admitted.map((e) => e.input), ["3", "4", "5"]);
+  assert.deepEqual(over.evicted.map((e) => e.input), ["0", "1"]);
+  assert.deepEqual(over.rejected.map((x) => [x.entry.input, x.reason]), [["2", "buffer full"]]);
 });
 
 test("buffers - identity seeds are literals whose outputs equal their inputs", () => {

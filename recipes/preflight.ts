@@ -51,11 +51,15 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
         fix: recipe.name === "tiny" ? "run `make base-model` to build the tiny model" : `put ${recipe.model.id}'s Hugging Face files there, or pass --set model.path=<folder>`,
       });
     } else {
-      const read = probe.readText ?? ((f) => readFileSync(f, "utf8"));
-      const tp = tensorParallelProblem(recipe, join(dir, "config.json"), read);
-      if (tp) out.push(tp);
-      const ctx = contextProblem(recipe, join(dir, "config.json"), read);
-      if (ctx) out.push(ctx);
+      const configPath = join(dir, "config.json");
+      let cfg: Record<string, unknown> | undefined;
+      try {
+        cfg = JSON.parse((probe.readText ?? ((f) => readFileSync(f, "utf8")))(configPath)) as Record<string, unknown>;
+      } catch {} // an unreadable config.json is the engine's to report, with its own detail
+      for (const check of [tensorParallelProblem, contextProblem]) {
+        const problem = cfg && check(recipe, configPath, cfg);
+        if (problem) out.push(problem);
+      }
     }
   }
   const seeds = resolveSeedPaths(recipe, probe.root);
@@ -94,19 +98,13 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
   return out;
 }
 
-/** A tensor-parallel rollout engine splits attention heads, key-value heads and MLP columns evenly over its ranks. */
 /**
  * A prompt + response longer than the model's positions: the ORT engine would refuse whole batches
  * mid-run and the torch engine would run positions the model was never trained on. Caught here, in
  * the recipe's terms, before anything starts.
  */
-function contextProblem(recipe: Recipe, configPath: string, readText: (path: string) => string): PreflightProblem | undefined {
-  let positions: number;
-  try {
-    positions = Number((JSON.parse(readText(configPath)) as Record<string, unknown>).max_position_embeddings);
-  } catch {
-    return undefined; // an unreadable config.json is the engine's to report, with its own detail
-  }
+function contextProblem(recipe: Recipe, configPath: string, cfg: Record<string, unknown>): PreflightProblem | undefined {
+  const positions = Number(cfg.max_position_embeddings);
   const need = recipe.data.maxPromptTokens + recipe.data.maxResponseTokens;
   if (!Number.isInteger(positions) || positions <= 0 || need <= positions) return undefined;
   return {
@@ -115,15 +113,10 @@ function contextProblem(recipe: Recipe, configPath: string, readText: (path: str
   };
 }
 
-function tensorParallelProblem(recipe: Recipe, configPath: string, readText: (path: string) => string): PreflightProblem | undefined {
+/** A tensor-parallel rollout engine splits attention heads, key-value heads and MLP columns evenly over its ranks. */
+function tensorParallelProblem(recipe: Recipe, configPath: string, cfg: Record<string, unknown>): PreflightProblem | undefined {
   const tp = recipe.resources.rolloutTensorParallel;
   if (tp <= 1) return undefined;
-  let cfg: Record<string, unknown>;
-  try {
-    cfg = JSON.parse(readText(configPath)) as Record<string, unknown>;
-  } catch {
-    return undefined; // an unreadable config.json is the engine's to report, with its own detail
-  }
   const heads = Number(cfg.num_attention_heads);
   const sizes: [string, number][] = [["num_attention_heads", heads], ["num_key_value_heads", Number(cfg.num_key_value_heads ?? heads)], ["intermediate_size", Number(cfg.intermediate_size)]];
   const bad = sizes.filter(([, n]) => Number.isInteger(n) && n % tp !== 0);

@@ -73,9 +73,9 @@ export async function printLogs(o: LogsOptions): Promise<void> {
     }
     return;
   }
-  if (!existsSync(file) && !(await o.cluster!.actors()).some((a) => a.name === o.actor)) {
+  const names = existsSync(file) ? [] : (await o.cluster!.actors()).map((a) => a.name);
+  if (!existsSync(file) && !names.includes(o.actor)) {
     // Following is right for an actor that starts later, but a typo would wait in silence forever.
-    const names = (await o.cluster!.actors()).map((a) => a.name);
     o.notice?.(`no log file for '${o.actor}' at ${file} and no actor of that name in the run (${names.length ? `actors: ${names.join(", ")}` : "no actors"}); waiting for its lines (Ctrl-C to stop)`);
   }
   const lastAt = past.at(-1)?.at ?? -Infinity;

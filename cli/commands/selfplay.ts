@@ -21,6 +21,7 @@ import type { StepResult } from "../../actors/selfplay/step.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
 import { connect, type Handle, type Resources } from "../../runtime/index.ts";
 import type { Recipe } from "../../recipes/schema.ts";
+import { loadRecipe } from "../../recipes/index.ts";
 import { recordRunTraces } from "../../runtime/telemetry-collector.ts";
 import { startWebView } from "../web/server.ts";
 import { connectFailure } from "./run-connection.ts";
@@ -152,9 +153,10 @@ export function recipeChanges(before: Recipe, after: Recipe): string[] {
 export async function resumedRecipe(args: SelfplayArgs, sets: string[]): Promise<Recipe> {
   const saved = join(resolve(args.runDir!), "config.json");
   if (!existsSync(saved)) return runnableRecipe(args.recipe ?? "tiny", sets);
+  // Read only (no preflight): runnableRecipe below checks the machine once, for the recipe that runs.
   let started: Recipe;
   try {
-    started = await runnableRecipe(saved, []);
+    started = await loadRecipe(saved);
   } catch (e) {
     console.error(`azr selfplay: warning: ${saved} cannot be read as a recipe by this version (${(e as Error).message.split("\n").join(" ")}); resuming with --recipe ${args.recipe ?? "tiny"} and this command's --set, as given`);
     return runnableRecipe(args.recipe ?? "tiny", sets);

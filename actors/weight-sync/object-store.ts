@@ -16,7 +16,7 @@
  * loads once; loading it again (a restarted rollout engine) takes a new publish. Except when
  * several replicas load one upload (`keep`): then the publisher deletes the parts (publisher.ts).
  */
-import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm } from "@nats-io/obj";
 import { connectionSpecFromEnv } from "../../runtime/index.ts";
@@ -24,6 +24,7 @@ import { openConnection } from "../../runtime/connection.ts"; // the actor runti
 import { LargePayloadError, PayloadStore } from "../../runtime/large-payload.ts";
 import { decode } from "../../runtime/codec.ts";
 import { safeRunId } from "./files.ts";
+import { writeFully } from "../../model/safetensors.ts";
 
 /** Where the run's NATS servers are; the environment's NATS_URL (with its credentials) wins. */
 export interface NatsTarget {
@@ -92,7 +93,7 @@ export class WeightBucket {
         }
         // writeSync may write less than asked (a full disk writes short before it fails with ENOSPC):
         // counted as written, the rest of the part was missing from a file the size check passed
-        for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+        writeFully(fd, bytes);
         size += bytes.length;
       }
     } finally {

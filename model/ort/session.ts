@@ -139,13 +139,18 @@ export class ModelSessions {
    * over the prompts with a one-column masked cache (S = 1: keeps every dim non-empty).
    */
   async step(ids: ArrayLike<number>, positions: ArrayLike<number>, newBias: Float32Array, pastBias: Float32Array, pastK: Float32Array[], pastV: Float32Array[], B: number, T: number, S: number): Promise<StepOut> {
+    return this.stepOut(await this.run("step", { ...this.fullFeeds(ids, positions, newBias, B, T), ...this.pastFeeds(pastBias, pastK, pastV, B, S) }));
+  }
+
+  /** The cache inputs of the step and decode graphs: the past columns' bias and every layer's K/V, in place. */
+  private pastFeeds(pastBias: Float32Array, pastK: Float32Array[], pastV: Float32Array[], B: number, S: number): Record<string, ort.Tensor> {
     const c = this.config;
-    const feeds: Record<string, ort.Tensor> = { ...this.fullFeeds(ids, positions, newBias, B, T), past_bias: new ort.Tensor("float32", pastBias, [B, S]) };
+    const feeds: Record<string, ort.Tensor> = { past_bias: new ort.Tensor("float32", pastBias, [B, S]) };
     for (let i = 0; i < c.numLayers; i++) {
       feeds[`past.${i}.key`] = new ort.Tensor("float32", pastK[i], [B, c.numKvHeads, c.headDim, S]);
       feeds[`past.${i}.value`] = new ort.Tensor("float32", pastV[i], [B, c.numKvHeads, S, c.headDim]);
     }
-    return this.stepOut(await this.run("step", feeds));
+    return feeds;
   }
 
   private stepOut(out: ort.InferenceSession.OnnxValueMapType): StepOut {
@@ -167,16 +172,11 @@ export class ModelSessions {
   /** One token per row against the cache arrays ([B,Hkv,D,S] / [B,Hkv,S,D], read in place). */
   async decode(ids: ArrayLike<number>, positions: ArrayLike<number>, pastBias: Float32Array, pastK: Float32Array[], pastV: Float32Array[], B: number, S: number): Promise<StepOut> {
     if (!this.decodeGraph) return this.step(ids, positions, new Float32Array(B), pastBias, pastK, pastV, B, 1, S);
-    const c = this.config;
-    const feeds: Record<string, ort.Tensor> = {
+    const feeds = {
       input_ids: new ort.Tensor("int64", i64(ids), [B, 1]),
       positions: new ort.Tensor("int64", i64(positions), [B, 1]),
-      past_bias: new ort.Tensor("float32", pastBias, [B, S]),
+      ...this.pastFeeds(pastBias, pastK, pastV, B, S),
     };
-    for (let i = 0; i < c.numLayers; i++) {
-      feeds[`past.${i}.key`] = new ort.Tensor("float32", pastK[i], [B, c.numKvHeads, c.headDim, S]);
-      feeds[`past.${i}.value`] = new ort.Tensor("float32", pastV[i], [B, c.numKvHeads, S, c.headDim]);
-    }
     return this.stepOut(await this.run("decode", feeds));
   }
 

@@ -56,13 +56,17 @@ export function findExportSource(path: string): ExportSource {
   throw new ExportError(`${p} holds neither checkpoints/, learner/ nor config.json: not a self-play run, checkpoint or learner folder`);
 }
 
-/** The folder the run's tokenizer comes from: its recipe's model.path (config.json of the run). */
-function tokenizerSource(src: ExportSource): string | undefined {
-  if (existsSync(join(src.learnerDir, "tokenizer.json"))) return src.learnerDir;
+/** The run's base model folder: its recipe's model.path (config.json of the run), resolved; undefined without one. */
+function runModelDir(src: ExportSource): string | undefined {
   const cfgFile = src.runDir && join(src.runDir, "config.json");
   if (!cfgFile || !existsSync(cfgFile)) return undefined;
   const modelPath = (JSON.parse(readFileSync(cfgFile, "utf8")) as { model?: { path?: string } }).model?.path;
   return modelPath ? resolve(src.runDir!, modelPath) : undefined;
+}
+
+/** The folder the run's tokenizer comes from: the learner folder's own, else the run's model folder. */
+function tokenizerSource(src: ExportSource): string | undefined {
+  return existsSync(join(src.learnerDir, "tokenizer.json")) ? src.learnerDir : runModelDir(src);
 }
 
 /**
@@ -74,9 +78,9 @@ function adapterBase(src: ExportSource): string | undefined {
   if (existsSync(join(src.learnerDir, "config.json")) || !existsSync(join(src.learnerDir, "adapter_config.json"))) return undefined;
   const named = (JSON.parse(readFileSync(join(src.learnerDir, "adapter_config.json"), "utf8")) as { base_model_name_or_path?: string | null }).base_model_name_or_path;
   if (named && existsSync(join(resolve(src.learnerDir, named), "config.json"))) return resolve(src.learnerDir, named);
-  const modelPath = src.runDir && existsSync(join(src.runDir, "config.json")) ? (JSON.parse(readFileSync(join(src.runDir, "config.json"), "utf8")) as { model?: { path?: string } }).model?.path : undefined;
-  if (modelPath && existsSync(join(resolve(src.runDir!, modelPath), "config.json"))) return resolve(src.runDir!, modelPath);
-  throw new ExportError(`${src.learnerDir} holds LoRA adapters only and no base model with config.json is found (adapter_config.json names ${named ?? "none"}; the run's model.path: ${modelPath ?? "none"}): export the checkpoint from its run folder, with the base model in place`);
+  const modelDir = runModelDir(src);
+  if (modelDir && existsSync(join(modelDir, "config.json"))) return modelDir;
+  throw new ExportError(`${src.learnerDir} holds LoRA adapters only and no base model with config.json is found (adapter_config.json names ${named ?? "none"}; the run's model.path: ${modelDir ?? "none"}): export the checkpoint from its run folder, with the base model in place`);
 }
 
 const isLora = (dir: string) => {

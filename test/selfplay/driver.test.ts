@@ -74,6 +74,9 @@ function config(): DriverConfig & InTrainingConfig {
   };
 }
 
+/** The task buffer every test here runs with (room for every entry, exact dedupe). */
+const newBuffer = () => new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+
 let executor: CodeExecutor;
 before(async () => {
   executor = await CodeExecutor.start({ workers: 1, warn: () => {} });
@@ -88,7 +91,7 @@ test("selfplay driver - no seed file: the identity seeds are topped up to S·B w
     const cfg = config();
     cfg.selfplay = { ...cfg.selfplay, steps: 1 };
     cfg.eval = { ...cfg.eval, every: 0 };
-    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const buffer = newBuffer();
     const lines: string[] = [];
     await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner: new RecordingLearner() }, { runDir, log: (l) => lines.push(l) });
     const seeds = parseSeedFile(readFileSync(join(runDir, "seed-triplets.jsonl"), "utf8"), "seed-triplets.jsonl", 100, parseTripletSeedLine);
@@ -111,7 +114,7 @@ test("selfplay driver - with seed.topUp off and no seed file the run starts from
     cfg.selfplay = { ...cfg.selfplay, steps: 1 };
     cfg.seed = { ...cfg.seed, topUp: false };
     cfg.eval = { ...cfg.eval, every: 0 };
-    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const buffer = newBuffer();
     const rollout = new ScriptedPolicy();
     await runSelfplay(cfg, { rollout, executor, buffer, learner: new RecordingLearner() }, { runDir, log: () => {} });
     assert.equal(existsSync(join(runDir, "seed-triplets.jsonl")), false);
@@ -130,7 +133,7 @@ test("selfplay driver - in-training evaluation every eval.every steps on the cur
   try {
     cfg.eval = { ...cfg.eval, every: 2 };
     cfg.selfplay = { ...cfg.selfplay, steps: 3 };
-    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const buffer = newBuffer();
     const evaluatedAt: number[] = [];
     await runSelfplay(cfg, { rollout, executor, buffer, learner: new RecordingLearner() }, {
       runDir, log: () => {}, evaluate: (step) => (evaluatedAt.push(rollout.versions.at(-1)!), evaluator.evaluate(step)),
@@ -158,7 +161,7 @@ test("selfplay driver - in-training evaluation every eval.every steps on the cur
     // A failing evaluation is recorded and logged; the run goes on.
     const again = mkdtempSync(join(tmpdir(), "azr-driver-"));
     try {
-      const buffer2 = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+      const buffer2 = newBuffer();
       const r = await runSelfplay(cfg, { rollout, executor, buffer: buffer2, learner: new RecordingLearner() }, {
         runDir: again, log: () => {}, evaluate: async () => { throw new Error("scorer lost"); },
       });
@@ -181,7 +184,7 @@ test("selfplay driver - with the error type on and no seed.errors file, its buff
     cfg.selfplay = { ...cfg.selfplay, steps: 1, taskTypes: ["deduction", "abduction", "induction", "error"] };
     cfg.seed = { ...cfg.seed, topUp: false };
     cfg.eval = { ...cfg.eval, every: 0 };
-    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const buffer = newBuffer();
     const r = await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner: new RecordingLearner() }, { runDir, log: () => {} });
     const seeds = (await buffer.entries("error", 100)).filter((e) => e.step === 0);
     assert.deepEqual(seeds.map((e) => ("output" in e ? [e.program, e.input, e.output] : [])), [["def f(a):\n    return a", "'Hello world'", "NoError"]]);
@@ -200,7 +203,7 @@ test("selfplay driver - a seed file short of B with seed.topUp off stops the run
     writeFileSync(file, line("def f(a):\n    return a", "1") + line("def f(a):\n    return  a", " 1") + line("def f(a):\n    return a.x", "1"));
     const cfg = config();
     cfg.seed = { ...cfg.seed, dir: runDir, triplets: file, topUp: false };
-    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const buffer = newBuffer();
     await assert.rejects(
       runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner: new RecordingLearner() }, { runDir: join(runDir, "run"), log: () => {} }),
       (e: Error) => e.name === "RunFolderError" && e.message.includes(`${file}: only 1 seed entries survived re-validation, fewer than the batch size 2`) && /seed\.topUp/.test(e.message),
@@ -218,7 +221,7 @@ test(`selfplay driver - a stop request (Ctrl-C) between due checkpoints saves th
     cfg.selfplay = { ...cfg.selfplay, steps: 6, offPolicy };
     cfg.trainer = { ...cfg.trainer, saveEvery: 4 };
     cfg.eval = { ...cfg.eval, every: 0 };
-    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const buffer = newBuffer();
     const stop = new AbortController();
     await assert.rejects(
       runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner: new RecordingLearner() }, {
@@ -243,10 +246,9 @@ test("selfplay driver - a run that died between due checkpoints resumes from the
     cfg.selfplay = { ...cfg.selfplay, steps: 4 };
     cfg.trainer = { ...cfg.trainer, saveEvery: 2 };
     cfg.eval = { ...cfg.eval, every: 0 };
-    const buffer = () => new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
     const metrics = join(runDir, "metrics.jsonl");
     // The driver dies after step 3's line (before step 4's was whole): the checkpoint of step 2 is the last.
-    await assert.rejects(runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: buffer(), learner: new RecordingLearner() }, {
+    await assert.rejects(runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: newBuffer(), learner: new RecordingLearner() }, {
       runDir, log: () => {}, onStep: (r) => {
         if (r.step === 3) {
           appendFileSync(metrics, '{"time":"2026-01-01T00:00:00.000Z","step":4,"gro');
@@ -256,7 +258,7 @@ test("selfplay driver - a run that died between due checkpoints resumes from the
     }), /killed/);
     assert.deepEqual(completeCheckpoints(runDir).map((c) => c.step), [2]);
     // A new driver process and new actors: --resume.
-    const r = await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: buffer(), learner: new RecordingLearner() }, { runDir, resume: true, log: () => {} });
+    const r = await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: newBuffer(), learner: new RecordingLearner() }, { runDir, resume: true, log: () => {} });
     assert.equal(r?.step, 4);
     const lines = readFileSync(metrics, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { step: number });
     assert.deepEqual(lines.map((l) => l.step), [1, 2, 3, 4], "steps 3 and 4 once each: the resumed run's, not the lost run's as well");
@@ -271,7 +273,7 @@ test("selfplay driver - a learner that keeps dying before the first checkpoint s
     const cfg = config();
     cfg.selfplay = { ...cfg.selfplay, steps: 2 };
     cfg.eval = { ...cfg.eval, every: 0 };
-    const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+    const buffer = newBuffer();
     // Every update kills it; each new incarnation answers at its start (version 0), so the driver rolls back each time.
     const learner = new (class extends RecordingLearner {
       override async trainStep(): Promise<never> {

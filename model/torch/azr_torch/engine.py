@@ -76,6 +76,13 @@ def _check_ids(what: str, seqs, vocab: int, kind: str = "prompt") -> None:
     """Token ids outside the vocabulary are refused before the embedding sees them: on CUDA an
     out-of-range index is a device-side assert that breaks the worker's CUDA context for good."""
     for i, s in enumerate(seqs):
+        # one pass in C for the usual case (an int array in range); the per-token search only to name a culprit
+        try:
+            arr = np.asarray(s) if isinstance(s, list) else None
+        except ValueError:  # ragged (a list inside): the search below names it
+            arr = None
+        if arr is not None and arr.ndim == 1 and (arr.size == 0 or (arr.dtype.kind in "iu" and arr.min() >= 0 and arr.max() < vocab)):
+            continue
         bad = next((j for j, t in enumerate(s) if not isinstance(t, (int, np.integer)) or not 0 <= t < vocab), None)
         if bad is not None:
             raise ValueError(f"{what}: {kind} {i} has token id {s[bad]} at position {bad}, outside the vocabulary [0, {vocab}) "

@@ -12,7 +12,7 @@
  * Off-policy runs (`selfplay.offPolicy` 1) send the behaviour policy's log-probs as
  * `oldLogprobs`: ρ = exp(clamp(log π_θ − log π_behaviour, ±20)) under the same PPO clip (§7.2).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TrainSequence, TrainStats } from "../model/engine.ts";
@@ -28,6 +28,7 @@ import { loraInfo, peftNames } from "./weight-sync/lora.ts";
 import { writeWeightsFile } from "./weight-sync/safetensors-file.ts";
 import type { LearnerControl } from "./selfplay/driver.ts";
 import { LEARNER_VERSION_MISMATCH } from "./selfplay/ports.ts";
+import type { TorchRankGroup } from "../model/torch/ranks.ts";
 
 /** The recipe's `trainer` section, as the learner reads it. */
 export interface LearnerSettings {
@@ -125,6 +126,26 @@ async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
   };
 }
 
+/**
+ * The files a torch learner checkpoint (written by the backend's save) must hold before a load
+ * closes anything: weights and config (full fine-tune) or PEFT adapters (LoRA), and
+ * training_state.pt. Throws naming the folder, the missing file and the fix.
+ */
+export function checkTorchCheckpoint(dir: string, lora: boolean): void {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new Error(`learner load: ${dir} is not a folder; give a checkpoint folder written by the learner's save`);
+  const has = (f: string) => existsSync(join(dir, f));
+  const weights = lora ? ["adapter_config.json", "adapter_model.safetensors"] : ["config.json", has("model.safetensors.index.json") ? "model.safetensors.index.json" : "model.safetensors"];
+  for (const f of [...weights, "training_state.pt"])
+    if (!has(f)) throw new Error(`learner load: ${join(dir, f)} is missing, so ${dir} is not a complete ${lora ? "LoRA " : ""}learner checkpoint (the learner's save writes it); nothing was changed`);
+}
+
+/** Stands in for an engine lost by a failed load on GPUs: every call says why (see load). */
+function lostEngine(why: string): TorchRankGroup {
+  return new Proxy({} as TorchRankGroup, {
+    get: (_t, prop) => (prop === "dispose" ? async () => undefined : prop === "then" ? undefined : async () => Promise.reject(new Error(`learner has no model: ${why}`))),
+  });
+}
+
 async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
   const [{ createTorchRankGroup }, { torchPrecision }] = await Promise.all([import("../model/torch/ranks.ts"), import("../model/torch/engine.ts")]);
   const { kind: _kind, ...loss } = lossSettings(o.trainer);
@@ -170,10 +191,40 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
       await engine.save(dir);
       await engine.saveTrainingState(dir);
     },
+    // A failed load must not leave the learner without a model, or serving another model under the
+    // old version. The files a load needs are checked before anything is closed (a missing or
+    // foreign checkpoint: the running engine keeps serving). On CPU the checkpoint's engine then
+    // starts beside the running one and replaces it once its training state is in; on GPUs two
+    // engines (an FSDP group each, for a full fine-tune) may not fit, so the running one is closed
+    // first, and a start that still fails leaves the learner refusing every call with why.
     load: async (dir) => {
-      await engine.dispose();
-      engine = await start(dir);
-      return (await engine.loadTrainingState(dir)).step;
+      checkTorchCheckpoint(dir, lora !== undefined);
+      const startLoaded = async () => {
+        const next = await start(dir);
+        try {
+          return { next, step: (await next.loadTrainingState(dir)).step };
+        } catch (e) {
+          await next.dispose().catch(() => undefined);
+          throw e;
+        }
+      };
+      if (device.startsWith("cuda")) {
+        await engine.dispose();
+        try {
+          const { next, step } = await startLoaded();
+          engine = next;
+          return step;
+        } catch (e) {
+          engine = lostEngine(`loading ${dir} failed after the running engine was closed (GPU memory holds one): ${e instanceof Error ? e.message : e}; load a checkpoint again or restart the learner`);
+          throw e;
+        }
+      }
+      const { next, step } = await startLoaded();
+      const old = engine;
+      engine = next;
+      // the load has succeeded: a worker that fails to close is reported, not turned into a failed load
+      await old.dispose().catch((e) => console.warn(`learner: the engine replaced by ${dir} did not close cleanly: ${e instanceof Error ? e.message : e}`));
+      return step;
     },
     exportModel: (dir) => engine.save(dir, { merged: true }), // a plain HF model, as the ORT trainer's export
     dispose: () => engine.dispose(),

@@ -31,10 +31,15 @@ export interface Sampler {
   topP: number;
 }
 
-/** Indices of the k largest values (unordered), by a bounded min-heap. */
+/**
+ * Indices of the k largest values (unordered), by a bounded min-heap; exact ties go to the lower
+ * id, so the set does not depend on the heap's shape (the torch sampler keeps the same set).
+ */
 function topKIndices(row: Float32Array, k: number): number[] {
   const heap: number[] = [];
-  const less = (a: number, b: number) => row[a] < row[b];
+  // "a ranks below b": the heap's root is the lowest value, among equals the highest id, and a
+  // later index (a higher id) replaces it only with a strictly larger value.
+  const less = (a: number, b: number) => row[a] < row[b] || (row[a] === row[b] && a > b);
   const down = (i: number) => {
     for (;;) {
       const l = 2 * i + 1, r = l + 1;
@@ -91,7 +96,7 @@ export function sampleToken(logprobs: Float32Array, s: Sampler, rng: Rng): numbe
   let k = topK || (s.topP < 1 ? Math.min(V, 256) : V);
   for (;;) {
     const cand = k === V ? Array.from({ length: V }, (_, i) => i) : topKIndices(logprobs, k);
-    if (s.topP < 1) cand.sort((a, b) => logprobs[b] - logprobs[a]);
+    if (s.topP < 1) cand.sort((a, b) => logprobs[b] - logprobs[a] || a - b); // exact ties by lower id, as torch's stable sort
     const w = cand.map((i) => tempered(logprobs[i]));
     let candMass = 0;
     for (const x of w) candMass += x;

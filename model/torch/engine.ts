@@ -240,18 +240,24 @@ export class TorchEngine implements ModelEngine, AsyncDisposable {
     return out;
   }
 
-  /** Copies the tensors into the live parameters (in parts of ≤ 256 MiB), then sets the version. */
-  async setWeights(weights: Map<string, Float32Array>, version: number): Promise<void> {
-    let part: Record<string, { data: Uint8Array }> = {};
-    let size = 0;
+  /**
+   * Copies the tensors into the live parameters, then sets the version. They cross the pipe in
+   * parts of about `partBytes` (default 256 MiB; one tensor larger than that goes alone); the
+   * worker checks and holds each part and installs the version only with the last one, so a
+   * version refused in any part leaves the engine on the version it had.
+   */
+  async setWeights(weights: Map<string, Float32Array>, version: number, opts: { partBytes?: number } = {}): Promise<void> {
+    const limit = opts.partBytes ?? SET_WEIGHTS_FRAME_BYTES;
+    let tensors: Record<string, { data: Uint8Array }> = {};
+    let size = 0, part = 0;
     const flush = async (final: boolean) => {
-      await this.worker.call("set_weights", { tensors: part, version, final });
-      part = {};
+      await this.worker.call("set_weights", { tensors, version, part: part++, final });
+      tensors = {};
       size = 0;
     };
     for (const [name, t] of weights) {
-      if (size > 0 && size + t.byteLength > SET_WEIGHTS_FRAME_BYTES) await flush(false);
-      part[name] = { data: bytes(t) };
+      if (size > 0 && size + t.byteLength > limit) await flush(false);
+      tensors[name] = { data: bytes(t) };
       size += t.byteLength;
     }
     await flush(true);

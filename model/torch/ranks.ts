@@ -223,8 +223,8 @@ export class TorchRankGroup implements AsyncDisposable {
   }
 
   /** A new weight version on every rank (each keeps its slice under tensor parallelism). */
-  async setWeights(weights: Map<string, Float32Array>, version: number): Promise<void> {
-    await this.#all("setWeights", (e) => e.setWeights(weights, version));
+  async setWeights(weights: Map<string, Float32Array>, version: number, opts: { partBytes?: number } = {}): Promise<void> {
+    await this.#all("setWeights", (e) => e.setWeights(weights, version, opts));
   }
 
   async loadWeightsFile(path: string, version: number): Promise<void> {

@@ -33,3 +33,37 @@ test("weights - a bad tensor late in a version changes no parameter (setWeights,
   assert.deepEqual(await a.score(req), before);
   assert.equal(a.weightVersion, 0);
 });
+
+test("weights - setWeights in several parts: a bad tensor in a later part leaves the earlier parts uninstalled", async () => {
+  await using a = await createTorchEngine({ modelDir: makeModelDir(join(tmp, "pa"), "qwen2", 3), threads: 1 });
+  await using b = await createTorchEngine({ modelDir: makeModelDir(join(tmp, "pb"), "qwen2", 4), threads: 1 });
+  const before = await a.score(req);
+  const good = await b.getWeights();
+  const partBytes = 32 * 1024; // several parts for the fixture model (the default is 256 MiB)
+  const total = [...good.values()].reduce((n, t) => n + t.byteLength, 0);
+  assert.ok(total > 4 * partBytes, `the version (${total} bytes) spans several parts`);
+
+  // the last tensor one value short: refused in the last part, after the others were sent
+  const bad = new Map(good);
+  const last = [...bad.keys()].pop()!;
+  bad.set(last, bad.get(last)!.subarray(1));
+  await assert.rejects(a.setWeights(bad, 1, { partBytes }), new RegExp(`setWeights: ${last.replace(/\./g, "\\.")} has \\d+ values`));
+  assert.deepEqual(await a.score(req), before);
+  assert.equal(a.weightVersion, 0);
+
+  // the same version sent whole afterwards installs every tensor (nothing left over from the refused one)
+  await a.setWeights(good, 2, { partBytes });
+  assert.deepEqual(await a.score(req), await b.score(req));
+  assert.equal(a.weightVersion, 2);
+});
+
+test("weights - a setWeights part that comes without the parts before it is refused, changing nothing", async () => {
+  await using a = await createTorchEngine({ modelDir: makeModelDir(join(tmp, "qa"), "qwen2", 5), threads: 1 });
+  const before = await a.score(req);
+  const w = await a.getWeights();
+  const [name, t] = [...w][0]!;
+  const data = new Uint8Array(t.buffer, t.byteOffset, t.byteLength);
+  await assert.rejects(a.worker.call("set_weights", { tensors: { [name]: { data: new Uint8Array(data.length) } }, version: 7, part: 1, final: true }),
+    /setWeights: part 1 of version 7 came without the parts before it .*send the version again from its first part/);
+  assert.deepEqual(await a.score(req), before);
+});

@@ -180,6 +180,7 @@ class Engine:
         self.max_batch = int(a.get("maxBatch", 64))
         self.cuda_graphs = bool(a.get("cudaGraphs", True))
         self.version = 0
+        self._staged_weights: Optional[dict] = None  # set_weights' parts of a version not yet final
 
     def info(self, _a=None) -> dict:
         cfg = self.model.cfg
@@ -374,26 +375,45 @@ class Engine:
         return targets
 
     def set_weights(self, a: dict) -> dict:
-        """Copies the given tensors into the live parameters; `final` marks the last part of a version."""
+        """Installs a weight version sent in parts (`part` 0, 1, ...; `final` on the last), all or
+        nothing: each part is checked when it arrives and held, and the live parameters are written
+        only once the final part has been checked too. Copying each part as it came left a version
+        refused in a later part half installed: the earlier parts' tensors overwritten, a model that
+        is neither version serving on as the old one. The held parts cost host memory up to one
+        version's fp32 bytes until the final part (not device memory: the copies go straight into
+        the parameters)."""
         targets = self._sync_targets()
-        unknown = [n for n in a["tensors"] if n not in targets]
-        if unknown:
-            raise ValueError(f"setWeights: no parameter named {unknown[:3]} ({'LoRA adapters' if self.lora else 'HF names'} expected)")
-        # every size checked before the first copy: a mismatch found half way used to leave the
-        # tensors before it overwritten, a model that is neither version, serving on as the old one
-        for name, blob in a["tensors"].items():
-            shape = self.full_shape(name, targets[name].shape)
-            if len(blob["data"]) != 4 * math.prod(shape):
-                raise ValueError(f"setWeights: {name} has {len(blob['data']) / 4:g} values, the parameter has {math.prod(shape)}")
+        part, version, final = int(a.get("part", 0)), int(a["version"]), bool(a.get("final", True))
+        staged, self._staged_weights = self._staged_weights, None  # any failure below drops the held parts
+        if part == 0:
+            staged = {"version": version, "next": 0, "tensors": {}}
+        elif staged is None or staged["version"] != version or staged["next"] != part:
+            raise ValueError(f"setWeights: part {part} of version {version} came without the parts before it (one failed, or they were "
+                             f"for another version); nothing was installed: send the version again from its first part")
+        self._check_weight_part(a["tensors"], targets)
+        staged["tensors"].update(a["tensors"])
+        if not final:
+            staged["next"] = part + 1
+            self._staged_weights = staged
+            return {"version": self.version}
         with torch.no_grad():
-            for name, blob in a["tensors"].items():
+            for name, blob in staged["tensors"].items():
                 dst = targets[name]
                 src = _f32(blob["data"])
                 dst.copy_(self.shard(name, src.reshape(self.full_shape(name, dst.shape))))  # targets are detached views of the parameters
         adapter_sync.full_version_installed(self)  # LoRA adapter versions still merge into the start model
-        if a.get("final", True):
-            self.version = int(a["version"])
+        self.version = version
         return {"version": self.version}
+
+    def _check_weight_part(self, tensors: dict, targets: dict) -> None:
+        """Names and sizes of one part of setWeights, before anything is held or copied."""
+        unknown = [n for n in tensors if n not in targets]
+        if unknown:
+            raise ValueError(f"setWeights: no parameter named {unknown[:3]} ({'LoRA adapters' if self.lora else 'HF names'} expected)")
+        for name, blob in tensors.items():
+            shape = self.full_shape(name, targets[name].shape)
+            if len(blob["data"]) != 4 * math.prod(shape):
+                raise ValueError(f"setWeights: {name} has {len(blob['data']) / 4:g} values, the parameter has {math.prod(shape)}")
 
     def set_adapters(self, a: dict) -> dict:
         if not self.lora:

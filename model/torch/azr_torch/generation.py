@@ -67,10 +67,17 @@ class Generator:
         if not prompts:
             return
         m, cfg = self.model, self.model.cfg
+        # refused up front, as the ORT engine does (model/generate/loop.ts): RoPE here is computed
+        # for any position, so a longer sequence would decode on, silently past what the model was
+        # trained for, where the other backend raises
+        longest = max(len(p) for p in prompts)
+        if longest + o.max_new_tokens > cfg.max_position_embeddings:
+            raise ValueError(f"prompt ({longest} tokens) + maxNewTokens ({o.max_new_tokens}) exceeds the model's max_position_embeddings "
+                             f"{cfg.max_position_embeddings} (config.json); shorten the prompt or lower maxNewTokens")
         dev = m.lm_head.weight.device
         dtype = m.model.embed_tokens.weight.dtype
         S = max(1, min(o.max_batch, len(prompts)))
-        Lmax = max(len(p) for p in prompts) + o.max_new_tokens
+        Lmax = longest + o.max_new_tokens
         shape = (S, cfg.num_key_value_heads, Lmax, cfg.head_dim)
         cache_k = [torch.zeros(shape, dtype=dtype, device=dev) for _ in range(cfg.num_hidden_layers)]
         cache_v = [torch.zeros(shape, dtype=dtype, device=dev) for _ in range(cfg.num_hidden_layers)]

@@ -57,13 +57,23 @@ def uniforms(keys: List[int], vocab: int, device) -> torch.Tensor:
 def filter_logits(z: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
     """Sets logits outside top-k / the top-p nucleus to -inf. z (B,V), already temperature-scaled."""
     if top_k and 0 < top_k < z.shape[-1]:
+        # exactly top_k tokens, exact ties at the k-th value going to the lower ids, as the ORT
+        # sampler's heap (model/generate/sampling.ts topKIndices); `z < kth` kept every tied one
         kth = torch.topk(z, top_k, dim=-1).values[:, -1:]  # (B,1)
-        z = z.masked_fill(z < kth, float("-inf"))
+        tied = z == kth
+        room = top_k - (z > kth).sum(dim=-1, keepdim=True)  # tied tokens that still fit
+        keep = (z > kth) | (tied & (torch.cumsum(tied.to(torch.int64), dim=-1) <= room))
+        z = z.masked_fill(~keep, float("-inf"))
     if top_p is not None and top_p < 1.0:
-        sorted_z, order = torch.sort(z, dim=-1, descending=True)
+        # The ORT sampler's nucleus (model/generate/sampling.ts): tokens by descending probability,
+        # exact ties by lower id (a stable sort), and the shortest prefix whose mass reaches top_p,
+        # so a token stays iff the tokens before it hold less than top_p. Keeping tokens whose
+        # predecessors held exactly top_p (as this did) kept one more tied token than ORT.
+        sorted_z, order = torch.sort(z, dim=-1, descending=True, stable=True)
         probs = torch.softmax(sorted_z, dim=-1)
-        mass_before = torch.cumsum(probs, dim=-1) - probs  # probability of strictly better tokens
-        drop_sorted = mass_before > top_p  # the top token always has mass_before 0: never dropped
+        mass = torch.cumsum(probs, dim=-1, dtype=torch.float64)  # accumulated in double, as ORT's
+        mass_before = torch.nn.functional.pad(mass[:, :-1], (1, 0))  # of the tokens ahead; 0 for the top one
+        drop_sorted = mass_before >= top_p  # top_p > 0: the top token always stays
         drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
         z = z.masked_fill(drop, float("-inf"))
     return z

@@ -5,7 +5,7 @@
  * Covers: the last `\boxed{}` inside `<answer>` with the spec's fallbacks; normalisation
  * (`\left`/`\right`, `\text{}`, `$`, degrees, percent, `\dfrac`/`\tfrac`, thousands separators,
  * trailing `.0`, units except for Minerva, `x =` prefixes); splitting tuples, intervals and
- * lists; LaTeX → a sympy expression limited to an allowlist of names, so the text handed to
+ * lists, `a \pm b` as its two values; numbers with a base subscript (`1011_2`); LaTeX → a sympy expression limited to an allowlist of names, so the text handed to
  * sympy's parser can only be arithmetic. Not: deciding equality (math-equiv.ts).
  *
  * Departures: the reference uses math_verify (an ANTLR LaTeX grammar); we read the subset that
@@ -149,6 +149,35 @@ function matching(s: string): boolean {
   return depth === 0;
 }
 
+const PLUS_MINUS = /\\(pm|mp)(?![a-zA-Z])/g;
+
+/**
+ * The values an answer with `\pm` / `\mp` stands for: `1 \pm \sqrt{2}` is the two values
+ * `1+\sqrt{2}` and `1-\sqrt{2}` (MATH's golds list roots this way). Every `\pm` of one
+ * expression takes the same sign and every `\mp` the other, as in `a \pm b \mp c`; an
+ * expression without either is itself.
+ */
+export function expandPlusMinus(s: string): string[] {
+  if (!s.match(PLUS_MINUS)) return [s];
+  return ["+", "-"].map((sign) => s.replace(PLUS_MINUS, (_m, op: string) => (op === "pm" ? sign : sign === "+" ? "-" : "+")));
+}
+
+/**
+ * A whole number written with its base as a subscript, `1011_2` or `4210_{5}` (MATH's
+ * number-theory golds), or bare digits: its digits (upper case, no leading zeros) and base.
+ * Undefined for anything else, including digits the base does not have (`19_8`) and letters
+ * alone (`a_{12}` is a variable).
+ */
+export function baseNumeral(s: string): { digits: string; base?: number } | undefined {
+  const m = /^([0-9A-Za-z]+)(?:_\{?(\d+)\}?)?$/.exec(s);
+  if (!m || !/\d/.test(m[1])) return undefined;
+  const base = m[2] === undefined ? undefined : Number(m[2]);
+  if (base !== undefined && (base < 2 || base > 36)) return undefined;
+  const digits = m[1].toUpperCase().replace(/^0+(?=.)/, "");
+  if ([...digits].some((d) => parseInt(d, 36) >= (base ?? 10))) return undefined;
+  return { digits, base };
+}
+
 /** The shape of a normalised answer: a union of pieces, a bracketed sequence, a bare list, or one value. */
 export function structure(s: string): Structured {
   const union = splitTopLevel(s, "\\cup");
@@ -159,14 +188,16 @@ export function structure(s: string): Structured {
     const rows = splitTopLevel(matrix[2], "\\\\").filter((r) => r !== "").map((r) => splitTopLevel(r, "&"));
     return { kind: "seq", open: "matrix", close: "matrix", items: rows.map((cells) => (cells.length > 1 ? `(${cells.join(",")})` : cells[0])) };
   }
+  // A set or a bare list of roots may give some as `a \pm b`: each stands for its two values.
   if (s.startsWith("\\{") && s.endsWith("\\}")) {
-    return { kind: "seq", open: "{", close: "}", items: splitTopLevel(s.slice(2, -2)) };
+    return { kind: "seq", open: "{", close: "}", items: splitTopLevel(s.slice(2, -2)).flatMap(expandPlusMinus) };
   }
   if (/^[([]/.test(s) && /[)\]]$/.test(s) && matching(s.replace(/^\[/, "(").replace(/\]$/, ")"))) {
     const items = splitTopLevel(s.slice(1, -1));
     if (items.length > 1) return { kind: "seq", open: s[0], close: s.at(-1)!, items };
   }
-  const items = splitTopLevel(s);
+  // Tuple and interval items keep their \pm: which of a point's coordinates go together is not said.
+  const items = splitTopLevel(s).flatMap(expandPlusMinus);
   if (items.length > 1) return { kind: "seq", open: "", close: "", items };
   return { kind: "atom", text: s };
 }

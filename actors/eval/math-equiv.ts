@@ -6,7 +6,7 @@
  *
  * Covers: the decision and its reason. Not: extraction and LaTeX reading (math-answer.ts).
  */
-import { LatexError, latexToSympy, normaliseMath, structure, type NormaliseOptions, type Structured } from "./math-answer.ts";
+import { baseNumeral, LatexError, latexToSympy, normaliseMath, structure, type NormaliseOptions, type Structured } from "./math-answer.ts";
 import type { EvalWorkerPool } from "./worker-pool.ts";
 
 export const MATH_COMPARE_LIMIT_MS = 3000;
@@ -77,6 +77,8 @@ export class MathJudge {
 
   private async value(a: string, b: string): Promise<MathVerdict> {
     if (a === b) return { equal: true, how: "exact" };
+    const based = baseVerdict(a, b);
+    if (based) return based;
     let ea: string, eb: string;
     try {
       ea = latexToSympy(a);
@@ -89,4 +91,18 @@ export class MathJudge {
     if (r.equal === true) return { equal: true, how: "sympy" };
     return { equal: false, how: String(r.why ?? "different"), detail: r.detail === undefined ? undefined : String(r.detail) };
   }
+}
+
+/**
+ * Numbers with a base subscript (`52_8`, `4210_{5}`): the question asked for that base, so the
+ * answer is its digits, with the subscript or without (`52` answers "express in base 8": 52_8);
+ * another base's digits, or the value in base 10 (42), are not what was asked. Undefined unless
+ * one side has a subscript and both are numerals (sympy would read `_8` as a name).
+ */
+function baseVerdict(a: string, b: string): MathVerdict | undefined {
+  const x = baseNumeral(a);
+  const y = baseNumeral(b);
+  if (!x || !y || (x.base === undefined && y.base === undefined)) return undefined;
+  if (x.base !== undefined && y.base !== undefined && x.base !== y.base) return { equal: false, how: "different", detail: `base ${x.base} vs base ${y.base}` };
+  return x.digits === y.digits ? { equal: true, how: "exact" } : { equal: false, how: "different" };
 }

@@ -9,6 +9,7 @@
  */
 import { r1Preamble, solverPrompt, wrapPrompt, type Prompt } from "../../azr/prompts.ts";
 import { readSolver } from "../../azr/responses.ts";
+import { TextTokenizer } from "../../model/tokenizer.ts";
 import type { AnswerCheck, IndexedAnswerVerdict } from "../code-executor/index.ts";
 import { evalplusChatPrompt, evalplusPrompt, extractProgram, type CodeProblem } from "./code-bench.ts";
 import type { CodeScorer } from "./code-score.ts";
@@ -30,6 +31,13 @@ export interface PromptOptions {
   codePrompt: CodePrompt;
   mathTemplate: MathTemplate;
   chatTemplate: boolean;
+  /**
+   * With codePrompt "evalplus": EvalPlus's chat prompt instead of its base (completion) prompt.
+   * EvalPlus picks it from the model, not from a flag: the chat prompt whenever the tokenizer has
+   * a chat template, unless told --force-base-prompt ({@link evalplusUsesChat}). Unset: follows
+   * chatTemplate.
+   */
+  evalplusChat?: boolean;
   /** Overrides every suite's default new-token budget. */
   maxNewTokens?: number;
 }
@@ -44,8 +52,15 @@ export function codeTask(p: CodeProblem): string {
   return `${lead} Reply with the whole program (imports included) in one \`\`\`python block inside your answer.\n\n\`\`\`python\n${p.prompt.trim()}\n\`\`\``;
 }
 
+/** Whether a model gets EvalPlus's chat prompt, as EvalPlus decides: its tokenizer has a chat template and the base prompt is not forced. */
+export function evalplusUsesChat(modelDir: string, forceBasePrompt = false): boolean {
+  return !forceBasePrompt && TextTokenizer.fromDir(modelDir).hasChatTemplate;
+}
+
+const evalplusChat = (o: PromptOptions) => o.evalplusChat ?? o.chatTemplate;
+
 export function codePromptFor(p: CodeProblem, o: PromptOptions): Prompt {
-  if (o.codePrompt === "evalplus" && o.chatTemplate) {
+  if (o.codePrompt === "evalplus" && evalplusChat(o)) {
     const { user, assistantPrefill } = evalplusChatPrompt(p);
     return { kind: "chat", messages: [{ role: "user", content: user }], assistantPrefill };
   }
@@ -68,7 +83,7 @@ export function codeItems(problems: readonly CodeProblem[], scorer: CodeScorer, 
     maxNewTokens: o.maxNewTokens ?? (o.codePrompt === "evalplus" ? DEFAULT_MAX_NEW.evalplus : DEFAULT_MAX_NEW.code),
     score: async (response) => {
       // EvalPlus sanitizes its completions before evaluating them; the R1 protocol takes the answer's block as is
-      const v = await scorer.score(p, extractProgram(response, p, o.codePrompt, o.chatTemplate), { sanitize: o.codePrompt === "evalplus" });
+      const v = await scorer.score(p, extractProgram(response, p, o.codePrompt, o.codePrompt === "evalplus" ? evalplusChat(o) : o.chatTemplate), { sanitize: o.codePrompt === "evalplus" });
       return { correct: v.pass, detail: v.pass ? undefined : `${v.why}${v.part ? ` (${v.part} test ${v.test})` : ""}: ${v.detail ?? ""}`.slice(0, 300) };
     },
   }));

@@ -10,7 +10,7 @@
  *   azr eval --model ckpt --suite file --data cruxeval.jsonl --format cruxeval
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism, homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
@@ -29,8 +29,9 @@ import {
 } from "../../actors/eval/tiny-suite.ts";
 import { loadRecipe } from "../../recipes/index.ts";
 import { codeProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
-import type { CodePrompt, MathTemplate, PromptOptions } from "../../actors/eval/suites.ts";
+import { evalplusUsesChat, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
 import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
+import { weightStamps } from "../../actors/eval/weights-identity.ts";
 import { executorConfig } from "./recipe-setup.ts";
 
 type Suite = SuiteName;
@@ -47,6 +48,7 @@ interface EvalArgs {
   codePrompt: CodePrompt;
   mathTemplate: MathTemplate;
   chatTemplate: boolean;
+  evalplusBasePrompt: boolean;
   batchSize: number;
   maxNewTokens?: number;
   workers: number;
@@ -166,21 +168,6 @@ function tinyDir(a: EvalArgs): ReturnType<typeof tinyFiles> {
   return existsSync(own.tasks) ? own : tinyFiles("data/tiny");
 }
 
-/** Weight, config and tokenizer files of a model folder (and its onnx/), each as name:size:mtime. */
-function weightStamps(dir: string): string[] {
-  const out: string[] = [];
-  for (const sub of ["", "onnx"]) {
-    const d = join(dir, sub);
-    if (!existsSync(d)) continue;
-    for (const f of readdirSync(d).sort()) {
-      if (!/\.(safetensors|onnx|onnx_data|bin|pt)$|^(config|tokenizer|model\.safetensors\.index)\.json$/.test(f)) continue;
-      const st = statSync(join(d, f));
-      if (st.isFile()) out.push(`${join(sub, f)}:${st.size}:${Math.round(st.mtimeMs)}`);
-    }
-  }
-  return out;
-}
-
 /** A run folder or a checkpoint (step-N) holds checkpoints/ or learner/, not a model. */
 const isCheckpointPath = (p: string) => existsSync(join(p, "checkpoints")) || existsSync(join(p, "learner"));
 
@@ -268,7 +255,10 @@ async function evaluate(a: EvalArgs): Promise<void> {
   }
   // Found only when the results are written, after the whole evaluation, with its records kept under another name (<out>.problems.jsonl).
   if (existsSync(a.out) && statSync(a.out).isDirectory()) throw new EvalUsageError(`--out ${a.out} is a folder: give the results file, e.g. --out ${join(a.out, "eval-results.json")}`);
-  const o: PromptOptions = { codePrompt: a.codePrompt, mathTemplate: a.mathTemplate, chatTemplate: a.chatTemplate, maxNewTokens: a.maxNewTokens };
+  // EvalPlus prompts a model whose tokenizer has a chat template with its chat prompt (whatever
+  // --chat-template says, which is about the R1 prompts), unless --evalplus-base-prompt (its --force-base-prompt).
+  const evalplusChat = a.codePrompt === "evalplus" ? evalplusUsesChat(model.dir, a.evalplusBasePrompt) : undefined;
+  const o: PromptOptions = { codePrompt: a.codePrompt, mathTemplate: a.mathTemplate, chatTemplate: a.chatTemplate, evalplusChat, maxNewTokens: a.maxNewTokens };
   const data = suiteData(a);
   const closers: (() => Promise<void>)[] = [];
   try {
@@ -281,7 +271,7 @@ async function evaluate(a: EvalArgs): Promise<void> {
     mkdirSync(dirname(resolve(a.out)), { recursive: true });
     console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
     const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile, fingerprint: { ...model.fingerprint, engine: a.engine, ...sanitizedFingerprint(a.codePrompt) } });
-    const results = summarise(a.model, a.suite, a.codePrompt + (a.chatTemplate ? " (chat template)" : ""), tallies, modelName(model.dir, a.model));
+    const results = summarise(a.model, a.suite, a.codePrompt + (evalplusChat ? " chat prompt" : "") + (a.chatTemplate ? " (chat template)" : ""), tallies, modelName(model.dir, a.model));
     const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile, items) : undefined;
     writeFileSync(a.out, JSON.stringify(tiny ? { ...results, tiny } : results, null, 2) + "\n");
     console.log("");
@@ -315,9 +305,10 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option("self-check", { type: "boolean", default: false, describe: "score the benchmarks' own solutions instead of a model (harness check)" })
       .option("data", { type: "string", describe: "--suite file: the JSONL file; --suite tiny: heldout.jsonl (default <model>/heldout.jsonl)" })
       .option("format", { choices: ["lcb", "cruxeval"] as const, describe: "--suite file: the file's format" })
-      .option("code-prompt", { choices: ["r1", "evalplus"] as const, default: "r1" as CodePrompt, describe: "r1: R1 wrapper, code from the last ```python block in <answer>; evalplus: EvalPlus's completion prompt" })
+      .option("code-prompt", { choices: ["r1", "evalplus"] as const, default: "r1" as CodePrompt, describe: "r1: R1 wrapper, code from the last ```python block in <answer>; evalplus: EvalPlus's prompt, as EvalPlus picks it (its chat prompt when the tokenizer has a chat template, else its completion prompt)" })
       .option("math-template", { choices: ["azr", "azr_boxed"] as const, default: "azr" as MathTemplate, describe: "azr_boxed adds a sentence asking for \\boxed{} (used for Coder-7B)" })
       .option("chat-template", { type: "boolean", default: false, describe: "apply the tokenizer's chat template (instruct models)" })
+      .option("evalplus-base-prompt", { type: "boolean", default: false, describe: "--code-prompt evalplus: EvalPlus's base prompt even when the tokenizer has a chat template (EvalPlus's --force-base-prompt); by default, as EvalPlus, its chat prompt then" })
       .option("batch-size", { type: "number", default: 8, describe: "prompts generated together" })
       .option("max-new-tokens", { type: "number", describe: "new-token budget for every suite (default: spec §10's per suite)" })
       .option("workers", { type: "number", default: availableParallelism(), describe: "sandboxed scoring workers" })

@@ -5,11 +5,24 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { writeRandomTinyModel } from "../selfplay/fixtures.ts";
+import { evalplusPrompt } from "../../actors/eval/code-bench.ts";
+import { codeProblems } from "../../actors/eval/items.ts";
+import { benchmarksDir } from "../../actors/eval/paths.ts";
+import { promptKey } from "../../actors/eval/runner.ts";
+import { codePromptFor } from "../../actors/eval/suites.ts";
+
+/** Gives a model folder's tokenizer a (minimal) chat template, as instruct and Qwen2.5 base models ship one. */
+function writeChatTemplate(model: string): void {
+  const file = join(model, "tokenizer_config.json");
+  const config = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+  config.chat_template = "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}[assistant] {% endif %}";
+  writeFileSync(file, JSON.stringify(config));
+}
 
 const run = promisify(execFile);
 const fixture = (n: string) => join(import.meta.dirname, "fixtures", n);
@@ -98,6 +111,37 @@ describe("azr eval with a random tiny model", () => {
       rmSync(newer, { recursive: true, force: true });
     }
     await assert.rejects(azr(args(step, "4", ck), env), /was made with another/);
+  });
+
+  it("a touched model is the same model: its records are resumed, not refused", async () => {
+    const out = join(dir, "touched.json");
+    const args = ["--model", model, "--suite", "file", "--data", fixture("cruxeval.jsonl"), "--format", "cruxeval", "--limit", "1", "--max-new-tokens", "4", "--workers", "1", "--out", out];
+    await azr(args, env);
+    const later = new Date(Date.now() + 3_600_000);
+    for (const f of readdirSync(model)) utimesSync(join(model, f), later, later);
+    assert.match(await azr(args, env), /\[cruxeval-o\] resuming: 1\/1 already scored/);
+  });
+
+  it("--code-prompt evalplus gives a model with a chat template EvalPlus's chat prompt, as EvalPlus does", async () => {
+    const chat = writeRandomTinyModel(3);
+    try {
+      writeChatTemplate(chat);
+      const out = join(dir, "evalplus-chat.json");
+      const args = ["--model", chat, "--suite", "code", "--code-prompt", "evalplus", "--limit", "1", "--max-new-tokens", "2", "--workers", "1", "--out", out];
+      await azr(args, env);
+      const [problem] = codeProblems(benchmarksDir(), 1);
+      const made = readFileSync(out.replace(/\.json$/, ".problems.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { id?: string; prompt?: string }).find((r) => r.id === problem.id);
+      const asChat = promptKey({ prompt: codePromptFor(problem, { codePrompt: "evalplus", mathTemplate: "azr", chatTemplate: true }), maxNewTokens: 2 });
+      assert.equal(made?.prompt, asChat, "the record was made with EvalPlus's chat prompt");
+      assert.match(JSON.parse(readFileSync(out, "utf8")).codePrompt, /^evalplus chat prompt/);
+      // EvalPlus's --force-base-prompt: the completion prompt again
+      const base = join(dir, "evalplus-base.json");
+      await azr([...args.slice(0, -1), base, "--evalplus-base-prompt"], env);
+      const again = readFileSync(base.replace(/\.json$/, ".problems.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { id?: string; prompt?: string }).find((r) => r.id === problem.id);
+      assert.equal(again?.prompt, promptKey({ prompt: { kind: "text", text: evalplusPrompt(problem) }, maxNewTokens: 2 }));
+    } finally {
+      rmSync(chat, { recursive: true, force: true });
+    }
   });
 
   it("--suite tiny reports only this run's tasks: not those of a larger earlier run, nor records of another token budget", async () => {

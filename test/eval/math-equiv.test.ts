@@ -113,6 +113,27 @@ describe("math equivalence (table)", () => {
     ["\\begin{pmatrix} \\frac{1}{3} \\\\ \\frac{2}{3} \\\\ \\frac{5}{3} \\end{pmatrix}", "\\begin{pmatrix} -1/3 \\\\ 2/3 \\\\ 5/3 \\end{pmatrix}", false, "pmatrix with one entry's sign wrong"],
     ["\\begin{bmatrix} -1 & 0 \\\\ 0 & -1 \\end{bmatrix}", "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}", true, "2×2 matrix, bmatrix vs pmatrix"],
     ["\\begin{pmatrix} -1 & 0 \\\\ 0 & 1 \\end{pmatrix}", "\\begin{pmatrix} -1 & 0 \\\\ 0 & -1 \\end{pmatrix}", false, "2×2 matrix, one entry differs"],
+    // \pm stands for both values (MATH500's golds "1 \pm \sqrt{19}", "3 \pm 2 \sqrt{2}", "\{1\pm\sqrt{5},-2\}")
+    ["1+\\sqrt{19}, 1-\\sqrt{19}", "1 \\pm \\sqrt{19}", true, "\\pm gold vs both roots listed"],
+    ["1-\\sqrt{19}, 1+\\sqrt{19}", "1 \\pm \\sqrt{19}", true, "\\pm gold vs both roots in the other order"],
+    ["1 \\pm \\sqrt{19}", "1+\\sqrt{19}, 1-\\sqrt{19}", true, "\\pm answer vs both roots listed as gold"],
+    ["3+2\\sqrt2, 3-2\\sqrt2", "3 \\pm 2 \\sqrt{2}", true, "\\pm with a coefficient"],
+    ["\\frac{-1+\\sqrt{5}}{2}, \\frac{-1-\\sqrt{5}}{2}", "\\frac{-1 \\pm \\sqrt{5}}{2}", true, "\\pm inside a fraction"],
+    ["1+\\sqrt5, 1-\\sqrt5, -2", "\\{1\\pm\\sqrt{5},-2\\}", true, "\\pm inside a set"],
+    ["1 \\pm \\sqrt{18}", "1 \\pm \\sqrt{19}", false, "\\pm with another surd"],
+    ["1+\\sqrt{19}", "1 \\pm \\sqrt{19}", false, "one root of a \\pm gold"],
+    ["1+\\sqrt{19}, 1+\\sqrt{19}", "1 \\pm \\sqrt{19}", false, "one root twice"],
+    ["2 \\mp 1", "3, 1", true, "\\mp"],
+    // a base subscript (MATH500's golds "52_8", "4210_{5}", "2516_8"): the digits in the asked base
+    ["1011_2", "1011_2", true, "base subscript, same text"],
+    ["1011_{2}", "1011_2", true, "base subscript in braces"],
+    ["1011", "1011_2", true, "the digits without the subscript"],
+    ["4210_5", "4210_{5}", true, "gold's subscript in braces"],
+    ["52_8", "52", true, "subscript in the answer only"],
+    ["11", "1011_2", false, "the value in base 10 is not the asked base"],
+    ["1001_2", "1011_2", false, "other digits"],
+    ["10101001110_2", "2516_8", false, "the same number in another base than asked"],
+    ["123_{4}", "123_{5}", false, "same digits, another base"],
   ];
   for (const [a, b, want, note] of table) {
     it(`${note}: ${JSON.stringify(a)} vs ${JSON.stringify(b)} → ${want ? "equal" : "different"}`, async () => {

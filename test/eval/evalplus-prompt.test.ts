@@ -1,0 +1,39 @@
+/**
+ * `--code-prompt evalplus` prompts as EvalPlus does: its chat prompt when the model's tokenizer
+ * has a chat template (unless the base prompt is forced), its completion prompt otherwise.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EVALPLUS_RESPONSE, evalplusPrompt, type CodeProblem } from "../../actors/eval/code-bench.ts";
+import { codePromptFor, evalplusUsesChat, type PromptOptions } from "../../actors/eval/suites.ts";
+
+const problem = { id: "HumanEval/0", benchmark: "humaneval+", prompt: "def f(x):\n    \"\"\"Twice x.\"\"\"\n" } as CodeProblem;
+
+describe("EvalPlus's prompt follows the model's chat template", () => {
+  let chat: string;
+  before(() => {
+    chat = mkdtempSync(join(tmpdir(), "azr-evalplus-chat-"));
+    copyFileSync("data/tiny/tokenizer.json", join(chat, "tokenizer.json"));
+    const config = JSON.parse(readFileSync("data/tiny/tokenizer_config.json", "utf8")) as Record<string, unknown>;
+    writeFileSync(join(chat, "tokenizer_config.json"), JSON.stringify({ ...config, chat_template: "{% for m in messages %}{{ m.content }}{% endfor %}" }));
+  });
+  after(() => rmSync(chat, { recursive: true, force: true }));
+
+  it("a tokenizer with a chat template gets the chat prompt; without one, or with the base prompt forced, the completion prompt", () => {
+    assert.equal(evalplusUsesChat(chat), true);
+    assert.equal(evalplusUsesChat(chat, true), false);
+    assert.equal(evalplusUsesChat("data/tiny"), false, "the shipped tiny model has no chat template");
+  });
+
+  it("the decision overrides --chat-template (which is about the R1 prompts)", () => {
+    const o = (evalplusChat: boolean | undefined, chatTemplate: boolean): PromptOptions => ({ codePrompt: "evalplus", mathTemplate: "azr", chatTemplate, evalplusChat });
+    const asChat = codePromptFor(problem, o(true, false));
+    assert.equal(asChat.kind, "chat");
+    assert.ok(asChat.kind === "chat" && asChat.assistantPrefill.startsWith(EVALPLUS_RESPONSE));
+    assert.deepEqual(codePromptFor(problem, o(false, true)), { kind: "text", text: evalplusPrompt(problem) });
+    assert.equal(codePromptFor(problem, o(undefined, true)).kind, "chat", "unset: as --chat-template (in-training evaluation)");
+  });
+});

@@ -65,7 +65,16 @@ export interface ExecutorOptions {
 
 export type ProposalCheck =
   | { type: "deduction" | "abduction"; program: string; input: string }
-  | { type: "induction"; program: string; inputs: string[] };
+  | {
+    type: "induction"; program: string; inputs: string[];
+    /**
+     * Apply the ban list to the program too (§5.3 check 2). Off for self-play's induction
+     * proposals, whose program came out of a triplet buffer and passed the list there (§5.3:
+     * "the ban list was already enforced when the program entered the buffer"); on for a seed
+     * file's induction entries, whose programs never passed it (§4.2 re-validates with checks 1–7).
+     */
+    checkBans?: boolean;
+  };
 
 export type ProposalVerdict = Verdict & {
   index: number;
@@ -212,8 +221,9 @@ export class CodeExecutor {
       const bad = inputVerdict(input);
       if (bad) return { v: { ...bad, message: inputs.length > 1 ? `input ${i + 1}: ${bad.message}` : bad.message, index }, rerun: false };
     }
-    // The ban list is a rule for new programs; an induction proposal reuses a buffer program.
-    const banned = p.type === "induction" ? [] : this.options.bannedWords;
+    // The ban list is a rule for new programs; an induction proposal reuses a buffer program
+    // (unless the caller says its program is new: a seed file's, `checkBans`).
+    const banned = p.type === "induction" && !p.checkBans ? [] : this.options.bannedWords;
     // One task per input (azr-spec §5.3: checks 3–7 "on each of them", each call in a fresh task
     // context; §5.4: the timeout is per execution): inputs of one induction proposal share no
     // module state and no time budget. The first failing input, in input order, is the verdict.

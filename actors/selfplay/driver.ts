@@ -172,7 +172,9 @@ async function loadSeeds(cfg: DriverConfig, ports: DriverPorts, runDir: string, 
   const triplets = read(cfg.seed.triplets, "triplets", parseTripletSeedLine) ?? [identityTriplet()];
   const induction = read(cfg.seed.induction, "induction", parseInductionSeedLine) ?? [identityInductionEntry()];
   let t = await revalidate(ports.executor, triplets, tripletCheck, judgeTriplet, dropped);
-  let i = await revalidate(ports.executor, induction, (e) => ({ type: "induction", program: e.program, inputs: e.inputs }), judgeInduction, dropped);
+  // checkBans: a seed file's induction programs come from no triplet buffer, so nothing has applied
+  // the ban list to them yet; §4.2 re-validates seeds with §5.3 checks 1–7, check 2 included.
+  let i = await revalidate(ports.executor, induction, (e) => ({ type: "induction", program: e.program, inputs: e.inputs, checkBans: true }), judgeInduction, dropped);
   log(`seeds: ${t.length}/${triplets.length} triplets and ${i.length}/${induction.length} induction entries re-validated` +
     (dropped.size ? ` (dropped: ${[...dropped].map(([r, n]) => `${r} ×${n}`).join(", ")})` : ""));
   if (t.length === 0) throw new RunFolderError("no seed triplet survived re-validation: check the seed file or the executor (`azr doctor`)");

@@ -10,8 +10,9 @@
  * - code-executor and rollout-engine streams: re-opened whole, and the items whose index was
  *   already delivered are dropped. Verdicts are deterministic; sequence i samples from (seed, i)
  *   over the same prompt list, so the rerun draws the same tokens.
- * - rollout-engine: a restarted engine holds the base weights, so the learner's current weights
- *   are pushed again before the retry (by handle, as every step's sync: weight-sync/sync.ts); each generate names the weight version it expects, so an
+ * - rollout-engine: a restarted engine holds the base weights, so the version it held is loaded
+ *   again before the retry (the same handle or tensors; the learner's current version only when
+ *   that cannot be reloaded, see resilientRollout); each generate names the weight version it expects, so an
  *   engine that died and restarted between two calls (no call saw it) is caught as well.
  * - reference-model: frozen weights, `score` is a pure function.
  * - learner: not repeated. Its weights and optimiser state since the last checkpoint live only in
@@ -189,25 +190,49 @@ export async function recoverLearner(raw: LearnerControl, dir: string | null, o:
 }
 
 /**
- * The rollout engine with the version it should hold tracked here: a retry first pushes the
- * learner's weights (the current policy, which is what the engine held unless it died after an
- * update and before taking it — then it is the one it was about to take).
+ * The rollout engine with the version it should hold tracked here, and how to give it that
+ * version again. A retry reloads the version the engine held before it died — not the learner's
+ * newest: off-policy (`selfplay.offPolicy`) the next step is collected while the learner updates,
+ * so the newest is v+1 while the collection samples from v; pushing v+1 mid-collection would
+ * leave the step's samples from two policies and the rerun's tokens unlike the ones `(seed, i)`
+ * draws from v (and would wait behind the learner's update to get v+1). The learner is only asked
+ * when nothing can reload the held version: an object-store upload with a single reader (its load
+ * consumed it), or a reload that fails; then the log says so and each sample's `weightsVersion`
+ * and log-probs are those of the engine that drew it.
  */
 function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier, log: (s: string) => void, transport: TransportChoice | undefined, name = "rollout-engine"): RolloutControl {
   let version: number | undefined;
-  // The same path as every step's sync (by handle); the learner hands out the version it already published.
+  /** Loads the held version into a restarted engine again; undefined when it cannot (see above). */
+  let reload: (() => Promise<void>) | undefined;
   const resync = async () => {
+    if (reload && version !== undefined) {
+      try {
+        const t0 = performance.now();
+        await reload();
+        log(`${name}: weights version ${version} pushed again to the restarted engine (the version it held, load ${(performance.now() - t0).toFixed(0)} ms)`);
+        return;
+      } catch (e) {
+        if (retryable(e)) throw e; // the engine died again: the retry loop waits and comes back here
+        log(`${name}: reloading weights version ${version} failed (${(e as Error).message}); pushing the learner's current version instead`);
+      }
+    }
+    // The same path as every step's sync (by handle); the learner hands out the version it already published.
+    const held = version;
     const s = await syncWeights(learner, x, transport);
     version = s.version;
-    log(`${name}: weights version ${s.version} pushed again to the restarted engine (${s.transport}, load ${s.loadMs.toFixed(0)} ms)`);
+    log(`${name}: weights version ${s.version} pushed again to the restarted engine (${s.transport}, load ${s.loadMs.toFixed(0)} ms)` +
+      (held !== undefined && held !== s.version ? `; it held version ${held}, which could not be reloaded: samples from here on come from version ${s.version} (each sample's weightsVersion says which)` : ""));
   };
   const opts = (o: RolloutOptions): RolloutOptions => (version === undefined ? o : { ...o, weightsVersion: version });
+  const reloadable = (h: WeightHandle) => h.transport !== "object-store" || (h.readers ?? 1) > 1;
   return {
     generate: (prompts, o) => r.stream(`${name}.generate()`, () => x.generate(prompts, opts(o)), resync),
     countTokens: (prompts) => r.unary(`${name}.countTokens()`, () => x.countTokens(prompts), resync),
     setWeights: async (tensors, v) => {
       await r.unary(`${name}.setWeights()`, () => x.setWeights(tensors, v));
       version = v;
+      // Kept until the next version replaces them: the in-process / inline path, whose tensors the driver holds anyway.
+      reload = () => x.setWeights(tensors, v);
     },
     // Absent when the port lacks them (in-process doubles: sync falls back to setWeights). A retry
     // (the engine died mid-load) syncs afresh: an object-store version is consumed by its load.
@@ -219,6 +244,8 @@ function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier
         return { version: s.version, loadMs: s.loadMs };
       });
       version = h.version;
+      // shm files and inline tensors stay loadable until a newer version is confirmed; a shared object-store upload too.
+      reload = attempt === 1 && reloadable(h) ? async () => void (await x.loadWeights!(h)) : undefined;
       return out;
     }),
     hostId: x?.hostId && (() => r.unary(`${name}.hostId()`, () => x.hostId!())),

@@ -143,7 +143,12 @@ async function scoreAnswers(
   const where: number[] = [];
   const results: { formatOk: boolean; score: number; infra?: boolean }[] = items.map(({ type, entry, response }, i) => {
     const reading = readSolver(type, response, { formatCheck: cfg.reward.formatCheck });
-    if (reading.answer === undefined || reading.answer.trim() === "") return { formatOk: reading.formatOk, score: 0 };
+    // An empty abduction answer is still an answer: the empty argument list, a literal input
+    // (§5.2: "an empty input for a zero-parameter f … valid", as in the reference) and the only
+    // right one for a zero-parameter f (§6.2: correct iff f(answer) equals the output). Scoring it
+    // 0 unchecked made every such abduction task unsolvable (r̄ = 0 whatever the solver did); the
+    // executor judges it as any input (an f with parameters refuses it on arity: wrong).
+    if (reading.answer === undefined || (reading.answer.trim() === "" && type !== "abduction")) return { formatOk: reading.formatOk, score: 0 };
     if (type === "error") return { formatOk: reading.formatOk, score: errorCorrect(reading.answer, (entry as Triplet).output) ? 1 : 0 };
     checks.push({ task: execTask(type, entry), answer: reading.answer });
     where.push(i);

@@ -213,6 +213,27 @@ test("selfplay driver - a seed file short of B with seed.topUp off stops the run
   }
 });
 
+test("selfplay driver - a seed file's induction programs are re-validated with the ban list (§4.2: checks 1–7), as proposals are", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const file = join(runDir, "code_f_seed_io.jsonl");
+    const line = (snippet: string, inputs: string[]) => JSON.stringify({ snippet, inputs, outputs: inputs, message: "returns its input", imports: [] }) + "\n";
+    // two clean programs, and one that imports a banned module (deterministic, so only the ban list can drop it)
+    writeFileSync(file, line("def f(a):\n    return a", ["1", "2"]) + line("def f(b):\n    return b", ["3", "4"]) + line("import time\ndef f(a):\n    return a", ["5", "6"]));
+    const cfg = config();
+    cfg.seed = { ...cfg.seed, dir: runDir, induction: file, topUp: false };
+    cfg.eval = { ...cfg.eval, every: 0 };
+    const buffer = newBuffer();
+    const lines: string[] = [];
+    await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer, learner: new RecordingLearner() }, { runDir: join(runDir, "run"), stopAfter: 0, log: (l) => lines.push(l) });
+    const seeds = (await buffer.entries("induction", 100)).filter((e) => e.step === 0);
+    assert.deepEqual(seeds.map((e) => e.program), ["def f(a):\n    return a", "def f(b):\n    return b"], "the banned-import program is not a seed");
+    assert.ok(lines.some((l) => /2\/3 induction entries re-validated \(dropped: banned import ×1\)/.test(l)), lines.join("\n"));
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
 for (const offPolicy of [0, 1] as const)
 test(`selfplay driver - a stop request (Ctrl-C) between due checkpoints saves the step it ends on${offPolicy ? " (off-policy)" : ""}`, async () => {
   const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));

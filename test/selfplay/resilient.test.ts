@@ -65,7 +65,7 @@ test("resilient ports - a verdict stream cut by a dead actor is re-opened and ea
   await assert.rejects(ports.learner.trainStep([]), (e: Error) => e instanceof LearnerLostError && /continue with --resume: checkpoint step-2/.test(e.message));
 });
 
-test("resilient ports - restarts no call saw: a rollout engine back on other weights gets the learner's again before the retry; a learner back at another version is lost", async () => {
+test("resilient ports - restarts no call saw: a rollout engine back on other weights gets the version it held again before the retry; a learner back at another version is lost", async () => {
   const pushed: number[] = [];
   let held = 0; // the engine's weight version; a silent restart sets it back to 0
   const rollout = {
@@ -99,6 +99,48 @@ test("resilient ports - restarts no call saw: a rollout engine back on other wei
   assert.ok(lines.some((l) => /weights version 1 pushed again/.test(l)));
   learnerVersion = 0; // the learner died and came back between calls
   await assert.rejects(ports.learner.trainStep([]), LearnerLostError);
+});
+
+test("resilient ports - off-policy: a rollout engine that dies mid-collection while the learner has moved on gets back the version it held, so the whole collection samples from one policy", async () => {
+  const pushed: number[] = [];
+  let held = 0;
+  let opens = 0;
+  const rollout = {
+    async *generate(prompts: unknown[], o: { weightsVersion?: number }) {
+      opens++;
+      if (o.weightsVersion !== undefined && o.weightsVersion !== held) throw Object.assign(new Error(`holds ${held}`), { name: WEIGHTS_VERSION_MISMATCH });
+      for (let i = 0; i < prompts.length; i++) {
+        if (opens === 1 && i === 2) {
+          held = 0; // restarted with the base weights
+          throw new ActorDiedError("rollout-engine", "killed by SIGKILL");
+        }
+        yield { index: i, weightsVersion: held, logprobs: Float32Array.of(-held) };
+      }
+    },
+    countTokens: async () => [],
+    setWeights: async (_t: unknown, v: number) => void pushed.push((held = v)),
+  };
+  let learnerVersion = 0;
+  const learner = {
+    trainStep: async () => ({ step: ++learnerVersion }) as never,
+    weights: async () => ({ version: learnerVersion, tensors: new Map() }),
+    save: async () => {},
+    load: async () => {},
+  };
+  const lines: string[] = [];
+  const ports = resilientPorts({ rollout, learner } as unknown as DriverPorts, { log: (l) => lines.push(l), lastCheckpoint: () => "none" });
+  await ports.learner.trainStep([]);
+  const w = await ports.learner.weights();
+  await ports.rollout.setWeights(w.tensors, w.version);
+  // Off-policy: step t's update (→ version 2) ran while step t+1 is collected from version 1.
+  await ports.learner.trainStep([]);
+  const got: { weightsVersion: number; logprobs: Float32Array }[] = [];
+  for await (const x of ports.rollout.generate([{}, {}, {}, {}] as never, { maxNewTokens: 1, temperature: 1, topP: 1, seed: 1 })) got.push(x as never);
+  assert.equal(opens, 2);
+  assert.deepEqual(got.map((x) => x.weightsVersion), [1, 1, 1, 1], "every sample of the collection from the version it started with");
+  assert.deepEqual(got.map((x) => x.logprobs[0]), [-1, -1, -1, -1], "and its behaviour log-probs from that policy");
+  assert.deepEqual(pushed, [1, 1], "the restarted engine got version 1 back, not the learner's newer 2");
+  assert.ok(lines.some((l) => /weights version 1 pushed again to the restarted engine \(the version it held/.test(l)), lines.join("\n"));
 });
 
 test("resilient ports - a stream whose actor dies after it ran longer than the retry budget is still re-opened (the budget runs from the death)", { timeout: 120_000 }, async () => {

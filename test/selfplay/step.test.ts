@@ -282,6 +282,36 @@ test("selfplay step - reward.inductionMode scores induction answers in learnabil
   }
 });
 
+/** Abduction proposals of a zero-parameter `f` (empty input); solvers answer the empty input on even indices, `1` on odd ones. */
+class ZeroParamAbduction implements RolloutPort {
+  async *generate(prompts: Prompt[], _o: RolloutOptions): AsyncGenerator<RolloutSample> {
+    const wrap = (answer: string) => `<think>ok</think> <answer>${answer}</answer>`;
+    for (const [index, p] of prompts.entries()) {
+      const task = promptText(p).split("User: ")[1] ?? "";
+      const text = task.startsWith("Write a new Python function")
+        ? wrap("```python\ndef f():\n    return 7\n```\n```input\n```")
+        : wrap(index % 2 === 0 ? "```input\n```" : "```input\n1\n```");
+      yield { index, promptTokens: [1, 2, 3], tokens: Array.from(text, (c) => c.charCodeAt(0)), text, finishReason: "eos", promptTooLong: false };
+    }
+  }
+  async countTokens(prompts: Prompt[]): Promise<number[]> {
+    return prompts.map((p) => promptText(p).length);
+  }
+}
+
+test("selfplay step - abduction of a zero-parameter f is solvable: the empty input is checked like any answer (§5.2, §6.2), not scored 0 unread", async () => {
+  const buffer = new TaskBuffer({ maxEntries: 100, capPolicy: "evict-oldest", dedupe: "exact", referenceSampling: "uniform", solverMix: "max-new" });
+  await buffer.admit("abduction", [identityTriplet()], 0);
+  const cfg = config();
+  cfg.selfplay = { ...cfg.selfplay, taskTypes: ["abduction"] };
+  const learner = { trainStep: async () => ({ step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+  const r = await runStep(1, cfg, { rollout: new ZeroParamAbduction(), executor, buffer, learner });
+  const g = r.groups["propose/abduction"]!;
+  assert.equal(g.validRate, 1, "an empty input for a zero-parameter f is a valid proposal (§5.2)");
+  assert.equal(g.solveRateMean, 0.5, "the empty answers are right, the `1` answers wrong (f takes no argument)");
+  assert.equal(g.learnabilityMean, 0.5);
+});
+
 /** Deduction proposals, the first with a 3,000-character comment (its solver prompt is over the limit); solvers answer right. */
 class LongProgramRollout implements RolloutPort {
   readonly calls: string[][] = [];

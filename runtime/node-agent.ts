@@ -26,6 +26,7 @@ import { checkName, nodeServiceName } from "./names.ts";
 import { advertisedGpus, detectGpus, type GpuDetection } from "./gpus.ts";
 import { assignGpus, fits, freeResources, groupGpuIndices, spreadGpuIndices } from "./placement.ts";
 import { ActorProcess, DEFAULT_START_TIMEOUT_MS } from "./actor-process.ts";
+import { startOrphanSweep, type OrphanSweep, type OrphanSweepOptions } from "./payload-sweep.ts";
 import { Registry, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
 import { StateStore } from "./state-store.ts";
 
@@ -96,6 +97,11 @@ export interface NodeAgentOptions {
   shell?: boolean;
   /** Back-off between crash restarts; default DEFAULT_RESTART_BACKOFF (100 ms doubling to 5 s). */
   restartBackoff?: RestartBackoff;
+  /**
+   * Collecting the large payloads of calls cut short (payload-sweep.ts): at start, then every
+   * 15 min, those over 2 h old. `false`: not by this agent (another process does it).
+   */
+  payloadOrphans?: Pick<OrphanSweepOptions, "olderThanMs" | "everyMs"> | false;
 }
 
 interface Supervised {
@@ -124,6 +130,7 @@ export class NodeAgent {
   #host?: ActorHost;
   #shell?: Pick<AttachServer, "stop">;
   #timer?: NodeJS.Timeout;
+  #sweep?: OrphanSweep;
   #closed = false;
   /** Serialises spawn's check-assign-claim, so two spawns at once cannot get the same GPU. */
   #claiming: Promise<unknown> = Promise.resolve();
@@ -172,6 +179,16 @@ export class NodeAgent {
     a.#shell = nodeShellEnabled(o.shell, process.env, true) ? await serveNodeShell(shellOpts) : await refuseNodeShell(shellOpts);
     await a.#registry.putNode(a.node);
     a.#timer = setInterval(() => void a.#tick(), o.heartbeatMs ?? DEFAULT_NODE_HEARTBEAT_MS);
+    // Every run has a node agent for as long as it runs: the owner that outlives the calls whose
+    // payloads a kill orphans. Several agents sweeping the one bucket only repeat each other.
+    if (o.payloadOrphans !== false) {
+      a.#sweep = startOrphanSweep(o.nc, {
+        ...o.payloadOrphans,
+        onCollected: (r) =>
+          console.error(`node agent ${a.id}: removed ${r.objects.length} large payload(s) and ${r.chunkSets} partial upload(s) over ${r.olderThanMs >= 60_000 ? `${Math.round(r.olderThanMs / 60_000)} min` : `${r.olderThanMs / 1000} s`} old from bucket ${r.bucket}: calls cut short left them`),
+        onError: (e) => console.error(`node agent ${a.id}: collecting orphaned large payloads failed (retried in the next sweep): ${e.message}`),
+      });
+    }
     return a;
   }
 
@@ -180,6 +197,7 @@ export class NodeAgent {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    await this.#sweep?.stop();
     await this.#host?.stop();
     this.#shell?.stop(`node ${this.id} shut down`);
     await Promise.all([...this.#actors.keys()].map((n) => this.kill(n, `node ${this.id} shut down`).catch(() => undefined)));

@@ -38,27 +38,41 @@ function bytes(n) {
   while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
   return (i > 0 && n < 10 ? n.toFixed(1) : Math.round(n)) + " " + u[i];
 }
+/** A duration as `azr top` writes it: 42s, 3m05s, 2h07m, 1d4h. */
+function age(ms) {
+  const s = Math.max(0, Math.round(ms / 1000));
+  const pad = (n) => String(n).padStart(2, "0");
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
+}
 const num = (v, d = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(d));
 
 function renderActors(top) {
   const box = document.getElementById("actors");
   if (top.error) { box.replaceChildren(el("div", { class: "muted" }, top.error)); return; }
-  const head = ["actor", "state", "node", "pid", "restarts", "calls/s", "p50 ms", "p99 ms", "queue", "in flight", "calls", "errors", "procs", "memory (tree)", "cpu % (tree)"];
+  // The columns of `azr top`, in its order.
+  const head = ["actor", "state", "node", "pid", "restarts", "uptime", "calls/s", "p50 ms", "p99 ms", "queue", "in flight", "calls", "errors", "procs", "memory (tree)", "cpu % (tree)", "attached"];
+  const TREE = "the actor's whole process tree: its Node process plus the processes it started (Python workers) and theirs";
+  const titles = { procs: "processes in " + TREE, "memory (tree)": "resident memory of " + TREE, "cpu % (tree)": "CPU of " + TREE + " (100 = one core)", attached: "azr attach sessions open on the actor" };
   const rows = top.actors.map((a) => {
     const s = a.stats || {};
     const cells = [
       a.name, a.state, a.node, a.pid, `${a.restarts}/${a.maxRestarts}`,
+      a.uptimeSec === null || a.uptimeSec === undefined ? "–" : age(a.uptimeSec * 1000),
       num(s.callsPerSec), num(s.p50Ms), num(s.p99Ms), s.queueDepth ?? "–", s.inFlight ?? "–", s.calls ?? "–", s.errors ?? "–",
       // The actor's whole process tree: its Node process plus child processes (Python workers) and theirs.
       a.process?.tree?.processes ?? "–",
       a.process?.tree ? bytes(a.process.tree.rss) : "–",
       num(a.process?.tree?.cpuPercent, 0),
+      a.process?.attachSessions ?? "–",
     ];
     const tr = el("tr", { "data-actor": a.name });
     cells.forEach((c, i) => tr.append(el("td", i === 1 ? { class: "state-" + a.state } : i >= 3 ? { class: "num" } : {}, c)));
     return tr;
   });
-  const table = el("table", { id: "actors-table" }, el("tr", {}, ...head.map((h) => el("th", {}, h))), ...rows);
+  const table = el("table", { id: "actors-table" }, el("tr", {}, ...head.map((h) => el("th", titles[h] ? { title: titles[h] } : {}, h))), ...rows);
   box.replaceChildren(rows.length ? table : el("div", { class: "muted" }, "no actors registered"));
 }
 

@@ -6,6 +6,8 @@
  * Endpoints:
  *   GET /               the page
  *   GET /app.js         its script
+ *   GET /app.css        its styles
+ *   GET /favicon.ico    204 (there is none; answered so no browser logs a 404)
  *   GET /api/top        the `azr top` snapshot (actors with call and process figures, NATS figures, nodes)
  *   GET /api/metrics?from=N   metrics.jsonl lines N.. as {steps, next, generation}: step, time, groups, train, seconds
  *   GET /api/samples    the latest step's proposed tasks with their verdicts
@@ -13,6 +15,11 @@
  * next poll), caching the top snapshot so many open pages cost one reading per second. Not:
  * authentication — it listens on 127.0.0.1 unless told otherwise (and then answers loopback Host
  * names only, against DNS rebinding); reach it over an SSH tunnel.
+ *
+ * Every answer carries a strict Content-Security-Policy (SECURITY_HEADERS): the page loads only
+ * its own script and styles from this server and fetches only from it, so text from the run (a
+ * program a model proposed, an error message) that ever reached the DOM as markup could not run
+ * script or send data elsewhere; it may not be framed (clickjacking) nor sniffed as another type.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
@@ -51,6 +58,28 @@ const PAGES: Record<string, { file: string; type: string }> = {
   "/": { file: "index.html", type: "text/html; charset=utf-8" },
   "/index.html": { file: "index.html", type: "text/html; charset=utf-8" },
   "/app.js": { file: "app.js", type: "text/javascript; charset=utf-8" },
+  "/app.css": { file: "app.css", type: "text/css; charset=utf-8" },
+};
+
+/**
+ * On every answer. The page has no inline script or style, no eval, no data: URLs (app.js sets
+ * colours through the CSSOM, which style-src does not govern), so nothing needs 'unsafe-*'.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join("; ");
+export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  "content-security-policy": CONTENT_SECURITY_POLICY,
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY", // frame-ancestors' older spelling, for browsers without CSP level 2
+  "referrer-policy": "no-referrer",
 };
 
 /** One metrics.jsonl line as the charts need it (samples are served separately: they are large). */
@@ -189,7 +218,7 @@ export function isLoopbackHost(host: string | undefined): boolean {
 }
 
 function send(res: ServerResponse, status: number, body: string | Buffer, type = "application/json; charset=utf-8"): void {
-  res.writeHead(status, { "content-type": type, "cache-control": "no-store" });
+  res.writeHead(status, { ...SECURITY_HEADERS, "content-type": type, "cache-control": "no-store" });
   res.end(body);
 }
 
@@ -239,6 +268,7 @@ export async function startWebView(o: WebViewOptions): Promise<WebView> {
       return send(res, 403, JSON.stringify({ error: `host ${JSON.stringify(req.headers.host ?? "")} refused: this web view answers http://127.0.0.1 or http://localhost (start it with --host to serve other names)` }));
     const page = PAGES[url.pathname];
     if (page) return send(res, 200, readFileSync(join(STATIC, page.file)), page.type);
+    if (url.pathname === "/favicon.ico") return send(res, 204, "", "image/x-icon");
     if (url.pathname === "/api/top") return send(res, 200, JSON.stringify(await readTop()));
     if (url.pathname === "/api/metrics") {
       const from = Math.max(0, Number(url.searchParams.get("from") ?? 0) || 0);

@@ -22,6 +22,8 @@ const CHROMIUM = "/usr/bin/chromium";
 const SKIP = existsSync(CHROMIUM) ? false : `Debian chromium is not installed (${CHROMIUM}): \`make setup\` installs it (apt-get install -y chromium)`;
 const DOCS_SHOT = fileURLToPath(new URL("../../docs/web-view.png", import.meta.url));
 const GROUPS = ["deduction", "abduction", "induction"];
+/** Step 6's failed evaluation; markup in it must show as text, never become elements. */
+const EVAL_ERROR = 'scorer lost: <img src="x" id="injected">';
 
 /** A metrics.jsonl line shaped like the driver's, with smooth made-up curves. */
 function stepLine(step: number): string {
@@ -40,7 +42,7 @@ function stepLine(step: number): string {
     bufferSizes: { deduction: 10 + step, abduction: 10 + step, induction: 8 + step },
     seconds: { total: 30 },
     // An in-training evaluation every second step, as eval.every = 2 writes it; the last one failed.
-    ...(step === 6 ? { evalError: "scorer lost" } : step % 2 === 0 ? { eval: { suites: ["tiny"], seconds: 3, benchmarks: { tiny: { n: 30, correct: step, accuracy: step / 30 }, "tiny/deduction": { n: 10, correct: step, accuracy: step / 10 } } } } : {}),
+    ...(step === 6 ? { evalError: EVAL_ERROR } : step % 2 === 0 ? { eval: { suites: ["tiny"], seconds: 3, benchmarks: { tiny: { n: 30, correct: step, accuracy: step / 30 }, "tiny/deduction": { n: 10, correct: step, accuracy: step / 10 } } } } : {}),
     samples: [
       { type: "deduction", program: "def f(xs):\n    return sorted(set(xs))[-2]", input: "[3, 1, 4, 1, 5]", verdict: "valid", solveRate: 0.5 },
       { type: "abduction", program: "def f(s):\n    return s[::-1].upper()", verdict: "invalid: exception", solveRate: null },
@@ -69,7 +71,12 @@ describe("web view in chromium", { skip: SKIP }, () => {
       const scriptErrors: string[] = [];
       page.on("pageerror", (e) => scriptErrors.push(e.message));
       page.on("console", (m) => void (m.type() === "error" && scriptErrors.push(m.text())));
-      await page.goto(view.url);
+      // Runs before the page's own script (injected by the browser, not subject to the page's CSP).
+      await page.addInitScript({
+        content: `window.cspViolations = []; document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(e.violatedDirective + " blocked " + (e.blockedURI || "inline")));`,
+      });
+      const answer = await page.goto(view.url);
+      assert.match((await answer?.allHeaders())?.["content-security-policy"] ?? "", /script-src 'self'/, "the page is served under its CSP");
       for (const n of names) await page.waitForSelector(`#actors-table tr[data-actor="${n}"]`, { timeout: 20_000 });
       const rows = await page.$$eval("#actors-table tr[data-actor]", (trs) =>
         trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")),
@@ -80,7 +87,17 @@ describe("web view in chromium", { skip: SKIP }, () => {
         assert.equal(row[1], "alive", `${n} shows as alive`);
         assert.match(row[3], /^\d+$/, `${n} shows its pid`);
       }
-      assert.match(rows.find((r) => r[0] === "busy-greeter")![10], /^(2\d|[3-9]\d|\d{3,})$/, "busy-greeter's call count (20 greets and more) is shown");
+      const header = await page.$$eval("#actors-table th", (ths) => ths.map((th) => th.textContent ?? ""));
+      const col = (name: string) => {
+        assert.ok(header.includes(name), `the actors table has a ${name} column, as azr top does: ${JSON.stringify(header)}`);
+        return header.indexOf(name);
+      };
+      const busy = rows.find((r) => r[0] === "busy-greeter")!;
+      assert.match(busy[col("calls")], /^(2\d|[3-9]\d|\d{3,})$/, "busy-greeter's call count (20 greets and more) is shown");
+      assert.match(busy[col("uptime")], /^\d+s$|^\d+m\d\ds$/, "uptime as azr top writes it");
+      assert.equal(busy[col("attached")], "0", "no attach sessions");
+      assert.match(busy[col("procs")], /^\d+$/, "processes in the actor's tree");
+      assert.match((await page.getAttribute('#actors-table th:text-is("cpu % (tree)")', "title")) ?? "", /whole process tree.*Python workers/, "the tree columns say what they cover");
       await page.waitForSelector("#nats .figure", { timeout: 10_000 });
       const nats = await page.textContent("#nats");
       assert.match(nats ?? "", /connections\s*\d+/);
@@ -88,9 +105,11 @@ describe("web view in chromium", { skip: SKIP }, () => {
       await page.waitForSelector('#chart-eval path[data-series="tiny/deduction"]');
       assert.equal(await page.locator("#charts .chart").count(), 6, "the five curves and the evaluation are drawn");
       const evalChart = (await page.textContent("#chart-eval")) ?? "";
-      assert.match(evalChart, /evaluation after step 6 failed: scorer lost/, "a failed evaluation is said, not a silent gap");
+      assert.ok(evalChart.includes(`evaluation after step 6 failed: ${EVAL_ERROR}`), `a failed evaluation is said, not a silent gap: ${evalChart}`);
+      assert.equal(await page.locator("#injected").count(), 0, "the error's markup is shown as text, not made into elements");
       assert.match(evalChart, /step 1.*step 6/, "the evaluation's x-axis spans the run's steps (1–6), not only the evaluated ones (2–4)");
       assert.deepEqual(scriptErrors, [], "the page's script ran without errors");
+      assert.deepEqual(await page.evaluate("window.cspViolations"), [], "nothing on the page is blocked by its CSP");
 
       const shot = process.env.AZR_UPDATE_DOCS === "1" ? DOCS_SHOT : join(t.runDir, "web-view.png");
       mkdirSync(dirname(shot), { recursive: true });

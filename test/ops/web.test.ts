@@ -9,7 +9,7 @@ import { appendFileSync, mkdirSync, truncateSync, writeFileSync } from "node:fs"
 import { join } from "node:path";
 import { Script } from "node:vm";
 import { after, describe, test } from "node:test";
-import { isLoopbackHost, startWebView, type WebView } from "../../cli/web/server.ts";
+import { CONTENT_SECURITY_POLICY, isLoopbackHost, startWebView, type WebView } from "../../cli/web/server.ts";
 import type { TopSnapshot } from "../../cli/commands/top.ts";
 import { Greeter } from "./fixtures/actors.ts";
 import { useOpsCluster } from "./helpers.ts";
@@ -52,6 +52,31 @@ describe("web view", () => {
     assert.match(js.text, /api\/top/);
     assert.doesNotThrow(() => new Script(js.text, { filename: "app.js" }), "the page's script parses");
     assert.equal(missing.status, 404);
+  });
+
+  test("security headers - every answer carries a strict CSP, nosniff and no framing; the page needs nothing the CSP forbids", async () => {
+    // Not /api/top: its answer is cached for a moment, and the /api/top test below wants a fresh one.
+    const paths = ["/", "/app.js", "/app.css", "/favicon.ico", "/api/samples", "/api/metrics", "/nope"];
+    const answers = await Promise.all(paths.map((p) => fetch(new URL(p, view!.url))));
+    for (const [i, r] of answers.entries()) {
+      await r.arrayBuffer();
+      const csp = r.headers.get("content-security-policy") ?? "";
+      assert.match(csp, /default-src 'none'/, `${paths[i]}: CSP ${JSON.stringify(csp)}`);
+      assert.match(csp, /script-src 'self'(;|$)/, `${paths[i]}: scripts from this server only`);
+      assert.match(csp, /style-src 'self'(;|$)/, `${paths[i]}: styles from this server only`);
+      assert.match(csp, /connect-src 'self'(;|$)/, `${paths[i]}: fetches to this server only`);
+      assert.match(csp, /frame-ancestors 'none'/, `${paths[i]}: not framed`);
+      assert.doesNotMatch(csp, /unsafe-|data:|\*/, `${paths[i]}: nothing loosened`);
+      assert.equal(r.headers.get("x-content-type-options"), "nosniff", paths[i]);
+      assert.equal(r.headers.get("x-frame-options"), "DENY", paths[i]);
+    }
+    assert.deepEqual(answers.slice(0, 4).map((r) => r.status), [200, 200, 200, 204]);
+    assert.match(answers[2].headers.get("content-type") ?? "", /^text\/css/);
+    assert.equal(answers[0].headers.get("content-security-policy"), CONTENT_SECURITY_POLICY);
+    // What a strict CSP would silently break: inline script or style, style attributes, data: URLs, eval.
+    const [page, js] = await Promise.all([get("/"), get("/app.js")]);
+    assert.doesNotMatch(page.text, /<style|<script(?![^>]*\ssrc=)|\sstyle=|\son[a-z]+=|data:/i, "index.html has no inline script, style or data: URL");
+    assert.doesNotMatch(js.text, /\beval\(|new Function|innerHTML|outerHTML|insertAdjacentHTML|setAttribute\(\s*"style"|data:/, "app.js builds the DOM as text, without eval or inline styles");
   });
 
   test("DNS rebinding - a loopback view answers loopback Host names only", async () => {

@@ -171,6 +171,9 @@ test("lanes - a sequence that ends early on the second lane streams out first; t
   assert.ok(!free.slice(0, 3).some((g) => g.tokens.includes(eosTok)) && !free[3].tokens.slice(0, 2).includes(eosTok));
   const e = await OrtEngine.fromWeights({ ...config, eosTokenIds: [eosTok] }, weights, { maxPositions: 64, lanes: 2, threads: 2 });
   try {
+    // Both lanes build their sessions first: one lane's first session build can take longer than
+    // the other lane's whole 40-token decode on a loaded machine, which reversed the order.
+    await collect(e, { prompts: prompts.slice(0, 4), maxNewTokens: 1 });
     const order = await collect(e, { prompts: prompts.slice(0, 4), maxNewTokens: 40 });
     assert.equal(order[0].index, 3);
     assert.equal(order[0].finishReason, "eos");

@@ -57,6 +57,13 @@ export interface InTrainingOptions {
   /** Folder of the shipped benchmarks (code, math). */
   benchmarks: string;
   log?: (line: string) => void;
+  /**
+   * With eval.codePrompt "evalplus": EvalPlus's chat prompt (true) or base prompt (false), as
+   * `azr eval` picks it from the model's tokenizer (suites.ts evalplusUsesChat); unset: follows
+   * the recipe's prompt.chatTemplate. The same choice as `azr eval`, so the curves and a later
+   * `azr eval --code-prompt evalplus` of a checkpoint score the same prompt.
+   */
+  evalplusChat?: boolean;
 }
 
 /** Greedy generation through the rollout port; a prompt over the engine's limit is scored wrong with the reason. */
@@ -115,7 +122,7 @@ export class InTrainingEval {
         built.push(await suiteItems({
           suite, limit: e.limit ?? undefined, data: e.data ?? undefined, format: e.format, workers: this.o.workers, benchmarks: this.o.benchmarks,
           executor: this.ports.executor,
-          prompt: { codePrompt: e.codePrompt, mathTemplate: e.mathTemplate, chatTemplate: this.cfg.prompt.chatTemplate, maxNewTokens: e.maxNewTokens },
+          prompt: { codePrompt: e.codePrompt, mathTemplate: e.mathTemplate, chatTemplate: this.cfg.prompt.chatTemplate, evalplusChat: this.o.evalplusChat, maxNewTokens: e.maxNewTokens },
         }));
       }
       return built;

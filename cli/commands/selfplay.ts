@@ -16,6 +16,7 @@ import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { completeCheckpoints, runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
 import { replicaName, rolloutPort } from "../../actors/selfplay/rollout-pool.ts";
 import { InTrainingEval } from "../../actors/eval/in-training.ts";
+import { evalplusUsesChat } from "../../actors/eval/suites.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import type { StepResult } from "../../actors/selfplay/step.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
@@ -238,7 +239,10 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     const answers = verdictStreams(executor);
     // Evaluation reuses the run's rollout engine (the current weights) and executor; code and math suites start their own scorers.
     evaluator = recipe.eval.every > 0 && recipe.eval.suites.length > 0
-      ? new InTrainingEval(recipe, { rollout, executor: answers }, { runDir, workers: recipe.executor.workers, benchmarks: benchmarksDir(), log: (s) => console.log(s) })
+      ? new InTrainingEval(recipe, { rollout, executor: answers }, {
+        runDir, workers: recipe.executor.workers, benchmarks: benchmarksDir(), log: (s) => console.log(s),
+        evalplusChat: recipe.eval.codePrompt === "evalplus" ? evalplusUsesChat(model.modelDir) : undefined,
+      })
       : undefined;
     const last = await runSelfplay(cfg, { rollout, executor: answers, buffer, learner, reference }, {
       runDir, resume: args.resume, signal: abort.signal, weightSync: recipe.resources.weightSync,

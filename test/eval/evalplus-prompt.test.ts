@@ -9,6 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EVALPLUS_RESPONSE, evalplusPrompt, type CodeProblem } from "../../actors/eval/code-bench.ts";
 import { codePromptFor, evalplusUsesChat, type PromptOptions } from "../../actors/eval/suites.ts";
+import { InTrainingEval, type InTrainingConfig } from "../../actors/eval/in-training.ts";
+import { benchmarksDir } from "../../actors/eval/paths.ts";
+import type { Prompt } from "../../azr/index.ts";
 
 const problem = { id: "HumanEval/0", benchmark: "humaneval+", prompt: "def f(x):\n    \"\"\"Twice x.\"\"\"\n" } as CodeProblem;
 
@@ -36,4 +39,38 @@ describe("EvalPlus's prompt follows the model's chat template", () => {
     assert.deepEqual(codePromptFor(problem, o(false, true)), { kind: "text", text: evalplusPrompt(problem) });
     assert.equal(codePromptFor(problem, o(undefined, true)).kind, "chat", "unset: as --chat-template (in-training evaluation)");
   });
+});
+
+describe("in-training evaluation makes the same EvalPlus prompt choice as azr eval", () => {
+  /** Records the first prompt the evaluation asks for, answers nothing. */
+  const capture = () => {
+    const seen: Prompt[] = [];
+    const rollout = {
+      async *generate(prompts: Prompt[]) {
+        seen.push(...prompts);
+        for (const index of prompts.keys()) yield { index, promptTokens: [1], tokens: [2], text: "", finishReason: "eos" as const, promptTooLong: false };
+      },
+    };
+    return { seen, rollout };
+  };
+  const cfg = (chatTemplate: boolean): InTrainingConfig => ({
+    eval: { suites: ["code"], limit: 1, data: null, format: "lcb", codePrompt: "evalplus", mathTemplate: "azr", maxNewTokens: 16, batchSize: 1 },
+    prompt: { chatTemplate },
+  });
+
+  for (const evalplusChat of [true, false]) {
+    it(`evalplusChat ${evalplusChat} gives the ${evalplusChat ? "chat" : "completion"} prompt whatever prompt.chatTemplate says`, async () => {
+      const runDir = mkdtempSync(join(tmpdir(), "azr-in-training-"));
+      const { seen, rollout } = capture();
+      const e = new InTrainingEval(cfg(!evalplusChat), { rollout: rollout as never }, { runDir, workers: 1, benchmarks: benchmarksDir(), evalplusChat });
+      try {
+        await e.evaluate(1);
+        assert.equal(seen.length, 2, "the first HumanEval+ and MBPP+ problems");
+        for (const p of seen) assert.equal(p.kind, evalplusChat ? "chat" : "text");
+      } finally {
+        await e.close();
+        rmSync(runDir, { recursive: true, force: true });
+      }
+    });
+  }
 });

@@ -1,8 +1,11 @@
 /**
  * Hugging Face `config.json` → ArchConfig, the one place HF keys are mapped. Covers the decoder
  * family azr runs: Qwen2/Qwen2.5 (q/k/v bias), Llama 3.x (rope_scaling "llama3"), Qwen3 (q/k
- * RMSNorm, explicit head_dim); GQA, RoPE, RMSNorm, SwiGLU, tied or untied embeddings.
- * Not: MoE, sliding-window attention, other rope scalings (yarn, linear, dynamic) — refused by name.
+ * RMSNorm, explicit head_dim); GQA, RoPE (default, "linear", "llama3"), RMSNorm, SwiGLU, tied or
+ * untied embeddings. A key config.json leaves out takes the default of that family's transformers
+ * config class (HF_DEFAULTS), as the torch engine's ModelConfig.from_hf does too.
+ * Not: MoE, sliding-window attention, other rope scalings (yarn, dynamic, longrope), activations
+ * other than silu — refused by name.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,11 +13,23 @@ import { join } from "node:path";
 export type Family = "qwen2" | "llama" | "qwen3";
 
 export interface Llama3RopeScaling {
+  type: "llama3";
   factor: number;
   lowFreqFactor: number;
   highFreqFactor: number;
   originalMaxPositionEmbeddings: number;
 }
+
+/** Position interpolation: every frequency divided by `factor`. */
+export interface LinearRopeScaling {
+  type: "linear";
+  factor: number;
+}
+
+export type RopeScaling = Llama3RopeScaling | LinearRopeScaling;
+
+/** The rope_scaling types both engines implement (model/rope.ts, azr_torch/modeling.py). */
+export const ROPE_TYPES = ["default", "linear", "llama3"] as const;
 
 export interface ArchConfig {
   family: Family;
@@ -27,11 +42,13 @@ export interface ArchConfig {
   headDim: number;
   rmsNormEps: number;
   ropeTheta: number;
-  ropeScaling?: Llama3RopeScaling;
+  ropeScaling?: RopeScaling;
   maxPositionEmbeddings: number;
   tieWordEmbeddings: boolean;
   /** q/k/v projections carry a bias (always in Qwen2; `attention_bias` elsewhere). */
   qkvBias: boolean;
+  /** o_proj carries a bias (`attention_bias` in Llama and Qwen3; never in Qwen2). */
+  oBias: boolean;
   /** RMSNorm on each head of q and k before RoPE (Qwen3). */
   qkNorm: boolean;
   bosTokenId?: number;
@@ -48,6 +65,19 @@ const ARCHS: Record<string, Family> = {
   Qwen3ForCausalLM: "qwen3",
 };
 
+/**
+ * What transformers' Qwen2Config, LlamaConfig and Qwen3Config assume for a key config.json leaves
+ * out (a folder saved by hand, or by a tool that drops keys equal to its defaults). The torch
+ * engine's ModelConfig.from_hf keeps the same table; test/torch/config-parity.test.ts holds both
+ * to it. Qwen2/Qwen3 default `num_key_value_heads` to 32, not to the head count (only an explicit
+ * null means "as many as the query heads" there), and Qwen3 defaults `head_dim` to 128.
+ */
+export const HF_DEFAULTS: Record<Family, { maxPositionEmbeddings: number; numKvHeads?: number; headDim?: number }> = {
+  qwen2: { maxPositionEmbeddings: 32768, numKvHeads: 32 },
+  llama: { maxPositionEmbeddings: 2048 },
+  qwen3: { maxPositionEmbeddings: 32768, numKvHeads: 32, headDim: 128 },
+};
+
 /** Maps a parsed config.json; `where` names the file in errors. */
 export function parseConfig(raw: Record<string, any>, where = "config.json"): ArchConfig {
   const arch = (raw.architectures as string[] | undefined)?.[0];
@@ -60,11 +90,19 @@ export function parseConfig(raw: Record<string, any>, where = "config.json"): Ar
   };
   if (raw.mlp_bias) throw new ConfigError(`${where}: mlp_bias=true is not supported`);
   if (raw.use_sliding_window) throw new ConfigError(`${where}: use_sliding_window=true is not supported (set it false; azr attends to the full context)`);
+  // the MLP is SwiGLU with silu in both engines: another activation would run silently as silu
+  const act = raw.hidden_act ?? "silu";
+  if (act !== "silu") throw new ConfigError(`${where}: hidden_act '${act}' is not supported (azr's MLP is SwiGLU with silu)`);
+  const defaults = HF_DEFAULTS[family];
   const numHeads = need("num_attention_heads");
   const hiddenSize = need("hidden_size");
-  const numKvHeads = raw.num_key_value_heads ?? numHeads;
-  if (numHeads % numKvHeads !== 0) throw new ConfigError(`${where}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+  // absent → the class default; an explicit null → the head count (transformers' __post_init__)
+  const numKvHeads: number = raw.num_key_value_heads ?? ("num_key_value_heads" in raw ? numHeads : defaults.numKvHeads ?? numHeads);
+  if (numHeads % numKvHeads !== 0)
+    throw new ConfigError(`${where}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}${"num_key_value_heads" in raw ? "" : ` (transformers' ${family} default for a missing num_key_value_heads; set it in config.json)`}`);
+  const rope = ropeParameters(raw, where);
   const eos = raw.eos_token_id;
+  const attentionBias = Boolean(raw.attention_bias);
   return {
     family,
     vocabSize: need("vocab_size"),
@@ -73,30 +111,61 @@ export function parseConfig(raw: Record<string, any>, where = "config.json"): Ar
     numLayers: need("num_hidden_layers"),
     numHeads,
     numKvHeads,
-    headDim: raw.head_dim ?? hiddenSize / numHeads,
+    headDim: raw.head_dim ?? defaults.headDim ?? Math.floor(hiddenSize / numHeads),
     rmsNormEps: raw.rms_norm_eps ?? 1e-6,
-    ropeTheta: raw.rope_theta ?? 10000,
-    ropeScaling: parseRopeScaling(raw.rope_scaling, where),
-    maxPositionEmbeddings: raw.max_position_embeddings ?? 4096,
+    ropeTheta: rope.theta,
+    ropeScaling: rope.scaling,
+    maxPositionEmbeddings: raw.max_position_embeddings ?? defaults.maxPositionEmbeddings,
     tieWordEmbeddings: raw.tie_word_embeddings ?? false,
-    qkvBias: family === "qwen2" ? true : Boolean(raw.attention_bias),
+    // Qwen2's attention has q/k/v biases and a bias-free o_proj whatever the config says;
+    // Llama and Qwen3 put `attention_bias` on all four projections
+    qkvBias: family === "qwen2" ? true : attentionBias,
+    oBias: family === "qwen2" ? false : attentionBias,
     qkNorm: family === "qwen3",
     bosTokenId: raw.bos_token_id ?? undefined,
     eosTokenIds: eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos : [eos],
   };
 }
 
-function parseRopeScaling(rs: Record<string, any> | null | undefined, where: string): Llama3RopeScaling | undefined {
+/**
+ * RoPE base and scaling. transformers < 5 writes `rope_theta` and `rope_scaling` at the top level;
+ * transformers >= 5 writes one `rope_parameters` object holding both (rope_type, rope_theta and
+ * the scaling keys). Either is read; the top-level keys win where both are present.
+ */
+function ropeParameters(raw: Record<string, any>, where: string): { theta: number; scaling?: RopeScaling } {
+  const params = raw.rope_parameters ?? undefined;
+  if (params !== undefined && (typeof params !== "object" || !("rope_type" in params || "type" in params || "rope_theta" in params)))
+    throw new ConfigError(`${where}: rope_parameters ${JSON.stringify(params)} is not one RoPE setting (per-layer-type rope_parameters are not supported)`);
+  const theta = raw.rope_theta ?? params?.rope_theta ?? 10000;
+  if (typeof theta !== "number" || !(theta > 0)) throw new ConfigError(`${where}: rope_theta ${JSON.stringify(theta)} is not a positive number`);
+  const scaling = raw.rope_scaling ?? params;
+  return { theta, scaling: parseRopeScaling(scaling, raw.rope_scaling ? `${where}: rope_scaling` : `${where}: rope_parameters`) };
+}
+
+function parseRopeScaling(rs: Record<string, any> | null | undefined, what: string): RopeScaling | undefined {
   if (!rs) return undefined;
   const type = rs.rope_type ?? rs.type;
+  const supported = ROPE_TYPES.map((t) => `'${t}'`).join(", ");
+  if (type === undefined) {
+    // rope_parameters with only rope_theta is plain RoPE; a rope_scaling object must say its kind
+    if (what.endsWith("rope_parameters") && !("factor" in rs)) return undefined;
+    throw new ConfigError(`${what} has no rope_type (or type): name one of ${supported}`);
+  }
   if (type === "default") return undefined;
-  if (type !== "llama3") throw new ConfigError(`${where}: rope_scaling type '${type}' is not supported (azr supports 'llama3')`);
-  return {
-    factor: rs.factor,
-    lowFreqFactor: rs.low_freq_factor,
-    highFreqFactor: rs.high_freq_factor,
-    originalMaxPositionEmbeddings: rs.original_max_position_embeddings,
+  const num = (k: string): number => {
+    if (typeof rs[k] !== "number" || !(rs[k] > 0)) throw new ConfigError(`${what}: rope_type '${type}' needs '${k}' as a positive number, got ${JSON.stringify(rs[k])}`);
+    return rs[k];
   };
+  if (type === "linear") return { type, factor: num("factor") };
+  if (type === "llama3")
+    return {
+      type,
+      factor: num("factor"),
+      lowFreqFactor: num("low_freq_factor"),
+      highFreqFactor: num("high_freq_factor"),
+      originalMaxPositionEmbeddings: num("original_max_position_embeddings"),
+    };
+  throw new ConfigError(`${what}: rope_type '${type}' is not supported; azr implements ${supported} (both engines)`);
 }
 
 export function readConfig(dir: string): ArchConfig {
@@ -140,15 +209,7 @@ export function toHfConfig(c: ArchConfig): Record<string, unknown> {
     hidden_act: "silu",
     rms_norm_eps: c.rmsNormEps,
     rope_theta: c.ropeTheta,
-    rope_scaling: c.ropeScaling
-      ? {
-          rope_type: "llama3",
-          factor: c.ropeScaling.factor,
-          low_freq_factor: c.ropeScaling.lowFreqFactor,
-          high_freq_factor: c.ropeScaling.highFreqFactor,
-          original_max_position_embeddings: c.ropeScaling.originalMaxPositionEmbeddings,
-        }
-      : null,
+    rope_scaling: hfRopeScaling(c.ropeScaling),
     max_position_embeddings: c.maxPositionEmbeddings,
     tie_word_embeddings: c.tieWordEmbeddings,
     attention_bias: c.qkvBias,
@@ -156,6 +217,18 @@ export function toHfConfig(c: ArchConfig): Record<string, unknown> {
     eos_token_id: c.eosTokenIds.length === 1 ? c.eosTokenIds[0] : c.eosTokenIds,
     torch_dtype: "float32",
     use_cache: true,
+  };
+}
+
+function hfRopeScaling(rs: RopeScaling | undefined): Record<string, unknown> | null {
+  if (!rs) return null;
+  if (rs.type === "linear") return { rope_type: "linear", factor: rs.factor };
+  return {
+    rope_type: "llama3",
+    factor: rs.factor,
+    low_freq_factor: rs.lowFreqFactor,
+    high_freq_factor: rs.highFreqFactor,
+    original_max_position_embeddings: rs.originalMaxPositionEmbeddings,
   };
 }
 
@@ -180,6 +253,7 @@ export function weightShapes(c: ArchConfig): Map<string, number[]> {
       m.set(p + "self_attn.k_norm.weight", [c.headDim]);
     }
     m.set(p + "self_attn.o_proj.weight", [h, q]);
+    if (c.oBias) m.set(p + "self_attn.o_proj.bias", [h]);
     m.set(p + "post_attention_layernorm.weight", [h]);
     m.set(p + "mlp.gate_proj.weight", [c.intermediateSize, h]);
     m.set(p + "mlp.up_proj.weight", [c.intermediateSize, h]);

@@ -1,7 +1,8 @@
 /**
  * RoPE frequency tables. The graphs gather cos/sin rows by position from tables computed here
  * (float64, rounded once to fp32), so RoPE in the graph is two Gathers and elementwise ops with
- * no trig. Covers: default RoPE and Llama 3 "llama3" frequency scaling. Not: yarn/linear/dynamic.
+ * no trig. Covers: default RoPE, "linear" (position interpolation) and Llama 3 "llama3" frequency
+ * scaling, as azr_torch/modeling.py's rope_inv_freq. Not: yarn/dynamic/longrope (parseConfig refuses them).
  */
 import type { ArchConfig } from "./config.ts";
 
@@ -11,6 +12,10 @@ export function inverseFrequencies(c: ArchConfig): Float64Array {
   for (let i = 0; i < half; i++) inv[i] = 1 / c.ropeTheta ** ((2 * i) / c.headDim);
   const rs = c.ropeScaling;
   if (!rs) return inv;
+  if (rs.type === "linear") {
+    for (let i = 0; i < half; i++) inv[i] /= rs.factor;
+    return inv;
+  }
   const lowWavelen = rs.originalMaxPositionEmbeddings / rs.lowFreqFactor;
   const highWavelen = rs.originalMaxPositionEmbeddings / rs.highFreqFactor;
   for (let i = 0; i < half; i++) {

@@ -1,8 +1,9 @@
 /**
  * Text ↔ token ids for a Hugging Face model directory: `tokenizer.json` through
- * @huggingface/tokenizers, the chat template from `tokenizer_config.json` through
- * @huggingface/jinja. Covers: encode/decode, special tokens, chat templates with
- * add_generation_prompt and extra template variables. Not: training tokenizers.
+ * @huggingface/tokenizers, the chat template from `chat_template.jinja` or `tokenizer_config.json`
+ * (a string, or a list of named templates of which "default" is used) through @huggingface/jinja. Covers: encode/decode, special tokens, chat templates with
+ * add_generation_prompt and extra template variables. Not: training tokenizers, sentencepiece
+ * `tokenizer.model` without `tokenizer.json` (refused with the conversion to run).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -26,6 +27,8 @@ const tokenText = (t: unknown): string | undefined => (typeof t === "string" ? t
 export class TextTokenizer {
   private readonly tok: Tokenizer;
   private readonly template?: Template;
+  /** Names of tokenizer_config.json's chat templates when none is named "default". */
+  private readonly otherTemplates: string[] = [];
   readonly bosToken?: string;
   readonly eosToken?: string;
 
@@ -34,8 +37,12 @@ export class TextTokenizer {
     this.bosToken = tokenText(config.bos_token);
     this.eosToken = tokenText(config.eos_token);
     const tpl = config.chat_template;
-    const text = typeof tpl === "string" ? tpl : Array.isArray(tpl) ? tpl.find((t: { name: string }) => t.name === "default")?.template : undefined;
+    // Hugging Face also allows a list of named templates; apply_chat_template uses the one named
+    // "default" and refuses when there is none, so the others' names are kept for that error
+    const named = Array.isArray(tpl) ? tpl.filter((t) => t && typeof t.name === "string" && typeof t.template === "string") : [];
+    const text = typeof tpl === "string" ? tpl : named.find((t) => t.name === "default")?.template;
     if (text) this.template = new Template(text);
+    else this.otherTemplates = named.map((t) => t.name);
   }
 
   /**
@@ -46,7 +53,12 @@ export class TextTokenizer {
    */
   static fromDir(dir: string, opts: { textTokens?: readonly string[] } = {}): TextTokenizer {
     const file = join(dir, "tokenizer.json");
-    if (!existsSync(file)) throw new TokenizerError(`no tokenizer.json in ${dir}: copy the model's tokenizer files next to config.json`);
+    if (!existsSync(file)) {
+      // older Llama/Mistral-style folders ship only a sentencepiece model, which azr does not read
+      if (existsSync(join(dir, "tokenizer.model")))
+        throw new TokenizerError(`${dir} has a sentencepiece tokenizer.model but no tokenizer.json, the only tokenizer format azr reads: write one with transformers (AutoTokenizer.from_pretrained(dir).save_pretrained(dir)) or copy it from the model's Hub repository`);
+      throw new TokenizerError(`no tokenizer.json in ${dir}: copy the model's tokenizer files next to config.json`);
+    }
     const cfgFile = join(dir, "tokenizer_config.json");
     const config = existsSync(cfgFile) ? JSON.parse(readFileSync(cfgFile, "utf8")) : {};
     // Newer Hugging Face folders keep the chat template in its own file (transformers reads it
@@ -84,6 +96,8 @@ export class TextTokenizer {
 
   /** Renders the chat template; `vars` reach the template as variables (e.g. enable_thinking). */
   applyChatTemplate(messages: ChatMessage[], opts: { addGenerationPrompt?: boolean; vars?: Record<string, unknown> } = {}): string {
+    if (!this.template && this.otherTemplates.length)
+      throw new TokenizerError(`tokenizer_config.json's chat_template lists templates named ${this.otherTemplates.map((n) => `'${n}'`).join(", ")} but none named 'default', the one azr (like transformers) renders: add a chat_template.jinja or a template named 'default'`);
     if (!this.template) throw new TokenizerError("this tokenizer has no chat template (neither chat_template.jinja nor tokenizer_config.json's chat_template)");
     return this.template.render({
       messages,

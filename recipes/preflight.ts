@@ -10,6 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Recipe } from "./schema.ts";
 import { resolveSeedPaths } from "./index.ts";
+import { ConfigError, parseConfig, type ArchConfig } from "../model/config.ts";
 
 export interface MachineProbe {
   /** Repository root: relative model and seed paths resolve against it. */
@@ -52,10 +53,18 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
       });
     } else {
       const configPath = join(dir, "config.json");
-      let cfg: Record<string, unknown> | undefined;
+      let raw: Record<string, unknown> | undefined;
       try {
-        cfg = JSON.parse((probe.readText ?? ((f) => readFileSync(f, "utf8")))(configPath)) as Record<string, unknown>;
+        raw = JSON.parse((probe.readText ?? ((f) => readFileSync(f, "utf8")))(configPath)) as Record<string, unknown>;
       } catch {} // an unreadable config.json is the engine's to report, with its own detail
+      // Read as both engines read it (keys config.json leaves out take transformers' defaults for the family)
+      let cfg: ArchConfig | undefined;
+      try {
+        cfg = raw && parseConfig(raw, configPath);
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        out.push({ what: e.message, fix: `use a model azr runs (Qwen2/Qwen2.5, Llama 3.x, Qwen3; see model/README.md), or correct ${configPath}` });
+      }
       for (const check of [tensorParallelProblem, contextProblem]) {
         const problem = cfg && check(recipe, configPath, cfg);
         if (problem) out.push(problem);
@@ -103,8 +112,8 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
  * mid-run and the torch engine would run positions the model was never trained on. Caught here, in
  * the recipe's terms, before anything starts.
  */
-function contextProblem(recipe: Recipe, configPath: string, cfg: Record<string, unknown>): PreflightProblem | undefined {
-  const positions = Number(cfg.max_position_embeddings);
+function contextProblem(recipe: Recipe, configPath: string, cfg: ArchConfig): PreflightProblem | undefined {
+  const positions = cfg.maxPositionEmbeddings;
   const need = recipe.data.maxPromptTokens + recipe.data.maxResponseTokens;
   if (!Number.isInteger(positions) || positions <= 0 || need <= positions) return undefined;
   return {
@@ -114,11 +123,10 @@ function contextProblem(recipe: Recipe, configPath: string, cfg: Record<string, 
 }
 
 /** A tensor-parallel rollout engine splits attention heads, key-value heads and MLP columns evenly over its ranks. */
-function tensorParallelProblem(recipe: Recipe, configPath: string, cfg: Record<string, unknown>): PreflightProblem | undefined {
+function tensorParallelProblem(recipe: Recipe, configPath: string, cfg: ArchConfig): PreflightProblem | undefined {
   const tp = recipe.resources.rolloutTensorParallel;
   if (tp <= 1) return undefined;
-  const heads = Number(cfg.num_attention_heads);
-  const sizes: [string, number][] = [["num_attention_heads", heads], ["num_key_value_heads", Number(cfg.num_key_value_heads ?? heads)], ["intermediate_size", Number(cfg.intermediate_size)]];
+  const sizes: [string, number][] = [["num_attention_heads", cfg.numHeads], ["num_key_value_heads", cfg.numKvHeads], ["intermediate_size", cfg.intermediateSize]];
   const bad = sizes.filter(([, n]) => Number.isInteger(n) && n % tp !== 0);
   if (!bad.length) return undefined;
   const fits = [1, 2, 4, 8].filter((t) => sizes.every(([, n]) => !Number.isInteger(n) || n % t === 0));

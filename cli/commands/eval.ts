@@ -28,6 +28,7 @@ import {
   accuracyByType, compareByType, formatTinyReport, loadBaselines, loadHeldOutPrograms, probeProposals, proposalPrompts, tinyFiles, type TinyReport,
 } from "../../actors/eval/tiny-suite.ts";
 import { loadRecipe } from "../../recipes/index.ts";
+import { readConfig } from "../../model/config.ts";
 import { codeProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
 import { evalplusUsesChat, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
 import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
@@ -199,8 +200,7 @@ function resolveModel(path: string): { dir: string; fingerprint: { model: string
 
 /** Greedy generation through the rollout engine (in-process), with the model's context as the prompt limit. */
 function rolloutGenerator(a: EvalArgs, model: string): { gen: Generator; engine: RolloutEngine; close: () => Promise<void> } {
-  const config = JSON.parse(readFileSync(join(model, "config.json"), "utf8")) as { max_position_embeddings?: number };
-  const maxPos = config.max_position_embeddings ?? 32_768;
+  const maxPos = readConfig(model).maxPositionEmbeddings; // as the engines read it (a missing key: the family's transformers default)
   const engine = new RolloutEngine({ modelDir: model, engine: a.engine, maxPromptTokens: maxPos, threads: a.threads ?? availableParallelism(), maxBatch: a.batchSize });
   const gen: Generator = {
     async *generate(prompts, maxNewTokens) {

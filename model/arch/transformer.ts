@@ -46,6 +46,9 @@ export interface Ctx {
 }
 
 export function declareWeights(g: Graph, c: ArchConfig): (name: string) => Value {
+  // every ORT graph starts here; none adds an o_proj bias, so such a model would run without it
+  if (c.oBias)
+    throw new Error(`${c.family} with attention_bias=true (a bias on o_proj) is not supported by the ORT engine; use backend "torch"`);
   const inputs = new Map<string, Value>();
   for (const [name, shape] of weightShapes(c)) inputs.set(name, g.input(name, "float32", shape));
   return (name) => {

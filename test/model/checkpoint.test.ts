@@ -104,7 +104,7 @@ test("checkpoint - clear errors: missing file, wrong shape, unknown architecture
   writeFileSync(join(dir, "config.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(dir, "config.json"), "utf8")), intermediate_size: config.intermediateSize }));
   assert.throws(() => loadWeights(dir, readConfig(dir)), /mlp.gate_proj.weight has shape \[113,64\], config.json implies \[112,64\]/);
   assert.throws(() => parseConfig({ architectures: ["GPT2LMHeadModel"] }), /unknown architecture GPT2LMHeadModel; azr supports Qwen2ForCausalLM/);
-  assert.throws(() => parseConfig({ architectures: ["LlamaForCausalLM"], rope_scaling: { rope_type: "yarn" }, vocab_size: 1, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2 }), /rope_scaling type 'yarn' is not supported/);
+  assert.throws(() => parseConfig({ architectures: ["LlamaForCausalLM"], rope_scaling: { rope_type: "yarn" }, vocab_size: 1, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2 }), /rope_scaling: rope_type 'yarn' is not supported; azr implements 'default', 'linear', 'llama3'/);
 });
 
 /** Rewrites a .safetensors file's header with `edit` (tensor data unchanged). */

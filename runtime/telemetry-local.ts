@@ -110,6 +110,7 @@ class SubjectSpanExporter implements SpanExporter {
   #waiting: SpanRecord[] = [];
   /** Spans published since the last flush the server confirmed: what a failed flush may have lost. */
   #unconfirmed = 0;
+  #dropped = 0;
 
   constructor(private readonly service: string) {}
 
@@ -124,12 +125,31 @@ class SubjectSpanExporter implements SpanExporter {
     const t = this.#target;
     if (!t) {
       if (this.#waiting.length < MAX_WAITING) this.#waiting.push(r);
+      else this.#drop(`more than ${MAX_WAITING} spans finished before the process was connected`);
       return;
     }
     // A closed connection (the process is stopping) loses the span rather than failing the call path.
-    if (t.nc.isClosed()) return;
-    t.nc.publish(t.subject, JSON.stringify(r));
+    if (t.nc.isClosed()) return this.#drop("the NATS connection is closed");
+    try {
+      t.nc.publish(t.subject, JSON.stringify(r));
+    } catch (e) {
+      // Draining, or a record over the server's max_payload (a huge attribute): the span is lost, the call goes on.
+      return this.#drop(`publishing on ${t.subject} failed: ${(e as Error).message}`);
+    }
     this.#unconfirmed++;
+  }
+
+  /**
+   * Counts a lost span; the first loss is said at once (the trace file will have holes), later
+   * ones only in the total at shutdown, so a flood of losses is not a flood of warnings.
+   */
+  #drop(why: string): void {
+    if (this.#dropped++ === 0) console.warn(`local tracing (${this.service}): a span was dropped (${why}); this run's step traces will miss spans. Further drops are counted and reported when tracing stops`);
+  }
+
+  /** Spans lost so far (never published). */
+  get dropped(): number {
+    return this.#dropped;
   }
 
   export(spans: ReadableSpan[], done: (r: { code: number }) => void): void {
@@ -152,6 +172,7 @@ class SubjectSpanExporter implements SpanExporter {
 
   async shutdown(): Promise<void> {
     await this.forceFlush();
+    if (this.#dropped > 0) console.warn(`local tracing (${this.service}): ${this.#dropped} span(s) were dropped in all and are missing from the run's trace file`);
   }
 }
 

@@ -1,11 +1,18 @@
 /** Plain-text formatting shared by the ops commands: aligned tables, ages, byte sizes, rates. */
 
+/**
+ * A figure: digits or a dot first, then digits, dots, letters, `/`, `%`. Written without nested
+ * repetition: `([\d.]+[a-zA-Z/%]*)+` said the same but backtracked exponentially on a long run
+ * of digits followed by another character (a 30-digit name froze `azr top` for seconds).
+ */
+const NUMERIC_CELL = /^(-?[\d.][\d.a-zA-Z/%]*|-)$/;
+
 /** Columns padded to the widest cell; numbers right-aligned. */
 export function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map((c) => String(c)))];
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   // A column is numeric when every cell is a number, a figure with units (12MiB, 0/3, 1m05s) or "-" (no value), so it right-aligns.
-  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number" || /^(-?([\d.]+[a-zA-Z/%]*)+|-)$/.test(String(r[i]))));
+  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number" || NUMERIC_CELL.test(String(r[i]))));
   return cells
     .map((r) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd())
     .join("\n");
@@ -19,22 +26,28 @@ export function age(ms: number): string {
   return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h`;
 }
 
+/**
+ * Sizes in binary units. The unit is chosen on the value as printed, so 1023.7 bytes is 1.0KiB,
+ * not 1024B, and 9.97KiB is 10KiB, not 10.0KiB.
+ */
 export function bytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
+  while (n >= 1023.5 && i < units.length - 1) {
     n /= 1024;
     i++;
   }
-  return `${n < 10 && i > 0 ? n.toFixed(1) : Math.round(n)}${units[i]}`;
+  return `${n < 9.95 && i > 0 ? n.toFixed(1) : Math.round(n)}${units[i]}`;
 }
 
+/** Per-second rates: one decimal below 10, whole numbers to 999, thousands as `1.2k` (as printed: 999.7 is 1.0k). */
 export function rate(n: number): string {
-  return n >= 1000 ? `${(n / 1000).toFixed(1)}k` : n >= 10 ? n.toFixed(0) : n.toFixed(1);
+  return n >= 999.5 ? `${(n / 1000).toFixed(1)}k` : n >= 9.95 ? n.toFixed(0) : n.toFixed(1);
 }
 
+/** Milliseconds: one decimal below 100, whole above (as printed: 99.97 is 100, not 100.0). */
 export function ms(n: number | null | undefined): string {
-  return n === null || n === undefined ? "-" : n >= 100 ? n.toFixed(0) : n.toFixed(1);
+  return n === null || n === undefined ? "-" : n >= 99.95 ? n.toFixed(0) : n.toFixed(1);
 }
 
 /** `10m`, `2h`, `30s`, `1d` ago, or an ISO date/time → epoch ms. */

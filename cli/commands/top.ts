@@ -192,6 +192,9 @@ export function renderTop(s: TopSnapshot): string {
     out.push(
       `NATS ${f.version} up ${f.uptime}  cpu ${f.cpu.toFixed(0)}%  mem ${bytes(f.mem)}  connections ${f.connections} (total ${f.totalConnections})  ` +
         `subscriptions ${f.subscriptions}  slow consumers ${f.slowConsumers}`,
+      ...(f.cluster
+        ? [`  server '${f.serverName}' of cluster '${f.cluster.name}' (${f.cluster.routes} route(s)): these figures are this server's alone; clients of the other servers are not counted (point --monitor at each server to see it)`]
+        : []),
       `  msgs  in ${f.inMsgs} (${r ? rate(r.inMsgsPerSec) : "-"}/s)  out ${f.outMsgs} (${r ? rate(r.outMsgsPerSec) : "-"}/s)` +
         `   bytes in ${bytes(f.inBytes)} (${r ? bytes(r.inBytesPerSec) : "-"}/s)  out ${bytes(f.outBytes)} (${r ? bytes(r.outBytesPerSec) : "-"}/s)`,
       f.jetstream.enabled

@@ -7,7 +7,7 @@
  */
 import type { CommandModule } from "yargs";
 import { DEFAULT_CLUSTER } from "../../runtime/index.ts";
-import { readSpans, spansFile, stepTraces, type StepTrace } from "../../runtime/telemetry-collector.ts";
+import { readSpanFile, spansFile, stepTraces, type StepTrace } from "../../runtime/telemetry-collector.ts";
 import type { SpanRecord } from "../../runtime/telemetry-local.ts";
 import { ms, table } from "./ops-format.ts";
 import { runDirOf, type RunArgs } from "./run-connection.ts";
@@ -59,24 +59,36 @@ export interface TraceArgs extends Pick<RunArgs, "cluster" | "run-dir"> {
 /** What `azr trace` prints, or a NoTraceError saying why there is nothing. */
 export function traceReport(a: TraceArgs): string {
   const runDir = runDirOf(a as RunArgs);
-  const traces = stepTraces(readSpans(runDir));
+  const file = spansFile(runDir);
+  const { records, skipped } = readSpanFile(runDir);
+  const traces = stepTraces(records);
+  // What the file holds beyond whole steps, said rather than silently left out.
+  const rooted = new Set(traces.map((t) => t.trace));
+  const unfinished = new Set(records.filter((r) => !rooted.has(r.trace)).map((r) => r.trace)).size;
+  const caveats = [
+    skipped ? `${skipped} line(s) of ${file} are not span records (cut short or malformed) and were skipped` : "",
+    unfinished ? `${unfinished} trace(s) have spans but no step root: a step that did not end (the driver stopped mid-step?)` : "",
+  ].filter(Boolean);
+  const caveat = caveats.length ? ` (${caveats.join("; ")})` : "";
   if (traces.length === 0) {
     throw new NoTraceError(
-      `no step traces in ${spansFile(runDir)}: pass --run-dir <the run's folder>. Traces are recorded by \`azr selfplay\` when no ` +
+      `no step traces in ${file}${caveat}` +
+        `: pass --run-dir <the run's folder>. Traces are recorded by \`azr selfplay\` when no ` +
         `OTEL_EXPORTER_OTLP_ENDPOINT is set and AZR_TRACES is not off (with an endpoint, look in your OTLP backend)`,
     );
   }
-  if (a.step === undefined) return a.json ? JSON.stringify(traces, null, 2) : formatStepList(traces);
+  const note = caveats.length && !a.json ? `(${caveats.join("; ")})\n` : "";
+  if (a.step === undefined) return a.json ? JSON.stringify(traces, null, 2) : note + formatStepList(traces);
   const ofStep = traces.filter((t) => t.step === a.step);
   if (ofStep.length === 0) {
     const steps = traces.map((t) => t.step);
-    throw new NoTraceError(`step ${a.step} has no recorded trace in ${spansFile(runDir)} (recorded: steps ${Math.min(...steps)}–${Math.max(...steps)}; a step's trace appears when it ends)`);
+    throw new NoTraceError(`step ${a.step} has no recorded trace in ${file} (recorded: steps ${Math.min(...steps)}–${Math.max(...steps)}; a step's trace appears when it ends)${caveat}`);
   }
   // A resumed run may have run the step twice: the latest is the one its checkpoint kept.
   const chosen = a.all ? ofStep : ofStep.slice(-1);
   if (a.json) return JSON.stringify(chosen, null, 2);
-  const note = !a.all && ofStep.length > 1 ? `(step ${a.step} ran ${ofStep.length} times; showing the latest, --all shows every run)\n` : "";
-  return note + chosen.map(formatStepTrace).join("\n\n");
+  const repeated = !a.all && ofStep.length > 1 ? `(step ${a.step} ran ${ofStep.length} times; showing the latest, --all shows every run)\n` : "";
+  return note + repeated + chosen.map(formatStepTrace).join("\n\n");
 }
 
 export const traceCommand: CommandModule<object, TraceArgs> = {

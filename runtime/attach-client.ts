@@ -12,6 +12,7 @@ import {
   decodeJson,
   encodeJson,
   END_HEADER,
+  FLOW_ACK_EVERY,
   OPEN_TIMEOUT_MS,
   type AttachTarget,
   type Control,
@@ -55,6 +56,10 @@ export async function attach(nc: NatsConnection, cluster: string, target: Attach
   let done = false;
   let timer: NodeJS.Timeout | undefined;
   let sub: Subscription | undefined;
+  let control: string | undefined;
+  // Running total of output bytes received, acked to the server so it keeps sending (flow control).
+  let received = 0;
+  let acked = 0;
   const finish = (reason: string) => {
     if (done) return;
     done = true;
@@ -67,10 +72,23 @@ export async function attach(nc: NatsConnection, cluster: string, target: Attach
       if (err) return finish(`connection error: ${err.message}`);
       const end = m.headers?.get(END_HEADER);
       if (end) finish(end);
-      else if (m.data.length > 0) o.onOutput(m.data);
+      else if (m.data.length > 0) {
+        received += m.data.length;
+        if (received - acked >= FLOW_ACK_EVERY) ack();
+        o.onOutput(m.data);
+      }
     },
   });
-  const req: OpenRequest = { output, cols: o.cols ?? 80, rows: o.rows ?? 24, colors: o.colors ?? false, term: o.term };
+  const ack = () => {
+    // Before the open reply arrives there is no control subject yet: the first ack after it covers these bytes.
+    if (done || !control || nc.isClosed()) return;
+    acked = received;
+    nc.publish(control, encodeJson({ t: "ack", bytes: received } satisfies Control));
+  };
+  // A connection that closes for good (the NATS server went away, reconnects exhausted) ends the session
+  // instead of leaving the terminal waiting for output that cannot come.
+  void nc.closed().then((e) => finish(`the NATS connection closed${e ? `: ${e.message}` : ""}: detached`));
+  const req: OpenRequest = { output, cols: o.cols ?? 80, rows: o.rows ?? 24, colors: o.colors ?? false, term: o.term, flow: true };
   let reply: OpenReply;
   try {
     const m = await nc.request(attachSubject(cluster, target), encodeJson(req), { timeout: OPEN_TIMEOUT_MS });
@@ -90,13 +108,15 @@ export async function attach(nc: NatsConnection, cluster: string, target: Attach
     sub.unsubscribe();
     throw new AttachError(`${targetName(target)} refused the attach: ${reply.error}`);
   }
-  const { input, control } = reply;
+  const { input } = reply;
+  control = reply.control;
+  if (received - acked >= FLOW_ACK_EVERY) ack();
   const ctl = (c: Control) => {
-    if (!done && !nc.isClosed()) nc.publish(control, encodeJson(c));
+    if (!done && !nc.isClosed()) nc.publish(reply.control, encodeJson(c));
   };
   timer = setInterval(() => {
     if (done || nc.isClosed()) return;
-    nc.request(control, encodeJson({ t: "ping" } satisfies Control), { timeout: ATTACH_PING_MS }).catch(() =>
+    nc.request(reply.control, encodeJson({ t: "ping" } satisfies Control), { timeout: ATTACH_PING_MS }).catch(() =>
       finish(`${targetName(target)} stopped answering (its process ended or restarted): detached`),
     );
   }, o.pingMs ?? ATTACH_PING_MS);

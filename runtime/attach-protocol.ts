@@ -14,11 +14,26 @@
  * The server drops a session that sent nothing (not even a ping) for SESSION_IDLE_MS, so a
  * client killed without detaching leaves nothing behind; the client ends the session when a
  * ping finds no server (the actor's process ended).
+ *
+ * Flow control (OpenRequest.flow): the client acks the output bytes it has received (control
+ * `ack`, a running total); the server keeps at most FLOW_WINDOW bytes unacknowledged, pauses a
+ * backend that can pause (the shell's pty, so `yes` blocks as it would over ssh) and holds at
+ * most MAX_QUEUED_OUTPUT bytes of a backend that cannot (a REPL printing 50 MB), dropping the
+ * rest with a notice. Without it a fast producer fills the actor's memory and CPU with output
+ * and gets the client cut off by the NATS server as a slow consumer.
  */
 
 export const ATTACH_PING_MS = 5_000;
 export const SESSION_IDLE_MS = 30_000;
 export const OPEN_TIMEOUT_MS = 5_000;
+export const FLOW_WINDOW = 1 << 20;
+/** The client acks after this many new bytes; well under FLOW_WINDOW so the window reopens. */
+export const FLOW_ACK_EVERY = 64 << 10;
+export const MAX_QUEUED_OUTPUT = 4 << 20;
+/** One output message at most; smaller than max_payload keeps a busy terminal interactive. */
+export const MAX_OUTPUT_MESSAGE = 64 << 10;
+/** Open sessions per server; each REPL session holds a context, each shell a pty. */
+export const MAX_SESSIONS = 16;
 /** On an output message, says the session ended; its value is the reason. */
 export const END_HEADER = "Azr-Attach-End";
 
@@ -33,11 +48,46 @@ export interface OpenRequest {
   colors: boolean;
   /** TERM for shells, e.g. xterm-256color. */
   term?: string;
+  /** The client acks output (control `ack`); the server then applies flow control. */
+  flow?: boolean;
 }
 
 export type OpenReply = { ok: true; session: string; input: string; control: string; banner: string } | { ok: false; error: string };
 
-export type Control = { t: "resize"; cols: number; rows: number } | { t: "ping" } | { t: "detach" };
+export type Control = { t: "resize"; cols: number; rows: number } | { t: "ping" } | { t: "detach" } | { t: "ack"; bytes: number };
+
+/** A control message from the wire, or undefined for anything else (another version, garbage, hostile). */
+export function parseControl(data: Uint8Array): Control | undefined {
+  let v: unknown;
+  try {
+    v = decodeJson<unknown>(data);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const c = v as Record<string, unknown>;
+  switch (c.t) {
+    case "ping":
+    case "detach":
+      return { t: c.t };
+    case "resize":
+      return { t: "resize", ...clampSize(c.cols, c.rows) };
+    case "ack":
+      return typeof c.bytes === "number" && Number.isFinite(c.bytes) && c.bytes >= 0 ? { t: "ack", bytes: c.bytes } : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Whether `s` is a subject one may publish to: dot-separated non-empty tokens, no wildcards, no
+ * whitespace. nats.js throws on publish to anything else, and a throw there would end the
+ * serving process.
+ */
+export function isPublishSubject(s: unknown): s is string {
+  if (typeof s !== "string" || s.length === 0 || s.length > 1024) return false;
+  return s.split(".").every((tok) => tok.length > 0 && tok !== "*" && tok !== ">" && !/[\s\x00-\x1f\x7f]/.test(tok));
+}
 
 export function attachSubject(cluster: string, target: AttachTarget): string {
   return target.kind === "actor" ? `azr.${cluster}.attach.actor.${target.name}` : `azr.${cluster}.attach.node.${target.id}`;

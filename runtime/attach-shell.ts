@@ -33,8 +33,12 @@ export function shellBackend(pty: PtyModule, nodeId: string, shell = process.env
     return {
       banner,
       backend: {
-        write: (d) => p.write(Buffer.from(d).toString("utf8")),
+        // Bytes as they came: decoding each message alone would garble a character split across two.
+        write: (d) => p.write(Buffer.from(d.buffer, d.byteOffset, d.byteLength)),
         resize: (c, r) => p.resize(c, r),
+        // Stops reading the pty: the kernel's buffer fills and a flooding program (`yes`) blocks.
+        pause: () => p.pause(),
+        resume: () => p.resume(),
         close: () => {
           closing = true;
           p.kill("SIGHUP");

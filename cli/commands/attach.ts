@@ -34,15 +34,23 @@ export const attachCommand: CommandModule<object, RunArgs & { target: string; sh
       stdin.on("data", onData);
       stdin.once("end", () => void session.detach()); // piped input ran out
       stdout.on("resize", onResize);
-      // With the TTY in raw mode Ctrl-C arrives as a byte, not a signal; a SIGINT from elsewhere still detaches cleanly.
-      const onSigint = () => void session.detach();
-      process.on("SIGINT", onSigint);
+      // With the TTY in raw mode Ctrl-C arrives as a byte, not a signal. A signal from elsewhere (SIGINT, `kill`'s
+      // SIGTERM, SIGHUP when the terminal window closes) detaches: the remote session ends now rather than after the
+      // server's idle timeout, and the local terminal leaves raw mode instead of being left unusable.
+      const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+      const onSignal = () => void session.detach();
+      for (const sig of signals) process.on(sig, onSignal);
+      // A closed terminal makes writes fail (EIO/EPIPE); that must not crash the process before it has detached.
+      const onWriteError = () => void session.detach();
+      stdout.on("error", onWriteError);
       const reason = await session.ended;
       stdin.off("data", onData);
       stdout.off("resize", onResize);
-      process.off("SIGINT", onSigint);
+      for (const sig of signals) process.off(sig, onSignal);
       if (stdin.isTTY) stdin.setRawMode(false);
       stdin.pause();
+      stdout.off("error", onWriteError);
+      process.stderr.on("error", () => {}); // the terminal may be gone (SIGHUP): the reason then has no reader
       process.stderr.write(`\r\n[azr attach: ${reason}]\r\n`);
     }),
 };

@@ -58,7 +58,10 @@ export function replBackend(actorName: string, instance: object): BackendFactory
   return (ctx) => {
     const banner =
       `attached to actor '${actorName}' (pid ${process.pid}). The instance is \`actor\`; top-level await works.\r\n` +
-      `Tab completes, Ctrl-C cancels the line, Ctrl-D detaches (the actor keeps running).\r\n`;
+      `Tab completes, Ctrl-C cancels the line, Ctrl-D detaches (the actor keeps running).\r\n` +
+      // Code typed here runs on the actor's own event loop, and Ctrl-C reaches it as a byte, not a
+      // signal: a synchronous loop that never ends cannot be interrupted from here.
+      `Code runs on the actor's event loop: a synchronous loop that never ends freezes the actor (azr restart ${actorName}).\r\n`;
     ctx.send(banner); // before the REPL writes its first prompt
     const input = new PassThrough();
     const output = new RemoteTerminal(ctx.cols, ctx.rows, ctx.send);

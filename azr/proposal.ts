@@ -160,3 +160,20 @@ export function callsAllComposites(program: string, c: number): boolean {
   toks.forEach((t, k) => { if (t.kind === "name" && toks[k + 1]?.text === "(" && toks[k - 1]?.text !== ".") called.add(t.text); });
   return Array.from({ length: c }, (_, i) => `g_${i}`).every((n) => called.has(n));
 }
+
+/**
+ * Why a composite proposal is refused before it runs (§12: `f` must call every shown `g_i` and
+ * may not replace one with its own definition), or undefined when it may run.
+ */
+export function compositeProblem(program: string, c: number): string | undefined {
+  if (c === 0) return undefined;
+  let defs;
+  try { defs = functionDefs(program); } catch { return undefined; } // the executor reports the syntax error
+  if (defs.some((d) => /^g_\d+$/.test(d.name) && Number(d.name.slice(2)) < c)) return "redefines a composite function";
+  return callsAllComposites(program, c) ? undefined : "composite functions not called";
+}
+
+/** The program a composite proposal runs and is stored as: the renamed `g_i` first, then the proposer's code (§12). */
+export function withComposites(composites: readonly string[], program: string): string {
+  return composites.length ? [...composites, program].join("\n\n") : program;
+}

@@ -292,12 +292,15 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
     if (existsSync(metricsFile)) throw new RunFolderError(`${o.runDir} already holds a run: pass --resume to continue it, or choose another --run-dir`);
     writeFileSync(join(o.runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
     const seeds = await loadSeeds(cfg, ports, o.runDir, log);
-    for (const type of ["deduction", "abduction"] as TaskType[]) await ports.buffer.admit(type, seeds.triplets, 0);
-    await ports.buffer.admit("induction", seeds.induction, 0);
-    if (seeds.errors) await ports.buffer.admit("error", seeds.errors, 0);
+    // The seeds are step 0's admissions: with `solveFrom: previous-step` step 1 solves them as its new tasks (§4.3: "at t = 1: the seeds").
+    const fresh: StepCarry["fresh"] = {};
+    for (const type of ["deduction", "abduction"] as TaskType[]) fresh[type] = await ports.buffer.admit(type, seeds.triplets, 0);
+    fresh.induction = await ports.buffer.admit("induction", seeds.induction, 0);
+    if (seeds.errors) fresh.error = await ports.buffer.admit("error", seeds.errors, 0);
+    state = { step: 0, carry: { fresh } };
   }
   // What a learner lost before the first checkpoint rolls back to (with the new learner's own start).
-  const seeded = state.step === 0 ? await ports.buffer.snapshot() : undefined;
+  const seeded = state.step === 0 ? { buffers: await ports.buffer.snapshot(), carry: state.carry } : undefined;
 
   const last = Math.min(cfg.selfplay.steps, o.stopAfter ?? Infinity);
   const checkpointDue = (step: number) => step % cfg.trainer.saveEvery === 0 || step === last;
@@ -363,15 +366,15 @@ const MAX_ROLLBACKS = 3;
  */
 async function rollBack(
   e: LearnerLostError,
-  x: { runDir: string; ports: DriverPorts; raw: DriverPorts; seeded: TaskBufferState | undefined; log: (s: string) => void },
+  x: { runDir: string; ports: DriverPorts; raw: DriverPorts; seeded: { buffers: TaskBufferState; carry: StepCarry } | undefined; log: (s: string) => void },
 ): Promise<DriverState> {
   const c = completeCheckpoints(x.runDir).at(-1);
   if (!c && !x.seeded) throw e;
   x.log(`${(e.cause as Error)?.message ?? e.message}: the learner's state since the last checkpoint is lost; ` +
     `rolling the run back to ${c ? `checkpoint step-${c.step}` : "its seeded start"} and replaying the steps since (every step is seeded, so the replay is the same run)`);
   await recoverLearner(x.raw.learner, c ? join(c.dir, "learner") : null, { log: x.log });
-  const state: DriverState = c ? JSON.parse(readFileSync(join(c.dir, "driver.json"), "utf8")) : { step: 0, carry: { fresh: {} } };
-  await x.ports.buffer.restore(c ? JSON.parse(readFileSync(join(c.dir, "buffers.json"), "utf8")) : x.seeded!);
+  const state: DriverState = c ? JSON.parse(readFileSync(join(c.dir, "driver.json"), "utf8")) : { step: 0, carry: x.seeded!.carry };
+  await x.ports.buffer.restore(c ? JSON.parse(readFileSync(join(c.dir, "buffers.json"), "utf8")) : x.seeded!.buffers);
   keepMetricsThrough(join(x.runDir, "metrics.jsonl"), state.step);
   x.log(`rolled back to step ${state.step}; the learner is back`);
   return state;

@@ -12,6 +12,8 @@
  * - the solver solves this step's new tasks (`selfplay.solveFrom: same-step`, paper Algorithm 1);
  *   `previous-step` reproduces the reference, which solves what step t−1 proposed. The solve
  *   batch is its own generation phase here (its tasks depend on this step's admissions).
+ * - the optional composite functions (§12, off by default: `selfplay.compositeFunctionsMax` 0) show
+ *   deduction / abduction proposers earlier programs as g_i that their f must call;
  * - the optional `error` task type (§12, off by default) runs when a recipe lists it: its
  *   proposals are run as deduction checks and the gold answer is the exception's type name or
  *   `NoError` (azr/error-task.ts); its answers are compared here, in trusted code.
@@ -23,7 +25,7 @@ import {
   admits, broadcastAdvantage, deriveRng, groupKey, inductionSolverCase, learnability, nextU32, proposerOptions, proposerPrompt, proposerReward,
   readInductionProposer, readSolver, readTripletProposer, solveRate, solverPrompt, solverReward, summarize, trrAdvantages,
   tripletSolverCase, countReasons, reflectionShare, clipRatio, PromptLimitError, errorGoldOfRuns, bannedErrorKeyword, errorCorrect,
-  createRewardRegistry, extraTerms, combineExtras,
+  createRewardRegistry, extraTerms, combineExtras, compositeFunctions, compositeProblem, withComposites, nextInt,
   type GroupKey, type RewardRegistry, type TermSettings, type CombineMode, type InductionEntry, type Prompt, type Scored, type TaskType, type Triplet, type SolverCase,
 } from "../../azr/index.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
@@ -41,6 +43,9 @@ export interface StepConfig {
     pretrainPredSteps?: number;
     /** Also train the solver on the learnability samples (azr option; absent/false = the reference: not trained on). */
     trainLearnabilitySamples?: boolean;
+    /** Composite functions (§12): each deduction / abduction proposer is shown c ∈ [min, max] earlier programs as g_0…g_{c−1}. Absent or 0/0: off. */
+    compositeFunctionsMin?: number;
+    compositeFunctionsMax?: number;
   };
   prompt: { variant: "full" | "compact"; chatTemplate: boolean; maxTokens: number; maxRedraws: number };
   data: { maxResponseTokens: number };
@@ -86,7 +91,10 @@ export interface GroupMetrics {
   learnabilityMean?: number;
   solveRateMean?: number;
   newEntries?: number;
-  /** Solvers: share answered correctly. */
+  /**
+   * Solvers: share answered correctly with the tags right (F = 1 and full score): a right value
+   * without the format is reward −1, a failure (§6.2: even evaluation's 1/0 needs the tags), not a success.
+   */
   accuracy?: number;
 }
 
@@ -186,8 +194,30 @@ export function checkStepConfig(cfg: StepConfig, rewards: RewardRegistry = creat
 
 const anyExtraTerm = (cfg: StepConfig) => Object.values(cfg.reward.extra.terms).some((t) => t.enabled);
 
-/** A proposer prompt: deduction / abduction / error ones keep their references (for the edit-distance reward), induction its program. */
-type ProposalPrompt = { type: TaskType; prompt: Prompt; program?: Triplet; references?: Triplet[] };
+/**
+ * A proposer prompt: deduction / abduction / error ones keep their references (for the edit-distance reward), induction its program;
+ * with composite functions on (§12), the renamed g_i a deduction / abduction proposal must call and their import lines.
+ */
+type ProposalPrompt = { type: TaskType; prompt: Prompt; program?: Triplet; references?: Triplet[]; composites?: Composites };
+type Composites = { programs: string[]; imports: string[] };
+
+/**
+ * Composite functions (§12, off unless `selfplay.compositeFunctionsMax` > 0): per deduction /
+ * abduction prompt, c uniform in [min, max] earlier programs of that type's buffer (drawn as
+ * references are, by `selfplay.referenceSampling`, without replacement; c ≤ its size), renamed
+ * g_0…g_{c−1}. The proposal's f must call each; the stored program is the g_i followed by the
+ * proposal, so the solver sees and runs them too.
+ */
+async function drawComposites(cfg: StepConfig, buffer: BufferPort, type: "deduction" | "abduction", count: number, seed: number): Promise<(Composites | undefined)[]> {
+  const min = cfg.selfplay.compositeFunctionsMin ?? 0, max = cfg.selfplay.compositeFunctionsMax ?? 0;
+  if (max <= 0) return new Array<undefined>(count).fill(undefined);
+  const rng = deriveRng(seed, "c");
+  const sets = await buffer.drawReferences(type, count, max, seed);
+  return sets.map((set) => {
+    const chosen = set.slice(0, min + nextInt(rng, max - min + 1));
+    return { programs: compositeFunctions(chosen.map((t) => t.program)), imports: [...new Set(chosen.flatMap((t) => t.imports))] };
+  });
+}
 
 /**
  * Prompts over `prompt.maxTokens` are re-drawn by `redraw` (the indices of one type at a time), up
@@ -230,7 +260,8 @@ function redrawLongProposerPrompts(
       idx.forEach((i, j) => (proposals[i] = { type, program: programs[j], prompt: proposerPrompt({ type, program: programs[j].program }, opts) }));
     } else {
       const sets = await ports.buffer.drawReferences(type, idx.length, cfg.selfplay.references, seed(`${type}-references-redraw-${attempt}`));
-      idx.forEach((i, j) => (proposals[i] = { type, references: sets[j], prompt: proposerPrompt({ type, references: sets[j] }, opts) }));
+      // The composite functions stay: only the references make the prompt long enough to re-draw.
+      idx.forEach((i, j) => (proposals[i] = { ...proposals[i], references: sets[j], prompt: proposerPrompt({ type, references: sets[j], composites: proposals[i].composites?.programs }, opts) }));
     }
   });
 }
@@ -305,7 +336,11 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
       for (const program of programs) proposals.push({ type, program, prompt: proposerPrompt({ type, program: program.program }, proposerOpts) });
     } else {
       const refSets = await ports.buffer.drawReferences(type, B, sp.references, seed(`${type}-references`));
-      for (const refs of refSets) proposals.push({ type, references: refs, prompt: proposerPrompt({ type, references: refs }, proposerOpts) });
+      const composites = type === "error" ? [] : await drawComposites(cfg, ports.buffer, type, B, seed(`${type}-composites`));
+      refSets.forEach((refs, k) => {
+        const c = composites[k];
+        proposals.push({ type, references: refs, ...(c ? { composites: c } : {}), prompt: proposerPrompt({ type, references: refs, composites: c?.programs }, proposerOpts) });
+      });
     }
   }
   await redrawLongProposerPrompts(step, cfg, ports, proposals, proposerOpts, seed);
@@ -325,7 +360,13 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     if (!r.proposal.ok) return { formatOk: r.formatOk, parsed: undefined, reason: r.proposal.reason };
     // An error task that raises on purpose is trivial: its keywords are banned (validation.bannedErrorKeywords).
     if (p.type === "error" && bannedErrorKeyword(r.proposal.program, cfg.validation.bannedErrorKeywords)) return { formatOk: r.formatOk, parsed: undefined, reason: "banned error keyword" };
-    return { formatOk: r.formatOk, parsed: { kind: "triplet" as const, program: r.proposal.program, input: r.proposal.input, imports: r.proposal.imports }, reason: "" };
+    const c = p.composites;
+    const problem = c && compositeProblem(r.proposal.program, c.programs.length);
+    if (problem) return { formatOk: r.formatOk, parsed: undefined, reason: problem };
+    // With composites (§12) the task is the g_i and the proposal together: that is what runs, is stored and is shown to the solver.
+    const program = c ? withComposites(c.programs, r.proposal.program) : r.proposal.program;
+    const imports = c ? [...new Set([...c.imports, ...r.proposal.imports])] : r.proposal.imports;
+    return { formatOk: r.formatOk, parsed: { kind: "triplet" as const, program, input: r.proposal.input, imports }, reason: "" };
   });
   const checks: ProposalCheck[] = [];
   const checkOf: number[] = [];
@@ -431,14 +472,14 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
   });
   solveItems.forEach((s, k) => {
     const { formatOk, score } = solveScores[k];
-    trained.push({ group: groupKey("solve", s.type), reward: solverReward(formatOk, score), sample: solved[k], formatOk, correct: score >= 1 });
+    trained.push({ group: groupKey("solve", s.type), reward: solverReward(formatOk, score), sample: solved[k], formatOk, correct: formatOk && score >= 1 });
   });
   // The n learnability samples per valid proposal are on-policy solver responses already generated and scored
   // (at learnabilityTemperature): training on them multiplies the solver's data per step without generating more.
   if (sp.trainLearnabilitySamples) {
     lItems.forEach((x, k) => {
       const { formatOk, score } = lScores[k];
-      trained.push({ group: groupKey("solve", x.type), reward: solverReward(formatOk, score), sample: lSamples[k], formatOk, correct: score >= 1, fromLearnability: true });
+      trained.push({ group: groupKey("solve", x.type), reward: solverReward(formatOk, score), sample: lSamples[k], formatOk, correct: formatOk && score >= 1, fromLearnability: true });
     });
   }
   const forUpdate = trained.filter((x) => (sp.trainPropose || !x.group.startsWith("propose/")) && x.sample.tokens.length > 0);

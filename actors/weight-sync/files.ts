@@ -5,9 +5,10 @@
  * Covers: a reader never sees a partial file (written under a dot-name, renamed into place), the
  * previous versions removed once the reader confirmed a newer one, every file removed on
  * dispose and at process exit, and a crashed run's leftovers removed when the same run starts
- * again (same run id). Not: what goes in a file (the engines write and read it).
+ * again (same run id); the folder private to this user (0700, made not found: another user's or a
+ * link under its name is refused, never emptied or written through). Not: what goes in a file (the engines write and read it).
  */
-import { existsSync, statfsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, lstatSync, statfsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { shmRoot } from "./host.ts";
@@ -32,7 +33,7 @@ function removeDeadProcessFolders(root: string, base: string, log?: (line: strin
   const own = new RegExp(`^${base}-(\\d+)-\\d+$`);
   for (const name of existsSync(root) ? readdirSync(root) : []) {
     const pid = Number(own.exec(name)?.[1]);
-    if (!pid || pid === process.pid || processAlive(pid)) continue;
+    if (!pid || pid === process.pid || processAlive(pid) || !ours(lstatOf(join(root, name)))) continue; // another user's: not ours to judge
     rmSync(join(root, name), { recursive: true, force: true });
     log?.(`weight sync: removed ${join(root, name)}, left by process ${pid} of this run, which is gone`);
   }
@@ -45,6 +46,20 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by another user
   }
+}
+
+function lstatOf(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw e;
+  }
+}
+
+/** A real folder (not a link) owned by this process's user. */
+function ours(st: Stats | undefined): boolean {
+  return !!st && st.isDirectory() && (process.getuid === undefined || st.uid === process.getuid());
 }
 
 export class WeightFiles {
@@ -62,13 +77,39 @@ export class WeightFiles {
     const root = shmRoot(log);
     if (perProcess) removeDeadProcessFolders(root, base, log);
     this.dir = join(root, perProcess ? `${base}-${process.pid}-${++opened}` : base);
-    if (existsSync(this.dir)) {
+    const st = lstatOf(this.dir);
+    if (st) {
+      this.#refuseForeign(st);
       const stale = readdirSync(this.dir);
       rmSync(this.dir, { recursive: true, force: true });
       if (stale.length && log) log(`weight sync: removed ${stale.length} stale file(s) a previous start of this run left in ${this.dir}`);
     }
-    mkdirSync(this.dir, { recursive: true });
+    this.#make();
     live.add(this.dir);
+  }
+
+  /**
+   * The folder, private to this user (the root folder, /dev/shm, is shared by every user of the
+   * machine: the default 0755 let any of them read each weight version), and made here, not found:
+   * without `recursive`, a name someone created meanwhile (a link to elsewhere) fails instead of
+   * being written through.
+   */
+  #make(): void {
+    try {
+      mkdirSync(this.dir, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      this.#refuseForeign(lstatOf(this.dir));
+    }
+  }
+
+  /** An existing folder of this name that is not this user's own real folder is another's (or planted): neither emptied nor used. */
+  #refuseForeign(st: Stats | undefined): void {
+    if (!st || ours(st)) return;
+    throw new Error(
+      `weight sync: ${this.dir} exists and is ${st.isDirectory() ? `owned by uid ${st.uid}, not this process's ${process.getuid?.()}` : "not a folder (a link?)"}, ` +
+        `so it is neither emptied nor written to: another user's run with the same run id, or planted there. Remove it, or set AZR_WEIGHTS_DIR to a folder of your own`,
+    );
   }
 
   pathOf(version: number): string {
@@ -82,6 +123,7 @@ export class WeightFiles {
   async write(version: number, write: (tmp: string) => Promise<void>, forUpload = false): Promise<{ path: string; bytes: number }> {
     const path = forUpload ? join(this.dir, `.upload-v${version}-${randomBytes(4).toString("hex")}.safetensors`) : this.pathOf(version);
     const tmp = join(this.dir, `.weights-v${version}-${randomBytes(4).toString("hex")}.partial`);
+    if (!existsSync(this.dir)) this.#make(); // removed under us (/dev/shm cleared): the next version still has somewhere to go
     try {
       await write(tmp);
       renameSync(tmp, path);

@@ -86,3 +86,34 @@ export function checkTransportChoice(v: unknown, where: string): TransportChoice
   if (typeof v === "string" && (TRANSPORT_CHOICES as readonly string[]).includes(v)) return v as TransportChoice;
   throw new Error(`${where}: weight sync transport ${JSON.stringify(v)} is not one of ${TRANSPORT_CHOICES.join(", ")}`);
 }
+
+/**
+ * A handle as received (over the wire, from a caller that may be stale or hostile), checked before
+ * anything in it names a file: the version goes into file names and the engine's version, so it
+ * must be a plain non-negative integer (a string like "../x" would name a path elsewhere); the
+ * size is compared with the file's. Throws naming the field; the shm path itself is checked by
+ * the loader, which knows the folder.
+ */
+export function checkHandle(h: unknown): WeightHandle {
+  const bad = (what: string): never => {
+    throw new WeightHandleError(`weight handle refused: ${what}; load only handles the learner's publishWeights returned`);
+  };
+  if (typeof h !== "object" || h === null) return bad(`it is ${h === null ? "null" : typeof h}, not an object`);
+  const w = h as Record<string, unknown>;
+  if (!Number.isSafeInteger(w.version) || (w.version as number) < 0) bad(`version ${JSON.stringify(w.version)} is not a non-negative integer`);
+  if (!(TRANSPORTS as readonly unknown[]).includes(w.transport)) bad(`transport ${JSON.stringify(w.transport)} is not one of ${TRANSPORTS.join(", ")}`);
+  if (w.kind !== undefined && !(WEIGHT_KINDS as readonly unknown[]).includes(w.kind)) bad(`kind ${JSON.stringify(w.kind)} is not one of ${WEIGHT_KINDS.join(", ")}`);
+  if (!Number.isSafeInteger(w.bytes) || (w.bytes as number) < 0) bad(`bytes ${JSON.stringify(w.bytes)} is not a non-negative integer`);
+  if (typeof w.location !== "string") bad(`location ${JSON.stringify(w.location)} is not a string`);
+  if (w.kind === "lora-adapters") {
+    const l = w.lora as Partial<LoraInfo> | undefined;
+    // r divides tensor lengths and scale multiplies every adapted weight: a zero, negative or NaN one corrupts the model silently
+    if (l && (!Number.isSafeInteger(l.r) || (l.r as number) <= 0 || !Number.isFinite(l.scale))) bad(`lora settings ${JSON.stringify({ r: l.r, scale: l.scale })} need a positive integer r and a finite scale`);
+  }
+  return h as WeightHandle;
+}
+
+/** A handle whose fields cannot be what a publisher wrote (not retried: the same handle fails the same way). */
+export class WeightHandleError extends Error {
+  override name = "WeightHandleError";
+}

@@ -1,17 +1,19 @@
 /**
  * The rollout engine's side of weight sync: installs the version a handle names into its engine.
  *
- * Covers: shm (checks the handle comes from this host and its file is there, whole, then the
+ * Covers: the handle's fields checked on receipt (handle.ts checkHandle); shm (checks the handle
+ * comes from this host and names this run's file in this host's weights folder, there and whole, then the
  * engine reads it: the torch worker in Python, the ORT engine in TypeScript), object-store
  * (downloaded part by part into this side's own shm folder, read the same way, then removed;
  * the parts are consumed unless the handle has several readers), inline; for each, a full version
  * or a LoRA adapter version (the sink merges the adapters into the model it started with, lora.ts).
  * Errors name the file or object and the fix. Not: publishing (publisher.ts).
  */
-import { existsSync, rmSync, statSync } from "node:fs";
-import type { LoraInfo, WeightHandle, WeightSyncOptions } from "./handle.ts";
-import { outOfRoom, WeightFiles } from "./files.ts";
-import { hostIdentity } from "./host.ts";
+import { existsSync, lstatSync, rmSync, statSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, normalize } from "node:path";
+import { checkHandle, type LoraInfo, type WeightHandle, type WeightSyncOptions } from "./handle.ts";
+import { outOfRoom, safeRunId, WeightFiles } from "./files.ts";
+import { hostIdentity, shmRoot } from "./host.ts";
 import { WeightBucket, WeightSyncError } from "./object-store.ts";
 
 /** How the rollout engine takes weights in. */
@@ -50,14 +52,15 @@ export class WeightLoader {
   }
 
   /** Installs the handle's version; returns how long that took. */
-  async load(h: WeightHandle, sink: WeightSink): Promise<{ loadMs: number }> {
+  async load(received: WeightHandle, sink: WeightSink): Promise<{ loadMs: number }> {
     const t0 = performance.now();
+    const h = checkHandle(received);
     const put = install(h, sink);
     if (h.transport === "inline") {
       if (!h.tensors) throw new WeightSyncError(`inline weight handle for version ${h.version} carries no tensors`);
       await put.tensors(h.tensors);
     } else if (h.transport === "shm") {
-      await put.file(checkedFile(h));
+      await put.file(checkedFile(h, this.o.runId));
     } else if (h.transport === "object-store") {
       // A folder per loader: several rollout replicas of one run may download on this host at once.
       const files = (this.#files ??= new WeightFiles(this.runId, "reader", this.o.log, true));
@@ -93,8 +96,13 @@ export class WeightLoader {
   }
 }
 
-/** The shm handle's file, after checking it can be this file: same host, present, whole. */
-function checkedFile(h: WeightHandle): string {
+/**
+ * The shm handle's file, after checking it can be this file: same host; `weights-v<version>.safetensors`
+ * directly in the run's folder under this host's weights folder (with no run id given, any run's),
+ * a plain file of this user's, not a link: the engine reads whatever path it is given, and a stale or
+ * forged handle must not make it read another file of the machine; present, whole.
+ */
+function checkedFile(h: WeightHandle, runId: string | undefined): string {
   const here = hostIdentity();
   if (h.host !== here) {
     throw new WeightSyncError(
@@ -102,11 +110,34 @@ function checkedFile(h: WeightHandle): string {
         `the file ${h.location} is not visible here. Use the object-store transport (resources.weightSync = auto or object-store)`,
     );
   }
+  const root = shmRoot();
+  const folder = dirname(h.location);
+  const inFolder = isAbsolute(h.location) && normalize(h.location) === h.location && dirname(folder) === root &&
+    basename(h.location) === `weights-v${h.version}.safetensors` &&
+    (runId === undefined ? basename(folder).startsWith("azr-weights-") : basename(folder) === `azr-weights-${safeRunId(runId)}`);
+  if (!inFolder) {
+    const expected = join(root, runId === undefined ? "azr-weights-<run id>" : `azr-weights-${safeRunId(runId)}`, `weights-v${h.version}.safetensors`);
+    throw new WeightSyncError(
+      `weights file ${h.location} (version ${h.version}) is not where this rollout engine reads weights (${expected}): refused, a stale or forged handle. ` +
+        `If the learner published it, the two see different weight folders or run ids: give every actor of the host the same AZR_WEIGHTS_DIR (or none) and weightSync.runId`,
+    );
+  }
   if (!existsSync(h.location)) {
     throw new WeightSyncError(
       `weights file ${h.location} (version ${h.version}) is missing: the learner removed it (a newer version was confirmed, or it was disposed or restarted) ` +
         `or /dev/shm was cleared; publish the version again (learner.publishWeights) and load the new handle`,
     );
+  }
+  // lstat: a link or device planted under the right name is not followed
+  const uid = process.getuid?.();
+  for (const [path, isKind, what] of [[folder, "isDirectory", "folder"], [h.location, "isFile", "file"]] as const) {
+    const st = lstatSync(path);
+    if (!st[isKind]() || (uid !== undefined && st.uid !== uid)) {
+      throw new WeightSyncError(
+        `weights ${what} ${path} (version ${h.version}) is ${st[isKind]() ? `owned by uid ${st.uid}, not this process's ${uid}` : `not a plain ${what} (a link or device?)`}: refused. ` +
+          `The learner writes it as the user the rollout engine runs as: run both as one user, and remove what else is there`,
+      );
+    }
   }
   const size = statSync(h.location).size;
   if (size !== h.bytes) {

@@ -12,7 +12,7 @@
  * its adapters (handle kind `lora-adapters`, lora.ts). Not: the choice of transport
  * (handle.ts), reading (loader.ts).
  */
-import { rmSync } from "node:fs";
+import { rmSync, statSync } from "node:fs";
 import { checkTransportChoice, chooseTransport, type LoraInfo, type PublishRequest, type WeightHandle, type WeightSyncOptions } from "./handle.ts";
 import { WeightFiles } from "./files.ts";
 import { hostIdentity } from "./host.ts";
@@ -68,7 +68,10 @@ export class WeightPublisher {
     const host = hostIdentity();
     const transport = chooseTransport(req.transport === undefined ? undefined : checkTransportChoice(req.transport, "publishWeights"), host, req.readerHost);
     const again = transport === "shm" ? this.#live.get(version) : undefined;
-    if (again) return { ...again, publishMs: 0 };
+    // Only while its file is still there, whole: the loader's "missing: publish the version again"
+    // would otherwise get the same dead handle back for ever (/dev/shm cleared, systemd's RemoveIPC).
+    if (again && sizeOf(again.location) === again.bytes) return { ...again, publishMs: 0 };
+    if (again) this.#live.delete(version);
     const t0 = performance.now();
     const kind = source.lora ? { kind: "lora-adapters" as const, lora: source.lora } : { kind: "full" as const };
     let handle: WeightHandle;
@@ -141,5 +144,13 @@ export class WeightPublisher {
     this.#bucket = undefined;
     const left = bucket && (await (await bucket.catch(() => undefined))?.destroy());
     if (left) this.o.log?.(left);
+  }
+}
+
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size;
+  } catch {
+    return undefined;
   }
 }

@@ -32,12 +32,13 @@ def save_weights_file(engine, a: dict) -> dict:
     return {"path": path, "bytes": os.path.getsize(path), "tensors": len(tensors)}
 
 
-def _check_header(engine, path: str, targets: dict, wanted: set) -> None:
+def _check_header(engine, path: str, targets: dict, wanted: set, read: str = "") -> None:
     """Names, sizes, dtypes and extent of every tensor, from the header, before the first copy: a
     file found wrong half way (truncated, another model's) used to leave the parameters before
-    that point overwritten, serving on as neither version."""
-    header, base = read_header(path)
-    size = os.path.getsize(path)
+    that point overwritten, serving on as neither version. `read`: where to read it (else `path`,
+    the name errors give)."""
+    header, base = read_header(read or path)
+    size = os.path.getsize(read or path)
     for name, meta in header.items():
         dst = targets.get(name)
         if dst is None:
@@ -56,15 +57,29 @@ def _check_header(engine, path: str, targets: dict, wanted: set) -> None:
 
 def load_weights_file(engine, a: dict) -> dict:
     path = a["path"]
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"loadWeightsFile: weights file {path} does not exist (removed by its publisher, or never written): publish the version again")
     targets = engine._sync_targets()
     wanted = set(engine._named_for_sync())
-    _check_header(engine, path, targets, wanted)  # names, sizes and completeness: nothing below can fail half way on them
-    with torch.no_grad():
-        for name, t in iter_file(path):
-            dst = targets[name]
-            dst.copy_(engine.shard(name, t.reshape(engine.full_shape(name, dst.shape))))  # converts dtype and moves to the device in one copy
+    # The header check and the copy read one file, opened once: by name, a file renamed over this
+    # one in between (the version published again, a restarted learner's) would be copied unchecked
+    # and could fail half way, leaving the parameters neither version.
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"loadWeightsFile: weights file {path} does not exist (removed by its publisher, or never written): publish the version again") from None
+    with f:
+        same = _same_file(path, f.fileno())
+        _check_header(engine, path, targets, wanted, same)  # names, sizes and completeness: nothing below can fail half way on them
+        with torch.no_grad():
+            for name, t in iter_file(same):
+                dst = targets[name]
+                dst.copy_(engine.shard(name, t.reshape(engine.full_shape(name, dst.shape))))  # converts dtype and moves to the device in one copy
+        size = os.fstat(f.fileno()).st_size
     full_version_installed(engine)  # LoRA adapter versions still merge into the start model
     engine.version = int(a["version"])
-    return {"version": engine.version, "bytes": os.path.getsize(path)}
+    return {"version": engine.version, "bytes": size}
+
+
+def _same_file(path: str, fd: int) -> str:
+    """A name that opens the file behind `fd` whatever is renamed over `path` (Linux /proc), else `path`."""
+    alias = f"/proc/self/fd/{fd}"
+    return alias if os.path.exists(alias) else path

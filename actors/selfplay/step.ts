@@ -24,7 +24,7 @@
 import {
   admits, broadcastAdvantage, deriveRng, groupKey, inductionSolverCase, learnability, nextU32, proposerOptions, proposerPrompt, proposerReward,
   readInductionProposer, readSolver, readTripletProposer, solveRate, solverPrompt, solverReward, summarize, trrAdvantages,
-  tripletSolverCase, countReasons, reflectionShare, clipRatio, PromptLimitError, errorGoldOfRuns, bannedErrorKeyword, errorCorrect,
+  tripletSolverCase, countReasons, reflectionShare, clipRatio, programLines, PromptLimitError, errorGoldOfRuns, bannedErrorKeyword, errorCorrect,
   createRewardRegistry, extraTerms, combineExtras, compositeFunctions, compositeProblem, withComposites, nextInt,
   type GroupKey, type RewardRegistry, type TermSettings, type CombineMode, type InductionEntry, type Prompt, type Scored, type TaskType, type Triplet, type SolverCase,
 } from "../../azr/index.ts";
@@ -77,11 +77,46 @@ export interface StepCarry {
   fresh: Partial<Record<TaskType, Entry[]>>;
 }
 
+/** Mean, min and max of one figure over a set of responses (§8: "reward / advantage / return mean, min, max"). */
+export interface Spread {
+  mean: number;
+  min: number;
+  max: number;
+}
+
+/**
+ * One group's figures in a metrics line (§8). The fields added after the first saved runs are
+ * optional, so older metrics.jsonl files still read as this type.
+ *
+ * Which responses: `count` and every figure computed from responses (reward, format, lengths,
+ * reflection, accuracy, executor failures) cover the group's own responses of this step — for a
+ * solver group the solve batch only, never the learnability samples, even when
+ * `selfplay.trainLearnabilitySamples` trains them as solver responses. `advantage` and `return`
+ * describe the update instead: they cover every sequence the group put into it, those trained
+ * learnability samples included (they are normalised together with the solve batch, §7.1).
+ */
 export interface GroupMetrics {
   count: number;
   rewardMean: number;
+  /** Reward mean / min / max over the same responses as `rewardMean` (its mean equals `rewardMean`). */
+  reward?: Spread;
+  /**
+   * TRR++ advantage A_i (§7.1) of each response the group put into the update, one value per
+   * response (every token carries it). Absent when the group trained nothing this step
+   * (`selfplay.trainPropose` false for a proposer, or only empty responses).
+   */
+  advantage?: Spread;
+  /**
+   * Return of each response the group put into the update: with one reward R on the last token
+   * and γ = 1 (§7.1) every token's return is R, so this is R over the trained responses — the
+   * reward as the update saw it (trained learnability samples in, empty responses out).
+   * Absent as `advantage` is.
+   */
+  return?: Spread;
   formatRate: number;
   responseLength: { mean: number; max: number; min: number };
+  /** Prompt length in tokens (the prompt as the rollout engine encoded it), mean and max over the group's responses. */
+  promptLength?: { mean: number; max: number };
   clipRatio: number;
   reflectionShare: number;
   /** Proposers: share of proposals the executor accepted. */
@@ -91,6 +126,23 @@ export interface GroupMetrics {
   learnabilityMean?: number;
   solveRateMean?: number;
   newEntries?: number;
+  /**
+   * Proposers (deduction, abduction, error): non-blank, non-comment lines of the program each
+   * valid proposal wrote, mean and max over the valid proposals (invalid ones may have none).
+   * Only the proposer's own f: composite g_i (§12) copied in from the buffer are not its writing.
+   * Absent for induction, whose proposer writes inputs and a message, not a program.
+   */
+  programLines?: { mean: number; max: number };
+  /**
+   * Proposers: learnability answer checks of this group's proposals that the executor lost to
+   * its infrastructure (after its retries); §6.1 excludes them from r̄.
+   */
+  learnabilityExecutorFailures?: number;
+  /**
+   * Solvers: answer checks of the solve batch the executor lost to its infrastructure (a worker
+   * lost for reasons outside the answer, after its retries) — §8 "executor failures", a count.
+   */
+  executorFailures?: number;
   /**
    * Solvers: share answered correctly with the tags right (F = 1 and full score): a right value
    * without the format is reward −1, a failure (§6.2: even evaluation's 1/0 needs the tags), not a success.
@@ -119,6 +171,8 @@ interface Trained {
   sample: RolloutSample;
   formatOk: boolean;
   correct?: boolean;
+  /** Its answer check was lost to the executor's infrastructure (solvers). */
+  infra?: boolean;
   /** A learnability sample trained as a solver response: in its solve group's advantages, not in its metrics. */
   fromLearnability?: boolean;
 }
@@ -172,14 +226,27 @@ async function scoreAnswers(
   return results;
 }
 
-function groupMetrics(items: Trained[]): GroupMetrics {
+const spread = (values: readonly number[]): Spread => {
+  const s = summarize(values);
+  return { mean: s.mean, min: s.min, max: s.max };
+};
+
+/**
+ * The figures of a group's responses (§8). `update`: the group's sequences in the update with
+ * their advantages (see {@link GroupMetrics} for why the two sets differ).
+ */
+function groupMetrics(items: Trained[], update: { reward: number; advantage: number }[]): GroupMetrics {
   const lengths = items.map((t) => t.sample.tokens.length);
   const len = summarize(lengths.length ? lengths : [0]);
+  const prompt = summarize(items.map((t) => t.sample.promptTokens.length));
   return {
     count: items.length,
     rewardMean: items.length ? items.reduce((a, t) => a + t.reward, 0) / items.length : 0,
+    reward: spread(items.map((t) => t.reward)),
+    ...(update.length ? { advantage: spread(update.map((u) => u.advantage)), return: spread(update.map((u) => u.reward)) } : {}),
     formatRate: items.length ? items.filter((t) => t.formatOk).length / items.length : 0,
     responseLength: { mean: len.mean, max: len.max, min: len.min },
+    promptLength: { mean: prompt.mean, max: prompt.max },
     clipRatio: clipRatio(items.map((t) => t.sample.finishReason)),
     reflectionShare: reflectionShare(items.map((t) => t.sample.text)),
   };
@@ -366,7 +433,7 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     // With composites (§12) the task is the g_i and the proposal together: that is what runs, is stored and is shown to the solver.
     const program = c ? withComposites(c.programs, r.proposal.program) : r.proposal.program;
     const imports = c ? [...new Set([...c.imports, ...r.proposal.imports])] : r.proposal.imports;
-    return { formatOk: r.formatOk, parsed: { kind: "triplet" as const, program, input: r.proposal.input, imports }, reason: "" };
+    return { formatOk: r.formatOk, parsed: { kind: "triplet" as const, program, input: r.proposal.input, imports, written: r.proposal.program }, reason: "" };
   });
   const checks: ProposalCheck[] = [];
   const checkOf: number[] = [];
@@ -471,18 +538,21 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     trained.push({ group: groupKey("propose", p.type), reward, sample: proposed[i], formatOk: read[i].formatOk });
   });
   solveItems.forEach((s, k) => {
-    const { formatOk, score } = solveScores[k];
-    trained.push({ group: groupKey("solve", s.type), reward: solverReward(formatOk, score), sample: solved[k], formatOk, correct: formatOk && score >= 1 });
+    const { formatOk, score, infra } = solveScores[k];
+    trained.push({ group: groupKey("solve", s.type), reward: solverReward(formatOk, score), sample: solved[k], formatOk, correct: formatOk && score >= 1, ...(infra ? { infra } : {}) });
   });
   // The n learnability samples per valid proposal are on-policy solver responses already generated and scored
   // (at learnabilityTemperature): training on them multiplies the solver's data per step without generating more.
   if (sp.trainLearnabilitySamples) {
     lItems.forEach((x, k) => {
-      const { formatOk, score } = lScores[k];
-      trained.push({ group: groupKey("solve", x.type), reward: solverReward(formatOk, score), sample: lSamples[k], formatOk, correct: formatOk && score >= 1, fromLearnability: true });
+      const { formatOk, score, infra } = lScores[k];
+      trained.push({ group: groupKey("solve", x.type), reward: solverReward(formatOk, score), sample: lSamples[k], formatOk, correct: formatOk && score >= 1, fromLearnability: true, ...(infra ? { infra } : {}) });
     });
   }
-  const forUpdate = trained.filter((x) => (sp.trainPropose || !x.group.startsWith("propose/")) && x.sample.tokens.length > 0);
+  // An answer whose check the executor lost (infrastructure, after its retries) has no verdict: its
+  // score 0 is not the answer's fault, so it is not trained (as §6.1 leaves such samples out of r̄);
+  // it still counts in the metrics (executorFailures, and its group's reward as scored).
+  const forUpdate = trained.filter((x) => (sp.trainPropose || !x.group.startsWith("propose/")) && x.sample.tokens.length > 0 && !x.infra);
   const { advantages } = trrAdvantages(forUpdate.map((x): Scored => ({ group: x.group, reward: x.reward, length: x.sample.tokens.length })), cfg.trainer.advantageStats);
   const batch: TrainSequence[] = forUpdate.map((x, k) => ({
     prompt: x.sample.promptTokens, response: x.sample.tokens, advantages: broadcastAdvantage(advantages[k], x.sample.tokens.length),
@@ -493,6 +563,7 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     batch.forEach((b, k) => (b.refLogprobs = ref[k]));
   }
   const trainPhaseStart = t;
+  const updateOf = (group: GroupKey) => forUpdate.flatMap((x, k) => (x.group === group ? [{ reward: x.reward, advantage: advantages[k] }] : []));
 
   // 7. Metrics per group (§8).
   const groups: StepResult["groups"] = {};
@@ -501,17 +572,26 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     const pItems = trained.filter((x) => x.group === pk);
     const pIdx = proposals.map((p, i) => i).filter((i) => proposals[i].type === type);
     const valid = pIdx.filter((i) => candidates.has(i));
+    const written = valid.map((i) => read[i].parsed).flatMap((p) => (p?.kind === "triplet" ? [programLines(p.written)] : []));
+    const lines = summarize(written);
     groups[pk] = {
-      ...groupMetrics(pItems),
+      ...groupMetrics(pItems, updateOf(pk)),
       validRate: pIdx.length ? valid.length / pIdx.length : 0,
       invalidReasons: countReasons(pIdx.filter((i) => !candidates.has(i)).map((i) => reasons[i] || "unknown")),
       learnabilityMean: valid.length ? valid.reduce((a, i) => a + learnability(rbar.get(i)!, cfg.reward.learnability), 0) / valid.length : 0,
       solveRateMean: valid.length ? valid.reduce((a, i) => a + rbar.get(i)!, 0) / valid.length : 0,
       newEntries: fresh[type]?.length ?? 0,
+      ...(type === "induction" ? {} : { programLines: { mean: lines.mean, max: lines.max } }),
+      learnabilityExecutorFailures: lItems.filter((x, k) => x.type === type && lScores[k].infra).length,
     };
     const sk = groupKey("solve", type);
+    // The solve batch alone (trained learnability samples are in `advantage` / `return` only, see GroupMetrics).
     const sItems = trained.filter((x) => x.group === sk && !x.fromLearnability);
-    groups[sk] = { ...groupMetrics(sItems), accuracy: sItems.length ? sItems.filter((x) => x.correct).length / sItems.length : 0 };
+    groups[sk] = {
+      ...groupMetrics(sItems, updateOf(sk)),
+      accuracy: sItems.length ? sItems.filter((x) => x.correct).length / sItems.length : 0,
+      executorFailures: sItems.filter((x) => x.infra).length,
+    };
   }
   const samples = proposals.slice(0, 12).map((p, i) => ({
     type: p.type,

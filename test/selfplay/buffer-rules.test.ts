@@ -17,17 +17,23 @@ import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
 import { BASE } from "../../recipes/index.ts";
 
 type Reply = string | { text: string; finishReason: "eos" | "length" };
-/** Answers by (call number, index, task text); records every call's task texts. */
+/**
+ * Answers by (call number, index, task text); records every call's task texts, and the prompt
+ * lengths it reports (one token per character of the prompt, as countTokens counts).
+ */
 class Scripted implements RolloutPort {
   calls: string[][] = [];
+  promptLengths: number[][] = [];
   constructor(private readonly reply: (call: number, index: number, task: string) => Reply) {}
   async *generate(prompts: Prompt[], _o: RolloutOptions): AsyncGenerator<RolloutSample> {
     const tasks = prompts.map((p) => promptText(p).split("User: ")[1] ?? "");
     this.calls.push(tasks);
+    this.promptLengths.push(prompts.map((p) => promptText(p).length));
     for (const [index, task] of tasks.entries()) {
       const r = this.reply(this.calls.length, index, task);
       const { text, finishReason } = typeof r === "string" ? { text: r, finishReason: "eos" as const } : r;
-      yield { index, promptTokens: [1], tokens: Array.from(text, (c) => c.charCodeAt(0)), text, finishReason, promptTooLong: false };
+      const promptTokens = Array.from(promptText(prompts[index]), (c) => c.charCodeAt(0));
+      yield { index, promptTokens, tokens: Array.from(text, (c) => c.charCodeAt(0)), text, finishReason, promptTooLong: false };
     }
   }
   async countTokens(prompts: Prompt[]): Promise<number[]> {
@@ -104,14 +110,30 @@ test("buffer rules - solveFrom previous-step: step 1 solves the seeds as its new
   assert.ok(solveTasks.every((t) => programOf(t) === "def f(a):\n    return a"), "every solver task is the identity seed");
 });
 
-test("buffer rules - a metrics line's per-group figures, by hand: counts, rewards, format, valid and solve rates, learnability, new entries", async () => {
-  const cfg = driverConfig();
-  // Proposals: call 1, deduction prompts 0–3 then abduction prompts 4–7.
-  //  d0 f=a*3 on 1 (valid, r̄ 1/2)      d1 f=a*5 on 2 (valid, bad tags, r̄ 1)  d2 banned import      d3 f=a*7 on 3 (valid, r̄ 0, hit the length limit)
-  //  a0 no program                      a1 f=a+10 on 5 (valid, r̄ 1/2)          a2 = a1 (duplicate)   a3 raises
+/** Mean, min, max of numbers, written out here rather than taken from the code under test. */
+const spreadOf = (xs: number[]) => ({ mean: xs.reduce((a, b) => a + b, 0) / xs.length, min: Math.min(...xs), max: Math.max(...xs) });
+/** TRR++ advantages of one group by §7.1 (per-response statistics, Bessel-corrected; all equal → 0). */
+function advantagesOf(rewards: number[]): number[] {
+  const n = rewards.length;
+  const mu = rewards.reduce((a, b) => a + b, 0) / n;
+  const variance = n > 1 ? rewards.reduce((a, r) => a + (r - mu) ** 2, 0) / (n - 1) : 0;
+  return rewards.every((r) => r === rewards[0]) ? rewards.map(() => 0) : rewards.map((r) => (r - mu) / Math.sqrt(variance + 1e-8));
+}
+function nearSpread(got: { mean: number; min: number; max: number } | undefined, want: { mean: number; min: number; max: number }, what: string) {
+  assert.ok(got, `${what}: missing`);
+  for (const k of ["mean", "min", "max"] as const) assert.ok(Math.abs(got[k] - want[k]) < 1e-9, `${what} ${k}: ${got[k]} ≠ ${want[k]}`);
+}
+
+/**
+ * The scripted step of the field-by-field test. Proposals: call 1, deduction prompts 0–3 then abduction prompts 4–7.
+ *  d0 f=a*3 on 1 (valid, r̄ 1/2, 3 lines)   d1 f=a*5 on 2 (valid, bad tags, r̄ 1, 2 lines + a comment and a blank)   d2 banned import   d3 f=a*7 on 3 (valid, r̄ 0, hit the length limit)
+ *  a0 no program                           a1 f=a+10 on 5 (valid, r̄ 1/2)   a2 = a1 (duplicate)   a3 raises
+ * `solved` gets the solve batch's scripted outcomes in order; `learnability` each learnability sample's.
+ */
+function scriptedStep() {
   const proposals: Reply[] = [
-    wrap(propose("def f(a):\n    return a * 3", "1")),
-    "<think>ok<answer>" + propose("def f(a):\n    return a * 5", "2") + "</answer>",
+    wrap(propose("def f(a):\n    x = 0\n    return a * 3", "1")),
+    "<think>ok<answer>" + propose("def f(a):\n    # five times\n\n    return a * 5", "2") + "</answer>",
     wrap(propose("import random\ndef f(a):\n    return random.random()", "1")),
     { text: wrap(propose("def f(a):\n    return a * 7", "3")), finishReason: "length" },
     wrap("I give up"),
@@ -120,6 +142,7 @@ test("buffer rules - a metrics line's per-group figures, by hand: counts, reward
     wrap(propose("def f(a):\n    return a // 0", "1")),
   ];
   const solved: { reward: number; formatOk: boolean; correct: boolean }[] = [];
+  const learnability: { type: "deduction" | "abduction"; reward: number }[] = [];
   const rollout = new Scripted((call, index, task) => {
     if (call === 1) return proposals[index];
     const program = programOf(task);
@@ -132,7 +155,9 @@ test("buffer rules - a metrics line's per-group figures, by hand: counts, reward
     if (call === 2) {
       // Learnability, n = 2 per valid proposal: sample 0 right for ×3 and +10; both right for ×5; both wrong for ×7.
       const s = index % 2;
-      return answer(k === 5 || ((k === 3 || k === 10) && s === 0));
+      const ok = k === 5 || ((k === 3 || k === 10) && s === 0);
+      learnability.push({ type: deduction ? "deduction" : "abduction", reward: ok ? 1 : -0.5 });
+      return answer(ok);
     }
     // The solve batch: ×3 and ×7 right, ×5 and +10 wrong, the identity task answered right but without
     // its <think> tags (F = 0: reward −1, and not counted correct — §6.2 scores untagged answers as failures).
@@ -144,6 +169,12 @@ test("buffer rules - a metrics line's per-group figures, by hand: counts, reward
     solved.push({ reward: ok ? 1 : -0.5, formatOk: true, correct: ok });
     return answer(ok);
   });
+  return { proposals, solved, learnability, rollout };
+}
+
+test("buffer rules - a metrics line's per-group figures, by hand: counts, rewards, format, valid and solve rates, learnability, new entries", async () => {
+  const cfg = driverConfig();
+  const { proposals, solved, rollout } = scriptedStep();
   const { line } = await runOneStep(cfg, rollout);
   const near = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} ≠ ${b}`);
 
@@ -187,6 +218,67 @@ test("buffer rules - a metrics line's per-group figures, by hand: counts, reward
   assert.ok(solveTasks.slice(0, 4).filter((t) => /return a \* [357]/.test(programOf(t))).length >= 3, "the deduction solve batch holds the step's 3 new tasks");
 });
 
+test("buffer rules - a metrics line's §8 spreads, by hand: reward / advantage / return mean-min-max, prompt length, program lines, executor failures", async () => {
+  const cfg = driverConfig();
+  const { solved, rollout } = scriptedStep();
+  const { line } = await runOneStep(cfg, rollout);
+  const SQRT_HALF = Math.sqrt(0.5 + 1e-8), SQRT_3_4 = Math.sqrt(0.75 + 1e-8);
+
+  // propose/deduction: rewards 0.5 (r_prop), −1 (bad tags), −1 (invalid), −0.5 (never solved); μ = −0.5, σ² = 1.5/3 = 0.5.
+  const pd = line.groups["propose/deduction"];
+  nearSpread(pd.reward, { mean: -0.5, min: -1, max: 0.5 }, "propose/deduction reward");
+  nearSpread(pd.advantage, { mean: 0, min: -0.5 / SQRT_HALF, max: 1 / SQRT_HALF }, "propose/deduction advantage");
+  nearSpread(pd.return, { mean: -0.5, min: -1, max: 0.5 }, "propose/deduction return: R on every token (γ = 1), all four trained");
+  // Valid d0, d1, d3: 3 lines (x = 0), 2 (the comment and blank line do not count), 2.
+  assert.deepEqual(pd.programLines, { mean: 7 / 3, max: 3 });
+  assert.equal(pd.learnabilityExecutorFailures, 0);
+  const pdPrompts = rollout.promptLengths[0].slice(0, 4);
+  assert.deepEqual(pd.promptLength, { mean: pdPrompts.reduce((a, b) => a + b, 0) / 4, max: Math.max(...pdPrompts) });
+
+  // propose/abduction: −1 (no program), 0.5, 0.5 (the duplicate), −1 (raises); μ = −0.25, σ² = 4 · 0.5625 / 3 = 0.75.
+  const pa = line.groups["propose/abduction"];
+  nearSpread(pa.reward, { mean: -0.25, min: -1, max: 0.5 }, "propose/abduction reward");
+  nearSpread(pa.advantage, { mean: 0, min: -0.75 / SQRT_3_4, max: 0.75 / SQRT_3_4 }, "propose/abduction advantage");
+  nearSpread(pa.return, { mean: -0.25, min: -1, max: 0.5 }, "propose/abduction return");
+  assert.deepEqual(pa.programLines, { mean: 2, max: 2 }, "a1 and its duplicate a2: both valid");
+  const paPrompts = rollout.promptLengths[0].slice(4, 8);
+  assert.deepEqual(pa.promptLength, { mean: paPrompts.reduce((a, b) => a + b, 0) / 4, max: Math.max(...paPrompts) });
+
+  const solveTasks = rollout.calls[2];
+  for (const type of ["deduction", "abduction"] as const) {
+    const mine = solved.map((s, i) => ({ ...s, i })).filter((s) => solveTasks[s.i].startsWith(type === "deduction" ? "Predict the output" : "Give one input"));
+    const g = line.groups[`solve/${type}`];
+    const rewards = mine.map((s) => s.reward);
+    nearSpread(g.reward, spreadOf(rewards), `solve/${type} reward`);
+    nearSpread(g.advantage, spreadOf(advantagesOf(rewards)), `solve/${type} advantage`);
+    nearSpread(g.return, spreadOf(rewards), `solve/${type} return`);
+    assert.ok(g.advantage.max > g.advantage.min, `solve/${type}: rewards differ, so do advantages`);
+    const prompts = mine.map((s) => rollout.promptLengths[2][s.i]);
+    assert.deepEqual(g.promptLength, { mean: prompts.reduce((a, b) => a + b, 0) / prompts.length, max: Math.max(...prompts) });
+    assert.equal(g.executorFailures, 0, "every answer check judged");
+    assert.equal(g.programLines, undefined, "a proposer figure");
+  }
+});
+
+test("buffer rules - with selfplay.trainLearnabilitySamples the solve groups' advantage / return cover the learnability samples; the other figures the solve batch only", async () => {
+  const cfg = driverConfig();
+  cfg.selfplay = { ...cfg.selfplay, trainLearnabilitySamples: true };
+  const { solved, learnability, rollout } = scriptedStep();
+  const { line } = await runOneStep(cfg, rollout);
+  const solveTasks = rollout.calls[2];
+  for (const type of ["deduction", "abduction"] as const) {
+    const mine = solved.filter((_, i) => solveTasks[i].startsWith(type === "deduction" ? "Predict the output" : "Give one input")).map((s) => s.reward);
+    const all = [...mine, ...learnability.filter((l) => l.type === type).map((l) => l.reward)];
+    assert.equal(all.length - mine.length, type === "deduction" ? 3 * 2 : 2 * 2, `${type}: n = 2 learnability samples per valid proposal`);
+    const g = line.groups[`solve/${type}`];
+    assert.equal(g.count, mine.length, "count: the solve batch");
+    nearSpread(g.reward, spreadOf(mine), `solve/${type} reward: the solve batch`);
+    nearSpread(g.return, spreadOf(all), `solve/${type} return: every trained response`);
+    // Normalised together: the advantage of the solve batch and the learnability samples come from one μ_g, σ_g.
+    nearSpread(g.advantage, spreadOf(advantagesOf(all)), `solve/${type} advantage`);
+  }
+});
+
 test("buffer rules - composite functions (§12): the proposer sees g_i from its buffer, f must call each, the stored task runs them", async () => {
   const buffer = newBuffer();
   await buffer.admit("deduction", [{ ...identityTriplet(), program: "import math\ndef f(a):\n    return math.floor(a)", input: "2.5", output: "2", imports: ["import math"] }], 0);
@@ -212,6 +304,7 @@ test("buffer rules - composite functions (§12): the proposer sees g_i from its 
   assert.equal(stored.output, "8", "f(4.5) = floor(4.5) * 2, run with g_0 defined");
   assert.deepEqual(stored.imports, ["import math"]);
   near1(g.solveRateMean!, 1, "the solver sees g_0 and f and answers 8");
+  assert.deepEqual(g.programLines, { mean: 2, max: 2 }, "program lines: the proposer's own f, not the g_0 copied in (§8)");
 
   // Off (0/0, every published recipe): no g_i in the prompt.
   const plain = newBuffer();

@@ -359,8 +359,9 @@ test("selfplay step - prompt.maxTokens: an over-long learnability prompt gets r�
   assert.equal(r.groups["solve/deduction"]!.accuracy, 1);
 });
 
-test("selfplay step - a learnability check lost to the executor's infrastructure is excluded from r̄", async () => {
-  // f(a) loops a times: the fourth learnability answer (700000003, also right) runs for minutes, and its worker is killed under it.
+test("selfplay step - a learnability check lost to the executor's infrastructure is excluded from r̄; lost checks are counted (§8 executor failures)", async () => {
+  // f(a) loops a times: the fourth learnability answer (700000003, also right) runs for minutes, and its worker is killed under it;
+  // the solve batch's one answer is that long one too, and its worker is killed while it runs.
   const program = "def f(a):\n    s = 0\n    for i in range(a):\n        s += i\n    return a % 7";
   const answers = ["3", "10", "4", "700000003"]; // right, right, wrong, lost
   const rollout: RolloutPort = {
@@ -370,7 +371,7 @@ test("selfplay step - a learnability check lost to the executor's infrastructure
         const task = promptText(p).split("User: ")[1] ?? "";
         const text = task.startsWith("Write a new Python function")
           ? wrap(`\`\`\`python\n${program}\n\`\`\`\n\`\`\`input\n3\n\`\`\``)
-          : wrap("```input\n" + (prompts.length === N_SAMPLES ? answers[index] : "3") + "\n```");
+          : wrap("```input\n" + (prompts.length === N_SAMPLES ? answers[index] : "700000003") + "\n```");
         yield { index, promptTokens: [1, 2, 3], tokens: Array.from(text, (c) => c.charCodeAt(0)), text, finishReason: "eos" as const, promptTooLong: false };
       }
     },
@@ -384,10 +385,16 @@ test("selfplay step - a learnability check lost to the executor's infrastructure
       validateProposals: (checks) => strict.validateProposals(checks),
       async *checkAnswers(checks, opts) {
         let seen = 0;
-        for await (const v of strict.checkAnswers(checks, opts)) {
-          yield v;
-          // the three quick answers are judged: only the long one is still running
-          if (checks.length === N_SAMPLES && ++seen === N_SAMPLES - 1) for (const pid of mine()) process.kill(pid, "SIGKILL");
+        // The solve batch (one check): its answer runs for minutes; its worker is killed a moment after it started.
+        const timer = checks.length === 1 ? setTimeout(() => mine().forEach((pid) => process.kill(pid, "SIGKILL")), 1500) : undefined;
+        try {
+          for await (const v of strict.checkAnswers(checks, opts)) {
+            yield v;
+            // the three quick answers are judged: only the long one is still running
+            if (checks.length === N_SAMPLES && ++seen === N_SAMPLES - 1) for (const pid of mine()) process.kill(pid, "SIGKILL");
+          }
+        } finally {
+          clearTimeout(timer);
         }
       },
     };
@@ -395,12 +402,18 @@ test("selfplay step - a learnability check lost to the executor's infrastructure
     await buffer.admit("abduction", [identityTriplet()], 0);
     const cfg = config();
     cfg.selfplay = { ...cfg.selfplay, taskTypes: ["abduction"], batchSize: 1 };
-    const learner = { trainStep: async () => ({ step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
+    let trained: TrainSequence[] = [];
+    const learner = { trainStep: async (b: TrainSequence[]) => ((trained = b), { step: 1, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} }) };
     const r = await runStep(1, cfg, { rollout, executor: port, buffer, learner });
+    assert.equal(trained.length, 1, "the proposal is trained; the solver answer whose check was lost has no verdict and is not");
     const g = r.groups["propose/abduction"]!;
     assert.equal(g.validRate, 1);
     assert.equal(g.solveRateMean, 2 / 3, "r̄ over the three judged answers");
     assert.equal(g.rewardMean, 1 - 2 / 3);
+    assert.equal(g.learnabilityExecutorFailures, 1, "the killed learnability check");
+    const s = r.groups["solve/abduction"]!;
+    assert.equal(s.count, 1);
+    assert.equal(s.executorFailures, 1, "the solve batch's killed check");
   } finally {
     await strict.close();
   }

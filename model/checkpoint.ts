@@ -1,12 +1,13 @@
 /**
  * A Hugging Face model directory ↔ (ArchConfig, named fp32 weights). Loading checks every
- * expected tensor is present with the right shape and reads them one at a time (no second copy).
+ * expected tensor is present with the right shape and reads them one at a time (no second copy),
+ * each file through one open descriptor.
  * Covers: config.json + model.safetensors[.index.json]. Not: tokenizer files (./tokenizer.ts).
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { readConfig, toHfConfig, weightShapes, type ArchConfig } from "./config.ts";
-import { listTensors, readTensor, writeSafetensors, writeSharded, type StDtype } from "./safetensors.ts";
+import { modelFiles, SafetensorsReader, writeSafetensors, writeSharded, type StDtype } from "./safetensors.ts";
 
 export type Weights = Map<string, Float32Array>;
 
@@ -25,19 +26,36 @@ export function loadModel(dir: string): LoadedModel {
 }
 
 export function loadWeights(dir: string, config: ArchConfig): Weights {
+  return new Map(iterWeights(dir, config));
+}
+
+/**
+ * The weights of `dir`, one tensor at a time, each file's header and tensors read through one open
+ * file (a version renamed over a file mid-load cannot give a mix of two). Every file is opened and
+ * every expected tensor checked (present, shape) before the first is read; the files are closed
+ * when the iteration ends, also when it is left early.
+ */
+export function* iterWeights(dir: string, config: ArchConfig): Generator<[string, Float32Array]> {
   const expected = weightShapes(config);
-  const found = new Map(listTensors(dir).map((t) => [t.name, t]));
-  const missing = [...expected.keys()].filter((k) => !found.has(k));
-  if (missing.length)
-    throw new CheckpointError(`${dir}: ${missing.length} weight(s) missing, e.g. ${missing.slice(0, 3).join(", ")} (does config.json match the checkpoint?)`);
-  const weights: Weights = new Map();
-  for (const [name, shape] of expected) {
-    const t = found.get(name)!;
-    if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
-      throw new CheckpointError(`${dir}: tensor ${name} has shape [${t.shape}], config.json implies [${shape}] (use the config.json that came with these weights)`);
-    weights.set(name, readTensor(t));
+  const readers: SafetensorsReader[] = [];
+  try {
+    for (const f of modelFiles(dir)) readers.push(new SafetensorsReader(f));
+    const found = new Map(readers.flatMap((r) => r.tensors.map((t) => [t.name, { r, t }] as const)));
+    const missing = [...expected.keys()].filter((k) => !found.has(k));
+    if (missing.length)
+      throw new CheckpointError(`${dir}: ${missing.length} weight(s) missing, e.g. ${missing.slice(0, 3).join(", ")} (does config.json match the checkpoint?)`);
+    for (const [name, shape] of expected) {
+      const t = found.get(name)!.t;
+      if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+        throw new CheckpointError(`${dir}: tensor ${name} has shape [${t.shape}], config.json implies [${shape}] (use the config.json that came with these weights)`);
+    }
+    for (const name of expected.keys()) {
+      const { r, t } = found.get(name)!;
+      yield [name, r.read(t)];
+    }
+  } finally {
+    for (const r of readers) r.close();
   }
-  return weights;
 }
 
 export interface SaveOptions {

@@ -2,7 +2,10 @@
  * safetensors read/write, streaming: each tensor is read from disk straight into its own
  * Float32Array (fp16/bf16 converted chunk by chunk), and written from it, so a large model is
  * never held twice. Covers: F32/F16/BF16 (read as fp32 — onnxruntime-node has no bf16), sharded
- * checkpoints with `model.safetensors.index.json`. Not: other dtypes (ints, fp8), mmap.
+ * checkpoints with `model.safetensors.index.json`, one open file per load (SafetensorsReader: the
+ * header and every tensor read through one descriptor, so a file renamed over the name meanwhile
+ * — weight sync publishes versions that way — cannot give a mix of two files). Not: other dtypes
+ * (ints, fp8), mmap.
  */
 import { closeSync, existsSync, fstatSync, openSync, readSync, writeSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +20,9 @@ export interface TensorInfo {
   begin: number;
   end: number;
   file: string;
+  /** Which file the header was read from (device, inode, size, mtime): readTensor refuses another
+   * file found under the same name. Absent on a TensorInfo made by hand. */
+  fileId?: string;
 }
 
 export class SafetensorsError extends Error {
@@ -31,50 +37,101 @@ const IO_BYTES = 1 << 30;
 
 /** Reads the header of one .safetensors file: tensor names, dtypes, shapes, byte ranges. */
 export function readHeader(file: string): TensorInfo[] {
-  if (!existsSync(file)) throw new SafetensorsError(`safetensors file not found: ${file}`);
-  const broken = (what: string) => new SafetensorsError(`${file}: ${what}; the file is damaged or incomplete (an interrupted download?): download or save it again`);
-  const fd = openSync(file, "r");
-  try {
-    const size = fstatSync(fd).size;
-    const lenBuf = Buffer.alloc(8);
-    readSync(fd, lenBuf, 0, 8, 0);
-    const n = Number(lenBuf.readBigUInt64LE(0));
-    if (n <= 0 || n > 100_000_000) throw new SafetensorsError(`${file}: header length ${n} is not plausible; is this a .safetensors file?`);
-    if (8 + n > size) throw broken(`the header claims ${n} bytes but the file has only ${size}`);
-    const hdr = Buffer.alloc(n);
-    readSync(fd, hdr, 0, n, 8);
-    let json: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  const r = new SafetensorsReader(file);
+  r.close();
+  return r.tensors;
+}
+
+/** The identity of the file behind `fd`: a file renamed over the name has another inode; one
+ * rewritten in place, another size or mtime. */
+function fileId(fd: number): string {
+  const st = fstatSync(fd, { bigint: true });
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}`;
+}
+
+/**
+ * One .safetensors file opened once: the header is read at construction, each tensor by `read`
+ * with positional reads through the same descriptor, until `close`. Whatever is renamed over the
+ * name meanwhile (weight sync writes each version to a temp file and renames it over the last),
+ * every byte comes from the file whose header was read. Reopening the name per tensor could read
+ * some tensors from one version and the rest from the next.
+ */
+export class SafetensorsReader {
+  readonly tensors: TensorInfo[];
+  #fd: number | undefined;
+
+  constructor(readonly file: string) {
+    if (!existsSync(file)) throw new SafetensorsError(`safetensors file not found: ${file}`);
+    this.#fd = openSync(file, "r");
     try {
-      json = JSON.parse(hdr.toString("utf8"));
+      this.tensors = parseHeader(this.#fd, file, fileId(this.#fd));
     } catch (e) {
-      throw broken(`the header is not valid JSON (${(e as Error).message})`);
+      this.close();
+      throw e;
     }
-    const out: TensorInfo[] = [];
-    for (const [name, t] of Object.entries(json)) {
-      if (name === "__metadata__") continue;
-      if (!(t.dtype in BYTES)) throw new SafetensorsError(`${file}: tensor ${name} has dtype ${t.dtype}; azr reads F32, F16 and BF16 (convert the checkpoint to one of them)`);
-      const [b, e] = t.data_offsets ?? [];
-      if (!(Number.isSafeInteger(b) && Number.isSafeInteger(e) && 0 <= b && b <= e))
-        throw broken(`tensor ${name} has data_offsets ${JSON.stringify(t.data_offsets)}, not a byte range [begin, end] with 0 ≤ begin ≤ end`);
-      const begin = 8 + n + b, end = 8 + n + e;
-      const count = t.shape.reduce((a, b) => a * b, 1);
-      if (end - begin !== count * BYTES[t.dtype as StDtype])
-        throw new SafetensorsError(`${file}: tensor ${name} spans ${end - begin} bytes, shape [${t.shape}] × ${t.dtype} needs ${count * BYTES[t.dtype as StDtype]}`);
-      if (end > size) throw broken(`tensor ${name} ends at byte ${end} but the file has only ${size}`);
-      out.push({ name, dtype: t.dtype as StDtype, shape: t.shape, begin, end, file });
-    }
-    // Tensors must not share bytes: a header pointing two tensors at the same data is lying.
-    const sorted = [...out].sort((a, b) => a.begin - b.begin || a.end - b.end);
-    for (let i = 1; i < sorted.length; i++)
-      if (sorted[i].begin < sorted[i - 1].end) throw broken(`tensors ${sorted[i - 1].name} and ${sorted[i].name} overlap (data_offsets)`);
-    return out;
-  } finally {
+  }
+
+  /** One tensor of this file (one of `tensors`, or its name) into a fresh Float32Array. */
+  read(t: TensorInfo | string): Float32Array {
+    if (this.#fd === undefined) throw new SafetensorsError(`${this.file}: read after close (a bug in the caller: read every tensor before closing the reader)`);
+    const info = typeof t === "string" ? this.tensors.find((x) => x.name === t) : t;
+    if (!info) throw new SafetensorsError(`${this.file}: no tensor ${t as string} in its header`);
+    if (!this.tensors.includes(info)) throw new SafetensorsError(`${this.file}: tensor ${info.name} was not read from this reader's header (${info.file}): read it through the reader that listed it`);
+    return readFrom(this.#fd, info);
+  }
+
+  close(): void {
+    if (this.#fd === undefined) return;
+    const fd = this.#fd;
+    this.#fd = undefined;
     closeSync(fd);
   }
 }
 
+function parseHeader(fd: number, file: string, id: string): TensorInfo[] {
+  const broken = (what: string) => new SafetensorsError(`${file}: ${what}; the file is damaged or incomplete (an interrupted download?): download or save it again`);
+  const size = fstatSync(fd).size;
+  const lenBuf = Buffer.alloc(8);
+  readSync(fd, lenBuf, 0, 8, 0);
+  const n = Number(lenBuf.readBigUInt64LE(0));
+  if (n <= 0 || n > 100_000_000) throw new SafetensorsError(`${file}: header length ${n} is not plausible; is this a .safetensors file?`);
+  if (8 + n > size) throw broken(`the header claims ${n} bytes but the file has only ${size}`);
+  const hdr = Buffer.alloc(n);
+  readSync(fd, hdr, 0, n, 8);
+  let json: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  try {
+    json = JSON.parse(hdr.toString("utf8"));
+  } catch (e) {
+    throw broken(`the header is not valid JSON (${(e as Error).message})`);
+  }
+  const out: TensorInfo[] = [];
+  for (const [name, t] of Object.entries(json)) {
+    if (name === "__metadata__") continue;
+    if (!(t.dtype in BYTES)) throw new SafetensorsError(`${file}: tensor ${name} has dtype ${t.dtype}; azr reads F32, F16 and BF16 (convert the checkpoint to one of them)`);
+    const [b, e] = t.data_offsets ?? [];
+    if (!(Number.isSafeInteger(b) && Number.isSafeInteger(e) && 0 <= b && b <= e))
+      throw broken(`tensor ${name} has data_offsets ${JSON.stringify(t.data_offsets)}, not a byte range [begin, end] with 0 ≤ begin ≤ end`);
+    const begin = 8 + n + b, end = 8 + n + e;
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    if (end - begin !== count * BYTES[t.dtype as StDtype])
+      throw new SafetensorsError(`${file}: tensor ${name} spans ${end - begin} bytes, shape [${t.shape}] × ${t.dtype} needs ${count * BYTES[t.dtype as StDtype]}`);
+    if (end > size) throw broken(`tensor ${name} ends at byte ${end} but the file has only ${size}`);
+    out.push({ name, dtype: t.dtype as StDtype, shape: t.shape, begin, end, file, fileId: id });
+  }
+  // Tensors must not share bytes: a header pointing two tensors at the same data is lying.
+  const sorted = [...out].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  for (let i = 1; i < sorted.length; i++)
+    if (sorted[i].begin < sorted[i - 1].end) throw broken(`tensors ${sorted[i - 1].name} and ${sorted[i].name} overlap (data_offsets)`);
+  return out;
+}
+
 /** Every tensor of a model directory: `model.safetensors`, or the shards named by the index. */
 export function listTensors(dir: string): TensorInfo[] {
+  return modelFiles(dir).flatMap((f) => readHeader(f));
+}
+
+/** The safetensors files of a model directory: `model.safetensors`, or the shards named by the index. */
+export function modelFiles(dir: string): string[] {
   const single = join(dir, "model.safetensors");
   const index = join(dir, "model.safetensors.index.json");
   if (existsSync(index)) {
@@ -89,9 +146,9 @@ export function listTensors(dir: string): TensorInfo[] {
     const absent = files.filter((f) => !existsSync(join(dir, f)));
     if (absent.length)
       throw new SafetensorsError(`${dir}: ${absent.length} of the ${files.length} shards named by model.safetensors.index.json are missing (${absent.slice(0, 3).join(", ")}): download them into ${dir}`);
-    return files.flatMap((f) => readHeader(join(dir, f)));
+    return files.map((f) => join(dir, f));
   }
-  if (existsSync(single)) return readHeader(single);
+  if (existsSync(single)) return [single];
   throw new SafetensorsError(`no weights in ${dir}: expected model.safetensors or model.safetensors.index.json`);
 }
 
@@ -127,28 +184,49 @@ export function f32ToBf16(x: number): number {
   return (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
 }
 
-/** Reads one tensor into a fresh Float32Array, converting half types chunk by chunk. */
+/**
+ * Reads one tensor into a fresh Float32Array, opening its file again. Refused when the file under
+ * that name is no longer the one whose header listed `t` (renamed over, rewritten): its bytes would
+ * be another version's. Reading several tensors of one file: SafetensorsReader, which opens it once.
+ */
 export function readTensor(t: TensorInfo): Float32Array {
-  const count = t.shape.reduce((a, b) => a * b, 1);
-  const out = new Float32Array(count);
   const fd = openSync(t.file, "r");
   try {
-    if (t.dtype === "F32") {
-      readFully(fd, new Uint8Array(out.buffer), t.begin, t.file);
-      return out;
-    }
-    const chunk = new Uint16Array(Math.min(count, CHUNK_ELEMS));
-    const u8 = new Uint8Array(chunk.buffer);
-    const o32 = new Uint32Array(out.buffer);
-    for (let i = 0; i < count; i += chunk.length) {
-      const n = Math.min(chunk.length, count - i);
-      readFully(fd, u8.subarray(0, 2 * n), t.begin + 2 * i, t.file);
-      if (t.dtype === "BF16") for (let j = 0; j < n; j++) o32[i + j] = chunk[j] << 16;
-      else for (let j = 0; j < n; j++) out[i + j] = f16ToF32(chunk[j]);
-    }
-    return out;
+    if (t.fileId !== undefined && fileId(fd) !== t.fileId)
+      throw new SafetensorsError(`${t.file} was replaced (renamed over or rewritten) after its header was read: tensor ${t.name} would come from another file than the header; read the file again (SafetensorsReader reads header and tensors through one open file)`);
+    return readFrom(fd, t);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** One tensor from the open file `fd`, fp16/bf16 converted chunk by chunk. */
+function readFrom(fd: number, t: TensorInfo): Float32Array {
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(count);
+  if (t.dtype === "F32") {
+    readFully(fd, new Uint8Array(out.buffer), t.begin, t.file);
+    return out;
+  }
+  const chunk = new Uint16Array(Math.min(count, CHUNK_ELEMS));
+  const u8 = new Uint8Array(chunk.buffer);
+  const o32 = new Uint32Array(out.buffer);
+  for (let i = 0; i < count; i += chunk.length) {
+    const n = Math.min(chunk.length, count - i);
+    readFully(fd, u8.subarray(0, 2 * n), t.begin + 2 * i, t.file);
+    if (t.dtype === "BF16") for (let j = 0; j < n; j++) o32[i + j] = chunk[j] << 16;
+    else for (let j = 0; j < n; j++) out[i + j] = f16ToF32(chunk[j]);
+  }
+  return out;
+}
+
+/** Every tensor of one .safetensors file as flat fp32 arrays, header and tensors read through one open file. */
+export function readSafetensors(file: string): Map<string, Float32Array> {
+  const r = new SafetensorsReader(file);
+  try {
+    return new Map(r.tensors.map((t) => [t.name, r.read(t)]));
+  } finally {
+    r.close();
   }
 }
 

@@ -4,7 +4,7 @@
  * torch worker reads the same file (and writes files this reads: F32, F16 or BF16).
  * Covers: the conversion only. Not: where files live (files.ts).
  */
-import { readHeader, readTensor, writeSafetensors } from "../../model/safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../../model/safetensors.ts";
 
 /** Writes `weights` as one fp32 file; `shapes` gives each tensor's shape (else it is written 1-D). */
 export function writeWeightsFile(path: string, weights: Map<string, Float32Array>, shapes?: Map<string, number[]>): void {
@@ -12,7 +12,10 @@ export function writeWeightsFile(path: string, weights: Map<string, Float32Array
   writeSafetensors(path, tensors, "F32", { format: "pt" });
 }
 
-/** Every tensor of one safetensors file, as flat fp32 arrays. */
+/**
+ * Every tensor of one safetensors file, as flat fp32 arrays, read through one open descriptor: a
+ * newer version renamed over the path mid-read cannot mix into this one.
+ */
 export function readWeightsFile(path: string): Map<string, Float32Array> {
-  return new Map(readHeader(path).map((t) => [t.name, readTensor(t)]));
+  return readSafetensors(path);
 }

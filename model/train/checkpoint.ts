@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadModel, saveModel, type Weights } from "../checkpoint.ts";
 import type { ArchConfig } from "../config.ts";
-import { readHeader, readTensor, writeSafetensors } from "../safetensors.ts";
+import { readSafetensors, writeSafetensors } from "../safetensors.ts";
 import type { LossSettings } from "./losses.ts";
 import { loadAdapters, mergeLora, saveAdapters, type LoraSettings } from "./lora.ts";
 import type { AdamState, OptimSettings } from "./optim.ts";
@@ -60,10 +60,9 @@ export function loadTrainState(dir: string): TrainState {
   const lora = json.lora ?? undefined;
   const adapters = lora ? loadAdapters(join(dir, "adapter"), config).adapters : undefined;
   const m = new Map<string, Float32Array>(), v = new Map<string, Float32Array>();
-  for (const t of readHeader(join(dir, "optimizer.safetensors"))) {
-    const data = readTensor(t);
-    if (t.name.startsWith("exp_avg_sq.")) v.set(t.name.slice("exp_avg_sq.".length), data);
-    else if (t.name.startsWith("exp_avg.")) m.set(t.name.slice("exp_avg.".length), data);
+  for (const [name, data] of readSafetensors(join(dir, "optimizer.safetensors"))) {
+    if (name.startsWith("exp_avg_sq.")) v.set(name.slice("exp_avg_sq.".length), data);
+    else if (name.startsWith("exp_avg.")) m.set(name.slice("exp_avg.".length), data);
   }
   for (const name of (adapters ?? weights).keys())
     if (!m.has(name) || !v.has(name)) throw new Error(`${dir}/optimizer.safetensors: state for ${name} is missing`);

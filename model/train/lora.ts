@@ -13,7 +13,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Graph, Value } from "../graph/builder.ts";
 import { weightShapes, type ArchConfig } from "../config.ts";
-import { readHeader, readTensor, writeSafetensors } from "../safetensors.ts";
+import { SafetensorsReader, writeSafetensors } from "../safetensors.ts";
 
 export interface LoraSettings {
   r: number;
@@ -156,18 +156,24 @@ export function loadAdapters(dir: string, c: ArchConfig): { settings: LoraSettin
   if (unsupported.length) throw new LoraError(`${cfgFile}: ${unsupported.join(", ")} ${unsupported.length > 1 ? "are" : "is"} not supported (plain LoRA, scale alpha / r, only)`);
   const tm = raw.target_modules;
   const settings: LoraSettings = { r: raw.r, alpha: raw.lora_alpha, dropout: raw.lora_dropout ?? 0, targetModules: typeof tm === "string" ? [tm] : tm };
-  const byName = new Map(readHeader(join(dir, "adapter_model.safetensors")).map((t) => [t.name.replace(PEFT_PREFIX, "").replace(".default.", "."), t]));
-  const shapes = adapterShapes(c, settings);
-  const unknown = [...byName.keys()].filter((n) => !shapes.has(n));
-  if (unknown.length) throw new LoraError(`${dir}: tensors that are no LoRA adapter of the targeted modules (trained biases, modules_to_save, embedding adapters?), e.g. ${unknown.slice(0, 3).join(", ")}`);
-  const adapters = new Map<string, Float32Array>();
-  for (const [name, shape] of shapes) {
-    const t = byName.get(name);
-    if (!t) throw new LoraError(`${dir}: adapter tensor ${PEFT_PREFIX}${name} is missing`);
-    if (t.shape.join() !== shape.join()) throw new LoraError(`${dir}: ${name} has shape [${t.shape}], expected [${shape}]`);
-    adapters.set(name, readTensor(t));
+  // one open descriptor for header and tensors: an adapter version renamed over the file mid-read cannot mix in
+  const file = new SafetensorsReader(join(dir, "adapter_model.safetensors"));
+  try {
+    const byName = new Map(file.tensors.map((t) => [t.name.replace(PEFT_PREFIX, "").replace(".default.", "."), t]));
+    const shapes = adapterShapes(c, settings);
+    const unknown = [...byName.keys()].filter((n) => !shapes.has(n));
+    if (unknown.length) throw new LoraError(`${dir}: tensors that are no LoRA adapter of the targeted modules (trained biases, modules_to_save, embedding adapters?), e.g. ${unknown.slice(0, 3).join(", ")}`);
+    const adapters = new Map<string, Float32Array>();
+    for (const [name, shape] of shapes) {
+      const t = byName.get(name);
+      if (!t) throw new LoraError(`${dir}: adapter tensor ${PEFT_PREFIX}${name} is missing`);
+      if (t.shape.join() !== shape.join()) throw new LoraError(`${dir}: ${name} has shape [${t.shape}], expected [${shape}]`);
+      adapters.set(name, file.read(t));
+    }
+    return { settings, adapters };
+  } finally {
+    file.close();
   }
-  return { settings, adapters };
 }
 
 /**

@@ -2,7 +2,8 @@
  * Entry point of an actor process (started by a node agent with `node --import tsx`). Receives
  * its ChildSpec over IPC, connects, imports the class from its module, constructs it, restores
  * the saved state (`loadState`), serves it, then reports ready and sends heartbeats. Exits when
- * the agent goes away (IPC disconnect) or on SIGTERM after draining. Not: restarts (the agent).
+ * the agent goes away (IPC disconnect; parent-watchdog.ts kills it if that cannot run) or on
+ * SIGTERM after draining. Not: restarts (the agent).
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ActorClient } from "./client.ts";
@@ -15,6 +16,7 @@ import { Registry } from "./registry.ts";
 import { StateStore } from "./state-store.ts";
 import { startProcessTelemetry } from "./telemetry-local.ts";
 import { HEARTBEAT_MS, type ChildMessage, type ChildSpec, type ParentMessage } from "./actor-process.ts";
+import { watchParent } from "./parent-watchdog.ts";
 
 function send(m: ChildMessage): void {
   if (process.connected) process.send!(m);
@@ -80,6 +82,9 @@ async function main(spec: ChildSpec): Promise<void> {
     await shutdown(1);
   }
 }
+
+// Not left running as an orphan when the agent dies while this process is busy or stuck.
+watchParent();
 
 process.once("message", (m: ParentMessage) => {
   if (m.t === "start") void main(m.spec);

@@ -32,7 +32,7 @@ export type ChildMessage =
 
 export const HEARTBEAT_MS = 1000;
 export const DEFAULT_START_TIMEOUT_MS = 60_000;
-const STOP_GRACE_MS = 5000;
+export const STOP_GRACE_MS = 5000;
 
 const ACTOR_MAIN = fileURLToPath(new URL("./actor-main.ts", import.meta.url));
 const TSX_LOADER = import.meta.resolve("tsx");
@@ -40,6 +40,8 @@ const TSX_LOADER = import.meta.resolve("tsx");
 /** The actor's constructor, loadState, or module import failed in the child. */
 export class ActorStartError extends Error {
   override name = "ActorStartError";
+  /** The name of the error thrown in the child (e.g. StateCorruptError), when it reported one. */
+  childError?: string;
 }
 
 export class ActorProcess {
@@ -83,6 +85,7 @@ export class ActorProcess {
         } else if (m.t === "failed") {
           clearTimeout(timer);
           const e = new ActorStartError(`actor '${spec.name}' failed to start: ${m.name}: ${m.message}`);
+          e.childError = m.name;
           if (m.stack) e.stack = `${e.name}: ${e.message}\n--- in the actor process ---\n${m.stack}`;
           reject(e);
         }
@@ -102,12 +105,21 @@ export class ActorProcess {
     }
   }
 
-  /** SIGTERM (the actor drains), then SIGKILL after a grace period. */
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+  /**
+   * SIGTERM (the actor drains), then SIGKILL after a grace period: an actor that ignores SIGTERM
+   * (a blocked event loop) still stops. Resolves with "sigkill" when that escalation was needed,
+   * so the agent can say so in the actor's log.
+   */
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<"exited" | "sigkill"> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return "exited";
     this.child.kill(signal);
-    const t = setTimeout(() => this.child.kill("SIGKILL"), STOP_GRACE_MS);
+    let escalated = false;
+    const t = setTimeout(() => {
+      escalated = true;
+      this.child.kill("SIGKILL");
+    }, STOP_GRACE_MS);
     await this.exited;
     clearTimeout(t);
+    return escalated ? "sigkill" : "exited";
   }
 }

@@ -44,3 +44,4 @@ export {
   type ActorErrorCode,
 } from "./errors.ts";
 export { ActorStartError } from "./actor-process.ts";
+export { StateCorruptError } from "./state-store.ts";

@@ -24,13 +24,27 @@ import { ActorLog } from "./logs.ts";
 import { lookupActor } from "./lookup.ts";
 import { checkName, nodeServiceName } from "./names.ts";
 import { advertisedGpus, detectGpus, type GpuDetection } from "./gpus.ts";
-import { assignGpus, fits, freeResources, groupGpuIndices, spreadGpuIndices } from "./placement.ts";
-import { ActorProcess, DEFAULT_START_TIMEOUT_MS } from "./actor-process.ts";
+import { assignGpus, fits, freeResources, groupGpuIndices, NODE_STALE_MS, spreadGpuIndices } from "./placement.ts";
+import { ActorProcess, ActorStartError, DEFAULT_START_TIMEOUT_MS, STOP_GRACE_MS } from "./actor-process.ts";
 import { startOrphanSweep, type OrphanSweep, type OrphanSweepOptions } from "./payload-sweep.ts";
 import { Registry, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
 import { StateStore } from "./state-store.ts";
 
 export const DEFAULT_NODE_HEARTBEAT_MS = 2000;
+
+function processRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // there, but not ours
+  }
+}
+
+/** Another live agent already uses this node id. */
+export class NodeIdTakenError extends Error {
+  override name = "NodeIdTakenError";
+}
 /** An actor that has not sent a heartbeat for this long is killed (and restarted if allowed). */
 export const DEFAULT_HANG_MS = 60_000;
 
@@ -117,6 +131,8 @@ interface Supervised {
   intent?: "kill" | "restart";
   /** Resolves when the current process's exit has been handled (state written, restart done). */
   exitHandled?: Promise<void>;
+  /** Settles when the incarnation being started is up (or failed to start); unset between starts. */
+  starting?: Promise<void>;
 }
 
 export class NodeAgent {
@@ -162,6 +178,10 @@ export class NodeAgent {
       StateStore.open(o.nc, o.cluster),
       ActorClient.start(o.nc, o.cluster),
     ]);
+    await a.#refuseTakenId().catch((e: Error) => {
+      a.#client.close();
+      throw e;
+    });
     const service = new NodeService(a);
     a.#host = await ActorHost.start({
       nc: o.nc,
@@ -190,6 +210,24 @@ export class NodeAgent {
       });
     }
     return a;
+  }
+
+  /**
+   * Two agents under one id would both answer `_node-<id>` (a spawn could start the actor twice,
+   * or one agent's reply could be the other's refusal) and overwrite each other's node entry.
+   * An entry whose heartbeat is stale is a dead agent's and may be taken over.
+   */
+  async #refuseTakenId(): Promise<void> {
+    const other = (await this.#registry.listNodes()).find((n) => n.id === this.id);
+    if (!other) return;
+    const age = Date.now() - other.lastHeartbeat;
+    if (age >= NODE_STALE_MS) return;
+    // The same machine, its process gone: an agent restarted straight after a crash.
+    if (other.host === this.node.host && !processRunning(other.pid)) return;
+    throw new NodeIdTakenError(
+      `node id '${this.id}' is taken: the agent with pid ${other.pid} on host ${other.host} sent a heartbeat ${age} ms ago. ` +
+        `Give this agent another id (--id), or stop that one first (its entry is free once it has been silent for ${NODE_STALE_MS / 1000} s)`,
+    );
   }
 
   /** Stops every actor on this node (they become dead), then leaves the cluster. */
@@ -256,11 +294,15 @@ export class NodeAgent {
     try {
       await this.#startProcess(s);
     } catch (e) {
+      if (this.#actors.get(spec.name) !== s) throw new ActorStartError(`actor '${spec.name}' was killed while it was starting`);
       this.#actors.delete(spec.name);
       await this.#registry.transition(spec.name, (x) => ({ ...x, state: "dead", reason: (e as Error).message }));
       await s.log.close();
       throw e;
     }
+    // A kill that came during start-up has written the dead state and stops this process: an
+    // "alive" written now would name a process that is about to go, and nobody would correct it.
+    if (this.#actors.get(spec.name) !== s) throw new ActorStartError(`actor '${spec.name}' was killed while it was starting`);
     const alive = await this.#markAlive(s);
     this.#event({ type: "started", actor: spec.name, node: this.id, incarnation: 1, pid: s.proc!.pid, at: Date.now() });
     return alive;
@@ -292,7 +334,18 @@ export class NodeAgent {
     return gpuIndices;
   }
 
+  /** Starts the next incarnation; `s.starting` tells a concurrent kill() there is a process on its way. */
   async #startProcess(s: Supervised): Promise<void> {
+    const started = this.#launch(s);
+    s.starting = started.catch(() => undefined);
+    try {
+      await started;
+    } finally {
+      s.starting = undefined;
+    }
+  }
+
+  async #launch(s: Supervised): Promise<void> {
     const { proc, methods } = await ActorProcess.start(
       {
         cluster: this.#o.cluster,
@@ -348,9 +401,13 @@ export class NodeAgent {
     const requested = s.intent === "restart";
     s.intent = undefined;
     let reason = requested ? "restart requested" : how;
+    /** A start that would fail the same way every time (its saved state is unreadable). */
+    let hopeless = false;
     this.#log(s, `process ${proc.pid} ${how}`);
     for (;;) {
-      const willRestart = !this.#closed && (requested || s.restarts < s.spec.maxRestarts);
+      // Killed while the last try was starting (and failed): kill() has written the dead state.
+      if (this.#actors.get(name) !== s) return;
+      const willRestart = !this.#closed && !hopeless && (requested || s.restarts < s.spec.maxRestarts);
       this.#event({ ...base, incarnation: s.incarnation, type: "died", reason, willRestart, at: Date.now() });
       if (!willRestart) {
         this.#actors.delete(name);
@@ -367,12 +424,16 @@ export class NodeAgent {
       s.incarnation++;
       try {
         await this.#startProcess(s);
+        // Killed while this incarnation was starting: kill() stops it and writes the dead state.
+        if (this.#actors.get(name) !== s) return;
         await this.#markAlive(s);
         this.#log(s, `restarted as process ${s.proc!.pid} (restart ${s.restarts} of ${s.spec.maxRestarts})`);
         this.#event({ ...base, incarnation: s.incarnation, type: "restarted", pid: s.proc!.pid, restarts: s.restarts, at: Date.now() });
         return;
       } catch (e) {
         reason = (e as Error).message; // a failed restart counts as another crash
+        hopeless = e instanceof ActorStartError && e.childError === "StateCorruptError";
+        if (hopeless) this.#log(s, `not restarting: ${reason}`);
       }
     }
   }
@@ -383,15 +444,25 @@ export class NodeAgent {
     if (!s) throw new ActorNotFoundError(name, this.#o.cluster);
     s.intent = "kill";
     this.#actors.delete(name);
+    // An incarnation on its way up (spawn, or a restart after a crash) is let finish starting,
+    // then stopped like any other: stopping it half-started would leave nothing to wait on.
+    await s.starting;
     const proc = s.proc;
     if (proc) {
       this.#log(s, reason);
-      await proc.stop();
+      await this.#stop(s, proc);
       await s.exitHandled; // #onExit writes the dead state and the event
     } else {
       await this.#registry.transition(name, (x) => ({ ...x, state: "dead", reason }));
     }
     await s.log.close();
+  }
+
+  /** Stops `proc` (SIGTERM, then SIGKILL after the grace) and notes an escalation in the actor's log. */
+  async #stop(s: Supervised, proc: ActorProcess): Promise<void> {
+    if ((await proc.stop()) === "sigkill") {
+      this.#log(s, `process ${proc.pid} did not exit within ${STOP_GRACE_MS} ms of SIGTERM (busy or ignoring it): killed with SIGKILL`);
+    }
   }
 
   /** Stops the actor's process and starts a new incarnation (not counted against maxRestarts). */
@@ -400,7 +471,7 @@ export class NodeAgent {
     if (!s?.proc) throw new ActorNotFoundError(name, this.#o.cluster);
     s.intent = "restart";
     const handled = s.exitHandled;
-    await s.proc.stop();
+    await this.#stop(s, s.proc);
     await handled; // #onExit starts the new incarnation
     const e = await this.#registry.get(name);
     if (!e) throw new ActorNotFoundError(name, this.#o.cluster);

@@ -1,19 +1,36 @@
 /**
  * Actor checkpoints: what an actor's `saveState()` returns, encoded with the codec and kept in
  * the JetStream object store `azr-<cluster>-state` under the actor's name (any size: the object
- * store chunks it). A restarted actor's `loadState()` receives it. Covers: save, load, delete.
- * Not: when to save (host.ts, by the actor's checkpoint policy).
+ * store chunks it). A restarted actor's `loadState()` receives it. Covers: save, load, delete;
+ * a saved state that cannot be decoded is a StateCorruptError (the agent does not restart into
+ * it). Not: when to save (host.ts, by the actor's checkpoint policy).
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { decode, encode } from "./codec.ts";
 import { buckets } from "./names.ts";
 
+/**
+ * The saved state is there but cannot be decoded (a partial write, another codec version, bytes
+ * put there by hand). Every restart would read the same bytes, so it is not retried.
+ */
+export class StateCorruptError extends Error {
+  override name = "StateCorruptError";
+  constructor(readonly actor: string, bucket: string, cause: Error) {
+    super(
+      `the saved state of actor '${actor}' (object '${actor}' in bucket ${bucket}) cannot be decoded: ${cause.message}. ` +
+        `Spawn it with freshState: true to discard it, or restore a good copy into that object`,
+      { cause },
+    );
+  }
+}
+
 export class StateStore {
-  private constructor(readonly os: ObjectStore) {}
+  private constructor(readonly os: ObjectStore, readonly bucket: string) {}
 
   static async open(nc: NatsConnection, cluster: string): Promise<StateStore> {
-    return new StateStore(await new Objm(nc).create(buckets.state(cluster)));
+    const bucket = buckets.state(cluster);
+    return new StateStore(await new Objm(nc).create(bucket), bucket);
   }
 
   async save(actor: string, state: unknown): Promise<void> {
@@ -23,7 +40,12 @@ export class StateStore {
   /** The last saved state, or undefined when the actor never saved one. */
   async load(actor: string): Promise<unknown> {
     const bytes = await this.os.getBlob(actor);
-    return bytes === null ? undefined : decode(bytes);
+    if (bytes === null) return undefined;
+    try {
+      return decode(bytes);
+    } catch (e) {
+      throw new StateCorruptError(actor, this.bucket, e as Error);
+    }
   }
 
   async delete(actor: string): Promise<void> {

@@ -83,7 +83,7 @@ BASE_MODEL_LEG1 ?= --anneal-from 900 --anneal-to 1100
 BASE_MODEL_LEG2 ?= --anneal-from 1500 --anneal-to 1864
 BASE_MODEL_LEG3 ?= --epochs 2 --anneal-from 2750 --anneal-to 3050
 BASE_MODEL_ARGS ?= --batch-tokens 8192 --micro-batch 16 --lr 3e-3 --warmup 50
-base-model: setup ## make the tiny base model from nothing: corpus, tokenizer, pretraining (resumable) → data/tiny
+base-model: setup ## remake the tiny base model into data/tiny (replacing it): corpus, tokenizer, pretraining (resumable). Torch engine: minutes on a GPU, days on a CPU; BASE_MODEL_ENGINE=ort: ~2 h on a CPU, a weaker model (the earlier recipe)
 ifeq ($(BASE_MODEL_ENGINE),torch)
 	@[ -f runs/base-model/corpus-200k/corpus.jsonl ] || $(NODE_TS) actors/base-model/make-corpus.ts --out runs/base-model/corpus-200k --programs 200000 --runner harness --heldout-match text
 	$(NODE_TS) cli/main.ts base-model --engine torch --corpus runs/base-model/corpus-200k --out data/tiny --work-dir runs/base-model/train-torch --resume $(BASE_MODEL_TORCH_ARGS)
@@ -95,5 +95,5 @@ else
 	$(NODE_TS) cli/main.ts base-model --corpus runs/base-model/corpus --out data/tiny --resume $(BASE_MODEL_ARGS) $(BASE_MODEL_LEG3)
 endif
 
-clean: ## remove run folders and bench output
+clean: ## delete runs/ (every run, made seeds, base-model corpus and checkpoints) and bench/out
 	rm -rf bench/out runs

@@ -18,8 +18,28 @@ import { traceCommand } from "./commands/trace.ts";
 import { evalCommand } from "./commands/eval.ts";
 import { seedCommand } from "./commands/seed.ts";
 
+/**
+ * yargs turns `--out a --out b` into ["a", "b"] even for a one-value option, and the commands then
+ * crashed deep inside (path.resolve of an array) or used the array as a name. Options declared as
+ * arrays (--set) are meant to repeat; any other that arrives as an array is refused here. yargs
+ * also keeps a camelCase copy of each dashed option (workDir beside work-dir): one is named. It exits
+ * here, before any command starts: an error thrown from a middleware bypasses .fail() (a stack trace).
+ */
+function refuseRepeatedOptions(argv: Record<string, unknown>, y: { getOptions(): { array: string[] } }): void {
+  const arrays = new Set(y.getOptions().array);
+  const repeated = Object.keys(argv).filter((k) => k !== "_" && k !== "$0" && Array.isArray(argv[k]) && !arrays.has(k));
+  const named = repeated.filter((k) => !/[A-Z]/.test(k) || !repeated.some((d) => d.includes("-") && d.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) === k));
+  if (named.length === 0) return;
+  const k = named[0];
+  const flag = k.length === 1 ? `-${k}` : `--${k}`;
+  const command = (argv._ as unknown[]).join(" ");
+  console.error(`azr${command ? ` ${command}` : ""}: ${flag} was given ${(argv[k] as unknown[]).length} times (${(argv[k] as unknown[]).join(", ")}); it takes one value: give it once`);
+  process.exit(2); // as the commands' own refusals of bad input
+}
+
 await yargs(hideBin(process.argv))
   .scriptName("azr")
+  .middleware(refuseRepeatedOptions as never)
   .command(selfplayCommand)
   .command(doctorCommand)
   .command(recipesCommand)

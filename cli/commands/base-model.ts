@@ -1,7 +1,7 @@
 /** `azr base-model`: pretrain the tiny base model on a make-corpus folder (resumable); `make base-model` runs both. */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { pretrain, PretrainCheckpointError, signalExitCode } from "../../actors/base-model/pretrain.ts";
 import { pretrainTorch } from "../../actors/base-model/pretrain-torch.ts";
@@ -36,6 +36,44 @@ function checkCorpus(dir: string): void {
   }
 }
 
+/**
+ * The numbers yargs passes through unchecked (it turns "abc" into NaN): refused here, before the
+ * corpus is read, because the trainer found them only after tokenising (a stack trace), and some
+ * (--batch-tokens -5, --epochs abc, --max-steps 1.5) trained a model that was not what was asked.
+ */
+function checkNumbers(a: Args): void {
+  const whole = (flag: string, v: number | undefined, min: number) => {
+    if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new RecipeSetupError(`--${flag} ${v}: give a whole number ≥ ${min}`);
+  };
+  whole("micro-batch", a.microBatch, 1);
+  whole("batch-tokens", a.batchTokens, 1);
+  whole("warmup", a.warmup, 0);
+  whole("epochs", a.epochs, 1);
+  whole("max-steps", a.maxSteps, 0);
+  whole("save-every", a.saveEvery, 1);
+  whole("seed", a.seed, 0);
+  whole("threads", a.threads, 1);
+  whole("anneal-from", a.annealFrom, 0);
+  whole("anneal-to", a.annealTo, 1);
+  if (!(Number.isFinite(a.lr) && a.lr > 0)) throw new RecipeSetupError(`--lr ${a.lr}: give a learning rate > 0, e.g. --lr 3e-3`);
+  if (!(Number.isFinite(a.maxMinutes) && a.maxMinutes >= 0)) throw new RecipeSetupError(`--max-minutes ${a.maxMinutes}: give a number of minutes ≥ 0 (0 = no limit)`);
+  if (a.device !== undefined && !/^(cpu|cuda(:\d+)?)$/.test(a.device)) throw new RecipeSetupError(`--device ${a.device}: use cuda, cuda:N or cpu`);
+}
+
+/**
+ * --out and --work-dir must be folders, or creatable as folders: a file there made the run fail
+ * with EEXIST/ENOTDIR — for --out only after the whole training, whose model was then lost.
+ */
+function checkFolder(flag: string, dir: string): void {
+  for (let p = resolve(dir); ; p = dirname(p)) {
+    if (existsSync(p)) {
+      if (!statSync(p).isDirectory()) throw new RecipeSetupError(`--${flag} ${dir}: ${p} is a file, not a folder; give a folder path`);
+      return;
+    }
+    if (dirname(p) === p) return;
+  }
+}
+
 export const baseModelCommand: CommandModule<object, Args> = {
   command: "base-model",
   describe: "pretrain the tiny base model (next-token cross-entropy, answers weighted) on a make-corpus folder",
@@ -62,7 +100,10 @@ export const baseModelCommand: CommandModule<object, Args> = {
   // Wrong options and a missing corpus are the user's to fix: one line and exit code 2, no help screen and stack trace.
   handler: (a) =>
     reportSetupErrors("base-model", async () => {
+      checkNumbers(a);
       checkCorpus(a.corpus);
+      checkFolder("out", a.out);
+      checkFolder("work-dir", a.workDir);
       if (a.engine === "torch") {
         if (a.annealFrom !== undefined || a.annealTo !== undefined || a.epochs !== 1) throw new RecipeSetupError("--anneal-from/--anneal-to/--epochs are options of --engine ort; with --engine torch give --max-steps N (the schedule) or --max-minutes M");
         if ((a.maxSteps > 0) === (a.maxMinutes > 0) && !a.resume) throw new RecipeSetupError("--engine torch needs --max-steps N (the schedule's length) or --max-minutes M (as many steps as fit), not both");
@@ -75,6 +116,17 @@ export const baseModelCommand: CommandModule<object, Args> = {
         return;
       }
       if ((a.annealFrom === undefined) !== (a.annealTo === undefined)) throw new RecipeSetupError("--anneal-from and --anneal-to go together: give both, e.g. --anneal-from 1000 --anneal-to 1200");
+      const warmup = a.warmup ?? 100;
+      // Only a new run reads the schedule from these flags (a resumed one keeps its checkpoint's), so
+      // only then can they be checked against each other; the trainer refused them with a stack trace.
+      const fresh = !(a.resume && existsSync(join(a.workDir, "checkpoint", "complete")));
+      if (fresh && a.maxSteps > 0 && warmup >= a.maxSteps) throw new RecipeSetupError(`--warmup ${warmup} must be below --max-steps ${a.maxSteps}: lower --warmup (e.g. --warmup 0) or raise --max-steps`);
+      if (a.annealFrom !== undefined && a.annealTo !== undefined) {
+        if (a.annealFrom >= a.annealTo) throw new RecipeSetupError(`--anneal-from ${a.annealFrom} must be below --anneal-to ${a.annealTo}`);
+        if (fresh && a.annealFrom < warmup) throw new RecipeSetupError(`--anneal-from ${a.annealFrom} falls inside the warm-up (${warmup} steps): start the anneal after it, or lower --warmup`);
+        // Training stops at --max-steps first: the anneal would be silently skipped.
+        if (a.maxSteps > 0 && a.annealTo > a.maxSteps) throw new RecipeSetupError(`--anneal-to ${a.annealTo} is past --max-steps ${a.maxSteps}, so the anneal would never finish: raise --max-steps or leave it out (the anneal stops training)`);
+      }
       const anneal = a.annealFrom !== undefined && a.annealTo !== undefined ? { from: a.annealFrom, to: a.annealTo } : undefined;
       const done = await pretrain({ anneal,
         corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, batchTokens: a.batchTokens ?? 8192, microBatch: a.microBatch, lr: a.lr,

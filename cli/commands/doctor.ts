@@ -43,7 +43,7 @@ function checkPython(): Check[] {
   const modules = ["numpy", "msgpack", "pebble", "torch", "sympy"];
   const script = `import importlib,json\nout={}\nfor m in ${JSON.stringify(modules)}:\n  try:\n    out[m]=getattr(importlib.import_module(m),'__version__','yes')\n  except Exception as e:\n    out[m]=None\nimport sys\nout['python']=sys.version.split()[0]\nprint(json.dumps(out))`;
   try {
-    const found = JSON.parse(execFileSync(py.path, ["-c", script], { encoding: "utf8" })) as Record<string, string | null>;
+    const found = JSON.parse(execFileSync(py.path, ["-c", script], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })) as Record<string, string | null>;
     const checks: Check[] = [{ name: "python", ok: true, detail: `${py.path} ${found.python} — chosen because: ${py.reason}` }];
     for (const m of modules) {
       const need = m === "torch" ? "for the torch engine and parity tests" : m === "sympy" ? "for math evaluation" : "for the executor";
@@ -55,8 +55,23 @@ function checkPython(): Check[] {
     }
     return checks;
   } catch (e) {
-    return [{ name: "python", ok: false, detail: `${py.path} failed: ${(e as Error).message}`, fix: "make setup, or set AZR_PYTHON" }];
+    return [pythonFailure(py, e as NodeJS.ErrnoException & { status?: number | null; stderr?: string })];
   }
+}
+
+/**
+ * The interpreter could not run the probe. Said by what went wrong, not as the exec error (which
+ * was "spawnSync … ENOENT", or the whole probe script echoed back), with the fix for how it was chosen.
+ */
+function pythonFailure(py: { path: string; reason: string }, e: NodeJS.ErrnoException & { status?: number | null; stderr?: string }): Check {
+  const viaEnv = py.reason.startsWith("AZR_PYTHON");
+  const fix = viaEnv
+    ? "point AZR_PYTHON at a Python 3 with numpy, msgpack and pebble (make setup installs Debian's: AZR_PYTHON=/usr/bin/python3), or unset it"
+    : "make setup (installs python3 and its packages), or set AZR_PYTHON to a Python 3 interpreter";
+  if (e.code === "ENOENT") return { name: "python", ok: false, detail: `${py.path} does not exist (${py.reason})`, fix };
+  if (e.code === "EACCES") return { name: "python", ok: false, detail: `${py.path} cannot be run: permission denied (${py.reason})`, fix };
+  const said = String(e.stderr ?? "").trim().split("\n").filter(Boolean).at(-1);
+  return { name: "python", ok: false, detail: `${py.path} (${py.reason}) could not run a Python probe: exit ${e.status ?? e.code ?? "?"}${said ? `: ${said}` : ""}`, fix };
 }
 
 async function checkOnnxruntime(): Promise<Check> {
@@ -68,7 +83,13 @@ async function checkOnnxruntime(): Promise<Check> {
   }
 }
 
-async function checkSandbox(): Promise<Check> {
+/**
+ * `pythonBroken`: the interpreter or an executor package failed its own check above. The executor's
+ * workers run in that interpreter, so the sandbox fails too, and the fix is that check's, not
+ * bubblewrap (which was said, with a worker's traceback or "lstat '/nonexistent'" as the detail).
+ */
+async function checkSandbox(pythonBroken: string | undefined): Promise<Check> {
+  if (pythonBroken) return { name: "executor sandbox", ok: false, detail: `not probed: its workers run in the Python that failed above (${pythonBroken})`, fix: "fix the python check(s) above first" };
   try {
     const r = await probeIsolation();
     return {
@@ -89,7 +110,10 @@ function checkGpus(): Check {
 }
 
 export async function runDoctor(): Promise<Check[]> {
-  return [checkNats(), ...checkPython(), await checkOnnxruntime(), await checkSandbox(), checkGpus()];
+  const python = checkPython();
+  // torch and sympy are not the executor's: their absence leaves the sandbox to be probed.
+  const broken = python.filter((c) => !c.ok && !/torch|sympy/.test(c.name)).map((c) => c.name).join(", ") || undefined;
+  return [checkNats(), ...python, await checkOnnxruntime(), await checkSandbox(broken), checkGpus()];
 }
 
 export const doctorCommand: CommandModule<object, { json: boolean }> = {

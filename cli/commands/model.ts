@@ -7,7 +7,8 @@
  */
 import { LoraError } from "../../model/train/lora.ts";
 import type { CommandModule } from "yargs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { ConfigError, readConfig } from "../../model/config.ts";
 import { CheckpointError, loadWeights } from "../../model/checkpoint.ts";
 import { SafetensorsError } from "../../model/safetensors.ts";
@@ -37,11 +38,33 @@ const dumpCommand: CommandModule<object, DumpArgs> = {
       const config = readConfig(argv.dir);
       const graph = buildGraph(config, argv.graph);
       const out = argv.out ?? `${argv.graph}.onnx`;
+      if (existsSync(out) && statSync(out).isDirectory()) throw new OutputPathError(`--out ${out} is a folder: give the .onnx file to write, e.g. --out ${join(out, `${argv.graph}.onnx`)}`);
+      checkParents(out, "--out");
+      mkdirSync(dirname(resolve(out)), { recursive: true }); // as export makes its folder's parents
       dumpGraph(graph, out);
       const ops = Object.entries(graph.opCounts()).sort((a, b) => b[1] - a[1]).map(([op, n]) => `${op}×${n}`).join(" ");
       return `${out}: ${graph.nodes.length} nodes, ${graph.inputs.length} inputs, ${graph.outputs.length} outputs\n${ops}`;
     }),
 };
+
+/** An output path that cannot be written (a file where a folder must be): the user's to fix. */
+class OutputPathError extends Error {
+  override name = "OutputPathError";
+}
+
+/**
+ * Refuses a path whose parent folders include a file: mkdir/open failed there with EEXIST/ENOTDIR
+ * and a stack trace. Folders that do not exist yet are fine (they are made).
+ */
+function checkParents(path: string, what: string): void {
+  for (let p = dirname(resolve(path)); ; p = dirname(p)) {
+    if (existsSync(p)) {
+      if (!statSync(p).isDirectory()) throw new OutputPathError(`${what} ${path}: ${p} is a file, not a folder; give a path under a folder`);
+      return;
+    }
+    if (dirname(p) === p) return;
+  }
+}
 
 /**
  * Runs a model command and prints its line. A source it refuses — an ExportError, a ConfigError
@@ -52,7 +75,7 @@ function reportRefusal(label: string, run: () => string): void {
   try {
     console.log(run());
   } catch (e) {
-    if (!(e instanceof ExportError || e instanceof ConfigError || e instanceof SafetensorsError || e instanceof CheckpointError || e instanceof LoraError)) throw e;
+    if (!(e instanceof OutputPathError || e instanceof ExportError || e instanceof ConfigError || e instanceof SafetensorsError || e instanceof CheckpointError || e instanceof LoraError)) throw e;
     console.error(`azr ${label}: ${e.message}`);
     process.exitCode = 2;
   }
@@ -78,7 +101,11 @@ function exportCommandOf(s: ExportSpec): CommandModule<object, Record<string, st
       y
         .positional(s.from.name, { type: "string", demandOption: true, describe: s.from.describe })
         .positional(s.to.name, { type: "string", demandOption: true, describe: s.to.describe }) as never,
-    handler: (argv) => reportRefusal(s.label, () => s.run(argv[s.from.name], argv[s.to.name])),
+    handler: (argv) =>
+      reportRefusal(s.label, () => {
+        checkParents(argv[s.to.name], "output folder");
+        return s.run(argv[s.from.name], argv[s.to.name]);
+      }),
   };
 }
 
@@ -107,8 +134,10 @@ export const exportCheckpointCommand = exportCommandOf({
 });
 
 export const modelCommand: CommandModule = {
-  command: "model <command>",
-  describe: "inspect model graphs, export checkpoints",
-  builder: (y) => y.command(dumpCommand).command(exportCommand).demandCommand(1),
+  command: "model",
+  describe: "model folders: `model dump <dir>` writes a graph as .onnx, `model export <dir> <out>` the transformers.js layout",
+  // "model bogus" said "Not enough non-option arguments: got 0, need at least 1": the word was taken as
+  // the <command> positional; strictCommands names it as an unknown command instead.
+  builder: (y) => y.command(dumpCommand).command(exportCommand).demandCommand(1, "name a model command: dump or export").strictCommands(),
   handler: () => {},
 };

@@ -5,6 +5,7 @@
  * Covers: config.json + model.safetensors[.index.json]. Not: tokenizer files (./tokenizer.ts).
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { readConfig, toHfConfig, weightShapes, type ArchConfig } from "./config.ts";
 import { modelFiles, SafetensorsReader, writeSafetensors, writeSharded, type StDtype } from "./safetensors.ts";
@@ -82,21 +83,98 @@ export function saveModel(dir: string, config: ArchConfig, weights: Weights, opt
  * `dir` that already holds files is refused before anything is written: mixed with the new files,
  * an earlier export's shards and index would be what loaders read (the index wins over
  * model.safetensors), and replacing it could delete a model the user still needs.
+ *
+ * The temp folder's name carries this host and process id (see partialFolders), so a partial folder
+ * left by a process that was killed mid-write (SIGKILL, a crash, a power cut: no catch runs) is
+ * known to be dead and removed by the next write to the same `dir`.
  */
 export function writeNewFolder(dir: string, fill: (tmp: string) => void): void {
   const target = resolve(dir);
   if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0))
     throw new CheckpointError(`${dir} already exists and is not an empty folder: give a new folder (or delete it first); nothing was written`);
   mkdirSync(dirname(target), { recursive: true });
-  const tmp = mkdtempSync(join(dirname(target), `.${basename(target)}.partial-`));
+  clearStalePartials(target);
+  const tmp = mkdtempSync(join(dirname(target), `${partialPrefix(target)}${HOST}-${process.pid}-`));
   try {
     fill(tmp);
+    testPause();
     if (existsSync(target)) rmdirSync(target); // empty (checked above)
     renameSync(tmp, target);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
+}
+
+/**
+ * Test hook: AZR_TEST_EXPORT_PAUSE_MS holds a complete partial folder that long before its rename,
+ * so a test can interrupt an export mid-write without a multi-GB model. Unset, it costs nothing.
+ */
+function testPause(): void {
+  const ms = Number(process.env.AZR_TEST_EXPORT_PAUSE_MS ?? 0);
+  if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** This host's name as a partial folder carries it: no '-' (the separator before the pid) and nothing a shell would mind. */
+const HOST = hostname().replace(/[^A-Za-z0-9.]/g, "_");
+
+const partialPrefix = (target: string) => `.${basename(target)}.partial-`;
+
+/** A temp folder of writeNewFolder for `dir`; host and pid when it was made by a version that names them (older ones did not). */
+export interface PartialFolder {
+  path: string;
+  host?: string;
+  pid?: number;
+}
+
+/** The temp folders of writes to `dir` (`.<name>.partial-*` beside it): finished or failed writes leave none. */
+export function partialFolders(dir: string): PartialFolder[] {
+  const target = resolve(dir);
+  const parent = dirname(target);
+  if (!existsSync(parent) || !statSync(parent).isDirectory()) return [];
+  const prefix = partialPrefix(target);
+  return readdirSync(parent)
+    .filter((f) => f.startsWith(prefix))
+    .map((f) => {
+      const m = /^([A-Za-z0-9._]+)-(\d+)-[^-]+$/.exec(f.slice(prefix.length));
+      return m ? { path: join(parent, f), host: m[1], pid: Number(m[2]) } : { path: join(parent, f) };
+    });
+}
+
+/** Removes the partial folders of writes to `dir` by process `pid` on this host (after that process's write was stopped); returns them. */
+export function removePartials(dir: string, pid: number): string[] {
+  const mine = partialFolders(dir).filter((p) => p.host === HOST && p.pid === pid);
+  for (const p of mine) rmSync(p.path, { recursive: true, force: true });
+  return mine.map((p) => p.path);
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, another user's
+  }
+};
+
+/**
+ * Removes the partial folders of writes to `dir` whose process is gone (this host, pid not running):
+ * what an export killed mid-write leaves, possibly many GB, hidden by its leading dot. Kept, with
+ * why: those of a live process (a write still running) and those it cannot prove dead (another
+ * host, a name without a pid) — for the caller to report.
+ */
+export function clearStalePartials(dir: string): { removed: string[]; kept: { path: string; owner: string }[] } {
+  const removed: string[] = [], kept: { path: string; owner: string }[] = [];
+  for (const p of partialFolders(dir)) {
+    if (p.pid === undefined) kept.push({ path: p.path, owner: "an export of unknown process" });
+    else if (p.host !== HOST) kept.push({ path: p.path, owner: `process ${p.pid} on host ${p.host}` });
+    else if (alive(p.pid)) kept.push({ path: p.path, owner: `running process ${p.pid}` });
+    else {
+      rmSync(p.path, { recursive: true, force: true });
+      removed.push(p.path);
+    }
+  }
+  return { removed, kept };
 }
 
 const dtypeName = (d: StDtype) => ({ F32: "float32", F16: "float16", BF16: "bfloat16" })[d];

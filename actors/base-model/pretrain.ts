@@ -173,7 +173,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
       trainer = await createOrtTrainer({ checkpointDir: ckpt, decay: anneal, totalSteps: total > horizon ? total : undefined }, { threads: o.threads, maxPositions: o.maxSeqTokens });
       anneal ??= saved.anneal;
     } catch (e) {
-      throw new PretrainCheckpointError(`the checkpoint in ${ckpt} is damaged and cannot be resumed (${(e as Error).message.split("\n")[0]}): remove ${ckpt} or run without --resume to start over`);
+      throw new PretrainCheckpointError(`the checkpoint in ${ckpt} is damaged and cannot be resumed (${(e as Error).message.split("\n")[0]}): remove ${ckpt}, or start over with --restart instead of --resume`);
     }
     if ((progress.batchTokens !== undefined && progress.batchTokens !== o.batchTokens) || (progress.batches !== undefined && progress.batches !== batches.length)) {
       await trainer.dispose();

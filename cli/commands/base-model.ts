@@ -24,6 +24,7 @@ interface Args {
   seed: number;
   threads?: number;
   resume: boolean;
+  restart: boolean;
   annealFrom?: number;
   annealTo?: number;
 }
@@ -74,6 +75,23 @@ function checkFolder(flag: string, dir: string): void {
   }
 }
 
+/** The finished checkpoint a work dir holds, for either engine (ort: checkpoint/complete; torch: checkpoint.pt); undefined without one. */
+function existingCheckpoint(workDir: string): string | undefined {
+  if (existsSync(join(workDir, "checkpoint", "complete"))) return join(workDir, "checkpoint");
+  if (existsSync(join(workDir, "checkpoint.pt"))) return join(workDir, "checkpoint.pt");
+  return undefined;
+}
+
+/**
+ * A run without --resume started over and replaced the work dir's checkpoint at its first save:
+ * hours of training lost to a forgotten flag. Starting over on a checkpoint takes --restart.
+ */
+function checkStartOver(a: Args): void {
+  if (a.resume && a.restart) throw new RecipeSetupError("--resume and --restart contradict each other: --resume continues the work dir's checkpoint, --restart starts over and replaces it");
+  const ckpt = a.resume || a.restart ? undefined : existingCheckpoint(a.workDir);
+  if (ckpt) throw new RecipeSetupError(`--work-dir ${a.workDir} already holds a checkpoint (${ckpt}): continue it with --resume, or start over with --restart (replaces it) or a new or emptied --work-dir`);
+}
+
 export const baseModelCommand: CommandModule<object, Args> = {
   command: "base-model",
   describe: "pretrain the tiny base model (next-token cross-entropy, answers weighted) on a make-corpus folder",
@@ -96,7 +114,8 @@ export const baseModelCommand: CommandModule<object, Args> = {
       .option("threads", { type: "number", describe: "onnxruntime threads (default: all cores)" })
       .option("anneal-from", { type: "number", describe: "from this step the rate falls linearly to its minimum at --anneal-to, where training stops" })
       .option("anneal-to", { type: "number", describe: "the step where the anneal ends and training stops (needs --anneal-from)" })
-      .option("resume", { type: "boolean", default: false, describe: "continue from the work dir's checkpoint" }) as never,
+      .option("resume", { type: "boolean", default: false, describe: "continue from the work dir's checkpoint" })
+      .option("restart", { type: "boolean", default: false, describe: "start over although the work dir holds a checkpoint (replaced at the first save); without it or --resume such a work dir is refused" }) as never,
   // Wrong options and a missing corpus are the user's to fix: one line and exit code 2, no help screen and stack trace.
   handler: (a) =>
     reportSetupErrors("base-model", async () => {
@@ -104,6 +123,7 @@ export const baseModelCommand: CommandModule<object, Args> = {
       checkCorpus(a.corpus);
       checkFolder("out", a.out);
       checkFolder("work-dir", a.workDir);
+      checkStartOver(a);
       if (a.engine === "torch") {
         if (a.annealFrom !== undefined || a.annealTo !== undefined || a.epochs !== 1) throw new RecipeSetupError("--anneal-from/--anneal-to/--epochs are options of --engine ort; with --engine torch give --max-steps N (the schedule) or --max-minutes M");
         if ((a.maxSteps > 0) === (a.maxMinutes > 0) && !a.resume) throw new RecipeSetupError("--engine torch needs --max-steps N (the schedule's length) or --max-minutes M (as many steps as fit), not both");

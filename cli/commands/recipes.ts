@@ -5,7 +5,7 @@
  */
 import type { Argv, CommandModule } from "yargs";
 import { applySettings, flattenRecipe, getRecipe, listRecipes, loadRecipe, type Recipe } from "../../recipes/index.ts";
-import { reportSetupErrors } from "./recipe-setup.ts";
+import { RecipeSetupError, reportSetupErrors } from "./recipe-setup.ts";
 
 function printList(): void {
   for (const n of listRecipes()) {
@@ -19,8 +19,10 @@ function printRecipe(name: string, set: string[], format: (r: Recipe) => string)
   return reportSetupErrors("recipes", async () => console.log(format(applySettings(await loadRecipe(name), set))));
 }
 
+// Not global (yargs's default for options and positionals): declared on `recipes`, --set and <name>
+// were shown by `recipes list --help` and accepted (and ignored) by `recipes list --set x=1`.
 const setOption = <T>(y: Argv<T>) =>
-  y.option("set", { type: "string", array: true, default: [] as string[], describe: "apply overrides before printing, e.g. --set selfplay.steps=5" });
+  y.option("set", { type: "string", array: true, default: [] as string[], global: false, describe: "apply overrides before printing, e.g. --set selfplay.steps=5" });
 
 const listCommand: CommandModule = {
   command: "list",
@@ -38,9 +40,16 @@ const showCommand: CommandModule<object, { name: string; set: string[] }> = {
 export const recipesCommand: CommandModule<object, { name?: string; set: string[] }> = {
   command: "recipes [name]",
   describe: "list the built-in recipes, or print one resolved with its defaults (a name or a .json/.ts file); `recipes show <name>`: its settings as path = value",
-  builder: (y) =>
-    setOption(y.command(listCommand).command(showCommand).positional("name", { type: "string", describe: "recipe to print" })) as never,
+  builder: (y) => {
+    const named = y.command(listCommand).command(showCommand).positional("name", { type: "string", describe: "recipe to print" });
+    // .positional() takes no `global` setting; yargs's global(key, false) (missing from its types) makes it local.
+    return setOption((named as unknown as { global(key: string, global: boolean): typeof named }).global("name", false)) as never;
+  },
   handler: async (argv) => {
+    // The list has no settings to override: --set without a recipe would be ignored.
+    if (!argv.name && argv.set.length) return reportSetupErrors("recipes", async () => {
+      throw new RecipeSetupError(`--set ${argv.set[0]} needs a recipe to apply to: give its name (azr recipes <name> --set …, or azr recipes show <name> --set …)`);
+    });
     if (!argv.name) return printList();
     await printRecipe(argv.name, argv.set, (r) => JSON.stringify(r, null, 2));
   },

@@ -27,6 +27,8 @@ export interface SeedArgs {
   out?: string;
   count?: number;
   threads?: number;
+  /** Replace seed files already in --out (without it they are refused: seeding starts from scratch, it does not add to them). */
+  force?: boolean;
 }
 
 export interface SeedResult {
@@ -71,6 +73,11 @@ export async function seed(args: SeedArgs, log: (line: string) => void = (l) => 
   if (!(Number.isInteger(target) && target >= 1)) throw new RecipeSetupError(`--count must be a positive integer, got ${args.count}`);
   const out = resolve(args.out ?? join("runs", "seeds", recipe.name));
   const made = checkOutFolder(out);
+  // Refused before the model starts: the files of an earlier seeding (maybe hours of proposals)
+  // were replaced without a word, and a run does not resume or extend them.
+  const existing = [`${recipe.name}_seed_io.jsonl`, `${recipe.name}_code_f_seed_io.jsonl`].filter((f) => existsSync(join(out, f)));
+  if (existing.length && !args.force)
+    throw new RecipeSetupError(`--out ${out} already holds ${existing.join(" and ")}: seeding starts over and would replace ${existing.length > 1 ? "them" : "it"}; pass --force to replace, or give another --out`);
   mkdirSync(out, { recursive: true });
   log(`azr seed: recipe ${recipe.name}, model ${recipe.model.path}, ${target} triplets and ${target} induction entries at temperature ${recipe.seed.temperature} (at most ${recipe.seed.maxRounds} rounds of ${recipe.selfplay.batchSize} each) → ${out}`);
 
@@ -157,11 +164,12 @@ async function seedWithSignals(args: SeedArgs): Promise<void> {
 
 export const seedCommand: CommandModule<object, SeedArgs> = {
   command: "seed",
-  describe: "make seed files with the recipe's base model (identity seeds → model proposals validated by the executor)",
+  describe: "make seed files with the recipe's base model (identity seeds → model proposals validated by the executor); not resumable: each run starts from the identity seeds, and seed files already in --out are refused without --force",
   builder: (y) =>
     recipeOptions(y, "seed.maxRounds=20")
       .option("out", { type: "string", describe: "folder for <recipe>_seed_io.jsonl and <recipe>_code_f_seed_io.jsonl (default runs/seeds/<recipe>)" })
       .option("count", { type: "number", describe: "entries of each kind (default seed.factor × selfplay.batchSize)" })
-      .option("threads", { type: "number", describe: "onnxruntime threads (ort engine)" }) as never,
+      .option("threads", { type: "number", describe: "onnxruntime threads (ort engine)" })
+      .option("force", { type: "boolean", default: false, describe: "replace seed files already in --out (seeding does not resume or add to them)" }) as never,
   handler: (argv) => reportSetupErrors("seed", () => seedWithSignals(argv)),
 };

@@ -95,7 +95,7 @@ test("pretrain - a run killed after a checkpoint resumes to the unbroken run's w
     writeFileSync(join(work, "checkpoint", "trainer_state.json"), '{"format":');
     const bad = spawnSync(process.execPath, cli, { encoding: "utf8" });
     assert.equal(bad.status, 2, bad.stderr);
-    assert.match(bad.stderr, new RegExp(`^azr base-model: the checkpoint in ${join(work, "checkpoint")} is damaged and cannot be resumed \\(.*JSON.*\\): remove .* or run without --resume to start over\\n$`));
+    assert.match(bad.stderr, new RegExp(`^azr base-model: the checkpoint in ${join(work, "checkpoint")} is damaged and cannot be resumed \\(.*JSON.*\\): remove .*, or start over with --restart instead of --resume\\n$`));
     assert.doesNotMatch(bad.stdout + bad.stderr, /Options:|    at /);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -30,17 +30,27 @@ async function main(spec: ChildSpec): Promise<void> {
   let nc: NatsConnection | undefined;
   let host: ActorHost | undefined;
   let ops: ActorOps | undefined;
-  const shutdown = async (code: number) => {
+  const shutdown = async (code: number, orphaned = false) => {
     ops?.stop();
     await host?.stop().catch(() => undefined);
     // Before the drain: local spans still waiting go out on this connection.
     await telemetry?.shutdown().catch(() => undefined);
     await nc?.drain().catch(() => undefined);
+    if (orphaned) {
+      // No agent is left to end what this actor started (it kills our process group once we
+      // have exited): end the group ourselves, this process with it. Not a group leader
+      // (started by hand): only this process exits.
+      try {
+        process.kill(-process.pid, "SIGKILL");
+      } catch {
+        /* fall through to a plain exit */
+      }
+    }
     process.exit(code);
   };
   process.once("SIGTERM", () => void shutdown(0));
   // The agent is our supervisor: without it no one would restart or stop us.
-  process.once("disconnect", () => void shutdown(0));
+  process.once("disconnect", () => void shutdown(0, true));
   try {
     [nc, telemetry] = await Promise.all([openConnection(spec.connection, `azr-actor-${spec.name}`), starting]);
     telemetry.attach(nc, spec.cluster);

@@ -2,7 +2,9 @@
  * The parent side of one actor process: starts `node --import tsx runtime/actor-main.ts`, hands
  * it what to run over the IPC channel (structured clone, so typed-array arguments pass as they
  * are), pipes its output into the actor's log, and resolves once the actor serves calls.
- * Covers: start, ready / start failure / start timeout, heartbeats, stop (SIGTERM then SIGKILL).
+ * Covers: start, ready / start failure / start timeout, heartbeats, stop (SIGTERM then SIGKILL),
+ * the process group: each actor leads its own, so what it started (a Python worker, a compiler)
+ * is ended with it — SIGKILL to the group once the actor has exited, whatever the reason.
  * Not: deciding restarts (node-agent.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -44,19 +46,87 @@ export class ActorStartError extends Error {
   childError?: string;
 }
 
+/** How long after the actor's exit we wait for the rest of its stderr (its last error line) before reporting the exit. */
+const STDERR_DRAIN_MS = 500;
+/** Stderr lines kept to find the last error line of a crashed actor. */
+const STDERR_TAIL_LINES = 40;
+
+/**
+ * The line of `lines` (an actor's last stderr lines) that best says why it ended: the last
+ * `SomeError: …` / `SomeException: …` line (Node's and Python's uncaught errors print the stack
+ * around it), else the last line that is not a stack frame or Node's version trailer.
+ */
+export function lastErrorLine(lines: readonly string[]): string | undefined {
+  const text = lines.map((l) => l.trim()).filter((l) => l.length > 0);
+  const named = text.findLast((l) => /^([A-Za-z_$][\w$.]*)?(Error|Exception|Exit|Interrupt)\b(\s*\[[^\]]*\])?:/.test(l) || /^Uncaught\b/.test(l));
+  const line = named ?? text.findLast((l) => !/^at\s/.test(l) && !/^Node\.js v\d/.test(l) && !/^\^+$/.test(l) && !/^[{}]$/.test(l));
+  return line === undefined ? undefined : line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
 export class ActorProcess {
   readonly child: ChildProcess;
   lastHeartbeat = Date.now();
-  /** Resolves with how the process ended; never rejects. */
+  /** Resolves with how the process ended (once its descendants are ended too); never rejects. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  readonly #stderrTail: string[] = [];
+  /** Set at the 'exit' event, before `exited` resolves (which waits for the rest of stderr). */
+  hasExited = false;
 
   private constructor(child: ChildProcess) {
     this.child = child;
-    this.exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+    let partial = "";
+    child.stderr?.on("data", (d: Buffer | string) => {
+      const lines = (partial + d.toString()).split("\n");
+      partial = lines.pop() ?? "";
+      this.#stderrTail.push(...lines.map((l) => l.slice(0, 1000)));
+      this.#stderrTail.splice(0, Math.max(0, this.#stderrTail.length - STDERR_TAIL_LINES));
+      partial = partial.slice(0, 1000);
+    });
+    child.stderr?.on("end", () => {
+      if (partial) this.#stderrTail.push(partial);
+      partial = "";
+    });
+    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
+    this.exited = new Promise((resolve) =>
+      child.once("exit", (code, signal) => {
+        this.hasExited = true;
+        // The actor is gone; whatever it started (a worker, a shell) must not run on without
+        // a supervisor, holding memory, a GPU or the actor's stderr open.
+        this.#signalGroup("SIGKILL");
+        // 'exit' can come before the last of stderr has been read: wait (briefly) for it, so
+        // the exit's reason can name the actor's last error line.
+        const drained = setTimeout(resolve, STDERR_DRAIN_MS, { code, signal });
+        void closed.then(() => {
+          clearTimeout(drained);
+          resolve({ code, signal });
+        });
+      }),
+    );
   }
 
   get pid(): number {
     return this.child.pid ?? 0;
+  }
+
+  /** The actor's last error line on stderr (see lastErrorLine), once it has exited. */
+  get lastError(): string | undefined {
+    return lastErrorLine(this.#stderrTail);
+  }
+
+  /** Signals the actor's whole process group (it leads one: see start); false when none was left. */
+  #signalGroup(signal: NodeJS.Signals): boolean {
+    if (!this.child.pid) return false;
+    try {
+      process.kill(-this.child.pid, signal);
+      return true;
+    } catch {
+      return false; // ESRCH: the actor and everything it started have exited
+    }
+  }
+
+  /** Kills the actor and every process it started, at once (a hang, a start timeout). */
+  killGroup(): void {
+    if (!this.#signalGroup("SIGKILL")) this.child.kill("SIGKILL");
   }
 
   /** Starts the child and resolves once it serves calls, with its method table. `env` is added to this process's environment. */
@@ -64,6 +134,11 @@ export class ActorProcess {
     const child = spawn(process.execPath, ["--import", TSX_LOADER, ACTOR_MAIN], {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       serialization: "advanced",
+      // Its own process group (and session), which it leads: the agent can then end the actor
+      // together with what it started, by signalling the group. It also takes the actor out of
+      // the terminal's foreground group, so Ctrl-C reaches only the command (e.g. `azr
+      // selfplay`), which stops its actors in order rather than each dying mid-call on SIGINT.
+      detached: true,
       env: { ...process.env, ...env, AZR_ACTOR_NAME: spec.name },
     });
     const proc = new ActorProcess(child);
@@ -74,7 +149,7 @@ export class ActorProcess {
     });
     const ready = new Promise<MethodInfo[]>((resolve, reject) => {
       const timer = setTimeout(() => {
-        child.kill("SIGKILL");
+        proc.killGroup();
         reject(new ActorStartError(`actor '${spec.name}' did not start within ${startTimeoutMs} ms (see its log ${log.file})`));
       }, startTimeoutMs);
       child.on("message", (m: ChildMessage) => {
@@ -99,16 +174,17 @@ export class ActorProcess {
     try {
       return { proc, methods: await ready };
     } catch (e) {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      if (child.exitCode === null && child.signalCode === null) proc.killGroup();
       await proc.exited;
       throw e;
     }
   }
 
   /**
-   * SIGTERM (the actor drains), then SIGKILL after a grace period: an actor that ignores SIGTERM
-   * (a blocked event loop) still stops. Resolves with "sigkill" when that escalation was needed,
-   * so the agent can say so in the actor's log.
+   * SIGTERM (the actor drains, and stops its own workers), then SIGKILL to its whole group after
+   * a grace period: an actor that ignores SIGTERM (a blocked event loop) still stops. What it
+   * started and left running is killed once it has exited (see the constructor). Resolves with
+   * "sigkill" when the escalation was needed, so the agent can say so in the actor's log.
    */
   async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<"exited" | "sigkill"> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return "exited";
@@ -116,7 +192,7 @@ export class ActorProcess {
     let escalated = false;
     const t = setTimeout(() => {
       escalated = true;
-      this.child.kill("SIGKILL");
+      this.killGroup();
     }, STOP_GRACE_MS);
     await this.exited;
     clearTimeout(t);

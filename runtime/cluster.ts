@@ -228,23 +228,47 @@ export class Cluster {
       return;
     }
     const e = await this.registry.get(name);
-    if (!e) throw new ActorNotFoundError(name, this.name);
+    if (!e) throw await this.#notFound(name);
     if (e.state === "dead") return;
     try {
       await this.#nodeCall(e.node, (n) => n.killActor(name, reason));
     } catch (err) {
-      // The node (or the process that served it locally) is gone: nobody else will mark it dead.
       if (!(err instanceof ActorDiedError)) throw err;
+      // The agent says it is dead already (it died after we read the entry): nothing to stop.
+      if (err.actor !== nodeServiceName(e.node)) return;
+      // The node (or the process that served it locally) is gone: nobody else will mark it dead.
       await this.registry.transition(name, (x) => (x.state === "dead" ? undefined : { ...x, state: "dead", reason: `${reason}; its node ${e.node} is gone` }));
     }
   }
 
-  /** Replaces the actor's process with a new incarnation (its saved state is loaded). */
+  /**
+   * Replaces the actor's process with a new incarnation (its saved state is loaded). One in its
+   * crash back-off is started at once, one starting is restarted once up. A dead actor is refused
+   * with ActorDiedError saying so: no agent holds what it was started with (class, arguments,
+   * resources), and its resources may have gone to others — spawning it again re-checks both.
+   */
   async restart(actor: string | object): Promise<ActorEntry> {
     const name = typeof actor === "string" ? actor : handleRef(actor).name;
+    if (this.#local.has(name)) throw new ActorDiedError(name, "it is served by this process (cluster.serve), which cannot restart it: kill it and serve it again");
     const e = await this.registry.get(name);
-    if (!e) throw new ActorNotFoundError(name, this.name);
-    return this.#nodeCall(e.node, (n) => n.restartActor(name));
+    if (!e) throw await this.#notFound(name);
+    if (e.state === "dead") {
+      throw new ActorDiedError(name, `it is dead (${e.reason ?? "no reason recorded"}); restart replaces a running actor's process: spawn it again (its saved state is loaded unless freshState)`);
+    }
+    try {
+      return await this.#nodeCall(e.node, (n) => n.restartActor(name));
+    } catch (err) {
+      if (!(err instanceof ActorDiedError) || err.actor !== nodeServiceName(e.node)) throw err;
+      throw new ActorDiedError(name, `its node ${e.node} is gone (no agent answers for it), so nothing can restart it there: spawn it again on a live node`, { cause: err });
+    }
+  }
+
+  /** ActorNotFoundError, naming the other clusters on this server that have an actor of this name. */
+  async #notFound(name: string): Promise<ActorNotFoundError> {
+    const elsewhere = await this.registry.clustersHolding(name);
+    if (!elsewhere.length) return new ActorNotFoundError(name, this.name, "check the name with `azr actors` (and --cluster, --run-dir or --nats if it is another run's)");
+    const where = elsewhere.map((x) => `'${x.cluster}' (${x.state})`).join(", ");
+    return new ActorNotFoundError(name, this.name, `an actor of that name is in cluster ${where}: pass --cluster ${elsewhere[0].cluster}`);
   }
 
   /** The actor's call statistics (calls, errors, p50/p99 latency, rate, queue depth), from the actor itself. */
@@ -301,6 +325,7 @@ class NodeAgentServiceShape {
 
 /** Runtime errors a node agent may throw, by name, so callers can `instanceof` them. */
 const RUNTIME_ERRORS: Record<string, { prototype: Error }> = {
+  ActorDiedError,
   ActorExistsError,
   ActorNotFoundError,
   ActorDefinitionError,

@@ -117,8 +117,9 @@ marked(ActorCallAbortedError, "azr.ActorCallAbortedError");
 
 export class ActorNotFoundError extends Error {
   override name = "ActorNotFoundError";
-  constructor(readonly actor: string, cluster: string) {
-    super(`no actor named '${actor}' in cluster '${cluster}': spawn it first, or list actors with \`azr top\``);
+  /** `hint` replaces the default advice (e.g. "it is in cluster 'b': pass --cluster b"). */
+  constructor(readonly actor: string, cluster: string, hint?: string) {
+    super(`no actor named '${actor}' in cluster '${cluster}': ${hint ?? "spawn it first, or list actors with `azr actors`"}`);
   }
 }
 

@@ -30,6 +30,7 @@ export { followLogs, type LogLine } from "./logs.ts";
 export { NodeAgent, DEFAULT_RESTART_BACKOFF, type NodeAgentOptions, type RestartBackoff } from "./node-agent.ts";
 export { connectionSpecFromEnv, CONNECTION_ENV, type ConnectionSpec } from "./connection.ts";
 export type { ActorEntry, ActorState, NodeEntry, Resources } from "./registry.ts";
+export { actorLiveness, nodeGone, NODE_LOST_MS } from "./registry.ts";
 export { assignedDevice, assignedGpus, describeGpus, detectGpus, detectGpusSync, type GpuDetection, type GpuInfo } from "./gpus.ts";
 export {
   ActorMethodError,

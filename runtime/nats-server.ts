@@ -20,6 +20,14 @@ export class NatsServerMissingError extends Error {
   }
 }
 
+/** Servers this process started and has not seen exit: stopped when it exits (see below). */
+const liveServers = new Set<ChildProcess>();
+// In their own process group they no longer die with us on a terminal's signals: a command that
+// exits without stop() (process.exit, a second Ctrl-C) must not leave its server running.
+process.once("exit", () => {
+  for (const c of liveServers) c.kill("SIGTERM");
+});
+
 export interface NatsServerOptions {
   /** JetStream store; a fresh temp dir when omitted (removed on stop). */
   storeDir?: string;
@@ -101,7 +109,14 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
 
   const child: ChildProcess = spawn(binary, ["-c", configFile, "--ports_file_dir", portsDir], {
     stdio: ["ignore", "ignore", "pipe"],
+    // Its own process group: Ctrl-C in a terminal signals the whole foreground group, and a
+    // server that exits on that SIGINT takes the registry away from the command (`azr
+    // selfplay`) that is stopping its actors and saving a checkpoint — it hung on timeouts.
+    // The command stops the server itself (stop(), or the exit hook below).
+    detached: true,
   });
+  liveServers.add(child);
+  child.once("exit", () => liveServers.delete(child));
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);

@@ -15,7 +15,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { ActorClient } from "./client.ts";
 import type { ConnectionSpec } from "./connection.ts";
 import { describeMethods, type CheckpointPolicy, type MethodInfo } from "./define.ts";
-import { ActorNotFoundError, PlacementError } from "./errors.ts";
+import { ActorDiedError, ActorNotFoundError, PlacementError } from "./errors.ts";
 import { publishEvent, type ActorEvent } from "./events.ts";
 import { ActorHost } from "./host.ts";
 import type { AttachServer } from "./attach-server.ts";
@@ -27,10 +27,12 @@ import { advertisedGpus, detectGpus, type GpuDetection } from "./gpus.ts";
 import { assignGpus, fits, freeResources, groupGpuIndices, NODE_STALE_MS, spreadGpuIndices } from "./placement.ts";
 import { ActorProcess, ActorStartError, DEFAULT_START_TIMEOUT_MS, STOP_GRACE_MS } from "./actor-process.ts";
 import { startOrphanSweep, type OrphanSweep, type OrphanSweepOptions } from "./payload-sweep.ts";
-import { Registry, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
+import { isLocalNode, NODE_LOST_MS, Registry, RegistryConflictError, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
 import { StateStore } from "./state-store.ts";
 
 export const DEFAULT_NODE_HEARTBEAT_MS = 2000;
+/** The wait between tries of a registry write the server did not answer (it is restarting). */
+const REGISTRY_RETRY_MS = 1000;
 
 function processRunning(pid: number): boolean {
   try {
@@ -116,6 +118,8 @@ export interface NodeAgentOptions {
    * 15 min, those over 2 h old. `false`: not by this agent (another process does it).
    */
   payloadOrphans?: Pick<OrphanSweepOptions, "olderThanMs" | "everyMs"> | false;
+  /** Silence after which another node's actors are marked lost and its entry removed; default NODE_LOST_MS (tests shorten it). */
+  lostNodeMs?: number;
 }
 
 interface Supervised {
@@ -129,6 +133,10 @@ interface Supervised {
   methods: MethodInfo[];
   /** Set when the agent itself stops the process (kill or requested restart). */
   intent?: "kill" | "restart";
+  /** The caller's reason for a kill, recorded as the dead state's reason. */
+  killReason?: string;
+  /** Cuts a crash restart's back-off short (a restart requested meanwhile). */
+  skipBackoff?: () => void;
   /** Resolves when the current process's exit has been handled (state written, restart done). */
   exitHandled?: Promise<void>;
   /** Settles when the incarnation being started is up (or failed to start); unset between starts. */
@@ -148,6 +156,8 @@ export class NodeAgent {
   #timer?: NodeJS.Timeout;
   #sweep?: OrphanSweep;
   #closed = false;
+  /** When this agent last looked for nodes gone silent (see #sweepLostNodes). */
+  #lastLostSweep = 0;
   /** Serialises spawn's check-assign-claim, so two spawns at once cannot get the same GPU. */
   #claiming: Promise<unknown> = Promise.resolve();
 
@@ -178,10 +188,11 @@ export class NodeAgent {
       StateStore.open(o.nc, o.cluster),
       ActorClient.start(o.nc, o.cluster),
     ]);
-    await a.#refuseTakenId().catch((e: Error) => {
+    const previous = await a.#refuseTakenId().catch((e: Error) => {
       a.#client.close();
       throw e;
     });
+    await a.#releaseEarlierActors(previous);
     const service = new NodeService(a);
     a.#host = await ActorHost.start({
       nc: o.nc,
@@ -217,17 +228,64 @@ export class NodeAgent {
    * or one agent's reply could be the other's refusal) and overwrite each other's node entry.
    * An entry whose heartbeat is stale is a dead agent's and may be taken over.
    */
-  async #refuseTakenId(): Promise<void> {
+  async #refuseTakenId(): Promise<NodeEntry | undefined> {
     const other = (await this.#registry.listNodes()).find((n) => n.id === this.id);
-    if (!other) return;
+    if (!other) return undefined;
     const age = Date.now() - other.lastHeartbeat;
-    if (age >= NODE_STALE_MS) return;
+    if (age >= NODE_STALE_MS) return other;
     // The same machine, its process gone: an agent restarted straight after a crash.
-    if (other.host === this.node.host && !processRunning(other.pid)) return;
+    if (other.host === this.node.host && !processRunning(other.pid)) return other;
     throw new NodeIdTakenError(
       `node id '${this.id}' is taken: the agent with pid ${other.pid} on host ${other.host} sent a heartbeat ${age} ms ago. ` +
         `Give this agent another id (--id), or stop that one first (its entry is free once it has been silent for ${NODE_STALE_MS / 1000} s)`,
     );
+  }
+
+  /**
+   * A new agent under this node id supervises nothing yet: an entry still naming this node and
+   * not dead belongs to an earlier agent of this id that died without stopping its actors (their
+   * processes end on their own, see parent-watchdog.ts). Left as they were, `azr actors` would
+   * show them alive, their names could not be spawned again and their resources would count
+   * as taken on this node.
+   */
+  async #releaseEarlierActors(previous: NodeEntry | undefined): Promise<void> {
+    const who = previous ? `its earlier agent (pid ${previous.pid} on ${previous.host}) stopped without stopping it` : "its node agent stopped without stopping it";
+    for (const e of await this.#registry.list()) {
+      if (e.node !== this.id || e.state === "dead") continue;
+      await this.#registry.transition(e.name, (x) =>
+        x.node === this.id && x.state !== "dead" ? { ...x, state: "dead", reason: `lost: ${who}; node ${this.id} was taken over by pid ${process.pid}` } : undefined,
+      );
+    }
+  }
+
+  /**
+   * Nodes whose agent has been silent for NODE_LOST_MS (SIGKILLed, its machine gone): their
+   * actors not yet dead are marked dead ("lost …") and the node's entry is removed, so
+   * `azr actors` / `azr nodes`, placement and name claims see what is true. Any live agent does
+   * this; several doing it at once write the same thing (each write is a CAS on a non-dead entry).
+   * An agent that was only cut off stops its actors when it is back (see #tick).
+   */
+  async #sweepLostNodes(now: number): Promise<void> {
+    const nodes = await this.#registry.listNodes();
+    const lostMs = this.#o.lostNodeMs ?? NODE_LOST_MS;
+    const lost = nodes.filter((n) => n.id !== this.id && now - n.lastHeartbeat >= lostMs);
+    const known = new Set(nodes.map((n) => n.id));
+    for (const e of await this.#registry.list()) {
+      if (e.state === "dead" || e.node === this.id || isLocalNode(e.node)) continue;
+      const n = lost.find((x) => x.id === e.node);
+      // An entry whose node has no entry at all (removed by an earlier sweep that stopped half way).
+      const orphan = !known.has(e.node) && now - e.lastHeartbeat >= lostMs;
+      if (!n && !orphan) continue;
+      const reason = n
+        ? `lost: its node ${n.id} (agent pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s; marked dead by node ${this.id}`
+        : `lost: its node ${e.node} is no longer registered; marked dead by node ${this.id}`;
+      await this.#registry.transition(e.name, (x) => (x.node === e.node && x.state !== "dead" ? { ...x, state: "dead", reason } : undefined));
+      this.#event({ type: "dead", actor: e.name, node: e.node, incarnation: e.incarnation, reason, restarts: e.restarts, at: Date.now() });
+    }
+    for (const n of lost) {
+      console.error(`node agent ${this.id}: node ${n.id} (pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s: its actors are marked lost and its entry removed`);
+      await this.#registry.removeNode(n.id);
+    }
   }
 
   /** Stops every actor on this node (they become dead), then leaves the cluster. */
@@ -260,11 +318,21 @@ export class NodeAgent {
         if (!s.proc) continue;
         if (now - s.proc.lastHeartbeat > (this.#o.hangMs ?? DEFAULT_HANG_MS)) {
           this.#log(s, `no heartbeat for ${now - s.proc.lastHeartbeat} ms: killing the process so it can be restarted`);
-          s.proc.child.kill("SIGKILL");
+          s.proc.killGroup();
           continue;
         }
         const hb = s.proc.lastHeartbeat;
-        await this.#registry.transition(name, (e) => (e.state === "alive" && e.incarnation === s.incarnation ? { ...e, lastHeartbeat: hb } : undefined));
+        const e = await this.#registry.transition(name, (e) => (e.state === "alive" && e.node === this.id && e.incarnation === s.incarnation ? { ...e, lastHeartbeat: hb } : undefined));
+        // This node was silent long enough (cut off from NATS) for another agent to declare the
+        // actor lost, and its name may have been spawned again elsewhere: two processes must not
+        // serve one name, so this one stops (its exit writes nothing over the newer entry).
+        if (e && e.state === "dead" && e.reason?.startsWith("lost:") && e.incarnation === s.incarnation && s.intent === undefined) {
+          void this.kill(name, `stopped: declared ${e.reason}`).catch(() => undefined);
+        }
+      }
+      if (now - this.#lastLostSweep >= (this.#o.lostNodeMs ?? NODE_LOST_MS) / 3) {
+        this.#lastLostSweep = now;
+        await this.#sweepLostNodes(now);
       }
     } catch (e) {
       if (!this.#closed) console.error(`node agent ${this.id}: heartbeat failed: ${(e as Error).message}`);
@@ -291,8 +359,9 @@ export class NodeAgent {
       methods: [],
     };
     this.#actors.set(spec.name, s);
+    let proc: ActorProcess;
     try {
-      await this.#startProcess(s);
+      proc = await this.#startProcess(s);
     } catch (e) {
       if (this.#actors.get(spec.name) !== s) throw new ActorStartError(`actor '${spec.name}' was killed while it was starting`);
       this.#actors.delete(spec.name);
@@ -302,10 +371,25 @@ export class NodeAgent {
     }
     // A kill that came during start-up has written the dead state and stops this process: an
     // "alive" written now would name a process that is about to go, and nobody would correct it.
-    if (this.#actors.get(spec.name) !== s) throw new ActorStartError(`actor '${spec.name}' was killed while it was starting`);
-    const alive = await this.#markAlive(s);
-    this.#event({ type: "started", actor: spec.name, node: this.id, incarnation: 1, pid: s.proc!.pid, at: Date.now() });
+    if (s.intent === "kill") throw new ActorStartError(`actor '${spec.name}' was killed while it was starting`);
+    const handled = s.exitHandled;
+    const alive = await this.#markAlive(s, proc);
+    if (!alive) return this.#exitedAfterReady(s, proc, handled);
+    this.#event({ type: "started", actor: spec.name, node: this.id, incarnation: 1, pid: proc.pid, at: Date.now() });
     return alive;
+  }
+
+  /**
+   * Spawn's answer when the first process exited between reporting ready and being marked alive:
+   * #onExit owns the entry from there. Once it is done: still supervised (restarted, or in
+   * back-off), the current entry; else (no restarts left) the exit, as a start failure.
+   */
+  async #exitedAfterReady(s: Supervised, proc: ActorProcess, handled: Promise<void> | undefined): Promise<ActorEntry> {
+    await handled;
+    const e = await this.#registry.get(s.spec.name);
+    if (e && e.state !== "dead" && this.#actors.get(s.spec.name) === s) return e;
+    if (s.intent === "kill") throw new ActorStartError(`actor '${s.spec.name}' was killed while it was starting`);
+    throw new ActorStartError(`actor '${s.spec.name}' (process ${proc.pid}) exited right after it started: ${e?.reason ?? "see its log"}; see its log ${s.log.file}`);
   }
 
   /** Re-checks the fit, picks the GPU indices and claims the name with them (state starting). */
@@ -335,17 +419,20 @@ export class NodeAgent {
   }
 
   /** Starts the next incarnation; `s.starting` tells a concurrent kill() there is a process on its way. */
-  async #startProcess(s: Supervised): Promise<void> {
+  async #startProcess(s: Supervised): Promise<ActorProcess> {
     const started = this.#launch(s);
-    s.starting = started.catch(() => undefined);
+    s.starting = started.then(
+      () => undefined,
+      () => undefined,
+    );
     try {
-      await started;
+      return await started;
     } finally {
       s.starting = undefined;
     }
   }
 
-  async #launch(s: Supervised): Promise<void> {
+  async #launch(s: Supervised): Promise<ActorProcess> {
     const { proc, methods } = await ActorProcess.start(
       {
         cluster: this.#o.cluster,
@@ -370,22 +457,55 @@ export class NodeAgent {
         // The registry or the server is unreachable: the actor's state there is stale until we can write again.
         console.error(`node agent ${this.id}: handling the exit of actor '${s.spec.name}' failed: ${e.message}`);
       });
+    return proc;
   }
 
-  async #markAlive(s: Supervised): Promise<ActorEntry> {
+  /**
+   * Writes "alive" for `proc`, the incarnation just started, only while it is still the actor's
+   * process and the entry is still this node's: a process that exited right after reporting
+   * ready has had #onExit write its end (dead, or restarting), which an "alive" would overwrite
+   * with a process that no longer exists. Undefined when it wrote nothing for that reason.
+   */
+  async #markAlive(s: Supervised, proc: ActorProcess): Promise<ActorEntry | undefined> {
     const now = Date.now();
-    const e = await this.#registry.transition(s.spec.name, (x) => ({
-      ...x,
-      state: "alive",
-      pid: s.proc!.pid,
-      incarnation: s.incarnation,
-      restarts: s.restarts,
-      methods: s.methods,
-      startedAt: now,
-      lastHeartbeat: now,
-    }));
+    const current = () => s.proc === proc && !proc.hasExited && this.#actors.get(s.spec.name) === s;
+    if (!current()) return undefined;
+    let stale = false;
+    const e = await this.#untilWritten(s.spec.name, () =>
+      this.#registry.transition(s.spec.name, (x) => {
+        stale = false;
+        if (!current() || x.node !== this.id) {
+          stale = true;
+          return undefined;
+        }
+        return { ...x, state: "alive", pid: proc.pid, incarnation: s.incarnation, restarts: s.restarts, methods: s.methods, startedAt: now, lastHeartbeat: now };
+      }),
+    );
     if (!e) throw new ActorNotFoundError(s.spec.name, this.#o.cluster);
-    return e;
+    return stale ? undefined : e;
+  }
+
+  /**
+   * A registry write about this node's actor `name`: skipped when the entry has since been
+   * claimed by another node. Retried while the server cannot be reached (a NATS restart): an
+   * exit handler that gave up would leave the entry "alive" with a dead pid and, worse, never
+   * restart the actor. Gives up only when the agent closes.
+   */
+  #transitionOwn(name: string, fn: (e: ActorEntry) => ActorEntry | undefined): Promise<ActorEntry | undefined> {
+    return this.#untilWritten(name, () => this.#registry.transition(name, (x) => (x.node === this.id ? fn(x) : undefined)));
+  }
+
+  async #untilWritten<T>(name: string, write: () => Promise<T>): Promise<T> {
+    for (let said = false; ; ) {
+      try {
+        return await write();
+      } catch (e) {
+        if (this.#closed || e instanceof RegistryConflictError) throw e;
+        if (!said) console.error(`node agent ${this.id}: writing actor '${name}' to the registry failed (${(e as Error).message}): retrying every ${REGISTRY_RETRY_MS / 1000} s until the server answers`);
+        said = true;
+        await sleep(REGISTRY_RETRY_MS);
+      }
+    }
   }
 
   async #onExit(s: Supervised, proc: ActorProcess, how: string): Promise<void> {
@@ -394,13 +514,17 @@ export class NodeAgent {
     const name = s.spec.name;
     const base = { actor: name, node: this.id, incarnation: s.incarnation };
     if (s.intent === "kill") {
-      await this.#registry.transition(name, (x) => ({ ...x, state: "dead", reason: `killed (${how})` }));
-      this.#event({ ...base, type: "killed", reason: how, at: Date.now() });
+      // The caller's reason is what a reader wants; how the process ended tells whether it stopped cleanly.
+      const reason = `${s.killReason ?? "killed"} (process ${how})`;
+      await this.#transitionOwn(name, (x) => (x.state === "dead" && x.reason?.startsWith("lost:") ? undefined : { ...x, state: "dead", reason }));
+      this.#event({ ...base, type: "killed", reason, at: Date.now() });
       return;
     }
     const requested = s.intent === "restart";
     s.intent = undefined;
-    let reason = requested ? "restart requested" : how;
+    // A crash's reason names the actor's last error line: the exit code alone says nothing of why.
+    const lastError = requested ? undefined : proc.lastError;
+    let reason = requested ? "restart requested" : lastError ? `${how}; last error: ${lastError}` : how;
     /** A start that would fail the same way every time (its saved state is unreadable). */
     let hopeless = false;
     this.#log(s, `process ${proc.pid} ${how}`);
@@ -411,24 +535,26 @@ export class NodeAgent {
       this.#event({ ...base, incarnation: s.incarnation, type: "died", reason, willRestart, at: Date.now() });
       if (!willRestart) {
         this.#actors.delete(name);
-        await this.#registry.transition(name, (x) => ({ ...x, state: "dead", reason }));
-        this.#event({ ...base, incarnation: s.incarnation, type: "dead", reason, restarts: s.restarts, at: Date.now() });
+        const final = s.restarts > 0 && !requested ? `${reason} (after ${s.restarts} restart(s), maxRestarts ${s.spec.maxRestarts})` : reason;
+        await this.#transitionOwn(name, (x) => ({ ...x, state: "dead", reason: final }));
+        this.#event({ ...base, incarnation: s.incarnation, type: "dead", reason: final, restarts: s.restarts, at: Date.now() });
         await s.log.close();
         return;
       }
-      await this.#registry.transition(name, (x) => ({ ...x, state: "restarting", reason }));
-      if (!requested) await sleep(restartBackoffMs(s.restarts, this.#o.restartBackoff));
+      await this.#transitionOwn(name, (x) => ({ ...x, state: "restarting", reason }));
+      if (!requested) await this.#backoff(s);
       // Killed (or the agent closed) during the back-off: kill() has written the dead state.
       if (this.#actors.get(name) !== s || this.#closed) return;
       if (!requested) s.restarts++;
       s.incarnation++;
       try {
-        await this.#startProcess(s);
+        const next = await this.#startProcess(s);
         // Killed while this incarnation was starting: kill() stops it and writes the dead state.
         if (this.#actors.get(name) !== s) return;
-        await this.#markAlive(s);
-        this.#log(s, `restarted as process ${s.proc!.pid} (restart ${s.restarts} of ${s.spec.maxRestarts})`);
-        this.#event({ ...base, incarnation: s.incarnation, type: "restarted", pid: s.proc!.pid, restarts: s.restarts, at: Date.now() });
+        // Exited right after starting: its own #onExit has taken over (restart or dead).
+        if (!(await this.#markAlive(s, next))) return;
+        this.#log(s, `restarted as process ${next.pid} (restart ${s.restarts} of ${s.spec.maxRestarts})`);
+        this.#event({ ...base, incarnation: s.incarnation, type: "restarted", pid: next.pid, restarts: s.restarts, at: Date.now() });
         return;
       } catch (e) {
         reason = (e as Error).message; // a failed restart counts as another crash
@@ -438,12 +564,22 @@ export class NodeAgent {
     }
   }
 
+  /** The crash restart back-off; a restart requested meanwhile (see restart) ends it early. */
+  async #backoff(s: Supervised): Promise<void> {
+    const ac = new AbortController();
+    s.skipBackoff = () => ac.abort();
+    await sleep(restartBackoffMs(s.restarts, this.#o.restartBackoff), undefined, { signal: ac.signal }).catch(() => undefined);
+    s.skipBackoff = undefined;
+  }
+
   /** Stops the actor's process for good; its saved state is kept (a later spawn resumes it unless freshState). */
   async kill(name: string, reason = "killed on request"): Promise<void> {
     const s = this.#actors.get(name);
-    if (!s) throw new ActorNotFoundError(name, this.#o.cluster);
+    if (!s) throw await this.#notHere(name);
     s.intent = "kill";
+    s.killReason = reason;
     this.#actors.delete(name);
+    s.skipBackoff?.();
     // An incarnation on its way up (spawn, or a restart after a crash) is let finish starting,
     // then stopped like any other: stopping it half-started would leave nothing to wait on.
     await s.starting;
@@ -453,9 +589,16 @@ export class NodeAgent {
       await this.#stop(s, proc);
       await s.exitHandled; // #onExit writes the dead state and the event
     } else {
-      await this.#registry.transition(name, (x) => ({ ...x, state: "dead", reason }));
+      await this.#transitionOwn(name, (x) => ({ ...x, state: "dead", reason }));
     }
     await s.log.close();
+  }
+
+  /** The error for a name this agent does not supervise: dead (with why) if the registry says so, else not found. */
+  async #notHere(name: string): Promise<Error> {
+    const e = await this.#registry.get(name).catch(() => undefined);
+    if (e?.state === "dead") return new ActorDiedError(name, `it is dead (${e.reason ?? "no reason recorded"}); spawn it again to start a new process (its saved state is loaded unless freshState)`);
+    return new ActorNotFoundError(name, this.#o.cluster);
   }
 
   /** Stops `proc` (SIGTERM, then SIGKILL after the grace) and notes an escalation in the actor's log. */
@@ -465,14 +608,35 @@ export class NodeAgent {
     }
   }
 
-  /** Stops the actor's process and starts a new incarnation (not counted against maxRestarts). */
+  /**
+   * Stops the actor's process and starts a new incarnation (not counted against maxRestarts).
+   * An actor between processes is not refused: one starting is restarted once it is up, and
+   * one in its crash back-off is started now — what the caller wants either way is a fresh
+   * process soon. A dead one is refused (ActorDiedError): this agent no longer holds it.
+   */
   async restart(name: string): Promise<ActorEntry> {
     const s = this.#actors.get(name);
-    if (!s?.proc) throw new ActorNotFoundError(name, this.#o.cluster);
+    if (!s) throw await this.#notHere(name);
+    if (s.skipBackoff) {
+      // In back-off after a crash: the loop in #onExit starts the next incarnation now.
+      const handled = s.exitHandled;
+      s.skipBackoff();
+      await handled;
+      return this.#current(name);
+    }
+    await s.starting;
+    if (this.#actors.get(name) !== s) throw await this.#notHere(name);
+    const proc = s.proc;
+    // Between a crash and its back-off (a registry write): that restart is already under way.
+    if (!proc) return s.exitHandled ? (await s.exitHandled, this.#current(name)) : this.#current(name);
     s.intent = "restart";
     const handled = s.exitHandled;
-    await this.#stop(s, s.proc);
+    await this.#stop(s, proc);
     await handled; // #onExit starts the new incarnation
+    return this.#current(name);
+  }
+
+  async #current(name: string): Promise<ActorEntry> {
     const e = await this.#registry.get(name);
     if (!e) throw new ActorNotFoundError(name, this.#o.cluster);
     return e;

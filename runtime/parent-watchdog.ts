@@ -5,7 +5,8 @@
  * gone) would keep its CPU, memory and GPU as an orphan nobody supervises. So a worker thread,
  * which has its own event loop, watches the parent pid and SIGKILLs the whole process once the
  * parent has changed (the agent died; we were re-parented) and a grace period for the clean
- * shutdown has passed. Not: the clean shutdown itself (actor-main.ts).
+ * shutdown has passed — the actor's whole process group (it leads one, see actor-process.ts),
+ * so what it started dies with it. Not: the clean shutdown itself (actor-main.ts).
  */
 import { Worker } from "node:worker_threads";
 
@@ -21,7 +22,10 @@ const { parent, everyMs, graceMs } = workerData;
 const timer = setInterval(() => {
   if (process.ppid === parent) return;
   clearInterval(timer);
-  setTimeout(() => process.kill(process.pid, "SIGKILL"), graceMs);
+  setTimeout(() => {
+    // The group first (this process and whatever it started); ESRCH/EPERM: not a group leader.
+    try { process.kill(-process.pid, "SIGKILL"); } catch { process.kill(process.pid, "SIGKILL"); }
+  }, graceMs);
   try {
     // Usually unread (the agent held the other end of stderr), but a log kept elsewhere shows it.
     require("node:fs").writeSync(2, "azr: the node agent (pid " + parent + ") is gone: this actor process is killed in " + graceMs + " ms unless it has exited\\n");

@@ -12,6 +12,7 @@ import type { MethodInfo } from "./define.ts";
 import { ActorExistsError } from "./errors.ts";
 import type { GpuInfo } from "./gpus.ts";
 import { buckets } from "./names.ts";
+import { NODE_STALE_MS } from "./placement.ts";
 
 export type ActorState = "starting" | "alive" | "restarting" | "dead";
 
@@ -65,6 +66,43 @@ export interface NodeEntry {
   /** Why the node has no GPUs (or fewer than it might): nvidia-smi missing or failing, or "advertised with --gpu". */
   gpuNote?: string;
   lastHeartbeat: number;
+}
+
+/**
+ * A node silent this long has its actors marked dead ("lost") and its entry removed by a
+ * surviving agent. Longer than NODE_STALE_MS (after which readers already show it as lost and
+ * placement skips it), so an agent cut off from NATS for a moment keeps its actors.
+ */
+export const NODE_LOST_MS = 30_000;
+
+/** Served actors (`cluster.serve`) run on `local-<pid>`: a process with no agent and no heartbeat. */
+export function isLocalNode(id: string): boolean {
+  return id.startsWith("local-");
+}
+
+/**
+ * Why `node` (an actor's node id) can no longer run actors, or undefined while it can: its agent's
+ * heartbeat is over NODE_STALE_MS old (the agent was SIGKILLed, or is cut off from NATS), or it
+ * has no entry at all. Served actors' `local-` nodes have no agent: unknown, so undefined.
+ */
+export function nodeGone(node: string, nodes: readonly NodeEntry[], now = Date.now()): string | undefined {
+  if (isLocalNode(node)) return undefined;
+  const n = nodes.find((x) => x.id === node);
+  if (!n) return `node ${node} is not registered (its agent is gone)`;
+  const age = now - n.lastHeartbeat;
+  if (age < NODE_STALE_MS) return undefined;
+  return `node ${node} (agent pid ${n.pid} on ${n.host}) has sent no heartbeat for ${Math.round(age / 1000)} s`;
+}
+
+/**
+ * The state to show or act on: the entry's own, except that an actor not yet dead whose node is
+ * gone (see nodeGone) is "lost" — the registry says alive, but no agent supervises it and its
+ * process has been or will be ended by its watchdog. `why` says which node and since when.
+ */
+export function actorLiveness(e: ActorEntry, nodes: readonly NodeEntry[], now = Date.now()): { state: ActorState | "lost"; why?: string } {
+  if (e.state === "dead") return { state: e.state };
+  const why = nodeGone(e.node, nodes, now);
+  return why ? { state: "lost", why } : { state: e.state };
 }
 
 const DEFAULT_HISTORY = 5;
@@ -176,6 +214,28 @@ export class Registry {
     const keys = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
     const vals = await Promise.all(keys.map(async (k) => parse<T>(await kv.get(k))));
     return vals.filter((v): v is Awaited<T> => v !== undefined) as T[];
+  }
+
+  /**
+   * The other clusters on this server whose registry has an actor named `name` (not deleted),
+   * with its state: for telling a user who named the wrong run which one holds it. Best effort:
+   * an account without rights to list streams finds none.
+   */
+  async clustersHolding(name: string): Promise<{ cluster: string; state: ActorState }[]> {
+    const found: { cluster: string; state: ActorState }[] = [];
+    try {
+      for await (const stream of this.jsm.streams.names()) {
+        const m = /^KV_azr-(.+)-actors$/.exec(stream);
+        if (!m || stream === `KV_${this.names.actors}`) continue;
+        const msg = await this.jsm.streams.getMessage(stream, { last_by_subj: `$KV.azr-${m[1]}-actors.${name}` }).catch(() => null);
+        const op = msg?.header?.get("KV-Operation");
+        if (!msg || (op && op !== "PUT") || msg.data.length === 0) continue;
+        found.push({ cluster: m[1], state: msg.json<ActorEntry>().state });
+      }
+    } catch {
+      /* not allowed to list streams: no hint */
+    }
+    return found;
   }
 
   /** Every change to the actors bucket, starting with the current values. */

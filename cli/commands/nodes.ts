@@ -2,9 +2,10 @@
  * `azr nodes`: the node agents in the registry as a table (or JSON): host, pid, advertised
  * resources, labels, how many live actors each holds, heartbeat age; then one row per GPU
  * (model, memory, the actors given it) and, for a node without GPUs, why (nvidia-smi's answer).
+ * A node whose agent has gone silent is marked LOST under HEARTBEAT and explained below the table.
  */
 import type { CommandModule } from "yargs";
-import type { ActorEntry, NodeEntry } from "../../runtime/index.ts";
+import { nodeGone, NODE_LOST_MS, type ActorEntry, type NodeEntry } from "../../runtime/index.ts";
 import { age, table } from "./ops-format.ts";
 import { withRun, withRunOptions, type RunArgs } from "./run-connection.ts";
 
@@ -24,9 +25,17 @@ export function nodesTable(nodes: NodeEntry[], actors: ActorEntry[], now = Date.
         .map(([k, v]) => `${k}=${v}`)
         .join(",") || "-",
       live(n.id),
-      age(now - n.lastHeartbeat),
+      nodeGone(n.id, nodes, now) ? `${age(now - n.lastHeartbeat)} LOST` : age(now - n.lastHeartbeat),
     ]);
-  return table(["ID", "HOST", "PID", "CPU", "GPU", "MEM_MB", "LABELS", "ACTORS", "HEARTBEAT"], rows) + "\n\n" + gpusTable(nodes, actors);
+  const lost = [...nodes]
+    .sort((a, b) => a.id.localeCompare(b.id))
+    .filter((n) => nodeGone(n.id, nodes, now))
+    .map(
+      (n) =>
+        `${n.id}: LOST — no heartbeat for ${age(now - n.lastHeartbeat)} (agent pid ${n.pid} on ${n.host} killed, or cut off from NATS); ` +
+        `its ${live(n.id)} actor(s) show as lost in \`azr actors\`, and a live agent marks them dead and removes this entry after ${NODE_LOST_MS / 1000} s of silence (or an agent restarted with this id at once)`,
+    );
+  return [table(["ID", "HOST", "PID", "CPU", "GPU", "MEM_MB", "LABELS", "ACTORS", "HEARTBEAT"], rows), ...lost].join("\n") + "\n\n" + gpusTable(nodes, actors);
 }
 
 /** One row per advertised GPU with the live actors given it; a line per node that has none. */
@@ -48,6 +57,9 @@ export const nodesCommand: CommandModule<object, RunArgs & { json: boolean }> = 
   handler: (a) =>
     withRun(a, async ({ cluster }) => {
       const [nodes, actors] = await Promise.all([cluster.nodes(), cluster.actors()]);
-      process.stdout.write((a.json ? JSON.stringify(nodes, null, 2) : nodesTable(nodes, actors)) + "\n");
+      const now = Date.now();
+      // JSON: each entry with `lost` (why) when its agent is silent, so scripts need not redo the arithmetic.
+      const json = () => JSON.stringify(nodes.map((n) => ({ ...n, ...(nodeGone(n.id, nodes, now) ? { lost: nodeGone(n.id, nodes, now) } : {}) })), null, 2);
+      process.stdout.write((a.json ? json() : nodesTable(nodes, actors, now)) + "\n");
     }),
 };

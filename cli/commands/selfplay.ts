@@ -192,12 +192,18 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   await using traces = await recordRunTraces(cluster.nc, cluster.name, runDir);
   if (traces.collector) console.log(`step traces: ${traces.collector.file} (azr trace <step> --run-dir ${runDir})`);
   const abort = new AbortController();
-  const onSigint = () => {
-    console.error("\nstopping after this step, which is checkpointed (Ctrl-C again to quit at once, losing the steps since the last checkpoint)");
-    if (abort.signal.aborted) process.exit(130);
+  // Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) all stop the run the same way: after this
+  // step, checkpointed, with the actors and the embedded nats-server stopped (they run in their own
+  // process groups, so nothing else stops them; a second signal quits at once).
+  const onSigint = (sig: NodeJS.Signals = "SIGINT") => {
+    try {
+      console.error(`\n${sig}: stopping after this step, which is checkpointed (Ctrl-C again to quit at once, losing the steps since the last checkpoint)`);
+    } catch {} // the terminal may be gone (SIGHUP)
+    if (abort.signal.aborted) process.exit(128 + (sig === "SIGTERM" ? 15 : sig === "SIGHUP" ? 1 : 2));
     abort.abort();
   };
-  process.on("SIGINT", onSigint);
+  process.stderr.on("error", () => {}); // writes to a closed terminal must not end the run before its checkpoint
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, onSigint);
   let web: Awaited<ReturnType<typeof startWebView>> | undefined;
   /** Removes the weight versions the learner published (shm files, object store bucket) before the actors stop. */
   let releaseWeights: (() => Promise<void>) | undefined;
@@ -265,7 +271,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     await evaluator?.close();
     await releaseWeights?.().catch(() => {}); // a dead learner has nothing to release (its files went with its exit)
     await web?.close();
-    process.off("SIGINT", onSigint);
+    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(sig, onSigint);
   }
 }
 

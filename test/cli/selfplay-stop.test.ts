@@ -48,8 +48,9 @@ test("selfplay resume - continues the recipe the run started with (its overrides
   assert.equal((await resumedRecipe(args, [])).selfplay.batchSize, 16);
 });
 
-test("selfplay stop - Ctrl-C before the first step completes says there is nothing to resume", { timeout: 180_000 }, async () => {
-  const runDir = join(tmp, "run");
+for (const sig of ["SIGINT", "SIGTERM"] as const)
+test(`selfplay stop - ${sig === "SIGINT" ? "Ctrl-C" : "SIGTERM (kill)"} before the first step completes says there is nothing to resume`, { timeout: 180_000 }, async () => {
+  const runDir = join(tmp, `run-${sig}`);
   const env = { ...process.env };
   delete env.NATS_URL;
   const child = spawn(
@@ -69,7 +70,7 @@ test("selfplay stop - Ctrl-C before the first step completes says there is nothi
     }),
   );
   await new Promise((r) => setTimeout(r, 300));
-  child.kill("SIGINT");
+  child.kill(sig);
   const code = await exited;
   assert.equal(code, 0, `stdout: ${stdout}\nstderr: ${stderr}`);
   assert.match(stderr, /stopped before the first step completed .*there is nothing to resume/);

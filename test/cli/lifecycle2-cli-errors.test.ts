@@ -1,0 +1,56 @@
+/**
+ * `azr kill` / `azr restart` on a name the run does not have — a typo, or an actor of another
+ * run (another cluster name on the same server) — and `azr restart` on a dead actor: one line
+ * on stderr that names the actor, the cluster and what to do, and exit code 1.
+ */
+import { strict as assert } from "node:assert";
+import { execFile } from "node:child_process";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { promisify } from "node:util";
+import { Counter } from "../runtime/fixtures/actors.ts";
+import { useCluster } from "../runtime/helpers.ts";
+
+const ROOT = join(import.meta.dirname, "..", "..");
+
+async function azr(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = { ...process.env };
+  delete env.NATS_URL;
+  try {
+    const r = await promisify(execFile)(process.execPath, ["--import", "tsx", join(ROOT, "cli", "bin.ts"), ...args], { cwd: ROOT, env, timeout: 60_000 });
+    return { code: 0, ...r };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof x.code === "number" ? x.code : -1, stdout: x.stdout ?? "", stderr: x.stderr ?? "" };
+  }
+}
+
+function oneLineError(r: { code: number; stdout: string; stderr: string }, message: RegExp): void {
+  assert.equal(r.code, 1, `exit code (stdout: ${r.stdout}; stderr: ${r.stderr})`);
+  assert.equal(r.stderr.trimEnd().split("\n").length, 1, `one line:\n${r.stderr}`);
+  assert.match(r.stderr, message);
+}
+
+describe("lifecycle2: azr kill / restart errors", () => {
+  const t = useCluster("t-lc2-runa", { agent: true });
+
+  test("an unknown name, an actor of another cluster, a dead actor: one line each, exit code 1", async () => {
+    await t.cluster.spawn(Counter, [], { name: "a1", freshState: true });
+    await t.cluster.spawn(Counter, [], { name: "a2", freshState: true });
+    await t.cluster.kill("a2", "done with it");
+    const at = (cluster: string) => ["--cluster", cluster, "--nats", t.server.url];
+    const [killTypo, restartTypo, killOther, restartOther, restartDead] = await Promise.all([
+      azr("kill", "nosuch", ...at("t-lc2-runa")),
+      azr("restart", "nosuch", ...at("t-lc2-runa")),
+      azr("kill", "a1", ...at("t-lc2-runb")),
+      azr("restart", "a1", ...at("t-lc2-runb")),
+      azr("restart", "a2", ...at("t-lc2-runa")),
+    ]);
+    for (const r of [killTypo, restartTypo]) oneLineError(r, /^azr: no actor named 'nosuch' in cluster 't-lc2-runa': check the name with `azr actors`/);
+    for (const r of [killOther, restartOther]) {
+      oneLineError(r, /^azr: no actor named 'a1' in cluster 't-lc2-runb': an actor of that name is in cluster 't-lc2-runa' \(alive\): pass --cluster t-lc2-runa\n$/);
+    }
+    oneLineError(restartDead, /^azr: actor 'a2' died or is not running: it is dead \(done with it \(process exited with code 0\)\); restart replaces a running actor's process: spawn it again/);
+    assert.equal((await t.cluster.registry.get("a1"))?.state, "alive", "the other run's actor was not touched");
+  });
+});

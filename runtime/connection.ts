@@ -100,11 +100,111 @@ export function connectionOptions(spec: ConnectionSpec, name?: string): Connecti
 export async function openConnection(spec: ConnectionSpec, name?: string): Promise<NatsConnection> {
   const options = connectionOptions(spec, name);
   try {
-    return await connect(options);
+    return boundReconnectBuffer(await connect(options));
   } catch (e) {
     const publicKey = spec.nkeySeedFile ? readNkeySeed(spec.nkeySeedFile).publicKey : undefined;
     throw new Error(`cannot connect to NATS at ${spec.servers.join(",")}: ${explainConnectError(spec, e, publicKey)}`, { cause: e });
   }
+}
+
+/**
+ * Bytes of messages a connection holds for the server while it is down (reconnecting). nats.js v3
+ * has no bound of its own (nothing like nats.go's ReconnectBufSize): every publish made while the
+ * server is gone is queued in memory until the next reconnect attempt, which then discards the
+ * queue. A log flood or a stream of spans during an outage would so grow the agent and the actors
+ * by tens of MiB a second. Past this, publishes are dropped and counted instead.
+ */
+export const RECONNECT_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/** The protocol bytes of one PUB besides its subject, reply and payload (an upper bound). */
+const PUB_FRAMING_BYTES = 24;
+
+interface Outage {
+  since: number;
+  server: string;
+  /** Messages (and their bytes) queued in the client since its last reconnect attempt. */
+  held: number;
+  heldBytes: number;
+  /** Messages lost so far: dropped over the bound, or queued and then discarded by a reconnect attempt. */
+  lost: number;
+  lostBytes: number;
+}
+
+interface PublishBound {
+  outage?: Outage;
+}
+
+const bounds = new WeakMap<NatsConnection, PublishBound>();
+
+function payloadBytes(payload: unknown): number {
+  if (payload === undefined || payload === null) return 0;
+  if (typeof payload === "string") return Buffer.byteLength(payload);
+  return (payload as Uint8Array).byteLength ?? 0;
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}
+
+/**
+ * Bounds what `nc` holds while disconnected to `maxBytes` (see RECONNECT_BUFFER_BYTES), and once
+ * it is back says (through `say`, default stderr, which for an actor is its log) how many
+ * messages published meanwhile were lost. Publishing never throws for the bound: core NATS is
+ * at-most-once, and a throw would reach every publisher in the runtime (replies, stream frames,
+ * heartbeats), some in callbacks where it would end the process. Idempotent per connection.
+ */
+export function boundReconnectBuffer(nc: NatsConnection, maxBytes = RECONNECT_BUFFER_BYTES, say: (line: string) => void = (l) => console.warn(l)): NatsConnection {
+  if (bounds.has(nc)) return nc;
+  const b: PublishBound = {};
+  bounds.set(nc, b);
+  const publish = nc.publish.bind(nc);
+  // Every publish of the client (requests, replies, JetStream) goes through nc.publish.
+  nc.publish = (subject, payload, options) => {
+    const o = b.outage;
+    if (!o) return publish(subject, payload, options);
+    // As queued: the payload and the `PUB <subject> [<reply>] <size>\r\n…\r\n` around it (headers, rare here, are not counted).
+    const bytes = PUB_FRAMING_BYTES + subject.length + (options?.reply?.length ?? 0) + payloadBytes(payload);
+    if (o.heldBytes + bytes > maxBytes) {
+      o.lost++;
+      o.lostBytes += bytes;
+      return;
+    }
+    publish(subject, payload, options);
+    o.held++;
+    o.heldBytes += bytes;
+  };
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") {
+        b.outage ??= { since: Date.now(), server: s.server, held: 0, heldBytes: 0, lost: 0, lostBytes: 0 };
+      } else if (s.type === "reconnecting" && b.outage) {
+        // Each attempt starts by emptying the client's queue: what it held is gone.
+        const o = b.outage;
+        o.lost += o.held;
+        o.lostBytes += o.heldBytes;
+        o.held = o.heldBytes = 0;
+      } else if (s.type === "reconnect" && b.outage) {
+        const o = b.outage;
+        b.outage = undefined;
+        if (o.lost > 0) {
+          say(
+            `azr: the NATS connection to ${o.server} was down ${((Date.now() - o.since) / 1000).toFixed(1)} s; ${o.lost} message(s) (${mib(o.lostBytes)}) published meanwhile were lost ` +
+              `(core NATS keeps nothing for a disconnected client, and azr holds at most ${mib(maxBytes)} while it reconnects)`,
+          );
+        }
+      }
+    }
+  })().catch(() => {});
+  return nc;
+}
+
+/**
+ * Whether `nc` is known to be disconnected (reconnecting): what is published now is most likely
+ * lost. Starts tracking a connection not opened by openConnection (false until its first outage).
+ */
+export function connectionDown(nc: NatsConnection): boolean {
+  boundReconnectBuffer(nc);
+  return bounds.get(nc)?.outage !== undefined;
 }
 
 export interface Connected {

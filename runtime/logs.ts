@@ -14,6 +14,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { decode, encode } from "./codec.ts";
+import { connectionDown } from "./connection.ts";
 import { subjects } from "./names.ts";
 
 export interface LogLine {
@@ -135,22 +136,33 @@ export class ActorLog {
       return;
     }
     this.#liveInWindow++;
-    if (!this.#publish(stream, line, at)) this.#liveDropped++;
+    if (!this.#publish(stream, line, at)) {
+      this.#liveDropped++;
+      // Said once NATS takes lines again, even if the actor prints nothing more.
+      this.#liveNoticeTimer ??= setTimeout(() => this.#liveNotice(), 1000).unref();
+    }
   }
 
   #liveNotice(): void {
     clearTimeout(this.#liveNoticeTimer);
     this.#liveNoticeTimer = undefined;
     if (this.#liveDropped === 0) return;
+    if (connectionDown(this.nc) && !this.nc.isClosed()) {
+      // The notice would be lost like the lines: keep counting, and say it once the connection is back.
+      this.#liveNoticeTimer = setTimeout(() => this.#liveNotice(), 1000).unref();
+      return;
+    }
     const n = this.#liveDropped;
     this.#liveDropped = 0;
     const where = this.#fileError ? "they are lost (the log file failed too)" : `they are in ${this.file}`;
-    this.#publish("stderr", `azr: ${n} line(s) of this actor were not sent live (over ${MAX_LIVE_LINES_PER_SEC} lines/s, or NATS refused them); ${where}`, Date.now());
+    this.#publish("stderr", `azr: ${n} line(s) of this actor were not sent live (over ${MAX_LIVE_LINES_PER_SEC} lines/s, the NATS connection was down, or NATS refused them); ${where}`, Date.now());
   }
 
   /** False when the line could not be handed to NATS; never throws (this runs in the node agent). */
   #publish(stream: LogLine["stream"], line: string, at: number): boolean {
-    if (this.nc.isClosed()) return false;
+    // While the server is gone a line would only queue in the client (which discards its queue at
+    // each reconnect attempt) and take room from replies and spans; the file has it, so count it.
+    if (this.nc.isClosed() || connectionDown(this.nc)) return false;
     try {
       const l: LogLine = { actor: this.actor, stream, line, at };
       this.nc.publish(subjects(this.cluster).logs(this.actor), encode(l));
@@ -162,23 +174,70 @@ export class ActorLog {
 
   close(): Promise<void> {
     this.#liveNotice();
+    clearTimeout(this.#liveNoticeTimer); // still down: the count goes with the log
     if (this.#fileError || this.#out.destroyed) return Promise.resolve();
     return new Promise((r) => this.#out.end(r));
   }
 }
 
-/** Follows live log lines of one actor (or `*` for all) until `signal` aborts; subscribes at once. */
-export function followLogs(nc: NatsConnection, cluster: string, actor = "*", signal?: AbortSignal): AsyncGenerator<LogLine> {
-  const sub = nc.subscribe(subjects(cluster).logs(actor));
-  const stop = () => sub.unsubscribe();
+/**
+ * Bytes of live lines a follower holds that its reader has not taken yet (`azr logs -f` piped to a
+ * slow reader). Past it lines are dropped and counted; the follower is told how many, in order, as
+ * a line of its own once the reader catches up.
+ */
+export const MAX_FOLLOW_PENDING_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Follows live log lines of one actor (or `*` for all) until `signal` aborts; subscribes at once.
+ * Lines the reader is too slow for (over `maxPendingBytes` waiting) are dropped, and a line
+ * saying how many comes where they would have been.
+ */
+export function followLogs(nc: NatsConnection, cluster: string, actor = "*", signal?: AbortSignal, maxPendingBytes = MAX_FOLLOW_PENDING_BYTES): AsyncGenerator<LogLine> {
+  // A line's bytes, or how many lines were dropped at that point of the stream.
+  const queue: (Uint8Array | { dropped: number })[] = [];
+  let queuedBytes = 0;
+  let wake: (() => void) | undefined;
+  let ended = false;
+  // A callback, not the subscription's own iterator, whose queue has no bound.
+  const sub = nc.subscribe(subjects(cluster).logs(actor), {
+    callback: (_e, m) => {
+      if (queuedBytes + m.data.length <= maxPendingBytes) {
+        queue.push(m.data);
+        queuedBytes += m.data.length;
+      } else {
+        const last = queue.at(-1);
+        if (last && !(last instanceof Uint8Array)) last.dropped++;
+        else queue.push({ dropped: 1 });
+      }
+      wake?.();
+    },
+  });
+  const stop = () => {
+    ended = true;
+    sub.unsubscribe();
+    wake?.();
+  };
   signal?.addEventListener("abort", stop, { once: true });
+  void sub.closed.then(stop, stop);
+  const bound = maxPendingBytes >= 1024 * 1024 ? `${maxPendingBytes / (1024 * 1024)} MiB` : `${maxPendingBytes} bytes`;
   return (async function* () {
     try {
-      for await (const m of sub) {
-        try {
-          yield decode<LogLine>(m.data);
-        } catch {
-          /* not a log line */
+      while (!signal?.aborted) {
+        const item = queue.shift();
+        if (item === undefined) {
+          if (ended) return;
+          await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+        } else if (!(item instanceof Uint8Array)) {
+          // Stands where the missing lines were.
+          yield { actor, stream: "stderr", at: Date.now(), line: `azr: ${item.dropped} live line(s) dropped here: this follower read slower than they came (over ${bound} waiting); they are in the actors' logs/ files` } satisfies LogLine;
+        } else {
+          queuedBytes -= item.length;
+          try {
+            yield decode<LogLine>(item);
+          } catch {
+            /* not a log line */
+          }
         }
       }
     } finally {

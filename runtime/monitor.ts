@@ -59,6 +59,27 @@ export class NatsMonitorError extends Error {
   override name = "NatsMonitorError";
 }
 
+/**
+ * Why a fetch failed, in a few words. Node's fetch says only "fetch failed" and keeps the reason
+ * in its cause: a socket error with a code (ECONNREFUSED, ENOTFOUND, …), sometimes an
+ * AggregateError of one per address tried; the deadline shows as a TimeoutError.
+ */
+export function fetchFailure(e: unknown, timeoutMs: number): string {
+  const err = e as { name?: string; message?: string; cause?: unknown };
+  if (err?.name === "TimeoutError") return `no answer within ${timeoutMs} ms: is the host reachable (no firewall dropping the port)?`;
+  for (let x = err?.cause as { code?: unknown; message?: string; errors?: unknown[]; cause?: unknown } | undefined, depth = 0; x && depth < 5; x = x.cause as typeof x, depth++) {
+    const inner = (x.errors?.[0] ?? x) as { code?: unknown; message?: string };
+    const code = typeof x.code === "string" ? x.code : typeof inner.code === "string" ? inner.code : undefined;
+    const said = inner.message || x.message || code;
+    if (!said) continue;
+    const detail = code && !said.includes(code) ? `${code}: ${said}` : said;
+    if (code === "ECONNREFUSED") return `${detail}: nothing listens on that port`;
+    if (code === "ENOTFOUND" || code === "EAI_AGAIN") return `${detail}: the host name does not resolve`;
+    return detail;
+  }
+  return err?.message ?? String(e);
+}
+
 async function getJson(base: string, path: string, timeoutMs: number): Promise<Record<string, unknown>> {
   const url = new URL(path, base.endsWith("/") ? base : base + "/");
   let res: Response;
@@ -66,7 +87,7 @@ async function getJson(base: string, path: string, timeoutMs: number): Promise<R
     res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
     throw new NatsMonitorError(
-      `nats-server monitoring at ${url.origin} did not answer ${path} (${(e as Error).message}): ` +
+      `nats-server monitoring at ${url.origin} did not answer ${path} (${fetchFailure(e, timeoutMs)}): ` +
         `start the server with an http monitoring port, or point --monitor / NATS_MONITOR_URL at it`,
       { cause: e },
     );

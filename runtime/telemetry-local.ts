@@ -21,6 +21,7 @@ import type { ReadableSpan, Sampler, SamplingResult, SpanExporter } from "@opent
 import { configuredSignals, initTelemetry, shutdownOnce, withSpan } from "./telemetry.ts";
 import { subjects } from "./names.ts";
 import { FLUSH_TIMEOUT_MS, flushWithin } from "./nats-flush.ts";
+import { connectionDown } from "./connection.ts";
 
 /** The attribute that marks a self-play step's root span (and so a recorded trace). */
 export const STEP_ATTRIBUTE = "azr.step";
@@ -130,6 +131,8 @@ class SubjectSpanExporter implements SpanExporter {
     }
     // A closed connection (the process is stopping) loses the span rather than failing the call path.
     if (t.nc.isClosed()) return this.#drop("the NATS connection is closed");
+    // Published now it would only queue in the client, which discards its queue at each reconnect attempt.
+    if (connectionDown(t.nc)) return this.#drop("the NATS connection is down (server restarting or unreachable)");
     try {
       t.nc.publish(t.subject, JSON.stringify(r));
     } catch (e) {

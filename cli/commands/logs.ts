@@ -23,7 +23,8 @@ export interface LogsOptions {
   since?: number;
   /** Only the last N past lines. */
   tail?: number;
-  write: (line: string) => void;
+  /** A promise holds back the next line until it resolves: a slow reader slows the follow, whose queue is bounded (followLogs). */
+  write: (line: string) => unknown;
   /** Said once to the user (stderr), not part of the log: following an actor nobody knows yet. */
   notice?: (line: string) => void;
   /** Ends following. */
@@ -54,6 +55,26 @@ function readFileLines(file: string): FileLine[] {
   return out;
 }
 
+/**
+ * Writes a line to `out` (stdout); when its buffer is full, resolves only once it has drained
+ * (or closed), so a slow reader (`azr logs -f | slow`) holds lines in followLogs' bounded queue
+ * rather than in the stream's, which has none.
+ */
+export function writeLine(out: NodeJS.WritableStream & { writableLength?: number; destroyed?: boolean }, line: string): Promise<void> | undefined {
+  if (out.write(line + "\n") || out.destroyed) return undefined;
+  return new Promise((resolve) => {
+    const done = () => {
+      out.off("drain", done);
+      out.off("close", done);
+      out.off("error", done);
+      resolve();
+    };
+    out.on("drain", done);
+    out.on("close", done);
+    out.on("error", done);
+  });
+}
+
 function formatLive(l: LogLine): string {
   return `${new Date(l.at).toISOString()} [${l.actor}] ${l.line}`;
 }
@@ -66,7 +87,7 @@ export async function printLogs(o: LogsOptions): Promise<void> {
   const file = logFile(o.runDir, o.actor);
   let past = readFileLines(file).filter((l) => o.since === undefined || l.at >= o.since);
   if (o.tail !== undefined) past = past.slice(Math.max(0, past.length - o.tail));
-  for (const l of past) o.write(l.raw);
+  for (const l of past) await o.write(l.raw);
   if (!live) {
     if (!existsSync(file)) {
       throw new Error(`no log file for actor '${o.actor}' at ${file}: is --run-dir the run's folder, and is the actor on this machine? (-f follows live lines from any machine)`);
@@ -83,7 +104,7 @@ export async function printLogs(o: LogsOptions): Promise<void> {
   for await (const l of live) {
     if (o.since !== undefined && l.at < o.since) continue;
     if (l.at < lastAt || (l.at === lastAt && printedAtLast.has(`[${l.actor}] ${l.line}`))) continue; // already printed from the file
-    o.write(formatLive(l));
+    await o.write(formatLive(l));
   }
 }
 
@@ -105,7 +126,7 @@ export const logsCommand: CommandModule<object, RunArgs & { actor: string; follo
     }
     const options = () => ({
       actor: a.actor, follow: a.follow, since: a.since === undefined ? undefined : parseSince(a.since), tail: a.tail,
-      write: (l: string) => process.stdout.write(l + "\n"),
+      write: (l: string) => writeLine(process.stdout, l),
       notice: (l: string) => process.stderr.write(`azr logs: ${l}\n`),
     });
     if (!a.follow) {

@@ -37,9 +37,43 @@ function refuseRepeatedOptions(argv: Record<string, unknown>, y: { getOptions():
   process.exit(2); // as the commands' own refusals of bad input
 }
 
+/**
+ * yargs reads `--json=foo` for a boolean option as false, without a word: `azr doctor --json=foo`
+ * printed text. A flag takes no value (true and false, yargs's own spellings, aside): refused here,
+ * for every boolean option, from the arguments as typed (argv holds only the false).
+ */
+function refuseBooleanValues(argv: Record<string, unknown>, y: { getOptions(): { boolean: string[] } }): void {
+  const booleans = new Set(y.getOptions().boolean);
+  const args = hideBin(process.argv);
+  const end = args.indexOf("--"); // what follows is not an option
+  for (const arg of end < 0 ? args : args.slice(0, end)) {
+    const m = /^--([^=]+)=(.*)$/s.exec(arg);
+    if (!m || !booleans.has(m[1]) || m[2] === "true" || m[2] === "false") continue;
+    const command = (argv._ as unknown[]).join(" ");
+    console.error(`azr${command ? ` ${command}` : ""}: --${m[1]} is a flag and takes no value (got ${arg}): give --${m[1]} alone, or leave it out`);
+    process.exit(2); // as refuseRepeatedOptions
+  }
+}
+
+/**
+ * A reader that goes away before the output ends (`azr recipes | head -1`, a closed pager) makes
+ * the next write fail with EPIPE, which Node raises as an unhandled 'error' event: a stack trace
+ * for what is the normal end of a pipeline. Once, here, for every command: stop quietly, as Unix
+ * tools do when their reader leaves (the exit code is the command's own so far, else 0). Any other
+ * stdout error (a full disk behind `> file`) is still reported.
+ */
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code !== "EPIPE") {
+    process.stderr.write(`azr: writing to stdout failed: ${e.message}\n`);
+    process.exit(1);
+  }
+  process.exit();
+});
+
 await yargs(hideBin(process.argv))
   .scriptName("azr")
   .middleware(refuseRepeatedOptions as never)
+  .middleware(refuseBooleanValues as never)
   .command(selfplayCommand)
   .command(doctorCommand)
   .command(recipesCommand)

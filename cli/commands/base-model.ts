@@ -82,6 +82,12 @@ function existingCheckpoint(workDir: string): string | undefined {
   return undefined;
 }
 
+/** The checkpoint `engine` itself resumes from (ort: checkpoint/complete, torch: checkpoint.pt); the other engine's is not one. */
+function resumableCheckpoint(engine: Args["engine"], workDir: string): string | undefined {
+  const path = engine === "ort" ? join(workDir, "checkpoint", "complete") : join(workDir, "checkpoint.pt");
+  return existsSync(path) ? path : undefined;
+}
+
 /**
  * A run without --resume started over and replaced the work dir's checkpoint at its first save:
  * hours of training lost to a forgotten flag. Starting over on a checkpoint takes --restart.
@@ -124,9 +130,14 @@ export const baseModelCommand: CommandModule<object, Args> = {
       checkFolder("out", a.out);
       checkFolder("work-dir", a.workDir);
       checkStartOver(a);
+      // Both trainers take --resume without a checkpoint as "start from step 0" and said nothing:
+      // a mistyped --work-dir looked like a resumed run. Said here, once, in the trainer's stream
+      // (stdout), where its "resumed at step N" line would have been.
+      const resuming = a.resume && resumableCheckpoint(a.engine, a.workDir) !== undefined;
+      if (a.resume && !resuming) console.log(`azr base-model: --resume: no checkpoint in ${a.workDir}, starting a new pretraining`);
       if (a.engine === "torch") {
         if (a.annealFrom !== undefined || a.annealTo !== undefined || a.epochs !== 1) throw new RecipeSetupError("--anneal-from/--anneal-to/--epochs are options of --engine ort; with --engine torch give --max-steps N (the schedule) or --max-minutes M");
-        if ((a.maxSteps > 0) === (a.maxMinutes > 0) && !a.resume) throw new RecipeSetupError("--engine torch needs --max-steps N (the schedule's length) or --max-minutes M (as many steps as fit), not both");
+        if ((a.maxSteps > 0) === (a.maxMinutes > 0) && !resuming) throw new RecipeSetupError("--engine torch needs --max-steps N (the schedule's length) or --max-minutes M (as many steps as fit), not both");
         const done = await pretrainTorch({
           corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, steps: a.maxSteps || undefined, seconds: a.maxMinutes * 60 || undefined,
           batchTokens: a.batchTokens ?? 131_072, lr: a.lr, warmupSteps: a.warmup ?? 200, seed: a.seed, device: a.device, maxSeqTokens: 1024,
@@ -139,7 +150,7 @@ export const baseModelCommand: CommandModule<object, Args> = {
       const warmup = a.warmup ?? 100;
       // Only a new run reads the schedule from these flags (a resumed one keeps its checkpoint's), so
       // only then can they be checked against each other; the trainer refused them with a stack trace.
-      const fresh = !(a.resume && existsSync(join(a.workDir, "checkpoint", "complete")));
+      const fresh = !resuming;
       if (fresh && a.maxSteps > 0 && warmup >= a.maxSteps) throw new RecipeSetupError(`--warmup ${warmup} must be below --max-steps ${a.maxSteps}: lower --warmup (e.g. --warmup 0) or raise --max-steps`);
       if (a.annealFrom !== undefined && a.annealTo !== undefined) {
         if (a.annealFrom >= a.annealTo) throw new RecipeSetupError(`--anneal-from ${a.annealFrom} must be below --anneal-to ${a.annealTo}`);

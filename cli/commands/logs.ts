@@ -6,7 +6,7 @@
  * from the file are skipped, so nothing falls in the gap or shows twice. Not: logs of actors on
  * another machine's run folder (their live lines still arrive with -f).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { createReadStream, existsSync } from "node:fs";
 import { join } from "node:path";
 import type { CommandModule } from "yargs";
 import type { Cluster, LogLine } from "../../runtime/index.ts";
@@ -43,16 +43,39 @@ export function logFile(runDir: string, actor: string): string {
   return join(runDir, "logs", `${actor}.log`);
 }
 
-function readFileLines(file: string): FileLine[] {
-  if (!existsSync(file)) return [];
-  const out: FileLine[] = [];
-  for (const raw of readFileSync(file, "utf8").split("\n")) {
-    if (!raw) continue;
-    const m = FILE_LINE.exec(raw);
-    // Lines written before log times existed have none: keep them, as the oldest.
-    out.push(m ? { at: Date.parse(m[1]), text: m[2], raw } : { at: 0, text: raw, raw });
+function parseFileLine(raw: string): FileLine {
+  const m = FILE_LINE.exec(raw);
+  // Lines written before log times existed have none: keep them, as the oldest.
+  return m ? { at: Date.parse(m[1]), text: m[2], raw } : { at: 0, text: raw, raw };
+}
+
+/**
+ * The file's lines, read a chunk at a time as they are taken: a long run's log grows for the
+ * whole run (gigabytes), and reading it whole held all of it, and an object per line, before the
+ * first line was printed. The writer cuts lines at MAX_LINE_CHARS, so `rest` stays small.
+ */
+async function* readFileLines(file: string): AsyncGenerator<FileLine> {
+  if (!existsSync(file)) return;
+  let rest = "";
+  for await (const chunk of createReadStream(file, { encoding: "utf8" }) as AsyncIterable<string>) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop()!;
+    for (const raw of parts) if (raw) yield parseFileLine(raw);
   }
-  return out;
+  if (rest) yield parseFileLine(rest);
+}
+
+/** The last `n` of `lines`, holding no more than `n` at a time. */
+async function lastLines<T>(lines: AsyncIterable<T>, n: number): Promise<T[]> {
+  if (n === 0) return [];
+  const ring: T[] = [];
+  let next = 0;
+  for await (const l of lines) {
+    if (ring.length < n) ring.push(l);
+    else ring[next] = l;
+    next = (next + 1) % n;
+  }
+  return ring.length < n ? ring : [...ring.slice(next), ...ring.slice(0, next)];
 }
 
 /**
@@ -85,9 +108,22 @@ export async function printLogs(o: LogsOptions): Promise<void> {
   const live = o.follow ? o.cluster!.logs(o.actor, o.signal) : undefined;
   if (live) await o.cluster!.nc.flush(); // subscribed before the file is read
   const file = logFile(o.runDir, o.actor);
-  let past = readFileLines(file).filter((l) => o.since === undefined || l.at >= o.since);
-  if (o.tail !== undefined) past = past.slice(Math.max(0, past.length - o.tail));
-  for (const l of past) await o.write(l.raw);
+  const since = o.since;
+  const past = async function* () {
+    for await (const l of readFileLines(file)) if (since === undefined || l.at >= since) yield l;
+  };
+  // The time of the last line printed from the file, and the lines printed at that time: -f skips
+  // live lines already printed from the file (kept only for one time, so a few lines at most).
+  let lastAt = -Infinity;
+  const printedAtLast = new Set<string>();
+  const print = async (l: FileLine) => {
+    await o.write(l.raw);
+    if (l.at !== lastAt) printedAtLast.clear();
+    lastAt = l.at;
+    printedAtLast.add(l.text);
+  };
+  if (o.tail === undefined) for await (const l of past()) await print(l);
+  else for (const l of await lastLines(past(), o.tail)) await print(l);
   if (!live) {
     if (!existsSync(file)) {
       throw new Error(`no log file for actor '${o.actor}' at ${file}: is --run-dir the run's folder, and is the actor on this machine? (-f follows live lines from any machine)`);
@@ -99,8 +135,6 @@ export async function printLogs(o: LogsOptions): Promise<void> {
     // Following is right for an actor that starts later, but a typo would wait in silence forever.
     o.notice?.(`no log file for '${o.actor}' at ${file} and no actor of that name in the run (${names.length ? `actors: ${names.join(", ")}` : "no actors"}); waiting for its lines (Ctrl-C to stop)`);
   }
-  const lastAt = past.at(-1)?.at ?? -Infinity;
-  const printedAtLast = new Set(past.filter((l) => l.at === lastAt).map((l) => l.text));
   for await (const l of live) {
     if (o.since !== undefined && l.at < o.since) continue;
     if (l.at < lastAt || (l.at === lastAt && printedAtLast.has(`[${l.actor}] ${l.line}`))) continue; // already printed from the file

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import type { Argv } from "yargs";
-import { connect, connectionSpecFromEnv, DEFAULT_CLUSTER, type Cluster, type ConnectionSpec } from "../../runtime/index.ts";
+import { ActorDiedError, ActorNotFoundError, connect, connectionSpecFromEnv, DEFAULT_CLUSTER, type Cluster, type ConnectionSpec } from "../../runtime/index.ts";
 import { guessMonitorUrl } from "../../runtime/monitor.ts";
 import { readServerFile, serverFilePath } from "../../runtime/monitor-server-file.ts";
 
@@ -81,15 +81,39 @@ export async function connectToRun(a: RunArgs, env: NodeJS.ProcessEnv = process.
   return { cluster, ...target };
 }
 
-/** Runs a command body with a connection, closing it after; errors become one line on stderr and exit code 1. */
+/**
+ * What the user asked for cannot be done as asked (no run where it was told to look, no such
+ * actor, a dead one to restart): exit code 2, as every command's refusals of bad input; failures
+ * while working (the server unreachable or refusing us, a call timing out) keep exit code 1.
+ */
+function isRefusal(e: unknown): boolean {
+  return e instanceof NoLiveRunError || e instanceof ActorNotFoundError || e instanceof ActorDiedError;
+}
+
+/** `azr <command>` for error lines, from the argv yargs hands the handler (`azr` when called without one, as tests do). */
+export function commandLabel(a: RunArgs): string {
+  const command = (a as { _?: unknown[] })._?.[0];
+  return typeof command === "string" && command ? `azr ${command}` : "azr";
+}
+
+/** A refusal before connecting (a missing argument): the same one line and exit code 2 as withRun's. */
+export function refuse(a: RunArgs, message: string): void {
+  process.stderr.write(`${commandLabel(a)}: ${message}\n`);
+  process.exitCode = 2;
+}
+
+/**
+ * Runs a command body with a connection, closing it after; errors become one line on stderr,
+ * `azr <command>: …` as the other commands write them, exit code 2 for a refusal (isRefusal), else 1.
+ */
 export async function withRun(a: RunArgs, body: (c: { cluster: Cluster } & RunTarget) => Promise<void>): Promise<void> {
   let c: ({ cluster: Cluster } & RunTarget) | undefined;
   try {
     c = await connectToRun(a);
     await body(c);
   } catch (e) {
-    process.stderr.write(`azr: ${(e as Error).message}\n`);
-    process.exitCode = 1;
+    process.stderr.write(`${commandLabel(a)}: ${(e as Error).message}\n`);
+    process.exitCode = isRefusal(e) ? 2 : 1;
   } finally {
     await c?.cluster.close();
   }

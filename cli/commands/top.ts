@@ -11,7 +11,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CommandModule } from "yargs";
 import type { KV } from "@nats-io/kv";
-import type { ActorEntry, ActorStats, Cluster, NodeEntry } from "../../runtime/index.ts";
+import { actorLiveness, nodeGone, type ActorEntry, type ActorStats, type Cluster, type NodeEntry } from "../../runtime/index.ts";
 import { natsRates, readNatsFigures, type NatsFigures, type NatsRates } from "../../runtime/monitor.ts";
 import { readProcessFigures, type ProcessFigures } from "../../runtime/monitor-process.ts";
 import { userActors } from "./actors.ts";
@@ -23,7 +23,11 @@ const ASK_TIMEOUT_MS = 800;
 
 export interface ActorRow {
   name: string;
+  /** As `azr actors` shows it: "lost" when the registry says alive but the actor's node agent is gone (registry.ts actorLiveness). */
   state: string;
+  /** With state "lost": the registry's own state and which node is gone since when. */
+  registryState?: ActorEntry["state"];
+  lostBecause?: string;
   node: string;
   pid: number;
   restarts: number;
@@ -114,17 +118,22 @@ export async function collectTop(cluster: Cluster, monitorUrl: string, prev?: To
   ]);
   const actors = await Promise.all(
     userActors(entries).map(async (e): Promise<ActorRow> => {
+      // The registry keeps saying "alive" for an actor whose node agent was SIGKILLed (nobody is
+      // left to write its end): shown as lost, as `azr actors` does, and not asked for figures —
+      // no agent answers for its process, so each ask would only wait out its timeout.
+      const l = actorLiveness(e, nodes, now);
       const row: ActorRow = {
         name: e.name,
-        state: e.state,
+        state: l.state,
+        ...(l.state === "lost" ? { registryState: e.state, lostBecause: l.why } : {}),
         node: e.node,
         pid: e.pid,
         restarts: e.restarts,
         maxRestarts: e.maxRestarts,
         incarnation: e.incarnation,
-        uptimeSec: e.state === "alive" ? (now - e.startedAt) / 1000 : null,
+        uptimeSec: l.state === "alive" ? (now - e.startedAt) / 1000 : null,
       };
-      if (e.state !== "alive") return row;
+      if (l.state !== "alive") return row;
       const [stats, proc] = await Promise.all([
         cluster.stats(e.name, { timeoutMs: ASK_TIMEOUT_MS }).catch(() => undefined),
         readProcessFigures(cluster.nc, cluster.name, e.name, ASK_TIMEOUT_MS),
@@ -182,6 +191,8 @@ export function renderTop(s: TopSnapshot): string {
           a.process?.attachSessions ?? "-",
         ]),
       ),
+      // Why each lost actor is lost, under the table, as the cell has no room for it.
+      ...s.actors.filter((a) => a.state === "lost").map((a) => `${a.name}: lost — ${a.lostBecause} (registry: ${a.registryState})`),
     );
   }
   out.push("");
@@ -209,7 +220,10 @@ export function renderTop(s: TopSnapshot): string {
       ? "no node agents"
       : table(
           ["NODE", "HOST", "CPU", "GPU", "MEM_MB", "HEARTBEAT"],
-          s.nodes.map((n) => [n.id, n.host, n.resources.cpu, n.resources.gpu, n.resources.memoryMB, age(Date.parse(s.at) - n.lastHeartbeat)]),
+          s.nodes.map((n) => {
+            const now = Date.parse(s.at);
+            return [n.id, n.host, n.resources.cpu, n.resources.gpu, n.resources.memoryMB, `${age(now - n.lastHeartbeat)}${nodeGone(n.id, s.nodes, now) ? " LOST" : ""}`];
+          }),
         ),
   );
   return out.join("\n");

@@ -24,7 +24,7 @@ test("a NATS server without JetStream - actors, web and selfplay name the server
   delete env.NATS_URL;
   const noJs = new RegExp(`the NATS server at ${nats.url} runs without JetStream, .*start it with -js`);
   for (const [command, r] of [
-    ["", azr(env, "actors", "--nats", nats.url)],
+    [" actors", azr(env, "actors", "--nats", nats.url)],
     [" web", azr(env, "web", tmp, "--port", "0", "--nats", nats.url)],
     [" selfplay", azr({ ...env, NATS_URL: nats.url }, "selfplay", "--steps", "1", "--run-dir", join(tmp, "run"))],
   ] as const) {

@@ -165,7 +165,7 @@ describe("azr ops commands", () => {
     const env = { ...noCreds, NATS_USER: "", NATS_PASSWORD: "" };
     await assert.rejects(azr(["attach", "w1"], env), (e: Error & { code?: number; stderr?: string }) => {
       assert.equal(e.code, 1);
-      assert.match(e.stderr ?? "", /azr: cannot connect to NATS .*Authorization Violation/i);
+      assert.match(e.stderr ?? "", /^azr attach: cannot connect to NATS .*Authorization Violation/i);
       return true;
     });
   });

@@ -48,8 +48,8 @@ describe("lifecycle2: a SIGKILLed node agent's entries", () => {
       assert.match(table.stdout, /^ghost\s+lost\s+doomed\s/m);
       assert.match(nodes.stdout, /^doomed\s.*\d+s LOST$/m);
       assert.match(nodes.stdout, /^doomed: LOST — no heartbeat for/m);
-      assert.equal(restart.code, 1);
-      assert.match(restart.stderr, /^azr: actor 'ghost' died or is not running: its node doomed is gone \(no agent answers for it\)/);
+      assert.equal(restart.code, 2, "a refusal (the actor is not running), as the other commands' refusals");
+      assert.match(restart.stderr, /^azr restart: actor 'ghost' died or is not running: its node doomed is gone \(no agent answers for it\)/);
       assert.equal(restart.stderr.trim().split("\n").length, 1, restart.stderr);
 
       agent = await startAgentProcess({ cluster: "t-lc2-lost", id: "doomed", runDir: t.runDir, env });

@@ -6,21 +6,16 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runDoctor } from "../../cli/commands/doctor.ts";
 import { seed, SeedInterruptedError } from "../../cli/commands/seed.ts";
 import { writeRandomTinyModel } from "../selfplay/fixtures.ts";
-
-const ROOT = join(import.meta.dirname, "..", "..");
-const env = { ...process.env };
-delete env.NATS_URL;
+import { azrSync } from "../helpers/cli.ts";
 
 /** Runs `azr …`; the timeout (SIGINT) keeps a regression that starts training from hanging the suite. */
-const azr = (...args: string[]) =>
-  spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "cli", "bin.ts"), ...args], { cwd: ROOT, env, encoding: "utf8", timeout: 60_000, killSignal: "SIGINT" });
+const azr = (...args: string[]) => azrSync(args);
 
 /** Exit code 2 and one message starting `azr <command>: `, without a stack trace or help screen. */
 function refused(r: ReturnType<typeof azr>, command: string, message: RegExp): void {

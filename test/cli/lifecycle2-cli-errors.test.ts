@@ -5,26 +5,13 @@
  * and exit code 2 (a refusal, as the other commands' refusals of bad input).
  */
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
-import { join } from "node:path";
 import { describe, test } from "node:test";
-import { promisify } from "node:util";
 import { Counter } from "../runtime/fixtures/actors.ts";
 import { useCluster } from "../runtime/helpers.ts";
+import { azrAsync } from "../helpers/cli.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
 
-async function azr(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  delete env.NATS_URL;
-  try {
-    const r = await promisify(execFile)(process.execPath, ["--import", "tsx", join(ROOT, "cli", "bin.ts"), ...args], { cwd: ROOT, env, timeout: 60_000 });
-    return { code: 0, ...r };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof x.code === "number" ? x.code : -1, stdout: x.stdout ?? "", stderr: x.stderr ?? "" };
-  }
-}
+const azr = (...args: string[]) => azrAsync(args);
 
 function oneLineError(r: { code: number; stdout: string; stderr: string }, message: RegExp): void {
   assert.equal(r.code, 2, `exit code (stdout: ${r.stdout}; stderr: ${r.stderr})`);

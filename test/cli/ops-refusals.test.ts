@@ -6,19 +6,15 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { azrSync } from "../helpers/cli.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const env = { ...process.env };
-delete env.NATS_URL;
 const tmp = mkdtempSync(join(tmpdir(), "azr-ops-refusals-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const azr = (...args: string[]) =>
-  spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "cli", "bin.ts"), ...args], { cwd: ROOT, env, encoding: "utf8", timeout: 60_000, killSignal: "SIGINT" });
+const azr = (...args: string[]) => azrSync(args);
 
 function refused(r: ReturnType<typeof azr>, command: string, message: RegExp): void {
   assert.equal(r.status, 2, `azr ${command}: exit code (stdout: ${r.stdout.slice(-500)}; stderr: ${r.stderr.slice(-1500)})`);

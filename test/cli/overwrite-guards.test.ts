@@ -6,18 +6,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { azrSync } from "../helpers/cli.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const env = { ...process.env };
-delete env.NATS_URL;
 
 /** Runs `azr …`; the timeout (SIGINT) keeps a regression that starts training or seeding from hanging the suite. */
-const azr = (...args: string[]) =>
-  spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "cli", "bin.ts"), ...args], { cwd: ROOT, env, encoding: "utf8", timeout: 30_000, killSignal: "SIGINT" });
+const azr = (...args: string[]) => azrSync(args, { timeoutMs: 30_000 });
 
 function refused(r: ReturnType<typeof azr>, command: string, message: RegExp): void {
   assert.equal(r.status, 2, `exit code (stdout: ${r.stdout.slice(-500)}; stderr: ${r.stderr.slice(-1500)})`);

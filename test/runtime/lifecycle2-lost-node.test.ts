@@ -5,29 +5,16 @@
  * and remove the node's entry after NODE_LOST_MS (shortened here).
  */
 import { strict as assert } from "node:assert";
-import { execFile } from "node:child_process";
-import { join } from "node:path";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { promisify } from "node:util";
 import { NODE_STALE_MS } from "../../runtime/placement.ts";
 import { Counter } from "./fixtures/actors.ts";
 import { startAgentProcess, stopAgentProcess, useCluster } from "./helpers.ts";
+import { azrAsync } from "../helpers/cli.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
 
 /** `azr …` as a child process: exit code, stdout, stderr. */
-async function azr(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = { ...process.env };
-  delete env.NATS_URL;
-  try {
-    const r = await promisify(execFile)(process.execPath, ["--import", "tsx", join(ROOT, "cli", "bin.ts"), ...args], { cwd: ROOT, env, timeout: 60_000 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const x = e as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof x.code === "number" ? x.code : -1, stdout: x.stdout ?? "", stderr: x.stderr ?? "" };
-  }
-}
+const azr = (...args: string[]) => azrAsync(args);
 
 describe("lifecycle2: a SIGKILLed node agent's entries", () => {
   const t = useCluster("t-lc2-lost");

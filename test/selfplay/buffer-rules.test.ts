@@ -15,6 +15,7 @@ import { runStep, type StepConfig } from "../../actors/selfplay/step.ts";
 import type { RolloutOptions, RolloutPort, RolloutSample } from "../../actors/selfplay/ports.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
 import { BASE } from "../../recipes/index.ts";
+import { RecordingLearner } from "./fixtures.ts";
 
 type Reply = string | { text: string; finishReason: "eos" | "length" };
 /**
@@ -38,7 +39,8 @@ class Scripted implements RolloutPort {
   }
   async countTokens(prompts: Prompt[]): Promise<number[]> {
     return prompts.map((p) => promptText(p).length);
-  }  async setWeights(): Promise<void> {}
+  }
+  async setWeights(): Promise<void> {}
 }
 
 const wrap = (answer: string) => `<think>ok</think><answer>${answer}</answer>`;
@@ -46,21 +48,6 @@ const propose = (program: string, input: string) => "```python\n" + program + "\
 const programOf = (task: string) => /```python\n([\s\S]*?)\n```/.exec(task)?.[1] ?? "";
 /** The last fence of a language in a task text. */
 const fenced = (task: string, tag: string) => [...task.matchAll(new RegExp("```" + tag + "\\n([\\s\\S]*?)\\n```", "g"))].at(-1)?.[1];
-
-class Learner {
-  steps = 0;
-  async trainStep() {
-    return { step: ++this.steps, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} };
-  }
-  async weights() {
-    return { version: this.steps, tensors: new Map<string, Float32Array>() };
-  }
-  async save(dir: string) {
-    const { mkdirSync } = await import("node:fs");
-    mkdirSync(dir, { recursive: true });
-  }
-  async load() {}
-}
 
 function driverConfig(): DriverConfig {
   return {
@@ -86,7 +73,7 @@ after(async () => {
 async function runOneStep(cfg: DriverConfig, rollout: Scripted, buffer = newBuffer()): Promise<{ line: Record<string, any>; buffer: TaskBuffer }> {
   const runDir = mkdtempSync(join(tmpdir(), "azr-buffer-rules-"));
   try {
-    await runSelfplay(cfg, { rollout, executor, buffer, learner: new Learner() }, { runDir, log: () => {} });
+    await runSelfplay(cfg, { rollout, executor, buffer, learner: new RecordingLearner() }, { runDir, log: () => {} });
     const lines = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n");
     assert.equal(lines.length, 1);
     return { line: JSON.parse(lines[0]), buffer };
@@ -294,7 +281,7 @@ test("buffer rules - composite functions (§12): the proposer sees g_i from its 
     wrap(propose("def g_0(a):\n    return 0\n\ndef f(a):\n    return g_0(a)", "4")),
   ];
   const rollout = new Scripted((call, index) => (call === 1 ? replies[index] : wrap("```output\n8\n```")));
-  const r = await runStep(1, cfg, { rollout, executor, buffer, learner: new Learner() });
+  const r = await runStep(1, cfg, { rollout, executor, buffer, learner: new RecordingLearner() });
   for (const task of rollout.calls[0]) assert.match(task, /```python\nimport math\ndef g_0\(a\):\n    return math\.floor\(a\)\n```/, "the buffer's program, renamed g_0, in every proposer prompt");
   const g = r.groups["propose/deduction"]!;
   assert.deepEqual(g.invalidReasons, { "composite functions not called": 1, "redefines a composite function": 1 });
@@ -310,7 +297,7 @@ test("buffer rules - composite functions (§12): the proposer sees g_i from its 
   const plain = newBuffer();
   await plain.admit("deduction", [identityTriplet()], 0);
   const off = new Scripted((call, index) => (call === 1 ? replies[index] : wrap("```output\n8\n```")));
-  const r0 = await runStep(1, { ...cfg, selfplay: { ...cfg.selfplay, compositeFunctionsMin: 0, compositeFunctionsMax: 0 } }, { rollout: off, executor, buffer: plain, learner: new Learner() });
+  const r0 = await runStep(1, { ...cfg, selfplay: { ...cfg.selfplay, compositeFunctionsMin: 0, compositeFunctionsMax: 0 } }, { rollout: off, executor, buffer: plain, learner: new RecordingLearner() });
   assert.equal(off.calls[0].length, 3);
   for (const task of off.calls[0]) assert.doesNotMatch(task, /g_0/);
   assert.equal(r0.groups["propose/deduction"]!.invalidReasons!["composite functions not called"], undefined, "no composite rule when off");

@@ -17,6 +17,7 @@ import type { RolloutOptions, RolloutSample } from "../../actors/selfplay/ports.
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
 import { ActorDiedError } from "../../runtime/index.ts";
 import { BASE } from "../../recipes/index.ts";
+import { RecordingLearner } from "./fixtures.ts";
 
 const HELDOUT = join(import.meta.dirname, "..", "eval", "fixtures", "heldout.jsonl");
 
@@ -42,24 +43,6 @@ class ScriptedPolicy {
   }
   async setWeights(_w: Map<string, Float32Array>, version: number): Promise<void> {
     this.versions.push(version);
-  }
-}
-
-class RecordingLearner {
-  steps = 0;
-  async trainStep() {
-    return { step: ++this.steps, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} };
-  }
-  async weights() {
-    return { version: this.steps, tensors: new Map<string, Float32Array>() };
-  }
-  async save(dir: string) {
-    const { mkdirSync } = await import("node:fs");
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, "steps"), String(this.steps));
-  }
-  async load(dir: string) {
-    this.steps = Number(readFileSync(join(dir, "steps"), "utf8"));
   }
 }
 

@@ -1,6 +1,6 @@
 /** A random tiny model with the project's own tokenizer format, for self-play tests (until data/tiny lands). */
 import { after, before } from "node:test";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { identityTriplet, proposerPrompt, promptText } from "../../azr/index.ts";
@@ -65,4 +65,22 @@ export async function captureLog(fn: () => Promise<void>): Promise<string[]> {
     console.log = log;
   }
   return lines;
+}
+
+/** A learner stand-in for driver tests: counts its steps, publishes empty weights, checkpoints the step count. */
+export class RecordingLearner {
+  steps = 0;
+  async trainStep() {
+    return { step: ++this.steps, loss: 0, gradNorm: 0, lr: 0, tokens: 0, terms: {} };
+  }
+  async weights() {
+    return { version: this.steps, tensors: new Map<string, Float32Array>() };
+  }
+  async save(dir: string) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, "steps"), String(this.steps));
+  }
+  async load(dir: string) {
+    this.steps = Number(readFileSync(join(dir, "steps"), "utf8"));
+  }
 }

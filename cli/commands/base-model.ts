@@ -75,18 +75,24 @@ function checkFolder(flag: string, dir: string): void {
   }
 }
 
-/** The finished checkpoint a work dir holds, for either engine (ort: checkpoint/complete; torch: checkpoint.pt); undefined without one. */
-function existingCheckpoint(workDir: string): string | undefined {
-  if (existsSync(join(workDir, "checkpoint", "complete"))) return join(workDir, "checkpoint");
-  if (existsSync(join(workDir, "checkpoint.pt"))) return join(workDir, "checkpoint.pt");
-  return undefined;
+/**
+ * The checkpoint each engine resumes from, under its work dir: the ORT trainer's folder is
+ * complete once its `complete` marker is written (actors/base-model/pretrain.ts), torch's is one
+ * file (azr_torch/pretrain.py).
+ */
+const CHECKPOINT: Record<Args["engine"], { marker: string; shown: string }> = {
+  ort: { marker: join("checkpoint", "complete"), shown: "checkpoint" },
+  torch: { marker: "checkpoint.pt", shown: "checkpoint.pt" },
+};
+
+/** The checkpoint `engine` itself resumes from in `workDir` (the other engine's is not one), as the path to name. */
+function resumableCheckpoint(engine: Args["engine"], workDir: string): string | undefined {
+  const c = CHECKPOINT[engine];
+  return existsSync(join(workDir, c.marker)) ? join(workDir, c.shown) : undefined;
 }
 
-/** The checkpoint `engine` itself resumes from (ort: checkpoint/complete, torch: checkpoint.pt); the other engine's is not one. */
-function resumableCheckpoint(engine: Args["engine"], workDir: string): string | undefined {
-  const path = engine === "ort" ? join(workDir, "checkpoint", "complete") : join(workDir, "checkpoint.pt");
-  return existsSync(path) ? path : undefined;
-}
+/** Either engine's checkpoint in `workDir`: what a start without --resume would overwrite. */
+const existingCheckpoint = (workDir: string) => resumableCheckpoint("ort", workDir) ?? resumableCheckpoint("torch", workDir);
 
 /**
  * A run without --resume started over and replaced the work dir's checkpoint at its first save:

@@ -9,6 +9,7 @@ import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { readConfig, toHfConfig, weightShapes, type ArchConfig } from "./config.ts";
 import { modelFiles, SafetensorsReader, writeSafetensors, writeSharded, type StDtype } from "./safetensors.ts";
+import { processAlive } from "../runtime/process-alive.ts";
 
 export type Weights = Map<string, Float32Array>;
 
@@ -148,15 +149,6 @@ export function removePartials(dir: string, pid: number): string[] {
   return mine.map((p) => p.path);
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, another user's
-  }
-};
-
 /**
  * Removes the partial folders of writes to `dir` whose process is gone (this host, pid not running):
  * what an export killed mid-write leaves, possibly many GB, hidden by its leading dot. Kept, with
@@ -168,7 +160,7 @@ export function clearStalePartials(dir: string): { removed: string[]; kept: { pa
   for (const p of partialFolders(dir)) {
     if (p.pid === undefined) kept.push({ path: p.path, owner: "an export of unknown process" });
     else if (p.host !== HOST) kept.push({ path: p.path, owner: `process ${p.pid} on host ${p.host}` });
-    else if (alive(p.pid)) kept.push({ path: p.path, owner: `running process ${p.pid}` });
+    else if (processAlive(p.pid)) kept.push({ path: p.path, owner: `running process ${p.pid}` });
     else {
       rmSync(p.path, { recursive: true, force: true });
       removed.push(p.path);

@@ -7,6 +7,7 @@
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { processAlive } from "./process-alive.ts";
 
 export interface ServerFile {
   url: string;
@@ -37,17 +38,8 @@ function readServerFileRaw(runDir: string): ServerFile | undefined {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** The run's embedded server, if the file exists and its process still runs. */
 export function readServerFile(runDir: string): ServerFile | undefined {
   const s = readServerFileRaw(runDir);
-  return s && alive(s.pid) ? s : undefined;
+  return s && processAlive(s.pid) ? s : undefined;
 }

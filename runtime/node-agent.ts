@@ -29,19 +29,11 @@ import { ActorProcess, ActorStartError, DEFAULT_START_TIMEOUT_MS, STOP_GRACE_MS 
 import { startOrphanSweep, type OrphanSweep, type OrphanSweepOptions } from "./payload-sweep.ts";
 import { isLocalNode, NODE_LOST_MS, Registry, RegistryConflictError, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
 import { StateStore } from "./state-store.ts";
+import { processAlive } from "./process-alive.ts";
 
 export const DEFAULT_NODE_HEARTBEAT_MS = 2000;
 /** The wait between tries of a registry write the server did not answer (it is restarting). */
 const REGISTRY_RETRY_MS = 1000;
-
-function processRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"; // there, but not ours
-  }
-}
 
 /** Another live agent already uses this node id. */
 export class NodeIdTakenError extends Error {
@@ -234,7 +226,7 @@ export class NodeAgent {
     const age = Date.now() - other.lastHeartbeat;
     if (age >= NODE_STALE_MS) return other;
     // The same machine, its process gone: an agent restarted straight after a crash.
-    if (other.host === this.node.host && !processRunning(other.pid)) return other;
+    if (other.host === this.node.host && !processAlive(other.pid)) return other;
     throw new NodeIdTakenError(
       `node id '${this.id}' is taken: the agent with pid ${other.pid} on host ${other.host} sent a heartbeat ${age} ms ago. ` +
         `Give this agent another id (--id), or stop that one first (its entry is free once it has been silent for ${NODE_STALE_MS / 1000} s)`,

@@ -12,6 +12,7 @@ import { existsSync, lstatSync, statfsSync, mkdirSync, readdirSync, renameSync, 
 import { basename, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { shmRoot } from "./host.ts";
+import { processAlive } from "../../runtime/process-alive.ts";
 
 /** A run id as a file-name part: letters, digits, `-` and `_` only. */
 export function safeRunId(runId: string): string {
@@ -36,15 +37,6 @@ function removeDeadProcessFolders(root: string, base: string, log?: (line: strin
     if (!pid || pid === process.pid || processAlive(pid) || !ours(lstatOf(join(root, name)))) continue; // another user's: not ours to judge
     rmSync(join(root, name), { recursive: true, force: true });
     log?.(`weight sync: removed ${join(root, name)}, left by process ${pid} of this run, which is gone`);
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM"; // exists, owned by another user
   }
 }
 

@@ -74,18 +74,6 @@ export class ActorProcess {
 
   private constructor(child: ChildProcess) {
     this.child = child;
-    let partial = "";
-    child.stderr?.on("data", (d: Buffer | string) => {
-      const lines = (partial + d.toString()).split("\n");
-      partial = lines.pop() ?? "";
-      this.#stderrTail.push(...lines.map((l) => l.slice(0, 1000)));
-      this.#stderrTail.splice(0, Math.max(0, this.#stderrTail.length - STDERR_TAIL_LINES));
-      partial = partial.slice(0, 1000);
-    });
-    child.stderr?.on("end", () => {
-      if (partial) this.#stderrTail.push(partial);
-      partial = "";
-    });
     const closed = new Promise<void>((resolve) => child.once("close", () => resolve()));
     this.exited = new Promise((resolve) =>
       child.once("exit", (code, signal) => {
@@ -106,6 +94,12 @@ export class ActorProcess {
 
   get pid(): number {
     return this.child.pid ?? 0;
+  }
+
+  /** Keeps the last STDERR_TAIL_LINES stderr lines (the actor's log splits them: see start). */
+  #noteStderr(line: string): void {
+    this.#stderrTail.push(line.slice(0, 1000));
+    if (this.#stderrTail.length > STDERR_TAIL_LINES) this.#stderrTail.shift();
   }
 
   /** The actor's last error line on stderr (see lastErrorLine), once it has exited. */
@@ -143,7 +137,7 @@ export class ActorProcess {
     });
     const proc = new ActorProcess(child);
     log.pipe(child.stdout!, "stdout");
-    log.pipe(child.stderr!, "stderr");
+    log.pipe(child.stderr!, "stderr", (line) => proc.#noteStderr(line));
     child.on("message", (m: ChildMessage) => {
       if (m.t === "hb") proc.lastHeartbeat = Date.now();
     });

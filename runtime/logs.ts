@@ -68,8 +68,9 @@ export class ActorLog {
   /**
    * Reads `src` line by line until it ends (a partial last line is flushed at the end). A line
    * over MAX_LINE_CHARS keeps its head and says how much was cut; the rest is never held.
+   * `onLine` sees each line too (its kept head), for a reader that needs them besides the log.
    */
-  pipe(src: Readable, stream: LogLine["stream"]): void {
+  pipe(src: Readable, stream: LogLine["stream"], onLine?: (line: string) => void): void {
     let rest = "";
     let cut = 0;
     src.setEncoding("utf8");
@@ -83,6 +84,7 @@ export class ActorLog {
           if (room > 0) rest += piece.slice(0, room);
         } else rest += piece;
         if (nl < 0) break;
+        onLine?.(rest);
         this.#emit(stream, rest, cut);
         rest = "";
         cut = 0;
@@ -90,7 +92,10 @@ export class ActorLog {
       }
     });
     src.on("end", () => {
-      if (rest || cut) this.#emit(stream, rest, cut);
+      if (rest || cut) {
+        onLine?.(rest);
+        this.#emit(stream, rest, cut);
+      }
       rest = "";
       cut = 0;
     });

@@ -10,7 +10,7 @@ import type { CommandModule } from "yargs";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { constants as osConstants } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { parentPort, Worker } from "node:worker_threads";
 import { ConfigError, readConfig, weightShapes } from "../../model/config.ts";
 import { CheckpointError, clearStalePartials, loadWeights, partialFolders, removePartials } from "../../model/checkpoint.ts";
 import { SafetensorsError } from "../../model/safetensors.ts";
@@ -168,16 +168,6 @@ interface ExportJob {
 }
 
 /**
- * The code a worker starts from: this module, which then runs the job in workerData. The CLI runs
- * under tsx (bin.ts), whose loader a worker does not inherit on Node 20: it is registered first.
- */
-function workerSource(): string {
-  const self = JSON.stringify(import.meta.url);
-  const loader = import.meta.url.endsWith(".ts") ? `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((m) => m.register())` : "Promise.resolve()";
-  return `${loader}.then(() => import(${self}));`;
-}
-
-/**
  * Runs an export. The write (many GB for a large model) is synchronous, so it runs in a worker
  * thread: Ctrl-C and SIGTERM then reach this thread's handler, which stops the worker and removes
  * its partial folder — a signal used to kill the process mid-write and leave a hidden
@@ -205,7 +195,7 @@ async function runExport(s: ExportSpec, from: string, to: string): Promise<void>
   }
   const result = await new Promise<JobResult | undefined>((done, fail) => {
     const job: ExportJob = { label: s.label, from, to };
-    const worker = new Worker(workerSource(), { eval: true, workerData: { azrExportJob: job } });
+    const worker = new Worker(new URL("./export-worker.mjs", import.meta.url), { workerData: { azrExportJob: job } });
     let result: JobResult | undefined;
     let failure: Error | undefined;
     let stopping: NodeJS.Signals | undefined;
@@ -247,8 +237,8 @@ async function runExport(s: ExportSpec, from: string, to: string): Promise<void>
   }
 }
 
-/** In the export worker: runs the job and posts its line or refusal; anything else is thrown (the worker's error). */
-function runExportJob(job: ExportJob): void {
+/** In the export worker (export-worker.mjs): runs the job and posts its line or refusal; anything else is thrown (the worker's error). */
+export function runExportJob(job: ExportJob): void {
   const spec = EXPORT_SPECS.find((s) => s.label === job.label);
   if (!spec) throw new Error(`no export command ${job.label}`);
   let result: JobResult;
@@ -306,6 +296,3 @@ export const modelCommand: CommandModule = {
   handler: () => {},
 };
 
-// This module is also the export worker's entry (see workerSource): there it runs the job it was given.
-const job = isMainThread ? undefined : (workerData as { azrExportJob?: ExportJob } | null)?.azrExportJob;
-if (job) runExportJob(job);

@@ -4,7 +4,8 @@
  *
  * Covers: the order of the phases, which samples are trained on, the rewards each gets, and the
  * step's metrics. The rules themselves are azr/'s pure functions; execution is the executor's.
- * Not: checkpoints, weight publication, the loop (driver.ts).
+ * Not: checkpoints, weight publication, the loop (driver.ts); the prompt draws and re-draws
+ * (step-prompts.ts); the figures every group has (step-metrics.ts).
  *
  * Departures from the reference, each a recipe option (spec Decisions):
  * - learnability samples are drawn at `selfplay.learnabilityTemperature` (default 1.0; the
@@ -22,15 +23,19 @@
  *   the buffer's value counters as they stood before this step's admissions.
  */
 import {
-  admits, broadcastAdvantage, deriveRng, groupKey, inductionSolverCase, learnability, nextU32, proposerOptions, proposerPrompt, proposerReward,
+  admits, broadcastAdvantage, deriveRng, groupKey, learnability, nextU32, proposerOptions, proposerPrompt, proposerReward,
   readInductionProposer, readSolver, readTripletProposer, solveRate, solverPrompt, solverReward, summarize, trrAdvantages,
-  tripletSolverCase, countReasons, reflectionShare, clipRatio, programLines, PromptLimitError, errorGoldOfRuns, bannedErrorKeyword, errorCorrect,
-  createRewardRegistry, extraTerms, combineExtras, compositeFunctions, compositeProblem, withComposites, nextInt,
-  type GroupKey, type RewardRegistry, type TermSettings, type CombineMode, type InductionEntry, type Prompt, type Scored, type TaskType, type Triplet, type SolverCase,
+  countReasons, programLines, errorGoldOfRuns, bannedErrorKeyword, errorCorrect,
+  createRewardRegistry, extraTerms, combineExtras, compositeProblem, withComposites,
+  type GroupKey, type RewardRegistry, type TermSettings, type CombineMode, type InductionEntry, type Prompt, type Scored, type TaskType, type Triplet,
 } from "../../azr/index.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
 import { abductionTask, deductionTask, inductionTask, type AnswerCheck, type ProposalCheck, type SolverTask as ExecTask } from "../code-executor/index.ts";
+import { groupMetrics, type GroupMetrics, type Trained } from "./step-metrics.ts";
+import { drawComposites, redrawLongProposerPrompts, redrawLongSolverTasks, solverCase, type ProposalPrompt, type SolveItem } from "./step-prompts.ts";
 import type { BufferPort, ExecutorPort, LearnerPort, ReferencePort, RolloutPort, RolloutSample } from "./ports.ts";
+
+export type { GroupMetrics, Spread } from "./step-metrics.ts";
 
 /** The recipe fields a step reads (a Recipe satisfies it structurally). */
 export interface StepConfig {
@@ -70,84 +75,11 @@ export interface StepPorts {
   rewards?: RewardRegistry;
 }
 
-type Entry = Triplet | InductionEntry;
+export type Entry = Triplet | InductionEntry;
 
 /** What the next step needs from this one (`solveFrom: previous-step`). */
 export interface StepCarry {
   fresh: Partial<Record<TaskType, Entry[]>>;
-}
-
-/** Mean, min and max of one figure over a set of responses (§8: "reward / advantage / return mean, min, max"). */
-export interface Spread {
-  mean: number;
-  min: number;
-  max: number;
-}
-
-/**
- * One group's figures in a metrics line (§8). The fields added after the first saved runs are
- * optional, so older metrics.jsonl files still read as this type.
- *
- * Which responses: `count` and every figure computed from responses (reward, format, lengths,
- * reflection, accuracy, executor failures) cover the group's own responses of this step — for a
- * solver group the solve batch only, never the learnability samples, even when
- * `selfplay.trainLearnabilitySamples` trains them as solver responses. `advantage` and `return`
- * describe the update instead: they cover every sequence the group put into it, those trained
- * learnability samples included (they are normalised together with the solve batch, §7.1).
- */
-export interface GroupMetrics {
-  count: number;
-  rewardMean: number;
-  /** Reward mean / min / max over the same responses as `rewardMean` (its mean equals `rewardMean`). */
-  reward?: Spread;
-  /**
-   * TRR++ advantage A_i (§7.1) of each response the group put into the update, one value per
-   * response (every token carries it). Absent when the group trained nothing this step
-   * (`selfplay.trainPropose` false for a proposer, or only empty responses).
-   */
-  advantage?: Spread;
-  /**
-   * Return of each response the group put into the update: with one reward R on the last token
-   * and γ = 1 (§7.1) every token's return is R, so this is R over the trained responses — the
-   * reward as the update saw it (trained learnability samples in, empty responses out).
-   * Absent as `advantage` is.
-   */
-  return?: Spread;
-  formatRate: number;
-  responseLength: { mean: number; max: number; min: number };
-  /** Prompt length in tokens (the prompt as the rollout engine encoded it), mean and max over the group's responses. */
-  promptLength?: { mean: number; max: number };
-  clipRatio: number;
-  reflectionShare: number;
-  /** Proposers: share of proposals the executor accepted. */
-  validRate?: number;
-  invalidReasons?: Record<string, number>;
-  /** Proposers: mean learnability r_prop and mean solve rate r̄ over valid proposals. */
-  learnabilityMean?: number;
-  solveRateMean?: number;
-  newEntries?: number;
-  /**
-   * Proposers (deduction, abduction, error): non-blank, non-comment lines of the program each
-   * valid proposal wrote, mean and max over the valid proposals (invalid ones may have none).
-   * Only the proposer's own f: composite g_i (§12) copied in from the buffer are not its writing.
-   * Absent for induction, whose proposer writes inputs and a message, not a program.
-   */
-  programLines?: { mean: number; max: number };
-  /**
-   * Proposers: learnability answer checks of this group's proposals that the executor lost to
-   * its infrastructure (after its retries); §6.1 excludes them from r̄.
-   */
-  learnabilityExecutorFailures?: number;
-  /**
-   * Solvers: answer checks of the solve batch the executor lost to its infrastructure (a worker
-   * lost for reasons outside the answer, after its retries) — §8 "executor failures", a count.
-   */
-  executorFailures?: number;
-  /**
-   * Solvers: share answered correctly with the tags right (F = 1 and full score): a right value
-   * without the format is reward −1, a failure (§6.2: even evaluation's 1/0 needs the tags), not a success.
-   */
-  accuracy?: number;
 }
 
 export interface StepResult {
@@ -163,20 +95,6 @@ export interface StepResult {
   carry: StepCarry;
 }
 
-const TRIPLET_TYPES = ["deduction", "abduction"] as const;
-
-interface Trained {
-  group: GroupKey;
-  reward: number;
-  sample: RolloutSample;
-  formatOk: boolean;
-  correct?: boolean;
-  /** Its answer check was lost to the executor's infrastructure (solvers). */
-  infra?: boolean;
-  /** A learnability sample trained as a solver response: in its solve group's advantages, not in its metrics. */
-  fromLearnability?: boolean;
-}
-
 /** Items of a stream that answers n requests in any order, placed by their index; a missing one is an error naming `what`. */
 async function collectIndexed<T extends { index: number }>(stream: AsyncIterable<T>, n: number, what: string): Promise<T[]> {
   const out = new Array<T>(n);
@@ -188,10 +106,6 @@ async function collectIndexed<T extends { index: number }>(stream: AsyncIterable
 function execTask(type: Exclude<TaskType, "error">, e: Entry): ExecTask {
   if (type === "induction") return inductionTask(e as InductionEntry);
   return type === "deduction" ? deductionTask(e as Triplet) : abductionTask(e as Triplet);
-}
-
-function solverCase(type: TaskType, e: Entry): SolverCase {
-  return type === "induction" ? inductionSolverCase(e as InductionEntry) : tripletSolverCase(type, e as Triplet);
 }
 
 /**
@@ -226,32 +140,6 @@ async function scoreAnswers(
   return results;
 }
 
-const spread = (values: readonly number[]): Spread => {
-  const s = summarize(values);
-  return { mean: s.mean, min: s.min, max: s.max };
-};
-
-/**
- * The figures of a group's responses (§8). `update`: the group's sequences in the update with
- * their advantages (see {@link GroupMetrics} for why the two sets differ).
- */
-function groupMetrics(items: Trained[], update: { reward: number; advantage: number }[]): GroupMetrics {
-  const lengths = items.map((t) => t.sample.tokens.length);
-  const len = summarize(lengths.length ? lengths : [0]);
-  const prompt = summarize(items.map((t) => t.sample.promptTokens.length));
-  return {
-    count: items.length,
-    rewardMean: items.length ? items.reduce((a, t) => a + t.reward, 0) / items.length : 0,
-    reward: spread(items.map((t) => t.reward)),
-    ...(update.length ? { advantage: spread(update.map((u) => u.advantage)), return: spread(update.map((u) => u.reward)) } : {}),
-    formatRate: items.length ? items.filter((t) => t.formatOk).length / items.length : 0,
-    responseLength: { mean: len.mean, max: len.max, min: len.min },
-    promptLength: { mean: prompt.mean, max: prompt.max },
-    clipRatio: clipRatio(items.map((t) => t.sample.finishReason)),
-    reflectionShare: reflectionShare(items.map((t) => t.sample.text)),
-  };
-}
-
 /** Fails before the first step on settings a step would only trip over later: unknown extra reward terms. */
 export function checkStepConfig(cfg: StepConfig, rewards: RewardRegistry = createRewardRegistry()): void {
   for (const name of Object.keys(cfg.reward.extra.terms)) {
@@ -260,94 +148,6 @@ export function checkStepConfig(cfg: StepConfig, rewards: RewardRegistry = creat
 }
 
 const anyExtraTerm = (cfg: StepConfig) => Object.values(cfg.reward.extra.terms).some((t) => t.enabled);
-
-/**
- * A proposer prompt: deduction / abduction / error ones keep their references (for the edit-distance reward), induction its program;
- * with composite functions on (§12), the renamed g_i a deduction / abduction proposal must call and their import lines.
- */
-type ProposalPrompt = { type: TaskType; prompt: Prompt; program?: Triplet; references?: Triplet[]; composites?: Composites };
-type Composites = { programs: string[]; imports: string[] };
-
-/**
- * Composite functions (§12, off unless `selfplay.compositeFunctionsMax` > 0): per deduction /
- * abduction prompt, c uniform in [min, max] earlier programs of that type's buffer (drawn as
- * references are, by `selfplay.referenceSampling`, without replacement; c ≤ its size), renamed
- * g_0…g_{c−1}. The proposal's f must call each; the stored program is the g_i followed by the
- * proposal, so the solver sees and runs them too.
- */
-async function drawComposites(cfg: StepConfig, buffer: BufferPort, type: "deduction" | "abduction", count: number, seed: number): Promise<(Composites | undefined)[]> {
-  const min = cfg.selfplay.compositeFunctionsMin ?? 0, max = cfg.selfplay.compositeFunctionsMax ?? 0;
-  if (max <= 0) return new Array<undefined>(count).fill(undefined);
-  const rng = deriveRng(seed, "c");
-  const sets = await buffer.drawReferences(type, count, max, seed);
-  return sets.map((set) => {
-    const chosen = set.slice(0, min + nextInt(rng, max - min + 1));
-    return { programs: compositeFunctions(chosen.map((t) => t.program)), imports: [...new Set(chosen.flatMap((t) => t.imports))] };
-  });
-}
-
-/**
- * Prompts over `prompt.maxTokens` are re-drawn by `redraw` (the indices of one type at a time), up
- * to `prompt.maxRedraws` times, each round re-counting only the re-drawn ones; then the step fails
- * naming the buffer (spec §4.3; the reference loops forever).
- */
-async function redrawLongPrompts(
-  step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, items: readonly { type: TaskType; prompt: Prompt }[],
-  what: { role: "proposer" | "solver"; buffer: (type: TaskType) => string; fix: string },
-  redraw: (type: TaskType, indices: number[], attempt: number) => Promise<void>,
-): Promise<void> {
-  let pending = items.map((_, i) => i);
-  for (let attempt = 0; pending.length > 0; attempt++) {
-    const lengths = await ports.rollout.countTokens(pending.map((i) => items[i].prompt));
-    const over = pending.filter((_, k) => lengths[k] > cfg.prompt.maxTokens);
-    if (over.length === 0) return;
-    if (attempt >= cfg.prompt.maxRedraws) {
-      const type = items[over[0]].type;
-      throw new PromptLimitError(
-        `step ${step}: ${over.length} ${type} ${what.role} prompt(s) still exceed prompt.maxTokens = ${cfg.prompt.maxTokens} after ${attempt} re-draws from the ${what.buffer(type)} buffer; ${what.fix}`,
-      );
-    }
-    for (const type of new Set(over.map((i) => items[i].type))) await redraw(type, over.filter((i) => items[i].type === type), attempt);
-    pending = over;
-  }
-}
-
-/** Proposer prompts over the limit get new references (deduction/abduction) or a new program (induction). */
-function redrawLongProposerPrompts(
-  step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, proposals: ProposalPrompt[],
-  opts: Parameters<typeof proposerPrompt>[1], seed: (purpose: string) => number,
-): Promise<void> {
-  const what = {
-    role: "proposer" as const, buffer: (type: TaskType) => (type === "induction" ? "deduction+abduction" : type),
-    fix: "raise prompt.maxTokens (and data.maxPromptTokens), lower selfplay.references, or lower validation.maxOutputChars",
-  };
-  return redrawLongPrompts(step, cfg, ports, proposals, what, async (type, idx, attempt) => {
-    if (type === "induction") {
-      const programs = await ports.buffer.drawInductionPrograms(idx.length, seed(`induction-programs-redraw-${attempt}`));
-      idx.forEach((i, j) => (proposals[i] = { type, program: programs[j], prompt: proposerPrompt({ type, program: programs[j].program }, opts) }));
-    } else {
-      const sets = await ports.buffer.drawReferences(type, idx.length, cfg.selfplay.references, seed(`${type}-references-redraw-${attempt}`));
-      // The composite functions stay: only the references make the prompt long enough to re-draw.
-      idx.forEach((i, j) => (proposals[i] = { ...proposals[i], references: sets[j], prompt: proposerPrompt({ type, references: sets[j], composites: proposals[i].composites?.programs }, opts) }));
-    }
-  });
-}
-
-type SolveItem = { type: TaskType; entry: Entry; prompt: Prompt };
-
-/** Solver tasks over the limit are replaced by another draw from the same type's buffer. */
-function redrawLongSolverTasks(
-  step: number, cfg: StepConfig, ports: Omit<StepPorts, "learner">, items: SolveItem[], opts: Parameters<typeof solverPrompt>[1], seed: (purpose: string) => number,
-): Promise<void> {
-  const what = { role: "solver" as const, buffer: (type: TaskType) => type, fix: "raise prompt.maxTokens (and data.maxPromptTokens), or lower validation.maxOutputChars" };
-  return redrawLongPrompts(step, cfg, ports, items, what, async (type, idx, attempt) => {
-    const tasks = await ports.buffer.solverTasks(type, [], idx.length, seed(`${type}-solve-redraw-${attempt}`));
-    idx.forEach((i, j) => {
-      const entry = tasks[j % tasks.length];
-      items[i] = { type, entry, prompt: solverPrompt(solverCase(type, entry).task, opts) };
-    });
-  });
-}
 
 /** Runs step `step` (1-based). `carry` is the previous step's result carry (seeds' step: empty). */
 export async function runStep(step: number, cfg: StepConfig, ports: StepPorts, carry: StepCarry = { fresh: {} }): Promise<StepResult> {

@@ -9,6 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync, exist
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { startOwnerWatchdog, type OwnerWatchdogOptions } from "./owner-watchdog.ts";
 
 export class NatsServerMissingError extends Error {
   override name = "NatsServerMissingError";
@@ -43,6 +44,12 @@ export interface NatsServerOptions {
   auth?: { user: string; pass: string } | { token: string };
   /** Start-up deadline in ms. */
   startTimeoutMs?: number;
+  /**
+   * The guard that stops the server once this process is gone without stopping it (SIGKILL, the
+   * OOM killer): a small watchdog process, see owner-watchdog.ts. Its poll interval (default 1 s)
+   * and SIGTERM→SIGKILL grace (default 5 s); `false`: none. Linux (/proc) only; elsewhere none.
+   */
+  watchdog?: OwnerWatchdogOptions | false;
 }
 
 export interface NatsServerHandle {
@@ -51,6 +58,8 @@ export interface NatsServerHandle {
   pid: number;
   storeDir: string;
   version: string;
+  /** Pid of the owner watchdog (see NatsServerOptions.watchdog); undefined when none runs. */
+  watchdogPid?: number;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -117,6 +126,9 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   });
   liveServers.add(child);
   child.once("exit", () => liveServers.delete(child));
+  // The exit hook above does not run when this process is SIGKILLed: a watchdog then stops the
+  // server (started now, so that a kill during start-up is covered too).
+  const watchdog = child.pid !== undefined && opts.watchdog !== false ? startOwnerWatchdog(child.pid, opts.watchdog) : undefined;
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
@@ -141,6 +153,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   }
   if (!ports?.nats?.length) {
     child.kill("SIGKILL");
+    watchdog?.stop();
     rmSync(portsDir, { recursive: true, force: true });
     throw new Error(`nats-server did not start within the deadline (exited: ${hasExited}). Its stderr:\n${stderr}`);
   }
@@ -156,8 +169,19 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
         await exited;
         clearTimeout(t);
       }
+      // It would exit by itself within a poll of the server's exit; no need to wait for that.
+      watchdog?.stop();
       rmSync(portsDir, { recursive: true, force: true });
       if (ownsStore && existsSync(storeDir)) rmSync(storeDir, { recursive: true, force: true });
     })());
-  return { url, monitorUrl, pid: child.pid!, storeDir, version, stop, [Symbol.asyncDispose]: stop };
+  return {
+    url,
+    monitorUrl,
+    pid: child.pid!,
+    storeDir,
+    version,
+    watchdogPid: watchdog?.pid,
+    stop,
+    [Symbol.asyncDispose]: stop,
+  };
 }

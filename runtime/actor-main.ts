@@ -3,7 +3,7 @@
  * its ChildSpec over IPC, connects, imports the class from its module, constructs it, restores
  * the saved state (`loadState`), serves it, then reports ready and sends heartbeats. Exits when
  * the agent goes away (IPC disconnect; parent-watchdog.ts kills it if that cannot run) or on
- * SIGTERM after draining. Not: restarts (the agent).
+ * SIGTERM after draining; SIGINT is ignored (see below). Not: restarts (the agent).
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ActorClient } from "./client.ts";
@@ -95,6 +95,14 @@ async function main(spec: ChildSpec): Promise<void> {
 
 // Not left running as an orphan when the agent dies while this process is busy or stuck.
 watchParent();
+
+// SIGINT never stops an actor (the agent stops it with SIGTERM; a terminal's Ctrl-C does not
+// reach it, as it leads its own process group). It is what `azr attach` uses to interrupt an
+// evaluation that runs too long (attach-repl.ts): one that arrives when no evaluation is running
+// any more, or a stray `kill -INT`, must not end the actor and its in-memory state. Node's
+// default for SIGINT is to exit; a listener replaces that. The REPL takes it off while it
+// evaluates (its own SIGINT watchdog is in charge then) and puts it back after.
+process.on("SIGINT", () => {});
 
 process.once("message", (m: ParentMessage) => {
   if (m.t === "start") void main(m.spec);

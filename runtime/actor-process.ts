@@ -180,14 +180,14 @@ export class ActorProcess {
    * started and left running is killed once it has exited (see the constructor). Resolves with
    * "sigkill" when the escalation was needed, so the agent can say so in the actor's log.
    */
-  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<"exited" | "sigkill"> {
+  async stop(signal: NodeJS.Signals = "SIGTERM", graceMs = STOP_GRACE_MS): Promise<"exited" | "sigkill"> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return "exited";
     this.child.kill(signal);
     let escalated = false;
     const t = setTimeout(() => {
       escalated = true;
       this.killGroup();
-    }, STOP_GRACE_MS);
+    }, graceMs);
     await this.exited;
     clearTimeout(t);
     return escalated ? "sigkill" : "exited";

@@ -60,6 +60,8 @@ export interface SpawnOptions {
 
 export interface ServeOptions<A extends object> extends ActorOptions<A> {
   name: string;
+  /** How long kill() waits for the calls in flight to end (their signals are aborted first); default STOP_GRACE_MS. */
+  stopGraceMs?: number;
 }
 
 export class Cluster {
@@ -207,6 +209,7 @@ export class Cluster {
       persistState: (s) => this.#states.save(name, s),
       getActor: (n) => this.getActor(n),
       payloads: this.client.payloads,
+      stopGraceMs: opts.stopGraceMs,
     });
     this.#local.set(name, host);
     publishEvent(this.nc, this.name, { type: "started", actor: name, node: entry.node, incarnation: 1, pid: process.pid, at: now });

@@ -97,8 +97,16 @@ export function connectionOptions(spec: ConnectionSpec, name?: string): Connecti
   return o;
 }
 
-export async function openConnection(spec: ConnectionSpec, name?: string): Promise<NatsConnection> {
-  const options = connectionOptions(spec, name);
+/**
+ * How long a first connect may take before it fails (the client's own default). A server that
+ * closes the connection after the TLS handshake (one verifying client certificates, to a client
+ * without one) is only seen as this timeout: the client does not fail the pending connect when
+ * the socket closes.
+ */
+export const CONNECT_TIMEOUT_MS = 20_000;
+
+export async function openConnection(spec: ConnectionSpec, name?: string, o: { timeoutMs?: number } = {}): Promise<NatsConnection> {
+  const options = { ...connectionOptions(spec, name), timeout: o.timeoutMs ?? CONNECT_TIMEOUT_MS };
   try {
     return boundReconnectBuffer(await connect(options));
   } catch (e) {

@@ -45,6 +45,8 @@ export interface ActorHostOptions {
   /** Resolves other actors for `callContext().getActor`. */
   getActor: <T extends object>(name: string) => Promise<Handle<T>>;
   payloads?: Payloads;
+  /** How long stop() waits for the calls in flight; default STOP_GRACE_MS. */
+  stopGraceMs?: number;
 }
 
 /**
@@ -180,7 +182,7 @@ export class ActorHost {
    * then waits for the queue to empty, at most `graceMs`: a method that ignores its signal must
    * not keep kill() or close() waiting for ever.
    */
-  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+  async stop(graceMs = this.#o.stopGraceMs ?? STOP_GRACE_MS): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     for (const s of this.#subs) s.unsubscribe();

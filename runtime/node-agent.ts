@@ -112,6 +112,8 @@ export interface NodeAgentOptions {
   payloadOrphans?: Pick<OrphanSweepOptions, "olderThanMs" | "everyMs"> | false;
   /** Silence after which another node's actors are marked lost and its entry removed; default NODE_LOST_MS (tests shorten it). */
   lostNodeMs?: number;
+  /** How long a stopped actor has between SIGTERM and SIGKILL; default STOP_GRACE_MS (tests shorten it). */
+  stopGraceMs?: number;
 }
 
 interface Supervised {
@@ -595,8 +597,9 @@ export class NodeAgent {
 
   /** Stops `proc` (SIGTERM, then SIGKILL after the grace) and notes an escalation in the actor's log. */
   async #stop(s: Supervised, proc: ActorProcess): Promise<void> {
-    if ((await proc.stop()) === "sigkill") {
-      this.#log(s, `process ${proc.pid} did not exit within ${STOP_GRACE_MS} ms of SIGTERM (busy or ignoring it): killed with SIGKILL`);
+    const graceMs = this.#o.stopGraceMs ?? STOP_GRACE_MS;
+    if ((await proc.stop("SIGTERM", graceMs)) === "sigkill") {
+      this.#log(s, `process ${proc.pid} did not exit within ${graceMs} ms of SIGTERM (busy or ignoring it): killed with SIGKILL`);
     }
   }
 

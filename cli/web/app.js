@@ -2,7 +2,8 @@
 // inline SVG. No framework, no build step: this file is served as it is.
 "use strict";
 
-const POLL_MS = 2000;
+// `?poll=<ms>` in the page's address sets another period (tests poll faster).
+const POLL_MS = Number(new URLSearchParams(location.search).get("poll")) || 2000;
 const GROUP_COLORS = {
   "propose/deduction": "#0969da",
   "propose/abduction": "#8250df",

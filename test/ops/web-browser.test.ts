@@ -133,17 +133,19 @@ describe("web view in chromium", { skip: SKIP }, () => {
       const scriptErrors: string[] = [];
       page.on("pageerror", (e) => scriptErrors.push(e.message));
       // The first reading of the curves takes longer than the poll period (a long run's file, a busy driver).
+      // The page polls every 500 ms here (`?poll=`, default 2 s), and the waits below span at least as many polls as they did at 2 s.
+      const pollMs = 500;
       let first = true;
       await page.route("**/api/metrics*", async (route) => {
         if (first) {
           first = false;
-          await new Promise((r) => setTimeout(r, 3_000));
+          await new Promise((r) => setTimeout(r, 3 * pollMs));
         }
         await route.continue();
       });
-      await page.goto(slow.url);
+      await page.goto(`${slow.url}?poll=${pollMs}`);
       await page.locator("#updated").filter({ hasText: /\d+ steps$/ }).waitFor({ timeout: 20_000 });
-      await new Promise((r) => setTimeout(r, 4_500)); // the slow answer has come, and later polls
+      await new Promise((r) => setTimeout(r, 4 * pollMs)); // the slow answer has come, and later polls
       assert.match((await page.textContent("#updated")) ?? "", /· 3 steps$/, "each step once (the same lines taken twice draw every curve back over itself)");
 
       // Lines of the right JSON but the wrong shape (an `eval` without benchmarks, a step that is
@@ -167,7 +169,7 @@ describe("web view in chromium", { skip: SKIP }, () => {
       const resumed = [3, 4, 5, 6, 7, 8, 9].map((n) => JSON.stringify({ ...JSON.parse(stepLine(n)), eval: undefined, evalError: undefined }));
       writeFileSync(file, [stepLine(1), stepLine(2), ...resumed].join("\n") + "\n");
       await page.locator("#updated").filter({ hasText: /· 9 steps$/ }).waitFor({ timeout: 20_000 });
-      await new Promise((r) => setTimeout(r, 2_500)); // a poll more
+      await new Promise((r) => setTimeout(r, 2 * pollMs)); // a poll more
       assert.doesNotMatch((await page.textContent("#chart-eval")) ?? "", /scorer lost/, "the steps of the rewritten file, not the old ones");
       assert.deepEqual(scriptErrors, [], "the page's script ran without errors");
     } finally {

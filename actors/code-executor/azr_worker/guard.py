@@ -14,7 +14,6 @@ import os
 import resource
 import sys
 import sysconfig
-import _thread
 
 from .policy import (DENIED_EVENTS, DENIED_MODULES, DENIED_PREFIXES, DENIED_WITHOUT_NPROC, FRAME_ATTRS,
                      PROC_OPEN_DENIED, SETATTR_DENIED, WRITE_FLAGS, ZYGOTE_MODULES)
@@ -23,7 +22,7 @@ from .policy import (DENIED_EVENTS, DENIED_MODULES, DENIED_PREFIXES, DENIED_WITH
 def set_limits(memory_bytes):
     """Set this process's rlimits; returns (limits as reported to the parent, RLIMIT_CPU's hard limit)."""
     _getrlimit, _setrlimit = resource.getrlimit, resource.setrlimit
-    _thread_count, _start_thread = _thread._count, _thread.start_new_thread
+    _fork, _waitpid = os.fork, os.waitpid
     limits = {}
     try:
         _setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -35,20 +34,25 @@ def set_limits(memory_bytes):
     _setrlimit(resource.RLIMIT_NOFILE, (256, 256))
     cpu_hard = _getrlimit(resource.RLIMIT_CPU)[1]
     limits["cpu"] = True
-    # RLIMIT_NPROC counts this uid's processes; find how many exist by probing with a thread,
+    # RLIMIT_NPROC counts this uid's processes; find how many exist by probing with a fork,
     # then allow exactly one more (the strict child) and only while we fork it.
+    # The probe child is reaped before we go on: waitpid returns only once the kernel has
+    # released it, so it no longer counts. (A probe thread could not be waited for so: it
+    # still counted for a while after it ended, and the first strict fork, allowed exactly one
+    # process more, then failed with EAGAIN, most often on a busy machine.)
     nproc_count = None
     hard = _getrlimit(resource.RLIMIT_NPROC)[1]
     for k in range(1, 64):
         try:
             _setrlimit(resource.RLIMIT_NPROC, (k, hard))
-            _start_thread(lambda: None, ())
-            nproc_count = k - 1 if k > 1 else None  # a limit of 1 cannot admit a thread: not enforced
-            break
-        except RuntimeError:
+            pid = _fork()
+        except BlockingIOError:
             continue
-    while _thread_count():
-        pass
+        if pid == 0:
+            os._exit(0)
+        _waitpid(pid, 0)
+        nproc_count = k - 1 if k > 1 else None  # a limit of 1 cannot admit a child: not enforced
+        break
     if nproc_count is not None and nproc_count < 60:
         # Room for three more: the helper (zygote.py), a new child of it or of ours,
         # and the other one's child that already reported but is not reaped yet (strict.py

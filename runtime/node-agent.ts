@@ -246,9 +246,19 @@ export class NodeAgent {
     const who = previous ? `its earlier agent (pid ${previous.pid} on ${previous.host}) stopped without stopping it` : "its node agent stopped without stopping it";
     for (const e of await this.#registry.list()) {
       if (e.node !== this.id || e.state === "dead") continue;
-      await this.#registry.transition(e.name, (x) =>
-        x.node === this.id && x.state !== "dead" ? { ...x, state: "dead", reason: `lost: ${who}; node ${this.id} was taken over by pid ${process.pid}` } : undefined,
-      );
+      await this.#markLost(e, `lost: ${who}; node ${this.id} was taken over by pid ${process.pid}`);
+    }
+  }
+
+  /**
+   * Marks `e` dead as lost — only while it is still on its node and not dead (a CAS: a restart
+   * elsewhere or another agent's sweep may have written first) — and publishes the death when
+   * this write made it, so watchers (`azr logs -f`, the driver) learn of it as of any other.
+   */
+  async #markLost(e: ActorEntry, reason: string): Promise<void> {
+    const next = await this.#registry.transition(e.name, (x) => (x.node === e.node && x.state !== "dead" ? { ...x, state: "dead", reason } : undefined));
+    if (next?.state === "dead" && next.reason === reason) {
+      this.#event({ type: "dead", actor: e.name, node: e.node, incarnation: e.incarnation, reason, restarts: e.restarts, at: Date.now() });
     }
   }
 
@@ -273,8 +283,7 @@ export class NodeAgent {
       const reason = n
         ? `lost: its node ${n.id} (agent pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s; marked dead by node ${this.id}`
         : `lost: its node ${e.node} is no longer registered; marked dead by node ${this.id}`;
-      await this.#registry.transition(e.name, (x) => (x.node === e.node && x.state !== "dead" ? { ...x, state: "dead", reason } : undefined));
-      this.#event({ type: "dead", actor: e.name, node: e.node, incarnation: e.incarnation, reason, restarts: e.restarts, at: Date.now() });
+      await this.#markLost(e, reason);
     }
     for (const n of lost) {
       console.error(`node agent ${this.id}: node ${n.id} (pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s: its actors are marked lost and its entry removed`);

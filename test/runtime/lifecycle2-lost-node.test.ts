@@ -39,10 +39,20 @@ describe("lifecycle2: a SIGKILLed node agent's entries", () => {
       assert.match(restart.stderr, /^azr restart: actor 'ghost' died or is not running: its node doomed is gone \(no agent answers for it\)/);
       assert.equal(restart.stderr.trim().split("\n").length, 1, restart.stderr);
 
+      // Watchers (callers with calls in flight, `azr logs -f`) learn of the release as of any death.
+      const watching = new AbortController();
+      const events = t.cluster.events({ actor: "ghost", signal: watching.signal });
+      const dead = (async () => {
+        for await (const ev of events) if (ev.type === "dead") return ev;
+      })();
+      await t.cluster.nc.flush();
       agent = await startAgentProcess({ cluster: "t-lc2-lost", id: "doomed", runDir: t.runDir, env });
       const e = await t.cluster.registry.get("ghost");
       assert.equal(e?.state, "dead", JSON.stringify(e));
       assert.match(e?.reason ?? "", /^lost: its earlier agent \(pid \d+ on .+\) stopped without stopping it; node doomed was taken over by pid \d+$/);
+      const ev = await Promise.race([dead, sleep(5000).then(() => undefined)]);
+      watching.abort();
+      assert.equal(ev?.reason, e?.reason, "a 'dead' event with the registry's reason");
       const again = await t.cluster.spawn(Counter, [7], { name: "ghost", node: "doomed" }); // the name is free again
       assert.equal(await again.get(), 7);
     } finally {

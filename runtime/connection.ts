@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { credsAuthenticator, nkeyAuthenticator, nkeys, type ConnectionOptions, type NatsConnection } from "@nats-io/nats-core";
 import { explainConnectError } from "./connection-errors.ts";
+import { serversVerifyClients } from "./server-info.ts";
 import { startNatsServer, type NatsServerHandle } from "./nats-server.ts";
 import { removeServerFile, writeServerFile } from "./monitor-server-file.ts";
 
@@ -100,13 +101,22 @@ export function connectionOptions(spec: ConnectionSpec, name?: string): Connecti
 /**
  * How long a first connect may take before it fails (the client's own default). A server that
  * closes the connection after the TLS handshake (one verifying client certificates, to a client
- * without one) is only seen as this timeout: the client does not fail the pending connect when
- * the socket closes.
+ * without one) is only seen as this timeout by the client, which does not fail the pending
+ * connect when the socket closes; openConnection asks such servers first (server-info.ts).
  */
 export const CONNECT_TIMEOUT_MS = 20_000;
 
 export async function openConnection(spec: ConnectionSpec, name?: string, o: { timeoutMs?: number } = {}): Promise<NatsConnection> {
   const options = { ...connectionOptions(spec, name), timeout: o.timeoutMs ?? CONNECT_TIMEOUT_MS };
+  // TLS without a client certificate: the servers' INFO lines say (in a round trip) whether the
+  // handshake is bound to be refused, which the connect would only report after its timeout. Asked
+  // before connecting, not beside it: a connect left pending would hold the process for its timeout.
+  if (options.tls && !spec.tls?.certFile && (await serversVerifyClients(spec.servers))) {
+    throw new Error(
+      `cannot connect to NATS at ${spec.servers.join(",")}: the server verifies client certificates (its INFO says tls_verify) and no client certificate is set: ` +
+        `set NATS_CERT and NATS_KEY to a client certificate its CA signed`,
+    );
+  }
   try {
     return boundReconnectBuffer(await connect(options));
   } catch (e) {

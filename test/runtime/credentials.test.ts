@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connect, connectionSpecFromEnv, type ConnectionSpec } from "../../runtime/index.ts";
-import { openConnection } from "../../runtime/connection.ts";
+import { CONNECT_TIMEOUT_MS, openConnection } from "../../runtime/connection.ts";
+import { serverAddress, serversVerifyClients } from "../../runtime/server-info.ts";
 import { startNatsServer, type NatsServerOptions } from "../../runtime/nats-server.ts";
 import { makeOperator, makeTls, nkeyServerConfig, writeNkeySeed, type TlsFiles } from "./fixtures/credentials.ts";
 import { Counter } from "./fixtures/actors.ts";
@@ -135,6 +136,16 @@ describe("TLS", () => {
   test("the server's URL is tls://; with NATS_CA it connects, spawns an actor and calls it", async () => {
     assert.match(s.url, /^tls:\/\//);
     await spawnAndCall(specOf({ NATS_URL: s.url, NATS_CA: tls.caFile }), "t-tls");
+    // No certificate is needed here: its INFO does not claim tls_verify, so nothing is refused early.
+    assert.equal(await serversVerifyClients([s.url]), false);
+  });
+
+  test("server addresses as NATS_URL gives them", () => {
+    assert.deepEqual(serverAddress("tls://a.example:4443"), { host: "a.example", port: 4443 });
+    assert.deepEqual(serverAddress("nats://10.0.0.2"), { host: "10.0.0.2", port: 4222 });
+    assert.deepEqual(serverAddress("localhost:5222"), { host: "localhost", port: 5222 });
+    assert.deepEqual(serverAddress("tls://[::1]:4222"), { host: "::1", port: 4222 });
+    assert.equal(serverAddress("nats://"), undefined);
   });
 
   test("a CA that did not sign the server's certificate names NATS_CA and the file; no CA at all says to set it", async () => {
@@ -156,9 +167,12 @@ describe("TLS with client certificates (the server verifies clients)", () => {
   });
 
   test("without a client certificate the error says to set NATS_CERT and NATS_KEY; one without the other is refused at once", async () => {
-    // The client only sees its connect timeout here (20 s by default; 4 s, many times a local TLS
-    // handshake, is enough to see the same failure): the server drops the connection after the handshake.
-    await refused(specOf({ NATS_URL: s.url, NATS_CA: tls.caFile }), /set NATS_CERT and NATS_KEY to a client certificate its CA signed/, 4000);
+    // The server drops the connection after the handshake, which the client alone only reports
+    // after its whole connect timeout (20 s); the server's INFO line (tls_verify) tells at once.
+    const started = Date.now();
+    await refused(specOf({ NATS_URL: s.url, NATS_CA: tls.caFile }), /verifies client certificates \(its INFO says tls_verify\) and no client certificate is set: set NATS_CERT and NATS_KEY to a client certificate its CA signed/);
+    assert.ok(Date.now() - started < CONNECT_TIMEOUT_MS / 2, `refused after ${Date.now() - started} ms: the connect timeout, not the server's INFO`);
+    assert.equal(await serversVerifyClients([s.url]), true);
     await assert.rejects(openConnection(specOf({ NATS_URL: s.url, NATS_CA: tls.caFile, NATS_CERT: tls.clientCertFile })), /NATS_CERT and NATS_KEY go together/);
   });
 });

@@ -70,6 +70,18 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
   process.exit();
 });
 
+/** An error's stack, then each cause's (`caused by: …`). */
+function withCauses(e: unknown): string {
+  const lines: string[] = [];
+  for (let c: unknown = e, depth = 0; c !== undefined && depth < 5; c = (c as { cause?: unknown })?.cause, depth++) {
+    lines.push((depth ? "caused by: " : "") + (c instanceof Error ? (c.stack ?? String(c)) : String(c)));
+  }
+  return lines.join("\n");
+}
+
+/** Errors .fail() below has printed: parseAsync rejects with them too. */
+const reported = new WeakSet<object>();
+
 await yargs(hideBin(process.argv))
   .scriptName("azr")
   .middleware(refuseRepeatedOptions as never)
@@ -96,11 +108,22 @@ await yargs(hideBin(process.argv))
   .help()
   .fail((message, error, y) => {
     process.exitCode = 1;
+    if (error && typeof error === "object") reported.add(error);
     // A command that failed while running: its error and where, not the usage screen above it
     // (yargs's default), which buries the error and suggests the arguments were wrong.
-    if (error) return void console.error(error.stack ?? String(error));
+    // Its cause too (e.g. the ActorDiedError behind a retry that gave up), which Node's uncaught printing used to add.
+    if (error) return void console.error(withCauses(error));
     // A usage error (unknown option, missing argument): the usage, then what was wrong.
     y.showHelp();
     console.error(`\n${message}`);
   })
-  .parseAsync();
+  .parseAsync()
+  // yargs calls .fail() above for a command that threw and then rejects parseAsync with the same
+  // error as well: left unhandled, Node printed it a second time as an uncaught exception (the
+  // stack twice, then `triggerUncaughtException(`). .fail() has reported it and set the exit code;
+  // anything it did not see is still reported here, once.
+  .catch((e: unknown) => {
+    if (typeof e === "object" && e !== null && reported.has(e)) return;
+    process.exitCode = 1;
+    console.error(withCauses(e));
+  });

@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import type { CommandModule } from "yargs";
 import { DEFAULT_CLUSTER, type Cluster } from "../../runtime/index.ts";
 import { startWebView } from "../web/server.ts";
+import { serverFilePath } from "../../runtime/monitor-server-file.ts";
 import { connectToRun, NoLiveRunError } from "./run-connection.ts";
 
 interface WebArgs {
@@ -47,7 +48,9 @@ export const webCommand: CommandModule<object, WebArgs> = {
         process.exitCode = 2;
         return;
       }
-      process.stderr.write(`azr web: ${e.message}\nazr web: showing the run folder only\n`);
+      // The usual case for a finished run: said in one line. NoLiveRunError's own advice (start the
+      // run, pass --run-dir) is for the ops commands: `azr web` has no --run-dir, the folder is its argument.
+      process.stderr.write(`azr web: no live run (${serverFilePath(a.runDir)} is missing or its server has stopped, and NATS_URL is unset): showing the run folder only\n`);
     }
     let view;
     try {

@@ -107,6 +107,18 @@ test("model - an --out folder, an output under a file, and an unknown subcommand
   assert.match(bogus.stderr, /Unknown command: bogus/); // was "Not enough non-option arguments: got 0"
 });
 
+test("any command - a failure while running is printed once (its stack), exit code 1, not again as an uncaught exception", () => {
+  // yargs hands the error to .fail() and also rejects parseAsync with it: unhandled, Node printed the stack a second time.
+  const learner = join(tmp, "broken-checkpoint", "learner");
+  mkdirSync(learner, { recursive: true });
+  writeFileSync(join(learner, "config.json"), "{\n");
+  const r = azr("export", learner, join(tmp, "broken-export"));
+  assert.equal(r.status, 1, r.stderr);
+  assert.equal(r.stderr.match(/^SyntaxError/gm)?.length, 1, `the error once:\n${r.stderr}`);
+  assert.equal(r.stderr.match(/at readConfig/g)?.length, 1, `one stack:\n${r.stderr}`);
+  assert.doesNotMatch(r.stderr, /triggerUncaughtException|Node\.js v/, "not an uncaught exception");
+});
+
 test("doctor - an AZR_PYTHON that does not exist is said so, and the sandbox check points at it, not at bubblewrap", async () => {
   const saved = process.env.AZR_PYTHON;
   process.env.AZR_PYTHON = join(tmp, "no-such-python3");

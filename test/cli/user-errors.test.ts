@@ -7,7 +7,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -130,6 +130,26 @@ test("top - a refresh period that is not a number of milliseconds ≥ 10 is refu
 test("web - a run folder that does not exist, with no live run, is refused rather than served empty", () => {
   const missing = join(tmp, "no-such-run");
   refused(azr("web", missing, "--port", "0"), "web", new RegExp(`run folder ${missing} does not exist and no live run was found`));
+});
+
+test("web - a finished run (no live server) is served from its folder, said in one line that does not point at a --run-dir web has not got", async () => {
+  const run = join(tmp, "finished-web-run");
+  mkdirSync(run, { recursive: true });
+  writeFileSync(join(run, "metrics.jsonl"), "");
+  const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "cli", "bin.ts"), "web", run, "--port", "0"], { cwd: ROOT, env });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  const served = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 30_000);
+    child.stdout.on("data", () => /azr web: http:\/\//.test(stdout) && (clearTimeout(timer), resolve(true)));
+  });
+  child.kill("SIGINT");
+  await new Promise((r) => child.once("exit", r));
+  assert.ok(served, `served (stdout: ${stdout}; stderr: ${stderr})`);
+  assert.equal(stderr, `azr web: no live run (${join(run, "nats.json")} is missing or its server has stopped, and NATS_URL is unset): showing the run folder only\n`);
+  assert.doesNotMatch(stderr, /--run-dir/);
 });
 
 test("logs - past lines of a run whose server has stopped are read from its folder", () => {

@@ -91,6 +91,8 @@ export interface DriverOptions {
   /** Weight sync transport (the recipe's `resources.weightSync`): auto = shm on one host, the object store across hosts. */
   weightSync?: TransportChoice;
   signal?: AbortSignal;
+  /** Why an actor will not be restarted (the registry says dead), or undefined: the run then stops at once instead of retrying (resilient.ts). */
+  actorGone?: (actor: string) => Promise<string | undefined>;
 }
 
 interface DriverState {
@@ -262,6 +264,7 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
   const ports = resilientPorts(actorPorts, {
     log,
     weightSync: o.weightSync,
+    gone: o.actorGone,
     lastCheckpoint: () => {
       const c = completeCheckpoints(o.runDir).at(-1);
       // With none, `azr selfplay --resume` refuses the folder: say so instead of sending the user there.
@@ -348,7 +351,7 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
       return result;
     } catch (e) {
       if (!(e instanceof LearnerLostError) || ++rollbacks > MAX_ROLLBACKS) throw e;
-      state = await rollBack(e, { runDir: o.runDir, ports, raw: actorPorts, seeded, log });
+      state = await rollBack(e, { runDir: o.runDir, ports, raw: actorPorts, seeded, log, gone: o.actorGone });
       await pushWeights();
     }
   }
@@ -366,13 +369,16 @@ const MAX_ROLLBACKS = 3;
  */
 async function rollBack(
   e: LearnerLostError,
-  x: { runDir: string; ports: DriverPorts; raw: DriverPorts; seeded: { buffers: TaskBufferState; carry: StepCarry } | undefined; log: (s: string) => void },
+  x: {
+    runDir: string; ports: DriverPorts; raw: DriverPorts; seeded: { buffers: TaskBufferState; carry: StepCarry } | undefined; log: (s: string) => void;
+    gone?: (actor: string) => Promise<string | undefined>;
+  },
 ): Promise<DriverState> {
   const c = completeCheckpoints(x.runDir).at(-1);
   if (!c && !x.seeded) throw e;
   x.log(`${(e.cause as Error)?.message ?? e.message}: the learner's state since the last checkpoint is lost; ` +
     `rolling the run back to ${c ? `checkpoint step-${c.step}` : "its seeded start"} and replaying the steps since (every step is seeded, so the replay is the same run)`);
-  await recoverLearner(x.raw.learner, c ? join(c.dir, "learner") : null, { log: x.log });
+  await recoverLearner(x.raw.learner, c ? join(c.dir, "learner") : null, { log: x.log, gone: x.gone });
   const state: DriverState = c ? JSON.parse(readFileSync(join(c.dir, "driver.json"), "utf8")) : { step: 0, carry: x.seeded!.carry };
   await x.ports.buffer.restore(c ? JSON.parse(readFileSync(join(c.dir, "buffers.json"), "utf8")) : x.seeded!.buffers);
   keepMetricsThrough(join(x.runDir, "metrics.jsonl"), state.step);

@@ -27,7 +27,7 @@
  * Covers: retry policy and the rollout weight re-sync. Not: restarting (runtime/node-agent.ts).
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { ActorDiedError } from "../../runtime/index.ts";
+import { ActorDiedError, type ActorEntry } from "../../runtime/index.ts";
 import type { TrainSequence } from "../../model/engine.ts";
 import type { BufferControl, DriverPorts, LearnerControl, RolloutControl } from "./driver.ts";
 import { syncWeights, type TransportChoice, type WeightHandle } from "../weight-sync/index.ts";
@@ -40,6 +40,34 @@ export interface ResilienceOptions {
   budgetMs?: number;
   /** The transport a re-push after a rollout engine's restart uses (the run's weight sync setting). */
   weightSync?: TransportChoice;
+  /**
+   * Why an actor will not come back (the registry says dead: killed with `azr kill`, restarts
+   * exhausted, its node lost), or undefined while it may. Asked at each retry, so a run whose
+   * actor is gone for good stops at once instead of retrying for the whole budget.
+   */
+  gone?: (actor: string) => Promise<string | undefined>;
+}
+
+/**
+ * ResilienceOptions.gone read from the cluster's registry: an entry in state dead is final (the
+ * agent writes "restarting" while a restart is due), its reason says why.
+ */
+export function goneFromRegistry(registry: { get(name: string): Promise<ActorEntry | undefined> }): (actor: string) => Promise<string | undefined> {
+  return async (actor) => {
+    const e = await registry.get(actor);
+    return e?.state === "dead" ? (e.reason ?? "dead") : undefined;
+  };
+}
+
+/** An actor the run needs is dead and will not be restarted. */
+export class ActorGoneError extends Error {
+  override name = "ActorGoneError";
+}
+
+/** The actor a call description names: `what` is always `<actor>.<method>()`. */
+function actorOf(what: string): string {
+  const dot = what.indexOf(".");
+  return dot < 0 ? what : what.slice(0, dot);
 }
 
 export class LearnerLostError extends Error {
@@ -59,6 +87,10 @@ class Retrier {
   /** Waits before attempt `attempt` (≥ 1), or rethrows once the budget is spent; `died`: when the actor stopped answering. */
   async backoff(what: string, e: unknown, attempt: number, died: number): Promise<void> {
     const budget = this.o.budgetMs ?? DEFAULT_BUDGET_MS;
+    const gone = await this.o.gone?.(actorOf(what)).catch(() => undefined); // unknown (registry unreachable): keep retrying
+    if (gone !== undefined) {
+      throw new ActorGoneError(`${what}: actor '${actorOf(what)}' is dead and will not be restarted (${gone}); the run cannot go on without it`, { cause: e });
+    }
     if (Date.now() - died > budget) {
       throw new Error(`${what}: no answer for ${Math.round(budget / 1000)} s after its actor died (restarts exhausted? see \`azr actors\` and the actor's log)`, { cause: e });
     }

@@ -15,6 +15,7 @@ import { ReferenceModel } from "../../actors/reference-model.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { completeCheckpoints, runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
 import { replicaName, rolloutPort } from "../../actors/selfplay/rollout-pool.ts";
+import { ActorGoneError, goneFromRegistry } from "../../actors/selfplay/resilient.ts";
 import { InTrainingEval } from "../../actors/eval/in-training.ts";
 import { evalplusUsesChat } from "../../actors/eval/suites.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
@@ -128,6 +129,13 @@ export function stoppedLine(runDir: string, saveEvery: number): string {
   // A stop saves the step it ends on, so no checkpoint means no step had completed.
   if (!last) return `stopped before the first step completed (no checkpoint; one is saved every ${saveEvery} steps and at a stop): there is nothing to resume; start again with another --run-dir`;
   return `stopped; resume from the checkpoint of step ${last.step} with: ${resumeCommand(runDir)}`;
+}
+
+/** What a run stopped by a dead actor leaves: its newest checkpoint, from which a resume (which starts every actor again) continues. */
+export function actorGoneLine(runDir: string): string {
+  const last = completeCheckpoints(runDir).at(-1);
+  if (!last) return "the run has no checkpoint yet: start it again with another --run-dir";
+  return `the steps after its checkpoint of step ${last.step} are lost; resume (every actor is started again) with: ${resumeCommand(runDir)}`;
 }
 
 /** Leaf settings (dotted paths; arrays and null as values) whose values differ between two recipes. */
@@ -252,6 +260,8 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       : undefined;
     const last = await runSelfplay(cfg, { rollout, executor: answers, buffer, learner, reference }, {
       runDir, resume: args.resume, signal: abort.signal, weightSync: recipe.resources.weightSync,
+      // `azr kill`, restarts exhausted or a lost node: the registry says so, and the run stops at once.
+      actorGone: goneFromRegistry(cluster.registry),
       log: (s) => console.log(s),
       onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started)),
       evaluate: evaluator && ((step) => evaluator!.evaluate(step)),
@@ -266,7 +276,12 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     console.log(last ? `done: ${last.step} steps; metrics in ${join(runDir, "metrics.jsonl")}` : "nothing to do: the run is already at its last step");
   } catch (e) {
     if (abort.signal.aborted) console.error(stoppedLine(runDir, recipe.trainer.saveEvery));
-    else throw e;
+    else if (e instanceof ActorGoneError) {
+      // Not a bug to show a stack for: an actor was killed for good (azr kill) or ran out of restarts.
+      console.error(`azr selfplay: ${e.message}`);
+      console.error(actorGoneLine(runDir));
+      process.exitCode = 1;
+    } else throw e;
   } finally {
     await evaluator?.close();
     await releaseWeights?.().catch(() => {}); // a dead learner has nothing to release (its files went with its exit)

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import assert from "node:assert/strict";
 import { identityTriplet, type Triplet } from "../../azr/index.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
-import { resilientPorts, LearnerLostError } from "../../actors/selfplay/resilient.ts";
+import { resilientPorts, LearnerLostError, ActorGoneError, goneFromRegistry } from "../../actors/selfplay/resilient.ts";
 import type { DriverPorts } from "../../actors/selfplay/driver.ts";
 import type { IndexedAnswerVerdict } from "../../actors/code-executor/index.ts";
 import { ActorDiedError } from "../../runtime/index.ts";
@@ -165,4 +165,27 @@ test("resilient ports - a stream whose actor dies after it ran longer than the r
   assert.deepEqual([...got].sort((a, b) => a - b), checks.map((_, i) => i), "every verdict once");
   assert.ok(lines.some((l) => /code-executor\.validateProposals\(\) failed: .*; retrying/.test(l)), lines.join("\n"));
   assert.ok(lines.some((l) => /code-executor\.validateProposals\(\) completed on retry/.test(l)), lines.join("\n"));
+});
+
+test("resilient ports - an actor killed for good (azr kill) stops the call at once, naming it and why, instead of retrying for the whole budget", { timeout: 120_000 }, async () => {
+  // The ports name their actors as the run spawns them ("code-executor"): an earlier test's one goes first.
+  if ((await cluster.cluster.registry.get("code-executor"))?.state !== undefined) await cluster.cluster.kill("code-executor").catch(() => undefined);
+  const handle = await cluster.cluster.spawn(CodeExecutorActor, [{ workers: 1, limits: { timeoutMs: 5000 } }], { name: "code-executor", maxRestarts: 2 });
+  const lines: string[] = [];
+  // The default budget (300 s): what made a killed actor stall the run for five minutes.
+  const ports = resilientPorts({ executor: verdictStreams(handle) } as unknown as DriverPorts, { log: (l) => lines.push(l), lastCheckpoint: () => "none", gone: goneFromRegistry(cluster.cluster.registry) });
+  const checks = Array.from({ length: 40 }, (_, i) => ({ type: "deduction" as const, program: `def f(a):\n    return a + ${i}`, input: "1" }));
+  const started = Date.now();
+  await assert.rejects(
+    (async () => {
+      let n = 0;
+      for await (const _ of ports.executor.validateProposals(checks)) if (++n === 1) await cluster.cluster.kill("code-executor", "killed on request (the test)");
+    })(),
+    (e: Error) => {
+      assert.ok(e instanceof ActorGoneError, `${e.name}: ${e.message}`);
+      assert.match(e.message, /^code-executor\.validateProposals\(\): actor 'code-executor' is dead and will not be restarted \(.*killed on request \(the test\).*\); the run cannot go on without it$/);
+      return true;
+    },
+  );
+  assert.ok(Date.now() - started < 30_000, `gave up after ${Date.now() - started} ms`);
 });

@@ -264,6 +264,8 @@ def main(argv=None) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
+    # From here a signal is caught (the first step-N line comes only at step 50).
+    log(f"training from step {state['step']}: Ctrl-C or SIGTERM checkpoints the step in flight and stops")
 
     epoch_batches = batches_for_epoch(train, lengths, a.batch_tokens, state["epoch"], a.seed)
     t_start = time.time() - state["seconds"]

@@ -300,7 +300,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option("model", { type: "string", describe: "model folder (Hugging Face layout), a self-play run folder (its newest checkpoint) or a checkpoint folder (runs/<run>/checkpoints/step-N)" })
       .option("suite", { choices: ["code", "math", "tiny", "all", "file"] as const, default: "all" as Suite, describe: "what to run: code (HumanEval+, MBPP+), math (six sets), all (both), tiny (held-out set), file (--data)" })
       .option("engine", { choices: ["ort", "torch"] as const, default: "ort" as const, describe: "model backend: ort (CPU, in-process) or torch (Python worker, GPUs)" })
-      .option("limit", { type: "number", describe: "first N problems of each benchmark" })
+      .option("limit", { type: "number", describe: "first N problems of each benchmark (the tiny held-out set is one: N tasks across its three types)" })
       .option("out", { type: "string", default: "eval-results.json", describe: "results JSON; the per-problem JSONL beside it (<out>.problems.jsonl) makes a rerun resume" })
       .option("self-check", { type: "boolean", default: false, describe: "score the benchmarks' own solutions instead of a model (harness check)" })
       .option("data", { type: "string", describe: "--suite file: the JSONL file; --suite tiny: heldout.jsonl (default <model>/heldout.jsonl)" })

@@ -110,7 +110,15 @@ export function startOwnerWatchdog(
   return {
     pid: child.pid,
     stop() {
-      if (!stopped) child.kill("SIGTERM");
+      if (!stopped) {
+        // Its whole group (it leads one): the shell and the `sleep` it is waiting on, which would
+        // otherwise linger up to a poll interval after the shell has gone.
+        try {
+          process.kill(-child.pid!, "SIGTERM");
+        } catch {
+          child.kill("SIGTERM");
+        }
+      }
       stopped = true;
     },
   };

@@ -58,7 +58,8 @@ test("selfplay Ctrl-C (SIGINT to the terminal's process group) stops the run cle
     assert.equal(code, 0, `stdout: ${stdout}\nstderr: ${stderr}`);
     assert.match(stderr, /stopped before the first step completed/);
     assert.doesNotMatch(stderr, /died|restart(ed|ing)/i, `no actor crashed on the SIGINT:\n${stderr}`);
-    await sleep(1000);
+    // Processes the run ended may take a moment to be gone: wait for that, not a fixed time.
+    for (const end = Date.now() + 10_000; marked(mark).length > 0 && Date.now() < end; ) await sleep(200);
     assert.deepEqual(marked(mark), [], "no process of the run is left");
   } finally {
     for (const pid of marked(mark)) process.kill(pid, "SIGKILL");

@@ -19,6 +19,7 @@ import { report, type BenchRow } from "./report.ts";
 import { paramCount, parseConfig, type ArchConfig } from "../model/config.ts";
 import { randomWeights, saveModel } from "../model/checkpoint.ts";
 import { exportTransformersJs } from "../model/export/transformers-js.ts";
+import { processAlive } from "../runtime/process-alive.ts";
 import { OrtEngine } from "../model/ort/engine.ts";
 import { ortThreadingOptions } from "../model/ort/session.ts";
 import { planLanes, type LanesOption } from "../model/ort/lanes.ts";
@@ -115,7 +116,7 @@ for (const m of MODELS.filter((x) => !onlyModels || onlyModels.includes(x.label)
   const ourDir = mkdtempSync(join(tmpdir(), `azr-bench-${m.label}-`));
   const tjsDir = mkdtempSync(join(tmpdir(), `azr-bench-tjs-${m.label}-`));
   saveModel(ourDir, m.config, weights);
-  exportTransformersJs(tjsDir, m.config, weights);
+  exportTransformersJs(tjsDir, m.config, weights, processAlive);
   weights.clear();
   // One engine per lanes setting; the first is "ours" in the standard rows.
   const engines: { label: string; engine: OrtEngine }[] = [];

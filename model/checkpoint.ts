@@ -9,7 +9,6 @@ import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { readConfig, toHfConfig, weightShapes, type ArchConfig } from "./config.ts";
 import { modelFiles, SafetensorsReader, writeSafetensors, writeSharded, type StDtype } from "./safetensors.ts";
-import { processAlive } from "../runtime/process-alive.ts";
 
 export type Weights = Map<string, Float32Array>;
 
@@ -87,14 +86,15 @@ export function saveModel(dir: string, config: ArchConfig, weights: Weights, opt
  *
  * The temp folder's name carries this host and process id (see partialFolders), so a partial folder
  * left by a process that was killed mid-write (SIGKILL, a crash, a power cut: no catch runs) is
- * known to be dead and removed by the next write to the same `dir`.
+ * known to be dead and removed by the next write to the same `dir`. `alive` says whether a pid of this
+ * host runs (the caller passes runtime's processAlive: model/ does not import runtime/).
  */
-export function writeNewFolder(dir: string, fill: (tmp: string) => void): void {
+export function writeNewFolder(dir: string, fill: (tmp: string) => void, alive: (pid: number) => boolean): void {
   const target = resolve(dir);
   if (existsSync(target) && (!statSync(target).isDirectory() || readdirSync(target).length > 0))
     throw new CheckpointError(`${dir} already exists and is not an empty folder: give a new folder (or delete it first); nothing was written`);
   mkdirSync(dirname(target), { recursive: true });
-  clearStalePartials(target);
+  clearStalePartials(target, alive);
   const tmp = mkdtempSync(join(dirname(target), `${partialPrefix(target)}${HOST}-${process.pid}-`));
   try {
     fill(tmp);
@@ -153,14 +153,14 @@ export function removePartials(dir: string, pid: number): string[] {
  * Removes the partial folders of writes to `dir` whose process is gone (this host, pid not running):
  * what an export killed mid-write leaves, possibly many GB, hidden by its leading dot. Kept, with
  * why: those of a live process (a write still running) and those it cannot prove dead (another
- * host, a name without a pid) — for the caller to report.
+ * host, a name without a pid) — for the caller to report. `alive`: as for writeNewFolder.
  */
-export function clearStalePartials(dir: string): { removed: string[]; kept: { path: string; owner: string }[] } {
+export function clearStalePartials(dir: string, alive: (pid: number) => boolean): { removed: string[]; kept: { path: string; owner: string }[] } {
   const removed: string[] = [], kept: { path: string; owner: string }[] = [];
   for (const p of partialFolders(dir)) {
     if (p.pid === undefined) kept.push({ path: p.path, owner: "an export of unknown process" });
     else if (p.host !== HOST) kept.push({ path: p.path, owner: `process ${p.pid} on host ${p.host}` });
-    else if (processAlive(p.pid)) kept.push({ path: p.path, owner: `running process ${p.pid}` });
+    else if (alive(p.pid)) kept.push({ path: p.path, owner: `running process ${p.pid}` });
     else {
       rmSync(p.path, { recursive: true, force: true });
       removed.push(p.path);

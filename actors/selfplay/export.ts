@@ -16,6 +16,7 @@
 import { copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { loadWeights, writeNewFolder } from "../../model/checkpoint.ts";
+import { processAlive } from "../../runtime/process-alive.ts";
 import { readConfig, weightShapes } from "../../model/config.ts";
 import { listTensors } from "../../model/safetensors.ts";
 import { exportMerged, loadTrainState } from "../../model/train/checkpoint.ts";
@@ -110,6 +111,6 @@ export function exportCheckpoint(path: string, out: string): { source: ExportSou
     } else if (isLora(src.learnerDir)) exportMerged(tmp, loadTrainState(src.learnerDir));
     else for (const f of readdirSync(src.learnerDir).filter((f) => f === "config.json" || /^model.*\.safetensors(\.index\.json)?$/.test(f))) copyFileSync(join(src.learnerDir, f), join(tmp, f));
     for (const f of TOKENIZER_FILES) if (existsSync(join(tok, f))) copyFileSync(join(tok, f), join(tmp, f));
-  });
+  }, processAlive);
   return { source: src, files: readdirSync(out).sort() };
 }

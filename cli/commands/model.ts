@@ -17,6 +17,7 @@ import { SafetensorsError } from "../../model/safetensors.ts";
 import { buildGraph, type GraphKind } from "../../model/arch/transformer.ts";
 import { dumpGraph } from "../../model/graph/serialize.ts";
 import { exportTransformersJs } from "../../model/export/transformers-js.ts";
+import { processAlive } from "../../runtime/process-alive.ts";
 import { exportCheckpoint, ExportError, findExportSource } from "../../actors/selfplay/export.ts";
 
 const KINDS: GraphKind[] = ["step", "decode", "score", "logits"];
@@ -184,7 +185,7 @@ async function runExport(s: ExportSpec, from: string, to: string): Promise<void>
     process.exitCode = 2;
     return;
   }
-  const stale = clearStalePartials(to);
+  const stale = clearStalePartials(to, processAlive);
   for (const p of stale.removed) console.error(`${prefix}: removed ${p}, left by an export to ${to} that did not finish (its process is gone)`);
   for (const k of stale.kept) console.error(`${prefix}: ${k.path} is a partial folder of ${k.owner}; if no export to ${to} is running, remove it: rm -rf '${k.path}'`);
   let total: number | undefined;
@@ -258,7 +259,7 @@ const modelExportSpec: ExportSpec = {
   to: { name: "out", describe: "output directory" },
   run: (dir, out) => {
     const config = readConfig(dir);
-    exportTransformersJs(out, config, loadWeights(dir, config), dir);
+    exportTransformersJs(out, config, loadWeights(dir, config), processAlive, dir);
     return `wrote ${join(out, "onnx", "model.onnx")}`;
   },
   // fp32 weights, as model.onnx_data holds them

@@ -79,10 +79,11 @@ export function buildCachedDecoderGraph(c: ArchConfig): Graph {
 /**
  * Writes `dir` as a transformers.js model: config.json, generation_config.json, onnx/model.onnx
  * (+ model.onnx_data), and the tokenizer files (and generation_config.json) from `tokenizerDir` when given.
+ * `alive`: whether a pid runs, for partial folders of earlier exports (see writeNewFolder).
  */
-export function exportTransformersJs(dir: string, c: ArchConfig, weights: Weights, tokenizerDir?: string): void {
+export function exportTransformersJs(dir: string, c: ArchConfig, weights: Weights, alive: (pid: number) => boolean, tokenizerDir?: string): void {
   // Written into a temp folder and renamed: a failure leaves no half-written `dir`, a non-empty one is refused.
-  writeNewFolder(dir, (tmp) => writeTransformersJs(tmp, c, weights, tokenizerDir));
+  writeNewFolder(dir, (tmp) => writeTransformersJs(tmp, c, weights, tokenizerDir), alive);
 }
 
 function writeTransformersJs(dir: string, c: ArchConfig, weights: Weights, tokenizerDir?: string): void {

@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AutoModelForCausalLM, Tensor, env } from "@huggingface/transformers";
 import { exportTransformersJs } from "../../model/export/transformers-js.ts";
+import { processAlive } from "../../runtime/process-alive.ts";
 import { randomWeights } from "../../model/checkpoint.ts";
 import { OrtEngine } from "../../model/ort/engine.ts";
 import { smallConfigs } from "./fixtures.ts";
@@ -15,7 +16,7 @@ for (const family of ["qwen2", "llama", "qwen3"] as const) {
     const config = { ...smallConfigs[family], eosTokenIds: [] }; // no early stop on either side
     const weights = randomWeights(config, 5, 0.3);
     const dir = mkdtempSync(join(tmpdir(), "azr-tjs-"));
-    exportTransformersJs(dir, config, weights);
+    exportTransformersJs(dir, config, weights, processAlive);
     env.allowRemoteModels = false;
     env.localModelPath = "/";
     const model = await AutoModelForCausalLM.from_pretrained(dir, { dtype: "fp32", device: "cpu", local_files_only: true, session_options: { intraOpNumThreads: 1 } } as never);

@@ -52,6 +52,8 @@ export interface PretrainOptions {
   seed: number;
   threads?: number;
   resume: boolean;
+  /** Shape overrides of TINY_ARCH for a new model (actors/base-model/arch.ts); a resume keeps its checkpoint's. */
+  arch?: Record<string, number>;
   log: (line: string) => void;
 }
 
@@ -181,7 +183,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
     }
     o.log(`resumed at step ${progress.step}/${total}${total > horizon ? ` (cosine horizon moved from ${horizon} to ${total} steps)` : ""}${anneal ? ` (anneal from step ${anneal.from}, stop at ${anneal.to})` : ""}`);
   } else {
-    const config = parseConfig({ ...TINY_ARCH, vocab_size: vocab, eos_token_id: eos });
+    const config = parseConfig({ ...TINY_ARCH, ...o.arch, vocab_size: vocab, eos_token_id: eos });
     trainer = await createOrtTrainer({ config, weights: randomWeights(config, o.seed, 0.02) }, {
       loss: { kind: "cross-entropy" }, seed: o.seed, threads: o.threads, maxPositions: o.maxSeqTokens,
       optim: { lr: o.lr, warmupSteps: o.warmupSteps, schedule: "cosine", totalSteps: total, minLrRatio: 0.1, weightDecay: 0.01, microBatch: o.microBatch, maxGradNorm: 1, decay: anneal ?? null },

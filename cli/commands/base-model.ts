@@ -5,6 +5,8 @@ import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { pretrain, PretrainCheckpointError, signalExitCode } from "../../actors/base-model/pretrain.ts";
 import { pretrainTorch } from "../../actors/base-model/pretrain-torch.ts";
+import { ArchError, archDifferences, parseArchOverrides, type ArchOverrides } from "../../actors/base-model/arch.ts";
+import { TINY_ARCH } from "../../actors/base-model/pretrain.ts";
 import { RecipeSetupError, reportSetupErrors } from "./recipe-setup.ts";
 
 interface Args {
@@ -27,6 +29,7 @@ interface Args {
   restart: boolean;
   annealFrom?: number;
   annealTo?: number;
+  arch: string[];
 }
 
 /** The files pretraining reads from a make-corpus folder, checked before anything starts (both engines read both). */
@@ -80,9 +83,9 @@ function checkFolder(flag: string, dir: string): void {
  * complete once its `complete` marker is written (actors/base-model/pretrain.ts), torch's is one
  * file (azr_torch/pretrain.py).
  */
-const CHECKPOINT: Record<Args["engine"], { marker: string; shown: string }> = {
-  ort: { marker: join("checkpoint", "complete"), shown: "checkpoint" },
-  torch: { marker: "checkpoint.pt", shown: "checkpoint.pt" },
+const CHECKPOINT: Record<Args["engine"], { marker: string; shown: string; config: string }> = {
+  ort: { marker: join("checkpoint", "complete"), shown: "checkpoint", config: join("checkpoint", "config.json") },
+  torch: { marker: "checkpoint.pt", shown: "checkpoint.pt", config: "config.json" },
 };
 
 /** The checkpoint `engine` itself resumes from in `workDir` (the other engine's is not one), as the path to name. */
@@ -93,6 +96,24 @@ function resumableCheckpoint(engine: Args["engine"], workDir: string): string | 
 
 /** Either engine's checkpoint in `workDir`: what a start without --resume would overwrite. */
 const existingCheckpoint = (workDir: string) => resumableCheckpoint("ort", workDir) ?? resumableCheckpoint("torch", workDir);
+
+/**
+ * --arch, parsed; and a resumed pretraining keeps its checkpoint's shape: another one failed inside
+ * the trainer with tensor shape errors (torch) or silently kept the old shape (ort).
+ */
+function checkArch(a: Args, resuming: boolean): ArchOverrides {
+  let arch: ArchOverrides;
+  try {
+    arch = parseArchOverrides(a.arch);
+  } catch (e) {
+    throw e instanceof ArchError ? new RecipeSetupError(e.message) : e;
+  }
+  if (resuming) {
+    const differs = archDifferences(join(a.workDir, CHECKPOINT[a.engine].config), { ...TINY_ARCH, ...arch });
+    if (differs.length) throw new RecipeSetupError(`--resume: the checkpoint in ${a.workDir} has another shape: ${differs.join(", ")}; resume with the --arch it was started with, or start over with --restart or another --work-dir`);
+  }
+  return arch;
+}
 
 /**
  * A run without --resume started over and replaced the work dir's checkpoint at its first save:
@@ -127,6 +148,7 @@ export const baseModelCommand: CommandModule<object, Args> = {
       .option("anneal-from", { type: "number", describe: "from this step the rate falls linearly to its minimum at --anneal-to, where training stops" })
       .option("anneal-to", { type: "number", describe: "the step where the anneal ends and training stops (needs --anneal-from)" })
       .option("resume", { type: "boolean", default: false, describe: "continue from the work dir's checkpoint" })
+      .option("arch", { type: "string", array: true, default: [] as string[], describe: "change the tiny architecture's shape: key=value for hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim (e.g. --arch hidden_size=256,intermediate_size=768); a resume needs the same" })
       .option("restart", { type: "boolean", default: false, describe: "start over although the work dir holds a checkpoint (replaced at the first save); without it or --resume such a work dir is refused" }) as never,
   // Wrong options and a missing corpus are the user's to fix: one line and exit code 2, no help screen and stack trace.
   handler: (a) =>
@@ -141,13 +163,14 @@ export const baseModelCommand: CommandModule<object, Args> = {
       // (stdout), where its "resumed at step N" line would have been.
       const resuming = a.resume && resumableCheckpoint(a.engine, a.workDir) !== undefined;
       if (a.resume && !resuming) console.log(`azr base-model: --resume: no checkpoint in ${a.workDir}, starting a new pretraining`);
+      const arch = checkArch(a, resuming);
       if (a.engine === "torch") {
         if (a.annealFrom !== undefined || a.annealTo !== undefined || a.epochs !== 1) throw new RecipeSetupError("--anneal-from/--anneal-to/--epochs are options of --engine ort; with --engine torch give --max-steps N (the schedule) or --max-minutes M");
         if ((a.maxSteps > 0) === (a.maxMinutes > 0) && !resuming) throw new RecipeSetupError("--engine torch needs --max-steps N (the schedule's length) or --max-minutes M (as many steps as fit), not both");
         const done = await pretrainTorch({
           corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, steps: a.maxSteps || undefined, seconds: a.maxMinutes * 60 || undefined,
           batchTokens: a.batchTokens ?? 131_072, lr: a.lr, warmupSteps: a.warmup ?? 200, seed: a.seed, device: a.device, maxSeqTokens: 1024,
-          resume: a.resume, log: (s) => console.log(s),
+          resume: a.resume, arch, log: (s) => console.log(s),
         });
         if (done.interrupted) process.exitCode = signalExitCode(done.interrupted); // checkpoint saved, model not exported
         return;
@@ -168,7 +191,7 @@ export const baseModelCommand: CommandModule<object, Args> = {
       const done = await pretrain({ anneal,
         corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, batchTokens: a.batchTokens ?? 8192, microBatch: a.microBatch, lr: a.lr,
         warmupSteps: a.warmup ?? 100, epochs: a.epochs, maxSteps: a.maxSteps, maxSeconds: a.maxMinutes * 60, saveEvery: a.saveEvery,
-        maxSeqTokens: 1024, seed: a.seed, threads: a.threads ?? availableParallelism(), resume: a.resume, log: (s) => console.log(s),
+        maxSeqTokens: 1024, seed: a.seed, threads: a.threads ?? availableParallelism(), resume: a.resume, arch, log: (s) => console.log(s),
       }).catch((e: unknown) => {
         // A damaged checkpoint is the user's to clear: one line naming it, like a missing corpus.
         throw e instanceof PretrainCheckpointError ? new RecipeSetupError(e.message) : e;

@@ -297,7 +297,7 @@ def main(argv=None) -> int:
         state["in_epoch"] += 1
         state["tokens"] += real
         if state["step"] % 10 == 0 or state["step"] == state["total"]:
-            lv = float(loss)
+            lv = float(loss.detach())  # a logged number, no autograd (torch 2.x warned)
             ema = lv if math.isnan(ema) else 0.9 * ema + 0.1 * lv
             state["seconds"] = time.time() - t_start
             if state["total"] == 0 and state["step"] == PROBE_FROM:

@@ -5,18 +5,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ArchError, parseArchOverrides } from "../../actors/base-model/arch.ts";
 import { writeSmallCorpus } from "../base-model/small-corpus.ts";
+import { azrSync } from "../helpers/cli.ts";
 
-const ROOT = join(import.meta.dirname, "..", "..");
-const env = { ...process.env };
-delete env.NATS_URL;
-const azr = (...args: string[]) =>
-  spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "cli", "bin.ts"), ...args], { cwd: ROOT, env, encoding: "utf8", timeout: 120_000, killSignal: "SIGINT" });
+const azr = (...args: string[]) => azrSync(args, { timeoutMs: 120_000 });
 
 const tmp = mkdtempSync(join(tmpdir(), "azr-base-model-arch-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));

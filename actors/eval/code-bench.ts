@@ -8,10 +8,11 @@
  * HumanEval/32 oracle (any root of the polynomial is right), the program a response gives.
  * Not: running anything (code-score.ts), LiveCodeBench / CruxEval (file-bench.ts).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { join } from "node:path";
 import { extractAnswer, fencesOf } from "../../azr/answer.ts";
+import { BenchmarkDataError } from "./paths.ts";
 import { parsePyJson, rawField } from "./pyjson.ts";
 
 export type CodeBenchmark = "humaneval+" | "mbpp+";
@@ -55,15 +56,23 @@ interface EvalPlusRow {
 
 /** Rows of a JSON-lines file (gzip allowed), each with its source line. */
 export function readJsonl<T>(path: string): { row: T; line: string }[] {
+  // Named here: a bare ENOENT or zlib's "unexpected end of file" said neither which file nor what to do.
+  if (!existsSync(path)) throw new BenchmarkDataError(`${path}: no such file`, path);
+  if (!statSync(path).isFile()) throw new BenchmarkDataError(`${path}: a folder, not a JSONL file`, path);
   const raw = readFileSync(path);
-  const text = path.endsWith(".gz") ? gunzipSync(raw).toString("utf8") : raw.toString("utf8");
+  let text: string;
+  try {
+    text = path.endsWith(".gz") ? gunzipSync(raw).toString("utf8") : raw.toString("utf8");
+  } catch (e) {
+    throw new BenchmarkDataError(`${path}: not a complete gzip file (${(e as Error).message}): it is truncated or damaged`, path);
+  }
   const rows: { row: T; line: string }[] = [];
   text.split("\n").forEach((line, i) => {
     if (!line.trim()) return;
     try {
       rows.push({ row: parsePyJson(line) as T, line });
     } catch (e) {
-      throw new Error(`${path}:${i + 1}: not a JSON line (${(e as Error).message})`);
+      throw new BenchmarkDataError(`${path}:${i + 1}: not a JSON line (${(e as Error).message})`, path);
     }
   });
   return rows;
@@ -144,7 +153,7 @@ export function loadCodeBenchmark(benchmarksDir: string, benchmark: CodeBenchmar
   const rows = readJsonl<EvalPlusRow>(path);
   for (const [i, { row: r }] of rows.entries()) {
     for (const key of ["task_id", "entry_point", "canonical_solution", "base_input", "plus_input"] as const) {
-      if (r[key] === undefined) throw new Error(`${path}: row ${i + 1} has no "${key}" (not an EvalPlus release file?)`);
+      if (r[key] === undefined) throw new BenchmarkDataError(`${path}: row ${i + 1} has no "${key}" (not an EvalPlus release file?)`, path);
     }
   }
   return rows.map(({ row, line }) => toProblem(row, line, benchmark));

@@ -19,6 +19,7 @@ import { inflateSync } from "node:zlib";
 import type { SolverTask as PromptTask } from "../../azr/prompts.ts";
 import type { SolverTask as CheckTask } from "../code-executor/index.ts";
 import { readJsonl } from "./code-bench.ts";
+import { BenchmarkDataError } from "./paths.ts";
 
 export type ExecBenchmark = "cruxeval-o" | "cruxeval-i" | "lcb-execution" | "tiny";
 
@@ -46,7 +47,7 @@ export interface LcbProblem {
 }
 
 function need<T>(row: Record<string, unknown>, key: string, where: string): T {
-  if (row[key] === undefined || row[key] === null) throw new Error(`${where}: missing "${key}"`);
+  if (row[key] === undefined || row[key] === null) throw new BenchmarkDataError(`${where}: missing "${key}"`);
   return row[key] as T;
 }
 
@@ -144,7 +145,7 @@ function testList(value: unknown, where: string): LcbTest[] {
   try {
     return JSON.parse(unpickleString(inflateSync(Buffer.from(text, "base64")))) as LcbTest[];
   } catch (e) {
-    throw new Error(`${where}: private_test_cases is neither JSON nor base64/zlib/pickle(str) (${(e as Error).message})`);
+    throw new BenchmarkDataError(`${where}: private_test_cases is neither JSON nor base64/zlib/pickle(str) (${(e as Error).message})`);
   }
 }
 
@@ -183,12 +184,12 @@ export function loadTinyHeldOut(path: string): ExecProblem[] {
     const where = `${path}:${i + 1}`;
     const id = `${r.programId}/${r.type}/${i}`;
     if (r.type === "deduction" || r.type === "abduction") {
-      if (r.input === undefined || r.output === undefined) throw new Error(`${where}: ${r.type} task without input/output`);
+      if (r.input === undefined || r.output === undefined) throw new BenchmarkDataError(`${where}: ${r.type} task without input/output`);
       const check = { type: r.type, program: r.program, input: r.input, output: r.output } as CheckTask;
       const prompt: PromptTask = r.type === "deduction" ? { type: "deduction", program: r.program, input: r.input } : { type: "abduction", program: r.program, output: r.output };
       return { id, benchmark: "tiny" as const, prompt, check };
     }
-    if (!r.shown || !r.hidden || r.message === undefined) throw new Error(`${where}: induction task without shown/hidden/message`);
+    if (!r.shown || !r.hidden || r.message === undefined) throw new BenchmarkDataError(`${where}: induction task without shown/hidden/message`);
     return {
       id,
       benchmark: "tiny" as const,

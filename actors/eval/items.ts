@@ -15,6 +15,7 @@ import { isLcbGenerationRow, loadCruxEval, loadLcbExecution, loadLcbGeneration, 
 import { lcbPrompt, lcbProgram, scoreLcb } from "./lcb-score.ts";
 import { loadMathBenchmark, MATH_BENCHMARKS, type MathProblem } from "./math-bench.ts";
 import { MathJudge } from "./math-equiv.ts";
+import { BenchmarkDataError } from "./paths.ts";
 import type { SuiteItem } from "./runner.ts";
 import { codeItems, DEFAULT_MAX_NEW, execItems, mathItems, type AnswerChecker, type PromptOptions } from "./suites.ts";
 import { EvalWorkerPool } from "./worker-pool.ts";
@@ -58,7 +59,15 @@ export function mathProblems(dir: string, limit: number | undefined): MathProble
 /** A LiveCodeBench file holds code generation rows (question_content) or execution rows (code, input, output). */
 export function isLcbGenerationFile(path: string): boolean {
   const first = readFileSync(path, "utf8").split("\n").find((l) => l.trim());
-  return first !== undefined && isLcbGenerationRow(JSON.parse(first) as Record<string, unknown>);
+  if (first === undefined) return false;
+  let row: Record<string, unknown>;
+  try {
+    row = JSON.parse(first) as Record<string, unknown>;
+  } catch (e) {
+    // as readJsonl says it (a bare SyntaxError named no file)
+    throw new BenchmarkDataError(`${path}:1: not a JSON line (${(e as Error).message})`, path);
+  }
+  return isLcbGenerationRow(row);
 }
 
 /** The executor tasks of a `tiny` or `file` suite (CruxEval: output prediction first, then input prediction). */

@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import { readJsonl } from "./code-bench.ts";
 import { boxedContents } from "./math-answer.ts";
+import { BenchmarkDataError } from "./paths.ts";
 
 export const MATH_BENCHMARKS = ["aime24", "aime25", "amc23", "math500", "minerva", "olympiadbench"] as const;
 export type MathBenchmark = (typeof MATH_BENCHMARKS)[number];
@@ -40,11 +41,11 @@ interface MathRow {
   final_answer?: string[];
 }
 
-function goldOf(row: MathRow, benchmark: MathBenchmark, where: string): string {
+function goldOf(row: MathRow, benchmark: MathBenchmark, where: string, path: string): string {
   if (row.final_answer) return row.final_answer.join(", ");
   if (row.answer !== undefined) return String(row.answer);
   const boxed = boxedContents(typeof row.solution === "string" ? row.solution : "").at(-1);
-  if (boxed === undefined) throw new Error(`${where}: no answer field and no \\boxed{} in the solution (${benchmark})`);
+  if (boxed === undefined) throw new BenchmarkDataError(`${where}: no answer field and no \\boxed{} in the solution (${benchmark})`, path);
   return boxed;
 }
 
@@ -52,10 +53,10 @@ export function loadMathBenchmark(benchmarksDir: string, benchmark: MathBenchmar
   const path = join(benchmarksDir, "math", FOLDERS[benchmark], "test.jsonl");
   return readJsonl<MathRow>(path).map(({ row }, i) => {
     const where = `${path}:${i + 1}`;
-    const gold = goldOf(row, benchmark, where);
+    const gold = goldOf(row, benchmark, where, path);
     const solution = typeof row.solution === "string" ? row.solution : "";
     const question = [row.context, row.problem ?? row.question].filter(Boolean).join("\n\n");
-    if (!question) throw new Error(`${where}: no problem/question text`);
+    if (!question) throw new BenchmarkDataError(`${where}: no problem/question text`, path);
     return {
       id: String(row.unique_id ?? row.id ?? row.idx ?? i),
       benchmark,

@@ -196,7 +196,12 @@ export interface TinyReport {
   baselines?: TinyBaselines;
   proposals?: Record<TinyType, ProposalTally>;
   /** --compare: the paired change against an earlier run's records. */
-  comparison?: { against: string; byType: Record<TinyType, PairedDifference> };
+  comparison?: {
+    against: string;
+    byType: Record<TinyType, PairedDifference>;
+    /** This run's tasks the earlier records hold, of this run's: fewer is an interrupted or --limit earlier run. */
+    coverage?: { earlier: number; run: number };
+  };
 }
 
 const pct = (x: number) => (100 * x).toFixed(1);
@@ -227,6 +232,10 @@ export function formatTinyReport(r: TinyReport): string {
     }
     lines.push(`  all        valid ${valid}/${total} (${pct(valid / Math.max(1, total))}%)`);
   }
-  if (r.comparison) lines.push("", formatComparison(r.comparison.against, r.comparison.byType));
+  if (r.comparison) {
+    lines.push("", formatComparison(r.comparison.against, r.comparison.byType));
+    const c = r.comparison.coverage;
+    if (c && c.earlier < c.run) lines.push(`  (the earlier records cover ${c.earlier} of this run's ${c.run} tasks — an interrupted or --limit run: the change is over those ${c.earlier} only)`);
+  }
   return lines.join("\n");
 }

@@ -10,8 +10,8 @@
  *   azr eval --model ckpt --suite file --data cruxeval.jsonl --format cruxeval
  */
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { availableParallelism, homedir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { availableParallelism, constants as osConstants, homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
@@ -20,7 +20,7 @@ import { CodeScorer, mapLimit } from "../../actors/eval/code-score.ts";
 import { extractMathAnswer } from "../../actors/eval/math-answer.ts";
 import { loadMathBenchmark, MATH_BENCHMARKS } from "../../actors/eval/math-bench.ts";
 import { MathJudge } from "../../actors/eval/math-equiv.ts";
-import { benchmarksDir } from "../../actors/eval/paths.ts";
+import { BenchmarkDataError, benchmarksDir } from "../../actors/eval/paths.ts";
 import { formatResults, summarise } from "../../actors/eval/report.ts";
 import { promptKey, readRecords, runSuite, StaleRecordsError, type Generator, type SuiteItem } from "../../actors/eval/runner.ts";
 import { exportCheckpoint, ExportError, findExportSource } from "../../actors/selfplay/export.ts";
@@ -29,6 +29,8 @@ import {
 } from "../../actors/eval/tiny-suite.ts";
 import { loadRecipe } from "../../recipes/index.ts";
 import { readConfig } from "../../model/config.ts";
+import { TextTokenizer, TokenizerError } from "../../model/tokenizer.ts";
+import { processAlive } from "../../runtime/process-alive.ts";
 import { codeProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
 import { evalplusUsesChat, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
 import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
@@ -85,7 +87,7 @@ function suiteData(a: EvalArgs): string | undefined {
   if (a.suite === "tiny") {
     const path = a.data ?? tinyDir(a).tasks;
     if (!existsSync(path)) throw new EvalUsageError(`no held-out set at ${path}: make-corpus writes heldout.jsonl into its --out folder; pass it with --data`);
-    if (a.compare !== undefined && !existsSync(a.compare)) throw new EvalUsageError(`--compare ${a.compare}: no such file (give an earlier run's <out>.problems.jsonl)`);
+    if (a.compare !== undefined) checkCompareFile(a);
     return path;
   }
   if (a.suite === "file" && (!a.data || !a.format)) throw new EvalUsageError("--suite file needs --data <path> and --format lcb|cruxeval");
@@ -93,6 +95,68 @@ function suiteData(a: EvalArgs): string | undefined {
   if (a.compare !== undefined) throw new EvalUsageError("--compare works with --suite tiny (the held-out set's per-task records)");
   return a.data;
 }
+
+/** The per-problem records beside --out (`<out>.problems.jsonl`). */
+const recordFileOf = (out: string) => out.replace(/\.json$/, "") + ".problems.jsonl";
+
+/**
+ * --compare's file, before anything loads. Any file used to be accepted: the results JSON, another
+ * suite's records, a folder (EISDIR after the whole run) or this run's own records all gave a table
+ * of "n 0" or "+0.0" changes with exit 0, as if nothing had changed.
+ */
+function checkCompareFile(a: EvalArgs): void {
+  const f = a.compare!;
+  const give = "give an earlier `azr eval --suite tiny` run's <out>.problems.jsonl";
+  if (!existsSync(f)) throw new EvalUsageError(`--compare ${f}: no such file (${give})`);
+  if (statSync(f).isDirectory()) throw new EvalUsageError(`--compare ${f} is a folder: ${give}`);
+  if (resolve(f) === resolve(recordFileOf(a.out))) throw new EvalUsageError(`--compare ${f} is this run's own record file (--out ${a.out}): ${give}, or give this run another --out`);
+  if (![...readRecords(f).values()].some((r) => r.benchmark === "tiny")) throw new EvalUsageError(`--compare ${f} holds no held-out (--suite tiny) records: ${give}`);
+}
+
+/**
+ * --out, before anything loads: a parent that is a file was found only after the scorers had
+ * started (a bare EEXIST from mkdir), and `--out <run>.problems.jsonl` (mistaken for --compare's
+ * argument) wrote the results table over that run's records.
+ */
+function checkOut(a: EvalArgs): void {
+  if (existsSync(a.out) && statSync(a.out).isDirectory()) throw new EvalUsageError(`--out ${a.out} is a folder: give the results file, e.g. --out ${join(a.out, "eval-results.json")}`);
+  if (a.out.endsWith(".problems.jsonl")) throw new EvalUsageError(`--out ${a.out} is a records file name: give the results file (e.g. --out ${a.out.replace(/\.problems\.jsonl$/, ".json")}); its records go beside it`);
+  for (const named of [a.data, a.compare]) {
+    if (named !== undefined && resolve(named) === resolve(a.out)) throw new EvalUsageError(`--out ${a.out} is also an input (--data or --compare): give the results another name`);
+  }
+  for (let d = dirname(resolve(a.out)); ; d = dirname(d)) {
+    if (existsSync(d)) {
+      if (!statSync(d).isDirectory()) throw new EvalUsageError(`--out ${a.out}: ${d} is a file, not a folder: give a path in a folder`);
+      break;
+    }
+    if (dirname(d) === d) break;
+  }
+}
+
+/**
+ * One evaluation at a time per record file: two runs into the same --out both generated every
+ * problem, appended to the same file and wrote the same results file in turn. The lock holds the
+ * owner's pid; one left by a process that is gone is taken over.
+ */
+function lockRecords(recordFile: string): () => void {
+  const lock = `${recordFile}.lock`;
+  for (let tries = 0; ; tries++) {
+    try {
+      writeFileSync(lock, `${process.pid}\n`, { flag: "wx" });
+      return () => rmSync(lock, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST" || tries > 0) throw e;
+    }
+    const pid = Number.parseInt(readFileSync(lock, "utf8"), 10);
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+      throw new EvalUsageError(`another azr eval (pid ${pid}) is writing ${recordFile}: wait for it to finish, or give this one another --out (if no evaluation is running, remove ${lock})`);
+    }
+    rmSync(lock, { force: true }); // its process is gone (killed outright): the records it left are whole lines, resumed
+  }
+}
+
+/** The shell's status for a process stopped by `sig` (SIGINT 130, SIGTERM 143). */
+const signalStatus = (sig: NodeJS.Signals) => 128 + (osConstants.signals[sig] ?? 2);
 
 /**
  * Canonical solutions EvalPlus's own sanitizer breaks, so `--code-prompt evalplus` must fail them:
@@ -224,7 +288,9 @@ async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string
   const report: TinyReport = { model: a.model!, accuracy: accuracyByType(records), baselines: loadBaselines(files.baselines) };
   if (a.compare) {
     const before = [...readRecords(a.compare).values()].filter((r) => r.benchmark === "tiny");
-    report.comparison = { against: a.compare, byType: compareByType(before, records) };
+    const earlier = new Set(before.map((r) => r.id));
+    // an interrupted (or --limit) earlier run covers part of this one: the n column showed it, nothing said it
+    report.comparison = { against: a.compare, byType: compareByType(before, records), coverage: { earlier: records.filter((r) => earlier.has(r.id)).length, run: records.length } };
   }
   if (a.proposals > 0) {
     const recipe = await loadRecipe(a.recipe);
@@ -254,31 +320,62 @@ async function evaluate(a: EvalArgs): Promise<void> {
     throw e;
   }
   // Found only when the results are written, after the whole evaluation, with its records kept under another name (<out>.problems.jsonl).
-  if (existsSync(a.out) && statSync(a.out).isDirectory()) throw new EvalUsageError(`--out ${a.out} is a folder: give the results file, e.g. --out ${join(a.out, "eval-results.json")}`);
+  checkOut(a);
+  // Found by the engine only after the scorers had started and the record file had its header (exit 1).
+  if (!existsSync(join(model.dir, "tokenizer.json"))) TextTokenizer.fromDir(model.dir); // throws, naming what to provide
   // EvalPlus prompts a model whose tokenizer has a chat template with its chat prompt (whatever
   // --chat-template says, which is about the R1 prompts), unless --evalplus-base-prompt (its --force-base-prompt).
   const evalplusChat = a.codePrompt === "evalplus" ? evalplusUsesChat(model.dir, a.evalplusBasePrompt) : undefined;
   const o: PromptOptions = { codePrompt: a.codePrompt, mathTemplate: a.mathTemplate, chatTemplate: a.chatTemplate, evalplusChat, maxNewTokens: a.maxNewTokens };
   const data = suiteData(a);
+  const recordFile = recordFileOf(a.out);
+  mkdirSync(dirname(resolve(a.out)), { recursive: true });
+  const unlock = lockRecords(recordFile);
   const closers: (() => Promise<void>)[] = [];
+  let items: readonly SuiteItem[] = [];
+  // Ctrl-C (or SIGTERM) used to end the process without a word: say what is kept and how to go on.
+  // Each record is appended whole as its problem finishes, so exiting at once loses nothing scored;
+  // the sandboxes die with this process. No results file is written for an unfinished run.
+  const onSignal = (sig: NodeJS.Signals) => {
+    const done = readRecords(recordFile);
+    const kept = items.filter((it) => done.get(`${it.benchmark}\u0000${it.id}`)?.prompt === promptKey(it)).length;
+    unlock();
+    const what = items.length ? `${kept} of ${items.length} problems kept in ${recordFile}; run the same command again to resume` : "before any problem ran";
+    console.error(`\nazr eval: interrupted: ${what} (no results written to ${a.out})`);
+    process.exit(signalStatus(sig));
+  };
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  for (const sig of signals) process.on(sig, onSignal);
   try {
     const suite = await suiteItems({ suite: a.suite, limit: a.limit, data, format: a.format, prompt: o, workers: a.workers, benchmarks: benchmarksDir() });
     closers.push(() => suite.close());
-    const items = suite.items;
+    items = suite.items;
+    if (a.compare !== undefined) checkCompareTasks(a.compare, items);
     const { gen, engine, close } = rolloutGenerator(a, model.dir);
     closers.push(close);
-    const recordFile = a.out.replace(/\.json$/, "") + ".problems.jsonl";
-    mkdirSync(dirname(resolve(a.out)), { recursive: true });
     console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
     const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile, fingerprint: { ...model.fingerprint, engine: a.engine, ...sanitizedFingerprint(a.codePrompt) } });
     const results = summarise(a.model, a.suite, a.codePrompt + (evalplusChat ? " chat prompt" : "") + (a.chatTemplate ? " (chat template)" : ""), tallies, modelName(model.dir, a.model));
     const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile, items) : undefined;
-    writeFileSync(a.out, JSON.stringify(tiny ? { ...results, tiny } : results, null, 2) + "\n");
+    // whole or not at all: a results file cut by a kill mid-write would read as a broken earlier run
+    const tmp = `${a.out}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(tiny ? { ...results, tiny } : results, null, 2) + "\n");
+    renameSync(tmp, a.out);
     console.log("");
     console.log(tiny ? formatTinyReport(tiny) : formatResults(results));
     console.log(`\nresults: ${a.out}`);
   } finally {
+    for (const sig of signals) process.off(sig, onSignal);
     for (const c of closers.reverse()) await c().catch(() => {});
+    unlock();
+  }
+}
+
+/** --compare's records against this run's tasks: none in common is another held-out set (every change would read n 0). */
+function checkCompareTasks(compare: string, items: readonly SuiteItem[]): void {
+  const earlier = readRecords(compare);
+  if (!items.some((it) => earlier.has(`${it.benchmark}\u0000${it.id}`))) {
+    throw new EvalUsageError(`--compare ${compare} shares no task with this run's ${items.length} (records of another held-out set?): give the records of an earlier run on the same --data`);
   }
 }
 
@@ -331,8 +428,15 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       }
       await evaluate(a);
     } catch (e) {
-      console.error(`azr eval: ${(e as Error).message}`);
-      process.exitCode = e instanceof EvalUsageError || e instanceof StaleRecordsError ? 2 : 1;
+      let message = (e as Error).message;
+      // a shipped benchmark file cut short or missing: say where the data comes from
+      if (e instanceof BenchmarkDataError && e.file !== undefined && (a.suite === "code" || a.suite === "math" || a.suite === "all")) {
+        message += `: restore the benchmark data (../shared/benchmarks/README.md lists the files) or point --benchmarks (AZR_BENCHMARKS) at a complete copy`;
+      }
+      console.error(`azr eval: ${message}`);
+      // the user's to fix, as the other usage errors: a benchmark or --data file, the model's tokenizer
+      const usage = e instanceof EvalUsageError || e instanceof StaleRecordsError || e instanceof BenchmarkDataError || e instanceof TokenizerError;
+      process.exitCode = usage ? 2 : 1;
     }
   },
 };

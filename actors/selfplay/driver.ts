@@ -25,6 +25,7 @@ import { runStep, checkStepConfig, collectStep, finishStep, type CollectedStep, 
 import type { TaskBufferState } from "./task-buffer.ts";
 import { LearnerLostError, recoverLearner, resilientPorts } from "./resilient.ts";
 import { withStepSpan } from "../../runtime/telemetry-local.ts";
+import { readHeader } from "../../model/safetensors.ts";
 import { syncLine, syncWeights, type PublishRequest, type TransportChoice, type WeightHandle, type WeightSyncReport } from "../weight-sync/index.ts";
 
 /** The learner's surface the driver uses (actors/learner.ts implements it). */
@@ -117,6 +118,60 @@ export function completeCheckpoints(runDir: string): { step: number; dir: string
     .sort((a, b) => a.step - b.step);
 }
 
+/** A checkpoint's driver state and buffers: what a resume or a rollback continues from. */
+export interface CheckpointState {
+  state: DriverState;
+  buffers: TaskBufferState;
+}
+
+/**
+ * Reads the driver state and buffers of the checkpoint at `dir`, and checks that its learner's
+ * files are whole (each .json parses, each .safetensors holds the bytes its header names). The
+ * rename makes a checkpoint whole or absent for a killed process, but not for an OS crash (nothing
+ * is fsynced), a full disk or a hand edit: a damaged file is a RunFolderError naming it and the
+ * older checkpoint to go back to, not a SyntaxError's (or the learner's) stack trace after every
+ * actor has started.
+ */
+export function readCheckpoint(runDir: string, dir: string): CheckpointState {
+  const damaged = (what: string) => {
+    const older = completeCheckpoints(runDir).filter((c) => resolve(c.dir) !== resolve(dir)).at(-1);
+    return new RunFolderError(`checkpoint ${dir} is damaged: ${what}; ` + (older
+      ? `remove ${dir} and resume again to continue from the checkpoint of step ${older.step} (the steps after it are run again)`
+      : "it is the run's only checkpoint: start the run again with another --run-dir"));
+  };
+  const parse = (path: string): unknown => {
+    try {
+      return JSON.parse(readFileSync(path, "utf8"));
+    } catch (e) {
+      throw damaged(`${path} is not valid JSON (${(e as Error).message})`);
+    }
+  };
+  const read = <T>(file: string, ok: (x: Record<string, unknown>) => boolean): T => {
+    const x = parse(join(dir, file));
+    if (!isObject(x) || !ok(x)) throw damaged(`${join(dir, file)} does not hold what the driver saves there`);
+    return x as T;
+  };
+  const checked = {
+    state: read<DriverState>("driver.json", (x) => Number.isInteger(x.step) && isObject(x.carry)),
+    buffers: read<TaskBufferState>("buffers.json", (x) => isObject(x.buffers)),
+  };
+  const learner = join(dir, "learner");
+  if (!existsSync(learner)) throw damaged(`its learner folder ${learner} is missing`);
+  for (const f of readdirSync(learner, { recursive: true, encoding: "utf8" }).map((f) => join(learner, f))) {
+    if (f.endsWith(".json")) parse(f);
+    else if (f.endsWith(".safetensors")) {
+      try {
+        readHeader(f);
+      } catch (e) {
+        throw damaged((e as Error).message.replace(/; the file is damaged or incomplete.*$/, ""));
+      }
+    }
+  }
+  return checked;
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null;
+
 type Entry = Triplet | InductionEntry;
 type Judged<E> = { ok: true; entry: E } | { ok: false; reason: string };
 
@@ -162,7 +217,7 @@ interface Seeds {
  * are written to the run folder beside the config. With no seed file and `seed.topUp` off the
  * run starts from the identity seeds alone.
  */
-async function loadSeeds(cfg: DriverConfig, ports: DriverPorts, runDir: string, log: (s: string) => void): Promise<Seeds> {
+async function loadSeeds(cfg: DriverConfig, ports: DriverPorts, runDir: string, log: (s: string) => void, signal?: AbortSignal): Promise<Seeds> {
   const limit = cfg.seed.factor * cfg.selfplay.batchSize;
   const read = <T>(file: string | null, key: string, parse: (l: string, w: string) => T): T[] | undefined => {
     if (!file) return undefined;
@@ -195,7 +250,7 @@ async function loadSeeds(cfg: DriverConfig, ports: DriverPorts, runDir: string, 
   const moreT = topUp(t.length, cfg.seed.triplets);
   if (moreT > 0) {
     log(`seeds: ${t.length} triplets < B = ${cfg.selfplay.batchSize}; topping up to ${t.length + moreT} with model-made seeds (seed.topUp)`);
-    const made = await makeTripletSeeds(cfg, ports, t, t.length + moreT, log);
+    const made = await makeTripletSeeds(cfg, ports, t, t.length + moreT, log, signal);
     logMade("triplet", made, t.length + moreT, log);
     writeFileSync(join(runDir, "seed-triplets.jsonl"), made.entries.map((x) => tripletSeedLine(x, made.originals.get(x))).join("\n") + "\n");
     t = made.entries;
@@ -203,7 +258,7 @@ async function loadSeeds(cfg: DriverConfig, ports: DriverPorts, runDir: string, 
   const moreI = topUp(i.length, cfg.seed.induction);
   if (moreI > 0) {
     log(`seeds: ${i.length} induction entries < B = ${cfg.selfplay.batchSize}; topping up to ${i.length + moreI} with model-made seeds (seed.topUp)`);
-    const made = await makeInductionSeeds(cfg, ports, t, i, i.length + moreI, log);
+    const made = await makeInductionSeeds(cfg, ports, t, i, i.length + moreI, log, signal);
     logMade("induction", made, i.length + moreI, log);
     writeFileSync(join(runDir, "seed-induction.jsonl"), made.entries.map((x) => inductionSeedLine(x)).join("\n") + "\n");
     i = made.entries;
@@ -227,7 +282,9 @@ async function saveCheckpoint(runDir: string, state: DriverState, ports: DriverP
   const root = join(runDir, CHECKPOINTS);
   const dir = join(root, `step-${state.step}`);
   const tmp = `${dir}.partial`;
-  rmSync(tmp, { recursive: true, force: true });
+  // Every half-written checkpoint goes, not only this step's: one cut off by a kill during a stop's
+  // save (step 7, saveEvery 5) is never written again after the resume, and holds a learner's state.
+  if (existsSync(root)) for (const name of readdirSync(root).filter((n) => n.endsWith(".partial"))) rmSync(join(root, name), { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
   await ports.learner.save(join(tmp, "learner")); // names the expected weight version (resilient.ts)
   writeFileSync(join(tmp, "buffers.json"), JSON.stringify(await ports.buffer.snapshot()));
@@ -282,11 +339,12 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
 
   const latest = completeCheckpoints(o.runDir).at(-1);
   if (o.resume && latest) {
-    state = JSON.parse(readFileSync(join(latest.dir, "driver.json"), "utf8")) as DriverState;
+    const saved = readCheckpoint(o.runDir, latest.dir);
+    state = saved.state;
     // The steps after the checkpoint (a run stopped between due checkpoints) are run again: their
     // lines go, or each would appear twice (and a line cut by the crash would join the next).
     keepMetricsThrough(metricsFile, state.step);
-    await ports.buffer.restore(JSON.parse(readFileSync(join(latest.dir, "buffers.json"), "utf8")) as TaskBufferState);
+    await ports.buffer.restore(saved.buffers);
     await ports.learner.load(join(latest.dir, "learner"));
     await pushWeights();
     lastSync = undefined; // not a step's sync
@@ -294,7 +352,7 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
   } else {
     if (existsSync(metricsFile)) throw new RunFolderError(`${o.runDir} already holds a run: pass --resume to continue it, or choose another --run-dir`);
     writeFileSync(join(o.runDir, "config.json"), JSON.stringify(cfg, null, 2) + "\n");
-    const seeds = await loadSeeds(cfg, ports, o.runDir, log);
+    const seeds = await loadSeeds(cfg, ports, o.runDir, log, o.signal);
     // The seeds are step 0's admissions: with `solveFrom: previous-step` step 1 solves them as its new tasks (§4.3: "at t = 1: the seeds").
     const fresh: StepCarry["fresh"] = {};
     for (const type of ["deduction", "abduction"] as TaskType[]) fresh[type] = await ports.buffer.admit(type, seeds.triplets, 0);
@@ -350,7 +408,11 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
       else await synchronous();
       return result;
     } catch (e) {
-      if (!(e instanceof LearnerLostError) || ++rollbacks > MAX_ROLLBACKS) throw e;
+      if (!(e instanceof LearnerLostError)) throw e;
+      if (++rollbacks > MAX_ROLLBACKS) {
+        // Said as what it is: not one death the run could not ride through, but one too many.
+        throw new LearnerLostError(`the learner died ${rollbacks} times in this run, more than the ${MAX_ROLLBACKS} rollbacks a run rides through (why: \`azr logs learner --run-dir ${o.runDir}\`); the last time: ${e.message}`, { cause: e.cause });
+      }
       state = await rollBack(e, { runDir: o.runDir, ports, raw: actorPorts, seeded, log, gone: o.actorGone });
       await pushWeights();
     }
@@ -378,9 +440,11 @@ async function rollBack(
   if (!c && !x.seeded) throw e;
   x.log(`${(e.cause as Error)?.message ?? e.message}: the learner's state since the last checkpoint is lost; ` +
     `rolling the run back to ${c ? `checkpoint step-${c.step}` : "its seeded start"} and replaying the steps since (every step is seeded, so the replay is the same run)`);
+  // Read (and checked) before the learner is asked to load it: a damaged checkpoint is named, not the learner's stack trace.
+  const saved = c ? readCheckpoint(x.runDir, c.dir) : { state: { step: 0, carry: x.seeded!.carry }, buffers: x.seeded!.buffers };
   await recoverLearner(x.raw.learner, c ? join(c.dir, "learner") : null, { log: x.log, gone: x.gone });
-  const state: DriverState = c ? JSON.parse(readFileSync(join(c.dir, "driver.json"), "utf8")) : { step: 0, carry: x.seeded!.carry };
-  await x.ports.buffer.restore(c ? JSON.parse(readFileSync(join(c.dir, "buffers.json"), "utf8")) : x.seeded!.buffers);
+  const state = saved.state;
+  await x.ports.buffer.restore(saved.buffers);
   keepMetricsThrough(join(x.runDir, "metrics.jsonl"), state.step);
   x.log(`rolled back to step ${state.step}; the learner is back`);
   return state;

@@ -74,6 +74,7 @@ async function seedRounds<T extends Triplet | InductionEntry>(
   cfg: SeedingConfig, ports: SeedingPorts, start: readonly T[], target: number, phase: string,
   propose: (round: number, pool: readonly T[]) => { prompt: Prompt; read(response: string): Read<T> }[],
   log: (line: string) => void,
+  signal?: AbortSignal,
 ): Promise<MadeSeeds<T>> {
   let pool = [...start];
   const rejected: Record<string, number> = {};
@@ -81,6 +82,8 @@ async function seedRounds<T extends Triplet | InductionEntry>(
   const reject = (reason: string) => (rejected[reason] = (rejected[reason] ?? 0) + 1);
   let rounds = 0;
   while (pool.length < target && rounds < cfg.seed.maxRounds) {
+    // A stop (Ctrl-C) before the first step keeps nothing of the seeding: stop at the round's end, not after every round.
+    signal?.throwIfAborted();
     rounds++;
     const items = propose(rounds, pool);
     const sampling = { maxNewTokens: cfg.data.maxResponseTokens, temperature: cfg.seed.temperature, topP: cfg.selfplay.topP, seed: nextU32(deriveRng(cfg.trainer.seed, "seeding", phase, rounds, "generate")) };
@@ -108,7 +111,7 @@ async function seedRounds<T extends Triplet | InductionEntry>(
 
 /** Triplet seeds: deduction and abduction proposer prompts alike, over references from the pool. */
 export async function makeTripletSeeds(
-  cfg: SeedingConfig, ports: SeedingPorts, start: readonly Triplet[], target: number, log: (line: string) => void = () => {},
+  cfg: SeedingConfig, ports: SeedingPorts, start: readonly Triplet[], target: number, log: (line: string) => void = () => {}, signal?: AbortSignal,
 ): Promise<MadeSeeds<Triplet>> {
   if (start.length === 0) throw new Error("seeding needs at least one starting triplet (the identity triplet) to show as a reference");
   const opts = proposerOptions(cfg);
@@ -134,12 +137,12 @@ export async function makeTripletSeeds(
         },
       };
     });
-  }, log);
+  }, log, signal);
 }
 
 /** Induction seeds: induction proposer prompts over programs drawn uniformly from the triplet seeds. */
 export async function makeInductionSeeds(
-  cfg: SeedingConfig, ports: SeedingPorts, programs: readonly Triplet[], start: readonly InductionEntry[], target: number, log: (line: string) => void = () => {},
+  cfg: SeedingConfig, ports: SeedingPorts, programs: readonly Triplet[], start: readonly InductionEntry[], target: number, log: (line: string) => void = () => {}, signal?: AbortSignal,
 ): Promise<MadeSeeds<InductionEntry>> {
   if (programs.length === 0) throw new Error("induction seeding needs triplet seeds to draw its programs from");
   const opts = proposerOptions(cfg);
@@ -161,5 +164,5 @@ export async function makeInductionSeeds(
         },
       };
     });
-  }, log);
+  }, log, signal);
 }

@@ -13,9 +13,9 @@ import { CodeExecutorActor, verdictStreams } from "../../actors/code-executor/ac
 import { Learner } from "../../actors/learner.ts";
 import { ReferenceModel } from "../../actors/reference-model.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
-import { completeCheckpoints, runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
+import { completeCheckpoints, readCheckpoint, runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
 import { replicaName, rolloutPort } from "../../actors/selfplay/rollout-pool.ts";
-import { ActorGoneError, goneFromRegistry } from "../../actors/selfplay/resilient.ts";
+import { ActorGoneError, goneFromRegistry, LearnerLostError } from "../../actors/selfplay/resilient.ts";
 import { InTrainingEval } from "../../actors/eval/in-training.ts";
 import { evalplusUsesChat } from "../../actors/eval/suites.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
@@ -41,11 +41,12 @@ export interface SelfplayArgs {
   web: boolean;
 }
 
-function progressLine(r: StepResult, total: number, started: number): string {
+/** `from`: the step this invocation started after (a resume's checkpoint), so the ETA divides this invocation's time by the steps it ran. */
+export function progressLine(r: StepResult, total: number, started: number, from = 0): string {
   const g = r.groups;
   const pct = (x: number | undefined) => (x === undefined ? "  -  " : `${(100 * x).toFixed(0).padStart(3)}%`);
   const elapsed = (Date.now() - started) / 1000;
-  const eta = (elapsed / r.step) * (total - r.step);
+  const eta = (elapsed / Math.max(1, r.step - from)) * (total - r.step);
   return (
     `step ${String(r.step).padStart(4)}/${total}  valid d/a/i ${pct(g["propose/deduction"]?.validRate)} ${pct(g["propose/abduction"]?.validRate)} ${pct(g["propose/induction"]?.validRate)}` +
     `  solve d/a/i ${pct(g["solve/deduction"]?.accuracy)} ${pct(g["solve/abduction"]?.accuracy)} ${pct(g["solve/induction"]?.accuracy)}` +
@@ -110,7 +111,12 @@ export function checkResume(args: Pick<SelfplayArgs, "resume" | "runDir">): void
   if (args.runDir === undefined) throw new RecipeSetupError("--resume continues the run in --run-dir: pass --run-dir runs/<run> (the folder the run printed at its start)");
   const dir = resolve(args.runDir);
   if (!existsSync(dir)) throw new RecipeSetupError(`--resume: run folder ${dir} does not exist; check --run-dir, or drop --resume to start a new run there`);
-  if (completeCheckpoints(dir).length > 0) return;
+  const newest = completeCheckpoints(dir).at(-1);
+  if (newest) {
+    // A damaged checkpoint is said now, not after every actor (the model's load included) has started.
+    readCheckpoint(dir, newest.dir);
+    return;
+  }
   if (existsSync(metrics!)) {
     throw new RecipeSetupError(`--resume: ${dir} has no complete checkpoint to continue from (it stopped before the first was saved; trainer.saveEvery sets how often): start the run again with another --run-dir`);
   }
@@ -204,10 +210,14 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   // step, checkpointed, with the actors and the embedded nats-server stopped (they run in their own
   // process groups, so nothing else stops them; a second signal quits at once).
   const onSigint = (sig: NodeJS.Signals = "SIGINT") => {
+    const again = abort.signal.aborted;
     try {
-      console.error(`\n${sig}: stopping after this step, which is checkpointed (Ctrl-C again to quit at once, losing the steps since the last checkpoint)`);
+      // The second signal quits: say so, and what is left to resume from, not the first one's "stopping after this step".
+      console.error(again
+        ? `\n${sig} again: quitting at once; the steps since the last checkpoint are lost. ${stoppedLine(runDir, recipe.trainer.saveEvery)}`
+        : `\n${sig}: stopping after this step, which is checkpointed (Ctrl-C again to quit at once, losing the steps since the last checkpoint)`);
     } catch {} // the terminal may be gone (SIGHUP)
-    if (abort.signal.aborted) process.exit(128 + (sig === "SIGTERM" ? 15 : sig === "SIGHUP" ? 1 : 2));
+    if (again) process.exit(128 + (sig === "SIGTERM" ? 15 : sig === "SIGHUP" ? 1 : 2));
     abort.abort();
   };
   process.stderr.on("error", () => {}); // writes to a closed terminal must not end the run before its checkpoint
@@ -249,6 +259,8 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     web = args.web ? await startWebView({ runDir, cluster }) : undefined;
     if (web) console.log(`web view: ${web.url}`);
     const started = Date.now();
+    // A resume starts after its checkpoint's step: the ETA counts only the steps this invocation ran.
+    const from = args.resume ? (completeCheckpoints(runDir).at(-1)?.step ?? 0) : 0;
     const cfg: DriverConfig = recipe;
     const answers = verdictStreams(executor);
     // Evaluation reuses the run's rollout engine (the current weights) and executor; code and math suites start their own scorers.
@@ -263,7 +275,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       // `azr kill`, restarts exhausted or a lost node: the registry says so, and the run stops at once.
       actorGone: goneFromRegistry(cluster.registry),
       log: (s) => console.log(s),
-      onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started)),
+      onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started, from)),
       evaluate: evaluator && ((step) => evaluator!.evaluate(step)),
     });
     if (engines.length > 1) {
@@ -276,8 +288,9 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     console.log(last ? `done: ${last.step} steps; metrics in ${join(runDir, "metrics.jsonl")}` : "nothing to do: the run is already at its last step");
   } catch (e) {
     if (abort.signal.aborted) console.error(stoppedLine(runDir, recipe.trainer.saveEvery));
-    else if (e instanceof ActorGoneError) {
-      // Not a bug to show a stack for: an actor was killed for good (azr kill) or ran out of restarts.
+    else if (e instanceof ActorGoneError || e instanceof LearnerLostError) {
+      // Not a bug to show a stack for: an actor was killed for good (azr kill) or ran out of restarts,
+      // or the learner kept dying (or died where the run cannot roll back): the checkpoint is what goes on.
       console.error(`azr selfplay: ${e.message}`);
       console.error(actorGoneLine(runDir));
       process.exitCode = 1;

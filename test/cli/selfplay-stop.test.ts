@@ -11,7 +11,8 @@ import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { recipeChanges, resumeCommand, resumedRecipe, stoppedLine } from "../../cli/commands/selfplay.ts";
+import { progressLine, recipeChanges, resumeCommand, resumedRecipe, stoppedLine } from "../../cli/commands/selfplay.ts";
+import type { StepResult } from "../../actors/selfplay/step.ts";
 import { runnableRecipe } from "../../cli/commands/recipe-setup.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
@@ -75,4 +76,40 @@ test(`selfplay stop - ${sig === "SIGINT" ? "Ctrl-C" : "SIGTERM (kill)"} before t
   assert.equal(code, 0, `stdout: ${stdout}\nstderr: ${stderr}`);
   assert.match(stderr, /stopped before the first step completed .*there is nothing to resume/);
   assert.doesNotMatch(stderr, /--resume/, "not sent to a resume that would be refused");
+});
+
+test("selfplay stop - a second Ctrl-C quits at once and says so (not the first one's 'stopping after this step'), with what is left to resume", { timeout: 180_000 }, async () => {
+  const runDir = join(tmp, "run-twice");
+  const env = { ...process.env };
+  delete env.NATS_URL;
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", join(ROOT, "cli", "bin.ts"), "selfplay", "--run-dir", runDir, "--steps", "2", "--set", "seed.topUp=false", "--set", "eval.every=0"],
+    { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let stdout = "";
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d));
+  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
+  await new Promise<void>((done) =>
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d;
+      if (/^step traces: /m.test(stdout)) done();
+    }),
+  );
+  await new Promise((r) => setTimeout(r, 300)); // its handler is set just after that line
+  child.kill("SIGINT");
+  await new Promise((r) => setTimeout(r, 500));
+  child.kill("SIGINT");
+  assert.equal(await exited, 130, `stdout: ${stdout}\nstderr: ${stderr}`);
+  const said = stderr.trim().split("\n").filter(Boolean);
+  assert.match(said[0], /^SIGINT: stopping after this step/);
+  assert.match(said.at(-1)!, /^SIGINT again: quitting at once; the steps since the last checkpoint are lost\. stopped before the first step completed .*there is nothing to resume/);
+});
+
+test("selfplay resume - the progress line's ETA counts only the steps this invocation ran (a resume after step 2 of 4, 10 s for step 3: 10 s to go)", () => {
+  const r = { step: 3, groups: {}, train: null, seconds: { total: 10 } } as unknown as StepResult;
+  const eta = (from?: number) => Number(/ETA (\d+)s$/.exec(progressLine(r, 4, Date.now() - 10_000, from))![1]);
+  assert.equal(eta(2), 10, "one step left at the 10 s the resumed step took, not 10 s spread over all 3 steps");
+  assert.equal(eta(), 3, "a fresh run: 10 s over its 3 steps");
 });

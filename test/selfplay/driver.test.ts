@@ -6,13 +6,15 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { writeSafetensors } from "../../model/safetensors.ts";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseSeedFile, parseTripletSeedLine, promptText, type Prompt } from "../../azr/index.ts";
 import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import { InTrainingEval, type InTrainingConfig } from "../../actors/eval/in-training.ts";
 import { completeCheckpoints, runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
+import { checkResume } from "../../cli/commands/selfplay.ts";
 import type { RolloutOptions, RolloutSample } from "../../actors/selfplay/ports.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
 import { ActorDiedError } from "../../runtime/index.ts";
@@ -291,6 +293,104 @@ test("selfplay driver - a learner that keeps dying before the first checkpoint s
       assert.match(e.message, /start it again with another --run-dir/);
       return true;
     });
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test("selfplay driver - a resume from a checkpoint whose buffers.json or driver.json is damaged stops naming the file and the fix (older checkpoint), before any actor call", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, steps: 2 };
+    cfg.trainer = { ...cfg.trainer, saveEvery: 1, keepCheckpoints: 2 };
+    cfg.eval = { ...cfg.eval, every: 0 };
+    await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: newBuffer(), learner: new RecordingLearner() }, { runDir, log: () => {} });
+    const [one, two] = completeCheckpoints(runDir);
+    assert.deepEqual([one.step, two.step], [1, 2]);
+    cfg.selfplay = { ...cfg.selfplay, steps: 3 };
+    for (const file of ["buffers.json", "driver.json"]) {
+      const path = join(two.dir, file);
+      const whole = readFileSync(path, "utf8");
+      writeFileSync(path, whole.slice(0, Math.floor(whole.length / 2))); // torn: an OS crash or a full disk
+      const message = `checkpoint ${two.dir} is damaged: ${path} is not valid JSON`;
+      for (const check of [
+        () => checkResume({ resume: true, runDir }), // the CLI, before it starts any actor
+        () => runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: newBuffer(), learner: new RecordingLearner() }, { runDir, resume: true, log: () => {} }),
+      ]) {
+        await assert.rejects(async () => check(), (e: Error) => {
+          assert.ok(["RunFolderError", "RecipeSetupError"].includes(e.name), `${e.name}: ${e.stack}`);
+          assert.ok(e.message.includes(message), e.message);
+          assert.ok(e.message.includes(`remove ${two.dir}`) && e.message.includes("checkpoint of step 1"), e.message);
+          return true;
+        });
+      }
+      writeFileSync(path, whole);
+    }
+    // A learner file cut short (the weights of a real learner): named too, before the learner is asked to load it.
+    const weights = join(two.dir, "learner", "model.safetensors");
+    writeSafetensors(weights, [{ name: "w", shape: [64], data: new Float32Array(64) }]);
+    truncateSync(weights, statSync(weights).size - 100);
+    for (const check of [() => checkResume({ resume: true, runDir }), () => runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: newBuffer(), learner: new RecordingLearner() }, { runDir, resume: true, log: () => {} })]) {
+      await assert.rejects(async () => check(), (e: Error) => {
+        assert.ok(["RunFolderError", "RecipeSetupError"].includes(e.name), `${e.name}: ${e.stack}`);
+        assert.match(e.message, new RegExp(`^checkpoint ${two.dir} is damaged: ${weights}: tensor w ends at byte \\d+ but the file has only \\d+; remove ${two.dir} and resume again`));
+        return true;
+      });
+    }
+    // The advice works: without the damaged one, the run continues after step 1, each step's line once.
+    rmSync(two.dir, { recursive: true });
+    const r = await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: newBuffer(), learner: new RecordingLearner() }, { runDir, resume: true, log: () => {} });
+    assert.equal(r?.step, 3);
+    assert.deepEqual(readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => (JSON.parse(l) as { step: number }).step), [1, 2, 3]);
+    // The only checkpoint damaged: nothing older to go back to.
+    const only = completeCheckpoints(runDir).at(-1)!;
+    for (const c of completeCheckpoints(runDir).slice(0, -1)) rmSync(c.dir, { recursive: true });
+    writeFileSync(join(only.dir, "driver.json"), "");
+    assert.throws(() => checkResume({ resume: true, runDir }), /is the run's only checkpoint: start the run again with another --run-dir/);
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test("selfplay driver - a stop request (Ctrl-C) during seeding stops at the end of the seeding round, not after every round (a stop before step 1 keeps nothing)", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const cfg = config();
+    cfg.seed = { ...cfg.seed, factor: 8, maxRounds: 20 }; // 16 seeds, at most 2 new a round: 8 rounds or more
+    cfg.eval = { ...cfg.eval, every: 0 };
+    const rollout = new ScriptedPolicy();
+    const stop = new AbortController();
+    await assert.rejects(
+      runSelfplay(cfg, { rollout, executor, buffer: newBuffer(), learner: new RecordingLearner() }, {
+        runDir, signal: stop.signal, log: (l) => { if (/^seeding triplets: round 1:/.test(l)) stop.abort(); },
+      }),
+      (e: Error) => e.name === "AbortError",
+    );
+    assert.equal(rollout.calls, 1, "one seeding round generated, then the stop");
+    assert.equal(existsSync(join(runDir, "metrics.jsonl")), false);
+    assert.equal(completeCheckpoints(runDir).length, 0);
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test("selfplay driver - a checkpoint cut off mid-write (a kill during a stop's save) is removed by the next save, not kept for ever", async () => {
+  const runDir = mkdtempSync(join(tmpdir(), "azr-driver-"));
+  try {
+    const cfg = config();
+    cfg.selfplay = { ...cfg.selfplay, steps: 1 };
+    cfg.trainer = { ...cfg.trainer, saveEvery: 1 };
+    cfg.eval = { ...cfg.eval, every: 0 };
+    await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: newBuffer(), learner: new RecordingLearner() }, { runDir, log: () => {} });
+    // Step 9 was being saved at a stop (saveEvery 10) when a second Ctrl-C quit: the replay after the resume never saves step 9 again.
+    const cut = join(runDir, "checkpoints", "step-9.partial");
+    mkdirSync(join(cut, "learner"), { recursive: true });
+    writeSafetensors(join(cut, "learner", "model.safetensors"), [{ name: "w", shape: [4], data: new Float32Array(4) }]);
+    cfg.selfplay = { ...cfg.selfplay, steps: 2 };
+    await runSelfplay(cfg, { rollout: new ScriptedPolicy(), executor, buffer: newBuffer(), learner: new RecordingLearner() }, { runDir, resume: true, log: () => {} });
+    assert.deepEqual(completeCheckpoints(runDir).map((c) => c.step), [1, 2]);
+    assert.equal(existsSync(cut), false, "the half-written checkpoint (a learner's state: gigabytes for a large model) is gone");
   } finally {
     rmSync(runDir, { recursive: true, force: true });
   }

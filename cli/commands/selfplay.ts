@@ -6,7 +6,7 @@
  */
 import { availableParallelism } from "node:os";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { CodeExecutorActor, verdictStreams } from "../../actors/code-executor/actor.ts";
@@ -165,6 +165,16 @@ export function recipeChanges(before: Recipe, after: Recipe): string[] {
  * names another recipe is refused; a config.json this version cannot read falls back to the
  * command line's recipe, with a warning naming why.
  */
+/** The `name` a run's config.json records, when at least that much can be read. */
+function savedRecipeName(file: string): string | undefined {
+  try {
+    const name = (JSON.parse(readFileSync(file, "utf8")) as { name?: unknown }).name;
+    return typeof name === "string" && /^[\w.\/-]+$/.test(name) ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function resumedRecipe(args: SelfplayArgs, sets: string[]): Promise<Recipe> {
   const saved = join(resolve(args.runDir!), "config.json");
   if (!existsSync(saved)) return runnableRecipe(args.recipe ?? "tiny", sets);
@@ -173,8 +183,14 @@ export async function resumedRecipe(args: SelfplayArgs, sets: string[]): Promise
   try {
     started = await loadRecipe(saved);
   } catch (e) {
-    console.error(`azr selfplay: warning: ${saved} cannot be read as a recipe by this version (${(e as Error).message.split("\n").join(" ")}); resuming with --recipe ${args.recipe ?? "tiny"} and this command's --set, as given`);
-    return runnableRecipe(args.recipe ?? "tiny", sets);
+    const why = (e as Error).message.split("\n").join(" ");
+    // Without --recipe this fell back to tiny: a 7b run resumed with the printed command (which has
+    // no --recipe) went on as another recipe. Only a recipe the user names replaces the run's own.
+    if (args.recipe === undefined) {
+      throw new RecipeSetupError(`--resume: ${saved} cannot be read as a recipe by this version (${why}): resume with --recipe ${savedRecipeName(saved) ?? "<the run's recipe>"} and the --set overrides the run started with`);
+    }
+    console.error(`azr selfplay: warning: ${saved} cannot be read as a recipe by this version (${why}); resuming with --recipe ${args.recipe} and this command's --set, as given`);
+    return runnableRecipe(args.recipe, sets);
   }
   if (args.recipe !== undefined && args.recipe !== started.name)
     throw new RecipeSetupError(`--resume: ${resolve(args.runDir!)} is a run of recipe '${started.name}', not '${args.recipe}': drop --recipe (a resume continues the run's own recipe) or choose another --run-dir`);

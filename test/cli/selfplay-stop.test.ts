@@ -44,9 +44,11 @@ test("selfplay resume - continues the recipe the run started with (its overrides
   assert.deepEqual([longer.selfplay.steps, longer.selfplay.batchSize], [90, 4]);
   assert.deepEqual(recipeChanges(started, longer), ["selfplay.steps 60 → 90"]);
   await assert.rejects(resumedRecipe({ ...args, recipe: "7b" }, []), /is a run of recipe 'tiny', not '7b': drop --recipe/);
-  // A config.json this version cannot read: the command line's recipe, as before.
+  // A config.json this version cannot read: only a recipe the command names replaces it (a fall-back
+  // to tiny would resume a 7b run, through the printed command, as another recipe).
   writeFileSync(join(run, "config.json"), JSON.stringify({ ...started, retired: 1 }));
-  assert.equal((await resumedRecipe(args, [])).selfplay.batchSize, 16);
+  await assert.rejects(resumedRecipe(args, []), /cannot be read as a recipe by this version .*: resume with --recipe tiny and the --set overrides the run started with/);
+  assert.equal((await resumedRecipe({ ...args, recipe: "tiny" }, [])).selfplay.batchSize, 16);
 });
 
 for (const sig of ["SIGINT", "SIGTERM"] as const)

@@ -74,6 +74,8 @@ export class Cluster {
   readonly agent?: NodeAgent;
   readonly #states: StateStore;
   readonly #local = new Map<string, ActorHost>();
+  /** Actors this Cluster spawned, by name: close() stops those on other nodes' agents. */
+  readonly #spawned = new Set<string>();
   readonly #conn?: Connected;
   #closing?: Promise<void>;
 
@@ -164,6 +166,7 @@ export class Cluster {
       startTimeoutMs: opts.startTimeoutMs,
     };
     const entry = await this.#nodeCall(nodeId, (n) => n.spawnActor(spec));
+    this.#spawned.add(entry.name);
     return this.#handle<InstanceType<C>>(entry.name, entry.methods);
   }
 
@@ -219,6 +222,7 @@ export class Cluster {
   /** Stops the actor for good (a spawned one on its node, a served one here). */
   async kill(actor: string | object, reason = "killed on request"): Promise<void> {
     const name = typeof actor === "string" ? actor : handleRef(actor).name;
+    this.#spawned.delete(name); // killed on purpose: a later actor of this name is not ours to stop at close()
     const local = this.#local.get(name);
     if (local) {
       this.#local.delete(name);
@@ -302,10 +306,21 @@ export class Cluster {
     return this.registry.listNodes();
   }
 
-  /** Stops served actors and the in-process agent (its actors die), then the connection and any embedded server. */
+  /**
+   * Stops served actors, the actors this Cluster spawned on other nodes' agents, and the
+   * in-process agent (its actors die), then the connection and any embedded server.
+   */
   close(): Promise<void> {
     return (this.#closing ??= (async () => {
       for (const name of [...this.#local.keys()]) await this.kill(name, "cluster closed").catch(() => undefined);
+      // Spawned actors share their spawner's fate (Ray's non-detached actors): a standalone agent on
+      // another machine would otherwise keep them running (CPU, memory, GPUs) after the run ended,
+      // and their fixed names make the next run's spawn fail with ActorExistsError. Those on our
+      // own agent stop with it below. A node that is gone has the entry marked dead by kill().
+      const remote = await Promise.all([...this.#spawned].map((n) => this.registry.get(n).catch(() => undefined)));
+      await Promise.all(remote
+        .filter((e): e is ActorEntry => e !== undefined && e.state !== "dead" && e.node !== this.agent?.id)
+        .map((e) => this.kill(e.name, "cluster closed").catch(() => undefined)));
       await this.agent?.close();
       this.client.close();
       await this.#conn?.close();

@@ -51,9 +51,11 @@ test("selfplay resume - continues the recipe the run started with (its overrides
   assert.equal((await resumedRecipe({ ...args, recipe: "tiny" }, [])).selfplay.batchSize, 16);
 });
 
-for (const sig of ["SIGINT", "SIGTERM"] as const)
-test(`selfplay stop - ${sig === "SIGINT" ? "Ctrl-C" : "SIGTERM (kill)"} before the first step completes says there is nothing to resume`, { timeout: 180_000 }, async () => {
-  const runDir = join(tmp, `run-${sig}`);
+/**
+ * `azr selfplay` for 2 steps into `runDir`, resolved once its Ctrl-C handler is set (just after the
+ * "step traces" line, once the cluster is up): the child, its output so far and its exit code.
+ */
+async function startRun(runDir: string) {
   const env = { ...process.env };
   delete env.NATS_URL;
   const child = spawn(
@@ -61,50 +63,36 @@ test(`selfplay stop - ${sig === "SIGINT" ? "Ctrl-C" : "SIGTERM (kill)"} before t
     ["--import", "tsx", join(ROOT, "cli", "bin.ts"), "selfplay", "--run-dir", runDir, "--steps", "2", "--set", "seed.topUp=false", "--set", "eval.every=0"],
     { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
   );
-  let stdout = "";
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d));
+  const out = { stdout: "", stderr: "" };
+  child.stderr.on("data", (d: Buffer) => (out.stderr += d));
   const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
-  // Its Ctrl-C handler is set once the cluster is up, which the "step traces" line follows.
   await new Promise<void>((done) =>
     child.stdout.on("data", (d: Buffer) => {
-      stdout += d;
-      if (/^step traces: /m.test(stdout)) done();
+      out.stdout += d;
+      if (/^step traces: /m.test(out.stdout)) done();
     }),
   );
   await new Promise((r) => setTimeout(r, 300));
+  return { child, out, exited };
+}
+
+for (const sig of ["SIGINT", "SIGTERM"] as const)
+test(`selfplay stop - ${sig === "SIGINT" ? "Ctrl-C" : "SIGTERM (kill)"} before the first step completes says there is nothing to resume`, { timeout: 180_000 }, async () => {
+  const { child, out, exited } = await startRun(join(tmp, `run-${sig}`));
   child.kill(sig);
   const code = await exited;
-  assert.equal(code, 0, `stdout: ${stdout}\nstderr: ${stderr}`);
-  assert.match(stderr, /stopped before the first step completed .*there is nothing to resume/);
-  assert.doesNotMatch(stderr, /--resume/, "not sent to a resume that would be refused");
+  assert.equal(code, 0, `stdout: ${out.stdout}\nstderr: ${out.stderr}`);
+  assert.match(out.stderr, /stopped before the first step completed .*there is nothing to resume/);
+  assert.doesNotMatch(out.stderr, /--resume/, "not sent to a resume that would be refused");
 });
 
 test("selfplay stop - a second Ctrl-C quits at once and says so (not the first one's 'stopping after this step'), with what is left to resume", { timeout: 180_000 }, async () => {
-  const runDir = join(tmp, "run-twice");
-  const env = { ...process.env };
-  delete env.NATS_URL;
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", join(ROOT, "cli", "bin.ts"), "selfplay", "--run-dir", runDir, "--steps", "2", "--set", "seed.topUp=false", "--set", "eval.every=0"],
-    { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let stdout = "";
-  let stderr = "";
-  child.stderr.on("data", (d: Buffer) => (stderr += d));
-  const exited = new Promise<number | null>((done) => child.on("exit", (code) => done(code)));
-  await new Promise<void>((done) =>
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d;
-      if (/^step traces: /m.test(stdout)) done();
-    }),
-  );
-  await new Promise((r) => setTimeout(r, 300)); // its handler is set just after that line
+  const { child, out, exited } = await startRun(join(tmp, "run-twice"));
   child.kill("SIGINT");
   await new Promise((r) => setTimeout(r, 500));
   child.kill("SIGINT");
-  assert.equal(await exited, 130, `stdout: ${stdout}\nstderr: ${stderr}`);
-  const said = stderr.trim().split("\n").filter(Boolean);
+  assert.equal(await exited, 130, `stdout: ${out.stdout}\nstderr: ${out.stderr}`);
+  const said = out.stderr.trim().split("\n").filter(Boolean);
   assert.match(said[0], /^SIGINT: stopping after this step/);
   assert.match(said.at(-1)!, /^SIGINT again: quitting at once; the steps since the last checkpoint are lost\. stopped before the first step completed .*there is nothing to resume/);
 });

@@ -438,7 +438,7 @@ async function rollBack(
 ): Promise<DriverState> {
   const c = completeCheckpoints(x.runDir).at(-1);
   if (!c && !x.seeded) throw e;
-  x.log(`${(e.cause as Error)?.message ?? e.message}: the learner's state since the last checkpoint is lost; ` +
+  x.log(`${(e.cause as Error)?.message ?? e.message}: the learner's state since the last checkpoint is lost; once it is restarted, ` +
     `rolling the run back to ${c ? `checkpoint step-${c.step}` : "its seeded start"} and replaying the steps since (every step is seeded, so the replay is the same run)`);
   // Read (and checked) before the learner is asked to load it: a damaged checkpoint is named, not the learner's stack trace.
   const saved = c ? readCheckpoint(x.runDir, c.dir) : { state: { step: 0, carry: x.seeded!.carry }, buffers: x.seeded!.buffers };

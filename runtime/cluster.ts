@@ -164,6 +164,7 @@ export class Cluster {
       checkpoint: meta.checkpoint,
       freshState: opts.freshState ?? false,
       startTimeoutMs: opts.startTimeoutMs,
+      owner: this.agent?.id,
     };
     const entry = await this.#nodeCall(nodeId, (n) => n.spawnActor(spec));
     this.#spawned.add(entry.name);

@@ -77,6 +77,13 @@ export interface SpawnSpec {
   /** Discard a state saved by an earlier actor of this name instead of resuming it. */
   freshState: boolean;
   startTimeoutMs?: number;
+  /**
+   * The node of the Cluster that spawned it (that Cluster's in-process agent). When that node is
+   * lost (the run was SIGKILLed, its machine went down), the agent holding the actor stops it, as
+   * the Cluster's close() does at a normal end: otherwise it ran on, holding CPU, memory, GPUs
+   * and a name the next run needs. Absent: spawned by a Cluster without an agent, kept as before.
+   */
+  owner?: string;
 }
 
 export interface NodeAgentOptions {
@@ -284,6 +291,14 @@ export class NodeAgent {
         ? `lost: its node ${n.id} (agent pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s; marked dead by node ${this.id}`
         : `lost: its node ${e.node} is no longer registered; marked dead by node ${this.id}`;
       await this.#markLost(e, reason);
+    }
+    // Actors here whose spawning run is gone (its node lost, or its entry already removed by an
+    // earlier sweep) share its fate, as Ray's non-detached actors share their driver's.
+    for (const [name, s] of this.#actors) {
+      const owner = s.spec.owner;
+      if (!owner || owner === this.id || s.intent !== undefined) continue;
+      if (!lost.some((x) => x.id === owner) && known.has(owner)) continue;
+      void this.kill(name, `stopped: the run that spawned it is gone (its node ${owner} is lost)`).catch(() => undefined);
     }
     for (const n of lost) {
       console.error(`node agent ${this.id}: node ${n.id} (pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s: its actors are marked lost and its entry removed`);

@@ -16,3 +16,12 @@ export function childProcesses(match: string): number[] {
   }
   return out;
 }
+
+/** Whether `pid` still runs; a zombie (exited, not yet reaped: pid 1 here reaps none) counts as gone. */
+export function processRunning(pid: number): boolean {
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}

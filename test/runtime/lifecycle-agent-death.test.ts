@@ -8,19 +8,12 @@ import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Busy } from "./fixtures/lifecycle-actors.ts";
 import { startAgentProcess, useCluster } from "./helpers.ts";
+import { processRunning } from "../helpers/processes.ts";
 
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function goneWithin(pid: number, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(200)) if (!running(pid)) return true;
-  return !running(pid);
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(200)) if (!processRunning(pid)) return true;
+  return !processRunning(pid);
 }
 
 describe("node agent killed with SIGKILL", () => {
@@ -42,7 +35,7 @@ describe("node agent killed with SIGKILL", () => {
       }
     } finally {
       agent.kill("SIGKILL");
-      for (const pid of pids) if (running(pid)) process.kill(pid, "SIGKILL");
+      for (const pid of pids) if (processRunning(pid)) process.kill(pid, "SIGKILL");
     }
   });
 });

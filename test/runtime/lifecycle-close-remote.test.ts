@@ -15,15 +15,8 @@ import { connect } from "../../runtime/index.ts";
 import { startNatsServer, type NatsServerHandle } from "../../runtime/nats-server.ts";
 import { Busy } from "./fixtures/lifecycle-actors.ts";
 import { startAgentProcess, stopAgentProcess } from "./helpers.ts";
+import { processRunning } from "../helpers/processes.ts";
 
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("a cluster closing with actors on another node agent", () => {
   const CLUSTER = "t-lc-close-remote";
@@ -54,8 +47,8 @@ describe("a cluster closing with actors on another node agent", () => {
     try {
       const e = await next.registry.get("remote-worker");
       assert.equal(e?.state, "dead", `remote-worker is ${e?.state} on ${e?.node} after the cluster that spawned it closed`);
-      for (const end = Date.now() + 10_000; running(pid) && Date.now() < end; ) await sleep(100);
-      assert.ok(!running(pid), `remote-worker's process ${pid} still runs after the cluster that spawned it closed`);
+      for (const end = Date.now() + 10_000; processRunning(pid) && Date.now() < end; ) await sleep(100);
+      assert.ok(!processRunning(pid), `remote-worker's process ${pid} still runs after the cluster that spawned it closed`);
       // The next run can spawn the same name.
       const again = await next.spawn(Busy, [], { name: "remote-worker", node: "other-machine" });
       assert.ok((await again.pid()) > 0);

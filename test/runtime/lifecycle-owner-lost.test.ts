@@ -9,15 +9,8 @@ import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { useCluster } from "./helpers.ts";
+import { processRunning } from "../helpers/processes.ts";
 
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("a run killed outright with an actor on another node agent", () => {
   const CLUSTER = "t-lc-owner-lost";
@@ -36,13 +29,13 @@ describe("a run killed outright with an actor on another node agent", () => {
         });
         run.once("exit", (code) => reject(new Error(`the run exited (${code}) before spawning`)));
       });
-      assert.ok(running(pid));
+      assert.ok(processRunning(pid));
       run.kill("SIGKILL");
       let e = await t.cluster.registry.get("owned-worker");
-      for (const end = Date.now() + 20_000; (e?.state !== "dead" || running(pid)) && Date.now() < end; await sleep(200)) e = await t.cluster.registry.get("owned-worker");
+      for (const end = Date.now() + 20_000; (e?.state !== "dead" || processRunning(pid)) && Date.now() < end; await sleep(200)) e = await t.cluster.registry.get("owned-worker");
       assert.equal(e?.state, "dead", `owned-worker is ${e?.state} on ${e?.node} after the run that spawned it was killed`);
       assert.match(e?.reason ?? "", /^stopped: the run that spawned it is gone \(its node .+ is lost\)/);
-      assert.ok(!running(pid), `owned-worker's process ${pid} still runs`);
+      assert.ok(!processRunning(pid), `owned-worker's process ${pid} still runs`);
     } finally {
       run.kill("SIGKILL");
     }

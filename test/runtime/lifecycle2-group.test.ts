@@ -10,19 +10,12 @@ import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Parent } from "./fixtures/lifecycle2-actors.ts";
 import { useCluster } from "./helpers.ts";
+import { processRunning } from "../helpers/processes.ts";
 
-function running(pid: number): boolean {
-  try {
-    // A zombie (exited, not yet reaped by its new parent) counts as gone.
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
 
 async function goneWithin(pid: number, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) if (!running(pid)) return true;
-  return !running(pid);
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) if (!processRunning(pid)) return true;
+  return !processRunning(pid);
 }
 
 /** Process group id of `pid` (field 5 of /proc/<pid>/stat). */
@@ -35,7 +28,7 @@ describe("lifecycle2: an actor's own child processes", () => {
   const t = useCluster("t-lc2-group", { agent: { restartBackoff: { firstMs: 50, maxMs: 50 } } });
   const strays: number[] = [];
   t.onTeardown(async () => {
-    for (const pid of strays) if (running(pid)) process.kill(pid, "SIGKILL");
+    for (const pid of strays) if (processRunning(pid)) process.kill(pid, "SIGKILL");
   });
 
   test("each actor leads its own process group, apart from the agent's (and the terminal's)", async () => {

@@ -96,6 +96,9 @@ function suiteData(a: EvalArgs): string | undefined {
   return a.data;
 }
 
+/** Set by evaluate's signal handler: the run is being stopped, and what fails while it closes is not its error. */
+let interrupted = false;
+
 /** The per-problem records beside --out (`<out>.problems.jsonl`). */
 const recordFileOf = (out: string) => out.replace(/\.json$/, "") + ".problems.jsonl";
 
@@ -336,13 +339,26 @@ async function evaluate(a: EvalArgs): Promise<void> {
   // Ctrl-C (or SIGTERM) used to end the process without a word: say what is kept and how to go on.
   // Each record is appended whole as its problem finishes, so exiting at once loses nothing scored;
   // the sandboxes die with this process. No results file is written for an unfinished run.
+  // The engine's worker threads are ended before exiting: process.exit() with onnxruntime sessions
+  // still running in them aborted the process now and then (a native "terminate called" on
+  // teardown, exit by SIGABRT). Capped at 5 s; a second signal exits at once.
+  let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
-    const done = readRecords(recordFile);
-    const kept = items.filter((it) => done.get(`${it.benchmark}\u0000${it.id}`)?.prompt === promptKey(it)).length;
-    unlock();
-    const what = items.length ? `${kept} of ${items.length} problems kept in ${recordFile}; run the same command again to resume` : "before any problem ran";
-    console.error(`\nazr eval: interrupted: ${what} (no results written to ${a.out})`);
-    process.exit(signalStatus(sig));
+    if (stopping) process.exit(signalStatus(sig));
+    stopping = interrupted = true;
+    // Calls cut short by the close below fail on their way out (the executor is closed, the engine
+    // is gone): expected now, and not to be reported as the run's error.
+    process.on("unhandledRejection", () => {}).on("uncaughtException", () => {});
+    const closing = Promise.all(closers.map((c) => c().catch(() => {})));
+    void Promise.race([closing, new Promise((r) => setTimeout(r, 5_000).unref())]).then(() => {
+      // Counted once the engine is closed: a problem finishing meanwhile is kept, and said.
+      const done = readRecords(recordFile);
+      const kept = items.filter((it) => done.get(`${it.benchmark}\u0000${it.id}`)?.prompt === promptKey(it)).length;
+      unlock();
+      const what = items.length ? `${kept} of ${items.length} problems kept in ${recordFile}; run the same command again to resume` : "before any problem ran";
+      console.error(`\nazr eval: interrupted: ${what} (no results written to ${a.out})`);
+      process.exit(signalStatus(sig));
+    });
   };
   const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
   for (const sig of signals) process.on(sig, onSignal);
@@ -428,6 +444,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       }
       await evaluate(a);
     } catch (e) {
+      if (interrupted) return; // stopped by a signal: said, and exiting once the engine is closed
       let message = (e as Error).message;
       // a shipped benchmark file cut short or missing: say where the data comes from
       if (e instanceof BenchmarkDataError && e.file !== undefined && (a.suite === "code" || a.suite === "math" || a.suite === "all")) {

@@ -15,7 +15,8 @@ import { parseConfig, toHfConfig } from "../../model/config.ts";
 import { findPython } from "../../model/python.ts";
 import { PYTHON_PACKAGE_ROOT } from "../../model/torch/worker-client.ts";
 import { exportTokenFiles, type TokenFilesMeta } from "./export-tokens.ts";
-import { exportCorpusFiles, signalExitCode, TINY_ARCH } from "./pretrain.ts";
+import { exportCorpusFiles, TINY_ARCH } from "./pretrain.ts";
+import { signalExitCode } from "../../runtime/exit-status.ts";
 
 export interface TorchPretrainOptions {
   corpusDir: string;

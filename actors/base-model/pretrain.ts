@@ -7,7 +7,6 @@
  * Covers: the loop, batching by token budget, the files. Not: the gradients or optimiser
  * (model/train), the corpus (make-corpus.ts).
  */
-import { constants as osConstants } from "node:os";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CorpusExample } from "../../azr/corpus/format.ts";
@@ -16,6 +15,7 @@ import { tokenizeExample } from "../../azr/corpus/training-data.ts";
 import { parseConfig } from "../../model/config.ts";
 import { randomWeights } from "../../model/checkpoint.ts";
 import { createOrtTrainer, type OrtTrainer } from "../../model/train/trainer.ts";
+import { signalExitCode } from "../../runtime/exit-status.ts";
 
 /** The tiny architecture: ≤ ~1–3 M parameters on CPU (issue: compute, not size, is the limit). */
 export const TINY_ARCH = {
@@ -254,7 +254,3 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
   }
 }
 
-/** The shell's exit status for a process stopped by `sig`: 128 + its number (SIGINT 130, SIGTERM 143). */
-export function signalExitCode(sig: NodeJS.Signals): number {
-  return 128 + (osConstants.signals[sig] ?? 2);
-}

@@ -11,7 +11,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { availableParallelism, constants as osConstants, homedir } from "node:os";
+import { availableParallelism, homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
@@ -36,6 +36,7 @@ import { evalplusUsesChat, type CodePrompt, type MathTemplate, type PromptOption
 import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
 import { weightStamps } from "../../actors/eval/weights-identity.ts";
 import { executorConfig } from "./recipe-setup.ts";
+import { signalExitCode } from "../../runtime/exit-status.ts";
 
 type Suite = SuiteName;
 
@@ -158,8 +159,6 @@ function lockRecords(recordFile: string): () => void {
   }
 }
 
-/** The shell's status for a process stopped by `sig` (SIGINT 130, SIGTERM 143). */
-const signalStatus = (sig: NodeJS.Signals) => 128 + (osConstants.signals[sig] ?? 2);
 
 /**
  * Canonical solutions EvalPlus's own sanitizer breaks, so `--code-prompt evalplus` must fail them:
@@ -342,14 +341,14 @@ async function evaluate(a: EvalArgs): Promise<void> {
   // The engine's worker threads are ended before exiting: process.exit() with onnxruntime sessions
   // still running in them aborted the process now and then (a native "terminate called" on
   // teardown, exit by SIGABRT). Capped at 5 s; a second signal exits at once.
-  let stopping = false;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) process.exit(signalStatus(sig));
-    stopping = interrupted = true;
+    if (interrupted) process.exit(signalExitCode(sig));
+    interrupted = true;
     // Calls cut short by the close below fail on their way out (the executor is closed, the engine
     // is gone): expected now, and not to be reported as the run's error.
     process.on("unhandledRejection", () => {}).on("uncaughtException", () => {});
-    const closing = Promise.all(closers.map((c) => c().catch(() => {})));
+    // Taken from the list, so the finally below (reached as the cut calls fail) does not close them again.
+    const closing = Promise.all(closers.splice(0).map((c) => c().catch(() => {})));
     void Promise.race([closing, new Promise((r) => setTimeout(r, 5_000).unref())]).then(() => {
       // Counted once the engine is closed: a problem finishing meanwhile is kept, and said.
       const done = readRecords(recordFile);
@@ -357,7 +356,7 @@ async function evaluate(a: EvalArgs): Promise<void> {
       unlock();
       const what = items.length ? `${kept} of ${items.length} problems kept in ${recordFile}; run the same command again to resume` : "before any problem ran";
       console.error(`\nazr eval: interrupted: ${what} (no results written to ${a.out})`);
-      process.exit(signalStatus(sig));
+      process.exit(signalExitCode(sig));
     });
   };
   const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;

@@ -8,7 +8,6 @@
 import { LoraError } from "../../model/train/lora.ts";
 import type { CommandModule } from "yargs";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
-import { constants as osConstants } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parentPort, Worker } from "node:worker_threads";
 import { ConfigError, readConfig, weightShapes } from "../../model/config.ts";
@@ -19,6 +18,7 @@ import { dumpGraph } from "../../model/graph/serialize.ts";
 import { exportTransformersJs } from "../../model/export/transformers-js.ts";
 import { processAlive } from "../../runtime/process-alive.ts";
 import { exportCheckpoint, ExportError, findExportSource } from "../../actors/selfplay/export.ts";
+import { signalExitCode } from "../../runtime/exit-status.ts";
 
 const KINDS: GraphKind[] = ["step", "decode", "score", "logits"];
 
@@ -157,8 +157,6 @@ function startProgress(label: string, to: string, total: number | undefined): ()
   };
 }
 
-/** The shell's status for a process stopped by `sig` (SIGINT 130, SIGTERM 143). */
-const signalStatus = (sig: NodeJS.Signals) => 128 + (osConstants.signals[sig] ?? 2);
 
 /** What the export worker reports: the command's line, a refusal's message; a crash arrives as the worker's error. */
 type JobResult = { line: string } | { refusal: string };
@@ -204,7 +202,7 @@ async function runExport(s: ExportSpec, from: string, to: string): Promise<void>
     const onSignal = (sig: NodeJS.Signals) => {
       if (stopping) {
         console.error(`${prefix}: ${sig} again: quitting; the next export to ${to} removes the partial folder left beside it`);
-        process.exit(signalStatus(sig));
+        process.exit(signalExitCode(sig));
       }
       stopping = sig;
       stopProgress();
@@ -224,7 +222,7 @@ async function runExport(s: ExportSpec, from: string, to: string): Promise<void>
       if (result) return done(result); // finished before the signal took effect
       if (stopping) {
         console.error(`${prefix}: stopped by ${stopping}: nothing was written to ${to}${removed.length ? `; removed the partial folder ${removed.join(", ")}` : ""}`);
-        process.exitCode = signalStatus(stopping);
+        process.exitCode = signalExitCode(stopping);
         return done(undefined);
       }
       fail(failure ?? new Error(`${prefix}: the export's worker exited with code ${code} before finishing`));

@@ -12,7 +12,7 @@
  * seeding rules (actors/selfplay/seeding.ts), the driver's top-up (driver.ts, same functions).
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { availableParallelism, constants as osConstants } from "node:os";
+import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { identityInductionEntry, identityTriplet, inductionSeedLine, tripletSeedLine } from "../../azr/index.ts";
@@ -20,6 +20,7 @@ import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { makeInductionSeeds, makeTripletSeeds } from "../../actors/selfplay/seeding.ts";
 import { executorConfig, recipeOptions, RecipeSetupError, reportSetupErrors, rolloutConfig, runnableRecipe } from "./recipe-setup.ts";
+import { signalExitCode } from "../../runtime/exit-status.ts";
 
 export interface SeedArgs {
   recipe: string;
@@ -130,8 +131,6 @@ export async function seed(args: SeedArgs, log: (line: string) => void = (l) => 
   }
 }
 
-/** The shell's status for a process stopped by `sig` (SIGINT 130, SIGTERM 143). */
-const signalStatus = (sig: NodeJS.Signals) => 128 + (osConstants.signals[sig] ?? 2);
 
 /**
  * Runs seeding with Ctrl-C / SIGTERM wired to a clean stop (a second signal quits at once). Without
@@ -142,7 +141,7 @@ async function seedWithSignals(args: SeedArgs): Promise<void> {
   let stopping = false;
   const stop = new Promise<NodeJS.Signals>((r) => {
     onSignal = (sig) => {
-      if (stopping) process.exit(signalStatus(sig));
+      if (stopping) process.exit(signalExitCode(sig));
       stopping = true;
       console.error(`azr seed: ${sig}: stopping (send it again to quit at once)`);
       r(sig);
@@ -155,7 +154,7 @@ async function seedWithSignals(args: SeedArgs): Promise<void> {
   } catch (e) {
     if (!(e instanceof SeedInterruptedError)) throw e;
     console.error(`azr seed: ${e.message}`);
-    process.exitCode = signalStatus(e.signal);
+    process.exitCode = signalExitCode(e.signal);
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);

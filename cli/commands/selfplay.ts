@@ -7,6 +7,7 @@
 import { availableParallelism } from "node:os";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { signalExitCode } from "../../runtime/exit-status.ts";
 import { basename, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { CodeExecutorActor, verdictStreams } from "../../actors/code-executor/actor.ts";
@@ -233,7 +234,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
         ? `\n${sig} again: quitting at once; the steps since the last checkpoint are lost. ${stoppedLine(runDir, recipe.trainer.saveEvery)}`
         : `\n${sig}: stopping after this step, which is checkpointed (Ctrl-C again to quit at once, losing the steps since the last checkpoint)`);
     } catch {} // the terminal may be gone (SIGHUP)
-    if (again) process.exit(128 + (sig === "SIGTERM" ? 15 : sig === "SIGHUP" ? 1 : 2));
+    if (again) process.exit(signalExitCode(sig));
     abort.abort();
   };
   process.stderr.on("error", () => {}); // writes to a closed terminal must not end the run before its checkpoint

@@ -11,8 +11,13 @@ exact builtin types, its repr parses back equal, and the repr is at most `maxOut
 Covers: those checks. Not: the sandbox (bubblewrap, audit hooks, rlimits) or banned-word
 checks: model-written code goes through actors/code-executor, never through this file.
 
-Request:  {"program": str, "inputs": [str, ...], "timeoutS": float, "maxOutputChars": int}
-Response: {"results": [{"ok": true, "output": str} | {"ok": false, "reason": str, "detail": str}]}
+With "trace": {"maxLines": int, "maxChars": int} a passing run also returns "trace": the
+execution of f written as lines a reader could have worked out by hand (`name = value` for each
+local variable as it takes a new value, `return value` last), or null when it needs more lines or
+characters than allowed. It is made by a third call under sys.settrace, after the checks passed.
+
+Request:  {"program": str, "inputs": [str, ...], "timeoutS": float, "maxOutputChars": int, "trace"?: {...}}
+Response: {"results": [{"ok": true, "output": str, "trace"?: str | null} | {"ok": false, "reason": str, "detail": str}]}
           or {"error": str} when the request itself is malformed.
 """
 import ast
@@ -62,7 +67,68 @@ def is_literal_value(v, depth=0):
     return False
 
 
-def run_program(program, inputs, timeout_s, max_chars):
+def for_loops(program):
+    """{header line: (names bound by its target, first body line, last body line)} of every for statement."""
+    loops = {}
+    for node in ast.walk(ast.parse(program)):
+        if isinstance(node, (ast.For, ast.AsyncFor)):
+            names = tuple(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
+            loops[node.lineno] = (names, node.body[0].lineno, node.body[-1].end_lineno)
+    return loops
+
+
+def trace_call(f, text, timeout_s, max_lines, max_chars, loops):
+    """f's own frame, line by line: each local variable when its value (a literal) changes, then
+    the return value. None when the trace outgrows max_lines / max_chars. Values that are not
+    literals (functions, iterators) are left out: their reprs are neither readable nor stable.
+    Only the outermost call of f is traced (a recursive f's inner calls are its own business).
+    A for loop's variables are written on every pass, equal values too, so each pass shows."""
+    args, kwargs = parse_args(text)
+    code = f.__code__
+    lines, shown, state = [], {}, {"depth": 0, "over": False, "chars": 0, "prev": 0}
+
+    def note(line):
+        lines.append(line)
+        state["chars"] += len(line) + 1
+        if len(lines) > max_lines or state["chars"] > max_chars:
+            state["over"] = True
+
+    def on_frame(frame, event, arg):
+        if state["over"]:
+            return None
+        if event in ("line", "return"):
+            # a for header that ran last and led into its body bound its targets again, equal or not
+            loop = loops.get(state["prev"])
+            rebound = loop[0] if loop and event == "line" and loop[1] <= frame.f_lineno <= loop[2] else ()
+            state["prev"] = frame.f_lineno
+            for name, value in frame.f_locals.items():
+                if not is_literal_value(value):
+                    continue
+                r = repr(value)
+                if shown.get(name) != r or name in rebound:
+                    shown[name] = r
+                    note(f"{name} = {r}")
+            if event == "return":
+                note(f"return {arg!r}")
+        return on_frame
+
+    def on_call(frame, event, arg):
+        if event == "call" and frame.f_code is code and state["depth"] == 0:
+            state["depth"] = 1
+            return on_frame
+        return None
+
+    signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    sys.settrace(on_call)
+    try:
+        f(*args, **kwargs)
+    finally:
+        sys.settrace(None)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    return None if state["over"] else "\n".join(lines)
+
+
+def run_program(program, inputs, timeout_s, max_chars, trace=None):
     namespace = {"__name__": "__azr_corpus__"}
     try:
         code = compile(program, "<program>", "exec")
@@ -80,7 +146,16 @@ def run_program(program, inputs, timeout_s, max_chars):
     f = namespace.get("f")
     if not callable(f):
         return [{"ok": False, "reason": "no f", "detail": "no callable f"} for _ in inputs]
-    return [run_one(f, text, timeout_s, max_chars) for text in inputs]
+    results = [run_one(f, text, timeout_s, max_chars) for text in inputs]
+    if trace is not None:
+        loops = for_loops(program)
+        for text, r in zip(inputs, results):
+            if r["ok"]:
+                try:
+                    r["trace"] = trace_call(f, text, timeout_s, int(trace["maxLines"]), int(trace["maxChars"]), loops)
+                except (Timeout, Exception):  # passed twice untraced: a trace that fails is just absent
+                    r["trace"] = None
+    return results
 
 
 def run_one(f, text, timeout_s, max_chars):
@@ -125,7 +200,7 @@ def main():
             continue
         try:
             req = json.loads(line)
-            results = run_program(req["program"], req["inputs"], float(req.get("timeoutS", 2.0)), int(req.get("maxOutputChars", 400)))
+            results = run_program(req["program"], req["inputs"], float(req.get("timeoutS", 2.0)), int(req.get("maxOutputChars", 400)), req.get("trace"))
             out = {"results": results}
         except Exception as e:  # a malformed request: answer, never die
             out = {"error": f"{type(e).__name__}: {e}"}

@@ -13,7 +13,14 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { findPython } from "../../model/python.ts";
 
-export type RunResult = { ok: true; output: string } | { ok: false; reason: string; detail: string };
+/** `trace` only when asked for (null: longer than its limits; see harness.py). */
+export type RunResult = { ok: true; output: string; trace?: string | null } | { ok: false; reason: string; detail: string };
+
+/** Limits of an execution trace (harness.py's `trace`): a longer one is not returned. */
+export interface TraceLimits {
+  maxLines: number;
+  maxChars: number;
+}
 
 export interface RunnerOptions {
   /** Interpreters to start; default 2 (the laptop target has 2 cores). */
@@ -99,9 +106,9 @@ export class ProgramRunner {
     return new ProgramRunner(workers, opts.timeoutS ?? DEFAULT_RUN_TIMEOUT_S, opts.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS);
   }
 
-  /** Runs `program`'s `f` on each input; one result per input, in order. */
-  run(program: string, inputs: readonly string[]): Promise<RunResult[]> {
-    const line = JSON.stringify({ program, inputs, timeoutS: this.timeoutS, maxOutputChars: this.maxOutputChars });
+  /** Runs `program`'s `f` on each input; one result per input, in order (with `trace`, passing ones traced). */
+  run(program: string, inputs: readonly string[], trace?: TraceLimits): Promise<RunResult[]> {
+    const line = JSON.stringify({ program, inputs, timeoutS: this.timeoutS, maxOutputChars: this.maxOutputChars, ...(trace ? { trace } : {}) });
     const w = this.workers.reduce((best, x) => (x.load() < best.load() ? x : best));
     return w.send(line, inputs.length);
   }

@@ -13,17 +13,18 @@
  *   stats.json            survival, throughput, corpus sizes, vocab, chars/token, baselines
  * Covers: the pipeline and its files. Not: pretraining (the engine's job), scoring a model.
  */
-import { mkdirSync, writeFileSync, createWriteStream } from "node:fs";
-import { join } from "node:path";
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { CORPUS_FORMS, curriculumOrder, formatCorpus, TINY_FORMAT_OPTIONS, type CorpusExample } from "../../azr/corpus/format.ts";
+import { CORPUS_FORMS, curriculumOrder, formatCorpus, TINY_FORMAT_OPTIONS, type CorpusExample, type ExecutedProgram } from "../../azr/corpus/format.ts";
 import { dedupeBySource, heldOutTasks, withoutHeldOut, type OverlapMatch } from "../../azr/corpus/heldout.ts";
 import { generatePrograms } from "../../azr/corpus/programs.ts";
 import { CorpusEncoder, tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { executePrograms, type ExecutionStats } from "./execute.ts";
-import { startPairRunner, type RunnerKind } from "./runners.ts";
+import { startPairRunner, type PairRunner, type RunnerKind } from "./runners.ts";
+import type { TraceLimits } from "./harness.ts";
 import { scoreBaselines, type BaselineReport } from "./heldout.ts";
 
 export interface MakeCorpusOptions {
@@ -54,7 +55,23 @@ export interface MakeCorpusOptions {
    * text (data/tiny's corpus; make-heldout then keeps the wider held-out set clear of it by names).
    */
   heldOutMatch?: OverlapMatch;
+  /**
+   * The thinking of deduction examples: empty (default, data/tiny's corpus), or f's execution
+   * traced line by line (harness runner only), within `traceLimits` (longer ones stay empty).
+   */
+  think?: ThinkMode;
+  /**
+   * An existing tokenizer.json (e.g. data/tiny's) instead of training one: a corpus for continued
+   * pretraining of that model (azr base-model --init). Its tokenizer_config.json is taken from beside it when there.
+   */
+  tokenizer?: string;
+  traceLimits?: TraceLimits;
 }
+
+export const THINK_MODES = ["none", "trace"] as const;
+export type ThinkMode = (typeof THINK_MODES)[number];
+/** ~12 lines: with the tiny tokenizer (~2.5 chars a token) about 100 of a response's 256 tokens. */
+export const DEFAULT_TRACE_LIMITS: TraceLimits = { maxLines: 12, maxChars: 240 };
 
 export interface CorpusStats {
   train: ExecutionStats;
@@ -62,6 +79,8 @@ export interface CorpusStats {
   /** Pretraining programs removed: duplicates of each other, equal to a held-out program. */
   removedDuplicates: number;
   removedForOverlap: number;
+  /** --think trace: pretraining pairs traced within the limits, of all pairs. */
+  traced?: { pairs: number; of: number };
   examples: number;
   chars: number;
   examplesByForm: Record<string, number>;
@@ -95,8 +114,11 @@ export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
     ? (line: string) => process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : line + "\n")
     : o.log;
   const t0 = performance.now();
+  const runnerKind = o.runner ?? "executor";
+  if (o.tokenizer !== undefined && !existsSync(o.tokenizer)) throw new Error(`--tokenizer ${o.tokenizer}: no such file (give a model's tokenizer.json, e.g. data/tiny/tokenizer.json)`);
+  if (o.think === "trace" && runnerKind !== "harness") throw new Error("--think trace needs --runner harness: only the corpus harness traces programs (the sandboxed executor runs them whole)");
   mkdirSync(o.out, { recursive: true });
-  const runner = await startPairRunner(o.runner ?? "executor", { workers: o.workers });
+  const runner = await startPairRunner(runnerKind, { workers: o.workers });
   try {
     // Held-out first: pretraining programs that equal one of them are removed.
     const evalGenerated = generatePrograms({ seed: o.evalSeed, count: o.evalPrograms });
@@ -107,13 +129,21 @@ export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
     const unique = dedupeBySource(train.executed);
     const { kept: trainPrograms, removed } = withoutHeldOut(unique.kept, heldOutPrograms, o.heldOutMatch);
 
+    const traced = o.think === "trace" ? await tracePairs(trainPrograms, runner, o.traceLimits ?? DEFAULT_TRACE_LIMITS, progress(log, "tracing")) : undefined;
     const examples = formatCorpus(trainPrograms, o.seed, TINY_FORMAT_OPTIONS);
     log?.(`formatted ${examples.length} examples from ${trainPrograms.length} programs (removed: ${unique.removed} duplicates, ${removed} equal to a held-out program)`);
 
-    const sample = examples.slice(0, o.tokenizerSample).map((e) => e.text);
-    const bpe = trainBpe(sample, { vocabSize: o.vocabSize });
-    const tokJson = tokenizerJson(bpe);
-    const tokConfig = tokenizerConfig();
+    let tokJson: ReturnType<typeof tokenizerJson>, tokConfig: ReturnType<typeof tokenizerConfig>;
+    if (o.tokenizer) {
+      tokJson = JSON.parse(readFileSync(o.tokenizer, "utf8")) as typeof tokJson;
+      const beside = join(dirname(o.tokenizer), "tokenizer_config.json");
+      tokConfig = existsSync(beside) ? JSON.parse(readFileSync(beside, "utf8")) as typeof tokConfig : tokenizerConfig();
+      log?.(`tokenizer: ${o.tokenizer} (not trained)`);
+    } else {
+      const sample = examples.slice(0, o.tokenizerSample).map((e) => e.text);
+      tokJson = tokenizerJson(trainBpe(sample, { vocabSize: o.vocabSize }));
+      tokConfig = tokenizerConfig();
+    }
     writeFileSync(join(o.out, "tokenizer.json"), JSON.stringify(tokJson));
     writeFileSync(join(o.out, "tokenizer_config.json"), JSON.stringify(tokConfig, null, 2) + "\n");
     // Loaded back the way a model's tokenizer is loaded: it must agree with our fast encoder
@@ -156,7 +186,7 @@ export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
     for (const t of tasks) heldOutTaskCounts[t.type] = (heldOutTaskCounts[t.type] ?? 0) + 1;
     for (const f of CORPUS_FORMS) examplesByForm[f] ??= 0;
     const stats: CorpusStats = {
-      train: train.stats, heldOut: heldOut.stats, removedDuplicates: unique.removed, removedForOverlap: removed,
+      train: train.stats, heldOut: heldOut.stats, removedDuplicates: unique.removed, removedForOverlap: removed, ...(traced ? { traced } : {}),
       examples: examples.length, chars, examplesByForm, charsByForm, answerChars,
       tokenizer: { vocabSize: tokenizer.get_vocab(true).size, charsPerToken: chars / tokens, tokens, roundTripFailures, hfChecked },
       heldOutTasks: heldOutTaskCounts, baselines, seconds: (performance.now() - t0) / 1000,
@@ -168,6 +198,25 @@ export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
   }
 }
 
+/** Adds each pair's execution trace (within the limits) to the programs, in place; counts the traced pairs. */
+async function tracePairs(programs: readonly ExecutedProgram[], runner: PairRunner, limits: TraceLimits, tick: ReturnType<typeof progress>): Promise<{ pairs: number; of: number }> {
+  if (!runner.trace) throw new Error("this runner cannot trace programs: use --runner harness");
+  let pairs = 0, of = 0, done = 0, next = 0;
+  const lanes = Array.from({ length: Math.min(32, programs.length) }, async () => {
+    while (next < programs.length) {
+      const p = programs[next++];
+      const traces = await runner.trace!(p.source, p.pairs.map((x) => x.input), limits);
+      p.pairs.forEach((x, k) => {
+        of++;
+        if (traces[k] !== null) x.trace = traces[k]!, pairs++;
+      });
+      tick(++done, programs.length, done);
+    }
+  });
+  await Promise.all(lanes);
+  return { pairs, of };
+}
+
 function pct(x: number): string {
   return (100 * x).toFixed(1) + "%";
 }
@@ -175,6 +224,7 @@ function pct(x: number): string {
 /** A short human summary of the stats. */
 export function summary(s: CorpusStats): string {
   const lines = [
+    ...(s.traced ? [`traced: ${s.traced.pairs}/${s.traced.of} pairs (${pct(s.traced.pairs / s.traced.of)}) within the trace limits; their deduction examples think the trace`] : []),
     `programs: ${s.train.kept}/${s.train.programs} survived (${pct(s.train.survivalRate)}), ${s.train.programsPerSecond.toFixed(0)} programs/s, ${s.train.runsPerSecond.toFixed(0)} runs/s`,
     `held-out: ${s.heldOut.kept}/${s.heldOut.programs} programs survived; pretraining programs removed: ${s.removedDuplicates} duplicates, ${s.removedForOverlap} equal to a held-out one`,
     `corpus: ${s.examples} examples, ${(s.chars / 1e6).toFixed(2)} M chars (${pct(s.answerChars / s.chars)} answer), ${s.tokenizer.tokens} tokens`,
@@ -211,13 +261,17 @@ async function main(): Promise<void> {
     .option("tokenizer-sample", { type: "number", default: 50000, describe: "corpus examples the tokenizer is trained on" })
     .option("hf-check-sample", { type: "number", default: 2000, describe: "examples also encoded by @huggingface/tokenizers, which must give the same ids" })
     .option("heldout-match", { choices: ["names", "text"] as const, default: "names" as const, describe: "pretraining programs removed for equalling a held-out one: up to variable names, or by text (how data/tiny's corpus was made)" })
+    .option("tokenizer", { type: "string", describe: "use this tokenizer.json (e.g. data/tiny/tokenizer.json, for azr base-model --init data/tiny) instead of training one" })
+    .option("think", { choices: THINK_MODES, default: "none" as ThinkMode, describe: "deduction examples' thinking: none (empty, data/tiny's corpus) or trace (f's execution, a variable per line, then the return value; needs --runner harness)" })
+    .option("trace-lines", { type: "number", default: DEFAULT_TRACE_LIMITS.maxLines, describe: "--think trace: longest trace in lines (longer: no trace)" })
+    .option("trace-chars", { type: "number", default: DEFAULT_TRACE_LIMITS.maxChars, describe: "--think trace: longest trace in characters (longer: no trace)" })
     .strict()
     .help()
     .parse();
   const stats = await makeCorpus({
     out: argv.out, seed: argv.seed, programs: argv.programs, evalSeed: argv["eval-seed"], evalPrograms: argv["eval-programs"],
     vocabSize: argv["vocab-size"], workers: argv.workers, runner: argv.runner, tokenizerSample: argv["tokenizer-sample"], hfCheckSample: argv["hf-check-sample"],
-    heldOutMatch: argv["heldout-match"],
+    heldOutMatch: argv["heldout-match"], think: argv.think, tokenizer: argv.tokenizer, traceLimits: { maxLines: argv["trace-lines"], maxChars: argv["trace-chars"] },
   });
   if (process.stderr.isTTY) process.stderr.write("\n");
   process.stdout.write(summary(stats) + `\nwritten to ${argv.out} in ${stats.seconds.toFixed(1)} s\n`);

@@ -54,7 +54,27 @@ export interface PretrainOptions {
   resume: boolean;
   /** Shape overrides of TINY_ARCH for a new model (actors/base-model/arch.ts); a resume keeps its checkpoint's. */
   arch?: Record<string, number>;
+  /**
+   * Start from this model's weights (a Hugging Face layout folder) instead of random ones: continued
+   * pretraining. Its tokenizer must be the corpus's (make-corpus --tokenizer <model>/tokenizer.json).
+   */
+  init?: string;
   log: (line: string) => void;
+}
+
+/** The corpus was tokenized with another tokenizer than the --init model's: its ids would mean other text. */
+export function checkInitTokenizer(init: string, corpusDir: string): void {
+  const model = join(init, "tokenizer.json"), corpus = join(corpusDir, "tokenizer.json");
+  if (!existsSync(join(init, "config.json"))) throw new PretrainCheckpointError(`--init ${init}: no config.json there: give a model folder (config.json, model.safetensors, tokenizer.json)`);
+  if (!existsSync(model)) throw new PretrainCheckpointError(`--init ${init}: no tokenizer.json there, so the corpus's tokens cannot be checked against it`);
+  // what decides ids: the vocabulary, the merges and the added tokens (not formatting or key order of the file)
+  const vocabOf = (f: string) => {
+    const t = JSON.parse(readFileSync(f, "utf8")) as { model?: { vocab?: unknown; merges?: unknown }; added_tokens?: { content: string; id: number }[] };
+    return JSON.stringify([t.model?.vocab, t.model?.merges, (t.added_tokens ?? []).map((x) => [x.content, x.id])]);
+  };
+  if (vocabOf(model) !== vocabOf(corpus)) {
+    throw new PretrainCheckpointError(`--init ${init}: its tokenizer is not the corpus's (${corpus}): build the corpus with make-corpus --tokenizer ${model}`);
+  }
 }
 
 interface Example {
@@ -182,6 +202,13 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
       throw new PretrainCheckpointError(`the checkpoint in ${ckpt} was trained on ${progress.batches} batches of ≤ ${progress.batchTokens} tokens, this corpus and --batch-tokens ${o.batchTokens} make ${batches.length}: resume with the same corpus and --batch-tokens, or use another --work-dir`);
     }
     o.log(`resumed at step ${progress.step}/${total}${total > horizon ? ` (cosine horizon moved from ${horizon} to ${total} steps)` : ""}${anneal ? ` (anneal from step ${anneal.from}, stop at ${anneal.to})` : ""}`);
+  } else if (o.init) {
+    checkInitTokenizer(o.init, o.corpusDir);
+    trainer = await createOrtTrainer({ modelDir: o.init }, {
+      loss: { kind: "cross-entropy" }, seed: o.seed, threads: o.threads, maxPositions: o.maxSeqTokens,
+      optim: { lr: o.lr, warmupSteps: o.warmupSteps, schedule: "cosine", totalSteps: total, minLrRatio: 0.1, weightDecay: 0.01, microBatch: o.microBatch, maxGradNorm: 1, decay: anneal ?? null },
+    });
+    o.log(`continued pretraining of ${o.init}: ${trainer.trainableParams} parameters, ${total} steps of ≤ ${o.batchTokens} tokens`);
   } else {
     const config = parseConfig({ ...TINY_ARCH, ...o.arch, vocab_size: vocab, eos_token_id: eos });
     trainer = await createOrtTrainer({ config, weights: randomWeights(config, o.seed, 0.02) }, {
@@ -244,7 +271,7 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
     mkdirSync(o.outDir, { recursive: true });
     await trainer.exportModel(o.outDir);
     exportCorpusFiles(o.corpusDir, o.outDir);
-    writeFileSync(join(o.outDir, "pretraining.json"), JSON.stringify({ step: progress.step, tokens: progress.tokens, seconds: progress.seconds, totalSteps: total, anneal: anneal ?? null, loss: ema, batchTokens: o.batchTokens, lr: o.lr, seed: o.seed }, null, 2) + "\n");
+    writeFileSync(join(o.outDir, "pretraining.json"), JSON.stringify({ step: progress.step, tokens: progress.tokens, seconds: progress.seconds, totalSteps: total, anneal: anneal ?? null, loss: ema, batchTokens: o.batchTokens, lr: o.lr, seed: o.seed, ...(o.init ? { init: o.init } : {}) }, null, 2) + "\n");
     o.log(`model written to ${o.outDir} (step ${progress.step}/${total}, loss ${ema.toFixed(4)})`);
     return { steps: progress.step, loss: ema };
   } finally {

@@ -11,13 +11,15 @@
 import type { HeldOutTask } from "../../azr/corpus/heldout.ts";
 import { literalTextsEqual } from "../../azr/literal.ts";
 import { CodeExecutor, type SolverTask } from "../code-executor/index.ts";
-import { ProgramRunner, type RunResult } from "./harness.ts";
+import { ProgramRunner, type RunResult, type TraceLimits } from "./harness.ts";
 
 export interface PairRunner {
   /** Runs `f` of `program` on each input: one verdict per input, in order. */
   run(program: string, inputs: readonly string[]): Promise<RunResult[]>;
   /** Scores a held-out answer 1/0 as self-play's solver check does (azr-spec §6.2). */
   score(task: HeldOutTask, answer: string): Promise<boolean>;
+  /** Execution traces of `f` on each input (null: over the limits or not passing); only the harness traces. */
+  trace?(program: string, inputs: readonly string[], limits: TraceLimits): Promise<(string | null)[]>;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,10 @@ export class HarnessRunner implements PairRunner {
 
   run(program: string, inputs: readonly string[]): Promise<RunResult[]> {
     return this.runner.run(program, inputs);
+  }
+
+  async trace(program: string, inputs: readonly string[], limits: TraceLimits): Promise<(string | null)[]> {
+    return (await this.runner.run(program, inputs, limits)).map((r) => (r.ok ? r.trace ?? null : null));
   }
 
   async score(task: HeldOutTask, answer: string): Promise<boolean> {

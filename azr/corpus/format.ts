@@ -10,7 +10,8 @@
  *   abduction          program + output → an input
  *   induction          shown pairs + message → the program
  * Each text is `prompt + response` (the prompt ends with the pre-filled `<think>`; the thinking
- * is left empty — the tiny model learns the format, self-play grows the rest). `segments` cover
+ * is left empty — the tiny model learns the format, self-play grows the rest — except in a
+ * deduction example whose pair carries an execution trace, which becomes its thinking). `segments` cover
  * the text and mark the answer values, so a trainer can weigh answer tokens more; every answer
  * span starts right after and ends right before a newline, so with our tokenizer (newline is
  * always its own pre-token) a span is also a whole number of tokens.
@@ -31,7 +32,8 @@ export interface ExecutedProgram {
   params: ValueType[];
   source: string;
   message: string;
-  pairs: { input: string; output: string }[];
+  /** `trace`: f's execution on that input as harness.py writes it (make-corpus --think trace), the deduction example's thinking. */
+  pairs: { input: string; output: string; trace?: string }[];
 }
 
 export const CORPUS_FORMS = ["propose", "propose-induction", "deduction", "abduction", "induction"] as const;
@@ -95,9 +97,9 @@ function textOf(p: Prompt): string {
 }
 
 /** Builds one example: the answer parts are (fence language, value) pairs joined by newlines. */
-function example(form: CorpusForm, prog: ExecutedProgram, prompt: string, answer: [string, string][]): CorpusExample {
+function example(form: CorpusForm, prog: ExecutedProgram, prompt: string, answer: [string, string][], think = ""): CorpusExample {
   const parts = answer.map(([lang, body]) => fence(lang, body));
-  const response = formatResponse("", parts.join("\n"));
+  const response = formatResponse(think, parts.join("\n"));
   const text = prompt + response;
   // Locate each answer body inside the response: the fences are laid out in order.
   const segments: Segment[] = [{ start: 0, end: prompt.length, kind: "prompt" }];
@@ -120,9 +122,10 @@ function example(form: CorpusForm, prog: ExecutedProgram, prompt: string, answer
 
 const WRAP = { variant: "compact", chatTemplate: false } as const;
 
-export function deductionExample(prog: ExecutedProgram, pair: { input: string; output: string }, o: CorpusFormatOptions): CorpusExample {
+/** With a trace, the thinking is the trace on lines of its own: `<think>\nx = 1\nreturn 2\n</think>`. */
+export function deductionExample(prog: ExecutedProgram, pair: ExecutedProgram["pairs"][number], o: CorpusFormatOptions): CorpusExample {
   const prompt = textOf(solverPrompt({ type: "deduction", program: prog.source, input: pair.input }, { ...WRAP, variant: o.proposer.variant, rejectMultipleFunctions: o.proposer.rejectMultipleFunctions }));
-  return example("deduction", prog, prompt, [["output", pair.output]]);
+  return example("deduction", prog, prompt, [["output", pair.output]], pair.trace ? `\n${pair.trace}` : "");
 }
 
 export function abductionExample(prog: ExecutedProgram, pair: { input: string; output: string }, o: CorpusFormatOptions): CorpusExample {

@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
-import { pretrain, PretrainCheckpointError } from "../../actors/base-model/pretrain.ts";
+import { checkInitTokenizer, pretrain, PretrainCheckpointError } from "../../actors/base-model/pretrain.ts";
 import { signalExitCode } from "../../runtime/exit-status.ts";
 import { pretrainTorch } from "../../actors/base-model/pretrain-torch.ts";
 import { ArchError, archDifferences, parseArchOverrides, type ArchOverrides } from "../../actors/base-model/arch.ts";
@@ -12,6 +12,7 @@ import { RecipeSetupError, reportSetupErrors } from "./recipe-setup.ts";
 
 interface Args {
   engine: "ort" | "torch";
+  init?: string;
   device?: string;
   corpus: string;
   out: string;
@@ -150,6 +151,7 @@ export const baseModelCommand: CommandModule<object, Args> = {
       .option("anneal-to", { type: "number", describe: "the step where the anneal ends and training stops (needs --anneal-from)" })
       .option("resume", { type: "boolean", default: false, describe: "continue from the work dir's checkpoint" })
       .option("arch", { type: "string", array: true, default: [] as string[], describe: "change the tiny architecture's shape: key=value for hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, num_key_value_heads, head_dim (e.g. --arch hidden_size=256,intermediate_size=768); a resume needs the same" })
+      .option("init", { type: "string", describe: "ort: start from this model's weights (continued pretraining) instead of random ones; the corpus must use its tokenizer (make-corpus --tokenizer <model>/tokenizer.json)" })
       .option("restart", { type: "boolean", default: false, describe: "start over although the work dir holds a checkpoint (replaced at the first save); without it or --resume such a work dir is refused" }) as never,
   // Wrong options and a missing corpus are the user's to fix: one line and exit code 2, no help screen and stack trace.
   handler: (a) =>
@@ -165,6 +167,15 @@ export const baseModelCommand: CommandModule<object, Args> = {
       const resuming = a.resume && resumableCheckpoint(a.engine, a.workDir) !== undefined;
       if (a.resume && !resuming) console.log(`azr base-model: --resume: no checkpoint in ${a.workDir}, starting a new pretraining`);
       const arch = checkArch(a, resuming);
+      if (a.init !== undefined) {
+        if (a.engine === "torch") throw new RecipeSetupError("--init works with --engine ort only (continued pretraining on the CPU); the torch pretrainer starts from random weights");
+        if (a.arch.length) throw new RecipeSetupError("--init and --arch contradict each other: --init keeps the model's own shape");
+        try {
+          if (!resuming) checkInitTokenizer(a.init, a.corpus);
+        } catch (e) {
+          throw e instanceof PretrainCheckpointError ? new RecipeSetupError(e.message) : e;
+        }
+      }
       if (a.engine === "torch") {
         if (a.annealFrom !== undefined || a.annealTo !== undefined || a.epochs !== 1) throw new RecipeSetupError("--anneal-from/--anneal-to/--epochs are options of --engine ort; with --engine torch give --max-steps N (the schedule) or --max-minutes M");
         if ((a.maxSteps > 0) === (a.maxMinutes > 0) && !resuming) throw new RecipeSetupError("--engine torch needs --max-steps N (the schedule's length) or --max-minutes M (as many steps as fit), not both");
@@ -192,7 +203,7 @@ export const baseModelCommand: CommandModule<object, Args> = {
       const done = await pretrain({ anneal,
         corpusDir: a.corpus, outDir: a.out, workDir: a.workDir, batchTokens: a.batchTokens ?? 8192, microBatch: a.microBatch, lr: a.lr,
         warmupSteps: a.warmup ?? 100, epochs: a.epochs, maxSteps: a.maxSteps, maxSeconds: a.maxMinutes * 60, saveEvery: a.saveEvery,
-        maxSeqTokens: 1024, seed: a.seed, threads: a.threads ?? availableParallelism(), resume: a.resume, arch, log: (s) => console.log(s),
+        maxSeqTokens: 1024, seed: a.seed, threads: a.threads ?? availableParallelism(), resume: a.resume, arch, init: a.init, log: (s) => console.log(s),
       }).catch((e: unknown) => {
         // A damaged checkpoint is the user's to clear: one line naming it, like a missing corpus.
         throw e instanceof PretrainCheckpointError ? new RecipeSetupError(e.message) : e;

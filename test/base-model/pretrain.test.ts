@@ -131,3 +131,42 @@ test("pretrain - Ctrl-C checkpoints the step in flight and exits 130; --resume t
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("pretrain --init: continued pretraining starts from the model's weights; a corpus of another tokenizer, torch and --arch are refused in one line", { timeout: 600_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "azr-pretrain-init-"));
+  try {
+    writeSmallCorpus(dir);
+    const o: PretrainOptions = {
+      corpusDir: dir, outDir: join(dir, "model"), workDir: join(dir, "work"), batchTokens: 4096, microBatch: 8, lr: 1e-4, warmupSteps: 0,
+      epochs: 1, maxSteps: 1, maxSeconds: 0, saveEvery: 1, maxSeqTokens: 1024, seed: 1, threads: 2, resume: false, log: () => {},
+    };
+    // one step's loss: a random model's is about ln(vocab) ≈ 6.9; data/tiny has seen such examples by the million
+    const scratch = await pretrain({ ...o, workDir: join(dir, "w0"), outDir: join(dir, "m0") });
+    const init = await pretrain({ ...o, init: "data/tiny" });
+    assert.ok(scratch.loss > 5, `from scratch ${scratch.loss}`);
+    assert.ok(init.loss < 2, `from data/tiny ${init.loss}`);
+    const config = JSON.parse(readFileSync(join(dir, "model", "config.json"), "utf8"));
+    assert.equal(config.hidden_size, JSON.parse(readFileSync("data/tiny/config.json", "utf8")).hidden_size);
+
+    // a corpus tokenized otherwise: its ids would mean other text to the model
+    const tok = JSON.parse(readFileSync(join(dir, "tokenizer.json"), "utf8"));
+    tok.model.merges = tok.model.merges.slice(1);
+    const other = join(dir, "other");
+    spawnSync("mkdir", ["-p", other]);
+    writeFileSync(join(other, "tokenizer.json"), JSON.stringify(tok));
+    writeFileSync(join(other, "corpus.jsonl"), readFileSync(join(dir, "corpus.jsonl")));
+    const cli = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", "cli/main.ts", "base-model", "--out", join(dir, "m1"), "--work-dir", join(dir, "w1"), "--init", "data/tiny", ...args], { encoding: "utf8" });
+    const mismatch = cli("--corpus", other, "--max-steps", "1", "--warmup", "0");
+    assert.equal(mismatch.status, 2, mismatch.stderr);
+    assert.match(mismatch.stderr, /--init data\/tiny: its tokenizer is not the corpus's .*make-corpus --tokenizer data\/tiny\/tokenizer\.json/);
+    assert.equal(mismatch.stderr.trim().split("\n").length, 1, mismatch.stderr);
+    const torch = cli("--corpus", dir, "--engine", "torch", "--max-steps", "1");
+    assert.equal(torch.status, 2);
+    assert.match(torch.stderr, /--init works with --engine ort only/);
+    const arch = cli("--corpus", dir, "--arch", "hidden_size=64", "--max-steps", "1", "--warmup", "0");
+    assert.equal(arch.status, 2);
+    assert.match(arch.stderr, /--init and --arch contradict each other/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

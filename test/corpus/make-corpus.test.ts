@@ -68,6 +68,36 @@ describe("make-corpus", () => {
     for (const f of ["corpus.jsonl", "tokenizer.json", "heldout.jsonl", "programs.jsonl"]) assert.equal(readFileSync(join(a, f), "utf8"), readFileSync(join(b, f), "utf8"), f);
   });
 
+  it("--think trace: traced deduction examples think their pair's trace, everything else as without; --tokenizer keeps a model's tokenizer", async () => {
+    const [plain, traced] = [fresh(), fresh()];
+    await makeCorpus({ ...OPTS, seed: 3, programs: 40, evalPrograms: 15, out: plain, tokenizer: "data/tiny/tokenizer.json" });
+    const stats = await makeCorpus({ ...OPTS, seed: 3, programs: 40, evalPrograms: 15, out: traced, tokenizer: "data/tiny/tokenizer.json", think: "trace" });
+    assert.ok(stats.traced && stats.traced.pairs > 0.5 * stats.traced.of && stats.traced.pairs < stats.traced.of, JSON.stringify(stats.traced));
+    for (const f of ["tokenizer.json", "tokenizer_config.json"]) assert.equal(readFileSync(join(traced, f), "utf8"), readFileSync(join("data/tiny", f), "utf8"), `${f} is data/tiny's, not trained`);
+    const [a, b] = [lines<CorpusExample>(join(plain, "corpus.jsonl")), lines<CorpusExample>(join(traced, "corpus.jsonl"))];
+    assert.equal(a.length, b.length);
+    const programs = new Map(lines<ExecutedProgram>(join(traced, "programs.jsonl")).map((p) => [p.id, p] as const));
+    let thinking = 0;
+    a.forEach((x, i) => {
+      const y = b[i];
+      assert.equal(y.text.slice(0, y.promptChars), x.text.slice(0, x.promptChars), "same prompts in the same order");
+      const think = y.text.slice(y.promptChars, y.text.indexOf("</think>", y.promptChars));
+      if (y.form !== "deduction" || think === "\n") return assert.equal(y.text, x.text);
+      thinking++;
+      // the trace of the pair the example asks about, ending in its output
+      const input = y.text.slice(y.text.indexOf("```input\n") + 9, y.text.indexOf("\n```", y.text.indexOf("```input\n")));
+      const pair = programs.get(y.programId)!.pairs.find((p) => p.input === input)!;
+      assert.equal(think, `\n${pair.trace}\n`);
+      assert.ok(pair.trace!.endsWith(`return ${pair.output}`), pair.trace);
+    });
+    assert.ok(thinking > 20, `${thinking} deduction examples think a trace`);
+  });
+
+  it("refuses --think trace with the executor runner, and a missing --tokenizer file", async () => {
+    await assert.rejects(makeCorpus({ ...OPTS, runner: "executor", think: "trace", out: fresh() }), /--think trace needs --runner harness/);
+    await assert.rejects(makeCorpus({ ...OPTS, tokenizer: "no/such/tokenizer.json", out: fresh() }), /--tokenizer no\/such\/tokenizer\.json: no such file/);
+  });
+
   it("refuses an eval seed equal to the pretraining seed", async () => {
     await assert.rejects(makeCorpus({ ...OPTS, evalSeed: OPTS.seed, out: fresh() }), /--eval-seed must differ/);
   });

@@ -20,7 +20,7 @@ import { hideBin } from "yargs/helpers";
 import { CORPUS_FORMS, curriculumOrder, formatCorpus, TINY_FORMAT_OPTIONS, type CorpusExample, type ExecutedProgram } from "../../azr/corpus/format.ts";
 import { dedupeBySource, heldOutTasks, withoutHeldOut, type OverlapMatch } from "../../azr/corpus/heldout.ts";
 import { generatePrograms } from "../../azr/corpus/programs.ts";
-import { CorpusEncoder, tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
+import { CorpusEncoder, EOS_TOKEN, tokenizerConfig, tokenizerJson, trainBpe } from "../../azr/corpus/tokenizer.ts";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { executePrograms, type ExecutionStats } from "./execute.ts";
 import { startPairRunner, type PairRunner, type RunnerKind } from "./runners.ts";
@@ -136,6 +136,10 @@ export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
     let tokJson: ReturnType<typeof tokenizerJson>, tokConfig: ReturnType<typeof tokenizerConfig>;
     if (o.tokenizer) {
       tokJson = JSON.parse(readFileSync(o.tokenizer, "utf8")) as typeof tokJson;
+      // pretraining ends every example with it (azr/corpus/tokenizer.ts): a tokenizer make-corpus did not make may lack it
+      if (!(tokJson.added_tokens as { content: string }[] | undefined)?.some((t) => t.content === EOS_TOKEN)) {
+        throw new Error(`--tokenizer ${o.tokenizer}: no ${EOS_TOKEN} token: give a tokenizer make-corpus made (e.g. data/tiny/tokenizer.json)`);
+      }
       const beside = join(dirname(o.tokenizer), "tokenizer_config.json");
       tokConfig = existsSync(beside) ? JSON.parse(readFileSync(beside, "utf8")) as typeof tokConfig : tokenizerConfig();
       log?.(`tokenizer: ${o.tokenizer} (not trained)`);
@@ -261,7 +265,7 @@ async function main(): Promise<void> {
     .option("tokenizer-sample", { type: "number", default: 50000, describe: "corpus examples the tokenizer is trained on" })
     .option("hf-check-sample", { type: "number", default: 2000, describe: "examples also encoded by @huggingface/tokenizers, which must give the same ids" })
     .option("heldout-match", { choices: ["names", "text"] as const, default: "names" as const, describe: "pretraining programs removed for equalling a held-out one: up to variable names, or by text (how data/tiny's corpus was made)" })
-    .option("tokenizer", { type: "string", describe: "use this tokenizer.json (e.g. data/tiny/tokenizer.json, for azr base-model --init data/tiny) instead of training one" })
+    .option("tokenizer", { type: "string", describe: "use this tokenizer.json (e.g. data/tiny/tokenizer.json, for azr base-model --init data/tiny) instead of training one (--vocab-size and --tokenizer-sample then unused)" })
     .option("think", { choices: THINK_MODES, default: "none" as ThinkMode, describe: "deduction examples' thinking: none (empty, data/tiny's corpus) or trace (f's execution, a variable per line, then the return value; needs --runner harness)" })
     .option("trace-lines", { type: "number", default: DEFAULT_TRACE_LIMITS.maxLines, describe: "--think trace: longest trace in lines (longer: no trace)" })
     .option("trace-chars", { type: "number", default: DEFAULT_TRACE_LIMITS.maxChars, describe: "--think trace: longest trace in characters (longer: no trace)" })

@@ -170,6 +170,8 @@ export const baseModelCommand: CommandModule<object, Args> = {
       if (a.init !== undefined) {
         if (a.engine === "torch") throw new RecipeSetupError("--init works with --engine ort only (continued pretraining on the CPU); the torch pretrainer starts from random weights");
         if (a.arch.length) throw new RecipeSetupError("--init and --arch contradict each other: --init keeps the model's own shape");
+        // the finished model is written over --out at the end: there it would replace the model it started from
+        if (resolve(a.out) === resolve(a.init)) throw new RecipeSetupError(`--out ${a.out} is the --init model's folder: the continued model would replace the one it starts from; give another --out`);
         try {
           if (!resuming) checkInitTokenizer(a.init, a.corpus);
         } catch (e) {

@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pretrain, type PretrainOptions } from "../../actors/base-model/pretrain.ts";
@@ -166,6 +166,12 @@ test("pretrain --init: continued pretraining starts from the model's weights; a 
     const arch = cli("--corpus", dir, "--arch", "hidden_size=64", "--max-steps", "1", "--warmup", "0");
     assert.equal(arch.status, 2);
     assert.match(arch.stderr, /--init and --arch contradict each other/);
+    // a copy: were the check gone, this run would write over its --init folder
+    const copy = join(dir, "init");
+    cpSync("data/tiny", copy, { recursive: true });
+    const over = spawnSync(process.execPath, ["--import", "tsx", "cli/main.ts", "base-model", "--corpus", dir, "--out", `${copy}/`, "--work-dir", join(dir, "w2"), "--init", copy, "--max-steps", "1", "--warmup", "0"], { encoding: "utf8" });
+    assert.equal(over.status, 2, over.stderr);
+    assert.match(over.stderr, /--out .*init\/ is the --init model's folder: the continued model would replace the one it starts from/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -5,7 +5,7 @@
  */
 import { strict as assert } from "node:assert";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -96,6 +96,10 @@ describe("make-corpus", () => {
   it("refuses --think trace with the executor runner, and a missing --tokenizer file", async () => {
     await assert.rejects(makeCorpus({ ...OPTS, runner: "executor", think: "trace", out: fresh() }), /--think trace needs --runner harness/);
     await assert.rejects(makeCorpus({ ...OPTS, tokenizer: "no/such/tokenizer.json", out: fresh() }), /--tokenizer no\/such\/tokenizer\.json: no such file/);
+    const foreign = join(fresh(), "tokenizer.json");
+    const tok = JSON.parse(readFileSync("data/tiny/tokenizer.json", "utf8"));
+    writeFileSync(foreign, JSON.stringify({ ...tok, added_tokens: [] }));
+    await assert.rejects(makeCorpus({ ...OPTS, tokenizer: foreign, out: fresh() }), /no <\|endoftext\|> token: give a tokenizer make-corpus made/);
   });
 
   it("refuses an eval seed equal to the pretraining seed", async () => {

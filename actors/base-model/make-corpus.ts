@@ -26,6 +26,7 @@ import { executePrograms, type ExecutionStats } from "./execute.ts";
 import { startPairRunner, type PairRunner, type RunnerKind } from "./runners.ts";
 import type { TraceLimits } from "./harness.ts";
 import { scoreBaselines, type BaselineReport } from "./heldout.ts";
+import { mapLimit } from "../eval/code-score.ts";
 
 export interface MakeCorpusOptions {
   out: string;
@@ -205,19 +206,16 @@ export async function makeCorpus(o: MakeCorpusOptions): Promise<CorpusStats> {
 /** Adds each pair's execution trace (within the limits) to the programs, in place; counts the traced pairs. */
 async function tracePairs(programs: readonly ExecutedProgram[], runner: PairRunner, limits: TraceLimits, tick: ReturnType<typeof progress>): Promise<{ pairs: number; of: number }> {
   if (!runner.trace) throw new Error("this runner cannot trace programs: use --runner harness");
-  let pairs = 0, of = 0, done = 0, next = 0;
-  const lanes = Array.from({ length: Math.min(32, programs.length) }, async () => {
-    while (next < programs.length) {
-      const p = programs[next++];
-      const traces = await runner.trace!(p.source, p.pairs.map((x) => x.input), limits);
-      p.pairs.forEach((x, k) => {
-        of++;
-        if (traces[k] !== null) x.trace = traces[k]!, pairs++;
-      });
-      tick(++done, programs.length, done);
-    }
+  const trace = runner.trace.bind(runner);
+  let pairs = 0, of = 0, done = 0;
+  await mapLimit(programs, 32, async (p) => {
+    const traces = await trace(p.source, p.pairs.map((x) => x.input), limits);
+    p.pairs.forEach((x, k) => {
+      of++;
+      if (traces[k] !== null) x.trace = traces[k]!, pairs++;
+    });
+    tick(++done, programs.length, done);
   });
-  await Promise.all(lanes);
   return { pairs, of };
 }
 

@@ -103,20 +103,31 @@ export function mathItems(problems: readonly MathProblem[], judge: MathJudge, o:
   }));
 }
 
+/** The solver prompt of an executor task: compact for the tiny model, the full one otherwise. */
+export function execPrompt(p: ExecProblem, o: Pick<PromptOptions, "chatTemplate">): Prompt {
+  return solverPrompt(p.prompt, { variant: p.benchmark === "tiny" ? "compact" : "full", chatTemplate: o.chatTemplate, rejectMultipleFunctions: true });
+}
+
+/** A response to an executor task: the answer read from it (none: no answer block) and the executor's verdict. */
+export async function checkExecResponse(executor: AnswerChecker, p: ExecProblem, response: string): Promise<{ answer?: string; correct: boolean; detail?: string }> {
+  const { answer } = readSolver(p.check.type, response, { formatCheck: false });
+  if (answer === undefined) return { correct: false, detail: "no answer" };
+  for await (const v of executor.checkAnswers([{ task: p.check, answer }])) {
+    return { answer, correct: v.score === 1, detail: v.score === 1 ? undefined : `${v.reason}: ${v.message ?? ""}`.slice(0, 300) };
+  }
+  return { answer, correct: false, detail: "no verdict" };
+}
+
 /** Executor tasks, answered with the compact solver prompt for the tiny model, the full one otherwise. */
 export function execItems(problems: readonly ExecProblem[], executor: AnswerChecker, o: PromptOptions): SuiteItem[] {
   return problems.map((p) => ({
     benchmark: p.benchmark,
     id: p.id,
-    prompt: solverPrompt(p.prompt, { variant: p.benchmark === "tiny" ? "compact" : "full", chatTemplate: o.chatTemplate, rejectMultipleFunctions: true }),
+    prompt: execPrompt(p, o),
     maxNewTokens: o.maxNewTokens ?? DEFAULT_MAX_NEW.exec,
     score: async (response) => {
-      const { answer } = readSolver(p.check.type, response, { formatCheck: false });
-      if (answer === undefined) return { correct: false, detail: "no answer" };
-      for await (const v of executor.checkAnswers([{ task: p.check, answer }])) {
-        return { correct: v.score === 1, detail: v.score === 1 ? undefined : `${v.reason}: ${v.message ?? ""}`.slice(0, 300) };
-      }
-      return { correct: false, detail: "no verdict" };
+      const { correct, detail } = await checkExecResponse(executor, p, response);
+      return { correct, detail };
     },
   }));
 }

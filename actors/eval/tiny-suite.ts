@@ -11,6 +11,7 @@
  * Covers: the proposal probe, the per-type table. Not: solving the held-out tasks (runner.ts does
  * that with the shared suite machinery) or the baselines' scoring (make-corpus computes them).
  */
+import type { SamplesReport } from "./tiny-samples.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { accuracyWithInterval, pairedDifference, type Accuracy, type PairedDifference } from "../../azr/corpus/heldout.ts";
@@ -195,6 +196,8 @@ export interface TinyReport {
   accuracy: Record<TinyType, Accuracy>;
   baselines?: TinyBaselines;
   proposals?: Record<TinyType, ProposalTally>;
+  /** --samples k (tiny-samples.ts, printed after this report by formatSamples). */
+  samples?: SamplesReport;
   /** --compare: the paired change against an earlier run's records. */
   comparison?: {
     against: string;

@@ -22,17 +22,18 @@ import { loadMathBenchmark, MATH_BENCHMARKS } from "../../actors/eval/math-bench
 import { MathJudge } from "../../actors/eval/math-equiv.ts";
 import { BenchmarkDataError, benchmarksDir } from "../../actors/eval/paths.ts";
 import { formatResults, summarise } from "../../actors/eval/report.ts";
-import { promptKey, readRecords, runSuite, StaleRecordsError, type Generator, type SuiteItem } from "../../actors/eval/runner.ts";
+import { promptKey, readRecords, runSuite, StaleRecordsError, type Generator, type ProblemRecord, type SuiteItem } from "../../actors/eval/runner.ts";
 import { exportCheckpoint, ExportError, findExportSource } from "../../actors/selfplay/export.ts";
 import {
-  accuracyByType, compareByType, formatTinyReport, loadBaselines, loadHeldOutPrograms, probeProposals, proposalPrompts, tinyFiles, type TinyReport,
+  accuracyByType, compareByType, formatTinyReport, loadBaselines, loadHeldOutPrograms, probeProposals, proposalPrompts, TINY_TYPES, tinyFiles, type TinyReport,
 } from "../../actors/eval/tiny-suite.ts";
 import { loadRecipe } from "../../recipes/index.ts";
 import { readConfig } from "../../model/config.ts";
 import { TextTokenizer, TokenizerError } from "../../model/tokenizer.ts";
 import { processAlive } from "../../runtime/process-alive.ts";
-import { codeProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
-import { evalplusUsesChat, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
+import { codeProblems, execProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
+import { checkExecResponse, evalplusUsesChat, execPrompt, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
+import { formatSamples, sampleTasks, tallySamples, type SamplesReport } from "../../actors/eval/tiny-samples.ts";
 import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
 import { weightStamps } from "../../actors/eval/weights-identity.ts";
 import { executorConfig } from "./recipe-setup.ts";
@@ -59,6 +60,7 @@ interface EvalArgs {
   benchmarks?: string;
   threads?: number;
   proposals: number;
+  samples: number;
   recipe: string;
   compare?: string;
 }
@@ -76,7 +78,7 @@ const limited = <T>(xs: T[], limit: number | undefined): T[] => (limit === undef
 function checkCounts(a: EvalArgs): void {
   const counts: [string, number | undefined, number][] = [
     ["--limit", a.limit, 1], ["--batch-size", a.batchSize, 1], ["--max-new-tokens", a.maxNewTokens, 1],
-    ["--workers", a.workers, 1], ["--threads", a.threads, 1], ["--proposals", a.proposals, 0],
+    ["--workers", a.workers, 1], ["--threads", a.threads, 1], ["--proposals", a.proposals, 0], ["--samples", a.samples, 0],
   ];
   for (const [flag, v, min] of counts) {
     if (v !== undefined && !(Number.isInteger(v) && v >= min)) throw new EvalUsageError(`${flag} must be a whole number ≥ ${min}, got ${v}`);
@@ -281,7 +283,7 @@ function rolloutGenerator(a: EvalArgs, model: string): { gen: Generator; engine:
 }
 
 /** The tiny report: accuracy per task type beside the baselines, and the valid-proposal rate. */
-async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string, items: readonly SuiteItem[]): Promise<TinyReport> {
+async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string, items: readonly SuiteItem[], data: string): Promise<TinyReport> {
   const files = tinyDir(a);
   // This run's tasks only, as this prompt and token budget made them: the record file may also hold
   // tasks an earlier run with a larger --limit scored, or records of another budget not made again.
@@ -305,6 +307,31 @@ async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string
     } finally {
       await executor.close();
     }
+  }
+  if (a.samples > 0) report.samples = await samplesReport(a, engine, records, data);
+  return report;
+}
+
+/** --samples k: k answers a task at the recipe's solver sampling, beside the greedy verdicts of this run's records. */
+async function samplesReport(a: EvalArgs, engine: RolloutEngine, records: readonly ProblemRecord[], data: string): Promise<SamplesReport> {
+  const recipe = await loadRecipe(a.recipe);
+  const greedy = new Map(records.map((r) => [r.id, r.correct] as const));
+  const problems = execProblems({ suite: "tiny", data, limit: a.limit }).filter((p) => greedy.has(p.id));
+  // trainer.seed + 1: the stream the README's figures were drawn from
+  const settings = { k: a.samples, maxNewTokens: recipe.data.maxResponseTokens, temperature: recipe.selfplay.temperature, topP: recipe.selfplay.topP, seed: recipe.trainer.seed + 1 };
+  const report: SamplesReport = { k: a.samples, temperature: settings.temperature, topP: settings.topP, byType: {} };
+  const executor = await CodeExecutor.start(executorConfig(recipe, a.workers));
+  try {
+    for (const type of TINY_TYPES) {
+      const ofType = problems.filter((p) => p.check.type === type);
+      if (!ofType.length) continue;
+      const tasks = await sampleTasks(ofType, (p) => execPrompt(p, { chatTemplate: false }), (p, response) => checkExecResponse(executor, p, response),
+        { generate: (prompts, o) => engine.generate(prompts, o) }, settings, (done) => process.stderr.write(`\rsamples: ${type} ${done}/${ofType.length} tasks`));
+      process.stderr.write("\n");
+      report.byType[type] = tallySamples(tasks.map((t, i) => ({ ...t, greedy: greedy.get(ofType[i].id) })));
+    }
+  } finally {
+    await executor.close();
   }
   return report;
 }
@@ -371,13 +398,14 @@ async function evaluate(a: EvalArgs): Promise<void> {
     console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
     const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile, fingerprint: { ...model.fingerprint, engine: a.engine, ...sanitizedFingerprint(a.codePrompt) } });
     const results = summarise(a.model, a.suite, a.codePrompt + (evalplusChat ? " chat prompt" : "") + (a.chatTemplate ? " (chat template)" : ""), tallies, modelName(model.dir, a.model));
-    const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile, items) : undefined;
+    const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile, items, data!) : undefined;
     // whole or not at all: a results file cut by a kill mid-write would read as a broken earlier run
     const tmp = `${a.out}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(tiny ? { ...results, tiny } : results, null, 2) + "\n");
     renameSync(tmp, a.out);
     console.log("");
     console.log(tiny ? formatTinyReport(tiny) : formatResults(results));
+    if (tiny?.samples) console.log("\n" + formatSamples(tiny.samples));
     console.log(`\nresults: ${a.out}`);
   } finally {
     for (const sig of signals) process.off(sig, onSignal);
@@ -428,6 +456,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option("threads", { type: "number", describe: "onnxruntime threads (ort engine)" })
       .option("proposals", { type: "number", default: 64, describe: "--suite tiny: proposals per task type for the valid-proposal rate (0 = skip)" })
       .option("recipe", { type: "string", default: "tiny", describe: "--suite tiny: the recipe whose proposer prompts, sampling and validation rules the probe uses" })
+      .option("samples", { type: "number", default: 0, describe: "--suite tiny: also draw N answers a task at the recipe's solver sampling and print pass@1, maj@N and pass@N beside greedy (how much room self-play's sharpening has; 0 = skip)" })
       .option("compare", { type: "string", describe: "--suite tiny: an earlier run's <out>.problems.jsonl (e.g. the base model's): print the paired change per task type" }) as never,
   handler: async (a) => {
     if (a.benchmarks) process.env.AZR_BENCHMARKS = a.benchmarks;

@@ -77,6 +77,14 @@ describe("azr eval with a random tiny model", () => {
     assert.match(tiny, /induction\s+valid 0\/1 \(0\.0%\)/);
     const saved = JSON.parse(readFileSync(join(dir, "tiny.json"), "utf8"));
     assert.equal(saved.tiny.proposals.abduction.total, 1);
+    // --samples k: the greedy verdicts come from the records (nothing generated again), then k samples a task
+    const sampled = await azr(["--model", model, "--suite", "tiny", "--data", fixture("heldout.jsonl"), "--max-new-tokens", "4", "--proposals", "0", "--samples", "2", "--workers", "1", "--out", join(dir, "tiny.json")], env);
+    assert.match(sampled, /resuming: 3\/3 already scored/);
+    assert.match(sampled, /2 samples a task at temperature 1 \(top-p 1\)/);
+    assert.match(sampled, /^ {2}deduction\s+0\.0\s+0\.0\s+0\.0\s+0\.0\s+0\.0\s+\d+\.\d\d$/m);
+    const withSamples = JSON.parse(readFileSync(join(dir, "tiny.json"), "utf8"));
+    assert.deepEqual(Object.keys(withSamples.tiny.samples.byType), ["deduction", "abduction", "induction"]);
+    assert.equal(withSamples.tiny.samples.byType.induction.tasks, 1);
   });
 
   it("resume never reuses stale records: another model is refused, another token budget is generated again; a checkpoint folder is a model", async () => {

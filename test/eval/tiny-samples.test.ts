@@ -1,11 +1,11 @@
 /**
- * heldout-samples.ts's tally: maj@k votes over extracted answers (no answer is no vote, a tie goes
+ * tiny-samples.ts: the tally: maj@k votes over extracted answers (no answer is no vote, a tie goes
  * to the answer in the lower sample slot), pass@k, pass@1 as a mean of per-task fractions, and the
  * tasks greedy got wrong that some sample got right.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tallySamples } from "../../actors/base-model/heldout-samples.ts";
+import { tallySamples } from "../../actors/eval/tiny-samples.ts";
 
 test("tallySamples: majority, any-right, mean and rescuable counts over hand-made samples", () => {
   const t = tallySamples([

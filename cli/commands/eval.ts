@@ -15,59 +15,28 @@ import { availableParallelism, homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { CommandModule } from "yargs";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
-import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import { CodeScorer, mapLimit } from "../../actors/eval/code-score.ts";
 import { extractMathAnswer } from "../../actors/eval/math-answer.ts";
 import { loadMathBenchmark, MATH_BENCHMARKS } from "../../actors/eval/math-bench.ts";
 import { MathJudge } from "../../actors/eval/math-equiv.ts";
 import { BenchmarkDataError, benchmarksDir } from "../../actors/eval/paths.ts";
 import { formatResults, summarise } from "../../actors/eval/report.ts";
-import { promptKey, readRecords, runSuite, StaleRecordsError, type Generator, type ProblemRecord, type SuiteItem } from "../../actors/eval/runner.ts";
+import { promptKey, readRecords, runSuite, StaleRecordsError, type Generator, type SuiteItem } from "../../actors/eval/runner.ts";
 import { exportCheckpoint, ExportError, findExportSource } from "../../actors/selfplay/export.ts";
-import {
-  accuracyByType, compareByType, formatTinyReport, loadBaselines, loadHeldOutPrograms, probeProposals, proposalPrompts, TINY_TYPES, tinyFiles, type TinyReport,
-} from "../../actors/eval/tiny-suite.ts";
-import { loadRecipe } from "../../recipes/index.ts";
+import { formatTinyReport } from "../../actors/eval/tiny-suite.ts";
 import { readConfig } from "../../model/config.ts";
 import { TextTokenizer, TokenizerError } from "../../model/tokenizer.ts";
 import { processAlive } from "../../runtime/process-alive.ts";
-import { codeProblems, execProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
-import { checkExecResponse, evalplusUsesChat, execPrompt, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
-import { formatSamples, sampleTasks, tallySamples, type SamplesReport } from "../../actors/eval/tiny-samples.ts";
+import { codeProblems, suiteItems, type SuiteName } from "../../actors/eval/items.ts";
+import { evalplusUsesChat, type CodePrompt, type MathTemplate, type PromptOptions } from "../../actors/eval/suites.ts";
+import { formatSamples } from "../../actors/eval/tiny-samples.ts";
 import { EvalWorkerPool } from "../../actors/eval/worker-pool.ts";
 import { weightStamps } from "../../actors/eval/weights-identity.ts";
-import { executorConfig } from "./recipe-setup.ts";
 import { signalExitCode } from "../../runtime/exit-status.ts";
+import { EvalUsageError, recordFileOf, type EvalArgs } from "./eval-args.ts";
+import { checkCompareTasks, loadCompare, tinyDir, tinyReport } from "./eval-tiny.ts";
 
 type Suite = SuiteName;
-
-interface EvalArgs {
-  model?: string;
-  suite: Suite;
-  engine: "ort" | "torch";
-  limit?: number;
-  out: string;
-  selfCheck: boolean;
-  data?: string;
-  format?: "lcb" | "cruxeval";
-  codePrompt: CodePrompt;
-  mathTemplate: MathTemplate;
-  chatTemplate: boolean;
-  evalplusBasePrompt: boolean;
-  batchSize: number;
-  maxNewTokens?: number;
-  workers: number;
-  benchmarks?: string;
-  threads?: number;
-  proposals: number;
-  samples: number;
-  recipe: string;
-  compare?: string;
-}
-
-class EvalUsageError extends Error {
-  override name = "EvalUsageError";
-}
 
 const limited = <T>(xs: T[], limit: number | undefined): T[] => (limit === undefined ? xs : xs.slice(0, limit));
 
@@ -90,7 +59,6 @@ function suiteData(a: EvalArgs): string | undefined {
   if (a.suite === "tiny") {
     const path = a.data ?? tinyDir(a).tasks;
     if (!existsSync(path)) throw new EvalUsageError(`no held-out set at ${path}: make-corpus writes heldout.jsonl into its --out folder; pass it with --data`);
-    if (a.compare !== undefined) checkCompareFile(a);
     return path;
   }
   if (a.suite === "file" && (!a.data || !a.format)) throw new EvalUsageError("--suite file needs --data <path> and --format lcb|cruxeval");
@@ -101,23 +69,6 @@ function suiteData(a: EvalArgs): string | undefined {
 
 /** Set by evaluate's signal handler: the run is being stopped, and what fails while it closes is not its error. */
 let interrupted = false;
-
-/** The per-problem records beside --out (`<out>.problems.jsonl`). */
-const recordFileOf = (out: string) => out.replace(/\.json$/, "") + ".problems.jsonl";
-
-/**
- * --compare's file, before anything loads. Any file used to be accepted: the results JSON, another
- * suite's records, a folder (EISDIR after the whole run) or this run's own records all gave a table
- * of "n 0" or "+0.0" changes with exit 0, as if nothing had changed.
- */
-function checkCompareFile(a: EvalArgs): void {
-  const f = a.compare!;
-  const give = "give an earlier `azr eval --suite tiny` run's <out>.problems.jsonl";
-  if (!existsSync(f)) throw new EvalUsageError(`--compare ${f}: no such file (${give})`);
-  if (statSync(f).isDirectory()) throw new EvalUsageError(`--compare ${f} is a folder: ${give}`);
-  if (resolve(f) === resolve(recordFileOf(a.out))) throw new EvalUsageError(`--compare ${f} is this run's own record file (--out ${a.out}): ${give}, or give this run another --out`);
-  if (![...readRecords(f).values()].some((r) => r.benchmark === "tiny")) throw new EvalUsageError(`--compare ${f} holds no held-out (--suite tiny) records: ${give}`);
-}
 
 /**
  * --out, before anything loads: a parent that is a file was found only after the scorers had
@@ -222,21 +173,6 @@ async function selfCheckMath(a: EvalArgs, dir: string): Promise<boolean> {
   }
   return all;
 }
-
-/**
- * The held-out files for --suite tiny: beside --data when its folder has the set's baselines (a
- * set written by make-heldout), else beside the model when it has them (a model made by
- * `make base-model`), else the shipped data/tiny ones (a self-play checkpoint of the tiny model).
- */
-function tinyDir(a: EvalArgs): ReturnType<typeof tinyFiles> {
-  if (a.data !== undefined) {
-    const beside = tinyFiles(dirname(a.data));
-    if (existsSync(beside.baselines) && existsSync(beside.programs)) return { ...beside, tasks: a.data };
-  }
-  const own = tinyFiles(a.model ?? "data/tiny");
-  return existsSync(own.tasks) ? own : tinyFiles("data/tiny");
-}
-
 /** A run folder or a checkpoint (step-N) holds checkpoints/ or learner/, not a model. */
 const isCheckpointPath = (p: string) => existsSync(join(p, "checkpoints")) || existsSync(join(p, "learner"));
 
@@ -282,60 +218,6 @@ function rolloutGenerator(a: EvalArgs, model: string): { gen: Generator; engine:
   return { gen, engine, close: () => engine.close() };
 }
 
-/** The tiny report: accuracy per task type beside the baselines, and the valid-proposal rate. */
-async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile: string, items: readonly SuiteItem[], data: string): Promise<TinyReport> {
-  const files = tinyDir(a);
-  // This run's tasks only, as this prompt and token budget made them: the record file may also hold
-  // tasks an earlier run with a larger --limit scored, or records of another budget not made again.
-  const current = new Map(items.map((it) => [it.id, promptKey(it)]));
-  const records = [...readRecords(recordFile).values()].filter((r) => r.benchmark === "tiny" && r.prompt !== undefined && current.get(r.id) === r.prompt);
-  const report: TinyReport = { model: a.model!, accuracy: accuracyByType(records), baselines: loadBaselines(files.baselines) };
-  if (a.compare) {
-    const before = [...readRecords(a.compare).values()].filter((r) => r.benchmark === "tiny");
-    const earlier = new Set(before.map((r) => r.id));
-    // an interrupted (or --limit) earlier run covers part of this one: the n column showed it, nothing said it
-    report.comparison = { against: a.compare, byType: compareByType(before, records), coverage: { earlier: records.filter((r) => earlier.has(r.id)).length, run: records.length } };
-  }
-  if (a.proposals > 0) {
-    const recipe = await loadRecipe(a.recipe);
-    const items = proposalPrompts(loadHeldOutPrograms(files.programs), recipe, a.proposals, recipe.trainer.seed);
-    console.log(`proposal probe: ${items.length} proposals (${a.proposals} per task type, ${a.recipe} recipe prompts, temperature ${recipe.selfplay.temperature})`);
-    const executor = await CodeExecutor.start(executorConfig(recipe, a.workers));
-    try {
-      const sampling = { maxNewTokens: recipe.data.maxResponseTokens, temperature: recipe.selfplay.temperature, topP: recipe.selfplay.topP, seed: recipe.trainer.seed };
-      report.proposals = await probeProposals(items, { generate: (prompts) => engine.generate(prompts, sampling) }, executor, recipe);
-    } finally {
-      await executor.close();
-    }
-  }
-  if (a.samples > 0) report.samples = await samplesReport(a, engine, records, data);
-  return report;
-}
-
-/** --samples k: k answers a task at the recipe's solver sampling, beside the greedy verdicts of this run's records. */
-async function samplesReport(a: EvalArgs, engine: RolloutEngine, records: readonly ProblemRecord[], data: string): Promise<SamplesReport> {
-  const recipe = await loadRecipe(a.recipe);
-  const greedy = new Map(records.map((r) => [r.id, r.correct] as const));
-  const problems = execProblems({ suite: "tiny", data, limit: a.limit }).filter((p) => greedy.has(p.id));
-  // trainer.seed + 1: the stream the README's figures were drawn from
-  const settings = { k: a.samples, maxNewTokens: recipe.data.maxResponseTokens, temperature: recipe.selfplay.temperature, topP: recipe.selfplay.topP, seed: recipe.trainer.seed + 1 };
-  const report: SamplesReport = { k: a.samples, temperature: settings.temperature, topP: settings.topP, byType: {} };
-  const executor = await CodeExecutor.start(executorConfig(recipe, a.workers));
-  try {
-    for (const type of TINY_TYPES) {
-      const ofType = problems.filter((p) => p.check.type === type);
-      if (!ofType.length) continue;
-      const tasks = await sampleTasks(ofType, (p) => execPrompt(p, { chatTemplate: false }), (p, response) => checkExecResponse(executor, p, response),
-        { generate: (prompts, o) => engine.generate(prompts, o) }, settings, (done) => process.stderr.write(`\rsamples: ${type} ${done}/${ofType.length} tasks`));
-      process.stderr.write("\n");
-      report.byType[type] = tallySamples(tasks.map((t, i) => ({ ...t, greedy: greedy.get(ofType[i].id) })));
-    }
-  } finally {
-    await executor.close();
-  }
-  return report;
-}
-
 async function evaluate(a: EvalArgs): Promise<void> {
   if (!a.model) throw new EvalUsageError("--model <dir> is required (or --self-check to test the harness)");
   if (!isCheckpointPath(a.model) && !existsSync(join(a.model, "config.json"))) {
@@ -357,6 +239,7 @@ async function evaluate(a: EvalArgs): Promise<void> {
   const evalplusChat = a.codePrompt === "evalplus" ? evalplusUsesChat(model.dir, a.evalplusBasePrompt) : undefined;
   const o: PromptOptions = { codePrompt: a.codePrompt, mathTemplate: a.mathTemplate, chatTemplate: a.chatTemplate, evalplusChat, maxNewTokens: a.maxNewTokens };
   const data = suiteData(a);
+  const compare = a.compare !== undefined ? loadCompare(a) : undefined; // suiteData refused --compare outside --suite tiny
   const recordFile = recordFileOf(a.out);
   mkdirSync(dirname(resolve(a.out)), { recursive: true });
   const unlock = lockRecords(recordFile);
@@ -392,13 +275,13 @@ async function evaluate(a: EvalArgs): Promise<void> {
     const suite = await suiteItems({ suite: a.suite, limit: a.limit, data, format: a.format, prompt: o, workers: a.workers, benchmarks: benchmarksDir() });
     closers.push(() => suite.close());
     items = suite.items;
-    if (a.compare !== undefined) checkCompareTasks(a.compare, items);
+    if (compare) checkCompareTasks(compare, items);
     const { gen, engine, close } = rolloutGenerator(a, model.dir);
     closers.push(close);
     console.log(`evaluating ${a.model} on ${items.length} problems (${a.suite}); per-problem records: ${recordFile}`);
     const tallies = await runSuite(items, gen, { batchSize: a.batchSize, recordFile, fingerprint: { ...model.fingerprint, engine: a.engine, ...sanitizedFingerprint(a.codePrompt) } });
     const results = summarise(a.model, a.suite, a.codePrompt + (evalplusChat ? " chat prompt" : "") + (a.chatTemplate ? " (chat template)" : ""), tallies, modelName(model.dir, a.model));
-    const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile, items, data!) : undefined;
+    const tiny = a.suite === "tiny" ? await tinyReport(a, engine, recordFile, items, data!, compare) : undefined;
     // whole or not at all: a results file cut by a kill mid-write would read as a broken earlier run
     const tmp = `${a.out}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(tiny ? { ...results, tiny } : results, null, 2) + "\n");
@@ -411,14 +294,6 @@ async function evaluate(a: EvalArgs): Promise<void> {
     for (const sig of signals) process.off(sig, onSignal);
     for (const c of closers.reverse()) await c().catch(() => {});
     unlock();
-  }
-}
-
-/** --compare's records against this run's tasks: none in common is another held-out set (every change would read n 0). */
-function checkCompareTasks(compare: string, items: readonly SuiteItem[]): void {
-  const earlier = readRecords(compare);
-  if (!items.some((it) => earlier.has(`${it.benchmark}\u0000${it.id}`))) {
-    throw new EvalUsageError(`--compare ${compare} shares no task with this run's ${items.length} (records of another held-out set?): give the records of an earlier run on the same --data`);
   }
 }
 

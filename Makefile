@@ -9,7 +9,7 @@ export AZR_PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 ||
 
 MODEL ?= tiny
 APT_PACKAGES := nats-server python3 python3-numpy python3-msgpack python3-pebble python3-sympy \
-                python3-torch libopenblas0-pthread bubblewrap chromium
+                python3-torch libopenblas0-pthread bubblewrap chromium strace
 TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 BENCHES = $(basename $(notdir $(wildcard bench/*.bench.ts)))
 NODE_TS := node --import tsx

@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
+import { syncParentSync, syncTreeSync } from "./durable.ts";
 import { readConfig, toHfConfig, weightShapes, type ArchConfig } from "./config.ts";
 import { modelFiles, SafetensorsReader, writeSafetensors, writeSharded, type StDtype } from "./safetensors.ts";
 
@@ -98,9 +99,11 @@ export function writeNewFolder(dir: string, fill: (tmp: string) => void, alive: 
   const tmp = mkdtempSync(join(dirname(target), `${partialPrefix(target)}${HOST}-${process.pid}-`));
   try {
     fill(tmp);
+    syncTreeSync(tmp); // whole on the disk before the rename says so (durable.ts)
     testPause();
     if (existsSync(target)) rmdirSync(target); // empty (checked above)
     renameSync(tmp, target);
+    syncParentSync(target);
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;

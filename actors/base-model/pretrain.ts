@@ -8,6 +8,7 @@
  * (model/train), the corpus (make-corpus.ts).
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { syncParent, syncTree } from "../../model/durable.ts";
 import { join } from "node:path";
 import type { CorpusExample } from "../../azr/corpus/format.ts";
 import { CorpusEncoder, EOS_TOKEN } from "../../azr/corpus/tokenizer.ts";
@@ -223,8 +224,10 @@ export async function pretrain(o: PretrainOptions): Promise<{ steps: number; los
     await trainer.save(tmp);
     writeFileSync(join(tmp, "progress.json"), JSON.stringify({ ...progress, ema, batches: batches.length, batchTokens: o.batchTokens }));
     writeFileSync(join(tmp, "complete"), "");
+    await syncTree(tmp); // a multi-hour run's resume point: on the disk before the rename (model/durable.ts)
     rmSync(ckpt, { recursive: true, force: true });
     renameSync(tmp, ckpt);
+    await syncParent(ckpt);
   };
   const t0 = performance.now() - progress.seconds * 1000;
   // The time budget is this invocation's: a resumed run gets its full --max-minutes again.

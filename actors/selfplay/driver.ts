@@ -11,6 +11,7 @@
  * (`seed.topUp`, seeding.ts), bounded by `seed.maxRounds` where the reference loops forever.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
+import { syncFile, syncFileSync, syncParent, syncParentSync, syncTree } from "../../model/durable.ts";
 import { join, resolve } from "node:path";
 import {
   admitEntries, errorGold, identityInductionEntry, identityTriplet, inductionSeedLine, NO_ERROR, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine, seedTopUp, SeedShortfallError, tripletSeedLine,
@@ -127,8 +128,9 @@ export interface CheckpointState {
 /**
  * Reads the driver state and buffers of the checkpoint at `dir`, and checks that its learner's
  * files are whole (each .json parses, each .safetensors holds the bytes its header names). The
- * rename makes a checkpoint whole or absent for a killed process, but not for an OS crash (nothing
- * is fsynced), a full disk or a hand edit: a damaged file is a RunFolderError naming it and the
+ * rename makes a checkpoint whole or absent for a killed process, and the flush before it for an OS
+ * crash (saveCheckpoint), but not for a full disk, a disk that lies about its flushes or a hand edit:
+ * a damaged file is a RunFolderError naming it and the
  * older checkpoint to go back to, not a SyntaxError's (or the learner's) stack trace after every
  * actor has started.
  */
@@ -290,8 +292,14 @@ async function saveCheckpoint(runDir: string, state: DriverState, ports: DriverP
   writeFileSync(join(tmp, "buffers.json"), JSON.stringify(await ports.buffer.snapshot()));
   writeFileSync(join(tmp, "driver.json"), JSON.stringify(state));
   writeFileSync(join(tmp, "complete"), new Date().toISOString() + "\n");
+  // On the disk before the rename makes it "complete", and the metrics of the steps it covers with it:
+  // an OS crash must not leave a complete checkpoint of zeros (model/durable.ts).
+  await syncTree(tmp);
+  const metrics = join(runDir, "metrics.jsonl");
+  if (existsSync(metrics)) await syncFile(metrics);
   rmSync(dir, { recursive: true, force: true });
   renameSync(tmp, dir); // a checkpoint is either whole or absent
+  await syncParent(dir);
   const all = completeCheckpoints(runDir);
   for (const old of all.slice(0, Math.max(0, all.length - keep))) rmSync(old.dir, { recursive: true, force: true });
   return dir;
@@ -466,7 +474,9 @@ function keepMetricsThrough(metricsFile: string, step: number): void {
   const kept = readFileSync(metricsFile, "utf8").split("\n").filter((l) => l.trim() && (parsed(l)?.step ?? Infinity) <= step);
   const tmp = `${metricsFile}.partial`;
   writeFileSync(tmp, kept.map((l) => l + "\n").join(""));
+  syncFileSync(tmp);
   renameSync(tmp, metricsFile);
+  syncParentSync(metricsFile);
 }
 
 interface OffPolicyLoop {

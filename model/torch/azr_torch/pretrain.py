@@ -45,6 +45,20 @@ PAD_TO = 32  # row lengths are rounded up to this: few distinct shapes, little p
 # ----------------------------------------------------------------------------- data
 
 
+def fsync_dir(path: str) -> None:
+    """Flush a folder entry (a rename in it), where the filesystem allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some network and FUSE mounts refuse fsync on a folder
+    finally:
+        os.close(fd)
+
+
 def read_tokens(folder: str):
     with open(os.path.join(folder, "tokens.json")) as f:
         meta = json.load(f)
@@ -246,8 +260,13 @@ def main(argv=None) -> int:
 
     def save():
         tmp = ckpt_path + ".partial"
-        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "state": state}, tmp)
+        with open(tmp, "wb") as f:
+            torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "state": state}, f)
+            # on the disk before the rename: after an OS crash the resume point must not read back as zeros
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, ckpt_path)
+        fsync_dir(os.path.dirname(os.path.abspath(ckpt_path)))
 
     # Ctrl-C / SIGTERM: finish the step in flight, checkpoint it, exit 128 + the signal's number. The
     # driver (pretrain-torch.ts) forwards the signal it gets, so a terminal's Ctrl-C can arrive twice

@@ -3,30 +3,27 @@
  * the rollout engine (by handle, timed: actors/weight-sync), writes one metrics line per step, checkpoints every `trainer.saveEvery`
  * steps and at the end, and resumes from the newest complete checkpoint.
  *
- * Covers: the loop and the run folder (config.json, metrics.jsonl, checkpoints/step-N/).
- * Not: starting actors (the CLI spawns them and passes handles), the step itself (step.ts).
+ * Covers: the loop, when to checkpoint, resume and roll back. Not: starting actors (the CLI spawns
+ * them and passes handles), the step itself (step.ts), the checkpoint files (run-folder.ts), the
+ * seeds (seed-loading.ts).
  *
  * Departures: seeding re-validates the seed file's entries with the executor and keeps the
  * valid ones (spec §4.2); a set shorter than B is topped up with model-made seeds
  * (`seed.topUp`, seeding.ts), bounded by `seed.maxRounds` where the reference loops forever.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
-import { syncFile, syncFileSync, syncParent, syncParentSync, syncTree } from "../../model/durable.ts";
-import { join, resolve } from "node:path";
-import {
-  admitEntries, errorGold, identityInductionEntry, identityTriplet, inductionSeedLine, NO_ERROR, parseInductionSeedLine, parseSeedFile, parseTripletSeedLine, seedTopUp, SeedShortfallError, tripletSeedLine,
-  type InductionEntry, type TaskType, type Triplet,
-} from "../../azr/index.ts";
-import type { ProposalCheck, ProposalVerdict } from "../code-executor/index.ts";
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { TaskType } from "../../azr/index.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
 import type { EvalScores } from "../eval/in-training.ts";
 import type { BufferPort, ExecutorPort, ReferencePort, RolloutPort } from "./ports.ts";
-import { makeInductionSeeds, makeTripletSeeds, type MadeSeeds, type SeedingConfig } from "./seeding.ts";
+import { completeCheckpoints, keepMetricsThrough, readCheckpoint, RunFolderError, saveCheckpoint, type DriverState } from "./run-folder.ts";
+import { loadSeeds } from "./seed-loading.ts";
+import type { SeedingConfig } from "./seeding.ts";
 import { runStep, checkStepConfig, collectStep, finishStep, type CollectedStep, type StepCarry, type StepConfig, type StepResult } from "./step.ts";
 import type { TaskBufferState } from "./task-buffer.ts";
 import { LearnerLostError, recoverLearner, resilientPorts } from "./resilient.ts";
 import { withStepSpan } from "../../runtime/telemetry-local.ts";
-import { readHeader } from "../../model/safetensors.ts";
 import { syncLine, syncWeights, type PublishRequest, type TransportChoice, type WeightHandle, type WeightSyncReport } from "../weight-sync/index.ts";
 
 /** The learner's surface the driver uses (actors/learner.ts implements it). */
@@ -95,214 +92,6 @@ export interface DriverOptions {
   signal?: AbortSignal;
   /** Why an actor will not be restarted (the registry says dead), or undefined: the run then stops at once instead of retrying (resilient.ts). */
   actorGone?: (actor: string) => Promise<string | undefined>;
-}
-
-interface DriverState {
-  step: number;
-  carry: StepCarry;
-}
-
-const CHECKPOINTS = "checkpoints";
-
-export class RunFolderError extends Error {
-  override name = "RunFolderError";
-}
-
-/** Checkpoint folders step-N that finished writing (a `complete` marker), oldest first. */
-export function completeCheckpoints(runDir: string): { step: number; dir: string }[] {
-  const root = join(runDir, CHECKPOINTS);
-  if (!existsSync(root)) return [];
-  return readdirSync(root)
-    .map((name) => ({ name, m: /^step-(\d+)$/.exec(name) }))
-    .filter((x) => x.m && existsSync(join(root, x.name, "complete")))
-    .map((x) => ({ step: Number(x.m![1]), dir: join(root, x.name) }))
-    .sort((a, b) => a.step - b.step);
-}
-
-/** A checkpoint's driver state and buffers: what a resume or a rollback continues from. */
-export interface CheckpointState {
-  state: DriverState;
-  buffers: TaskBufferState;
-}
-
-/**
- * Reads the driver state and buffers of the checkpoint at `dir`, and checks that its learner's
- * files are whole (each .json parses, each .safetensors holds the bytes its header names). The
- * rename makes a checkpoint whole or absent for a killed process, and the flush before it for an OS
- * crash (saveCheckpoint), but not for a full disk, a disk that lies about its flushes or a hand edit:
- * a damaged file is a RunFolderError naming it and the
- * older checkpoint to go back to, not a SyntaxError's (or the learner's) stack trace after every
- * actor has started.
- */
-export function readCheckpoint(runDir: string, dir: string): CheckpointState {
-  const damaged = (what: string) => {
-    const older = completeCheckpoints(runDir).filter((c) => resolve(c.dir) !== resolve(dir)).at(-1);
-    return new RunFolderError(`checkpoint ${dir} is damaged: ${what}; ` + (older
-      ? `remove ${dir} and resume again to continue from the checkpoint of step ${older.step} (the steps after it are run again)`
-      : "it is the run's only checkpoint: start the run again with another --run-dir"));
-  };
-  const parse = (path: string): unknown => {
-    try {
-      return JSON.parse(readFileSync(path, "utf8"));
-    } catch (e) {
-      throw damaged(`${path} is not valid JSON (${(e as Error).message})`);
-    }
-  };
-  const read = <T>(file: string, ok: (x: Record<string, unknown>) => boolean): T => {
-    const x = parse(join(dir, file));
-    if (!isObject(x) || !ok(x)) throw damaged(`${join(dir, file)} does not hold what the driver saves there`);
-    return x as T;
-  };
-  const checked = {
-    state: read<DriverState>("driver.json", (x) => Number.isInteger(x.step) && isObject(x.carry)),
-    buffers: read<TaskBufferState>("buffers.json", (x) => isObject(x.buffers)),
-  };
-  const learner = join(dir, "learner");
-  if (!existsSync(learner)) throw damaged(`its learner folder ${learner} is missing`);
-  for (const f of readdirSync(learner, { recursive: true, encoding: "utf8" }).map((f) => join(learner, f))) {
-    if (f.endsWith(".json")) parse(f);
-    else if (f.endsWith(".safetensors")) {
-      try {
-        readHeader(f);
-      } catch (e) {
-        throw damaged((e as Error).message.replace(/; the file is damaged or incomplete.*$/, ""));
-      }
-    }
-  }
-  return checked;
-}
-
-const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null;
-
-type Entry = Triplet | InductionEntry;
-type Judged<E> = { ok: true; entry: E } | { ok: false; reason: string };
-
-/**
- * Re-validate seed entries with our executor (§4.2): `judge` turns each verdict into the entry
- * to keep (outputs recomputed) or the reason it is dropped; exact duplicates are dropped too;
- * reasons are counted into `dropped`.
- */
-async function revalidate<E extends Entry>(
-  executor: ExecutorPort, entries: E[], check: (e: E) => ProposalCheck, judge: (e: E, v: ProposalVerdict) => Judged<E>, dropped: Map<string, number>,
-): Promise<E[]> {
-  const kept: E[] = [];
-  const drop = (reason: string, n = 1) => dropped.set(reason, (dropped.get(reason) ?? 0) + n);
-  for await (const v of executor.validateProposals(entries.map(check))) {
-    const j = judge(entries[v.index], v);
-    if (j.ok) kept[v.index] = j.entry;
-    else drop(j.reason);
-  }
-  // De-duplication is part of re-validation (§4.2): the count that decides the top-up is of distinct entries.
-  const distinct = admitEntries([], kept.filter(Boolean), { dedupe: "exact", maxEntries: Number.MAX_SAFE_INTEGER, capPolicy: "keep-first" });
-  if (distinct.rejected.length) drop("duplicate", distinct.rejected.length);
-  return distinct.entries;
-}
-
-const tripletCheck = (t: Triplet): ProposalCheck => ({ type: "deduction", program: t.program, input: t.input });
-const judgeTriplet = (t: Triplet, v: ProposalVerdict): Judged<Triplet> => (v.ok && v.outputs ? { ok: true, entry: { ...t, output: v.outputs[0], step: 0 } } : { ok: false, reason: v.reason });
-const judgeInduction = (e: InductionEntry, v: ProposalVerdict): Judged<InductionEntry> => (v.ok && v.outputs ? { ok: true, entry: { ...e, outputs: v.outputs, step: 0 } } : { ok: false, reason: v.reason });
-const judgeError = (t: Triplet, v: ProposalVerdict): Judged<Triplet> => {
-  const g = errorGold(v);
-  return g.ok ? { ok: true, entry: { ...t, output: g.gold, step: 0 } } : { ok: false, reason: g.reason };
-};
-
-interface Seeds {
-  triplets: Triplet[];
-  induction: InductionEntry[];
-  /** Only when `error` is a task type. */
-  errors?: Triplet[];
-}
-
-/**
- * The seed buffers: the recipe's seed files (or the identity seeds), re-validated, then topped
- * up with model-made seeds when fewer than B survive (`seed.topUp`, §4.2) — the model-made ones
- * are written to the run folder beside the config. With no seed file and `seed.topUp` off the
- * run starts from the identity seeds alone.
- */
-async function loadSeeds(cfg: DriverConfig, ports: DriverPorts, runDir: string, log: (s: string) => void, signal?: AbortSignal): Promise<Seeds> {
-  const limit = cfg.seed.factor * cfg.selfplay.batchSize;
-  const read = <T>(file: string | null, key: string, parse: (l: string, w: string) => T): T[] | undefined => {
-    if (!file) return undefined;
-    const path = resolve(cfg.seed.dir, file);
-    if (!existsSync(path)) throw new RunFolderError(`seed file ${path} not found: fix seed.${key} in the recipe (or set it to null to start from the identity seed)`);
-    return parseSeedFile(readFileSync(path, "utf8"), path, limit, parse);
-  };
-  const dropped = new Map<string, number>();
-  const triplets = read(cfg.seed.triplets, "triplets", parseTripletSeedLine) ?? [identityTriplet()];
-  const induction = read(cfg.seed.induction, "induction", parseInductionSeedLine) ?? [identityInductionEntry()];
-  let t = await revalidate(ports.executor, triplets, tripletCheck, judgeTriplet, dropped);
-  // checkBans: a seed file's induction programs come from no triplet buffer, so nothing has applied
-  // the ban list to them yet; §4.2 re-validates seeds with §5.3 checks 1–7, check 2 included.
-  let i = await revalidate(ports.executor, induction, (e) => ({ type: "induction", program: e.program, inputs: e.inputs, checkBans: true }), judgeInduction, dropped);
-  log(`seeds: ${t.length}/${triplets.length} triplets and ${i.length}/${induction.length} induction entries re-validated` +
-    (dropped.size ? ` (dropped: ${[...dropped].map(([r, n]) => `${r} ×${n}`).join(", ")})` : ""));
-  if (t.length === 0) throw new RunFolderError("no seed triplet survived re-validation: check the seed file or the executor (`azr doctor`)");
-
-  const fileName = (f: string | null) => f ?? "(no seed file: the identity seed)";
-  const topUp = (kept: number, file: string | null) => {
-    if (file === null && !cfg.seed.topUp) return 0;
-    try {
-      return seedTopUp(kept, { batchSize: cfg.selfplay.batchSize, factor: cfg.seed.factor, topUp: cfg.seed.topUp, file: fileName(file) });
-    } catch (e) {
-      // a short seed file with the top-up off is a setting to fix, reported like the other run-folder problems
-      if (e instanceof SeedShortfallError) throw new RunFolderError(e.message, { cause: e });
-      throw e;
-    }
-  };
-  const moreT = topUp(t.length, cfg.seed.triplets);
-  if (moreT > 0) {
-    log(`seeds: ${t.length} triplets < B = ${cfg.selfplay.batchSize}; topping up to ${t.length + moreT} with model-made seeds (seed.topUp)`);
-    const made = await makeTripletSeeds(cfg, ports, t, t.length + moreT, log, signal);
-    logMade("triplet", made, t.length + moreT, log);
-    writeFileSync(join(runDir, "seed-triplets.jsonl"), made.entries.map((x) => tripletSeedLine(x, made.originals.get(x))).join("\n") + "\n");
-    t = made.entries;
-  }
-  const moreI = topUp(i.length, cfg.seed.induction);
-  if (moreI > 0) {
-    log(`seeds: ${i.length} induction entries < B = ${cfg.selfplay.batchSize}; topping up to ${i.length + moreI} with model-made seeds (seed.topUp)`);
-    const made = await makeInductionSeeds(cfg, ports, t, i, i.length + moreI, log, signal);
-    logMade("induction", made, i.length + moreI, log);
-    writeFileSync(join(runDir, "seed-induction.jsonl"), made.entries.map((x) => inductionSeedLine(x)).join("\n") + "\n");
-    i = made.entries;
-  }
-  if (!cfg.selfplay.taskTypes.includes("error")) return { triplets: t, induction: i };
-  // The error buffer: the seed.errors file (triplet lines whose output is the exception name), else the identity program (NoError).
-  const errors = read(cfg.seed.errors, "errors", parseTripletSeedLine) ?? [{ ...identityTriplet(), output: NO_ERROR }];
-  const e = await revalidate(ports.executor, errors, tripletCheck, judgeError, dropped);
-  log(`seeds: ${e.length}/${errors.length} error-type entries re-validated`);
-  if (e.length === 0) throw new RunFolderError(`no error-type seed survived re-validation${cfg.seed.errors ? `: check ${cfg.seed.errors}` : ""}`);
-  return { triplets: t, induction: i, errors: e };
-}
-
-function logMade(what: string, m: MadeSeeds<unknown>, target: number, log: (s: string) => void): void {
-  const why = Object.entries(m.rejected).map(([r, n]) => `${r} ×${n}`).join(", ");
-  log(`seeds: the model made ${m.made} ${what} seeds in ${m.rounds} round(s)${why ? ` (rejected: ${why})` : ""}` +
-    (m.entries.length < target ? `; stopped at seed.maxRounds = ${m.rounds} with ${m.entries.length}/${target}, continuing with those` : ""));
-}
-
-async function saveCheckpoint(runDir: string, state: DriverState, ports: DriverPorts, keep: number): Promise<string> {
-  const root = join(runDir, CHECKPOINTS);
-  const dir = join(root, `step-${state.step}`);
-  const tmp = `${dir}.partial`;
-  // Every half-written checkpoint goes, not only this step's: one cut off by a kill during a stop's
-  // save (step 7, saveEvery 5) is never written again after the resume, and holds a learner's state.
-  if (existsSync(root)) for (const name of readdirSync(root).filter((n) => n.endsWith(".partial"))) rmSync(join(root, name), { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  await ports.learner.save(join(tmp, "learner")); // names the expected weight version (resilient.ts)
-  writeFileSync(join(tmp, "buffers.json"), JSON.stringify(await ports.buffer.snapshot()));
-  writeFileSync(join(tmp, "driver.json"), JSON.stringify(state));
-  writeFileSync(join(tmp, "complete"), new Date().toISOString() + "\n");
-  // On the disk before the rename makes it "complete", and the metrics of the steps it covers with it:
-  // an OS crash must not leave a complete checkpoint of zeros (model/durable.ts).
-  await syncTree(tmp);
-  const metrics = join(runDir, "metrics.jsonl");
-  if (existsSync(metrics)) await syncFile(metrics);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir); // a checkpoint is either whole or absent
-  await syncParent(dir);
-  const all = completeCheckpoints(runDir);
-  for (const old of all.slice(0, Math.max(0, all.length - keep))) rmSync(old.dir, { recursive: true, force: true });
-  return dir;
 }
 
 /**
@@ -391,7 +180,7 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
     // A stop request (Ctrl-C) ends the run after this step: save it too, or the steps since the
     // last due checkpoint (up to saveEvery − 1 of them) would be lost.
     if (checkpointDue(r.step) || (!more && o.signal?.aborted)) {
-      const dir = await saveCheckpoint(o.runDir, state, ports, cfg.trainer.keepCheckpoints);
+      const dir = await saveCheckpoint(o.runDir, state, { saveLearner: (d) => ports.learner.save(d), buffers: () => ports.buffer.snapshot() }, cfg.trainer.keepCheckpoints); // save names the expected weight version (resilient.ts)
       log(`checkpoint ${dir}`);
     }
   };
@@ -456,27 +245,6 @@ async function rollBack(
   keepMetricsThrough(join(x.runDir, "metrics.jsonl"), state.step);
   x.log(`rolled back to step ${state.step}; the learner is back`);
   return state;
-}
-
-/**
- * Drops the metrics lines of steps after `step` (they are run again), and a last line a crash cut
- * short (not JSON). Written beside and renamed over, so a crash here leaves the old file or the new one.
- */
-function keepMetricsThrough(metricsFile: string, step: number): void {
-  if (!existsSync(metricsFile)) return;
-  const parsed = (l: string): { step: number } | undefined => {
-    try {
-      return JSON.parse(l) as { step: number };
-    } catch {
-      return undefined;
-    }
-  };
-  const kept = readFileSync(metricsFile, "utf8").split("\n").filter((l) => l.trim() && (parsed(l)?.step ?? Infinity) <= step);
-  const tmp = `${metricsFile}.partial`;
-  writeFileSync(tmp, kept.map((l) => l + "\n").join(""));
-  syncFileSync(tmp);
-  renameSync(tmp, metricsFile);
-  syncParentSync(metricsFile);
 }
 
 interface OffPolicyLoop {

@@ -21,7 +21,7 @@ import { readConfig, weightShapes } from "../../model/config.ts";
 import { listTensors } from "../../model/safetensors.ts";
 import { exportMerged, loadTrainState } from "../../model/train/checkpoint.ts";
 import { loadAdapters } from "../../model/train/lora.ts";
-import { completeCheckpoints } from "./driver.ts";
+import { completeCheckpoints } from "./run-folder.ts";
 
 export class ExportError extends Error {
   override name = "ExportError";

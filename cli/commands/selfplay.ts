@@ -14,7 +14,8 @@ import { CodeExecutorActor, verdictStreams } from "../../actors/code-executor/ac
 import { Learner } from "../../actors/learner.ts";
 import { ReferenceModel } from "../../actors/reference-model.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
-import { completeCheckpoints, readCheckpoint, runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
+import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
+import { completeCheckpoints, readCheckpoint } from "../../actors/selfplay/run-folder.ts";
 import { replicaName, rolloutPort } from "../../actors/selfplay/rollout-pool.ts";
 import { ActorGoneError, goneFromRegistry, LearnerLostError } from "../../actors/selfplay/resilient.ts";
 import { InTrainingEval } from "../../actors/eval/in-training.ts";

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { selfplay } from "../../cli/commands/selfplay.ts";
-import { completeCheckpoints } from "../../actors/selfplay/driver.ts";
+import { completeCheckpoints } from "../../actors/selfplay/run-folder.ts";
 import { writeRandomTinyModel } from "./fixtures.ts";
 
 const HELDOUT = join(import.meta.dirname, "..", "eval", "fixtures", "heldout.jsonl");

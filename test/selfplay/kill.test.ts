@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { selfplay } from "../../cli/commands/selfplay.ts";
-import { completeCheckpoints } from "../../actors/selfplay/driver.ts";
+import { completeCheckpoints } from "../../actors/selfplay/run-folder.ts";
 import type { TaskBuffer, TaskBufferState } from "../../actors/selfplay/task-buffer.ts";
 import { withCallOptions, type Cluster } from "../../runtime/index.ts";
 import { writeRandomTinyModel } from "./fixtures.ts";

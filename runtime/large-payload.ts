@@ -67,6 +67,11 @@ export interface PayloadStoreOptions {
   bucket?: string;
   /** Bodies longer than this go through the bucket. Default: max_payload − 4 KiB. */
   thresholdBytes?: number;
+  /**
+   * The age limit of a bucket this store creates; default 24 h (a backstop for call payloads
+   * nobody collected). 0: none, for objects kept as long as their owner needs them (spawn specs).
+   */
+  maxAgeMs?: number;
 }
 
 export interface OrphanReport {
@@ -104,6 +109,7 @@ export class PayloadStore {
     readonly bucket: string,
     readonly thresholdBytes: number,
     private readonly chunkBytes: number,
+    private readonly maxAgeNs: number,
   ) {}
 
   /** Opens (creating when missing) the bucket on `nc`'s server. */
@@ -123,7 +129,8 @@ export class PayloadStore {
       );
     });
     const chunkBytes = maxPayload - DEFAULT_HEADER_HEADROOM_BYTES;
-    const store = new PayloadStore(new Objm(nc), jetstream(nc), jsm, bucket, threshold, chunkBytes);
+    const maxAgeNs = opts.maxAgeMs === undefined ? BUCKET_MAX_AGE_NS : opts.maxAgeMs * 1e6;
+    const store = new PayloadStore(new Objm(nc), jetstream(nc), jsm, bucket, threshold, chunkBytes, maxAgeNs);
     await store.ensureBucket(bucket);
     return store;
   }
@@ -132,7 +139,7 @@ export class PayloadStore {
   private ensureBucket(bucket: string): Promise<unknown> {
     let ready = this.buckets.get(bucket);
     if (!ready) {
-      ready = this.objm.create(bucket, { storage: StorageType.File, ttl: BUCKET_MAX_AGE_NS });
+      ready = this.objm.create(bucket, { storage: StorageType.File, ttl: this.maxAgeNs });
       ready.catch(() => this.buckets.delete(bucket)); // let a later call retry
       this.buckets.set(bucket, ready);
     }

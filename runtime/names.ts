@@ -41,6 +41,9 @@ export const buckets = {
   actors: (cluster: string) => `azr-${cluster}-actors`,
   nodes: (cluster: string) => `azr-${cluster}-nodes`,
   state: (cluster: string) => `azr-${cluster}-state`,
+  /** Spawn specs by actor name (spec-store.ts), and the arguments too large for a KV value. */
+  specs: (cluster: string) => `azr-${cluster}-specs`,
+  specArgs: (cluster: string) => `azr-${cluster}-spec-args`,
 };
 
 /** The internal actor name a node agent serves its control methods under. */

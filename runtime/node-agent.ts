@@ -3,11 +3,17 @@
  * (cpu, memory, labels, and the GPUs nvidia-smi lists unless a count is given) in the nodes
  * bucket with a heartbeat; starting actor processes on request (re-checking that they fit, and
  * giving each its GPU indices through CUDA_VISIBLE_DEVICES — empty for an actor that asked for
- * none, so it cannot take a GPU by accident); supervising them: a crashed actor is restarted up to
- * `maxRestarts` with exponential back-off, a hung one (no heartbeat) is killed and restarted;
- * registry transitions and lifecycle events for each; logs per actor; kill and restart on
- * request. Its control methods are served as an actor named `_node-<id>`, so they use the same
- * wire, errors and large-payload path as any call. Not: choosing the node (placement.ts).
+ * none, so it cannot take a GPU by accident) and storing each one's spawn spec cluster-wide
+ * (spec-store.ts); supervising them: a crashed actor is restarted up to `maxRestarts` with
+ * exponential back-off, a hung one (no heartbeat) is killed and restarted; registry transitions
+ * and lifecycle events for each; logs per actor; kill and restart on request. Lost nodes (silent
+ * for NODE_LOST_MS): any live agent re-places their actors that have restarts left and whose
+ * spawning run is alive on a live node with room (one restart: the target agent starts it from
+ * the stored spec with the saved state, as Ray restarts a dead node's actors elsewhere), marks
+ * the others dead saying why, and stops actors here whose run was on a lost node; an agent that
+ * was only cut off stops its copies once back. Its control methods are served as an actor named
+ * `_node-<id>`, so they use the same wire, errors and large-payload path as any call.
+ * Not: choosing the node of a spawn (placement.ts, called by the spawner).
  */
 import { availableParallelism, hostname, totalmem } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -24,10 +30,11 @@ import { ActorLog } from "./logs.ts";
 import { lookupActor } from "./lookup.ts";
 import { checkName, nodeServiceName } from "./names.ts";
 import { advertisedGpus, detectGpus, type GpuDetection } from "./gpus.ts";
-import { assignGpus, fits, freeResources, groupGpuIndices, NODE_STALE_MS, spreadGpuIndices } from "./placement.ts";
+import { assignGpus, fits, freeResources, groupGpuIndices, NODE_STALE_MS, place, spreadGpuIndices, type Free } from "./placement.ts";
 import { ActorProcess, ActorStartError, DEFAULT_START_TIMEOUT_MS, STOP_GRACE_MS } from "./actor-process.ts";
 import { startOrphanSweep, type OrphanSweep, type OrphanSweepOptions } from "./payload-sweep.ts";
 import { isLocalNode, NODE_LOST_MS, Registry, RegistryConflictError, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
+import { SpecStore, type SpecInfo, type StoredSpec } from "./spec-store.ts";
 import { StateStore } from "./state-store.ts";
 import { processAlive } from "./process-alive.ts";
 
@@ -62,6 +69,18 @@ export function restartBackoffMs(restarts: number, b: RestartBackoff = DEFAULT_R
 export function gpuEnv(indices: readonly number[]): { CUDA_VISIBLE_DEVICES: string; AZR_GPUS: string } {
   const list = indices.join(",");
   return { CUDA_VISIBLE_DEVICES: list, AZR_GPUS: list };
+}
+
+/** A request as a reason says it: `cpu 4, gpu 1` (nothing asked: `no resources`). */
+function describeResources(r: Resources): string {
+  const parts = Object.entries(r).map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : v}`);
+  return parts.length ? parts.join(", ") : "no resources";
+}
+
+/** What each node has free, as a reason says it: `n1 cpu 2, gpu 0, memoryMB 512`. */
+function describeFree(free: Record<string, Free>): string {
+  const nodes = Object.entries(free).map(([id, f]) => `${id} cpu ${f.cpu}, gpu ${f.gpu}, memoryMB ${f.memoryMB}${Object.keys(f.labels).length ? `, labels ${JSON.stringify(f.labels)}` : ""}`);
+  return nodes.length ? nodes.join("; ") : "no live node";
 }
 
 /** What spawn sends to the chosen node. */
@@ -142,6 +161,18 @@ interface Supervised {
   exitHandled?: Promise<void>;
   /** Settles when the incarnation being started is up (or failed to start); unset between starts. */
   starting?: Promise<void>;
+  /** The revision of its spec in the spec store (undefined: not stored), for deleting exactly that one. */
+  specStored?: Promise<number | undefined>;
+}
+
+/** What a sweep knows of the cluster, for deciding where (and whether) a lost node's actor goes. */
+interface SweepView {
+  /** Nodes not lost: where an actor may be re-placed. */
+  live: NodeEntry[];
+  /** Every registry entry, updated as this sweep re-places actors (so two are not put in one slot). */
+  actors: ActorEntry[];
+  /** Whether the run of the Cluster with this agent id is gone (its node lost or unregistered). */
+  runGone: (owner: string) => boolean;
 }
 
 export class NodeAgent {
@@ -151,6 +182,7 @@ export class NodeAgent {
   readonly #actors = new Map<string, Supervised>();
   #registry!: Registry;
   #states!: StateStore;
+  #specs!: SpecStore;
   #client!: ActorClient;
   #host?: ActorHost;
   #shell?: Pick<AttachServer, "stop">;
@@ -184,9 +216,10 @@ export class NodeAgent {
   static async start(o: NodeAgentOptions): Promise<NodeAgent> {
     const gpu = o.resources?.gpu;
     const a = new NodeAgent(o, gpu !== undefined ? advertisedGpus(gpu) : await detectGpus());
-    [a.#registry, a.#states, a.#client] = await Promise.all([
+    [a.#registry, a.#states, a.#specs, a.#client] = await Promise.all([
       Registry.open(o.nc, o.cluster),
       StateStore.open(o.nc, o.cluster),
+      SpecStore.open(o.nc, o.cluster),
       ActorClient.start(o.nc, o.cluster),
     ]);
     const previous = await a.#refuseTakenId().catch((e: Error) => {
@@ -253,7 +286,8 @@ export class NodeAgent {
     const who = previous ? `its earlier agent (pid ${previous.pid} on ${previous.host}) stopped without stopping it` : "its node agent stopped without stopping it";
     for (const e of await this.#registry.list()) {
       if (e.node !== this.id || e.state === "dead") continue;
-      await this.#markLost(e, `lost: ${who}; node ${this.id} was taken over by pid ${process.pid}`);
+      const spec = await this.#specs.info(e.name).catch(() => undefined);
+      await this.#markLost(e, `lost: ${who}; node ${this.id} was taken over by pid ${process.pid}`, spec?.revision);
     }
   }
 
@@ -261,49 +295,142 @@ export class NodeAgent {
    * Marks `e` dead as lost — only while it is still on its node and not dead (a CAS: a restart
    * elsewhere or another agent's sweep may have written first) — and publishes the death when
    * this write made it, so watchers (`azr logs -f`, the driver) learn of it as of any other.
+   * Its stored spec (read at `specRevision` before the write) goes: nothing will start it again.
    */
-  async #markLost(e: ActorEntry, reason: string): Promise<void> {
+  async #markLost(e: ActorEntry, reason: string, specRevision?: number): Promise<void> {
     const next = await this.#registry.transition(e.name, (x) => (x.node === e.node && x.state !== "dead" ? { ...x, state: "dead", reason } : undefined));
     if (next?.state === "dead" && next.reason === reason) {
       this.#event({ type: "dead", actor: e.name, node: e.node, incarnation: e.incarnation, reason, restarts: e.restarts, at: Date.now() });
+      if (specRevision !== undefined) await this.#specs.delete(e.name, specRevision).catch(() => undefined);
     }
   }
 
   /**
    * Nodes whose agent has been silent for NODE_LOST_MS (SIGKILLed, its machine gone): their
-   * actors not yet dead are marked dead ("lost …") and the node's entry is removed, so
-   * `azr actors` / `azr nodes`, placement and name claims see what is true. Any live agent does
-   * this; several doing it at once write the same thing (each write is a CAS on a non-dead entry).
-   * An agent that was only cut off stops its actors when it is back (see #tick).
+   * actors not yet dead are re-placed on a live node or marked dead ("lost …", see
+   * #recoverLost), and the node's entry is removed, so `azr actors` / `azr nodes`, placement and
+   * name claims see what is true. Any live agent does this; several doing it at once do not
+   * repeat each other's work, as each write is a CAS on the entry as it was read (still on the
+   * lost node, same incarnation). An agent that was only cut off stops its actors when it is
+   * back (see #tick).
    */
   async #sweepLostNodes(now: number): Promise<void> {
     const nodes = await this.#registry.listNodes();
     const lostMs = this.#o.lostNodeMs ?? NODE_LOST_MS;
     const lost = nodes.filter((n) => n.id !== this.id && now - n.lastHeartbeat >= lostMs);
     const known = new Set(nodes.map((n) => n.id));
-    for (const e of await this.#registry.list()) {
+    const view: SweepView = {
+      live: nodes.filter((n) => !lost.includes(n)),
+      actors: await this.#registry.list(),
+      runGone: (owner) => lost.some((x) => x.id === owner) || !known.has(owner),
+    };
+    for (const e of [...view.actors]) {
       if (e.state === "dead" || e.node === this.id || isLocalNode(e.node)) continue;
       const n = lost.find((x) => x.id === e.node);
       // An entry whose node has no entry at all (removed by an earlier sweep that stopped half way).
       const orphan = !known.has(e.node) && now - e.lastHeartbeat >= lostMs;
       if (!n && !orphan) continue;
-      const reason = n
-        ? `lost: its node ${n.id} (agent pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s; marked dead by node ${this.id}`
-        : `lost: its node ${e.node} is no longer registered; marked dead by node ${this.id}`;
-      await this.#markLost(e, reason);
+      const why = n
+        ? `its node ${n.id} (agent pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s`
+        : `its node ${e.node} is no longer registered`;
+      await this.#recoverLost(e, why, view);
     }
     // Actors here whose spawning run is gone (its node lost, or its entry already removed by an
     // earlier sweep) share its fate, as Ray's non-detached actors share their driver's.
     for (const [name, s] of this.#actors) {
       const owner = s.spec.owner;
-      if (!owner || owner === this.id || s.intent !== undefined) continue;
-      if (!lost.some((x) => x.id === owner) && known.has(owner)) continue;
+      if (!owner || owner === this.id || s.intent !== undefined || !view.runGone(owner)) continue;
       void this.kill(name, `stopped: the run that spawned it is gone (its node ${owner} is lost)`).catch(() => undefined);
     }
     for (const n of lost) {
-      console.error(`node agent ${this.id}: node ${n.id} (pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s: its actors are marked lost and its entry removed`);
+      console.error(`node agent ${this.id}: node ${n.id} (pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s: its actors are re-placed or marked lost and its entry removed`);
       await this.#registry.removeNode(n.id);
     }
+  }
+
+  /**
+   * An actor whose node is lost (`why`): re-placed on a live node when it may be (see
+   * #replacement), else marked dead with the reason it was lost and why it was not re-placed.
+   */
+  async #recoverLost(e: ActorEntry, why: string, view: SweepView): Promise<void> {
+    const spec = await this.#specs.info(e.name).catch(() => undefined);
+    const plan = this.#replacement(e, spec, view);
+    if ("refusal" in plan) return this.#markLost(e, `lost: ${why}${plan.refusal}; marked dead by node ${this.id}`, spec?.revision);
+    await this.#replace(e, why, plan.node, plan.specRevision, view);
+  }
+
+  /**
+   * Where a lost node's actor is to be restarted, or why it is not: as a restart after a crash,
+   * it needs a restart left (maxRestarts); as for an actor whose run was lost, one whose run is
+   * gone is not kept; and it needs its stored spec (what to start) and a live node with room
+   * (placement as at spawn, the lost node excluded; a pinned node is not kept, as that node is gone).
+   */
+  #replacement(e: ActorEntry, spec: SpecInfo | undefined, view: SweepView): { node: string; specRevision: number } | { refusal: string } {
+    if (e.restarts >= e.maxRestarts) return { refusal: e.maxRestarts > 0 ? ` (its ${e.maxRestarts} restart(s) are used up)` : "" };
+    if (!spec) return { refusal: ", and no spawn spec is stored to start it elsewhere" };
+    if (spec.owner !== undefined && view.runGone(spec.owner)) return { refusal: `, and the run that spawned it is gone too (its node ${spec.owner} is lost)` };
+    try {
+      return { node: place(e.name, e.resources, view.live, view.actors), specRevision: spec.revision };
+    } catch (err) {
+      if (!(err instanceof PlacementError)) throw err;
+      return { refusal: `, and no live node has room for it (it needs ${describeResources(e.resources)}; free: ${describeFree(err.free as Record<string, Free>)})` };
+    }
+  }
+
+  /**
+   * Moves `e` to `target`: claims it there (state restarting, one more restart and incarnation,
+   * no GPU indices until the target picks them) by a CAS on the entry as this sweep read it, so
+   * of several agents sweeping at once exactly one moves it; tells watchers (a "died" event with
+   * willRestart, as before a restart on its own node); then has the target's agent start it.
+   */
+  async #replace(e: ActorEntry, why: string, target: string, specRevision: number, view: SweepView): Promise<void> {
+    const restarts = e.restarts + 1;
+    const incarnation = e.incarnation + 1;
+    const reason = `re-placing: ${why}; restarting it on node ${target} (restart ${restarts} of ${e.maxRestarts}; decided by node ${this.id})`;
+    let won = false;
+    const claimed = await this.#registry.transition(e.name, (x) => {
+      won = x.node === e.node && x.incarnation === e.incarnation && x.state !== "dead";
+      // Its old node's GPU indices mean nothing on the target, whose agent picks new ones.
+      return won ? { ...x, node: target, state: "restarting", pid: 0, gpuIndices: undefined, restarts, incarnation, reason, lastHeartbeat: Date.now() } : undefined;
+    });
+    if (!won || !claimed) return; // another agent got there first
+    view.actors.splice(view.actors.indexOf(e), 1, claimed); // the next placement in this sweep counts it on its new node
+    console.error(`node agent ${this.id}: actor '${e.name}' ${reason}`);
+    this.#event({ type: "died", actor: e.name, node: e.node, incarnation: e.incarnation, reason, willRestart: true, at: Date.now() });
+    // Not awaited: starting a process takes seconds, and the sweep (and the heartbeat) go on meanwhile.
+    void this.#startReplaced(e.name, e.node, target, incarnation, reason, specRevision);
+  }
+
+  /**
+   * Asks `target`'s agent to start the claimed incarnation. A failure it reports, it has written
+   * (dead, why); one it cannot report (its agent is gone too, or never answered) is written here,
+   * only while the entry is still that claim.
+   */
+  async #startReplaced(name: string, from: string, target: string, incarnation: number, reason: string, specRevision: number): Promise<void> {
+    try {
+      if (target === this.id) await this.adopt(name, incarnation, from);
+      else await this.#client.call(nodeServiceName(target), "adoptActor", [name, incarnation, from]);
+    } catch (err) {
+      if (this.#closed) return;
+      const final = `${reason}: failed: ${(err as Error).message}`;
+      const dead = await this.#endClaim(name, target, incarnation, final).catch(() => false);
+      if (dead) await this.#specs.delete(name, specRevision).catch(() => undefined);
+    }
+  }
+
+  /**
+   * Writes dead (`reason`) over the claim of `incarnation` on `node` while the entry is still that
+   * claim (state restarting), and publishes it; true when this write made it.
+   */
+  async #endClaim(name: string, node: string, incarnation: number, reason: string): Promise<boolean> {
+    let won = false;
+    const e = await this.#registry.transition(name, (x) => {
+      won = x.node === node && x.incarnation === incarnation && x.state === "restarting";
+      return won ? { ...x, state: "dead", reason } : undefined;
+    });
+    if (!won || !e) return false;
+    this.#event({ type: "dead", actor: name, node, incarnation, reason, restarts: e.restarts, at: Date.now() });
+    return true;
   }
 
   /** Stops every actor on this node (they become dead), then leaves the cluster. */
@@ -346,6 +473,10 @@ export class NodeAgent {
         // serve one name, so this one stops (its exit writes nothing over the newer entry).
         if (e && e.state === "dead" && e.reason?.startsWith("lost:") && e.incarnation === s.incarnation && s.intent === undefined) {
           void this.kill(name, `stopped: declared ${e.reason}`).catch(() => undefined);
+        } else if (e && e.node !== this.id && s.intent === undefined) {
+          // Or it was re-placed on another node meanwhile (or spawned there again): the entry
+          // names that incarnation, so this one stops, and its exit writes nothing over the entry.
+          void this.kill(name, `stopped: node ${this.id} was cut off and the actor now runs on node ${e.node} (${e.reason ?? e.state})`).catch(() => undefined);
         }
       }
       if (now - this.#lastLostSweep >= (this.#o.lostNodeMs ?? NODE_LOST_MS) / 3) {
@@ -364,37 +495,120 @@ export class NodeAgent {
   /** Starts an actor here (the caller chose this node; the fit is checked again). */
   async spawn(spec: SpawnSpec): Promise<ActorEntry> {
     checkName("actor", spec.name);
-    const claimed = this.#claiming.then(() => this.#claim(spec));
-    this.#claiming = claimed.catch(() => undefined);
-    const gpuIndices = await claimed;
+    const gpuIndices = await this.#serially(() => this.#claim(spec));
     if (spec.freshState) await this.#states.delete(spec.name);
-    const s: Supervised = {
-      spec,
-      gpuIndices,
-      log: new ActorLog(this.#o.nc, this.#o.cluster, spec.name, this.#o.runDir, this.#o.echoLogs ?? false),
-      incarnation: 1,
-      restarts: 0,
-      methods: [],
+    const s = this.#supervised(spec, gpuIndices, 1, 0);
+    // Stored while the process starts (not after: the node may be lost at any time), for any
+    // agent to start it elsewhere if this node is lost.
+    s.specStored = this.#storeSpec(s);
+    return this.#startHere(s, {
+      failed: async (reason) => {
+        const e = await this.#registry.transition(spec.name, (x) => ({ ...x, state: "dead", reason }));
+        this.#forgetSpec(s, e);
+      },
+      started: (pid) => this.#event({ type: "started", actor: spec.name, node: this.id, incarnation: 1, pid, at: Date.now() }),
+    });
+  }
+
+  /**
+   * Starts an actor that another agent's sweep re-placed here from its lost node `from`: that
+   * agent has claimed the registry entry for this node (state restarting, `incarnation`). Its spec
+   * comes from the spec store, its GPU indices from this node; the process loads the actor's saved
+   * state as after any restart (freshState applies at spawn only, as for a restart on its own
+   * node). A start that fails writes it dead, saying why.
+   */
+  async adopt(name: string, incarnation: number, from: string): Promise<ActorEntry> {
+    const claim = (x: ActorEntry) => x.node === this.id && x.incarnation === incarnation && x.state === "restarting";
+    let stored: StoredSpec | undefined;
+    const failed = async (why: string) => {
+      const e = await this.#registry.get(name);
+      const reason = `${e?.reason ?? `re-placing it from lost node ${from}`}: failed: ${why}`;
+      if ((await this.#endClaim(name, this.id, incarnation, reason)) && stored) await this.#specs.delete(name, stored.revision).catch(() => undefined);
     };
-    this.#actors.set(spec.name, s);
+    let s: Supervised;
+    try {
+      if (this.#actors.has(name)) throw new ActorStartError(`node ${this.id} already supervises a process of actor '${name}'`);
+      stored = await this.#specs.get(name);
+      if (!stored) throw new ActorStartError(`no spawn spec is stored for actor '${name}'`);
+      const e = await this.#serially(() => this.#claimReplaced(name, stored!.spec.resources, claim));
+      s = this.#supervised(stored.spec, e.gpuIndices ?? [], incarnation, e.restarts);
+      s.specStored = Promise.resolve(stored.revision);
+    } catch (err) {
+      await failed((err as Error).message);
+      throw err;
+    }
+    return this.#startHere(s, {
+      failed,
+      started: (pid) => {
+        this.#log(s, `restarted as process ${pid}, re-placed on node ${this.id} from lost node ${from} (restart ${s.restarts} of ${s.spec.maxRestarts})`);
+        this.#event({ type: "restarted", actor: name, node: this.id, incarnation, pid, restarts: s.restarts, at: Date.now() });
+      },
+    });
+  }
+
+  /** Runs `claim` after the claims before it: two at once could otherwise be given the same GPU. */
+  #serially<T>(claim: () => Promise<T>): Promise<T> {
+    const done = this.#claiming.then(claim);
+    this.#claiming = done.catch(() => undefined);
+    return done;
+  }
+
+  #supervised(spec: SpawnSpec, gpuIndices: number[], incarnation: number, restarts: number): Supervised {
+    const log = new ActorLog(this.#o.nc, this.#o.cluster, spec.name, this.#o.runDir, this.#o.echoLogs ?? false);
+    return { spec, gpuIndices, log, incarnation, restarts, methods: [] };
+  }
+
+  /**
+   * Runs the first process of `s` on this node (a spawn, or an actor re-placed here) and writes it
+   * alive. A start that fails ends the actor (`failed` writes why, and the log is closed) and
+   * rethrows; `started` announces a process that is up.
+   */
+  async #startHere(s: Supervised, on: { failed: (reason: string) => Promise<void>; started: (pid: number) => void }): Promise<ActorEntry> {
+    const name = s.spec.name;
+    this.#actors.set(name, s);
     let proc: ActorProcess;
     try {
       proc = await this.#startProcess(s);
     } catch (e) {
-      if (this.#actors.get(spec.name) !== s) throw new ActorStartError(`actor '${spec.name}' was killed while it was starting`);
-      this.#actors.delete(spec.name);
-      await this.#registry.transition(spec.name, (x) => ({ ...x, state: "dead", reason: (e as Error).message }));
+      if (this.#actors.get(name) !== s) throw new ActorStartError(`actor '${name}' was killed while it was starting`);
+      this.#actors.delete(name);
+      await on.failed((e as Error).message);
       await s.log.close();
       throw e;
     }
     // A kill that came during start-up has written the dead state and stops this process: an
     // "alive" written now would name a process that is about to go, and nobody would correct it.
-    if (s.intent === "kill") throw new ActorStartError(`actor '${spec.name}' was killed while it was starting`);
+    if (s.intent === "kill") throw new ActorStartError(`actor '${name}' was killed while it was starting`);
     const handled = s.exitHandled;
     const alive = await this.#markAlive(s, proc);
     if (!alive) return this.#exitedAfterReady(s, proc, handled);
-    this.#event({ type: "started", actor: spec.name, node: this.id, incarnation: 1, pid: proc.pid, at: Date.now() });
+    on.started(proc.pid);
     return alive;
+  }
+
+  /**
+   * Writes `s.spec` to the spec store. A failure is logged, not thrown: the actor runs all the
+   * same, and if its node is lost it is marked dead as no spec is stored (the reason says so).
+   */
+  async #storeSpec(s: Supervised): Promise<number | undefined> {
+    try {
+      return await this.#specs.put(s.spec);
+    } catch (e) {
+      this.#log(s, `storing its spawn spec failed (${(e as Error).message}): it cannot be re-placed if node ${this.id} is lost`);
+      return undefined;
+    }
+  }
+
+  /**
+   * After `s` ended for good (`written`: the registry write of its dead state), its stored spec
+   * goes — unless the entry is another node's now (it was re-placed while this node was cut
+   * off): that incarnation still needs it.
+   */
+  #forgetSpec(s: Supervised, written: ActorEntry | undefined): void {
+    if (written?.state !== "dead" || written.node !== this.id) return;
+    void s.specStored
+      ?.then((revision) => (revision === undefined ? false : this.#specs.delete(s.spec.name, revision)))
+      .catch(() => undefined);
   }
 
   /**
@@ -412,11 +626,7 @@ export class NodeAgent {
 
   /** Re-checks the fit, picks the GPU indices and claims the name with them (state starting). */
   async #claim(spec: SpawnSpec): Promise<number[]> {
-    const actors = await this.#registry.list();
-    const share = spec.resources.gpuShare;
-    const free = freeResources(this.node, actors, share);
-    if (!fits(spec.resources, free)) throw new PlacementError(spec.name, spec.resources, { [this.id]: free }, `node '${this.id}' no longer has enough free`);
-    const gpuIndices = assignGpus(spec.name, spec.resources, this.id, free, groupGpuIndices(this.node, actors, share), spreadGpuIndices(this.node, actors, spec.resources));
+    const gpuIndices = this.#fitHere(spec.name, spec.resources, await this.#registry.list());
     const now = Date.now();
     const entry: ActorEntry = {
       name: spec.name,
@@ -434,6 +644,27 @@ export class NodeAgent {
     };
     await this.#registry.claim(entry);
     return gpuIndices;
+  }
+
+  /**
+   * For an actor re-placed here: re-checks the fit (its own claimed entry aside: it already counts
+   * on this node) and records the GPU indices picked on the entry, while it is still the claim.
+   */
+  async #claimReplaced(name: string, resources: Resources, claim: (x: ActorEntry) => boolean): Promise<ActorEntry> {
+    const others = (await this.#registry.list()).filter((a) => a.name !== name);
+    const gpuIndices = this.#fitHere(name, resources, others);
+    let won = false;
+    const e = await this.#registry.transition(name, (x) => ((won = claim(x)) ? { ...x, gpuIndices } : undefined));
+    if (!won || !e) throw new ActorStartError(`its registry entry is no longer claimed for node ${this.id} (now ${e ? `${e.state} on node ${e.node}` : "gone"})`);
+    return e;
+  }
+
+  /** The GPU indices a request gets on this node given `actors`; PlacementError when it does not fit. */
+  #fitHere(name: string, resources: Resources, actors: ActorEntry[]): number[] {
+    const share = resources.gpuShare;
+    const free = freeResources(this.node, actors, share);
+    if (!fits(resources, free)) throw new PlacementError(name, resources, { [this.id]: free }, `node '${this.id}' no longer has enough free`);
+    return assignGpus(name, resources, this.id, free, groupGpuIndices(this.node, actors, share), spreadGpuIndices(this.node, actors, resources));
   }
 
   /** Starts the next incarnation; `s.starting` tells a concurrent kill() there is a process on its way. */
@@ -534,8 +765,12 @@ export class NodeAgent {
     if (s.intent === "kill") {
       // The caller's reason is what a reader wants; how the process ended tells whether it stopped cleanly.
       const reason = `${s.killReason ?? "killed"} (process ${how})`;
-      await this.#transitionOwn(name, (x) => (x.state === "dead" && x.reason?.startsWith("lost:") ? undefined : { ...x, state: "dead", reason }));
+      const written = await this.#transitionOwn(name, (x) => (x.state === "dead" && x.reason?.startsWith("lost:") ? undefined : { ...x, state: "dead", reason }));
+      // Another node holds the actor now (re-placed while this one was cut off): a "killed"
+      // event would fail its callers' calls to the incarnation that lives on.
+      if (written && written.node !== this.id) return this.#log(s, `${reason}; the actor lives on as incarnation ${written.incarnation} on node ${written.node}`);
       this.#event({ ...base, type: "killed", reason, at: Date.now() });
+      this.#forgetSpec(s, written);
       return;
     }
     const requested = s.intent === "restart";
@@ -554,7 +789,7 @@ export class NodeAgent {
       if (!willRestart) {
         this.#actors.delete(name);
         const final = s.restarts > 0 && !requested ? `${reason} (after ${s.restarts} restart(s), maxRestarts ${s.spec.maxRestarts})` : reason;
-        await this.#transitionOwn(name, (x) => ({ ...x, state: "dead", reason: final }));
+        this.#forgetSpec(s, await this.#transitionOwn(name, (x) => ({ ...x, state: "dead", reason: final })));
         this.#event({ ...base, incarnation: s.incarnation, type: "dead", reason: final, restarts: s.restarts, at: Date.now() });
         await s.log.close();
         return;
@@ -607,7 +842,7 @@ export class NodeAgent {
       await this.#stop(s, proc);
       await s.exitHandled; // #onExit writes the dead state and the event
     } else {
-      await this.#transitionOwn(name, (x) => ({ ...x, state: "dead", reason }));
+      this.#forgetSpec(s, await this.#transitionOwn(name, (x) => ({ ...x, state: "dead", reason })));
     }
     await s.log.close();
   }
@@ -678,6 +913,10 @@ class NodeService {
   }
   async restartActor(name: string): Promise<ActorEntry> {
     return this.agent.restart(name);
+  }
+  /** Another agent's sweep moved this actor here from its lost node `from` (see NodeAgent.adopt). */
+  async adoptActor(name: string, incarnation: number, from: string): Promise<ActorEntry> {
+    return this.agent.adopt(name, incarnation, from);
   }
   async info(): Promise<NodeEntry> {
     return this.agent.node;

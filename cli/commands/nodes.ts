@@ -33,7 +33,7 @@ export function nodesTable(nodes: NodeEntry[], actors: ActorEntry[], now = Date.
     .map(
       (n) =>
         `${n.id}: LOST — no heartbeat for ${age(now - n.lastHeartbeat)} (agent pid ${n.pid} on ${n.host} killed, or cut off from NATS); ` +
-        `its ${live(n.id)} actor(s) show as lost in \`azr actors\`, and a live agent marks them dead and removes this entry after ${NODE_LOST_MS / 1000} s of silence (or an agent restarted with this id at once)`,
+        `its ${live(n.id)} actor(s) show as lost in \`azr actors\`, and after ${NODE_LOST_MS / 1000} s of silence a live agent restarts those with restarts left on a node with room, marks the others dead and removes this entry (an agent restarted with this id at once marks them dead)`,
     );
   return [table(["ID", "HOST", "PID", "CPU", "GPU", "MEM_MB", "LABELS", "ACTORS", "HEARTBEAT"], rows), ...lost].join("\n") + "\n\n" + gpusTable(nodes, actors);
 }

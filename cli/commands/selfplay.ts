@@ -23,7 +23,7 @@ import { evalplusUsesChat } from "../../actors/eval/suites.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import type { StepResult } from "../../actors/selfplay/step.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
-import { connect, type Handle, type Resources } from "../../runtime/index.ts";
+import { connect, DEFAULT_CLUSTER, type Handle, type Resources } from "../../runtime/index.ts";
 import type { Recipe } from "../../recipes/schema.ts";
 import { loadRecipe } from "../../recipes/index.ts";
 import { recordRunTraces } from "../../runtime/telemetry-collector.ts";
@@ -41,6 +41,8 @@ export interface SelfplayArgs {
   /** Shortcut for --set selfplay.offPolicy=N (validated there: 0 or 1). */
   offPolicy?: number;
   web: boolean;
+  /** Subject and bucket namespace: runs that share one NATS server (NATS_URL) each need their own. */
+  cluster?: string;
 }
 
 /** `from`: the step this invocation started after (a resume's checkpoint), so the ETA divides this invocation's time by the steps it ran. */
@@ -216,13 +218,15 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   console.log(`azr selfplay: recipe ${recipe.name}, model ${model.modelDir}, run folder ${runDir}`);
 
   // No gpu count given: the agent advertises what nvidia-smi lists, and gives each GPU actor its own indices.
-  await using cluster = await connect({ cluster: "azr", runDir, agent: { resources: { cpu: agentCpus(recipe) } } }).catch((e: Error) => {
+  await using cluster = await connect({ cluster: args.cluster ?? DEFAULT_CLUSTER, runDir, agent: { resources: { cpu: agentCpus(recipe) } } }).catch((e: Error) => {
     // NATS_URL unreachable, credentials refused, no nats-server binary: the runtime's message names the fix; not a bug to trace.
     throw new RecipeSetupError(connectFailure(e, process.env.NATS_URL?.split(",") ?? []), { cause: e });
   });
   // Step traces: to OTLP when OTEL_* configures it, else into the run folder for `azr trace <step>`.
   await using traces = await recordRunTraces(cluster.nc, cluster.name, runDir);
   if (traces.collector) console.log(`step traces: ${traces.collector.file} (azr trace <step> --run-dir ${runDir})`);
+  // The ops commands default to cluster 'azr': on another one they see nothing unless told.
+  if (cluster.name !== DEFAULT_CLUSTER) console.log(`cluster '${cluster.name}': give azr actors / top / logs / attach / kill --cluster ${cluster.name}`);
   const abort = new AbortController();
   // Ctrl-C, `kill` (SIGTERM) and a closed terminal (SIGHUP) all stop the run the same way: after this
   // step, checkpointed, with the actors and the embedded nats-server stopped (they run in their own
@@ -312,6 +316,12 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       console.error(`azr selfplay: ${e.message}`);
       console.error(actorGoneLine(runDir));
       process.exitCode = 1;
+    } else if ((e as Error).name === "ActorExistsError") {
+      // Another run holds the recipe's actor names in this cluster (two runs on one NATS_URL server).
+      const m = /an actor named '([^']+)' already exists \(([^)]*)\)/.exec((e as Error).message);
+      const existing = m ? `an actor named '${m[1]}' (${m[2]})` : `one of this recipe's actors (${(e as Error).message})`;
+      throw new RecipeSetupError(`cluster '${cluster.name}' on ${cluster.spec.servers.join(", ")} already has ${existing}: another run uses this cluster. ` +
+        `Give this run its own --cluster <name> (runs sharing one NATS server each need one), or stop that run first`, { cause: e });
     } else throw e;
   } finally {
     await evaluator?.close();
@@ -332,6 +342,7 @@ export const selfplayCommand: CommandModule<object, SelfplayArgs> = {
       .option("resume", { type: "boolean", default: false, describe: "continue the run in --run-dir from its newest checkpoint, with the recipe it started with (--set changes it)" })
       .option("steps", { type: "number", describe: "shortcut for --set selfplay.steps=N" })
       .option("off-policy", { type: "number", describe: "1: rollouts of step t+1 overlap the update of step t, importance-ratio corrected (shortcut for --set selfplay.offPolicy=N; default 0, synchronous)" })
-      .option("web", { type: "boolean", default: false, describe: "serve the run's web view while it runs" }) as never,
+      .option("web", { type: "boolean", default: false, describe: "serve the run's web view while it runs" })
+      .option("cluster", { type: "string", default: DEFAULT_CLUSTER, describe: "cluster name (subject and bucket namespace): runs sharing one NATS server (NATS_URL) each need their own" }) as never,
   handler: (argv) => reportSetupErrors("selfplay", () => selfplay(argv)),
 };

@@ -1,0 +1,63 @@
+/**
+ * Two `azr selfplay` runs on one NATS server (NATS_URL, as a shared cluster runs): each with its
+ * own --cluster, both finish; a second run in the cluster of a live one stops with one line naming
+ * the cluster, the actor it found and the fix, not the runtime's ActorExistsError stack. Real
+ * nats-server, real tiny runs of one step.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { cliEnv, ROOT } from "../helpers/cli.ts";
+import { useNatsServer } from "../helpers/nats.ts";
+
+const nats = useNatsServer();
+const tmp = mkdtempSync(join(tmpdir(), "azr-selfplay-cluster-"));
+test.after(() => rmSync(tmp, { recursive: true, force: true }));
+
+const BIN = join(ROOT, "cli", "bin.ts");
+const run = (steps: number, runDir: string, ...more: string[]) => ["selfplay", "--steps", String(steps), "--run-dir", runDir, "--set", "seed.topUp=false", "--set", "eval.every=0", ...more];
+const env = () => ({ ...cliEnv(), NATS_URL: nats.url });
+
+async function azr(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await promisify(execFile)(process.execPath, ["--import", "tsx", BIN, ...args], { cwd: ROOT, env: env(), timeout: 150_000 });
+    return { code: 0, ...r };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: typeof x.code === "number" ? x.code : -1, stdout: x.stdout ?? "", stderr: x.stderr ?? "" };
+  }
+}
+
+test("selfplay --cluster - two runs at once on one NATS server, each in its own cluster, both finish", { timeout: 200_000 }, async () => {
+  const [a, b] = await Promise.all([azr(run(1, join(tmp, "a"), "--cluster", "run-a")), azr(run(1, join(tmp, "b"), "--cluster", "run-b"))]);
+  for (const [name, r] of [["run-a", a], ["run-b", b]] as const) {
+    assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`cluster '${name}': give azr actors / top / logs / attach / kill --cluster ${name}`));
+    assert.match(r.stdout, /^done: 1 steps/m);
+  }
+  assert.ok(existsSync(join(tmp, "a", "checkpoints", "step-1", "complete")) && existsSync(join(tmp, "b", "checkpoints", "step-1", "complete")));
+});
+
+test("selfplay --cluster - a second run in a live run's cluster names the cluster and the fix", { timeout: 200_000 }, async () => {
+  // The first run holds the cluster's actor names from its first spawn until it ends: long enough
+  // (50 steps) to outlast the second's start on a loaded machine; Ctrl-C ends it after the check.
+  const first = spawn(process.execPath, ["--import", "tsx", BIN, ...run(50, join(tmp, "first"), "--cluster", "shared")], { cwd: ROOT, env: env(), stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const exited = new Promise<number | null>((done) => first.on("exit", (code) => done(code)));
+  await new Promise<void>((done, fail) => {
+    first.stdout.on("data", (d: Buffer) => ((out += d), /^seeds: /m.test(out) && done()));
+    void exited.then((code) => fail(new Error(`the first run ended (exit ${code}) before seeding: ${out}`)));
+  });
+  const second = await azr(run(1, join(tmp, "second"), "--cluster", "shared"));
+  assert.equal(second.code, 2, second.stderr);
+  assert.match(second.stderr, new RegExp(`^azr selfplay: cluster 'shared' on ${nats.url.replace(/[.]/g, "\\.")} already has an actor named '[\\w-]+' \\(alive on node [^)]+\\): another run uses this cluster\\. Give this run its own --cluster <name>`, "m"));
+  assert.doesNotMatch(second.stderr, /\n\s+at /, "no stack trace");
+  assert.equal(first.exitCode, null, "the first run is not disturbed");
+  first.kill("SIGINT");
+  await exited;
+  assert.match(out, /^step +1\/50 /m, "the first run went on stepping");
+});

@@ -6,14 +6,14 @@
  * none, so it cannot take a GPU by accident) and storing each one's spawn spec cluster-wide
  * (spec-store.ts); supervising them: a crashed actor is restarted up to `maxRestarts` with
  * exponential back-off, a hung one (no heartbeat) is killed and restarted; registry transitions
- * and lifecycle events for each; logs per actor; kill and restart on request. Lost nodes (silent
- * for NODE_LOST_MS): any live agent re-places their actors that have restarts left and whose
- * spawning run is alive on a live node with room (one restart: the target agent starts it from
- * the stored spec with the saved state, as Ray restarts a dead node's actors elsewhere), marks
- * the others dead saying why, and stops actors here whose run was on a lost node; an agent that
- * was only cut off stops its copies once back. Its control methods are served as an actor named
+ * and lifecycle events for each; logs per actor; kill and restart on request. Of lost nodes
+ * (silent for NODE_LOST_MS), what concerns this node's own actors: starting an actor another
+ * agent's sweep re-placed here (adopt), stopping actors here whose spawning run was on a lost
+ * node, and, once back from being cut off, stopping its copies of actors declared lost or
+ * re-placed elsewhere meanwhile. Its control methods are served as an actor named
  * `_node-<id>`, so they use the same wire, errors and large-payload path as any call.
- * Not: choosing the node of a spawn (placement.ts, called by the spawner).
+ * Not: the sweep that finds lost nodes and re-places or marks dead their actors (lost-nodes.ts,
+ * looked at on each heartbeat); choosing the node of a spawn (placement.ts, called by the spawner).
  */
 import { availableParallelism, hostname, totalmem } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -27,14 +27,15 @@ import { ActorHost } from "./host.ts";
 import type { AttachServer } from "./attach-server.ts";
 import { nodeShellEnabled, refuseNodeShell, serveNodeShell } from "./attach-shell.ts";
 import { ActorLog } from "./logs.ts";
+import { LostNodeSweeper } from "./lost-nodes.ts";
 import { lookupActor } from "./lookup.ts";
 import { checkName, nodeServiceName } from "./names.ts";
 import { advertisedGpus, detectGpus, type GpuDetection } from "./gpus.ts";
-import { assignGpus, fits, freeResources, groupGpuIndices, NODE_STALE_MS, place, spreadGpuIndices, type Free } from "./placement.ts";
+import { assignGpus, fits, freeResources, groupGpuIndices, NODE_STALE_MS, spreadGpuIndices } from "./placement.ts";
 import { ActorProcess, ActorStartError, DEFAULT_START_TIMEOUT_MS, STOP_GRACE_MS } from "./actor-process.ts";
 import { startOrphanSweep, type OrphanSweep, type OrphanSweepOptions } from "./payload-sweep.ts";
-import { isLocalNode, NODE_LOST_MS, Registry, RegistryConflictError, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
-import { SpecStore, type SpecInfo, type StoredSpec } from "./spec-store.ts";
+import { NODE_LOST_MS, Registry, RegistryConflictError, type ActorEntry, type NodeEntry, type Resources } from "./registry.ts";
+import { SpecStore, type StoredSpec } from "./spec-store.ts";
 import { StateStore } from "./state-store.ts";
 import { processAlive } from "./process-alive.ts";
 
@@ -69,18 +70,6 @@ export function restartBackoffMs(restarts: number, b: RestartBackoff = DEFAULT_R
 export function gpuEnv(indices: readonly number[]): { CUDA_VISIBLE_DEVICES: string; AZR_GPUS: string } {
   const list = indices.join(",");
   return { CUDA_VISIBLE_DEVICES: list, AZR_GPUS: list };
-}
-
-/** A request as a reason says it: `cpu 4, gpu 1` (nothing asked: `no resources`). */
-function describeResources(r: Resources): string {
-  const parts = Object.entries(r).map(([k, v]) => `${k} ${typeof v === "object" ? JSON.stringify(v) : v}`);
-  return parts.length ? parts.join(", ") : "no resources";
-}
-
-/** What each node has free, as a reason says it: `n1 cpu 2, gpu 0, memoryMB 512`. */
-function describeFree(free: Record<string, Free>): string {
-  const nodes = Object.entries(free).map(([id, f]) => `${id} cpu ${f.cpu}, gpu ${f.gpu}, memoryMB ${f.memoryMB}${Object.keys(f.labels).length ? `, labels ${JSON.stringify(f.labels)}` : ""}`);
-  return nodes.length ? nodes.join("; ") : "no live node";
 }
 
 /** What spawn sends to the chosen node. */
@@ -165,16 +154,6 @@ interface Supervised {
   specStored?: Promise<number | undefined>;
 }
 
-/** What a sweep knows of the cluster, for deciding where (and whether) a lost node's actor goes. */
-interface SweepView {
-  /** Nodes not lost: where an actor may be re-placed. */
-  live: NodeEntry[];
-  /** Every registry entry, updated as this sweep re-places actors (so two are not put in one slot). */
-  actors: ActorEntry[];
-  /** Whether the run of the Cluster with this agent id is gone (its node lost or unregistered). */
-  runGone: (owner: string) => boolean;
-}
-
 export class NodeAgent {
   readonly id: string;
   readonly node: NodeEntry;
@@ -189,8 +168,8 @@ export class NodeAgent {
   #timer?: NodeJS.Timeout;
   #sweep?: OrphanSweep;
   #closed = false;
-  /** When this agent last looked for nodes gone silent (see #sweepLostNodes). */
-  #lastLostSweep = 0;
+  /** Re-places (or marks dead) the actors of nodes gone silent; see lost-nodes.ts. */
+  #lostNodes!: LostNodeSweeper;
   /** Serialises spawn's check-assign-claim, so two spawns at once cannot get the same GPU. */
   #claiming: Promise<unknown> = Promise.resolve();
 
@@ -222,6 +201,17 @@ export class NodeAgent {
       SpecStore.open(o.nc, o.cluster),
       ActorClient.start(o.nc, o.cluster),
     ]);
+    a.#lostNodes = new LostNodeSweeper({
+      id: a.id,
+      registry: a.#registry,
+      specs: a.#specs,
+      lostNodeMs: o.lostNodeMs ?? NODE_LOST_MS,
+      event: (e) => a.#event(e),
+      adoptHere: (name, incarnation, from) => a.adopt(name, incarnation, from),
+      client: a.#client,
+      closed: () => a.#closed,
+      stopActorsOfGoneRuns: (runGone) => a.#stopActorsOfGoneRuns(runGone),
+    });
     const previous = await a.#refuseTakenId().catch((e: Error) => {
       a.#client.close();
       throw e;
@@ -287,150 +277,8 @@ export class NodeAgent {
     for (const e of await this.#registry.list()) {
       if (e.node !== this.id || e.state === "dead") continue;
       const spec = await this.#specs.info(e.name).catch(() => undefined);
-      await this.#markLost(e, `lost: ${who}; node ${this.id} was taken over by pid ${process.pid}`, spec?.revision);
+      await this.#lostNodes.markLost(e, `lost: ${who}; node ${this.id} was taken over by pid ${process.pid}`, spec?.revision);
     }
-  }
-
-  /**
-   * Marks `e` dead as lost — only while it is still on its node and not dead (a CAS: a restart
-   * elsewhere or another agent's sweep may have written first) — and publishes the death when
-   * this write made it, so watchers (`azr logs -f`, the driver) learn of it as of any other.
-   * Its stored spec (read at `specRevision` before the write) goes: nothing will start it again.
-   */
-  async #markLost(e: ActorEntry, reason: string, specRevision?: number): Promise<void> {
-    const next = await this.#registry.transition(e.name, (x) => (x.node === e.node && x.state !== "dead" ? { ...x, state: "dead", reason } : undefined));
-    if (next?.state === "dead" && next.reason === reason) {
-      this.#event({ type: "dead", actor: e.name, node: e.node, incarnation: e.incarnation, reason, restarts: e.restarts, at: Date.now() });
-      if (specRevision !== undefined) await this.#specs.delete(e.name, specRevision).catch(() => undefined);
-    }
-  }
-
-  /**
-   * Nodes whose agent has been silent for NODE_LOST_MS (SIGKILLed, its machine gone): their
-   * actors not yet dead are re-placed on a live node or marked dead ("lost …", see
-   * #recoverLost), and the node's entry is removed, so `azr actors` / `azr nodes`, placement and
-   * name claims see what is true. Any live agent does this; several doing it at once do not
-   * repeat each other's work, as each write is a CAS on the entry as it was read (still on the
-   * lost node, same incarnation). An agent that was only cut off stops its actors when it is
-   * back (see #tick).
-   */
-  async #sweepLostNodes(now: number): Promise<void> {
-    const nodes = await this.#registry.listNodes();
-    const lostMs = this.#o.lostNodeMs ?? NODE_LOST_MS;
-    const lost = nodes.filter((n) => n.id !== this.id && now - n.lastHeartbeat >= lostMs);
-    const known = new Set(nodes.map((n) => n.id));
-    const view: SweepView = {
-      live: nodes.filter((n) => !lost.includes(n)),
-      actors: await this.#registry.list(),
-      runGone: (owner) => lost.some((x) => x.id === owner) || !known.has(owner),
-    };
-    for (const e of [...view.actors]) {
-      if (e.state === "dead" || e.node === this.id || isLocalNode(e.node)) continue;
-      const n = lost.find((x) => x.id === e.node);
-      // An entry whose node has no entry at all (removed by an earlier sweep that stopped half way).
-      const orphan = !known.has(e.node) && now - e.lastHeartbeat >= lostMs;
-      if (!n && !orphan) continue;
-      const why = n
-        ? `its node ${n.id} (agent pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s`
-        : `its node ${e.node} is no longer registered`;
-      await this.#recoverLost(e, why, view);
-    }
-    // Actors here whose spawning run is gone (its node lost, or its entry already removed by an
-    // earlier sweep) share its fate, as Ray's non-detached actors share their driver's.
-    for (const [name, s] of this.#actors) {
-      const owner = s.spec.owner;
-      if (!owner || owner === this.id || s.intent !== undefined || !view.runGone(owner)) continue;
-      void this.kill(name, `stopped: the run that spawned it is gone (its node ${owner} is lost)`).catch(() => undefined);
-    }
-    for (const n of lost) {
-      console.error(`node agent ${this.id}: node ${n.id} (pid ${n.pid} on ${n.host}) sent no heartbeat for ${Math.round((now - n.lastHeartbeat) / 1000)} s: its actors are re-placed or marked lost and its entry removed`);
-      await this.#registry.removeNode(n.id);
-    }
-  }
-
-  /**
-   * An actor whose node is lost (`why`): re-placed on a live node when it may be (see
-   * #replacement), else marked dead with the reason it was lost and why it was not re-placed.
-   */
-  async #recoverLost(e: ActorEntry, why: string, view: SweepView): Promise<void> {
-    const spec = await this.#specs.info(e.name).catch(() => undefined);
-    const plan = this.#replacement(e, spec, view);
-    if ("refusal" in plan) return this.#markLost(e, `lost: ${why}${plan.refusal}; marked dead by node ${this.id}`, spec?.revision);
-    await this.#replace(e, why, plan.node, plan.specRevision, view);
-  }
-
-  /**
-   * Where a lost node's actor is to be restarted, or why it is not: as a restart after a crash,
-   * it needs a restart left (maxRestarts); as for an actor whose run was lost, one whose run is
-   * gone is not kept; and it needs its stored spec (what to start) and a live node with room
-   * (placement as at spawn, the lost node excluded; a pinned node is not kept, as that node is gone).
-   */
-  #replacement(e: ActorEntry, spec: SpecInfo | undefined, view: SweepView): { node: string; specRevision: number } | { refusal: string } {
-    if (e.restarts >= e.maxRestarts) return { refusal: e.maxRestarts > 0 ? ` (its ${e.maxRestarts} restart(s) are used up)` : "" };
-    if (!spec) return { refusal: ", and no spawn spec is stored to start it elsewhere" };
-    if (spec.owner !== undefined && view.runGone(spec.owner)) return { refusal: `, and the run that spawned it is gone too (its node ${spec.owner} is lost)` };
-    try {
-      return { node: place(e.name, e.resources, view.live, view.actors), specRevision: spec.revision };
-    } catch (err) {
-      if (!(err instanceof PlacementError)) throw err;
-      return { refusal: `, and no live node has room for it (it needs ${describeResources(e.resources)}; free: ${describeFree(err.free as Record<string, Free>)})` };
-    }
-  }
-
-  /**
-   * Moves `e` to `target`: claims it there (state restarting, one more restart and incarnation,
-   * no GPU indices until the target picks them) by a CAS on the entry as this sweep read it, so
-   * of several agents sweeping at once exactly one moves it; tells watchers (a "died" event with
-   * willRestart, as before a restart on its own node); then has the target's agent start it.
-   */
-  async #replace(e: ActorEntry, why: string, target: string, specRevision: number, view: SweepView): Promise<void> {
-    const restarts = e.restarts + 1;
-    const incarnation = e.incarnation + 1;
-    const reason = `re-placing: ${why}; restarting it on node ${target} (restart ${restarts} of ${e.maxRestarts}; decided by node ${this.id})`;
-    let won = false;
-    const claimed = await this.#registry.transition(e.name, (x) => {
-      won = x.node === e.node && x.incarnation === e.incarnation && x.state !== "dead";
-      // Its old node's GPU indices mean nothing on the target, whose agent picks new ones.
-      return won ? { ...x, node: target, state: "restarting", pid: 0, gpuIndices: undefined, restarts, incarnation, reason, lastHeartbeat: Date.now() } : undefined;
-    });
-    if (!won || !claimed) return; // another agent got there first
-    view.actors.splice(view.actors.indexOf(e), 1, claimed); // the next placement in this sweep counts it on its new node
-    console.error(`node agent ${this.id}: actor '${e.name}' ${reason}`);
-    this.#event({ type: "died", actor: e.name, node: e.node, incarnation: e.incarnation, reason, willRestart: true, at: Date.now() });
-    // Not awaited: starting a process takes seconds, and the sweep (and the heartbeat) go on meanwhile.
-    void this.#startReplaced(e.name, e.node, target, incarnation, reason, specRevision);
-  }
-
-  /**
-   * Asks `target`'s agent to start the claimed incarnation. A failure it reports, it has written
-   * (dead, why); one it cannot report (its agent is gone too, or never answered) is written here,
-   * only while the entry is still that claim.
-   */
-  async #startReplaced(name: string, from: string, target: string, incarnation: number, reason: string, specRevision: number): Promise<void> {
-    try {
-      if (target === this.id) await this.adopt(name, incarnation, from);
-      else await this.#client.call(nodeServiceName(target), "adoptActor", [name, incarnation, from]);
-    } catch (err) {
-      if (this.#closed) return;
-      const final = `${reason}: failed: ${(err as Error).message}`;
-      const dead = await this.#endClaim(name, target, incarnation, final).catch(() => false);
-      if (dead) await this.#specs.delete(name, specRevision).catch(() => undefined);
-    }
-  }
-
-  /**
-   * Writes dead (`reason`) over the claim of `incarnation` on `node` while the entry is still that
-   * claim (state restarting), and publishes it; true when this write made it.
-   */
-  async #endClaim(name: string, node: string, incarnation: number, reason: string): Promise<boolean> {
-    let won = false;
-    const e = await this.#registry.transition(name, (x) => {
-      won = x.node === node && x.incarnation === incarnation && x.state === "restarting";
-      return won ? { ...x, state: "dead", reason } : undefined;
-    });
-    if (!won || !e) return false;
-    this.#event({ type: "dead", actor: name, node, incarnation, reason, restarts: e.restarts, at: Date.now() });
-    return true;
   }
 
   /** Stops every actor on this node (they become dead), then leaves the cluster. */
@@ -479,12 +327,22 @@ export class NodeAgent {
           void this.kill(name, `stopped: node ${this.id} was cut off and the actor now runs on node ${e.node} (${e.reason ?? e.state})`).catch(() => undefined);
         }
       }
-      if (now - this.#lastLostSweep >= (this.#o.lostNodeMs ?? NODE_LOST_MS) / 3) {
-        this.#lastLostSweep = now;
-        await this.#sweepLostNodes(now);
-      }
+      await this.#lostNodes.sweepIfDue(now);
     } catch (e) {
       if (!this.#closed) console.error(`node agent ${this.id}: heartbeat failed: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Actors here whose spawning run is gone (its node lost, or its entry already removed by an
+   * earlier sweep) share its fate, as Ray's non-detached actors share their driver's. Called by
+   * the lost-node sweep; the kills are not awaited.
+   */
+  #stopActorsOfGoneRuns(runGone: (owner: string) => boolean): void {
+    for (const [name, s] of this.#actors) {
+      const owner = s.spec.owner;
+      if (!owner || owner === this.id || s.intent !== undefined || !runGone(owner)) continue;
+      void this.kill(name, `stopped: the run that spawned it is gone (its node ${owner} is lost)`).catch(() => undefined);
     }
   }
 
@@ -523,7 +381,7 @@ export class NodeAgent {
     const failed = async (why: string) => {
       const e = await this.#registry.get(name);
       const reason = `${e?.reason ?? `re-placing it from lost node ${from}`}: failed: ${why}`;
-      if ((await this.#endClaim(name, this.id, incarnation, reason)) && stored) await this.#specs.delete(name, stored.revision).catch(() => undefined);
+      if ((await this.#lostNodes.endClaim(name, this.id, incarnation, reason)) && stored) await this.#specs.delete(name, stored.revision).catch(() => undefined);
     };
     let s: Supervised;
     try {

@@ -2,7 +2,7 @@
  * Spawn specs, cluster-wide: what each actor was spawned with (module, class, arguments,
  * resources, restart policy, owner), kept in the KV bucket `azr-<cluster>-specs` under the
  * actor's name. The spawning agent writes it; any agent reads it to start the actor again on
- * another node when the actor's own node is lost (node-agent.ts, as Ray restarts a dead node's
+ * another node when the actor's own node is lost (lost-nodes.ts, as Ray restarts a dead node's
  * actors elsewhere); it is deleted when the actor is dead for good.
  *
  * Covers: put, get, delete of one revision only (a later spawn under the same name has written
@@ -10,7 +10,7 @@
  * intact) and, when that is over the server's max_payload, uploaded through PayloadStore
  * (large-payload.ts) as a large call argument is, into the object store `azr-<cluster>-spec-args`
  * with no age limit (an actor may run for weeks); the KV value then holds the reference.
- * Not: deciding when to re-place an actor (node-agent.ts).
+ * Not: deciding when to re-place an actor (lost-nodes.ts).
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";

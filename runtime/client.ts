@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/nats-core";
 import { context, propagation, SpanKind, trace, type Context } from "@opentelemetry/api";
 import { decode, encode } from "./codec.ts";
-import { ActorCallAbortedError, ActorCallTimeoutError, ActorDiedError, StreamInterruptedError, wireToError } from "./errors.ts";
+import { ActorCallAbortedError, ActorCallTimeoutError, ActorDiedError, replyError, StreamInterruptedError } from "./errors.ts";
 import type { ActorEvent } from "./events.ts";
 import { subjects, type Subjects } from "./names.ts";
 import { Payloads } from "./payloads.ts";
@@ -295,7 +295,7 @@ export class ActorClient {
     settle: (err: Error | undefined, cancel?: boolean, value?: unknown) => void,
   ): void {
     try {
-      if (h && h.get(HDR_ERROR) === "1") settle(wireToError(actor, method, decode(bytes)));
+      if (h && h.get(HDR_ERROR) === "1") settle(replyError(actor, method, decode(bytes)));
       else settle(undefined, false, bytes.length === 0 ? undefined : decode(bytes));
     } catch (e) {
       settle(new Error(`reply from ${actor}.${method}() could not be decoded: ${(e as Error).message}`, { cause: e }));
@@ -442,7 +442,7 @@ class StreamReader implements AsyncIterableIterator<unknown> {
       if (h && h.code === NO_RESPONDERS) return this.#finish(new ActorDiedError(this.actor, "no process serves it (never started, dead, or restarting)"), false);
       if (h && h.get(HDR_FRAME) === FRAME_END) return this.#finish(undefined, false);
       const bytes = await this.client.payloads.unpack(msg.data, h);
-      if (h && h.get(HDR_ERROR) === "1") return this.#finish(wireToError(this.actor, this.method, decode(bytes)), false);
+      if (h && h.get(HDR_ERROR) === "1") return this.#finish(replyError(this.actor, this.method, decode(bytes)), false);
       this.#buffer.push(bytes.length === 0 ? undefined : decode(bytes));
       this.#wakeUp();
     } catch (e) {

@@ -14,6 +14,7 @@ export type ActorErrorCode =
   | "NO_SUCH_METHOD" // the method is not a public method of the actor
   | "MALFORMED" // the request could not be decoded
   | "CANCELLED" // the caller aborted or timed out and the actor stopped the call
+  | "STOPPING" // the actor's process is stopping (killed, or its node agent is gone): the call was cut off there
   | "INTERNAL"; // the runtime itself failed while serving the call
 
 /** An error as it travels in an error reply (flagged by the `azr-error` header). */
@@ -171,6 +172,16 @@ export function wireToError(actor: string, method: string, w: unknown): ActorMet
     ? (w as WireError)
     : { name: "MalformedErrorReply", message: `actor sent an error reply that is not a WireError: ${safeString(w)}`, code: "INTERNAL" };
   return new ActorMethodError(actor, method, wire);
+}
+
+/**
+ * An error reply as the caller meets it: a call cut off because the actor's process was stopping
+ * is the actor dying under it (ActorDiedError, which callers retry once a restarted or re-placed
+ * incarnation serves), not a failure of the method; every other reply is the method's error.
+ */
+export function replyError(actor: string, method: string, w: unknown): ActorMethodError | ActorDiedError {
+  const e = wireToError(actor, method, w);
+  return e.code === "STOPPING" ? new ActorDiedError(actor, `its process stopped while serving ${method}() (${e.message})`, { cause: e }) : e;
 }
 
 /** Frames of the runtime's own dispatch say nothing about the user's failure: cut them. */

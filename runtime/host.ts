@@ -310,7 +310,10 @@ export class ActorHost {
 
   async #run(reply: string, hdrs: MsgHdrs | undefined, frame: RequestFrame, info: MethodInfo, ac: Cancellation): Promise<void> {
     if (ac.aborted) {
-      this.#inflight.delete(reply); // cancelled while queued: the caller is gone, nothing to answer
+      this.#inflight.delete(reply);
+      // Cancelled while queued: the caller is gone, nothing to answer. Cut by stop(): the caller
+      // still waits, and learns that the actor stopped before its call ran.
+      if (this.#stopped) this.#replyError(reply, new Error(`actor '${this.name}' stopped before the call ran`), "STOPPING", frame.mode === CallMode.Stream ? 0 : undefined);
       return;
     }
     const t0 = performance.now();
@@ -332,7 +335,9 @@ export class ActorHost {
       }
       ok = true;
     } catch (e) {
-      this.#replyError(reply, e, ac.aborted ? "CANCELLED" : "METHOD_THREW", st?.sent);
+      // Cut off by stop() (a kill, the node agent gone): the caller should see the actor die, and
+      // retry on its next incarnation, not a method failure that ends it (as a generation aborted).
+      this.#replyError(reply, e, this.#stopped ? "STOPPING" : ac.aborted ? "CANCELLED" : "METHOD_THREW", st?.sent);
     } finally {
       this.#inflight.delete(reply);
       this.#metrics.recordCall(info.name, performance.now() - t0, ok);
@@ -384,7 +389,10 @@ export class ActorHost {
           }
         }
         if (ac.aborted) {
-          await gen.return(undefined); // the consumer left: run the generator's finally blocks
+          await gen.return(undefined); // run the generator's finally blocks
+          // Stopped by stop(), the consumer is still there and must learn the stream was cut off
+          // (#run's error reply says STOPPING); a consumer that left needs no answer.
+          if (this.#stopped) throw new Error(`actor '${this.name}' is stopping`);
           return;
         }
         const r = await runInCallContext(ctx, () => gen.next());

@@ -204,6 +204,15 @@ export async function resumedRecipe(args: SelfplayArgs, sets: string[]): Promise
   return recipe;
 }
 
+/**
+ * Test hook: AZR_TEST_LOST_NODE_MS shortens how long this run's node agent waits before it declares
+ * a silent node lost and re-places its actors (30 s), so a test of a lost agent takes seconds.
+ */
+function testLostNodeMs(): { lostNodeMs?: number } {
+  const ms = Number(process.env.AZR_TEST_LOST_NODE_MS ?? 0);
+  return ms > 0 ? { lostNodeMs: ms } : {};
+}
+
 export async function selfplay(args: SelfplayArgs): Promise<void> {
   checkResume(args);
   // The shortcuts go through --set, so their values are parsed and range-checked like any setting (--steps -1 is refused).
@@ -218,7 +227,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   console.log(`azr selfplay: recipe ${recipe.name}, model ${model.modelDir}, run folder ${runDir}`);
 
   // No gpu count given: the agent advertises what nvidia-smi lists, and gives each GPU actor its own indices.
-  await using cluster = await connect({ cluster: args.cluster ?? DEFAULT_CLUSTER, runDir, agent: { resources: { cpu: agentCpus(recipe) } } }).catch((e: Error) => {
+  await using cluster = await connect({ cluster: args.cluster ?? DEFAULT_CLUSTER, runDir, agent: { resources: { cpu: agentCpus(recipe) }, ...testLostNodeMs() } }).catch((e: Error) => {
     // NATS_URL unreachable, credentials refused, no nats-server binary: the runtime's message names the fix; not a bug to trace.
     throw new RecipeSetupError(connectFailure(e, process.env.NATS_URL?.split(",") ?? []), { cause: e });
   });

@@ -191,6 +191,18 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
   };
   fixed("trainer.skipNonFiniteGrad", r.trainer.skipNonFiniteGrad, true, "both learners always skip a step whose gradient norm is not finite");
   fixed("executor.maxProcs", r.executor.maxProcs, 1, "the sandbox lets a task start no processes of its own");
+  fixed("trainer.epochs", r.trainer.epochs, 1, "the learner takes one optimiser step per self-play step (the whole step is one mini-batch, spec §7.2)");
+  // Only the rollout engine runs as several actors (a pool splits generation across them); the
+  // others are one actor each, and the reference model runs exactly when a KL term needs it.
+  for (const name of ["learner", "code-executor", "task-buffer", "selfplay"] as const) {
+    fixed(`actors.${name}.replicas`, r.actors[name].replicas, 1, `one ${name} runs per self-play run (only actors.rollout-engine.replicas starts several)`);
+  }
+  if (r.trainer.kl.estimator === "off" && r.actors["reference-model"].replicas > 0) {
+    add("actors.reference-model.replicas", `${r.actors["reference-model"].replicas} with trainer.kl.estimator 'off': nothing uses a reference model, so none is started`,
+      "set it to 0, or choose a KL estimator (trainer.kl.estimator k1/k2/k3 and trainer.kl.coef)");
+  } else if (r.actors["reference-model"].replicas > 1) {
+    fixed("actors.reference-model.replicas", r.actors["reference-model"].replicas, 1, "one reference model serves the KL term");
+  }
   // (The error type needs no seed file: without seed.errors its buffer starts from the identity program, gold `NoError`.)
 }
 

@@ -275,7 +275,8 @@ export interface Recipe {
     format: Of<typeof EVAL_FILE_FORMATS>;
     codePrompt: Of<typeof CODE_PROMPTS>;
     mathTemplate: Of<typeof MATH_TEMPLATES>;
-    maxNewTokens: number;
+    /** New-token budget of every suite; null = each suite's own (spec §10, as `azr eval` uses: code 8,096, EvalPlus prompt 768, math 16,000). */
+    maxNewTokens: number | null;
     /** Prompts generated together. */
     batchSize: number;
   };
@@ -379,7 +380,7 @@ export const BASE: Recipe = {
     keepCheckpoints: 2,
     seed: 0,
   },
-  eval: { every: 10, suites: [], limit: null, data: null, format: "cruxeval", codePrompt: "r1", mathTemplate: "azr", maxNewTokens: 16000, batchSize: 8 },
+  eval: { every: 10, suites: [], limit: null, data: null, format: "cruxeval", codePrompt: "r1", mathTemplate: "azr", maxNewTokens: null, batchSize: 8 },
 };
 
 // ------------------------------------------------------------------ rules for every leaf
@@ -514,5 +515,5 @@ export const RULES: Record<string, Rule> = {
   "eval.batchSize": int(1, 1 << 16),
   "eval.codePrompt": en(CODE_PROMPTS),
   "eval.mathTemplate": en(MATH_TEMPLATES),
-  "eval.maxNewTokens": int(1, 1 << 20),
+  "eval.maxNewTokens": { kind: "number", integer: true, min: 1, max: 1 << 20, nullable: true },
 };

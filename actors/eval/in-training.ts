@@ -24,7 +24,8 @@ export interface InTrainingConfig {
     format: FileFormat;
     codePrompt: CodePrompt;
     mathTemplate: MathTemplate;
-    maxNewTokens: number;
+    /** null: each suite's own budget (spec §10). */
+    maxNewTokens: number | null;
     batchSize: number;
   };
   prompt: { chatTemplate: boolean };
@@ -122,7 +123,7 @@ export class InTrainingEval {
         built.push(await suiteItems({
           suite, limit: e.limit ?? undefined, data: e.data ?? undefined, format: e.format, workers: this.o.workers, benchmarks: this.o.benchmarks,
           executor: this.ports.executor,
-          prompt: { codePrompt: e.codePrompt, mathTemplate: e.mathTemplate, chatTemplate: this.cfg.prompt.chatTemplate, evalplusChat: this.o.evalplusChat, maxNewTokens: e.maxNewTokens },
+          prompt: { codePrompt: e.codePrompt, mathTemplate: e.mathTemplate, chatTemplate: this.cfg.prompt.chatTemplate, evalplusChat: this.o.evalplusChat, maxNewTokens: e.maxNewTokens ?? undefined }, // null: each suite's spec §10 budget, as azr eval
         }));
       }
       return built;

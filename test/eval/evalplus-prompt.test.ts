@@ -11,6 +11,7 @@ import { EVALPLUS_RESPONSE, evalplusPrompt, type CodeProblem } from "../../actor
 import { codePromptFor, evalplusUsesChat, type PromptOptions } from "../../actors/eval/suites.ts";
 import { InTrainingEval, type InTrainingConfig } from "../../actors/eval/in-training.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
+import { getRecipe } from "../../recipes/index.ts";
 import type { Prompt } from "../../azr/index.ts";
 
 const problem = { id: "HumanEval/0", benchmark: "humaneval+", prompt: "def f(x):\n    \"\"\"Twice x.\"\"\"\n" } as CodeProblem;
@@ -67,6 +68,30 @@ describe("in-training evaluation makes the same EvalPlus prompt choice as azr ev
         await e.evaluate(1);
         assert.equal(seen.length, 2, "the first HumanEval+ and MBPP+ problems");
         for (const p of seen) assert.equal(p.kind, evalplusChat ? "chat" : "text");
+      } finally {
+        await e.close();
+        rmSync(runDir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
+describe("in-training evaluation uses the same token budgets as azr eval", () => {
+  for (const [codePrompt, budget] of [["evalplus", 768], ["r1", 8096]] as const) {
+    it(`a published recipe's eval settings: the ${codePrompt} code prompt gets its spec §10 budget (${budget}), as azr eval`, async () => {
+      const budgets: number[] = [];
+      const rollout = {
+        async *generate(prompts: Prompt[], o: { maxNewTokens: number }) {
+          budgets.push(o.maxNewTokens);
+          for (const index of prompts.keys()) yield { index, promptTokens: [1], tokens: [2], text: "", finishReason: "eos" as const, promptTooLong: false };
+        },
+      };
+      const runDir = mkdtempSync(join(tmpdir(), "azr-in-training-budget-"));
+      const cfg: InTrainingConfig = { eval: { suites: ["code"], limit: 1, data: null, format: "lcb", codePrompt, mathTemplate: "azr", maxNewTokens: getRecipe("7b").eval.maxNewTokens, batchSize: 1 }, prompt: { chatTemplate: false } };
+      const e = new InTrainingEval(cfg, { rollout: rollout as never }, { runDir, workers: 1, benchmarks: benchmarksDir(), evalplusChat: false });
+      try {
+        await e.evaluate(1);
+        assert.deepEqual(budgets, [budget, budget], "the first HumanEval+ and MBPP+ problems");
       } finally {
         await e.close();
         rmSync(runDir, { recursive: true, force: true });

@@ -83,9 +83,9 @@ export function natsServerVersion(binary = natsServerBinary()): string {
 }
 
 /** "2.10.3" ≥ (2, 10)? */
-export function versionAtLeast(v: string, major: number, minor: number): boolean {
-  const [a, b] = v.split(".").map(Number);
-  return a > major || (a === major && b >= minor);
+export function versionAtLeast(v: string, major: number, minor: number, patch = 0): boolean {
+  const [a, b, c = 0] = v.replace(/^v/, "").split(/[.-]/).map(Number);
+  return a > major || (a === major && (b > minor || (b === minor && c >= patch)));
 }
 
 /** Starts `nats-server -js` on loopback with monitoring; resolves once it accepts clients. */

@@ -5,7 +5,10 @@
  */
 import { execFileSync } from "node:child_process";
 import type { CommandModule } from "yargs";
+import type { NatsConnection } from "@nats-io/nats-core";
 import { natsServerVersion, versionAtLeast } from "../../runtime/nats-server.ts";
+import { connectionSpecFromEnv, openConnection, type ConnectionSpec } from "../../runtime/connection.ts";
+import { guessMonitorUrl } from "../../runtime/monitor.ts";
 import { findPython } from "../../model/python.ts";
 import { describeGpus, detectGpusSync } from "../../runtime/index.ts";
 import { describeIsolation, probeIsolation } from "../../actors/code-executor/index.ts";
@@ -17,24 +20,68 @@ export interface Check {
   fix?: string;
 }
 
-function checkNats(): Check {
-  if (process.env.NATS_URL) {
-    return {
-      name: "nats",
-      ok: true,
-      detail: `NATS_URL=${process.env.NATS_URL} (cluster: run nats-server ≥ 2.10.23 with jetstream sync_interval: always)`,
-    };
-  }
+/** What a cluster's server needs for acked writes to survive an OS crash (design.md, "Reliability facts"). */
+const DURABLE = "nats-server ≥ 2.10.23 with jetstream { sync_interval: always }";
+
+async function checkNats(): Promise<Check> {
+  const spec = connectionSpecFromEnv();
+  if (spec) return checkNatsUrl(spec);
   try {
     const v = natsServerVersion();
-    const durable = versionAtLeast(v, 2, 10);
+    const durable = versionAtLeast(v, 2, 10, 23);
     return {
       name: "nats",
       ok: true,
-      detail: `embedded nats-server ${v}` + (durable ? " (sync_interval: always)" : " (no sync_interval before 2.10: acked writes survive a server kill, not an OS crash)"),
+      detail: `embedded nats-server ${v}` + (durable ? " (sync_interval: always)"
+        : " (before 2.10.23: acked writes survive a server kill, not an OS crash; a run's registry and actor state may be lost then, its checkpoints on disk are not)"),
     };
   } catch (e) {
     return { name: "nats", ok: false, detail: (e as Error).message, fix: "make setup" };
+  }
+}
+
+/**
+ * The server NATS_URL names, as a run will meet it: reachable with the NATS_* credentials, with
+ * JetStream (the registry, actor state and object store live there), and durable when its
+ * monitoring endpoint says so (a client cannot read the server's sync setting; /varz can).
+ */
+async function checkNatsUrl(spec: ConnectionSpec): Promise<Check> {
+  const where = `NATS_URL=${spec.servers.join(",")}`;
+  let nc: NatsConnection;
+  try {
+    nc = await openConnection(spec, "azr-doctor", { timeoutMs: 5_000 });
+  } catch (e) {
+    return { name: "nats", ok: false, detail: `${where}: ${(e as Error).message}`, fix: "start the server, or fix NATS_URL and the NATS_* credentials" };
+  }
+  try {
+    const info = nc.info!;
+    if (!info.jetstream) return { name: "nats", ok: false, detail: `${where}: nats-server ${info.version} runs without JetStream`, fix: "start it with -js (or jetstream {} in its config): azr keeps its registry, actor state and large payloads there" };
+    const durable = await monitoredSyncAlways(process.env.NATS_MONITOR_URL ?? guessMonitorUrl(spec.servers[0]));
+    const recent = versionAtLeast(info.version, 2, 10, 23);
+    const said = durable === true ? "sync_interval: always (from /varz)" : durable === false ? "jetstream syncs on its interval (from /varz): acked writes can be lost in an OS crash" : "sync setting unknown (no monitoring endpoint answered; set NATS_MONITOR_URL)";
+    const ok = recent && durable !== false;
+    return {
+      name: "nats",
+      ok: true,
+      detail: `${where}: nats-server ${info.version} with JetStream; ${said}`,
+      fix: ok ? undefined : `for runs that survive an OS crash use ${DURABLE}`,
+    };
+  } finally {
+    await nc.close().catch(() => undefined);
+  }
+}
+
+/** /varz's jetstream.config.sync_always, or undefined when the endpoint does not answer (in 1.5 s) or does not say. */
+async function monitoredSyncAlways(monitorUrl: string): Promise<boolean | undefined> {
+  try {
+    const r = await fetch(`${monitorUrl.replace(/\/$/, "")}/varz`, { signal: AbortSignal.timeout(1_500) });
+    if (!r.ok) return undefined;
+    const varz = (await r.json()) as { jetstream?: { config?: { sync_always?: boolean; sync_interval?: unknown } } };
+    const config = varz.jetstream?.config;
+    if (!config) return undefined;
+    return config.sync_always === true;
+  } catch {
+    return undefined;
   }
 }
 
@@ -113,7 +160,7 @@ export async function runDoctor(): Promise<Check[]> {
   const python = checkPython();
   // torch and sympy are not the executor's: their absence leaves the sandbox to be probed.
   const broken = python.filter((c) => !c.ok && !/torch|sympy/.test(c.name)).map((c) => c.name).join(", ") || undefined;
-  return [checkNats(), ...python, await checkOnnxruntime(), await checkSandbox(broken), checkGpus()];
+  return [await checkNats(), ...python, await checkOnnxruntime(), await checkSandbox(broken), checkGpus()];
 }
 
 export const doctorCommand: CommandModule<object, { json: boolean }> = {

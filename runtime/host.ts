@@ -111,6 +111,8 @@ export interface ActorStats extends ActorMetricsSnapshot {
   /** Unique per host: a different value means a different incarnation answered. */
   instance: string;
   inFlight: number;
+  /** Peak resident memory of the actor's process so far (its worker threads included; not child processes such as a torch worker). */
+  maxRssBytes: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -174,7 +176,7 @@ export class ActorHost {
 
   /** Calls, errors, latency percentiles, rate and queue depth of this actor, as served here. */
   stats(): ActorStats {
-    return { actor: this.name, pid: process.pid, instance: this.instance, inFlight: this.#inflight.size, ...this.#metrics.snapshot() };
+    return { actor: this.name, pid: process.pid, instance: this.instance, inFlight: this.#inflight.size, maxRssBytes: process.resourceUsage().maxRSS * 1024, ...this.#metrics.snapshot() };
   }
 
   /**

@@ -210,6 +210,8 @@ export interface ActorMetricsSnapshot {
   /** Over the last RATE_WINDOW_MS. */
   callsPerSec: number;
   queueDepth: number;
+  /** Sum of every call's duration since the actor started (overlapping calls each count): its busy time, for per-step deltas. */
+  busyMs: number;
 }
 
 /** How many recent calls the local percentiles and rate look at. */
@@ -224,6 +226,7 @@ export class ActorMetrics {
   readonly actorName: string;
   #calls = 0;
   #errors = 0;
+  #busyMs = 0;
   #queueDepth = 0;
   readonly #ringMs = new Float64Array(RECENT_CALLS);
   readonly #ringAt = new Float64Array(RECENT_CALLS); // performance.now() at completion
@@ -249,6 +252,7 @@ export class ActorMetrics {
 
   recordCall(method: string, ms: number, ok: boolean): void {
     this.#calls++;
+    this.#busyMs += ms;
     if (!ok) this.#errors++;
     this.#ringMs[this.#ringNext % RECENT_CALLS] = ms;
     this.#ringAt[this.#ringNext % RECENT_CALLS] = performance.now();
@@ -297,6 +301,6 @@ export class ActorMetrics {
     // ring's own span. Early on, the window is only as long as the actor has existed.
     const spanMs = inWindow === RECENT_CALLS ? now - oldest : Math.min(RATE_WINDOW_MS, now - this.#createdAt);
     const callsPerSec = inWindow === 0 || spanMs <= 0 ? 0 : (inWindow * 1000) / spanMs;
-    return { calls: this.#calls, errors: this.#errors, p50Ms, p99Ms, callsPerSec, queueDepth: this.#queueDepth };
+    return { calls: this.#calls, errors: this.#errors, p50Ms, p99Ms, callsPerSec, queueDepth: this.#queueDepth, busyMs: this.#busyMs };
   }
 }

@@ -19,6 +19,7 @@ import type { EvalScores } from "../eval/in-training.ts";
 import type { BufferPort, ExecutorPort, ReferencePort, RolloutPort } from "./ports.ts";
 import { completeCheckpoints, keepMetricsThrough, readCheckpoint, RunFolderError, saveCheckpoint, type DriverState } from "./run-folder.ts";
 import { loadSeeds } from "./seed-loading.ts";
+import { ActorUsageTracker, type ReadActorUsage } from "./actor-usage.ts";
 import type { SeedingConfig } from "./seeding.ts";
 import { runStep, checkStepConfig, collectStep, finishStep, type CollectedStep, type StepCarry, type StepConfig, type StepResult } from "./step.ts";
 import type { TaskBufferState } from "./task-buffer.ts";
@@ -92,6 +93,8 @@ export interface DriverOptions {
   signal?: AbortSignal;
   /** Why an actor will not be restarted (the registry says dead), or undefined: the run then stops at once instead of retrying (resilient.ts). */
   actorGone?: (actor: string) => Promise<string | undefined>;
+  /** Each actor's own busy time and peak memory (runtime stats): each step's line gets its share as `actors` (actor-usage.ts). */
+  actorUsage?: ReadActorUsage;
 }
 
 /**
@@ -163,6 +166,8 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
   const last = Math.min(cfg.selfplay.steps, o.stopAfter ?? Infinity);
   const checkpointDue = (step: number) => step % cfg.trainer.saveEvery === 0 || step === last;
   let result: StepResult | undefined;
+  const usage = o.actorUsage && new ActorUsageTracker(o.actorUsage);
+  await usage?.step(); // the baseline: what seeding and loading cost is not step 1's
   /**
    * A finished step: its metrics line (with `extra`), the progress callback, the checkpoint when
    * due or when the run stops after it (a stop request came and, unless `more` says another
@@ -175,7 +180,8 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
     const evaluation = o.evaluate && cfg.eval.every > 0 && r.step % cfg.eval.every === 0 ? await evaluateSafely(o.evaluate, r.step, log) : undefined;
     const weightSync = lastSync && { weightSync: lastSync };
     lastSync = undefined;
-    appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...extra, ...weightSync, ...evaluation }) + "\n");
+    const actors = usage && { actors: await usage.step() };
+    appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...extra, ...weightSync, ...actors, ...evaluation }) + "\n");
     o.onStep?.(r);
     // A stop request (Ctrl-C) ends the run after this step: save it too, or the steps since the
     // last due checkpoint (up to saveEvery − 1 of them) would be lost.

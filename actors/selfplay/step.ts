@@ -90,9 +90,21 @@ export interface StepResult {
   /** Distinct types and unique values of each buffer's inputs and outputs (§8). */
   bufferValues: Awaited<ReturnType<BufferPort["valueStats"]>>;
   seconds: Record<string, number>;
+  /** Tokens generated (proposals, learnability samples, answers) and trained this step, and their rates (§8 tokens/s). */
+  tokens: StepTokens;
   /** A few of this step's proposals with their verdicts, for the run's views. */
   samples: { type: TaskType; program: string; verdict: string; solveRate?: number }[];
   carry: StepCarry;
+}
+
+export interface StepTokens {
+  generated: number;
+  /** Wall time inside the rollout engine's generate calls. */
+  generateSeconds: number;
+  generatedPerSecond: number;
+  /** Response tokens the update learned from (as the learner counts them); 0 before it. */
+  trained: number;
+  trainedPerSecond: number;
 }
 
 /** Items of a stream that answers n requests in any order, placed by their index; a missing one is an error naming `what`. */
@@ -169,7 +181,8 @@ export interface CollectedStep {
 /** The step's result once its update is done: the `train` lap and the total include the update. */
 export function finishStep(c: CollectedStep, train: TrainStats | null, end = performance.now()): StepResult {
   const seconds = { ...c.result.seconds, train: (end - c.trainPhaseStart) / 1000, total: (end - c.start) / 1000 };
-  return { ...c.result, train, seconds };
+  const trained = train?.tokens ?? 0;
+  return { ...c.result, train, seconds, tokens: { ...c.result.tokens, trained, trainedPerSecond: seconds.train > 0 ? trained / seconds.train : 0 } };
 }
 
 /**
@@ -190,6 +203,15 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
   const proposerOpts = proposerOptions(cfg);
   const solverOpts = { variant: cfg.prompt.variant, chatTemplate: cfg.prompt.chatTemplate, rejectMultipleFunctions: cfg.validation.rejectMultipleFunctions };
   const sampling = (temperature: number, purpose: string) => ({ maxNewTokens: cfg.data.maxResponseTokens, temperature, topP: sp.topP, seed: seed(purpose) });
+  // Generation's share of the step, counted where it happens: tokens out and time inside generate.
+  const gen = { tokens: 0, ms: 0 };
+  const generated = async <S extends { tokens: number[] }>(run: () => Promise<S[]>): Promise<S[]> => {
+    const since = performance.now();
+    const out = await run();
+    gen.ms += performance.now() - since;
+    for (const x of out) gen.tokens += x.tokens.length;
+    return out;
+  };
 
   // 1. Propose: B prompts per type (K references for deduction/abduction, one program for induction).
   // During a solver-only warm-up (`pretrainPredSteps`) nothing is proposed: steps 2–4 see no proposals,
@@ -211,7 +233,7 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     }
   }
   await redrawLongProposerPrompts(step, cfg, ports, proposals, proposerOpts, seed);
-  const proposed = proposals.length ? await collectIndexed(ports.rollout.generate(proposals.map((p) => p.prompt), sampling(sp.temperature, "propose")), proposals.length, "generation from the rollout engine") : [];
+  const proposed = proposals.length ? await generated(() => collectIndexed(ports.rollout.generate(proposals.map((p) => p.prompt), sampling(sp.temperature, "propose")), proposals.length, "generation from the rollout engine")) : [];
   lap("propose", t);
 
   // 2. Validate: parse, then run every parsed proposal in the executor.
@@ -285,7 +307,7 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     if (!fits[c]) return;
     for (let s = 0; s < sp.nSamples; s++) { lPrompts.push(candPrompts[c]); lItems.push({ type: proposals[i].type, entry: candidates.get(i)! }); }
   });
-  const lSamples = lPrompts.length ? await collectIndexed(ports.rollout.generate(lPrompts, sampling(sp.learnabilityTemperature, "learnability")), lPrompts.length, "generation from the rollout engine") : [];
+  const lSamples = lPrompts.length ? await generated(() => collectIndexed(ports.rollout.generate(lPrompts, sampling(sp.learnabilityTemperature, "learnability")), lPrompts.length, "generation from the rollout engine")) : [];
   const lScores = await scoreAnswers(cfg, ports.executor, lItems.map((x, k) => ({ ...x, response: lSamples[k].text })));
   const rbar = new Map<number, number>(candIdx.map((i) => [i, solveRate([], true)]));
   sampled.forEach((i, c) => {
@@ -316,7 +338,7 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     for (const entry of tasks) solveItems.push({ type, entry, prompt: solverPrompt(solverCase(type, entry).task, solverOpts) });
   }
   await redrawLongSolverTasks(step, cfg, ports, solveItems, solverOpts, seed);
-  const solved = await collectIndexed(ports.rollout.generate(solveItems.map((s) => s.prompt), sampling(sp.temperature, "solve")), solveItems.length, "generation from the rollout engine");
+  const solved = await generated(() => collectIndexed(ports.rollout.generate(solveItems.map((s) => s.prompt), sampling(sp.temperature, "solve")), solveItems.length, "generation from the rollout engine"));
   const solveScores = await scoreAnswers(cfg, ports.executor, solveItems.map((s, k) => ({ type: s.type, entry: s.entry, response: solved[k].text })));
   lap("solve", t);
 
@@ -399,7 +421,8 @@ export async function collectStep(step: number, cfg: StepConfig, ports: Omit<Ste
     verdict: candidates.has(i) ? "valid" : reasons[i] || "unparsed",
     solveRate: rbar.get(i),
   }));
-  const result = { step, groups, bufferSizes: await ports.buffer.sizes(), bufferValues: await ports.buffer.valueStats(), seconds, samples, carry: { fresh } };
+  const tokens: StepTokens = { generated: gen.tokens, generateSeconds: gen.ms / 1000, generatedPerSecond: gen.ms > 0 ? gen.tokens / (gen.ms / 1000) : 0, trained: 0, trainedPerSecond: 0 };
+  const result = { step, groups, bufferSizes: await ports.buffer.sizes(), bufferValues: await ports.buffer.valueStats(), seconds, tokens, samples, carry: { fresh } };
   return { result, batch, trainPhaseStart, start: t0 };
 }
 

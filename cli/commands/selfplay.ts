@@ -16,6 +16,7 @@ import { ReferenceModel } from "../../actors/reference-model.ts";
 import { RolloutEngine } from "../../actors/rollout-engine.ts";
 import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts";
 import { completeCheckpoints, readCheckpoint } from "../../actors/selfplay/run-folder.ts";
+import type { ActorUsageReport } from "../../actors/selfplay/actor-usage.ts";
 import { replicaName, rolloutPort } from "../../actors/selfplay/rollout-pool.ts";
 import { ActorGoneError, goneFromRegistry, LearnerLostError } from "../../actors/selfplay/resilient.ts";
 import { InTrainingEval } from "../../actors/eval/in-training.ts";
@@ -213,6 +214,11 @@ function testLostNodeMs(): { lostNodeMs?: number } {
   return ms > 0 ? { lostNodeMs: ms } : {};
 }
 
+/** Each actor's busy time and peak memory as its process reports them (stats are answered outside its call queue); one that does not answer in 2 s is left out. */
+function actorUsageReader(cluster: { stats(actor: string, o: { timeoutMs: number }): Promise<ActorUsageReport> }, names: string[]): () => Promise<Record<string, ActorUsageReport | undefined>> {
+  return async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, await cluster.stats(n, { timeoutMs: 2_000 }).catch(() => undefined)] as const)));
+}
+
 export async function selfplay(args: SelfplayArgs): Promise<void> {
   checkResume(args);
   // The shortcuts go through --set, so their values are parsed and range-checked like any setting (--steps -1 is refused).
@@ -305,6 +311,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       runDir, resume: args.resume, signal: abort.signal, weightSync: recipe.resources.weightSync,
       // `azr kill`, restarts exhausted or a lost node: the registry says so, and the run stops at once.
       actorGone: goneFromRegistry(cluster.registry),
+      actorUsage: actorUsageReader(cluster, ["code-executor", "task-buffer", ...engines.map((e) => e.name), "learner", ...(reference ? ["reference-model"] : [])]),
       log: (s) => console.log(s),
       onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started, from)),
       evaluate: evaluator && ((step) => evaluator!.evaluate(step)),

@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -40,6 +40,14 @@ test("selfplay --cluster - two runs at once on one NATS server, each in its own 
     assert.match(r.stdout, /^done: 1 steps/m);
   }
   assert.ok(existsSync(join(tmp, "a", "checkpoints", "step-1", "complete")) && existsSync(join(tmp, "b", "checkpoints", "step-1", "complete")));
+  // The step's line has §8's tokens/s and time and peak memory per actor, as measured by the run itself.
+  type Line = { tokens: { generated: number; generatedPerSecond: number; trained: number; trainedPerSecond: number }; actors: Record<string, { busySeconds: number; peakMemoryMB: number }> };
+  const line = JSON.parse(readFileSync(join(tmp, "a", "metrics.jsonl"), "utf8").trim().split("\n")[0]) as Line;
+  assert.ok(line.tokens.generated > 0 && line.tokens.generatedPerSecond > 0, JSON.stringify(line.tokens));
+  assert.ok(line.tokens.trained > 0 && line.tokens.trainedPerSecond > 0, JSON.stringify(line.tokens));
+  assert.deepEqual(Object.keys(line.actors).sort(), ["code-executor", "learner", "rollout-engine", "task-buffer"]);
+  for (const name of ["learner", "rollout-engine", "code-executor"]) assert.ok(line.actors[name].busySeconds > 0, `${name}: ${JSON.stringify(line.actors[name])}`);
+  for (const [name, u] of Object.entries(line.actors)) assert.ok(u.peakMemoryMB >= 30, `${name}'s process peaks at ${u.peakMemoryMB} MB`);
 });
 
 test("selfplay --cluster - a second run in a live run's cluster names the cluster and the fix", { timeout: 200_000 }, async () => {

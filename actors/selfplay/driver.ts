@@ -12,7 +12,7 @@
  * (`seed.topUp`, seeding.ts), bounded by `seed.maxRounds` where the reference loops forever.
  */
 import { appendFileSync, existsSync, mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join, resolve } from "node:path";
 import type { TaskType } from "../../azr/index.ts";
 import type { TrainSequence, TrainStats } from "../../model/engine.ts";
 import type { EvalScores } from "../eval/in-training.ts";
@@ -20,6 +20,7 @@ import type { BufferPort, ExecutorPort, ReferencePort, RolloutPort } from "./por
 import { completeCheckpoints, keepMetricsThrough, readCheckpoint, RunFolderError, saveCheckpoint, type DriverState } from "./run-folder.ts";
 import { loadSeeds } from "./seed-loading.ts";
 import { ActorUsageTracker, type ReadActorUsage } from "./actor-usage.ts";
+import { StepTelemetry } from "./step-telemetry.ts";
 import type { SeedingConfig } from "./seeding.ts";
 import { runStep, checkStepConfig, collectStep, finishStep, type CollectedStep, type StepCarry, type StepConfig, type StepResult } from "./step.ts";
 import type { TaskBufferState } from "./task-buffer.ts";
@@ -167,6 +168,7 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
   const checkpointDue = (step: number) => step % cfg.trainer.saveEvery === 0 || step === last;
   let result: StepResult | undefined;
   const usage = o.actorUsage && new ActorUsageTracker(o.actorUsage);
+  const otel = new StepTelemetry(basename(resolve(o.runDir))); // no-ops unless OTEL_* configures a metrics exporter
   await usage?.step(); // the baseline: what seeding and loading cost is not step 1's
   /**
    * A finished step: its metrics line (with `extra`), the progress callback, the checkpoint when
@@ -182,6 +184,7 @@ export async function runSelfplay(cfg: DriverConfig, actorPorts: DriverPorts, o:
     lastSync = undefined;
     const actors = usage && { actors: await usage.step() };
     appendFileSync(metricsFile, JSON.stringify({ time: new Date().toISOString(), ...line, ...extra, ...weightSync, ...actors, ...evaluation }) + "\n");
+    otel.record({ ...line, ...actors, ...(evaluation && "eval" in evaluation ? { eval: evaluation.eval } : {}) });
     o.onStep?.(r);
     // A stop request (Ctrl-C) ends the run after this step: save it too, or the steps since the
     // last due checkpoint (up to saveEvery − 1 of them) would be lost.

@@ -30,7 +30,8 @@ export type ParseFailureReason =
   | "syntax"
   | "too few inputs"
   | "no message"
-  | "duplicate inputs";
+  | "duplicate inputs"
+  | "name clash";
 
 export interface ParseFailure {
   ok: false;
@@ -80,6 +81,11 @@ export function prepareProgram(program: string, opts: ProgramOptions): PreparedP
     if (test !== undefined) return fail("test code", `module-level test code \`${test.length > 80 ? test.slice(0, 77) + "..." : test}\`: the program must only define f`);
   }
   if (entryName === "f") return { ok: true, program, imports, entryName };
+  // Renaming the entry function onto a name the program already uses (a variable or parameter
+  // `f`) would merge two bindings and change what it computes: such a program is refused.
+  if (renameFunction(program, "f", "f_") !== program) {
+    return fail("name clash", `the entry function ${entryName} cannot be renamed to f: the program already uses the name f for something else`);
+  }
   return { ok: true, program: renameFunction(program, entryName, "f"), imports, entryName };
 }
 

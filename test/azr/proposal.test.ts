@@ -59,6 +59,12 @@ test("proposal - function count and entry-function rules", () => {
   assert.deepEqual(renamedFirst, { ok: true, program: "def f(a):\n    return 'solve ' + str(a)", imports: [], entryName: "solve" });
   // a def named f anywhere wins, nothing is renamed
   assert.deepEqual(prepareProgram("def g(a):\n    def f(b):\n        return b\n    return f(a)", many), { ok: true, program: "def g(a):\n    def f(b):\n        return b\n    return f(a)", imports: [], entryName: "f" });
+  // the entry cannot become f when f already names something else: the two would merge
+  const clash = prepareProgram("def helper(f):\n    return f + 1\ndef main(a):\n    f = helper(a)\n    return f * 2", many);
+  assert.equal(!clash.ok && clash.reason, "name clash");
+  assert.match(!clash.ok ? clash.detail : "", /entry function main cannot be renamed to f: the program already uses the name f/);
+  // an attribute or keyword named f, or f inside a plain string, is no clash
+  assert.equal(prepareProgram("def helper(x):\n    return x.f\ndef main(a):\n    return dict(f=a), 'f'", many).ok, true);
   const noDef = prepareProgram("x = 1", single);
   assert.equal(!noDef.ok && noDef.reason, "no function");
   const withImports = prepareProgram("import math\nfrom collections import deque\ndef f(a):\n    return math.sqrt(a)", single);

@@ -127,12 +127,13 @@ test("telemetry - ActorMetrics counts calls and errors in the snapshot and in th
   const tel = await initTelemetry("test-metrics", { metricReader: reader });
   try {
     const m = new ActorMetrics("task-buffer");
-    assert.deepEqual(m.snapshot(), { calls: 0, errors: 0, p50Ms: null, p99Ms: null, callsPerSec: 0, queueDepth: 0 });
+    assert.deepEqual(m.snapshot(), { calls: 0, errors: 0, p50Ms: null, p99Ms: null, callsPerSec: 0, queueDepth: 0, busyMs: 0 });
     for (let i = 1; i <= 100; i++) m.recordCall(i % 10 === 0 ? "sample" : "add", i, i % 10 !== 0);
     m.setQueueDepth(5);
     const snap = m.snapshot();
     assert.equal(snap.calls, 100);
     assert.equal(snap.errors, 10);
+    assert.equal(snap.busyMs, 5050, "the sum of the calls' durations (1 + 2 + … + 100 ms)");
     assert.equal(snap.p50Ms, 51);
     assert.equal(snap.p99Ms, 100);
     assert.ok(snap.callsPerSec > 0, `callsPerSec ${snap.callsPerSec}`);

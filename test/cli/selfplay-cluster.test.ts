@@ -1,8 +1,8 @@
 /**
- * Two `azr selfplay` runs on one NATS server (NATS_URL, as a shared cluster runs): each with its
- * own --cluster, both finish; a second run in the cluster of a live one stops with one line naming
- * the cluster, the actor it found and the fix, not the runtime's ActorExistsError stack. Real
- * nats-server, real tiny runs of one step.
+ * `azr selfplay` runs on one NATS server (NATS_URL, as a shared cluster runs): one in another
+ * --cluster than a live run finishes; one in the live run's cluster stops with one line naming the
+ * cluster, the actor it found and the fix, not the runtime's ActorExistsError stack. Real
+ * nats-server, real tiny runs.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -32,40 +32,37 @@ async function azr(args: string[]): Promise<{ code: number; stdout: string; stde
   }
 }
 
-test("selfplay --cluster - two runs at once on one NATS server, each in its own cluster, both finish", { timeout: 200_000 }, async () => {
-  const [a, b] = await Promise.all([azr(run(1, join(tmp, "a"), "--cluster", "run-a")), azr(run(1, join(tmp, "b"), "--cluster", "run-b"))]);
-  for (const [name, r] of [["run-a", a], ["run-b", b]] as const) {
-    assert.equal(r.code, 0, `${name}: ${r.stderr}`);
-    assert.match(r.stdout, new RegExp(`cluster '${name}': give azr actors / top / logs / attach / kill --cluster ${name}`));
-    assert.match(r.stdout, /^done: 1 steps/m);
+test("selfplay --cluster - runs at once on one NATS server: another cluster's finishes, a second run in a live run's cluster names the cluster and the fix", { timeout: 200_000 }, async () => {
+  // The first run holds cluster 'shared's actor names from its first spawn until it ends: long
+  // enough (50 steps) to outlast the others' starts on a loaded machine; Ctrl-C ends it after.
+  const first = spawn(process.execPath, ["--import", "tsx", BIN, ...run(50, join(tmp, "first"), "--cluster", "shared")], { cwd: ROOT, env: env(), stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  const exited = new Promise<number | null>((done) => first.on("exit", (code) => done(code)));
+  try {
+    await new Promise<void>((done, fail) => {
+      first.stdout.on("data", (d: Buffer) => ((out += d), /^seeds: /m.test(out) && done()));
+      void exited.then((code) => fail(new Error(`the first run ended (exit ${code}) before seeding: ${out}`)));
+    });
+    assert.match(out, /cluster 'shared': give azr actors \/ top \/ logs \/ attach \/ kill --cluster shared/);
+    const [other, same] = await Promise.all([azr(run(1, join(tmp, "other"), "--cluster", "other")), azr(run(1, join(tmp, "second"), "--cluster", "shared"))]);
+    assert.equal(other.code, 0, other.stderr);
+    assert.match(other.stdout, /^done: 1 steps/m);
+    assert.ok(existsSync(join(tmp, "other", "checkpoints", "step-1", "complete")));
+    assert.equal(same.code, 2, same.stderr);
+    assert.match(same.stderr, new RegExp(`^azr selfplay: cluster 'shared' on ${nats.url.replace(/[.]/g, "\\.")} already has an actor named '[\\w-]+' \\(alive on node [^)]+\\): another run uses this cluster\\. Give this run its own --cluster <name>`, "m"));
+    assert.doesNotMatch(same.stderr, /\n\s+at /, "no stack trace");
+    assert.equal(first.exitCode, null, "the first run is not disturbed");
+  } finally {
+    first.kill("SIGINT");
+    await exited;
   }
-  assert.ok(existsSync(join(tmp, "a", "checkpoints", "step-1", "complete")) && existsSync(join(tmp, "b", "checkpoints", "step-1", "complete")));
-  // The step's line has §8's tokens/s and time and peak memory per actor, as measured by the run itself.
+  assert.match(out, /^step +1\/50 /m, "the first run went on stepping");
+  // The finished run's line has §8's tokens/s and time and peak memory per actor, as measured by the run itself.
   type Line = { tokens: { generated: number; generatedPerSecond: number; trained: number; trainedPerSecond: number }; actors: Record<string, { busySeconds: number; peakMemoryMB: number }> };
-  const line = JSON.parse(readFileSync(join(tmp, "a", "metrics.jsonl"), "utf8").trim().split("\n")[0]) as Line;
+  const line = JSON.parse(readFileSync(join(tmp, "other", "metrics.jsonl"), "utf8").trim().split("\n")[0]) as Line;
   assert.ok(line.tokens.generated > 0 && line.tokens.generatedPerSecond > 0, JSON.stringify(line.tokens));
   assert.ok(line.tokens.trained > 0 && line.tokens.trainedPerSecond > 0, JSON.stringify(line.tokens));
   assert.deepEqual(Object.keys(line.actors).sort(), ["code-executor", "learner", "rollout-engine", "task-buffer"]);
   for (const name of ["learner", "rollout-engine", "code-executor"]) assert.ok(line.actors[name].busySeconds > 0, `${name}: ${JSON.stringify(line.actors[name])}`);
   for (const [name, u] of Object.entries(line.actors)) assert.ok(u.peakMemoryMB >= 30, `${name}'s process peaks at ${u.peakMemoryMB} MB`);
-});
-
-test("selfplay --cluster - a second run in a live run's cluster names the cluster and the fix", { timeout: 200_000 }, async () => {
-  // The first run holds the cluster's actor names from its first spawn until it ends: long enough
-  // (50 steps) to outlast the second's start on a loaded machine; Ctrl-C ends it after the check.
-  const first = spawn(process.execPath, ["--import", "tsx", BIN, ...run(50, join(tmp, "first"), "--cluster", "shared")], { cwd: ROOT, env: env(), stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  const exited = new Promise<number | null>((done) => first.on("exit", (code) => done(code)));
-  await new Promise<void>((done, fail) => {
-    first.stdout.on("data", (d: Buffer) => ((out += d), /^seeds: /m.test(out) && done()));
-    void exited.then((code) => fail(new Error(`the first run ended (exit ${code}) before seeding: ${out}`)));
-  });
-  const second = await azr(run(1, join(tmp, "second"), "--cluster", "shared"));
-  assert.equal(second.code, 2, second.stderr);
-  assert.match(second.stderr, new RegExp(`^azr selfplay: cluster 'shared' on ${nats.url.replace(/[.]/g, "\\.")} already has an actor named '[\\w-]+' \\(alive on node [^)]+\\): another run uses this cluster\\. Give this run its own --cluster <name>`, "m"));
-  assert.doesNotMatch(second.stderr, /\n\s+at /, "no stack trace");
-  assert.equal(first.exitCode, null, "the first run is not disturbed");
-  first.kill("SIGINT");
-  await exited;
-  assert.match(out, /^step +1\/50 /m, "the first run went on stepping");
 });

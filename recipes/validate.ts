@@ -192,10 +192,13 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
   fixed("trainer.skipNonFiniteGrad", r.trainer.skipNonFiniteGrad, true, "both learners always skip a step whose gradient norm is not finite");
   fixed("executor.maxProcs", r.executor.maxProcs, 1, "the sandbox lets a task start no processes of its own");
   fixed("trainer.epochs", r.trainer.epochs, 1, "the learner takes one optimiser step per self-play step (the whole step is one mini-batch, spec §7.2)");
-  // Only the rollout engine runs as several actors (a pool splits generation across them); the
-  // others are one actor each, and the reference model runs exactly when a KL term needs it.
-  for (const name of ["learner", "code-executor", "task-buffer", "selfplay"] as const) {
-    fixed(`actors.${name}.replicas`, r.actors[name].replicas, 1, `one ${name} runs per self-play run (only actors.rollout-engine.replicas starts several)`);
+  // Only the rollout engine and the code executor run as several actors (a pool splits their work);
+  // the others are one actor each, and the reference model runs exactly when a KL term needs it.
+  for (const name of ["learner", "task-buffer", "selfplay"] as const) {
+    fixed(`actors.${name}.replicas`, r.actors[name].replicas, 1, `one ${name} runs per self-play run (only the rollout engine's and the code executor's replicas start several)`);
+  }
+  if (r.actors["code-executor"].replicas < 1) {
+    add("actors.code-executor.replicas", `${r.actors["code-executor"].replicas}: self-play validates proposals and checks answers with the code executor`, "set it to 1 or more");
   }
   if (r.trainer.kl.estimator === "off" && r.actors["reference-model"].replicas > 0) {
     add("actors.reference-model.replicas", `${r.actors["reference-model"].replicas} with trainer.kl.estimator 'off': nothing uses a reference model, so none is started`,

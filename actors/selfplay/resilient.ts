@@ -22,7 +22,7 @@
  *   hold, so a restart no call saw is caught before it trains or saves the wrong state.
  *
  * A rollout pool (rollout-pool.ts) is wrapped replica by replica: a restarted replica is re-synced
- * and retried alone, its log lines and errors naming it.
+ * and retried alone, its log lines and errors naming it; so is an executor pool (executor-pool.ts).
  *
  * Covers: retry policy and the rollout weight re-sync. Not: restarting (runtime/node-agent.ts).
  */
@@ -32,6 +32,7 @@ import type { TrainSequence } from "../../model/engine.ts";
 import type { BufferControl, DriverPorts, LearnerControl, RolloutControl } from "./driver.ts";
 import { syncWeights, type TransportChoice, type WeightHandle } from "../weight-sync/index.ts";
 import { RolloutPool } from "./rollout-pool.ts";
+import { ExecutorPool } from "./executor-pool.ts";
 import { LEARNER_VERSION_MISMATCH, WEIGHTS_VERSION_MISMATCH, type ExecutorPort, type ReferencePort, type RolloutOptions } from "./ports.ts";
 
 export interface ResilienceOptions {
@@ -158,10 +159,10 @@ function resilientBuffer(b: BufferControl, r: Retrier): BufferControl {
   };
 }
 
-function resilientExecutor(x: ExecutorPort, r: Retrier): ExecutorPort {
+function resilientExecutor(x: ExecutorPort, r: Retrier, name = "code-executor"): ExecutorPort {
   return {
-    validateProposals: (checks) => r.stream("code-executor.validateProposals()", () => x.validateProposals(checks)),
-    checkAnswers: (checks, opts) => r.stream("code-executor.checkAnswers()", () => x.checkAnswers(checks, opts)),
+    validateProposals: (checks) => r.stream(`${name}.validateProposals()`, () => x.validateProposals(checks)),
+    checkAnswers: (checks, opts) => r.stream(`${name}.checkAnswers()`, () => x.checkAnswers(checks, opts)),
   };
 }
 
@@ -297,7 +298,7 @@ export function resilientPorts(p: DriverPorts, o: ResilienceOptions & { lastChec
     rollout: p.rollout instanceof RolloutPool
       ? p.rollout.map((x) => resilientRollout(x.port, learner, r, o.log, o.weightSync, x.name))
       : resilientRollout(p.rollout, learner, r, o.log, o.weightSync),
-    executor: resilientExecutor(p.executor, r),
+    executor: p.executor instanceof ExecutorPool ? p.executor.map((x) => resilientExecutor(x.port, r, x.name)) : resilientExecutor(p.executor, r),
     buffer: resilientBuffer(p.buffer, r),
     learner,
     reference: p.reference && resilientReference(p.reference, r),

@@ -22,6 +22,7 @@ import type { Prompt } from "../../azr/prompts.ts";
 import type { WeightHandle } from "../weight-sync/index.ts";
 import type { RolloutControl } from "./driver.ts";
 import type { RolloutOptions, RolloutSample } from "./ports.ts";
+import { mergeStreams, type StreamPart } from "./merge-streams.ts";
 
 export interface RolloutReplica {
   /** The actor's name (rollout-engine, rollout-engine-1, …): errors and logs name it. */
@@ -112,58 +113,30 @@ export class RolloutPool implements RolloutControl {
   }
 
   async *generate(prompts: Prompt[], options: RolloutOptions): AsyncGenerator<RolloutSample> {
+    // Split when the caller starts reading (a generator's body), as the counts of outstanding prompts are then.
     const shares = splitByLoad(prompts.length, this.outstanding);
     const base = options.firstIndex ?? 0;
     const opts = this.#version === undefined || options.weightsVersion !== undefined ? options : { ...options, weightsVersion: this.#version };
-    const ready: RolloutSample[] = [];
-    let wake: (() => void) | undefined;
-    let failure: RolloutReplicaError | undefined;
-    let running = 0;
-    let stopped = false;
-    const streams: AsyncIterator<RolloutSample>[] = [];
+    const parts: StreamPart<RolloutSample>[] = [];
     let start = 0;
     for (const [j, n] of shares.entries()) {
       if (n === 0) continue;
       const from = start;
       start += n;
       this.outstanding[j] += n;
-      running++;
-      const it = this.replicas[j].port.generate(prompts.slice(from, from + n), { ...opts, firstIndex: base + from })[Symbol.asyncIterator]();
-      streams.push(it);
-      void (async () => {
-        let left = n;
-        try {
-          for (;;) {
-            const r = await it.next();
-            if (r.done || stopped) break;
-            left--;
-            this.outstanding[j]--;
-            ready.push({ ...r.value, index: from + r.value.index });
-            wake?.();
-          }
-        } catch (e) {
-          failure ??= new RolloutReplicaError(this.replicas[j].name, "generate()", e);
-        } finally {
-          this.outstanding[j] -= left;
-          running--;
-          wake?.();
-        }
-      })();
+      let left = n;
+      parts.push({
+        stream: this.replicas[j].port.generate(prompts.slice(from, from + n), { ...opts, firstIndex: base + from }),
+        map: (s) => {
+          left--;
+          this.outstanding[j]--;
+          return { ...s, index: from + s.index };
+        },
+        ended: () => (this.outstanding[j] -= left),
+        failure: (e) => new RolloutReplicaError(this.replicas[j].name, "generate()", e),
+      });
     }
-    try {
-      for (;;) {
-        while (ready.length && !failure) yield ready.shift()!;
-        if (failure) throw failure;
-        if (running === 0) break;
-        await new Promise<void>((r) => (wake = r));
-        wake = undefined;
-      }
-    } finally {
-      // A failure or a caller that stopped reading: the other replicas' calls are ended (an actor handle cancels the call).
-      // Not awaited: a replica's return waits for its pending item, and the caller's error should not.
-      stopped = true;
-      if (running > 0) for (const it of streams) void it.return?.().catch(() => {});
-    }
+    yield* mergeStreams(parts);
   }
 }
 

@@ -18,6 +18,7 @@ import { runSelfplay, type DriverConfig } from "../../actors/selfplay/driver.ts"
 import { completeCheckpoints, readCheckpoint } from "../../actors/selfplay/run-folder.ts";
 import type { ActorUsageReport } from "../../actors/selfplay/actor-usage.ts";
 import { replicaName, rolloutPort } from "../../actors/selfplay/rollout-pool.ts";
+import { executorName, executorPort } from "../../actors/selfplay/executor-pool.ts";
 import { ActorGoneError, goneFromRegistry, LearnerLostError } from "../../actors/selfplay/resilient.ts";
 import { InTrainingEval } from "../../actors/eval/in-training.ts";
 import { evalplusUsesChat } from "../../actors/eval/suites.ts";
@@ -89,8 +90,9 @@ export function actorDevice(recipe: Recipe, name: ActorName): "cuda" | "cpu" {
  */
 function agentCpus(recipe: Recipe): number {
   const started: ActorName[] = ["code-executor", "task-buffer", "rollout-engine", "learner", ...(recipe.trainer.kl.estimator === "off" ? [] : ["reference-model" as const])];
-  // One of each, as below, except the rollout engine's replicas.
-  const asked = started.reduce((t, n) => t + recipe.actors[n].cpus * (n === "rollout-engine" ? rolloutReplicas(recipe) : 1), 0);
+  // One of each, as below, except the rollout engines' and code executors' replicas.
+  const copies = (n: ActorName) => (n === "rollout-engine" ? rolloutReplicas(recipe) : n === "code-executor" ? recipe.actors["code-executor"].replicas : 1);
+  const asked = started.reduce((t, n) => t + recipe.actors[n].cpus * copies(n), 0);
   return Math.max(availableParallelism(), 4, Math.ceil(asked));
 }
 
@@ -267,7 +269,12 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     const a = recipe.actors;
     // `actor`: the spawned actor's own name, when the recipe's actor has several replicas.
     const spawnOpts = (name: ActorName, freshState: boolean, actor: string = name) => ({ name: actor, maxRestarts: a[name].maxRestarts, freshState, resources: actorResources(recipe, name) });
-    const executor = await cluster.spawn(CodeExecutorActor, [executorConfig(recipe)], spawnOpts("code-executor", !args.resume));
+    // Each executor replica is an actor of its own (its own sandboxed workers, on whichever node has room); a pool deals the checks over them.
+    const executors: { name: string; port: ReturnType<typeof verdictStreams> }[] = [];
+    for (let i = 0; i < recipe.actors["code-executor"].replicas; i++) {
+      const name = executorName(i);
+      executors.push({ name, port: verdictStreams(await cluster.spawn(CodeExecutorActor, [executorConfig(recipe)], spawnOpts("code-executor", !args.resume, name))) });
+    }
     const buffer = await cluster.spawn(TaskBuffer, [{
       maxEntries: recipe.buffer.maxEntries, capPolicy: recipe.buffer.capPolicy, dedupe: recipe.buffer.dedupe,
       referenceSampling: recipe.selfplay.referenceSampling, solverMix: recipe.selfplay.solverMix,
@@ -299,7 +306,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     // A resume starts after its checkpoint's step: the ETA counts only the steps this invocation ran.
     const from = args.resume ? (completeCheckpoints(runDir).at(-1)?.step ?? 0) : 0;
     const cfg: DriverConfig = recipe;
-    const answers = verdictStreams(executor);
+    const answers = executorPort(executors);
     // Evaluation reuses the run's rollout engine (the current weights) and executor; code and math suites start their own scorers.
     evaluator = recipe.eval.every > 0 && recipe.eval.suites.length > 0
       ? new InTrainingEval(recipe, { rollout, executor: answers }, {
@@ -311,7 +318,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       runDir, resume: args.resume, signal: abort.signal, weightSync: recipe.resources.weightSync,
       // `azr kill`, restarts exhausted or a lost node: the registry says so, and the run stops at once.
       actorGone: goneFromRegistry(cluster.registry),
-      actorUsage: actorUsageReader(cluster, ["code-executor", "task-buffer", ...engines.map((e) => e.name), "learner", ...(reference ? ["reference-model"] : [])]),
+      actorUsage: actorUsageReader(cluster, [...executors.map((e) => e.name), "task-buffer", ...engines.map((e) => e.name), "learner", ...(reference ? ["reference-model"] : [])]),
       log: (s) => console.log(s),
       onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started, from)),
       evaluate: evaluator && ((step) => evaluator!.evaluate(step)),

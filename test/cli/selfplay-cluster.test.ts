@@ -44,7 +44,7 @@ test("selfplay --cluster - runs at once on one NATS server: another cluster's fi
       void exited.then((code) => fail(new Error(`the first run ended (exit ${code}) before seeding: ${out}`)));
     });
     assert.match(out, /cluster 'shared': give azr actors \/ top \/ logs \/ attach \/ kill --cluster shared/);
-    const [other, same] = await Promise.all([azr(run(1, join(tmp, "other"), "--cluster", "other")), azr(run(1, join(tmp, "second"), "--cluster", "shared"))]);
+    const [other, same] = await Promise.all([azr(run(1, join(tmp, "other"), "--cluster", "other", "--set", "actors.code-executor.replicas=2")), azr(run(1, join(tmp, "second"), "--cluster", "shared"))]);
     assert.equal(other.code, 0, other.stderr);
     assert.match(other.stdout, /^done: 1 steps/m);
     assert.ok(existsSync(join(tmp, "other", "checkpoints", "step-1", "complete")));
@@ -57,12 +57,13 @@ test("selfplay --cluster - runs at once on one NATS server: another cluster's fi
     await exited;
   }
   assert.match(out, /^step +1\/50 /m, "the first run went on stepping");
-  // The finished run's line has §8's tokens/s and time and peak memory per actor, as measured by the run itself.
+  // The finished run (two code executors) has in its line §8's tokens/s and time and peak memory per actor, as measured by the run itself.
   type Line = { tokens: { generated: number; generatedPerSecond: number; trained: number; trainedPerSecond: number }; actors: Record<string, { busySeconds: number; peakMemoryMB: number }> };
   const line = JSON.parse(readFileSync(join(tmp, "other", "metrics.jsonl"), "utf8").trim().split("\n")[0]) as Line;
   assert.ok(line.tokens.generated > 0 && line.tokens.generatedPerSecond > 0, JSON.stringify(line.tokens));
   assert.ok(line.tokens.trained > 0 && line.tokens.trainedPerSecond > 0, JSON.stringify(line.tokens));
-  assert.deepEqual(Object.keys(line.actors).sort(), ["code-executor", "learner", "rollout-engine", "task-buffer"]);
-  for (const name of ["learner", "rollout-engine", "code-executor"]) assert.ok(line.actors[name].busySeconds > 0, `${name}: ${JSON.stringify(line.actors[name])}`);
+  // two executor replicas (a pool deals the checks), each busy in the step
+  assert.deepEqual(Object.keys(line.actors).sort(), ["code-executor", "code-executor-1", "learner", "rollout-engine", "task-buffer"]);
+  for (const name of ["learner", "rollout-engine", "code-executor", "code-executor-1"]) assert.ok(line.actors[name].busySeconds > 0, `${name}: ${JSON.stringify(line.actors[name])}`);
   for (const [name, u] of Object.entries(line.actors)) assert.ok(u.peakMemoryMB >= 30, `${name}'s process peaks at ${u.peakMemoryMB} MB`);
 });

@@ -141,12 +141,13 @@ test("recipes - validation names the field, the problem and the fix", () => {
   rejects(bad((r) => { r.trainer.skipNonFiniteGrad = false; }), /trainer\.skipNonFiniteGrad: false is not implemented/);
   rejects(bad((r) => { r.executor.maxProcs = 4; }), /executor\.maxProcs: 4 is not implemented/);
   rejects(bad((r) => { r.trainer.epochs = 4; }), /trainer\.epochs: 4 is not implemented: the learner takes one optimiser step per self-play step/);
-  rejects(bad((r) => { r.actors["code-executor"].replicas = 2; }), /actors\.code-executor\.replicas: 2 is not implemented: one code-executor runs per self-play run/);
+  rejects(bad((r) => { r.actors["task-buffer"].replicas = 2; }), /actors\.task-buffer\.replicas: 2 is not implemented: one task-buffer runs per self-play run/);
   rejects(bad((r) => { r.actors.learner.replicas = 0; }), /actors\.learner\.replicas: 0 is not implemented/);
+  rejects(bad((r) => { r.actors["code-executor"].replicas = 0; }), /actors\.code-executor\.replicas: 0: self-play validates proposals and checks answers with the code executor/);
   rejects(bad((r) => { r.actors["reference-model"].replicas = 1; }), /actors\.reference-model\.replicas: 1 with trainer\.kl\.estimator 'off': nothing uses a reference model/);
   rejects(bad((r) => { r.trainer.kl.estimator = "k1"; r.actors["reference-model"].replicas = 2; }), /actors\.reference-model\.replicas: 2 is not implemented: one reference model serves the KL term/);
-  // several rollout engines are a pool
-  validateRecipe({ ...structuredClone(BASE), actors: { ...BASE.actors, "rollout-engine": { ...BASE.actors["rollout-engine"], replicas: 2 } } });
+  // several rollout engines, several code executors: pools
+  validateRecipe({ ...structuredClone(BASE), actors: { ...BASE.actors, "rollout-engine": { ...BASE.actors["rollout-engine"], replicas: 2 }, "code-executor": { ...BASE.actors["code-executor"], replicas: 3 } } });
   rejects(() => applySettings(getRecipe("tiny"), ["trainer.fsdp=true"]), /trainer\.fsdp: FSDP shards the torch learner's ranks; the ort learner is one process; set model\.engine to 'torch'/);
   rejects(() => applySettings(getRecipe("7b"), ['trainer.lora={"r":8,"alpha":16,"dropout":0,"targetModules":["q_proj"]}']), /trainer\.fsdp: FSDP with trainer\.lora: .*set trainer\.fsdp to false for LoRA/);
   // a user's own reward term is allowed

@@ -77,9 +77,10 @@ export function preflight(recipe: Recipe, probe: MachineProbe): PreflightProblem
     if (!exists(p)) out.push({ what: `seed file seed.${key} = ${p} does not exist`, fix: "check seed.dir and the file name, set OUTPUT_SEED_PATH / OUTPUT_CODE_F_SEED_PATH, or set it to null to make seeds with the model (`azr seed`)" });
   }
   // Checked here rather than in the schema, so `--set eval.suites=tiny --set eval.data=…` works in either order.
-  const fileSuites = recipe.eval.suites.filter((s) => s === "tiny" || s === "file");
+  // The file suite reads eval.data and eval.files; the tiny suite eval.data alone.
+  const fileSuites = recipe.eval.suites.filter((s) => s === "tiny" || (s === "file" && recipe.eval.files.length === 0));
   if (recipe.eval.every > 0 && fileSuites.length > 0 && recipe.eval.data === null) {
-    out.push({ what: `eval.suites lists ${fileSuites.join(" and ")}, which read a JSONL file, but eval.data is null`, fix: "give eval.data (the tiny held-out set: data/tiny/heldout.jsonl), remove the suite, or set eval.every=0" });
+    out.push({ what: `eval.suites lists ${fileSuites.join(" and ")}, which read a JSONL file, but eval.data is null`, fix: "give eval.data (the tiny held-out set: data/tiny/heldout.jsonl; for the file suite, or eval.files), remove the suite, or set eval.every=0" });
   }
   if (recipe.resources.gpus > probe.gpus) {
     const ask = (["rollout-engine", "learner", "reference-model"] as const)

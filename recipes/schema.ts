@@ -273,6 +273,8 @@ export interface Recipe {
     data: string | null;
     /** Format of a `file` suite's data (CruxEval, LiveCodeBench execution or generation). */
     format: Of<typeof EVAL_FILE_FORMATS>;
+    /** More files for the `file` suite, each with its format: CruxEval and LiveCodeBench-Execution curves in one run (§10). */
+    files: { data: string; format: Of<typeof EVAL_FILE_FORMATS> }[];
     codePrompt: Of<typeof CODE_PROMPTS>;
     mathTemplate: Of<typeof MATH_TEMPLATES>;
     /** New-token budget of every suite; null = each suite's own (spec §10, as `azr eval` uses: code 8,096, EvalPlus prompt 768, math 16,000). */
@@ -380,7 +382,7 @@ export const BASE: Recipe = {
     keepCheckpoints: 2,
     seed: 0,
   },
-  eval: { every: 10, suites: [], limit: null, data: null, format: "cruxeval", codePrompt: "r1", mathTemplate: "azr", maxNewTokens: null, batchSize: 8 },
+  eval: { every: 10, suites: [], limit: null, data: null, format: "cruxeval", files: [], codePrompt: "r1", mathTemplate: "azr", maxNewTokens: null, batchSize: 8 },
 };
 
 // ------------------------------------------------------------------ rules for every leaf
@@ -393,7 +395,8 @@ export type Rule =
   | { kind: "string[]" }
   | { kind: "pair"; min: number; max: number }
   | { kind: "terms" }
-  | { kind: "lora" };
+  | { kind: "lora" }
+  | { kind: "files" };
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER): Rule => ({ kind: "number", integer: true, min, max });
 const num = (min: number, max = Infinity, exclusiveMin = false): Rule => ({ kind: "number", min, max, exclusiveMin });
@@ -512,6 +515,7 @@ export const RULES: Record<string, Rule> = {
   "eval.limit": { kind: "number", integer: true, min: 1, max: 1e9, nullable: true },
   "eval.data": { kind: "string", nullable: true, nonEmpty: true },
   "eval.format": en(EVAL_FILE_FORMATS),
+  "eval.files": { kind: "files" },
   "eval.batchSize": int(1, 1 << 16),
   "eval.codePrompt": en(CODE_PROMPTS),
   "eval.mathTemplate": en(MATH_TEMPLATES),

@@ -7,7 +7,7 @@
  * or GPUs exist on this machine (checked by the driver before any actor starts).
  */
 import { levenshtein } from "../azr/reward-registry.ts";
-import { BASE, RULES, type Recipe, type RecipeOverrides, type Rule } from "./schema.ts";
+import { BASE, EVAL_FILE_FORMATS, RULES, type Recipe, type RecipeOverrides, type Rule } from "./schema.ts";
 
 export interface RecipeIssue {
   path: string;
@@ -48,6 +48,7 @@ function describeRule(r: Rule): string {
     case "pair": return `two numbers in [${r.min}, ${r.max}]`;
     case "terms": return "an object of { enabled: boolean, coef: number ≥ 0, max: number }";
     case "lora": return "null (full fine-tuning) or { r, alpha, dropout, targetModules }";
+    case "files": return `a list of { data: <JSONL path>, format: ${EVAL_FILE_FORMATS.map((f) => `'${f}'`).join(" | ")} }`;
   }
 }
 
@@ -98,6 +99,17 @@ function checkLeaf(path: string, v: unknown, r: Rule, out: RecipeIssue[]): void 
         if (typeof s.max !== "number" || Number.isNaN(s.max)) out.push({ path: `${p}.max`, problem: `expected a number, got ${JSON.stringify(s.max)}`, fix: "use a number" });
       }
       return;
+    case "files": {
+      if (!Array.isArray(v)) return bad(`expected a list, got ${JSON.stringify(v)}`);
+      v.forEach((f, i) => {
+        const p = `${path}[${i}]`;
+        if (!isObject(f)) return out.push({ path: p, problem: `expected { data, format }, got ${JSON.stringify(f)}`, fix: `use ${describeRule(r)}` });
+        for (const k of Object.keys(f)) if (k !== "data" && k !== "format") out.push({ path: `${p}.${k}`, problem: "unknown key", fix: "a file has only data and format" });
+        if (typeof f.data !== "string" || f.data === "") out.push({ path: `${p}.data`, problem: `expected a non-empty path, got ${JSON.stringify(f.data)}`, fix: "give the JSONL file's path" });
+        if (!(EVAL_FILE_FORMATS as readonly unknown[]).includes(f.format)) out.push({ path: `${p}.format`, problem: `${JSON.stringify(f.format)} is not allowed`, fix: `use one of ${EVAL_FILE_FORMATS.join(", ")}` });
+      });
+      return;
+    }
     case "lora": {
       if (v === null) return;
       const example = '{ "r": 8, "alpha": 16, "dropout": 0, "targetModules": ["q_proj", "v_proj"] }';
@@ -191,6 +203,11 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
   };
   fixed("trainer.skipNonFiniteGrad", r.trainer.skipNonFiniteGrad, true, "both learners always skip a step whose gradient norm is not finite");
   fixed("executor.maxProcs", r.executor.maxProcs, 1, "the sandbox lets a task start no processes of its own");
+  // Each file of the `file` suite names its benchmarks by its format (cruxeval-i/-o, lcb-execution):
+  // two of one format would score into the same records.
+  const formats = [...(r.eval.data !== null && r.eval.suites.includes("file") ? [r.eval.format] : []), ...r.eval.files.map((f) => f.format)];
+  const repeated = formats.find((f, i) => formats.indexOf(f) !== i);
+  if (repeated) add("eval.files", `two files of format '${repeated}' (eval.data with eval.format counts as one when the file suite runs): their benchmarks would share one name and one record file`, "give each format once");
   fixed("trainer.epochs", r.trainer.epochs, 1, "the learner takes one optimiser step per self-play step (the whole step is one mini-batch, spec §7.2)");
   // Only the rollout engine and the code executor run as several actors (a pool splits their work);
   // the others are one actor each, and the reference model runs exactly when a KL term needs it.
@@ -294,7 +311,7 @@ function assignSetting(next: Record<string, unknown>, recipeName: string, assign
     case "enum": value = raw; break;
     case "enum[]": case "string[]": value = raw.startsWith("[") ? asJson() : raw === "" ? [] : raw.split(",").map((s) => s.trim()); break;
     case "pair": value = raw.startsWith("[") ? asJson() : raw.split(",").map((s) => asNumber(s.trim())); break;
-    case "terms": case "lora": value = asJson(); break;
+    case "terms": case "lora": case "files": value = asJson(); break;
   }
   const keys = path.split(".");
   let node = next;

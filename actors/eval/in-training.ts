@@ -22,6 +22,8 @@ export interface InTrainingConfig {
     limit: number | null;
     data: string | null;
     format: FileFormat;
+    /** More files for the file suite (absent: none). */
+    files?: { data: string; format: FileFormat }[];
     codePrompt: CodePrompt;
     mathTemplate: MathTemplate;
     /** null: each suite's own budget (spec §10). */
@@ -119,12 +121,12 @@ export class InTrainingEval {
     const e = this.cfg.eval;
     const built: BuiltSuite[] = [];
     try {
+      const prompt = { codePrompt: e.codePrompt, mathTemplate: e.mathTemplate, chatTemplate: this.cfg.prompt.chatTemplate, evalplusChat: this.o.evalplusChat, maxNewTokens: e.maxNewTokens ?? undefined }; // null: each suite's spec §10 budget, as azr eval
+      const common = { limit: e.limit ?? undefined, workers: this.o.workers, benchmarks: this.o.benchmarks, executor: this.ports.executor, prompt };
       for (const suite of e.suites) {
-        built.push(await suiteItems({
-          suite, limit: e.limit ?? undefined, data: e.data ?? undefined, format: e.format, workers: this.o.workers, benchmarks: this.o.benchmarks,
-          executor: this.ports.executor,
-          prompt: { codePrompt: e.codePrompt, mathTemplate: e.mathTemplate, chatTemplate: this.cfg.prompt.chatTemplate, evalplusChat: this.o.evalplusChat, maxNewTokens: e.maxNewTokens ?? undefined }, // null: each suite's spec §10 budget, as azr eval
-        }));
+        // The file suite: eval.data (with eval.format) when given, and each of eval.files (CruxEval and LCB-Execution in one run).
+        const files = suite === "file" ? [...(e.data ? [{ data: e.data, format: e.format }] : []), ...(e.files ?? [])] : [{ data: e.data ?? undefined, format: e.format }];
+        for (const f of files) built.push(await suiteItems({ ...common, suite, data: f.data, format: f.format }));
       }
       return built;
     } catch (err) {

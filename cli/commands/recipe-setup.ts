@@ -64,11 +64,18 @@ export function checkRecipeRunnable(r: Recipe, root: string, probe: MachineProbe
  */
 function evalRunnable(r: Recipe, root: string): Recipe["eval"] {
   const data = r.eval.data === null ? null : resolve(root, r.eval.data);
-  if (r.eval.every > 0 && r.eval.suites.length > 0 && data !== null && !existsSync(data) && r.eval.suites.some((s) => s === "tiny" || s === "file")) {
+  const files = r.eval.files.map((f) => ({ ...f, data: resolve(root, f.data) }));
+  const evaluating = r.eval.every > 0 && r.eval.suites.length > 0;
+  if (evaluating && data !== null && !existsSync(data) && r.eval.suites.some((s) => s === "tiny" || s === "file")) {
     console.warn(`azr: warning: eval.data ${data} does not exist, so this run has no in-training evaluation; give eval.data (or --set eval.every=0 to silence this)`);
-    return { ...r.eval, data, every: 0 };
+    return { ...r.eval, data, files, every: 0 };
   }
-  return { ...r.eval, data };
+  const missing = evaluating && r.eval.suites.includes("file") ? files.find((f) => !existsSync(f.data)) : undefined;
+  if (missing) {
+    console.warn(`azr: warning: eval.files names ${missing.data}, which does not exist, so this run has no in-training evaluation; fix eval.files (or --set eval.every=0 to silence this)`);
+    return { ...r.eval, data, files, every: 0 };
+  }
+  return { ...r.eval, data, files };
 }
 
 /**

@@ -12,6 +12,7 @@ import { codePromptFor, evalplusUsesChat, type PromptOptions } from "../../actor
 import { InTrainingEval, type InTrainingConfig } from "../../actors/eval/in-training.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import { getRecipe } from "../../recipes/index.ts";
+import { CodeExecutor } from "../../actors/code-executor/index.ts";
 import type { Prompt } from "../../azr/index.ts";
 
 const problem = { id: "HumanEval/0", benchmark: "humaneval+", prompt: "def f(x):\n    \"\"\"Twice x.\"\"\"\n" } as CodeProblem;
@@ -98,4 +99,33 @@ describe("in-training evaluation uses the same token budgets as azr eval", () =>
       }
     });
   }
+});
+
+describe("in-training evaluation of several files (eval.files): CruxEval and LiveCodeBench-Execution in one run", () => {
+  it("each file's benchmarks get their own scores, answers checked by the run's executor", async () => {
+    const fx = (name: string) => join(import.meta.dirname, "fixtures", name);
+    const rollout = {
+      async *generate(prompts: Prompt[]) {
+        for (const index of prompts.keys()) yield { index, promptTokens: [1], tokens: [2], text: "<answer>3</answer>", finishReason: "eos" as const, promptTooLong: false };
+      },
+    };
+    const executor = await CodeExecutor.start({ workers: 1, warn: () => {} });
+    const runDir = mkdtempSync(join(tmpdir(), "azr-in-training-files-"));
+    const cfg: InTrainingConfig = {
+      eval: { suites: ["file"], limit: null, data: null, format: "cruxeval", files: [{ data: fx("cruxeval.jsonl"), format: "cruxeval" }, { data: fx("lcb-execution.jsonl"), format: "lcb" }], codePrompt: "r1", mathTemplate: "azr", maxNewTokens: 8, batchSize: 4 },
+      prompt: { chatTemplate: false },
+    };
+    const e = new InTrainingEval(cfg, { rollout: rollout as never, executor }, { runDir, workers: 1, benchmarks: benchmarksDir() });
+    try {
+      const scores = await e.evaluate(1);
+      assert.deepEqual(Object.keys(scores.benchmarks).sort(), ["cruxeval-i", "cruxeval-o", "lcb-execution"]);
+      assert.deepEqual([scores.benchmarks["cruxeval-o"].n, scores.benchmarks["cruxeval-i"].n, scores.benchmarks["lcb-execution"].n], [2, 2, 2]);
+      // "3" is the output of the fixture's text.count('a') on 'banana': one CruxEval-O task right
+      assert.equal(scores.benchmarks["cruxeval-o"].correct, 1);
+    } finally {
+      await e.close();
+      await executor.close();
+      rmSync(runDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -146,6 +146,12 @@ test("recipes - validation names the field, the problem and the fix", () => {
   rejects(bad((r) => { r.actors["code-executor"].replicas = 0; }), /actors\.code-executor\.replicas: 0: self-play validates proposals and checks answers with the code executor/);
   rejects(bad((r) => { r.actors["reference-model"].replicas = 1; }), /actors\.reference-model\.replicas: 1 with trainer\.kl\.estimator 'off': nothing uses a reference model/);
   rejects(bad((r) => { r.trainer.kl.estimator = "k1"; r.actors["reference-model"].replicas = 2; }), /actors\.reference-model\.replicas: 2 is not implemented: one reference model serves the KL term/);
+  // eval.files: each { data, format }, each format once (eval.data's counts when the file suite runs)
+  rejects(bad((r) => { r.eval.files = [{ data: "a.jsonl", format: "humaneval" }]; }), /eval\.files\[0\]\.format: "humaneval" is not allowed; use one of cruxeval, lcb/);
+  rejects(bad((r) => { r.eval.files = [{ data: "", format: "lcb", extra: 1 }]; }), /eval\.files\[0\]\.extra: unknown key/, /eval\.files\[0\]\.data: expected a non-empty path/);
+  rejects(bad((r) => { r.eval.suites = ["file"]; r.eval.data = "c.jsonl"; r.eval.format = "cruxeval"; r.eval.files = [{ data: "d.jsonl", format: "cruxeval" }]; }), /eval\.files: two files of format 'cruxeval'/);
+  const both = applySettings(getRecipe("7b"), ["eval.suites=file", 'eval.files=[{"data":"cruxeval.jsonl","format":"cruxeval"},{"data":"lcb.jsonl","format":"lcb"}]']);
+  assert.deepEqual(both.eval.files.map((f) => f.format), ["cruxeval", "lcb"]);
   // several rollout engines, several code executors: pools
   validateRecipe({ ...structuredClone(BASE), actors: { ...BASE.actors, "rollout-engine": { ...BASE.actors["rollout-engine"], replicas: 2 }, "code-executor": { ...BASE.actors["code-executor"], replicas: 3 } } });
   rejects(() => applySettings(getRecipe("tiny"), ["trainer.fsdp=true"]), /trainer\.fsdp: FSDP shards the torch learner's ranks; the ort learner is one process; set model\.engine to 'torch'/);

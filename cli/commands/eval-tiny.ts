@@ -15,6 +15,7 @@ import {
   accuracyByType, compareByType, loadBaselines, loadHeldOutPrograms, probeProposals, proposalPrompts, TINY_TYPES, tinyFiles, type TinyReport,
 } from "../../actors/eval/tiny-suite.ts";
 import { loadRecipe } from "../../recipes/index.ts";
+import type { Recipe } from "../../recipes/schema.ts";
 import { EvalUsageError, recordFileOf, type EvalArgs } from "./eval-args.ts";
 import { executorConfig } from "./recipe-setup.ts";
 
@@ -75,42 +76,38 @@ export async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile:
     // an interrupted (or --limit) earlier run covers part of this one: the n column showed it, nothing said it
     report.comparison = { against: compare.file, byType: compareByType(compare.records, records), coverage: { earlier: records.filter((r) => earlier.has(r.id)).length, run: records.length } };
   }
-  if (a.proposals > 0) {
-    const recipe = await loadRecipe(a.recipe);
-    const items = proposalPrompts(loadHeldOutPrograms(files.programs), recipe, a.proposals, recipe.trainer.seed);
-    console.log(`proposal probe: ${items.length} proposals (${a.proposals} per task type, ${a.recipe} recipe prompts, temperature ${recipe.selfplay.temperature})`);
-    const executor = await CodeExecutor.start(executorConfig(recipe, a.workers));
-    try {
+  if (a.proposals === 0 && a.samples === 0) return report;
+  // The probe and the samples use the recipe's prompts, sampling and executor rules: one recipe, one executor.
+  const recipe = await loadRecipe(a.recipe);
+  const executor = await CodeExecutor.start(executorConfig(recipe, a.workers));
+  try {
+    if (a.proposals > 0) {
+      const items = proposalPrompts(loadHeldOutPrograms(files.programs), recipe, a.proposals, recipe.trainer.seed);
+      console.log(`proposal probe: ${items.length} proposals (${a.proposals} per task type, ${a.recipe} recipe prompts, temperature ${recipe.selfplay.temperature})`);
       const sampling = { maxNewTokens: recipe.data.maxResponseTokens, temperature: recipe.selfplay.temperature, topP: recipe.selfplay.topP, seed: recipe.trainer.seed };
       report.proposals = await probeProposals(items, { generate: (prompts) => engine.generate(prompts, sampling) }, executor, recipe);
-    } finally {
-      await executor.close();
     }
+    if (a.samples > 0) report.samples = await samplesReport(a, recipe, engine, executor, records, data);
+  } finally {
+    await executor.close();
   }
-  if (a.samples > 0) report.samples = await samplesReport(a, engine, records, data);
   return report;
 }
 
 /** --samples k: k answers a task at the recipe's solver sampling, beside the greedy verdicts of this run's records. */
-async function samplesReport(a: EvalArgs, engine: RolloutEngine, records: readonly ProblemRecord[], data: string): Promise<SamplesReport> {
-  const recipe = await loadRecipe(a.recipe);
+async function samplesReport(a: EvalArgs, recipe: Recipe, engine: RolloutEngine, executor: CodeExecutor, records: readonly ProblemRecord[], data: string): Promise<SamplesReport> {
   const greedy = new Map(records.map((r) => [r.id, r.correct] as const));
   const problems = execProblems({ suite: "tiny", data, limit: a.limit }).filter((p) => greedy.has(p.id));
   // trainer.seed + 1: the stream the README's figures were drawn from
   const settings = { k: a.samples, maxNewTokens: recipe.data.maxResponseTokens, temperature: recipe.selfplay.temperature, topP: recipe.selfplay.topP, seed: recipe.trainer.seed + 1 };
   const report: SamplesReport = { k: a.samples, temperature: settings.temperature, topP: settings.topP, byType: {} };
-  const executor = await CodeExecutor.start(executorConfig(recipe, a.workers));
-  try {
-    for (const type of TINY_TYPES) {
-      const ofType = problems.filter((p) => p.check.type === type);
-      if (!ofType.length) continue;
-      const tasks = await sampleTasks(ofType, (p) => execPrompt(p, { chatTemplate: false }), (p, response) => checkExecResponse(executor, p, response),
-        { generate: (prompts, o) => engine.generate(prompts, o) }, settings, (done) => process.stderr.write(`\rsamples: ${type} ${done}/${ofType.length} tasks`));
-      process.stderr.write("\n");
-      report.byType[type] = tallySamples(tasks.map((t, i) => ({ ...t, greedy: greedy.get(ofType[i].id) })));
-    }
-  } finally {
-    await executor.close();
+  for (const type of TINY_TYPES) {
+    const ofType = problems.filter((p) => p.check.type === type);
+    if (!ofType.length) continue;
+    const tasks = await sampleTasks(ofType, (p) => execPrompt(p, { chatTemplate: false }), (p, response) => checkExecResponse(executor, p, response),
+      { generate: (prompts, o) => engine.generate(prompts, o) }, settings, (done) => process.stderr.write(`\rsamples: ${type} ${done}/${ofType.length} tasks`));
+    process.stderr.write("\n");
+    report.byType[type] = tallySamples(tasks.map((t, i) => ({ ...t, greedy: greedy.get(ofType[i].id) })));
   }
   return report;
 }

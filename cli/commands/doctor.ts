@@ -56,15 +56,15 @@ async function checkNatsUrl(spec: ConnectionSpec): Promise<Check> {
   try {
     const info = nc.info!;
     if (!info.jetstream) return { name: "nats", ok: false, detail: `${where}: nats-server ${info.version} runs without JetStream`, fix: "start it with -js (or jetstream {} in its config): azr keeps its registry, actor state and large payloads there" };
-    const durable = await monitoredSyncAlways(process.env.NATS_MONITOR_URL ?? guessMonitorUrl(spec.servers[0]));
-    const recent = versionAtLeast(info.version, 2, 10, 23);
-    const said = durable === true ? "sync_interval: always (from /varz)" : durable === false ? "jetstream syncs on its interval (from /varz): acked writes can be lost in an OS crash" : "sync setting unknown (no monitoring endpoint answered; set NATS_MONITOR_URL)";
-    const ok = recent && durable !== false;
+    const syncAlways = await monitoredSyncAlways(process.env.NATS_MONITOR_URL ?? guessMonitorUrl(spec.servers[0]));
+    const said = syncAlways === true ? "sync_interval: always (from /varz)" : syncAlways === false ? "jetstream syncs on its interval (from /varz): acked writes can be lost in an OS crash" : "sync setting unknown (no monitoring endpoint answered; set NATS_MONITOR_URL)";
+    // Usable either way (ok: true); the fix says how to make it survive an OS crash. An unknown sync setting is not held against it.
+    const maybeDurable = versionAtLeast(info.version, 2, 10, 23) && syncAlways !== false;
     return {
       name: "nats",
       ok: true,
       detail: `${where}: nats-server ${info.version} with JetStream; ${said}`,
-      fix: ok ? undefined : `for runs that survive an OS crash use ${DURABLE}`,
+      fix: maybeDurable ? undefined : `for runs that survive an OS crash use ${DURABLE}`,
     };
   } finally {
     await nc.close().catch(() => undefined);

@@ -354,8 +354,9 @@ const RUNTIME_ERRORS: Record<string, { prototype: Error }> = {
 
 function localizeRuntimeError(e: unknown): unknown {
   if (!(e instanceof ActorMethodError) || !RUNTIME_ERRORS[e.name]) return e;
-  // Same class, message and remote stack; the constructor's fields stay in the message.
+  // Same class, message, remote stack and fields (ActorExistsError's actor, state and node…).
   const local = Object.create(RUNTIME_ERRORS[e.name].prototype) as Error;
+  Object.assign(local, e.data);
   Object.defineProperties(local, {
     name: { value: e.name, configurable: true, writable: true },
     message: { value: e.message, configurable: true, writable: true },

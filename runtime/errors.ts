@@ -24,6 +24,12 @@ export interface WireError {
   stack?: string;
   code: ActorErrorCode;
   cause?: WireError;
+  /**
+   * The error's own plain-data fields (Node's `code`, ActorExistsError's `actor`…), so a caller can
+   * branch on them rather than parse the message. Only JSON-like values travel, at most
+   * MAX_DATA_BYTES of them: a field holding a socket or a class instance is not data.
+   */
+  data?: Record<string, unknown>;
 }
 
 function marked<T extends abstract new (...a: never[]) => Error>(cls: T, key: string): void {
@@ -41,6 +47,8 @@ export class ActorMethodError extends Error {
   readonly method: string;
   /** The stack as it was in the actor process. */
   readonly remoteStack: string;
+  /** The remote error's own plain-data fields (see WireError.data); {} when it had none. */
+  readonly data: Readonly<Record<string, unknown>>;
   constructor(actor: string, method: string, wire: WireError) {
     super(wire.message, wire.cause ? { cause: wireToError(actor, method, wire.cause) } : undefined);
     this.name = wire.name;
@@ -48,6 +56,7 @@ export class ActorMethodError extends Error {
     this.actor = actor;
     this.method = method;
     this.remoteStack = wire.stack ?? `${wire.name}: ${wire.message}`;
+    this.data = isPlainRecord(wire.data) ? wire.data : {};
     // The local frames say where the caller awaited; the remote ones say where it failed.
     this.stack = `${this.remoteStack}\n    --- called as ${actor}.${method}() from ---\n${(this.stack ?? "").split("\n").slice(1).join("\n")}`;
   }
@@ -126,7 +135,11 @@ export class ActorNotFoundError extends Error {
 
 export class ActorExistsError extends Error {
   override name = "ActorExistsError";
-  constructor(readonly actor: string, state: string, node: string) {
+  constructor(
+    readonly actor: string,
+    readonly state: string,
+    readonly node: string,
+  ) {
     super(`an actor named '${actor}' already exists (${state} on node ${node}): kill it first, or use getActor('${actor}')`);
   }
 }
@@ -156,12 +169,13 @@ export class ActorDefinitionError extends Error {
 /** A thrown value → its wire form. Non-Error values become an Error named after their type. */
 export function errorToWire(e: unknown, code: ActorErrorCode = "METHOD_THREW", depth = 0): WireError {
   if (e instanceof ActorMethodError) {
-    // A nested remote failure keeps its own remote stack.
-    return { name: e.name, message: e.message, stack: e.remoteStack, code };
+    // A nested remote failure keeps its own remote stack and fields.
+    return { name: e.name, message: e.message, stack: e.remoteStack, code, ...(Object.keys(e.data).length ? { data: { ...e.data } } : {}) };
   }
   if (e instanceof Error) {
     const cause = depth < 4 && e.cause !== undefined ? errorToWire(e.cause, code, depth + 1) : undefined;
-    return { name: e.name, message: e.message, stack: cutRuntimeFrames(e.stack), code, ...(cause ? { cause } : {}) };
+    const data = plainFields(e);
+    return { name: e.name, message: e.message, stack: cutRuntimeFrames(e.stack), code, ...(cause ? { cause } : {}), ...(data ? { data } : {}) };
   }
   return { name: "NonErrorThrown", message: `the actor threw a non-Error value: ${safeString(e)}`, code };
 }
@@ -182,6 +196,39 @@ export function wireToError(actor: string, method: string, w: unknown): ActorMet
 export function replyError(actor: string, method: string, w: unknown): ActorMethodError | ActorDiedError {
   const e = wireToError(actor, method, w);
   return e.code === "STOPPING" ? new ActorDiedError(actor, `its process stopped while serving ${method}() (${e.message})`, { cause: e }) : e;
+}
+
+/** The most bytes (as JSON) of an error's fields that travel with it; larger ones are left behind. */
+const MAX_DATA_BYTES = 4096;
+
+/** An error's own enumerable fields that are plain data, or undefined when it has none. */
+function plainFields(e: Error): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  let bytes = 0;
+  for (const [k, v] of Object.entries(e)) {
+    if (k === "name" || k === "message" || k === "stack" || k === "cause" || !isPlainData(v, { left: 1000 })) continue;
+    const size = JSON.stringify(v).length + k.length;
+    if (bytes + size > MAX_DATA_BYTES) continue;
+    bytes += size;
+    out[k] = v;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** null, booleans, finite numbers, strings, and arrays / plain objects of them: at most `budget.left` values in all. */
+function isPlainData(v: unknown, budget: { left: number }): boolean {
+  if (--budget.left < 0) return false;
+  if (v === null || typeof v === "boolean" || typeof v === "string") return true;
+  if (typeof v === "number") return Number.isFinite(v);
+  if (typeof v !== "object") return false;
+  if (Array.isArray(v)) return v.every((x) => isPlainData(x, budget));
+  return isPlainRecord(v) && Object.values(v).every((x) => isPlainData(x, budget));
+}
+
+function isPlainRecord(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 /** Frames of the runtime's own dispatch say nothing about the user's failure: cut them. */

@@ -2,7 +2,7 @@
 import { strict as assert } from "node:assert";
 import { describe, test } from "node:test";
 import { decode, encode } from "../../runtime/codec.ts";
-import { ActorDiedError, ActorMethodError, errorToWire, wireToError } from "../../runtime/errors.ts";
+import { ActorDiedError, ActorExistsError, ActorMethodError, errorToWire, wireToError } from "../../runtime/errors.ts";
 
 describe("errors across the wire", () => {
   test("name, message, stack and the cause chain survive an encode/decode round trip", () => {
@@ -16,6 +16,28 @@ describe("errors across the wire", () => {
     assert.ok(back.cause instanceof ActorMethodError);
     assert.equal((back.cause as ActorMethodError).name, "TypeError");
     assert.equal((back.cause as ActorMethodError).message, "bad shape");
+  });
+
+  test("an error's plain-data fields travel with it; non-data and oversized ones stay behind", () => {
+    const e = Object.assign(new Error("open failed"), {
+      code: "ENOENT",
+      errno: -2,
+      detail: { paths: ["/a", "/b"], retry: false },
+      socket: new Map([["x", 1]]), // not plain data
+      huge: "x".repeat(10_000), // over the size cap
+      nan: Number.NaN, // msgpack-safe but not JSON data
+    });
+    const back = wireToError("executor", "run", decode(encode(errorToWire(e))));
+    assert.deepEqual(back.data, { code: "ENOENT", errno: -2, detail: { paths: ["/a", "/b"], retry: false } });
+    // A remote error that is re-thrown by another actor keeps them.
+    const again = wireToError("driver", "step", decode(encode(errorToWire(back))));
+    assert.deepEqual(again.data, back.data);
+    assert.deepEqual(wireToError("a", "m", decode(encode(errorToWire(new Error("plain"))))).data, {});
+  });
+
+  test("a runtime error's constructor fields travel: ActorExistsError names the actor, its state and node", () => {
+    const back = wireToError("node-agent", "spawnActor", decode(encode(errorToWire(new ActorExistsError("learner", "alive", "n1")))));
+    assert.deepEqual(back.data, { actor: "learner", state: "alive", node: "n1" });
   });
 
   test("a thrown non-Error value becomes an error that shows the value", () => {

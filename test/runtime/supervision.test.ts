@@ -133,7 +133,13 @@ describe("spawned actors", () => {
     });
     assert.equal((await t.cluster.registry.get("broken"))?.state, "dead");
     await assert.rejects(t.cluster.spawn(Undefined, [], { name: "undef" }), ActorDefinitionError);
-    await assert.rejects(t.cluster.spawn(Counter, [], { name: "c1" }), ActorExistsError);
+    await assert.rejects(t.cluster.spawn(Counter, [], { name: "c1" }), (e: Error) => {
+      // Thrown in the node agent's process; its fields come over the wire with it.
+      assert.ok(e instanceof ActorExistsError, `got ${e.name}`);
+      assert.deepEqual([e.actor, e.state], ["c1", "alive"]);
+      assert.match(e.node, /\S/);
+      return true;
+    });
   });
 });
 

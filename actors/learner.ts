@@ -11,6 +11,8 @@
  * evaluates the ratio against its own detached log-probs (ρ = 1 in value, the clip inert).
  * Off-policy runs (`selfplay.offPolicy` 1) send the behaviour policy's log-probs as
  * `oldLogprobs`: ρ = exp(clamp(log π_θ − log π_behaviour, ±20)) under the same PPO clip (§7.2).
+ * A LoRA learner also serves the KL term's reference log-probs (`scoreReference`): its frozen base
+ * *is* the starting policy, so no second copy of the model is started (as verl's ref-in-actor).
  */
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,6 +23,7 @@ import type { PolicyLossSettings } from "../model/train/losses.ts";
 import type { OptimSettings } from "../model/train/optim.ts";
 import { adapterShapes, type LoraSettings } from "../model/train/lora.ts";
 import { readConfig, weightShapes } from "../model/config.ts";
+import { OrtEngine } from "../model/ort/engine.ts";
 import { loadWeights } from "../model/checkpoint.ts";
 import { assignedDevice, assignedGpus, defineActor } from "../runtime/index.ts";
 import { hostIdentity, WeightPublisher, type LoraInfo, type PublishRequest, type WeightHandle, type WeightSyncOptions } from "./weight-sync/index.ts";
@@ -101,6 +104,8 @@ interface TrainerBackend {
   /** Replaces the state with a checkpoint's; returns its optimiser step. */
   load(dir: string): Promise<number>;
   exportModel(dir: string): Promise<void>;
+  /** LoRA: per-token log-probs of the responses under the frozen base (the adapters left out). */
+  scoreBase(prompts: number[][], responses: number[][]): Promise<Float32Array[]>;
   dispose(): Promise<void>;
 }
 
@@ -114,6 +119,9 @@ async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
   const config = readConfig(o.modelDir);
   const shapes = lora ? peftNames(adapterShapes(config, lora)) : weightShapes(config);
   const getWeights = async () => (lora ? peftNames(await trainer.getWeights()) : trainer.getWeights());
+  // The trainer's worker has no scoring graph: the base is scored by an inference engine on the
+  // same files, started on first use (a LoRA run with a KL term), with as many positions as the trainer.
+  let base: Promise<OrtEngine> | undefined;
   return {
     trainStep: (b) => trainer.trainStep(b.map((s) => ({ prompt: s.prompt, response: s.response, advantages: s.advantages, oldLogprobs: s.oldLogprobs, refLogprobs: s.refLogprobs }))),
     getWeights,
@@ -122,7 +130,17 @@ async function ortBackend(o: LearnerOptions): Promise<TrainerBackend> {
     save: (dir) => trainer.save(dir),
     load: (dir) => trainer.load(dir),
     exportModel: (dir) => trainer.exportModel(dir),
-    dispose: () => trainer.dispose(),
+    scoreBase: async (prompts, responses) => {
+      base ??= OrtEngine.fromPretrained(o.modelDir, { threads: o.threads, maxPositions: o.maxPositions ?? config.maxPositionEmbeddings });
+      return (await base).score({ prompts, responses });
+    },
+    dispose: async () => {
+      try {
+        await trainer.dispose();
+      } finally {
+        await base?.then((e) => e.dispose(), () => undefined);
+      }
+    },
   };
 }
 
@@ -227,6 +245,16 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
       return step;
     },
     exportModel: (dir) => engine.save(dir, { merged: true }), // a plain HF model, as the ORT trainer's export
+    // The adapters are switched off for the call only; the actor serves one call at a time, so no
+    // train step runs in between.
+    scoreBase: async (prompts, responses) => {
+      await engine.setAdapters(false);
+      try {
+        return await engine.score({ prompts, responses });
+      } finally {
+        await engine.setAdapters(true);
+      }
+    },
     dispose: () => engine.dispose(),
   };
 }
@@ -305,6 +333,19 @@ export class Learner implements LearnerControl {
 
   async exportModel(dir: string): Promise<void> {
     await (await this.trainer).exportModel(dir);
+  }
+
+  /**
+   * The KL term's reference log-probs (per response token) from a LoRA learner: its frozen base is
+   * the policy the run started from, whatever the adapters have learnt since. A full fine-tune has
+   * no copy of its starting weights, so it refuses: that run needs the reference-model actor.
+   */
+  async scoreReference(prompts: number[][], responses: number[][]): Promise<Float32Array[]> {
+    if (!this.opts.trainer.lora) {
+      throw new Error("learner.scoreReference: a full fine-tune keeps no copy of its starting weights; score the reference with the reference-model actor (actors.reference-model.replicas 1), or train LoRA adapters (trainer.lora)");
+    }
+    if (prompts.length !== responses.length) throw new Error(`learner.scoreReference: ${prompts.length} prompts but ${responses.length} responses`);
+    return (await this.trainer).scoreBase(prompts, responses);
   }
 
   async stats(): Promise<{ version: number; last: TrainStats | null }> {

@@ -300,7 +300,7 @@ export const BASE: Recipe = {
   actors: {
     "rollout-engine": actor(1, 2, 0),
     learner: actor(1, 2, 0),
-    "reference-model": actor(0, 1, 0), // no KL term in any published recipe → not started
+    "reference-model": actor(0, 1, 0), // no KL term in any published recipe → not started (with trainer.lora, 0 = the learner's frozen base scores it)
     "code-executor": actor(1, 2, 0),
     "task-buffer": actor(1, 1, 0),
     selfplay: actor(1, 1, 0, 0), // the driver: its failure ends the run (resume continues it)

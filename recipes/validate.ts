@@ -155,8 +155,10 @@ function crossChecks(r: Recipe, out: RecipeIssue[]): void {
   if (r.prompt.maxTokens > r.data.maxPromptTokens) {
     add("prompt.maxTokens", `${r.prompt.maxTokens} exceeds data.maxPromptTokens ${r.data.maxPromptTokens}`, "lower prompt.maxTokens or raise data.maxPromptTokens");
   }
-  if (r.trainer.kl.estimator !== "off" && r.actors["reference-model"].replicas < 1) {
-    add("actors.reference-model.replicas", `KL estimator '${r.trainer.kl.estimator}' needs a reference model, but 0 replicas are started`, "set actors.reference-model.replicas to 1, or trainer.kl.estimator to 'off'");
+  // A LoRA learner scores the reference itself (its frozen base, adapters off): 0 replicas is then the lean choice.
+  if (r.trainer.kl.estimator !== "off" && r.actors["reference-model"].replicas < 1 && !r.trainer.lora) {
+    add("actors.reference-model.replicas", `KL estimator '${r.trainer.kl.estimator}' needs a reference model, but 0 replicas are started and the learner fine-tunes every weight (it keeps no copy of the starting ones)`,
+      "set actors.reference-model.replicas to 1, train LoRA adapters (trainer.lora: the learner's frozen base is the reference), or set trainer.kl.estimator to 'off'");
   }
   if (r.trainer.kl.estimator === "off" && r.trainer.kl.coef !== 0) {
     add("trainer.kl.coef", `${r.trainer.kl.coef} has no effect while trainer.kl.estimator is 'off'`, "set trainer.kl.coef to 0, or choose an estimator (k1, k2, k3)");

@@ -71,6 +71,8 @@ export const LEARNER_VERSION_MISMATCH = "LearnerVersionMismatch";
 /** Log-probs of responses under the frozen reference policy (only when the loss has a KL term). */
 export interface ReferencePort {
   score(prompts: number[][], responses: number[][]): Promise<Float32Array[]>;
+  /** What serves it, in logs: "reference-model" when absent (a LoRA run's learner serves it otherwise). */
+  readonly servedBy?: string;
 }
 
 /** The buffers of (program, input, output) triplets; `error` only when the recipe lists that type. */

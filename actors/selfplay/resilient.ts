@@ -286,7 +286,9 @@ function resilientRollout(x: RolloutControl, learner: LearnerControl, r: Retrier
 }
 
 function resilientReference(x: ReferencePort, r: Retrier): ReferencePort {
-  return { score: (p, resp) => r.unary("reference-model.score()", () => x.score(p, resp)) };
+  // (typeof: an actor handle answers every property name with a method stub)
+  const what = typeof x.servedBy === "string" && x.servedBy !== "reference-model" ? `${x.servedBy}.scoreReference()` : "reference-model.score()";
+  return { score: (p, resp) => r.unary(what, () => x.score(p, resp)) };
 }
 
 /** The driver's ports with the retry policy above; `lastCheckpoint` says how to go on after a lost learner (`--resume` from which checkpoint, or none to resume). */

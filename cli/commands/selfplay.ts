@@ -24,8 +24,9 @@ import { InTrainingEval } from "../../actors/eval/in-training.ts";
 import { evalplusUsesChat } from "../../actors/eval/suites.ts";
 import { benchmarksDir } from "../../actors/eval/paths.ts";
 import type { StepResult } from "../../actors/selfplay/step.ts";
+import type { ReferencePort } from "../../actors/selfplay/ports.ts";
 import { TaskBuffer } from "../../actors/selfplay/task-buffer.ts";
-import { connect, DEFAULT_CLUSTER, type Handle, type Resources } from "../../runtime/index.ts";
+import { ActorExistsError, connect, DEFAULT_CLUSTER, type Handle, type Resources } from "../../runtime/index.ts";
 import type { Recipe } from "../../recipes/schema.ts";
 import { loadRecipe } from "../../recipes/index.ts";
 import { recordRunTraces } from "../../runtime/telemetry-collector.ts";
@@ -89,11 +90,20 @@ export function actorDevice(recipe: Recipe, name: ActorName): "cuda" | "cpu" {
  * join, and on one machine they may only oversubscribe it (slower, never refused).
  */
 function agentCpus(recipe: Recipe): number {
-  const started: ActorName[] = ["code-executor", "task-buffer", "rollout-engine", "learner", ...(recipe.trainer.kl.estimator === "off" ? [] : ["reference-model" as const])];
+  const started: ActorName[] = ["code-executor", "task-buffer", "rollout-engine", "learner", ...(referenceActor(recipe) ? ["reference-model" as const] : [])];
   // One of each, as below, except the rollout engines' and code executors' replicas.
   const copies = (n: ActorName) => (n === "rollout-engine" ? rolloutReplicas(recipe) : n === "code-executor" ? recipe.actors["code-executor"].replicas : 1);
   const asked = started.reduce((t, n) => t + recipe.actors[n].cpus * copies(n), 0);
   return Math.max(availableParallelism(), 4, Math.ceil(asked));
+}
+
+/**
+ * Whether the KL term's reference log-probs come from a reference-model actor. The published
+ * recipes have no KL term, so none is started there (spec §7.2); with one, a LoRA learner whose
+ * recipe starts 0 replicas scores them with its adapters off (the frozen base is the start policy).
+ */
+export function referenceActor(recipe: Recipe): boolean {
+  return recipe.trainer.kl.estimator !== "off" && recipe.actors["reference-model"].replicas > 0;
 }
 
 /** How many rollout engines the recipe starts (actors.rollout-engine.replicas; self-play needs one at least). */
@@ -295,10 +305,10 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     }], spawnOpts("learner", true));
     releaseWeights = () => learner.close();
 
-    // The published recipes have no KL term, so no reference model is started there (spec §7.2).
-    const reference = recipe.trainer.kl.estimator === "off" ? undefined : await cluster.spawn(ReferenceModel, [{
-      ...model, device: actorDevice(recipe, "reference-model"), threads: a["reference-model"].cpus,
-    }], spawnOpts("reference-model", true));
+    const reference: ReferencePort | undefined = referenceActor(recipe)
+      ? await cluster.spawn(ReferenceModel, [{ ...model, device: actorDevice(recipe, "reference-model"), threads: a["reference-model"].cpus }], spawnOpts("reference-model", true))
+      : recipe.trainer.kl.estimator !== "off" ? { score: (prompts, responses) => learner.scoreReference(prompts, responses), servedBy: "learner" } : undefined;
+    if (reference && !referenceActor(recipe)) console.log("reference log-probs: the LoRA learner's frozen base (adapters off); no reference-model actor is started");
 
     web = args.web ? await startWebView({ runDir, cluster }) : undefined;
     if (web) console.log(`web view: ${web.url}`);
@@ -318,7 +328,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       runDir, resume: args.resume, signal: abort.signal, weightSync: recipe.resources.weightSync,
       // `azr kill`, restarts exhausted or a lost node: the registry says so, and the run stops at once.
       actorGone: goneFromRegistry(cluster.registry),
-      actorUsage: actorUsageReader(cluster, [...executors.map((e) => e.name), "task-buffer", ...engines.map((e) => e.name), "learner", ...(reference ? ["reference-model"] : [])]),
+      actorUsage: actorUsageReader(cluster, [...executors.map((e) => e.name), "task-buffer", ...engines.map((e) => e.name), "learner", ...(referenceActor(recipe) ? ["reference-model"] : [])]),
       log: (s) => console.log(s),
       onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started, from)),
       evaluate: evaluator && ((step) => evaluator!.evaluate(step)),
@@ -339,12 +349,10 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       console.error(`azr selfplay: ${e.message}`);
       console.error(actorGoneLine(runDir));
       process.exitCode = 1;
-    } else if ((e as Error).name === "ActorExistsError") {
+    } else if (e instanceof ActorExistsError) {
       // Another run holds the recipe's actor names in this cluster (two runs on one NATS_URL server).
-      const m = /an actor named '([^']+)' already exists \(([^)]*)\)/.exec((e as Error).message);
-      const existing = m ? `an actor named '${m[1]}' (${m[2]})` : `one of this recipe's actors (${(e as Error).message})`;
-      throw new RecipeSetupError(`cluster '${cluster.name}' on ${cluster.spec.servers.join(", ")} already has ${existing}: another run uses this cluster. ` +
-        `Give this run its own --cluster <name> (runs sharing one NATS server each need one), or stop that run first`, { cause: e });
+      throw new RecipeSetupError(`cluster '${cluster.name}' on ${cluster.spec.servers.join(", ")} already has an actor named '${e.actor}' (${e.state} on node ${e.node}): ` +
+        `another run uses this cluster. Give this run its own --cluster <name> (runs sharing one NATS server each need one), or stop that run first`, { cause: e });
     } else throw e;
   } finally {
     await evaluator?.close();

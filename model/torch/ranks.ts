@@ -239,6 +239,11 @@ export class TorchRankGroup implements AsyncDisposable {
     await this.#all("applyAdapters", (e) => e.applyAdapters(adapters, lora, version));
   }
 
+  /** LoRA only, on every rank: off = the frozen base model (the reference policy), on = base + adapters. */
+  async setAdapters(enabled: boolean): Promise<void> {
+    await this.#all("setAdapters", (e) => e.setAdapters(enabled));
+  }
+
   async dispose(): Promise<void> {
     this.#broken ??= new Error("the torch rank group was disposed");
     this.#disposed ??= Promise.all(this.ranks.map((r) => r.dispose())).then(() => {});

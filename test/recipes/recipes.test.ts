@@ -123,7 +123,7 @@ test("recipes - validation names the field, the problem and the fix", () => {
   rejects(bad((r) => { r.buffer.capPolicy = "evict-olde"; }), /buffer\.capPolicy: "evict-olde" is not allowed; did you mean 'evict-oldest'\?/);
   rejects(bad((r) => { r.selfplay.taskTypes = ["deduction", "deduction"]; }), /selfplay\.taskTypes: has repeated entries/);
   rejects(bad((r) => { delete r.reward.inductionMode; }), /reward\.inductionMode: missing; add it \(default "binary"\)/);
-  rejects(bad((r) => { r.trainer.kl.estimator = "k3"; }), /actors\.reference-model\.replicas: KL estimator 'k3' needs a reference model/);
+  rejects(bad((r) => { r.trainer.kl.estimator = "k3"; }), /actors\.reference-model\.replicas: KL estimator 'k3' needs a reference model, .*the learner fine-tunes every weight.*train LoRA adapters \(trainer\.lora: the learner's frozen base is the reference\)/);
   rejects(bad((r) => { r.prompt.maxTokens = 7000; }), /prompt\.maxTokens: 7000 exceeds data\.maxPromptTokens 6144/);
   rejects(bad((r) => { r.model.engine = "ort"; }), /model\.dtype: 'bf16' with the ort engine/);
   // decimal notation only: Number() would read 0x10 as 16
@@ -176,6 +176,9 @@ test("recipes - --set parses by the field's type and validates", () => {
   assert.deepEqual([e.suites, e.data, e.limit, e.every], [["code", "tiny"], "data/tiny/heldout.jsonl", 5, 2]);
   assert.equal(applySettings(getRecipe("tiny"), ["eval.limit=null"]).eval.limit, null);
   assert.equal(getRecipe("tiny").trainer.lora, null, "full fine-tuning unless a recipe asks for LoRA");
+  // LoRA + KL: the learner's frozen base scores the reference, so 0 reference-model replicas is valid
+  const loraKl = applySettings(getRecipe("tiny"), ['trainer.lora={"r":4,"alpha":8,"dropout":0,"targetModules":["q_proj"]}', "trainer.kl.estimator=k3", "trainer.kl.coef=0.1"]);
+  assert.equal(loraKl.actors["reference-model"].replicas, 0);
   const lora = applySettings(getRecipe("14b"), ["trainer.fsdp=false", 'trainer.lora={"r":16,"alpha":32,"dropout":0,"targetModules":["q_proj","v_proj"]}']).trainer.lora;
   assert.deepEqual(lora, { r: 16, alpha: 32, dropout: 0, targetModules: ["q_proj", "v_proj"] });
   rejects(() => applySettings(getRecipe("tiny"), ['trainer.lora={"r":0,"alpha":32,"dropout":0,"targetModules":["q_proj"]}']), /trainer\.lora\.r: expected an integer rank ≥ 1, got 0/);

@@ -45,16 +45,21 @@ test("selfplay e2e - two steps on actors, seed top-up, in-training evaluation, c
   }
 });
 
-test("selfplay e2e - the torch engine (CPU here, GPUs in the 3B–14B recipes) behind the same actors, with resume", { timeout: 600_000 }, async () => {
+test("selfplay e2e - the torch engine (CPU here, GPUs in the 3B–14B recipes) behind the same actors, LoRA with a KL term scored by the learner's frozen base, with resume", { timeout: 600_000 }, async (t) => {
   const model = writeRandomTinyModel(2);
   const runDir = mkdtempSync(join(tmpdir(), "azr-run-torch-"));
-  const set = ["model.path=" + model, "model.engine=torch", "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=16", "trainer.saveEvery=1", "trainer.microBatch=4", "seed.topUp=false", "eval.every=0"];
+  const set = ["model.path=" + model, "model.engine=torch", "selfplay.batchSize=2", "selfplay.nSamples=2", "data.maxResponseTokens=16", "trainer.saveEvery=1", "trainer.microBatch=4", "seed.topUp=false", "eval.every=0",
+    'trainer.lora={"r":4,"alpha":8,"dropout":0,"targetModules":["q_proj","v_proj"]}', "trainer.kl.estimator=k3", "trainer.kl.coef=0.05"];
+  const logged: string[] = [];
+  t.mock.method(console, "log", (...a: unknown[]) => void logged.push(a.join(" ")));
   try {
     await selfplay({ recipe: "tiny", set, runDir, resume: false, steps: 1, web: false });
     await selfplay({ recipe: "tiny", set, runDir, resume: true, steps: 2, web: false });
     const steps = readFileSync(join(runDir, "metrics.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
     assert.deepEqual(steps.map((l) => l.step), [1, 2]);
     assert.ok(steps.every((l) => Number.isFinite(l.train.loss)));
+    assert.ok(steps.every((l) => Number.isFinite(l.train.terms?.kl)), `the loss has its KL term: ${JSON.stringify(steps[0].train)}`);
+    assert.equal(logged.filter((l) => /^reference log-probs: the LoRA learner's frozen base/.test(l)).length, 2, "both runs, no reference-model actor");
   } finally {
     rmSync(runDir, { recursive: true, force: true });
     rmSync(model, { recursive: true, force: true });

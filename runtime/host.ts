@@ -15,6 +15,7 @@ import { decode, encode } from "./codec.ts";
 import { runInCallContext, type CallContext } from "./context.ts";
 import type { CheckpointPolicy, MethodInfo } from "./define.ts";
 import { errorToWire, type ActorErrorCode } from "./errors.ts";
+import { sampleProcessTree } from "./monitor-process.ts";
 import type { Handle } from "./handle.ts";
 import { subjects } from "./names.ts";
 import { Payloads } from "./payloads.ts";
@@ -113,6 +114,8 @@ export interface ActorStats extends ActorMetricsSnapshot {
   inFlight: number;
   /** Peak resident memory of the actor's process so far (its worker threads included; not child processes such as a torch worker). */
   maxRssBytes: number;
+  /** Its live child processes' (a torch worker, Python executor workers…) peak resident memory, summed; 0 off Linux. */
+  childrenMaxRssBytes: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -176,7 +179,7 @@ export class ActorHost {
 
   /** Calls, errors, latency percentiles, rate and queue depth of this actor, as served here. */
   stats(): ActorStats {
-    return { actor: this.name, pid: process.pid, instance: this.instance, inFlight: this.#inflight.size, maxRssBytes: process.resourceUsage().maxRSS * 1024, ...this.#metrics.snapshot() };
+    return { actor: this.name, pid: process.pid, instance: this.instance, inFlight: this.#inflight.size, maxRssBytes: process.resourceUsage().maxRSS * 1024, childrenMaxRssBytes: sampleProcessTree()?.descendantsPeakRss ?? 0, ...this.#metrics.snapshot() };
   }
 
   /**

@@ -45,6 +45,8 @@ interface TreeSample {
   processes: number;
   cpuSec: number;
   rss: number;
+  /** The live descendants' (root left out) peak resident memory (VmHWM), summed, bytes. */
+  descendantsPeakRss: number;
 }
 
 /** Linux reports CPU times in USER_HZ ticks, 100 per second on every architecture Node runs on. */
@@ -63,15 +65,16 @@ function childrenOf(pid: number): number[] {
   return out;
 }
 
-/** One process's CPU seconds and RSS bytes; undefined if it exited meanwhile. */
-function sampleProcess(pid: number): { cpuSec: number; rss: number } | undefined {
+/** One process's CPU seconds, RSS and peak RSS bytes; undefined if it exited meanwhile. */
+function sampleProcess(pid: number): { cpuSec: number; rss: number; peakRss: number } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // The command name (field 2) may hold spaces and parentheses: count fields after its last ')'.
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const ticks = Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]); // utime stime cutime cstime
-    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return { cpuSec: ticks / USER_HZ, rss: kb ? Number(kb[1]) * 1024 : 0 };
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status)?.[1] ?? 0) * 1024;
+    return { cpuSec: ticks / USER_HZ, rss: kb("VmRSS"), peakRss: kb("VmHWM") };
   } catch {
     return undefined;
   }
@@ -84,7 +87,7 @@ function sampleProcess(pid: number): { cpuSec: number; rss: number } | undefined
 export function sampleProcessTree(root = process.pid): TreeSample | undefined {
   const self = sampleProcess(root);
   if (!self) return undefined;
-  const t: TreeSample = { processes: 1, ...self };
+  const t: TreeSample = { processes: 1, cpuSec: self.cpuSec, rss: self.rss, descendantsPeakRss: 0 };
   const todo = [root];
   for (let pid = todo.pop(); pid !== undefined; pid = todo.pop()) {
     let kids: number[];
@@ -100,6 +103,7 @@ export function sampleProcessTree(root = process.pid): TreeSample | undefined {
       t.processes++;
       t.cpuSec += s.cpuSec;
       t.rss += s.rss;
+      t.descendantsPeakRss += s.peakRss;
       todo.push(k);
     }
   }

@@ -2,7 +2,7 @@
  * Time and memory per actor for each step's metrics line (spec §8: "time per phase and per actor,
  * peak memory"). Each actor's process reports its cumulative busy time (the sum of its calls'
  * durations) and its peak resident memory (runtime stats); a step's share is the change since the
- * previous step. A restarted actor starts its counters again (another `instance`): its whole count
+ * previous step; an actor's worker processes report their own peaks beside it. A restarted actor starts its counters again (another `instance`): its whole count
  * is the step's. An actor that does not answer (restarting) is left out of that line, never the run.
  *
  * Covers: the deltas. Not: reading the stats (the CLI passes a reader over the cluster).
@@ -13,6 +13,8 @@ export interface ActorUsageReport {
   instance: string;
   busyMs: number;
   maxRssBytes: number;
+  /** Absent from actors of older azr versions. */
+  childrenMaxRssBytes?: number;
 }
 
 /** One actor's share of a step. */
@@ -21,6 +23,11 @@ export interface ActorStepUsage {
   busySeconds: number;
   /** Its process's peak resident memory so far. */
   peakMemoryMB: number;
+  /**
+   * Its worker processes' (a torch engine worker, the executor's Python workers) peak resident
+   * memory so far, summed over those alive now; absent when it has none.
+   */
+  workersPeakMemoryMB?: number;
 }
 
 export type ReadActorUsage = () => Promise<Record<string, ActorUsageReport | undefined>>;
@@ -47,7 +54,8 @@ export class ActorUsageTracker {
       if (!r) continue;
       const before = this.#last.get(name);
       const since = before && before.instance === r.instance ? before.busyMs : 0;
-      out[name] = { busySeconds: Math.max(0, r.busyMs - since) / 1000, peakMemoryMB: Math.round(r.maxRssBytes / 2 ** 20) };
+      const workers = Math.round((r.childrenMaxRssBytes ?? 0) / 2 ** 20);
+      out[name] = { busySeconds: Math.max(0, r.busyMs - since) / 1000, peakMemoryMB: Math.round(r.maxRssBytes / 2 ** 20), ...(workers > 0 ? { workersPeakMemoryMB: workers } : {}) };
       this.#last.set(name, r);
     }
     return out;

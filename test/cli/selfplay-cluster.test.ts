@@ -58,7 +58,7 @@ test("selfplay --cluster - runs at once on one NATS server: another cluster's fi
   }
   assert.match(out, /^step +1\/50 /m, "the first run went on stepping");
   // The finished run (two code executors) has in its line §8's tokens/s and time and peak memory per actor, as measured by the run itself.
-  type Line = { tokens: { generated: number; generatedPerSecond: number; trained: number; trainedPerSecond: number }; actors: Record<string, { busySeconds: number; peakMemoryMB: number }> };
+  type Line = { tokens: { generated: number; generatedPerSecond: number; trained: number; trainedPerSecond: number }; actors: Record<string, { busySeconds: number; peakMemoryMB: number; workersPeakMemoryMB?: number }> };
   const line = JSON.parse(readFileSync(join(tmp, "other", "metrics.jsonl"), "utf8").trim().split("\n")[0]) as Line;
   assert.ok(line.tokens.generated > 0 && line.tokens.generatedPerSecond > 0, JSON.stringify(line.tokens));
   assert.ok(line.tokens.trained > 0 && line.tokens.trainedPerSecond > 0, JSON.stringify(line.tokens));
@@ -66,4 +66,6 @@ test("selfplay --cluster - runs at once on one NATS server: another cluster's fi
   assert.deepEqual(Object.keys(line.actors).sort(), ["code-executor", "code-executor-1", "learner", "rollout-engine", "task-buffer"]);
   for (const name of ["learner", "rollout-engine", "code-executor", "code-executor-1"]) assert.ok(line.actors[name].busySeconds > 0, `${name}: ${JSON.stringify(line.actors[name])}`);
   for (const [name, u] of Object.entries(line.actors)) assert.ok(u.peakMemoryMB >= 30, `${name}'s process peaks at ${u.peakMemoryMB} MB`);
+  // an executor's checks run in its Python workers: their memory is reported beside the actor's
+  for (const name of ["code-executor", "code-executor-1"]) assert.ok(line.actors[name].workersPeakMemoryMB! >= 5, `${name}'s workers: ${JSON.stringify(line.actors[name])}`);
 });

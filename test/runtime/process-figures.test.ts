@@ -34,6 +34,10 @@ describe("process figures", { skip: process.platform !== "linux" && "reads /proc
       // The grandchild spins on a 2-core machine shared with other work: well above the idle actor.
       assert.ok(a1.tree.cpuPercent! > 30, `tree cpu ${a1.tree.cpuPercent}%`);
       assert.ok(a1.cpuPercent! < 30, `the actor's own Node process is idle: ${a1.cpuPercent}%`);
+      // The actor's stats (per-step metrics) carry its workers' peak memory beside its own.
+      const stats = await t.cluster.stats("spawner");
+      assert.ok(stats.childrenMaxRssBytes >= MB * 2 ** 20, `children's peak ${stats.childrenMaxRssBytes} includes the grandchild's ${MB} MiB`);
+      assert.ok(stats.maxRssBytes < MB * 2 ** 20, `the actor's own peak ${stats.maxRssBytes} does not`);
     } finally {
       await h.stopBurning();
     }

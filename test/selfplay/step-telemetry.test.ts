@@ -26,7 +26,7 @@ const line = (step: number, loss: number): StepLine => ({
   train: { step, loss, gradNorm: 0.2, lr: 1e-4, tokens: 900, terms: { entropy: 0.4, clipfrac: 0, approxKl: 0 } },
   seconds: { propose: 1, train: 2, total: 4 },
   tokens: { generated: 1000, generateSeconds: 0.5, generatedPerSecond: 2000, trained: 900, trainedPerSecond: 450 },
-  actors: { learner: { busySeconds: 2, peakMemoryMB: 400 } },
+  actors: { learner: { busySeconds: 2, peakMemoryMB: 400, workersPeakMemoryMB: 900 } },
   eval: { suites: ["tiny"], seconds: 1, benchmarks: { tiny: { n: 30, correct: 9, accuracy: 0.3 } } },
 });
 
@@ -52,7 +52,8 @@ test("step telemetry - a step's line becomes gauges with the run, group, phase a
     assert.equal(point("azr.selfplay.valid_rate", { "azr.group": "propose/deduction" }), 0.8);
     assert.equal(point("azr.selfplay.tokens_per_second", { "azr.phase": "generate" }), 2000);
     assert.equal(point("azr.selfplay.phase.duration", { "azr.phase": "train" }), 2);
-    assert.equal(point("azr.selfplay.actor.peak_memory", { "azr.actor": "learner" }), 400 * 2 ** 20);
+    assert.equal(point("azr.selfplay.actor.peak_memory", { "azr.actor": "learner", "azr.process": "actor" }), 400 * 2 ** 20);
+    assert.equal(point("azr.selfplay.actor.peak_memory", { "azr.actor": "learner", "azr.process": "workers" }), 900 * 2 ** 20);
     assert.equal(point("azr.selfplay.eval.accuracy", { "azr.benchmark": "tiny" }), 0.3);
   } finally {
     await tel.shutdown();

@@ -106,6 +106,21 @@ export function referenceActor(recipe: Recipe): boolean {
   return recipe.trainer.kl.estimator !== "off" && recipe.actors["reference-model"].replicas > 0;
 }
 
+/**
+ * With selfplay.offPolicy ≥ 1 the rollout engine generates while the learner trains: CPU actors that
+ * each ask for every core (the tiny recipe's turn-taking default) then share them. Says so, with the
+ * fix; undefined when the asks fit this machine or run on GPUs.
+ */
+export function overlapOversubscribes(recipe: Recipe, cores = availableParallelism()): string | undefined {
+  if (recipe.selfplay.offPolicy < 1) return undefined;
+  const cpuOnly = (n: "rollout-engine" | "learner") => recipe.actors[n].gpus === 0;
+  if (!cpuOnly("rollout-engine") || !cpuOnly("learner")) return undefined;
+  const asked = recipe.actors["rollout-engine"].cpus * rolloutReplicas(recipe) + recipe.actors.learner.cpus;
+  if (asked <= cores) return undefined;
+  return `selfplay.offPolicy ${recipe.selfplay.offPolicy} overlaps generation and training, and the rollout engine and learner ask for ${asked} cores together on this ${cores}-core machine: ` +
+    `they will share them (slower steps). To split the cores instead: --set actors.rollout-engine.cpus=${Math.max(1, Math.floor(cores / 2))} --set actors.learner.cpus=${Math.max(1, cores - Math.floor(cores / 2))}`;
+}
+
 /** How many rollout engines the recipe starts (actors.rollout-engine.replicas; self-play needs one at least). */
 export function rolloutReplicas(recipe: Recipe): number {
   const n = recipe.actors["rollout-engine"].replicas;
@@ -243,6 +258,8 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
   const model = modelConfig(recipe);
   const runDir = resolve(args.runDir ?? join("runs", `${recipe.name}-${new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19)}`));
   console.log(`azr selfplay: recipe ${recipe.name}, model ${model.modelDir}, run folder ${runDir}`);
+  const oversubscribed = overlapOversubscribes(recipe);
+  if (oversubscribed) console.log(`note: ${oversubscribed}`);
 
   // No gpu count given: the agent advertises what nvidia-smi lists, and gives each GPU actor its own indices.
   await using cluster = await connect({ cluster: args.cluster ?? DEFAULT_CLUSTER, runDir, agent: { resources: { cpu: agentCpus(recipe) }, ...testLostNodeMs() } }).catch((e: Error) => {

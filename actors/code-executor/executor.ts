@@ -16,7 +16,7 @@ import { WorkerPool, type Outcome } from "./pool.ts";
 import type { Job } from "./protocol.ts";
 import { bubblewrapUsable, describeIsolation, IsolationError, type IsolationReport } from "./sandbox.ts";
 import {
-  inputVerdict, judgeAbduction, judgeDeduction, judgeHashSeed, judgeInduction, judgeValidation, perInput, wrong,
+  inputVerdict, judgeAbduction, judgeDeduction, judgeHashSeed, judgeInduction, judgeValidation, pairFailure, perInput, wrong,
   type AnswerVerdict, type InductionMode, type SolverTask, type Verdict,
 } from "./verdicts.ts";
 
@@ -261,7 +261,20 @@ export class CodeExecutor {
     // One task per hidden input, as in validation: a fresh context and a full time budget each,
     // so `accuracy` and `any` count every pair that passes.
     const prelude = t.imports.join("\n");
-    const outs = await Promise.all(t.hidden.map((h) => this.pool.run(this.job(a.answer, [h.input], 1, this.options.bannedWords, { prelude }))));
+    const run = (input: string) => this.pool.run(this.job(a.answer, [input], 1, this.options.bannedWords, { prelude }));
+    if (mode === "binary") {
+      // One failing pair makes the score 0, so the pairs run in turn and stop at the first that fails:
+      // a program that loops costs one time limit, not one per pair (the batch's other answers keep
+      // the workers busy meanwhile).
+      const outs: Awaited<ReturnType<typeof run>>[] = [];
+      for (const h of t.hidden) {
+        const out = await run(h.input);
+        outs.push(out);
+        if (pairFailure(h, out.obs, o)) break;
+      }
+      return { v: { ...judgeInduction(t, outs.map((x) => x.obs), mode, o), index }, rerun: outs.some((x) => x.rerunStrict) };
+    }
+    const outs = await Promise.all(t.hidden.map((h) => run(h.input)));
     return { v: { ...judgeInduction(t, outs.map((x) => x.obs), mode, o), index }, rerun: outs.some((x) => x.rerunStrict) };
   }
 

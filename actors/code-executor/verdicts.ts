@@ -230,15 +230,17 @@ export function judgeAbduction(task: AbductionTask, obs: Observation, o: { timeo
 export function judgeInduction(task: InductionTask, obs: Observation[], mode: InductionMode, o: { timeoutMs: number; maxOutputChars: number }): AnswerVerdict {
   let passed = 0;
   let firstFailure: { v: Verdict; at: number } | undefined;
+  // Binary mode may stop at the first failing pair (the score is 0 whatever the rest do): the pairs
+  // after it were not run, and are not counted.
+  const stopped = mode === "binary" && obs.length < task.hidden.length;
   for (const [i, pair] of task.hidden.entries()) {
-    const ob = obs[i];
-    const v: Verdict | { ok: true; repr: string; value: PyValue } = !ob ? fail("crashed", "the worker returned no observation")
-      : stageVerdict(ob, o.timeoutMs) ?? judgeCall(ob.outputs?.[0] ?? [], o.maxOutputChars);
-    if (v.ok && "repr" in v && pyEqual(v.value, parseLiteral(pair.output))) { passed++; continue; }
-    const failure = "repr" in v ? fail("mismatch", `${clip(v.repr)} ≠ ${clip(pair.output)}`) : v;
+    if (stopped && i >= obs.length) break;
+    const failure = pairFailure(pair, obs[i], o);
+    if (!failure) { passed++; continue; }
     if (failure.reason === "infrastructure") return { ...failure, ok: false, score: 0 };
     firstFailure ??= { v: failure, at: i };
   }
+  if (stopped && !firstFailure) return { ...fail("crashed", `${obs.length} of ${task.hidden.length} hidden pairs were run, and none failed`), ok: false, score: 0 };
   const n = task.hidden.length;
   const score = mode === "accuracy" ? (n ? passed / n : 0) : mode === "any" ? (passed > 0 ? 1 : 0) : (passed === n && n > 0 ? 1 : 0);
   if (score === 1) return { ok: true, reason: "correct", message: `${passed}/${n} hidden pairs reproduced`, score };
@@ -246,5 +248,14 @@ export function judgeInduction(task: InductionTask, obs: Observation[], mode: In
   const { v: f, at } = firstFailure;
   if (passed === 0 && f.reason !== "mismatch") return { ok: false, reason: f.reason, message: perInput(f, `hidden input ${at + 1}`), score };
   const what = f.reason === "mismatch" ? f : { ...f, message: `${f.reason}: ${f.message}` };
-  return { ok: false, reason: "mismatch", message: `${passed}/${n} hidden pairs reproduced; ${perInput(what, `hidden input ${at + 1}`)}`, score };
+  const counted = stopped ? `${passed}/${n} hidden pairs reproduced before the first failure (the rest not run)` : `${passed}/${n} hidden pairs reproduced`;
+  return { ok: false, reason: "mismatch", message: `${counted}; ${perInput(what, `hidden input ${at + 1}`)}`, score };
+}
+
+/** One hidden pair of an induction answer: undefined when the run reproduced its output, else why not. */
+export function pairFailure(pair: { output: string }, ob: Observation | undefined, o: { timeoutMs: number; maxOutputChars: number }): Verdict | undefined {
+  const v: Verdict | { ok: true; repr: string; value: PyValue } = !ob ? fail("crashed", "the worker returned no observation")
+    : stageVerdict(ob, o.timeoutMs) ?? judgeCall(ob.outputs?.[0] ?? [], o.maxOutputChars);
+  if (v.ok && "repr" in v && pyEqual(v.value, parseLiteral(pair.output))) return undefined;
+  return "repr" in v ? fail("mismatch", `${clip(v.repr)} ≠ ${clip(pair.output)}`) : v;
 }

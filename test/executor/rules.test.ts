@@ -227,6 +227,25 @@ test("answers - induction: each hidden input is its own task (no shared state; o
   assert.equal(c.score, 1 / 3);
 });
 
+test("answers - induction, binary: the pairs run in turn and stop at the first failure, so a program that loops costs one time limit", async () => {
+  const t = inductionTask({ program: "def f(a):\n    return a * 2", inputs: ["1", "2", "3", "4", "5", "0"], outputs: ["2", "4", "6", "8", "10", "0"], message: "doubles", imports: [] });
+  const loops = "def f(a):\n    while True:\n        pass";
+  const started = performance.now();
+  const [v] = await checkAll(x.ex, [{ task: t, answer: loops }]);
+  const ms = performance.now() - started;
+  assert.deepEqual([v.reason, v.score], ["timeout", 0]);
+  assert.match(v.message, /^hidden input 1: /);
+  // one 2 s limit, where running the three pairs at once on the helper's workers takes two or more
+  assert.ok(ms < 2 * 2000, `${Math.round(ms)} ms: the second and third pairs were not run`);
+  const [acc] = await checkAll(x.ex, [{ task: t, answer: loops }], "accuracy");
+  assert.deepEqual([acc.reason, acc.score], ["timeout", 0], "accuracy runs every pair");
+  // a pair after the failing one is not counted, and the message says so
+  const secondWrong = "def f(a):\n    return 8 if a == 4 else -1";
+  const [b] = await checkAll(x.ex, [{ task: t, answer: secondWrong }]);
+  assert.deepEqual([b.reason, b.score], ["mismatch", 0]);
+  assert.match(b.message, /^1\/3 hidden pairs reproduced before the first failure \(the rest not run\); hidden input 2: /);
+});
+
 test("answers - induction answers may use the gold program's import lines", async () => {
   const t = inductionTask({ program: "import math\ndef f(a):\n    return math.floor(a)", inputs: ["1.5", "2.5"], outputs: ["1", "2"], message: "floor", imports: ["import math"] });
   const [v] = await checkAll(x.ex, [{ task: t, answer: "def f(a):\n    return math.floor(a)" }]);

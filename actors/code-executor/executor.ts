@@ -226,11 +226,18 @@ export class CodeExecutor {
     const banned = p.type === "induction" && !p.checkBans ? [] : this.options.bannedWords;
     // One task per input (azr-spec §5.3: checks 3–7 "on each of them", each call in a fresh task
     // context; §5.4: the timeout is per execution): inputs of one induction proposal share no
-    // module state and no time budget. The first failing input, in input order, is the verdict.
-    const runs = await Promise.all(inputs.map((input) => this.pool.run(this.job(p.program, [input], this.options.determinismRuns, banned))));
+    // module state and no time budget. The first failing input, in input order, is the verdict, so
+    // they run in that order and stop there: a program that loops costs one time limit, not one
+    // per input (the batch's other proposals keep the workers busy meanwhile).
+    const o = { timeoutMs: this.limits.timeoutMs, maxOutputChars: this.limits.maxOutputChars, calls: 1 };
+    const runs: Awaited<ReturnType<WorkerPool["run"]>>[] = [];
+    for (const input of inputs) {
+      const run = await this.pool.run(this.job(p.program, [input], this.options.determinismRuns, banned));
+      runs.push(run);
+      if (!("outputs" in judgeValidation(run.obs, o))) break;
+    }
     const rerun = runs.some((r) => r.rerunStrict);
     const ms = runs.reduce<number | undefined>((sum, r) => (r.obs.wallMs === undefined ? sum : (sum ?? 0) + r.obs.wallMs), undefined);
-    const o = { timeoutMs: this.limits.timeoutMs, maxOutputChars: this.limits.maxOutputChars, calls: 1 };
     const outputs: string[] = [];
     const values: PyValue[] = [];
     for (const [i, run] of runs.entries()) {

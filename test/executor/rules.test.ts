@@ -161,6 +161,15 @@ test("rules - induction proposals: each input runs in a fresh task context with 
   assert.deepEqual(vs[1].outputs, ["1", "2", "3", "4"]);
 });
 
+test("rules - induction proposals: the inputs run in order and stop at the first failure, so a program that loops costs one time limit", async () => {
+  const started = performance.now();
+  const [v] = await validateAll(x.ex, [{ type: "induction", program: "def f(a):\n    while True:\n        pass", inputs: ["1", "2", "3", "4"] }]);
+  const ms = performance.now() - started;
+  assert.equal(v.reason, "timeout");
+  assert.match(v.message, /^input 1: /, "the first input in order is the verdict, as before");
+  assert.ok(ms < 2 * 2000, `${Math.round(ms)} ms: inputs 2–4 were not run (all four at once take two 2 s limits on two workers)`);
+});
+
 test("rules - a batch survives an input or answer nested 10^5 deep: 'not a literal', not a stack overflow", async () => {
   const deep = "[".repeat(100_000) + "]".repeat(100_000);
   const vs = await validateAll(x.ex, [triplet(ID, deep), triplet(ID, "1")]);

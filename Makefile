@@ -39,8 +39,13 @@ system-deps:
 typecheck: setup ## type-check the whole project
 	npx tsc --noEmit -p .
 
+# Two test files at a time: many tests wait (heartbeats, restarts, servers) more than they compute, so
+# on 2 cores the suite took 13.3 min this way against 19.9 min one file at a time (2026-11-28,
+# 2-core EPYC, all 1,031 passing both ways). TEST_CONCURRENCY=1 runs them one at a time.
+TEST_CONCURRENCY ?= 2
+
 test: setup typecheck ## type-check, then run every test (real nats-server, Python, onnxruntime)
-	$(NODE_TS) --test --test-reporter=spec --test-timeout=300000 $(TEST_FILES)
+	$(NODE_TS) --test --test-reporter=spec --test-timeout=300000 --test-concurrency=$(TEST_CONCURRENCY) $(TEST_FILES)
 
 torch-next: ## a newer PyTorch (Debian trixie's 2.6) beside Debian's 1.13, for the FSDP tests: /opt/azr-trixie.python
 	model/torch/next-torch.sh /opt/azr-trixie

@@ -41,7 +41,7 @@ typecheck: setup ## type-check the whole project
 
 # Two test files at a time: many tests wait (heartbeats, restarts, servers) more than they compute, so
 # on 2 cores the suite took 13.3 min this way against 19.9 min one file at a time (2026-11-28,
-# 2-core EPYC, all 1,031 passing both ways). TEST_CONCURRENCY=1 runs them one at a time.
+# 2-core EPYC; every test passing both ways, twice at 2). TEST_CONCURRENCY=1 runs them one at a time.
 TEST_CONCURRENCY ?= 2
 
 test: setup typecheck ## type-check, then run every test (real nats-server, Python, onnxruntime)

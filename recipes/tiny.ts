@@ -29,8 +29,8 @@ export const recipe: RecipeOverrides = {
   actors: {
     // Both cores each: the synchronous loop (selfplay.offPolicy 0) generates, then trains, so the rollout engine
     // (two batch lanes) and the learner (two intra-op threads) take turns on the cores rather than share them.
-    // Measured 2026-11-28 on a 2-core EPYC: 16.3 s a step with one core each → 11.2 s (generation 1.57×, training
-    // 1.36×). With offPolicy 1 they run at once: give each 1.
+    // Measured 2026-11-28 on a 2-core EPYC: 16.2 s a step with one core each → 10.0 s (medians; generation 1.7×,
+    // training 1.5×; README). With offPolicy 1 they run at once: give each 1 (azr selfplay prints that note).
     "rollout-engine": { replicas: 1, cpus: 2, gpus: 0, maxRestarts: 3 },
     learner: { replicas: 1, cpus: 2, gpus: 0, maxRestarts: 3 },
     "code-executor": { replicas: 1, cpus: 1, gpus: 0, maxRestarts: 3 },

@@ -77,7 +77,7 @@ export class TorchRankGroup implements AsyncDisposable {
    * @param ranks rank 0 first; for inspection (tests compare rank 1's weights with rank 0's).
    *   A collective call (trainStep) on one rank alone blocks it until its timeout.
    */
-  private constructor(readonly ranks: readonly TorchEngine[], readonly timeoutS: number, readonly sharded = false) {
+  private constructor(readonly ranks: readonly TorchEngine[], readonly timeoutS: number, readonly sharded = false, readonly tensorParallel = false) {
     // a rank that dies between calls takes the group down at once: the others would otherwise
     // hold their GPUs until the next call found out
     if (ranks.length > 1) {
@@ -106,7 +106,7 @@ export class TorchRankGroup implements AsyncDisposable {
       await Promise.all(workers.map((w) => w?.close(SHUTDOWN_GRACE_MS)));
       throw e;
     });
-    return new TorchRankGroup(engines, timeoutS, opts.optim?.fsdp === true);
+    return new TorchRankGroup(engines, timeoutS, opts.optim?.fsdp === true, tensorParallel === true);
   }
 
   readonly backend = "torch" as const;
@@ -217,9 +217,32 @@ export class TorchRankGroup implements AsyncDisposable {
     }
   }
 
-  /** Per-token log-probs, computed by every rank together (tensor parallel); rank 0's answer. */
+  /**
+   * Per-token log-probs. Tensor parallel: every rank computes its slice of the whole batch (rank 0's
+   * answer). Data parallel: every rank holds the whole model, so each scores a contiguous share of
+   * the batch and the shares are joined in order (a LoRA learner's reference, on every GPU).
+   */
   async score(req: ScoreRequest): Promise<Float32Array[]> {
-    return (await this.#all("score", (e) => e.score(req)))[0]!;
+    if (this.tensorParallel || this.worldSize === 1) return (await this.#all("score", (e) => e.score(req)))[0]!;
+    const n = req.prompts.length, per = Math.ceil(n / this.worldSize);
+    const share = (e: TorchEngine) => {
+      const from = Math.min(n, this.ranks.indexOf(e) * per), to = Math.min(n, from + per);
+      return { ...req, prompts: req.prompts.slice(from, to), responses: req.responses.slice(from, to) };
+    };
+    if (req.prompts.length !== req.responses.length) return this.#first("score", (e) => e.score(req)); // rank 0 names the mismatch
+    // No collective runs here, so a share one rank refuses (a token id out of range) is the call's
+    // error, not the group's; a rank that dies still ends the group.
+    return this.#guard(async () => {
+      const parts = await Promise.allSettled(this.ranks.map((e) => {
+        const mine = share(e);
+        return mine.prompts.length ? e.score(mine) : Promise.resolve([]);
+      }));
+      const dead = parts.findIndex((p) => p.status === "rejected" && died(p.reason));
+      if (dead >= 0) throw new TorchRankError(dead, this.worldSize, "score", "died", { cause: (parts[dead] as PromiseRejectedResult).reason });
+      const refused = parts.find((p): p is PromiseRejectedResult => p.status === "rejected");
+      if (refused) throw refused.reason;
+      return parts.flatMap((p) => (p as PromiseFulfilledResult<Float32Array[]>).value);
+    });
   }
 
   /** A new weight version on every rank (each keeps its slice under tensor parallelism). */

@@ -89,6 +89,22 @@ test("unsharded optimiser state (shardOptimizerState false): every rank holds al
   assert.ok(maxDiff(await two.getWeights(), await single.getWeights()) <= TOL);
 });
 
+test("data-parallel score: each rank scores a share of the batch, joined in order; a share one rank refuses is the call's error, the group goes on", async () => {
+  await using single = await createTorchEngine({ modelDir, ...opts });
+  await using two = await createTorchRankGroup({ modelDir, worldSize: 2, ...opts });
+  const req = { prompts, responses };
+  const [want, got] = [await single.score(req), await two.score(req)];
+  assert.deepEqual(got.map((x) => x.length), want.map((x) => x.length), "one row per sequence, in order");
+  // (a sequence padded beside another in a micro-batch rounds differently in the last bits)
+  const worst = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((x, i) => Math.max(...x.map((v, j) => Math.abs(v - b[i]![j]!)))));
+  assert.ok(worst(got, want) <= 1e-5, `two ranks' scores differ from one engine's by ${worst(got, want)}`);
+  const alone = await two.score({ prompts: prompts.slice(0, 1), responses: responses.slice(0, 1) });
+  assert.ok(alone.length === 1 && worst(alone, want) <= 1e-5, "a batch of one: rank 1 idle");
+  // the bad id sits in rank 1's share (the last sequence): refused, and the group still serves
+  await assert.rejects(two.score({ prompts, responses: [...responses.slice(0, 4), [10 ** 6]] }), (e: Error) => !(e instanceof TorchRankError) && /vocab|out of range|10{6}/i.test(e.message));
+  assert.equal((await two.score(req)).length, 5);
+});
+
 test("a rank killed mid-step: the error names it, the other rank is shut down, later calls fail the same way", async () => {
   const group = await createTorchRankGroup({ modelDir, worldSize: 2, ...opts });
   const pids = group.pids as number[];

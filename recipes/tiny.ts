@@ -27,12 +27,13 @@ export const recipe: RecipeOverrides = {
   },
   resources: { gpus: 0, rolloutTensorParallel: 1, sequenceParallel: 1 }, // CPU only
   actors: {
-    // Both cores each: the synchronous loop (selfplay.offPolicy 0) generates, then trains, so the rollout engine
-    // (two batch lanes) and the learner (two intra-op threads) take turns on the cores rather than share them.
-    // Measured 2026-11-28 on a 2-core EPYC: 16.2 s a step with one core each → 10.0 s (medians; generation 1.7×,
-    // training 1.5×; README). With offPolicy 1 they run at once: give each 1 (azr selfplay prints that note).
+    // The synchronous loop (selfplay.offPolicy 0) generates, then trains: the rollout engine takes both cores (two
+    // batch lanes) while it generates. Measured 2026-11-28 on a 2-core EPYC: generation 7.5 → 5.0 s a step (medians).
+    // The learner keeps one: with two intra-op threads it trained 1.5× faster but not deterministically (runs of the
+    // same recipe parted at the 7th digit of step 2's loss), and a run must repeat bit for bit on one machine.
+    // With offPolicy 1 they run at once: give the rollout engine 1 (azr selfplay prints that note).
     "rollout-engine": { replicas: 1, cpus: 2, gpus: 0, maxRestarts: 3 },
-    learner: { replicas: 1, cpus: 2, gpus: 0, maxRestarts: 3 },
+    learner: { replicas: 1, cpus: 1, gpus: 0, maxRestarts: 3 },
     "code-executor": { replicas: 1, cpus: 1, gpus: 0, maxRestarts: 3 },
   },
   selfplay: {
@@ -44,8 +45,8 @@ export const recipe: RecipeOverrides = {
     inductionInputs: 6, // N even: 3 shown / 3 hidden
     nSamples: 4, // n ≥ 2 keeps learnability informative; 4 → r_prop ∈ {0.25, 0.5, 0.75}
     // Measured 2026-11-27: 26.1 min on idle cores (~24 s a step, seeding and the eval every 5 steps included); 9.2 min on
-    // another 2-core machine (~8.5 s a step). There 90 and 120 steps moved deduction no further (README). With two cores
-    // each for the rollout engine and learner (above): 10.3 min on a third (2026-11-28, ~10 s a step).
+    // another 2-core machine (~8.5 s a step). There 90 and 120 steps moved deduction no further (README). With the rollout
+    // engine on both cores (above): 14.0 min on a third (2026-11-28, 13.5 s a step; 16.2 s with one core).
     steps: 60,
     // azr option (off in every other recipe, as the reference): the n = 4 learnability samples of every valid
     // proposal are trained as solver responses too, ~5× the solver's data a step for no extra generation.

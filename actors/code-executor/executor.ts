@@ -230,12 +230,8 @@ export class CodeExecutor {
     // they run in that order and stop there: a program that loops costs one time limit, not one
     // per input (the batch's other proposals keep the workers busy meanwhile).
     const o = { timeoutMs: this.limits.timeoutMs, maxOutputChars: this.limits.maxOutputChars, calls: 1 };
-    const runs: Awaited<ReturnType<WorkerPool["run"]>>[] = [];
-    for (const input of inputs) {
-      const run = await this.pool.run(this.job(p.program, [input], this.options.determinismRuns, banned));
-      runs.push(run);
-      if (!("outputs" in judgeValidation(run.obs, o))) break;
-    }
+    const runs = await inTurnUntilFailure(inputs, (input) => this.pool.run(this.job(p.program, [input], this.options.determinismRuns, banned)),
+      (_, run) => !("outputs" in judgeValidation(run.obs, o)));
     const rerun = runs.some((r) => r.rerunStrict);
     const ms = runs.reduce<number | undefined>((sum, r) => (r.obs.wallMs === undefined ? sum : (sum ?? 0) + r.obs.wallMs), undefined);
     const outputs: string[] = [];
@@ -273,12 +269,7 @@ export class CodeExecutor {
       // One failing pair makes the score 0, so the pairs run in turn and stop at the first that fails:
       // a program that loops costs one time limit, not one per pair (the batch's other answers keep
       // the workers busy meanwhile).
-      const outs: Awaited<ReturnType<typeof run>>[] = [];
-      for (const h of t.hidden) {
-        const out = await run(h.input);
-        outs.push(out);
-        if (pairFailure(h, out.obs, o)) break;
-      }
+      const outs = await inTurnUntilFailure(t.hidden, (h) => run(h.input), (h, out) => pairFailure(h, out.obs, o) !== undefined);
       return { v: { ...judgeInduction(t, outs.map((x) => x.obs), mode, o), index }, rerun: outs.some((x) => x.rerunStrict) };
     }
     const outs = await Promise.all(t.hidden.map((h) => run(h.input)));
@@ -373,3 +364,13 @@ export async function probeIsolation(opts: { python?: PythonChoice; memoryMB?: n
   }
 }
 
+/** Runs `items` one after another and stops after the first whose result `failed` says failed; the results so far, in order. */
+async function inTurnUntilFailure<I, R>(items: readonly I[], run: (item: I) => Promise<R>, failed: (item: I, result: R) => boolean): Promise<R[]> {
+  const results: R[] = [];
+  for (const item of items) {
+    const r = await run(item);
+    results.push(r);
+    if (failed(item, r)) break;
+  }
+  return results;
+}

@@ -322,10 +322,14 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
     }], spawnOpts("learner", true));
     releaseWeights = () => learner.close();
 
-    const reference: ReferencePort | undefined = referenceActor(recipe)
-      ? await cluster.spawn(ReferenceModel, [{ ...model, device: actorDevice(recipe, "reference-model"), threads: a["reference-model"].cpus }], spawnOpts("reference-model", true))
-      : recipe.trainer.kl.estimator !== "off" ? { score: (prompts, responses) => learner.scoreReference(prompts, responses), servedBy: "learner" } : undefined;
-    if (reference && !referenceActor(recipe)) console.log("reference log-probs: the LoRA learner's frozen base (adapters off); no reference-model actor is started");
+    const refActor = referenceActor(recipe);
+    let reference: ReferencePort | undefined;
+    if (refActor) {
+      reference = await cluster.spawn(ReferenceModel, [{ ...model, device: actorDevice(recipe, "reference-model"), threads: a["reference-model"].cpus }], spawnOpts("reference-model", true));
+    } else if (recipe.trainer.kl.estimator !== "off") {
+      reference = { score: (prompts, responses) => learner.scoreReference(prompts, responses), servedBy: "learner" };
+      console.log("reference log-probs: the LoRA learner's frozen base (adapters off); no reference-model actor is started");
+    }
 
     web = args.web ? await startWebView({ runDir, cluster }) : undefined;
     if (web) console.log(`web view: ${web.url}`);
@@ -345,7 +349,7 @@ export async function selfplay(args: SelfplayArgs): Promise<void> {
       runDir, resume: args.resume, signal: abort.signal, weightSync: recipe.resources.weightSync,
       // `azr kill`, restarts exhausted or a lost node: the registry says so, and the run stops at once.
       actorGone: goneFromRegistry(cluster.registry),
-      actorUsage: actorUsageReader(cluster, [...executors.map((e) => e.name), "task-buffer", ...engines.map((e) => e.name), "learner", ...(referenceActor(recipe) ? ["reference-model"] : [])]),
+      actorUsage: actorUsageReader(cluster, [...executors.map((e) => e.name), "task-buffer", ...engines.map((e) => e.name), "learner", ...(refActor ? ["reference-model"] : [])]),
       log: (s) => console.log(s),
       onStep: (r) => console.log(progressLine(r, recipe.selfplay.steps, started, from)),
       evaluate: evaluator && ((step) => evaluator!.evaluate(step)),

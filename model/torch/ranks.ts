@@ -224,18 +224,14 @@ export class TorchRankGroup implements AsyncDisposable {
    */
   async score(req: ScoreRequest): Promise<Float32Array[]> {
     if (this.tensorParallel || this.worldSize === 1) return (await this.#all("score", (e) => e.score(req)))[0]!;
-    const n = req.prompts.length, per = Math.ceil(n / this.worldSize);
-    const share = (e: TorchEngine) => {
-      const from = Math.min(n, this.ranks.indexOf(e) * per), to = Math.min(n, from + per);
-      return { ...req, prompts: req.prompts.slice(from, to), responses: req.responses.slice(from, to) };
-    };
     if (req.prompts.length !== req.responses.length) return this.#first("score", (e) => e.score(req)); // rank 0 names the mismatch
+    const n = req.prompts.length, per = Math.ceil(n / this.worldSize);
     // No collective runs here, so a share one rank refuses (a token id out of range) is the call's
     // error, not the group's; a rank that dies still ends the group.
     return this.#guard(async () => {
-      const parts = await Promise.allSettled(this.ranks.map((e) => {
-        const mine = share(e);
-        return mine.prompts.length ? e.score(mine) : Promise.resolve([]);
+      const parts = await Promise.allSettled(this.ranks.map((e, rank) => {
+        const from = Math.min(n, rank * per), to = Math.min(n, from + per);
+        return from < to ? e.score({ ...req, prompts: req.prompts.slice(from, to), responses: req.responses.slice(from, to) }) : Promise.resolve([]);
       }));
       const dead = parts.findIndex((p) => p.status === "rejected" && died(p.reason));
       if (dead >= 0) throw new TorchRankError(dead, this.worldSize, "score", "died", { cause: (parts[dead] as PromiseRejectedResult).reason });

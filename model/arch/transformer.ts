@@ -146,6 +146,12 @@ export interface BuildOptions {
    * projections over concatenated weights, which onnxruntime folds once at session creation.
    */
   constantWeights?: boolean;
+  /**
+   * The token embeddings come in as the input `input_embeds` (B,T,h) instead of being gathered
+   * from the table in the graph: the training graph's way of keeping onnxruntime's scatter-add
+   * out of the embedding's gradient (see ../train/graph.ts). Logits and score graphs only.
+   */
+  embedsInput?: boolean;
 }
 
 /** Builds one of the graphs; the step graph is spelled for inference in ./step.ts. */
@@ -171,7 +177,8 @@ export function buildGraph(c: ArchConfig, kind: GraphKind, opts: BuildOptions = 
   }
   const ctx: Ctx = { g, c, w, cos: g.gather(cosTable, pos), sin: g.gather(sinTable, pos) }; // (B,T,D/2)
   const newBias = g.add(g.unsqueeze(keyBias, [1, 2, 3]), causal); // (B,1,1,T,T)
-  let x = g.reshape(g.gather(w("model.embed_tokens.weight"), ids), [-1, c.hiddenSize]); // (N,h)
+  const embeds = opts.embedsInput ? g.input("input_embeds", "float32", ["B", "T", c.hiddenSize]) : g.gather(w("model.embed_tokens.weight"), ids); // (B,T,h)
+  let x = g.reshape(embeds, [-1, c.hiddenSize]); // (N,h)
   const btV = (extra: number[]) => g.concat([bt, g.constInt64(extra)], 0);
 
   const targets = kind === "score" ? g.input("targets", "int64", ["B", "T"]) : undefined;

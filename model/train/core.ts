@@ -14,7 +14,8 @@ import type { TrainStats } from "../engine.ts";
 import { serializeGraph } from "../graph/serialize.ts";
 import { ropeTables } from "../rope.ts";
 import { tokenWeights, type WeightedSequence } from "./aggregate.ts";
-import { buildTrainGraph, type TrainGraph } from "./graph.ts";
+import { gatherRows, scatterAddRows } from "./embedding.ts";
+import { buildTrainGraph, EMBED_TABLE, type TrainGraph } from "./graph.ts";
 import type { LossSettings } from "./losses.ts";
 import { initAdapters, type LoraSettings } from "./lora.ts";
 import { adamwStep, checkOptim, DEFAULT_OPTIM, lrAt, newAdamState, type AdamState, type OptimSettings } from "./optim.ts";
@@ -125,6 +126,7 @@ export class TrainCore {
     const feeds: Record<string, ort.Tensor> = {
       ...this.ropeFeeds,
       input_ids: i64(p.ids, [p.B, p.T]),
+      input_embeds: f32(gatherRows(this.weights.get(EMBED_TABLE)!, this.config.hiddenSize, p.ids), [p.B, p.T, this.config.hiddenSize]),
       positions: i64(p.positions, [p.B, p.T]),
       key_bias: f32(p.keyBias, [p.B, p.T]),
       causal: f32(p.causal, [p.T, p.T]),
@@ -143,6 +145,8 @@ export class TrainCore {
     const out = await (await session).run(feeds);
     const grads = new Map<string, Float32Array>();
     for (const [n, o] of tg.gradOutputs) grads.set(n, out[o].data as Float32Array);
+    if (tg.embedRowsGrad)
+      grads.set(EMBED_TABLE, scatterAddRows(out[tg.embedRowsGrad].data as Float32Array, p.ids, this.config.hiddenSize, this.config.vocabSize, grads.get(EMBED_TABLE)));
     const terms: Record<string, number> = {};
     for (const t of tg.terms) terms[t] = Number(out[`term.${t}`].data[0]);
     return { loss: Number(out.loss.data[0]), terms, logprobs: out.token_logprobs.data as Float32Array, grads };

@@ -6,8 +6,19 @@
  * per-token log-probs and gradients.
  *
  * Inputs: the weights (and adapters, dropout masks), rope.cos/sin, input_ids/positions/key_bias
- * [B,T], causal [T,T], rows [M] (flat b·T+t of each position that predicts a loss token), and the
- * loss inputs of ./losses.ts. Outputs: loss, term.<name>, token_logprobs [M], and one gradient per trainable tensor (see gradOutputs).
+ * [B,T], input_embeds [B,T,h] (the table's rows of input_ids, gathered by the trainer), causal
+ * [T,T], rows [M] (flat b·T+t of each position that predicts a loss token), and the loss inputs of
+ * ./losses.ts. Outputs: loss, term.<name>, token_logprobs [M], and one gradient per trainable
+ * tensor (see gradOutputs and embedRowsGrad).
+ *
+ * Why the embeddings come in as an input: the gradient of a Gather is a scatter-add, and an
+ * embedding's indices repeat (every token id occurs many times in a batch). onnxruntime's CPU
+ * ScatterND with reduction "add" splits its updates across the intra-op threads with no guard
+ * against two threads adding into the same row (microsoft/onnxruntime#18048): on two threads a
+ * tiny-model batch lost updates in ~5% of the table's gradient, off by up to 10% of its largest
+ * entry, and differently each run. So the graph returns d loss / d input_embeds and the trainer
+ * adds the rows into the table in one ordered pass (./embedding.ts): the sums single-threaded
+ * onnxruntime gave, bit for bit, on any thread count.
  * With `recompute`, each layer's activations are recomputed during the backward pass from the
  * residual stream at the layer's input (see GradientOptions.recomputeBoundaries).
  * Not: the optimiser (./optim.ts runs it in TypeScript).
@@ -36,6 +47,12 @@ export interface TrainGraph {
   /** Trainable tensor → the graph output holding its gradient (the gradient value's own name: an
    * output renamed through Identity would copy every gradient once more). */
   gradOutputs: Map<string, string>;
+  /**
+   * The output holding d loss / d input_embeds (B,T,h) when the embedding table is trained: the
+   * trainer scatter-adds it into the table's gradient by token id, on top of the LM head's part
+   * (tied embeddings: the table's entry in gradOutputs; untied: the table has none).
+   */
+  embedRowsGrad?: string;
   /** Names of the term outputs (`term.<name>`). */
   terms: string[];
   /** LoRA dropout mask inputs: module → input name (empty without dropout). */
@@ -59,14 +76,16 @@ function layerBoundaries(g: Graph, c: ArchConfig): Value[] {
   return [...names, "model.norm.weight"].map(normInput);
 }
 
+export const EMBED_TABLE = "model.embed_tokens.weight";
+
 export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
-  const g = buildGraph(spec.config, "logits");
+  const g = buildGraph(spec.config, "logits", { embedsInput: true });
   g.outputs.length = 0;
   const lora = spec.lora ? applyLora(g, spec.lora) : undefined;
   // The logits graph ends Gemm(normed, W_head) → Reshape(B,T,V); gather the loss rows before the Gemm.
   const producer = new Map<Value, GraphNode>();
   for (const n of g.nodes) for (const o of n.outputs) producer.set(o, n);
-  const headName = spec.config.tieWordEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  const headName = spec.config.tieWordEmbeddings ? EMBED_TABLE : "lm_head.weight";
   const head = g.nodes.findLast((n) => n.op === "Gemm" && n.inputs[1].name === headName);
   if (!head) throw new Error(`buildTrainGraph: no LM-head Gemm reading ${headName} in ${g.name}`);
   const rows = g.input("rows", "int64", ["M"]);
@@ -76,8 +95,12 @@ export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
 
   const byName = new Map(g.inputs.map((v) => [v.name, v]));
   const trainable = lora ? [...lora.adapters.keys()] : [...weightShapes(spec.config).keys()];
-  const targets = trainable.map((n) => byName.get(n)!);
-  const grads = gradients(g, lossGraph.loss, targets, { recomputeBoundaries: spec.recompute ? layerBoundaries(g, spec.config) : undefined });
+  // The table itself is read in the graph only by a tied LM head; its rows' part is input_embeds'.
+  const embedTrained = trainable.includes(EMBED_TABLE);
+  const targets = trainable.filter((n) => n !== EMBED_TABLE || headName === EMBED_TABLE).map((n) => byName.get(n)!);
+  const embeds = byName.get("input_embeds")!;
+  const wrt = embedTrained ? [...targets, embeds] : targets;
+  const grads = gradients(g, lossGraph.loss, wrt, { recomputeBoundaries: spec.recompute ? layerBoundaries(g, spec.config) : undefined });
   g.output(lossGraph.loss, "loss");
   const terms = Object.keys(lossGraph.termSums);
   for (const t of terms) g.output(lossGraph.termSums[t], `term.${t}`);
@@ -90,6 +113,8 @@ export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
     outputNames.add(out.name);
     gradOutputs.set(v.name, out.name);
   }
+  const rowsGrad = grads.get(embeds);
+  const embedRowsGrad = embedTrained ? (outputNames.has(rowsGrad!.name) ? g.output(rowsGrad!, "grad.input_embeds") : g.output(rowsGrad!)).name : undefined;
   prune(g);
-  return { graph: g, trainable, gradOutputs, terms, masks: lora?.masks ?? new Map() };
+  return { graph: g, trainable, gradOutputs, embedRowsGrad, terms, masks: lora?.masks ?? new Map() };
 }

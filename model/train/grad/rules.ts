@@ -144,7 +144,9 @@ export const gradRules: Partial<Record<OpType, GradRule>> = {
   Gather: ([gy], { g, node: { inputs: [data, idx], attrs } }) => {
     const axis = attrs.axis && attrs.axis.type === "int" ? attrs.axis.value : 0;
     if (axis !== 0) throw new GradError(`Gather gradient: only axis 0 is supported (${data.name}, axis ${axis})`);
-    // Scatter-add each gathered row back to its index: repeated indices accumulate.
+    // Scatter-add each gathered row back to its index: repeated indices accumulate. onnxruntime's CPU
+    // ScatterND(add) loses updates when indices repeat and it runs on several threads, so the training
+    // graph keeps the embedding (whose ids repeat) out of this rule: ../graph.ts.
     const idx1 = g.unsqueeze(idx, [-1]); // (…idx,1)
     const out = g.node("ScatterND", [zerosLike(g, data), idx1, gy], [{ dtype: gy.dtype, shape: data.shape }], { reduction: { type: "string", value: "add" } })[0];
     return [out, null];

@@ -27,13 +27,13 @@ export const recipe: RecipeOverrides = {
   },
   resources: { gpus: 0, rolloutTensorParallel: 1, sequenceParallel: 1 }, // CPU only
   actors: {
-    // The synchronous loop (selfplay.offPolicy 0) generates, then trains: the rollout engine takes both cores (two
-    // batch lanes) while it generates. Measured 2026-11-28 on a 2-core EPYC: generation 7.5 → 5.0 s a step (medians).
-    // The learner keeps one: with two intra-op threads it trained 1.5× faster but not deterministically (runs of the
-    // same recipe parted at the 7th digit of step 2's loss), and a run must repeat bit for bit on one machine.
+    // The synchronous loop (selfplay.offPolicy 0) generates, then trains: each takes both cores in its turn. Measured
+    // 2026-11-28 on a 2-core EPYC: generation 7.5 → 5.0 s a step (two batch lanes), training ~1.5× faster on two
+    // intra-op threads. (Two threads train repeatably since the embedding's gradient left onnxruntime's ScatterND:
+    // model/train/graph.ts; they round differently from one thread, so a run's weights depend on this number.)
     // With offPolicy 1 they run at once: give the rollout engine 1 (azr selfplay prints that note).
     "rollout-engine": { replicas: 1, cpus: 2, gpus: 0, maxRestarts: 3 },
-    learner: { replicas: 1, cpus: 1, gpus: 0, maxRestarts: 3 },
+    learner: { replicas: 1, cpus: 2, gpus: 0, maxRestarts: 3 },
     "code-executor": { replicas: 1, cpus: 1, gpus: 0, maxRestarts: 3 },
   },
   selfplay: {

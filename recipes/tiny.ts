@@ -31,7 +31,7 @@ export const recipe: RecipeOverrides = {
     // 2026-11-28 on a 2-core EPYC: generation 7.5 → 5.0 s a step (two batch lanes), training ~1.5× faster on two
     // intra-op threads. (Two threads train repeatably since the embedding's gradient left onnxruntime's ScatterND:
     // model/train/graph.ts; they round differently from one thread, so a run's weights depend on this number.)
-    // With offPolicy 1 they run at once: give the rollout engine 1 (azr selfplay prints that note).
+    // With offPolicy 1 they run at once: give each one core (azr selfplay prints that note).
     "rollout-engine": { replicas: 1, cpus: 2, gpus: 0, maxRestarts: 3 },
     learner: { replicas: 1, cpus: 2, gpus: 0, maxRestarts: 3 },
     "code-executor": { replicas: 1, cpus: 1, gpus: 0, maxRestarts: 3 },

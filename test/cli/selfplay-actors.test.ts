@@ -9,7 +9,7 @@ const tiny = (...sets: string[]) => applySettings(getRecipe("tiny"), sets);
 test("selfplay - off-policy on a CPU recipe whose actors each take every core: a note with the split that fits", () => {
   assert.equal(overlapOversubscribes(tiny(), 2), undefined, "synchronous: generation and training take turns on the cores");
   const note = overlapOversubscribes(tiny("selfplay.offPolicy=1"), 2);
-  assert.match(note ?? "", /offPolicy 1 overlaps generation and training, and the rollout engine and learner ask for 3 cores together on this 2-core machine/);
+  assert.match(note ?? "", /offPolicy 1 overlaps generation and training, and the rollout engine and learner ask for 4 cores together on this 2-core machine/);
   assert.match(note ?? "", /--set actors\.rollout-engine\.cpus=1 --set actors\.learner\.cpus=1$/);
   assert.equal(overlapOversubscribes(tiny("selfplay.offPolicy=1"), 8), undefined, "room for both");
   assert.equal(overlapOversubscribes(tiny("selfplay.offPolicy=1", "actors.learner.cpus=1", "actors.rollout-engine.cpus=1"), 2), undefined, "the fix silences it");

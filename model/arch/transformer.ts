@@ -152,6 +152,12 @@ export interface BuildOptions {
    * out of the embedding's gradient (see ../train/graph.ts). Logits and score graphs only.
    */
   embedsInput?: boolean;
+  /**
+   * The attention bias comes in whole as the input `attn_bias` [B,T,T] (0 or MASKED for each query
+   * and key) instead of a per-key bias [B,T] and the causal mask [T,T]: the training graph's way of
+   * packing several responses to one prompt into one row (../train/pack.ts). Logits and score graphs only.
+   */
+  attnBiasInput?: boolean;
 }
 
 /** Builds one of the graphs; the step graph is spelled for inference in ./step.ts. */
@@ -168,15 +174,18 @@ export function buildGraph(c: ArchConfig, kind: GraphKind, opts: BuildOptions = 
     buildStepGraph(g, c, { w, cosTable, sinTable, ids, positions: pos }, opts.constantWeights ?? false);
     return g;
   }
-  const keyBias = g.input("key_bias", "float32", ["B", "T"]);
-  const causal = g.input("causal", "float32", ["T", "T"]);
+  const wholeBias = opts.attnBiasInput && kind !== "step";
+  const keyBias = wholeBias ? undefined : g.input("key_bias", "float32", ["B", "T"]);
+  const causal = wholeBias ? undefined : g.input("causal", "float32", ["T", "T"]);
   const bt = g.shapeOf(ids, "bt"); // (B,T) at run time
   if (kind === "step") {
-    buildStepGraph(g, c, { w, cosTable, sinTable, ids, positions: pos, multi: { bt, keyBias, causal } }, opts.constantWeights ?? false);
+    buildStepGraph(g, c, { w, cosTable, sinTable, ids, positions: pos, multi: { bt, keyBias: keyBias!, causal: causal! } }, opts.constantWeights ?? false);
     return g;
   }
   const ctx: Ctx = { g, c, w, cos: g.gather(cosTable, pos), sin: g.gather(sinTable, pos) }; // (B,T,D/2)
-  const newBias = g.add(g.unsqueeze(keyBias, [1, 2, 3]), causal); // (B,1,1,T,T)
+  const newBias = wholeBias
+    ? g.unsqueeze(g.input("attn_bias", "float32", ["B", "T", "T"]), [1, 2]) // (B,1,1,T,T)
+    : g.add(g.unsqueeze(keyBias!, [1, 2, 3]), causal!); // (B,1,1,T,T)
   const embeds = opts.embedsInput ? g.input("input_embeds", "float32", ["B", "T", c.hiddenSize]) : g.gather(w("model.embed_tokens.weight"), ids); // (B,T,h)
   let x = g.reshape(embeds, [-1, c.hiddenSize]); // (N,h)
   const btV = (extra: number[]) => g.concat([bt, g.constInt64(extra)], 0);

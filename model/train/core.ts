@@ -116,8 +116,9 @@ export class TrainCore {
 
   /** Loss, terms, log-probs and gradients of one micro-batch with the given token weights. */
   async micro(seqs: readonly TrainItem[], weights: Float32Array, microIndex = 0): Promise<MicroResult> {
+    const longest = Math.max(...seqs.map((s) => s.prompt.length + s.response.length));
+    if (longest > this.maxPositions) throw new Error(`sequence of ${longest} tokens exceeds maxPositions ${this.maxPositions}; raise it`);
     const p = packSequences(seqs);
-    if (p.T > this.maxPositions) throw new Error(`sequence of ${p.T} tokens exceeds maxPositions ${this.maxPositions}; raise it`);
     const policy = this.loss.kind === "policy";
     const hasOld = policy && seqs.every((s) => s.oldLogprobs !== undefined);
     if (policy && !hasOld && seqs.some((s) => s.oldLogprobs !== undefined))
@@ -128,8 +129,7 @@ export class TrainCore {
       input_ids: i64(p.ids, [p.B, p.T]),
       input_embeds: f32(gatherRows(this.weights.get(EMBED_TABLE)!, this.config.hiddenSize, p.ids), [p.B, p.T, this.config.hiddenSize]),
       positions: i64(p.positions, [p.B, p.T]),
-      key_bias: f32(p.keyBias, [p.B, p.T]),
-      causal: f32(p.causal, [p.T, p.T]),
+      attn_bias: f32(p.attnBias, [p.B, p.T, p.T]),
       rows: i64(p.rows, [p.M]),
       targets: i64(p.targets, [p.M]),
       token_weight: f32(weights, [p.M]),

@@ -5,10 +5,10 @@
  * weights, or only LoRA adapters with the base frozen) — one onnxruntime run gives loss, terms,
  * per-token log-probs and gradients.
  *
- * Inputs: the weights (and adapters, dropout masks), rope.cos/sin, input_ids/positions/key_bias
- * [B,T], input_embeds [B,T,h] (the table's rows of input_ids, gathered by the trainer), causal
- * [T,T], rows [M] (flat b·T+t of each position that predicts a loss token), and the loss inputs of
- * ./losses.ts. Outputs: loss, term.<name>, token_logprobs [M], and one gradient per trainable
+ * Inputs: the weights (and adapters, dropout masks), rope.cos/sin, input_ids/positions [B,T],
+ * input_embeds [B,T,h] (the table's rows of input_ids, gathered by the trainer), attn_bias [B,T,T]
+ * (./pack.ts: responses to one prompt share a row), rows [M] (flat b·T+t of each position that
+ * predicts a loss token), and the loss inputs of ./losses.ts. Outputs: loss, term.<name>, token_logprobs [M], and one gradient per trainable
  * tensor (see gradOutputs and embedRowsGrad).
  *
  * Why the embeddings come in as an input: the gradient of a Gather is a scatter-add, and an
@@ -79,7 +79,7 @@ function layerBoundaries(g: Graph, c: ArchConfig): Value[] {
 export const EMBED_TABLE = "model.embed_tokens.weight";
 
 export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
-  const g = buildGraph(spec.config, "logits", { embedsInput: true });
+  const g = buildGraph(spec.config, "logits", { embedsInput: true, attnBiasInput: true });
   g.outputs.length = 0;
   const lora = spec.lora ? applyLora(g, spec.lora) : undefined;
   // The logits graph ends Gemm(normed, W_head) → Reshape(B,T,V); gather the loss rows before the Gemm.

@@ -123,14 +123,46 @@ async function emptyResponseCase(): Promise<Case> {
   };
 }
 
+/**
+ * Responses sharing a prompt (self-play's learnability samples): packed as branches of one row
+ * (model/train/pack.ts), a repeat of the prompt out of order, an empty response among them, a
+ * one-token prompt, in one micro-batch and across two. The per-token log-probs come back in
+ * sequence order, each equal to its sequence alone.
+ */
+async function sharedPromptCase(microBatch: number): Promise<Case> {
+  const { dir } = writeRandomModel(smallConfigs.qwen3, 23);
+  const { config, weights } = loadModel(dir);
+  const loss: LossSettings = { ...policy, lossAgg: "seq-mean-token-mean" };
+  const core = new TrainCore({ config, weights, loss, optim: { microBatch }, threads: 1 });
+  const u = noise(11);
+  const a = [7, 3, 3, 60, 2], b = [19, 4];
+  const raw = [
+    { prompt: a, response: [90, 41, 8] }, { prompt: b, response: [5, 6, 7, 8] }, { prompt: a, response: [12] },
+    { prompt: a, response: [] }, { prompt: [33], response: [1, 2] }, { prompt: a, response: [90, 41, 9, 9, 9] }, { prompt: b, response: [6] },
+  ];
+  const batch = raw.map((s) => ({ ...s, advantages: Float32Array.from(s.response, () => u()), refLogprobs: Float32Array.from(s.response, () => -4.5 + u()) }));
+  const ours = await core.accumulate(batch);
+  const { logprobs } = await core.micro(batch, new Float32Array(16).fill(1 / 16));
+  await core.dispose();
+  const check = (ref: any) => {
+    const flat = (ref.logprobs as number[][]).flat();
+    assert.equal(logprobs.length, flat.length);
+    assert.ok(relErr(logprobs, flat) <= 1e-5, `token log-probs off by ${relErr(logprobs, flat)} (order or context)`);
+  };
+  return {
+    name: `qwen3: responses sharing prompts packed as branches, micro-batch ${microBatch}`, ours, check,
+    req: { mode: "grad", dir, loss, batch: batch.map((s) => ({ prompt: s.prompt, response: s.response, advantages: [...s.advantages], ref: [...s.refLogprobs] })) },
+  };
+}
+
 const cases: Case[] = [];
 let refs: any[] = [];
 before(async () => {
-  cases.push(await policyCase("llama"), await policyCase("qwen3"), await crossEntropyCase(), await seqMeanCase(), await emptyResponseCase());
+  cases.push(await policyCase("llama"), await policyCase("qwen3"), await crossEntropyCase(), await seqMeanCase(), await emptyResponseCase(), await sharedPromptCase(7), await sharedPromptCase(4));
   refs = torchTrain({ requests: cases.map((c) => c.req) }).results;
 });
 
-for (let i = 0; i < 5; i++)
+for (let i = 0; i < 7; i++)
   test(`train graph - case ${i}: loss, terms and every gradient match PyTorch float64 autograd within 1e-4`, () => {
     const c = cases[i];
     c.check?.(refs[i]);

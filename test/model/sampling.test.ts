@@ -56,3 +56,17 @@ test("sampling - the first draws of many sequences' streams (how a batch samples
     assert.ok(Math.abs(zScore) < 4.5, `token ${t}: ${counts[t]} draws, expected ${(n * q).toFixed(1)}`);
   }
 });
+
+test("sampling - plain temperature sampling (its fast path) picks what the general path picks, draw for draw", () => {
+  let s = 17;
+  const next = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  for (const V of [5, 1024, 4099]) {
+    const row = Float32Array.from({ length: V }, () => -12 * next() ** 2);
+    for (const temperature of [0.6, 1, 1.7]) {
+      const fast = new Rng(V + temperature), general = new Rng(V + temperature);
+      for (let draw = 0; draw < 300; draw++)
+        // topK = V keeps every token: the general path's candidate list, in id order.
+        assert.equal(sampleToken(row, { temperature, topK: 0, topP: 1 }, fast), sampleToken(row, { temperature, topK: V, topP: 1 }, general), `V ${V}, T ${temperature}, draw ${draw}`);
+    }
+  }
+});

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { parseConfig, type ArchConfig } from "../model/config.ts";
 import { randomWeights } from "../model/checkpoint.ts";
 import { ModelSessions } from "../model/ort/session.ts";
-import { KvCache } from "../model/ort/kv-cache.ts";
+import { KvCache, prefilledRow } from "../model/ort/kv-cache.ts";
 import { leftPad } from "../model/ort/batch.ts";
 import { argmax } from "../model/generate/sampling.ts";
 
@@ -40,7 +40,7 @@ async function profileRun(profile: boolean) {
   const batch = leftPad(prompts);
   const pre = await s.prefill(batch.ids, batch.positions, batch.keyBias, B, PROMPT);
   const cache = new KvCache(config, 0, 0);
-  cache.admit(pre.keys, pre.values, B, PROMPT, batch.keyBias, N + WARM);
+  cache.admit(Array.from({ length: B }, (_, b) => prefilledRow(config, pre, b, PROMPT, PROMPT)), N + WARM);
   const V = config.vocabSize;
   const pick = (lp: Float32Array) => Array.from({ length: B }, (_, b) => argmax(lp.subarray(b * V, (b + 1) * V)));
   let toks = pick(pre.logprobs);

@@ -11,7 +11,7 @@
 import type { Generation, GenerateRequest } from "../engine.ts";
 import type { ModelSessions } from "../ort/session.ts";
 import { checkTokenIds, leftPad } from "../ort/batch.ts";
-import { KvCache } from "../ort/kv-cache.ts";
+import { KvCache, prefilledRow, type PrefilledRow } from "../ort/kv-cache.ts";
 import { Rng, sampleToken, type Sampler } from "./sampling.ts";
 import { StopChecker, type Decode } from "./stop.ts";
 import type { PromptFeed } from "./feed.ts";
@@ -67,10 +67,18 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
   // The prompts this call decodes (request-wide indices), in admission order; a feed appends.
   const order: number[] = [];
   const feed = opts.feed;
+  // Equal prompts (self-play samples each task several times) are prefilled once: a prefill is
+  // kept while a prompt equal to it still waits in `order`. Rows compute independently of their
+  // batch, so a reused prefill is the one the prompt would have computed itself.
+  const promptKey = (i: number) => req.prompts[i].join(",");
+  const waiting = new Map<string, number>(); // prompt → admissions still to come
+  const prefilled = new Map<string, PrefilledRow>();
   const enqueue = (indices: number[]) => {
     for (const i of indices) {
       if (!(Number.isInteger(i) && i >= 0 && i < req.prompts.length)) throw new Error(`generate: prompt index ${i} is outside the request's ${req.prompts.length} prompts`);
       order.push(i);
+      const key = promptKey(i);
+      waiting.set(key, (waiting.get(key) ?? 0) + 1);
     }
   };
   enqueue(opts.indices ?? req.prompts.map((_, i) => i));
@@ -142,15 +150,30 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
       live = r.still;
     }
     if (live.length < maxBatch && next < order.length) {
-      // Admit waiting prompts into the free slots: prefill them alone, then join the cache.
+      // Admit waiting prompts into the free slots: prefill those not prefilled yet (each distinct
+      // prompt once), then join the cache.
       const idx = order.slice(next, next + maxBatch - live.length);
       next += idx.length;
-      const batch = leftPad(idx.map((i) => req.prompts[i]));
-      const pre = await s.prefill(batch.ids, batch.positions, batch.keyBias, batch.B, batch.T);
-      cache.admit(pre.keys, pre.values, batch.B, batch.T, batch.keyBias, Math.min(req.maxNewTokens, MIN_GROWTH));
-      // `row` indexes the prefill's log-probs here; in the cache these rows follow the live ones.
+      const keys = idx.map(promptKey);
+      const fresh = [...new Set(keys.filter((k) => !prefilled.has(k)))];
+      if (fresh.length) {
+        const prompts = fresh.map((k) => req.prompts[idx[keys.indexOf(k)]]);
+        const batch = leftPad(prompts);
+        const pre = await s.prefill(batch.ids, batch.positions, batch.keyBias, batch.B, batch.T);
+        fresh.forEach((k, b) => prefilled.set(k, prefilledRow(s.config, pre, b, batch.T, prompts[b].length)));
+      }
+      const rows = keys.map((k) => prefilled.get(k)!);
+      for (const k of keys) {
+        const left = waiting.get(k)! - 1;
+        waiting.set(k, left);
+        if (left === 0) (waiting.delete(k), prefilled.delete(k));
+      }
+      cache.admit(rows, Math.min(req.maxNewTokens, MIN_GROWTH));
+      // `row` indexes the admitted rows' log-probs here; in the cache these rows follow the live ones.
+      const firstLogprobs = new Float32Array(rows.length * V);
+      rows.forEach((r, j) => firstLogprobs.set(r.logprobs, j * V));
       const joined: Live[] = idx.map((i, j) => ({ index: i, row: j, promptLen: req.prompts[i].length, tokens: [], logprobs: [], rng: Rng.forSequence(seed, firstIndex + i) }));
-      const r = sampleAll(joined, pre.logprobs);
+      const r = sampleAll(joined, firstLogprobs);
       const keepRows = [...live.map((l) => l.row), ...r.still.map((l) => live.length + l.row)];
       if (keepRows.length < cache.batch) cache.keep(keepRows);
       live = [...live, ...r.still];

@@ -97,15 +97,17 @@ export class KvCache {
   }
 
   /**
-   * Appends rows prefilled elsewhere (K [n,Hkv,D,T], V [n,Hkv,T,D], bias [n,T]) so that their last
-   * prompt token sits in column length-1 like every other row's latest token; makes room first
-   * (drops columns no row uses, opens columns at the front, grows) so `extra` more columns fit.
+   * Appends rows prefilled elsewhere, each unpadded (./kv-cache.ts `PrefilledRow`), so that every
+   * row's last prompt token sits in column length-1 like every other row's latest token; the
+   * columns before a shorter prompt stay masked. Makes room first (drops columns no row uses,
+   * opens columns at the front, grows) so `extra` more columns fit.
    */
-  admit(keys: Float32Array[], values: Float32Array[], n: number, T: number, bias: Float32Array, extra: number): void {
+  admit(rows: readonly PrefilledRow[], extra: number): void {
+    const T = Math.max(...rows.map((r) => r.T));
     const first = Math.min(this.firstUsedColumn(), this.length - T);
     const newLength = this.length - first;
     if (first !== 0 || newLength + extra > this.capacity) this.relayout(first, Math.max(this.capacity, newLength + extra));
-    const S = this.capacity, D = this.d, per = this.hkv * D, at = this.length - T;
+    const S = this.capacity, D = this.d, Hkv = this.hkv, per = Hkv * D, n = rows.length;
     const grow = (a: Float32Array, add: number) => {
       const out = new Float32Array(a.length + add);
       out.set(a);
@@ -115,13 +117,16 @@ export class KvCache {
     this.keys = this.keys.map((a) => grow(a, n * per * S));
     this.values = this.values.map((a) => grow(a, n * per * S));
     this.keyBias = grow(this.keyBias, n * S).fill(MASKED, B0 * S);
-    for (let l = 0; l < keys.length; l++)
-      for (let r = 0; r < n * this.hkv; r++) {
-        const R = B0 * this.hkv + r;
-        for (let d = 0; d < D; d++) this.keys[l].set(keys[l].subarray((r * D + d) * T, (r * D + d + 1) * T), (R * D + d) * S + at);
-        this.values[l].set(values[l].subarray(r * T * D, (r + 1) * T * D), (R * S + at) * D);
-      }
-    for (let b = 0; b < n; b++) this.keyBias.set(bias.subarray(b * T, (b + 1) * T), (B0 + b) * S + at);
+    rows.forEach((row, b) => {
+      const Tb = row.T, at = this.length - Tb;
+      for (let l = 0; l < this.keys.length; l++)
+        for (let h = 0; h < Hkv; h++) {
+          const R = (B0 + b) * Hkv + h;
+          for (let d = 0; d < D; d++) this.keys[l].set(row.keys[l].subarray((h * D + d) * Tb, (h * D + d + 1) * Tb), (R * D + d) * S + at);
+          this.values[l].set(row.values[l].subarray(h * Tb * D, (h + 1) * Tb * D), (R * S + at) * D);
+        }
+      this.keyBias.fill(0, (B0 + b) * S + at, (B0 + b) * S + this.length);
+    });
     this.batch = B0 + n;
   }
 
@@ -138,4 +143,31 @@ export class KvCache {
     this.keyBias = pick(this.keyBias, this.capacity);
     this.batch = rows.length;
   }
+}
+
+/** One prompt's prefill, without padding: per layer K [Hkv, D, T] and V [Hkv, T, D], and the log-probs of its next token. */
+export interface PrefilledRow {
+  T: number;
+  keys: Float32Array[];
+  values: Float32Array[];
+  logprobs: Float32Array;
+}
+
+/**
+ * Row b of a left-padded prefill (K [B,Hkv,D,Tp], V [B,Hkv,Tp,D], log-probs [B,V]) as a
+ * PrefilledRow of its own T tokens (the last T columns): a copy, so it outlives the batch.
+ */
+export function prefilledRow(config: ArchConfig, out: { keys: Float32Array[]; values: Float32Array[]; logprobs: Float32Array }, b: number, Tp: number, T: number): PrefilledRow {
+  const Hkv = config.numKvHeads, D = config.headDim, V = config.vocabSize;
+  const keys = out.keys.map((k) => {
+    const row = new Float32Array(Hkv * D * T);
+    for (let hd = 0; hd < Hkv * D; hd++) row.set(k.subarray((b * Hkv * D + hd) * Tp + Tp - T, (b * Hkv * D + hd + 1) * Tp), hd * T);
+    return row;
+  });
+  const values = out.values.map((v) => {
+    const row = new Float32Array(Hkv * T * D);
+    for (let h = 0; h < Hkv; h++) row.set(v.subarray(((b * Hkv + h) * Tp + Tp - T) * D, ((b * Hkv + h) * Tp + Tp) * D), h * T * D);
+    return row;
+  });
+  return { T, keys, values, logprobs: out.logprobs.slice(b * V, (b + 1) * V) };
 }

@@ -254,3 +254,32 @@ test("stop - a stop string of rare characters spelled one token per UTF-8 byte i
   assert.equal(m.text, "abc");
   assert.equal(llama.decode(ids.slice(0, m.keep)), "abc");
 });
+
+test("generate - equal prompts are prefilled once, in the first batch and after it, and sample as if alone", async () => {
+  const { generateBatch } = await import("../../model/generate/loop.ts");
+  const s = new ModelSessions(config, weights, { threads: 1, maxPositions: 256 });
+  const prefilledRows: number[] = [];
+  const prefill = s.prefill.bind(s);
+  s.prefill = (ids, positions, keyBias, B, T) => (prefilledRows.push(B), prefill(ids, positions, keyBias, B, T));
+  const [p, q] = prompts;
+  const req = { prompts: [p, q, p, p, q, p], maxNewTokens: 6, temperature: 1, seed: 9 };
+  const run = async (maxBatch: number) => {
+    prefilledRows.length = 0;
+    const out: Generation[] = [];
+    for await (const g of generateBatch(s, req, { eosTokenIds: [], maxBatch })) out.push(g);
+    return out.sort((a, b) => a.index - b.index).map((g) => g.tokens);
+  };
+  const together = await run(6);
+  assert.deepEqual(prefilledRows, [2], "one prefill of the two distinct prompts");
+  const oneByOne = await run(1);
+  assert.deepEqual(prefilledRows, [1, 1], "admitted one at a time: p, then q; their repeats reuse them");
+  assert.deepEqual(oneByOne, together);
+  // Each sequence as its own request, at its own index (the sampling stream follows the index).
+  for (const [i, prompt] of req.prompts.entries()) {
+    const alone: Generation[] = [];
+    for await (const g of generateBatch(s, { ...req, prompts: [prompt], firstIndex: i }, { eosTokenIds: [] })) alone.push(g);
+    assert.deepEqual(alone[0].tokens, together[i], `sequence ${i}`);
+  }
+  assert.notDeepEqual(together[0], together[2], "repeats of a prompt draw their own samples");
+  await s.dispose();
+});

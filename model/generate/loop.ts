@@ -4,7 +4,8 @@
  * cache included, and the next waiting prompt is prefilled and joins in its place, so the batch
  * stays full until the queue runs dry. An eos token is kept in `tokens` and `logprobs` (so
  * training sees the stop) and left out of `text`. Each sequence samples from its own seeded
- * stream, so results do not depend on which sequences shared a batch.
+ * stream, so which sequences share a batch changes a result only through rounding (a row's
+ * padding moves its sums' last bits, which can tip a sample now and then); a run repeats exactly.
  * Covers: the loop over ModelSessions + KvCache + sampler + stop strings. Not: threads (the
  * engine runs this inside its worker), queueing across requests.
  */
@@ -68,8 +69,9 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
   const order: number[] = [];
   const feed = opts.feed;
   // Equal prompts (self-play samples each task several times) are prefilled once: a prefill is
-  // kept while a prompt equal to it still waits in `order`. Rows compute independently of their
-  // batch, so a reused prefill is the one the prompt would have computed itself.
+  // kept while a prompt equal to it still waits in `order`. A row's numbers depend on its batch
+  // only through rounding (its left padding shifts how the kernels group their sums), so a reused
+  // prefill is the prompt's own up to the last bits, as a prefill in another batch would be.
   const promptKey = (i: number) => req.prompts[i].join(",");
   const waiting = new Map<string, number>(); // prompt → admissions still to come
   const prefilled = new Map<string, PrefilledRow>();

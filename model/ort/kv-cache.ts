@@ -11,9 +11,11 @@ import { MASKED } from "../arch/transformer.ts";
 import type { ArchConfig } from "../config.ts";
 
 export class KvCache {
-  keys: Float32Array[];
-  values: Float32Array[];
-  keyBias: Float32Array;
+  /** Per layer, room for `rowsCap` rows: K [rowsCap, Hkv, D, S], V [rowsCap, Hkv, S, D]; rows ≥ batch are free. */
+  private K: Float32Array[];
+  private V: Float32Array[];
+  private bias: Float32Array; // [rowsCap, S]
+  private rowsCap: number;
   /** Columns written so far (the same for every row: prompts are left-padded). */
   length = 0;
   private readonly hkv: number;
@@ -22,10 +24,28 @@ export class KvCache {
   constructor(private readonly config: ArchConfig, public batch: number, public capacity: number) {
     this.hkv = config.numKvHeads;
     this.d = config.headDim;
+    this.rowsCap = batch;
     const n = batch * this.hkv * this.d * capacity;
-    this.keys = Array.from({ length: config.numLayers }, () => new Float32Array(n));
-    this.values = Array.from({ length: config.numLayers }, () => new Float32Array(n));
-    this.keyBias = new Float32Array(batch * capacity).fill(MASKED);
+    this.K = Array.from({ length: config.numLayers }, () => new Float32Array(n));
+    this.V = Array.from({ length: config.numLayers }, () => new Float32Array(n));
+    this.bias = new Float32Array(batch * capacity).fill(MASKED);
+  }
+
+  /** Floats a row takes in one layer's K (or V). */
+  private get rowSize(): number {
+    return this.hkv * this.d * this.capacity;
+  }
+  /** The live rows' K per layer, [batch, Hkv, D, capacity]: views, nothing copied. */
+  get keys(): Float32Array[] {
+    return this.K.map((a) => a.subarray(0, this.batch * this.rowSize));
+  }
+  /** The live rows' V per layer, [batch, Hkv, capacity, D]: views. */
+  get values(): Float32Array[] {
+    return this.V.map((a) => a.subarray(0, this.batch * this.rowSize));
+  }
+  /** The live rows' key bias [batch, capacity]: a view. */
+  get keyBias(): Float32Array {
+    return this.bias.subarray(0, this.batch * this.capacity);
   }
 
   /** Copies the prefill's K [B,Hkv,D,T] / V [B,Hkv,T,D] into columns 0..T-1. */
@@ -33,13 +53,13 @@ export class KvCache {
     if (T > this.capacity) throw new Error(`prompt of ${T} tokens exceeds the KV cache capacity ${this.capacity}`);
     const S = this.capacity, D = this.d, rows = this.batch * this.hkv;
     for (let l = 0; l < keys.length; l++) {
-      const k = keys[l], v = values[l], K = this.keys[l], Vc = this.values[l];
+      const k = keys[l], v = values[l], K = this.K[l], Vc = this.V[l];
       for (let r = 0; r < rows; r++) {
         for (let d = 0; d < D; d++) K.set(k.subarray((r * D + d) * T, (r * D + d + 1) * T), (r * D + d) * S);
         Vc.set(v.subarray(r * T * D, (r + 1) * T * D), r * S * D);
       }
     }
-    for (let b = 0; b < this.batch; b++) this.keyBias.set(promptBias.subarray(b * T, (b + 1) * T), b * S);
+    for (let b = 0; b < this.batch; b++) this.bias.set(promptBias.subarray(b * T, (b + 1) * T), b * S);
     this.length = T;
   }
 
@@ -48,13 +68,13 @@ export class KvCache {
     const s = this.length, S = this.capacity, D = this.d, rows = this.batch * this.hkv;
     if (s >= S) throw new Error(`KV cache full (${S} columns)`);
     for (let l = 0; l < keys.length; l++) {
-      const k = keys[l], v = values[l], K = this.keys[l], Vc = this.values[l];
+      const k = keys[l], v = values[l], K = this.K[l], Vc = this.V[l];
       for (let r = 0; r < rows; r++) {
         for (let d = 0; d < D; d++) K[(r * D + d) * S + s] = k[r * D + d];
         Vc.set(v.subarray(r * D, (r + 1) * D), (r * S + s) * D);
       }
     }
-    for (let b = 0; b < this.batch; b++) this.keyBias[b * S + s] = 0;
+    for (let b = 0; b < this.batch; b++) this.bias[b * S + s] = 0;
     this.length = s + 1;
   }
 
@@ -63,7 +83,7 @@ export class KvCache {
     let first = this.length;
     for (let b = 0; b < this.batch; b++)
       for (let col = 0; col < first; col++)
-        if (this.keyBias[b * this.capacity + col] === 0) {
+        if (this.bias[b * this.capacity + col] === 0) {
           first = col;
           break;
         }
@@ -72,75 +92,79 @@ export class KvCache {
 
   /**
    * Moves column c to c - shift (a negative shift opens masked columns at the front) into arrays
-   * of `capacity` columns. Positions live in the graph inputs, not in columns, so this is free of
-   * numerical effect.
+   * of `capacity` columns and room for `rowsCap` rows. Positions live in the graph inputs, not in
+   * columns, so this is free of numerical effect.
    */
-  relayout(shift: number, capacity: number): void {
+  relayout(shift: number, capacity: number, rowsCap = this.rowsCap): void {
     const newLength = this.length - shift;
     if (newLength > capacity) throw new Error(`relayout: ${newLength} columns do not fit in ${capacity}`);
     const S = this.capacity, D = this.d, rows = this.batch * this.hkv;
     const from = Math.max(0, shift), n = this.length - from, to = from - shift;
-    const K2 = this.keys.map(() => new Float32Array(rows * D * capacity));
-    const V2 = this.values.map(() => new Float32Array(rows * D * capacity));
-    for (let l = 0; l < this.keys.length; l++)
+    const size = rowsCap * this.hkv * D * capacity;
+    const K2 = this.K.map(() => new Float32Array(size));
+    const V2 = this.V.map(() => new Float32Array(size));
+    for (let l = 0; l < this.K.length; l++)
       for (let r = 0; r < rows; r++) {
-        for (let d = 0; d < D; d++) K2[l].set(this.keys[l].subarray((r * D + d) * S + from, (r * D + d) * S + from + n), (r * D + d) * capacity + to);
-        V2[l].set(this.values[l].subarray((r * S + from) * D, (r * S + from + n) * D), (r * capacity + to) * D);
+        for (let d = 0; d < D; d++) K2[l].set(this.K[l].subarray((r * D + d) * S + from, (r * D + d) * S + from + n), (r * D + d) * capacity + to);
+        V2[l].set(this.V[l].subarray((r * S + from) * D, (r * S + from + n) * D), (r * capacity + to) * D);
       }
-    const bias = new Float32Array(this.batch * capacity).fill(MASKED);
-    for (let b = 0; b < this.batch; b++) bias.set(this.keyBias.subarray(b * S + from, b * S + from + n), b * capacity + to);
-    this.keys = K2;
-    this.values = V2;
-    this.keyBias = bias;
+    const bias = new Float32Array(rowsCap * capacity).fill(MASKED);
+    for (let b = 0; b < this.batch; b++) bias.set(this.bias.subarray(b * S + from, b * S + from + n), b * capacity + to);
+    this.K = K2;
+    this.V = V2;
+    this.bias = bias;
     this.capacity = capacity;
+    this.rowsCap = rowsCap;
     this.length = newLength;
   }
 
   /**
-   * Appends rows prefilled elsewhere, each unpadded (./kv-cache.ts `PrefilledRow`), so that every
-   * row's last prompt token sits in column length-1 like every other row's latest token; the
-   * columns before a shorter prompt stay masked. Makes room first (drops columns no row uses,
-   * opens columns at the front, grows) so `extra` more columns fit.
+   * Appends rows prefilled elsewhere, each unpadded (`PrefilledRow`), so that every row's last
+   * prompt token sits in column length-1 like every other row's latest token; the columns before
+   * a shorter prompt stay masked. Makes room first (drops columns no row uses, opens columns at
+   * the front, grows; row room doubles as needed) so `extra` more columns fit. A free row may
+   * hold a finished sequence's old K/V: every column the new row does not write is masked.
    */
   admit(rows: readonly PrefilledRow[], extra: number): void {
     const T = Math.max(...rows.map((r) => r.T));
     const first = Math.min(this.firstUsedColumn(), this.length - T);
     const newLength = this.length - first;
-    if (first !== 0 || newLength + extra > this.capacity) this.relayout(first, Math.max(this.capacity, newLength + extra));
-    const S = this.capacity, D = this.d, Hkv = this.hkv, per = Hkv * D, n = rows.length;
-    const grow = (a: Float32Array, add: number) => {
-      const out = new Float32Array(a.length + add);
-      out.set(a);
-      return out;
-    };
-    const B0 = this.batch;
-    this.keys = this.keys.map((a) => grow(a, n * per * S));
-    this.values = this.values.map((a) => grow(a, n * per * S));
-    this.keyBias = grow(this.keyBias, n * S).fill(MASKED, B0 * S);
+    const B0 = this.batch, n = rows.length;
+    const rowsCap = B0 + n > this.rowsCap ? Math.max(B0 + n, 2 * this.rowsCap) : this.rowsCap;
+    if (first !== 0 || newLength + extra > this.capacity || rowsCap !== this.rowsCap)
+      this.relayout(first, Math.max(this.capacity, newLength + extra), rowsCap);
+    const S = this.capacity, D = this.d, Hkv = this.hkv;
     rows.forEach((row, b) => {
       const Tb = row.T, at = this.length - Tb;
-      for (let l = 0; l < this.keys.length; l++)
+      for (let l = 0; l < this.K.length; l++)
         for (let h = 0; h < Hkv; h++) {
           const R = (B0 + b) * Hkv + h;
-          for (let d = 0; d < D; d++) this.keys[l].set(row.keys[l].subarray((h * D + d) * Tb, (h * D + d + 1) * Tb), (R * D + d) * S + at);
-          this.values[l].set(row.values[l].subarray(h * Tb * D, (h + 1) * Tb * D), (R * S + at) * D);
+          for (let d = 0; d < D; d++) this.K[l].set(row.keys[l].subarray((h * D + d) * Tb, (h * D + d + 1) * Tb), (R * D + d) * S + at);
+          this.V[l].set(row.values[l].subarray(h * Tb * D, (h + 1) * Tb * D), (R * S + at) * D);
         }
-      this.keyBias.fill(0, (B0 + b) * S + at, (B0 + b) * S + this.length);
+      const rowBias = this.bias.subarray((B0 + b) * S, (B0 + b + 1) * S);
+      rowBias.fill(MASKED);
+      rowBias.fill(0, at, this.length);
     });
     this.batch = B0 + n;
   }
 
-  /** Keeps only `rows` (in that order), reallocating smaller arrays. */
+  /** Keeps only `rows` (in that order): in place when they are ascending (the loop's case), else through a copy. */
   keep(rows: number[]): void {
-    const per = this.hkv * this.d * this.capacity;
-    const pick = (a: Float32Array, stride: number) => {
-      const out = new Float32Array(rows.length * stride);
+    const per = this.rowSize, S = this.capacity;
+    const ascending = rows.every((r, i) => r >= i && (i === 0 || r > rows[i - 1]));
+    const move = (a: Float32Array, stride: number) => {
+      if (ascending) {
+        rows.forEach((r, i) => r !== i && a.copyWithin(i * stride, r * stride, (r + 1) * stride));
+        return a;
+      }
+      const out = new Float32Array(a.length);
       rows.forEach((r, i) => out.set(a.subarray(r * stride, (r + 1) * stride), i * stride));
       return out;
     };
-    this.keys = this.keys.map((a) => pick(a, per));
-    this.values = this.values.map((a) => pick(a, per));
-    this.keyBias = pick(this.keyBias, this.capacity);
+    this.K = this.K.map((a) => move(a, per));
+    this.V = this.V.map((a) => move(a, per));
+    this.bias = move(this.bias, S);
     this.batch = rows.length;
   }
 }

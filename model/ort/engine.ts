@@ -32,6 +32,7 @@ export class OrtEngine implements ModelEngine {
     readonly config: ArchConfig,
     readonly eosTokenIds: number[],
     readonly hasTokenizer: boolean,
+    private readonly rebalance: boolean,
   ) {}
 
   /** Loads a Hugging Face model directory (config.json, safetensors, tokenizer.json), each lane in its own worker. */
@@ -61,7 +62,7 @@ export class OrtEngine implements ModelEngine {
       throw failed.reason;
     }
     const { ready } = (started[0] as PromiseFulfilledResult<Awaited<ReturnType<typeof Lane.start>>>).value;
-    return new OrtEngine(lanes, plan.maxBatchPerLane, ready.config, ready.eosTokenIds, ready.hasTokenizer);
+    return new OrtEngine(lanes, plan.maxBatchPerLane, ready.config, ready.eosTokenIds, ready.hasTokenizer, options.rebalance ?? false);
   }
 
   /** Worker threads (batch lanes) this engine runs. */
@@ -83,17 +84,17 @@ export class OrtEngine implements ModelEngine {
   }
 
   /**
-   * One lane: the whole request, as before lanes. Several: each lane starts on a contiguous share
-   * of at most its maxBatch prompts; the prompts beyond what all lanes hold at once are fed one
-   * per finished sequence to the lane that finished it (rebalancing: a lane whose sequences end
-   * early takes more). Every lane gets all prompts (token ids: small) and validates them all, so a
-   * bad request fails the same way on any lane count.
+   * One lane: the whole request, as before lanes. Several: each lane decodes a contiguous share
+   * (its loop admits its prompts as its slots free up). With `rebalance`, each lane starts on at
+   * most its maxBatch prompts and the rest are fed one per finished sequence to the lane that
+   * finished it (a lane whose sequences end early takes more; see OrtEngineOptions.rebalance).
+   * Every lane gets all prompts (token ids: small) and validates them all, so a bad request fails
+   * the same way on any lane count.
    */
   async *generate(req: GenerateRequest, signal?: AbortSignal): AsyncIterable<Generation> {
     signal?.throwIfAborted();
     const n = req.prompts.length;
-    // One lane runs the whole request itself (its loop admits prompts as slots free up).
-    const parts = this.shares(this.workers.length === 1 ? n : Math.min(n, this.workers.length * this.maxBatchPerLane));
+    const parts = this.shares(this.workers.length === 1 || !this.rebalance ? n : Math.min(n, this.workers.length * this.maxBatchPerLane));
     if (parts.length === 0) parts.push({ lane: this.nextLane, indices: [] }); // the worker validates and ends an empty request
     const whole = parts.length === 1 && parts[0].indices.length === n;
     let queued = parts.reduce((a, p) => a + p.indices.length, 0); // next prompt to feed

@@ -17,6 +17,14 @@ export interface OrtEngineOptions {
   lanes?: LanesOption;
   /** Sequences decoded together at most, all lanes together; further prompts join as others finish (default 32). */
   maxBatch?: number;
+  /**
+   * Several lanes: hand the prompts beyond the lanes' first shares to whichever lane frees a slot
+   * first, so a lane whose sequences end early takes more. Off (default): each lane decodes a fixed
+   * contiguous share, so which sequences share a batch — and with it the last bits of their
+   * numbers (a row's padding and columns shift how the kernels group their sums, which can tip a
+   * sample) — is the same every run, and runs repeat exactly. On trades that for less idling.
+   */
+  rebalance?: boolean;
   /** Longest prompt + generation supported (RoPE table size; default min(config, 8192)). */
   maxPositions?: number;
   /** Let onnxruntime threads spin-wait (default false; see SessionOptions.spin). */

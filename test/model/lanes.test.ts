@@ -114,14 +114,15 @@ test("lanes - stop strings and continuous batching (maxBatch 2 over 6 prompts) g
   }
 });
 
-test("lanes - with more prompts than slots, sequences ending at different steps (eos) give the same results on two lanes", async () => {
+for (const rebalance of [false, true])
+test(`lanes - with more prompts than slots, sequences ending at different steps (eos) give the same results on two lanes (rebalance ${rebalance})`, async () => {
   const many = [...prompts, ...prompts.map((p) => [...p, 11])];
   const free = byIndex(await collect(one, { prompts: many, maxNewTokens: 12 }));
   // Eos ids that end a few sequences early, at different steps: lanes free slots unevenly.
   const eosIds = [free[1].tokens[1], free[4].tokens[6], free[9].tokens[3]];
   const [b1, b2] = await Promise.all([
     OrtEngine.fromWeights({ ...config, eosTokenIds: eosIds }, weights, { maxPositions: 64, lanes: 1, threads: 1, maxBatch: 4 }),
-    OrtEngine.fromWeights({ ...config, eosTokenIds: eosIds }, weights, { maxPositions: 64, lanes: 2, threads: 2, maxBatch: 4 }),
+    OrtEngine.fromWeights({ ...config, eosTokenIds: eosIds }, weights, { maxPositions: 64, lanes: 2, threads: 2, maxBatch: 4, rebalance }),
   ]);
   try {
     const req = { prompts: many, maxNewTokens: 12 };

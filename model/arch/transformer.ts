@@ -174,18 +174,18 @@ export function buildGraph(c: ArchConfig, kind: GraphKind, opts: BuildOptions = 
     buildStepGraph(g, c, { w, cosTable, sinTable, ids, positions: pos }, opts.constantWeights ?? false);
     return g;
   }
-  const wholeBias = opts.attnBiasInput && kind !== "step";
-  const keyBias = wholeBias ? undefined : g.input("key_bias", "float32", ["B", "T"]);
-  const causal = wholeBias ? undefined : g.input("causal", "float32", ["T", "T"]);
-  const bt = g.shapeOf(ids, "bt"); // (B,T) at run time
+  const keyAndCausal = () => ({ keyBias: g.input("key_bias", "float32", ["B", "T"]), causal: g.input("causal", "float32", ["T", "T"]) });
   if (kind === "step") {
-    buildStepGraph(g, c, { w, cosTable, sinTable, ids, positions: pos, multi: { bt, keyBias: keyBias!, causal: causal! } }, opts.constantWeights ?? false);
+    const { keyBias, causal } = keyAndCausal();
+    buildStepGraph(g, c, { w, cosTable, sinTable, ids, positions: pos, multi: { bt: g.shapeOf(ids, "bt"), keyBias, causal } }, opts.constantWeights ?? false);
     return g;
   }
+  const bias = opts.attnBiasInput ? undefined : keyAndCausal();
+  const bt = g.shapeOf(ids, "bt"); // (B,T) at run time
   const ctx: Ctx = { g, c, w, cos: g.gather(cosTable, pos), sin: g.gather(sinTable, pos) }; // (B,T,D/2)
-  const newBias = wholeBias
-    ? g.unsqueeze(g.input("attn_bias", "float32", ["B", "T", "T"]), [1, 2]) // (B,1,1,T,T)
-    : g.add(g.unsqueeze(keyBias!, [1, 2, 3]), causal!); // (B,1,1,T,T)
+  const newBias = bias
+    ? g.add(g.unsqueeze(bias.keyBias, [1, 2, 3]), bias.causal) // (B,1,1,T,T)
+    : g.unsqueeze(g.input("attn_bias", "float32", ["B", "T", "T"]), [1, 2]); // (B,1,1,T,T)
   const embeds = opts.embedsInput ? g.input("input_embeds", "float32", ["B", "T", c.hiddenSize]) : g.gather(w("model.embed_tokens.weight"), ids); // (B,T,h)
   let x = g.reshape(embeds, [-1, c.hiddenSize]); // (N,h)
   const btV = (extra: number[]) => g.concat([bt, g.constInt64(extra)], 0);

@@ -72,14 +72,14 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
   // kept while a prompt equal to it still waits in `order`. A row's numbers depend on its batch
   // only through rounding (its left padding shifts how the kernels group their sums), so a reused
   // prefill is the prompt's own up to the last bits, as a prefill in another batch would be.
-  const promptKey = (i: number) => req.prompts[i].join(",");
+  const keyOf: string[] = []; // request-wide prompt index → its key, made once at enqueue
   const waiting = new Map<string, number>(); // prompt → admissions still to come
   const prefilled = new Map<string, PrefilledRow>();
   const enqueue = (indices: number[]) => {
     for (const i of indices) {
       if (!(Number.isInteger(i) && i >= 0 && i < req.prompts.length)) throw new Error(`generate: prompt index ${i} is outside the request's ${req.prompts.length} prompts`);
       order.push(i);
-      const key = promptKey(i);
+      const key = (keyOf[i] ??= req.prompts[i].join(","));
       waiting.set(key, (waiting.get(key) ?? 0) + 1);
     }
   };
@@ -156,7 +156,7 @@ export async function* generateBatch(s: ModelSessions, req: GenerateRequest, opt
       // prompt once), then join the cache.
       const idx = order.slice(next, next + maxBatch - live.length);
       next += idx.length;
-      const keys = idx.map(promptKey);
+      const keys = idx.map((i) => keyOf[i]);
       const fresh = [...new Set(keys.filter((k) => !prefilled.has(k)))];
       if (fresh.length) {
         const prompts = fresh.map((k) => req.prompts[idx[keys.indexOf(k)]]);

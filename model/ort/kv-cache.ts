@@ -152,7 +152,7 @@ export class KvCache {
   /** Keeps only `rows` (in that order): in place when they are ascending (the loop's case), else through a copy. */
   keep(rows: number[]): void {
     const per = this.rowSize, S = this.capacity;
-    const ascending = rows.every((r, i) => r >= i && (i === 0 || r > rows[i - 1]));
+    const ascending = rows.every((r, i) => (i === 0 ? r >= 0 : r > rows[i - 1])); // then row r moves to i ≤ r
     const move = (a: Float32Array, stride: number) => {
       if (ascending) {
         rows.forEach((r, i) => r !== i && a.copyWithin(i * stride, r * stride, (r + 1) * stride));

@@ -8,8 +8,8 @@
  * Inputs: the weights (and adapters, dropout masks), rope.cos/sin, input_ids/positions [B,T],
  * input_embeds [B,T,h] (the table's rows of input_ids, gathered by the trainer), attn_bias [B,T,T]
  * (./pack.ts: responses to one prompt share a row), rows [M] (flat b·T+t of each position that
- * predicts a loss token), and the loss inputs of ./losses.ts. Outputs: loss, term.<name>, token_logprobs [M], and one gradient per trainable
- * tensor (see gradOutputs and embedRowsGrad).
+ * predicts a loss token), and the loss inputs of ./losses.ts. Outputs: loss, term.<name>,
+ * token_logprobs [M], and one gradient per trainable tensor (see gradOutputs and embedRowsGrad).
  *
  * Why the embeddings come in as an input: the gradient of a Gather is a scatter-add, and an
  * embedding's indices repeat (every token id occurs many times in a batch). onnxruntime's CPU
@@ -107,14 +107,15 @@ export function buildTrainGraph(spec: TrainGraphSpec): TrainGraph {
   g.output(lossGraph.logprobs, "token_logprobs");
   const gradOutputs = new Map<string, string>();
   const outputNames = new Set(g.outputs.map((o) => o.name));
-  for (const v of targets) {
+  for (const v of wrt) {
     const gv = grads.get(v)!;
     const out = outputNames.has(gv.name) || g.inputs.includes(gv) ? g.output(gv, `grad.${v.name}`) : g.output(gv);
     outputNames.add(out.name);
     gradOutputs.set(v.name, out.name);
   }
-  const rowsGrad = grads.get(embeds);
-  const embedRowsGrad = embedTrained ? (outputNames.has(rowsGrad!.name) ? g.output(rowsGrad!, "grad.input_embeds") : g.output(rowsGrad!)).name : undefined;
+  // input_embeds is not a trainable tensor: its gradient is reported apart, for the trainer's scatter-add.
+  const embedRowsGrad = gradOutputs.get(embeds.name);
+  gradOutputs.delete(embeds.name);
   prune(g);
   return { graph: g, trainable, gradOutputs, embedRowsGrad, terms, masks: lora?.masks ?? new Map() };
 }

@@ -72,7 +72,7 @@ export function packSequences(seqs: readonly PackableSequence[]): PackedBatch {
   const M = seqs.reduce((a, s) => a + s.response.length, 0);
   const ids = new BigInt64Array(B * T), positions = new BigInt64Array(B * T);
   const attnBias = new Float32Array(B * T * T).fill(MASKED);
-  const rowOf = new Float64Array(M); // loss token (sequence order) → flat position
+  const rows = new BigInt64Array(M), targets = new BigInt64Array(M); // loss tokens in sequence order
   const firstToken = new Int32Array(seqs.length); // sequence → its first loss token
   for (let i = 0, m = 0; i < seqs.length; m += seqs[i].response.length, i++) firstToken[i] = m;
 
@@ -93,7 +93,8 @@ export function packSequences(seqs: readonly PackableSequence[]): PackedBatch {
         positions[at + t] = BigInt(L - 1 + j);
         see(t, 0, L - 1); // the trunk
         see(t, start, t + 1); // its own branch so far
-        rowOf[firstToken[i] + j] = at + t;
+        rows[firstToken[i] + j] = BigInt(at + t);
+        targets[firstToken[i] + j] = BigInt(r[j]);
       }
       start += r.length;
     }
@@ -101,14 +102,6 @@ export function packSequences(seqs: readonly PackableSequence[]): PackedBatch {
     // sees nothing would average every key alike.
     for (let t = start; t < T; t++) see(t, 0, 1);
   });
-
-  const rows = new BigInt64Array(M), targets = new BigInt64Array(M);
-  seqs.forEach((s, i) =>
-    s.response.forEach((tok, j) => {
-      rows[firstToken[i] + j] = BigInt(rowOf[firstToken[i] + j]);
-      targets[firstToken[i] + j] = BigInt(tok);
-    }),
-  );
   return { B, T, M, ids, positions, attnBias, rows, targets };
 }
 

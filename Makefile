@@ -81,7 +81,7 @@ selfplay: setup ## run Absolute Zero self-play with a recipe (MODEL=tiny by defa
 # data/tiny's corpus had only text-equal copies of make-corpus's 370 held-out programs removed (make-corpus's
 # default now removes renamed copies too); with it the corpus is the one data/tiny was trained on, file for file.
 # BASE_MODEL_ENGINE=ort runs the earlier recipe on onnxruntime (CPU, ~2 h on 2 idle cores: 20,000
-# programs, 3,050 steps of 8,192 tokens in three resumable legs; a weaker model, README "tiny base").
+# programs, 3,050 steps of 8,192 tokens in three resumable legs; a weaker model, docs/tiny-model.md).
 BASE_MODEL_ENGINE ?= torch
 BASE_MODEL_TORCH_ARGS ?= --max-steps 4832 --batch-tokens 131072 --lr 3e-3 --warmup 200
 BASE_MODEL_LEG1 ?= --anneal-from 900 --anneal-to 1100

@@ -45,13 +45,13 @@ export const recipe: RecipeOverrides = {
     inductionInputs: 6, // N even: 3 shown / 3 hidden
     nSamples: 4, // n ≥ 2 keeps learnability informative; 4 → r_prop ∈ {0.25, 0.5, 0.75}
     // Measured 2026-11-27: 26.1 min on idle cores (~24 s a step, seeding and the eval every 5 steps included); 9.2 min on
-    // another 2-core machine (~8.5 s a step). There 90 and 120 steps moved deduction no further (README). With the rollout
+    // another 2-core machine (~8.5 s a step). There 90 and 120 steps moved deduction no further (docs/tiny-model.md). With the rollout
     // engine on both cores (above): 14.0 min on a third (2026-11-28, 13.5 s a step; 16.2 s with one core).
     steps: 60,
     // azr option (off in every other recipe, as the reference): the n = 4 learnability samples of every valid
     // proposal are trained as solver responses too, ~5× the solver's data a step for no extra generation.
     // Measured 2026-11-27 on the old 1,189-task-a-type held-out set (40% of it seen in pretraining under other
-    // names; README has the rebuilt set's figures) (paired change d/a/i, points): 120 steps with it
+    // names; docs/tiny-model.md has the rebuilt set's figures) (paired change d/a/i, points): 120 steps with it
     // at lr 5e-5 +2.1 / +4.8 / +1.3, at lr 1e-4 +1.4 / +6.6 / +0.4; 140 steps without it (lr 5e-5) +2.5 / +2.0 / −0.3.
     trainLearnabilitySamples: true,
   },

@@ -98,7 +98,7 @@ export async function tinyReport(a: EvalArgs, engine: RolloutEngine, recordFile:
 async function samplesReport(a: EvalArgs, recipe: Recipe, engine: RolloutEngine, executor: CodeExecutor, records: readonly ProblemRecord[], data: string): Promise<SamplesReport> {
   const greedy = new Map(records.map((r) => [r.id, r.correct] as const));
   const problems = execProblems({ suite: "tiny", data, limit: a.limit }).filter((p) => greedy.has(p.id));
-  // trainer.seed + 1: the stream the README's figures were drawn from
+  // trainer.seed + 1: the stream the figures in docs/tiny-model.md were drawn from
   const settings = { k: a.samples, maxNewTokens: recipe.data.maxResponseTokens, temperature: recipe.selfplay.temperature, topP: recipe.selfplay.topP, seed: recipe.trainer.seed + 1 };
   const report: SamplesReport = { k: a.samples, temperature: settings.temperature, topP: settings.topP, byType: {} };
   for (const type of TINY_TYPES) {

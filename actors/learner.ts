@@ -17,7 +17,7 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TrainSequence, TrainStats } from "../model/engine.ts";
+import type { DeviceMemory, TrainSequence, TrainStats } from "../model/engine.ts";
 import { createOrtTrainer } from "../model/train/trainer.ts";
 import type { PolicyLossSettings } from "../model/train/losses.ts";
 import type { OptimSettings } from "../model/train/optim.ts";
@@ -106,6 +106,8 @@ interface TrainerBackend {
   exportModel(dir: string): Promise<void>;
   /** LoRA: per-token log-probs of the responses under the frozen base (the adapters left out). */
   scoreBase(prompts: number[][], responses: number[][]): Promise<Float32Array[]>;
+  /** GPU memory of the engine's ranks (torch on CUDA); undefined otherwise. */
+  deviceMemory?(): DeviceMemory | undefined;
   dispose(): Promise<void>;
 }
 
@@ -255,6 +257,14 @@ async function torchBackend(o: LearnerOptions): Promise<TrainerBackend> {
         await engine.setAdapters(true);
       }
     },
+    // engine may be lostEngine's stand-in after a failed load, whose every member throws
+    deviceMemory: () => {
+      try {
+        return engine.deviceMemory();
+      } catch {
+        return undefined;
+      }
+    },
     dispose: () => engine.dispose(),
   };
 }
@@ -268,12 +278,19 @@ export class Learner implements LearnerControl {
   private version = 0;
   private last: TrainStats | null = null;
   private readonly publisher: WeightPublisher;
+  /** The backend once started, for the synchronous deviceMemory() hook. */
+  private started: TrainerBackend | undefined;
 
   constructor(private readonly opts: LearnerOptions) {
     this.publisher = new WeightPublisher({ ...opts.weightSync, log: (s) => console.log(s) });
     this.publisher.files(); // at start, not at the first publish: a crashed run's files go even if this start fails early
     this.trainer = opts.engine === "torch" ? torchBackend(opts) : ortBackend(opts);
-    this.trainer.catch(() => {}); // surfaced by the first call
+    this.trainer.then((b) => (this.started = b), () => {}); // a failure is surfaced by the first call
+  }
+
+  /** Runtime hook (not a remote method): GPU memory of a torch learner on CUDA, for the actor's stats. */
+  deviceMemory(): DeviceMemory | undefined {
+    return this.started?.deviceMemory?.();
   }
 
   /**

@@ -4,7 +4,7 @@
  * is not `off` (the published recipes have no KL, so none is started there).
  * Covers: the actor surface over the engine's `score`. Not: the KL itself (the learner's loss).
  */
-import type { ModelEngine } from "../model/engine.ts";
+import type { DeviceMemory, ModelEngine } from "../model/engine.ts";
 import { OrtEngine } from "../model/ort/engine.ts";
 import { readConfig } from "../model/config.ts";
 import { assignedDevice, defineActor } from "../runtime/index.ts";
@@ -22,6 +22,8 @@ export interface ReferenceModelOptions {
 
 export class ReferenceModel implements ReferencePort {
   private readonly ready: Promise<ModelEngine>;
+  /** The engine once started, for the synchronous deviceMemory() hook. */
+  private started: ModelEngine | undefined;
 
   constructor(opts: ReferenceModelOptions) {
     // ORT: a RoPE table for every position the model has, not the ORT default's 8,192: prompt +
@@ -32,7 +34,12 @@ export class ReferenceModel implements ReferencePort {
         const device = opts.device ?? assignedDevice();
         return m.createTorchEngine({ modelDir: opts.modelDir, device, dtype: m.torchPrecision(opts.dtype, device, "inference").dtype });
       });
-    this.ready.catch(() => {}); // surfaced by the first call
+    this.ready.then((e) => (this.started = e), () => {}); // a failure is surfaced by the first call
+  }
+
+  /** Runtime hook (not a remote method): GPU memory of a torch engine on CUDA, for the actor's stats. */
+  deviceMemory(): DeviceMemory | undefined {
+    return this.started?.deviceMemory?.();
   }
 
   async score(prompts: number[][], responses: number[][]): Promise<Float32Array[]> {

@@ -13,7 +13,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Prompt } from "../azr/prompts.ts";
-import type { ModelEngine } from "../model/engine.ts";
+import type { DeviceMemory, ModelEngine } from "../model/engine.ts";
 import type { TorchEngine } from "../model/torch/engine.ts";
 
 /** What the rollout engine asks of a torch engine, one worker or a tensor-parallel group alike. */
@@ -83,12 +83,19 @@ export class RolloutEngine implements RolloutPort {
   private readonly loader: WeightLoader;
   /** ORT engine: the base a LoRA learner's adapter versions merge into (the torch worker keeps its own). */
   private readonly merger: AdapterMerger;
+  /** The engine once started, for the synchronous deviceMemory() hook. */
+  private started: ModelEngine | undefined;
 
   constructor(private readonly opts: RolloutEngineOptions) {
     this.loader = new WeightLoader({ ...opts.weightSync, log: (s) => console.log(s) });
     this.merger = new AdapterMerger(() => loadWeights(opts.modelDir, readConfig(opts.modelDir)));
     this.ready = this.start();
-    this.ready.catch(() => {}); // surfaced by the first call, not as an unhandled rejection
+    this.ready.then(({ engine }) => (this.started = engine), () => {}); // a failure is surfaced by the first call, not as an unhandled rejection
+  }
+
+  /** Runtime hook (not a remote method): GPU memory of a torch engine on CUDA, for the actor's stats. */
+  deviceMemory(): DeviceMemory | undefined {
+    return this.started?.deviceMemory?.();
   }
 
   private async start(): Promise<{ engine: ModelEngine; tokenizer: TextTokenizer }> {

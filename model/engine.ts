@@ -73,6 +73,16 @@ export interface TrainStats {
   optimizerStateBytes?: number;
 }
 
+/** Accelerator memory an engine's processes have held so far (summed over its ranks' devices). */
+export interface DeviceMemory {
+  /** Peak bytes reserved from the devices (torch's caching allocator): what no other process can have. */
+  peakReservedBytes: number;
+  /** Peak bytes held by live tensors. */
+  peakAllocatedBytes: number;
+  /** Devices reporting. */
+  devices: number;
+}
+
 export interface ModelEngine {
   readonly backend: EngineBackend;
   /** Sequences stream out as they finish (finished sequences stop costing compute). */
@@ -87,5 +97,7 @@ export interface ModelEngine {
   setWeights(weights: Map<string, Float32Array>, version: number): Promise<void>;
   /** Writes a Hugging Face layout checkpoint (config.json, model.safetensors). */
   save(dir: string): Promise<void>;
+  /** Engines on an accelerator: its memory as of the last finished call; undefined on CPU. */
+  deviceMemory?(): DeviceMemory | undefined;
   dispose(): Promise<void>;
 }

@@ -42,8 +42,11 @@ export interface ActorMeta {
   checkpoint: CheckpointPolicy;
 }
 
-/** Lifecycle hooks the runtime calls itself; they are not remote methods. */
-export const LIFECYCLE_METHODS = new Set(["constructor", "saveState", "loadState"]);
+/**
+ * Hooks the runtime calls itself; they are not remote methods. `deviceMemory()` (synchronous,
+ * optional): an actor on an accelerator reports its memory there, and its stats carry it.
+ */
+export const LIFECYCLE_METHODS = new Set(["constructor", "saveState", "loadState", "deviceMemory"]);
 
 const META = Symbol.for("azr.actorMeta");
 

@@ -116,6 +116,17 @@ export interface ActorStats extends ActorMetricsSnapshot {
   maxRssBytes: number;
   /** Its live child processes' (a torch worker, Python executor workers…) peak resident memory, summed; 0 off Linux. */
   childrenMaxRssBytes: number;
+  /** Accelerator memory, from the actor's `deviceMemory()` hook; absent for actors without one or on CPU. */
+  deviceMemory?: ActorDeviceMemory;
+}
+
+/** What an actor's `deviceMemory()` hook returns (a torch engine on CUDA: its ranks' devices summed). */
+export interface ActorDeviceMemory {
+  /** Peak bytes reserved from the devices: what no other process can have. */
+  peakReservedBytes: number;
+  /** Peak bytes held by live tensors. */
+  peakAllocatedBytes: number;
+  devices: number;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -179,7 +190,19 @@ export class ActorHost {
 
   /** Calls, errors, latency percentiles, rate and queue depth of this actor, as served here. */
   stats(): ActorStats {
-    return { actor: this.name, pid: process.pid, instance: this.instance, inFlight: this.#inflight.size, maxRssBytes: process.resourceUsage().maxRSS * 1024, childrenMaxRssBytes: sampleProcessTree()?.descendantsPeakRss ?? 0, ...this.#metrics.snapshot() };
+    const deviceMemory = this.#deviceMemory();
+    return { actor: this.name, pid: process.pid, instance: this.instance, inFlight: this.#inflight.size, maxRssBytes: process.resourceUsage().maxRSS * 1024, childrenMaxRssBytes: sampleProcessTree()?.descendantsPeakRss ?? 0, ...(deviceMemory && { deviceMemory }), ...this.#metrics.snapshot() };
+  }
+
+  /** The instance's deviceMemory() hook, if it has one; a hook that throws is a missing figure, never a failed stats call. */
+  #deviceMemory(): ActorDeviceMemory | undefined {
+    const hook = (this.#o.instance as { deviceMemory?: () => ActorDeviceMemory | undefined }).deviceMemory;
+    if (typeof hook !== "function") return undefined;
+    try {
+      return hook.call(this.#o.instance) ?? undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -25,7 +25,7 @@ export { callContext, type CallContext } from "./context.ts";
 export { withCallOptions, handleRef, type Handle } from "./handle.ts";
 export { ActorClient, DEFAULT_STREAM_WINDOW, type CallOptions, type StreamOptions } from "./client.ts";
 export type { ActorEvent } from "./events.ts";
-export type { ActorStats } from "./host.ts";
+export type { ActorDeviceMemory, ActorStats } from "./host.ts";
 export { followLogs, type LogLine } from "./logs.ts";
 export { NodeAgent, DEFAULT_RESTART_BACKOFF, type NodeAgentOptions, type RestartBackoff } from "./node-agent.ts";
 export { connectionSpecFromEnv, CONNECTION_ENV, type ConnectionSpec } from "./connection.ts";

@@ -2,7 +2,8 @@
  * Time and memory per actor for each step's metrics line (spec §8: "time per phase and per actor,
  * peak memory"). Each actor's process reports its cumulative busy time (the sum of its calls'
  * durations) and its peak resident memory (runtime stats); a step's share is the change since the
- * previous step; an actor's worker processes report their own peaks beside it. A restarted actor starts its counters again (another `instance`): its whole count
+ * previous step; an actor's worker processes report their own peaks beside it, and an engine on a
+ * GPU its device memory. A restarted actor starts its counters again (another `instance`): its whole count
  * is the step's. An actor that does not answer (restarting) is left out of that line, never the run.
  *
  * Covers: the deltas. Not: reading the stats (the CLI passes a reader over the cluster).
@@ -15,6 +16,8 @@ export interface ActorUsageReport {
   maxRssBytes: number;
   /** Absent from actors of older azr versions. */
   childrenMaxRssBytes?: number;
+  /** Accelerator memory (a torch engine on CUDA); absent on CPU. */
+  deviceMemory?: { peakReservedBytes: number };
 }
 
 /** One actor's share of a step. */
@@ -28,6 +31,11 @@ export interface ActorStepUsage {
    * memory so far, summed over those alive now; absent when it has none.
    */
   workersPeakMemoryMB?: number;
+  /**
+   * GPU memory its engine has reserved at peak so far (torch's caching allocator, summed over its
+   * ranks' devices: what no other process could use); absent on CPU.
+   */
+  gpuPeakMemoryMB?: number;
 }
 
 export type ReadActorUsage = () => Promise<Record<string, ActorUsageReport | undefined>>;
@@ -55,7 +63,13 @@ export class ActorUsageTracker {
       const before = this.#last.get(name);
       const since = before && before.instance === r.instance ? before.busyMs : 0;
       const workers = Math.round((r.childrenMaxRssBytes ?? 0) / 2 ** 20);
-      out[name] = { busySeconds: Math.max(0, r.busyMs - since) / 1000, peakMemoryMB: Math.round(r.maxRssBytes / 2 ** 20), ...(workers > 0 ? { workersPeakMemoryMB: workers } : {}) };
+      const gpu = r.deviceMemory && Math.round(r.deviceMemory.peakReservedBytes / 2 ** 20);
+      out[name] = {
+        busySeconds: Math.max(0, r.busyMs - since) / 1000,
+        peakMemoryMB: Math.round(r.maxRssBytes / 2 ** 20),
+        ...(workers > 0 ? { workersPeakMemoryMB: workers } : {}),
+        ...(gpu !== undefined ? { gpuPeakMemoryMB: gpu } : {}),
+      };
       this.#last.set(name, r);
     }
     return out;

@@ -45,7 +45,7 @@ export class StepTelemetry {
       tokensPerSecond: g("azr.selfplay.tokens_per_second", "tokens generated or trained per second of that phase", "{token}/s"),
       phase: g("azr.selfplay.phase.duration", "wall time of a phase of the step", "s"),
       busy: g("azr.selfplay.actor.busy", "time an actor spent serving calls during the step", "s"),
-      memory: g("azr.selfplay.actor.peak_memory", "peak resident memory of an actor's process (azr.process actor) and of its worker processes (azr.process workers)", "By"),
+      memory: g("azr.selfplay.actor.peak_memory", "peak resident memory of an actor's process (azr.process actor), of its worker processes (azr.process workers) and its engine's GPU memory reserved (azr.process gpu)", "By"),
       evalAccuracy: g("azr.selfplay.eval.accuracy", "in-training evaluation accuracy of a benchmark"),
     };
     return this.#g;
@@ -79,6 +79,7 @@ export class StepTelemetry {
       g.busy.record(u.busySeconds, at({ "azr.actor": actor }));
       g.memory.record(u.peakMemoryMB * 2 ** 20, at({ "azr.actor": actor, "azr.process": "actor" }));
       if (u.workersPeakMemoryMB !== undefined) g.memory.record(u.workersPeakMemoryMB * 2 ** 20, at({ "azr.actor": actor, "azr.process": "workers" }));
+      if (u.gpuPeakMemoryMB !== undefined) g.memory.record(u.gpuPeakMemoryMB * 2 ** 20, at({ "azr.actor": actor, "azr.process": "gpu" }));
     }
     for (const [benchmark, s] of Object.entries(line.eval?.benchmarks ?? {})) g.evalAccuracy.record(s.accuracy, at({ "azr.benchmark": benchmark }));
   }

@@ -10,7 +10,7 @@
  * the bytes never cross the pipe). Not: FSDP / several ranks (design in azr_torch/engine.py's
  * header), weight sync transports (shared memory, object store: actors/weight-sync), restarts (the actor supervisor's job).
  */
-import type { GenerateRequest, Generation, ModelEngine, ScoreRequest, TrainSequence, TrainStats } from "../engine.ts";
+import type { DeviceMemory, GenerateRequest, Generation, ModelEngine, ScoreRequest, TrainSequence, TrainStats } from "../engine.ts";
 import { findPython } from "../python.ts";
 import { WorkerClient } from "./worker-client.ts";
 
@@ -195,6 +195,11 @@ export class TorchEngine implements ModelEngine, AsyncDisposable {
     return new TorchEngine(worker, await worker.call<TorchEngineInfo>("init", init));
   }
 
+  /** The worker's CUDA memory as of its last finished call; undefined on CPU. */
+  deviceMemory(): DeviceMemory | undefined {
+    return sumDeviceMemory([this.worker]);
+  }
+
   /** The weight version last installed by setWeights (0 = as loaded); rollouts are tagged with it. */
   get weightVersion(): number {
     return this.#version;
@@ -352,4 +357,15 @@ function f32(b: Uint8Array): Float32Array {
 
 function bytes(a: Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** The CUDA memory of several workers (ranks of one engine), summed; undefined when none reports any. */
+export function sumDeviceMemory(workers: readonly WorkerClient[]): DeviceMemory | undefined {
+  const seen = workers.map((w) => w.deviceMemory).filter((m) => m !== undefined);
+  if (!seen.length) return undefined;
+  return {
+    peakReservedBytes: seen.reduce((a, m) => a + m.peakReserved, 0),
+    peakAllocatedBytes: seen.reduce((a, m) => a + m.peakAllocated, 0),
+    devices: seen.length,
+  };
 }

@@ -39,8 +39,10 @@ for line in open(sys.argv[1]):
     t, w = m.get("train") or {}, m.get("weightSync") or {}
     s = m.get("seconds") or {}
     phases = ", ".join(f"{k} {v:.1f}" for k, v in s.items() if k != "total")
+    gpu = ", ".join(f"{a} {u['gpuPeakMemoryMB']} MB" for a, u in (m.get("actors") or {}).items() if "gpuPeakMemoryMB" in u)
     print(f"step {m['step']}: {s.get('total', 0):.1f} s ({phases}), loss {t.get('loss')}, "
-          f"weight sync {w.get('transport')} {w.get('bytes')} B in {w.get('totalMs', 0):.0f} ms")
+          f"weight sync {w.get('transport')} {w.get('bytes')} B in {w.get('totalMs', 0):.0f} ms, "
+          f"GPU reserved: {gpu or 'none reported'}")
 EOF
   [ -n "${OUT:-}" ] && cp "$run/metrics.jsonl" "$OUT/gpu-recipe-metrics.jsonl"
 fi

@@ -24,9 +24,9 @@
  */
 import { once } from "node:events";
 import { createServer, type AddressInfo } from "node:net";
-import type { GenerateRequest, Generation, ScoreRequest, TrainSequence, TrainStats } from "../engine.ts";
+import type { DeviceMemory, GenerateRequest, Generation, ScoreRequest, TrainSequence, TrainStats } from "../engine.ts";
 import { findPython } from "../python.ts";
-import { createTorchEngine, TorchEngine, type TorchEngineInfo, type TorchEngineOptions, type TorchLossOptions, type TorchOptimOptions, type TorchSaveOptions, type TorchDtype } from "./engine.ts";
+import { createTorchEngine, sumDeviceMemory, TorchEngine, type TorchEngineInfo, type TorchEngineOptions, type TorchLossOptions, type TorchOptimOptions, type TorchSaveOptions, type TorchDtype } from "./engine.ts";
 import { TorchWorkerDiedError } from "./errors.ts";
 import { WorkerClient } from "./worker-client.ts";
 
@@ -123,6 +123,11 @@ export class TorchRankGroup implements AsyncDisposable {
   /** The ranks' process ids, rank 0 first. */
   get pids(): (number | undefined)[] {
     return this.ranks.map((r) => r.worker.pid);
+  }
+
+  /** Every rank's CUDA memory as of its last finished call, summed (one device a rank); undefined on CPU. */
+  deviceMemory(): DeviceMemory | undefined {
+    return sumDeviceMemory(this.ranks.map((r) => r.worker));
   }
 
   /** One optimiser step over the whole batch, split across the ranks; rank 0's statistics (all agree). */

@@ -24,12 +24,22 @@ export interface WorkerClientOptions {
   onStderr?: (text: string) => void;
 }
 
+/** The worker's CUDA memory after a call (torch's caching allocator, its current device). */
+export interface WorkerDeviceMemory {
+  /** Peak bytes reserved from the device: what no other process can have. */
+  peakReserved: number;
+  /** Peak bytes held by live tensors. */
+  peakAllocated: number;
+}
+
 interface Reply {
   id: number;
   ok?: unknown;
   item?: unknown;
   end?: boolean;
   error?: { type: string; message: string; traceback: string };
+  /** On a call's last frame, when the worker has initialised CUDA. */
+  mem?: WorkerDeviceMemory;
 }
 
 interface Pending {
@@ -46,6 +56,7 @@ export class WorkerClient {
   #nextId = 1;
   #stderrTail = "";
   #dead: Error | null = null;
+  #deviceMemory: WorkerDeviceMemory | undefined;
   readonly #exited: Promise<void>;
 
   constructor(opts: WorkerClientOptions) {
@@ -86,6 +97,11 @@ export class WorkerClient {
 
   get alive(): boolean {
     return this.#dead === null;
+  }
+
+  /** CUDA memory as of the last call that finished; undefined on a CPU worker (or before its first call). */
+  get deviceMemory(): WorkerDeviceMemory | undefined {
+    return this.#deviceMemory;
   }
 
   /** Resolves once the process is gone (never rejects). */
@@ -161,6 +177,7 @@ export class WorkerClient {
     if (!p) return; // a late item of a cancelled stream
     if (r.item !== undefined) return p.onItem?.(r.item);
     this.#pending.delete(r.id);
+    if (isDeviceMemory(r.mem)) this.#deviceMemory = r.mem;
     if (!r.error) return p.resolve(r.ok);
     const raised = new TorchWorkerError(p.method, r.error.type, r.error.message, r.error.traceback);
     // the engine's own "this torch cannot do that" (e.g. CUDA asked of a CPU-only build) is not a bug in the call
@@ -183,4 +200,9 @@ export class WorkerClient {
     for (const p of this.#pending.values()) p.reject(make(p.method));
     this.#pending.clear();
   }
+}
+
+function isDeviceMemory(m: unknown): m is WorkerDeviceMemory {
+  const x = m as WorkerDeviceMemory | undefined;
+  return typeof x?.peakReserved === "number" && typeof x.peakAllocated === "number";
 }

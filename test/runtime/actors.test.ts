@@ -448,7 +448,35 @@ describe("metrics", () => {
     assert.equal(s.errors, 1);
     assert.equal(s.queueDepth, 0);
     assert.ok(s.p50Ms !== null && s.p50Ms >= 0 && s.p99Ms! >= s.p50Ms);
+    assert.equal(s.deviceMemory, undefined, "an actor without the hook reports no device memory");
     await cluster.kill("measured");
+  });
+
+  test("stats - an actor's deviceMemory() hook goes into its stats, is not a remote method, and may throw", async () => {
+    class OnGpu {
+      reserved = 3 * 2 ** 30;
+      broken = false;
+      async grow(): Promise<void> {
+        this.reserved += 2 ** 30;
+      }
+      async breakIt(): Promise<void> {
+        this.broken = true;
+      }
+      deviceMemory() {
+        if (this.broken) throw new Error("engine lost");
+        return { peakReservedBytes: this.reserved, peakAllocatedBytes: 2 ** 30, devices: 2 };
+      }
+    }
+    const h = await cluster.serve(new OnGpu(), { name: "on-gpu" });
+    assert.deepEqual((await cluster.stats("on-gpu")).deviceMemory, { peakReservedBytes: 3 * 2 ** 30, peakAllocatedBytes: 2 ** 30, devices: 2 });
+    await h.grow();
+    assert.equal((await cluster.stats("on-gpu")).deviceMemory?.peakReservedBytes, 4 * 2 ** 30, "read at each stats call");
+    await assert.rejects((h as unknown as { deviceMemory(): Promise<unknown> }).deviceMemory(), /no public method 'deviceMemory'/);
+    await h.breakIt();
+    const s = await cluster.stats("on-gpu");
+    assert.equal(s.deviceMemory, undefined, "a hook that throws is a missing figure");
+    assert.equal(s.actor, "on-gpu");
+    await cluster.kill("on-gpu");
   });
 });
 

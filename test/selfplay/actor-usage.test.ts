@@ -19,6 +19,14 @@ test("actor usage - a step's busy time is the change since the last step; a rest
   assert.deepEqual(await t.step(), { learner: { busySeconds: 0.7, peakMemoryMB: 150 } }, "the silent rollout engine is left out of the line");
 });
 
+test("actor usage - an engine's GPU memory (reserved, MB) beside its process's; none on CPU", async () => {
+  const t = new ActorUsageTracker(async () => ({
+    learner: { instance: "a", busyMs: 0, maxRssBytes: 900 * MB, deviceMemory: { peakReservedBytes: 30_000 * MB, peakAllocatedBytes: 20_000 * MB, devices: 2 } },
+    "rollout-engine": { instance: "r", busyMs: 0, maxRssBytes: 200 * MB },
+  }));
+  assert.deepEqual(await t.step(), { learner: { busySeconds: 0, peakMemoryMB: 900, gpuPeakMemoryMB: 30_000 }, "rollout-engine": { busySeconds: 0, peakMemoryMB: 200 } });
+});
+
 test("actor usage - a reader that fails loses the measurement, not the step", async () => {
   const t = new ActorUsageTracker(async () => {
     throw new Error("no responders");

@@ -4,6 +4,7 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Generation, TrainSequence } from "../../model/engine.ts";
 import { createTorchEngine, type TorchEngine } from "../../model/torch/engine.ts";
@@ -171,5 +172,36 @@ test("weights - another engine given these weights scores identically; save relo
     }
   } finally {
     await other.dispose();
+  }
+});
+
+test("device memory - a CPU worker reports none", async () => {
+  await collect(engine.generate({ prompts: PROMPTS.slice(0, 1), maxNewTokens: 2 }));
+  assert.equal(engine.deviceMemory(), undefined);
+});
+
+test("device memory - a worker with CUDA initialised reports its peaks after each call", { timeout: 120_000 }, async () => {
+  // No GPU here: a sitecustomize makes torch.cuda say it is up, with peaks that grow per question,
+  // so the frames' `mem` field, its parsing and its refresh are checked through a real worker.
+  const site = join(tmp, "fake-cuda-site");
+  mkdirSync(site, { recursive: true });
+  writeFileSync(join(site, "sitecustomize.py"), [
+    "import itertools, torch",
+    "_asked = itertools.count(1)",
+    "torch.cuda.is_available = lambda: True",
+    "torch.cuda.is_initialized = lambda: True",
+    "torch.cuda.current_device = lambda: 0",
+    "torch.cuda.max_memory_reserved = lambda d=None: next(_asked) * 2**30",
+    "torch.cuda.max_memory_allocated = lambda d=None: 2**29",
+  ].join("\n"));
+  const e = await createTorchEngine({ modelDir, threads: 1, env: { PYTHONPATH: site } });
+  try {
+    assert.deepEqual(e.deviceMemory(), { peakReservedBytes: 2 ** 30, peakAllocatedBytes: 2 ** 29, devices: 1 }, "init's reply carries it");
+    await e.score({ prompts: [PROMPTS[0]!], responses: [[1, 2]] });
+    assert.equal(e.deviceMemory()?.peakReservedBytes, 2 * 2 ** 30, "refreshed by the next call");
+    await collect(e.generate({ prompts: PROMPTS.slice(0, 1), maxNewTokens: 2 }));
+    assert.equal(e.deviceMemory()?.peakReservedBytes, 3 * 2 ** 30, "a stream's end frame carries it too");
+  } finally {
+    await e.dispose();
   }
 });

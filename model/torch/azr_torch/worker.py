@@ -79,6 +79,25 @@ class Channel:
         return None if body is None else msgpack.unpackb(body, raw=False)
 
 
+def device_memory():
+    """This worker's accelerator memory so far: peak bytes reserved by torch's caching allocator (what
+    the device cannot give to anyone else) and peak bytes in live tensors, on its current CUDA device.
+    None where CUDA was never initialised (a CPU engine): asking would initialise it."""
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return None
+    d = torch.cuda.current_device()
+    return {"peakReserved": int(torch.cuda.max_memory_reserved(d)), "peakAllocated": int(torch.cuda.max_memory_allocated(d))}
+
+
+def _with_memory(reply: dict) -> dict:
+    """A call's last frame carries the device memory it left behind, so the actor's stats (read
+    synchronously, between calls) report GPU memory without a request of their own."""
+    mem = device_memory()
+    if mem is not None:
+        reply["mem"] = mem
+    return reply
+
+
 def main() -> None:
     from .engine import Engine
 
@@ -118,29 +137,29 @@ def main() -> None:
                 raise ValueError(f"{method}: args must be a map, got {type(args).__name__}")
             if method == "init":
                 engine = Engine(args)
-                ch.send({"id": rid, "ok": engine.info()})
+                ch.send(_with_memory({"id": rid, "ok": engine.info()}))
                 continue
             if engine is None:
                 raise RuntimeError(f"{method} called before init")
             if method == "generate":
                 for item in engine.generate(args, lambda: rid in cancelled):
                     ch.send({"id": rid, "item": item})
-                ch.send({"id": rid, "end": True})
+                ch.send(_with_memory({"id": rid, "end": True}))
             elif method in ("get_weights", "gradients"):
                 for item in getattr(engine, method)(args):
                     ch.send({"id": rid, "item": item})
-                ch.send({"id": rid, "end": True})
+                ch.send(_with_memory({"id": rid, "end": True}))
             elif method in ("info", "score", "train_step", "set_weights", "set_adapters", "save", "configure_training",
                             "save_training_state", "load_training_state"):
-                ch.send({"id": rid, "ok": getattr(engine, method)(args)})
+                ch.send(_with_memory({"id": rid, "ok": getattr(engine, method)(args)}))
             elif method in ("save_weights_file", "load_weights_file"):
                 from . import weight_files
 
-                ch.send({"id": rid, "ok": getattr(weight_files, method)(engine, args)})
+                ch.send(_with_memory({"id": rid, "ok": getattr(weight_files, method)(engine, args)}))
             elif method in ("apply_adapters", "apply_adapters_file"):
                 from . import adapter_sync
 
-                ch.send({"id": rid, "ok": getattr(adapter_sync, method)(engine, args)})
+                ch.send(_with_memory({"id": rid, "ok": getattr(adapter_sync, method)(engine, args)}))
             elif method == "crash_for_test":
                 os._exit(int(args.get("code", 9)))  # lets the driver's tests see a real worker death
             else:

@@ -2,7 +2,8 @@
  * `azr top`: a live view of the run, redrawn every second — each actor (state, node, restarts,
  * calls/s, p50/p99 latency, queue depth, calls in flight, errors, and the memory and CPU of the
  * actor's whole process tree — PROCS, TREE_RSS, TREE_CPU%: its Node process plus the child
- * processes it runs work in, such as Python workers, and theirs) and the NATS
+ * processes it runs work in, such as Python workers, and theirs; GPU_PEAK, the GPU memory a torch
+ * engine on CUDA has reserved at peak, its ranks summed) and the NATS
  * server from its monitoring endpoint (connections, subscriptions, slow consumers, messages and
  * bytes per second in/out, JetStream usage). `--once --json` prints one snapshot for scripts.
  * Covers: collecting a snapshot (registry + each actor's `$stats` and process figures + the
@@ -170,7 +171,7 @@ export function renderTop(s: TopSnapshot): string {
   else {
     out.push(
       table(
-        ["ACTOR", "STATE", "NODE", "PID", "RESTARTS", "UPTIME", "CALLS/S", "P50_MS", "P99_MS", "QUEUE", "INFLIGHT", "CALLS", "ERRORS", "PROCS", "TREE_RSS", "TREE_CPU%", "ATTACHED"],
+        ["ACTOR", "STATE", "NODE", "PID", "RESTARTS", "UPTIME", "CALLS/S", "P50_MS", "P99_MS", "QUEUE", "INFLIGHT", "CALLS", "ERRORS", "PROCS", "TREE_RSS", "TREE_CPU%", "GPU_PEAK", "ATTACHED"],
         s.actors.map((a) => [
           a.name,
           a.state,
@@ -188,6 +189,7 @@ export function renderTop(s: TopSnapshot): string {
           a.process?.tree?.processes ?? "-",
           a.process?.tree ? bytes(a.process.tree.rss) : "-",
           a.process?.tree?.cpuPercent == null ? "-" : a.process.tree.cpuPercent.toFixed(0),
+          a.stats?.deviceMemory ? bytes(a.stats.deviceMemory.peakReservedBytes) : "-",
           a.process?.attachSessions ?? "-",
         ]),
       ),

@@ -54,9 +54,9 @@ function renderActors(top) {
   const box = document.getElementById("actors");
   if (top.error) { box.replaceChildren(el("div", { class: "muted" }, top.error)); return; }
   // The columns of `azr top`, in its order.
-  const head = ["actor", "state", "node", "pid", "restarts", "uptime", "calls/s", "p50 ms", "p99 ms", "queue", "in flight", "calls", "errors", "procs", "memory (tree)", "cpu % (tree)", "attached"];
+  const head = ["actor", "state", "node", "pid", "restarts", "uptime", "calls/s", "p50 ms", "p99 ms", "queue", "in flight", "calls", "errors", "procs", "memory (tree)", "cpu % (tree)", "gpu peak", "attached"];
   const TREE = "the actor's whole process tree: its Node process plus the processes it started (Python workers) and theirs";
-  const titles = { procs: "processes in " + TREE, "memory (tree)": "resident memory of " + TREE, "cpu % (tree)": "CPU of " + TREE + " (100 = one core)", attached: "azr attach sessions open on the actor" };
+  const titles = { procs: "processes in " + TREE, "memory (tree)": "resident memory of " + TREE, "cpu % (tree)": "CPU of " + TREE + " (100 = one core)", "gpu peak": "GPU memory a torch engine on CUDA has reserved at peak (its ranks summed)", attached: "azr attach sessions open on the actor" };
   const rows = top.actors.map((a) => {
     const s = a.stats || {};
     const cells = [
@@ -67,6 +67,7 @@ function renderActors(top) {
       a.process?.tree?.processes ?? "–",
       a.process?.tree ? bytes(a.process.tree.rss) : "–",
       num(a.process?.tree?.cpuPercent, 0),
+      s.deviceMemory ? bytes(s.deviceMemory.peakReservedBytes) : "–",
       a.process?.attachSessions ?? "–",
     ];
     const tr = el("tr", { "data-actor": a.name });

@@ -97,6 +97,7 @@ describe("web view in chromium", { skip: SKIP }, () => {
       assert.match(busy[col("uptime")], /^\d+s$|^\d+m\d\ds$/, "uptime as azr top writes it");
       assert.equal(busy[col("attached")], "0", "no attach sessions");
       assert.match(busy[col("procs")], /^\d+$/, "processes in the actor's tree");
+      assert.equal(busy[col("gpu peak")], "–", "no GPU memory for an actor without an engine on CUDA");
       assert.match((await page.getAttribute('#actors-table th:text-is("cpu % (tree)")', "title")) ?? "", /whole process tree.*Python workers/, "the tree columns say what they cover");
       await page.waitForSelector("#nats .figure", { timeout: 10_000 });
       const nats = await page.textContent("#nats");

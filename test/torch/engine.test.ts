@@ -201,6 +201,8 @@ test("device memory - a worker with CUDA initialised reports its peaks after eac
     assert.equal(e.deviceMemory()?.peakReservedBytes, 2 * 2 ** 30, "refreshed by the next call");
     await collect(e.generate({ prompts: PROMPTS.slice(0, 1), maxNewTokens: 2 }));
     assert.equal(e.deviceMemory()?.peakReservedBytes, 3 * 2 ** 30, "a stream's end frame carries it too");
+    await assert.rejects(e.score({ prompts: [[10 ** 6]], responses: [[1]] })); // a token id past the vocabulary
+    assert.equal(e.deviceMemory()?.peakReservedBytes, 4 * 2 ** 30, "and an error reply (after an out-of-memory error, the figure wanted)");
   } finally {
     await e.dispose();
   }

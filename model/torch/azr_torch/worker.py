@@ -83,14 +83,17 @@ def device_memory():
     """This worker's accelerator memory so far: peak bytes reserved by torch's caching allocator (what
     the device cannot give to anyone else) and peak bytes in live tensors, on its current CUDA device.
     None where CUDA was never initialised (a CPU engine): asking would initialise it."""
-    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+    try:
+        if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+            return None
+        d = torch.cuda.current_device()
+        return {"peakReserved": int(torch.cuda.max_memory_reserved(d)), "peakAllocated": int(torch.cuda.max_memory_allocated(d))}
+    except Exception:  # noqa: BLE001 - a device in an error state: no figure, never a lost reply
         return None
-    d = torch.cuda.current_device()
-    return {"peakReserved": int(torch.cuda.max_memory_reserved(d)), "peakAllocated": int(torch.cuda.max_memory_allocated(d))}
 
 
 def _with_memory(reply: dict) -> dict:
-    """A call's last frame carries the device memory it left behind, so the actor's stats (read
+    """A call's last frame (its result, stream end or error) carries the device memory it left behind, so the actor's stats (read
     synchronously, between calls) report GPU memory without a request of their own."""
     mem = device_memory()
     if mem is not None:
@@ -165,7 +168,8 @@ def main() -> None:
             else:
                 raise ValueError(f"unknown method {method!r}")
         except Exception as e:  # noqa: BLE001 - every failure goes back to the caller, typed
-            ch.send({"id": rid, "error": {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}})
+            # the memory goes with an error too: after an out-of-memory error it is the figure wanted
+            ch.send(_with_memory({"id": rid, "error": {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}}))
         finally:
             cancelled.discard(rid)
 

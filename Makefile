@@ -10,11 +10,10 @@ export AZR_PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 ||
 MODEL ?= tiny
 APT_PACKAGES := nats-server python3 python3-numpy python3-msgpack python3-pebble python3-sympy \
                 python3-torch libopenblas0-pthread bubblewrap chromium strace
-TEST_FILES = $(shell find test -name '*.test.ts' | sort)
 BENCHES = $(basename $(notdir $(wildcard bench/*.bench.ts)))
 NODE_TS := node --import tsx
 
-.PHONY: help setup system-deps test typecheck bench bench-gpu gpu-bundle selfplay base-model clean torch-next test-torch-next
+.PHONY: help setup system-deps test test-times typecheck bench bench-gpu gpu-bundle selfplay base-model clean torch-next test-torch-next
 
 help: ## list the targets
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -44,8 +43,14 @@ typecheck: setup ## type-check the whole project
 # 2-core EPYC; every test passing both ways, twice at 2). TEST_CONCURRENCY=1 runs them one at a time.
 TEST_CONCURRENCY ?= 2
 
+# Longest files first (test/durations.json; unmeasured ones before them): see test/helpers/schedule.ts.
 test: setup typecheck ## type-check, then run every test (real nats-server, Python, onnxruntime)
-	$(NODE_TS) --test --test-reporter=spec --test-timeout=300000 --test-concurrency=$(TEST_CONCURRENCY) $(TEST_FILES)
+	files=$$($(NODE_TS) test/helpers/schedule.ts) && \
+	$(NODE_TS) --test --test-reporter=spec --test-timeout=300000 --test-concurrency=$(TEST_CONCURRENCY) $$files
+
+test-times: setup ## time each test file alone (two at a time) and store the durations `make test` orders files by
+	mkdir -p runs && test/helpers/time-files.sh | tee runs/test-times.txt
+	$(NODE_TS) test/helpers/schedule.ts --record runs/test-times.txt
 
 torch-next: ## a newer PyTorch (Debian trixie's 2.6) beside Debian's 1.13, for the FSDP tests: /opt/azr-trixie.python
 	model/torch/next-torch.sh /opt/azr-trixie

@@ -96,8 +96,13 @@ describe("spawned actors", () => {
         break;
       }
     }
-    const file = readFileSync(join(t.runDir, "logs", "c1.log"), "utf8");
-    assert.match(file, /^\d{4}-\d\d-\d\dT\S+Z \[c1\] hello from c1$/m);
+    // The agent appends to the file through a write stream and publishes the line beside it: the
+    // published copy can arrive before the write lands (seen once under load), so wait for the file.
+    const written = /^\d{4}-\d\d-\d\dT\S+Z \[c1\] hello from c1$/m;
+    const path = join(t.runDir, "logs", "c1.log");
+    for (const deadline = Date.now() + 5000; !written.test(readFileSync(path, "utf8")) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    const file = readFileSync(path, "utf8");
+    assert.match(file, written);
     assert.match(file, /^\S+ \[c1\] azr: process \d+ killed by SIGKILL$/m, "the agent logs the crash in the actor's log");
   });
 

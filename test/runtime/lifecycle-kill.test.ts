@@ -88,8 +88,12 @@ describe("an actor that does not act on SIGTERM", () => {
     assert.ok(Date.now() - t0 < graceMs + 3000, `kill took ${Date.now() - t0} ms`);
     assert.equal((await t.cluster.registry.get("stubborn"))?.state, "dead");
     assert.deepEqual(actorProcesses("stubborn"), []);
-    const log = readFileSync(join(t.runDir, "logs", "stubborn.log"), "utf8");
-    const escalations = log.match(new RegExp(`azr: process \\d+ did not exit within ${graceMs} ms of SIGTERM \\(busy or ignoring it\\): killed with SIGKILL`, "g")) ?? [];
+    // The agent appends to the log through a write stream: give the last line a moment to land.
+    const escalation = new RegExp(`azr: process \\d+ did not exit within ${graceMs} ms of SIGTERM \\(busy or ignoring it\\): killed with SIGKILL`, "g");
+    const readLog = () => readFileSync(join(t.runDir, "logs", "stubborn.log"), "utf8");
+    for (const deadline = Date.now() + 5000; (readLog().match(escalation) ?? []).length < 2 && Date.now() < deadline; ) await sleep(50);
+    const log = readLog();
+    const escalations = log.match(escalation) ?? [];
     assert.equal(escalations.length, 2, `one for the restart, one for the kill:\n${log}`);
     assert.match(log, new RegExp(`process ${pid} did not exit`));
   });

@@ -93,7 +93,7 @@ def device_memory():
 
 
 def _with_memory(reply: dict) -> dict:
-    """A call's last frame (its result, stream end or error) carries the device memory it left behind, so the actor's stats (read
+    """A call's last frame carries the device memory it left behind, so the actor's stats (read
     synchronously, between calls) report GPU memory without a request of their own."""
     mem = device_memory()
     if mem is not None:
@@ -140,38 +140,39 @@ def main() -> None:
                 raise ValueError(f"{method}: args must be a map, got {type(args).__name__}")
             if method == "init":
                 engine = Engine(args)
-                ch.send(_with_memory({"id": rid, "ok": engine.info()}))
-                continue
-            if engine is None:
+                last = {"ok": engine.info()}
+            elif engine is None:
                 raise RuntimeError(f"{method} called before init")
-            if method == "generate":
+            elif method == "generate":
                 for item in engine.generate(args, lambda: rid in cancelled):
                     ch.send({"id": rid, "item": item})
-                ch.send(_with_memory({"id": rid, "end": True}))
+                last = {"end": True}
             elif method in ("get_weights", "gradients"):
                 for item in getattr(engine, method)(args):
                     ch.send({"id": rid, "item": item})
-                ch.send(_with_memory({"id": rid, "end": True}))
+                last = {"end": True}
             elif method in ("info", "score", "train_step", "set_weights", "set_adapters", "save", "configure_training",
                             "save_training_state", "load_training_state"):
-                ch.send(_with_memory({"id": rid, "ok": getattr(engine, method)(args)}))
+                last = {"ok": getattr(engine, method)(args)}
             elif method in ("save_weights_file", "load_weights_file"):
                 from . import weight_files
 
-                ch.send(_with_memory({"id": rid, "ok": getattr(weight_files, method)(engine, args)}))
+                last = {"ok": getattr(weight_files, method)(engine, args)}
             elif method in ("apply_adapters", "apply_adapters_file"):
                 from . import adapter_sync
 
-                ch.send(_with_memory({"id": rid, "ok": getattr(adapter_sync, method)(engine, args)}))
+                last = {"ok": getattr(adapter_sync, method)(engine, args)}
             elif method == "crash_for_test":
                 os._exit(int(args.get("code", 9)))  # lets the driver's tests see a real worker death
             else:
                 raise ValueError(f"unknown method {method!r}")
         except Exception as e:  # noqa: BLE001 - every failure goes back to the caller, typed
-            # the memory goes with an error too: after an out-of-memory error it is the figure wanted
-            ch.send(_with_memory({"id": rid, "error": {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}}))
+            last = {"error": {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}}
         finally:
             cancelled.discard(rid)
+        # one place sends a call's last frame (result, stream end or error), with the device memory
+        # the call left behind (after an out-of-memory error, the figure wanted)
+        ch.send(_with_memory({"id": rid, **last}))
 
 
 if __name__ == "__main__":

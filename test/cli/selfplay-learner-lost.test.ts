@@ -13,7 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT, cliEnv } from "../helpers/cli.ts";
 import { writeRandomTinyModel } from "../selfplay/fixtures.ts";
-import { until, watchRun } from "../selfplay/run-watch.ts";
+import { until } from "../helpers/wait.ts";
+import { watchRun } from "../selfplay/run-watch.ts";
 import type { Cluster } from "../../runtime/index.ts";
 
 test("selfplay learner lost - a learner that dies again after every rollback stops the run with the --resume command, no stack trace", { timeout: 600_000 }, async () => {

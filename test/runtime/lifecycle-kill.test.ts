@@ -12,6 +12,7 @@ import type { ActorEvent } from "../../runtime/index.ts";
 import { join } from "node:path";
 import { Busy, SlowRestore } from "./fixtures/lifecycle-actors.ts";
 import { useCluster } from "./helpers.ts";
+import { until } from "../helpers/wait.ts";
 
 /** Pids of this process's children that serve actor `name` (found by their AZR_ACTOR_NAME), started or not. */
 export function actorProcesses(name: string): number[] {
@@ -91,7 +92,7 @@ describe("an actor that does not act on SIGTERM", () => {
     // The agent appends to the log through a write stream: give the last line a moment to land.
     const escalation = new RegExp(`azr: process \\d+ did not exit within ${graceMs} ms of SIGTERM \\(busy or ignoring it\\): killed with SIGKILL`, "g");
     const readLog = () => readFileSync(join(t.runDir, "logs", "stubborn.log"), "utf8");
-    for (const deadline = Date.now() + 5000; (readLog().match(escalation) ?? []).length < 2 && Date.now() < deadline; ) await sleep(50);
+    await until("both SIGKILL lines in stubborn.log", () => (readLog().match(escalation) ?? []).length >= 2, 5000).catch(() => undefined); // the assertion below says what is there
     const log = readLog();
     const escalations = log.match(escalation) ?? [];
     assert.equal(escalations.length, 2, `one for the restart, one for the kill:\n${log}`);

@@ -19,6 +19,7 @@ import {
   type Cluster,
 } from "../../runtime/index.ts";
 import { restartBackoffMs } from "../../runtime/node-agent.ts";
+import { until } from "../helpers/wait.ts";
 import { Broken, Counter, Undefined } from "./fixtures/actors.ts";
 import { useCluster } from "./helpers.ts";
 
@@ -100,7 +101,7 @@ describe("spawned actors", () => {
     // published copy can arrive before the write lands (seen once under load), so wait for the file.
     const written = /^\d{4}-\d\d-\d\dT\S+Z \[c1\] hello from c1$/m;
     const path = join(t.runDir, "logs", "c1.log");
-    for (const deadline = Date.now() + 5000; !written.test(readFileSync(path, "utf8")) && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    await until("the line in c1.log", () => written.test(readFileSync(path, "utf8")), 5000).catch(() => undefined); // the assertion below says what is there
     const file = readFileSync(path, "utf8");
     assert.match(file, written);
     assert.match(file, /^\S+ \[c1\] azr: process \d+ killed by SIGKILL$/m, "the agent logs the crash in the actor's log");

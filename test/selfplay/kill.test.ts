@@ -17,7 +17,8 @@ import { completeCheckpoints } from "../../actors/selfplay/run-folder.ts";
 import type { TaskBuffer, TaskBufferState } from "../../actors/selfplay/task-buffer.ts";
 import { withCallOptions, type Cluster } from "../../runtime/index.ts";
 import { writeRandomTinyModel } from "./fixtures.ts";
-import { killDuringRun, metricsLines, until, watchRun } from "./run-watch.ts";
+import { until } from "../helpers/wait.ts";
+import { killDuringRun, metricsLines, watchRun } from "./run-watch.ts";
 
 const STEPS = 10;
 

@@ -14,7 +14,8 @@ import { basename, join } from "node:path";
 import { selfplay } from "../../cli/commands/selfplay.ts";
 import { shmRoot } from "../../actors/weight-sync/index.ts";
 import { captureLog, writeRandomTinyModel } from "./fixtures.ts";
-import { killDuringRun, metricsLines, until, watchRun } from "./run-watch.ts";
+import { until } from "../helpers/wait.ts";
+import { killDuringRun, metricsLines, watchRun } from "./run-watch.ts";
 import type { Cluster } from "../../runtime/index.ts";
 
 /** The CLI's closing line per replica: sequences generated and the versions it loaded. */

@@ -16,7 +16,7 @@ import { ActorDiedError } from "../../runtime/index.ts";
 import { LEARNER_VERSION_MISMATCH, WEIGHTS_VERSION_MISMATCH } from "../../actors/selfplay/ports.ts";
 import { CodeExecutorActor, verdictStreams } from "../../actors/code-executor/actor.ts";
 import { useCluster } from "../runtime/helpers.ts";
-import { until } from "./run-watch.ts";
+import { until } from "../helpers/wait.ts";
 
 const cluster = useCluster("t-resilient", { agent: true });
 

@@ -6,25 +6,15 @@
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { connectToRun } from "../../cli/commands/run-connection.ts";
 import type { Cluster } from "../../runtime/index.ts";
+import { until } from "../helpers/wait.ts";
 
 /** Steps the run has finished (its metrics lines). */
 export const metricsLines = (runDir: string): number => {
   const f = join(runDir, "metrics.jsonl");
   return existsSync(f) ? readFileSync(f, "utf8").trim().split("\n").filter(Boolean).length : 0;
 };
-
-export async function until<T>(what: string, f: () => T | undefined | Promise<T | undefined>, timeoutMs = 300_000): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await f();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 /** The run's own cluster, once its server is up. */
 export function watchRun(runDir: string): Promise<Cluster> {

@@ -19,7 +19,7 @@ const tmp = mkdtempSync(join(tmpdir(), "azr-selfplay-cluster-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
 const BIN = join(ROOT, "cli", "bin.ts");
-const run = (steps: number, runDir: string, ...more: string[]) => ["selfplay", "--steps", String(steps), "--run-dir", runDir, "--set", "seed.topUp=false", "--set", "eval.every=0", ...more];
+const run = (steps: number, runDir: string, ...more: string[]) => ["selfplay", "--steps", String(steps), "--run-dir", runDir, "--set", "seed.topUp=false", "--set", "eval.every=0", "--set", "selfplay.batchSize=4", ...more];
 const env = () => ({ ...cliEnv(), NATS_URL: nats.url });
 
 async function azr(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -25,7 +25,7 @@ test("selfplay - the agent holding the run's actors is SIGKILLed: they are re-pl
   // 16 cpus: placement (most free cpu first) puts every actor of the run on this agent.
   const far = await startAgentProcess({ cluster: "azr", id: "far-node", cpu: 16, runDir: tmp, env: { NATS_URL: nats.url } });
   const args = ["--import", "tsx", join(ROOT, "cli", "bin.ts"), "selfplay", "--run-dir", runDir, "--steps", "3",
-    "--set", "seed.topUp=false", "--set", "eval.every=0", "--set", "trainer.saveEvery=1"];
+    "--set", "seed.topUp=false", "--set", "eval.every=0", "--set", "trainer.saveEvery=1", "--set", "selfplay.batchSize=4"];
   const run = spawn(process.execPath, args, { cwd: ROOT, env: { ...cliEnv(), NATS_URL: nats.url, AZR_TEST_LOST_NODE_MS: "4000" }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   run.stdout.on("data", (d: Buffer) => (out += d));

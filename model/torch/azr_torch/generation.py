@@ -8,13 +8,16 @@ prompt. Decode runs over slots [0, highest active] only, so a draining batch get
 Log-probs are of the raw logits (before temperature), as the interface promises.
 Stop strings are matched on bytes of the decoded text; the sequence keeps the tokens that end
 before the stop string begins, and its text is cut there.
-Not: paged attention, prefix sharing, speculative decoding, torch.compile / CUDA graphs of the
+Equal prompts (self-play samples each proposal n times) are prefilled once: the first copy's
+cache rows are copied into the others' slots, and kept (with the prompt's last logits) while a copy
+of it still waits in the queue.
+Not: paged attention, sharing of prompt prefixes that are not whole prompts, speculative decoding, torch.compile / CUDA graphs of the
 decode step (the step's shapes change as slots fill and drain; a later change can pad them to
 buckets and capture one graph per bucket).
 """
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, List, Optional
 
@@ -90,6 +93,9 @@ class Generator:
             graph = None  # captured on some ranks only: all decode eagerly, so their collectives pair up
         slots: List[Optional[_Seq]] = [None] * S
         queue = deque(range(len(prompts)))
+        keys = [tuple(p) for p in prompts]
+        waiting = Counter(keys)  # prompt -> its copies not admitted yet
+        kept: dict = {}  # prompt -> _Prefilled, while a copy still waits
 
         def accept(seq: _Seq, token: int, logprob: float) -> Optional[str]:
             """Records one sampled token; returns the finish reason if the sequence is done."""
@@ -141,27 +147,52 @@ class Generator:
                 stop = self.tp.agree(stop, dev)
             if stop:
                 raise GenerationCancelled("generate was cancelled by the caller")
-            # admit waiting prompts into free slots: one right-padded prefill for all of them
+            # admit waiting prompts into free slots: one right-padded prefill of the distinct prompts
+            # not prefilled yet; each other copy takes a copy of its cache rows
             free = [i for i, s in enumerate(slots) if s is None]
             if free and queue:
                 take = [queue.popleft() for _ in range(min(len(free), len(queue)))]
                 slot_ids = free[: len(take)]
-                lens = [len(prompts[i]) for i in take]
-                T = max(lens)
-                ids = torch.tensor([prompts[i] + [0] * (T - len(prompts[i])) for i in take], dtype=torch.long).to(dev)  # (n,T)
-                lengths = torch.tensor(lens, device=dev)
-                slot_t = torch.tensor(slot_ids, device=dev)
+                first_row = {}  # prompt -> the row of `take` whose slot holds its fresh prefill
+                for r, i in enumerate(take):
+                    if keys[i] not in kept:
+                        first_row.setdefault(keys[i], r)
+                fresh = list(first_row.values())
+                last_of = {}  # prompt -> its last prompt position's logits (V,)
+                if fresh:
+                    lens = [len(prompts[take[r]]) for r in fresh]
+                    T = max(lens)
+                    ids = torch.tensor([prompts[take[r]] + [0] * (T - len(prompts[take[r]])) for r in fresh], dtype=torch.long).to(dev)  # (n,T)
+                    lengths = torch.tensor(lens, device=dev)
+                    slot_t = torch.tensor([slot_ids[r] for r in fresh], device=dev)
 
-                def prefill_hook(layer, k, v):  # k (n,Hkv,T,D): store, attend over the fresh keys
-                    cache_k[layer][slot_t, :, :T] = k
-                    cache_v[layer][slot_t, :, :T] = v
-                    return k, v
+                    def prefill_hook(layer, k, v):  # k (n,Hkv,T,D): store, attend over the fresh keys
+                        cache_k[layer][slot_t, :, :T] = k
+                        cache_v[layer][slot_t, :, :T] = v
+                        return k, v
 
-                positions = torch.arange(T, device=dev)[None].expand(len(take), T)
-                h = m.hidden_states(ids, positions, causal_keep(T, dev, lengths), prefill_hook)  # (n,T,C)
-                last = m.logits(h[torch.arange(len(take), device=dev), lengths - 1])  # (n,V)
-                seqs = [_Seq(index=i, length=lens[r]) for r, i in enumerate(take)]
-                for r, (seq, (tok, lp)) in enumerate(zip(seqs, sample(last, seqs))):
+                    positions = torch.arange(T, device=dev)[None].expand(len(fresh), T)
+                    h = m.hidden_states(ids, positions, causal_keep(T, dev, lengths), prefill_hook)  # (n,T,C)
+                    last = m.logits(h[torch.arange(len(fresh), device=dev), lengths - 1])  # (n,V)
+                    for j, r in enumerate(fresh):
+                        last_of[keys[take[r]]] = last[j]
+                # the other copies: rows from this prefill's slot, or from a prefill kept from before
+                copies = [(r, slot_ids[first_row[keys[i]]]) for r, i in enumerate(take) if keys[i] in first_row and r != first_row[keys[i]]]
+                if copies:
+                    _copy_rows(cache_k, cache_v, [slot_ids[r] for r, _ in copies], [src for _, src in copies], max(len(prompts[take[r]]) for r, _ in copies))
+                for r, i in enumerate(take):
+                    if keys[i] in kept:
+                        kept[keys[i]].write(cache_k, cache_v, slot_ids[r])
+                rows = torch.stack([last_of[keys[i]] if keys[i] in last_of else kept[keys[i]].last for i in take])  # (n,V)
+                for i in take:
+                    waiting[keys[i]] -= 1
+                for key in {keys[i] for i in take}:
+                    if waiting[key] == 0:
+                        kept.pop(key, None)
+                    elif key not in kept:
+                        kept[key] = _Prefilled.of(cache_k, cache_v, slot_ids[first_row[key]], len(key), last_of[key])
+                seqs = [_Seq(index=i, length=len(prompts[i])) for i in take]
+                for r, (seq, (tok, lp)) in enumerate(zip(seqs, sample(rows, seqs))):
                     reason = accept(seq, tok, lp)
                     if reason:
                         yield finished(seq, reason)
@@ -193,6 +224,35 @@ class Generator:
 
 class GenerationCancelled(Exception):
     pass
+
+
+def _copy_rows(cache_k, cache_v, dst: List[int], src: List[int], T: int) -> None:
+    """Copies cache positions [0, T) of slots `src` into slots `dst` (distinct from every src)."""
+    d = torch.tensor(dst, device=cache_k[0].device)
+    s = torch.tensor(src, device=cache_k[0].device)
+    for ck, cv in zip(cache_k, cache_v):
+        ck[d, :, :T] = ck[s, :, :T]
+        cv[d, :, :T] = cv[s, :, :T]
+
+
+@dataclass
+class _Prefilled:
+    """A prompt's prefilled cache rows (one (Hkv, T, D) tensor a layer) and last logits, kept
+    across admissions while a copy of the prompt still waits: the slot it was prefilled into may
+    be refilled before then."""
+    keys: List[torch.Tensor]
+    values: List[torch.Tensor]
+    last: torch.Tensor
+
+    @staticmethod
+    def of(cache_k, cache_v, slot: int, T: int, last: torch.Tensor) -> "_Prefilled":
+        return _Prefilled([ck[slot, :, :T].clone() for ck in cache_k], [cv[slot, :, :T].clone() for cv in cache_v], last)
+
+    def write(self, cache_k, cache_v, slot: int) -> None:
+        T = self.keys[0].shape[1]
+        for ck, cv, k, v in zip(cache_k, cache_v, self.keys, self.values):
+            ck[slot, :, :T] = k
+            cv[slot, :, :T] = v
 
 
 def _compact(slots: List[Optional["_Seq"]], cache_k, cache_v) -> None:

@@ -133,6 +133,33 @@ def check_finished_leave_batch():
     return got == full and rows == live, {"tokens": got, "full": full, "rowsPerStep": rows, "liveSequences": live}
 
 
+def check_equal_prompts_prefilled_once():
+    """Equal prompts are prefilled once, whether their copies join in the same admission or later
+    ones (kept while a copy waits), and each copy samples as it would alone."""
+    d = os.path.join(TMP, "shared")
+    fixtures.make_model_dir(d, "qwen2", seed=5)
+    _, model = load_model(d, torch.device("cpu"), torch.float32)
+    p, q = [256, 5, 9, 13, 7], [256, 40, 41]
+    prompts = [p, q, p, p, q, p]
+    gen = Generator(model, None, [])
+    prefilled = []  # prompt rows of each prefill (every prompt here has 2+ tokens; a decode step has 1)
+    real = model.hidden_states
+    model.hidden_states = lambda ids, *a: (prefilled.append(ids.shape[0]) if ids.shape[1] > 1 else None, real(ids, *a))[1]
+    try:
+        runs = {}
+        for mb in (6, 3, 1):
+            prefilled.clear()
+            outs = {o["index"]: o["tokens"] for o in gen.run(prompts, GenOptions(max_new_tokens=6, temperature=1.0, seed=9, max_batch=mb))}
+            runs[mb] = ([outs[i] for i in range(len(prompts))], list(prefilled))
+        alone = [next(gen.run([pr], GenOptions(max_new_tokens=6, temperature=1.0, seed=9, first_index=i)))["tokens"] for i, pr in enumerate(prompts)]
+    finally:
+        del model.hidden_states
+    tokens = runs[6][0]
+    ok = (runs[6][1] == [2] and runs[3][1] == [2] and runs[1][1] == [1, 1]
+          and all(r[0] == tokens for r in runs.values()) and tokens == alone and tokens[0] != tokens[2])
+    return ok, {"prefillRows": {mb: r[1] for mb, r in runs.items()}, "tokens": {mb: r[0] for mb, r in runs.items()}, "alone": alone}
+
+
 def check_save_reload():
     d = os.path.join(TMP, "save-src")
     fixtures.make_model_dir(d, "llama", seed=4)
@@ -227,6 +254,7 @@ CHECKS = {
     "transformers qwen3": lambda: check_transformers("qwen3"),
     "kv cache decode equals full recompute": check_kv_cache,
     "finished sequences leave the batch": check_finished_leave_batch,
+    "equal prompts are prefilled once": check_equal_prompts_prefilled_once,
     "saved checkpoint reloads": check_save_reload,
     "lora save/load round-trips": check_lora_roundtrip,
     "gradient checkpointing keeps gradients": check_gradient_checkpointing,

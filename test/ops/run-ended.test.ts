@@ -17,6 +17,7 @@ import { startWebView } from "../../cli/web/server.ts";
 import { connect, type ActorEntry } from "../../runtime/index.ts";
 import { writeServerFile, removeServerFile } from "../../runtime/monitor-server-file.ts";
 import { startNatsServer } from "../../runtime/nats-server.ts";
+import { until } from "../helpers/wait.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -30,14 +31,6 @@ function azr(args: string[]): { child: ChildProcess; out: () => string; err: () 
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
   return { child, out: () => out, err: () => err, exited };
-}
-
-async function until(what: string, ok: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 test("run ended - top and logs -f say so and exit, the web view says so, top does not pile up listeners", { timeout: 120_000 }, async () => {
@@ -58,7 +51,7 @@ test("run ended - top and logs -f say so and exit, the web view says so, top doe
     const logs = azr(["logs", "-f", "w1", ...args]);
     children.push(top.child, logs.child);
     // More refreshes than Node's listener limit (10) before the run ends.
-    await until("15 top snapshots", () => top.out().split("\n").filter(Boolean).length >= 15);
+    await until("15 top snapshots", () => top.out().split("\n").filter(Boolean).length >= 15, 30_000);
     const live = (await (await fetch(view.url + "api/top")).json()) as { cluster?: string; error?: string };
     assert.equal(live.error, undefined, "live: figures, no error");
 

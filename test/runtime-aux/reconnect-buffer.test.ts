@@ -17,18 +17,11 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { startNatsServer, type NatsServerHandle } from "../../runtime/nats-server.ts";
 import { connectionDown, openConnection, RECONNECT_BUFFER_BYTES } from "../../runtime/connection.ts";
 import { ActorLog, followLogs, type LogLine } from "../../runtime/logs.ts";
+import { until } from "../helpers/wait.ts";
 
 /** Bytes the client has queued for the server; nats.js exposes no public count of them. */
 function queuedBytes(nc: NatsConnection): number {
   return (nc as unknown as { protocol: { outbound: { size(): number } } }).protocol.outbound.size();
-}
-
-async function until(pred: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 describe("publishing while the NATS server is down", () => {
@@ -62,7 +55,7 @@ describe("publishing while the NATS server is down", () => {
     try {
       process.kill(server.pid, "SIGKILL");
       await server.stop();
-      await until(() => connectionDown(nc), 5000, "the client to notice the server is gone");
+      await until("the client to notice the server is gone", () => connectionDown(nc), 5000, 20);
 
       const payload = new Uint8Array(1024);
       const n = Math.ceil((4 * RECONNECT_BUFFER_BYTES) / payload.length);
@@ -74,9 +67,9 @@ describe("publishing while the NATS server is down", () => {
 
       await sleep(2500); // at least one reconnect attempt after the burst: it discards what was queued
       server = await startNatsServer({ storeDir, port });
-      await until(() => !connectionDown(nc), 10_000, "the client to reconnect");
+      await until("the client to reconnect", () => !connectionDown(nc), 10_000, 20);
       const notice = () => got.find((l) => /not sent live/.test(l.line));
-      await until(() => notice() !== undefined, 5000, "the not-sent-live notice");
+      await until("the not-sent-live notice", () => notice() !== undefined, 5000, 20);
       assert.match(notice()!.line, new RegExp(`^azr: ${lines} line\\(s\\) of this actor were not sent live .*the NATS connection was down`));
       assert.ok(!got.some((l) => l.line.startsWith("down ")), "lines of the outage are not sent late (they are in the file)");
       const said = warned.filter((w) => /NATS connection to .* was down/.test(w));
@@ -84,7 +77,7 @@ describe("publishing while the NATS server is down", () => {
       assert.match(said[0], new RegExp(`; ${n} message\\(s\\) \\([\\d.]+ MiB\\) published meanwhile were lost .*azr holds at most 8\\.0 MiB`));
       // The connection works again.
       log.write("stdout", "back");
-      await until(() => got.some((l) => l.line === "back"), 5000, "a line after the reconnect");
+      await until("a line after the reconnect", () => got.some((l) => l.line === "back"), 5000, 20);
     } finally {
       ac.abort();
       await following;

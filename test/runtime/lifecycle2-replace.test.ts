@@ -23,19 +23,11 @@ import { SpecStore } from "../../runtime/spec-store.ts";
 import { Keeper, StartsOnce } from "./fixtures/replace-actors.ts";
 import { startAgentProcess, stopAgentProcess, useCluster } from "./helpers.ts";
 import { processRunning } from "../helpers/processes.ts";
+import { until } from "../helpers/wait.ts";
 
 const NAME = "t-lc2-replace";
 /** Above the standalone agents' 2 s heartbeat with room to spare: a live node is never taken for lost. */
 const LOST_MS = 4000;
-
-/** Polls `get` until it returns something, or fails after `ms` with `what`. */
-async function until<T>(what: string, ms: number, get: () => Promise<T | undefined>): Promise<T> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(200)) {
-    const v = await get();
-    if (v !== undefined) return v;
-  }
-  throw new Error(`not within ${ms} ms: ${what}`);
-}
 
 describe("lifecycle2: a lost node's actors", () => {
   // Agent A: the test's own, 2 CPUs and 1 GPU.
@@ -44,14 +36,14 @@ describe("lifecycle2: a lost node's actors", () => {
   let specs: SpecStore;
   const env = () => ({ NATS_URL: t.server.url });
   const entry = (name: string) => t.cluster.registry.get(name);
-  const movedOff = (name: string, node: string) => until(`'${name}' alive off node ${node}`, 30_000, async () => {
+  const movedOff = (name: string, node: string) => until(`'${name}' alive off node ${node}`, async () => {
     const e = await entry(name);
     return e?.state === "alive" && e.node !== node ? e : undefined;
-  });
-  const deadEntry = (name: string) => until(`'${name}' dead`, 30_000, async () => {
+  }, 30_000, 200);
+  const deadEntry = (name: string) => until(`'${name}' dead`, async () => {
     const e = await entry(name);
     return e?.state === "dead" ? e : undefined;
-  });
+  }, 30_000, 200);
 
   before(async () => {
     specs = await SpecStore.open(t.cluster.nc, NAME);
@@ -140,7 +132,7 @@ describe("lifecycle2: a lost node's actors", () => {
       const e: ActorEntry = await movedOff("cut-off", "frozen-b");
       assert.equal(e.node, a);
       b.kill("SIGCONT");
-      await until(`the frozen agent stops its copy (pid ${oldPid})`, 15_000, async () => (processRunning(oldPid) ? undefined : true));
+      await until(`the frozen agent stops its copy (pid ${oldPid})`, () => !processRunning(oldPid), 15_000, 200);
       const now = await entry("cut-off");
       assert.equal(now?.state, "alive");
       assert.equal(now?.node, a);

@@ -10,14 +10,7 @@ import { ActorDiedError, ActorStartError } from "../../runtime/index.ts";
 import { Counter } from "./fixtures/actors.ts";
 import { ExitAfterReady, Parent } from "./fixtures/lifecycle2-actors.ts";
 import { useCluster } from "./helpers.ts";
-
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined>): Promise<T> {
-  for (const end = Date.now() + ms; ; await sleep(100)) {
-    const v = await f();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-  }
-}
+import { until } from "../helpers/wait.ts";
 
 describe("lifecycle2: supervision", () => {
   const t = useCluster("t-lc2-sup", { agent: { restartBackoff: { firstMs: 4000, maxMs: 4000 } } });
@@ -32,7 +25,7 @@ describe("lifecycle2: supervision", () => {
         assert.ok(outcome instanceof ActorStartError, `${name}: ${outcome.name}: ${outcome.message}`);
         assert.match(outcome.message, new RegExp(`actor '${name}' \\(process \\d+\\) exited right after it started: killed by SIGKILL; last error: ExitAfterReadyError: leaving right after reporting ready`));
       }
-      await until(`${name} dead`, 5000, async () => ((await t.cluster.registry.get(name))?.state === "dead" ? true : undefined));
+      await until(`${name} dead`, async () => (await t.cluster.registry.get(name))?.state === "dead", 5000);
       await sleep(300); // any late "alive" write would have landed by now
       const e = await t.cluster.registry.get(name);
       assert.equal(e?.state, "dead", `${name}: ${JSON.stringify(e)}`);
@@ -50,7 +43,7 @@ describe("lifecycle2: supervision", () => {
     });
     const b = await t.cluster.spawn(Counter, [], { name: "r-backoff", maxRestarts: 2, freshState: true });
     process.kill(await b.pid(), "SIGKILL");
-    await until("the restarting state", 3000, async () => ((await t.cluster.registry.get("r-backoff"))?.state === "restarting" ? true : undefined));
+    await until("the restarting state", async () => (await t.cluster.registry.get("r-backoff"))?.state === "restarting", 3000);
     const t0 = Date.now();
     const e = await t.cluster.restart("r-backoff"); // the back-off is 4 s
     assert.ok(Date.now() - t0 < 3500, `restart waited out the back-off (${Date.now() - t0} ms)`);
@@ -66,16 +59,16 @@ describe("lifecycle2: supervision", () => {
 
     const p = await t.cluster.spawn(Parent, [], { name: "crasher", maxRestarts: 1 });
     await p.crashSoon("weights file truncated at byte 4096");
-    const first = await until("the restart", 10_000, async () => {
+    const first = await until("the restart", async () => {
       const e = await t.cluster.registry.get("crasher");
       return e?.state === "alive" && e.incarnation === 2 ? e : undefined;
-    });
+    }, 10_000);
     assert.equal(first.reason, "exited with code 1; last error: RangeError: weights file truncated at byte 4096");
     await p.crashSoon("weights file truncated at byte 8192");
-    const dead = await until("the dead state", 10_000, async () => {
+    const dead = await until("the dead state", async () => {
       const e = await t.cluster.registry.get("crasher");
       return e?.state === "dead" ? e : undefined;
-    });
+    }, 10_000);
     assert.equal(dead.reason, "exited with code 1; last error: RangeError: weights file truncated at byte 8192 (after 1 restart(s), maxRestarts 1)");
   });
 });

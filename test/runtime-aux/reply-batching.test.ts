@@ -1,0 +1,58 @@
+/**
+ * A served actor answers the calls it ran in one event-loop turn with one socket write (runtime/
+ * host.ts, #send): nats.js flushes its buffer a microtask after a publish, and a sequential actor's
+ * queued calls finish microtasks apart, so each answer used to be its own write. Real nats-server;
+ * the serving and the calling side on their own connections; writes counted at nats.js's flush.
+ * Also: answers keep their order (a stream's frames, then its end). A stopping actor's last answers
+ * (STOPPING errors, queued calls included) are checked in test/runtime/lifecycle-agent-death.test.ts.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "../../runtime/index.ts";
+import { useNatsServer } from "../helpers/nats.ts";
+
+const nats = useNatsServer();
+
+class Echo {
+  async echo(x: number): Promise<number> {
+    return x;
+  }
+  async *count(n: number): AsyncGenerator<number> {
+    for (let i = 0; i < n; i++) yield i;
+  }
+}
+
+/** Counts the serving connection's socket writes (nats.js's flushPending with something to send). */
+function countWrites(nc: unknown): { readonly n: number } {
+  const protocol = (nc as { protocol: { flushPending(): void; outbound: { size(): number } } }).protocol;
+  const real = protocol.flushPending.bind(protocol);
+  const counter = { n: 0 };
+  protocol.flushPending = () => {
+    if (protocol.outbound.size() > 0) counter.n++;
+    real();
+  };
+  return counter;
+}
+
+test("reply batching - 64 queued calls are answered in a few writes, in order; streams keep their frames' order", async () => {
+  const server = await connect({ connection: { servers: [nats.url] }, cluster: "t-batch", runDir: "/tmp" });
+  const caller = await connect({ connection: { servers: [nats.url] }, cluster: "t-batch", runDir: "/tmp" });
+  try {
+    await server.serve(new Echo(), { name: "echo" });
+    const h = await caller.getActor<Echo>("echo");
+    assert.equal(await h.echo(-1), -1); // warm: the handle has resolved the actor
+    const writes = countWrites(server.nc);
+    const calls = Array.from({ length: 64 }, (_, i) => h.echo(i));
+    assert.deepEqual(await Promise.all(calls), Array.from({ length: 64 }, (_, i) => i));
+    // one per event-loop turn in which answers were made: the requests arrive in one or a few
+    // socket reads; before batching this was 64
+    assert.ok(writes.n <= 8, `64 answers took ${writes.n} socket writes`);
+
+    const frames: number[] = [];
+    for await (const x of h.count(200)) frames.push(x);
+    assert.deepEqual(frames, Array.from({ length: 200 }, (_, i) => i));
+  } finally {
+    await caller.close();
+    await server.close();
+  }
+});

@@ -85,7 +85,9 @@ function classify(p: SeedPair, v: ProposalVerdict): string | undefined {
 // The peers run model-written seed programs with their own privileges (as the reference does):
 // give them the temp folder as cwd, so a program that writes a file (some seeds do) cannot touch the repository.
 function pythonJson(args: string[]): Record<string, number> {
-  const out = execFileSync(findPython().path, args, { cwd: dir, encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "inherit"] });
+  // Seed programs compiled by the peer print SyntaxWarnings ("is" with a literal) to stderr: noise, not results.
+  const env = { ...process.env, PYTHONWARNINGS: "ignore::SyntaxWarning" };
+  const out = execFileSync(findPython().path, args, { cwd: dir, env, encoding: "utf8", maxBuffer: 1 << 28, stdio: ["ignore", "pipe", "inherit"] });
   const last = out.trim().split("\n").filter((l) => l.startsWith("{")).pop();
   if (!last) throw new Error(`${args[0]} printed no JSON result`);
   return JSON.parse(last) as Record<string, number>;

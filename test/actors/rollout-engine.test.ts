@@ -25,3 +25,25 @@ test("rollout-engine - a prompt within data.maxPromptTokens gets the recipe's da
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("rollout-engine - each distinct prompt is tokenised once: countTokens then generate, and a prompt repeated n times", { timeout: 120_000 }, async () => {
+  const r = new RolloutEngine({ modelDir: "data/tiny", engine: "ort", maxPromptTokens: 512, threads: 1, maxBatch: 4 });
+  try {
+    await r.countTokens([{ kind: "text", text: "warm up" }]);
+    const { tokenizer } = await (r as unknown as { ready: Promise<{ tokenizer: { encode(t: string): number[] } }> }).ready;
+    const real = tokenizer.encode.bind(tokenizer);
+    const seen: string[] = [];
+    tokenizer.encode = (t: string) => (seen.push(t), real(t));
+    const p = { kind: "text" as const, text: "def f(x):\n    return x + 1\n# input: 3\n" };
+    const q = { kind: "text" as const, text: "def f(s):\n    return s[::-1]\n# input: 'ab'\n" };
+    const counts = await r.countTokens([p, q]);
+    const out = [];
+    for await (const s of r.generate([p, p, q, p], { maxNewTokens: 4, temperature: 1, topP: 1, seed: 3 })) out.push(s);
+    assert.deepEqual(seen, [p.text, q.text], "two distinct prompts, two encodes");
+    assert.deepEqual(counts, [real(p.text).length, real(q.text).length]);
+    const byIndex = out.sort((a, b) => a.index - b.index);
+    assert.deepEqual(byIndex.map((s) => s.promptTokens), [real(p.text), real(p.text), real(q.text), real(p.text)]);
+  } finally {
+    await r.close();
+  }
+});

@@ -101,6 +101,9 @@ type Job = () => Promise<void>;
 export const STATS_METHOD = "$stats";
 /** The reserved method a client's liveness check asks: which of these calls do you hold? */
 export const HOLDS_METHOD = "$holds";
+/** A queued call that ran longer than this has its answer (and those before it) sent before the next call starts. */
+const DRAIN_FLUSH_AFTER_MS = 1;
+
 /** How long stop() waits for calls still running after their abort (as a process gets before SIGKILL). */
 export const STOP_GRACE_MS = 5000;
 /** A stream out of credit for this long asks whether its consumer still reads (FRAME_PING). */
@@ -328,7 +331,11 @@ export class ActorHost {
     this.#busy = true;
     for (let job = this.#queue.shift(); job; job = this.#queue.shift()) {
       this.#metrics.setQueueDepth(this.#queue.length);
+      const t0 = performance.now();
       await job();
+      // The next job may hold the thread for long (CPU work, or awaits that never reach I/O) and
+      // the turn-end flush would wait for it: answers wait only while jobs are short.
+      if (this.#outbox.length > 0 && performance.now() - t0 > DRAIN_FLUSH_AFTER_MS) this.#flush();
     }
     this.#busy = false;
     for (const r of this.#idle.splice(0)) r();

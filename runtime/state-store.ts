@@ -53,6 +53,7 @@ export class StateStore {
 
   /** The last saved state, or undefined when the actor never saved one. */
   async load(actor: string): Promise<unknown> {
+    this.#saved.delete(actor); // another writer may have changed it since this process wrote: the next save writes
     const bytes = await this.os.getBlob(actor);
     if (bytes === null) return undefined;
     try {

@@ -33,16 +33,6 @@ export class Payloads {
     return { body, headers: h };
   }
 
-  /** Publishes `bytes` to `subject`, through the object store when they do not fit. */
-  async publish(subject: string, bytes: Uint8Array, opts: { headers?: MsgHdrs; reply?: string } = {}): Promise<void> {
-    if (bytes.length <= this.inlineLimit) {
-      this.nc.publish(subject, bytes, opts);
-      return;
-    }
-    const p = await this.packLarge(bytes, opts.headers);
-    this.nc.publish(subject, p.body, { ...opts, headers: p.headers });
-  }
-
   isLarge(hdrs: MsgHdrs | undefined): boolean {
     return hdrs !== undefined && hdrs.get(HDR_LARGE) === "1";
   }

@@ -8,7 +8,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "../../runtime/index.ts";
+import { connect, type Cluster, type Handle } from "../../runtime/index.ts";
 import { useNatsServer } from "../helpers/nats.ts";
 
 const nats = useNatsServer();
@@ -40,13 +40,23 @@ function countWrites(nc: unknown): { readonly n: number } {
   return counter;
 }
 
-test("reply batching - 64 queued calls are answered in a few writes, in order; streams keep their frames' order", async () => {
-  const server = await connect({ connection: { servers: [nats.url] }, cluster: "t-batch", runDir: "/tmp" });
-  const caller = await connect({ connection: { servers: [nats.url] }, cluster: "t-batch", runDir: "/tmp" });
+/** An Echo actor served on one connection and a handle to it on another (warmed: resolved). */
+async function withEcho(cluster: string, body: (server: Cluster, h: Handle<Echo>) => Promise<void>): Promise<void> {
+  const server = await connect({ connection: { servers: [nats.url] }, cluster, runDir: "/tmp" });
+  const caller = await connect({ connection: { servers: [nats.url] }, cluster, runDir: "/tmp" });
   try {
     await server.serve(new Echo(), { name: "echo" });
     const h = await caller.getActor<Echo>("echo");
-    assert.equal(await h.echo(-1), -1); // warm: the handle has resolved the actor
+    assert.equal(await h.echo(-1), -1);
+    await body(server, h);
+  } finally {
+    await caller.close();
+    await server.close();
+  }
+}
+
+test("reply batching - 64 queued calls are answered in a few writes, in order; streams keep their frames' order", () =>
+  withEcho("t-batch", async (server, h) => {
     const writes = countWrites(server.nc);
     const calls = Array.from({ length: 64 }, (_, i) => h.echo(i));
     assert.deepEqual(await Promise.all(calls), Array.from({ length: 64 }, (_, i) => i));
@@ -57,19 +67,10 @@ test("reply batching - 64 queued calls are answered in a few writes, in order; s
     const frames: number[] = [];
     for await (const x of h.count(200)) frames.push(x);
     assert.deepEqual(frames, Array.from({ length: 200 }, (_, i) => i));
-  } finally {
-    await caller.close();
-    await server.close();
-  }
-});
+  }));
 
-test("reply batching - an answer is not held back while later queued calls hold the thread", async () => {
-  const server = await connect({ connection: { servers: [nats.url] }, cluster: "t-batch2", runDir: "/tmp" });
-  const caller = await connect({ connection: { servers: [nats.url] }, cluster: "t-batch2", runDir: "/tmp" });
-  try {
-    await server.serve(new Echo(), { name: "echo" });
-    const h = await caller.getActor<Echo>("echo");
-    assert.equal(await h.echo(-1), -1);
+test("reply batching - an answer is not held back while later queued calls hold the thread", () =>
+  withEcho("t-batch2", async (server, h) => {
     // Caller and server share this process (the spins hold both): time the server's publishes.
     const sent: number[] = [];
     const nc = server.nc as unknown as { publish(...a: unknown[]): void };
@@ -80,8 +81,4 @@ test("reply batching - an answer is not held back while later queued calls hold 
     const ms = sent.map((t) => t.toFixed(0)).join(", ");
     // each answer goes out when the next spin starts, not after all four (~600 ms)
     assert.ok(sent.length >= 4 && sent[0] < 300 && sent[1] < 450, `answers published at ${ms} ms`);
-  } finally {
-    await caller.close();
-    await server.close();
-  }
-});
+  }));
